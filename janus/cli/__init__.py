@@ -1,0 +1,12 @@
+"""Flask CLI groups and the console scripts `mcp-gateway` and `mcp-cli`."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from janus.cli.janus_group import janus_group
+    from janus.cli.mcp_cli import mcp_cli
+
+    app.cli.add_command(janus_group)
+    app.cli.add_command(mcp_cli)

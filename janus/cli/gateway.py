@@ -1,0 +1,61 @@
+"""`mcp-gateway`: run the server (default) or serve MCP over stdio (`-stdio`).
+
+The reference's flag is the single-dash `-stdio`; `--stdio` works too.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from janus.version import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcp-gateway",
+        description="Janus MCP gateway. Without options: run the HTTP server (portal, admin API, MCP over HTTP).",
+    )
+    parser.add_argument("-stdio", "--stdio", action="store_true", help="serve MCP over stdin/stdout (for Claude Desktop)")
+    parser.add_argument("--version", action="version", version=f"mcp-gateway {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from janus.config import ConfigError
+
+    try:
+        if args.stdio:
+            return run_stdio_command()
+        return run_server_command()
+    except ConfigError as exc:
+        print(f"mcp-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_stdio_command() -> int:
+    from janus import create_app
+    from janus.services.bootstrap import bootstrap
+    from janus.transports.stdio import run_stdio
+
+    app = create_app()
+    bootstrap(app)
+    return run_stdio(app, os.environ.get("MCP_GATEWAY_TOKEN") or app.config["MCP_GATEWAY_TOKEN"] or None)
+
+
+def run_server_command() -> int:
+    """Migrate and seed here, once, then become gunicorn (a fresh process: gevent patches cleanly)."""
+    from janus import create_app
+    from janus.services.bootstrap import bootstrap
+
+    bootstrap(create_app())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:janus.gunicorn_conf", "janus.wsgi:app"]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

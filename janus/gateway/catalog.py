@@ -1,0 +1,187 @@
+"""What each caller may see and call, cached in-process and kept fresh.
+
+The database is read once per change, not once per call: every process polls
+a change counter at most every `refresh_seconds` and reloads the whole
+snapshot (tools and tokens) when it moved. A `tools/call` therefore costs a
+dict lookup, a scope check and a compiled-schema validation.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from jsonschema.validators import validator_for
+
+from janus.gateway.specs import ToolSpec
+
+log = logging.getLogger(__name__)
+
+
+def hash_token(raw: str) -> str:
+    """Tokens are high-entropy secrets, so one SHA-256 is the right cost for a per-call lookup."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def parse_scopes(raw: str | Iterable[str] | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    items = raw.split(",") if isinstance(raw, str) else raw
+    return tuple(s.strip() for s in items if s and s.strip())
+
+
+def scopes_allow(scopes: tuple[str, ...] | None, tool_name: str) -> bool:
+    if scopes is None:  # an unrestricted local principal (stdio without a token)
+        return True
+    return any(fnmatch.fnmatchcase(tool_name, glob) for glob in scopes)
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: str
+    name: str
+    role: str
+    scopes: tuple[str, ...]
+    enabled: bool = True
+    expires_at: datetime | None = None
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        if not self.enabled:
+            return False
+        if self.expires_at is None:
+            return True
+        return (now or datetime.now(timezone.utc)) < self.expires_at
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token (by hash) or, for a local stdio process, nobody in particular."""
+
+    token_hash: str | None
+    transport: str = "stdio"
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.token_hash is None
+
+
+@dataclass
+class Listing:
+    tools: list[dict[str, Any]]
+    names: frozenset[str]
+    fingerprint: str
+
+
+@dataclass
+class CatalogSnapshot:
+    version: int
+    tools: tuple[ToolSpec, ...]  # sorted by name: tools/list order is deterministic
+    tokens: dict[str, TokenRecord]  # by token hash
+    by_name: dict[str, ToolSpec] = field(init=False)
+    _listings: dict[tuple[str, ...] | None, Listing] = field(init=False, default_factory=dict)
+    _validators: dict[str, Any] = field(init=False, default_factory=dict)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.tools = tuple(sorted(self.tools, key=lambda t: t.name))
+        self.by_name = {t.name: t for t in self.tools}
+
+    def token(self, principal: Principal) -> TokenRecord | None:
+        return None if principal.token_hash is None else self.tokens.get(principal.token_hash)
+
+    def scopes_for(self, principal: Principal) -> tuple[str, ...] | None:
+        """None means everything; () means nothing (unknown, disabled or expired token)."""
+        if principal.unrestricted:
+            return None
+        record = self.token(principal)
+        if record is None or not record.is_active():
+            return ()
+        return record.scopes
+
+    def listing(self, scopes: tuple[str, ...] | None) -> Listing:
+        cached = self._listings.get(scopes)
+        if cached is None:
+            visible = [t for t in self.tools if scopes_allow(scopes, t.name)]
+            tools = [tool_descriptor(t) for t in visible]
+            digest = hashlib.sha256(json.dumps(tools, sort_keys=True).encode()).hexdigest()[:16]
+            cached = Listing(tools=tools, names=frozenset(t.name for t in visible), fingerprint=digest)
+            with self._lock:
+                self._listings[scopes] = cached
+        return cached
+
+    def validator(self, tool: ToolSpec):
+        validator = self._validators.get(tool.name)
+        if validator is None:
+            cls = validator_for(tool.input_schema)
+            validator = cls(tool.input_schema, format_checker=cls.FORMAT_CHECKER)
+            with self._lock:
+                self._validators[tool.name] = validator
+        return validator
+
+
+def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:
+    """The MCP Tool object for tools/list."""
+    method = tool.method.upper()
+    annotations: dict[str, Any] = {"openWorldHint": True}
+    if method in ("GET", "HEAD"):
+        annotations["readOnlyHint"] = True
+    elif method == "DELETE":
+        annotations.update(readOnlyHint=False, destructiveHint=True)
+    elif method == "PUT":
+        annotations.update(readOnlyHint=False, idempotentHint=True)
+    return {
+        "name": tool.name,
+        "description": tool.description,
+        "inputSchema": tool.input_schema,
+        "annotations": annotations,
+    }
+
+
+class Catalog:
+    """A snapshot that reloads itself when the shared change counter moves."""
+
+    def __init__(
+        self,
+        load: Callable[[], CatalogSnapshot],
+        probe: Callable[[], int],
+        refresh_seconds: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._probe = probe
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._snapshot: CatalogSnapshot | None = None
+        self._next_check = 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> CatalogSnapshot:
+        snapshot = self._snapshot
+        if snapshot is not None and self._clock() < self._next_check:
+            return snapshot
+        with self._lock:
+            if self._snapshot is None or self._clock() >= self._next_check:
+                self._refresh_locked()
+            return self._snapshot  # type: ignore[return-value]
+
+    def invalidate(self) -> None:
+        """Check again on the next access (after a change made in this process)."""
+        self._next_check = 0.0
+
+    def _refresh_locked(self) -> None:
+        try:
+            if self._snapshot is None or self._probe() != self._snapshot.version:
+                self._snapshot = self._load()
+                log.debug("catalog loaded: version %s, %d tools", self._snapshot.version, len(self._snapshot.tools))
+        except Exception:
+            if self._snapshot is None:
+                raise
+            # Keep serving what we have; the database may be briefly unavailable.
+            log.warning("catalog refresh failed; serving the cached catalog", exc_info=True)
+        self._next_check = self._clock() + self._refresh

@@ -1,0 +1,34 @@
+"""Plain, immutable descriptions of what the gateway serves.
+
+The catalog turns database rows into these once per change, so the per-call
+path (executor, scope checks) never touches the ORM.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+AUTH_TYPES = ("none", "bearer", "basic", "custom_headers", "oauth2_client_credentials")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    id: str
+    name: str
+    base_url: str
+    auth_type: str = "none"
+    auth_secret_ref: str | None = None
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str  # exposed MCP name: connection prefix + endpoint tool name
+    endpoint_id: str
+    description: str
+    method: str
+    path_template: str
+    connection: ConnectionSpec
+    input_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    body_template: str | None = None

@@ -1,0 +1,113 @@
+"""The gateway as an MCP tool backend: scope checks, validation, execution, audit, metrics."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from janus.gateway import metrics
+from janus.gateway.catalog import Catalog, Principal
+from janus.gateway.executor import Executor, UpstreamError
+from janus.gateway.templating import ArgumentError
+from janus.gateway.upstream_auth import SecretError
+from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
+from janus.mcp.server import RequestContext, ToolListing
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_TOOL_LABEL = "<unknown>"  # keeps metric cardinality bounded against junk names
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One audit row: never argument values, only their digest."""
+
+    tool_name: str
+    status: str  # success | failure | denied
+    duration_ms: float
+    token_id: str | None
+    token_name: str | None
+    transport: str
+    http_status: int | None = None
+    error_message: str | None = None
+    arguments_digest: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+def arguments_digest(arguments: Any) -> str:
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def tool_error(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": True}
+
+
+class GatewayBackend:
+    """Implements janus.mcp's ToolBackend on top of the catalog and the executor."""
+
+    def __init__(self, catalog: Catalog, executor: Executor, record: Callable[[CallRecord], None]) -> None:
+        self.catalog = catalog
+        self.executor = executor
+        self._record = record
+
+    def list_tools(self, ctx: RequestContext) -> ToolListing:
+        snapshot = self.catalog.current()
+        listing = snapshot.listing(snapshot.scopes_for(ctx.caller))
+        return ToolListing(tools=listing.tools, fingerprint=f"{snapshot.version}.{listing.fingerprint}")
+
+    def call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
+        started = time.perf_counter()
+        principal: Principal = ctx.caller
+        snapshot = self.catalog.current()
+        token = snapshot.token(principal)
+        digest = arguments_digest(arguments)
+
+        def finish(status: str, *, label: str = name, http_status=None, error=None) -> None:
+            elapsed = time.perf_counter() - started
+            metrics.observe(label, status, elapsed)
+            self._record(CallRecord(
+                tool_name=name[:200], status=status, duration_ms=round(elapsed * 1000, 3),
+                token_id=token.id if token else None, token_name=token.name if token else None,
+                transport=principal.transport, http_status=http_status, error_message=error,
+                arguments_digest=digest,
+            ))
+
+        tool = snapshot.by_name.get(name)
+        if tool is None:
+            finish("failure", label=UNKNOWN_TOOL_LABEL, error="unknown tool")
+            raise McpError(INVALID_PARAMS, f"Unknown tool: {name}")
+        if name not in snapshot.listing(snapshot.scopes_for(principal)).names:
+            # The reference's rule: out-of-scope tools do not exist for this caller.
+            finish("denied", error="tool outside the token's scopes")
+            raise McpError(METHOD_NOT_FOUND, f"Method not found: tool '{name}' is not available to this client")
+
+        problems = sorted(snapshot.validator(tool).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        if problems:
+            finish("failure", error="invalid arguments")
+            reasons = "\n".join(f"- {_where(e)}{e.message}" for e in problems[:20])
+            return tool_error(f"Invalid arguments for tool '{name}':\n{reasons}")
+
+        try:
+            outcome = self.executor.execute(tool, arguments, protocol_version=ctx.protocol_version)
+        except ArgumentError as exc:
+            finish("failure", error="invalid arguments")
+            return tool_error(f"Invalid arguments for tool '{name}': {exc}")
+        except (UpstreamError, SecretError) as exc:
+            finish("failure", error=str(exc)[:500])
+            raise McpError(INTERNAL_ERROR, str(exc)) from None
+        except Exception:
+            log.exception("tool %s failed unexpectedly", name)
+            finish("failure", error="internal error")
+            raise McpError(INTERNAL_ERROR, f"Internal error while calling tool '{name}'") from None
+        finish(outcome.status, http_status=outcome.http_status, error=outcome.error)
+        return outcome.result
+
+
+def _where(error) -> str:
+    path = "/".join(str(p) for p in error.absolute_path)
+    return f"{path}: " if path else ""

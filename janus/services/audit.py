@@ -1,0 +1,116 @@
+"""Tool-call audit rows, written off the request path in small batches.
+
+A per-call INSERT+COMMIT would put a synchronous database write (and, on
+SQLite, the file lock) inside every tool call. Instead calls enqueue a record
+and one writer thread per process commits batches a few times a second;
+`flush()` makes it synchronous where a process is about to exit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import asdict
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
+
+from janus.gateway.tool_backend import CallRecord
+from janus.models import ClientToken, ToolCallLog
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class AuditWriter:
+    def __init__(self, engine: Engine, *, interval: float = 0.2, max_batch: int = 500, retries: int = 5) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._max_batch = max_batch
+        self._retries = retries
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def record(self, rec: CallRecord) -> None:
+        with self._lock:
+            self._pending += 1
+        self._ensure_thread()
+        self._queue.put(rec)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything recorded so far is committed."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.flush(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def _ensure_thread(self) -> None:
+        # A forked worker inherits the object but not the thread.
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                    self._pid = os.getpid()
+                    self._thread = threading.Thread(target=self._run, name="janus-audit", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._interval
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._write(batch)
+                    return
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[CallRecord]) -> None:
+        rows = [asdict(r) for r in batch]
+        last_used: dict[str, object] = {}
+        for r in batch:
+            if r.token_id:
+                last_used[r.token_id] = r.created_at
+        for row in rows:
+            row.pop("token_id", None)
+        try:
+            for attempt in range(self._retries):
+                try:
+                    with self._engine.begin() as conn:
+                        conn.execute(insert(ToolCallLog), rows)
+                        for token_id, ts in last_used.items():
+                            # Core UPDATE: bypasses the ORM hook, so the catalog does not reload.
+                            conn.execute(update(ClientToken).where(ClientToken.id == token_id).values(last_used_at=ts))
+                    return
+                except Exception:
+                    if attempt == self._retries - 1:
+                        log.exception("could not write %d tool-call audit rows", len(rows))
+                    else:
+                        time.sleep(0.05 * (2 ** attempt))
+        finally:
+            with self._idle:
+                self._pending -= len(batch)
+                self._idle.notify_all()

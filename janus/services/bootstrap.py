@@ -1,0 +1,172 @@
+"""Start-up use cases: migrate, bootstrap the first admin, seed the demo.
+
+Called by `mcp-gateway` (before gunicorn forks), by the stdio transport and by
+`flask janus bootstrap` — never by create_app.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import sys
+from pathlib import Path
+
+from flask import Flask, current_app
+from sqlalchemy import inspect, select, text
+from werkzeug.security import generate_password_hash
+
+from janus.extensions import db
+from janus.gateway.catalog import hash_token
+from janus.models import SCHEMA_REVISION, AdminAuditLog, ClientToken, Connection, Endpoint, User
+
+log = logging.getLogger(__name__)
+
+DEMO_CONNECTION = "LCH DPG & Collateral Services"
+DEMO_TOKEN = "lch_member_test_token_889"
+_MOCK_URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/mock$")
+_PG_MIGRATION_LOCK = 0x4A414E5553  # "JANUS"
+
+
+def current_revision() -> str | None:
+    engine = db.engine
+    if not inspect(engine).has_table("alembic_version"):
+        return None
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def ensure_schema() -> bool:
+    """Bring the schema to head; returns True when Alembic ran.
+
+    The common case (already at head) costs one query and no Alembic import.
+    Concurrent starters (workers, stdio processes, replicas) serialise on a
+    lock so only one of them migrates.
+    """
+    if current_revision() == SCHEMA_REVISION:
+        return False
+    with _migration_lock():
+        if current_revision() == SCHEMA_REVISION:
+            return False
+        from flask_migrate import upgrade
+
+        log.info("migrating the database schema to %s", SCHEMA_REVISION)
+        upgrade()
+        return True
+
+
+@contextlib.contextmanager
+def _migration_lock():
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        from filelock import FileLock
+
+        database = engine.url.database or ""
+        if database and database != ":memory:":
+            with FileLock(str(Path(database).with_suffix(Path(database).suffix + ".migrate.lock"))):
+                yield
+            return
+        yield
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+    else:
+        yield
+
+
+def ensure_admin_user() -> str | None:
+    """Create the first admin on an empty users table; returns a generated password, if any."""
+    if db.session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    username = current_app.config["ADMIN_USERNAME"] or "admin"
+    password = current_app.config["ADMIN_PASSWORD"]
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(18)
+    db.session.add(User(username=username, password_hash=generate_password_hash(password), role="admin"))
+    db.session.add(AdminAuditLog(actor="system", action="user.bootstrap", target_type="user", target_id=username))
+    db.session.commit()
+    if generated:
+        # Printed once, on stderr only (stdout may be the stdio transport).
+        print(
+            f"\n*** Janus created the admin user {username!r} with password: {generated}\n"
+            f"*** Set ADMIN_PASSWORD to choose it yourself; this is shown only once.\n",
+            file=sys.stderr, flush=True,
+        )
+    return generated
+
+
+def seed_demo_data() -> bool:
+    """Idempotently add the reference's LCH demo; returns True when something was added."""
+    port = current_app.config["PORT"]
+    base_url = f"http://127.0.0.1:{port}/api/mock"
+    changed = False
+    conn = db.session.scalar(select(Connection).where(Connection.name == DEMO_CONNECTION))
+    if conn is None:
+        conn = Connection(
+            name=DEMO_CONNECTION, base_url=base_url, prefix="lch_",
+            description="LCH demo: DPG trade volumes and non-cash collateral (served by this gateway's mock)",
+            auth_type="none", timeout_seconds=10.0,
+        )
+        conn.endpoints = [
+            Endpoint(
+                tool_name="get_dpg_trade_volume", method="GET", path_template="/dpg/trade-volume",
+                description="Daily cleared trade volumes with a currency breakdown for an LCH member.",
+                input_schema=_member_schema(),
+            ),
+            Endpoint(
+                tool_name="get_non_cash_collateral", method="GET", path_template="/collateral/non-cash",
+                description="Non-cash collateral holdings (ISIN, market value, haircut) for an LCH member.",
+                input_schema=_member_schema(),
+            ),
+        ]
+        db.session.add(conn)
+        changed = True
+    elif _MOCK_URL.match(conn.base_url) and conn.base_url != base_url:
+        conn.base_url = base_url  # the mock moved with PORT
+        changed = True
+    if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == hash_token(DEMO_TOKEN))) is None:
+        db.session.add(ClientToken(
+            name="LCH Member Test Token", token_hash=hash_token(DEMO_TOKEN), token_hint=DEMO_TOKEN[:6],
+            role="developer", scopes="lch_*",
+        ))
+        changed = True
+    if changed:
+        db.session.add(AdminAuditLog(actor="system", action="demo.seed", target_type="connection", target_id=conn.id))
+    db.session.commit()
+    return changed
+
+
+def warn_if_demo_token() -> bool:
+    exists = db.session.scalar(
+        select(ClientToken.id).where(ClientToken.token_hash == hash_token(DEMO_TOKEN), ClientToken.enabled.is_(True))
+    ) is not None
+    if exists:
+        log.warning(
+            "the well-known demo token %r is enabled: anyone who read the docs can call lch_* tools; "
+            "disable or delete it outside demos", DEMO_TOKEN,
+        )
+    return exists
+
+
+def bootstrap(app: Flask) -> None:
+    with app.app_context():
+        ensure_schema()
+        ensure_admin_user()
+        if app.config["SEED_DEMO_DATA"]:
+            seed_demo_data()
+        warn_if_demo_token()
+        db.session.remove()
+
+
+def _member_schema() -> dict:
+    return {
+        "type": "object",
+        "properties": {"member_id": {"type": "string", "description": "LCH clearing member identifier, e.g. MEM-LCH-001"}},
+        "required": ["member_id"],
+    }

@@ -1,0 +1,51 @@
+"""Database → CatalogSnapshot. Runs once per catalog change, never per call."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, selectinload
+
+from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
+from janus.gateway.specs import ConnectionSpec, ToolSpec
+from janus.models import CATALOG_COUNTER, ChangeCounter, ClientToken, Connection, Endpoint
+
+
+def catalog_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(ChangeCounter.value).where(ChangeCounter.name == CATALOG_COUNTER)
+        ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def load_snapshot(engine: Engine) -> CatalogSnapshot:
+    with Session(engine) as session, session.begin():
+        # Version first: a change racing this read only makes the next probe reload again.
+        version = session.execute(
+            select(ChangeCounter.value).where(ChangeCounter.name == CATALOG_COUNTER)
+        ).scalar_one_or_none() or 0
+        connections = session.scalars(
+            select(Connection).where(Connection.enabled.is_(True)).options(selectinload(Connection.endpoints))
+        ).all()
+        tools: list[ToolSpec] = []
+        for conn in connections:
+            spec = ConnectionSpec(
+                id=conn.id, name=conn.name, base_url=conn.base_url, auth_type=conn.auth_type,
+                auth_secret_ref=conn.auth_secret_ref, timeout_seconds=conn.timeout_seconds,
+            )
+            for ep in conn.endpoints:
+                if not ep.enabled:
+                    continue
+                tools.append(ToolSpec(
+                    name=f"{conn.prefix}{ep.tool_name}", endpoint_id=ep.id, description=ep.description,
+                    method=ep.method.upper(), path_template=ep.path_template, connection=spec,
+                    input_schema=ep.input_schema or {"type": "object"}, body_template=ep.body_template,
+                ))
+        tokens = {
+            t.token_hash: TokenRecord(
+                id=t.id, name=t.name, role=t.role, scopes=parse_scopes(t.scopes),
+                enabled=t.enabled, expires_at=t.expires_at,
+            )
+            for t in session.scalars(select(ClientToken))
+        }
+    return CatalogSnapshot(version=int(version), tools=tuple(tools), tokens=tokens)

@@ -1,0 +1,63 @@
+"""Wires the per-process gateway runtime: catalog cache, executor, audit writer."""
+from __future__ import annotations
+
+import atexit
+from dataclasses import dataclass
+
+from flask import Flask
+
+from janus.extensions import db
+from janus.gateway.catalog import Catalog
+from janus.gateway.executor import Executor
+from janus.gateway.tool_backend import GatewayBackend
+from janus.services.audit import AuditWriter
+from janus.services.catalog_loader import catalog_version, load_snapshot
+from janus.version import __version__
+
+
+@dataclass
+class Runtime:
+    catalog: Catalog
+    executor: Executor
+    audit: AuditWriter
+    backend: GatewayBackend
+
+    def close(self) -> None:
+        self.audit.close()
+        self.executor.close()
+
+
+def get_runtime(app: Flask) -> Runtime:
+    """One runtime per app and process, built on first use (inside an app context)."""
+    runtime = app.extensions.get("janus.runtime")
+    if runtime is None:
+        with app.app_context():
+            engine = db.engine
+        catalog = Catalog(
+            load=lambda: load_snapshot(engine),
+            probe=lambda: catalog_version(engine),
+            refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
+        )
+        executor = Executor(
+            get_secret=_secret_getter(app),
+            max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
+            user_agent=f"Janus/{__version__}",
+        )
+        audit = AuditWriter(engine)
+        runtime = Runtime(catalog, executor, audit, GatewayBackend(catalog, executor, audit.record))
+        app.extensions["janus.runtime"] = runtime
+        atexit.register(audit.flush)
+    return runtime
+
+
+def _secret_getter(app: Flask):
+    """The vault seam: connections with an auth type fetch their secret here at call time."""
+    provider = app.config["VAULT_PROVIDER"]
+
+    def get_secret(ref: str) -> str:
+        from janus.vault import get_vault
+
+        return get_vault(app.config).get(ref)
+
+    get_secret.provider = provider  # type: ignore[attr-defined]
+    return get_secret

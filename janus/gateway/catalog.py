@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from jsonschema.validators import validator_for
-
 from janus.gateway.specs import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -118,6 +116,9 @@ class CatalogSnapshot:
     def validator(self, tool: ToolSpec):
         validator = self._validators.get(tool.name)
         if validator is None:
+            # Imported on first call, not at start: `-stdio` answers its first tools/list sooner.
+            from jsonschema.validators import validator_for
+
             cls = validator_for(tool.input_schema)
             validator = cls(tool.input_schema, format_checker=cls.FORMAT_CHECKER)
             with self._lock:

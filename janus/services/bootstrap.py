@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from sqlalchemy import inspect, select, text
 from werkzeug.security import generate_password_hash
 
-from janus.extensions import db
+from janus.extensions import db, init_migrations
 from janus.gateway.catalog import hash_token
 from janus.models import SCHEMA_REVISION, AdminAuditLog, ClientToken, Connection, Endpoint, User
 
@@ -50,6 +50,7 @@ def ensure_schema() -> bool:
             return False
         from flask_migrate import upgrade
 
+        init_migrations(current_app)
         log.info("migrating the database schema to %s", SCHEMA_REVISION)
         upgrade()
         return True

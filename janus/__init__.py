@@ -1,0 +1,62 @@
+"""Janus: an MCP gateway that turns registered REST endpoints into MCP tools."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from janus.version import __version__
+
+if TYPE_CHECKING:  # importing `janus` stays cheap (gunicorn's master imports its config from here)
+    from flask import Flask
+
+__all__ = ["create_app", "__version__"]
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def migrations_dir() -> str:
+    """The Alembic scripts: beside the package in a checkout, inside it when installed."""
+    if Path(MIGRATIONS_DIR, "env.py").exists():
+        return MIGRATIONS_DIR
+    return str(Path(__file__).resolve().parent / "migrations")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
+    """Build the app: config, extensions, blueprints, CLI. No migrations, prompts or network."""
+    from flask import Flask
+
+    from janus import config as config_module
+    from janus import database, errors
+    from janus.cli import register_cli
+    from janus.extensions import db, init_migrations
+    from janus.mock import bp as mock_bp
+    from janus.ops import bp as ops_bp
+    from janus.ops import init_http_metrics
+    from janus.models import track_catalog_changes
+
+    app = Flask(__name__)
+    app.config.update(config_module.load(config))
+    _configure_logging(app.config["LOG_LEVEL"])
+
+    database.install_engine_hooks()
+    db.init_app(app)
+    if "flask_migrate" in sys.modules:  # the `flask` CLI loaded its `db` commands
+        init_migrations(app)
+    track_catalog_changes()
+
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(mock_bp)
+    init_http_metrics(app)
+    errors.init_app(app)
+    register_cli(app)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        # stderr only: stdout belongs to the stdio transport.
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("janus").setLevel(level.upper())

@@ -1,0 +1,108 @@
+"""Configuration: defaults in code, the environment on top, a dict for tests.
+
+Variable names are the reference product's public contract (README
+"Configuration Settings"); keep them verbatim.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULTS: dict[str, Any] = {
+    "PORT": 8899,
+    "HOST": "0.0.0.0",
+    "DATABASE_PATH": "./mcp-gateway.db",
+    "DATABASE_URL": "",
+    "VAULT_PROVIDER": "local",
+    "VAULT_LOCAL_PATH": "./secrets.json",
+    "JWT_SECRET": "",
+    "TLS_CERT_PATH": "",
+    "TLS_KEY_PATH": "",
+    "CLIENT_CA_PATH": "",
+    "OIDC_ISSUER": "",
+    "OIDC_CLIENT_ID": "",
+    "OIDC_CLIENT_SECRET": "",
+    "ADMIN_USERNAME": "admin",
+    "ADMIN_PASSWORD": "",
+    "SEED_DEMO_DATA": False,
+    "MCP_GATEWAY_TOKEN": "",
+    # Operational knobs that the reference leaves implicit.
+    "WEB_CONCURRENCY": 2,  # gunicorn workers
+    "MAX_RESPONSE_BYTES": 1_048_576,  # upstream bodies larger than this are truncated
+    "CATALOG_REFRESH_SECONDS": 0.5,  # how often a process checks for catalog changes
+    "TOOLS_PAGE_SIZE": 100,
+    "LOG_LEVEL": "INFO",
+}
+
+_BOOLS = {"SEED_DEMO_DATA"}
+_INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE"}
+_FLOATS = {"CATALOG_REFRESH_SECONDS"}
+
+
+class ConfigError(ValueError):
+    """A setting has a value Janus cannot use; the message names it."""
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if name in _BOOLS:
+            return parse_bool(name, raw)
+        if name in _INTS:
+            return int(raw)
+        if name in _FLOATS:
+            return float(raw)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    return raw
+
+
+def database_uri(database_url: str, database_path: str) -> str:
+    """Map the reference's DATABASE_URL / DATABASE_PATH onto a SQLAlchemy URL.
+
+    `postgres://` (Heroku/Go style) and `postgresql://` both mean psycopg2;
+    any other SQLAlchemy URL passes through untouched.
+    """
+    url = (database_url or "").strip()
+    if url:
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg2://" + url[len(prefix):]
+        if "://" not in url:
+            raise ConfigError(f"DATABASE_URL is not a database URL: {url.split('@')[-1]!r}")
+        return url
+    return "sqlite:///" + str(Path(database_path).expanduser().resolve())
+
+
+def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    cfg: dict[str, Any] = {}
+    for name, default in DEFAULTS.items():
+        cfg[name] = _coerce(name, env[name]) if name in env else default
+    for name, value in (overrides or {}).items():
+        cfg[name] = _coerce(name, value)
+
+    if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = database_uri(cfg["DATABASE_URL"], cfg["DATABASE_PATH"])
+    cfg["DATABASE_KIND"] = cfg["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0].split("+", 1)[0]
+    # Never run on a guessed secret: without JWT_SECRET each start draws its own.
+    cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"]
+    if not cfg["JWT_SECRET"]:
+        cfg["JWT_SECRET"] = secrets.token_urlsafe(48)
+    cfg.setdefault("SECRET_KEY", cfg["JWT_SECRET"])
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    return cfg

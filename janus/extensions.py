@@ -1,0 +1,34 @@
+"""Flask extensions, created unbound and bound in create_app."""
+from __future__ import annotations
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+# Named constraints so Alembic can alter them later (SQLite batch mode needs names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def init_migrations(app) -> None:
+    """Bind Flask-Migrate. It imports Alembic (~0.1 s), so processes that only
+    serve (stdio, workers) bind it lazily: `flask db …` and real migrations do."""
+    if "migrate" in app.extensions:
+        return
+    from flask_migrate import Migrate
+
+    from janus import migrations_dir
+
+    Migrate(app, db, directory=migrations_dir(), render_as_batch=True)

@@ -1,0 +1,40 @@
+"""The two audit trails: tool calls (by LLM clients) and admin changes."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from janus.extensions import db
+from janus.models._types import UTCDateTime, utcnow
+
+
+class ToolCallLog(db.Model):
+    __tablename__ = "tool_call_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    token_name: Mapped[str | None] = mapped_column(String(200), index=True)
+    tool_name: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # success | failure | denied
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the canonical arguments: proves what was sent without storing
+    # values that may be personal data or secrets.
+    arguments_digest: Mapped[str | None] = mapped_column(String(64))
+    transport: Mapped[str | None] = mapped_column(String(20))
+
+
+class AdminAuditLog(db.Model):
+    __tablename__ = "admin_audit_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))  # e.g. connection.create
+    target_type: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # before/after, secrets redacted

@@ -1,0 +1,57 @@
+"""Connections (downstream APIs) and their endpoints (the MCP tools)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from janus.extensions import db
+from janus.models._types import UTCDateTime, new_uuid, utcnow
+
+
+class Connection(db.Model):
+    __tablename__ = "connections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    base_url: Mapped[str] = mapped_column(String(2048))
+    prefix: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    auth_type: Mapped[str] = mapped_column(String(40), default="none")
+    auth_secret_ref: Mapped[str | None] = mapped_column(String(512))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    timeout_seconds: Mapped[float] = mapped_column(Float, default=30.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    endpoints: Mapped[list["Endpoint"]] = relationship(
+        back_populates="connection", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="Endpoint.tool_name",
+    )
+
+
+class Endpoint(db.Model):
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("connection_id", "tool_name", name="uq_endpoints_connection_tool"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    tool_name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    method: Mapped[str] = mapped_column(String(10), default="GET")
+    path_template: Mapped[str] = mapped_column(String(2048))
+    input_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=lambda: {"type": "object"})
+    body_template: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    connection: Mapped[Connection] = relationship(back_populates="endpoints")
+
+    @property
+    def exposed_name(self) -> str:
+        return f"{self.connection.prefix}{self.tool_name}"

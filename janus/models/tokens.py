@@ -1,0 +1,42 @@
+"""Client tokens (LLM callers) and portal users (admins)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from janus.extensions import db
+from janus.models._types import UTCDateTime, new_uuid, utcnow
+
+
+class ClientToken(db.Model):
+    __tablename__ = "client_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200))
+    # SHA-256 hex of the token; the value itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # A few leading characters so admins can tell tokens apart (e.g. "mcp_Ab…").
+    token_hint: Mapped[str] = mapped_column(String(16), default="")
+    role: Mapped[str] = mapped_column(String(20), default="developer")
+    scopes: Mapped[str] = mapped_column(Text, default="")  # comma-separated globs
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [s.strip() for s in self.scopes.split(",") if s.strip()]
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="admin")  # admin | viewer
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

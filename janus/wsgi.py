@@ -1,0 +1,23 @@
+"""The WSGI app for gunicorn (`janus.wsgi:app`).
+
+gunicorn's gevent worker monkey-patches before loading this module; psycopg2
+needs its own hook to yield to other greenlets while waiting on PostgreSQL.
+"""
+from __future__ import annotations
+
+from janus import create_app
+
+
+def _cooperative_psycopg() -> None:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return
+    if monkey.is_module_patched("socket"):
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+
+
+_cooperative_psycopg()
+app = create_app()

@@ -1,0 +1,118 @@
+"""Shared fixtures: apps on real SQLite files and on the PostgreSQL service, real upstreams."""
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.support.upstream import Upstream
+
+PG_BASE_URL = os.environ.get("JANUS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _pg_engine_url(schema: str | None = None) -> str:
+    url = "postgresql+psycopg2://" + PG_BASE_URL.split("://", 1)[1]
+    if schema:
+        url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_schema():
+    """A private schema in the `test` database for this test run, dropped afterwards.
+
+    Locally an unreachable PostgreSQL skips these tests; in CI it fails the run.
+    """
+    engine = create_engine(_pg_engine_url())
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        engine.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_BASE_URL} is unreachable in CI: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    schema = f"janus_test_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield schema
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def make_app(database: dict, **overrides):
+    from janus import create_app
+
+    config = {
+        "JWT_SECRET": secrets.token_urlsafe(32),
+        "ADMIN_PASSWORD": "admin-password-for-tests",
+        "CATALOG_REFRESH_SECONDS": 0.05,
+        "VAULT_LOCAL_PATH": "",
+        **database,
+        **overrides,
+    }
+    return create_app(config)
+
+
+def _reset_tables(app) -> None:
+    from janus.extensions import db
+
+    with app.app_context():
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+            conn.execute(text("INSERT INTO change_counters (name, value) VALUES ('catalog', 0)"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_backend(request, tmp_path):
+    """Database settings for one backend; tests using it run on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return {"DATABASE_PATH": str(tmp_path / "janus.db")}
+    schema = request.getfixturevalue("pg_schema")
+    return {"SQLALCHEMY_DATABASE_URI": _pg_engine_url(schema)}
+
+
+@pytest.fixture
+def app(db_backend, tmp_path):
+    from janus.services.bootstrap import ensure_schema
+
+    app = make_app(db_backend, VAULT_LOCAL_PATH=str(tmp_path / "secrets.json"))
+    with app.app_context():
+        ensure_schema()
+    if app.config["DATABASE_KIND"] == "postgresql":
+        _reset_tables(app)
+    yield app
+    runtime = app.extensions.get("janus.runtime")
+    if runtime is not None:
+        runtime.close()
+    from janus.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    from janus.services.bootstrap import ensure_schema
+
+    app = make_app({"DATABASE_PATH": str(tmp_path / "janus.db")}, VAULT_LOCAL_PATH=str(tmp_path / "secrets.json"))
+    with app.app_context():
+        ensure_schema()
+    yield app
+    runtime = app.extensions.get("janus.runtime")
+    if runtime is not None:
+        runtime.close()
+
+
+@pytest.fixture
+def upstream():
+    server = Upstream().start()
+    yield server
+    server.stop()

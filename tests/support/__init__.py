@@ -1,0 +1,1 @@
+"""Real parts for tests: upstream HTTP servers, gateway processes, polling helpers."""

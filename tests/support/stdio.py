@@ -1,0 +1,90 @@
+"""Drive a real `mcp-gateway -stdio` process line by line."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+MCP_GATEWAY = shutil.which("mcp-gateway") or str(Path(sys.executable).with_name("mcp-gateway"))
+
+
+def gateway_env(database_path: str, token: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_GATEWAY_", "DATABASE_", "PROMETHEUS_"))}
+    env.update({
+        "DATABASE_PATH": database_path,
+        "VAULT_LOCAL_PATH": str(Path(database_path).with_name("secrets.json")),
+        "ADMIN_PASSWORD": "admin-password-for-tests",
+        "LOG_LEVEL": "INFO",
+    })
+    if token is not None:
+        env["MCP_GATEWAY_TOKEN"] = token
+    env.update(extra)
+    return env
+
+
+class StdioGateway:
+    def __init__(self, env: dict[str, str], args: tuple[str, ...] = ("-stdio",)) -> None:
+        self.proc = subprocess.Popen(
+            [MCP_GATEWAY, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        self.stderr_chunks: list[bytes] = []
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+
+    def _pump_stdout(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def _pump_stderr(self) -> None:
+        for chunk in self.proc.stderr:
+            self.stderr_chunks.append(chunk)
+
+    @property
+    def stderr(self) -> str:
+        return b"".join(self.stderr_chunks).decode(errors="replace")
+
+    def send_raw(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def send(self, message: dict) -> None:
+        self.send_raw(json.dumps(message).encode() + b"\n")
+
+    def recv(self, timeout: float = 15.0) -> dict:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no response within {timeout}s; stderr:\n{self.stderr}") from None
+        return json.loads(line)
+
+    def request(self, method: str, params: dict | None = None, id: int = 1, timeout: float = 15.0) -> dict:
+        message = {"jsonrpc": "2.0", "id": id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        return self.recv(timeout)
+
+    def close(self, timeout: float = 15.0) -> int:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+
+    def __enter__(self) -> "StdioGateway":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.close(5)
+            except subprocess.TimeoutExpired:
+                pass

@@ -1,0 +1,60 @@
+"""A real `mcp-gateway` server process (gunicorn + gevent workers) for tests."""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import threading
+
+import requests
+
+from tests.support.stdio import MCP_GATEWAY, gateway_env
+from tests.support.waiting import free_port, wait_for
+
+
+class GatewayServer:
+    def __init__(self, database_path: str, **env: str) -> None:
+        self.port = int(env.pop("PORT", 0)) or free_port()
+        self.env = gateway_env(database_path, PORT=str(self.port), HOST="127.0.0.1", **env)
+        self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="janus-test-metrics-"))
+        self.log_chunks: list[bytes] = []
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return b"".join(self.log_chunks).decode(errors="replace")
+
+    def start(self, timeout: float = 30.0) -> "GatewayServer":
+        self.proc = subprocess.Popen([MCP_GATEWAY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
+        threading.Thread(target=self._pump, daemon=True).start()
+
+        def healthy():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mcp-gateway exited with {self.proc.returncode}:\n{self.log}")
+            return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+
+        wait_for(healthy, timeout=timeout, interval=0.1, what="mcp-gateway /healthz")
+        return self
+
+    def _pump(self) -> None:
+        for chunk in self.proc.stdout:
+            self.log_chunks.append(chunk)
+
+    def stop(self) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode if self.proc else 0
+
+    def __enter__(self) -> "GatewayServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

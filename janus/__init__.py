@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -30,7 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from janus import config as config_module
     from janus import database, errors
     from janus.cli import register_cli
-    from janus.extensions import db, init_migrations
+    from janus.extensions import db
     from janus.mock import bp as mock_bp
     from janus.ops import bp as ops_bp
     from janus.ops import init_http_metrics
@@ -42,8 +41,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
 
     database.install_engine_hooks()
     db.init_app(app)
-    if "flask_migrate" in sys.modules:  # the `flask` CLI loaded its `db` commands
-        init_migrations(app)
     track_catalog_changes()
 
     app.register_blueprint(ops_bp)

@@ -7,6 +7,8 @@ from flask import Flask
 def register_cli(app: Flask) -> None:
     from janus.cli.janus_group import janus_group
     from janus.cli.mcp_cli import mcp_cli
+    from janus.cli.migrations import db_group
 
+    app.cli.add_command(db_group)
     app.cli.add_command(janus_group)
     app.cli.add_command(mcp_cli)

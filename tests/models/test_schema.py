@@ -1,0 +1,89 @@
+"""The schema: one migration path on SQLite and PostgreSQL, matching the models, with change tracking."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.config import Config
+from sqlalchemy import select, text
+
+from janus import migrations_dir
+from janus.extensions import db
+from janus.models import SCHEMA_REVISION, ChangeCounter, ClientToken, Connection, Endpoint
+from janus.services.bootstrap import current_revision
+from tests.support.catalog import add_connection, add_endpoint, add_token, update
+
+
+def _counter(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(ChangeCounter.value).where(ChangeCounter.name == "catalog"))
+
+
+def test_schema_revision_constant_is_the_alembic_head():
+    script = ScriptDirectory.from_config(_alembic_config())
+    assert script.get_current_head() == SCHEMA_REVISION
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", migrations_dir())
+    return cfg
+
+
+def test_migrations_produce_exactly_the_models_schema(app):
+    with app.app_context():
+        assert current_revision() == SCHEMA_REVISION
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
+
+
+def test_deleting_a_connection_deletes_its_endpoints(app):
+    conn_id = add_connection(app, "A", "http://127.0.0.1:1", "a_")
+    add_endpoint(app, conn_id, "one", "/one")
+    add_endpoint(app, conn_id, "two", "/two")
+    with app.app_context():
+        db.session.execute(text("DELETE FROM connections WHERE id = :id"), {"id": conn_id})
+        db.session.commit()
+        assert db.session.scalar(select(db.func.count(Endpoint.id))) == 0
+
+
+def test_catalog_changes_bump_the_counter_but_token_use_does_not(app):
+    start = _counter(app)
+    conn_id = add_connection(app, "A", "http://127.0.0.1:1", "a_")
+    ep_id = add_endpoint(app, conn_id, "one", "/one")
+    token_id = add_token(app, "T", "t" * 30, "a_*")
+    after_adds = _counter(app)
+    assert after_adds == start + 3
+    update(app, ClientToken, token_id, last_used_at=datetime.now(timezone.utc))
+    assert _counter(app) == after_adds
+    update(app, Endpoint, ep_id, description="new words")
+    update(app, Connection, conn_id, enabled=False)
+    assert _counter(app) == after_adds + 2
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_app):
+    with sqlite_app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_flask_db_upgrade_migrates_a_fresh_database(tmp_path):
+    database = tmp_path / "fresh.db"
+    env = {**os.environ, "FLASK_APP": "janus", "DATABASE_PATH": str(database)}
+    env.pop("DATABASE_URL", None)
+    out = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], capture_output=True, env=env, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr.decode()
+    con = sqlite3.connect(database)
+    assert con.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_REVISION,)
+    assert con.execute("SELECT name, value FROM change_counters").fetchall() == [("catalog", 0)]
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"connections", "endpoints", "client_tokens", "users", "tool_call_logs", "admin_audit_logs"} <= tables

@@ -1,0 +1,193 @@
+"""Upstream HTTP response → MCP CallToolResult.
+
+Pure functions over bytes already read by the executor (which enforces the
+size cap), so they are cheap to test without a network.
+"""
+from __future__ import annotations
+
+import base64
+import codecs
+import json
+import logging
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# Audio content blocks exist from this protocol revision on; older clients
+# would reject an unknown block type, so they get a text note instead.
+AUDIO_SINCE = "2025-03-26"
+# An error body is shown for diagnosis only; a few KB is enough and keeps a
+# 1 MB HTML error page out of the model's context.
+ERROR_BODY_LIMIT = 4096
+
+_TEXT_TYPES = frozenset(
+    {
+        "application/xml",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/x-www-form-urlencoded",
+        "application/yaml",
+        "application/x-yaml",
+        "application/x-ndjson",
+        "application/graphql",
+        "application/sql",
+    }
+)
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    reason: str
+    content_type: str | None
+    body: bytes  # at most `limit` bytes; the executor trims before building this
+    truncated: bool = False
+    limit: int = 0  # the size cap, quoted in the truncation note
+    location: str | None = None
+
+
+def reason_phrase(status: int, reason: str | None) -> str:
+    if reason:
+        return reason
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _parse_content_type(content_type: str | None) -> tuple[str, str | None]:
+    if not content_type:
+        return "", None
+    mime, _, params = content_type.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return mime.strip().lower(), charset
+
+
+def _is_json(mime: str) -> bool:
+    return mime == "application/json" or mime.endswith("+json")
+
+
+def _is_text(mime: str) -> bool:
+    return mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith("+xml")
+
+
+def _decode(body: bytes, charset: str | None, *, complete: bool, strict: bool = False) -> str:
+    """Decode; an incomplete (cut) body keeps back a split multi-byte character."""
+    try:
+        factory = codecs.getincrementaldecoder(charset or "utf-8")
+    except LookupError:
+        factory = codecs.getincrementaldecoder("utf-8")
+    decoder = factory(errors="strict" if strict else "replace")
+    return decoder.decode(body, final=complete)
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _truncation_note(limit: int) -> str:
+    return f"[truncated: upstream response exceeded {limit} bytes]"
+
+
+def _size(response: UpstreamResponse) -> str:
+    if response.truncated:
+        return f"more than {response.limit} bytes"
+    return f"{len(response.body)} bytes"
+
+
+def _as_text(response: UpstreamResponse, mime: str, charset: str | None) -> str | None:
+    """The body as text if it is textual (by type, or valid UTF-8 when untyped)."""
+    complete = not response.truncated
+    if _is_json(mime) or _is_text(mime):
+        return _decode(response.body, charset, complete=complete)
+    if not mime:
+        try:
+            return _decode(response.body, charset, complete=complete, strict=True)
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def _success_content(
+    response: UpstreamResponse, protocol_version: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    mime, charset = _parse_content_type(response.content_type)
+    if not response.body and not response.truncated:
+        phrase = reason_phrase(response.status, response.reason)
+        return [_text(f"Upstream returned HTTP {response.status} {phrase} with an empty body")], None
+
+    if _is_json(mime) and not response.truncated:
+        text = _decode(response.body, charset, complete=True).lstrip("\ufeff")
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            logger.debug("upstream declared %s but sent invalid JSON; returning text", mime)
+            return [_text(text)], None
+        pretty = json.dumps(parsed, indent=2, ensure_ascii=False)
+        # structuredContent must be an object in MCP; arrays and scalars stay text.
+        return [_text(pretty)], parsed if isinstance(parsed, dict) else None
+
+    if mime.startswith("image/") or mime.startswith("audio/"):
+        kind = "image" if mime.startswith("image/") else "audio"
+        if response.truncated:
+            return [_text(f"[{mime} response of {_size(response)} exceeded the size limit "
+                          "and was not returned]")], None
+        if kind == "audio" and protocol_version < AUDIO_SINCE:
+            return [_text(f"[{mime} response of {_size(response)} omitted: audio content needs "
+                          f"MCP protocol version {AUDIO_SINCE} or later]")], None
+        data = base64.b64encode(response.body).decode("ascii")
+        return [{"type": kind, "data": data, "mimeType": mime}], None
+
+    text = _as_text(response, mime, charset)
+    if text is None:
+        return [_text(f"[binary response: {mime or 'unknown content type'}, {_size(response)}]")], None
+    if response.truncated:
+        text = f"{text}\n\n{_truncation_note(response.limit)}"
+    return [_text(text)], None
+
+
+def _error_excerpt(response: UpstreamResponse) -> str:
+    mime, charset = _parse_content_type(response.content_type)
+    head = UpstreamResponse(
+        status=response.status,
+        reason=response.reason,
+        content_type=response.content_type,
+        body=response.body[:ERROR_BODY_LIMIT],
+        truncated=response.truncated or len(response.body) > ERROR_BODY_LIMIT,
+        limit=response.limit,
+    )
+    text = _as_text(head, mime, charset)
+    if text is None:
+        return f"<{_size(response)} of {mime or 'binary data'}>"
+    text = text.strip()
+    return f"{text} …[truncated]" if head.truncated else text
+
+
+def to_call_result(response: UpstreamResponse, protocol_version: str) -> dict[str, Any]:
+    """The CallToolResult for an upstream response (isError for 3xx/4xx/5xx)."""
+    status = response.status
+    phrase = reason_phrase(status, response.reason)
+    if 300 <= status < 400:
+        # Redirects are not followed: the next hop could be another host and
+        # would receive the connection's credentials.
+        target = f" to {response.location}" if response.location else " without a Location header"
+        message = f"Upstream returned HTTP {status} {phrase}, redirecting{target}; redirects are not followed"
+        return {"content": [_text(message)], "isError": True}
+    if status >= 400 or status < 200:
+        message = f"Upstream returned HTTP {status} {phrase}"
+        if response.body:
+            message = f"{message}: {_error_excerpt(response)}"
+        return {"content": [_text(message)], "isError": True}
+
+    content, structured = _success_content(response, protocol_version)
+    result: dict[str, Any] = {"content": content, "isError": False}
+    if structured is not None:
+        result["structuredContent"] = structured
+    return result

@@ -1,0 +1,141 @@
+"""The in-process catalog: scope filtering, deterministic order, and freshness without per-call queries."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import event
+
+from janus.extensions import db
+from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal, TokenRecord, hash_token, scopes_allow
+from janus.gateway.specs import ConnectionSpec, ToolSpec
+from janus.models import Connection, Endpoint
+from janus.services.runtime import get_runtime
+from tests.support.catalog import add_connection, add_endpoint, add_token, update
+from tests.support.waiting import wait_for
+
+CONN = ConnectionSpec(id="c", name="C", base_url="http://127.0.0.1:9")
+
+
+def _tool(name: str, method: str = "GET") -> ToolSpec:
+    return ToolSpec(name=name, endpoint_id=name, description=name, method=method, path_template="/x", connection=CONN)
+
+
+@pytest.mark.parametrize("scopes, name, allowed", [
+    (("weather_*",), "weather_get_forecast", True),
+    (("weather_*",), "stripe_charge", False),
+    (("weather_get_*", "billing_list"), "billing_list", True),
+    (("*",), "anything", True),
+    ((), "anything", False),
+    (None, "anything", True),
+    (("Weather_*",), "weather_x", False),  # globs are case-sensitive, like tool names
+])
+def test_scope_globs_decide_visibility(scopes, name, allowed):
+    assert scopes_allow(scopes, name) is allowed
+
+
+def test_listing_is_sorted_filtered_and_annotated():
+    snapshot = CatalogSnapshot(version=1, tools=(_tool("b_two", "DELETE"), _tool("a_one"), _tool("b_one", "PUT")), tokens={})
+    listing = snapshot.listing(("b_*",))
+    assert [t["name"] for t in listing.tools] == ["b_one", "b_two"]
+    assert listing.tools[0]["annotations"]["idempotentHint"] is True
+    assert listing.tools[1]["annotations"]["destructiveHint"] is True
+    assert snapshot.listing(None).tools[0]["annotations"]["readOnlyHint"] is True
+    assert snapshot.listing(("b_*",)) is listing  # cached per scope set
+
+
+def test_inactive_tokens_see_nothing():
+    now = datetime.now(timezone.utc)
+    tokens = {
+        hash_token("live"): TokenRecord("1", "live", "developer", ("*",)),
+        hash_token("off"): TokenRecord("2", "off", "developer", ("*",), enabled=False),
+        hash_token("old"): TokenRecord("3", "old", "developer", ("*",), expires_at=now - timedelta(seconds=1)),
+    }
+    snapshot = CatalogSnapshot(version=1, tools=(_tool("a"),), tokens=tokens)
+    assert snapshot.scopes_for(Principal(hash_token("live"))) == ("*",)
+    for raw in ("off", "old", "unknown"):
+        assert snapshot.scopes_for(Principal(hash_token(raw))) == ()
+    assert snapshot.scopes_for(Principal(None)) is None
+
+
+def test_catalog_probes_at_most_once_per_interval_and_reloads_only_on_change():
+    clock = [0.0]
+    version = [1]
+    loads, probes = [], []
+
+    def load():
+        loads.append(version[0])
+        return CatalogSnapshot(version=version[0], tools=(), tokens={})
+
+    def probe():
+        probes.append(clock[0])
+        return version[0]
+
+    catalog = Catalog(load, probe, refresh_seconds=0.5, clock=lambda: clock[0])
+    for _ in range(100):
+        catalog.current()
+    assert (len(loads), len(probes)) == (1, 0)
+    clock[0] = 0.6
+    catalog.current()
+    assert (len(loads), len(probes)) == (1, 1)
+    version[0] = 2
+    clock[0] = 0.7
+    assert catalog.current().version == 1  # inside the interval: no query at all
+    clock[0] = 1.2
+    assert catalog.current().version == 2
+    assert loads == [1, 2]
+
+
+def test_a_failed_probe_keeps_serving_the_cached_catalog():
+    calls = {"n": 0}
+
+    def probe():
+        calls["n"] += 1
+        raise OSError("database went away")
+
+    clock = [0.0]
+    catalog = Catalog(lambda: CatalogSnapshot(version=5, tools=(_tool("a"),), tokens={}), probe, 0.5, clock=lambda: clock[0])
+    assert catalog.current().version == 5
+    clock[0] = 1.0
+    assert catalog.current().version == 5 and calls["n"] == 1
+
+
+def test_runtime_catalog_reflects_database_changes_on_both_backends(app):
+    conn_id = add_connection(app, "Weather", "http://127.0.0.1:9", "weather_")
+    ep_id = add_endpoint(app, conn_id, "get_forecast", "/forecast")
+    add_endpoint(app, conn_id, "get_alerts", "/alerts")
+    add_token(app, "W", "w" * 30, "weather_*")
+    catalog = get_runtime(app).catalog
+    principal = Principal(hash_token("w" * 30))
+
+    def names():
+        snap = catalog.current()
+        return [t["name"] for t in snap.listing(snap.scopes_for(principal)).tools]
+
+    assert names() == ["weather_get_alerts", "weather_get_forecast"]
+    update(app, Endpoint, ep_id, enabled=False)
+    wait_for(lambda: names() == ["weather_get_alerts"], timeout=5, what="disabled endpoint to vanish")
+    update(app, Connection, conn_id, prefix="wx_")
+    wait_for(lambda: names() == [], timeout=5, what="renamed prefix to leave the token's scope")
+
+
+def test_serving_from_the_cache_runs_no_queries(app):
+    conn_id = add_connection(app, "Weather", "http://127.0.0.1:9", "weather_")
+    add_endpoint(app, conn_id, "get_forecast", "/forecast")
+    app.config["CATALOG_REFRESH_SECONDS"] = 60
+    app.extensions.pop("janus.runtime", None)
+    runtime = get_runtime(app)
+    runtime.catalog.current()
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for _ in range(200):
+            snap = runtime.catalog.current()
+            snap.listing(None)
+            snap.validator(snap.by_name["weather_get_forecast"])
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert statements == []

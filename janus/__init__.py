@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from janus.version import __version__
@@ -11,16 +10,6 @@ if TYPE_CHECKING:  # importing `janus` stays cheap (gunicorn's master imports it
     from flask import Flask
 
 __all__ = ["create_app", "__version__"]
-
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
-
-
-def migrations_dir() -> str:
-    """The Alembic scripts: beside the package in a checkout, inside it when installed."""
-    if Path(MIGRATIONS_DIR, "env.py").exists():
-        return MIGRATIONS_DIR
-    return str(Path(__file__).resolve().parent / "migrations")
-
 
 def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     """Build the app: config, extensions, blueprints, CLI. No migrations, prompts or network."""

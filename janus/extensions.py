@@ -1,6 +1,8 @@
 """Flask extensions, created unbound and bound in create_app."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -29,6 +31,11 @@ def init_migrations(app) -> None:
         return
     from flask_migrate import Migrate
 
-    from janus import migrations_dir
-
     Migrate(app, db, directory=migrations_dir(), render_as_batch=True)
+
+
+def migrations_dir() -> str:
+    """The Alembic scripts: at the repository top in a checkout, inside the package when installed."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "migrations"
+    return str(checkout if (checkout / "env.py").exists() else package / "migrations")

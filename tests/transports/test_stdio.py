@@ -290,3 +290,46 @@ def test_stdout_carries_only_protocol_messages(catalog):
     init = next(r for r in responses if r["id"] == 1)
     assert init["result"]["protocolVersion"] == "2024-11-05"
     assert init["result"]["capabilities"]["tools"] == {"listChanged": True}
+
+
+def test_a_cancelled_call_gets_no_response_and_the_session_carries_on(catalog, upstream):
+    release = threading.Event()
+    upstream.route("/stations/", lambda r: (release.wait(10), json_response({"late": True}))[1])
+    try:
+        with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
+            gw.send({"jsonrpc": "2.0", "id": "doomed", "method": "tools/call",
+                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}}})
+            wait_for(lambda: upstream.seen, what="the call to reach the upstream")
+            gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                     "params": {"requestId": "doomed", "reason": "user gave up"}})
+            release.set()
+            after = gw.request("ping", id="after")
+            assert gw.close() == 0
+            leftovers = [gw.lines.get_nowait() for _ in range(gw.lines.qsize())]
+    finally:
+        release.set()
+    assert after == {"jsonrpc": "2.0", "id": "after", "result": {}}
+    assert leftovers == []
+
+
+def test_huge_and_binary_upstream_answers_are_bounded_and_described(sqlite_app, upstream):
+    from werkzeug.wrappers import Response
+
+    conn = add_connection(sqlite_app, "Files", upstream.url, "files_")
+    add_endpoint(sqlite_app, conn, "big", "/big")
+    add_endpoint(sqlite_app, conn, "logo", "/logo")
+    upstream.route("/big", lambda r: Response("x" * 300_000, mimetype="text/plain"))
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    upstream.route("/logo", lambda r: Response(png, mimetype="image/png"))
+    env = gateway_env(sqlite_app.config["DATABASE_PATH"], MAX_RESPONSE_BYTES="100000")
+    with StdioGateway(env) as gw:
+        big = gw.request("tools/call", {"name": "files_big"}, id=1)
+        logo = gw.request("tools/call", {"name": "files_logo"}, id=2)
+    text = big["result"]["content"][0]["text"]
+    assert text.startswith("x" * 1000) and len(text) < 101_000
+    assert "truncated" in text and "100000 bytes" in text
+    import base64
+
+    assert logo["result"]["content"][0]["type"] == "image"
+    assert logo["result"]["content"][0]["mimeType"] == "image/png"
+    assert base64.b64decode(logo["result"]["content"][0]["data"]) == png

@@ -13,8 +13,7 @@ from alembic.script import ScriptDirectory
 from alembic.config import Config
 from sqlalchemy import select, text
 
-from janus import migrations_dir
-from janus.extensions import db
+from janus.extensions import db, migrations_dir
 from janus.models import SCHEMA_REVISION, ChangeCounter, ClientToken, Connection, Endpoint
 from janus.services.bootstrap import current_revision
 from tests.support.catalog import add_connection, add_endpoint, add_token, update

@@ -89,28 +89,37 @@ class AuditWriter:
             self._write(batch)
 
     def _write(self, batch: list[CallRecord]) -> None:
-        rows = [asdict(r) for r in batch]
-        last_used: dict[str, object] = {}
-        for r in batch:
-            if r.token_id:
-                last_used[r.token_id] = r.created_at
-        for row in rows:
-            row.pop("token_id", None)
         try:
-            for attempt in range(self._retries):
-                try:
-                    with self._engine.begin() as conn:
-                        conn.execute(insert(ToolCallLog), rows)
-                        for token_id, ts in last_used.items():
-                            # Core UPDATE: bypasses the ORM hook, so the catalog does not reload.
-                            conn.execute(update(ClientToken).where(ClientToken.id == token_id).values(last_used_at=ts))
-                    return
-                except Exception:
-                    if attempt == self._retries - 1:
-                        log.exception("could not write %d tool-call audit rows", len(rows))
-                    else:
-                        time.sleep(0.05 * (2 ** attempt))
+            if self._insert_with_retries(batch):
+                return
+            # One bad row must not cost the others: fall back to row by row.
+            failed = batch if len(batch) == 1 else [r for r in batch if not self._insert_with_retries([r], retries=1)]
+            if failed:
+                log.error("could not write %d tool-call audit rows", len(failed))
         finally:
             with self._idle:
                 self._pending -= len(batch)
                 self._idle.notify_all()
+
+    def _insert_with_retries(self, batch: list[CallRecord], retries: int | None = None) -> bool:
+        rows = [asdict(r) for r in batch]
+        last_used: dict[str, object] = {}
+        for row in rows:
+            token_id = row.pop("token_id", None)
+            if token_id:
+                last_used[token_id] = row["created_at"]
+        attempts = self._retries if retries is None else retries
+        for attempt in range(attempts):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(insert(ToolCallLog), rows)
+                    for token_id, ts in last_used.items():
+                        # Core UPDATE: bypasses the ORM hook, so the catalog does not reload.
+                        conn.execute(update(ClientToken).where(ClientToken.id == token_id).values(last_used_at=ts))
+                return True
+            except Exception:
+                if attempt == attempts - 1:
+                    log.warning("audit batch of %d rows failed", len(rows), exc_info=True)
+                else:
+                    time.sleep(0.05 * (2 ** attempt))
+        return False

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DEMO_CONNECTION = "LCH DPG & Collateral Services"
 DEMO_TOKEN = "lch_member_test_token_889"
 _MOCK_URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/mock$")
-_PG_MIGRATION_LOCK = 0x4A414E5553  # "JANUS"
+_PG_STARTUP_LOCK = 0x4A414E5553  # "JANUS"
 
 
 def current_revision() -> str | None:
@@ -40,24 +40,30 @@ def ensure_schema() -> bool:
     """Bring the schema to head; returns True when Alembic ran.
 
     The common case (already at head) costs one query and no Alembic import.
-    Concurrent starters (workers, stdio processes, replicas) serialise on a
-    lock so only one of them migrates.
     """
     if current_revision() == SCHEMA_REVISION:
         return False
-    with _migration_lock():
-        if current_revision() == SCHEMA_REVISION:
-            return False
-        from flask_migrate import upgrade
+    with startup_lock():
+        return _migrate_if_needed()
 
-        init_migrations(current_app)
-        log.info("migrating the database schema to %s", SCHEMA_REVISION)
-        upgrade()
-        return True
+
+def _migrate_if_needed() -> bool:
+    if current_revision() == SCHEMA_REVISION:
+        return False
+    from flask_migrate import upgrade
+
+    init_migrations(current_app)
+    log.info("migrating the database schema to %s", SCHEMA_REVISION)
+    upgrade()
+    return True
 
 
 @contextlib.contextmanager
-def _migration_lock():
+def startup_lock():
+    """Serialise start-up work across processes and replicas sharing the database.
+
+    SQLite: a lock file beside the database. PostgreSQL: a session advisory lock.
+    """
     engine = db.engine
     if engine.dialect.name == "sqlite":
         from filelock import FileLock
@@ -70,11 +76,11 @@ def _migration_lock():
         yield
     elif engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_STARTUP_LOCK})
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_STARTUP_LOCK})
                 conn.commit()
     else:
         yield
@@ -156,11 +162,15 @@ def warn_if_demo_token() -> bool:
 
 
 def bootstrap(app: Flask) -> None:
+    """Everything a process does before serving. Concurrent starters (gunicorn
+    masters, stdio processes, replicas) take turns, so exactly one migrates,
+    creates the first admin and seeds the demo."""
     with app.app_context():
-        ensure_schema()
-        ensure_admin_user()
-        if app.config["SEED_DEMO_DATA"]:
-            seed_demo_data()
+        with startup_lock():
+            _migrate_if_needed()
+            ensure_admin_user()
+            if app.config["SEED_DEMO_DATA"]:
+                seed_demo_data()
         warn_if_demo_token()
         db.session.remove()
 

@@ -46,3 +46,4 @@ def _configure_logging(level: str) -> None:
         # stderr only: stdout belongs to the stdio transport.
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("janus").setLevel(level.upper())
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at INFO

@@ -104,5 +104,19 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     if not cfg["JWT_SECRET"]:
         cfg["JWT_SECRET"] = secrets.token_urlsafe(48)
     cfg.setdefault("SECRET_KEY", cfg["JWT_SECRET"])
-    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if cfg["DATABASE_KIND"] == "postgresql":
+        # A hung database must fail calls in seconds, not hold workers forever.
+        options["connect_args"] = {"connect_timeout": 5}  # statement_timeout: janus.database
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+    _check_tls(cfg)
     return cfg
+
+
+def _check_tls(cfg: dict[str, Any]) -> None:
+    """Half a TLS configuration must not silently serve plain HTTP."""
+    cert, key, ca = cfg["TLS_CERT_PATH"], cfg["TLS_KEY_PATH"], cfg["CLIENT_CA_PATH"]
+    if bool(cert) != bool(key):
+        raise ConfigError("TLS_CERT_PATH and TLS_KEY_PATH must be set together")
+    if ca and not cert:
+        raise ConfigError("CLIENT_CA_PATH (mutual TLS) needs TLS_CERT_PATH and TLS_KEY_PATH")

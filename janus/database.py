@@ -5,11 +5,19 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
 _installed = False
 
 
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+def _on_connect(dbapi_connection, connection_record) -> None:
     module = type(dbapi_connection).__module__
+    if module.startswith("psycopg2"):
+        # A hung database must fail a query in seconds, not hold a worker forever.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {POSTGRES_STATEMENT_TIMEOUT_MS}")
+        cursor.close()
+        dbapi_connection.commit()
+        return
     if not module.startswith(("sqlite3", "pysqlite")):
         return
     cursor = dbapi_connection.cursor()
@@ -24,5 +32,5 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 def install_engine_hooks() -> None:
     global _installed
     if not _installed:
-        event.listen(Engine, "connect", _sqlite_pragmas)
+        event.listen(Engine, "connect", _on_connect)
         _installed = True

@@ -5,10 +5,10 @@ this runs in the master, before workers fork and gevent patches them.
 """
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import secrets
+import shutil
 import ssl
 import tempfile
 
@@ -17,7 +17,8 @@ from janus.config import load as _load_config
 _cfg = _load_config()
 _log = logging.getLogger("janus.gunicorn")
 
-bind = [f"{_cfg['HOST']}:{_cfg['PORT']}"]
+_host = _cfg["HOST"]
+bind = [f"[{_host}]:{_cfg['PORT']}" if ":" in _host and not _host.startswith("[") else f"{_host}:{_cfg['PORT']}"]
 workers = max(1, int(_cfg["WEB_CONCURRENCY"]))
 worker_class = "gevent"
 worker_connections = 1000
@@ -42,21 +43,25 @@ if not os.environ.get("JWT_SECRET"):
     os.environ["JANUS_JWT_SECRET_GENERATED"] = "1"
 
 # Metrics from all workers are summed through files in this directory; it must
-# be set before any worker creates a metric.
+# be set before any worker creates a metric. A directory the operator chose is
+# left as it is (stdio processes may share it); our own temporary one is removed.
+_OWN_METRICS_DIR = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="janus-metrics-")
+    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="janus-metrics-")
 
 
 def on_starting(server) -> None:
-    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    os.makedirs(directory, exist_ok=True)
-    for stale in glob.glob(os.path.join(directory, "*.db")):
-        os.remove(stale)
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     if os.environ.get("JANUS_JWT_SECRET_GENERATED"):
         server.log.warning(
             "JWT_SECRET is not set: using a random key for this start; portal and CLI sessions "
             "will not survive a restart or span replicas"
         )
+
+
+def on_exit(server) -> None:
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
 
 
 def child_exit(server, worker) -> None:

@@ -45,6 +45,8 @@ def test_database_url_overrides_database_path():
     ({"PORT": "eighty"}, "PORT must be a number"),
     ({"SEED_DEMO_DATA": "maybe"}, "SEED_DEMO_DATA must be true or false"),
     ({"DATABASE_URL": "user:secretpw@host/db"}, "DATABASE_URL is not a database URL"),
+    ({"TLS_CERT_PATH": "/etc/janus/cert.pem"}, "TLS_CERT_PATH and TLS_KEY_PATH must be set together"),
+    ({"CLIENT_CA_PATH": "/etc/janus/ca.pem"}, "CLIENT_CA_PATH .mutual TLS. needs TLS_CERT_PATH"),
 ])
 def test_bad_values_fail_with_a_message_naming_the_setting(env, message):
     with pytest.raises(ConfigError, match=message) as excinfo:

@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
     from janus.config import ConfigError
 
     try:
@@ -32,6 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mcp-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
+    except OperationalError as exc:
+        # One line that names the database (without its password), not a traceback.
+        from janus.config import load
+
+        try:
+            where = make_url(load()["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - the message is best effort
+            where = "(see DATABASE_URL / DATABASE_PATH)"
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"mcp-gateway: cannot use the database {where}: {reason}", file=sys.stderr)
+        return 2
 
 
 def run_stdio_command() -> int:
@@ -40,7 +54,7 @@ def run_stdio_command() -> int:
     from janus.transports.stdio import run_stdio
 
     app = create_app()
-    bootstrap(app)
+    bootstrap(app, create_admin=False)
     return run_stdio(app, os.environ.get("MCP_GATEWAY_TOKEN") or app.config["MCP_GATEWAY_TOKEN"] or None)
 
 

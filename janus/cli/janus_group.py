@@ -26,7 +26,7 @@ def stdio_command() -> None:
     from janus.transports.stdio import run_stdio
 
     app = current_app._get_current_object()
-    bootstrap(app)
+    bootstrap(app, create_admin=False)
     sys.exit(run_stdio(app, os.environ.get("MCP_GATEWAY_TOKEN") or app.config["MCP_GATEWAY_TOKEN"] or None))
 
 

@@ -166,10 +166,19 @@ class Catalog:
         snapshot = self._snapshot
         if snapshot is not None and self._clock() < self._next_check:
             return snapshot
-        with self._lock:
+        if snapshot is not None:
+            # One caller refreshes; the others keep serving the snapshot they have
+            # rather than queueing behind a slow (or hung) database.
+            if not self._lock.acquire(blocking=False):
+                return snapshot
+        else:
+            self._lock.acquire()
+        try:
             if self._snapshot is None or self._clock() >= self._next_check:
                 self._refresh_locked()
             return self._snapshot  # type: ignore[return-value]
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
         """Check again on the next access (after a change made in this process)."""

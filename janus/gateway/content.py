@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from janus.mcp import versions
+
 logger = logging.getLogger(__name__)
 
 # Audio content blocks exist from this protocol revision on; older clients
@@ -47,6 +49,11 @@ class UpstreamResponse:
     truncated: bool = False
     limit: int = 0  # the size cap, quoted in the truncation note
     location: str | None = None
+
+
+def _not_json(name: str) -> object:
+    # NaN and Infinity are not JSON: such a body is passed on as text, never re-serialised.
+    raise ValueError(f"{name} is not JSON")
 
 
 def reason_phrase(status: int, reason: str | None) -> str:
@@ -126,7 +133,7 @@ def _success_content(
     if _is_json(mime) and not response.truncated:
         text = _decode(response.body, charset, complete=True).lstrip("\ufeff")
         try:
-            parsed = json.loads(text)
+            parsed = json.loads(text, parse_constant=_not_json)
         except ValueError:
             logger.debug("upstream declared %s but sent invalid JSON; returning text", mime)
             return [_text(text)], None
@@ -139,7 +146,7 @@ def _success_content(
         if response.truncated:
             return [_text(f"[{mime} response of {_size(response)} exceeded the size limit "
                           "and was not returned]")], None
-        if kind == "audio" and protocol_version < AUDIO_SINCE:
+        if kind == "audio" and not versions.at_least(protocol_version, AUDIO_SINCE):
             return [_text(f"[{mime} response of {_size(response)} omitted: audio content needs "
                           f"MCP protocol version {AUDIO_SINCE} or later]")], None
         data = base64.b64encode(response.body).decode("ascii")

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from janus.gateway import metrics
-from janus.gateway.catalog import Catalog, Principal
+from janus.gateway.catalog import Catalog, Principal, scopes_allow
 from janus.gateway.executor import Executor, UpstreamError
 from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
@@ -69,30 +69,33 @@ class GatewayBackend:
 
         def finish(status: str, *, label: str = name, http_status=None, error=None) -> None:
             elapsed = time.perf_counter() - started
-            metrics.observe(label, status, elapsed)
+            # The audit row first: it is the record of the call, metrics are best effort.
             self._record(CallRecord(
                 tool_name=name[:200], status=status, duration_ms=round(elapsed * 1000, 3),
                 token_id=token.id if token else None, token_name=token.name if token else None,
                 transport=principal.transport, http_status=http_status, error_message=error,
                 arguments_digest=digest,
             ))
+            try:
+                metrics.observe(label, status, elapsed)
+            except Exception:
+                log.warning("could not update tool metrics", exc_info=True)
 
         tool = snapshot.by_name.get(name)
         if tool is None:
             finish("failure", label=UNKNOWN_TOOL_LABEL, error="unknown tool")
             raise McpError(INVALID_PARAMS, f"Unknown tool: {name}")
-        if name not in snapshot.listing(snapshot.scopes_for(principal)).names:
+        if not scopes_allow(snapshot.scopes_for(principal), name):
             # The reference's rule: out-of-scope tools do not exist for this caller.
             finish("denied", error="tool outside the token's scopes")
             raise McpError(METHOD_NOT_FOUND, f"Method not found: tool '{name}' is not available to this client")
 
-        problems = sorted(snapshot.validator(tool).iter_errors(arguments), key=lambda e: list(e.absolute_path))
-        if problems:
-            finish("failure", error="invalid arguments")
-            reasons = "\n".join(f"- {_where(e)}{e.message}" for e in problems[:20])
-            return tool_error(f"Invalid arguments for tool '{name}':\n{reasons}")
-
         try:
+            problems = sorted(snapshot.validator(tool).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+            if problems:
+                finish("failure", error="invalid arguments")
+                reasons = "\n".join(f"- {_where(e)}{e.message}" for e in problems[:20])
+                return tool_error(f"Invalid arguments for tool '{name}':\n{reasons}")
             outcome = self.executor.execute(tool, arguments, protocol_version=ctx.protocol_version)
         except ArgumentError as exc:
             finish("failure", error="invalid arguments")

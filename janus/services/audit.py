@@ -26,7 +26,7 @@ _STOP = object()
 
 
 class AuditWriter:
-    def __init__(self, engine: Engine, *, interval: float = 0.2, max_batch: int = 500, retries: int = 5) -> None:
+    def __init__(self, engine: Engine, *, interval: float = 0.2, max_batch: int = 500, retries: int = 8) -> None:
         self._engine = engine
         self._interval = interval
         self._max_batch = max_batch
@@ -37,10 +37,15 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
+        self._closed = False
 
     def record(self, rec: CallRecord) -> None:
         with self._lock:
             self._pending += 1
+            closed = self._closed
+        if closed:  # a straggler after close(): write it now rather than lose it
+            self._write([rec])
+            return
         self._ensure_thread()
         self._queue.put(rec)
 
@@ -57,6 +62,8 @@ class AuditWriter:
 
     def close(self, timeout: float = 10.0) -> None:
         self.flush(timeout)
+        with self._lock:
+            self._closed = True
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(timeout)
@@ -121,5 +128,6 @@ class AuditWriter:
                 if attempt == attempts - 1:
                     log.warning("audit batch of %d rows failed", len(rows), exc_info=True)
                 else:
-                    time.sleep(0.05 * (2 ** attempt))
+                    # Ride out a short outage (a failover, a locked SQLite file): ~10 s in all.
+                    time.sleep(min(2.0, 0.05 * (2 ** attempt)))
         return False

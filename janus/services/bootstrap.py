@@ -161,14 +161,19 @@ def warn_if_demo_token() -> bool:
     return exists
 
 
-def bootstrap(app: Flask) -> None:
+def bootstrap(app: Flask, *, create_admin: bool = True) -> None:
     """Everything a process does before serving. Concurrent starters (gunicorn
     masters, stdio processes, replicas) take turns, so exactly one migrates,
-    creates the first admin and seeds the demo."""
+    creates the first admin and seeds the demo.
+
+    stdio passes create_admin=False: its stderr ends up in desktop clients' log
+    files, no place for a generated password; the server creates the admin.
+    """
     with app.app_context():
         with startup_lock():
             _migrate_if_needed()
-            ensure_admin_user()
+            if create_admin:
+                ensure_admin_user()
             if app.config["SEED_DEMO_DATA"]:
                 seed_demo_data()
         warn_if_demo_token()

@@ -1,6 +1,8 @@
 """Database → CatalogSnapshot. Runs once per catalog change, never per call."""
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload
@@ -8,6 +10,9 @@ from sqlalchemy.orm import Session, selectinload
 from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.models import CATALOG_COUNTER, ChangeCounter, ClientToken, Connection, Endpoint
+
+
+log = logging.getLogger(__name__)
 
 
 def catalog_version(engine: Engine) -> int:
@@ -36,10 +41,15 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
             for ep in conn.endpoints:
                 if not ep.enabled:
                     continue
+                schema = input_schema(ep.input_schema)
+                name = f"{conn.prefix}{ep.tool_name}"
+                if schema is None:
+                    log.error("tool %s is not served: its input schema is not an object schema", name)
+                    continue
                 tools.append(ToolSpec(
-                    name=f"{conn.prefix}{ep.tool_name}", endpoint_id=ep.id, description=ep.description,
+                    name=name, endpoint_id=ep.id, description=ep.description,
                     method=ep.method.upper(), path_template=ep.path_template, connection=spec,
-                    input_schema=ep.input_schema or {"type": "object"}, body_template=ep.body_template,
+                    input_schema=schema, body_template=ep.body_template,
                 ))
         tokens = {
             t.token_hash: TokenRecord(
@@ -49,3 +59,18 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
             for t in session.scalars(select(ClientToken))
         }
     return CatalogSnapshot(version=int(version), tools=tuple(tools), tokens=tokens)
+
+
+def input_schema(raw: object) -> dict | None:
+    """The schema as MCP requires it (root type object), or None when it cannot be one.
+
+    The admin services validate schemas fully on the way in; this guards rows
+    written by other means. (A schema that is invalid deeper down fails its
+    calls with -32603 and an audit row; checking here would import jsonschema
+    on the start-up path.)
+    """
+    schema = dict(raw) if isinstance(raw, dict) else {} if raw is None else None
+    if schema is None:
+        return None
+    schema.setdefault("type", "object")
+    return schema if schema["type"] == "object" else None

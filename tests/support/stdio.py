@@ -34,12 +34,14 @@ class StdioGateway:
         )
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.stderr_chunks: list[bytes] = []
+        self.stdout_done = threading.Event()  # set when the process closed stdout
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         threading.Thread(target=self._pump_stderr, daemon=True).start()
 
     def _pump_stdout(self) -> None:
         for line in self.proc.stdout:
             self.lines.put(line)
+        self.stdout_done.set()
 
     def _pump_stderr(self) -> None:
         for chunk in self.proc.stderr:

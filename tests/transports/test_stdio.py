@@ -201,7 +201,9 @@ def test_eof_finishes_calls_in_flight_and_exits_zero(catalog, upstream):
                  "params": {"name": "weather_get_station", "arguments": {"id": "x"}}})
         wait_for(lambda: upstream.seen, what="the call to reach the upstream")
         gw.proc.stdin.close()
-        threading.Timer(0.3, release.set).start()
+        wait_for(lambda: "stdin closed; finishing 1 request(s) in flight" in gw.stderr, what="EOF to be seen")
+        assert gw.proc.poll() is None  # still finishing the call
+        release.set()
         assert gw.proc.wait(15) == 0
         assert gw.recv(1)["result"]["structuredContent"] == {"done": True}
     finally:
@@ -296,20 +298,45 @@ def test_a_cancelled_call_gets_no_response_and_the_session_carries_on(catalog, u
     release = threading.Event()
     upstream.route("/stations/", lambda r: (release.wait(10), json_response({"late": True}))[1])
     try:
-        with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
-            gw.send({"jsonrpc": "2.0", "id": "doomed", "method": "tools/call",
-                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}}})
-            wait_for(lambda: upstream.seen, what="the call to reach the upstream")
-            gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                     "params": {"requestId": "doomed", "reason": "user gave up"}})
-            release.set()
-            after = gw.request("ping", id="after")
-            assert gw.close() == 0
-            leftovers = [gw.lines.get_nowait() for _ in range(gw.lines.qsize())]
+        gw = StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN))
+        gw.send({"jsonrpc": "2.0", "id": "doomed", "method": "tools/call",
+                 "params": {"name": "weather_get_station", "arguments": {"id": "x"}}})
+        wait_for(lambda: upstream.seen, what="the call to reach the upstream")
+        gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                 "params": {"requestId": "doomed", "reason": "user gave up"}})
+        # Handled in order on the reader: once ping is answered, the cancel has been processed.
+        assert gw.request("ping", id="after-cancel") == {"jsonrpc": "2.0", "id": "after-cancel", "result": {}}
+        release.set()
+        assert gw.close() == 0
+        gw.stdout_done.wait(5)
+        assert gw.lines.empty()
     finally:
         release.set()
-    assert after == {"jsonrpc": "2.0", "id": "after", "result": {}}
-    assert leftovers == []
+
+
+def test_a_call_cancelled_while_queued_never_reaches_the_upstream(catalog, upstream):
+    from janus.transports.stdio import WORKERS
+
+    release = threading.Event()
+    upstream.route("/stations/", lambda r: (release.wait(20), json_response({"id": r.path}))[1])
+    try:
+        gw = StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN))
+        for i in range(WORKERS + 1):
+            gw.send({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                     "params": {"name": "weather_get_station", "arguments": {"id": f"s{i}"}}})
+        wait_for(lambda: len(upstream.seen) == WORKERS, what="every worker to be busy")
+        # The pool is saturated: ping is still answered at once, and the queued call can be cancelled.
+        gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": WORKERS}})
+        assert gw.request("ping", id="ping")["result"] == {}
+        release.set()
+        answers = [gw.recv() for _ in range(WORKERS)]
+        assert gw.close() == 0
+        gw.stdout_done.wait(5)
+    finally:
+        release.set()
+    assert sorted(a["id"] for a in answers) == list(range(WORKERS))
+    assert gw.lines.empty()
+    assert f"/stations/s{WORKERS}" not in [s.path for s in upstream.seen]
 
 
 def test_huge_and_binary_upstream_answers_are_bounded_and_described(sqlite_app, upstream):
@@ -333,3 +360,33 @@ def test_huge_and_binary_upstream_answers_are_bounded_and_described(sqlite_app, 
     assert logo["result"]["content"][0]["type"] == "image"
     assert logo["result"]["content"][0]["mimeType"] == "image/png"
     assert base64.b64decode(logo["result"]["content"][0]["data"]) == png
+
+
+def test_upstream_json_that_is_not_strict_json_is_passed_on_as_text(sqlite_app, upstream):
+    from werkzeug.wrappers import Response
+
+    conn = add_connection(sqlite_app, "Odd", upstream.url, "odd_")
+    add_endpoint(sqlite_app, conn, "nan", "/nan")
+    upstream.route("/nan", lambda r: Response('{"x": NaN}', mimetype="application/json"))
+    with StdioGateway(gateway_env(sqlite_app.config["DATABASE_PATH"])) as gw:
+        gw.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"odd_nan"}}\n')
+        raw = gw.lines.get(timeout=15)
+    response = json.loads(raw, parse_constant=lambda c: pytest.fail(f"{c} on the wire"))
+    assert response["result"]["content"][0]["text"] == '{"x": NaN}'
+    assert "structuredContent" not in response["result"]
+
+
+def test_a_tool_with_a_broken_schema_fails_cleanly_and_is_audited(sqlite_app, upstream):
+    conn = add_connection(sqlite_app, "Broken", upstream.url, "broken_")
+    add_endpoint(sqlite_app, conn, "typo", "/typo", schema={"type": "object", "properties": {"a": {"type": "strin"}}})
+    add_endpoint(sqlite_app, conn, "array_root", "/arr", schema={"type": "array"})
+    with StdioGateway(gateway_env(sqlite_app.config["DATABASE_PATH"])) as gw:
+        listed = gw.request("tools/list", id=1)
+        typo = gw.request("tools/call", {"name": "broken_typo", "arguments": {"a": "x"}}, id=2)
+        assert gw.close() == 0
+    assert [t["name"] for t in listed["result"]["tools"]] == ["broken_typo"]  # a non-object schema is not served
+    assert typo["error"]["code"] == -32603 and "broken_typo" in typo["error"]["message"]
+    assert upstream.seen == []
+    with sqlite_app.app_context():
+        rows = db.session.scalars(select(ToolCallLog)).all()
+    assert [(r.tool_name, r.status) for r in rows] == [("broken_typo", "failure")]

@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from janus.gateway.content import UpstreamResponse, reason_phrase, to_call_result
+from janus.gateway.errors import UpstreamError
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, render_body, render_path
 from janus.gateway.upstream_auth import auth_headers
@@ -34,19 +35,6 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 CONNECT_TIMEOUT_CAP = 10.0  # a host that has not answered SYN in 10 s will not
 POOL_MAXSIZE = 32  # concurrent calls per connection before urllib3 opens throwaway sockets
 READ_CHUNK = 65536
-
-
-class UpstreamError(Exception):
-    """The upstream could not be reached or did not answer in time.
-
-    The message names the connection; it never holds secrets or query strings.
-    kind is one of "timeout", "refused", "dns", "tls", "protocol", "unreachable".
-    """
-
-    def __init__(self, message: str, *, connection: str, kind: str) -> None:
-        super().__init__(message)
-        self.connection = connection
-        self.kind = kind
 
 
 @dataclass

@@ -4,18 +4,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from janus.gateway import metrics
 from janus.gateway.catalog import Catalog, Principal, scopes_allow
-from janus.gateway.executor import Executor, UpstreamError
+from janus.gateway.errors import UpstreamError
 from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
 from janus.mcp.server import RequestContext, ToolListing
+
+if TYPE_CHECKING:
+    from janus.gateway.executor import Executor
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +54,29 @@ def tool_error(text: str) -> dict[str, Any]:
 class GatewayBackend:
     """Implements janus.mcp's ToolBackend on top of the catalog and the executor."""
 
-    def __init__(self, catalog: Catalog, executor: Executor, record: Callable[[CallRecord], None]) -> None:
+    def __init__(
+        self, catalog: Catalog, make_executor: Callable[[], "Executor"], record: Callable[[CallRecord], None]
+    ) -> None:
         self.catalog = catalog
-        self.executor = executor
+        self._make_executor = make_executor
+        self._executor: Executor | None = None
+        self._executor_lock = threading.Lock()
         self._record = record
+
+    @property
+    def executor(self) -> "Executor":
+        """Built on the first call (importing requests), not at start-up."""
+        executor = self._executor
+        if executor is None:
+            with self._executor_lock:
+                if self._executor is None:
+                    self._executor = self._make_executor()
+                executor = self._executor
+        return executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
 
     def list_tools(self, ctx: RequestContext) -> ToolListing:
         snapshot = self.catalog.current()

@@ -170,12 +170,14 @@ def bootstrap(app: Flask, *, create_admin: bool = True) -> None:
     files, no place for a generated password; the server creates the admin.
     """
     with app.app_context():
-        with startup_lock():
-            _migrate_if_needed()
-            if create_admin:
-                ensure_admin_user()
-            if app.config["SEED_DEMO_DATA"]:
-                seed_demo_data()
+        # The common stdio start (schema current, nothing to seed) takes no lock at all.
+        if create_admin or app.config["SEED_DEMO_DATA"] or current_revision() != SCHEMA_REVISION:
+            with startup_lock():
+                _migrate_if_needed()
+                if create_admin:
+                    ensure_admin_user()
+                if app.config["SEED_DEMO_DATA"]:
+                    seed_demo_data()
         warn_if_demo_token()
         db.session.remove()
 

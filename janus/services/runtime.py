@@ -8,7 +8,6 @@ from flask import Flask
 
 from janus.extensions import db
 from janus.gateway.catalog import Catalog
-from janus.gateway.executor import Executor
 from janus.gateway.tool_backend import GatewayBackend
 from janus.services.audit import AuditWriter
 from janus.services.catalog_loader import catalog_version, load_snapshot
@@ -18,13 +17,12 @@ from janus.version import __version__
 @dataclass
 class Runtime:
     catalog: Catalog
-    executor: Executor
     audit: AuditWriter
     backend: GatewayBackend
 
     def close(self) -> None:
         self.audit.close()
-        self.executor.close()
+        self.backend.close()
 
 
 def get_runtime(app: Flask) -> Runtime:
@@ -38,13 +36,17 @@ def get_runtime(app: Flask) -> Runtime:
             probe=lambda: catalog_version(engine),
             refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
         )
-        executor = Executor(
-            get_secret=_secret_getter(app),
-            max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
-            user_agent=f"Janus/{__version__}",
-        )
+        def make_executor():
+            from janus.gateway.executor import Executor
+
+            return Executor(
+                get_secret=_secret_getter(app),
+                max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
+                user_agent=f"Janus/{__version__}",
+            )
+
         audit = AuditWriter(engine)
-        runtime = Runtime(catalog, executor, audit, GatewayBackend(catalog, executor, audit.record))
+        runtime = Runtime(catalog, audit, GatewayBackend(catalog, make_executor, audit.record))
         app.extensions["janus.runtime"] = runtime
         atexit.register(audit.flush)
     return runtime

@@ -1,0 +1,19 @@
+"""Failures of a tool call that the layer above turns into JSON-RPC errors.
+
+Kept apart from the executor so that importing them does not import requests
+(`mcp-gateway -stdio` answers its first tools/list before any HTTP client is needed).
+"""
+from __future__ import annotations
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached or did not answer in time.
+
+    The message names the connection; it never holds secrets or query strings.
+    kind is one of "timeout", "refused", "dns", "tls", "protocol", "unreachable".
+    """
+
+    def __init__(self, message: str, *, connection: str, kind: str) -> None:
+        super().__init__(message)
+        self.connection = connection
+        self.kind = kind

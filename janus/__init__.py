@@ -22,6 +22,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from janus.mock import bp as mock_bp
     from janus.ops import bp as ops_bp
     from janus.ops import init_http_metrics
+    from janus.transports.protected_resource import bp as protected_resource_bp
+    from janus.transports.sse import bp as sse_bp
+    from janus.transports.streamable_http import bp as streamable_http_bp
     from janus.models import track_catalog_changes
 
     app = Flask(__name__)
@@ -34,6 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(mock_bp)
+    app.register_blueprint(streamable_http_bp)
+    app.register_blueprint(sse_bp)
+    app.register_blueprint(protected_resource_bp)
     init_http_metrics(app)
     errors.init_app(app)
     register_cli(app)

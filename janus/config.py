@@ -34,11 +34,18 @@ DEFAULTS: dict[str, Any] = {
     "CATALOG_REFRESH_SECONDS": 0.5,  # how often a process checks for catalog changes
     "TOOLS_PAGE_SIZE": 100,
     "LOG_LEVEL": "INFO",
+    # HTTP transports.
+    "PUBLIC_URL": "",  # external base URL (behind a proxy); default: taken from each request
+    "ALLOWED_ORIGINS": "",  # comma-separated browser origins allowed besides the gateway's own
+    "MAX_REQUEST_BYTES": 4_194_304,  # larger request bodies get 413
+    "SSE_KEEPALIVE_SECONDS": 15.0,
+    "PROGRESS_INTERVAL_SECONDS": 3.0,  # progress notifications while a streamed tools/call waits
+    "SESSION_IDLE_SECONDS": 86_400,  # an HTTP session unused this long is over
 }
 
 _BOOLS = {"SEED_DEMO_DATA"}
-_INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE"}
-_FLOATS = {"CATALOG_REFRESH_SECONDS"}
+_INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS"}
+_FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS"}
 
 
 class ConfigError(ValueError):
@@ -99,6 +106,9 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         cfg["SQLALCHEMY_DATABASE_URI"] = database_uri(cfg["DATABASE_URL"], cfg["DATABASE_PATH"])
     cfg["DATABASE_KIND"] = cfg["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0].split("+", 1)[0]
+    if isinstance(cfg["ALLOWED_ORIGINS"], str):
+        cfg["ALLOWED_ORIGINS"] = [o.strip().rstrip("/") for o in cfg["ALLOWED_ORIGINS"].split(",") if o.strip()]
+    cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_REQUEST_BYTES"]
     # Never run on a guessed secret: without JWT_SECRET each start draws its own.
     cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"]
     if not cfg["JWT_SECRET"]:

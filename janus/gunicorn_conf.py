@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import ssl
 import tempfile
 
@@ -62,6 +63,33 @@ def on_starting(server) -> None:
 def on_exit(server) -> None:
     if _OWN_METRICS_DIR:
         shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
+
+
+def post_worker_init(worker) -> None:
+    """On SIGTERM, end this worker's SSE streams cleanly before gunicorn's graceful timeout."""
+    original = worker.handle_exit
+
+    def handle_exit(sig, frame):
+        original(sig, frame)
+        from janus.transports.http_runtime import shutdown_all
+
+        try:
+            import gevent
+
+            gevent.spawn(shutdown_all)  # not inside the signal handler
+        except ImportError:
+            shutdown_all()
+
+    worker.handle_exit = handle_exit
+    signal.signal(signal.SIGTERM, handle_exit)  # gunicorn bound the old method before this hook
+    signal.siginterrupt(signal.SIGTERM, False)
+
+
+def worker_exit(server, worker) -> None:
+    """Write every queued audit row before the worker process ends."""
+    from janus.services.runtime import flush_all
+
+    flush_all()
 
 
 def child_exit(server, worker) -> None:

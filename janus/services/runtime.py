@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import atexit
+import logging
+import weakref
 from dataclasses import dataclass
 
 from flask import Flask
@@ -14,7 +16,11 @@ from janus.services.catalog_loader import catalog_version, load_snapshot
 from janus.version import __version__
 
 
-@dataclass
+log = logging.getLogger(__name__)
+_ALL: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+
+
+@dataclass(eq=False)
 class Runtime:
     catalog: Catalog
     audit: AuditWriter
@@ -48,6 +54,7 @@ def get_runtime(app: Flask) -> Runtime:
         audit = AuditWriter(engine)
         runtime = Runtime(catalog, audit, GatewayBackend(catalog, make_executor, audit.record))
         app.extensions["janus.runtime"] = runtime
+        _ALL.add(runtime)
         atexit.register(audit.flush)
     return runtime
 
@@ -63,3 +70,10 @@ def _secret_getter(app: Flask):
 
     get_secret.provider = provider  # type: ignore[attr-defined]
     return get_secret
+
+
+def flush_all(timeout: float = 20.0) -> None:
+    """Commit every queued audit row of this process (worker exit, shutdown)."""
+    for runtime in list(_ALL):
+        if not runtime.audit.flush(timeout):
+            log.error("audit rows still queued at exit after %.0f s", timeout)

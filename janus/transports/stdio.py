@@ -29,12 +29,6 @@ MAX_QUEUED = 256  # beyond this the reader stops reading stdin: backpressure ins
 # Handled inline, in arrival order: they change session state later requests rely on, or must never queue.
 _INLINE_METHODS = frozenset({"initialize", "notifications/initialized", "notifications/cancelled", "ping"})
 
-INSTRUCTIONS = (
-    "Janus exposes registered REST APIs as tools. Tool names start with their API's prefix; "
-    "call tools/list to see the tools this client may use."
-)
-
-
 class TokenRejected(Exception):
     """MCP_GATEWAY_TOKEN is unknown, disabled or expired."""
 
@@ -125,7 +119,7 @@ class StdioServer:
 def run_stdio(app, token: str | None) -> int:
     """Serve MCP on this process's stdin/stdout until EOF; returns the exit status."""
     from janus.services.runtime import get_runtime
-    from janus.version import __version__
+    from janus.transports.mcp_server import build_server
 
     runtime = get_runtime(app)
     try:
@@ -133,10 +127,7 @@ def run_stdio(app, token: str | None) -> int:
     except TokenRejected as exc:
         print(f"mcp-gateway: {exc}; refusing to serve.", file=sys.stderr, flush=True)
         return 2
-    server = McpServer(
-        runtime.backend, name="janus", version=__version__, instructions=INSTRUCTIONS,
-        page_size=app.config["TOOLS_PAGE_SIZE"],
-    )
+    server = build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"])
     stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr

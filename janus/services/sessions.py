@@ -1,0 +1,112 @@
+"""MCP HTTP sessions in the database.
+
+Any worker or replica may serve a session's next request, so the record is
+the source of truth, read once per request by primary key: a session ended
+on one worker (DELETE, a closed SSE stream) must answer 404 on every other
+at once, which no per-process cache could promise.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+
+from janus.models import McpSession
+
+LAST_SEEN_EVERY = timedelta(minutes=5)  # how stale last_seen_at may get before a write
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    transport: str
+    token_hash: str
+    protocol_version: str | None = None
+    client_info: dict[str, Any] | None = None
+    client_capabilities: dict[str, Any] | None = None
+    initialized: bool = False
+    owner_node: str | None = None
+    last_seen_at: datetime | None = None
+
+
+def new_session_id() -> str:
+    # 256 bits from the OS CSPRNG, URL-safe base64: visible ASCII as the spec requires.
+    return secrets.token_urlsafe(32)
+
+
+class SessionStore:
+    def __init__(self, engine: Engine, idle_timeout: timedelta = timedelta(hours=24)) -> None:
+        self._engine = engine
+        self._idle_timeout = idle_timeout
+
+    def create(self, transport: str, token_hash: str, *, owner_node: str | None = None,
+               protocol_version: str | None = None, client_info: dict | None = None,
+               client_capabilities: dict | None = None) -> SessionRecord:
+        now = datetime.now(timezone.utc)
+        record = SessionRecord(
+            id=new_session_id(), transport=transport, token_hash=token_hash, protocol_version=protocol_version,
+            client_info=client_info, client_capabilities=client_capabilities, owner_node=owner_node, last_seen_at=now,
+        )
+        with OrmSession(self._engine) as orm, orm.begin():
+            orm.add(McpSession(
+                id=record.id, transport=transport, token_hash=token_hash, protocol_version=protocol_version,
+                client_info=client_info, client_capabilities=client_capabilities, owner_node=owner_node,
+                initialized=False, created_at=now, last_seen_at=now,
+            ))
+        return record
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        """The live session, or None when unknown, ended or idle too long."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(McpSession).where(McpSession.id == session_id, McpSession.ended_at.is_(None))).first()
+        if row is None:
+            return None
+        record = SessionRecord(
+            id=row.id, transport=row.transport, token_hash=row.token_hash, protocol_version=row.protocol_version,
+            client_info=row.client_info, client_capabilities=row.client_capabilities, initialized=row.initialized,
+            owner_node=row.owner_node, last_seen_at=_aware(row.last_seen_at),
+        )
+        if record.last_seen_at and datetime.now(timezone.utc) - record.last_seen_at > self._idle_timeout:
+            self.end(session_id)
+            return None
+        self._touch(record)
+        return record
+
+    def update(self, record: SessionRecord, **fields: Any) -> SessionRecord:
+        with self._engine.begin() as conn:
+            conn.execute(update(McpSession).where(McpSession.id == record.id).values(**fields))
+        return replace(record, **fields)
+
+    def end(self, session_id: str) -> bool:
+        """End a session; True when it was live."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(McpSession).where(McpSession.id == session_id, McpSession.ended_at.is_(None))
+                .values(ended_at=datetime.now(timezone.utc))
+            )
+        return result.rowcount > 0
+
+    def purge(self, older_than: timedelta = timedelta(days=7)) -> int:
+        """Delete ended or long-idle sessions (housekeeping)."""
+        cutoff = datetime.now(timezone.utc) - older_than
+        with self._engine.begin() as conn:
+            result = conn.execute(delete(McpSession).where(
+                (McpSession.ended_at.is_not(None) & (McpSession.ended_at < cutoff)) | (McpSession.last_seen_at < cutoff)
+            ))
+        return result.rowcount
+
+    def _touch(self, record: SessionRecord) -> None:
+        now = datetime.now(timezone.utc)
+        if record.last_seen_at is None or now - record.last_seen_at > LAST_SEEN_EVERY:
+            self.update(record, last_seen_at=now)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value

@@ -1,0 +1,88 @@
+"""Per-process state of the HTTP transports, built on first use."""
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Flask, current_app
+
+from janus.extensions import db
+from janus.mcp.server import McpServer
+from janus.services.runtime import Runtime, get_runtime
+from janus.services.sessions import SessionStore
+from janus.transports.mcp_server import build_server
+from janus.transports.streams import LocalStreams
+
+log = logging.getLogger(__name__)
+_ALL: "weakref.WeakSet[HttpRuntime]" = weakref.WeakSet()
+
+
+@dataclass(eq=False)
+class HttpRuntime:
+    runtime: Runtime
+    server: McpServer
+    sessions: SessionStore
+    streams: LocalStreams
+    database_uri: str
+    keepalive_seconds: float
+    progress_seconds: float
+    _bus: object | None = field(default=None, repr=False)
+    _bus_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def catalog(self):
+        return self.runtime.catalog
+
+    @property
+    def bus(self):
+        """The cross-worker carrier for legacy SSE, started on first use."""
+        if self._bus is None:
+            with self._bus_lock:
+                if self._bus is None:
+                    from janus.transports.bus import create_bus
+
+                    bus = create_bus(self.database_uri)
+                    bus.start()
+                    self._bus = bus
+        return self._bus
+
+    def shutdown(self) -> None:
+        self.streams.shutdown()
+
+    def close(self) -> None:
+        self.streams.shutdown()
+        if self._bus is not None:
+            self._bus.close()
+
+
+def http_runtime(app: Flask | None = None) -> HttpRuntime:
+    app = app or current_app._get_current_object()
+    rt = app.extensions.get("janus.http")
+    if rt is None:
+        runtime = get_runtime(app)
+        with app.app_context():
+            engine = db.engine
+        rt = HttpRuntime(
+            runtime=runtime,
+            server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], stateless_list_changed=True),
+            sessions=SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])),
+            streams=LocalStreams(runtime.catalog, app.config["CATALOG_REFRESH_SECONDS"]),
+            database_uri=app.config["SQLALCHEMY_DATABASE_URI"],
+            keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
+            progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
+        )
+        app.extensions["janus.http"] = rt
+        _ALL.add(rt)
+    return rt
+
+
+def shutdown_all() -> None:
+    """SIGTERM: end every open stream of this process so clients see a clean close."""
+    for rt in list(_ALL):
+        try:
+            rt.shutdown()
+        except Exception:
+            log.exception("could not end streams cleanly")

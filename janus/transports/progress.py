@@ -1,0 +1,65 @@
+"""A tools/call answered as an SSE stream with progress while the upstream works.
+
+Clients that reset their timeout on progress (a top complaint about MCP
+gateways is slow APIs timing out) get `notifications/progress` when the call
+starts, every PROGRESS_INTERVAL_SECONDS while it waits, and when the answer
+arrives; then the result ends the stream. The connection's own timeout still
+bounds the upstream call. Closing the stream cancels the request: its
+response is dropped.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Iterator
+
+from flask import Response, stream_with_context
+
+from janus.gateway.catalog import Principal
+from janus.mcp import jsonrpc
+from janus.mcp.server import Session
+from janus.transports.http_common import SSE_HEADERS, SSE_MIMETYPE, sse_event
+
+PROGRESS = "notifications/progress"
+
+
+def respond_with_progress(rt, principal: Principal, message: dict, session: Session | None, token: Any) -> Response:
+    session = session or Session()  # something to track the request in, so a disconnect can cancel it
+    return Response(stream_with_context(_stream(rt, principal, message, session, token)),
+                    mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+
+
+def _stream(rt, principal: Principal, message: dict, session: Session, token: Any) -> Iterator[str]:
+    done: queue.Queue = queue.Queue(maxsize=1)
+    tool = (message.get("params") or {}).get("name")
+
+    def work() -> None:
+        done.put(rt.server.handle(message, session=session, caller=principal))
+
+    threading.Thread(target=work, name="janus-progress-call", daemon=True).start()
+    step = 0
+    finished = False
+    try:
+        yield sse_event(_progress(token, step, f"Calling {tool}"))
+        while True:
+            try:
+                response = done.get(timeout=rt.progress_seconds)
+                break
+            except queue.Empty:
+                step += 1
+                yield sse_event(_progress(token, step, f"Waiting for the upstream API ({step * rt.progress_seconds:g} s)"))
+        step += 1
+        yield sse_event(_progress(token, step, "Upstream answered", total=step))
+        finished = True
+        if response is not None:
+            yield sse_event(response)
+    finally:
+        if not finished:
+            session.cancel(message.get("id"))  # the client went away: drop the answer
+
+
+def _progress(token: Any, progress: int, text: str, total: int | None = None) -> dict:
+    params: dict[str, Any] = {"progressToken": token, "progress": progress, "message": text}
+    if total is not None:
+        params["total"] = total
+    return jsonrpc.notification(PROGRESS, params)

@@ -1,0 +1,21 @@
+"""RFC 9728 protected resource metadata, which 401 answers point to."""
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from janus.transports.http_common import PROTECTED_RESOURCE_PATH, base_url, json_response
+
+bp = Blueprint("protected_resource", __name__)
+
+
+@bp.get(PROTECTED_RESOURCE_PATH)
+@bp.get(PROTECTED_RESOURCE_PATH + "/mcp")  # RFC 9728 §3.1: the resource's path appended
+@bp.get(PROTECTED_RESOURCE_PATH + "/sse")
+def metadata() -> Response:
+    base = base_url()
+    return json_response({
+        "resource": base + "/mcp",
+        "resource_name": "Janus MCP Gateway",
+        # Client tokens travel only in the Authorization header, never in a query string.
+        "bearer_methods_supported": ["header"],
+    }, headers={"Cache-Control": "public, max-age=3600"})

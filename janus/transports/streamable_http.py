@@ -1,0 +1,257 @@
+"""Streamable HTTP at /mcp, for both protocol eras.
+
+- Handshake era (2024-11-05 … 2025-11-25): `initialize` mints an
+  Mcp-Session-Id stored in the database (any worker or replica serves the
+  next request); GET opens the standalone stream for list_changed; DELETE ends.
+- Stateless 2026-07-28: a request carrying the `_meta` envelope; no session,
+  header/body cross-checks, `subscriptions/listen` for change notifications.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import queue
+import threading
+import uuid
+from typing import Any, Iterator
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from janus.gateway.catalog import Principal
+from janus.mcp import jsonrpc, versions
+from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INVALID_REQUEST, McpError
+from janus.mcp.server import Session
+from janus.transports.http_common import (
+    JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, accepts, authenticate,
+    check_origin_and_host, json_response, rpc_error, sse_event,
+)
+from janus.transports.http_runtime import HttpRuntime, http_runtime
+from janus.transports.listen import listen_stream
+from janus.transports.progress import respond_with_progress
+from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
+
+bp = Blueprint("streamable_http", __name__)
+log = logging.getLogger(__name__)
+
+MCP_SESSION_ID = "Mcp-Session-Id"
+MCP_PROTOCOL_VERSION = "MCP-Protocol-Version"
+MCP_METHOD = "Mcp-Method"
+MCP_NAME = "Mcp-Name"
+HEADERLESS_VERSION = "2025-03-26"  # what a request without MCP-Protocol-Version is taken to speak
+TRANSPORT = "streamable_http"
+_NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_B64_PREFIX, _B64_SUFFIX = "=?base64?", "?="
+
+
+@bp.errorhandler(Denied)
+def _denied(exc: Denied) -> Response:
+    return exc.response
+
+
+@bp.before_request
+def _guard() -> None:
+    check_origin_and_host()
+
+
+@bp.post("/mcp")
+def post() -> Response:
+    rt = http_runtime()
+    principal = authenticate(rt.catalog, TRANSPORT)
+    if not (accepts(JSON_MIMETYPE) and accepts(SSE_MIMETYPE)):
+        return json_response({"error": "not_acceptable",
+                              "message": "Accept must list both application/json and text/event-stream."}, 406)
+    if request.mimetype != JSON_MIMETYPE:
+        return json_response({"error": "unsupported_media_type", "message": "Content-Type must be application/json."}, 415)
+    try:
+        message = jsonrpc.parse(request.get_data(cache=False))
+    except McpError as error:
+        return rpc_error(400, error.code, error.message)
+    if not isinstance(message, dict):
+        return rpc_error(400, INVALID_REQUEST, "Invalid Request: send one JSON-RPC message per POST (no batches).")
+    if versions.envelope_version(message) is not None:
+        return _stateless(rt, principal, message)
+    return _handshake(rt, principal, message)
+
+
+# -- the stateless 2026-07-28 era ---------------------------------------------
+
+def _stateless(rt: HttpRuntime, principal: Principal, message: dict) -> Response:
+    request_id = message.get("id")
+    try:
+        _check_mirrored_headers(message)
+    except McpError as error:
+        return rpc_error(400, error.code, error.message, request_id)
+    if message.get("method") == "subscriptions/listen" and jsonrpc.is_valid_id(request_id):
+        try:
+            return listen_stream(rt, principal, message)
+        except McpError as error:
+            return rpc_error(HTTP_STATUS_FOR_ERROR.get(error.code, 400), error.code, error.message, request_id)
+    return _answer(rt, principal, message, session=None, stateless=True)
+
+
+def _check_mirrored_headers(message: dict) -> None:
+    """The 2026-07-28 request metadata headers must be present and agree with the body (-32020)."""
+    body_version = versions.envelope_version(message)
+    header_version = request.headers.get(MCP_PROTOCOL_VERSION)
+    if header_version is None:
+        raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_PROTOCOL_VERSION} header is required")
+    if header_version != body_version:
+        raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_PROTOCOL_VERSION} header value {header_version!r} "
+                                        f"does not match body value {body_version!r}")
+    method = message.get("method")
+    if not isinstance(method, str):
+        return  # the core reports the malformed message
+    header_method = request.headers.get(MCP_METHOD)
+    if header_method is None:
+        raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_METHOD} header is required")
+    if header_method != method:
+        raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_METHOD} header value {header_method!r} "
+                                        f"does not match body value {method!r}")
+    field = _NAMED_METHODS.get(method)
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    if field is not None and isinstance(params.get(field), str):
+        raw = request.headers.get(MCP_NAME)
+        if raw is None:
+            raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_NAME} header is required for {method}")
+        name = _decode_header_value(raw)
+        if name != params[field]:
+            raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_NAME} header value {name!r} "
+                                            f"does not match body value {params[field]!r}")
+
+
+def _decode_header_value(raw: str) -> str:
+    if raw.startswith(_B64_PREFIX) and raw.endswith(_B64_SUFFIX) and len(raw) >= len(_B64_PREFIX) + len(_B64_SUFFIX):
+        try:
+            return base64.b64decode(raw[len(_B64_PREFIX):-len(_B64_SUFFIX)], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_NAME} is not valid base64 UTF-8") from None
+    return raw
+
+
+# -- the handshake era ---------------------------------------------------------
+
+def _handshake(rt: HttpRuntime, principal: Principal, message: dict) -> Response:
+    request_id = message.get("id")
+    header_version = request.headers.get(MCP_PROTOCOL_VERSION)
+    if message.get("method") == "initialize":
+        session = Session()
+        response = rt.server.handle(message, session=session, caller=principal)
+        headers = {}
+        if isinstance(response, dict) and "result" in response:
+            record = rt.sessions.create(
+                "streamable", principal.token_hash, protocol_version=session.protocol_version,
+                client_info=session.client_info, client_capabilities=session.client_capabilities,
+            )
+            headers[MCP_SESSION_ID] = record.id
+        return json_response(response, 200, headers) if response is not None else Response(status=202)
+
+    if header_version is not None and not versions.is_supported(header_version):
+        return rpc_error(400, INVALID_REQUEST, f"Unsupported {MCP_PROTOCOL_VERSION}: {header_version!r}", request_id)
+    record, problem = _session_for(rt, principal)
+    if problem is not None:
+        return problem
+    session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
+                      client_capabilities=record.client_capabilities, initialized=record.initialized)
+    if message.get("method") == "notifications/initialized" and not record.initialized:
+        rt.sessions.update(record, initialized=True)
+    return _answer(rt, principal, message, session=session, stateless=False)
+
+
+def _session_for(rt: HttpRuntime, principal: Principal):
+    session_id = request.headers.get(MCP_SESSION_ID)
+    if not session_id:
+        return None, rpc_error(400, INVALID_REQUEST, f"Bad Request: the {MCP_SESSION_ID} header is required; "
+                                                     "send initialize first")
+    record = rt.sessions.get(session_id)
+    # Another token's session does not exist for this caller: 404, not 403.
+    if record is None or record.transport != "streamable" or record.token_hash != principal.token_hash:
+        return None, rpc_error(404, INVALID_REQUEST, "Session not found")
+    return record, None
+
+
+# -- answering -------------------------------------------------------------------
+
+def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Session | None, stateless: bool) -> Response:
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+    progress_token = meta.get("progressToken")
+    if message.get("method") == "tools/call" and progress_token is not None and jsonrpc.is_valid_id(message.get("id")):
+        return respond_with_progress(rt, principal, message, session, progress_token)
+    response = rt.server.handle(message, session=session, caller=principal)
+    if response is None:
+        return Response(status=202)
+    status = 200
+    if stateless and isinstance(response, dict) and "error" in response:
+        status = HTTP_STATUS_FOR_ERROR.get(response["error"].get("code"), 200)
+    return json_response(response, status)
+
+
+# -- GET (standalone stream) and DELETE ------------------------------------------
+
+@bp.get("/mcp")
+def standalone_stream() -> Response:
+    if versions.is_stateless(request.headers.get(MCP_PROTOCOL_VERSION)):
+        return _not_allowed()
+    rt = http_runtime()
+    principal = authenticate(rt.catalog, TRANSPORT)
+    if not accepts(SSE_MIMETYPE):
+        return json_response({"error": "not_acceptable", "message": "Accept must list text/event-stream."}, 406)
+    record, problem = _session_for(rt, principal)
+    if problem is not None:
+        return problem
+    return Response(stream_with_context(_notifications(rt, principal, record.id)),
+                    mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+
+
+def _notifications(rt: HttpRuntime, principal: Principal, session_id: str) -> Iterator[str]:
+    key = (session_id, uuid.uuid4().hex)
+    events: queue.Queue[str] = queue.Queue(maxsize=64)
+    tracker = ListChangedTracker(rt.catalog, principal)
+
+    def notify(event: str) -> None:
+        try:
+            events.put_nowait(event)
+        except queue.Full:
+            pass  # a change is already pending for this stream; one notification covers it
+
+    rt.streams.open(key, notify)
+    try:
+        yield SSE_KEEPALIVE  # flush headers now, so the client knows the stream is open
+        while True:
+            try:
+                event = events.get(timeout=rt.keepalive_seconds)
+            except queue.Empty:
+                if rt.sessions.get(session_id) is None:
+                    return  # ended by DELETE elsewhere
+                yield SSE_KEEPALIVE
+                continue
+            if event == SHUTDOWN:
+                return
+            if event == CATALOG_CHANGED:
+                note = tracker.notification()
+                if note is not None:
+                    yield sse_event(note, event="message")
+    finally:
+        rt.streams.close(key)
+
+
+@bp.delete("/mcp")
+def end_session() -> Response:
+    if versions.is_stateless(request.headers.get(MCP_PROTOCOL_VERSION)):
+        return _not_allowed()
+    rt = http_runtime()
+    principal = authenticate(rt.catalog, TRANSPORT)
+    record, problem = _session_for(rt, principal)
+    if problem is not None:
+        return problem
+    rt.sessions.end(record.id)
+    rt.streams.end_session(record.id)
+    return Response(status=204)
+
+
+def _not_allowed() -> Response:
+    response = json_response({"error": "method_not_allowed",
+                              "message": "The 2026-07-28 protocol has no sessions or standalone streams: POST only."}, 405)
+    response.headers["Allow"] = "POST"
+    return response

@@ -1,0 +1,108 @@
+"""Long-lived streams this process holds open, and what they must hear about.
+
+A stream learns two things from outside its request: the catalog changed (so
+it may owe its client `notifications/tools/list_changed`) and the worker is
+shutting down (so it ends cleanly instead of being cut off). One watcher per
+process polls the catalog cache (itself throttled to one cheap query per
+CATALOG_REFRESH_SECONDS) only while at least one stream is open.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from janus.gateway.catalog import Catalog, Principal
+from janus.mcp import jsonrpc
+from janus.mcp.server import TOOLS_LIST_CHANGED
+
+log = logging.getLogger(__name__)
+
+CATALOG_CHANGED = "\x00catalog"  # markers: never valid JSON, so never confused with a message
+SHUTDOWN = "\x00shutdown"
+
+Notify = Callable[[str], None]
+
+
+class LocalStreams:
+    def __init__(self, catalog: Catalog, refresh_seconds: float) -> None:
+        self._catalog = catalog
+        self._refresh = max(0.05, refresh_seconds)
+        self._streams: dict[object, Notify] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._watcher: threading.Thread | None = None
+        self.shutting_down = threading.Event()
+
+    def open(self, key: object, notify: Notify) -> None:
+        with self._lock:
+            self._streams[key] = notify
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(target=self._watch, name="janus-catalog-watch", daemon=True)
+                self._watcher.start()
+            self._wake.notify_all()
+
+    def close(self, key: object) -> None:
+        with self._lock:
+            self._streams.pop(key, None)
+
+    def end_session(self, session_id: str) -> None:
+        """End this process's streams of a session (DELETE): keys are (session id, stream id)."""
+        with self._lock:
+            matching = [n for k, n in self._streams.items() if isinstance(k, tuple) and k[0] == session_id]
+        for notify in matching:
+            notify(SHUTDOWN)
+
+    def count(self) -> int:
+        return len(self._streams)
+
+    def shutdown(self) -> None:
+        """End every stream (SIGTERM): each writes its last bytes and returns."""
+        self.shutting_down.set()
+        for notify in self._snapshot():
+            notify(SHUTDOWN)
+
+    def _snapshot(self) -> list[Notify]:
+        with self._lock:
+            return list(self._streams.values())
+
+    def _watch(self) -> None:
+        version = None
+        while not self.shutting_down.is_set():
+            with self._lock:
+                if not self._streams:
+                    self._wake.wait(self._refresh)
+                    if not self._streams:
+                        continue
+            try:
+                current = self._catalog.current().version
+            except Exception:
+                log.warning("catalog watch failed", exc_info=True)
+                current = version
+            if version is not None and current != version:
+                for notify in self._snapshot():
+                    notify(CATALOG_CHANGED)
+            version = current
+            self.shutting_down.wait(self._refresh)
+
+
+class ListChangedTracker:
+    """Decides, per stream, whether a catalog change altered what its caller may see."""
+
+    def __init__(self, catalog: Catalog, principal: Principal, extra_meta: dict | None = None) -> None:
+        self._catalog = catalog
+        self._principal = principal
+        self._extra_meta = extra_meta
+        self._fingerprint = self._current()
+
+    def _current(self) -> str:
+        snapshot = self._catalog.current()
+        return snapshot.listing(snapshot.scopes_for(self._principal)).fingerprint
+
+    def notification(self) -> dict | None:
+        fingerprint = self._current()
+        if fingerprint == self._fingerprint:
+            return None
+        self._fingerprint = fingerprint
+        params = {"_meta": dict(self._extra_meta)} if self._extra_meta else None
+        return jsonrpc.notification(TOOLS_LIST_CHANGED, params)

@@ -1,0 +1,287 @@
+"""Streamable HTTP at /mcp on a real gunicorn+gevent gateway: both eras, auth, origin, sessions, streams."""
+from __future__ import annotations
+
+import base64
+import json
+
+import anyio
+import httpx2
+import pytest
+import requests
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.support.catalog import add_endpoint
+from tests.support.http_gateway import (
+    BILLING, DISABLED, EXPIRED, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway, stateless_meta,
+    stop_http_gateway,
+)
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory):
+    gateway = start_http_gateway(tmp_path_factory.mktemp("streamable"))
+    yield gateway
+    stop_http_gateway(gateway)
+
+
+def _post(gw, body, token=WEATHER, **headers):
+    return requests.post(gw.url + "/mcp", headers=mcp_headers(token, **headers), data=json.dumps(body), timeout=15)
+
+
+def _call(gw, session_id, name, arguments, id=2, token=WEATHER, version="2025-11-25"):
+    return _post(gw, {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}},
+                 token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": version})
+
+
+# -- authentication ----------------------------------------------------------------
+
+@pytest.mark.parametrize("token", [None, "unknown_token_000000000000000001", DISABLED, EXPIRED])
+def test_requests_without_a_valid_token_get_401_pointing_at_resource_metadata(gw, token):
+    response = _post(gw, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, token)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer resource_metadata="{gw.url}/.well-known/oauth-protected-resource"')
+    assert "token" in response.json()["message"]
+
+
+def test_a_token_in_the_query_string_is_never_accepted(gw):
+    response = requests.post(gw.url + f"/mcp?access_token={WEATHER}", headers=mcp_headers(None),
+                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)
+    assert response.status_code == 401
+
+
+def test_protected_resource_metadata_is_served(gw):
+    for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"):
+        doc = requests.get(gw.url + path, timeout=10).json()
+        assert doc["resource"] == gw.url + "/mcp"
+        assert doc["bearer_methods_supported"] == ["header"]
+
+
+# -- transport hygiene -------------------------------------------------------------
+
+def test_a_foreign_origin_is_refused_and_allowed_ones_pass(gw):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    assert _post(gw, body, Origin="https://evil.example").status_code == 403
+    assert _post(gw, body, Origin="null").status_code == 403
+    assert _post(gw, body, Origin="https://portal.example").status_code == 200
+    assert _post(gw, body, Origin=gw.url).status_code == 200
+
+
+def test_a_foreign_host_on_a_loopback_binding_is_refused(gw):
+    response = _post(gw, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, Host="attacker.example")
+    assert response.status_code == 421
+
+
+def test_accept_must_list_json_and_event_stream(gw):
+    response = requests.post(gw.url + "/mcp", headers={**mcp_headers(), "Accept": "application/json"},
+                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)
+    assert response.status_code == 406
+
+
+def test_bodies_over_the_limit_get_413_and_wrong_content_types_415(gw):
+    huge = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x" * 70_000}}
+    assert _post(gw, huge).status_code == 413
+    response = requests.post(gw.url + "/mcp", headers={**mcp_headers(), "Content-Type": "text/plain"}, data="{}", timeout=10)
+    assert response.status_code == 415
+
+
+def test_malformed_json_is_a_parse_error_with_400(gw):
+    response = requests.post(gw.url + "/mcp", headers=mcp_headers(), data="{oops", timeout=10)
+    assert response.status_code == 400 and response.json()["error"]["code"] == -32700
+
+
+# -- handshake era -------------------------------------------------------------------
+
+def test_handshake_session_lifecycle(gw):
+    session_id = initialize(gw.url)
+    assert len(session_id) >= 32 and all(0x21 <= ord(c) <= 0x7E for c in session_id)
+    listed = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, **{"Mcp-Session-Id": session_id,
+                                                                                 "MCP-Protocol-Version": "2025-11-25"})
+    assert [t["name"] for t in listed.json()["result"]["tools"]] == [
+        "weather_get_forecast", "weather_get_station", "weather_slow_report"]
+    called = _call(gw, session_id, "weather_get_station", {"id": "../x"})
+    assert called.json()["result"]["structuredContent"]["path"] == "/stations/../x"
+    assert gw.upstream.seen[-1].path == "/stations/..%2Fx"
+    notification = _post(gw, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                         **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+    assert notification.status_code == 202 and notification.content == b""
+    ended = requests.delete(gw.url + "/mcp", headers=mcp_headers(**{"Mcp-Session-Id": session_id}), timeout=10)
+    assert ended.status_code == 204
+    after = _call(gw, session_id, "weather_get_station", {"id": "1"})
+    assert after.status_code == 404
+
+
+def test_session_rules_missing_unknown_and_foreign(gw):
+    missing = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    assert missing.status_code == 400
+    unknown = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, **{"Mcp-Session-Id": "no-such-session"})
+    assert unknown.status_code == 404
+    session_id = initialize(gw.url, WEATHER)
+    foreign = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, BILLING, **{"Mcp-Session-Id": session_id})
+    assert foreign.status_code == 404
+    bad_version = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                        **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "1999-01-01"})
+    assert bad_version.status_code == 400
+
+
+def test_scopes_apply_over_http_exactly_as_over_stdio(gw):
+    session_id = initialize(gw.url, WEATHER)
+    denied = _call(gw, session_id, "billing_get_invoice", {"id": "1"})
+    unknown = _call(gw, session_id, "nope_nothing", {})
+    assert denied.status_code == 200 and denied.json()["error"]["code"] == -32601
+    assert unknown.json()["error"]["code"] == -32602
+
+
+def test_a_streamed_call_sends_progress_while_the_upstream_is_slow(gw):
+    session_id = initialize(gw.url)
+    gw.release.clear()
+    response = requests.post(gw.url + "/mcp", stream=True, timeout=30, headers=mcp_headers(**{
+        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), json={
+        "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p-1"}}})
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    reader = SseReader(response)
+    progress = [json.loads(reader.next()[1]) for _ in range(3)]  # start + two waits while the upstream hangs
+    gw.release.set()
+    events = []
+    while True:
+        message = json.loads(reader.next()[1])
+        events.append(message)
+        if "id" in message:
+            break
+    assert all(p["method"] == "notifications/progress" and p["params"]["progressToken"] == "p-1" for p in progress)
+    values = [p["params"]["progress"] for p in progress] + [e["params"]["progress"] for e in events[:-1]]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    assert events[-2]["params"]["total"] == events[-2]["params"]["progress"]
+    assert events[-1]["id"] == 9 and events[-1]["result"]["structuredContent"] == {"slow": "done"}
+
+
+def test_the_standalone_stream_hears_list_changed_when_an_endpoint_is_added(gw):
+    session_id = initialize(gw.url)
+    response = requests.get(gw.url + "/mcp", stream=True, timeout=30,
+                            headers=mcp_headers(**{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}))
+    assert response.status_code == 200
+    reader = SseReader(response)
+    wait_for(lambda: reader.comments >= 1, what="the stream to open")
+    add_endpoint(gw.app, gw.weather_connection, "get_alerts", "/alerts")
+    event, data = reader.next(timeout=10)
+    assert json.loads(data) == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    wait_for(lambda: reader.comments >= 3, what="keep-alive comments")  # SSE_KEEPALIVE_SECONDS=0.5
+    reader.close()
+
+
+# -- stateless 2026-07-28 era --------------------------------------------------------
+
+def _stateless(gw, method, params=None, token=WEATHER, id=1, **headers):
+    body = {"jsonrpc": "2.0", "id": id, "method": method, "params": {**(params or {}), "_meta": stateless_meta()}}
+    base = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+    if method == "tools/call":
+        base["Mcp-Name"] = body["params"]["name"]
+    base.update(headers)
+    return _post(gw, body, token, **{k: v for k, v in base.items() if v is not None})
+
+
+def test_stateless_requests_need_no_session(gw):
+    discover = _stateless(gw, "server/discover")
+    assert "2026-07-28" in discover.json()["result"]["supportedVersions"]
+    listed = _stateless(gw, "tools/list")
+    result = listed.json()["result"]
+    assert result["cacheScope"] == "private" and result["resultType"] == "complete"
+    assert "Mcp-Session-Id" not in listed.headers
+    called = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "7"}})
+    assert called.json()["result"]["structuredContent"]["path"] == "/stations/7"
+
+
+def test_stateless_header_body_mismatches_are_rejected(gw):
+    cases = [
+        {"MCP-Protocol-Version": None},
+        {"MCP-Protocol-Version": "2025-11-25"},
+        {"Mcp-Method": None},
+        {"Mcp-Method": "tools/list"},
+        {"Mcp-Name": "weather_get_forecast"},
+        {"Mcp-Name": None},
+    ]
+    for headers in cases:
+        response = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "1"}}, **headers)
+        assert response.status_code == 400, headers
+        assert response.json()["error"]["code"] == -32020, headers
+    encoded = "=?base64?" + base64.b64encode(b"weather_get_station").decode() + "?="
+    ok = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "1"}}, **{"Mcp-Name": encoded})
+    assert ok.status_code == 200 and "result" in ok.json()
+
+
+def test_stateless_unknown_methods_are_404_and_unknown_versions_400(gw):
+    unknown = _stateless(gw, "prompts/list")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == -32601
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": stateless_meta("2099-01-01")}}
+    bad = _post(gw, body, **{"MCP-Protocol-Version": "2099-01-01", "Mcp-Method": "tools/list"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == -32022
+    assert "2026-07-28" in bad.json()["error"]["data"]["supported"]
+
+
+def test_stateless_clients_get_405_for_get_and_delete(gw):
+    for method in ("get", "delete"):
+        response = requests.request(method, gw.url + "/mcp", timeout=10,
+                                    headers=mcp_headers(**{"MCP-Protocol-Version": "2026-07-28"}))
+        assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+def test_subscriptions_listen_carries_list_changed(gw):
+    body = {"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen",
+            "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": True}, "_meta": stateless_meta()}}
+    response = requests.post(gw.url + "/mcp", stream=True, timeout=30, data=json.dumps(body), headers=mcp_headers(**{
+        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}))
+    reader = SseReader(response)
+    ack = json.loads(reader.next()[1])
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["notifications"] == {"toolsListChanged": True}  # no prompts here
+    assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+    add_endpoint(gw.app, gw.weather_connection, "get_radar", "/radar")
+    note = json.loads(reader.next(timeout=10)[1])
+    assert note["method"] == "notifications/tools/list_changed"
+    assert note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+    reader.close()
+
+
+# -- the official SDK client -----------------------------------------------------------
+
+def _sdk(gw, mode, token, body):
+    async def main():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with Client(streamable_http_client(gw.url + "/mcp", http_client=http), mode=mode) as client:
+                return await body(client)
+
+    return anyio.run(main)
+
+
+@pytest.mark.parametrize("mode, version", [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
+def test_the_sdk_client_lists_and_calls_over_streamable_http(gw, mode, version):
+    async def body(client):
+        listed = await client.list_tools()
+        result = await client.call_tool("weather_get_forecast", {"latitude": 1.5, "longitude": 2})
+        return client.protocol_version, listed, result
+
+    negotiated, listed, result = _sdk(gw, mode, WEATHER, body)
+    assert negotiated == version
+    names = [t.name for t in listed.tools]
+    assert "weather_get_forecast" in names and not any(n.startswith("billing_") for n in names)
+    assert result.structured_content["args"] == {"latitude": ["1.5"], "longitude": ["2"]}
+
+
+def test_the_sdk_client_without_a_token_fails_and_out_of_scope_calls_are_errors(gw):
+    async def list_only(client):
+        return await client.list_tools()
+
+    with pytest.raises(Exception):
+        _sdk(gw, "legacy", None, list_only)
+
+    async def call_billing(client):
+        return await client.call_tool("billing_get_invoice", {"id": "1"})
+
+    with pytest.raises(Exception) as excinfo:
+        _sdk(gw, "legacy", WEATHER, call_billing)
+    assert "-32601" in repr(excinfo.value) or "not available" in str(excinfo.value)

@@ -1,0 +1,186 @@
+"""The legacy HTTP+SSE transport on a real gunicorn+gevent gateway with two workers."""
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import time
+
+import anyio
+import pytest
+import requests
+from mcp import Client
+from mcp.client.sse import sse_client
+from sqlalchemy import select
+
+from janus.extensions import db
+from janus.models import McpSession, ToolCallLog
+from tests.support.catalog import add_endpoint
+from tests.support.http_gateway import BILLING, WEATHER, SseReader, start_http_gateway, stop_http_gateway
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory):
+    gateway = start_http_gateway(tmp_path_factory.mktemp("sse"))
+    yield gateway
+    stop_http_gateway(gateway)
+
+
+def _open(gw, token=WEATHER) -> tuple[SseReader, str]:
+    response = requests.get(gw.url + "/sse", headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=30)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+    reader = SseReader(response)
+    event, data = reader.next()
+    assert event == "endpoint" and data.startswith("/messages?sessionId=")
+    return reader, data
+
+
+def _send(gw, endpoint, message, token=WEATHER, close=True):
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if close:
+        headers["Connection"] = "close"  # a new connection each time: any worker may take it
+    return requests.post(gw.url + endpoint, headers=headers, data=json.dumps(message), timeout=15)
+
+
+def _initialize(gw, endpoint, reader):
+    assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).status_code == 202
+    init = json.loads(reader.next()[1])
+    assert init["result"]["protocolVersion"] == "2024-11-05"
+    assert _send(gw, endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"}).status_code == 202
+
+
+def test_responses_reach_the_stream_whichever_worker_takes_the_post(gw):
+    reader, endpoint = _open(gw)
+    _initialize(gw, endpoint, reader)
+    latencies = []
+    for i in range(40):
+        started = time.perf_counter()
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
+            "name": "weather_get_station", "arguments": {"id": f"s{i}"}}}).status_code == 202
+        message = json.loads(reader.next()[1])
+        latencies.append(time.perf_counter() - started)
+        assert message["id"] == i + 1
+        assert message["result"]["structuredContent"]["path"] == f"/stations/s{i}"
+    reader.close()
+    print(f"\nSSE POST→event over 2 workers (SQLite, local sockets): p50 {statistics.median(latencies) * 1000:.1f} ms, "
+          f"max {max(latencies) * 1000:.1f} ms")
+
+
+def test_unknown_foreign_and_missing_sessions(gw):
+    reader, endpoint = _open(gw)
+    assert _send(gw, "/messages?sessionId=nope", {"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code == 404
+    foreign = _send(gw, endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, BILLING)
+    assert foreign.status_code == 404 and foreign.text == "Session not found"
+    assert _send(gw, "/messages", {"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code == 400
+    no_token = requests.post(gw.url + endpoint, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, timeout=10)
+    assert no_token.status_code == 401
+    assert requests.get(gw.url + "/sse", timeout=10).status_code == 401
+    reader.close()
+
+
+def test_keep_alives_flow_and_a_disconnect_ends_the_session(gw):
+    reader, endpoint = _open(gw)
+    session_id = endpoint.split("=", 1)[1]
+    wait_for(lambda: reader.comments >= 2, timeout=10, what="keep-alive comments")  # every 0.5 s here
+    reader.close()
+
+    def ended():
+        with gw.app.app_context():
+            return db.session.scalar(select(McpSession.ended_at).where(McpSession.id == session_id)) is not None
+
+    wait_for(ended, timeout=10, what="the session to end after the client left")
+    assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code == 404
+
+
+def test_list_changed_reaches_an_open_sse_stream(gw):
+    reader, endpoint = _open(gw)
+    _initialize(gw, endpoint, reader)
+    add_endpoint(gw.app, gw.weather_connection, "get_tides", "/tides")
+    event, data = reader.next(timeout=10)
+    assert event == "message" and json.loads(data)["method"] == "notifications/tools/list_changed"
+    reader.close()
+
+
+def test_a_slow_call_does_not_hold_back_the_next_message(gw):
+    reader, endpoint = _open(gw)
+    _initialize(gw, endpoint, reader)
+    gw.release.clear()
+    try:
+        started = time.perf_counter()
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
+                                    "params": {"name": "weather_slow_report", "arguments": {}}}).status_code == 202
+        assert time.perf_counter() - started < 5  # 202 at once, not after the upstream answers
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "ping", "method": "ping"}).status_code == 202
+        assert json.loads(reader.next()[1])["id"] == "ping"
+    finally:
+        gw.release.set()
+    assert json.loads(reader.next()[1])["id"] == "slow"
+    reader.close()
+
+
+def test_the_sdk_sse_client_lists_and_calls(gw):
+    async def main():
+        transport = sse_client(gw.url + "/sse", headers={"Authorization": f"Bearer {WEATHER}"})
+        async with Client(transport, mode="legacy") as client:
+            listed = await client.list_tools()
+            result = await client.call_tool("weather_get_forecast", {"latitude": 3, "longitude": 4})
+            return client.protocol_version, listed, result
+
+    version, listed, result = anyio.run(main)
+    assert version == "2025-11-25"
+    assert "weather_get_forecast" in [t.name for t in listed.tools]
+    assert result.structured_content["args"] == {"latitude": ["3"], "longitude": ["4"]}
+
+
+def test_sigterm_ends_streams_cleanly_and_keeps_every_audit_row(tmp_path):
+    gateway = start_http_gateway(tmp_path)
+    try:
+        reader, endpoint = _open(gateway)
+        _initialize(gateway, endpoint, reader)
+        for i in range(20):
+            assert _send(gateway, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
+                "name": "weather_get_station", "arguments": {"id": str(i)}}}).status_code == 202
+        for _ in range(20):
+            reader.next()
+        gateway.server.proc.send_signal(signal.SIGTERM)
+        assert reader.closed.wait(15), "the stream was not ended on SIGTERM"
+        assert gateway.server.proc.wait(30) == 0
+    finally:
+        stop_http_gateway(gateway)
+    with gateway.app.app_context():
+        rows = db.session.scalars(select(ToolCallLog).where(ToolCallLog.transport == "sse")).all()
+    assert len(rows) == 20 and {r.token_name for r in rows} == {"Weather Team Token"}
+
+
+@pytest.mark.postgres
+def test_sse_delivery_across_workers_on_postgresql(tmp_path, pg_schema):
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import _pg_engine_url
+
+    schema = pg_schema + "_sse"
+    engine = create_engine(_pg_engine_url())
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    gateway = start_http_gateway(tmp_path, database={"SQLALCHEMY_DATABASE_URI": _pg_engine_url(schema)})
+    try:
+        reader, endpoint = _open(gateway)
+        _initialize(gateway, endpoint, reader)
+        latencies = []
+        for i in range(30):
+            started = time.perf_counter()
+            assert _send(gateway, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
+                "name": "weather_get_station", "arguments": {"id": f"pg{i}"}}}).status_code == 202
+            message = json.loads(reader.next()[1])
+            latencies.append(time.perf_counter() - started)
+            assert message["id"] == i + 1 and message["result"]["structuredContent"]["path"] == f"/stations/pg{i}"
+        reader.close()
+        print(f"\nSSE POST→event over 2 workers (PostgreSQL, LISTEN/NOTIFY): p50 "
+              f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    finally:
+        stop_http_gateway(gateway)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

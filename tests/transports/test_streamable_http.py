@@ -285,3 +285,51 @@ def test_the_sdk_client_without_a_token_fails_and_out_of_scope_calls_are_errors(
     with pytest.raises(Exception) as excinfo:
         _sdk(gw, "legacy", WEATHER, call_billing)
     assert "-32601" in repr(excinfo.value) or "not available" in str(excinfo.value)
+
+
+def test_a_hanging_upstream_ties_up_only_its_own_greenlet(tmp_path):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    single = start_http_gateway(tmp_path, WEB_CONCURRENCY="1")
+    try:
+        session_id = initialize(single.url)
+        single.release.clear()
+        slow = threading.Thread(target=_call, args=(single, session_id, "weather_slow_report", {}), daemon=True)
+        slow.start()
+        wait_for(lambda: any(s.path == "/slow" for s in single.upstream.seen), what="the slow call to hang upstream")
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: _call(single, session_id, "weather_get_station", {"id": str(i)}, id=i + 10),
+                                    range(40)))
+        assert all(r.json()["result"]["structuredContent"]["path"] == f"/stations/{i}" for i, r in enumerate(results))
+        assert slow.is_alive()  # still waiting upstream while 40 others were served by the same worker
+        metrics = requests.get(single.url + "/metrics", timeout=10)
+        assert metrics.status_code == 200 and "mcp_tool_execution_count_total" in metrics.text
+    finally:
+        single.release.set()
+        stop_http_gateway(single)
+
+
+def test_clients_carry_on_across_a_gateway_restart(tmp_path):
+    from tests.support.server import GatewayServer
+
+    gateway = start_http_gateway(tmp_path)
+    try:
+        session_id = initialize(gateway.url)
+        before = _call(gateway, session_id, "weather_get_station", {"id": "a"})
+        assert before.status_code == 200
+        gateway.server.stop()
+        restarted = GatewayServer(gateway.server.env["DATABASE_PATH"], PORT=str(gateway.server.port),
+                                  **{k: v for k, v in gateway.server.env.items() if k in (
+                                      "WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS", "CATALOG_REFRESH_SECONDS")}).start()
+        gateway.server = restarted
+        # Sessions live in the database: the old one still works, and a new client negotiates a new one.
+        assert _call(gateway, session_id, "weather_get_station", {"id": "b"}).json()["result"]["isError"] is False
+
+        async def body(client):
+            return await client.call_tool("weather_get_station", {"id": "c"})
+
+        result = _sdk(gateway, "legacy", WEATHER, body)
+        assert result.structured_content["path"] == "/stations/c"
+    finally:
+        stop_http_gateway(gateway)

@@ -80,6 +80,7 @@ def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbo
         # The client went away (or we are shutting down): the session is over everywhere.
         rt.streams.close(key)
         bus.unsubscribe(record.id)
+        mailbox.close()
         rt.sessions.end(record.id)
         log.info("sse session %s closed", record.id[:8])
 

@@ -1,0 +1,183 @@
+"""A small message bus that carries a JSON-RPC response to the process holding its SSE stream.
+
+The legacy HTTP+SSE transport keeps `GET /sse` open on one process while the
+client's `POST /messages` may land on any worker or replica. The process that
+handles the POST publishes the response to the stream's owner, addressed by the
+`node` stored with the session and the session id as `key`.
+
+Two carriers, chosen by the database URI (what the processes already share):
+
+* SQLite, one machine: `LocalSocketBus` (bus_local.py), a Unix socket per process.
+* PostgreSQL, replicas: `PostgresBus` (bus_postgres.py), LISTEN/NOTIFY.
+
+A bus is per process: create and start it in the worker, after gunicorn forks.
+Everything here works with plain threads and under gevent monkey-patching,
+where the listener thread is a greenlet and `queue.Queue` waits cooperatively.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+MAILBOX_SIZE = 1000  # messages held for one stream; beyond this the oldest is dropped
+_DROP_LOG_EVERY = 100  # a stuck client would otherwise log one line per message
+
+_CLOSED = object()  # wakes a waiting get() when the mailbox is closed
+
+
+class Mailbox:
+    """A bounded local queue for one stream key. One reader (the stream), any number of writers."""
+
+    def __init__(self, key: str, maxsize: int = MAILBOX_SIZE, on_close=None) -> None:
+        self.key = key
+        self.dropped = 0
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._lock = threading.Lock()  # makes "drop the oldest, then put" one step for concurrent writers
+        self._closed = False
+        self._on_close = on_close
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put(self, message: str) -> bool:
+        """Queue a message; False when the mailbox is closed. Never blocks: a full mailbox drops its oldest."""
+        dropped_now = False
+        with self._lock:
+            if self._closed:
+                return False
+            while True:
+                try:
+                    self._queue.put_nowait(message)
+                    break
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                        dropped_now = True
+                    except queue.Empty:  # the reader emptied it meanwhile
+                        pass
+            dropped = self.dropped
+        if dropped_now and (dropped == 1 or dropped % _DROP_LOG_EVERY == 0):
+            log.warning("mailbox %s is full (%d messages): dropped the oldest, %d so far; is its stream stuck?",
+                        self.key, self._queue.maxsize, dropped)
+        return True
+
+    def get(self, timeout: float | None) -> str | None:
+        """The next message, or None on timeout or once the mailbox is closed (see `closed`)."""
+        if self._closed:
+            return None
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is _CLOSED:
+            return None
+        return item
+
+    def close(self) -> None:
+        """Close and detach from the bus (only if still the key's current mailbox). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            while True:  # queued messages die with the stream; the sentinel then always fits
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._queue.put_nowait(_CLOSED)
+        if self._on_close is not None:
+            self._on_close(self)
+
+
+class Mailboxes:
+    """The mailboxes of one process, by key. Thread-safe."""
+
+    def __init__(self, maxsize: int = MAILBOX_SIZE) -> None:
+        self._maxsize = maxsize
+        self._boxes: dict[str, Mailbox] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(self, key: str) -> Mailbox:
+        mailbox = Mailbox(key, self._maxsize, on_close=self._detach)
+        with self._lock:
+            old = self._boxes.get(key)
+            self._boxes[key] = mailbox
+        if old is not None:
+            # The older stream for this key ends (its get() returns None); the new one receives from now on.
+            old.close()
+        return mailbox
+
+    def unsubscribe(self, key: str) -> None:
+        with self._lock:
+            mailbox = self._boxes.pop(key, None)
+        if mailbox is not None:
+            mailbox.close()
+
+    def _detach(self, mailbox: Mailbox) -> None:
+        # Identity check: closing a replaced mailbox must not remove its successor.
+        with self._lock:
+            if self._boxes.get(mailbox.key) is mailbox:
+                del self._boxes[mailbox.key]
+
+    def deliver(self, key: str, message: str) -> bool:
+        with self._lock:
+            mailbox = self._boxes.get(key)
+        return mailbox is not None and mailbox.put(message)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._boxes
+
+    def close_all(self) -> None:
+        with self._lock:
+            boxes = list(self._boxes.values())
+            self._boxes.clear()
+        for mailbox in boxes:
+            mailbox.close()
+
+
+@runtime_checkable
+class Bus(Protocol):
+    node: str  # this process's address, stored with each session whose stream it holds
+
+    def start(self) -> None:
+        """Idempotent; starts the listener. Raises when the carrier cannot be reached now."""
+
+    def subscribe(self, key: str) -> Mailbox:
+        """A new mailbox for `key`, replacing (and closing) an existing one."""
+
+    def unsubscribe(self, key: str) -> None: ...
+
+    def publish(self, node: str, key: str, message: str) -> bool:
+        """Deliver `message` to mailbox `key` of process `node`.
+
+        False when it is known the node or key no longer exists, or delivery failed
+        (logged); True when delivered or handed to a carrier that cannot confirm.
+        """
+
+    def close(self) -> None: ...
+
+
+def database_kind(database_uri: str) -> str:
+    return database_uri.split(":", 1)[0].split("+", 1)[0].lower()
+
+
+def create_bus(database_uri: str, *, runtime_dir: str | None = None) -> Bus:
+    """The bus that suits the shared database: SQLite → Unix sockets, PostgreSQL → LISTEN/NOTIFY."""
+    kind = database_kind(database_uri)
+    # Imported here: a SQLite deployment never loads psycopg2, and the carriers import this module.
+    if kind == "sqlite":
+        from janus.transports.bus_local import LocalSocketBus
+
+        return LocalSocketBus(database_uri, runtime_dir=runtime_dir)
+    if kind in {"postgresql", "postgres"}:
+        from janus.transports.bus_postgres import PostgresBus, dsn_from_uri
+
+        return PostgresBus(dsn_from_uri(database_uri))
+    raise ValueError(f"no message bus for database kind {kind!r}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
@@ -43,6 +43,11 @@ class SessionStore:
     def __init__(self, engine: Engine, idle_timeout: timedelta = timedelta(hours=24)) -> None:
         self._engine = engine
         self._idle_timeout = idle_timeout
+        t = McpSession.__table__.c
+        self._get_statement = select(
+            t.id, t.transport, t.token_hash, t.protocol_version, t.client_info, t.client_capabilities,
+            t.initialized, t.owner_node, t.last_seen_at,
+        ).where(t.id == bindparam("id"), t.ended_at.is_(None))
 
     def create(self, transport: str, token_hash: str, *, owner_node: str | None = None,
                protocol_version: str | None = None, client_info: dict | None = None,
@@ -62,14 +67,15 @@ class SessionStore:
 
     def get(self, session_id: str) -> SessionRecord | None:
         """The live session, or None when unknown, ended or idle too long."""
+        # Runs on every request of a session: the statement is compiled once
+        # (SQLAlchemy's cache) and rows are read as plain tuples, no ORM.
         with self._engine.connect() as conn:
-            row = conn.execute(select(McpSession).where(McpSession.id == session_id, McpSession.ended_at.is_(None))).first()
+            row = conn.execute(self._get_statement, {"id": session_id}).first()
         if row is None:
             return None
         record = SessionRecord(
-            id=row.id, transport=row.transport, token_hash=row.token_hash, protocol_version=row.protocol_version,
-            client_info=row.client_info, client_capabilities=row.client_capabilities, initialized=row.initialized,
-            owner_node=row.owner_node, last_seen_at=_aware(row.last_seen_at),
+            id=row[0], transport=row[1], token_hash=row[2], protocol_version=row[3], client_info=row[4],
+            client_capabilities=row[5], initialized=bool(row[6]), owner_node=row[7], last_seen_at=_aware(row[8]),
         )
         if record.last_seen_at and datetime.now(timezone.utc) - record.last_seen_at > self._idle_timeout:
             self.end(session_id)

@@ -27,8 +27,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from janus.transports.streamable_http import bp as streamable_http_bp
     from janus.models import track_catalog_changes
 
+    from janus.sessions_cookie import CachedSerializerSessionInterface
+
     app = Flask(__name__)
     app.config.update(config_module.load(config))
+    app.session_interface = CachedSerializerSessionInterface()
     _configure_logging(app.config["LOG_LEVEL"])
 
     database.install_engine_hooks()

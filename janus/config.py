@@ -17,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "",
     "VAULT_PROVIDER": "local",
     "VAULT_LOCAL_PATH": "./secrets.json",
+    "VAULT_ENCRYPTION_KEY": "",  # base64 of 32 bytes; unset: a 0600 key file beside the vault
+    "VAULT_READ_ONLY": False,
     "JWT_SECRET": "",
     "TLS_CERT_PATH": "",
     "TLS_KEY_PATH": "",
@@ -27,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "ADMIN_USERNAME": "admin",
     "ADMIN_PASSWORD": "",
     "SEED_DEMO_DATA": False,
+    "SERVE_HTTP": True,  # false in `mcp-gateway -stdio`: no blueprints, no flasgger (faster start)
     "MCP_GATEWAY_TOKEN": "",
     # Operational knobs that the reference leaves implicit.
     "WEB_CONCURRENCY": 2,  # gunicorn workers
@@ -41,11 +44,13 @@ DEFAULTS: dict[str, Any] = {
     "SSE_KEEPALIVE_SECONDS": 15.0,
     "PROGRESS_INTERVAL_SECONDS": 3.0,  # progress notifications while a streamed tools/call waits
     "SESSION_IDLE_SECONDS": 86_400,  # an HTTP session unused this long is over
+    # Admin API.
+    "SESSION_JWT_HOURS": 12.0,  # lifetime of a login (admin API, mcp-cli)
 }
 
-_BOOLS = {"SEED_DEMO_DATA"}
+_BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP"}
 _INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS"}
-_FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS"}
+_FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS"}
 
 
 class ConfigError(ValueError):

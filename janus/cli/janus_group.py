@@ -36,3 +36,30 @@ def bootstrap_command() -> None:
 
     bootstrap(current_app._get_current_object())
     click.echo("database ready")
+
+
+@janus_group.group("vault", help="Secret vault maintenance.")
+def vault_group() -> None:
+    pass
+
+
+@vault_group.command("rotate-key", help="Re-encrypt every secret of the local vault under a new key.")
+@click.option("--new-key-env", metavar="NAME",
+              help="Environment variable holding the new key (base64 of 32 bytes). "
+                   "Required when VAULT_ENCRYPTION_KEY is set; otherwise a new key file is generated.")
+def vault_rotate_key_command(new_key_env: str | None) -> None:
+    from janus.services.bootstrap import ensure_schema
+    from janus.services.errors import ServiceError
+    from janus.services.vault_keys import rotate_key
+
+    ensure_schema()  # the rotation is audited
+    if new_key_env and not os.environ.get(new_key_env):
+        raise click.ClickException(f"the environment variable {new_key_env} is not set")
+    try:
+        count, location, from_env = rotate_key(
+            "cli", os.environ[new_key_env] if new_key_env else None, new_key_env or "")
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"re-encrypted {count} value(s); the key is in {location}")
+    if from_env:
+        click.echo(f"set VAULT_ENCRYPTION_KEY to the value of {new_key_env} wherever Janus runs, then restart it")

@@ -51,8 +51,11 @@ def get_runtime(app: Flask) -> Runtime:
                 user_agent=f"Janus/{__version__}",
             )
 
+        from janus.services.admin_tools import AdminTools
+
         audit = AuditWriter(engine)
-        runtime = Runtime(catalog, audit, GatewayBackend(catalog, make_executor, audit.record))
+        backend = GatewayBackend(catalog, make_executor, audit.record, builtins=AdminTools(app))
+        runtime = Runtime(catalog, audit, backend)
         app.extensions["janus.runtime"] = runtime
         _ALL.add(runtime)
         atexit.register(audit.flush)

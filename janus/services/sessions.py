@@ -1,13 +1,16 @@
-"""MCP HTTP sessions in the database.
+"""MCP HTTP sessions in the database, with a very short in-process cache.
 
 Any worker or replica may serve a session's next request, so the record is
-the source of truth, read once per request by primary key: a session ended
-on one worker (DELETE, a closed SSE stream) must answer 404 on every other
-at once, which no per-process cache could promise.
+the source of truth. A busy session would otherwise cost a query on every
+request (~10% of a tools/call's CPU under load), so lookups are cached for
+SESSION_CACHE_SECONDS: a session ended here (DELETE, a closed SSE stream) is
+forgotten at once, and on every other worker within that window.
 """
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,7 +21,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from janus.models import McpSession
 
-LAST_SEEN_EVERY = timedelta(minutes=5)  # how stale last_seen_at may get before a write
+LAST_SEEN_EVERY = timedelta(minutes=5)
+SESSION_CACHE_SECONDS = 0.25  # how stale last_seen_at may get before a write
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class SessionStore:
     def __init__(self, engine: Engine, idle_timeout: timedelta = timedelta(hours=24)) -> None:
         self._engine = engine
         self._idle_timeout = idle_timeout
+        self._cache: dict[str, tuple[float, SessionRecord]] = {}
+        self._cache_lock = threading.Lock()
         t = McpSession.__table__.c
         self._get_statement = select(
             t.id, t.transport, t.token_hash, t.protocol_version, t.client_info, t.client_capabilities,
@@ -67,11 +73,14 @@ class SessionStore:
 
     def get(self, session_id: str) -> SessionRecord | None:
         """The live session, or None when unknown, ended or idle too long."""
-        # Runs on every request of a session: the statement is compiled once
-        # (SQLAlchemy's cache) and rows are read as plain tuples, no ORM.
+        cached = self._cache.get(session_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        # The statement is compiled once (SQLAlchemy's cache); rows are plain tuples, no ORM.
         with self._engine.connect() as conn:
             row = conn.execute(self._get_statement, {"id": session_id}).first()
         if row is None:
+            self._forget(session_id)
             return None
         record = SessionRecord(
             id=row[0], transport=row[1], token_hash=row[2], protocol_version=row[3], client_info=row[4],
@@ -81,21 +90,35 @@ class SessionStore:
             self.end(session_id)
             return None
         self._touch(record)
+        self._remember(record)
         return record
 
     def update(self, record: SessionRecord, **fields: Any) -> SessionRecord:
         with self._engine.begin() as conn:
             conn.execute(update(McpSession).where(McpSession.id == record.id).values(**fields))
-        return replace(record, **fields)
+        record = replace(record, **fields)
+        self._remember(record)
+        return record
 
     def end(self, session_id: str) -> bool:
         """End a session; True when it was live."""
+        self._forget(session_id)
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(McpSession).where(McpSession.id == session_id, McpSession.ended_at.is_(None))
                 .values(ended_at=datetime.now(timezone.utc))
             )
         return result.rowcount > 0
+
+    def _remember(self, record: SessionRecord) -> None:
+        with self._cache_lock:
+            if len(self._cache) > 10_000:  # bounded: old entries are cheap to reload
+                self._cache.clear()
+            self._cache[record.id] = (time.monotonic() + SESSION_CACHE_SECONDS, record)
+
+    def _forget(self, session_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(session_id, None)
 
     def purge(self, older_than: timedelta = timedelta(days=7)) -> int:
         """Delete ended or long-idle sessions (housekeeping)."""

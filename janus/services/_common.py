@@ -1,0 +1,111 @@
+"""Small helpers the use cases share: transactions, coercion, timestamps."""
+from __future__ import annotations
+
+import contextlib
+import math
+from datetime import datetime
+from typing import Any, Iterator
+
+from sqlalchemy.exc import IntegrityError
+
+from janus.extensions import db
+from janus.services.errors import Conflict, ValidationError
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+@contextlib.contextmanager
+def change(conflict_message: str = "the change conflicts with existing data") -> Iterator[None]:
+    """One transaction per change: everything (audit row included) commits, or nothing does."""
+    try:
+        yield
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(conflict_message) from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    _refresh_catalog()
+
+
+def _refresh_catalog() -> None:
+    # Other processes notice the change counter; this one need not wait for its next poll.
+    from flask import current_app
+
+    runtime = current_app.extensions.get("janus.runtime")
+    if runtime is not None:
+        runtime.catalog.invalidate()
+
+
+def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
+         default: str | None = None) -> str | None:
+    value = data.get(field, default)
+    if value is None:
+        if required:
+            raise ValidationError(f"{field} is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string")
+    value = value.strip()
+    if required and not value:
+        raise ValidationError(f"{field} must not be empty")
+    if len(value) > max_len:
+        raise ValidationError(f"{field} must be at most {max_len} characters")
+    storable(field, value)
+    return value
+
+
+def storable(field: str, value: str) -> str:
+    """PostgreSQL text holds neither NUL nor unpaired surrogates (which JSON's \\uD800 can carry)."""
+    if "\x00" in value:
+        raise ValidationError(f"{field} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field} must be valid Unicode text (no unpaired surrogates)") from None
+    return value
+
+
+def valid_id(value: Any) -> bool:
+    """Whether a row could have this id; NUL would reach PostgreSQL as a driver error, not a miss."""
+    return isinstance(value, str) and "\x00" not in value
+
+
+def boolean(data: dict[str, Any], field: str, default: bool | None = None, *, required: bool = False) -> bool | None:
+    """null is the default; `required` (a change to a NOT NULL column) refuses it instead."""
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise ValidationError(f"{field} must be true or false")
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    raise ValidationError(f"{field} must be true or false")
+
+
+def number(data: dict[str, Any], field: str, *, low: float, high: float, default: float | None = None,
+           required: bool = False) -> float | None:
+    """null is the default; `required` (a change to a NOT NULL column) refuses it instead."""
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise ValidationError(f"{field} must be a number")
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{field} must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"{field} must be a number")
+    if not low <= value <= high:  # before float(): a huge JSON integer does not fit a float
+        raise ValidationError(f"{field} must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def only(data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")

@@ -1,0 +1,172 @@
+"""Connections: downstream APIs and the prefix their tools share."""
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from janus.extensions import db
+from janus.gateway.specs import AUTH_TYPES
+from janus.models import Connection, Endpoint
+from janus.services import admin_audit
+from janus.services._common import boolean, change, iso, number, only, text, valid_id
+from janus.services.errors import Conflict, NotFound, ValidationError
+
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]*_$")
+RESERVED_PREFIX = "admin_"  # Janus's built-in admin tools
+FIELDS = {"name", "base_url", "prefix", "description", "auth_type", "auth_secret_ref", "enabled", "timeout_seconds"}
+
+
+def view(conn: Connection, endpoint_count: int | None = None) -> dict[str, Any]:
+    return {
+        "id": conn.id, "name": conn.name, "base_url": conn.base_url, "prefix": conn.prefix,
+        "description": conn.description, "auth_type": conn.auth_type, "auth_secret_ref": conn.auth_secret_ref,
+        "enabled": conn.enabled, "timeout_seconds": conn.timeout_seconds,
+        "endpoint_count": len(conn.endpoints) if endpoint_count is None else endpoint_count,
+        "created_at": iso(conn.created_at), "updated_at": iso(conn.updated_at),
+    }
+
+
+def list_connections() -> list[dict[str, Any]]:
+    counts = dict(db.session.execute(select(Endpoint.connection_id, func.count()).group_by(Endpoint.connection_id)).all())
+    rows = db.session.scalars(select(Connection).order_by(Connection.name)).all()
+    return [view(c, counts.get(c.id, 0)) for c in rows]
+
+
+def get(connection_id: str) -> Connection:
+    conn = db.session.get(Connection, connection_id) if valid_id(connection_id) else None
+    if conn is None:
+        raise NotFound(f"connection {connection_id!r} not found")
+    return conn
+
+
+def get_connection(connection_id: str) -> dict[str, Any]:
+    return view(get(connection_id))
+
+
+def default_prefix(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not slug or not slug[0].isalpha():
+        slug = "api_" + slug
+    return slug[:63] + "_"
+
+
+def create_connection(actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    only(data, FIELDS)
+    name = text(data, "name", required=True, max_len=200)
+    fields = {
+        "name": name,
+        "base_url": _base_url(text(data, "base_url", required=True, max_len=2048)),
+        "prefix": _prefix(text(data, "prefix", max_len=64) or default_prefix(name)),
+        "description": text(data, "description", max_len=4000) or "",
+        "auth_type": _auth_type(text(data, "auth_type") or "none"),
+        "auth_secret_ref": text(data, "auth_secret_ref", max_len=512) or None,
+        "enabled": boolean(data, "enabled", True),
+        "timeout_seconds": number(data, "timeout_seconds", low=0.1, high=600, default=30.0),
+    }
+    _check_secret_ref(fields["auth_type"], fields["auth_secret_ref"])
+    _check_unique_name(name, None)
+    _check_prefix_clash(fields["prefix"], None)
+    conn = Connection(**fields)
+    with change(f"a connection named {name!r} already exists"):
+        db.session.add(conn)
+        db.session.flush()
+        admin_audit.record(actor, "connection.create", "connection", conn.id, after=view(conn, 0))
+    return view(conn, 0)
+
+
+def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    only(data, FIELDS)
+    conn = get(connection_id)
+    before = view(conn)
+    # Validate everything before touching the row: a refused change leaves nothing behind.
+    changes: dict[str, Any] = {}
+    if "name" in data:
+        changes["name"] = text(data, "name", required=True, max_len=200)
+        _check_unique_name(changes["name"], conn.id)
+    if "base_url" in data:
+        changes["base_url"] = _base_url(text(data, "base_url", required=True, max_len=2048))
+    if "prefix" in data:
+        changes["prefix"] = _prefix(text(data, "prefix", required=True, max_len=64))
+        _check_prefix_clash(changes["prefix"], conn.id)
+    if "description" in data:
+        changes["description"] = text(data, "description", max_len=4000) or ""
+    if "auth_type" in data:
+        changes["auth_type"] = _auth_type(text(data, "auth_type", required=True))
+    if "auth_secret_ref" in data:
+        changes["auth_secret_ref"] = text(data, "auth_secret_ref", max_len=512) or None
+    if "enabled" in data:
+        changes["enabled"] = boolean(data, "enabled", required=True)
+    if "timeout_seconds" in data:
+        changes["timeout_seconds"] = number(data, "timeout_seconds", low=0.1, high=600, required=True)
+    _check_secret_ref(changes.get("auth_type", conn.auth_type), changes.get("auth_secret_ref", conn.auth_secret_ref))
+    with change(f"a connection named {changes.get('name', conn.name)!r} already exists"):
+        for key, value in changes.items():
+            setattr(conn, key, value)
+        db.session.flush()
+        admin_audit.record(actor, "connection.update", "connection", conn.id, before=before, after=view(conn))
+    return view(conn)
+
+
+def delete_connection(actor: str, connection_id: str) -> None:
+    conn = get(connection_id)
+    before = view(conn)
+    with change():
+        db.session.delete(conn)
+        admin_audit.record(actor, "connection.delete", "connection", connection_id, before=before)
+
+
+# -- rules -----------------------------------------------------------------------
+
+def _base_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed here so a bad port fails now, not at the first tool call
+    except ValueError:  # e.g. "http://[::1" or "http://host:99999"
+        raise ValidationError(f"base_url {url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"base_url must be an absolute http:// or https:// URL with a host, got {url!r}")
+    if parts.username or parts.password:
+        raise ValidationError("base_url must not contain credentials; use auth_type and a vault secret reference")
+    if parts.query or parts.fragment:
+        raise ValidationError("base_url must not contain a query string or fragment")
+    return url.rstrip("/")
+
+
+def _prefix(prefix: str) -> str:
+    if not PREFIX_RE.fullmatch(prefix):
+        raise ValidationError(
+            f"prefix {prefix!r} is invalid: use lower-case letters, digits and '_', start with a letter "
+            "and end with '_' (e.g. 'billing_')")
+    if prefix == RESERVED_PREFIX:
+        raise ValidationError(f"prefix {RESERVED_PREFIX!r} is reserved for Janus's built-in admin tools")
+    return prefix
+
+
+def _auth_type(auth_type: str) -> str:
+    if auth_type not in AUTH_TYPES:
+        raise ValidationError(f"auth_type {auth_type!r} is unknown; expected one of {', '.join(AUTH_TYPES)}")
+    return auth_type
+
+
+def _check_secret_ref(auth_type: str, ref: str | None) -> None:
+    if auth_type != "none" and not ref:
+        raise ValidationError(f"auth_type {auth_type!r} needs a vault secret reference (auth_secret_ref)")
+
+
+def _check_unique_name(name: str, own_id: str | None) -> None:
+    other = db.session.scalar(select(Connection.id).where(Connection.name == name))
+    if other is not None and other != own_id:
+        raise Conflict(f"a connection named {name!r} already exists")
+
+
+def _check_prefix_clash(prefix: str, own_id: str | None) -> None:
+    """Prefixes must not nest: 'acc_' and 'acc_ext_' could both yield 'acc_ext_x'."""
+    for other_id, other_name, other_prefix in db.session.execute(select(Connection.id, Connection.name, Connection.prefix)):
+        if other_id == own_id:
+            continue
+        if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
+            raise Conflict(f"prefix {prefix!r} clashes with connection {other_name!r} (prefix {other_prefix!r}): "
+                           "tool names could collide")

@@ -1,0 +1,182 @@
+"""Endpoints: REST operations exposed as MCP tools (connection prefix + tool name)."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from janus.extensions import db
+from janus.gateway.specs import HTTP_METHODS
+from janus.gateway.templating import placeholders, validate_body_template
+from janus.models import Connection, Endpoint
+from janus.services import admin_audit
+from janus.services import connections as connections_service
+from janus.services._common import boolean, change, iso, only, storable, text, valid_id
+from janus.services.errors import Conflict, NotFound, ValidationError
+
+TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+MAX_TOOL_NAME = 128  # MCP clients reject longer names
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+FIELDS = {"connection_id", "tool_name", "description", "method", "path_template", "input_schema", "body_template", "enabled"}
+
+
+def view(ep: Endpoint) -> dict[str, Any]:
+    return {
+        "id": ep.id, "connection_id": ep.connection_id, "connection_name": ep.connection.name,
+        "tool_name": ep.tool_name, "exposed_name": ep.exposed_name, "description": ep.description,
+        "method": ep.method, "path_template": ep.path_template, "input_schema": ep.input_schema,
+        "body_template": ep.body_template, "enabled": ep.enabled,
+        "created_at": iso(ep.created_at), "updated_at": iso(ep.updated_at),
+    }
+
+
+def list_endpoints(connection_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(Endpoint).join(Connection).order_by(Connection.prefix, Endpoint.tool_name)
+    if connection_id:
+        if not valid_id(connection_id):
+            return []
+        query = query.where(Endpoint.connection_id == connection_id)
+    return [view(ep) for ep in db.session.scalars(query)]
+
+
+def get(endpoint_id: str) -> Endpoint:
+    ep = db.session.get(Endpoint, endpoint_id) if valid_id(endpoint_id) else None
+    if ep is None:
+        raise NotFound(f"endpoint {endpoint_id!r} not found")
+    return ep
+
+
+def get_endpoint(endpoint_id: str) -> dict[str, Any]:
+    return view(get(endpoint_id))
+
+
+def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    only(data, FIELDS)
+    connection_id = text(data, "connection_id", required=True, max_len=64)
+    conn = db.session.get(Connection, connection_id)
+    if conn is None:
+        raise ValidationError(f"connection {connection_id!r} does not exist")
+    fields = _validated({
+        "tool_name": text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
+        "description": text(data, "description", max_len=8000) or "",
+        "method": (text(data, "method") or "GET").upper(),
+        "path_template": text(data, "path_template", required=True, max_len=2048),
+        "input_schema": _schema(data.get("input_schema")),
+        "body_template": _body_text(data.get("body_template")),
+        "enabled": boolean(data, "enabled", True),
+    }, conn, None)
+    ep = Endpoint(connection_id=conn.id, **fields)
+    with change(f"tool {conn.prefix + fields['tool_name']!r} already exists"):
+        db.session.add(ep)
+        db.session.flush()
+        admin_audit.record(actor, "endpoint.create", "endpoint", ep.id, after=view(ep))
+    return view(ep)
+
+
+def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    only(data, FIELDS - {"connection_id"})
+    ep = get(endpoint_id)
+    before = view(ep)
+    merged = {
+        "tool_name": text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME) if "tool_name" in data else ep.tool_name,
+        "description": (text(data, "description", max_len=8000) or "") if "description" in data else ep.description,
+        "method": (text(data, "method", required=True).upper()) if "method" in data else ep.method,
+        "path_template": text(data, "path_template", required=True, max_len=2048) if "path_template" in data else ep.path_template,
+        "input_schema": _schema(data["input_schema"]) if "input_schema" in data else ep.input_schema,
+        "body_template": _body_text(data["body_template"]) if "body_template" in data else ep.body_template,
+        "enabled": boolean(data, "enabled", required=True) if "enabled" in data else ep.enabled,
+    }
+    fields = _validated(merged, ep.connection, ep.id)
+    with change(f"tool {ep.connection.prefix + fields['tool_name']!r} already exists"):
+        for key, value in fields.items():
+            setattr(ep, key, value)
+        db.session.flush()
+        admin_audit.record(actor, "endpoint.update", "endpoint", ep.id, before=before, after=view(ep))
+    return view(ep)
+
+
+def delete_endpoint(actor: str, endpoint_id: str) -> None:
+    ep = get(endpoint_id)
+    before = view(ep)
+    with change():
+        db.session.delete(ep)
+        admin_audit.record(actor, "endpoint.delete", "endpoint", endpoint_id, before=before)
+
+
+# -- rules -----------------------------------------------------------------------
+
+def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> dict[str, Any]:
+    name = fields["tool_name"]
+    exposed = conn.prefix + name
+    if not TOOL_NAME_RE.fullmatch(name) or len(exposed) > MAX_TOOL_NAME:
+        raise ValidationError(
+            f"tool name {name!r} is invalid: use letters, digits, '_', '.' and '-', and keep the full name "
+            f"{exposed!r} within {MAX_TOOL_NAME} characters")
+    if fields["method"] not in HTTP_METHODS:
+        raise ValidationError(f"method {fields['method']!r} is unknown; expected one of {', '.join(HTTP_METHODS)}")
+    path = fields["path_template"]
+    if not path.startswith("/"):
+        raise ValidationError(f"path {path!r} must start with '/'")
+    schema = fields["input_schema"]
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    for param in placeholders(path):
+        if param not in properties or param not in required:
+            raise ValidationError(f"path parameter {param!r} must be a required property of the input schema")
+    template = fields["body_template"]
+    if template is not None:
+        if fields["method"] not in BODY_METHODS:
+            raise ValidationError("a body template is used only with POST, PUT or PATCH")
+        problems = validate_body_template(template)
+        if problems:
+            raise ValidationError("body template is invalid: " + "; ".join(problems))
+        for param in placeholders(template, kind="body"):
+            if param not in properties:
+                raise ValidationError(f"body template placeholder {param!r} is not a property of the input schema")
+    _check_unique_tool(exposed, own_id)
+    return fields
+
+
+def _schema(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {"type": "object", "properties": {}}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ValidationError(f"input schema is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValidationError("input schema must be a JSON object")
+    if raw.get("type") != "object":
+        raise ValidationError('input schema must have "type": "object" at its root (MCP tool inputs are objects)')
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(raw).check_schema(raw)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise ValidationError(f"input schema is not a valid JSON Schema: {exc.message}"
+                              + (f" (at {where})" if where else "")) from None
+    except RecursionError:
+        raise ValidationError("input schema is nested too deeply") from None
+    return raw
+
+
+def _body_text(raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, (dict, list)):
+        return json.dumps(raw)
+    if not isinstance(raw, str):
+        raise ValidationError("body template must be a JSON text")
+    return storable("body template", raw)
+
+
+def _check_unique_tool(exposed: str, own_id: str | None) -> None:
+    for ep_id, prefix, tool in db.session.execute(
+            select(Endpoint.id, Connection.prefix, Endpoint.tool_name).join(Connection)):
+        if ep_id != own_id and prefix + tool == exposed:
+            raise Conflict(f"tool {exposed!r} already exists")

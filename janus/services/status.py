@@ -1,0 +1,92 @@
+"""The gateway's own status and the five checks of `mcp-cli verify`."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, inspect, select
+
+from janus.extensions import db
+from janus.models import SCHEMA_REVISION, ClientToken, Connection, Endpoint, McpSession
+from janus.services.bootstrap import current_revision
+from janus.version import __version__
+
+STARTED = time.time()
+PROBE_TIMEOUT = 5.0
+
+
+def status() -> dict[str, Any]:
+    cfg = current_app.config
+    counts = {
+        "connections": db.session.scalar(select(func.count(Connection.id))),
+        "tools": db.session.scalar(select(func.count(Endpoint.id))),
+        "tokens": db.session.scalar(select(func.count(ClientToken.id))),
+        "active_sessions": db.session.scalar(select(func.count(McpSession.id)).where(McpSession.ended_at.is_(None))),
+    }
+    return {
+        "version": __version__,
+        "uptime_seconds": round(time.time() - STARTED, 1),
+        "port": cfg["PORT"],
+        "database": cfg["DATABASE_KIND"],
+        "schema_revision": current_revision(),
+        "vault_provider": cfg["VAULT_PROVIDER"],
+        "vault_read_only": bool(cfg.get("VAULT_READ_ONLY")),
+        "tls": bool(cfg["TLS_CERT_PATH"]),
+        "mtls": bool(cfg["CLIENT_CA_PATH"]),
+        "oidc": bool(cfg["OIDC_ISSUER"]),
+        "counts": counts,
+    }
+
+
+def verify() -> dict[str, Any]:
+    """Steps 2–5 of the reference's diagnostics (step 1, reaching the server, is the client's)."""
+    checks: list[dict[str, Any]] = [{"step": "admin_token", "ok": True, "detail": "Token Verified"}]
+    try:
+        revision = current_revision()
+        tables_ok = inspect(db.engine).has_table("connections") and revision == SCHEMA_REVISION
+        n_conn = db.session.scalar(select(func.count(Connection.id)))
+        n_tools = db.session.scalar(select(func.count(Endpoint.id)))
+        checks.append({"step": "database", "ok": tables_ok,
+                       "detail": f"{n_conn} Connections, {n_tools} Tools Registered" if tables_ok
+                       else f"schema revision {revision!r}, expected {SCHEMA_REVISION!r}"})
+    except Exception as exc:  # the report must be complete even when a step fails
+        checks.append({"step": "database", "ok": False, "detail": type(exc).__name__})
+    try:
+        from janus.vault import get_vault
+
+        keys = get_vault(current_app.config).list()
+        checks.append({"step": "vault", "ok": True, "detail": f"{len(keys)} Secret Keys Available"})
+    except Exception as exc:
+        checks.append({"step": "vault", "ok": False, "detail": str(exc)[:200]})
+    targets = [_probe(c) for c in db.session.scalars(select(Connection).order_by(Connection.name))]
+    checks.append({"step": "targets", "ok": all(t["ok"] for t in targets),
+                   "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} reachable"})
+    return {"checks": checks, "targets": targets}
+
+
+def _probe(conn: Connection) -> dict[str, Any]:
+    """Reachability, not health: any HTTP answer (401 included) means the network path works."""
+    import urllib3
+
+    started = time.perf_counter()
+    result: dict[str, Any] = {"id": conn.id, "name": conn.name, "base_url": conn.base_url, "enabled": conn.enabled}
+    try:
+        with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=PROBE_TIMEOUT, read=PROBE_TIMEOUT)) as http:
+            response = http.request("GET", conn.base_url, redirect=False, preload_content=False)
+            response.release_conn()
+        result.update(ok=True, http_status=response.status, reason=response.reason or "",
+                      rtt_ms=round((time.perf_counter() - started) * 1000, 1), error=None)
+    except Exception as exc:
+        result.update(ok=False, http_status=None, reason="", rtt_ms=round((time.perf_counter() - started) * 1000, 1),
+                      error=_reason(exc))
+    return result
+
+
+def _reason(exc: Exception) -> str:
+    text = repr(exc)
+    for needle, label in (("Connection refused", "connection refused"), ("timed out", "timed out"),
+                          ("Name or service not known", "DNS lookup failed"), ("SSL", "TLS error")):
+        if needle in text:
+            return label
+    return type(exc).__name__

@@ -1,0 +1,145 @@
+"""Client tokens: hashed at rest, scoped by globs, shown once."""
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from janus.extensions import db
+from janus.gateway.catalog import hash_token, parse_scopes
+from janus.models import ClientToken
+from janus.services import admin_audit
+from janus.services._common import boolean, change, iso, only, text, valid_id
+from janus.services.errors import Conflict, NotFound, ValidationError
+
+ROLES = ("admin", "developer")
+MIN_TOKEN_LENGTH = 24
+SCOPE_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
+TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: it travels in an HTTP header
+FIELDS = {"name", "token", "role", "scopes", "expires_at", "enabled"}
+
+
+def generate_token() -> str:
+    return "mcp_" + secrets.token_urlsafe(24)  # 32 URL-safe characters after the prefix
+
+
+def view(token: ClientToken) -> dict[str, Any]:
+    # Never the hash, never the value: only a hint to tell tokens apart.
+    return {
+        "id": token.id, "name": token.name, "role": token.role, "scopes": token.scope_list,
+        "token_hint": (token.token_hint + "…") if token.token_hint else "", "enabled": token.enabled,
+        "expires_at": iso(token.expires_at), "last_used_at": iso(token.last_used_at), "created_at": iso(token.created_at),
+    }
+
+
+def list_tokens() -> list[dict[str, Any]]:
+    return [view(t) for t in db.session.scalars(select(ClientToken).order_by(ClientToken.name, ClientToken.created_at))]
+
+
+def get(token_id: str) -> ClientToken:
+    token = db.session.get(ClientToken, token_id) if valid_id(token_id) else None
+    if token is None:
+        raise NotFound(f"token {token_id!r} not found")
+    return token
+
+
+def create_token(actor: str, data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Returns the stored view and the token value: the only time the value exists outside the caller."""
+    only(data, FIELDS)
+    name = text(data, "name", required=True, max_len=200)
+    raw = text(data, "token", max_len=512)
+    if raw:
+        if len(raw) < MIN_TOKEN_LENGTH:
+            raise ValidationError(f"a token value must be at least {MIN_TOKEN_LENGTH} characters "
+                                  "(leave it out to have a secure one generated)")
+        if not TOKEN_RE.fullmatch(raw):
+            raise ValidationError("a token value must be visible ASCII characters without spaces")
+    else:
+        raw = generate_token()
+    token_hash = hash_token(raw)
+    if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == token_hash)) is not None:
+        raise Conflict("this token value is already registered")
+    token = ClientToken(
+        name=name, token_hash=token_hash, token_hint=raw[:6], role=_role(text(data, "role") or "developer"),
+        scopes=",".join(_scopes(data.get("scopes", ""))), expires_at=_expiry(data.get("expires_at")),
+        enabled=boolean(data, "enabled", True),
+    )
+    with change("this token value is already registered"):
+        db.session.add(token)
+        db.session.flush()
+        admin_audit.record(actor, "token.create", "token", token.id, after=view(token))
+    return view(token), raw
+
+
+def update_token(actor: str, token_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    only(data, FIELDS - {"token"})
+    token = get(token_id)
+    before = view(token)
+    changes: dict[str, Any] = {}
+    if "name" in data:
+        changes["name"] = text(data, "name", required=True, max_len=200)
+    if "role" in data:
+        changes["role"] = _role(text(data, "role", required=True))
+    if "scopes" in data:
+        changes["scopes"] = ",".join(_scopes(data["scopes"]))
+    if "expires_at" in data:
+        changes["expires_at"] = _expiry(data["expires_at"])
+    if "enabled" in data:
+        changes["enabled"] = boolean(data, "enabled", required=True)
+    with change():
+        for key, value in changes.items():
+            setattr(token, key, value)
+        db.session.flush()
+        admin_audit.record(actor, "token.update", "token", token.id, before=before, after=view(token))
+    return view(token)
+
+
+def delete_token(actor: str, token_id: str) -> None:
+    token = get(token_id)
+    before = view(token)
+    with change():
+        db.session.delete(token)
+        admin_audit.record(actor, "token.delete", "token", token_id, before=before)
+
+
+def _role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(f"role {role!r} is unknown; expected one of {', '.join(ROLES)}")
+    return role
+
+
+def _scopes(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, list):
+        if not all(isinstance(s, str) for s in raw):
+            raise ValidationError("scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'")
+        raw = ",".join(raw)
+    if not isinstance(raw, str):
+        raise ValidationError("scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'")
+    scopes = parse_scopes(raw)
+    for scope in scopes:
+        if not SCOPE_RE.fullmatch(scope):
+            raise ValidationError(f"scope {scope!r} is not a valid glob: use tool-name characters with * ? [ ]")
+    return scopes
+
+
+def _expiry(raw: Any) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise ValidationError("expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z")
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"expires_at {raw!r} is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
+        raise ValidationError(f"expires_at {raw!r} is out of range") from None
+    if value <= datetime.now(timezone.utc):
+        raise ValidationError("expires_at must be in the future")
+    return value

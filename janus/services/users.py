@@ -1,0 +1,135 @@
+"""Portal users: admins change things, viewers read them."""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from janus.extensions import db
+from janus.models import User
+from janus.services import admin_audit
+from janus.services._common import boolean, change, iso, only, storable, text, valid_id
+from janus.services.errors import Conflict, NotFound, ValidationError
+
+ROLES = ("admin", "viewer")
+MIN_PASSWORD = 12
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,150}$")
+FIELDS = {"username", "password", "role", "enabled"}
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the user does not exist, so timing does not reveal usernames.
+
+    Made on first use, not at import: a hash costs ~0.2 s and every process (stdio too) imports this module.
+    """
+    return generate_password_hash("janus-timing-equaliser")
+
+
+def view(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "role": user.role, "enabled": user.enabled,
+            "created_at": iso(user.created_at)}
+
+
+def list_users() -> list[dict[str, Any]]:
+    return [view(u) for u in db.session.scalars(select(User).order_by(User.username))]
+
+
+def get(user_id: str) -> User:
+    user = db.session.get(User, user_id) if valid_id(user_id) else None
+    if user is None:
+        raise NotFound(f"user {user_id!r} not found")
+    return user
+
+
+def authenticate(username: str, password: str) -> dict[str, Any] | None:
+    user = db.session.scalar(select(User).where(User.username == username)) if valid_id(username) else None
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password if _encodable(password) else "")
+    return view(user) if user is not None and ok and user.enabled else None
+
+
+def find_active(username: str) -> dict[str, Any] | None:
+    user = db.session.scalar(select(User).where(User.username == username, User.enabled.is_(True)))
+    return view(user) if user else None
+
+
+def create_user(actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    only(data, FIELDS)
+    username = text(data, "username", required=True, max_len=150)
+    if not USERNAME_RE.fullmatch(username):
+        raise ValidationError("username may contain letters, digits and . _ @ - only")
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = User(username=username, password_hash=generate_password_hash(_password(data)),
+                role=_role(text(data, "role") or "viewer"), enabled=boolean(data, "enabled", True))
+    with change(f"user {username!r} already exists"):
+        db.session.add(user)
+        db.session.flush()
+        admin_audit.record(actor, "user.create", "user", user.id, after=view(user))
+    return view(user)
+
+
+def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    only(data, FIELDS - {"username"})
+    user = get(user_id)
+    before = view(user)
+    changes: dict[str, Any] = {}
+    if "password" in data:
+        changes["password_hash"] = generate_password_hash(_password(data))
+    if "role" in data:
+        changes["role"] = _role(text(data, "role", required=True))
+    if "enabled" in data:
+        changes["enabled"] = boolean(data, "enabled", required=True)
+    if user.role == "admin" and (changes.get("role", "admin") != "admin" or changes.get("enabled") is False):
+        _keep_an_admin(user.id)
+    with change():
+        for key, value in changes.items():
+            setattr(user, key, value)
+        db.session.flush()
+        admin_audit.record(actor, "user.update", "user", user.id, before=before, after=view(user),
+                           password_changed="password_hash" in changes)
+    return view(user)
+
+
+def delete_user(actor: str, user_id: str) -> None:
+    user = get(user_id)
+    if user.role == "admin":
+        _keep_an_admin(user.id)
+    before = view(user)
+    with change():
+        db.session.delete(user)
+        admin_audit.record(actor, "user.delete", "user", user_id, before=before)
+
+
+def _keep_an_admin(leaving_id: str) -> None:
+    others = db.session.scalar(select(func.count(User.id)).where(
+        User.role == "admin", User.enabled.is_(True), User.id != leaving_id))
+    if not others:
+        raise Conflict("this is the last enabled admin; create another admin first")
+
+
+def _password(data: dict[str, Any]) -> str:
+    password = data.get("password")
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters")
+    return storable("password", password)
+
+
+def _encodable(password: Any) -> bool:
+    # Hashing encodes to UTF-8; an unpaired surrogate cannot be, so it can only be a wrong password.
+    if not isinstance(password, str):
+        return False
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(f"role {role!r} is unknown; expected one of {', '.join(ROLES)}")
+    return role

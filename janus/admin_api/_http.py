@@ -1,0 +1,48 @@
+"""What every admin API view shares: the JSON body, the acting user, the one error shape."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g, jsonify, request
+
+from janus.admin_api import bp
+from janus.services.errors import ServiceError
+
+BAD_BODY = "request body must be a JSON object"
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; anything else (missing, malformed, an array, a string…) is a 400."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON: malformed for our purposes
+        data = None
+    if not isinstance(data, dict):
+        raise ServiceError(BAD_BODY)  # 400 bad_request
+    return data
+
+
+def actor() -> str:
+    """The signed-in user's name, recorded by the services as the actor of a change."""
+    return g.user["username"]
+
+
+def created(body: dict[str, Any], location: str | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = 201
+    if location:
+        response.headers["Location"] = location
+    return response
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+@bp.errorhandler(ServiceError)
+def service_error(exc: ServiceError) -> Response:
+    response = jsonify(error=exc.error, message=exc.message)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="janus-admin"'
+    return response

@@ -1,0 +1,30 @@
+"""The audit trails, filtered and paged: /api/v1/audit/tool-calls and /api/v1/audit/admin."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from janus.admin_api import bp
+from janus.auth.admin import require
+from janus.services import audit_queries
+
+TOOL_CALL_FILTERS = ("tool", "status", "token", "since", "until", "page", "per_page")
+ADMIN_EVENT_FILTERS = ("actor", "action", "since", "until", "page", "per_page")
+
+
+@bp.get("/audit/tool-calls")
+@require("viewer")
+def list_tool_calls() -> Response:
+    return jsonify(audit_queries.list_tool_calls(**_query(TOOL_CALL_FILTERS)))
+
+
+@bp.get("/audit/admin")
+@require("viewer")
+def list_admin_events() -> Response:
+    return jsonify(audit_queries.list_admin_events(**_query(ADMIN_EVENT_FILTERS)))
+
+
+def _query(names: tuple[str, ...]) -> dict[str, Any]:
+    # Only what the caller sent: the service owns the defaults (page 1, 50 per page).
+    return {name: request.args[name] for name in names if name in request.args}

@@ -1,0 +1,41 @@
+"""Connections: /api/v1/connections and /api/v1/connections/<id>."""
+from __future__ import annotations
+
+from flask import Response, jsonify, url_for
+
+from janus.admin_api import bp
+from janus.admin_api._http import actor, created, json_body, no_content
+from janus.auth.admin import require
+from janus.services import connections as connections_service
+
+
+@bp.get("/connections")
+@require("viewer")
+def list_connections() -> Response:
+    return jsonify(items=connections_service.list_connections())
+
+
+@bp.post("/connections")
+@require("admin")
+def create_connection() -> Response:
+    conn = connections_service.create_connection(actor(), json_body())
+    return created(conn, url_for(".get_connection", connection_id=conn["id"]))
+
+
+@bp.get("/connections/<connection_id>")
+@require("viewer")
+def get_connection(connection_id: str) -> Response:
+    return jsonify(connections_service.get_connection(connection_id))
+
+
+@bp.patch("/connections/<connection_id>")
+@require("admin")
+def update_connection(connection_id: str) -> Response:
+    return jsonify(connections_service.update_connection(actor(), connection_id, json_body()))
+
+
+@bp.delete("/connections/<connection_id>")
+@require("admin")
+def delete_connection(connection_id: str) -> Response:
+    connections_service.delete_connection(actor(), connection_id)
+    return no_content()

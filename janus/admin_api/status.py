@@ -1,0 +1,20 @@
+"""The gateway's status and the checks of `mcp-cli verify`: /api/v1/status, /api/v1/verify."""
+from __future__ import annotations
+
+from flask import Response, jsonify
+
+from janus.admin_api import bp
+from janus.auth.admin import require
+from janus.services import status as status_service
+
+
+@bp.get("/status")
+@require("viewer")
+def get_status() -> Response:
+    return jsonify(status_service.status())
+
+
+@bp.get("/verify")
+@require("viewer")
+def verify() -> Response:
+    return jsonify(status_service.verify())

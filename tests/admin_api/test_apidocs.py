@@ -1,0 +1,92 @@
+"""The OpenAPI document and Swagger UI: every route documented, nothing loaded from the internet."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from janus.admin_api.apidocs import SPEC_ROUTE
+
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture
+def spec(app):
+    response = app.test_client().get(SPEC_ROUTE)
+    assert response.status_code == 200 and response.is_json
+    return response.json
+
+
+def _operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def test_the_spec_is_openapi_3_and_documents_exactly_the_routes_of_the_blueprint(app, spec):
+    assert spec["openapi"] == "3.0.3"
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            routes |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert {(path, method) for path, method, _ in _operations(spec)} == routes
+    assert not [p for p in spec["paths"] if not p.startswith("/api/v1/")]
+
+
+def test_every_operation_states_its_security_parameters_body_and_error_answers(spec):
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer",
+                                                                    "bearerFormat": "JWT"}
+    assert spec["security"] == [{"bearerAuth": []}]
+    for path, method, op in _operations(spec):
+        where = f"{method.upper()} {path}"
+        codes = set(op["responses"])
+        if path == "/api/v1/login":
+            assert op["security"] == [] and codes == {"200", "400", "401"}, where
+            continue
+        assert "security" not in op and "401" in codes, where  # the document's bearer JWT applies
+        if method != "get":
+            assert "403" in codes, where
+        if method in {"post", "put", "patch"}:
+            assert op["requestBody"]["required"] and "400" in codes, where
+        params = {p["name"] for p in spec["paths"][path].get("parameters", [])}
+        assert params == set(re.findall(r"{(\w+)}", path)), where
+        for code, answer in op["responses"].items():
+            if code[0] in "45":
+                assert answer["$ref"].startswith("#/components/responses/"), where
+            elif code != "204":
+                assert answer["content"]["application/json"]["schema"], where
+    audit = {p["name"] for p in spec["paths"]["/api/v1/audit/tool-calls"]["get"]["parameters"]}
+    assert audit == {"tool", "status", "token", "since", "until", "page", "per_page"}
+
+
+def test_error_answers_share_one_shape(spec):
+    for name, answer in spec["components"]["responses"].items():
+        schema = answer["content"]["application/json"]["schema"]
+        assert schema["required"] == ["error", "message"] and schema["additionalProperties"] is False, name
+
+
+def test_token_and_user_shapes_cannot_carry_a_hash_or_a_password(spec):
+    schemas = spec["components"]["schemas"]
+    for name in ("Token", "User", "Connection", "Endpoint"):
+        assert schemas[name]["additionalProperties"] is False
+        assert not {"token_hash", "password_hash", "password", "token"} & set(schemas[name]["properties"])
+
+
+def test_swagger_ui_is_served_from_the_gateway_alone(app):
+    client = app.test_client()
+    assert client.get("/apidocs").status_code in {301, 308}
+    page = client.get("/apidocs/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert not re.findall(r"https?://", html), "the page must not load or link anything off the gateway"
+    assert f'url: "{SPEC_ROUTE}"' in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert {a.rsplit("/", 1)[-1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+                                                      "swagger-ui.css"}
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        response.close()

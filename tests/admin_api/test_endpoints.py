@@ -1,0 +1,159 @@
+"""Endpoints (MCP tools) over the API: CRUD, every validation rule, conflicts, and the audit trail."""
+from __future__ import annotations
+
+import pytest
+
+from tests.admin_api.conftest import assert_refused, audit_rows, create
+
+URL = "/api/v1/endpoints"
+ALLOWED = "body_template, connection_id, description, enabled, input_schema, method, path_template, tool_name"
+INVOICE_SCHEMA = {"type": "object", "properties": {"invoice_id": {"type": "string"}, "note": {"type": "string"}},
+                  "required": ["invoice_id"]}
+
+
+@pytest.fixture
+def billing(api, admin):
+    return create(api, admin, "/api/v1/connections", {"name": "Billing", "base_url": "https://billing.example.test",
+                                                      "prefix": "billing_"})
+
+
+@pytest.fixture
+def get_invoice(api, admin, billing):
+    return create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "get_invoice",
+                                    "path_template": "/invoices/{invoice_id}", "input_schema": INVOICE_SCHEMA,
+                                    "description": "One invoice."})
+
+
+def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(app, api, admin, billing):
+    response = api.post(URL, headers=admin, json={
+        "connection_id": billing["id"], "tool_name": "add_note", "method": "post",
+        "path_template": "/invoices/{{invoice_id}}/notes", "input_schema": INVOICE_SCHEMA,
+        "body_template": {"text": "{{note}}"}})
+    assert response.status_code == 201
+    ep = response.json
+    assert response.headers["Location"].endswith(f"{URL}/{ep['id']}")
+    assert ep | {"id": "", "created_at": "", "updated_at": ""} == {
+        "id": "", "connection_id": billing["id"], "connection_name": "Billing", "tool_name": "add_note",
+        "exposed_name": "billing_add_note", "description": "", "method": "POST",
+        "path_template": "/invoices/{{invoice_id}}/notes", "input_schema": INVOICE_SCHEMA,
+        "body_template": '{"text": "{{note}}"}', "enabled": True, "created_at": "", "updated_at": ""}
+    assert api.get(f"{URL}/{ep['id']}", headers=admin).json == ep
+    assert api.get(f"/api/v1/connections/{billing['id']}", headers=admin).json["endpoint_count"] == 1
+    [row] = audit_rows(app, "endpoint.create")
+    assert (row.actor, row.target_type, row.target_id, row.details) == ("root", "endpoint", ep["id"], {"after": ep})
+
+
+def test_the_list_can_be_filtered_by_connection(app, api, admin, billing, get_invoice):
+    other = create(api, admin, "/api/v1/connections", {"name": "Other", "base_url": "https://o.example.test"})
+    mine = create(api, admin, URL, {"connection_id": other["id"], "tool_name": "ping", "path_template": "/ping"})
+    assert api.get(URL, headers=admin).json == {"items": [get_invoice, mine]}
+    assert api.get(URL, headers=admin, query_string={"connection_id": billing["id"]}).json == {"items": [get_invoice]}
+    assert api.get(URL, headers=admin, query_string={"connection_id": "nope"}).json == {"items": []}
+    assert api.get(URL, headers=admin, query_string={"connection_id": "x\u0000"}).json == {"items": []}
+
+
+def test_patch_and_delete_are_audited_with_before_and_after(app, api, admin, get_invoice):
+    response = api.patch(f"{URL}/{get_invoice['id']}", headers=admin, json={"enabled": False, "description": "Off"})
+    assert response.status_code == 200
+    assert response.json | {"updated_at": ""} == get_invoice | {"enabled": False, "description": "Off", "updated_at": ""}
+    [row] = audit_rows(app, "endpoint.update")
+    assert row.details["before"] == get_invoice and row.details["after"] == response.json
+    assert api.delete(f"{URL}/{get_invoice['id']}", headers=admin).status_code == 204
+    [row] = audit_rows(app, "endpoint.delete")
+    assert row.details == {"before": response.json}
+    assert api.get(f"{URL}/{get_invoice['id']}", headers=admin).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_an_unknown_endpoint_id_answers_404(app, api, admin, method):
+    assert_refused(app, api, method, f"{URL}/nope", admin, {} if method == "PATCH" else None,
+                   status=404, message="endpoint 'nope' not found")
+
+
+def _invalid_tool(name: str, exposed: str) -> str:
+    return (f"tool name {name!r} is invalid: use letters, digits, '_', '.' and '-', and keep the full name "
+            f"{exposed!r} within 128 characters")
+
+
+CASES = [
+    ({"connection_id": "nope"}, 400, "connection 'nope' does not exist"),
+    ({"connection_id": None}, 400, "connection_id is required"),
+    ({"tool_name": None}, 400, "tool_name is required"),
+    ({"tool_name": "get invoice"}, 400, _invalid_tool("get invoice", "billing_get invoice")),
+    ({"tool_name": "get/invoice"}, 400, _invalid_tool("get/invoice", "billing_get/invoice")),
+    ({"tool_name": "façade"}, 400, _invalid_tool("façade", "billing_façade")),
+    ({"tool_name": "x" * 121}, 400, _invalid_tool("x" * 121, "billing_" + "x" * 121)),  # 129 with the prefix
+    ({"tool_name": "x" * 129}, 400, "tool_name must be at most 128 characters"),
+    ({"tool_name": "get_invoice"}, 409, "tool 'billing_get_invoice' already exists"),
+    ({"method": "FETCH"}, 400, "method 'FETCH' is unknown; expected one of GET, POST, PUT, PATCH, DELETE, HEAD"),
+    ({"path_template": "invoices"}, 400, "path 'invoices' must start with '/'"),
+    ({"path_template": None}, 400, "path_template is required"),
+    ({"path_template": "/invoices/{number}"}, 400,
+     "path parameter 'number' must be a required property of the input schema"),
+    ({"path_template": "/invoices/{{ number }}"}, 400,
+     "path parameter 'number' must be a required property of the input schema"),
+    ({"path_template": "/invoices/{note}"}, 400,  # a property, but not a required one
+     "path parameter 'note' must be a required property of the input schema"),
+    ({"input_schema": {"type": "object", "properties": {"a": {"type": "strin"}}}}, 400,
+     "input schema is not a valid JSON Schema: 'strin' is not valid under any of the given schemas (at properties/a/type)"),
+    ({"input_schema": {"type": "object", "required": "invoice_id"}}, 400,
+     "input schema is not a valid JSON Schema: 'invoice_id' is not of type 'array' (at required)"),
+    ({"input_schema": {"type": "array"}}, 400,
+     'input schema must have "type": "object" at its root (MCP tool inputs are objects)'),
+    ({"input_schema": {"properties": {}}}, 400,
+     'input schema must have "type": "object" at its root (MCP tool inputs are objects)'),
+    ({"input_schema": [1]}, 400, "input schema must be a JSON object"),
+    ({"input_schema": "{"}, 400,
+     "input schema is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    ({"method": "POST", "body_template": '{"a": '}, 400,
+     "body template is invalid: body template is not valid JSON: Expecting value at line 1 column 7 (char 6)"),
+    ({"method": "GET", "body_template": {"note": "{{note}}"}}, 400, "a body template is used only with POST, PUT or PATCH"),
+    ({"method": "DELETE", "body_template": "{}"}, 400, "a body template is used only with POST, PUT or PATCH"),
+    ({"method": "PUT", "body_template": {"a": "{{missing}}"}}, 400,
+     "body template placeholder 'missing' is not a property of the input schema"),
+    ({"method": "PUT", "body_template": 5}, 400, "body template must be a JSON text"),
+    ({"method": "PUT", "body_template": '"a\u0000"'}, 400, "body template must not contain NUL characters"),
+    ({"enabled": "maybe"}, 400, "enabled must be true or false"),
+    ({"owner": "me"}, 400, f"unknown field(s): owner; allowed: {ALLOWED}"),
+]
+
+
+@pytest.mark.parametrize("change, status, message", CASES, ids=lambda v: v if isinstance(v, int) else None)
+def test_an_invalid_endpoint_is_refused_with_a_specific_message_and_nothing_stored(
+        app, api, admin, billing, get_invoice, change, status, message):
+    body = {"connection_id": billing["id"], "tool_name": "get_invoice_2", "path_template": "/invoices/{invoice_id}",
+            "input_schema": INVOICE_SCHEMA, **change}
+    assert_refused(app, api, "POST", URL, admin, {k: v for k, v in body.items() if v is not None},
+                   status=status, message=message)
+
+
+# The same rules hold for a patch (renaming onto get_invoice is the 409); connection_id and nulls are create-only cases.
+PATCH_CASES = [(c, s, m) for c, s, m in CASES if "connection_id" not in c and "owner" not in c and None not in c.values()]
+
+
+@pytest.mark.parametrize("change, status, message", PATCH_CASES, ids=lambda v: v if isinstance(v, int) else None)
+def test_an_invalid_patch_is_refused_and_the_endpoint_is_unchanged(app, api, admin, billing, get_invoice, change,
+                                                                    status, message):
+    other = create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "other", "path_template": "/o",
+                                     "input_schema": INVOICE_SCHEMA})
+    assert_refused(app, api, "PATCH", f"{URL}/{other['id']}", admin, change, status=status, message=message)
+    assert api.get(f"{URL}/{other['id']}", headers=admin).json == other
+
+
+def test_an_endpoint_cannot_move_to_another_connection(app, api, admin, billing, get_invoice):
+    assert_refused(app, api, "PATCH", f"{URL}/{get_invoice['id']}", admin, {"connection_id": billing["id"]},
+                   status=400, message="unknown field(s): connection_id; allowed: " + ALLOWED.replace("connection_id, ", ""))
+
+
+def test_a_patch_that_breaks_the_path_schema_link_is_refused(app, api, admin, get_invoice):
+    assert_refused(app, api, "PATCH", f"{URL}/{get_invoice['id']}", admin,
+                   {"input_schema": {"type": "object", "properties": {}}}, status=400,
+                   message="path parameter 'invoice_id' must be a required property of the input schema")
+
+
+def test_a_deeply_nested_input_schema_is_refused_not_a_crash(app, api, admin, billing):
+    nested = '{"type": "object", "properties": {"a": ' + '{"items": ' * 5000 + "{}" + "}" * 5000 + "}}"
+    response = api.post(URL, headers=admin, data=(
+        '{"connection_id": "%s", "tool_name": "deep", "path_template": "/d", "input_schema": %s}'
+        % (billing["id"], nested)), content_type="application/json")
+    assert response.status_code == 400 and response.json["error"] in {"bad_request", "validation_error"}

@@ -1,7 +1,10 @@
 """Flask CLI groups and the console scripts `mcp-gateway` and `mcp-cli`."""
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # `mcp-cli` imports this package and must not pull in Flask
+    from flask import Flask
 
 
 def register_cli(app: Flask) -> None:

@@ -53,7 +53,7 @@ def run_stdio_command() -> int:
     from janus.services.bootstrap import bootstrap
     from janus.transports.stdio import run_stdio
 
-    app = create_app()
+    app = create_app({"SERVE_HTTP": False})
     bootstrap(app, create_admin=False)
     return run_stdio(app, os.environ.get("MCP_GATEWAY_TOKEN") or app.config["MCP_GATEWAY_TOKEN"] or None)
 

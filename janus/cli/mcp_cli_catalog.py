@@ -1,0 +1,330 @@
+"""`mcp-cli connection|endpoint|vault|token …`: the catalog, through the admin API.
+
+stdout carries data only (tables, ids, token values, JSON with --json), so
+`id=$(mcp-cli connection add …)` works; confirmations go to stderr.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+from urllib.parse import quote
+
+import click
+
+from janus.cli.mcp_cli_render import table
+from janus.cli.mcp_cli_session import CliError, Settings
+
+BOOL = click.BOOL  # true/false, yes/no, 1/0
+
+
+def json_flag(command: Callable) -> Callable:
+    """`--json` after the subcommand too (`mcp-cli connection list --json`)."""
+    def enable(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.find_object(Settings).json_output = True
+
+    return click.option("--json", "json_output", is_flag=True, expose_value=False, callback=enable,
+                        help="Print the API's JSON instead of text.")(command)
+
+
+def note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def changes(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def parse_json_option(value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=f"'{option}'") from None
+
+
+def require_changes(data: dict[str, Any], options: str) -> None:
+    if not data:
+        raise click.UsageError(f"nothing to change: give at least one of {options}")
+
+
+# -- connections -------------------------------------------------------------------
+
+@click.group("connection", help="List, add, modify and delete API connections (downstream REST targets).")
+def connection_group() -> None:
+    pass
+
+
+@connection_group.command("list", help="List connections.")
+@json_flag
+@click.pass_obj
+def connection_list(settings: Settings) -> None:
+    items = settings.api().json("GET", "/api/v1/connections")["items"]
+    if settings.json_output:
+        return emit_json(items)
+    click.echo(table(("ID", "Name", "Prefix", "Base URL", "Auth", "Secret Ref", "Enabled", "Tools"), [
+        (c["id"], c["name"], c["prefix"], c["base_url"], c.get("auth_type"), c.get("auth_secret_ref"),
+         c.get("enabled"), c.get("endpoint_count")) for c in items]))
+
+
+@connection_group.command("add", help="Register a connection; prints its id on stdout.")
+@click.option("--name", required=True, help="Display name, unique.")
+@click.option("--url", required=True, help="Base URL of the REST API, e.g. https://internal.bank.net/api/v1.")
+@click.option("--prefix", help="Tool name prefix ending in '_' (default: derived from the name).")
+@click.option("--desc", help="Description.")
+@click.option("--auth", help="Auth type: none, bearer, basic, custom_headers, oauth2_client_credentials.")
+@click.option("--secret", help="Vault secret reference holding the credential, e.g. prod/database/accounts-key.")
+@click.option("--enabled", type=BOOL, help="true or false (default true).")
+@click.option("--timeout", type=float, help="Upstream timeout in seconds (default 30).")
+@json_flag
+@click.pass_obj
+def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
+    body = changes(name=name, base_url=url, prefix=prefix, description=desc, auth_type=auth,
+                   auth_secret_ref=secret, enabled=enabled, timeout_seconds=timeout)
+    conn = settings.api().json("POST", "/api/v1/connections", json_body=body)
+    if settings.json_output:
+        return emit_json(conn)
+    click.echo(conn["id"])
+    note(f"Connection {conn['name']!r} created (tool prefix {conn['prefix']!r}).")
+
+
+@connection_group.command("modify", help="Change a connection; only the options given change.")
+@click.option("--id", "conn_id", required=True, help="Connection id.")
+@click.option("--name")
+@click.option("--url")
+@click.option("--prefix")
+@click.option("--desc")
+@click.option("--auth")
+@click.option("--secret", help="Vault secret reference ('' clears it).")
+@click.option("--enabled", type=BOOL, help="true or false: a disabled connection's tools disappear at once.")
+@click.option("--timeout", type=float)
+@json_flag
+@click.pass_obj
+def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
+    body = changes(name=name, base_url=url, prefix=prefix, description=desc, auth_type=auth,
+                   auth_secret_ref=secret, enabled=enabled, timeout_seconds=timeout)
+    require_changes(body, "--name --url --prefix --desc --auth --secret --enabled --timeout")
+    conn = settings.api().json("PATCH", f"/api/v1/connections/{quote(conn_id, safe='')}", json_body=body)
+    if settings.json_output:
+        return emit_json(conn)
+    note(f"Connection {conn['name']!r} ({conn['id']}) updated.")
+
+
+@connection_group.command("delete", help="Delete a connection and its endpoints.")
+@click.option("--id", "conn_id", required=True, help="Connection id.")
+@json_flag
+@click.pass_obj
+def connection_delete(settings: Settings, conn_id) -> None:
+    settings.api().json("DELETE", f"/api/v1/connections/{quote(conn_id, safe='')}")
+    if settings.json_output:
+        return emit_json({"id": conn_id, "deleted": True})
+    note(f"Connection {conn_id} deleted.")
+
+
+# -- endpoints ---------------------------------------------------------------------
+
+@click.group("endpoint", help="List, add, modify and delete endpoints (the MCP tools of a connection).")
+def endpoint_group() -> None:
+    pass
+
+
+@endpoint_group.command("list", help="List endpoints.")
+@click.option("--conn-id", help="Only this connection's endpoints.")
+@json_flag
+@click.pass_obj
+def endpoint_list(settings: Settings, conn_id) -> None:
+    items = settings.api().json("GET", "/api/v1/endpoints", params=changes(connection_id=conn_id))["items"]
+    if settings.json_output:
+        return emit_json(items)
+    click.echo(table(("ID", "Tool", "Method", "Path", "Connection", "Enabled"), [
+        (e["id"], e.get("exposed_name") or e["tool_name"], e.get("method"), e.get("path_template"),
+         e.get("connection_name"), e.get("enabled")) for e in items]))
+
+
+SCHEMA_HELP = "Input JSON Schema as a JSON string, e.g. '{\"type\":\"object\",\"properties\":{...}}'."
+TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST, PUT or PATCH."
+
+
+@endpoint_group.command("add", help="Expose an endpoint as an MCP tool; prints its id on stdout.")
+@click.option("--conn-id", required=True, help="Connection id.")
+@click.option("--name", required=True, help="Tool name without the connection prefix, e.g. get_balance.")
+@click.option("--desc", help="Description shown to MCP clients.")
+@click.option("--path", required=True,
+              help="Route below the base URL; parameters as {{name}}, e.g. /balance/{{client_id}}.")
+@click.option("--method", help="HTTP method (default GET).")
+@click.option("--schema", help=SCHEMA_HELP)
+@click.option("--template", help=TEMPLATE_HELP)
+@click.option("--enabled", type=BOOL, help="true or false (default true).")
+@json_flag
+@click.pass_obj
+def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled) -> None:
+    body = changes(connection_id=conn_id, tool_name=name, description=desc, path_template=path, method=method,
+                   input_schema=parse_json_option(schema, "--schema"), body_template=template, enabled=enabled)
+    ep = settings.api().json("POST", "/api/v1/endpoints", json_body=body)
+    if settings.json_output:
+        return emit_json(ep)
+    click.echo(ep["id"])
+    tool = ep.get("exposed_name") or ep["tool_name"]
+    note(f"Endpoint created: tool {tool!r} ({ep['method']} {ep['path_template']}).")
+
+
+@endpoint_group.command("modify", help="Change an endpoint; only the options given change.")
+@click.option("--id", "ep_id", required=True, help="Endpoint id.")
+@click.option("--name")
+@click.option("--desc")
+@click.option("--path")
+@click.option("--method")
+@click.option("--schema", help=SCHEMA_HELP)
+@click.option("--template", help=TEMPLATE_HELP + " '' removes it.")
+@click.option("--enabled", type=BOOL)
+@json_flag
+@click.pass_obj
+def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled) -> None:
+    body = changes(tool_name=name, description=desc, path_template=path, method=method,
+                   input_schema=parse_json_option(schema, "--schema"), body_template=template, enabled=enabled)
+    require_changes(body, "--name --desc --path --method --schema --template --enabled")
+    ep = settings.api().json("PATCH", f"/api/v1/endpoints/{quote(ep_id, safe='')}", json_body=body)
+    if settings.json_output:
+        return emit_json(ep)
+    note(f"Endpoint {ep.get('exposed_name') or ep['tool_name']!r} ({ep['id']}) updated.")
+
+
+@endpoint_group.command("delete", help="Delete an endpoint.")
+@click.option("--id", "ep_id", required=True, help="Endpoint id.")
+@json_flag
+@click.pass_obj
+def endpoint_delete(settings: Settings, ep_id) -> None:
+    settings.api().json("DELETE", f"/api/v1/endpoints/{quote(ep_id, safe='')}")
+    if settings.json_output:
+        return emit_json({"id": ep_id, "deleted": True})
+    note(f"Endpoint {ep_id} deleted.")
+
+
+# -- vault -------------------------------------------------------------------------
+
+@click.group("vault", help="Secrets in the gateway's vault: names are listed, values go in and never come out.")
+def vault_group() -> None:
+    pass
+
+
+def _key_path(key: str) -> str:
+    return "/api/v1/vault/keys/" + quote(key, safe="/")
+
+
+@vault_group.command("list", help="List secret names, one per line.")
+@json_flag
+@click.pass_obj
+def vault_list(settings: Settings) -> None:
+    keys = settings.api().json("GET", "/api/v1/vault/keys")["keys"]
+    if settings.json_output:
+        return emit_json(keys)
+    for key in keys:
+        click.echo(key)
+    if not keys:
+        note("The vault holds no secrets.")
+
+
+@vault_group.command("set", help="Store a secret. Without --val the value is read from stdin "
+                                 "(a hidden prompt on a terminal), which keeps it out of the process list.")
+@click.option("--key", required=True, help="Secret name, e.g. prod/database/accounts-key.")
+@click.option("--val", help="Secret value.")
+@json_flag
+@click.pass_obj
+def vault_set(settings: Settings, key, val) -> None:
+    if val is None:
+        val = read_secret("Secret value")
+    result = settings.api().json("PUT", _key_path(key), json_body={"value": val})
+    if settings.json_output:
+        return emit_json(result)
+    note(f"Secret {result.get('key', key)!r} stored.")
+
+
+@vault_group.command("delete", help="Delete a secret.")
+@click.option("--key", required=True, help="Secret name.")
+@json_flag
+@click.pass_obj
+def vault_delete(settings: Settings, key) -> None:
+    settings.api().json("DELETE", _key_path(key))
+    if settings.json_output:
+        return emit_json({"key": key, "deleted": True})
+    note(f"Secret {key!r} deleted.")
+
+
+def read_secret(prompt: str) -> str:
+    """A hidden prompt on a terminal; otherwise the first line of stdin."""
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        return click.prompt(prompt, hide_input=True)
+    line = stdin.readline()
+    value = line[:-1] if line.endswith("\n") else line
+    value = value[:-1] if value.endswith("\r") else value
+    if not value:
+        raise CliError(f"no {prompt.lower()} on stdin (stdin is not a terminal, so the first line is read)")
+    return value
+
+
+# -- client tokens -----------------------------------------------------------------
+
+@click.group("token", help="Client tokens that MCP clients present (scoped by tool-name globs).")
+def token_group() -> None:
+    pass
+
+
+@token_group.command("list", help="List client tokens (never their values).")
+@json_flag
+@click.pass_obj
+def token_list(settings: Settings) -> None:
+    items = settings.api().json("GET", "/api/v1/tokens")["items"]
+    if settings.json_output:
+        return emit_json(items)
+    click.echo(table(("ID", "Name", "Role", "Scopes", "Token", "Enabled", "Expires", "Last Used"), [
+        (t["id"], t["name"], t.get("role"), ",".join(t.get("scopes") or []), t.get("token_hint"),
+         t.get("enabled"), t.get("expires_at"), t.get("last_used_at")) for t in items]))
+
+
+@token_group.command("add", help=(
+    "Register a client token. stdout: line 1 is the new token's id; when --token is left out the gateway "
+    "generates a value and line 2 is that value (shown only this once), so "
+    "`{ read id; read value; } < <(mcp-cli token add --name x)` captures both."))
+@click.option("--name", required=True, help="Display name.")
+@click.option("--token", "value", help="The token value to accept (at least 24 visible characters); "
+                                       "default: a secure one is generated.")
+@click.option("--role", help="admin or developer (default developer).")
+@click.option("--scopes", help="Comma-separated tool-name globs, e.g. 'weather_*'; '*' for every tool. "
+                               "Without scopes the token sees no tools.")
+@click.option("--expires", help="Expiry as an ISO 8601 time, e.g. 2026-01-01T00:00:00Z.")
+@json_flag
+@click.pass_obj
+def token_add(settings: Settings, name, value, role, scopes, expires) -> None:
+    body = changes(name=name, token=value, role=role, scopes=scopes, expires_at=expires)
+    token = settings.api().json("POST", "/api/v1/tokens", json_body=body)
+    if settings.json_output:
+        return emit_json(token)
+    click.echo(token["id"])
+    if value is None:
+        click.echo(token["token"])
+        note(f"Token {token['name']!r} created; its value (line 2 above) is shown only this once.")
+    else:
+        note(f"Token {token['name']!r} created.")
+
+
+@token_group.command("delete", help="Delete (revoke) a client token.")
+@click.option("--id", "token_id", required=True, help="Token id.")
+@json_flag
+@click.pass_obj
+def token_delete(settings: Settings, token_id) -> None:
+    settings.api().json("DELETE", f"/api/v1/tokens/{quote(token_id, safe='')}")
+    if settings.json_output:
+        return emit_json({"id": token_id, "deleted": True})
+    note(f"Token {token_id} deleted.")
+
+
+def register(group: click.Group) -> None:
+    for command in (connection_group, endpoint_group, vault_group, token_group):
+        group.add_command(command)
+

@@ -7,9 +7,13 @@ One run starts, all on 127.0.0.1:
             endpoint trade_volume, one client token; rows written with the app factory before start
   peer      FastMCP.from_openapi over the same document (bench/http_fastmcp_peer.py, bench/.venv-peer):
             Streamable HTTP, stateless, JSON responses
+  minimal   bench/http_minimal_worker.py: a raw WSGI app under the same gunicorn + gevent (same
+            interpreter, same worker count) doing the same upstream GET with urllib3 and answering
+            the same CallToolResult; the calibration floor for a gevent worker on this machine
 
 and measures, one target after the other, at each concurrency (default 1 and 16):
   direct         wrk GET on nginx (the floor)
+  minimal        wrk POST /mcp tools/call on the minimal gevent worker, same body, headers, validation
   janus-http     wrk POST /mcp tools/call bench_trade_volume, one initialized session (Mcp-Session-Id)
   janus-sse      legacy GET /sse + POST /messages (202), result read as `event: message`;
                  driven by bench/http_pyclient.py (wrk cannot see the event), one session per unit
@@ -20,7 +24,9 @@ and measures, one target after the other, at each concurrency (default 1 and 16)
 Each run: a warm-up (not counted), then a fixed duration; every response is checked against the
 upstream document (wrk: in the Lua response callback). Per target: req/s, p50, p99, errors, the
 server's CPU µs per call (utime + stime of its whole process tree from /proc, before/after),
-peak summed RSS of the tree, and ratios to the peer in the same run. A target that fails its
+peak summed RSS of the tree, ratios to the peer in the same run, and below the table every row's
+CPU per call, p50 and req/s as ratios to `minimal` at the same concurrency and client (the
+machine-independent numbers: "Janus costs N× a minimal gevent worker"). A target that fails its
 readiness probe is reported as unavailable. --profile adds one more concurrency-16 janus-http run
 with `py-spy record` on a worker: flamegraph SVG + top functions in the results directory.
 """
@@ -47,8 +53,9 @@ import http_pyclient as pyc  # noqa: E402
 import http_servers as hs  # noqa: E402
 from http_report import Row, add_ratios, combine, cpu_split_lines, table  # noqa: E402
 
-ALL_TARGETS = ["direct", "janus-http", "janus-sse", "peer", "janus-http-py", "direct-py", "peer-py"]
-DEFAULT_TARGETS = "direct,janus-http,janus-sse,peer,janus-http-py"
+ALL_TARGETS = ["direct", "minimal", "janus-http", "janus-sse", "peer", "janus-http-py", "direct-py", "peer-py",
+               "minimal-py"]
+DEFAULT_TARGETS = "direct,minimal,janus-http,janus-sse,peer,janus-http-py"  # minimal next to janus-http
 ARGS = {"member_id": hs.MEMBER_ID}
 CALL_BODY = pyc.tools_call(hs.TOOL_NAME, ARGS)
 
@@ -84,6 +91,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--gateway", default=shutil.which("mcp-gateway", path=str(Path(sys.executable).parent))
                    or "mcp-gateway", help="mcp-gateway executable (default: next to this Python)")
     p.add_argument("--peer-python", default=str(hs.BENCH / ".venv-peer" / "bin" / "python"))
+    p.add_argument("--minimal-python", default=sys.executable,
+                   help="interpreter whose gunicorn + gevent serve the minimal worker (default: this one, "
+                        "i.e. Janus's venv under scripts/bench-http)")
     p.add_argument("--py-spy", default=None, help="py-spy executable (default: bench/.venv-peer/bin/py-spy or PATH)")
     p.add_argument("--nginx", default="nginx")
     p.add_argument("--wrk", default="wrk")
@@ -142,7 +152,8 @@ def _probe_sse(base_url: str, token: str) -> None:
         raise hs.Unavailable(f"SSE probe failed: {type(exc).__name__}: {exc}") from None
 
 
-def prepare_targets(names: list[str], nginx: hs.Server, janus, peer, token: str, wrk_ok: str | None) -> list[Target]:
+def prepare_targets(names: list[str], nginx: hs.Server, janus, peer, minimal, token: str,
+                    wrk_ok: str | None) -> list[Target]:
     targets = []
     sessions: dict[str, pyc.McpHttpSession | Exception] = {}
 
@@ -167,8 +178,8 @@ def prepare_targets(names: list[str], nginx: hs.Server, janus, peer, token: str,
             if base == "direct":
                 t.server, t.method, t.body = nginx, "GET", None
                 t.url = f"{nginx.url}{hs.TRADE_VOLUME_PATH}?member_id={hs.MEMBER_ID}"
-            elif base in ("janus-http", "peer"):
-                server = janus if base == "janus-http" else peer
+            elif base in ("janus-http", "peer", "minimal"):
+                server = {"janus-http": janus, "peer": peer, "minimal": minimal}[base]
                 session = session_for(base, server, token)
                 t.server, t.url, t.headers = server, session.url, session.headers()
                 t.notes = (f"session {'yes' if session.session_id else 'none (stateless)'}, "
@@ -337,9 +348,17 @@ def main() -> int:
                 servers.append(peer)
             except hs.Unavailable as exc:
                 peer = str(exc)
+        minimal: hs.Server | str = "not requested"
+        if any(t.startswith("minimal") for t in args.targets):
+            try:
+                minimal = hs.start_minimal(workdir, args.minimal_python, nginx.url, args.workers,
+                                           time.monotonic() + 60)
+                servers.append(minimal)
+            except hs.Unavailable as exc:
+                minimal = str(exc)
         args.trees = [s.tree for s in servers]
         wrk_missing = None if shutil.which(args.wrk) else f"{args.wrk} not found (apt-get install wrk)"
-        targets = prepare_targets(args.targets, nginx, janus, peer, token, wrk_missing)
+        targets = prepare_targets(args.targets, nginx, janus, peer, minimal, token, wrk_missing)
         for t in targets:
             state = f"unavailable: {t.unavailable}" if t.unavailable else f"ready ({t.notes})" if t.notes else "ready"
             print(f"{t.name:14} {state}", flush=True)
@@ -368,13 +387,16 @@ def main() -> int:
                 rows.append(row)
                 notes.append(note)
         add_ratios(rows)
+        vs_minimal = minimal_ratios(rows)
 
-        text = table(rows)
+        text = table(rows) + "\n\n" + minimal_lines(vs_minimal)
         info = (f"{args.duration:g} s per run after {args.warmup:g} s warm-up, {args.rounds} round(s); "
                 f"targets one after the other "
                 f"(order reversed at every other concurrency); {os.cpu_count()} CPUs shared by client and servers.\n"
                 f"CPU and RSS: the server's process tree (nginx master+worker / gunicorn master+{args.workers} "
-                f"workers / the FastMCP process); RSS summed over the tree.\n"
+                f"workers for Janus and for minimal / the FastMCP process); RSS summed over the tree.\n"
+                f"minimal: raw WSGI app (bench/http_minimal_worker.py), {minimal_version(args.minimal_python)}, "
+                f"{args.workers} gevent workers, one urllib3 keep-alive pool; no auth, session, catalog or audit.\n"
                 f"peer: FastMCP.from_openapi, {peer_version(args.peer_python)}; "
                 f"Streamable HTTP, stateless, JSON responses.")
         print("\n" + text + "\n\n" + info)
@@ -389,7 +411,7 @@ def main() -> int:
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "trees"},
             "targets": [{"name": t.name, "driver": t.driver, "url": t.url, "unavailable": t.unavailable,
                          "notes": t.notes} for t in targets],
-            "rows": [asdict(r) for r in rows], "notes": notes}, indent=2))
+            "rows": [asdict(r) for r in rows], "vs_minimal": vs_minimal, "notes": notes}, indent=2))
         print(f"results: {out}")
         return 0
     finally:
@@ -399,6 +421,55 @@ def main() -> int:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- ratios to the minimal gevent worker ---------------------------------------------------
+
+def minimal_ratios(rows: list[Row]) -> list[dict]:
+    """Each measured row against `minimal` (wrk rows) or `minimal-py` (Python-client rows) at its concurrency.
+
+    The profiled row (+py-spy) is left out: the profiler's cost is not the server's.
+    """
+    def ok(r: Row) -> bool:
+        return r.requests > 0 and not r.status.startswith(("unavailable", "failed"))
+
+    base = {(r.concurrency, r.client): r for r in rows if r.target in ("minimal", "minimal-py") and ok(r)}
+    out = []
+    for r in rows:
+        m = base.get((r.concurrency, r.client))
+        if not m or r is m or "+" in r.target or not ok(r) or r.target.startswith("direct"):
+            continue
+        out.append({"target": r.target, "concurrency": r.concurrency, "client": r.client, "minimal": m.target,
+                    "cpu_us_per_call": round(r.cpu_us_per_call, 1),
+                    "minimal_cpu_us_per_call": round(m.cpu_us_per_call, 1),
+                    "cpu": r.cpu_us_per_call / m.cpu_us_per_call if m.cpu_us_per_call else 0.0,
+                    "p50_ms": round(r.p50_ms, 3), "minimal_p50_ms": round(m.p50_ms, 3),
+                    "p50": r.p50_ms / m.p50_ms if m.p50_ms else 0.0,
+                    "rps": r.rps / m.rps if m.rps else 0.0})
+    return out
+
+
+def minimal_lines(ratios: list[dict]) -> str:
+    if not ratios:
+        return ("÷ minimal: nothing to compare (needs a measured `minimal` row and another target "
+                "at the same concurrency and client)")
+    lines = ["÷ minimal (same run, concurrency and client; the machine-independent numbers):"]
+    for x in ratios:
+        lines.append(f"  {x['target']:14} c={x['concurrency']:<3} CPU/call {x['cpu']:5.2f}× "
+                     f"({x['cpu_us_per_call']:.0f} vs {x['minimal_cpu_us_per_call']:.0f} µs)   "
+                     f"p50 {x['p50']:5.2f}× ({x['p50_ms']:.2f} vs {x['minimal_p50_ms']:.2f} ms)   "
+                     f"req/s {x['rps']:5.2f}×")
+    return "\n".join(lines)
+
+
+def minimal_version(python: str) -> str:
+    code = ("import importlib.metadata as m; "
+            "print(', '.join(f'{n} {m.version(n)}' for n in ('gunicorn', 'gevent', 'urllib3')))")
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+        return done.stdout.strip() or "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
 
 
 # uvicorn's defaults pick uvloop and httptools when installed; the plain `fastmcp` install has neither.

@@ -1,6 +1,7 @@
 """The servers bench/http_benchmark.py measures, and what each one costs.
 
-nginx (the upstream), Janus (`mcp-gateway`: gunicorn master + gevent workers)
+nginx (the upstream), Janus (`mcp-gateway`: gunicorn master + gevent workers),
+the minimal gevent worker (bench/http_minimal_worker.py under the same gunicorn)
 and the FastMCP peer each run as real processes on 127.0.0.1. A ProcTree is one
 server's process tree as /proc shows it: CPU ticks (utime + stime of every
 process in the tree) and resident memory (sum of VmRSS, sampled). Summed RSS
@@ -229,11 +230,11 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def _popen(argv: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+def _popen(argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
     try:
         with open(log, "ab") as out:
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True, preexec_fn=die_with_parent)
+                                    env=env, cwd=cwd, start_new_session=True, preexec_fn=die_with_parent)
     except OSError as exc:
         raise Unavailable(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
 
@@ -350,6 +351,43 @@ def start_peer(workdir: Path, python: str, upstream: str, deadline: float) -> Se
         server.stop()
         raise Unavailable(f"fastmcp peer {exc}: {log_tail(log, 4)}") from None
     return server
+
+
+def start_minimal(workdir: Path, python: str, upstream: str, workers: int, deadline: float) -> Server:
+    """bench/http_minimal_worker.py under gunicorn with Janus's worker settings (gevent, same interpreter).
+
+    Started in bench/: gunicorn loads ./gunicorn.conf.py from the directory it starts in (before
+    --chdir applies), and the repository root's one is Janus's (hooks, bind, workers); bench/ has
+    none. GUNICORN_CMD_ARGS is dropped for the same reason.
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
+    env.update(MINIMAL_UPSTREAM_URL=upstream + TRADE_VOLUME_PATH, MINIMAL_TOOL=TOOL_NAME, PYTHONUNBUFFERED="1")
+    log = workdir / "minimal.out"
+    proc = _popen([python, "-m", "gunicorn", "--chdir", str(BENCH), "--bind", f"127.0.0.1:{port}",
+                   "--workers", str(workers), "--worker-class", "gevent", "--worker-connections", "1000",
+                   "--timeout", "30", "--graceful-timeout", "10", "--keep-alive", "5", "--log-level", "warning",
+                   "--name", "bench-minimal",
+                   # Recent gunicorn opens a control socket in the master, by default at one per-user path
+                   # Janus's master uses too: this one gets its own (older gunicorn has no such option).
+                   *(["--control-socket", str(workdir / "minimal-gunicorn.ctl")] if _gunicorn_has_control(python)
+                     else []),
+                   "http_minimal_worker:app"], log, env, cwd=BENCH)
+    server = Server("minimal", proc, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_for_port(port, proc, deadline)
+    except Unavailable as exc:
+        server.stop()
+        raise Unavailable(f"minimal worker {exc}: {log_tail(log, 4)}") from None
+    return server
+
+
+def _gunicorn_has_control(python: str) -> bool:
+    try:
+        done = subprocess.run([python, "-m", "gunicorn", "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--control-socket" in done.stdout
 
 
 def _wait_http_ok(url: str, proc: subprocess.Popen, deadline: float) -> None:

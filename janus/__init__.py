@@ -12,21 +12,18 @@ if TYPE_CHECKING:  # importing `janus` stays cheap (gunicorn's master imports it
 __all__ = ["create_app", "__version__"]
 
 def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
-    """Build the app: config, extensions, blueprints, CLI. No migrations, prompts or network."""
+    """Build the app: config, extensions, blueprints, CLI. No migrations, prompts or network.
+
+    With SERVE_HTTP false (set by `mcp-gateway -stdio`) only the config and
+    the database are set up: a stdio process serves no HTTP, and skipping the
+    blueprints, flasgger and the CLI keeps its start-up fast.
+    """
     from flask import Flask
 
     from janus import config as config_module
-    from janus import database, errors
-    from janus.cli import register_cli
+    from janus import database
     from janus.extensions import db
-    from janus.mock import bp as mock_bp
-    from janus.ops import bp as ops_bp
-    from janus.ops import init_http_metrics
-    from janus.transports.protected_resource import bp as protected_resource_bp
-    from janus.transports.sse import bp as sse_bp
-    from janus.transports.streamable_http import bp as streamable_http_bp
     from janus.models import track_catalog_changes
-
     from janus.sessions_cookie import CachedSerializerSessionInterface
 
     app = Flask(__name__)
@@ -37,16 +34,38 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     database.install_engine_hooks()
     db.init_app(app)
     track_catalog_changes()
+    if app.config["SERVE_HTTP"]:
+        _register_http(app)
+    return app
+
+
+def _register_http(app: "Flask") -> None:
+    from flasgger import Swagger
+
+    from janus import errors
+    from janus.admin_api import bp as admin_api_bp
+    from janus.admin_api.apidocs import openapi_template, swagger_config
+    from janus.cli import register_cli
+    from janus.mock import bp as mock_bp
+    from janus.ops import bp as ops_bp
+    from janus.ops import init_http_metrics
+    from janus.transports.protected_resource import bp as protected_resource_bp
+    from janus.transports.rest_tools import bp as rest_tools_bp
+    from janus.transports.sse import bp as sse_bp
+    from janus.transports.streamable_http import bp as streamable_http_bp
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(mock_bp)
     app.register_blueprint(streamable_http_bp)
     app.register_blueprint(sse_bp)
     app.register_blueprint(protected_resource_bp)
+    # Before flasgger's blueprint: its page templates are overridden from admin_api's (no CDN links).
+    app.register_blueprint(admin_api_bp)
+    Swagger(app, config=swagger_config(), template=openapi_template())
+    app.register_blueprint(rest_tools_bp)
     init_http_metrics(app)
     errors.init_app(app)
     register_cli(app)
-    return app
 
 
 def _configure_logging(level: str) -> None:

@@ -8,10 +8,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from janus.gateway import metrics
-from janus.gateway.catalog import Catalog, Principal, scopes_allow
+from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
 from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
@@ -42,6 +42,16 @@ class CallRecord:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
+class BuiltinTools(Protocol):
+    """Tools Janus itself provides (the admin tools): listed and called beside upstream tools."""
+
+    names: frozenset[str]
+
+    def descriptors(self) -> list[dict[str, Any]]: ...
+    def sensitive_arguments(self, name: str) -> frozenset[str]: ...
+    def call(self, name: str, arguments: dict, token: TokenRecord) -> dict: ...
+
+
 def arguments_digest(arguments: Any) -> str:
     canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -55,9 +65,11 @@ class GatewayBackend:
     """Implements janus.mcp's ToolBackend on top of the catalog and the executor."""
 
     def __init__(
-        self, catalog: Catalog, make_executor: Callable[[], "Executor"], record: Callable[[CallRecord], None]
+        self, catalog: Catalog, make_executor: Callable[[], "Executor"], record: Callable[[CallRecord], None],
+        builtins: BuiltinTools | None = None,
     ) -> None:
         self.catalog = catalog
+        self.builtins = builtins
         self._make_executor = make_executor
         self._executor: Executor | None = None
         self._executor_lock = threading.Lock()
@@ -80,15 +92,31 @@ class GatewayBackend:
 
     def list_tools(self, ctx: RequestContext) -> ToolListing:
         snapshot = self.catalog.current()
-        listing = snapshot.listing(snapshot.scopes_for(ctx.caller))
-        return ToolListing(tools=listing.tools, fingerprint=f"{snapshot.version}.{listing.fingerprint}")
+        scopes = snapshot.scopes_for(ctx.caller)
+        listing = snapshot.listing(scopes)
+        admin = self._visible_builtins(snapshot.token(ctx.caller), scopes)
+        if not admin:
+            return ToolListing(tools=listing.tools, fingerprint=f"{snapshot.version}.{listing.fingerprint}")
+        tools = sorted(listing.tools + admin, key=lambda t: t["name"])
+        return ToolListing(tools=tools, fingerprint=f"{snapshot.version}.{listing.fingerprint}.admin{len(admin)}")
+
+    def _visible_builtins(self, token: TokenRecord | None, scopes: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        """Admin tools exist only for active admin-role tokens whose scopes match them."""
+        if self.builtins is None or token is None or token.role != "admin" or not token.is_active():
+            return []
+        return [d for d in self.builtins.descriptors() if scopes_allow(scopes, d["name"])]
 
     def call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
         started = time.perf_counter()
         principal: Principal = ctx.caller
         snapshot = self.catalog.current()
         token = snapshot.token(principal)
-        digest = arguments_digest(arguments)
+        builtin = self.builtins is not None and name in self.builtins.names
+        if builtin:
+            hidden = self.builtins.sensitive_arguments(name)
+            digest = arguments_digest({k: v for k, v in arguments.items() if k not in hidden})
+        else:
+            digest = arguments_digest(arguments)
 
         def finish(status: str, *, label: str = name, http_status=None, error=None) -> None:
             elapsed = time.perf_counter() - started
@@ -103,6 +131,20 @@ class GatewayBackend:
                 metrics.observe(label, status, elapsed)
             except Exception:
                 log.warning("could not update tool metrics", exc_info=True)
+
+        if builtin:
+            if not any(d["name"] == name for d in self._visible_builtins(token, snapshot.scopes_for(principal))):
+                finish("denied", error="admin tool outside the token's role or scopes")
+                raise McpError(METHOD_NOT_FOUND, f"Method not found: tool '{name}' is not available to this client")
+            try:
+                result = self.builtins.call(name, arguments, token)
+            except Exception:
+                log.exception("admin tool %s failed unexpectedly", name)
+                finish("failure", error="internal error")
+                raise McpError(INTERNAL_ERROR, f"Internal error while calling tool '{name}'") from None
+            finish("failure" if result.get("isError") else "success",
+                   error=(result.get("content") or [{}])[0].get("text", "")[:500] if result.get("isError") else None)
+            return result
 
         tool = snapshot.by_name.get(name)
         if tool is None:

@@ -16,6 +16,8 @@ WEATHER = "mcp_client_weather_dev_552"
 BILLING = "billing_token_with_enough_entropy_0001"
 DISABLED = "disabled_token_value_000000000001"
 EXPIRED = "expired_token_value_00000000000001"
+ADMIN = "admin_token_value_with_entropy_0000001"
+ADMIN_DEV_ROLE = "dev_role_token_with_admin_scopes_0001"
 ACCEPT_BOTH = "application/json, text/event-stream"
 
 
@@ -57,6 +59,8 @@ def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpG
     add_token(app, "Billing", BILLING, "billing_*")
     add_token(app, "Off", DISABLED, "*", enabled=False)
     add_token(app, "Old", EXPIRED, "*", expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+    add_token(app, "Ops Admin", ADMIN, "admin_*,weather_*", role="admin")
+    add_token(app, "Not Really Admin", ADMIN_DEV_ROLE, "*", role="developer")
     server_env = {
         "WEB_CONCURRENCY": "2", "SSE_KEEPALIVE_SECONDS": "0.5", "CATALOG_REFRESH_SECONDS": "0.2",
         "PROGRESS_INTERVAL_SECONDS": "0.3", "MAX_REQUEST_BYTES": "65536", "ALLOWED_ORIGINS": "https://portal.example",

@@ -50,8 +50,12 @@ def metrics():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
+        from prometheus_client import ProcessCollector
+
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        # process_* series are per process: these describe the worker that answered.
+        ProcessCollector(registry=registry)
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

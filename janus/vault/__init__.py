@@ -120,9 +120,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+# Settings that select a different store (the cloud providers read these); part of the cache key.
+_PROVIDER_SETTING_PREFIXES = ("VAULT_", "AWS_SECRETS_", "AWS_REGION", "AWS_DEFAULT_REGION", "GCP_SECRETS_",
+                              "GOOGLE_CLOUD_PROJECT", "AZURE_KEYVAULT_")
+
+
 def _fingerprint(config: Mapping[str, Any]) -> str:
-    """Every VAULT_* setting, hashed so the cache key holds no key material."""
-    names = {k for k in config if str(k).startswith("VAULT_")} | {"VAULT_ENCRYPTION_KEY", "VAULT_READ_ONLY"}
+    """Every setting that selects the store, hashed so the cache key holds no key material."""
+    names = {str(k) for k in (*config, *os.environ) if str(k).startswith(_PROVIDER_SETTING_PREFIXES)}
+    names |= {"VAULT_ENCRYPTION_KEY", "VAULT_READ_ONLY"}
     items = sorted((name, repr(setting(config, name))) for name in names)
     items.append(("cwd", os.getcwd()))  # VAULT_LOCAL_PATH may be relative
     return hashlib.sha256(repr(items).encode()).hexdigest()

@@ -13,6 +13,7 @@ from janus.gateway.catalog import Catalog
 from janus.gateway.tool_backend import GatewayBackend
 from janus.services.audit import AuditWriter
 from janus.services.catalog_loader import catalog_version, load_snapshot
+from janus.vault.cache import SecretCache
 from janus.version import __version__
 
 
@@ -25,10 +26,18 @@ class Runtime:
     catalog: Catalog
     audit: AuditWriter
     backend: GatewayBackend
+    secrets: SecretCache | None = None
+
+    def forget_secret(self, key: str) -> None:
+        """A secret was set or deleted through Janus: stop serving the cached value now."""
+        if self.secrets is not None:
+            self.secrets.forget(key)
 
     def close(self) -> None:
         self.audit.close()
         self.backend.close()
+        if self.secrets is not None:
+            self.secrets.clear()
 
 
 def get_runtime(app: Flask) -> Runtime:
@@ -42,11 +51,13 @@ def get_runtime(app: Flask) -> Runtime:
             probe=lambda: catalog_version(engine),
             refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
         )
+        secrets = _secret_cache(app)
+
         def make_executor():
             from janus.gateway.executor import Executor
 
             return Executor(
-                get_secret=_secret_getter(app),
+                get_secret=secrets.get,
                 max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
                 user_agent=f"Janus/{__version__}",
             )
@@ -55,7 +66,7 @@ def get_runtime(app: Flask) -> Runtime:
 
         audit = AuditWriter(engine)
         backend = GatewayBackend(catalog, make_executor, audit.record, builtins=AdminTools(app))
-        runtime = Runtime(catalog, audit, backend)
+        runtime = Runtime(catalog, audit, backend, secrets)
         app.extensions["janus.runtime"] = runtime
         _ALL.add(runtime)
         atexit.register(audit.flush)
@@ -73,6 +84,12 @@ def _secret_getter(app: Flask):
 
     get_secret.provider = provider  # type: ignore[attr-defined]
     return get_secret
+
+
+def _secret_cache(app: Flask) -> SecretCache:
+    """The executor reads secrets through this cache: SECRET_CACHE_TTL bounds how long a value
+    rotated outside Janus may still be used; changes made through Janus call forget_secret."""
+    return SecretCache(_secret_getter(app), ttl=float(app.config.get("SECRET_CACHE_TTL", 30.0)))
 
 
 def flush_all(timeout: float = 20.0) -> None:

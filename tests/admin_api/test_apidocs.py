@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from openapi_spec_validator import validate
 
 from janus.admin_api.apidocs import SPEC_ROUTE
 
@@ -24,8 +25,12 @@ def _operations(spec):
                 yield path, method, operation
 
 
-def test_the_spec_is_openapi_3_and_documents_exactly_the_routes_of_the_blueprint(app, spec):
+def test_the_spec_is_a_valid_openapi_3_0_document(spec):
     assert spec["openapi"] == "3.0.3"
+    validate(spec)  # raises on any deviation from the OpenAPI 3.0 schema
+
+
+def test_the_spec_documents_exactly_the_routes_of_the_blueprint(app, spec):
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1/"):

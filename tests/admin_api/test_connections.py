@@ -76,6 +76,9 @@ OK = {"name": "Ledger", "base_url": "https://ledger.example.test"}
      "base_url must not contain credentials; use auth_type and a vault secret reference"),
     ({**OK, "base_url": "https://apikey@ledger.example.test"}, 400,
      "base_url must not contain credentials; use auth_type and a vault secret reference"),
+    ({**OK, "base_url": "http://[::1"}, 400, "base_url 'http://[::1' is not a valid URL"),
+    ({**OK, "base_url": "http://ledger.example.test:99999"}, 400,
+     "base_url 'http://ledger.example.test:99999' is not a valid URL"),
     ({**OK, "base_url": "https://ledger.example.test/?key=1"}, 400, "base_url must not contain a query string or fragment"),
     ({**OK, "prefix": "Ledger_"}, 400, "prefix 'Ledger_' is invalid: use lower-case letters, digits and '_', start "
                                        "with a letter and end with '_' (e.g. 'billing_')"),
@@ -140,6 +143,8 @@ def ledger(api, admin, billing):
     ({"base_url": "mailto:x@example.test"}, 400, BAD_URL.format("mailto:x@example.test")),
     ({"auth_type": "bearer"}, 400, "auth_type 'bearer' needs a vault secret reference (auth_secret_ref)"),
     ({"timeout_seconds": -1}, 400, "timeout_seconds must be between 0.1 and 600"),
+    ({"timeout_seconds": None}, 400, "timeout_seconds must be a number"),
+    ({"enabled": None}, 400, "enabled must be true or false"),
     ({"id": "other"}, 400, f"unknown field(s): id; allowed: {ALLOWED}"),
 ])
 def test_an_invalid_patch_is_refused_and_the_connection_is_unchanged(app, api, admin, ledger, body, status, message):
@@ -150,6 +155,13 @@ def test_an_invalid_patch_is_refused_and_the_connection_is_unchanged(app, api, a
 def test_removing_the_secret_reference_of_an_authenticated_connection_is_refused(app, api, admin, billing):
     assert_refused(app, api, "PATCH", f"{URL}/{billing['id']}", admin, {"auth_secret_ref": None}, status=400,
                    message="auth_type 'bearer' needs a vault secret reference (auth_secret_ref)")
+
+
+def test_null_in_an_optional_create_field_means_its_default(app, api, admin):
+    conn = create(api, admin, URL, {**OK, "prefix": None, "description": None, "auth_type": None,
+                                    "auth_secret_ref": None, "enabled": None, "timeout_seconds": None})
+    assert (conn["prefix"], conn["description"], conn["auth_type"], conn["enabled"], conn["timeout_seconds"]) == (
+        "ledger_", "", "none", True, 30.0)
 
 
 def test_a_connection_may_keep_its_own_prefix_and_name_when_patched(app, api, admin, billing):

@@ -151,6 +151,13 @@ def test_a_patch_that_breaks_the_path_schema_link_is_refused(app, api, admin, ge
                    message="path parameter 'invoice_id' must be a required property of the input schema")
 
 
+def test_a_body_template_with_an_unpaired_surrogate_is_refused(app, api, admin, billing):
+    raw = ('{"connection_id": "%s", "tool_name": "t", "method": "PUT", "path_template": "/t", '
+           '"body_template": "\\"\\ud800\\""}' % billing["id"])  # the template's text holds the surrogate itself
+    assert_refused(app, api, "POST", URL, admin, raw=raw, status=400,
+                   message="body template must be valid Unicode text (no unpaired surrogates)")
+
+
 def test_a_deeply_nested_input_schema_is_refused_not_a_crash(app, api, admin, billing):
     nested = '{"type": "object", "properties": {"a": ' + '{"items": ' * 5000 + "{}" + "}" * 5000 + "}}"
     response = api.post(URL, headers=admin, data=(

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "VAULT_LOCAL_PATH": "./secrets.json",
     "VAULT_ENCRYPTION_KEY": "",  # base64 of 32 bytes; unset: a 0600 key file beside the vault
     "VAULT_READ_ONLY": False,
+    "SECRET_CACHE_TTL": 30.0,  # seconds a vault read is reused: the bound on staleness after a rotation outside Janus
     "JWT_SECRET": "",
     "TLS_CERT_PATH": "",
     "TLS_KEY_PATH": "",
@@ -50,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP"}
 _INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS"}
-_FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS"}
+_FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS",
+           "SECRET_CACHE_TTL"}
 
 
 class ConfigError(ValueError):

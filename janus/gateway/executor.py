@@ -32,7 +32,8 @@ from janus.gateway.content import UpstreamResponse, reason_phrase, to_call_resul
 from janus.gateway.errors import UpstreamError
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, render_body, render_path
-from janus.gateway.upstream_auth import auth_headers
+from janus.gateway.oauth import TokenClient
+from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, auth_headers, redact, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +157,10 @@ class Executor:
         get_secret: Callable[[str], str] | None = None,
         max_response_bytes: int = 1_048_576,
         user_agent: str = "Janus",
+        tokens: TokenClient | None = None,
     ) -> None:
         self._get_secret = get_secret
+        self._tokens = tokens if tokens is not None else TokenClient(user_agent=user_agent)
         self._max_bytes = max_response_bytes
         self._base_headers = {"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
         self._targets: dict[tuple[str, str], _Target] = {}
@@ -206,6 +209,7 @@ class Executor:
             self._targets.clear()
         for target in targets:
             target.close()
+        self._tokens.close()
 
     def __enter__(self) -> Executor:
         return self
@@ -246,9 +250,47 @@ class Executor:
             pairs = _query_pairs(arguments, used)
             if pairs:
                 path += ("&" if "?" in path else "?") + urlencode(pairs)
+        auth: dict[str, str] = {}
         if conn.auth_type != "none":
-            headers.update(auth_headers(conn, self._get_secret))
+            auth = auth_headers(conn, self._get_secret, self._tokens)
+        response, body, truncated = self._send(conn, method, path, data, {**headers, **auth})
+        if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
+            # Revoked or expired before its expires_in: one new token, one retry. The upstream
+            # refused the credentials, so it did not act on the request and repeating it is safe.
+            logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
+            self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
+            auth = auth_headers(conn, self._get_secret, self._tokens)
+            response, body, truncated = self._send(conn, method, path, data, {**headers, **auth})
 
+        status = response.status
+        location = response.headers.get("Location")
+        if auth and not 200 <= status < 300:
+            # Error bodies are quoted to the client; an upstream that echoes the request
+            # (debug pages, some 401s) must not hand our credentials to it.
+            body, location = redact(body, auth.values()), location and redact_text(location, auth.values())
+        upstream = UpstreamResponse(
+            status=status,
+            reason=reason_phrase(status, response.reason),
+            content_type=response.headers.get("Content-Type"),
+            body=body,
+            truncated=truncated,
+            limit=self._max_bytes,
+            location=location,
+        )
+        result = to_call_result(upstream, protocol_version)
+        ok = 200 <= status < 300
+        logger.debug("%s %s on %s -> %s", method, tool.name, conn.name, status)
+        return Outcome(
+            result=result,
+            status="success" if ok else "failure",
+            http_status=status,
+            error=None if ok else f"HTTP {status}",
+        )
+
+    def _send(
+        self, conn: ConnectionSpec, method: str, path: str, data: bytes | None, headers: dict[str, str],
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
+        """One request: the response, its body (capped) and whether the body was cut."""
         timeout = conn.timeout_seconds
         connect_timeout = min(timeout, CONNECT_TIMEOUT_CAP)
         deadline = time.monotonic() + timeout
@@ -277,26 +319,7 @@ class Executor:
                 # Cut short: unread bytes would poison the next request on this socket.
                 response.close()
             response.release_conn()
-
-        status = response.status
-        upstream = UpstreamResponse(
-            status=status,
-            reason=reason_phrase(status, response.reason),
-            content_type=response.headers.get("Content-Type"),
-            body=body,
-            truncated=truncated,
-            limit=self._max_bytes,
-            location=response.headers.get("Location"),
-        )
-        result = to_call_result(upstream, protocol_version)
-        ok = 200 <= status < 300
-        logger.debug("%s %s on %s -> %s", method, tool.name, conn.name, status)
-        return Outcome(
-            result=result,
-            status="success" if ok else "failure",
-            http_status=status,
-            error=None if ok else f"HTTP {status}",
-        )
+        return response, body, truncated
 
     def _read_capped(
         self,

@@ -8,10 +8,13 @@ they reach requests, because requests' own header errors quote the value.
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from janus.gateway.specs import ConnectionSpec
 
@@ -25,10 +28,20 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # Framing headers belong to the HTTP client; a secret that set them could
 # desynchronise the pooled connection shared with other callers.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Shorter injected values (a tenant name) are not credentials worth garbling an error body for.
+REDACT_MIN_LENGTH = 8
+REDACTED = "[redacted]"
+OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials"
 
 
 class SecretError(Exception):
     """The connection's credentials are missing, unreadable or malformed."""
+
+
+class TokenSource(Protocol):
+    """Turns a connection's secret into an access token (janus.gateway.oauth.TokenClient)."""
+
+    def access_token(self, conn: ConnectionSpec, secret: str) -> str: ...
 
 
 def _where(conn: ConnectionSpec) -> str:
@@ -96,6 +109,10 @@ def _custom_headers(conn: ConnectionSpec, secret: str) -> dict[str, str]:
     return headers
 
 
+def _oauth_bearer(tokens: TokenSource, conn: ConnectionSpec, secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens.access_token(conn, secret)}"}
+
+
 _BUILDERS: dict[str, Callable[[ConnectionSpec, str], dict[str, str]]] = {
     "bearer": _bearer,
     "basic": _basic,
@@ -103,17 +120,24 @@ _BUILDERS: dict[str, Callable[[ConnectionSpec, str], dict[str, str]]] = {
 }
 
 
-def auth_headers(conn: ConnectionSpec, get_secret: Callable[[str], str] | None) -> dict[str, str]:
-    """The headers that authenticate a request to this connection's upstream."""
+def auth_headers(
+    conn: ConnectionSpec, get_secret: Callable[[str], str] | None, tokens: TokenSource | None = None,
+) -> dict[str, str]:
+    """The headers that authenticate a request to this connection's upstream.
+
+    For oauth2_client_credentials the secret holds the client credentials and
+    `tokens` exchanges them for the access token that is sent as a Bearer token.
+    """
     if conn.auth_type == "none":
         return {}
-    if conn.auth_type == "oauth2_client_credentials":
-        raise SecretError(
-            f"Auth type 'oauth2_client_credentials' of connection '{conn.name}' is not supported yet"
-        )
-    builder = _BUILDERS.get(conn.auth_type)
-    if builder is None:
-        raise SecretError(f"Connection '{conn.name}' has unknown auth type '{conn.auth_type}'")
+    if conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
+        if tokens is None:
+            raise SecretError(f"No OAuth token client is configured for connection '{conn.name}'")
+        builder: Callable[[ConnectionSpec, str], dict[str, str]] | None = functools.partial(_oauth_bearer, tokens)
+    else:
+        builder = _BUILDERS.get(conn.auth_type)
+        if builder is None:
+            raise SecretError(f"Connection '{conn.name}' has unknown auth type '{conn.auth_type}'")
     if not conn.auth_secret_ref:
         raise SecretError(
             f"Connection '{conn.name}' uses auth type '{conn.auth_type}' but has no secret reference"
@@ -132,3 +156,37 @@ def auth_headers(conn: ConnectionSpec, get_secret: Callable[[str], str] | None) 
     if not isinstance(secret, str):
         raise SecretError(f"Secret for {_where(conn)} is not text")
     return builder(conn, secret)
+
+
+def _credentials(values: Iterable[str]) -> list[str]:
+    """Each injected header value, its credential without the scheme, a Basic pair decoded; longest first."""
+    found: set[str] = set()
+    for value in values:
+        found.add(value)
+        scheme, _, credential = value.partition(" ")
+        if credential:
+            found.add(credential.strip())
+            if scheme.lower() == "basic":
+                try:
+                    pair = base64.b64decode(credential, validate=True).decode("utf-8")
+                except (binascii.Error, ValueError):
+                    continue
+                found.update((pair, pair.partition(":")[2]))
+    return sorted((v for v in found if len(v) >= REDACT_MIN_LENGTH), key=len, reverse=True)
+
+
+def redact(body: bytes, values: Iterable[str]) -> bytes:
+    """body with every injected credential (see _credentials) replaced by [redacted]."""
+    for secret in _credentials(values):
+        for encoding in ("utf-8", "latin-1"):
+            try:
+                body = body.replace(secret.encode(encoding), REDACTED.encode("ascii"))
+            except UnicodeEncodeError:
+                pass
+    return body
+
+
+def redact_text(text: str, values: Iterable[str]) -> str:
+    for secret in _credentials(values):
+        text = text.replace(secret, REDACTED)
+    return text

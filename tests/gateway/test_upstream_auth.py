@@ -96,6 +96,6 @@ def test_unknown_auth_type_is_a_secret_error():
         auth_headers(conn("kerberos"), store(SECRET))
 
 
-def test_oauth2_client_credentials_is_not_supported_yet():
-    with pytest.raises(SecretError, match="not supported yet"):
+def test_oauth2_client_credentials_without_a_token_client_is_a_secret_error():
+    with pytest.raises(SecretError, match="No OAuth token client is configured for connection 'Billing'"):
         auth_headers(conn("oauth2_client_credentials"), store(SECRET))

@@ -1,0 +1,128 @@
+"""Secret values and injected header values appear in no log line, exception, audit row or error result.
+
+Every auth type is exercised with recognisable values on the success path,
+against an upstream that echoes the request headers in its 401/403 bodies,
+against an unreachable upstream and with malformed secrets, while every
+logger (urllib3 included) records at DEBUG.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import logging
+
+import pytest
+
+from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
+from janus.gateway.executor import Executor
+from janus.gateway.tool_backend import GatewayBackend
+from janus.mcp.errors import McpError
+from janus.mcp.server import RequestContext
+
+BEARER = "BEARER-s3cret-7f3a"
+BASIC_PASSWORD = "basic-pa55word-9c1d"
+CUSTOM_KEY = "CUSTOM-api-key-4b2e"
+CLIENT_SECRET = "OAUTH-client-s3cret-1e8f"
+ACCESS_TOKEN = "OAUTH-access-token-5d6c"
+BASIC_ENCODED = base64.b64encode(f"alice:{BASIC_PASSWORD}".encode()).decode()
+NEEDLES = (BEARER, BASIC_PASSWORD, BASIC_ENCODED, CUSTOM_KEY, CLIENT_SECRET, ACCESS_TOKEN)
+TOKEN_PATH = "/oauth/token"
+
+
+@pytest.fixture
+def echoing(upstream):
+    """Token endpoint, a 200 route, and 401/403 routes that echo every request header back."""
+    issued: list[str] = []
+
+    def handle(received, handler) -> None:
+        if received.raw_path == TOKEN_PATH:
+            issued.append(f"{ACCESS_TOKEN}-{len(issued) + 1}")
+            body = {"access_token": issued[-1], "token_type": "Bearer", "expires_in": 3600}
+            return upstream.send(handler, 200, json.dumps(body).encode(), "application/json")
+        status = 401 if received.raw_path.startswith("/echo401") else 403 if received.raw_path.startswith(
+            "/echo403") else 200
+        body = {"you_sent": received.headers, "raw": received.header_lines} if status != 200 else {"ok": True}
+        return upstream.send(handler, status, json.dumps(body).encode(), "application/json")
+
+    upstream.handler = handle
+    return upstream
+
+
+def _secrets(upstream) -> dict[str, str]:
+    return {
+        "s/bearer": BEARER,
+        "s/basic": f"alice:{BASIC_PASSWORD}",
+        "s/custom": json.dumps({"X-Api-Key": CUSTOM_KEY, "X-Tenant": "acme"}),
+        "s/oauth": json.dumps({"token_url": upstream.base_url + TOKEN_PATH, "client_id": "janus-client",
+                               "client_secret": CLIENT_SECRET}),
+    }
+
+
+AUTH = {"bearer": "s/bearer", "basic": "s/basic", "custom_headers": "s/custom",
+        "oauth2_client_credentials": "s/oauth"}
+
+
+def _assert_clean(*texts: str) -> None:
+    for text in texts:
+        for needle in NEEDLES:
+            assert needle not in text, f"{needle!r} leaked into: {text[:300]!r}"
+
+
+@pytest.mark.parametrize("auth_type", AUTH)
+def test_no_secret_reaches_logs_errors_or_error_results(auth_type, echoing, tool, caplog, capsys, closed_port):
+    secrets = _secrets(echoing)
+    seen: list[str] = []
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="urllib3"), \
+            Executor(get_secret=secrets.__getitem__) as executor:
+        for path in ("/ok", "/echo401", "/echo403"):
+            outcome = executor.execute(tool(auth_type=auth_type, secret_ref=AUTH[auth_type], path=path), {})
+            if path != "/ok":
+                assert outcome.result["isError"] is True
+                seen += [json.dumps(outcome.result), str(outcome.error)]
+        unreachable = tool(auth_type=auth_type, secret_ref=AUTH[auth_type], base_url=f"http://127.0.0.1:{closed_port}")
+        with pytest.raises(Exception) as caught:
+            executor.execute(unreachable, {"id": "1"})
+        seen += [str(caught.value), repr(caught.value)]
+    assert http.client.HTTPConnection.debuglevel == 0  # http.client would print every header to stdout
+    out, err = capsys.readouterr()
+    _assert_clean(caplog.text, out, err, *seen)
+    # The upstream did receive the credentials: the absence above is redaction, not a missing header.
+    received = json.dumps([r.header_lines for r in echoing.received])
+    assert any(n in received for n in NEEDLES)
+
+
+def test_error_bodies_show_the_redaction_marker_instead_of_the_credentials(echoing, tool):
+    secrets = _secrets(echoing)
+    with Executor(get_secret=secrets.__getitem__) as executor:
+        outcome = executor.execute(tool(auth_type="custom_headers", secret_ref="s/custom", path="/echo401"), {})
+    text = outcome.result["content"][0]["text"]
+    assert '"x-api-key": "[redacted]"' in text and '["X-Api-Key", "[redacted]"]' in text
+    assert '["X-Tenant", "acme"]' in text  # short, non-credential values are left alone
+
+
+@pytest.mark.parametrize(("auth_type", "stored"), [
+    ("bearer", f"{BEARER}\r\nX-Evil: 1"),
+    ("basic", f"{BASIC_PASSWORD}-no-colon"),
+    ("custom_headers", json.dumps({"X-Api-Key": f"{CUSTOM_KEY}\n"})),
+    ("custom_headers", f"{{{CUSTOM_KEY}"),
+    ("oauth2_client_credentials", json.dumps({"token_url": "http://auth.example/t", "client_id": "c",
+                                              "client_secret": CLIENT_SECRET})),
+    ("oauth2_client_credentials", f'{{"client_secret": "{CLIENT_SECRET}"'),
+])
+def test_malformed_secrets_fail_through_the_backend_without_leaking(auth_type, stored, echoing, tool, caplog):
+    bad = tool(auth_type=auth_type, secret_ref="s/bad", path="/ok")
+    snapshot = CatalogSnapshot(version=1, tools=(bad,), tokens={})
+    rows = []
+    backend = GatewayBackend(Catalog(lambda: snapshot, lambda: 1),
+                             lambda: Executor(get_secret={"s/bad": stored}.__getitem__), rows.append)
+    ctx = RequestContext(caller=Principal(token_hash=None), session=None, protocol_version="2025-06-18",
+                         era="stateless", client_info=None, request_id=1, meta={})
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(McpError) as caught:
+            backend.call_tool(ctx, bad.name, {})
+    finally:
+        backend.close()
+    _assert_clean(caplog.text, str(caught.value), caught.value.message, *(r.error_message or "" for r in rows))
+    assert [r.status for r in rows] == ["failure"]
+    assert echoing.received == []

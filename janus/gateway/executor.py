@@ -12,6 +12,7 @@ redirects anyway.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -130,6 +131,11 @@ def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) 
     if any(type(e).__name__ == "DecodeError" for e in chain):
         return error(f"Upstream '{name}' sent a body that could not be decoded", "protocol")
     return error(f"Upstream '{name}' is unreachable: {type(exc).__name__}", "unreachable")
+
+
+@functools.lru_cache(maxsize=256)
+def _timeout(connect: float, read: float) -> urllib3.Timeout:
+    return urllib3.Timeout(connect=connect, read=read)  # immutable once built: safe to share
 
 
 @dataclass(frozen=True)
@@ -301,7 +307,7 @@ class Executor:
                 target.url(_join("", path)),
                 body=data,
                 headers=headers,
-                timeout=urllib3.Timeout(connect=connect_timeout, read=timeout),
+                timeout=_timeout(connect_timeout, timeout),
                 redirect=False,  # a redirect could carry our credentials to another host
                 retries=False,  # raise the real error; a tool call is not ours to repeat
                 preload_content=False,  # the body is read below under a size cap

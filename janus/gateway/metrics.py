@@ -13,6 +13,18 @@ TOOL_LATENCY = Histogram(
 )
 
 
+_counters: dict[tuple[str, str], object] = {}
+_histograms: dict[str, object] = {}
+
+
 def observe(tool_name: str, status: str, seconds: float) -> None:
-    TOOL_CALLS.labels(status=status, tool_name=tool_name).inc()
-    TOOL_LATENCY.labels(tool_name=tool_name).observe(seconds)
+    # labels() looks the child up by keyword each time; the children are kept here instead
+    # (bounded: tool names come from the catalog, unknown ones share one label).
+    counter = _counters.get((tool_name, status))
+    if counter is None:
+        counter = _counters[(tool_name, status)] = TOOL_CALLS.labels(status=status, tool_name=tool_name)
+    histogram = _histograms.get(tool_name)
+    if histogram is None:
+        histogram = _histograms[tool_name] = TOOL_LATENCY.labels(tool_name=tool_name)
+    counter.inc()
+    histogram.observe(seconds)

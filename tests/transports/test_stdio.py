@@ -390,3 +390,18 @@ def test_a_tool_with_a_broken_schema_fails_cleanly_and_is_audited(sqlite_app, up
     with sqlite_app.app_context():
         rows = db.session.scalars(select(ToolCallLog)).all()
     assert [(r.tool_name, r.status) for r in rows] == [("broken_typo", "failure")]
+
+
+def test_a_missing_secret_fails_the_call_before_any_upstream_request(sqlite_app, upstream):
+    conn = add_connection(sqlite_app, "Ledger API", upstream.url, "ledger_", auth_type="bearer",
+                          auth_secret_ref="prod/ledger/api-key")
+    add_endpoint(sqlite_app, conn, "balance", "/balance")
+    with StdioGateway(gateway_env(sqlite_app.config["DATABASE_PATH"])) as gw:
+        reply = gw.request("tools/call", {"name": "ledger_balance"}, id=1)
+        assert gw.close() == 0
+    assert reply["error"]["code"] == -32603
+    assert "Ledger API" in reply["error"]["message"] and "prod/ledger/api-key" in reply["error"]["message"]
+    assert upstream.seen == []
+    with sqlite_app.app_context():
+        rows = db.session.scalars(select(ToolCallLog)).all()
+    assert [(r.tool_name, r.status) for r in rows] == [("ledger_balance", "failure")]

@@ -22,7 +22,7 @@ from janus.version import __version__
 VERIFY_TIMEOUT = 300.0  # the gateway probes every target (5 s each at most)
 LOG_ROWS = 100
 
-HELP = f"""Janus admin client: talks to a gateway's admin API over HTTP(S).
+HELP = """Janus admin client: talks to a gateway's admin API over HTTP(S).
 
 \b
 Start with:  mcp-cli login <username> --addr <gateway-url>

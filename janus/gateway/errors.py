@@ -5,6 +5,9 @@ Kept apart from the executor so that importing them does not import requests
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 
 class UpstreamError(Exception):
     """The upstream could not be reached or did not answer in time.
@@ -17,3 +20,18 @@ class UpstreamError(Exception):
         super().__init__(message)
         self.connection = connection
         self.kind = kind
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """exc and everything it wraps: urllib3 nests the socket error in
+    __cause__, __context__, .reason or args."""
+    stack: list[Any] = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
+        stack.extend(current.args)

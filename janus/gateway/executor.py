@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -30,7 +30,7 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from janus.gateway.content import UpstreamResponse, reason_phrase, to_call_result
-from janus.gateway.errors import UpstreamError
+from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, render_body, render_path
 from janus.gateway.oauth import TokenClient
@@ -86,23 +86,8 @@ def _join(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """exc and everything it wraps: urllib3 nests the socket error in
-    __cause__, __context__, .reason or args."""
-    stack: list[Any] = [exc]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        stack.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
-        stack.extend(current.args)
-
-
 def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) -> UpstreamError:
-    chain = list(_causes(exc))
+    chain = list(exception_chain(exc))
     name = conn.name
 
     def error(message: str, kind: str) -> UpstreamError:

@@ -35,7 +35,7 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -44,6 +44,7 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from janus.gateway.specs import ConnectionSpec
+from janus.gateway.errors import exception_chain
 from janus.gateway.upstream_auth import SecretError, _HEADER_VALUE, _where
 
 logger = logging.getLogger(__name__)
@@ -150,21 +151,8 @@ def _lifetime(value: Any) -> float | None:
     return None
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    stack: list[Any] = [exc]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        stack.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
-        stack.extend(current.args)
-
-
 def _network_problem(exc: BaseException) -> str:
-    chain = list(_causes(exc))
+    chain = list(exception_chain(exc))
 
     def found(*types: type[BaseException]) -> bool:
         return any(isinstance(e, types) for e in chain)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
 from janus.gateway.specs import ConnectionSpec, ToolSpec
-from janus.models import CATALOG_COUNTER, ChangeCounter, ClientToken, Connection, Endpoint
+from janus.models import CATALOG_COUNTER, ChangeCounter, ClientToken, Connection
 
 
 log = logging.getLogger(__name__)

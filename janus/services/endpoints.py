@@ -12,7 +12,6 @@ from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.templating import placeholders, validate_body_template
 from janus.models import Connection, Endpoint
 from janus.services import admin_audit
-from janus.services import connections as connections_service
 from janus.services._common import boolean, change, iso, only, storable, text, valid_id
 from janus.services.errors import Conflict, NotFound, ValidationError
 

@@ -104,5 +104,11 @@ def check_origin_and_host() -> None:
                 {"error": "misdirected_request", "message": f"Host {request.host!r} is not served here."}, 421))
 
 
+def protect(bp) -> None:
+    """Every MCP-facing blueprint: Origin/Host checks first, Denied answered as its prepared response."""
+    bp.before_request(check_origin_and_host)
+    bp.register_error_handler(Denied, lambda exc: exc.response)
+
+
 def accepts(mimetype: str) -> bool:
     return any(part.split(";")[0].strip() in (mimetype, "*/*") for part in request.headers.get("Accept", "").split(","))

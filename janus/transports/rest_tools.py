@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 from janus.gateway.catalog import Principal
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
 from janus.mcp.server import Session
-from janus.transports.http_common import Denied, authenticate, base_url, check_origin_and_host, json_response
+from janus.transports.http_common import authenticate, base_url, json_response, protect
 from janus.transports.http_runtime import http_runtime
 from janus.version import __version__
 
@@ -33,14 +33,7 @@ _ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}, "
                  "required": ["error", "message"]}
 
 
-@bp.errorhandler(Denied)
-def _denied(exc: Denied) -> Response:
-    return exc.response
-
-
-@bp.before_request
-def _guard() -> None:
-    check_origin_and_host()
+protect(bp)
 
 
 @bp.get("/openapi.json")

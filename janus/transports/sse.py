@@ -19,8 +19,7 @@ from janus.mcp.errors import McpError
 from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord
 from janus.transports.http_common import (
-    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, authenticate, check_origin_and_host, json_response,
-    rpc_error, sse_event,
+    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, protect, rpc_error, sse_event,
 )
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
@@ -33,14 +32,7 @@ MAX_CONCURRENT_CALLS = 256  # per process; beyond this POSTs wait for a slot (ba
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT_CALLS)
 
 
-@bp.errorhandler(Denied)
-def _denied(exc: Denied) -> Response:
-    return exc.response
-
-
-@bp.before_request
-def _guard() -> None:
-    check_origin_and_host()
+protect(bp)
 
 
 @bp.get("/sse")

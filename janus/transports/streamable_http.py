@@ -12,9 +12,8 @@ import base64
 import binascii
 import logging
 import queue
-import threading
 import uuid
-from typing import Any, Iterator
+from typing import Iterator
 
 from flask import Blueprint, Response, request, stream_with_context
 
@@ -23,8 +22,8 @@ from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INVALID_REQUEST, McpError
 from janus.mcp.server import Session
 from janus.transports.http_common import (
-    JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, accepts, authenticate,
-    check_origin_and_host, json_response, rpc_error, sse_event,
+    JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, accepts, authenticate, json_response, protect,
+    rpc_error, sse_event,
 )
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.listen import listen_stream
@@ -44,14 +43,7 @@ _NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read":
 _B64_PREFIX, _B64_SUFFIX = "=?base64?", "?="
 
 
-@bp.errorhandler(Denied)
-def _denied(exc: Denied) -> Response:
-    return exc.response
-
-
-@bp.before_request
-def _guard() -> None:
-    check_origin_and_host()
+protect(bp)
 
 
 @bp.post("/mcp")

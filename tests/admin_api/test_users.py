@@ -7,7 +7,7 @@ from werkzeug.security import check_password_hash
 
 from janus.extensions import db
 from janus.models import User
-from tests.admin_api.conftest import add_user, assert_refused, audit_rows, bearer, create, dumps
+from tests.admin_api.conftest import add_user, assert_refused, audit_rows, bearer, dumps
 
 URL = "/api/v1/users"
 LAST_ADMIN = "this is the last enabled admin; create another admin first"

@@ -83,10 +83,13 @@ class AuditWriter:
             if first is _STOP:
                 return
             batch = [first]
-            deadline = time.monotonic() + self._interval
+            # Let a batch gather, then take it all at once: one wake-up per batch instead of a
+            # timed get per record (which cost the tool-call path a timer each under gevent).
+            if self._queue.qsize() < self._max_batch:
+                time.sleep(self._interval)
             while len(batch) < self._max_batch:
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:

@@ -106,3 +106,13 @@ def test_redirect_is_an_error_naming_the_location():
     assert res["isError"] is True
     assert texts(res) == ["Upstream returned HTTP 301 Moved Permanently, redirecting to https://elsewhere/x; "
                           "redirects are not followed"]
+
+
+def test_json_objects_are_pretty_printed_exactly_including_integers_beyond_64_bits():
+    body = json.dumps({"big": 2**70, "name": "café", "nested": {"list": [1, 2.5, None, True]}}).encode()
+    res = to_call_result(UpstreamResponse(200, "OK", "application/json", body), LATEST)
+    assert res["structuredContent"]["big"] == 2**70
+    assert res["content"][0]["text"] == json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    small = json.dumps({"name": "café", "n": [1, 2.5]}).encode()
+    text = to_call_result(UpstreamResponse(200, "OK", "application/json", small), LATEST)["content"][0]["text"]
+    assert text == json.dumps(json.loads(small), indent=2, ensure_ascii=False)

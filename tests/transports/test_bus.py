@@ -299,7 +299,9 @@ def test_cross_process_delivery_both_ways(runtime_dir, mode):
         assert here.publish(worker.node, "echo", order("echo", node=here.node, key="replies", body=body))
         assert replies.get(timeout=30) == body
         assert worker.read_line() == {"echoed": True}
-        assert here.publish(worker.node, "echo", order("quit"))
+        # The worker may exit on "quit" before its ack is written, so the answer here can be
+        # either; the clean exit below is what this checks.
+        here.publish(worker.node, "echo", order("quit"))
         assert worker.proc.wait(timeout=20) == 0
         assert not os.path.exists(worker.node)  # close() at exit removed its socket file
         assert here.publish(worker.node, "echo", "anyone?") is False
@@ -419,7 +421,9 @@ def test_cross_process_delivery_through_postgres(pg_available, mode):
         assert here.publish(worker.node, "echo", order("echo", node=here.node, key="replies", body=body))
         assert replies.get(timeout=30) == body
         assert worker.read_line() == {"echoed": True}
-        assert here.publish(worker.node, "echo", order("quit"))
+        # The worker may exit on "quit" before its ack is written, so the answer here can be
+        # either; the clean exit below is what this checks.
+        here.publish(worker.node, "echo", order("quit"))
         assert worker.proc.wait(timeout=20) == 0
     finally:
         worker.stop()

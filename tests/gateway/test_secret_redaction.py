@@ -15,6 +15,7 @@ import logging
 import pytest
 
 from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
+from janus.gateway.errors import UpstreamError
 from janus.gateway.executor import Executor
 from janus.gateway.tool_backend import GatewayBackend
 from janus.mcp.errors import McpError
@@ -81,8 +82,9 @@ def test_no_secret_reaches_logs_errors_or_error_results(auth_type, echoing, tool
                 assert outcome.result["isError"] is True
                 seen += [json.dumps(outcome.result), str(outcome.error)]
         unreachable = tool(auth_type=auth_type, secret_ref=AUTH[auth_type], base_url=f"http://127.0.0.1:{closed_port}")
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(UpstreamError) as caught:
             executor.execute(unreachable, {"id": "1"})
+        assert caught.value.kind == "refused"
         seen += [str(caught.value), repr(caught.value)]
     assert http.client.HTTPConnection.debuglevel == 0  # http.client would print every header to stdout
     out, err = capsys.readouterr()

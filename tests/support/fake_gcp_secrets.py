@@ -71,6 +71,7 @@ class FakeSecretManager:
         self.project = project
         self.page_size = page_size
         self.secrets: dict[str, _Secret] = {}
+        self.payload_checksums: list[bool] = []  # per addVersion: did the client send dataCrc32c?
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self.unhandled: list[str] = []
         self._faults: list[tuple[int, str, str]] = []
@@ -173,6 +174,7 @@ class FakeSecretManager:
         payload = body.get("payload") or {}
         data = base64.b64decode(payload.get("data", ""), validate=True)
         checksum = payload.get("dataCrc32c")
+        self.payload_checksums.append(checksum is not None)
         if checksum is not None and int(checksum) != crc32c(data):
             raise ApiError(400, "INVALID_ARGUMENT", "Checksum mismatch: the data_crc32c does not match the data.")
         secret.versions.append(data)

@@ -308,7 +308,7 @@ def test_a_cancelled_call_gets_no_response_and_the_session_carries_on(catalog, u
         assert gw.request("ping", id="after-cancel") == {"jsonrpc": "2.0", "id": "after-cancel", "result": {}}
         release.set()
         assert gw.close() == 0
-        gw.stdout_done.wait(5)
+        assert gw.stdout_done.wait(5)
         assert gw.lines.empty()
     finally:
         release.set()
@@ -331,7 +331,7 @@ def test_a_call_cancelled_while_queued_never_reaches_the_upstream(catalog, upstr
         release.set()
         answers = [gw.recv() for _ in range(WORKERS)]
         assert gw.close() == 0
-        gw.stdout_done.wait(5)
+        assert gw.stdout_done.wait(5)
     finally:
         release.set()
     assert sorted(a["id"] for a in answers) == list(range(WORKERS))

@@ -282,8 +282,10 @@ def test_the_sdk_client_without_a_token_fails_and_out_of_scope_calls_are_errors(
     async def list_only(client):
         return await client.list_tools()
 
-    with pytest.raises(Exception):
+    with pytest.raises(Exception) as no_token:
         _sdk(gw, "legacy", None, list_only)
+    # The SDK reports an HTTP error status this way (the 401 itself is asserted on raw requests above).
+    assert "Server returned an error response" in repr(no_token.value), repr(no_token.value)
 
     async def call_billing(client):
         return await client.call_tool("billing_get_invoice", {"id": "1"})

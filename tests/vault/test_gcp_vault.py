@@ -228,6 +228,7 @@ def test_payloads_carry_a_checksum_the_server_verifies(vault, fake):
     vault.set("k", SECRET)
 
     assert fake.secrets["k"].versions == [SECRET.encode()]  # the fake refuses a payload whose checksum is wrong
+    assert fake.payload_checksums == [True]  # and the client did send one
 
 
 def test_a_payload_corrupted_in_transit_is_a_vault_error_not_a_wrong_value(vault, fake):

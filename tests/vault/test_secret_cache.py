@@ -219,12 +219,14 @@ def test_different_keys_do_not_wait_for_each_other(clock):
     provider = BlockingProvider({"billing/token": SECRET})
     fast = Provider({"crm/token": "crm-s3cret"})
     cache = SecretCache(lambda k: provider.get(k) if k == "billing/token" else fast.get(k), ttl=30, clock=clock)
-    blocked = threading.Thread(target=cache.get, args=("billing/token",))
+    results = []
+    blocked = threading.Thread(target=lambda: results.append(cache.get("billing/token")))
     blocked.start()
     assert provider.entered.wait(10)
     assert cache.get("crm/token") == "crm-s3cret"  # answered while billing/token is still being read
     provider.release.set()
     blocked.join(10)
+    assert not blocked.is_alive() and results == [SECRET]
 
 
 def test_the_cache_never_shows_values_in_its_repr(cache):

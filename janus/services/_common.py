@@ -4,11 +4,12 @@ from __future__ import annotations
 import contextlib
 import math
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy.exc import IntegrityError
 
 from janus.extensions import db
+from janus.services import admin_audit
 from janus.services.errors import Conflict, ValidationError
 
 
@@ -29,6 +30,34 @@ def change(conflict_message: str = "the change conflicts with existing data") ->
         db.session.rollback()
         raise
     _refresh_catalog()
+
+
+def create_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict], conflict: str) -> dict[str, Any]:
+    """Insert a row and its `<kind>.create` audit row in one transaction; return its view."""
+    with change(conflict):
+        db.session.add(row)
+        db.session.flush()
+        admin_audit.record(actor, f"{kind}.create", kind, row.id, after=view(row))
+    return view(row)
+
+
+def update_row(actor: str, kind: str, row: Any, changes: dict[str, Any], view: Callable[[Any], dict],
+               conflict: str = "the change conflicts with existing data", **extra: Any) -> dict[str, Any]:
+    """Apply already validated changes with a `<kind>.update` audit row (before → after)."""
+    before = view(row)
+    with change(conflict):
+        for key, value in changes.items():
+            setattr(row, key, value)
+        db.session.flush()
+        admin_audit.record(actor, f"{kind}.update", kind, row.id, before=before, after=view(row), **extra)
+    return view(row)
+
+
+def delete_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict]) -> None:
+    before, row_id = view(row), row.id
+    with change():
+        db.session.delete(row)
+        admin_audit.record(actor, f"{kind}.delete", kind, row_id, before=before)
 
 
 def _refresh_catalog() -> None:

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from janus.extensions import db
 from janus.gateway.specs import AUTH_TYPES
 from janus.models import Connection, Endpoint
-from janus.services import admin_audit
-from janus.services._common import boolean, change, iso, number, only, text, valid_id
+from janus.services._common import boolean, create_row, delete_row, iso, number, only, text, update_row, valid_id
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]*_$")
@@ -69,18 +68,12 @@ def create_connection(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     _check_secret_ref(fields["auth_type"], fields["auth_secret_ref"])
     _check_unique_name(name, None)
     _check_prefix_clash(fields["prefix"], None)
-    conn = Connection(**fields)
-    with change(f"a connection named {name!r} already exists"):
-        db.session.add(conn)
-        db.session.flush()
-        admin_audit.record(actor, "connection.create", "connection", conn.id, after=view(conn, 0))
-    return view(conn, 0)
+    return create_row(actor, "connection", Connection(**fields), view, f"a connection named {name!r} already exists")
 
 
 def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS)
     conn = get(connection_id)
-    before = view(conn)
     # Validate everything before touching the row: a refused change leaves nothing behind.
     changes: dict[str, Any] = {}
     if "name" in data:
@@ -102,20 +95,12 @@ def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> d
     if "timeout_seconds" in data:
         changes["timeout_seconds"] = number(data, "timeout_seconds", low=0.1, high=600, required=True)
     _check_secret_ref(changes.get("auth_type", conn.auth_type), changes.get("auth_secret_ref", conn.auth_secret_ref))
-    with change(f"a connection named {changes.get('name', conn.name)!r} already exists"):
-        for key, value in changes.items():
-            setattr(conn, key, value)
-        db.session.flush()
-        admin_audit.record(actor, "connection.update", "connection", conn.id, before=before, after=view(conn))
-    return view(conn)
+    return update_row(actor, "connection", conn, changes, view,
+                      f"a connection named {changes.get('name', conn.name)!r} already exists")
 
 
 def delete_connection(actor: str, connection_id: str) -> None:
-    conn = get(connection_id)
-    before = view(conn)
-    with change():
-        db.session.delete(conn)
-        admin_audit.record(actor, "connection.delete", "connection", connection_id, before=before)
+    delete_row(actor, "connection", get(connection_id), view)
 
 
 # -- rules -----------------------------------------------------------------------

@@ -11,8 +11,9 @@ from janus.extensions import db
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.templating import placeholders, validate_body_template
 from janus.models import Connection, Endpoint
-from janus.services import admin_audit
-from janus.services._common import boolean, change, iso, only, storable, text, valid_id
+from janus.services._common import (
+    boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+)
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -66,18 +67,13 @@ def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
         "body_template": _body_text(data.get("body_template")),
         "enabled": boolean(data, "enabled", True),
     }, conn, None)
-    ep = Endpoint(connection_id=conn.id, **fields)
-    with change(f"tool {conn.prefix + fields['tool_name']!r} already exists"):
-        db.session.add(ep)
-        db.session.flush()
-        admin_audit.record(actor, "endpoint.create", "endpoint", ep.id, after=view(ep))
-    return view(ep)
+    return create_row(actor, "endpoint", Endpoint(connection_id=conn.id, **fields), view,
+                      f"tool {conn.prefix + fields['tool_name']!r} already exists")
 
 
 def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS - {"connection_id"})
     ep = get(endpoint_id)
-    before = view(ep)
     merged = {
         "tool_name": text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME) if "tool_name" in data else ep.tool_name,
         "description": (text(data, "description", max_len=8000) or "") if "description" in data else ep.description,
@@ -88,20 +84,11 @@ def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[
         "enabled": boolean(data, "enabled", required=True) if "enabled" in data else ep.enabled,
     }
     fields = _validated(merged, ep.connection, ep.id)
-    with change(f"tool {ep.connection.prefix + fields['tool_name']!r} already exists"):
-        for key, value in fields.items():
-            setattr(ep, key, value)
-        db.session.flush()
-        admin_audit.record(actor, "endpoint.update", "endpoint", ep.id, before=before, after=view(ep))
-    return view(ep)
+    return update_row(actor, "endpoint", ep, fields, view, f"tool {ep.connection.prefix + fields['tool_name']!r} already exists")
 
 
 def delete_endpoint(actor: str, endpoint_id: str) -> None:
-    ep = get(endpoint_id)
-    before = view(ep)
-    with change():
-        db.session.delete(ep)
-        admin_audit.record(actor, "endpoint.delete", "endpoint", endpoint_id, before=before)
+    delete_row(actor, "endpoint", get(endpoint_id), view)
 
 
 # -- rules -----------------------------------------------------------------------

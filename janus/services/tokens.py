@@ -11,8 +11,7 @@ from sqlalchemy import select
 from janus.extensions import db
 from janus.gateway.catalog import hash_token, parse_scopes
 from janus.models import ClientToken
-from janus.services import admin_audit
-from janus.services._common import boolean, change, iso, only, text, valid_id
+from janus.services._common import boolean, create_row, delete_row, iso, only, text, update_row, valid_id
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 ROLES = ("admin", "developer")
@@ -67,17 +66,12 @@ def create_token(actor: str, data: dict[str, Any]) -> tuple[dict[str, Any], str]
         scopes=",".join(_scopes(data.get("scopes", ""))), expires_at=_expiry(data.get("expires_at")),
         enabled=boolean(data, "enabled", True),
     )
-    with change("this token value is already registered"):
-        db.session.add(token)
-        db.session.flush()
-        admin_audit.record(actor, "token.create", "token", token.id, after=view(token))
-    return view(token), raw
+    return create_row(actor, "token", token, view, "this token value is already registered"), raw
 
 
 def update_token(actor: str, token_id: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS - {"token"})
     token = get(token_id)
-    before = view(token)
     changes: dict[str, Any] = {}
     if "name" in data:
         changes["name"] = text(data, "name", required=True, max_len=200)
@@ -89,20 +83,11 @@ def update_token(actor: str, token_id: str, data: dict[str, Any]) -> dict[str, A
         changes["expires_at"] = _expiry(data["expires_at"])
     if "enabled" in data:
         changes["enabled"] = boolean(data, "enabled", required=True)
-    with change():
-        for key, value in changes.items():
-            setattr(token, key, value)
-        db.session.flush()
-        admin_audit.record(actor, "token.update", "token", token.id, before=before, after=view(token))
-    return view(token)
+    return update_row(actor, "token", token, changes, view)
 
 
 def delete_token(actor: str, token_id: str) -> None:
-    token = get(token_id)
-    before = view(token)
-    with change():
-        db.session.delete(token)
-        admin_audit.record(actor, "token.delete", "token", token_id, before=before)
+    delete_row(actor, "token", get(token_id), view)
 
 
 def _role(role: str) -> str:

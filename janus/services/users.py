@@ -10,8 +10,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from janus.extensions import db
 from janus.models import User
-from janus.services import admin_audit
-from janus.services._common import boolean, change, iso, only, storable, text, valid_id
+from janus.services._common import (
+    boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+)
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 ROLES = ("admin", "viewer")
@@ -65,17 +66,12 @@ def create_user(actor: str, data: dict[str, Any]) -> dict[str, Any]:
         raise Conflict(f"user {username!r} already exists")
     user = User(username=username, password_hash=generate_password_hash(_password(data)),
                 role=_role(text(data, "role") or "viewer"), enabled=boolean(data, "enabled", True))
-    with change(f"user {username!r} already exists"):
-        db.session.add(user)
-        db.session.flush()
-        admin_audit.record(actor, "user.create", "user", user.id, after=view(user))
-    return view(user)
+    return create_row(actor, "user", user, view, f"user {username!r} already exists")
 
 
 def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS - {"username"})
     user = get(user_id)
-    before = view(user)
     changes: dict[str, Any] = {}
     if "password" in data:
         changes["password_hash"] = generate_password_hash(_password(data))
@@ -85,23 +81,14 @@ def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any
         changes["enabled"] = boolean(data, "enabled", required=True)
     if user.role == "admin" and (changes.get("role", "admin") != "admin" or changes.get("enabled") is False):
         _keep_an_admin(user.id)
-    with change():
-        for key, value in changes.items():
-            setattr(user, key, value)
-        db.session.flush()
-        admin_audit.record(actor, "user.update", "user", user.id, before=before, after=view(user),
-                           password_changed="password_hash" in changes)
-    return view(user)
+    return update_row(actor, "user", user, changes, view, password_changed="password_hash" in changes)
 
 
 def delete_user(actor: str, user_id: str) -> None:
     user = get(user_id)
     if user.role == "admin":
         _keep_an_admin(user.id)
-    before = view(user)
-    with change():
-        db.session.delete(user)
-        admin_audit.record(actor, "user.delete", "user", user_id, before=before)
+    delete_row(actor, "user", user, view)
 
 
 def _keep_an_admin(leaving_id: str) -> None:

@@ -120,10 +120,7 @@ def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth
 @json_flag
 @click.pass_obj
 def connection_delete(settings: Settings, conn_id) -> None:
-    settings.api().json("DELETE", f"/api/v1/connections/{quote(conn_id, safe='')}")
-    if settings.json_output:
-        return emit_json({"id": conn_id, "deleted": True})
-    note(f"Connection {conn_id} deleted.")
+    _delete(settings, f"/api/v1/connections/{quote(conn_id, safe='')}", {"id": conn_id}, f"Connection {conn_id}")
 
 
 # -- endpoints ---------------------------------------------------------------------
@@ -199,10 +196,7 @@ def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema,
 @json_flag
 @click.pass_obj
 def endpoint_delete(settings: Settings, ep_id) -> None:
-    settings.api().json("DELETE", f"/api/v1/endpoints/{quote(ep_id, safe='')}")
-    if settings.json_output:
-        return emit_json({"id": ep_id, "deleted": True})
-    note(f"Endpoint {ep_id} deleted.")
+    _delete(settings, f"/api/v1/endpoints/{quote(ep_id, safe='')}", {"id": ep_id}, f"Endpoint {ep_id}")
 
 
 # -- vault -------------------------------------------------------------------------
@@ -249,10 +243,7 @@ def vault_set(settings: Settings, key, val) -> None:
 @json_flag
 @click.pass_obj
 def vault_delete(settings: Settings, key) -> None:
-    settings.api().json("DELETE", _key_path(key))
-    if settings.json_output:
-        return emit_json({"key": key, "deleted": True})
-    note(f"Secret {key!r} deleted.")
+    _delete(settings, _key_path(key), {"key": key}, f"Secret {key!r}")
 
 
 def read_secret(prompt: str) -> str:
@@ -318,10 +309,16 @@ def token_add(settings: Settings, name, value, role, scopes, expires) -> None:
 @json_flag
 @click.pass_obj
 def token_delete(settings: Settings, token_id) -> None:
-    settings.api().json("DELETE", f"/api/v1/tokens/{quote(token_id, safe='')}")
+    _delete(settings, f"/api/v1/tokens/{quote(token_id, safe='')}", {"id": token_id}, f"Token {token_id}")
+
+
+def _delete(settings: Settings, path: str, ident: dict, label: str) -> None:
+    """Every `… delete` command: DELETE, then the JSON or the human confirmation."""
+    settings.api().json("DELETE", path)
     if settings.json_output:
-        return emit_json({"id": token_id, "deleted": True})
-    note(f"Token {token_id} deleted.")
+        emit_json({**ident, "deleted": True})
+    else:
+        note(f"{label} deleted.")
 
 
 def register(group: click.Group) -> None:

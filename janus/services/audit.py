@@ -46,7 +46,8 @@ class AuditWriter:
         if closed:  # a straggler after close(): write it now rather than lose it
             self._write([rec])
             return
-        self._ensure_thread()
+        if self._pid != os.getpid():  # first record in this process (the writer never dies: see _run)
+            self._ensure_thread()
         self._queue.put(rec)
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -78,25 +79,36 @@ class AuditWriter:
                     self._thread.start()
 
     def _run(self) -> None:
+        # record() only starts a writer once per process, so this loop must outlive any error.
         while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            # Let a batch gather, then take it all at once: one wake-up per batch instead of a
-            # timed get per record (which cost the tool-call path a timer each under gevent).
-            if self._queue.qsize() < self._max_batch:
-                time.sleep(self._interval)
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    self._write(batch)
+            try:
+                if self._run_once():
                     return
-                batch.append(item)
-            self._write(batch)
+            except Exception:
+                log.exception("audit writer error; continuing")
+
+    def _run_once(self) -> bool:
+        """Take one batch and write it; True when told to stop."""
+        first = self._queue.get()
+        if first is _STOP:
+            return True
+        batch = [first]
+        # Let a batch gather, then take it all at once: one wake-up per batch instead of a
+        # timed get per record (which cost the tool-call path a timer each under gevent).
+        if self._queue.qsize() < self._max_batch:
+            time.sleep(self._interval)
+        stop = False
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stop = True
+                break
+            batch.append(item)
+        self._write(batch)
+        return stop
 
     def _write(self, batch: list[CallRecord]) -> None:
         try:

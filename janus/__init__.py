@@ -52,11 +52,10 @@ def _register_http(app: "Flask") -> None:
     from janus.transports.protected_resource import bp as protected_resource_bp
     from janus.transports.rest_tools import bp as rest_tools_bp
     from janus.transports.sse import bp as sse_bp
-    from janus.transports.streamable_http import bp as streamable_http_bp
+    from janus.transports import streamable_http
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(mock_bp)
-    app.register_blueprint(streamable_http_bp)
     app.register_blueprint(sse_bp)
     app.register_blueprint(protected_resource_bp)
     # Before flasgger's blueprint: its page templates are overridden from admin_api's (no CDN links).
@@ -66,6 +65,8 @@ def _register_http(app: "Flask") -> None:
     init_http_metrics(app)
     errors.init_app(app)
     register_cli(app)
+    # /mcp is served beside Flask, not through it (the hot path; see janus/transports/wire.py).
+    streamable_http.mount(app)
 
 
 def _configure_logging(level: str) -> None:

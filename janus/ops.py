@@ -10,6 +10,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 from sqlalchemy import text
 
 from janus.extensions import db
+from janus.transports.http_metrics import EXCLUDED_FROM_FLASK_METRICS
 from janus.version import __version__
 
 bp = Blueprint("ops", __name__)
@@ -17,8 +18,10 @@ log = logging.getLogger(__name__)
 
 # HTTP request metrics; created once per process because prometheus_client
 # registries are process-global (tests build many apps).
+# The MCP transports count their own requests (janus/transports/http_metrics.py).
 _http_metrics = PrometheusMetrics.for_app_factory(
-    path=None, group_by="endpoint", defaults_prefix="janus", excluded_paths=["^/metrics$", "^/healthz$"]
+    path=None, group_by="endpoint", defaults_prefix="janus",
+    excluded_paths=["^/metrics$", "^/healthz$", *EXCLUDED_FROM_FLASK_METRICS],
 )
 
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, request
+from flask import current_app, request
 
 from janus.gateway.catalog import Principal, hash_token
 from janus.mcp import jsonrpc
+from janus.transports.wire import HttpResponse
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,19 @@ SSE_HEADERS = {
 class Denied(Exception):
     """A request refused before any MCP processing, already shaped as an HTTP response."""
 
-    response: Response
+    response: HttpResponse
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    text = jsonrpc.dumps(body) if isinstance(body, (dict, list)) and _is_jsonrpc(body) else json.dumps(body)
-    return Response(text, status=status, mimetype=JSON_MIMETYPE, headers=headers)
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    text = jsonrpc.dumps(body) if _is_jsonrpc(body) else json.dumps(body)
+    return HttpResponse(status, text, list((headers or {}).items()), JSON_MIMETYPE)
 
 
 def _is_jsonrpc(body: Any) -> bool:
     return isinstance(body, dict) and body.get("jsonrpc") == "2.0"
 
 
-def rpc_error(status: int, code: int, message: str, request_id: Any = None, headers: dict | None = None) -> Response:
+def rpc_error(status: int, code: int, message: str, request_id: Any = None, headers: dict | None = None) -> HttpResponse:
     return json_response(jsonrpc.error_response(request_id, code, message), status, headers)
 
 
@@ -59,49 +60,65 @@ def sse_event(data: Any, event: str | None = None) -> str:
 SSE_KEEPALIVE = ": keep-alive\n\n"
 
 
+def public_base(public_url: str | None, host_url: str) -> str:
+    """The gateway's own base URL: PUBLIC_URL when set (behind a proxy), else the request's host."""
+    return (public_url or host_url).rstrip("/")
+
+
 def base_url() -> str:
-    configured = current_app.config.get("PUBLIC_URL")
-    return (configured or request.host_url).rstrip("/")
+    return public_base(current_app.config.get("PUBLIC_URL"), request.host_url)
 
 
-def unauthorized(message: str) -> Response:
-    metadata = base_url() + PROTECTED_RESOURCE_PATH
+def unauthorized(message: str, base: str) -> HttpResponse:
     return json_response(
         {"error": "unauthorized", "message": message}, 401,
-        {WWW_AUTHENTICATE: f'Bearer resource_metadata="{metadata}"'},
+        {WWW_AUTHENTICATE: f'Bearer resource_metadata="{base}{PROTECTED_RESOURCE_PATH}"'},
     )
 
 
-def authenticate(catalog, transport: str) -> Principal:
-    """The caller's principal from `Authorization: Bearer …` (never from the query string)."""
-    header = request.headers.get(AUTHORIZATION, "")
-    scheme, _, token = header.partition(" ")
+def principal_for(catalog, transport: str, authorization: str | None, base: str) -> Principal:
+    """The caller's principal from an `Authorization: Bearer …` value; Denied (401) otherwise."""
+    scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Denied(unauthorized("A client token is required: send 'Authorization: Bearer <token>'."))
+        raise Denied(unauthorized("A client token is required: send 'Authorization: Bearer <token>'.", base))
     principal = Principal(token_hash=hash_token(token), transport=transport)
     record = catalog.current().token(principal)
     if record is None or not record.is_active():
         # One message for unknown, disabled and expired: no oracle for token guessing.
-        raise Denied(unauthorized("The client token is not valid (unknown, disabled or expired)."))
+        raise Denied(unauthorized("The client token is not valid (unknown, disabled or expired).", base))
     return principal
 
 
-def check_origin_and_host() -> None:
+def authenticate(catalog, transport: str) -> Principal:
+    """principal_for the current Flask request (never from the query string)."""
+    return principal_for(catalog, transport, request.headers.get(AUTHORIZATION), base_url())
+
+
+def origin_and_host_refusal(origin: str | None, host: str, own_url: str, allowed_origins,
+                            bind_host: str) -> HttpResponse | None:
     """DNS-rebinding defences: a foreign Origin gets 403; on loopback, a foreign Host gets 421."""
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != "null":
-        allowed = set(current_app.config["ALLOWED_ORIGINS"])
-        own = request.host_url.rstrip("/")
-        if origin.rstrip("/") != own and origin.rstrip("/") not in allowed:
-            raise Denied(json_response({"error": "forbidden", "message": f"Origin {origin!r} is not allowed."}, 403))
-    elif origin == "null":
-        raise Denied(json_response({"error": "forbidden", "message": "Opaque origins are not allowed."}, 403))
-    if str(current_app.config["HOST"]).strip("[]") in LOOPBACK_HOSTS:
-        host = urlsplit("//" + (request.host or "")).hostname or ""
-        if host not in LOOPBACK_HOSTS:
-            raise Denied(json_response(
-                {"error": "misdirected_request", "message": f"Host {request.host!r} is not served here."}, 421))
+    if origin == "null":
+        return json_response({"error": "forbidden", "message": "Opaque origins are not allowed."}, 403)
+    if origin is not None:
+        origin_base = origin.rstrip("/")
+        if origin_base != own_url.rstrip("/") and origin_base not in allowed_origins:
+            return json_response({"error": "forbidden", "message": f"Origin {origin!r} is not allowed."}, 403)
+    if str(bind_host).strip("[]") in LOOPBACK_HOSTS:
+        hostname = urlsplit("//" + host).hostname or ""
+        if hostname not in LOOPBACK_HOSTS:
+            return json_response(
+                {"error": "misdirected_request", "message": f"Host {host!r} is not served here."}, 421)
+    return None
+
+
+def check_origin_and_host() -> None:
+    refusal = origin_and_host_refusal(
+        request.headers.get("Origin"), request.host or "", request.host_url,
+        current_app.config["ALLOWED_ORIGINS"], current_app.config["HOST"],
+    )
+    if refusal is not None:
+        raise Denied(refusal)
 
 
 def protect(bp) -> None:
@@ -110,5 +127,5 @@ def protect(bp) -> None:
     bp.register_error_handler(Denied, lambda exc: exc.response)
 
 
-def accepts(mimetype: str) -> bool:
-    return any(part.split(";")[0].strip() in (mimetype, "*/*") for part in request.headers.get("Accept", "").split(","))
+def accepts(accept_header: str | None, mimetype: str) -> bool:
+    return any(part.split(";")[0].strip() in (mimetype, "*/*") for part in (accept_header or "").split(","))

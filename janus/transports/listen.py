@@ -11,19 +11,19 @@ import queue
 import uuid
 from typing import Iterator
 
-from flask import Response, stream_with_context
 
 from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import INVALID_PARAMS, McpError
 from janus.transports.http_common import SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, sse_event
+from janus.transports.wire import HttpResponse
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
 
 SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId"
 ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
 
 
-def listen_stream(rt, principal: Principal, message: dict) -> Response:
+def listen_stream(rt, principal: Principal, message: dict) -> HttpResponse:
     request_id = message["id"]
     version = versions.envelope_version(message)
     if not versions.is_stateless(version):
@@ -34,8 +34,8 @@ def listen_stream(rt, principal: Principal, message: dict) -> Response:
         raise McpError(INVALID_PARAMS, "subscriptions/listen needs params.notifications (an object)")
     honored = {"toolsListChanged": True} if requested.get("toolsListChanged") else {}
     meta = {SUBSCRIPTION_ID_META_KEY: request_id}
-    return Response(stream_with_context(_stream(rt, principal, request_id, honored, meta)),
-                    mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+    return HttpResponse(200, _stream(rt, principal, request_id, honored, meta),
+                        list(SSE_HEADERS.items()), SSE_MIMETYPE)
 
 
 def _stream(rt, principal: Principal, request_id, honored: dict, meta: dict) -> Iterator[str]:

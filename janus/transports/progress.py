@@ -13,20 +13,20 @@ import queue
 import threading
 from typing import Any, Iterator
 
-from flask import Response, stream_with_context
 
 from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc
 from janus.mcp.server import Session
 from janus.transports.http_common import SSE_HEADERS, SSE_MIMETYPE, sse_event
+from janus.transports.wire import HttpResponse
 
 PROGRESS = "notifications/progress"
 
 
-def respond_with_progress(rt, principal: Principal, message: dict, session: Session | None, token: Any) -> Response:
+def respond_with_progress(rt, principal: Principal, message: dict, session: Session | None, token: Any) -> HttpResponse:
     session = session or Session()  # something to track the request in, so a disconnect can cancel it
-    return Response(stream_with_context(_stream(rt, principal, message, session, token)),
-                    mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+    return HttpResponse(200, _stream(rt, principal, message, session, token),
+                        list(SSE_HEADERS.items()), SSE_MIMETYPE)
 
 
 def _stream(rt, principal: Principal, message: dict, session: Session, token: Any) -> Iterator[str]:

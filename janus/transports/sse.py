@@ -21,6 +21,7 @@ from janus.services.sessions import SessionRecord
 from janus.transports.http_common import (
     SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, protect, rpc_error, sse_event,
 )
+from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
 
@@ -33,6 +34,7 @@ _slots = threading.BoundedSemaphore(MAX_CONCURRENT_CALLS)
 
 
 protect(bp)
+count_requests(bp, TRANSPORT)
 
 
 @bp.get("/sse")

@@ -5,6 +5,12 @@
   next request); GET opens the standalone stream for list_changed; DELETE ends.
 - Stateless 2026-07-28: a request carrying the `_meta` envelope; no session,
   header/body cross-checks, `subscriptions/listen` for change notifications.
+
+/mcp is a plain WSGI application mounted in front of Flask (`mount`), not a
+blueprint: Flask's per-request machinery cost as much CPU as the rest of a
+tools/call (see janus/transports/wire.py). It keeps the blueprints' rules:
+Origin/Host checks first, bearer auth on every request, refusals counted in
+mcp_http_rejected_requests_total, and never a traceback on the wire.
 """
 from __future__ import annotations
 
@@ -13,65 +19,127 @@ import binascii
 import logging
 import queue
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Flask
 
 from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc, versions
-from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INVALID_REQUEST, McpError
+from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_REQUEST, McpError
 from janus.mcp.server import Session
 from janus.transports.http_common import (
-    JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, accepts, authenticate, json_response, protect,
-    rpc_error, sse_event,
+    AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, accepts, json_response,
+    origin_and_host_refusal, principal_for, public_base, rpc_error, sse_event,
 )
+from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.listen import listen_stream
 from janus.transports.progress import respond_with_progress
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
+from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
 
-bp = Blueprint("streamable_http", __name__)
 log = logging.getLogger(__name__)
 
+PATH = "/mcp"
 MCP_SESSION_ID = "Mcp-Session-Id"
 MCP_PROTOCOL_VERSION = "MCP-Protocol-Version"
 MCP_METHOD = "Mcp-Method"
 MCP_NAME = "Mcp-Name"
 HEADERLESS_VERSION = "2025-03-26"  # what a request without MCP-Protocol-Version is taken to speak
 TRANSPORT = "streamable_http"
+ALLOWED_METHODS = "GET, POST, DELETE"
 _NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _B64_PREFIX, _B64_SUFFIX = "=?base64?", "?="
 
 
-protect(bp)
+def mount(app: Flask) -> None:
+    """Serve /mcp from StreamableHttp; every other path goes on to Flask unchanged."""
+    endpoint = StreamableHttp(app)
+    flask_app = app.wsgi_app
+
+    def dispatch(environ, start_response):
+        if environ.get("PATH_INFO") == PATH:
+            return endpoint(environ, start_response)
+        return flask_app(environ, start_response)
+
+    app.wsgi_app = dispatch
 
 
-@bp.post("/mcp")
-def post() -> Response:
-    rt = http_runtime()
-    principal = authenticate(rt.catalog, TRANSPORT)
-    if not (accepts(JSON_MIMETYPE) and accepts(SSE_MIMETYPE)):
+class StreamableHttp:
+    """The WSGI application behind /mcp."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._rt: HttpRuntime | None = None
+
+    def __call__(self, environ, start_response):
+        req = WireRequest(environ)
+        try:
+            response = self._respond(req)
+        except Denied as denied:
+            response = denied.response
+        except Exception:
+            log.exception("unhandled error on %s %s", req.method, PATH)
+            response = rpc_error(500, INTERNAL_ERROR, "Internal error; see the gateway log.")
+        if response.status >= 400:
+            count_request(TRANSPORT, req.method, response.status)
+        return response(environ, start_response)
+
+    def _respond(self, req: WireRequest) -> HttpResponse:
+        rt = self._rt
+        if rt is None:
+            rt = self._rt = http_runtime(self._app)
+        refusal = origin_and_host_refusal(req.header("Origin"), req.host, req.host_url, rt.allowed_origins,
+                                          rt.bind_host)
+        if refusal is not None:
+            return refusal
+        method = req.method
+        if method == "POST":
+            return post(rt, req)
+        if method == "GET":
+            return standalone_stream(rt, req)
+        if method == "DELETE":
+            return end_session(rt, req)
+        if method == "OPTIONS":
+            return HttpResponse(204, headers=[("Allow", ALLOWED_METHODS)])
+        return json_response({"error": "method_not_allowed", "message": f"{method} is not served on {PATH}."},
+                             405, {"Allow": ALLOWED_METHODS})
+
+
+def _authenticate(rt: HttpRuntime, req: WireRequest) -> Principal:
+    return principal_for(rt.catalog, TRANSPORT, req.header(AUTHORIZATION), public_base(rt.public_url, req.host_url))
+
+
+def post(rt: HttpRuntime, req: WireRequest) -> HttpResponse:
+    principal = _authenticate(rt, req)
+    accept = req.header("Accept")
+    if not (accepts(accept, JSON_MIMETYPE) and accepts(accept, SSE_MIMETYPE)):
         return json_response({"error": "not_acceptable",
                               "message": "Accept must list both application/json and text/event-stream."}, 406)
-    if request.mimetype != JSON_MIMETYPE:
+    if req.mimetype != JSON_MIMETYPE:
         return json_response({"error": "unsupported_media_type", "message": "Content-Type must be application/json."}, 415)
     try:
-        message = jsonrpc.parse(request.get_data(cache=False))
+        body = req.read_body(rt.max_request_bytes)
+    except BodyTooLarge:
+        return json_response({"error": "request_entity_too_large",
+                              "message": f"The request body exceeds {rt.max_request_bytes} bytes."}, 413)
+    try:
+        message = jsonrpc.parse(body)
     except McpError as error:
         return rpc_error(400, error.code, error.message)
     if not isinstance(message, dict):
         return rpc_error(400, INVALID_REQUEST, "Invalid Request: send one JSON-RPC message per POST (no batches).")
     if versions.envelope_version(message) is not None:
-        return _stateless(rt, principal, message)
-    return _handshake(rt, principal, message)
+        return _stateless(rt, req, principal, message)
+    return _handshake(rt, req, principal, message)
 
 
 # -- the stateless 2026-07-28 era ---------------------------------------------
 
-def _stateless(rt: HttpRuntime, principal: Principal, message: dict) -> Response:
+def _stateless(rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict) -> HttpResponse:
     request_id = message.get("id")
     try:
-        _check_mirrored_headers(message)
+        _check_mirrored_headers(req, message)
     except McpError as error:
         return rpc_error(400, error.code, error.message, request_id)
     if message.get("method") == "subscriptions/listen" and jsonrpc.is_valid_id(request_id):
@@ -82,10 +150,10 @@ def _stateless(rt: HttpRuntime, principal: Principal, message: dict) -> Response
     return _answer(rt, principal, message, session=None, stateless=True)
 
 
-def _check_mirrored_headers(message: dict) -> None:
+def _check_mirrored_headers(req: WireRequest, message: dict) -> None:
     """The 2026-07-28 request metadata headers must be present and agree with the body (-32020)."""
     body_version = versions.envelope_version(message)
-    header_version = request.headers.get(MCP_PROTOCOL_VERSION)
+    header_version = req.header(MCP_PROTOCOL_VERSION)
     if header_version is None:
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_PROTOCOL_VERSION} header is required")
     if header_version != body_version:
@@ -94,7 +162,7 @@ def _check_mirrored_headers(message: dict) -> None:
     method = message.get("method")
     if not isinstance(method, str):
         return  # the core reports the malformed message
-    header_method = request.headers.get(MCP_METHOD)
+    header_method = req.header(MCP_METHOD)
     if header_method is None:
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_METHOD} header is required")
     if header_method != method:
@@ -103,7 +171,7 @@ def _check_mirrored_headers(message: dict) -> None:
     field = _NAMED_METHODS.get(method)
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
     if field is not None and isinstance(params.get(field), str):
-        raw = request.headers.get(MCP_NAME)
+        raw = req.header(MCP_NAME)
         if raw is None:
             raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_NAME} header is required for {method}")
         name = _decode_header_value(raw)
@@ -123,9 +191,9 @@ def _decode_header_value(raw: str) -> str:
 
 # -- the handshake era ---------------------------------------------------------
 
-def _handshake(rt: HttpRuntime, principal: Principal, message: dict) -> Response:
+def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict) -> HttpResponse:
     request_id = message.get("id")
-    header_version = request.headers.get(MCP_PROTOCOL_VERSION)
+    header_version = req.header(MCP_PROTOCOL_VERSION)
     if message.get("method") == "initialize":
         session = Session()
         response = rt.server.handle(message, session=session, caller=principal)
@@ -136,11 +204,11 @@ def _handshake(rt: HttpRuntime, principal: Principal, message: dict) -> Response
                 client_info=session.client_info, client_capabilities=session.client_capabilities,
             )
             headers[MCP_SESSION_ID] = record.id
-        return json_response(response, 200, headers) if response is not None else Response(status=202)
+        return json_response(response, 200, headers) if response is not None else HttpResponse(202)
 
     if header_version is not None and not versions.is_supported(header_version):
         return rpc_error(400, INVALID_REQUEST, f"Unsupported {MCP_PROTOCOL_VERSION}: {header_version!r}", request_id)
-    record, problem = _session_for(rt, principal)
+    record, problem = _session_for(rt, req, principal)
     if problem is not None:
         return problem
     session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
@@ -150,8 +218,8 @@ def _handshake(rt: HttpRuntime, principal: Principal, message: dict) -> Response
     return _answer(rt, principal, message, session=session, stateless=False)
 
 
-def _session_for(rt: HttpRuntime, principal: Principal):
-    session_id = request.headers.get(MCP_SESSION_ID)
+def _session_for(rt: HttpRuntime, req: WireRequest, principal: Principal):
+    session_id = req.header(MCP_SESSION_ID)
     if not session_id:
         return None, rpc_error(400, INVALID_REQUEST, f"Bad Request: the {MCP_SESSION_ID} header is required; "
                                                      "send initialize first")
@@ -164,7 +232,8 @@ def _session_for(rt: HttpRuntime, principal: Principal):
 
 # -- answering -------------------------------------------------------------------
 
-def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Session | None, stateless: bool) -> Response:
+def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Session | None,
+            stateless: bool) -> HttpResponse:
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
     meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
     progress_token = meta.get("progressToken")
@@ -172,7 +241,7 @@ def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Se
         return respond_with_progress(rt, principal, message, session, progress_token)
     response = rt.server.handle(message, session=session, caller=principal)
     if response is None:
-        return Response(status=202)
+        return HttpResponse(202)
     status = 200
     if stateless and isinstance(response, dict) and "error" in response:
         status = HTTP_STATUS_FOR_ERROR.get(response["error"].get("code"), 200)
@@ -181,19 +250,16 @@ def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Se
 
 # -- GET (standalone stream) and DELETE ------------------------------------------
 
-@bp.get("/mcp")
-def standalone_stream() -> Response:
-    if versions.is_stateless(request.headers.get(MCP_PROTOCOL_VERSION)):
+def standalone_stream(rt: HttpRuntime, req: WireRequest) -> HttpResponse:
+    if versions.is_stateless(req.header(MCP_PROTOCOL_VERSION)):
         return _not_allowed()
-    rt = http_runtime()
-    principal = authenticate(rt.catalog, TRANSPORT)
-    if not accepts(SSE_MIMETYPE):
+    principal = _authenticate(rt, req)
+    if not accepts(req.header("Accept"), SSE_MIMETYPE):
         return json_response({"error": "not_acceptable", "message": "Accept must list text/event-stream."}, 406)
-    record, problem = _session_for(rt, principal)
+    record, problem = _session_for(rt, req, principal)
     if problem is not None:
         return problem
-    return Response(stream_with_context(_notifications(rt, principal, record.id)),
-                    mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+    return HttpResponse(200, _notifications(rt, principal, record.id), list(SSE_HEADERS.items()), SSE_MIMETYPE)
 
 
 def _notifications(rt: HttpRuntime, principal: Principal, session_id: str) -> Iterator[str]:
@@ -228,22 +294,19 @@ def _notifications(rt: HttpRuntime, principal: Principal, session_id: str) -> It
         rt.streams.close(key)
 
 
-@bp.delete("/mcp")
-def end_session() -> Response:
-    if versions.is_stateless(request.headers.get(MCP_PROTOCOL_VERSION)):
+def end_session(rt: HttpRuntime, req: WireRequest) -> HttpResponse:
+    if versions.is_stateless(req.header(MCP_PROTOCOL_VERSION)):
         return _not_allowed()
-    rt = http_runtime()
-    principal = authenticate(rt.catalog, TRANSPORT)
-    record, problem = _session_for(rt, principal)
+    principal = _authenticate(rt, req)
+    record, problem = _session_for(rt, req, principal)
     if problem is not None:
         return problem
     rt.sessions.end(record.id)
     rt.streams.end_session(record.id)
-    return Response(status=204)
+    return HttpResponse(204)
 
 
-def _not_allowed() -> Response:
-    response = json_response({"error": "method_not_allowed",
-                              "message": "The 2026-07-28 protocol has no sessions or standalone streams: POST only."}, 405)
-    response.headers["Allow"] = "POST"
-    return response
+def _not_allowed() -> HttpResponse:
+    return json_response({"error": "method_not_allowed",
+                          "message": "The 2026-07-28 protocol has no sessions or standalone streams: POST only."},
+                         405, {"Allow": "POST"})

@@ -88,6 +88,38 @@ def test_bodies_over_the_limit_get_413_and_wrong_content_types_415(gw):
     assert response.status_code == 415
 
 
+def test_a_chunked_body_over_the_limit_gets_413(gw):
+    def chunks():
+        yield b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "'
+        for _ in range(20):
+            yield b"x" * 4096
+        yield b'"}}'
+
+    # No Content-Length: the limit is enforced on what actually arrives.
+    response = requests.post(gw.url + "/mcp", headers=mcp_headers(), data=chunks(), timeout=10)
+    assert response.status_code == 413 and "65536" in response.json()["message"]
+
+
+def test_other_methods_get_405_with_allow_and_options_lists_them(gw):
+    response = requests.put(gw.url + "/mcp", headers=mcp_headers(), data="{}", timeout=10)
+    assert response.status_code == 405 and response.headers["Allow"] == "GET, POST, DELETE"
+    assert response.json()["error"] == "method_not_allowed"
+    response = requests.options(gw.url + "/mcp", timeout=10)
+    assert response.status_code == 204 and response.headers["Allow"] == "GET, POST, DELETE"
+
+
+def test_refused_requests_are_counted_in_metrics(gw):
+    def refused() -> float:
+        text = requests.get(gw.url + "/metrics", timeout=10).text
+        prefix = 'mcp_http_rejected_requests_total{method="POST",status="401",transport="streamable_http"} '
+        return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+
+    before = refused()
+    for _ in range(3):
+        assert _post(gw, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, None).status_code == 401
+    assert refused() == before + 3
+
+
 def test_malformed_json_is_a_parse_error_with_400(gw):
     response = requests.post(gw.url + "/mcp", headers=mcp_headers(), data="{oops", timeout=10)
     assert response.status_code == 400 and response.json()["error"]["code"] == -32700

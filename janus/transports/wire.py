@@ -1,0 +1,133 @@
+"""Just enough HTTP for the MCP endpoints, over a plain WSGI environ.
+
+POST /mcp is the gateway's hot path. Flask's request context, hooks and
+response machinery cost a worker about a fifth of its CPU per tools/call
+(py-spy, bench/http_benchmark.py --profile), as much as all of Janus's own
+work around the upstream call. So the Streamable HTTP endpoint is a small WSGI
+application mounted in front of Flask (janus/transports/streamable_http.py),
+and these are the request and response it reads and writes. The Flask
+transports return the same response type: a Flask view may return any WSGI
+application.
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, Iterable, Iterator
+
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+_UNPREFIXED = {"CONTENT_TYPE", "CONTENT_LENGTH"}  # the two headers WSGI stores without HTTP_
+_BODYLESS = {204, 304}
+_READ_CHUNK = 65536
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class WireRequest:
+    """Read-only view of one request: method, headers, host and a size-capped body."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+
+    @property
+    def method(self) -> str:
+        return self.environ["REQUEST_METHOD"]
+
+    def header(self, name: str) -> str | None:
+        key = name.upper().replace("-", "_")
+        return self.environ.get(key if key in _UNPREFIXED else "HTTP_" + key)
+
+    @property
+    def mimetype(self) -> str:
+        return (self.environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
+
+    @property
+    def host(self) -> str:
+        host = self.environ.get("HTTP_HOST")
+        if host:
+            return host
+        name, port = self.environ.get("SERVER_NAME", ""), self.environ.get("SERVER_PORT", "")
+        default = "443" if self.environ.get("wsgi.url_scheme") == "https" else "80"
+        return name if port in ("", default) else f"{name}:{port}"
+
+    @property
+    def host_url(self) -> str:
+        """`scheme://host/`, like werkzeug's `request.host_url`."""
+        return f"{self.environ.get('wsgi.url_scheme', 'http')}://{self.host}/"
+
+    def read_body(self, limit: int) -> bytes:
+        """The whole body; BodyTooLarge past `limit` bytes (declared or, when chunked, actual)."""
+        stream = self.environ["wsgi.input"]
+        declared = self.environ.get("CONTENT_LENGTH")
+        if declared:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise BodyTooLarge from None  # unparseable: refuse rather than guess
+            if length > limit:
+                raise BodyTooLarge
+            return stream.read(length) if length > 0 else b""
+        if not self.environ.get("wsgi.input_terminated") and "chunked" not in (
+                self.environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
+            return b""  # no length and not chunked: HTTP says there is no body
+        chunks, size = [], 0
+        while True:
+            chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+
+
+class HttpResponse:
+    """A response as a WSGI application: a status, headers and bytes or a stream of chunks."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int = 200, body: bytes | str | Iterable[str | bytes] = b"",
+                 headers: list[tuple[str, str]] | None = None, content_type: str | None = None) -> None:
+        self.status = status
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.headers = list(headers or ())
+        if content_type is not None:
+            self.headers.append(("Content-Type", content_type))
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lowered), None)
+
+    def __call__(self, environ: dict[str, Any], start_response) -> Iterable[bytes]:
+        status_line = _STATUS_LINES.get(self.status) or f"{self.status} Unknown"
+        if isinstance(self.body, bytes):
+            body = b"" if self.status in _BODYLESS else self.body
+            start_response(status_line, [*self.headers, ("Content-Length", str(len(body)))])
+            return [body] if environ.get("REQUEST_METHOD") != "HEAD" else []
+        start_response(status_line, self.headers)
+        return _Encoded(iter(self.body))
+
+
+class _Encoded:
+    """A stream of str/bytes chunks as bytes; close() reaches the producing generator, so a
+    client that hangs up ends the stream's cleanup (finally blocks) at once."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: Iterator[str | bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> "_Encoded":
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks)
+        return chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()

@@ -74,15 +74,15 @@ def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: i
     value = data.get(field, default)
     if value is None:
         if required:
-            raise ValidationError(f"{field} is required")
+            raise ValidationError(f"{field} is required", field=field)
         return None
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string")
+        raise ValidationError(f"{field} must be a string", field=field)
     value = value.strip()
     if required and not value:
-        raise ValidationError(f"{field} must not be empty")
+        raise ValidationError(f"{field} must not be empty", field=field)
     if len(value) > max_len:
-        raise ValidationError(f"{field} must be at most {max_len} characters")
+        raise ValidationError(f"{field} must be at most {max_len} characters", field=field)
     storable(field, value)
     return value
 
@@ -90,7 +90,7 @@ def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: i
 def storable(field: str, value: str) -> str:
     """PostgreSQL text holds neither NUL nor unpaired surrogates (which JSON's \\uD800 can carry)."""
     if "\x00" in value:
-        raise ValidationError(f"{field} must not contain NUL characters")
+        raise ValidationError(f"{field} must not contain NUL characters", field=field)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -108,13 +108,13 @@ def boolean(data: dict[str, Any], field: str, default: bool | None = None, *, re
     value = data.get(field)
     if value is None:
         if required:
-            raise ValidationError(f"{field} must be true or false")
+            raise ValidationError(f"{field} must be true or false", field=field)
         return default
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in {"true", "false"}:
         return value.lower() == "true"
-    raise ValidationError(f"{field} must be true or false")
+    raise ValidationError(f"{field} must be true or false", field=field)
 
 
 def number(data: dict[str, Any], field: str, *, low: float, high: float, default: float | None = None,
@@ -123,14 +123,14 @@ def number(data: dict[str, Any], field: str, *, low: float, high: float, default
     value = data.get(field)
     if value is None:
         if required:
-            raise ValidationError(f"{field} must be a number")
+            raise ValidationError(f"{field} must be a number", field=field)
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"{field} must be a number")
+        raise ValidationError(f"{field} must be a number", field=field)
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(f"{field} must be a number")
+        raise ValidationError(f"{field} must be a number", field=field)
     if not low <= value <= high:  # before float(): a huge JSON integer does not fit a float
-        raise ValidationError(f"{field} must be between {low:g} and {high:g}")
+        raise ValidationError(f"{field} must be between {low:g} and {high:g}", field=field)
     return float(value)
 
 

@@ -110,13 +110,13 @@ def _base_url(url: str) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsed here so a bad port fails now, not at the first tool call
     except ValueError:  # e.g. "http://[::1" or "http://host:99999"
-        raise ValidationError(f"base_url {url!r} is not a valid URL") from None
+        raise ValidationError(f"base_url {url!r} is not a valid URL", field="base_url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"base_url must be an absolute http:// or https:// URL with a host, got {url!r}")
+        raise ValidationError(f"base_url must be an absolute http:// or https:// URL with a host, got {url!r}", field="base_url")
     if parts.username or parts.password:
-        raise ValidationError("base_url must not contain credentials; use auth_type and a vault secret reference")
+        raise ValidationError("base_url must not contain credentials; use auth_type and a vault secret reference", field="base_url")
     if parts.query or parts.fragment:
-        raise ValidationError("base_url must not contain a query string or fragment")
+        raise ValidationError("base_url must not contain a query string or fragment", field="base_url")
     return url.rstrip("/")
 
 
@@ -124,27 +124,27 @@ def _prefix(prefix: str) -> str:
     if not PREFIX_RE.fullmatch(prefix):
         raise ValidationError(
             f"prefix {prefix!r} is invalid: use lower-case letters, digits and '_', start with a letter "
-            "and end with '_' (e.g. 'billing_')")
+            "and end with '_' (e.g. 'billing_')", field="prefix")
     if prefix == RESERVED_PREFIX:
-        raise ValidationError(f"prefix {RESERVED_PREFIX!r} is reserved for Janus's built-in admin tools")
+        raise ValidationError(f"prefix {RESERVED_PREFIX!r} is reserved for Janus's built-in admin tools", field="prefix")
     return prefix
 
 
 def _auth_type(auth_type: str) -> str:
     if auth_type not in AUTH_TYPES:
-        raise ValidationError(f"auth_type {auth_type!r} is unknown; expected one of {', '.join(AUTH_TYPES)}")
+        raise ValidationError(f"auth_type {auth_type!r} is unknown; expected one of {', '.join(AUTH_TYPES)}", field="auth_type")
     return auth_type
 
 
 def _check_secret_ref(auth_type: str, ref: str | None) -> None:
     if auth_type != "none" and not ref:
-        raise ValidationError(f"auth_type {auth_type!r} needs a vault secret reference (auth_secret_ref)")
+        raise ValidationError(f"auth_type {auth_type!r} needs a vault secret reference (auth_secret_ref)", field="auth_secret_ref")
 
 
 def _check_unique_name(name: str, own_id: str | None) -> None:
     other = db.session.scalar(select(Connection.id).where(Connection.name == name))
     if other is not None and other != own_id:
-        raise Conflict(f"a connection named {name!r} already exists")
+        raise Conflict(f"a connection named {name!r} already exists", field="name")
 
 
 def _check_prefix_clash(prefix: str, own_id: str | None) -> None:
@@ -154,4 +154,13 @@ def _check_prefix_clash(prefix: str, own_id: str | None) -> None:
             continue
         if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
             raise Conflict(f"prefix {prefix!r} clashes with connection {other_name!r} (prefix {other_prefix!r}): "
-                           "tool names could collide")
+                           "tool names could collide", field="prefix")
+
+
+def prefix_problem(prefix: str, own_id: str | None = None) -> str | None:
+    """Why `prefix` cannot be used (malformed, reserved, clashing), or None; the portal checks as you type."""
+    try:
+        _check_prefix_clash(_prefix(prefix), own_id)
+    except (ValidationError, Conflict) as exc:
+        return exc.message
+    return None

@@ -6,9 +6,10 @@ class ServiceError(Exception):
     status = 400
     error = "bad_request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field  # the input the message is about, when there is one (forms show it there)
 
 
 class ValidationError(ServiceError):

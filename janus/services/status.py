@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, inspect, select
 
 from janus.extensions import db
-from janus.models import SCHEMA_REVISION, ClientToken, Connection, Endpoint, McpSession
+from janus.models import SCHEMA_REVISION, ClientToken, Connection, Endpoint, McpSession, ToolCallLog
 from janus.services.bootstrap import current_revision
 from janus.version import __version__
 
 STARTED = time.time()
 PROBE_TIMEOUT = 5.0
+PROBE_PARALLEL = 8  # greenlets under gunicorn+gevent: a slow upstream does not hold up the others
 
 
 def status() -> dict[str, Any]:
@@ -63,6 +66,38 @@ def verify() -> dict[str, Any]:
     checks.append({"step": "targets", "ok": all(t["ok"] for t in targets),
                    "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} reachable"})
     return {"checks": checks, "targets": targets}
+
+
+def dashboard() -> dict[str, Any]:
+    """The portal's headline numbers: catalog size, calls in the last 24 h and their mean latency."""
+    since = datetime.now(timezone.utc) - timedelta(hours=24)
+    calls, avg_ms = db.session.execute(
+        select(func.count(ToolCallLog.id), func.avg(ToolCallLog.duration_ms)).where(ToolCallLog.created_at >= since)
+    ).one()
+    running = db.session.scalar(select(func.count(McpSession.id)).where(McpSession.ended_at.is_(None)))
+    return {
+        "connections": db.session.scalar(select(func.count(Connection.id))),
+        "tools": db.session.scalar(select(func.count(Endpoint.id))),
+        "requests_24h": calls or 0,
+        "avg_latency_ms": round(avg_ms, 1) if avg_ms is not None else None,
+        "active_sessions": running or 0,
+    }
+
+
+def health() -> list[dict[str, Any]]:
+    """Every connection's reachability, probed in parallel (the dashboard's downstream table)."""
+    conns = list(db.session.scalars(select(Connection).order_by(Connection.name)))
+    if not conns:
+        return []
+    with ThreadPoolExecutor(max_workers=min(PROBE_PARALLEL, len(conns))) as pool:
+        return list(pool.map(_probe, conns))
+
+
+def probe(connection_id: str) -> dict[str, Any]:
+    """One connection's reachability: the portal's "test connection" button."""
+    from janus.services.connections import get
+
+    return _probe(get(connection_id))
 
 
 def _probe(conn: Connection) -> dict[str, Any]:

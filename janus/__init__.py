@@ -42,7 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
 def _register_http(app: "Flask") -> None:
     from flasgger import Swagger
 
-    from janus import errors
+    from janus import errors, portal
     from janus.admin_api import bp as admin_api_bp
     from janus.admin_api.apidocs import openapi_template, swagger_config
     from janus.cli import register_cli
@@ -62,6 +62,8 @@ def _register_http(app: "Flask") -> None:
     app.register_blueprint(admin_api_bp)
     Swagger(app, config=swagger_config(), template=openapi_template())
     app.register_blueprint(rest_tools_bp)
+    # CSRF guards the portal's cookie session; the other blueprints take bearer tokens, never cookies.
+    portal.init_app(app, csrf_exempt=list(app.blueprints.values()))
     init_http_metrics(app)
     errors.init_app(app)
     register_cli(app)

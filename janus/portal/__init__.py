@@ -1,0 +1,79 @@
+"""The portal: server-rendered pages and htmx fragments for admins (Jinja, no SPA framework).
+
+Every action goes through janus.services, exactly like the admin API and mcp-cli.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from janus.portal import auth, connections, dashboard  # noqa: F401  (they add the routes)
+from janus.portal.blueprint import bp
+from janus.portal.rendering import is_htmx, redirect_to, render
+from janus.portal.security import SECURITY_HEADERS, login_manager
+from janus.services.errors import ServiceError
+
+__all__ = ["bp", "init_app"]
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask, csrf_exempt: list) -> None:
+    from janus.portal import security
+
+    security.init_app(app, csrf_exempt)
+    app.register_blueprint(bp)
+
+
+@bp.after_request
+def _security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if current_user.is_authenticated:
+        response.headers.setdefault("Cache-Control", "no-store")  # pages show live, per-user data
+    return response
+
+
+@login_manager.unauthorized_handler
+def _sign_in_first():
+    target = url_for("portal.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    if is_htmx():  # a fragment request: move the whole page to the login form
+        response = redirect_to(target)
+        response.status_code = 401
+        return response
+    response = redirect_to(target)
+    response.status_code = 302
+    return response
+
+
+@bp.app_context_processor
+def _portal_context():
+    return {"current_user": current_user}
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(exc: CSRFError):
+    return _error_page(400, "The form's security token is missing or expired. Reload the page and try again.")
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError):
+    return _error_page(exc.status, exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return _error_page(exc.code or 500, exc.description or exc.name)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("portal error on %s %s", request.method, request.path)
+    return _error_page(500, "An internal error occurred; see the gateway log.")
+
+
+def _error_page(status: int, message: str):
+    return render("portal/error.html", "error_message", status=status, status_code=status, message=message)

@@ -1,0 +1,120 @@
+"""API Connections (figures 3–4): list, enable/disable, create/edit, test, delete."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, url_for
+from flask_login import current_user, login_required
+
+from janus.portal.blueprint import bp
+from janus.portal.forms import checkbox, errors_of, number, texts
+from janus.portal.rendering import is_htmx, redirect_to, render
+from janus.portal.security import admin_required
+from janus.services import connections as connections_service
+from janus.services import status as status_service
+from janus.services import vault_keys
+from janus.services.errors import ServiceError
+
+TEMPLATE = "portal/connections/index.html"
+FORM_TEMPLATE = "portal/connections/form.html"
+FIELDS = ("name", "description", "prefix", "base_url", "auth_type", "auth_secret_ref", "timeout_seconds", "enabled")
+
+
+@bp.get("/connections")
+@login_required
+def connections():
+    return render(TEMPLATE, "connection_list", connections=connections_service.list_connections())
+
+
+@bp.route("/connections/new", methods=["GET", "POST"])
+@admin_required
+def connection_new():
+    values: dict[str, Any] = {"auth_type": "none", "enabled": True, "timeout_seconds": 30}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = texts(request.form, FIELDS)
+        try:
+            connections_service.create_connection(current_user.username, _submitted())
+            return redirect_to(url_for("portal.connections"))
+        except ServiceError as exc:
+            errors = errors_of(exc, FIELDS)
+    return _form(values, errors, None)
+
+
+@bp.route("/connections/<connection_id>/edit", methods=["GET", "POST"])
+@admin_required
+def connection_edit(connection_id: str):
+    current = connections_service.get_connection(connection_id)
+    values, errors = current, {}
+    if request.method == "POST":
+        values = texts(request.form, FIELDS)
+        try:
+            connections_service.update_connection(current_user.username, connection_id, _submitted())
+            return redirect_to(url_for("portal.connections"))
+        except ServiceError as exc:
+            errors = errors_of(exc, FIELDS)
+    return _form(values, errors, current)
+
+
+@bp.post("/connections/<connection_id>/toggle")
+@admin_required
+def connection_toggle(connection_id: str):
+    """Replaces its own card (hx-target=this), so the list stays where the admin was."""
+    conn = connections_service.get_connection(connection_id)
+    conn = connections_service.update_connection(current_user.username, connection_id, {"enabled": not conn["enabled"]})
+    if not is_htmx():
+        return redirect_to(url_for("portal.connections"))
+    return render(TEMPLATE, "connection_card", conn=conn)
+
+
+@bp.route("/connections/<connection_id>/delete", methods=["GET", "POST"])
+@admin_required
+def connection_delete(connection_id: str):
+    conn = connections_service.get_connection(connection_id)
+    if request.method == "GET":  # without JavaScript: a confirmation page instead of hx-confirm
+        return render("portal/connections/delete.html", conn=conn)
+    connections_service.delete_connection(current_user.username, connection_id)
+    return redirect_to(url_for("portal.connections"))
+
+
+@bp.post("/connections/<connection_id>/test")
+@login_required
+def connection_test(connection_id: str):
+    """A reachability probe, shown in place; viewers may run it (it changes nothing)."""
+    probe = status_service.probe(connection_id)
+    if is_htmx():
+        return render(TEMPLATE, "probe_result", probe=probe)
+    return render(TEMPLATE, probe=probe, connections=connections_service.list_connections())
+
+
+@bp.get("/connections/prefix-check")
+@admin_required
+def connection_prefix_check():
+    """The live clash check under the prefix input (hx-trigger on keyup)."""
+    prefix = request.args.get("prefix", "").strip()
+    problem = connections_service.prefix_problem(prefix, request.args.get("own_id") or None) if prefix else None
+    return render(FORM_TEMPLATE, "prefix_feedback", prefix=prefix, problem=problem)
+
+
+def _submitted() -> dict[str, Any]:
+    """The form as the service's fields; ValidationError for a value no field could hold."""
+    form = request.form
+    values: dict[str, Any] = texts(form, ("name", "description", "prefix", "base_url", "auth_type", "auth_secret_ref"))
+    values["enabled"] = checkbox(form, "enabled")
+    timeout = number(form, "timeout_seconds")
+    if timeout is not None:
+        values["timeout_seconds"] = timeout
+    return values
+
+
+def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any] | None):
+    """The create/edit form; 422 with each message next to its input when the service refused."""
+    if "enabled" in values and isinstance(values["enabled"], str):
+        values = {**values, "enabled": checkbox(request.form, "enabled")}
+    status = 422 if errors else 200
+    try:
+        keys = vault_keys.list_keys()
+    except ServiceError:
+        keys = []  # the vault is down: the field stays a free text input
+    return render(FORM_TEMPLATE, "connection_form", status=status, values=values, errors=errors, current=current,
+                  auth_types=connections_service.AUTH_TYPES, vault_keys=keys)

@@ -1,0 +1,31 @@
+"""HTML form values → the plain dicts the services take (the services do all validating)."""
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from janus.services.errors import ServiceError, ValidationError
+
+
+def texts(form: MultiDict, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: form.get(name, "") for name in names}
+
+
+def checkbox(form: MultiDict, name: str) -> bool:
+    return form.get(name) in ("on", "true", "1", "yes")
+
+
+def number(form: MultiDict, name: str) -> float | None:
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number", field=name) from None
+
+
+def errors_of(exc: ServiceError, known: tuple[str, ...]) -> dict[str, str]:
+    """The service's message under its field, or under "form" when it is about no one input."""
+    return {exc.field if exc.field in known else "form": exc.message}

@@ -1,0 +1,98 @@
+"""Sign-in, roles, CSRF and the security headers of every portal page.
+
+Flask-Login keeps the signed-in user in Flask's cookie session (HttpOnly,
+SameSite=Lax, Secure when served over TLS); Flask-WTF checks a CSRF token on
+every state-changing request: forms carry it as a hidden field, htmx requests
+as the X-CSRFToken header (hx-headers on <body>). Both extensions are bound
+here rather than in janus.extensions so `mcp-gateway -stdio` never imports them.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from flask import Flask, abort
+from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFProtect
+
+from janus.services import users as users_service
+from janus.services.errors import NotFound
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+# No inline script or style anywhere: htmx's indicator styles are off (meta htmx-config) for this.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
+    "connect-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'",
+])
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class PortalUser(UserMixin):
+    def __init__(self, view: dict[str, Any]) -> None:
+        self.id = view["id"]
+        self.username = view["username"]
+        self.role = view["role"]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def init_app(app: Flask, exempt_blueprints: list) -> None:
+    secure = bool(app.config.get("TLS_CERT_PATH")) or str(app.config.get("PUBLIC_URL") or "").startswith("https://")
+    # Flask's defaults already hold these keys (SameSite None, Secure False), so set, not setdefault.
+    for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
+        app.config[f"{prefix}_HTTPONLY"] = True
+        app.config[f"{prefix}_SAMESITE"] = app.config.get(f"{prefix}_SAMESITE") or "Lax"
+        app.config[f"{prefix}_SECURE"] = bool(app.config.get(f"{prefix}_SECURE")) or secure
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # valid for the session's life, not an hour
+    login_manager.init_app(app)
+    login_manager.login_view = "portal.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    # Bearer-token APIs carry no cookie, so cross-site requests cannot ride on one.
+    for blueprint in exempt_blueprints:
+        csrf.exempt(blueprint)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> PortalUser | None:
+    try:
+        user = users_service.get(user_id)
+    except NotFound:
+        return None
+    return PortalUser(users_service.view(user)) if user.enabled else None
+
+
+def admin_required(view: Callable) -> Callable:
+    """Viewers see everything but change nothing: the buttons are hidden and the server refuses."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_admin:
+            abort(403, description=f"User {current_user.username!r} has role {current_user.role!r}; "
+                                   "only admins may change the gateway.")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths: an open redirect after sign-in would be a phishing aid."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+

@@ -1,0 +1,91 @@
+"""API Connections pages: everything goes through the services, bad input is answered next to its field."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from janus.extensions import db
+from janus.models import AdminAuditLog, Connection
+from tests.support.catalog import add_connection
+
+
+def _count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(Connection.id)))
+
+
+def test_bad_input_is_shown_next_to_its_field_and_nothing_is_stored(admin):
+    cases = [
+        ({"name": "", "base_url": "http://127.0.0.1:1"}, "name", "name must not be empty"),
+        ({"name": "Bank", "base_url": "ftp://bank"}, "base_url", "base_url must be an absolute http:// or https:// URL"),
+        ({"name": "Bank", "base_url": "http://127.0.0.1:1", "prefix": "Bad-Prefix"}, "prefix", "prefix 'Bad-Prefix' is invalid"),
+        ({"name": "Bank", "base_url": "http://127.0.0.1:1", "auth_type": "bearer"}, "auth_secret_ref", "needs a vault secret reference"),
+        ({"name": "Bank", "base_url": "http://127.0.0.1:1", "timeout_seconds": "soon"}, "timeout_seconds", "timeout_seconds must be a number"),
+    ]
+    for form, field, message in cases:
+        for htmx in (False, True):
+            reply = admin.post("/connections/new", {"auth_type": "none", **form}, htmx=htmx)
+            html = reply.get_data(as_text=True)
+            assert reply.status_code == 422, (form, html)
+            shown = dict(re.findall(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>', html))
+            assert message in shown.get(field, "").replace("&#39;", "'"), (field, shown)
+            assert f'id="f-{field}"' in html and 'aria-invalid="true"' in html
+            assert ("<html" in html) is not htmx  # htmx gets the form fragment only
+    assert _count(admin.app) == 0
+
+
+def test_create_edit_toggle_and_delete_go_through_the_services_with_an_audit_trail(admin):
+    reply = admin.post("/connections/new", {"name": "Bank", "base_url": "http://127.0.0.1:9/api", "prefix": "",
+                                             "auth_type": "none", "enabled": "on", "timeout_seconds": "7.5"})
+    assert reply.status_code == 303 and reply.headers["Location"] == "/connections"
+    with admin.app.app_context():
+        conn = db.session.scalars(select(Connection)).one()
+        assert (conn.prefix, conn.timeout_seconds, conn.enabled) == ("bank_", 7.5, True)
+        conn_id = conn.id
+    edit = admin.get(f"/connections/{conn_id}/edit").get_data(as_text=True)
+    assert 'value="http://127.0.0.1:9/api"' in edit
+    reply = admin.post(f"/connections/{conn_id}/edit", {"name": "Bank v2", "base_url": "http://127.0.0.1:9/v2",
+                                                          "prefix": "bank_", "auth_type": "none", "enabled": "on"},
+                       htmx=True)
+    assert reply.status_code == 200 and reply.headers["HX-Redirect"] == "/connections"
+    card = admin.post(f"/connections/{conn_id}/toggle", htmx=True).get_data(as_text=True)
+    assert card.lstrip().startswith("<article") and "DISABLED" in card and "Bank v2" in card
+    assert admin.get(f"/connections/{conn_id}/delete").status_code == 200  # the no-JavaScript confirmation page
+    assert admin.post(f"/connections/{conn_id}/delete").status_code == 303
+    assert _count(admin.app) == 0
+    with admin.app.app_context():
+        actions = [r.action for r in db.session.scalars(select(AdminAuditLog).order_by(AdminAuditLog.id))]
+        actors = {r.actor for r in db.session.scalars(select(AdminAuditLog).where(AdminAuditLog.target_type == "connection"))}
+    assert actions[-4:] == ["connection.create", "connection.update", "connection.update", "connection.delete"]
+    assert actors == {"alice"}
+
+
+def test_the_prefix_check_reports_clashes_as_you_type_but_not_your_own_prefix(admin):
+    own = add_connection(admin.app, "Accounts", "http://127.0.0.1:9", "acc_")
+    clash = admin.get("/connections/prefix-check?prefix=acc_ext_", htmx=True).get_data(as_text=True)
+    assert "clashes with connection" in clash and 'class="error"' in clash
+    assert "is free" in admin.get("/connections/prefix-check?prefix=pay_", htmx=True).get_data(as_text=True)
+    assert "is free" in admin.get(f"/connections/prefix-check?prefix=acc_&own_id={own}", htmx=True).get_data(as_text=True)
+    assert "is invalid" in admin.get("/connections/prefix-check?prefix=Nope", htmx=True).get_data(as_text=True)
+
+
+def test_test_connection_shows_the_upstreams_answer_in_place(admin, upstream):
+    reachable = add_connection(admin.app, "Up", upstream.url, "up_")
+    down = add_connection(admin.app, "Down", "http://127.0.0.1:9", "down_")
+    shown = admin.post(f"/connections/{reachable}/test", htmx=True).get_data(as_text=True)
+    assert "Reachable: HTTP" in shown and "<html" not in shown
+    assert "Unreachable: connection refused" in admin.post(f"/connections/{down}/test", htmx=True).get_data(as_text=True)
+
+
+def test_an_unknown_connection_is_a_404_page(admin):
+    reply = admin.get("/connections/nope/edit")
+    assert reply.status_code == 404 and "connection 'nope' not found" in reply.get_data(as_text=True).replace("&#39;", "'")
+
+
+def test_the_dashboard_shows_totals_endpoints_and_health(admin, upstream):
+    add_connection(admin.app, "Up", upstream.url, "up_")
+    page = admin.get("/").get_data(as_text=True)
+    assert 'data-stat="connections">1<' in page and "/mcp" in page and "/sse" in page
+    health = admin.get("/dashboard/health", htmx=True).get_data(as_text=True)
+    assert "Up" in health and "OK (HTTP" in health

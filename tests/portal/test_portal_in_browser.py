@@ -1,0 +1,124 @@
+"""The portal in Debian's chromium against a real gunicorn+gevent gateway (screenshots in test-artifacts/)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from janus.services import users
+from tests.conftest import make_app
+from tests.support.browser import browser_page, screenshot
+from tests.support.catalog import add_connection
+from tests.support.server import GatewayServer
+from tests.support.upstream import Upstream, json_response
+
+PASSWORD = "browser test password 42"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("portal")
+    upstream = Upstream().start()
+    upstream.route("/", lambda request: json_response({"service": "ledger", "ok": True}))
+    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
+                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
+    server.upstream = upstream
+    server.app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
+    add_connection(server.app, "Accounts", upstream.url, "acc_")
+    with server.app.app_context():
+        users.create_user("test", {"username": "vera", "password": PASSWORD, "role": "viewer"})
+    yield server
+    server.stop()
+    upstream.stop()
+
+
+def _sign_in(page, base: str, username: str = "admin", password: str = PASSWORD) -> None:
+    page.goto(base + "/")
+    assert page.url.startswith(base + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base + "/")
+
+
+def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
+    base = gateway.url
+    with browser_page() as browser:
+        page = browser.page
+        page.goto(base + "/login")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill("wrong password")
+        page.get_by_role("button", name="Sign in").click()
+        assert page.locator("#login-error").inner_text() == "Invalid username or password."
+        screenshot(page, "portal-login-refused")
+        assert [e for e in browser.console_errors if "401" not in e] == []  # the refused sign-in itself
+        browser.console_errors.clear()
+
+        _sign_in(page, base)
+        page.locator("#health table").wait_for()  # the health table loads itself
+        screenshot(page, "portal-dashboard")
+
+        page.get_by_role("link", name="API Connections").click()
+        page.get_by_role("link", name="+ Connect New API").click()
+        dialog = page.locator("dialog#modal")
+        dialog.wait_for(state="visible")
+        assert page.evaluate("document.activeElement.id") == "f-name"  # focus moved into the dialog
+        dialog.get_by_label("Connection name").fill("Ledger")
+        dialog.get_by_label("Base target URL").fill("ftp://ledger.internal")
+        dialog.get_by_label("Tool namespace prefix (optional)").fill("acc_ledger_")
+        page.locator("#prefix-feedback").filter(has_text="clashes").wait_for()
+        dialog.get_by_label("Tool namespace prefix (optional)").fill("ledger_")
+        page.locator("#prefix-feedback").filter(has_text="is free").wait_for()
+        dialog.get_by_role("button", name="Save connection").click()
+        error = dialog.locator("#e-base_url")
+        error.wait_for()
+        assert "base_url must be an absolute http:// or https:// URL" in error.inner_text()
+        assert dialog.get_by_label("Base target URL").get_attribute("aria-invalid") == "true"
+        screenshot(page, "portal-connection-form-error")
+        assert [e for e in browser.console_errors if "422" not in e] == []  # the refused form itself
+        browser.console_errors.clear()
+
+        dialog.get_by_label("Base target URL").fill(gateway.upstream.url)
+        dialog.get_by_role("button", name="Save connection").click()
+        page.wait_for_url(base + "/connections")
+        card = page.locator("article.conn-card", has_text="Ledger")
+        card.get_by_role("button", name="Test connection").click()
+        card.locator(".probe-result").filter(has_text="Reachable: HTTP 200").wait_for()
+        card.get_by_role("switch").click()
+        card.locator(".badge", has_text="DISABLED").wait_for()
+        screenshot(page, "portal-connections")
+        assert browser.console_errors == [] and browser.page_errors == []
+
+
+def test_a_viewer_sees_the_connections_but_cannot_change_them(gateway):
+    with browser_page() as browser:
+        page = browser.page
+        _sign_in(page, gateway.url, "vera")
+        page.get_by_role("link", name="API Connections").click()
+        page.locator("article.conn-card").first.wait_for()
+        assert page.get_by_role("link", name="+ Connect New API").count() == 0
+        assert page.get_by_role("link", name="Delete").count() == 0 and page.get_by_role("switch").count() == 0
+        response = page.request.post(gateway.url + "/connections/new", form={"name": "x", "base_url": "http://127.0.0.1:1"})
+        assert response.status in (400, 403)  # no token: CSRF refuses first; with one, the role check does
+        screenshot(page, "portal-viewer")
+
+
+def test_every_page_loads_only_from_the_gateway(gateway):
+    base = gateway.url
+    with browser_page() as browser:
+        page = browser.page
+        _sign_in(page, base)
+        links = sorted(set(re.findall(r'href="(/[^"#?]*)"', page.content())))
+        for path in links:
+            if path.startswith("/static/"):
+                continue
+            page.goto(base + path)
+            page.wait_for_load_state("networkidle")
+        page.get_by_role("button", name="Switch between dark and light theme").click()
+        assert page.evaluate("document.documentElement.dataset.theme") == "light"
+        page.reload()
+        assert page.evaluate("document.documentElement.dataset.theme") == "light"  # remembered
+        screenshot(page, "portal-dashboard-light")
+    assert len(browser.requests) > 5
+    browser.assert_requests_only_to(base)
+    assert browser.failed_requests == [] and browser.console_errors == [] and browser.page_errors == []

@@ -63,6 +63,7 @@ class Principal:
 
     token_hash: str | None
     transport: str = "stdio"
+    actor: str | None = None  # who, when there is no token: the audit log's name for a portal user
 
     @property
     def unrestricted(self) -> bool:

@@ -19,6 +19,7 @@ from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
 from janus.mcp.server import RequestContext, ToolListing
+from janus.mcp.versions import LATEST_HANDSHAKE
 
 if TYPE_CHECKING:
     from janus.gateway.executor import Executor
@@ -130,7 +131,7 @@ class GatewayBackend:
             # The audit row first: it is the record of the call, metrics are best effort.
             self._record(CallRecord(
                 tool_name=name[:200], status=status, duration_ms=round(elapsed * 1000, 3),
-                token_id=token.id if token else None, token_name=token.name if token else None,
+                token_id=token.id if token else None, token_name=token.name if token else principal.actor,
                 transport=principal.transport, http_status=http_status, error_message=error,
                 arguments_digest=digest,
             ))
@@ -181,6 +182,19 @@ class GatewayBackend:
             raise McpError(INTERNAL_ERROR, f"Internal error while calling tool '{name}'") from None
         finish(outcome.status, http_status=outcome.http_status, error=outcome.error)
         return outcome.result
+
+
+def try_tool(backend: GatewayBackend, actor: str, name: str, arguments: dict) -> dict[str, Any]:
+    """An admin's trial call (the portal's "try it"): the same path as a client's tools/call —
+    validation, upstream, audit (under `actor`), metrics — answered as a JSON-RPC-shaped dict."""
+    backend.catalog.invalidate()  # a tool saved a moment ago must be callable at once
+    ctx = RequestContext(caller=Principal(token_hash=None, transport="portal", actor=actor), session=None,
+                         protocol_version=LATEST_HANDSHAKE, era="handshake", client_info=None, request_id=None,
+                         meta={})
+    try:
+        return {"result": backend.call_tool(ctx, name, arguments)}
+    except McpError as exc:
+        return {"error": {"code": exc.code, "message": exc.message}}
 
 
 def _where(error) -> str:

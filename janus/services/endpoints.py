@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from janus.extensions import db
 from janus.gateway.specs import HTTP_METHODS
@@ -33,7 +34,9 @@ def view(ep: Endpoint) -> dict[str, Any]:
 
 
 def list_endpoints(connection_id: str | None = None) -> list[dict[str, Any]]:
-    query = select(Endpoint).join(Connection).order_by(Connection.prefix, Endpoint.tool_name)
+    # contains_eager: each row's connection comes with it (view() reads its name), no query per tool.
+    query = (select(Endpoint).join(Connection).options(contains_eager(Endpoint.connection))
+             .order_by(Connection.prefix, Endpoint.tool_name))
     if connection_id:
         if not valid_id(connection_id):
             return []
@@ -57,7 +60,7 @@ def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     connection_id = text(data, "connection_id", required=True, max_len=64)
     conn = db.session.get(Connection, connection_id)
     if conn is None:
-        raise ValidationError(f"connection {connection_id!r} does not exist")
+        raise ValidationError(f"connection {connection_id!r} does not exist", field="connection_id")
     fields = _validated({
         "tool_name": text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
         "description": text(data, "description", max_len=8000) or "",
@@ -99,28 +102,31 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
     if not TOOL_NAME_RE.fullmatch(name) or len(exposed) > MAX_TOOL_NAME:
         raise ValidationError(
             f"tool name {name!r} is invalid: use letters, digits, '_', '.' and '-', and keep the full name "
-            f"{exposed!r} within {MAX_TOOL_NAME} characters")
+            f"{exposed!r} within {MAX_TOOL_NAME} characters", field="tool_name")
     if fields["method"] not in HTTP_METHODS:
-        raise ValidationError(f"method {fields['method']!r} is unknown; expected one of {', '.join(HTTP_METHODS)}")
+        raise ValidationError(f"method {fields['method']!r} is unknown; expected one of {', '.join(HTTP_METHODS)}",
+                              field="method")
     path = fields["path_template"]
     if not path.startswith("/"):
-        raise ValidationError(f"path {path!r} must start with '/'")
+        raise ValidationError(f"path {path!r} must start with '/'", field="path_template")
     schema = fields["input_schema"]
     properties = schema.get("properties") or {}
     required = set(schema.get("required") or [])
     for param in placeholders(path):
         if param not in properties or param not in required:
-            raise ValidationError(f"path parameter {param!r} must be a required property of the input schema")
+            raise ValidationError(f"path parameter {param!r} must be a required property of the input schema",
+                                  field="input_schema")
     template = fields["body_template"]
     if template is not None:
         if fields["method"] not in BODY_METHODS:
-            raise ValidationError("a body template is used only with POST, PUT or PATCH")
+            raise ValidationError("a body template is used only with POST, PUT or PATCH", field="body_template")
         problems = validate_body_template(template)
         if problems:
-            raise ValidationError("body template is invalid: " + "; ".join(problems))
+            raise ValidationError("body template is invalid: " + "; ".join(problems), field="body_template")
         for param in placeholders(template, kind="body"):
             if param not in properties:
-                raise ValidationError(f"body template placeholder {param!r} is not a property of the input schema")
+                raise ValidationError(f"body template placeholder {param!r} is not a property of the input schema",
+                                      field="body_template")
     _check_unique_tool(exposed, own_id)
     return fields
 
@@ -132,11 +138,12 @@ def _schema(raw: Any) -> dict[str, Any]:
         try:
             raw = json.loads(raw)
         except (ValueError, RecursionError) as exc:
-            raise ValidationError(f"input schema is not valid JSON: {exc}") from None
+            raise ValidationError(f"input schema is not valid JSON: {exc}", field="input_schema") from None
     if not isinstance(raw, dict):
-        raise ValidationError("input schema must be a JSON object")
+        raise ValidationError("input schema must be a JSON object", field="input_schema")
     if raw.get("type") != "object":
-        raise ValidationError('input schema must have "type": "object" at its root (MCP tool inputs are objects)')
+        raise ValidationError('input schema must have "type": "object" at its root (MCP tool inputs are objects)',
+                              field="input_schema")
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
@@ -145,9 +152,9 @@ def _schema(raw: Any) -> dict[str, Any]:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
         raise ValidationError(f"input schema is not a valid JSON Schema: {exc.message}"
-                              + (f" (at {where})" if where else "")) from None
+                              + (f" (at {where})" if where else ""), field="input_schema") from None
     except RecursionError:
-        raise ValidationError("input schema is nested too deeply") from None
+        raise ValidationError("input schema is nested too deeply", field="input_schema") from None
     return raw
 
 
@@ -157,7 +164,7 @@ def _body_text(raw: Any) -> str | None:
     if isinstance(raw, (dict, list)):
         return json.dumps(raw)
     if not isinstance(raw, str):
-        raise ValidationError("body template must be a JSON text")
+        raise ValidationError("body template must be a JSON text", field="body_template")
     return storable("body template", raw)
 
 
@@ -165,4 +172,55 @@ def _check_unique_tool(exposed: str, own_id: str | None) -> None:
     for ep_id, prefix, tool in db.session.execute(
             select(Endpoint.id, Connection.prefix, Endpoint.tool_name).join(Connection)):
         if ep_id != own_id and prefix + tool == exposed:
-            raise Conflict(f"tool {exposed!r} already exists")
+            raise Conflict(f"tool {exposed!r} already exists", field="tool_name")
+
+
+# -- the portal's editor and "try it" panel ---------------------------------------------
+
+def schema_problem(raw: str) -> str | None:
+    """Why this input schema text would be refused, or None: checked as the admin types."""
+    try:
+        _schema(raw if raw.strip() else None)
+    except ValidationError as exc:
+        return exc.message
+    return None
+
+
+def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+    """Arguments that fit the schema's required properties: a starting point to edit, not a guess at data."""
+    samples = {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}
+    properties = schema.get("properties") or {}
+    out: dict[str, Any] = {}
+    for name in schema.get("required") or list(properties)[:5]:
+        spec = properties.get(name) if isinstance(properties.get(name), dict) else {}
+        if "default" in spec:
+            out[name] = spec["default"]
+        elif isinstance(spec.get("enum"), list) and spec["enum"]:
+            out[name] = spec["enum"][0]
+        else:
+            kind = spec.get("type")
+            out[name] = samples.get(kind[0] if isinstance(kind, list) and kind else kind, "example")
+    return out
+
+
+def try_endpoint(actor: str, endpoint_id: str, arguments: Any) -> dict[str, Any]:
+    """Call the endpoint's tool like a client would (validation, upstream, audit as `portal:<actor>`)."""
+    from flask import current_app
+
+    from janus.gateway.tool_backend import try_tool
+    from janus.services.runtime import get_runtime
+
+    ep = get(endpoint_id)
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except (ValueError, RecursionError) as exc:
+            raise ValidationError(f"arguments are not valid JSON: {exc}", field="arguments") from None
+    if not isinstance(arguments, dict):
+        raise ValidationError("arguments must be a JSON object", field="arguments")
+    if not (ep.enabled and ep.connection.enabled):
+        raise ValidationError(f"tool {ep.exposed_name!r} is disabled (or its connection is); enable it to try it",
+                              field="arguments")
+    runtime = get_runtime(current_app._get_current_object())
+    return {"tool": ep.exposed_name, "arguments": arguments,
+            **try_tool(runtime.backend, f"portal:{actor}", ep.exposed_name, arguments)}

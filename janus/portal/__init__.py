@@ -11,7 +11,9 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from janus.portal import auth, connections, dashboard  # noqa: F401  (they add the routes)
+from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
+    audit, auth, connections, dashboard, guides, openapi, telemetry, tokens, tools, vault,
+)
 from janus.portal.blueprint import bp
 from janus.portal.rendering import is_htmx, redirect_to, render
 from janus.portal.security import SECURITY_HEADERS, login_manager
@@ -49,9 +51,20 @@ def _sign_in_first():
     return response
 
 
+# The sidebar, in the reference's order; an entry shows once its page exists.
+NAVIGATION = [
+    ("portal.dashboard", "Dashboard"), ("portal.connections", "API Connections"), ("portal.tools", "MCP Tools"),
+    ("portal.tokens", "Client Tokens"), ("portal.vault", "Security Vault"), ("portal.telemetry", "Telemetry"),
+    ("portal.audit", "Audit Logs"), ("portal.guides", "Guides"),
+]
+
+
 @bp.app_context_processor
 def _portal_context():
-    return {"current_user": current_user}
+    from flask import current_app
+
+    views = current_app.view_functions
+    return {"current_user": current_user, "navigation": [(e, label) for e, label in NAVIGATION if e in views]}
 
 
 @bp.errorhandler(CSRFError)

@@ -1,0 +1,137 @@
+"""MCP Tools (figures 5–6): tools grouped by connection, the endpoint editor and the "try it" panel."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request, url_for
+from flask_login import current_user, login_required
+
+from janus.portal.blueprint import bp
+from janus.portal.forms import checkbox, errors_of, texts
+from janus.portal.rendering import is_htmx, redirect_to, render
+from janus.portal.security import admin_required
+from janus.services import connections as connections_service
+from janus.services import endpoints as endpoints_service
+from janus.services.errors import ServiceError
+
+TEMPLATE = "portal/tools/index.html"
+FORM_TEMPLATE = "portal/tools/form.html"
+TRY_TEMPLATE = "portal/tools/try.html"
+FIELDS = ("connection_id", "tool_name", "description", "path_template", "method", "input_schema", "body_template",
+          "enabled")
+NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, indent=2)
+
+
+@bp.get("/tools")
+@login_required
+def tools():
+    return render(TEMPLATE, "tool_groups", groups=_groups())
+
+
+@bp.route("/tools/new", methods=["GET", "POST"])
+@admin_required
+def tool_new():
+    values: dict[str, Any] = {"method": "GET", "enabled": True, "input_schema": NEW_SCHEMA,
+                              "connection_id": request.args.get("connection_id", "")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = _form_values()
+        try:
+            endpoints_service.create_endpoint(current_user.username, _submitted(values))
+            return redirect_to(url_for("portal.tools"))
+        except ServiceError as exc:
+            errors = errors_of(exc, FIELDS)
+    return _form(values, errors, None)
+
+
+@bp.route("/tools/<endpoint_id>/edit", methods=["GET", "POST"])
+@admin_required
+def tool_edit(endpoint_id: str):
+    current = endpoints_service.get_endpoint(endpoint_id)
+    values = {**current, "input_schema": json.dumps(current["input_schema"], indent=2)}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = _form_values()
+        try:
+            changes = {k: v for k, v in _submitted(values).items() if k != "connection_id"}  # tools do not move
+            endpoints_service.update_endpoint(current_user.username, endpoint_id, changes)
+            return redirect_to(url_for("portal.tools"))
+        except ServiceError as exc:
+            errors = errors_of(exc, FIELDS)
+    return _form(values, errors, current)
+
+
+@bp.post("/tools/<endpoint_id>/toggle")
+@admin_required
+def tool_toggle(endpoint_id: str):
+    tool = endpoints_service.get_endpoint(endpoint_id)
+    tool = endpoints_service.update_endpoint(current_user.username, endpoint_id, {"enabled": not tool["enabled"]})
+    if not is_htmx():
+        return redirect_to(url_for("portal.tools"))
+    return render(TEMPLATE, "tool_row", tool=tool)
+
+
+@bp.route("/tools/<endpoint_id>/delete", methods=["GET", "POST"])
+@admin_required
+def tool_delete(endpoint_id: str):
+    tool = endpoints_service.get_endpoint(endpoint_id)
+    if request.method == "GET":  # without JavaScript: a confirmation page instead of hx-confirm
+        return render("portal/tools/delete.html", tool=tool)
+    endpoints_service.delete_endpoint(current_user.username, endpoint_id)
+    return redirect_to(url_for("portal.tools"))
+
+
+@bp.post("/tools/schema-check")
+@admin_required
+def tool_schema_check():
+    """The JSON-Schema editor's live verdict (POST: a schema can be long)."""
+    raw = request.form.get("input_schema", "")
+    return render(FORM_TEMPLATE, "schema_feedback", problem=endpoints_service.schema_problem(raw), checked=True)
+
+
+@bp.route("/tools/<endpoint_id>/try", methods=["GET", "POST"])
+@admin_required
+def tool_try(endpoint_id: str):
+    """Call the tool through the gateway with sample arguments and show the MCP result.
+
+    Admin-only: a trial call reaches the real upstream with the connection's credentials.
+    """
+    tool = endpoints_service.get_endpoint(endpoint_id)
+    arguments = json.dumps(endpoints_service.sample_arguments(tool["input_schema"]), indent=2)
+    outcome, errors, status = None, {}, 200
+    if request.method == "POST":
+        arguments = request.form.get("arguments", "")
+        try:
+            outcome = endpoints_service.try_endpoint(current_user.username, endpoint_id, arguments)
+        except ServiceError as exc:
+            errors, status = errors_of(exc, ("arguments",)), 422
+    return render(TRY_TEMPLATE, "try_panel", status=status, tool=tool, arguments=arguments, errors=errors,
+                  outcome=outcome, outcome_json=json.dumps(outcome, indent=2, ensure_ascii=False) if outcome else "")
+
+
+def _groups() -> list[dict[str, Any]]:
+    by_connection: dict[str, list[dict[str, Any]]] = {}
+    for tool in endpoints_service.list_endpoints():
+        by_connection.setdefault(tool["connection_id"], []).append(tool)
+    return [{"connection": conn, "tools": by_connection.get(conn["id"], [])}
+            for conn in connections_service.list_connections()]
+
+
+def _form_values() -> dict[str, Any]:
+    values: dict[str, Any] = texts(request.form, FIELDS[:-1])
+    values["enabled"] = checkbox(request.form, "enabled")
+    return values
+
+
+def _submitted(values: dict[str, Any]) -> dict[str, Any]:
+    data = dict(values)
+    data["body_template"] = data.get("body_template") or None
+    return data
+
+
+def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any] | None):
+    """The editor; 422 with each message next to its input when the service refused."""
+    return render(FORM_TEMPLATE, "tool_form", status=422 if errors else 200, values=values, errors=errors,
+                  current=current, connections=connections_service.list_connections(),
+                  methods=endpoints_service.HTTP_METHODS)

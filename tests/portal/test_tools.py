@@ -1,0 +1,121 @@
+"""MCP Tools pages: the endpoint editor, its live schema check and the "try it" panel."""
+from __future__ import annotations
+
+import json
+import re
+
+from sqlalchemy import func, select
+
+from janus.extensions import db
+from janus.models import Endpoint, ToolCallLog
+from janus.services.runtime import get_runtime
+from tests.support.catalog import add_connection, add_endpoint
+from tests.support.upstream import json_response
+
+SCHEMA = {"type": "object", "properties": {"invoice_id": {"type": "string"}, "status": {"type": "string"}},
+          "required": ["invoice_id"]}
+
+
+def _errors(html: str) -> dict[str, str]:
+    return {k: v.replace("&#39;", "'").replace("&#34;", '"')
+            for k, v in re.findall(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>', html)}
+
+
+def _tool_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(Endpoint.id)))
+
+
+def test_bad_input_is_shown_next_to_its_field_and_nothing_is_stored(admin):
+    conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
+    base = {"connection_id": conn, "tool_name": "get_invoice", "path_template": "/invoices/{{invoice_id}}",
+            "method": "GET", "input_schema": json.dumps(SCHEMA)}
+    cases = [
+        ({"input_schema": "{not json"}, "input_schema", "input schema is not valid JSON"),
+        ({"input_schema": '{"type": "array"}'}, "input_schema", 'must have "type": "object"'),
+        ({"input_schema": '{"type": "object", "properties": {"a": {"type": 5}}}'}, "input_schema", "not a valid JSON Schema"),
+        ({"input_schema": '{"type": "object"}'}, "input_schema", "path parameter 'invoice_id' must be a required property"),
+        ({"path_template": "invoices"}, "path_template", "must start with '/'"),
+        ({"tool_name": "bad name!"}, "tool_name", "tool name 'bad name!' is invalid"),
+        ({"body_template": '{"id": "{{invoice_id}}"}'}, "body_template", "only with POST, PUT or PATCH"),
+        ({"connection_id": ""}, "connection_id", "connection_id must not be empty"),
+    ]
+    for change, field, message in cases:
+        reply = admin.post("/tools/new", {**base, **change}, htmx=True)
+        assert reply.status_code == 422, (change, reply.get_data(as_text=True)[:300])
+        assert message in _errors(reply.get_data(as_text=True)).get(field, ""), (field, _errors(reply.get_data(as_text=True)))
+    assert _tool_count(admin.app) == 0
+
+
+def test_the_schema_editor_is_checked_as_you_type(admin):
+    ok = admin.post("/tools/schema-check", {"input_schema": json.dumps(SCHEMA)}, htmx=True).get_data(as_text=True)
+    assert "Valid JSON Schema." in ok and "<html" not in ok
+    bad = admin.post("/tools/schema-check", {"input_schema": '{"type": "object", "required": "x"}'}, htmx=True)
+    assert "not a valid JSON Schema" in bad.get_data(as_text=True) and 'class="error"' in bad.get_data(as_text=True)
+
+
+def test_a_tool_with_a_body_template_is_created_grouped_and_tried_through_the_gateway(admin, upstream):
+    upstream.route("/invoices/", lambda request: json_response({"invoice": request.path.rsplit("/", 1)[-1],
+                                                                 "body": request.get_json()}))
+    conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
+    reply = admin.post("/tools/new", {
+        "connection_id": conn, "tool_name": "close_invoice", "description": "Close an invoice",
+        "path_template": "/invoices/{{invoice_id}}", "method": "POST", "input_schema": json.dumps(SCHEMA),
+        "body_template": '{"status": "{{status}}", "source": "janus"}', "enabled": "on"})
+    assert reply.status_code == 303
+    page = admin.get("/tools").get_data(as_text=True)
+    assert "billing_close_invoice" in page and "Billing" in page
+    with admin.app.app_context():
+        tool_id = db.session.scalars(select(Endpoint.id)).one()
+    panel = admin.get(f"/tools/{tool_id}/try", htmx=True).get_data(as_text=True)
+    assert "&#34;invoice_id&#34;: &#34;example&#34;" in panel  # sample arguments from the schema
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": json.dumps({"invoice_id": "INV-7", "status": "paid"})},
+                       htmx=True)
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "success" in html
+    seen = upstream.seen[-1]
+    assert seen.method == "POST" and seen.path == "/invoices/INV-7"
+    assert json.loads(seen.body) == {"status": "paid", "source": "janus"}
+    assert "INV-7" in html and "structuredContent" in html
+    get_runtime(admin.app).audit.flush()
+    with admin.app.app_context():
+        row = db.session.scalars(select(ToolCallLog)).one()
+        assert (row.tool_name, row.status, row.token_name, row.transport) == (
+            "billing_close_invoice", "success", "portal:alice", "portal")
+
+
+def test_try_it_answers_bad_arguments_in_place(admin, upstream):
+    conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
+    tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": "[1, 2"}, htmx=True)
+    assert reply.status_code == 422 and "arguments are not valid JSON" in _errors(reply.get_data(as_text=True))["arguments"]
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": json.dumps({"status": "x"})}, htmx=True)
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "isError" in html and "invoice_id" in html  # the schema's own message
+    assert upstream.seen == []  # refused before any upstream call
+
+
+def test_toggle_edit_and_delete(admin):
+    conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
+    tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
+    row = admin.post(f"/tools/{tool_id}/toggle", htmx=True).get_data(as_text=True)
+    assert row.lstrip().startswith("<tr") and "DISABLED" in row
+    assert "enable it to try it" in admin.post(f"/tools/{tool_id}/try", {"arguments": "{}"}, htmx=True).get_data(as_text=True)
+    edit = admin.get(f"/tools/{tool_id}/edit").get_data(as_text=True)
+    assert "/invoices/{{invoice_id}}" in edit and "Billing" in edit
+    reply = admin.post(f"/tools/{tool_id}/edit", {"tool_name": "fetch_invoice", "path_template": "/invoices/{{invoice_id}}",
+                                                  "method": "GET", "input_schema": json.dumps(SCHEMA), "enabled": "on"})
+    assert reply.status_code == 303
+    assert "billing_fetch_invoice" in admin.get("/tools").get_data(as_text=True)
+    assert admin.post(f"/tools/{tool_id}/delete").status_code == 303
+    assert _tool_count(admin.app) == 0
+
+
+def test_a_viewer_reads_the_tools_but_cannot_change_or_try_them(viewer):
+    conn = add_connection(viewer.app, "Billing", "http://127.0.0.1:9", "billing_")
+    tool_id = add_endpoint(viewer.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
+    page = viewer.get("/tools").get_data(as_text=True)
+    assert "billing_get_invoice" in page and "Try it" not in page and "+ Add MCP Tool" not in page
+    for url in ("/tools/new", f"/tools/{tool_id}/toggle", f"/tools/{tool_id}/try", f"/tools/{tool_id}/delete"):
+        assert viewer.post(url, {"arguments": "{}"}).status_code == 403
+    assert _tool_count(viewer.app) == 1

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
-from janus.portal.rendering import is_htmx, redirect_to, render
+from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
 from janus.portal.security import admin_required
 from janus.services import connections as connections_service
 from janus.services import endpoints as endpoints_service
@@ -26,7 +26,7 @@ NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, in
 @bp.get("/tools")
 @login_required
 def tools():
-    return render(TEMPLATE, "tool_groups", groups=_groups())
+    return render(TEMPLATE, "tool_groups", groups=_groups(), urls_for=_tool_urls())
 
 
 @bp.route("/tools/new", methods=["GET", "POST"])
@@ -69,7 +69,7 @@ def tool_toggle(endpoint_id: str):
     tool = endpoints_service.update_endpoint(current_user.username, endpoint_id, {"enabled": not tool["enabled"]})
     if not is_htmx():
         return redirect_to(url_for("portal.tools"))
-    return render(TEMPLATE, "tool_row", tool=tool)
+    return render(TEMPLATE, "tool_row", tool=tool, urls_for=_tool_urls())
 
 
 @bp.route("/tools/<endpoint_id>/delete", methods=["GET", "POST"])
@@ -110,9 +110,13 @@ def tool_try(endpoint_id: str):
                   outcome=outcome, outcome_json=json.dumps(outcome, indent=2, ensure_ascii=False) if outcome else "")
 
 
+def _tool_urls():
+    return row_urls("endpoint_id", try_it="portal.tool_try", toggle="portal.tool_toggle", edit="portal.tool_edit")
+
+
 def _groups() -> list[dict[str, Any]]:
     by_connection: dict[str, list[dict[str, Any]]] = {}
-    for tool in endpoints_service.list_endpoints():
+    for tool in endpoints_service.list_summaries():
         by_connection.setdefault(tool["connection_id"], []).append(tool)
     return [{"connection": conn, "tools": by_connection.get(conn["id"], [])}
             for conn in connections_service.list_connections()]

@@ -13,8 +13,6 @@
       try { window.localStorage.setItem("janus-theme", next); } catch (e) { /* storage disabled */ }
       return;
     }
-    var open = event.target.closest("[data-opens-modal]");
-    if (open) opener = open;
     var close = event.target.closest("[data-closes-modal]");
     if (close && modal && modal.open) {
       event.preventDefault();
@@ -22,6 +20,12 @@
     }
     var copy = event.target.closest("[data-copy]");
     if (copy && navigator.clipboard) navigator.clipboard.writeText(copy.textContent.trim());
+  });
+
+  // Whatever asks for a fragment for the dialog is where focus returns when it closes.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "modal-body" && !(modal && modal.open)) opener = event.detail.elt;
   });
 
   // A fragment swapped into the dialog opens it; focus goes to its first input (keyboard users).

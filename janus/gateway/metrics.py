@@ -1,7 +1,7 @@
 """Prometheus metrics named by the reference product (its `mcp-cli metrics` output)."""
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Exposed as mcp_tool_execution_count_total{status,tool_name}.
 TOOL_CALLS = Counter(
@@ -11,6 +11,10 @@ TOOL_LATENCY = Histogram(
     "mcp_tool_execution_latency_seconds", "MCP tool execution latency, gateway included.", ["tool_name"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+
+# Calls between arrival and answer, summed over live worker processes (the portal's "running calls").
+IN_FLIGHT = Gauge("mcp_tool_calls_in_flight", "MCP tool calls being executed right now.",
+                  multiprocess_mode="livesum")
 
 
 _counters: dict[tuple[str, str], object] = {}
@@ -28,3 +32,19 @@ def observe(tool_name: str, status: str, seconds: float) -> None:
         histogram = _histograms[tool_name] = TOOL_LATENCY.labels(tool_name=tool_name)
     counter.inc()
     histogram.observe(seconds)
+
+
+def in_flight() -> int:
+    """IN_FLIGHT summed over this server's processes (all gunicorn workers when multiprocess)."""
+    import os
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return int(IN_FLIGHT._value.get())
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    value = registry.get_sample_value("mcp_tool_calls_in_flight")
+    return int(value or 0)

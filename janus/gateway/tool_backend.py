@@ -115,6 +115,13 @@ class GatewayBackend:
         return [d for d in self.builtins.descriptors() if scopes_allow(scopes, d["name"])]
 
     def call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
+        metrics.IN_FLIGHT.inc()
+        try:
+            return self._call_tool(ctx, name, arguments)
+        finally:
+            metrics.IN_FLIGHT.dec()
+
+    def _call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
         started = time.perf_counter()
         principal: Principal = ctx.caller
         snapshot = self.catalog.current()

@@ -22,3 +22,10 @@ def dashboard_health():
     totals = None if is_htmx() else status_service.dashboard()  # the whole page only without JavaScript
     return render("portal/dashboard/index.html", "health", targets=status_service.health(), totals=totals,
                   urls=gateway_urls())
+
+
+@bp.get("/dashboard/activity")
+@login_required
+def dashboard_activity():
+    """Sessions and running calls, refreshed every few seconds."""
+    return render("portal/dashboard/index.html", "activity", totals=status_service.dashboard(), urls=gateway_urls())

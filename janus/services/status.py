@@ -74,14 +74,24 @@ def dashboard() -> dict[str, Any]:
     calls, avg_ms = db.session.execute(
         select(func.count(ToolCallLog.id), func.avg(ToolCallLog.duration_ms)).where(ToolCallLog.created_at >= since)
     ).one()
-    running = db.session.scalar(select(func.count(McpSession.id)).where(McpSession.ended_at.is_(None)))
+    sessions = db.session.scalar(select(func.count(McpSession.id)).where(McpSession.ended_at.is_(None)))
     return {
         "connections": db.session.scalar(select(func.count(Connection.id))),
         "tools": db.session.scalar(select(func.count(Endpoint.id))),
         "requests_24h": calls or 0,
         "avg_latency_ms": round(avg_ms, 1) if avg_ms is not None else None,
-        "active_sessions": running or 0,
+        "active_sessions": sessions or 0,
+        "running_calls": _running_calls(),
     }
+
+
+def _running_calls() -> int | None:
+    from janus.gateway.metrics import in_flight
+
+    try:
+        return in_flight()
+    except Exception:  # a metrics directory being cleaned up must not break the dashboard
+        return None
 
 
 def health() -> list[dict[str, Any]]:

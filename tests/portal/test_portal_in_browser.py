@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
+import requests
 
 from janus.services import users
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
-from tests.support.catalog import add_connection
+from tests.support.catalog import add_connection, add_endpoint, add_token
+from tests.support.http_gateway import mcp_headers, stateless_meta
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
+from tests.support.waiting import wait_for
 
 PASSWORD = "browser test password 42"
+SLOW_TOKEN = "portal_dashboard_token_0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +25,20 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portal")
     upstream = Upstream().start()
     upstream.route("/", lambda request: json_response({"service": "ledger", "ok": True}))
+    release = threading.Event()
+    upstream.route("/slow", lambda request: (release.wait(20), json_response({"slow": "done"}))[1])
     server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
                            VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
     server.upstream = upstream
     server.app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
-    add_connection(server.app, "Accounts", upstream.url, "acc_")
+    accounts = add_connection(server.app, "Accounts", upstream.url, "acc_")
+    add_endpoint(server.app, accounts, "slow_report", "/slow")
+    add_token(server.app, "Dashboard check", SLOW_TOKEN, "acc_*")
+    server.release = release
     with server.app.app_context():
         users.create_user("test", {"username": "vera", "password": PASSWORD, "role": "viewer"})
     yield server
+    release.set()
     server.stop()
     upstream.stop()
 
@@ -122,3 +133,32 @@ def test_every_page_loads_only_from_the_gateway(gateway):
     assert len(browser.requests) > 5
     browser.assert_requests_only_to(base)
     assert browser.failed_requests == [] and browser.console_errors == [] and browser.page_errors == []
+
+
+def test_the_dashboard_counts_calls_running_on_any_worker(gateway):
+    portal = requests.Session()
+    form = portal.get(gateway.url + "/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    portal.post(gateway.url + "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}, timeout=10)
+
+    def running() -> str:
+        html = portal.get(gateway.url + "/dashboard/activity", headers={"HX-Request": "true"}, timeout=10).text
+        return re.search(r'data-stat="running">([^<]*)<', html).group(1)
+
+    assert running() == "0 running"
+    # Stateless 2026-07-28 calls: no session to set up first.
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "acc_slow_report", "arguments": {}, "_meta": stateless_meta()}}
+    headers = mcp_headers(SLOW_TOKEN, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+                                         "Mcp-Name": "acc_slow_report"})
+    calls = [threading.Thread(target=requests.post, args=(gateway.url + "/mcp",),
+                              kwargs={"json": call, "headers": headers, "timeout": 30}) for _ in range(3)]
+    for thread in calls:
+        thread.start()
+    try:
+        wait_for(lambda: running() == "3 running", timeout=10)  # summed over both workers
+    finally:
+        gateway.release.set()
+        for thread in calls:
+            thread.join(30)
+    wait_for(lambda: running() == "0 running", timeout=10)

@@ -1,8 +1,11 @@
-"""Reading the audit trails: filters and pagination shared by the API, CLI and portal."""
+"""Reading the audit trails: filters and pagination shared by the API, CLI and portal, and CSV export."""
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import func, select
 
@@ -13,6 +16,14 @@ from janus.services.errors import ValidationError
 
 STATUSES = ("success", "failure", "denied")
 MAX_PER_PAGE = 500
+EXPORT_BATCH = 1000  # rows per query while streaming a CSV: memory stays flat however long the log
+CHOICES_SHOWN = 200
+CHOICES_SCANNED = 5000
+TOOL_CALL_COLUMNS = ("created_at", "token_name", "tool_name", "status", "http_status", "duration_ms",
+                     "error_message", "transport", "arguments_digest")
+ADMIN_EVENT_COLUMNS = ("created_at", "actor", "action", "target_type", "target_id", "details")
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def tool_call_view(row: ToolCallLog) -> dict[str, Any]:
@@ -28,35 +39,85 @@ def admin_event_view(row: AdminAuditLog) -> dict[str, Any]:
 
 def list_tool_calls(*, tool: str | None = None, status: str | None = None, token: str | None = None,
                     since: str | None = None, until: str | None = None, page: Any = 1, per_page: Any = 50) -> dict[str, Any]:
-    query = select(ToolCallLog)
-    if tool:
-        query = query.where(ToolCallLog.tool_name == storable("tool", tool))
-    if status:
-        if status not in STATUSES:
-            raise ValidationError(f"status must be one of {', '.join(STATUSES)}")
-        query = query.where(ToolCallLog.status == status)
-    if token:
-        query = query.where(ToolCallLog.token_name == storable("token", token))
-    query = _time_range(query, ToolCallLog.created_at, since, until)
+    query = _tool_call_query(tool, status, token, since, until)
     return _page(query, ToolCallLog.id, tool_call_view, page, per_page)
 
 
 def list_admin_events(*, actor: str | None = None, action: str | None = None, since: str | None = None,
                       until: str | None = None, page: Any = 1, per_page: Any = 50) -> dict[str, Any]:
+    query = _admin_event_query(actor, action, since, until)
+    return _page(query, AdminAuditLog.id, admin_event_view, page, per_page)
+
+
+def export_tool_calls_csv(*, tool: str | None = None, status: str | None = None, token: str | None = None,
+                          since: str | None = None, until: str | None = None) -> Iterator[str]:
+    """The filtered tool calls as CSV text chunks, newest first.
+
+    The filters are checked now (a bad one raises ValidationError before any byte is sent);
+    the rows are read lazily, EXPORT_BATCH at a time, while the caller streams the chunks.
+    """
+    query = _tool_call_query(tool, status, token, since, until)
+    return _csv_chunks(query, ToolCallLog, TOOL_CALL_COLUMNS)
+
+
+def export_admin_events_csv(*, actor: str | None = None, action: str | None = None, since: str | None = None,
+                            until: str | None = None) -> Iterator[str]:
+    """Like export_tool_calls_csv; `details` (before/after, secrets already redacted) is one JSON cell."""
+    query = _admin_event_query(actor, action, since, until)
+    return _csv_chunks(query, AdminAuditLog, ADMIN_EVENT_COLUMNS)
+
+
+def filter_choices() -> dict[str, list[str]]:
+    """Values seen in the recent rows of the trails, offered as suggestions beside the filter inputs.
+
+    Only the newest CHOICES_SCANNED rows are looked at: a page view must not scan a huge log.
+    """
+    def distinct(model, column) -> list[str]:
+        recent = select(column.label("value")).order_by(model.id.desc()).limit(CHOICES_SCANNED).subquery()
+        return list(db.session.scalars(select(recent.c.value).where(recent.c.value.is_not(None)).distinct()
+                                       .order_by(recent.c.value).limit(CHOICES_SHOWN)))
+    return {"tools": distinct(ToolCallLog, ToolCallLog.tool_name), "tokens": distinct(ToolCallLog, ToolCallLog.token_name),
+            "actors": distinct(AdminAuditLog, AdminAuditLog.actor), "actions": distinct(AdminAuditLog, AdminAuditLog.action)}
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a leading apostrophe defuses a would-be formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _tool_call_query(tool, status, token, since, until):
+    query = select(ToolCallLog)
+    if tool:
+        query = query.where(ToolCallLog.tool_name == storable("tool", tool))
+    if status:
+        if status not in STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(STATUSES)}", field="status")
+        query = query.where(ToolCallLog.status == status)
+    if token:
+        query = query.where(ToolCallLog.token_name == storable("token", token))
+    return _time_range(query, ToolCallLog.created_at, since, until)
+
+
+def _admin_event_query(actor, action, since, until):
     query = select(AdminAuditLog)
     if actor:
         query = query.where(AdminAuditLog.actor == storable("actor", actor))
     if action:
         query = query.where(AdminAuditLog.action == storable("action", action))
-    query = _time_range(query, AdminAuditLog.created_at, since, until)
-    return _page(query, AdminAuditLog.id, admin_event_view, page, per_page)
+    return _time_range(query, AdminAuditLog.created_at, since, until)
 
 
 def _time_range(query, column, since: str | None, until: str | None):
-    if since:
-        query = query.where(column >= _when("since", since))
-    if until:
-        query = query.where(column <= _when("until", until))
+    start = _when("since", since) if since else None
+    end = _when("until", until) if until else None
+    if start is not None and end is not None and end < start:
+        raise ValidationError("until must not be before since", field="until")
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column <= end)
     return query
 
 
@@ -66,18 +127,49 @@ def _when(name: str, raw: str) -> datetime:
         # In UTC now: a date at the edge of year 1 or 9999 must not overflow when the query binds it.
         return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     except (ValueError, OverflowError):
-        raise ValidationError(f"{name} must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z") from None
+        raise ValidationError(f"{name} must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z", field=name) from None
 
 
 def _page(query, id_column, to_view, page: Any, per_page: Any) -> dict[str, Any]:
     try:
         page, per_page = int(page), int(per_page)
     except (TypeError, ValueError):
-        raise ValidationError("page and per_page must be whole numbers") from None
+        raise ValidationError("page and per_page must be whole numbers", field="page") from None
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ValidationError(f"page must be at least 1 and per_page between 1 and {MAX_PER_PAGE}")
+        raise ValidationError(f"page must be at least 1 and per_page between 1 and {MAX_PER_PAGE}", field="page")
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     offset = (page - 1) * per_page
     # Past the end there is nothing to fetch, and a huge offset would overflow the database's integer.
     rows = db.session.scalars(query.order_by(id_column.desc()).offset(offset).limit(per_page)).all() if offset < total else []
     return {"items": [to_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def _csv_chunks(query, model, columns: tuple[str, ...]) -> Iterator[str]:
+    # Plain column tuples, not ORM objects: nothing accumulates in the session's identity map.
+    # Keyset paging (id below the last one sent) keeps each batch a cheap index range, however deep.
+    rows_query = query.with_only_columns(model.id, *(getattr(model, c) for c in columns))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # RFC 4180: quotes where needed, CRLF line ends
+    writer.writerow(columns)
+    last_id = None
+    while True:
+        batch_query = rows_query if last_id is None else rows_query.where(model.id < last_id)
+        batch = db.session.execute(batch_query.order_by(model.id.desc()).limit(EXPORT_BATCH)).all()
+        for row in batch:
+            writer.writerow([safe_cell(_cell(value)) for value in row[1:]])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(batch) < EXPORT_BATCH:
+            return
+        last_id = batch[-1][0]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return value

@@ -24,13 +24,14 @@
 
   // Whatever asks for a fragment for the dialog is where focus returns when it closes.
   document.addEventListener("htmx:beforeRequest", function (event) {
-    var target = event.detail.target;
+    var target = event.detail && event.detail.target;
     if (target && target.id === "modal-body" && !(modal && modal.open)) opener = event.detail.elt;
   });
 
   // A fragment swapped into the dialog opens it; focus goes to its first input (keyboard users).
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (!modal || event.detail.target.id !== "modal-body") return;
+    var target = event.detail && event.detail.target;  // absent on history restores (Back)
+    if (!modal || !target || target.id !== "modal-body") return;
     if (!modal.open) modal.showModal();
     var first = modal.querySelector("input:not([type=hidden]), select, textarea, button");
     if (first) first.focus();

@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import select
 
 from janus.extensions import db
-from janus.gateway.catalog import hash_token, parse_scopes
-from janus.models import ClientToken
+from janus.gateway.catalog import hash_token, parse_scopes, scopes_allow
+from janus.models import ClientToken, Connection, Endpoint
 from janus.services._common import boolean, create_row, delete_row, iso, only, text, update_row, valid_id
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 ROLES = ("admin", "developer")
 MIN_TOKEN_LENGTH = 24
+SCOPES_HINT = "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"
 SCOPE_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
 TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: it travels in an HTTP header
 FIELDS = {"name", "token", "role", "scopes", "expires_at", "enabled"}
@@ -32,6 +33,16 @@ def view(token: ClientToken) -> dict[str, Any]:
         "token_hint": (token.token_hint + "…") if token.token_hint else "", "enabled": token.enabled,
         "expires_at": iso(token.expires_at), "last_used_at": iso(token.last_used_at), "created_at": iso(token.created_at),
     }
+
+
+def state(token_view: dict[str, Any], now: datetime | None = None) -> str:
+    """"active", "disabled" or "expired": whether the gateway would accept the token right now."""
+    if not token_view["enabled"]:
+        return "disabled"
+    expires = token_view.get("expires_at")
+    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) <= (now or datetime.now(timezone.utc)):
+        return "expired"
+    return "active"
 
 
 def list_tokens() -> list[dict[str, Any]]:
@@ -53,14 +64,14 @@ def create_token(actor: str, data: dict[str, Any]) -> tuple[dict[str, Any], str]
     if raw:
         if len(raw) < MIN_TOKEN_LENGTH:
             raise ValidationError(f"a token value must be at least {MIN_TOKEN_LENGTH} characters "
-                                  "(leave it out to have a secure one generated)")
+                                  "(leave it out to have a secure one generated)", field="token")
         if not TOKEN_RE.fullmatch(raw):
-            raise ValidationError("a token value must be visible ASCII characters without spaces")
+            raise ValidationError("a token value must be visible ASCII characters without spaces", field="token")
     else:
         raw = generate_token()
     token_hash = hash_token(raw)
     if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == token_hash)) is not None:
-        raise Conflict("this token value is already registered")
+        raise Conflict("this token value is already registered", field="token")
     token = ClientToken(
         name=name, token_hash=token_hash, token_hint=raw[:6], role=_role(text(data, "role") or "developer"),
         scopes=",".join(_scopes(data.get("scopes", ""))), expires_at=_expiry(data.get("expires_at")),
@@ -90,23 +101,34 @@ def delete_token(actor: str, token_id: str) -> None:
     delete_row(actor, "token", get(token_id), view)
 
 
+def preview_scopes(raw_scopes: Any) -> list[str]:
+    """The existing tools (exposed names) these globs would let a token see, matched as the gateway matches them.
+
+    Every tool counts, enabled or not: a scope keeps applying when a tool is switched on later.
+    """
+    scopes = _scopes(raw_scopes)
+    rows = db.session.execute(select(Connection.prefix, Endpoint.tool_name).join(Connection, Endpoint.connection))
+    return sorted(name for name in {prefix + tool for prefix, tool in rows} if scopes_allow(scopes, name))
+
+
 def _role(role: str) -> str:
     if role not in ROLES:
-        raise ValidationError(f"role {role!r} is unknown; expected one of {', '.join(ROLES)}")
+        raise ValidationError(f"role {role!r} is unknown; expected one of {', '.join(ROLES)}", field="role")
     return role
 
 
 def _scopes(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, list):
         if not all(isinstance(s, str) for s in raw):
-            raise ValidationError("scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'")
+            raise ValidationError(SCOPES_HINT, field="scopes")
         raw = ",".join(raw)
     if not isinstance(raw, str):
-        raise ValidationError("scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'")
+        raise ValidationError(SCOPES_HINT, field="scopes")
     scopes = parse_scopes(raw)
     for scope in scopes:
         if not SCOPE_RE.fullmatch(scope):
-            raise ValidationError(f"scope {scope!r} is not a valid glob: use tool-name characters with * ? [ ]")
+            raise ValidationError(f"scope {scope!r} is not a valid glob: use tool-name characters with * ? [ ]",
+                                  field="scopes")
     return scopes
 
 
@@ -114,17 +136,19 @@ def _expiry(raw: Any) -> datetime | None:
     if raw in (None, ""):
         return None
     if not isinstance(raw, str):
-        raise ValidationError("expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z")
+        raise ValidationError("expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z",
+                              field="expires_at")
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"expires_at {raw!r} is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z") from None
+        raise ValidationError(f"expires_at {raw!r} is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z",
+                              field="expires_at") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     try:
         value = value.astimezone(timezone.utc)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
-        raise ValidationError(f"expires_at {raw!r} is out of range") from None
+        raise ValidationError(f"expires_at {raw!r} is out of range", field="expires_at") from None
     if value <= datetime.now(timezone.utc):
-        raise ValidationError("expires_at must be in the future")
+        raise ValidationError("expires_at must be in the future", field="expires_at")
     return value

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import unicodedata
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
+from sqlalchemy import select
 
 from janus.extensions import db
+from janus.models import Connection
 from janus.services import admin_audit
-from janus.services.errors import NotFound, ServiceError, ValidationError
-from janus.vault import SecretNotFound, VaultError, decode_key, get_vault
+from janus.services.errors import Forbidden, NotFound, ServiceError, ValidationError
+from janus.vault import SecretNotFound, VaultError, decode_key, get_vault, read_only, setting
 
 MAX_KEY = 512
 
@@ -17,6 +20,68 @@ MAX_KEY = 512
 class VaultUnavailable(ServiceError):
     status = 502
     error = "vault_error"
+
+
+class VaultReadOnly(Forbidden):
+    """VAULT_READ_ONLY is on: secrets are managed in the provider itself, never through Janus."""
+
+
+READ_ONLY_MESSAGE = ("the vault is read-only (VAULT_READ_ONLY=true): store and delete secrets in the provider "
+                     "itself; Janus only reads them")
+
+PROVIDER_NAMES = {"local": "Local encrypted file (AES-256-GCM)", "aws": "AWS Secrets Manager",
+                  "gcp": "Google Secret Manager", "azure": "Azure Key Vault"}
+# What selects the store, per provider, with what applies when unset; never a credential (the providers take
+# those from their own chains: instance roles, workload identity, the environment).
+PROVIDER_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "local": (("VAULT_LOCAL_PATH", "./secrets.json"),),
+    "aws": (("AWS_REGION", "boto3's own lookup (AWS_DEFAULT_REGION, shared config)"), ("AWS_SECRETS_PREFIX", "none"),
+            ("AWS_SECRETS_ENDPOINT_URL", "the public AWS endpoint"), ("AWS_SECRETS_TIMEOUT_SECONDS", "5"),
+            ("AWS_SECRETS_MAX_RETRIES", "2")),
+    "gcp": (("GOOGLE_CLOUD_PROJECT", "required"), ("GCP_SECRETS_API_ENDPOINT", "the public Google endpoint"),
+            ("GCP_SECRETS_TIMEOUT_SECONDS", "5")),
+    "azure": (("AZURE_KEYVAULT_URL", "required"), ("AZURE_KEYVAULT_TIMEOUT_SECONDS", "5"),
+              ("AZURE_KEYVAULT_MAX_RETRIES", "2"), ("AZURE_KEYVAULT_PURGE_ON_DELETE", "true")),
+}
+
+
+def references() -> dict[str, list[str]]:
+    """Which connections read each vault key (auth secret reference): key → connection names."""
+    used: dict[str, list[str]] = {}
+    for name, ref in db.session.execute(select(Connection.name, Connection.auth_secret_ref)
+                                        .where(Connection.auth_secret_ref.is_not(None)).order_by(Connection.name)):
+        if ref:
+            used.setdefault(ref, []).append(name)
+    return used
+
+
+def provider_info() -> dict[str, Any]:
+    """The configured provider and its non-secret settings, read from config alone (works while the vault is down)."""
+    config = current_app.config
+    provider = str(config.get("VAULT_PROVIDER") or "local").lower()
+    try:
+        is_read_only = read_only(config)
+    except VaultError:
+        is_read_only = True  # a malformed flag: get_vault refuses too, so nothing can be written anyway
+    settings: list[dict[str, str]] = []
+    for name, default in PROVIDER_SETTINGS.get(provider, ()):
+        value = setting(config, name)
+        text = "" if value is None else str(value).strip()
+        settings.append({"name": name, "value": _without_userinfo(text) if "://" in text else text, "default": default})
+    if provider == "local":
+        path = str(setting(config, "VAULT_LOCAL_PATH") or "./secrets.json")
+        from_env = bool(str(setting(config, "VAULT_ENCRYPTION_KEY") or "").strip())
+        settings.append({"name": "encryption key", "default": "",  # where the key lives, never the key
+                         "value": "from VAULT_ENCRYPTION_KEY" if from_env else f"key file {path}.key"})
+    return {"provider": provider, "name": PROVIDER_NAMES.get(provider, provider), "read_only": is_read_only,
+            "settings": settings}
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="…@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def list_keys() -> list[str]:
@@ -27,11 +92,12 @@ def list_keys() -> list[str]:
 
 
 def set_secret(actor: str, key: Any, value: Any) -> dict[str, Any]:
+    _writable()
     key = _key(key)
     if not isinstance(value, str) or value == "":
-        raise ValidationError("value must be a non-empty string")
+        raise ValidationError("value must be a non-empty string", field="value")
     if any(unicodedata.category(c) == "Cs" for c in value):
-        raise ValidationError("value must be valid Unicode text (no unpaired surrogates)")
+        raise ValidationError("value must be valid Unicode text (no unpaired surrogates)", field="value")
     try:
         get_vault(current_app.config).set(key, value)
     except VaultError as exc:
@@ -43,6 +109,7 @@ def set_secret(actor: str, key: Any, value: Any) -> dict[str, Any]:
 
 
 def delete_secret(actor: str, key: Any) -> None:
+    _writable()
     key = _key(key)
     try:
         get_vault(current_app.config).delete(key)
@@ -55,12 +122,21 @@ def delete_secret(actor: str, key: Any) -> None:
     db.session.commit()
 
 
+def _writable() -> None:
+    try:
+        refused = read_only(current_app.config)
+    except VaultError as exc:
+        raise VaultUnavailable(str(exc)) from None
+    if refused:
+        raise VaultReadOnly(READ_ONLY_MESSAGE)
+
+
 def _key(key: Any) -> str:
     # Cc and Cs as the vault providers check them: a name they would refuse is the caller's mistake, not a 502.
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY or any(
             unicodedata.category(c) in ("Cc", "Cs") for c in key):
         raise ValidationError(f"key must be a non-empty name of at most {MAX_KEY} characters without control "
-                              "characters, e.g. prod/billing-service/api-key")
+                              "characters, e.g. prod/billing-service/api-key", field="key")
     return key.strip()
 
 

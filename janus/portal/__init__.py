@@ -55,7 +55,7 @@ def _sign_in_first():
 NAVIGATION = [
     ("portal.dashboard", "Dashboard"), ("portal.connections", "API Connections"), ("portal.tools", "MCP Tools"),
     ("portal.tokens", "Client Tokens"), ("portal.vault", "Security Vault"), ("portal.telemetry", "Telemetry"),
-    ("portal.audit", "Audit Logs"), ("portal.guides", "Guides"),
+    ("portal.audit", "Audit Logs"), ("portal.openapi", "OpenAPI Reference"), ("portal.guides", "Guides"),
 ]
 
 

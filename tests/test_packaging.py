@@ -24,6 +24,9 @@ def test_the_wheel_contains_every_package_the_migrations_and_the_templates(tmp_p
     assert {"janus/migrations/alembic.ini", "janus/migrations/script.py.mako"} <= names
     for template in ROOT.joinpath("janus/admin_api/templates").rglob("*.html"):
         assert str(template.relative_to(ROOT)) in names
+    # The portal's pages and every vendored asset (an air-gapped install has no CDN to fall back on).
+    for asset in [*ROOT.joinpath("janus/templates").rglob("*.html"), *ROOT.joinpath("janus/static").rglob("*.*")]:
+        assert str(asset.relative_to(ROOT)) in names, f"{asset.relative_to(ROOT)} is missing from the wheel"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "mcp-gateway = janus.cli.gateway:main" in text and "mcp-cli = janus.cli.mcp_cli:main" in text

@@ -16,6 +16,7 @@ from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
+from tests.support.portal import sign_in
 
 PASSWORD = "journey password 2026"
 SECRET = "sk_ledger_journey_secret_7731"
@@ -40,14 +41,6 @@ def gateway(tmp_path_factory):
     upstream.stop()
 
 
-def _sign_in(page, base, username="admin"):
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + "/")
-
-
 def _expected_errors_only(browser, status: str) -> None:
     """Chromium logs each refused request (401/422) as a console error: those and nothing else."""
     assert [e for e in browser.console_errors if status not in e] == []
@@ -58,7 +51,7 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
     base, upstream = gateway.url, gateway.upstream
     with browser_page() as browser:
         page = browser.page
-        _sign_in(page, base)
+        sign_in(page, base, PASSWORD)
 
         # 1. A connection; bad input is answered next to the field.
         page.get_by_role("link", name="API Connections").click()
@@ -156,7 +149,7 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
 
     with browser_page() as browser:
         page = browser.page
-        _sign_in(page, base, "vera")
+        sign_in(page, base, PASSWORD, "vera")
         for name, forbidden in [("API Connections", "+ Connect New API"), ("MCP Tools", "+ Add MCP Tool")]:
             page.get_by_role("link", name=name).click()
             page.get_by_role("heading", level=1).wait_for()

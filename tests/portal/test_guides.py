@@ -179,16 +179,13 @@ def test_the_python_sdk_snippets_list_the_tools_of_this_gateway(gateway, name):
 
 def test_the_copy_buttons_copy_a_snippet_and_the_search_narrows_the_sections_in_a_browser(gateway):
     from tests.support.browser import browser_page, screenshot
+    from tests.support.portal import sign_in
 
     base = gateway.url
     with browser_page() as browser:
         page = browser.page
         browser.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-        page.goto(base + "/guides")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(base + "/guides")
+        sign_in(page, base, PASSWORD, path="/guides")
         screenshot(page, "portal-guides", full_page=True)
 
         box = page.locator("figure", has=page.locator("#snippet-claude-code"))

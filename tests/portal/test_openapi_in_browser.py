@@ -10,6 +10,7 @@ from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import ID_SCHEMA, add_connection, add_endpoint, add_token
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, echo
+from tests.support.portal import sign_in
 
 PASSWORD = "openapi browser test password 42"
 TOKEN = "swagger_client_token_with_entropy_0001"
@@ -33,22 +34,13 @@ def gateway(tmp_path_factory):
     upstream.stop()
 
 
-def _sign_in_to(page, base: str, path: str) -> None:
-    """Straight to `path` (the dashboard's health probes would otherwise be cut off mid-flight)."""
-    page.goto(base + path)
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + path)
-
-
 def test_an_admin_pastes_a_client_token_and_runs_a_tool_from_swagger_ui(gateway):
     base = gateway.url
     with browser_page() as browser:
         page = browser.page
         sent: list[tuple[str, dict, str]] = []  # every request with its headers and body, to follow the token
         page.on("request", lambda r: sent.append((r.url, r.headers, r.post_data or "")))
-        _sign_in_to(page, base, "/guides")
+        sign_in(page, base, PASSWORD, path="/guides")
         page.get_by_role("link", name="OpenAPI reference & Swagger UI").click()
         page.wait_for_url(base + "/openapi")
 

@@ -15,6 +15,7 @@ from tests.support.http_gateway import mcp_headers, stateless_meta
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
 from tests.support.waiting import wait_for
+from tests.support.portal import sign_in
 
 PASSWORD = "browser test password 42"
 SLOW_TOKEN = "portal_dashboard_token_0123456789abcdef"
@@ -43,15 +44,6 @@ def gateway(tmp_path_factory):
     upstream.stop()
 
 
-def _sign_in(page, base: str, username: str = "admin", password: str = PASSWORD) -> None:
-    page.goto(base + "/")
-    assert page.url.startswith(base + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + "/")
-
-
 def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
     base = gateway.url
     with browser_page() as browser:
@@ -65,7 +57,7 @@ def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
         assert [e for e in browser.console_errors if "401" not in e] == []  # the refused sign-in itself
         browser.console_errors.clear()
 
-        _sign_in(page, base)
+        sign_in(page, base, PASSWORD)
         page.locator("#health table").wait_for()  # the health table loads itself
         screenshot(page, "portal-dashboard")
 
@@ -104,7 +96,7 @@ def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
 def test_a_viewer_sees_the_connections_but_cannot_change_them(gateway):
     with browser_page() as browser:
         page = browser.page
-        _sign_in(page, gateway.url, "vera")
+        sign_in(page, gateway.url, PASSWORD, "vera")
         page.get_by_role("link", name="API Connections").click()
         page.locator("article.conn-card").first.wait_for()
         assert page.get_by_role("link", name="+ Connect New API").count() == 0
@@ -118,7 +110,7 @@ def test_every_page_loads_only_from_the_gateway(gateway):
     base = gateway.url
     with browser_page() as browser:
         page = browser.page
-        _sign_in(page, base)
+        sign_in(page, base, PASSWORD)
         links = sorted(set(re.findall(r'href="(/[^"#?]*)"', page.content())))
         for path in links:
             if path.startswith("/static/"):

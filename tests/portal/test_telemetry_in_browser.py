@@ -10,6 +10,7 @@ from janus.models import ToolCallLog
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.server import GatewayServer
+from tests.support.portal import sign_in
 
 PASSWORD = "telemetry browser password 7"
 
@@ -43,14 +44,6 @@ def _add_calls(app, calls: list[tuple[str, float, str]], minutes_ago: float = 1)
         db.session.commit()
 
 
-def _sign_in(page, base: str) -> None:
-    page.goto(base + "/login?next=/telemetry")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + "/telemetry")
-
-
 def test_charts_draw_under_the_csp_and_the_panel_refreshes_in_place(gateway):
     base = gateway.url
     _add_calls(gateway.app, [("lch_get_non_cash_collateral", 4.0, "success"),
@@ -60,7 +53,7 @@ def test_charts_draw_under_the_csp_and_the_panel_refreshes_in_place(gateway):
                + [("coinbase_get_btc_stats", 2400.0, "failure")], minutes_ago=5)
     with browser_page() as browser:
         page = browser.page
-        _sign_in(page, base)
+        sign_in(page, base, PASSWORD, path="/telemetry")
         for chart in ("#chart-volume", "#chart-latency"):
             page.locator(chart + " canvas").wait_for()
             page.wait_for_function(PAINTED, arg=chart)

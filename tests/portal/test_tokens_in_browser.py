@@ -9,6 +9,7 @@ from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint
 from tests.support.server import GatewayServer
 from tests.support.waiting import wait_for
+from tests.support.portal import sign_in
 
 PASSWORD = "browser test password 42"
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -29,14 +30,6 @@ def gateway(tmp_path_factory):
     server.stop()
 
 
-def _sign_in(page, base: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + "/")
-
-
 def _mcp_status(base: str, value: str) -> int:
     return requests.post(base + "/mcp", json=INITIALIZE, timeout=10, headers={
         "Authorization": f"Bearer {value}", "Accept": "application/json, text/event-stream"}).status_code
@@ -47,7 +40,7 @@ def test_an_admin_issues_a_token_in_the_modal_reads_it_once_and_it_is_gone_after
     with browser_page() as browser:
         page = browser.page
         browser.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-        _sign_in(page, base)
+        sign_in(page, base, PASSWORD)
         page.get_by_role("link", name="Client Tokens").click()
         page.get_by_role("link", name="+ Issue Client Token").click()
         dialog = page.locator("dialog#modal")

@@ -6,6 +6,7 @@ import pytest
 from janus.vault import get_vault
 from tests.support.browser import browser_page, screenshot
 from tests.support.server import GatewayServer
+from tests.support.portal import sign_in
 
 PASSWORD = "browser test password 42"
 SECRET = "sk_live_browser-vault-value-41d9"
@@ -21,19 +22,11 @@ def gateway(tmp_path_factory):
     server.stop()
 
 
-def _sign_in(page, base: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + "/")
-
-
 def test_an_admin_stores_a_secret_sees_only_its_name_and_deletes_it(gateway):
     base = gateway.url
     with browser_page() as browser:
         page = browser.page
-        _sign_in(page, base)
+        sign_in(page, base, PASSWORD)
         page.get_by_role("link", name="Security Vault").click()
         page.get_by_text("Local encrypted file (AES-256-GCM)").wait_for()
         assert str(gateway.secrets_path) in page.content()
@@ -82,7 +75,7 @@ def test_a_read_only_vault_lists_its_keys_with_every_change_control_disabled(rea
     base = read_only_gateway.url
     with browser_page() as browser:
         page = browser.page
-        _sign_in(page, base)
+        sign_in(page, base, PASSWORD)
         page.get_by_role("link", name="Security Vault").click()
         row = page.locator("#vault-keys tr", has_text="prod/managed-elsewhere")
         row.wait_for()

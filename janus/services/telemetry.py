@@ -69,14 +69,18 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
     start, end = _utc(first_ts), _utc(end_ts)
     in_window = (ToolCallLog.created_at >= start, ToolCallLog.created_at < end)
 
-    success = func.sum(case((ToolCallLog.status == "success", 1), else_=0))
-    failure = func.sum(case((ToolCallLog.status == "failure", 1), else_=0))
-    denied = func.sum(case((ToolCallLog.status == "denied", 1), else_=0))
-    total, successes, failures, denials, avg_ms, max_ms = db.session.execute(
-        select(func.count(ToolCallLog.id), success, failure, denied, func.avg(ToolCallLog.duration_ms),
-               func.max(ToolCallLog.duration_ms)).where(*in_window)
-    ).one()
-    successes, failures, denials = int(successes or 0), int(failures or 0), int(denials or 0)
+    latency = _latency_classes(in_window)
+    # One grouped pass gives both the per-tool table and (summed here) the headline totals.
+    groups = _tool_groups(in_window)
+    total = sum(g["calls"] for g in groups)
+    successes = sum(g["successes"] for g in groups)
+    failures = sum(g["failures"] for g in groups)
+    denials = sum(g["denied"] for g in groups)
+    avg_ms = sum(g["sum_ms"] for g in groups) / total if total else None
+    max_ms = max((g["max_ms"] for g in groups), default=None)
+    tools = [{"tool": g["tool"], "calls": g["calls"], "successes": g["successes"],
+              "success_rate": g["successes"] / g["calls"] if g["calls"] else None,
+              "avg_ms": g["sum_ms"] / g["calls"], "max_ms": g["max_ms"]} for g in groups[:TOOLS_SHOWN]]
 
     return {
         "window": {"key": spec.key, "label": spec.label, "start": _iso(start), "end": _iso(end),
@@ -89,10 +93,11 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
         "success_rate": (successes / total) if total else None,
         "avg_ms": float(avg_ms) if avg_ms is not None else None,
         "max_ms": float(max_ms) if max_ms is not None else None,
-        "p95_ms": _percentile(in_window, total, PERCENTILE),
+        "p95_ms": _percentile(in_window, total, PERCENTILE, latency),
         "volume": _volume(in_window, first_ts, spec),
-        "latency": _latency_classes(in_window),
-        **_per_tool(in_window),
+        "latency": latency,
+        "tools": tools,
+        "tool_count": len(groups),
     }
 
 
@@ -117,13 +122,25 @@ def database() -> dict[str, Any]:
             "pool": _pool(engine.pool)}
 
 
-def _percentile(in_window: tuple, total: int, fraction: float) -> float | None:
-    """Nearest-rank percentile: the smallest duration with at least `fraction` of the calls at or below it."""
+def _percentile(in_window: tuple, total: int, fraction: float, classes: list[dict[str, Any]]) -> float | None:
+    """Nearest-rank percentile: the smallest duration with at least `fraction` of the calls at or below it.
+
+    The latency classes already say which class holds that rank, so only that class's rows are
+    sorted (an exact answer without ordering the whole window).
+    """
     if not total:
         return None
     rank = max(1, math.ceil(fraction * total))
-    value = db.session.scalar(select(ToolCallLog.duration_ms).where(*in_window)
-                              .order_by(ToolCallLog.duration_ms).offset(rank - 1).limit(1))
+    below = 0
+    for klass in classes:
+        if below + klass["calls"] >= rank:
+            break
+        below += klass["calls"]
+    conditions = [*in_window, ToolCallLog.duration_ms >= klass["low_ms"]] if klass["low_ms"] else list(in_window)
+    if klass["high_ms"] is not None:
+        conditions.append(ToolCallLog.duration_ms < klass["high_ms"])
+    value = db.session.scalar(select(ToolCallLog.duration_ms).where(*conditions)
+                              .order_by(ToolCallLog.duration_ms).offset(rank - below - 1).limit(1))
     return float(value) if value is not None else None
 
 
@@ -161,19 +178,20 @@ def _latency_classes(in_window: tuple) -> list[dict[str, Any]]:
     return classes
 
 
-def _per_tool(in_window: tuple) -> dict[str, Any]:
+def _tool_groups(in_window: tuple) -> list[dict[str, Any]]:
+    """Every tool called in the window with its counts and latencies, busiest first."""
+    def status_is(value: str):
+        return func.sum(case((ToolCallLog.status == value, 1), else_=0))
+
     calls = func.count(ToolCallLog.id).label("calls")
     rows = db.session.execute(
-        select(ToolCallLog.tool_name, calls, func.sum(case((ToolCallLog.status == "success", 1), else_=0)),
-               func.avg(ToolCallLog.duration_ms), func.max(ToolCallLog.duration_ms))
+        select(ToolCallLog.tool_name, calls, status_is("success"), status_is("failure"), status_is("denied"),
+               func.sum(ToolCallLog.duration_ms), func.max(ToolCallLog.duration_ms))
         .where(*in_window).group_by(ToolCallLog.tool_name).order_by(calls.desc(), ToolCallLog.tool_name)
-        .limit(TOOLS_SHOWN)
     ).all()
-    count = db.session.scalar(select(func.count(func.distinct(ToolCallLog.tool_name))).where(*in_window))
-    tools = [{"tool": name, "calls": int(n), "successes": int(ok or 0),
-              "success_rate": int(ok or 0) / n if n else None, "avg_ms": float(avg), "max_ms": float(peak)}
-             for name, n, ok, avg, peak in rows]
-    return {"tools": tools, "tool_count": count}
+    return [{"tool": name, "calls": int(n), "successes": int(ok or 0), "failures": int(bad or 0),
+             "denied": int(no or 0), "sum_ms": float(total_ms or 0.0), "max_ms": float(peak)}
+            for name, n, ok, bad, no, total_ms, peak in rows]
 
 
 def _epoch(column):

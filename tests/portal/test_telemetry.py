@@ -68,6 +68,22 @@ def test_traffic_over_the_last_hour_uses_five_minute_buckets(app):
     assert hour["total"] == 20 and hour["success_rate"] == 0.9 and hour["p95_ms"] == 19.0  # rank ceil(19) of 1…20
 
 
+@pytest.mark.parametrize("durations", [
+    [10.0, 10.0, 25.0, 25.0, 9.999, 0.0],                       # values exactly on class edges
+    [float(ms) for ms in range(0, 6000, 7)],                      # every class, ranks deep inside one
+    [3.0] * 40 + [7000.0],                                        # the rank in the first class, an outlier last
+    [2500.0] * 3 + [4999.5] * 30 + [5000.0] * 2,                  # the rank in a high class
+])
+def test_the_p95_equals_the_nearest_rank_of_the_sorted_durations(app, durations):
+    """The percentile sorts only the latency class holding the rank; it must match sorting everything."""
+    with app.app_context():
+        db.session.add_all([_call(NOW.replace(minute=5), "t", ms) for ms in durations])
+        db.session.commit()
+        p95 = telemetry.traffic("1h", now=NOW)["p95_ms"]
+    expected = sorted(durations)[max(1, -(-95 * len(durations) // 100)) - 1]
+    assert p95 == pytest.approx(expected)
+
+
 def test_an_empty_window_has_no_rate_and_no_percentile(app):
     with app.app_context():
         empty = telemetry.traffic("7d", now=NOW)

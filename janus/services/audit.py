@@ -12,7 +12,6 @@ import os
 import queue
 import threading
 import time
-from dataclasses import asdict
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
@@ -124,7 +123,8 @@ class AuditWriter:
                 self._idle.notify_all()
 
     def _insert_with_retries(self, batch: list[CallRecord], retries: int | None = None) -> bool:
-        rows = [asdict(r) for r in batch]
+        # vars(), not dataclasses.asdict: the fields are flat values and asdict deep-copies each one.
+        rows = [dict(vars(r)) for r in batch]
         last_used: dict[str, object] = {}
         for row in rows:
             token_id = row.pop("token_id", None)

@@ -28,6 +28,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from janus.config import ConfigError
 
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        # prometheus_client opens files there as soon as a metric exists: make sure it can.
+        try:
+            os.makedirs(metrics_dir, exist_ok=True)
+        except OSError as exc:
+            print(f"mcp-gateway: cannot use PROMETHEUS_MULTIPROC_DIR {metrics_dir!r}: {exc.strerror}", file=sys.stderr)
+            return 2
     try:
         if args.stdio:
             return run_stdio_command()

@@ -193,6 +193,9 @@ class McpServer:
             meta = {}
         elif not isinstance(meta, dict):
             raise McpError(INVALID_PARAMS, "params._meta must be an object")
+        if "progressToken" in meta and not jsonrpc.is_valid_id(meta["progressToken"]):
+            # The schema's ProgressToken is string | integer; anything else could not be echoed back.
+            raise McpError(INVALID_PARAMS, "params._meta.progressToken must be a string or an integer")
         version, client_info, capabilities = session.snapshot() if session is not None else (None, None, None)
         common: dict[str, Any] = {
             "caller": caller,

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Engine
@@ -92,6 +92,23 @@ class SessionStore:
         self._touch(record)
         self._remember(record)
         return record
+
+    def live_ids(self, session_ids: Iterable[str]) -> set[str]:
+        """Which of these sessions are live; one query, and an open stream counts as activity."""
+        ids = list(session_ids)
+        if not ids:
+            return set()
+        t = McpSession.__table__.c
+        now = datetime.now(timezone.utc)
+        with self._engine.begin() as conn:
+            live = set(conn.scalars(select(t.id).where(t.id.in_(ids), t.ended_at.is_(None))))
+            if live:
+                conn.execute(update(McpSession).where(McpSession.id.in_(live),
+                                                      McpSession.last_seen_at < now - LAST_SEEN_EVERY)
+                             .values(last_seen_at=now))
+        for session_id in set(ids) - live:
+            self._forget(session_id)
+        return live
 
     def update(self, record: SessionRecord, **fields: Any) -> SessionRecord:
         with self._engine.begin() as conn:

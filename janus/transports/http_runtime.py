@@ -70,11 +70,14 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
         runtime = get_runtime(app)
         with app.app_context():
             engine = db.engine
+        sessions = SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"]))
         rt = HttpRuntime(
             runtime=runtime,
             server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], stateless_list_changed=True),
-            sessions=SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])),
-            streams=LocalStreams(runtime.catalog, app.config["CATALOG_REFRESH_SECONDS"]),
+            sessions=sessions,
+            streams=LocalStreams(runtime.catalog, app.config["CATALOG_REFRESH_SECONDS"],
+                                 live_sessions=sessions.live_ids,
+                                 session_check_seconds=app.config["SSE_KEEPALIVE_SECONDS"]),
             database_uri=app.config["SQLALCHEMY_DATABASE_URI"],
             keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
             progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],

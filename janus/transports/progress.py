@@ -49,7 +49,8 @@ def _stream(rt, principal: Principal, message: dict, session: Session, token: An
                 step += 1
                 yield sse_event(_progress(token, step, f"Waiting for the upstream API ({step * rt.progress_seconds:g} s)"))
         step += 1
-        yield sse_event(_progress(token, step, "Upstream answered", total=step))
+        ended = "Upstream answered" if isinstance(response, dict) and "result" in response else "The call failed"
+        yield sse_event(_progress(token, step, ended, total=step))
         finished = True
         if response is not None:
             yield sse_event(response)

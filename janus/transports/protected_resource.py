@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from janus.transports.http_common import PROTECTED_RESOURCE_PATH, base_url, json_response
+from janus.transports.http_common import PROTECTED_RESOURCE_PATH, base_url, json_response, protect
 
 bp = Blueprint("protected_resource", __name__)
+# The document names the resource from the request's Host: the same DNS-rebinding checks as /mcp.
+protect(bp)
 
 
 @bp.get(PROTECTED_RESOURCE_PATH)

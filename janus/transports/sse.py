@@ -24,6 +24,7 @@ from janus.transports.http_common import (
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
+from janus.transports.wire import BodyTooLarge, WireRequest
 
 bp = Blueprint("sse", __name__)
 log = logging.getLogger(__name__)
@@ -90,7 +91,14 @@ def post_message() -> Response:
     if record is None or record.transport != TRANSPORT or record.token_hash != principal.token_hash:
         return Response("Session not found", status=404, mimetype="text/plain")
     try:
-        message = jsonrpc.parse(request.get_data(cache=False))
+        # Read from the WSGI input with the transport's cap: Flask's reader would silently cut a
+        # chunked body at MAX_CONTENT_LENGTH instead of refusing it.
+        body = WireRequest(request.environ).read_body(rt.max_request_bytes)
+    except BodyTooLarge:
+        return json_response({"error": "request_entity_too_large",
+                              "message": f"The request body exceeds {rt.max_request_bytes} bytes."}, 413)
+    try:
+        message = jsonrpc.parse(body)
     except McpError as error:
         return rpc_error(400, error.code, error.message)
     # Answer now, work after: the SDK's SSE client sends its POSTs one at a time,

@@ -94,14 +94,16 @@ class StreamableHttp:
         if refusal is not None:
             return refusal
         method = req.method
-        if method == "POST":
-            return post(rt, req)
-        if method == "GET":
-            return standalone_stream(rt, req)
-        if method == "DELETE":
-            return end_session(rt, req)
         if method == "OPTIONS":
+            # A CORS preflight carries no credentials by design; it learns only the methods.
             return HttpResponse(204, headers=[("Allow", ALLOWED_METHODS)])
+        principal = _authenticate(rt, req)  # every other request, whatever its method
+        if method == "POST":
+            return post(rt, req, principal)
+        if method == "GET":
+            return standalone_stream(rt, req, principal)
+        if method == "DELETE":
+            return end_session(rt, req, principal)
         return json_response({"error": "method_not_allowed", "message": f"{method} is not served on {PATH}."},
                              405, {"Allow": ALLOWED_METHODS})
 
@@ -110,8 +112,7 @@ def _authenticate(rt: HttpRuntime, req: WireRequest) -> Principal:
     return principal_for(rt.catalog, TRANSPORT, req.header(AUTHORIZATION), public_base(rt.public_url, req.host_url))
 
 
-def post(rt: HttpRuntime, req: WireRequest) -> HttpResponse:
-    principal = _authenticate(rt, req)
+def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:
     accept = req.header("Accept")
     if not (accepts(accept, JSON_MIMETYPE) and accepts(accept, SSE_MIMETYPE)):
         return json_response({"error": "not_acceptable",
@@ -131,6 +132,12 @@ def post(rt: HttpRuntime, req: WireRequest) -> HttpResponse:
         return rpc_error(400, INVALID_REQUEST, "Invalid Request: send one JSON-RPC message per POST (no batches).")
     if versions.envelope_version(message) is not None:
         return _stateless(rt, req, principal, message)
+    header_version = req.header(MCP_PROTOCOL_VERSION)
+    if versions.is_stateless(header_version):
+        # The header names the stateless era but the body carries no `_meta` envelope.
+        return rpc_error(400, HEADER_MISMATCH, f"Header mismatch: {MCP_PROTOCOL_VERSION} header value "
+                                               f"{header_version!r} but the body names no protocol version in "
+                                               "params._meta", message.get("id"))
     return _handshake(rt, req, principal, message)
 
 
@@ -206,8 +213,9 @@ def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
             headers[MCP_SESSION_ID] = record.id
         return json_response(response, 200, headers) if response is not None else HttpResponse(202)
 
-    if header_version is not None and not versions.is_supported(header_version):
-        return rpc_error(400, INVALID_REQUEST, f"Unsupported {MCP_PROTOCOL_VERSION}: {header_version!r}", request_id)
+    refusal = _version_refusal(header_version, request_id)
+    if refusal is not None:
+        return refusal
     record, problem = _session_for(rt, req, principal)
     if problem is not None:
         return problem
@@ -216,6 +224,13 @@ def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
     if message.get("method") == "notifications/initialized" and not record.initialized:
         rt.sessions.update(record, initialized=True)
     return _answer(rt, principal, message, session=session, stateless=False)
+
+
+def _version_refusal(header_version: str | None, request_id: Any = None) -> HttpResponse | None:
+    """400 for an MCP-Protocol-Version this gateway does not speak (absent means 2025-03-26)."""
+    if header_version is not None and not versions.is_supported(header_version):
+        return rpc_error(400, INVALID_REQUEST, f"Unsupported {MCP_PROTOCOL_VERSION}: {header_version!r}", request_id)
+    return None
 
 
 def _session_for(rt: HttpRuntime, req: WireRequest, principal: Principal):
@@ -237,7 +252,8 @@ def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Se
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
     meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
     progress_token = meta.get("progressToken")
-    if message.get("method") == "tools/call" and progress_token is not None and jsonrpc.is_valid_id(message.get("id")):
+    if (message.get("method") == "tools/call" and jsonrpc.is_valid_id(progress_token)
+            and jsonrpc.is_valid_id(message.get("id"))):  # an invalid token is the core's -32602
         return respond_with_progress(rt, principal, message, session, progress_token)
     response = rt.server.handle(message, session=session, caller=principal)
     if response is None:
@@ -250,10 +266,13 @@ def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Se
 
 # -- GET (standalone stream) and DELETE ------------------------------------------
 
-def standalone_stream(rt: HttpRuntime, req: WireRequest) -> HttpResponse:
-    if versions.is_stateless(req.header(MCP_PROTOCOL_VERSION)):
+def standalone_stream(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:
+    header_version = req.header(MCP_PROTOCOL_VERSION)
+    if versions.is_stateless(header_version):
         return _not_allowed()
-    principal = _authenticate(rt, req)
+    refusal = _version_refusal(header_version)
+    if refusal is not None:
+        return refusal
     if not accepts(req.header("Accept"), SSE_MIMETYPE):
         return json_response({"error": "not_acceptable", "message": "Accept must list text/event-stream."}, 406)
     record, problem = _session_for(rt, req, principal)
@@ -273,15 +292,14 @@ def _notifications(rt: HttpRuntime, principal: Principal, session_id: str) -> It
         except queue.Full:
             pass  # a change is already pending for this stream; one notification covers it
 
-    rt.streams.open(key, notify)
+    # Bound to its session: a DELETE on any worker or replica ends it (LocalStreams checks).
+    rt.streams.open(key, notify, session_id=session_id)
     try:
         yield SSE_KEEPALIVE  # flush headers now, so the client knows the stream is open
         while True:
             try:
                 event = events.get(timeout=rt.keepalive_seconds)
             except queue.Empty:
-                if rt.sessions.get(session_id) is None:
-                    return  # ended by DELETE elsewhere
                 yield SSE_KEEPALIVE
                 continue
             if event == SHUTDOWN:
@@ -294,10 +312,13 @@ def _notifications(rt: HttpRuntime, principal: Principal, session_id: str) -> It
         rt.streams.close(key)
 
 
-def end_session(rt: HttpRuntime, req: WireRequest) -> HttpResponse:
-    if versions.is_stateless(req.header(MCP_PROTOCOL_VERSION)):
+def end_session(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:
+    header_version = req.header(MCP_PROTOCOL_VERSION)
+    if versions.is_stateless(header_version):
         return _not_allowed()
-    principal = _authenticate(rt, req)
+    refusal = _version_refusal(header_version)
+    if refusal is not None:
+        return refusal
     record, problem = _session_for(rt, req, principal)
     if problem is not None:
         return problem

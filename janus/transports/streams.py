@@ -4,13 +4,18 @@ A stream learns two things from outside its request: the catalog changed (so
 it may owe its client `notifications/tools/list_changed`) and the worker is
 shutting down (so it ends cleanly instead of being cut off). One watcher per
 process polls the catalog cache (itself throttled to one cheap query per
-CATALOG_REFRESH_SECONDS) only while at least one stream is open.
+CATALOG_REFRESH_SECONDS) only while at least one stream is open; the same
+watcher checks, once per keep-alive interval and in one query for all of them,
+that the sessions of this process's session-bound streams are still live, so
+a DELETE served by another worker or replica ends them without each idle
+stream reading the database.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+import time
+from typing import Callable, Iterable
 
 from janus.gateway.catalog import Catalog, Principal
 from janus.mcp import jsonrpc
@@ -22,21 +27,29 @@ CATALOG_CHANGED = "\x00catalog"  # markers: never valid JSON, so never confused 
 SHUTDOWN = "\x00shutdown"
 
 Notify = Callable[[str], None]
+LiveSessions = Callable[[Iterable[str]], set]  # the given session ids that are still live
 
 
 class LocalStreams:
-    def __init__(self, catalog: Catalog, refresh_seconds: float) -> None:
+    def __init__(self, catalog: Catalog, refresh_seconds: float, *, live_sessions: LiveSessions | None = None,
+                 session_check_seconds: float = 15.0) -> None:
         self._catalog = catalog
         self._refresh = max(0.05, refresh_seconds)
+        self._live_sessions = live_sessions
+        self._session_check = max(self._refresh, session_check_seconds)
         self._streams: dict[object, Notify] = {}
+        self._bound: dict[object, str] = {}  # stream key -> the session it ends with
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._watcher: threading.Thread | None = None
         self.shutting_down = threading.Event()
 
-    def open(self, key: object, notify: Notify) -> None:
+    def open(self, key: object, notify: Notify, *, session_id: str | None = None) -> None:
+        """Register a stream; with `session_id` it gets SHUTDOWN once that session has ended anywhere."""
         with self._lock:
             self._streams[key] = notify
+            if session_id is not None:
+                self._bound[key] = session_id
             if self._watcher is None or not self._watcher.is_alive():
                 self._watcher = threading.Thread(target=self._watch, name="janus-catalog-watch", daemon=True)
                 self._watcher.start()
@@ -45,6 +58,7 @@ class LocalStreams:
     def close(self, key: object) -> None:
         with self._lock:
             self._streams.pop(key, None)
+            self._bound.pop(key, None)
 
     def end_session(self, session_id: str) -> None:
         """End this process's streams of a session (DELETE): keys are (session id, stream id)."""
@@ -66,8 +80,25 @@ class LocalStreams:
         with self._lock:
             return list(self._streams.values())
 
+    def _check_sessions(self) -> None:
+        with self._lock:
+            bound = dict(self._bound)
+        if not bound or self._live_sessions is None:
+            return
+        try:
+            live = self._live_sessions(set(bound.values()))
+        except Exception:
+            log.warning("session check failed; streams stay open until the next one", exc_info=True)
+            return
+        for key, session_id in bound.items():
+            if session_id not in live:
+                notify = self._streams.get(key)
+                if notify is not None:
+                    notify(SHUTDOWN)
+
     def _watch(self) -> None:
         version = None
+        next_session_check = time.monotonic() + self._session_check
         while not self.shutting_down.is_set():
             with self._lock:
                 if not self._streams:
@@ -83,6 +114,9 @@ class LocalStreams:
                 for notify in self._snapshot():
                     notify(CATALOG_CHANGED)
             version = current
+            if time.monotonic() >= next_session_check:
+                self._check_sessions()
+                next_session_check = time.monotonic() + self._session_check
             self.shutting_down.wait(self._refresh)
 
 

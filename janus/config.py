@@ -47,12 +47,18 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_SECONDS": 86_400,  # an HTTP session unused this long is over
     # Admin API.
     "SESSION_JWT_HOURS": 12.0,  # lifetime of a login (admin API, mcp-cli)
+    # Portal sign-ins (server-side: signing out ends them for good).
+    "PORTAL_SESSION_HOURS": 12.0,  # a sign-in lasts at most this long
+    "PORTAL_IDLE_MINUTES": 60.0,  # and ends after this long without a request
+    "LOGIN_MAX_FAILURES": 5,  # failed sign-ins of one username within LOGIN_LOCKOUT_MINUTES before it is refused
+    "LOGIN_LOCKOUT_MINUTES": 15.0,
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP"}
-_INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS"}
+_INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS",
+         "LOGIN_MAX_FAILURES"}
 _FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS",
-           "SECRET_CACHE_TTL"}
+           "SECRET_CACHE_TTL", "PORTAL_SESSION_HOURS", "PORTAL_IDLE_MINUTES", "LOGIN_LOCKOUT_MINUTES"}
 
 
 class ConfigError(ValueError):

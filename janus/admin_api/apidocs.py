@@ -81,8 +81,11 @@ def _paths() -> dict[str, Any]:
     return {
         "/api/v1/login": {"post": _op(
             "login", "auth", "Log in: a session token (JWT) for the admin API and mcp-cli",
-            body="LoginRequest", ok=("200", "LoginResponse", "Logged in."), errors=("400", "401"), public=True,
-            description="Every attempt is written to the admin audit log (login.success / login.failure).")},
+            body="LoginRequest", ok=("200", "LoginResponse", "Logged in."), errors=("400", "401", "429"), public=True,
+            description="Every attempt is written to the admin audit log (login.success / login.failure). After "
+                        "LOGIN_MAX_FAILURES failures for one username within LOGIN_LOCKOUT_MINUTES (since its last "
+                        "success), attempts are refused with 429 without checking the password "
+                        "(login.throttled); the portal's sign-in shares the count.")},
         "/api/v1/connections": {
             "get": _op("list_connections", "connections", "List connections",
                        ok=("200", _items("Connection"), "All connections, by name.")),
@@ -251,6 +254,8 @@ _ERRORS = {
     "404": ("NotFound", "No such resource.", ["not_found"]),
     "409": ("Conflict", "The change conflicts with existing data (a name, prefix or token already taken; "
                         "the last admin).", ["conflict"]),
+    "429": ("TooManyAttempts", "Too many failed sign-ins for this username; wait and try again.",
+            ["too_many_attempts"]),
     "502": ("VaultError", "The vault could not be reached or refused the operation.", ["vault_error"]),
 }
 

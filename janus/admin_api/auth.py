@@ -9,9 +9,7 @@ from janus.admin_api import bp
 from janus.admin_api._http import json_body
 from janus.auth import session_jwt
 from janus.auth.admin import Unauthorized
-from janus.extensions import db
-from janus.services import admin_audit
-from janus.services import users as users_service
+from janus.services import sign_ins
 from janus.services._common import iso, only, text
 from janus.services.errors import ValidationError
 
@@ -26,17 +24,12 @@ def login() -> Response:
     password = data.get("password")
     if not isinstance(password, str) or not password:
         raise ValidationError("password is required")
-    user = users_service.authenticate(username, password)
+    cfg = current_app.config
+    # Audited and throttled exactly like a portal sign-in (janus.services.sign_ins).
+    user = sign_ins.check_credentials(username, password, sign_ins.Limits.from_config(cfg), via="api",
+                                      remote_addr=request.remote_addr)
     if user is None:
-        _audit(username, "login.failure", None)
         # One answer for every cause, so the API does not tell which usernames exist.
         raise Unauthorized(BAD_CREDENTIALS)
-    cfg = current_app.config
     token, expires = session_jwt.issue(cfg["JWT_SECRET"], user["username"], cfg["SESSION_JWT_HOURS"])
-    _audit(user["username"], "login.success", user["id"])
     return jsonify(token=token, expires_at=iso(datetime.fromtimestamp(expires, timezone.utc)), user=user)
-
-
-def _audit(username: str, action: str, user_id: str | None) -> None:
-    admin_audit.record(username, action, "user", user_id, remote_addr=request.remote_addr)
-    db.session.commit()

@@ -1,16 +1,16 @@
 """Typed SQLAlchemy 2.0 models. No request access here."""
 from janus.models.audit import AdminAuditLog, ToolCallLog
 from janus.models.catalog import Connection, Endpoint
-from janus.models.sessions import McpSession
+from janus.models.sessions import McpSession, PortalSession
 from janus.models.state import CATALOG_COUNTER, ChangeCounter, track_catalog_changes
 from janus.models.tokens import ClientToken, User
 
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0002_mcp_sessions"
+SCHEMA_REVISION = "0003_portal_sessions"
 
 __all__ = [
     "AdminAuditLog", "CATALOG_COUNTER", "ChangeCounter", "ClientToken", "Connection",
-    "Endpoint", "McpSession", "SCHEMA_REVISION", "ToolCallLog", "User", "track_catalog_changes",
+    "Endpoint", "McpSession", "PortalSession", "SCHEMA_REVISION", "ToolCallLog", "User", "track_catalog_changes",
 ]

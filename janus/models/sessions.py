@@ -1,15 +1,19 @@
-"""MCP sessions of the HTTP transports, shared by every worker and replica.
+"""Sessions shared by every worker and replica: MCP HTTP sessions and portal sign-ins.
 
 Handshake-era Streamable HTTP and legacy SSE clients keep a session across
 requests; any worker (or replica on the same database) may serve its next
 POST, so its state lives here rather than in one process's memory.
+
+A portal sign-in lives here too, so signing out (or disabling the user, or
+changing their password) ends it for good: the signed cookie alone could be
+replayed until it expired.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, String
+from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from janus.extensions import db
@@ -32,3 +36,17 @@ class McpSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PortalSession(db.Model):
+    __tablename__ = "portal_sessions"
+
+    # SHA-256 of the random value in the signed cookie: the table alone cannot be replayed.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))

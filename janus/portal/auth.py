@@ -1,35 +1,47 @@
-"""Sign in and out."""
+"""Sign in and out: throttled, audited, and backed by a server-side sign-in."""
 from __future__ import annotations
 
-from flask import current_app, flash, request, url_for
+from flask import current_app, flash, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from janus.portal.blueprint import bp
 from janus.portal.rendering import redirect_to, render
-from janus.portal.security import PortalUser, safe_next
-from janus.services import users as users_service
+from janus.portal.security import SIGN_IN_KEY, PortalUser, safe_next, sign_in_limits
+from janus.services import sign_ins
+
+BAD_CREDENTIALS = "Invalid username or password."
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect_to(url_for("portal.dashboard"))
-    error = None
+    error, status = None, 200
     username = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
-        user = users_service.authenticate(username, request.form.get("password", ""))
+        try:
+            user = sign_ins.check_credentials(username, request.form.get("password", ""), sign_in_limits(),
+                                              via="portal", remote_addr=request.remote_addr)
+        except sign_ins.TooManyAttempts as exc:
+            user, error, status = None, exc.message, exc.status
         if user is not None:
+            # A new server-side secret at every sign-in: a cookie planted before it (fixation) is worth nothing.
+            session[SIGN_IN_KEY] = sign_ins.start(user["id"], sign_in_limits(), remote_addr=request.remote_addr,
+                                                  user_agent=request.user_agent.string)
             login_user(PortalUser(user))
             return redirect_to(safe_next(request.args.get("next")) or url_for("portal.dashboard"))
-        error = "Invalid username or password."
-    return render("portal/auth/login.html", "login_form", status=401 if error else 200, error=error,
+        if error is None:
+            error, status = BAD_CREDENTIALS, 401
+    return render("portal/auth/login.html", "login_form", status=status, error=error,
                   username=username, sso=bool(current_app.config.get("OIDC_ISSUER")))
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    sign_ins.end(session.get(SIGN_IN_KEY))
     logout_user()
+    session.clear()
     flash("You are signed out.")
     return redirect_to(url_for("portal.login"))

@@ -1,7 +1,9 @@
 """Sign-in, roles, CSRF and the security headers of every portal page.
 
 Flask-Login keeps the signed-in user in Flask's cookie session (HttpOnly,
-SameSite=Lax, Secure when served over TLS); Flask-WTF checks a CSRF token on
+SameSite=Lax, Secure when served over TLS), and that cookie also carries the
+secret of a server-side sign-in (janus.services.sign_ins) without which it
+counts for nothing: signing out really ends a session. Flask-WTF checks a CSRF token on
 every state-changing request: forms carry it as a hidden field, htmx requests
 as the X-CSRFToken header (hx-headers on <body>). Both extensions are bound
 here rather than in janus.extensions so `mcp-gateway -stdio` never imports them.
@@ -12,12 +14,11 @@ import functools
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from flask import Flask, abort
+from flask import Flask, abort, current_app, session
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from janus.services import users as users_service
-from janus.services.errors import NotFound
+from janus.services import sign_ins
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -65,13 +66,21 @@ def init_app(app: Flask, exempt_blueprints: list) -> None:
         csrf.exempt(blueprint)
 
 
+SIGN_IN_KEY = "sign_in"  # the cookie session's key holding the sign-in's secret (janus.services.sign_ins)
+
+
+def sign_in_limits() -> sign_ins.Limits:
+    return sign_ins.Limits.from_config(current_app.config)
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> PortalUser | None:
-    try:
-        user = users_service.get(user_id)
-    except NotFound:
+    # The cookie names a user, but only a live server-side sign-in makes it count:
+    # signed out, idle, expired, disabled or re-passworded users are strangers again.
+    user = sign_ins.resolve(session.get(SIGN_IN_KEY), sign_in_limits())
+    if user is None or user["id"] != user_id:
         return None
-    return PortalUser(users_service.view(user)) if user.enabled else None
+    return PortalUser(user)
 
 
 def admin_required(view: Callable) -> Callable:

@@ -10,15 +10,16 @@ import logging
 import re
 import secrets
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import inspect, select, text
+from sqlalchemy import delete, inspect, select, text
 from werkzeug.security import generate_password_hash
 
 from janus.extensions import db, init_migrations
 from janus.gateway.catalog import hash_token
-from janus.models import SCHEMA_REVISION, AdminAuditLog, ClientToken, Connection, Endpoint, User
+from janus.models import SCHEMA_REVISION, AdminAuditLog, ClientToken, Connection, Endpoint, PortalSession, User
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,20 @@ def warn_if_demo_token() -> bool:
     return exists
 
 
+def purge_ended_sessions(older_than: timedelta = timedelta(days=7)) -> int:
+    """Housekeeping at server start: MCP sessions and portal sign-ins over (or idle) for a week go."""
+    from janus.services.sessions import SessionStore
+
+    cutoff = datetime.now(timezone.utc) - older_than
+    removed = SessionStore(db.engine).purge(older_than)
+    removed += db.session.execute(delete(PortalSession).where(
+        (PortalSession.ended_at < cutoff) | (PortalSession.expires_at < cutoff))).rowcount or 0
+    db.session.commit()
+    if removed:
+        log.info("removed %d sessions that ended more than %d days ago", removed, older_than.days)
+    return removed
+
+
 def bootstrap(app: Flask, *, create_admin: bool = True) -> None:
     """Everything a process does before serving. Concurrent starters (gunicorn
     masters, stdio processes, replicas) take turns, so exactly one migrates,
@@ -176,6 +191,7 @@ def bootstrap(app: Flask, *, create_admin: bool = True) -> None:
                 _migrate_if_needed()
                 if create_admin:
                     ensure_admin_user()
+                    purge_ended_sessions()
                 if app.config["SEED_DEMO_DATA"]:
                     seed_demo_data()
         warn_if_demo_token()

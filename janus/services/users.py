@@ -81,6 +81,11 @@ def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any
         changes["enabled"] = boolean(data, "enabled", required=True)
     if user.role == "admin" and (changes.get("role", "admin") != "admin" or changes.get("enabled") is False):
         _keep_an_admin(user.id)
+    if "password_hash" in changes or changes.get("enabled") is False:
+        # A new password or a disabled account ends the user's portal sign-ins, in the same transaction.
+        from janus.services.sign_ins import end_all_for
+
+        end_all_for(user.id)
     return update_row(actor, "user", user, changes, view, password_changed="password_hash" in changes)
 
 

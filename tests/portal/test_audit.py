@@ -179,7 +179,9 @@ def test_admin_changes_show_who_changed_which_field_and_export_with_redacted_det
         connections_service.update_connection("carol", conn["id"], {"name": "Bank v2"})
     html = admin.get("/audit/admin").get_data(as_text=True)
     rows = _rows(html)
-    assert len(rows) == 4 and 'aria-current="page">Admin changes' in html  # after the fixture's two user.create
+    # After the fixture's two user.create and alice's login.success.
+    assert len(rows) == 5 and 'aria-current="page">Admin changes' in html
+    assert "login.success" in rows[2] and "alice" in rows[2]
     update, create = rows[:2]
     assert "carol" in update and "connection.update" in update and conn["id"] in update
     assert re.search(r"2 fields: name, updated_at</summary>.*<dt>name</dt><dd><code>Bank</code> .*changed to</span> <code>Bank v2</code>", update, re.S)

@@ -138,7 +138,7 @@ def verify(ctx: click.Context) -> None:
     if not targets:
         click.echo(step_line("targets", True, "no connections registered"))
     else:
-        click.echo(step_line("targets", False, f"{len(enabled_failing)} of {len(targets)} unreachable")
+        click.echo(step_line("targets", False, f"{len(enabled_failing)} of {len(targets)} failing")
                    if enabled_failing else step_line("targets", None))
         click.echo(targets_table(targets))
     ctx.exit(1 if failed or enabled_failing else 0)

@@ -75,7 +75,8 @@ def http_note(status: int | None, reason: str | None) -> str:
 def targets_table(targets: list[dict[str, Any]]) -> str:
     rows = []
     for t in targets:
-        note = http_note(t.get("http_status"), t.get("reason")) if t.get("ok") else (t.get("error") or "unreachable")
+        answered = t.get("http_status") is not None  # a 5xx answer fails, but it is not "unreachable"
+        note = http_note(t.get("http_status"), t.get("reason")) if answered else (t.get("error") or "unreachable")
         if t.get("enabled") is False:
             note += " (connection disabled)"
         rows.append((t.get("name", ""), truncate(str(t.get("base_url", "")), TARGET_URL_WIDTH),

@@ -53,6 +53,24 @@ class Outcome:
     error: str | None  # short, for the audit log: never a body or a secret
 
 
+@dataclass(frozen=True)
+class Probe:
+    """A connection test: reachable (any answer below 500), its status, and the start of its body."""
+
+    ok: bool
+    http_status: int | None
+    reason: str
+    content_type: str | None
+    excerpt: str
+    rtt_ms: float
+    error: str | None
+    truncated: bool = False
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def _scalar_query_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -277,6 +295,25 @@ class Executor:
             http_status=status,
             error=None if ok else f"HTTP {status}",
         )
+
+    def probe(self, conn: ConnectionSpec, excerpt_bytes: int = 2048) -> Probe:
+        """GET the connection's base URL as a tool call would: same pool, TLS, proxy and credentials.
+
+        The portal's "test connection": it proves the network path and the credentials at once.
+        Never raises for the upstream's sake; the excerpt has the injected credentials redacted.
+        """
+        started = time.perf_counter()
+        try:
+            auth = auth_headers(conn, self._get_secret, self._tokens) if conn.auth_type != "none" else {}
+            response, body, truncated = self._send(conn, "GET", "", None, {**self._base_headers, **auth})
+        except Exception as exc:  # SecretError, UpstreamError: both carry a message fit for an admin
+            return Probe(ok=False, http_status=None, reason="", content_type=None, excerpt="",
+                         rtt_ms=_ms_since(started), error=str(exc))
+        text = redact(body[:excerpt_bytes], auth.values()).decode("utf-8", "replace")
+        return Probe(ok=response.status < 500, http_status=response.status,
+                     reason=reason_phrase(response.status, response.reason),
+                     content_type=response.headers.get("Content-Type"), excerpt=text,
+                     rtt_ms=_ms_since(started), error=None, truncated=truncated or len(body) > excerpt_bytes)
 
     def _send(
         self, conn: ConnectionSpec, method: str, path: str, data: bytes | None, headers: dict[str, str],

@@ -80,11 +80,12 @@ def connection_delete(connection_id: str):
 @bp.post("/connections/<connection_id>/test")
 @login_required
 def connection_test(connection_id: str):
-    """A reachability probe, shown in place; viewers may run it (it changes nothing)."""
-    probe = status_service.probe(connection_id)
+    """GET of the base URL with the connection's credentials, shown in place with the start of the
+    answer; viewers may run it (it changes nothing, and the excerpt has the credentials redacted)."""
+    probe = status_service.test_connection(connection_id)
     if is_htmx():
         return render(TEMPLATE, "probe_result", probe=probe)
-    return render(TEMPLATE, probe=probe, connections=connections_service.list_connections())
+    return render(TEMPLATE, probe=probe, probe_for=connection_id, connections=connections_service.list_connections())
 
 
 @bp.get("/connections/prefix-check")

@@ -64,7 +64,7 @@ def verify() -> dict[str, Any]:
         checks.append({"step": "vault", "ok": False, "detail": str(exc)[:200]})
     targets = [_probe(c) for c in db.session.scalars(select(Connection).order_by(Connection.name))]
     checks.append({"step": "targets", "ok": all(t["ok"] for t in targets),
-                   "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} reachable"})
+                   "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} OK"})
     return {"checks": checks, "targets": targets}
 
 
@@ -103,15 +103,22 @@ def health() -> list[dict[str, Any]]:
         return list(pool.map(_probe, conns))
 
 
-def probe(connection_id: str) -> dict[str, Any]:
-    """One connection's reachability: the portal's "test connection" button."""
+def test_connection(connection_id: str):
+    """The portal's "test connection": a GET of the base URL through the executor, with the
+    connection's credentials, so it proves the path and the secret (janus.gateway.executor.Probe)."""
+    from janus.gateway.specs import ConnectionSpec
     from janus.services.connections import get
+    from janus.services.runtime import get_runtime
 
-    return _probe(get(connection_id))
+    conn = get(connection_id)
+    spec = ConnectionSpec(id=conn.id, name=conn.name, base_url=conn.base_url, auth_type=conn.auth_type,
+                          auth_secret_ref=conn.auth_secret_ref, timeout_seconds=min(conn.timeout_seconds, PROBE_TIMEOUT))
+    return get_runtime(current_app._get_current_object()).backend.executor.probe(spec)
 
 
 def _probe(conn: Connection) -> dict[str, Any]:
-    """Reachability, not health: any HTTP answer (401 included) means the network path works."""
+    """Reachability without credentials (dashboard, verify): any answer below 500 is OK, as in the
+    reference (a 401 or 404 on the bare base URL still proves the path); a 5xx is a failing upstream."""
     import urllib3
 
     started = time.perf_counter()
@@ -120,7 +127,7 @@ def _probe(conn: Connection) -> dict[str, Any]:
         with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=PROBE_TIMEOUT, read=PROBE_TIMEOUT)) as http:
             response = http.request("GET", conn.base_url, redirect=False, preload_content=False)
             response.release_conn()
-        result.update(ok=True, http_status=response.status, reason=response.reason or "",
+        result.update(ok=response.status < 500, http_status=response.status, reason=response.reason or "",
                       rtt_ms=round((time.perf_counter() - started) * 1000, 1), error=None)
     except Exception as exc:
         result.update(ok=False, http_status=None, reason="", rtt_ms=round((time.perf_counter() - started) * 1000, 1),

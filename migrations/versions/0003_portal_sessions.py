@@ -1,4 +1,4 @@
-"""portal sessions: sign-ins that signing out, disabling the user or a new password end
+"""portal sessions: server-side portal sign-ins, ended on sign-out or when the account changes
 
 Revision ID: 0003_portal_sessions
 Revises: 0002_mcp_sessions

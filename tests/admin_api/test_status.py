@@ -32,7 +32,7 @@ def test_verify_reports_each_check_and_a_reachable_and_an_unreachable_target(app
         {"step": "admin_token", "ok": True, "detail": "Token Verified"},
         {"step": "database", "ok": True, "detail": "3 Connections, 0 Tools Registered"},
         {"step": "vault", "ok": True, "detail": "0 Secret Keys Available"},
-        {"step": "targets", "ok": False, "detail": "2/3 reachable"},
+        {"step": "targets", "ok": False, "detail": "2/3 OK"},
     ]
     down, locked, up = body["targets"]  # by name
     assert up | {"id": "", "rtt_ms": 0} == {"id": "", "name": "Up", "base_url": upstream.url + "/health", "enabled": True,

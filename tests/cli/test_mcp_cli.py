@@ -323,7 +323,7 @@ def test_verify_marks_an_unreachable_target_fail_and_exits_1(site, admin):
         admin.ok("connection", "delete", "--id", dead)
 
     assert result.returncode == 1
-    assert re.search(r"^\[5/5\] Verifying Target API Connectivity\.\.\. FAIL \(1 of \d+ unreachable\)$",
+    assert re.search(r"^\[5/5\] Verifying Target API Connectivity\.\.\. FAIL \(1 of \d+ failing\)$",
                      result.stdout, re.M)
     assert _rows(result.stdout, "Gone Service")[0].split()[-3:] == ["FAIL", "connection", "refused"]
 

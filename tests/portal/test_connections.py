@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from janus.extensions import db
 from janus.models import AdminAuditLog, Connection
 from tests.support.catalog import add_connection
+from tests.support.upstream import echo, json_response
 
 
 def _count(app) -> int:
@@ -71,11 +72,39 @@ def test_the_prefix_check_reports_clashes_as_you_type_but_not_your_own_prefix(ad
 
 
 def test_test_connection_shows_the_upstreams_answer_in_place(admin, upstream):
+    upstream.route("/", lambda request: json_response({"service": "ledger", "status": "green"}))
     reachable = add_connection(admin.app, "Up", upstream.url, "up_")
     down = add_connection(admin.app, "Down", "http://127.0.0.1:9", "down_")
     shown = admin.post(f"/connections/{reachable}/test", htmx=True).get_data(as_text=True)
-    assert "Reachable: HTTP" in shown and "<html" not in shown
-    assert "Unreachable: connection refused" in admin.post(f"/connections/{down}/test", htmx=True).get_data(as_text=True)
+    assert "Reachable: HTTP 200 OK" in shown and "<html" not in shown
+    assert "(application/json)" in shown and "&#34;service&#34;: &#34;ledger&#34;" in shown  # the answer, escaped
+    assert ("Failed: Upstream &#39;Down&#39; is unreachable: connection refused"
+            in admin.post(f"/connections/{down}/test", htmx=True).get_data(as_text=True))
+
+
+def test_test_connection_sends_the_connections_credentials_and_redacts_them_from_the_answer(admin, upstream):
+    from janus.services import vault_keys
+
+    upstream.route("/", echo)  # echoes the Authorization header it received
+    with admin.app.app_context():
+        vault_keys.set_secret("alice", "ledger/token", "sk_ledger_secret_4471")
+    conn = add_connection(admin.app, "Ledger", upstream.url, "led_", auth_type="bearer", auth_secret_ref="ledger/token")
+    shown = admin.post(f"/connections/{conn}/test", htmx=True).get_data(as_text=True)
+    assert upstream.seen[-1].headers["authorization"] == "Bearer sk_ledger_secret_4471"
+    assert "Reachable: HTTP 200" in shown and "sk_ledger_secret_4471" not in shown and "[redacted]" in shown
+
+
+def test_test_connection_reports_a_missing_secret_and_a_failing_upstream(admin, upstream):
+    upstream.route("/", lambda request: json_response({"error": "maintenance"}, 503))
+    failing = add_connection(admin.app, "Flaky", upstream.url, "fl_")
+    shown = admin.post(f"/connections/{failing}/test", htmx=True).get_data(as_text=True)
+    assert "Upstream error: HTTP 503" in shown and "maintenance" in shown and "probe-result bad" in shown
+    health = admin.get("/dashboard/health", htmx=True).get_data(as_text=True)
+    assert "ERROR (HTTP 503)" in health
+    before = len(upstream.seen)
+    unsecured = add_connection(admin.app, "Vaultless", upstream.url, "vl_", auth_type="bearer", auth_secret_ref="no/such")
+    shown = admin.post(f"/connections/{unsecured}/test", htmx=True).get_data(as_text=True)
+    assert "Failed:" in shown and "no/such" in shown and len(upstream.seen) == before  # no request without it
 
 
 def test_an_unknown_connection_is_a_404_page(admin):

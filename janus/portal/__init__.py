@@ -89,4 +89,12 @@ def _unexpected(exc: Exception):
 
 
 def _error_page(status: int, message: str):
-    return render("portal/error.html", "error_message", status=status, status_code=status, message=message)
+    if not is_htmx():
+        return render("portal/error.html", status=status, status_code=status, message=message)
+    # A fragment request's error belongs to no field: show it in the page's alert area, never inside
+    # the widget that asked (a stale row, a toggle, a delete link). portal.js moves it into the dialog
+    # when one is open.
+    response = render("portal/error.html", "error_alert", status=status, status_code=status, message=message)
+    response.headers["HX-Retarget"] = "#alerts"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return response

@@ -91,7 +91,7 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
         dialog.get_by_label("HTTP request body template (POST, PUT, PATCH)").fill('{"note": "{{note}}", "by": "janus"}')
         dialog.get_by_role("button", name="Save tool").click()
         page.wait_for_url(base + "/tools")
-        page.get_by_text("ledger_annotate_entry").wait_for()
+        page.get_by_role("cell", name="ledger_annotate_entry", exact=True).wait_for()
 
         # 4. Try it: a real call through the gateway with the vault's credentials.
         page.get_by_role("link", name="Try it").click()

@@ -87,7 +87,7 @@ def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
         card = page.locator("article.conn-card", has_text="Ledger")
         card.get_by_role("button", name="Test connection").click()
         card.locator(".probe-result").filter(has_text="Reachable: HTTP 200").wait_for()
-        card.get_by_role("switch").click()
+        card.get_by_role("button", name="Disable Ledger").click()
         card.locator(".badge", has_text="DISABLED").wait_for()
         screenshot(page, "portal-connections")
         assert browser.console_errors == [] and browser.page_errors == []
@@ -100,7 +100,7 @@ def test_a_viewer_sees_the_connections_but_cannot_change_them(gateway):
         page.get_by_role("link", name="API Connections").click()
         page.locator("article.conn-card").first.wait_for()
         assert page.get_by_role("link", name="+ Connect New API").count() == 0
-        assert page.get_by_role("link", name="Delete").count() == 0 and page.get_by_role("switch").count() == 0
+        assert page.get_by_role("link", name="Delete").count() == 0 and page.get_by_role("button", name=re.compile("^(Disable|Enable) ")).count() == 0
         response = page.request.post(gateway.url + "/connections/new", form={"name": "x", "base_url": "http://127.0.0.1:1"})
         assert response.status in (400, 403)  # no token: CSRF refuses first; with one, the role check does
         screenshot(page, "portal-viewer")
@@ -117,8 +117,12 @@ def test_every_page_loads_only_from_the_gateway(gateway):
                 continue
             page.goto(base + path)
             page.wait_for_load_state("networkidle")
-        page.get_by_role("button", name="Switch between dark and light theme").click()
+        toggle = page.get_by_role("button", name="Light theme")
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"  # the console's default
+        assert toggle.get_attribute("aria-pressed") == "false"
+        toggle.click()
         assert page.evaluate("document.documentElement.dataset.theme") == "light"
+        assert toggle.get_attribute("aria-pressed") == "true"
         page.reload()
         assert page.evaluate("document.documentElement.dataset.theme") == "light"  # remembered
         screenshot(page, "portal-dashboard-light")

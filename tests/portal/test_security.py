@@ -107,3 +107,19 @@ def test_the_sso_button_appears_only_when_oidc_is_configured(portal_app):
     assert "Sign in with SSO" not in portal_app.test_client().get("/login").get_data(as_text=True)
     portal_app.config["OIDC_ISSUER"] = "https://idp.example/realms/corp"
     assert "Sign in with SSO" in portal_app.test_client().get("/login").get_data(as_text=True)
+
+
+def test_an_htmx_error_goes_to_the_alert_area_not_into_the_widget_that_asked(admin):
+    stale = admin.post("/connections/no-such-id/toggle", htmx=True, data={})
+    assert stale.status_code == 404
+    assert stale.headers["HX-Retarget"] == "#alerts" and stale.headers["HX-Reswap"] == "innerHTML"
+    body = stale.get_data(as_text=True)
+    assert 'class="alert alert-error" role="alert"' in body and "not found" in body and "<html" not in body
+    page = admin.post("/connections/no-such-id/toggle", data={})  # without htmx: the whole error page
+    assert page.status_code == 404 and "<html" in page.get_data(as_text=True) and "HX-Retarget" not in page.headers
+
+
+def test_a_viewers_refused_htmx_change_is_announced_in_the_alert_area(viewer):
+    reply = viewer.post("/connections/any/toggle", htmx=True, data={})
+    assert reply.status_code == 403 and reply.headers["HX-Retarget"] == "#alerts"
+    assert "only admins may change" in reply.get_data(as_text=True)

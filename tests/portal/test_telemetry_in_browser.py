@@ -85,10 +85,10 @@ def test_charts_draw_under_the_csp_and_the_panel_refreshes_in_place(gateway):
         assert page.locator("#volume-table tbody tr").count() == 12
 
         # The theme toggle redraws the charts in the light palette.
-        page.get_by_role("button", name="Switch between dark and light theme").click()
+        page.get_by_role("button", name="Light theme").click()
         page.wait_for_function(PAINTED, arg="#chart-latency")
         screenshot(page, "portal-telemetry-light")
-        page.get_by_role("button", name="Switch between dark and light theme").click()
+        page.get_by_role("button", name="Light theme").click()
     browser.assert_requests_only_to(base)
     assert any(url.endswith("/static/vendor/uplot/uPlot.iife.min.js") for url in browser.requests)
     assert browser.failed_requests == [] and browser.console_errors == [] and browser.page_errors == []

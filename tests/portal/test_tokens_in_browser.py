@@ -1,6 +1,8 @@
 """Client Tokens in Debian's chromium against a real gunicorn+gevent gateway (screenshots in test-artifacts/)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
@@ -88,7 +90,7 @@ def test_an_admin_issues_a_token_in_the_modal_reads_it_once_and_it_is_gone_after
         assert value not in page.content() and "acc_*" in row.inner_text() and "2099-12-31 23:00 UTC" in row.inner_text()
         screenshot(page, "portal-tokens")
 
-        row.get_by_role("switch").click()
+        row.get_by_role("button", name=re.compile("^Disable ")).click()
         row.locator(".badge", has_text="DISABLED").wait_for()
         wait_for(lambda: _mcp_status(base, value) == 401, timeout=15, what="the disabled token refused")
         page.once("dialog", lambda confirm: confirm.accept())

@@ -67,7 +67,8 @@ def screenshot(page, name: str, *, full_page: bool = False) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ValueError(f"screenshot name must be a plain file stem, got {name!r}")
     path = artifacts_dir() / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    # Animations off: a pulsing status dot must not keep the compositor from settling on a shared, busy CPU.
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled", timeout=45_000)
     return path
 
 

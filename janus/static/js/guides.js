@@ -1,21 +1,7 @@
-// The guides page: Copy buttons on the snippets and the search box. Without JavaScript both stay hidden
-// and the page is plain text to read and select.
+// The guides page's search box (its Copy buttons are portal.js's). Without JavaScript the box stays
+// hidden and the page is plain text to read and select.
 (function () {
   "use strict";
-
-  document.querySelectorAll("[data-copy-target]").forEach(function (button) {
-    if (!navigator.clipboard) return;  // only secure contexts (https, localhost) have the clipboard API
-    button.hidden = false;
-    button.addEventListener("click", function () {
-      var code = document.getElementById(button.getAttribute("data-copy-target"));
-      navigator.clipboard.writeText(code.textContent.trim()).then(function () {
-        button.textContent = "Copied";
-      }, function () {
-        button.textContent = "Copy failed";
-      });
-      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
-    });
-  });
 
   var search = document.querySelector("[data-search]");
   if (!search) return;

@@ -1,9 +1,33 @@
-// The portal's little JavaScript: theme toggle, the modal dialog and copy buttons.
+// The portal's little JavaScript: theme toggle, the modal dialog, copy buttons, where errors and focus go.
 // Everything works without it (plain links and forms); no inline scripts (CSP: script-src 'self').
 (function () {
   "use strict";
   var modal = document.getElementById("modal");
   var opener = null;
+
+  // Copy buttons (the snippet macro) exist hidden; shown where the clipboard API is (https, localhost).
+  function revealCopyButtons(root) {
+    if (!navigator.clipboard) return;
+    root.querySelectorAll("[data-copy-target]").forEach(function (button) { button.hidden = false; });
+  }
+
+  function copy(button) {
+    var code = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!code) return;
+    navigator.clipboard.writeText(code.textContent.trim()).then(function () {
+      button.textContent = "Copied";
+    }, function () {
+      button.textContent = "Copy failed";
+    });
+    window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+  }
+
+  function showTheme() {
+    var light = document.documentElement.getAttribute("data-theme") === "light";
+    document.querySelectorAll("[data-theme-toggle]").forEach(function (toggle) {
+      toggle.setAttribute("aria-pressed", light ? "true" : "false");
+    });
+  }
 
   document.addEventListener("click", function (event) {
     var toggle = event.target.closest("[data-theme-toggle]");
@@ -11,6 +35,7 @@
       var next = document.documentElement.getAttribute("data-theme") === "light" ? "dark" : "light";
       document.documentElement.setAttribute("data-theme", next);
       try { window.localStorage.setItem("janus-theme", next); } catch (e) { /* storage disabled */ }
+      showTheme();
       return;
     }
     var close = event.target.closest("[data-closes-modal]");
@@ -18,8 +43,13 @@
       event.preventDefault();
       modal.close();
     }
-    var copy = event.target.closest("[data-copy]");
-    if (copy && navigator.clipboard) navigator.clipboard.writeText(copy.textContent.trim());
+    var dismiss = event.target.closest("[data-dismiss-alert]");
+    if (dismiss) {
+      var alert = dismiss.closest(".alert");
+      if (alert) alert.remove();
+    }
+    var copyButton = event.target.closest("[data-copy-target]");
+    if (copyButton && navigator.clipboard) copy(copyButton);
   });
 
   // Whatever asks for a fragment for the dialog is where focus returns when it closes.
@@ -28,19 +58,47 @@
     if (target && target.id === "modal-body" && !(modal && modal.open)) opener = event.detail.elt;
   });
 
-  // A fragment swapped into the dialog opens it; focus goes to its first input (keyboard users).
+  // The server sends errors that belong to no form field (403, 404, 409, 413, an expired page) to #alerts
+  // (HX-Retarget), never into the widget that asked. While the dialog is open they go to the dialog's
+  // own alert area instead: the page behind a modal dialog is inert and unseen.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "alerts" && modal && modal.open) {
+      event.detail.target = document.getElementById("modal-alerts");
+    }
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail && event.detail.target;  // absent on history restores (Back)
-    if (!modal || !target || target.id !== "modal-body") return;
-    if (!modal.open) modal.showModal();
-    var first = modal.querySelector("input:not([type=hidden]), select, textarea, button");
-    if (first) first.focus();
+    if (!target) return;
+    revealCopyButtons(target.isConnected ? target : document);
+    if (target.id === "alerts" || target.id === "modal-alerts") return;  // role=alert announces itself
+    if (modal && target.id === "modal-body") {
+      // A fragment swapped into the dialog opens it; focus goes to its first input (keyboard users).
+      if (!modal.open) modal.showModal();
+      var first = modal.querySelector("[aria-invalid=true], input:not([type=hidden]), select, textarea, button");
+      if (first) first.focus();
+      return;
+    }
+    // A swap that removed the focused element (a form re-rendered with its errors, a result panel
+    // replaced) would drop focus to <body>: move it to the first invalid field, else into the new content.
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    var scope = modal && modal.open ? modal : document;
+    var place = scope.querySelector("[aria-invalid=true]") ||
+      (target.isConnected ? target : scope).querySelector("input:not([type=hidden]), select, textarea, button, [tabindex]");
+    if (place) place.focus();
   });
 
   if (modal) {
     modal.addEventListener("close", function () {
       document.getElementById("modal-body").innerHTML = "";
+      var alerts = document.getElementById("modal-alerts");
+      if (alerts) alerts.innerHTML = "";
       if (opener) opener.focus();  // back where the admin was
     });
   }
+
+  revealCopyButtons(document);
+  showTheme();
 })();

@@ -41,7 +41,10 @@ def no_content() -> Response:
 
 @bp.errorhandler(ServiceError)
 def service_error(exc: ServiceError) -> Response:
-    response = jsonify(error=exc.error, message=exc.message)
+    body = {"error": exc.error, "message": exc.message}
+    if len(exc.fields) > 1:  # a whole form refused: every input's message, keyed by field
+        body["fields"] = exc.fields
+    response = jsonify(body)
     response.status_code = exc.status
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="janus-admin"'

@@ -261,8 +261,11 @@ _ERRORS = {
 
 
 def _error_responses() -> dict[str, Any]:
+    fields = {"type": "object", "additionalProperties": _STRING,
+              "description": "When several inputs were refused at once: each one's message, by field name."}
     return {name: {"description": description, "content": {"application/json": {"schema": _object({
-        "error": {"type": "string", "enum": codes}, "message": _STRING})}}}
+        "error": {"type": "string", "enum": codes}, "message": _STRING, "fields": fields},
+        required=["error", "message"])}}}
         for name, description, codes in _ERRORS.values()}
 
 

@@ -27,5 +27,8 @@ def number(form: MultiDict, name: str) -> float | None:
 
 
 def errors_of(exc: ServiceError, known: tuple[str, ...]) -> dict[str, str]:
-    """The service's message under its field, or under "form" when it is about no one input."""
-    return {exc.field if exc.field in known else "form": exc.message}
+    """Each refused input's message under its field; what is about no one input under "form"."""
+    errors: dict[str, str] = {}
+    for field, message in (exc.fields or {None: exc.message}).items():
+        errors.setdefault(field if field in known else "form", message)
+    return errors

@@ -69,6 +69,29 @@ def _refresh_catalog() -> None:
         runtime.catalog.invalidate()
 
 
+class FieldErrors:
+    """Checks a form's inputs one by one and reports every refused input at once, not just the first.
+
+    `take(check, ...)` runs one check and returns its value, or None after noting its message;
+    `raise_if_any()` then raises one ValidationError naming the first problem, with all in `fields`.
+    """
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+
+    def take(self, check, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return check(*args, **kwargs)
+        except ValidationError as exc:
+            self.found.setdefault(exc.field or "", exc.message)
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            field, message = next(iter(self.found.items()))
+            raise ValidationError(message, field=field or None, fields={k: v for k, v in self.found.items() if k})
+
+
 def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
          default: str | None = None) -> str | None:
     value = data.get(field, default)

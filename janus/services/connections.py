@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from janus.extensions import db
 from janus.gateway.specs import AUTH_TYPES
 from janus.models import Connection, Endpoint
-from janus.services._common import boolean, create_row, delete_row, iso, number, only, text, update_row, valid_id
+from janus.services._common import (
+    FieldErrors, boolean, create_row, delete_row, iso, number, only, text, update_row, valid_id,
+)
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]*_$")
@@ -54,17 +56,20 @@ def default_prefix(name: str) -> str:
 
 def create_connection(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS)
-    name = text(data, "name", required=True, max_len=200)
+    check = FieldErrors()
+    name = check.take(text, data, "name", required=True, max_len=200)
+    prefix = check.take(text, data, "prefix", max_len=64)
     fields = {
         "name": name,
-        "base_url": _base_url(text(data, "base_url", required=True, max_len=2048)),
-        "prefix": _prefix(text(data, "prefix", max_len=64) or default_prefix(name)),
-        "description": text(data, "description", max_len=4000) or "",
-        "auth_type": _auth_type(text(data, "auth_type") or "none"),
-        "auth_secret_ref": text(data, "auth_secret_ref", max_len=512) or None,
-        "enabled": boolean(data, "enabled", True),
-        "timeout_seconds": number(data, "timeout_seconds", low=0.1, high=600, default=30.0),
+        "base_url": check.take(lambda: _base_url(text(data, "base_url", required=True, max_len=2048))),
+        "prefix": check.take(_prefix, prefix or default_prefix(name)) if (prefix or name) else None,
+        "description": check.take(text, data, "description", max_len=4000) or "",
+        "auth_type": check.take(lambda: _auth_type(text(data, "auth_type") or "none")),
+        "auth_secret_ref": check.take(text, data, "auth_secret_ref", max_len=512) or None,
+        "enabled": check.take(boolean, data, "enabled", True),
+        "timeout_seconds": check.take(number, data, "timeout_seconds", low=0.1, high=600, default=30.0),
     }
+    check.raise_if_any()
     _check_secret_ref(fields["auth_type"], fields["auth_secret_ref"])
     _check_unique_name(name, None)
     _check_prefix_clash(fields["prefix"], None)
@@ -75,25 +80,23 @@ def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> d
     only(data, FIELDS)
     conn = get(connection_id)
     # Validate everything before touching the row: a refused change leaves nothing behind.
-    changes: dict[str, Any] = {}
-    if "name" in data:
-        changes["name"] = text(data, "name", required=True, max_len=200)
+    check = FieldErrors()
+    parse = {
+        "name": lambda: text(data, "name", required=True, max_len=200),
+        "base_url": lambda: _base_url(text(data, "base_url", required=True, max_len=2048)),
+        "prefix": lambda: _prefix(text(data, "prefix", required=True, max_len=64)),
+        "description": lambda: text(data, "description", max_len=4000) or "",
+        "auth_type": lambda: _auth_type(text(data, "auth_type", required=True)),
+        "auth_secret_ref": lambda: text(data, "auth_secret_ref", max_len=512) or None,
+        "enabled": lambda: boolean(data, "enabled", required=True),
+        "timeout_seconds": lambda: number(data, "timeout_seconds", low=0.1, high=600, required=True),
+    }
+    changes: dict[str, Any] = {field: check.take(parse[field]) for field in parse if field in data}
+    check.raise_if_any()
+    if "name" in changes:
         _check_unique_name(changes["name"], conn.id)
-    if "base_url" in data:
-        changes["base_url"] = _base_url(text(data, "base_url", required=True, max_len=2048))
-    if "prefix" in data:
-        changes["prefix"] = _prefix(text(data, "prefix", required=True, max_len=64))
+    if "prefix" in changes:
         _check_prefix_clash(changes["prefix"], conn.id)
-    if "description" in data:
-        changes["description"] = text(data, "description", max_len=4000) or ""
-    if "auth_type" in data:
-        changes["auth_type"] = _auth_type(text(data, "auth_type", required=True))
-    if "auth_secret_ref" in data:
-        changes["auth_secret_ref"] = text(data, "auth_secret_ref", max_len=512) or None
-    if "enabled" in data:
-        changes["enabled"] = boolean(data, "enabled", required=True)
-    if "timeout_seconds" in data:
-        changes["timeout_seconds"] = number(data, "timeout_seconds", low=0.1, high=600, required=True)
     _check_secret_ref(changes.get("auth_type", conn.auth_type), changes.get("auth_secret_ref", conn.auth_secret_ref))
     return update_row(actor, "connection", conn, changes, view,
                       f"a connection named {changes.get('name', conn.name)!r} already exists")

@@ -13,13 +13,14 @@ from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.templating import placeholders, validate_body_template
 from janus.models import Connection, Endpoint
 from janus.services._common import (
-    boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+    FieldErrors, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
 )
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_TOOL_NAME = 128  # MCP clients reject longer names
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+MAX_SCHEMA_BYTES = 64 * 1024
 FIELDS = {"connection_id", "tool_name", "description", "method", "path_template", "input_schema", "body_template", "enabled"}
 
 
@@ -68,19 +69,22 @@ def get_endpoint(endpoint_id: str) -> dict[str, Any]:
 
 def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS)
-    connection_id = text(data, "connection_id", required=True, max_len=64)
-    conn = db.session.get(Connection, connection_id)
-    if conn is None:
-        raise ValidationError(f"connection {connection_id!r} does not exist", field="connection_id")
-    fields = _validated({
-        "tool_name": text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
-        "description": text(data, "description", max_len=8000) or "",
-        "method": (text(data, "method") or "GET").upper(),
-        "path_template": text(data, "path_template", required=True, max_len=2048),
-        "input_schema": _schema(data.get("input_schema")),
-        "body_template": _body_text(data.get("body_template")),
-        "enabled": boolean(data, "enabled", True),
-    }, conn, None)
+    check = FieldErrors()
+    connection_id = check.take(text, data, "connection_id", required=True, max_len=64)
+    conn = db.session.get(Connection, connection_id) if connection_id else None
+    if connection_id and conn is None:
+        check.take(_refuse, f"connection {connection_id!r} does not exist", "connection_id")
+    fields = {
+        "tool_name": check.take(text, data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
+        "description": check.take(text, data, "description", max_len=8000) or "",
+        "method": check.take(lambda: (text(data, "method") or "GET").upper()),
+        "path_template": check.take(text, data, "path_template", required=True, max_len=2048),
+        "input_schema": check.take(_schema, data.get("input_schema")),
+        "body_template": check.take(_body_text, data.get("body_template")),
+        "enabled": check.take(boolean, data, "enabled", True),
+    }
+    check.raise_if_any()
+    fields = _validated(fields, conn, None)
     return create_row(actor, "endpoint", Endpoint(connection_id=conn.id, **fields), view,
                       f"tool {conn.prefix + fields['tool_name']!r} already exists")
 
@@ -88,15 +92,21 @@ def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
 def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS - {"connection_id"})
     ep = get(endpoint_id)
-    merged = {
-        "tool_name": text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME) if "tool_name" in data else ep.tool_name,
-        "description": (text(data, "description", max_len=8000) or "") if "description" in data else ep.description,
-        "method": (text(data, "method", required=True).upper()) if "method" in data else ep.method,
-        "path_template": text(data, "path_template", required=True, max_len=2048) if "path_template" in data else ep.path_template,
-        "input_schema": _schema(data["input_schema"]) if "input_schema" in data else ep.input_schema,
-        "body_template": _body_text(data["body_template"]) if "body_template" in data else ep.body_template,
-        "enabled": boolean(data, "enabled", required=True) if "enabled" in data else ep.enabled,
+    check = FieldErrors()
+    parse = {
+        "tool_name": lambda: text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
+        "description": lambda: text(data, "description", max_len=8000) or "",
+        "method": lambda: text(data, "method", required=True).upper(),
+        "path_template": lambda: text(data, "path_template", required=True, max_len=2048),
+        "input_schema": lambda: _schema(data["input_schema"]),
+        "body_template": lambda: _body_text(data["body_template"]),
+        "enabled": lambda: boolean(data, "enabled", required=True),
     }
+    current = {"tool_name": ep.tool_name, "description": ep.description, "method": ep.method,
+               "path_template": ep.path_template, "input_schema": ep.input_schema,
+               "body_template": ep.body_template, "enabled": ep.enabled}
+    merged = {field: check.take(parse[field]) if field in data else current[field] for field in parse}
+    check.raise_if_any()
     fields = _validated(merged, ep.connection, ep.id)
     return update_row(actor, "endpoint", ep, fields, view, f"tool {ep.connection.prefix + fields['tool_name']!r} already exists")
 
@@ -106,6 +116,10 @@ def delete_endpoint(actor: str, endpoint_id: str) -> None:
 
 
 # -- rules -----------------------------------------------------------------------
+
+def _refuse(message: str, field: str) -> None:
+    raise ValidationError(message, field=field)
+
 
 def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> dict[str, Any]:
     name = fields["tool_name"]
@@ -145,6 +159,12 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
 def _schema(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {"type": "object", "properties": {}}
+    # Checked before parsing: meta-validating a megabyte schema holds a worker for seconds, and the
+    # portal re-checks as the admin types. Real tool schemas are a few kilobytes.
+    size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else _json_size(raw)
+    if size > MAX_SCHEMA_BYTES:
+        raise ValidationError(f"input schema is {size // 1024} KiB; at most {MAX_SCHEMA_BYTES // 1024} KiB is accepted",
+                              field="input_schema")
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -167,6 +187,13 @@ def _schema(raw: Any) -> dict[str, Any]:
     except RecursionError:
         raise ValidationError("input schema is nested too deeply", field="input_schema") from None
     return raw
+
+
+def _json_size(value: Any) -> int:
+    try:
+        return len(json.dumps(value, separators=(",", ":")))
+    except (TypeError, ValueError, RecursionError):
+        return 0  # not JSON at all: the checks below say why
 
 
 def _body_text(raw: Any) -> str | None:

@@ -6,10 +6,12 @@ class ServiceError(Exception):
     status = 400
     error = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field  # the input the message is about, when there is one (forms show it there)
+        # Every refused input with its message, when several were checked at once (a whole form).
+        self.fields = fields or ({field: message} if field else {})
 
 
 class ValidationError(ServiceError):

@@ -74,3 +74,11 @@ def test_hostile_ids_in_the_path_answer_a_json_error(app, api, admin, path, iden
     for method in ("GET", "PATCH", "DELETE", "PUT"):
         response = api.open(path.format(ident), method=method, headers=admin, json={})
         assert response.status_code < 500 and set(response.json) == {"error", "message"}, (method, response.json)
+
+
+def test_a_body_with_several_bad_fields_names_each_of_them(app, api, admin):
+    reply = api.post("/api/v1/connections", headers=admin, json={"name": "", "base_url": "ftp://x", "timeout_seconds": -1})
+    body = reply.get_json()
+    assert reply.status_code == 400 and body["error"] == "validation_error" and body["message"] == "name must not be empty"
+    assert set(body["fields"]) == {"name", "base_url", "timeout_seconds"}
+    assert "between 0.1 and 600" in body["fields"]["timeout_seconds"]

@@ -118,3 +118,10 @@ def test_the_dashboard_shows_totals_endpoints_and_health(admin, upstream):
     assert 'data-stat="connections">1<' in page and "/mcp" in page and "/sse" in page
     health = admin.get("/dashboard/health", htmx=True).get_data(as_text=True)
     assert "Up" in health and "OK (HTTP" in health
+
+
+def test_an_empty_form_names_every_missing_input_at_once(admin):
+    html = admin.post("/connections/new", {"auth_type": "none", "name": "", "base_url": ""}, htmx=True).get_data(as_text=True)
+    shown = dict(re.findall(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>', html))
+    assert shown == {"name": "name must not be empty", "base_url": "base_url must not be empty"}
+    assert _count(admin.app) == 0

@@ -86,7 +86,7 @@ def test_the_issued_token_opens_an_mcp_session_until_it_is_disabled_or_revoked(a
     token_id = _only_row(admin.app).id
 
     row = admin.post(f"/tokens/{token_id}/toggle", htmx=True).get_data(as_text=True)
-    assert row.lstrip().startswith(f'<tr id="token-{token_id}"') and "DISABLED" in row and 'aria-checked="false"' in row
+    assert row.lstrip().startswith(f'<tr id="token-{token_id}"') and "DISABLED" in row and ">Enable<span" in row
     assert _mcp(admin.app, value).status_code == 401
     assert "ACTIVE" in admin.post(f"/tokens/{token_id}/toggle", htmx=True).get_data(as_text=True)
     assert _mcp(admin.app, value).status_code == 200

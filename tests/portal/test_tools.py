@@ -119,3 +119,20 @@ def test_a_viewer_reads_the_tools_but_cannot_change_or_try_them(viewer):
     for url in ("/tools/new", f"/tools/{tool_id}/toggle", f"/tools/{tool_id}/try", f"/tools/{tool_id}/delete"):
         assert viewer.post(url, {"arguments": "{}"}).status_code == 403
     assert _tool_count(viewer.app) == 1
+
+
+def test_every_refused_input_of_a_tool_is_shown_at_once(admin):
+    conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
+    html = admin.post("/tools/new", {"connection_id": conn, "tool_name": "", "path_template": "",
+                                     "method": "GET", "input_schema": "{not json"}, htmx=True).get_data(as_text=True)
+    shown = _errors(html)
+    assert set(shown) == {"tool_name", "path_template", "input_schema"}, shown
+    assert "tool_name must not be empty" in shown["tool_name"] and "not valid JSON" in shown["input_schema"]
+    assert _tool_count(admin.app) == 0
+
+
+def test_an_oversized_schema_is_refused_before_it_is_checked(admin):
+    huge = json.dumps({"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(5000)}})
+    assert len(huge) > 64 * 1024
+    reply = admin.post("/tools/schema-check", {"input_schema": huge}, htmx=True).get_data(as_text=True)
+    assert "at most 64 KiB is accepted" in reply

@@ -18,6 +18,7 @@ from janus.services.errors import ServiceError
 TEMPLATE = "portal/tools/index.html"
 FORM_TEMPLATE = "portal/tools/form.html"
 TRY_TEMPLATE = "portal/tools/try.html"
+DETAIL_TEMPLATE = "portal/tools/detail.html"
 FIELDS = ("connection_id", "tool_name", "description", "path_template", "method", "input_schema", "body_template",
           "enabled")
 NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, indent=2)
@@ -27,6 +28,15 @@ NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, in
 @login_required
 def tools():
     return render(TEMPLATE, "tool_groups", groups=_groups(), urls_for=_tool_urls())
+
+
+@bp.get("/tools/<endpoint_id>")
+@login_required
+def tool_detail(endpoint_id: str):
+    """Everything about one tool, read-only: what a viewer can see (the editor is admin-only)."""
+    tool = endpoints_service.get_endpoint(endpoint_id)
+    return render(DETAIL_TEMPLATE, "tool_detail", tool=tool,
+                  schema_json=json.dumps(tool["input_schema"], indent=2, ensure_ascii=False))
 
 
 @bp.route("/tools/new", methods=["GET", "POST"])
@@ -111,7 +121,8 @@ def tool_try(endpoint_id: str):
 
 
 def _tool_urls():
-    return row_urls("endpoint_id", try_it="portal.tool_try", toggle="portal.tool_toggle", edit="portal.tool_edit")
+    return row_urls("endpoint_id", view="portal.tool_detail", try_it="portal.tool_try", toggle="portal.tool_toggle",
+                    edit="portal.tool_edit")
 
 
 def _groups() -> list[dict[str, Any]]:

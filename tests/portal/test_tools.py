@@ -136,3 +136,19 @@ def test_an_oversized_schema_is_refused_before_it_is_checked(admin):
     assert len(huge) > 64 * 1024
     reply = admin.post("/tools/schema-check", {"input_schema": huge}, htmx=True).get_data(as_text=True)
     assert "at most 64 KiB is accepted" in reply
+
+
+def test_a_viewer_reads_a_tools_full_schema_and_body_template_without_being_able_to_edit(viewer):
+    conn = add_connection(viewer.app, "Billing", "http://127.0.0.1:9", "billing_")
+    long_description = "Fetch one invoice. " * 20  # the list shortens it; the detail does not
+    tool_id = add_endpoint(viewer.app, conn, "annotate", "/invoices/{{invoice_id}}", method="POST", schema=SCHEMA,
+                           body_template='{"id": "{{invoice_id}}", "note": "{{status}}"}', description=long_description)
+    assert f'href="/tools/{tool_id}"' in viewer.get("/tools").get_data(as_text=True)
+    detail = viewer.get(f"/tools/{tool_id}", htmx=True)
+    html = detail.get_data(as_text=True)
+    assert detail.status_code == 200 and "<html" not in html
+    assert "&#34;invoice_id&#34;" in html and "&#34;required&#34;" in html  # the schema, pretty-printed
+    assert "{{invoice_id}}" in html.replace("&#34;", '"') and long_description.strip() in html
+    assert "/edit" not in html and "Try it" not in html
+    assert viewer.get(f"/tools/{tool_id}/edit").status_code == 403
+    assert viewer.get("/tools/no-such-tool").status_code == 404

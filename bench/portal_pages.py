@@ -11,6 +11,7 @@ times the page list, no network.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import statistics
@@ -87,6 +88,7 @@ def main() -> None:
         event.listen(db.engine, "before_cursor_execute", lambda *a, **k: statements.__setitem__("n", statements["n"] + 1))
     timings: dict[str, list[float]] = {p: [] for p in pages}
     queries: dict[str, int] = {}
+    gc.freeze()  # as each gunicorn worker does once it has loaded the app (janus/gunicorn_conf.py)
     for url in pages:  # warm-up: templates compiled, caches filled
         assert client.get(url).status_code == 200, url
     for _ in range(rounds):

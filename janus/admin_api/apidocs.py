@@ -36,7 +36,6 @@ def swagger_config() -> dict[str, Any]:
         "swagger_ui": True,
         "specs_route": "/apidocs/",
         "uiversion": 3,
-        "auth": {},  # rendered into the page's script; flasgger's default (None) is not JavaScript
     }
 
 

@@ -16,7 +16,7 @@ from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
 )
 from janus.portal.blueprint import bp
 from janus.portal.rendering import is_htmx, redirect_to, render
-from janus.portal.security import SECURITY_HEADERS, login_manager
+from janus.portal.security import login_manager
 from janus.services.errors import ServiceError
 
 __all__ = ["bp", "init_app"]
@@ -31,9 +31,8 @@ def init_app(app: Flask, csrf_exempt: list) -> None:
 
 
 @bp.after_request
-def _security_headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+def _no_store(response):
+    # The security headers are app-wide (security.init_app); portal pages also must not be cached.
     if current_user.is_authenticated:
         response.headers.setdefault("Cache-Control", "no-store")  # pages show live, per-user data
     return response

@@ -61,6 +61,7 @@ def init_app(app: Flask, exempt_blueprints: list) -> None:
     login_manager.login_message = "Sign in to continue."
     login_manager.session_protection = "basic"
     csrf.init_app(app)
+    app.after_request(_security_headers)
     # Bearer-token APIs carry no cookie, so cross-site requests cannot ride on one.
     for blueprint in exempt_blueprints:
         csrf.exempt(blueprint)
@@ -71,6 +72,15 @@ SIGN_IN_KEY = "sign_in"  # the cookie session's key holding the sign-in's secret
 
 def sign_in_limits() -> sign_ins.Limits:
     return sign_ins.Limits.from_config(current_app.config)
+
+
+def _security_headers(response):
+    """Every response Flask serves (portal, /apidocs, static files, JSON errors): no sniffing, no
+    framing, no referrer leaks; HTML also gets the CSP (no inline script or style anywhere)."""
+    for name, value in SECURITY_HEADERS.items():
+        if name != "Content-Security-Policy" or response.mimetype == "text/html":
+            response.headers.setdefault(name, value)
+    return response
 
 
 @login_manager.user_loader

@@ -86,7 +86,12 @@ def test_swagger_ui_is_served_from_the_gateway_alone(app):
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assert not re.findall(r"https?://", html), "the page must not load or link anything off the gateway"
-    assert f'url: "{SPEC_ROUTE}"' in html
+    assert f'data-spec-url="{SPEC_ROUTE}"' in html
+    # The portal's CSP applies here too, and the page needs no exception from it.
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and page.headers["X-Frame-Options"] == "DENY"
+    assert not re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html), "no inline script"
+    assert " style=" not in html and "<style" not in html, "no inline style"
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert {a.rsplit("/", 1)[-1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                                                       "swagger-ui.css"}
@@ -95,3 +100,11 @@ def test_swagger_ui_is_served_from_the_gateway_alone(app):
         response = client.get(asset)
         assert response.status_code == 200, asset
         response.close()
+
+
+def test_every_flask_response_carries_the_baseline_security_headers(app):
+    client = app.test_client()
+    for url in ("/api/v1/connections", "/static/css/portal.css", "/no-such-page", "/healthz"):
+        headers = client.get(url).headers
+        assert headers["X-Content-Type-Options"] == "nosniff", url
+        assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "same-origin", url

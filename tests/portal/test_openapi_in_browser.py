@@ -95,3 +95,13 @@ def test_an_admin_pastes_a_client_token_and_runs_a_tool_from_swagger_ui(gateway)
         assert browser.page_errors == [] and browser.console_errors == []
     browser.assert_requests_only_to(base)
     assert browser.failed_requests == []
+
+
+def test_the_admin_api_reference_renders_under_the_portals_csp(gateway):
+    with browser_page() as browser:
+        page = browser.page
+        page.goto(gateway.url + "/apidocs/")
+        page.get_by_text("/api/v1/connections", exact=True).first.wait_for()
+        screenshot(page, "apidocs")
+        assert browser.console_errors == [] and browser.page_errors == []
+    browser.assert_requests_only_to(gateway.url)

@@ -13,25 +13,12 @@ from flask import Blueprint, Response, request
 from janus.gateway.catalog import Principal
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
 from janus.mcp.server import Session
+from janus.services import tool_openapi
 from janus.transports.http_common import authenticate, base_url, json_response, protect
 from janus.transports.http_runtime import http_runtime
-from janus.version import __version__
 
 bp = Blueprint("rest_tools", __name__, url_prefix="/api")
 TRANSPORT = "rest"
-
-_RESULT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "content": {"type": "array", "items": {"type": "object"}},
-        "structuredContent": {"type": "object"},
-        "isError": {"type": "boolean"},
-    },
-    "required": ["content"],
-}
-_ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                 "required": ["error", "message"]}
-
 
 protect(bp)
 
@@ -40,39 +27,17 @@ protect(bp)
 def openapi() -> Response:
     rt = http_runtime()
     principal = authenticate(rt.catalog, TRANSPORT)
-    listing = rt.server.handle({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
-                               session=Session(), caller=principal)
-    paths = {}
-    for tool in listing["result"]["tools"]:
-        paths[f"/api/tools/{tool['name']}"] = {"post": {
-            "operationId": tool["name"],
-            "summary": tool["name"],
-            "description": tool.get("description") or "",
-            "tags": [tool["name"].split("_", 1)[0]],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": tool["inputSchema"]}}},
-            "responses": {
-                "200": {"description": "The MCP tool result (isError true when the upstream failed or the arguments "
-                                       "were invalid)", "content": {"application/json": {"schema": _RESULT_SCHEMA}}},
-                "400": _error_response("The body is not a JSON object"),
-                "401": _error_response("No valid client token"),
-                "404": _error_response("No such tool for this token"),
-                "502": _error_response("The upstream API is unreachable or timed out"),
-            },
-        }}
-    document = {
-        "openapi": "3.0.3",
-        "info": {"title": "Janus tools", "version": __version__,
-                 "description": "Every MCP tool this client token may call, as a REST operation."},
-        "servers": [{"url": base_url()}],
-        "components": {"securitySchemes": {"clientToken": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"clientToken": []}],
-        "paths": paths,
-    }
-    return json_response(document)
-
-
-def _error_response(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    tools, cursor = [], None
+    while True:  # every page: tools/list pages at TOOLS_PAGE_SIZE, the document lists them all
+        params = {"cursor": cursor} if cursor else {}
+        listing = rt.server.handle({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params},
+                                   session=Session(), caller=principal)["result"]
+        tools += listing["tools"]
+        cursor = listing.get("nextCursor")
+        if not cursor:
+            break
+    return json_response(tool_openapi.document(
+        tools, base_url(), "Every MCP tool this client token may call, as a REST operation."))
 
 
 @bp.post("/tools/<path:tool_name>")

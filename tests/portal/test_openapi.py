@@ -62,3 +62,26 @@ def test_the_document_the_page_fetches_lists_exactly_the_tokens_tools(admin, ups
     spec = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
     assert list(spec["paths"]) == ["/api/tools/ledger_get_entry"]
     assert admin.get("/api/openapi.json").status_code == 401  # a portal session is no client token
+
+
+def test_a_signed_in_user_reads_every_enabled_tool_without_a_client_token(viewer, upstream):
+    conn = viewer.app
+    ledger = add_connection(conn, "Ledger", upstream.url, "ledger_")
+    payroll = add_connection(conn, "Payroll", upstream.url, "payroll_", enabled=False)
+    for i in range(120):  # more than one tools/list page (TOOLS_PAGE_SIZE 100)
+        add_endpoint(conn, ledger, f"get_entry_{i:03d}", "/entries/{{id}}")
+    add_endpoint(conn, payroll, "get_salary", "/salaries/{{id}}")
+    reply = viewer.get("/openapi/spec.json")
+    assert reply.status_code == 200 and reply.mimetype == "application/json"
+    paths = reply.get_json()["paths"]
+    assert len(paths) == 120 and "/api/tools/payroll_get_salary" not in paths  # disabled connection
+    assert viewer.app.test_client().get("/openapi/spec.json").status_code == 302  # strangers sign in first
+
+
+def test_a_tokens_document_lists_all_its_tools_beyond_one_tools_list_page(admin, upstream):
+    conn = add_connection(admin.app, "Ledger", upstream.url, "ledger_")
+    for i in range(130):
+        add_endpoint(admin.app, conn, f"get_entry_{i:03d}", "/entries/{{id}}")
+    add_token(admin.app, "Ledger only", TOKEN, "ledger_*")
+    reply = admin.app.test_client().get("/api/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert reply.status_code == 200 and len(reply.get_json()["paths"]) == 130

@@ -43,13 +43,21 @@ def test_an_admin_pastes_a_client_token_and_runs_a_tool_from_swagger_ui(gateway)
         sign_in(page, base, PASSWORD, path="/guides")
         page.get_by_role("link", name="OpenAPI reference & Swagger UI").click()
         page.wait_for_url(base + "/openapi")
+        # Without a token: every enabled tool to read, and nothing to execute.
+        everything = page.locator(".opblock", has_text=f"/api/tools/{TOOL}")
+        everything.wait_for()
+        page.locator("#spec-title").filter(has_text="Every enabled tool (1)").wait_for()
+        everything.locator(".opblock-summary").click()
+        everything.get_by_text("Read one ledger entry").wait_for()
+        assert everything.get_by_role("button", name="Try it out").count() == 0
 
         page.get_by_label("Client token", exact=True).fill("not_a_token_of_this_gateway_000000")
         page.get_by_role("button", name="Load tools").click()
         status = page.locator("#client-token-status")
         status.filter(has_text="The client token is not valid").wait_for()
         assert page.get_by_label("Client token", exact=True).get_attribute("aria-invalid") == "true"
-        assert page.locator("#spec-view").is_hidden()
+        page.locator("#spec-title").filter(has_text="Every enabled tool").wait_for()  # back to reading
+        assert page.get_by_role("button", name="Forget token").is_hidden()
         assert [e for e in browser.console_errors if "401" not in e] == []  # the refused token itself
         browser.console_errors.clear()
 
@@ -90,7 +98,10 @@ def test_an_admin_pastes_a_client_token_and_runs_a_tool_from_swagger_ui(gateway)
                            (base + f"/api/tools/{TOOL}", f"Bearer {TOKEN}")]
 
         page.get_by_role("button", name="Forget token").click()
-        assert page.locator("#spec-view").is_hidden() and page.locator(".opblock").count() == 0
+        page.locator("#spec-title").filter(has_text="Every enabled tool").wait_for()  # reading again, no calls
+        operation.locator(".opblock-summary").click()
+        operation.get_by_text("Read one ledger entry").wait_for()
+        assert operation.get_by_role("button", name="Try it out").count() == 0
         # Chromium reports CSP violations as console errors: none, so Swagger UI runs under the strict policy.
         assert browser.page_errors == [] and browser.console_errors == []
     browser.assert_requests_only_to(base)

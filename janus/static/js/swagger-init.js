@@ -1,4 +1,5 @@
-// The OpenAPI page: fetch the live tool document with a pasted client token and show it in Swagger UI.
+// The OpenAPI page: every enabled tool in Swagger UI (read with the portal session, no "Try it out"), then,
+// with a pasted client token, that token's own tool document with "Try it out".
 // The token lives only in this closure: it goes out only in the Authorization header of requests to this
 // gateway's /api/ paths, never to the portal, never into a URL, localStorage, sessionStorage or a cookie.
 (function () {
@@ -13,6 +14,7 @@
   var json = document.getElementById("spec-json");
   var download = document.getElementById("download-spec");
   var loadButton = document.getElementById("load-spec");
+  var forget = document.getElementById("forget-token");
   var token = null;
   var downloadUrl = null;
 
@@ -44,6 +46,7 @@
 
   function reset() {
     token = null;
+    forget.hidden = true;
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
     downloadUrl = null;
     host.innerHTML = "";
@@ -51,7 +54,26 @@
     view.hidden = true;
   }
 
-  function show(spec, text) {
+  // Every enabled tool, read with the portal session: browsing needs no client token, calling does.
+  function showEveryTool() {
+    fetch(form.getAttribute("data-full-spec-url"), {
+      headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store"
+    }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    }).then(function (text) {
+      if (token) return;  // a token's document arrived first
+      var spec = JSON.parse(text);
+      show(spec, text, false);
+      var count = Object.keys(spec.paths).length;
+      document.getElementById("spec-title").textContent =
+        "Every enabled tool (" + count + "): paste a client token above to try them out";
+    }).catch(function () {
+      say("The tool document could not be loaded; reload the page.", true);
+    });
+  }
+
+  function show(spec, text, callable) {
     json.textContent = JSON.stringify(spec, null, 2);
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
     downloadUrl = URL.createObjectURL(new Blob([text], { type: "application/json" }));
@@ -71,7 +93,7 @@
       queryConfigEnabled: false,   // never load a spec named in this page's query string
       deepLinking: false,
       persistAuthorization: false, // nothing in localStorage
-      supportedSubmitMethods: ["post"],
+      supportedSubmitMethods: callable ? ["post"] : [],  // no "Try it out" without a client token
       requestInterceptor: withToken
     });
   }
@@ -105,24 +127,30 @@
       throw new Error("The gateway could not be reached.");
     }).then(function (loaded) {
       token = pasted;
+      forget.hidden = false;
       input.value = "";
       var count = Object.keys(loaded.body.paths).length;
       say(count === 1 ? "1 tool loaded for this token." :
           count + " tools loaded for this token." + (count ? "" : " Its scopes match no enabled tool."), false);
-      show(loaded.body, loaded.text);
+      show(loaded.body, loaded.text, true);
+      document.getElementById("spec-title").textContent = "The token's tools: Try it out calls them";
     }).catch(function (error) {
       reset();
+      showEveryTool();
       say(error.message, true);
     }).then(function () {
       loadButton.disabled = false;
     });
   });
 
-  document.getElementById("forget-token").addEventListener("click", function () {
+  forget.addEventListener("click", function () {
     reset();
+    showEveryTool();
     say("The token is forgotten.", false);
     input.focus();
   });
+
+  showEveryTool();
 
   document.getElementById("show-spec").addEventListener("click", function () {
     dialog.showModal();

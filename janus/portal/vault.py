@@ -14,6 +14,7 @@ from janus.portal.blueprint import bp
 from janus.portal.forms import errors_of
 from janus.portal.rendering import redirect_to, render
 from janus.portal.security import admin_required
+from janus.services import status as status_service
 from janus.services import vault_keys
 from janus.services.errors import ServiceError, ValidationError
 
@@ -61,4 +62,5 @@ def _page(values: dict[str, Any], errors: dict[str, str], status: int = 200):
     except vault_keys.VaultUnavailable as exc:
         problem = exc.message  # the provider's message names no secret value
     return render(TEMPLATE, "vault_form" if errors else "key_list", status=status, values=values, errors=errors,
-                  info=vault_keys.provider_info(), keys=keys, vault_problem=problem, used_by=vault_keys.references())
+                  info=vault_keys.provider_info(), keys=keys, vault_problem=problem, used_by=vault_keys.references(),
+                  settings=status_service.settings_overview())

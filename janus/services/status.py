@@ -42,6 +42,32 @@ def status() -> dict[str, Any]:
     }
 
 
+def settings_overview() -> list[dict[str, Any]]:
+    """The gateway's effective settings that matter to security, for the portal (figure 7). No secret
+    values: the database URL without its password, and for SSO and TLS only whether they are on."""
+    from sqlalchemy.engine import make_url
+
+    cfg = current_app.config
+    tls = bool(cfg.get("TLS_CERT_PATH") and cfg.get("TLS_KEY_PATH"))
+    database = make_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    where = database.database if database.get_backend_name() == "sqlite" else database.render_as_string(hide_password=True)
+    return [
+        {"label": "HTTP/HTTPS bind", "value": f"{cfg['HOST']}:{cfg['PORT']}", "state": None,
+         "note": f"{cfg['WEB_CONCURRENCY']} gunicorn gevent workers"},
+        {"label": "Database", "value": where, "state": None, "note": cfg["DATABASE_KIND"]},
+        {"label": "OIDC single sign-on", "value": cfg.get("OIDC_ISSUER") or None,
+         "state": "SSO CONFIGURED" if cfg.get("OIDC_ISSUER") else "SSO DISABLED", "ok": bool(cfg.get("OIDC_ISSUER")),
+         "note": None if cfg.get("OIDC_ISSUER") else "Set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET; "
+                                                      "until then admins sign in with a username and password"},
+        {"label": "TLS", "value": None, "state": "HTTPS" if tls else "UNENCRYPTED (HTTP)", "ok": tls,
+         "note": None if tls else "Set TLS_CERT_PATH and TLS_KEY_PATH, or terminate TLS at a proxy in front"},
+        {"label": "Mutual TLS (mTLS)", "value": None, "state": "MTLS REQUIRED" if tls and cfg.get("CLIENT_CA_PATH")
+         else "MTLS DISABLED", "ok": bool(tls and cfg.get("CLIENT_CA_PATH")),
+         "note": None if tls and cfg.get("CLIENT_CA_PATH") else "Clients authenticate with their bearer token only; "
+                                                                 "set CLIENT_CA_PATH (with TLS) to require certificates"},
+    ]
+
+
 def verify() -> dict[str, Any]:
     """Steps 2–5 of the reference's diagnostics (step 1, reaching the server, is the client's)."""
     checks: list[dict[str, Any]] = [{"step": "admin_token", "ok": True, "detail": "Token Verified"}]

@@ -130,3 +130,21 @@ def test_a_viewer_sees_the_key_names_but_cannot_store_or_delete(viewer, admin):
         assert reply.status_code == 403 and "only admins may change" in reply.get_data(as_text=True)
     assert viewer.get("/vault/delete?key=prod/seen").status_code == 403
     assert _keys(viewer.app) == ["prod/seen"]
+
+
+def test_the_page_shows_the_gateways_security_settings_without_secrets(admin):
+    admin.app.config.update(OIDC_ISSUER="https://idp.example/realms/corp", TLS_CERT_PATH="", CLIENT_CA_PATH="")
+    html = admin.get("/vault").get_data(as_text=True)
+    assert "SSO CONFIGURED" in html and "https://idp.example/realms/corp" in html
+    assert "UNENCRYPTED (HTTP)" in html and "MTLS DISABLED" in html
+    assert "How to configure vault providers" in html and "AZURE_KEYVAULT_URL=" in html
+    assert admin.app.config["JWT_SECRET"] not in html and "OIDC_CLIENT_SECRET=" not in html
+
+
+def test_the_database_setting_never_shows_a_password(portal_app):
+    from janus.services.status import settings_overview
+
+    with portal_app.test_request_context():
+        portal_app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg2://janus:s3cret-pw@db.internal:5432/janus"
+        shown = {s["label"]: s for s in settings_overview()}
+    assert "s3cret-pw" not in repr(shown) and "db.internal:5432/janus" in shown["Database"]["value"]

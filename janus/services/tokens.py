@@ -17,6 +17,9 @@ from janus.services.errors import Conflict, NotFound, ValidationError
 ROLES = ("admin", "developer")
 MIN_TOKEN_LENGTH = 24
 SCOPES_HINT = "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"
+MAX_SCOPES = 100
+MAX_SCOPE_LENGTH = 128
+_SET_RE = re.compile(r"\[!?[^\[\]]+\]")
 SCOPE_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
 TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: it travels in an HTTP header
 FIELDS = {"name", "token", "role", "scopes", "expires_at", "enabled"}
@@ -124,12 +127,24 @@ def _scopes(raw: Any) -> tuple[str, ...]:
         raw = ",".join(raw)
     if not isinstance(raw, str):
         raise ValidationError(SCOPES_HINT, field="scopes")
-    scopes = parse_scopes(raw)
+    scopes = tuple(dict.fromkeys(parse_scopes(raw)))  # duplicates say nothing more
+    if len(scopes) > MAX_SCOPES:
+        raise ValidationError(f"at most {MAX_SCOPES} scopes; use wider globs", field="scopes")
     for scope in scopes:
+        if len(scope) > MAX_SCOPE_LENGTH:
+            raise ValidationError(f"a scope is at most {MAX_SCOPE_LENGTH} characters", field="scopes")
         if not SCOPE_RE.fullmatch(scope):
             raise ValidationError(f"scope {scope!r} is not a valid glob: use tool-name characters with * ? [ ]",
                                   field="scopes")
+        if not _brackets_close(scope):
+            raise ValidationError(f"scope {scope!r} has a '[' without a closing ']' or an empty set '[]'",
+                                  field="scopes")
     return scopes
+
+
+def _brackets_close(scope: str) -> bool:
+    """Every '[' opens a non-empty set that closes: fnmatch would read '[abc' as a literal, a typo here."""
+    return not re.search(r"[\[\]]", _SET_RE.sub("", scope))
 
 
 def _expiry(raw: Any) -> datetime | None:

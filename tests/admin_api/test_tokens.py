@@ -84,6 +84,12 @@ CASES = [
      "scope 'bad scope' is not a valid glob: use tool-name characters with * ? [ ]"),
     ({"name": "x", "scopes": ["ok_*", "no/slash"]}, 400,
      "scope 'no/slash' is not a valid glob: use tool-name characters with * ? [ ]"),
+    ({"name": "x", "scopes": "weather_[abc"}, 400,
+     "scope 'weather_[abc' has a '[' without a closing ']' or an empty set '[]'"),
+    ({"name": "x", "scopes": "weather_[]"}, 400,
+     "scope 'weather_[]' has a '[' without a closing ']' or an empty set '[]'"),
+    ({"name": "x", "scopes": ",".join(f"tool_{i}_*" for i in range(101))}, 400, "at most 100 scopes; use wider globs"),
+    ({"name": "x", "scopes": "a" * 129}, 400, "a scope is at most 128 characters"),
     ({"name": "x", "scopes": 5}, 400, "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"),
     ({"name": "x", "scopes": ["a", 1]}, 400, "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"),
     ({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}, 400, "expires_at must be in the future"),
@@ -114,3 +120,8 @@ def test_an_invalid_patch_is_refused_and_the_token_is_unchanged(app, api, admin,
     token = create(api, admin, URL, {"name": "existing"})
     change = {k: v for k, v in body.items() if k != "name"} or body
     assert_refused(app, api, "PATCH", f"{URL}/{token['id']}", admin, change, status=status, message=message)
+
+
+def test_repeated_scopes_are_stored_once(app, api, admin):
+    created = create(api, admin, URL, {"name": "dupes", "scopes": "a_*," * 20000 + "b_[xy]_*"})
+    assert created["scopes"] == ["a_*", "b_[xy]_*"]

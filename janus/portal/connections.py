@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, url_for
+from flask import flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
@@ -34,7 +34,8 @@ def connection_new():
     if request.method == "POST":
         values = texts(request.form, FIELDS)
         try:
-            connections_service.create_connection(current_user.username, _submitted())
+            created = connections_service.create_connection(current_user.username, _submitted())
+            flash(f"Connection {created['name']} created; its tools are named {created['prefix']}….")
             return redirect_to(url_for("portal.connections"))
         except ServiceError as exc:
             errors = errors_of(exc, FIELDS)
@@ -49,7 +50,8 @@ def connection_edit(connection_id: str):
     if request.method == "POST":
         values = texts(request.form, FIELDS)
         try:
-            connections_service.update_connection(current_user.username, connection_id, _submitted())
+            saved = connections_service.update_connection(current_user.username, connection_id, _submitted())
+            flash(f"Connection {saved['name']} saved.")
             return redirect_to(url_for("portal.connections"))
         except ServiceError as exc:
             errors = errors_of(exc, FIELDS)
@@ -74,6 +76,7 @@ def connection_delete(connection_id: str):
     if request.method == "GET":  # without JavaScript: a confirmation page instead of hx-confirm
         return render("portal/connections/delete.html", conn=conn)
     connections_service.delete_connection(current_user.username, connection_id)
+    flash(f"Connection {conn['name']} and its {conn['endpoint_count']} tools deleted.")
     return redirect_to(url_for("portal.connections"))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, url_for
+from flask import flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
@@ -56,7 +56,8 @@ def token_edit(token_id: str):
     if request.method == "POST":
         values = texts(request.form, FIELDS)
         try:
-            tokens_service.update_token(current_user.username, token_id, _submitted(with_token=False))
+            saved = tokens_service.update_token(current_user.username, token_id, _submitted(with_token=False))
+            flash(f"Token {saved['name']} saved.")
             return redirect_to(url_for("portal.tokens"))
         except ServiceError as exc:
             errors = errors_of(exc, FIELDS)
@@ -81,6 +82,7 @@ def token_revoke(token_id: str):
     if request.method == "GET":  # without JavaScript: a confirmation page instead of hx-confirm
         return render("portal/tokens/revoke.html", token=token)
     tokens_service.delete_token(current_user.username, token_id)
+    flash(f"Token {token['name']} revoked: clients using it are refused from now on.")
     return redirect_to(url_for("portal.tokens"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import request, url_for
+from flask import flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
@@ -48,7 +48,8 @@ def tool_new():
     if request.method == "POST":
         values = _form_values()
         try:
-            endpoints_service.create_endpoint(current_user.username, _submitted(values))
+            created = endpoints_service.create_endpoint(current_user.username, _submitted(values))
+            flash(f"Tool {created['exposed_name']} created.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
             errors = errors_of(exc, FIELDS)
@@ -65,7 +66,8 @@ def tool_edit(endpoint_id: str):
         values = _form_values()
         try:
             changes = {k: v for k, v in _submitted(values).items() if k != "connection_id"}  # tools do not move
-            endpoints_service.update_endpoint(current_user.username, endpoint_id, changes)
+            saved = endpoints_service.update_endpoint(current_user.username, endpoint_id, changes)
+            flash(f"Tool {saved['exposed_name']} saved.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
             errors = errors_of(exc, FIELDS)
@@ -89,6 +91,7 @@ def tool_delete(endpoint_id: str):
     if request.method == "GET":  # without JavaScript: a confirmation page instead of hx-confirm
         return render("portal/tools/delete.html", tool=tool)
     endpoints_service.delete_endpoint(current_user.username, endpoint_id)
+    flash(f"Tool {tool['exposed_name']} deleted.")
     return redirect_to(url_for("portal.tools"))
 
 

@@ -125,3 +125,14 @@ def test_an_empty_form_names_every_missing_input_at_once(admin):
     shown = dict(re.findall(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>', html))
     assert shown == {"name": "name must not be empty", "base_url": "base_url must not be empty"}
     assert _count(admin.app) == 0
+
+
+def test_a_change_is_confirmed_on_the_next_page_and_sub_pages_mark_their_section(admin):
+    reply = admin.post("/connections/new", {"auth_type": "none", "name": "Bank", "base_url": "http://127.0.0.1:9"})
+    assert reply.status_code == 303
+    page = admin.get("/connections").get_data(as_text=True)
+    assert 'class="flash" role="status"' in page and "Connection Bank created; its tools are named bank_…" in page
+    assert "Connection Bank created" not in admin.get("/connections").get_data(as_text=True)  # shown once
+    form = admin.get("/connections/new").get_data(as_text=True)
+    assert re.search(r'<a href="/connections" aria-current="page">API Connections</a>', form)
+    assert 'href="/" aria-current' not in form

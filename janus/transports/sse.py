@@ -103,8 +103,11 @@ def post_message() -> Response:
         return rpc_error(400, error.code, error.message)
     # Answer now, work after: the SDK's SSE client sends its POSTs one at a time,
     # so holding this one for a slow tool would hold back its pings and other calls.
+    # Not a daemon: gunicorn's worker waits only for open connections, so a worker leaving on
+    # SIGTERM would drop a call still waiting upstream, audit row and all. The interpreter joins
+    # non-daemon threads before its atexit hooks flush the audit queue; the graceful timeout bounds it.
     _slots.acquire()
-    threading.Thread(target=_process, args=(rt, principal, record, message), daemon=True,
+    threading.Thread(target=_process, args=(rt, principal, record, message), daemon=False,
                      name="janus-sse-call").start()
     return Response("Accepted", status=202, mimetype="text/plain")
 

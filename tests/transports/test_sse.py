@@ -11,12 +11,17 @@ import pytest
 import requests
 from mcp import Client
 from mcp.client.sse import sse_client
+from mcp.shared.exceptions import MCPError
 from sqlalchemy import select
 
 from janus.extensions import db
 from janus.models import McpSession, ToolCallLog
 from tests.support.catalog import add_endpoint
-from tests.support.http_gateway import BILLING, WEATHER, SseReader, start_http_gateway, stop_http_gateway
+from tests.support.http_gateway import (
+    BILLING, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway, stateless_meta, stop_http_gateway,
+)
+from tests.support.http_streams import RawStream, initialize_legacy, open_legacy, post_legacy
+from tests.support.server import GatewayServer
 from tests.support.waiting import wait_for
 
 
@@ -134,24 +139,107 @@ def test_the_sdk_sse_client_lists_and_calls(gw):
     assert result.structured_content["args"] == {"latitude": ["3"], "longitude": ["4"]}
 
 
-def test_sigterm_ends_streams_cleanly_and_keeps_every_audit_row(tmp_path):
+def _sdk_sse(url: str, token: str | None, body):
+    async def main():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with Client(sse_client(url + "/sse", headers=headers), mode="legacy") as client:
+            return await body(client)
+
+    return anyio.run(main)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The SDK raises from inside task groups: the cause may sit in (nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def test_the_sdk_sse_client_without_a_token_fails_with_the_401(gw):
+    async def list_only(client):
+        return await client.list_tools()
+
+    with pytest.raises(BaseException) as excinfo:
+        _sdk_sse(gw.url, None, list_only)
+    statuses = [getattr(getattr(leaf, "response", None), "status_code", None) for leaf in _leaves(excinfo.value)]
+    assert 401 in statuses, repr(excinfo.value)
+
+
+def test_the_sdk_sse_client_gets_method_not_found_for_a_tool_outside_its_scopes(gw):
+    async def body(client):
+        try:
+            await client.call_tool("billing_get_invoice", {"id": "1"})
+        except MCPError as error:
+            return error.error.code, await client.call_tool("weather_get_station", {"id": "after"})
+        raise AssertionError("an out-of-scope call succeeded")
+
+    code, after = _sdk_sse(gw.url, WEATHER, body)
+    assert code == -32601
+    assert after.structured_content["path"] == "/stations/after"  # the session carries on
+
+
+def test_the_sdk_sse_client_works_again_after_a_gateway_restart(tmp_path):
+    async def call(client):
+        return await client.call_tool("weather_get_station", {"id": "restart"})
+
     gateway = start_http_gateway(tmp_path)
     try:
-        reader, endpoint = _open(gateway)
-        _initialize(gateway, endpoint, reader)
+        assert _sdk_sse(gateway.url, WEATHER, call).structured_content["path"] == "/stations/restart"
+        gateway.server.stop()
+        gateway.server = GatewayServer(gateway.server.env["DATABASE_PATH"], PORT=str(gateway.server.port), **{
+            k: v for k, v in gateway.server.env.items() if k in ("WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS")}).start()
+        assert _sdk_sse(gateway.url, WEATHER, call).structured_content["path"] == "/stations/restart"
+    finally:
+        stop_http_gateway(gateway)
+
+
+GRACEFUL_TIMEOUT = 60  # gunicorn cuts what is still open after this; a clean end comes long before
+
+
+def test_sigterm_ends_every_stream_cleanly_long_before_the_graceful_timeout_and_keeps_every_audit_row(tmp_path):
+    gateway = start_http_gateway(tmp_path, GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT}")
+    try:
+        legacy, endpoint = open_legacy(gateway.url, WEATHER)
+        initialize_legacy(gateway.url, endpoint, legacy, WEATHER)
         for i in range(20):
-            assert _send(gateway, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
-                "name": "weather_get_station", "arguments": {"id": str(i)}}}).status_code == 202
-        for _ in range(20):
-            reader.next()
+            assert post_legacy(gateway.url, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
+                "name": "weather_get_station", "arguments": {"id": str(i)}}}, WEATHER).status_code == 202
+        assert sorted(legacy.next_json()["id"] for _ in range(20)) == list(range(1, 21))
+        session_id = initialize(gateway.url)
+        standalone = RawStream(gateway.url, "GET", "/mcp", mcp_headers(**{
+            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}))
+        listen = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
+            "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}), body=json.dumps({
+                "jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen",
+                "params": {"notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}}))
+        wait_for(lambda: standalone.comments >= 1, what="the GET /mcp stream to open")
+        assert listen.next_json()["method"] == "notifications/subscriptions/acknowledged"
+        # Three calls still waiting for the upstream when the signal comes.
+        gateway.release.clear()
+        for i in range(3):
+            assert post_legacy(gateway.url, endpoint, {"jsonrpc": "2.0", "id": f"slow-{i}", "method": "tools/call",
+                                                       "params": {"name": "weather_slow_report", "arguments": {}}},
+                               WEATHER).status_code == 202
+        wait_for(lambda: sum(s.path == "/slow" for s in gateway.upstream.seen) == 3, what="three calls in flight")
+
         gateway.server.proc.send_signal(signal.SIGTERM)
-        assert reader.closed.wait(15), "the stream was not ended on SIGTERM"
+        for name, stream in {"GET /sse": legacy, "GET /mcp": standalone, "subscriptions/listen": listen}.items():
+            assert stream.closed.wait(GRACEFUL_TIMEOUT / 4), f"{name} was still open 15 s after SIGTERM"
+            assert stream.clean_end, f"{name} was cut, not ended (no last chunk)"
+        # A listen stream ends with its request's result, not just a closed connection.
+        assert [json.loads(data) for _, data in listen.pending()] == [{"jsonrpc": "2.0", "id": "sub", "result": {
+            "resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}}]
+        # Only once both workers have left gunicorn's loop does the upstream answer the calls in flight.
+        wait_for(lambda: gateway.server.log.count("Worker exiting") == 2, timeout=30, what="both workers to exit")
+        gateway.release.set()
         assert gateway.server.proc.wait(30) == 0
     finally:
         stop_http_gateway(gateway)
     with gateway.app.app_context():
         rows = db.session.scalars(select(ToolCallLog).where(ToolCallLog.transport == "sse")).all()
-    assert len(rows) == 20 and {r.token_name for r in rows} == {"Weather Team Token"}
+    assert {r.token_name for r in rows} == {"Weather Team Token"}
+    assert sorted(r.tool_name for r in rows) == ["weather_get_station"] * 20 + ["weather_slow_report"] * 3
+    assert all(r.status == "success" for r in rows)
 
 
 @pytest.mark.postgres

@@ -77,6 +77,9 @@ def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
         error.wait_for()
         assert "base_url must be an absolute http:// or https:// URL" in error.inner_text()
         assert dialog.get_by_label("Base target URL").get_attribute("aria-invalid") == "true"
+        # The re-rendered form replaced the focused button: focus goes to the refused field, in the dialog.
+        wait_for(lambda: page.evaluate("document.activeElement.id") == "f-base_url", timeout=10,
+                 what="focus on the refused field")
         screenshot(page, "portal-connection-form-error")
         assert [e for e in browser.console_errors if "422" not in e] == []  # the refused form itself
         browser.console_errors.clear()
@@ -89,8 +92,24 @@ def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
         card.locator(".probe-result").filter(has_text="Reachable: HTTP 200").wait_for()
         card.get_by_role("button", name="Disable Ledger").click()
         card.locator(".badge", has_text="DISABLED").wait_for()
+        assert page.locator(".flash", has_text="Connection Ledger created").is_visible()
         screenshot(page, "portal-connections")
         assert browser.console_errors == [] and browser.page_errors == []
+
+        # Someone else deletes it meanwhile: the stale card's button gets a 404, shown in the alert
+        # area with its message, and the card is left as it was instead of holding an error page.
+        with gateway.app.app_context():
+            from janus.services import connections as connections_service
+
+            ledger = next(c for c in connections_service.list_connections() if c["name"] == "Ledger")
+            connections_service.delete_connection("someone-else", ledger["id"])
+        card.get_by_role("button", name="Enable Ledger").click()
+        alert = page.locator("#alerts .alert[role=alert]")
+        alert.filter(has_text="not found").wait_for()
+        assert card.locator(".badge", has_text="DISABLED").is_visible() and card.locator(".error-card").count() == 0
+        screenshot(page, "portal-stale-action-alert")
+        alert.get_by_role("button", name="Dismiss").click()
+        assert page.locator("#alerts .alert").count() == 0
 
 
 def test_a_viewer_sees_the_connections_but_cannot_change_them(gateway):

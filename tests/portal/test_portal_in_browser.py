@@ -143,6 +143,7 @@ def test_every_page_loads_only_from_the_gateway(gateway):
         assert page.evaluate("document.documentElement.dataset.theme") == "light"
         assert toggle.get_attribute("aria-pressed") == "true"
         page.reload()
+        page.wait_for_load_state("networkidle")  # fragments the page loads itself (health) finish first
         assert page.evaluate("document.documentElement.dataset.theme") == "light"  # remembered
         screenshot(page, "portal-dashboard-light")
     assert len(browser.requests) > 5

@@ -84,7 +84,8 @@ def test_an_admin_issues_a_token_in_the_modal_reads_it_once_and_it_is_gone_after
 
         dialog.get_by_role("link", name="I have copied it").click()
         dialog.wait_for(state="hidden")
-        assert value not in page.content() and row.is_visible()
+        wait_for(lambda: value not in page.content(), what="the value gone from the page")
+        assert row.is_visible()
         page.reload()
         row.wait_for()
         assert value not in page.content() and "acc_*" in row.inner_text() and "2099-12-31 23:00 UTC" in row.inner_text()

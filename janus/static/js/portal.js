@@ -41,6 +41,7 @@
     var close = event.target.closest("[data-closes-modal]");
     if (close && modal && modal.open) {
       event.preventDefault();
+      clearModal();  // now, not when the (asynchronous) close event comes: a token value must not linger
       modal.close();
     }
     var dismiss = event.target.closest("[data-dismiss-alert]");
@@ -90,11 +91,15 @@
     if (place) place.focus();
   });
 
+  function clearModal() {
+    document.getElementById("modal-body").innerHTML = "";
+    var alerts = document.getElementById("modal-alerts");
+    if (alerts) alerts.innerHTML = "";
+  }
+
   if (modal) {
     modal.addEventListener("close", function () {
-      document.getElementById("modal-body").innerHTML = "";
-      var alerts = document.getElementById("modal-alerts");
-      if (alerts) alerts.innerHTML = "";
+      clearModal();  // Escape and the like close it natively
       if (opener) opener.focus();  // back where the admin was
     });
   }

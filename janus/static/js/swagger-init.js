@@ -151,6 +151,7 @@
   });
 
   showEveryTool();
+  loadButton.disabled = false;
 
   document.getElementById("show-spec").addEventListener("click", function () {
     dialog.showModal();

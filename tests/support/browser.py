@@ -67,9 +67,24 @@ def screenshot(page, name: str, *, full_page: bool = False) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ValueError(f"screenshot name must be a plain file stem, got {name!r}")
     path = artifacts_dir() / f"{name}.png"
+    # A capture needs a fresh compositor frame. Right after a navigation (htmx's HX-Redirect from an open
+    # dialog) headless Chromium sometimes stopped producing frames for the page and the capture hung
+    # until its timeout (seen only under the full suite's load): wait for the load, check a frame comes,
+    # and if none does, bring the page to the front, which makes Chromium paint it again.
+    page.wait_for_load_state("load")
+    if not _paints(page):
+        page.bring_to_front()
+        _paints(page)
     # Animations off: a pulsing status dot must not keep the compositor from settling on a shared, busy CPU.
-    page.screenshot(path=str(path), full_page=full_page, animations="disabled", timeout=45_000)
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled", timeout=30_000)
     return path
+
+
+def _paints(page, within_ms: int = 3000) -> bool:
+    """Whether the page renders an animation frame within the bound (never waits longer)."""
+    return page.evaluate(
+        "ms => new Promise(done => { requestAnimationFrame(() => done(true)); setTimeout(() => done(false), ms); })",
+        within_ms)
 
 
 def origin_of(url: str) -> str:

@@ -65,8 +65,10 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
         dialog.locator("#e-auth_secret_ref").filter(has_text="needs a vault secret reference").wait_for()
         _expected_errors_only(browser, "422")
         dialog.get_by_label("Auth secret reference").fill("ledger/api-key")
-        dialog.get_by_role("button", name="Save connection").click()
-        page.wait_for_url(base + "/connections")
+        # The dialog sits on /connections and the save redirects there: wait for that new navigation
+        # (wait_for_url would return at once, on the old page).
+        with page.expect_navigation(url=base + "/connections"):
+            dialog.get_by_role("button", name="Save connection").click()
         screenshot(page, "journey-1-connection")
 
         # 2. Its secret, stored in the vault; the value never comes back.
@@ -89,8 +91,8 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
         dialog.get_by_label("Parameters schema (JSON Schema)").fill(json.dumps(SCHEMA, indent=2))
         dialog.locator("#schema-feedback").filter(has_text="Valid JSON Schema.").wait_for()
         dialog.get_by_label("HTTP request body template (POST, PUT, PATCH)").fill('{"note": "{{note}}", "by": "janus"}')
-        dialog.get_by_role("button", name="Save tool").click()
-        page.wait_for_url(base + "/tools")
+        with page.expect_navigation(url=base + "/tools"):
+            dialog.get_by_role("button", name="Save tool").click()
         page.get_by_role("cell", name="ledger_annotate_entry", exact=True).wait_for()
 
         # 4. Try it: a real call through the gateway with the vault's credentials.

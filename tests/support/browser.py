@@ -67,10 +67,9 @@ def screenshot(page, name: str, *, full_page: bool = False) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ValueError(f"screenshot name must be a plain file stem, got {name!r}")
     path = artifacts_dir() / f"{name}.png"
-    # A capture needs a fresh compositor frame. Right after a navigation (htmx's HX-Redirect from an open
-    # dialog) headless Chromium sometimes stopped producing frames for the page and the capture hung
-    # until its timeout (seen only under the full suite's load): wait for the load, check a frame comes,
-    # and if none does, bring the page to the front, which makes Chromium paint it again.
+    # A capture needs a fresh compositor frame: one taken while a navigation was still under way hung
+    # until its timeout (tests must wait for the navigation they cause; see expect_navigation). Wait for
+    # the load, check a frame comes, and if none does bring the page to the front, which repaints it.
     page.wait_for_load_state("load")
     if not _paints(page):
         page.bring_to_front()
@@ -82,9 +81,15 @@ def screenshot(page, name: str, *, full_page: bool = False) -> Path:
 
 def _paints(page, within_ms: int = 3000) -> bool:
     """Whether the page renders an animation frame within the bound (never waits longer)."""
-    return page.evaluate(
-        "ms => new Promise(done => { requestAnimationFrame(() => done(true)); setTimeout(() => done(false), ms); })",
-        within_ms)
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        return page.evaluate(
+            "ms => new Promise(done => { requestAnimationFrame(() => done(true)); setTimeout(() => done(false), ms); })",
+            within_ms)
+    except PlaywrightError:  # a navigation replaced the document meanwhile: let it finish
+        page.wait_for_load_state("load")
+        return False
 
 
 def origin_of(url: str) -> str:

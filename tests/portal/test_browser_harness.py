@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import browser
+from tests.support.waiting import wait_for
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -149,3 +150,28 @@ def test_console_and_page_errors_are_collected(site):
             page.evaluate("setTimeout(() => { throw new Error('harness: deliberate page error'); }, 0)")
         assert any("deliberate console error" in e for e in session.console_errors), session.console_errors
         assert any("deliberate page error" in e for e in session.page_errors), session.page_errors
+
+
+def test_a_refused_request_is_a_failure_and_one_cut_short_by_the_test_is_only_aborted(site):
+    import socket
+
+    _require_browser()
+    origin, _ = site
+    with socket.socket() as closed, socket.socket() as silent:
+        closed.bind(("127.0.0.1", 0))  # nobody listens: refused
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts, nobody answers: the request hangs until cancelled
+        with browser.browser_page() as session:
+            page = session.page
+            page.goto(origin + "/", wait_until="load")
+            page.evaluate("url => fetch(url).catch(() => null)", f"http://127.0.0.1:{closed.getsockname()[1]}/")
+            # Cancelled by the page itself, as a navigation cancels a favicon or a fragment still loading.
+            page.evaluate("""url => { const c = new AbortController();
+                                      setTimeout(() => c.abort(), 300);
+                                      return fetch(url, {signal: c.signal}).catch(() => null); }""",
+                          f"http://127.0.0.1:{silent.getsockname()[1]}/")
+            # page.wait_for_timeout lets Playwright deliver the requestfailed events meanwhile.
+            wait_for(lambda: (page.wait_for_timeout(50), session.failed_requests and session.aborted_requests)[1],
+                     what="both requests recorded")
+    assert [f.rsplit(": ", 1)[1] for f in session.failed_requests] == ["net::ERR_CONNECTION_REFUSED"]
+    assert [f.rsplit(": ", 1)[1] for f in session.aborted_requests] == ["net::ERR_ABORTED"]

@@ -107,6 +107,9 @@ class BrowserSession:
     page: object
     requests: list[str] = field(default_factory=list)  # every request URL, in order
     failed_requests: list[str] = field(default_factory=list)  # "URL: failure text"
+    # Requests the browser itself gave up because the test navigated on (a favicon or an htmx fragment
+    # still loading): not a failure of the gateway, so kept apart from failed_requests.
+    aborted_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)  # console messages of type "error"
     page_errors: list[str] = field(default_factory=list)  # uncaught exceptions in the page
 
@@ -154,10 +157,11 @@ def browser_page(
             context.set_default_timeout(default_timeout_ms)
             session = BrowserSession(browser=browser, context=context, page=None)
             context.on("request", lambda request: session.requests.append(request.url))
-            context.on(
-                "requestfailed",
-                lambda request: session.failed_requests.append(f"{request.url}: {request.failure}"),
-            )
+            def failed(request) -> None:
+                bucket = session.aborted_requests if request.failure == "net::ERR_ABORTED" else session.failed_requests
+                bucket.append(f"{request.url}: {request.failure}")
+
+            context.on("requestfailed", failed)
 
             watched: list = []
 

@@ -34,7 +34,7 @@ from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, render_body, render_path
 from janus.gateway.oauth import TokenClient
-from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, auth_headers, redact, redact_text
+from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, SecretError, auth_headers, redact, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Probe:
-    """A connection test: reachable (any answer below 500), its status, and the start of its body."""
+    """A connection test: OK (any answer below 500), its status, and the start of its body."""
 
     ok: bool
     http_status: int | None
@@ -64,6 +64,7 @@ class Probe:
     excerpt: str
     rtt_ms: float
     error: str | None
+    kind: str | None = None  # why there was no answer: an UpstreamError kind, or "secret"
     truncated: bool = False
 
 
@@ -296,19 +297,22 @@ class Executor:
             error=None if ok else f"HTTP {status}",
         )
 
-    def probe(self, conn: ConnectionSpec, excerpt_bytes: int = 2048) -> Probe:
-        """GET the connection's base URL as a tool call would: same pool, TLS, proxy and credentials.
+    def probe(self, conn: ConnectionSpec, *, credentials: bool = True, excerpt_bytes: int = 2048) -> Probe:
+        """GET the connection's base URL as a tool call would: same pool, TLS and proxy.
 
-        The portal's "test connection": it proves the network path and the credentials at once.
+        With credentials (the portal's "test connection") it proves the network path and the secret
+        at once; without (the dashboard's health table, mcp-cli verify) it reads no secret. Any answer
+        below 500 is OK, as in the reference: a 401 or 404 on a bare base URL still proves the path.
         Never raises for the upstream's sake; the excerpt has the injected credentials redacted.
         """
         started = time.perf_counter()
         try:
-            auth = auth_headers(conn, self._get_secret, self._tokens) if conn.auth_type != "none" else {}
+            auth = auth_headers(conn, self._get_secret, self._tokens) if credentials and conn.auth_type != "none" else {}
             response, body, truncated = self._send(conn, "GET", "", None, {**self._base_headers, **auth})
-        except Exception as exc:  # SecretError, UpstreamError: both carry a message fit for an admin
+        except (UpstreamError, SecretError) as exc:  # both carry a message fit for an admin
             return Probe(ok=False, http_status=None, reason="", content_type=None, excerpt="",
-                         rtt_ms=_ms_since(started), error=str(exc))
+                         rtt_ms=_ms_since(started), error=str(exc),
+                         kind=exc.kind if isinstance(exc, UpstreamError) else "secret")
         text = redact(body[:excerpt_bytes], auth.values()).decode("utf-8", "replace")
         return Probe(ok=response.status < 500, http_status=response.status,
                      reason=reason_phrase(response.status, response.reason),

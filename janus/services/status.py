@@ -88,7 +88,7 @@ def verify() -> dict[str, Any]:
         checks.append({"step": "vault", "ok": True, "detail": f"{len(keys)} Secret Keys Available"})
     except Exception as exc:
         checks.append({"step": "vault", "ok": False, "detail": str(exc)[:200]})
-    targets = [_probe(c) for c in db.session.scalars(select(Connection).order_by(Connection.name))]
+    targets = health()
     checks.append({"step": "targets", "ok": all(t["ok"] for t in targets),
                    "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} OK"})
     return {"checks": checks, "targets": targets}
@@ -121,50 +121,43 @@ def _running_calls() -> int | None:
 
 
 def health() -> list[dict[str, Any]]:
-    """Every connection's reachability, probed in parallel (the dashboard's downstream table)."""
+    """Every connection's reachability, probed in parallel (the dashboard's downstream table, verify)."""
     conns = list(db.session.scalars(select(Connection).order_by(Connection.name)))
     if not conns:
         return []
+    executor = _executor()
     with ThreadPoolExecutor(max_workers=min(PROBE_PARALLEL, len(conns))) as pool:
-        return list(pool.map(_probe, conns))
+        return list(pool.map(lambda conn: _reachability(executor, conn), conns))
 
 
 def test_connection(connection_id: str):
-    """The portal's "test connection": a GET of the base URL through the executor, with the
-    connection's credentials, so it proves the path and the secret (janus.gateway.executor.Probe)."""
-    from janus.gateway.specs import ConnectionSpec
+    """The portal's "test connection": a GET of the base URL with the connection's credentials, so it
+    proves the path and the secret at once (janus.gateway.executor.Probe)."""
     from janus.services.connections import get
+
+    return _executor().probe(_spec(get(connection_id)), credentials=True)
+
+
+def _executor():
     from janus.services.runtime import get_runtime
 
-    conn = get(connection_id)
-    spec = ConnectionSpec(id=conn.id, name=conn.name, base_url=conn.base_url, auth_type=conn.auth_type,
+    return get_runtime(current_app._get_current_object()).backend.executor
+
+
+def _spec(conn: Connection):
+    from janus.gateway.specs import ConnectionSpec
+
+    return ConnectionSpec(id=conn.id, name=conn.name, base_url=conn.base_url, auth_type=conn.auth_type,
                           auth_secret_ref=conn.auth_secret_ref, timeout_seconds=min(conn.timeout_seconds, PROBE_TIMEOUT))
-    return get_runtime(current_app._get_current_object()).backend.executor.probe(spec)
 
 
-def _probe(conn: Connection) -> dict[str, Any]:
-    """Reachability without credentials (dashboard, verify): any answer below 500 is OK, as in the
-    reference (a 401 or 404 on the bare base URL still proves the path); a 5xx is a failing upstream."""
-    import urllib3
-
-    started = time.perf_counter()
-    result: dict[str, Any] = {"id": conn.id, "name": conn.name, "base_url": conn.base_url, "enabled": conn.enabled}
-    try:
-        with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=PROBE_TIMEOUT, read=PROBE_TIMEOUT)) as http:
-            response = http.request("GET", conn.base_url, redirect=False, preload_content=False)
-            response.release_conn()
-        result.update(ok=response.status < 500, http_status=response.status, reason=response.reason or "",
-                      rtt_ms=round((time.perf_counter() - started) * 1000, 1), error=None)
-    except Exception as exc:
-        result.update(ok=False, http_status=None, reason="", rtt_ms=round((time.perf_counter() - started) * 1000, 1),
-                      error=_reason(exc))
-    return result
+# Why a probe got no answer, as the dashboard and mcp-cli verify word it (UpstreamError kinds).
+_NO_ANSWER = {"refused": "connection refused", "timeout": "timed out", "dns": "DNS lookup failed", "tls": "TLS error"}
 
 
-def _reason(exc: Exception) -> str:
-    text = repr(exc)
-    for needle, label in (("Connection refused", "connection refused"), ("timed out", "timed out"),
-                          ("Name or service not known", "DNS lookup failed"), ("SSL", "TLS error")):
-        if needle in text:
-            return label
-    return type(exc).__name__
+def _reachability(executor, conn: Connection) -> dict[str, Any]:
+    """The executor's probe without credentials (dashboard, verify): no secret is read for it."""
+    probe = executor.probe(_spec(conn), credentials=False, excerpt_bytes=0)
+    return {"id": conn.id, "name": conn.name, "base_url": conn.base_url, "enabled": conn.enabled, "ok": probe.ok,
+            "http_status": probe.http_status, "reason": probe.reason if probe.http_status else "",
+            "rtt_ms": probe.rtt_ms, "error": None if probe.http_status else _NO_ANSWER.get(probe.kind, probe.kind)}

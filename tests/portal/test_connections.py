@@ -136,3 +136,11 @@ def test_a_change_is_confirmed_on_the_next_page_and_sub_pages_mark_their_section
     form = admin.get("/connections/new").get_data(as_text=True)
     assert re.search(r'<a href="/connections" aria-current="page">API Connections</a>', form)
     assert 'href="/" aria-current' not in form
+
+
+def test_the_health_table_probes_without_reading_or_sending_a_secret(admin, upstream):
+    upstream.route("/", echo)
+    add_connection(admin.app, "Vaulted", upstream.url, "vt_", auth_type="bearer", auth_secret_ref="not/stored/yet")
+    health = admin.get("/dashboard/health", htmx=True).get_data(as_text=True)
+    assert "OK (HTTP 200)" in health  # the missing secret does not matter to reachability
+    assert upstream.seen and "authorization" not in upstream.seen[-1].headers

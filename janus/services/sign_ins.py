@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from janus.extensions import db
 from janus.models import AdminAuditLog, PortalSession, User
+from janus.models._types import utcnow
 from janus.services import admin_audit
 from janus.services import users as users_service
 from janus.services.errors import ServiceError
@@ -56,10 +57,6 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def check_credentials(username: str, password: str, limits: Limits, *, via: str,
                       remote_addr: str | None = None) -> dict[str, Any]:
     """The user's view when the password is right; TooManyAttempts or None (and an audit row) otherwise.
@@ -83,12 +80,12 @@ def check_credentials(username: str, password: str, limits: Limits, *, via: str,
 def _locked_out(username: str, limits: Limits) -> bool:
     if limits.max_failures <= 0:
         return False
-    since = _now() - timedelta(minutes=limits.lockout_minutes)
+    since = utcnow() - timedelta(minutes=limits.lockout_minutes)
     last_success = db.session.scalar(select(func.max(AdminAuditLog.created_at)).where(
         AdminAuditLog.action == "login.success", AdminAuditLog.actor == username,
         AdminAuditLog.created_at >= since))
     if last_success is not None:
-        since = max(since, _aware(last_success))
+        since = max(since, last_success)
     failures = db.session.scalar(select(func.count(AdminAuditLog.id)).where(
         AdminAuditLog.action == "login.failure", AdminAuditLog.actor == username,
         AdminAuditLog.created_at > since))
@@ -98,7 +95,7 @@ def _locked_out(username: str, limits: Limits) -> bool:
 def start(user_id: str, limits: Limits, *, remote_addr: str | None = None, user_agent: str | None = None) -> str:
     """A new sign-in for the user; returns the secret for the cookie (never stored as such)."""
     secret = secrets.token_urlsafe(32)
-    now = _now()
+    now = utcnow()
     db.session.add(PortalSession(id=_digest(secret), user_id=user_id, created_at=now, last_seen_at=now,
                                  expires_at=now + timedelta(hours=limits.session_hours),
                                  remote_addr=(remote_addr or "")[:64] or None,
@@ -118,13 +115,13 @@ def resolve(secret: str | None, limits: Limits) -> dict[str, Any] | None:
     if row is None:
         return None
     sign_in, user = row
-    now = _now()
-    if (not user.enabled or now >= _aware(sign_in.expires_at)
-            or now - _aware(sign_in.last_seen_at) > timedelta(minutes=limits.idle_minutes)):
+    now = utcnow()
+    if (not user.enabled or now >= sign_in.expires_at
+            or now - sign_in.last_seen_at > timedelta(minutes=limits.idle_minutes)):
         sign_in.ended_at = now
         db.session.commit()
         return None
-    if now - _aware(sign_in.last_seen_at) > TOUCH_EVERY:
+    if now - sign_in.last_seen_at > TOUCH_EVERY:
         sign_in.last_seen_at = now
         db.session.commit()
     return users_service.view(user)
@@ -133,22 +130,12 @@ def resolve(secret: str | None, limits: Limits) -> dict[str, Any] | None:
 def end(secret: str | None) -> None:
     if isinstance(secret, str) and secret:
         db.session.execute(update(PortalSession).where(PortalSession.id == _digest(secret),
-                                                       PortalSession.ended_at.is_(None)).values(ended_at=_now()))
+                                                       PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
         db.session.commit()
 
 
 def end_all_for(user_id: str) -> int:
     """End every sign-in of a user (disabled, new password); part of the caller's transaction."""
     result = db.session.execute(update(PortalSession).where(PortalSession.user_id == user_id,
-                                                            PortalSession.ended_at.is_(None)).values(ended_at=_now()))
+                                                            PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
     return result.rowcount or 0
-
-
-def live_count() -> int:
-    now = _now()
-    return db.session.scalar(select(func.count(PortalSession.id)).where(
-        PortalSession.ended_at.is_(None), PortalSession.expires_at > now)) or 0
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

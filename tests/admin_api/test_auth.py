@@ -141,3 +141,16 @@ def test_an_unsupported_method_answers_a_json_405_with_allow(app, api, admin):
     assert response.is_json and response.json["error"] == "method_not_allowed"
     assert set(re.split(r",\s*", response.headers["Allow"])) >= {"GET", "POST"}
     assert call(api, "POST", "/api/v1/status", admin).status_code == 405
+
+
+def test_the_lockout_counts_failures_since_the_last_success_on_every_backend(app, api):
+    add_user(app, "root", "admin")
+    for _ in range(4):
+        assert api.post(LOGIN, json={"username": "root", "password": "wrong password"}).status_code == 401
+    assert api.post(LOGIN, json={"username": "root", "password": PASSWORD}).status_code == 200
+    for _ in range(4):  # 8 failures within the window, but only 4 since the success
+        assert api.post(LOGIN, json={"username": "root", "password": "wrong password"}).status_code == 401
+    assert api.post(LOGIN, json={"username": "root", "password": PASSWORD}).status_code == 200
+    for _ in range(5):
+        api.post(LOGIN, json={"username": "root", "password": "wrong password"})
+    assert api.post(LOGIN, json={"username": "root", "password": PASSWORD}).status_code == 429

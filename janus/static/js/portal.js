@@ -11,15 +11,30 @@
     root.querySelectorAll("[data-copy-target]").forEach(function (button) { button.hidden = false; });
   }
 
+  // One copy button for code snippets (its label says what happened) and for an input such as a
+  // freshly issued token (selected too, so Ctrl+C works where the clipboard API is blocked; a
+  // data-copy-status element says what happened).
   function copy(button) {
-    var code = document.getElementById(button.getAttribute("data-copy-target"));
-    if (!code) return;
-    navigator.clipboard.writeText(code.textContent.trim()).then(function () {
-      button.textContent = "Copied";
+    var source = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!source) return;
+    var isInput = source.tagName === "INPUT" || source.tagName === "TEXTAREA";
+    var status = document.getElementById(button.getAttribute("data-copy-status") || "");
+    function say(message) {
+      if (status) { status.textContent = message; return; }
+      button.textContent = message;
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    }
+    if (isInput) { source.focus(); source.select(); }
+    var selected = "the value is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
+    if (!navigator.clipboard || !window.isSecureContext) {
+      say(isInput ? "The clipboard is not available here; " + selected : "Copy failed");
+      return;
+    }
+    navigator.clipboard.writeText(isInput ? source.value : source.textContent.trim()).then(function () {
+      say(status ? "Copied to the clipboard." : "Copied");
     }, function () {
-      button.textContent = "Copy failed";
+      say(isInput ? "Copying was blocked; " + selected : "Copy failed");
     });
-    window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
   }
 
   function showTheme() {
@@ -50,7 +65,7 @@
       if (alert) alert.remove();
     }
     var copyButton = event.target.closest("[data-copy-target]");
-    if (copyButton && navigator.clipboard) copy(copyButton);
+    if (copyButton) copy(copyButton);
   });
 
   // Whatever asks for a fragment for the dialog is where focus returns when it closes.

@@ -83,8 +83,11 @@ class FieldErrors:
         try:
             return check(*args, **kwargs)
         except ValidationError as exc:
-            self.found.setdefault(exc.field or "", exc.message)
+            self.add(exc.field or "", exc.message)
             return None
+
+    def add(self, field: str, message: str) -> None:
+        self.found.setdefault(field, message)
 
     def raise_if_any(self) -> None:
         if self.found:

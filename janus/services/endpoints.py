@@ -73,7 +73,7 @@ def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     connection_id = check.take(text, data, "connection_id", required=True, max_len=64)
     conn = db.session.get(Connection, connection_id) if connection_id else None
     if connection_id and conn is None:
-        check.take(_refuse, f"connection {connection_id!r} does not exist", "connection_id")
+        check.add("connection_id", f"connection {connection_id!r} does not exist")
     fields = {
         "tool_name": check.take(text, data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
         "description": check.take(text, data, "description", max_len=8000) or "",
@@ -116,10 +116,6 @@ def delete_endpoint(actor: str, endpoint_id: str) -> None:
 
 
 # -- rules -----------------------------------------------------------------------
-
-def _refuse(message: str, field: str) -> None:
-    raise ValidationError(message, field=field)
-
 
 def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> dict[str, Any]:
     name = fields["tool_name"]

@@ -61,11 +61,8 @@ class LocalStreams:
             self._bound.pop(key, None)
 
     def end_session(self, session_id: str) -> None:
-        """End this process's streams of a session (DELETE): keys are (session id, stream id)."""
-        with self._lock:
-            matching = [n for k, n in self._streams.items() if isinstance(k, tuple) and k[0] == session_id]
-        for notify in matching:
-            notify(SHUTDOWN)
+        """End this process's streams bound to a session (a DELETE served here)."""
+        self._end_streams_of(lambda bound_to: bound_to == session_id)
 
     def count(self) -> int:
         return len(self._streams)
@@ -80,21 +77,24 @@ class LocalStreams:
         with self._lock:
             return list(self._streams.values())
 
-    def _check_sessions(self) -> None:
+    def _end_streams_of(self, ended: Callable[[str], bool]) -> None:
         with self._lock:
-            bound = dict(self._bound)
-        if not bound or self._live_sessions is None:
+            matching = [self._streams[key] for key, session_id in self._bound.items() if ended(session_id)]
+        for notify in matching:
+            notify(SHUTDOWN)
+
+    def _check_sessions(self) -> None:
+        """A DELETE served by another worker or replica: one query for every bound stream here."""
+        with self._lock:
+            session_ids = set(self._bound.values())
+        if not session_ids or self._live_sessions is None:
             return
         try:
-            live = self._live_sessions(set(bound.values()))
+            live = self._live_sessions(session_ids)
         except Exception:
             log.warning("session check failed; streams stay open until the next one", exc_info=True)
             return
-        for key, session_id in bound.items():
-            if session_id not in live:
-                notify = self._streams.get(key)
-                if notify is not None:
-                    notify(SHUTDOWN)
+        self._end_streams_of(lambda session_id: session_id not in live)
 
     def _watch(self) -> None:
         version = None

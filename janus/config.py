@@ -52,8 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_IDLE_MINUTES": 60.0,  # and ends after this long without a request
     "LOGIN_MAX_FAILURES": 5,  # failed sign-ins of one username within LOGIN_LOCKOUT_MINUTES before it is refused
     "LOGIN_LOCKOUT_MINUTES": 15.0,
-    # Issue 10 item 14 (ReDoS): total seconds one tool call's argument validation may spend matching
-    # the schema's `pattern`/`patternProperties` regexes; past it the call is refused as invalid.
+    # Issue 10 item 14 (ReDoS): CPU seconds one tool call's argument validation may spend matching
+    # the schema's `pattern`/`patternProperties` regexes, all together; past it the call is refused.
     "SCHEMA_PATTERN_BUDGET_SECONDS": 0.1,
 }
 

@@ -10,11 +10,15 @@ import dataclasses
 import json
 
 import pytest
+import requests
 
 from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
 from janus.gateway.executor import Executor
 from janus.gateway.tool_backend import GatewayBackend
 from janus.mcp.server import RequestContext
+from tests.support.catalog import add_endpoint
+from tests.support.http_gateway import WEATHER, mcp_headers, start_http_gateway, stateless_meta, stop_http_gateway
+from tests.support.http_streams import wait_listed_everywhere
 from tests.support.upstream import Upstream, json_response
 
 HTTP_LEAK = "LEAKED-FROM-HTTP-5e1a"
@@ -234,3 +238,32 @@ def test_nested_quantifiers_that_the_engine_handles_answer_at_once_with_a_clear_
     result = call({"id": "a" * 40 + "!"})
     assert result["isError"] is True and "does not match '^(a+)+$'" in _text(result)
     assert upstream.received == []
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    """A real gunicorn+gevent gateway with a single worker: a stalled worker would stall everything."""
+    gateway = start_http_gateway(tmp_path_factory.mktemp("schemas"), WEB_CONCURRENCY="1")
+    add_endpoint(gateway.app, gateway.weather_connection, "get_by_code", "/stations/{{code}}", schema={
+        "type": "object", "properties": {"code": {"type": "string", "pattern": CATASTROPHIC}}, "required": ["code"]})
+    wait_listed_everywhere(gateway.url, WEATHER, lambda tools: "weather_get_by_code" in tools, "the patterned tool")
+    yield gateway
+    stop_http_gateway(gateway)
+
+
+def _call_over_http(gateway, name: str, arguments: dict) -> dict:
+    body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments, "_meta": stateless_meta()}}
+    response = requests.post(gateway.url + "/mcp", data=json.dumps(body), timeout=30, headers=mcp_headers(WEATHER, **{
+        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}))
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def test_a_real_gateway_worker_cuts_a_catastrophic_pattern_off_and_keeps_serving(one_worker):
+    result = _call_over_http(one_worker, "weather_get_by_code", {"code": "a" * 40 + "!"})
+    assert result["isError"] is True
+    assert "could not be checked against the tool's pattern within 100 ms" in _text(result)
+    assert not any(s.path.startswith("/stations/a") for s in one_worker.upstream.seen)
+    after = _call_over_http(one_worker, "weather_get_station", {"id": "after"})
+    assert after["isError"] is False and after["structuredContent"]["path"] == "/stations/after"

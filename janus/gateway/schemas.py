@@ -221,10 +221,17 @@ def _refuse(uri: str):
     raise NoSuchResource(ref=uri)
 
 
+# referencing's Unresolvable, bound when the first validator is built: no import on the per-call path.
+_UNRESOLVABLE: tuple[type[BaseException], ...] = ()
+
+
 @functools.lru_cache(maxsize=1)
 def _offline_registry():
+    global _UNRESOLVABLE
     from referencing import Registry
+    from referencing.exceptions import Unresolvable
 
+    _UNRESOLVABLE = (Unresolvable,)
     return Registry(retrieve=_refuse)
 
 
@@ -242,12 +249,10 @@ def build_validator(schema: dict[str, Any]):
 def argument_errors(validator, arguments: Any, budget: float = DEFAULT_PATTERN_BUDGET) -> list:
     """The validation errors, sorted by where they are. Raises PatternTimeout when the regexes
     used up `budget` CPU seconds, and SchemaRefused when a reference cannot be resolved locally."""
-    from referencing.exceptions import Unresolvable
-
     token = _DEADLINE.set(time.thread_time() + budget)
     try:
         return sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path])
-    except Unresolvable as exc:
+    except _UNRESOLVABLE as exc:
         raise SchemaRefused([f"reference {str(getattr(exc, 'ref', ''))[:200]!r} cannot be resolved "
                              "within the schema (Janus never fetches schemas)"]) from None
     finally:

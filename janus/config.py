@@ -52,13 +52,17 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_IDLE_MINUTES": 60.0,  # and ends after this long without a request
     "LOGIN_MAX_FAILURES": 5,  # failed sign-ins of one username within LOGIN_LOCKOUT_MINUTES before it is refused
     "LOGIN_LOCKOUT_MINUTES": 15.0,
+    # Issue 10 item 14 (ReDoS): CPU seconds one tool call's argument validation may spend matching
+    # the schema's `pattern`/`patternProperties` regexes, all together; past it the call is refused.
+    "SCHEMA_PATTERN_BUDGET_SECONDS": 0.1,
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP"}
 _INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS",
          "LOGIN_MAX_FAILURES"}
 _FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS",
-           "SECRET_CACHE_TTL", "PORTAL_SESSION_HOURS", "PORTAL_IDLE_MINUTES", "LOGIN_LOCKOUT_MINUTES"}
+           "SECRET_CACHE_TTL", "PORTAL_SESSION_HOURS", "PORTAL_IDLE_MINUTES", "LOGIN_LOCKOUT_MINUTES",
+           "SCHEMA_PATTERN_BUDGET_SECONDS"}
 
 
 class ConfigError(ValueError):
@@ -133,6 +137,8 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         options["connect_args"] = {"connect_timeout": 5}  # statement_timeout: janus.database
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     _check_tls(cfg)
+    if not cfg["SCHEMA_PATTERN_BUDGET_SECONDS"] > 0:
+        raise ConfigError("SCHEMA_PATTERN_BUDGET_SECONDS must be a positive number of seconds")
     return cfg
 
 

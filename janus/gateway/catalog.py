@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+from janus.gateway.schemas import ArgumentRules
 from janus.gateway.specs import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class CatalogSnapshot:
     by_name: dict[str, ToolSpec] = field(init=False)
     _listings: dict[tuple[str, ...] | None, Listing] = field(init=False, default_factory=dict)
     _validators: dict[str, Any] = field(init=False, default_factory=dict)
+    _rules: dict[str, ArgumentRules] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -115,16 +117,39 @@ class CatalogSnapshot:
         return cached
 
     def validator(self, tool: ToolSpec):
+        """The tool's compiled validator; raises SchemaRefused (every call, from one check per
+        snapshot) when its stored schema breaks the rules of janus.gateway.schemas."""
         validator = self._validators.get(tool.name)
         if validator is None:
             # Imported on first call, not at start: `-stdio` answers its first tools/list sooner.
-            from jsonschema.validators import validator_for
+            from janus.gateway.schemas import SchemaRefused, build_validator
 
-            cls = validator_for(tool.input_schema)
-            validator = cls(tool.input_schema, format_checker=cls.FORMAT_CHECKER)
+            try:
+                validator = build_validator(tool.input_schema)
+            except SchemaRefused as exc:
+                # Logged once per snapshot for the operator; each call answers a tool error.
+                log.error("tool %s cannot be called until its input schema is fixed: %s", tool.name, exc)
+                validator = _Refused(exc.problems)
             with self._lock:
                 self._validators[tool.name] = validator
+        if isinstance(validator, _Refused):
+            from janus.gateway.schemas import SchemaRefused
+
+            raise SchemaRefused(validator.problems)  # a fresh one: a re-raised instance grows its traceback
         return validator
+
+    def argument_rules(self, tool: ToolSpec) -> ArgumentRules:
+        rules = self._rules.get(tool.name)
+        if rules is None:
+            rules = ArgumentRules.of(tool.input_schema, tool.path_template)
+            with self._lock:
+                self._rules[tool.name] = rules
+        return rules
+
+
+@dataclass(frozen=True)
+class _Refused:
+    problems: list[str]
 
 
 def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:

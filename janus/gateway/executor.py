@@ -32,7 +32,7 @@ from urllib3 import exceptions as u3
 from janus.gateway.content import UpstreamResponse, reason_phrase, to_call_result
 from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.specs import ConnectionSpec, ToolSpec
-from janus.gateway.templating import ArgumentError, render_body, render_path
+from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.oauth import TokenClient
 from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, SecretError, auth_headers, redact, redact_text
 
@@ -79,10 +79,11 @@ def _scalar_query_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _query_pairs(arguments: Mapping[str, Any], used: frozenset[str]) -> list[tuple[str, str]]:
+def _query_pairs(arguments: Mapping[str, Any], used: frozenset[str], fixed: frozenset[str]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for name, value in arguments.items():
-        if name in used or value is None:
+        # fixed: the template's own query names; the backend refuses them, this keeps them out regardless.
+        if name in used or value is None or name.casefold() in fixed:
             continue
         if isinstance(value, (list, tuple)):
             pairs.extend((name, _scalar_query_text(item)) for item in value if item is not None)
@@ -257,7 +258,7 @@ class Executor:
             if data is not None:
                 headers["Content-Type"] = "application/json"
         else:
-            pairs = _query_pairs(arguments, used)
+            pairs = _query_pairs(arguments, used, fixed_query_names(tool.path_template))
             if pairs:
                 path += ("&" if "?" in path else "?") + urlencode(pairs)
         auth: dict[str, str] = {}

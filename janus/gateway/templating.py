@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,18 @@ def render_path(template: str, arguments: Mapping[str, Any]) -> tuple[str, froze
         texts.append(_segment_value(name, arguments[name]))
         used.add(name)
     return "".join(texts), frozenset(used)
+
+
+@functools.lru_cache(maxsize=1024)
+def fixed_query_names(template: str) -> frozenset[str]:
+    """Names of the query parameters the admin wrote into a path template (`?scope=public`),
+    casefolded: no argument may add a second value for one of them, in any letter case, since
+    some upstream frameworks take the last value and some ignore case."""
+    if "?" not in template:
+        return frozenset()
+    query = template.split("?", 1)[1].split("#", 1)[0]
+    names = (unquote_plus(pair.split("=", 1)[0]) for pair in query.split("&"))
+    return frozenset(name.casefold() for name in names if name)
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import orjson
 from janus.gateway import metrics
 from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
+from janus.gateway.schemas import DEFAULT_PATTERN_BUDGET, PatternTimeout, SchemaRefused, argument_errors
 from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
@@ -74,9 +75,10 @@ class GatewayBackend:
 
     def __init__(
         self, catalog: Catalog, make_executor: Callable[[], "Executor"], record: Callable[[CallRecord], None],
-        builtins: BuiltinTools | None = None,
+        builtins: BuiltinTools | None = None, pattern_budget: float = DEFAULT_PATTERN_BUDGET,
     ) -> None:
         self.catalog = catalog
+        self._pattern_budget = pattern_budget  # seconds of schema regex matching per call
         self.builtins = builtins
         self._make_executor = make_executor
         self._executor: Executor | None = None
@@ -171,7 +173,12 @@ class GatewayBackend:
             raise McpError(METHOD_NOT_FOUND, f"Method not found: tool '{name}' is not available to this client")
 
         try:
-            problems = sorted(snapshot.validator(tool).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+            validator = snapshot.validator(tool)
+            refusal = snapshot.argument_rules(tool).refusal(arguments)
+            if refusal:  # before any regex runs: undeclared names never cost a validation
+                finish("failure", error="invalid arguments: undeclared or fixed names")
+                return tool_error(f"Invalid arguments for tool '{name}': {refusal}")
+            problems = argument_errors(validator, arguments, self._pattern_budget)
             if problems:
                 finish("failure", error="invalid arguments")
                 reasons = "\n".join(f"- {_where(e)}{e.message}" for e in problems[:20])
@@ -180,6 +187,19 @@ class GatewayBackend:
         except ArgumentError as exc:
             finish("failure", error="invalid arguments")
             return tool_error(f"Invalid arguments for tool '{name}': {exc}")
+        except PatternTimeout as exc:
+            log.warning("tool %s: pattern %r used up the %gs matching budget; the call is refused",
+                        name, exc.pattern[:200], self._pattern_budget)
+            finish("failure", error="invalid arguments: pattern time limit")
+            return tool_error(f"Invalid arguments for tool '{name}': an argument could not be checked against "
+                              f"the tool's pattern within {self._pattern_budget * 1000:g} ms, so it is refused")
+        except SchemaRefused as exc:
+            # The admin's problem, not the caller's: the details (URLs, patterns) go to the log only.
+            log.debug("tool %s refused: its input schema is not usable: %s", name, exc)
+            finish("failure", error="input schema refused")
+            return tool_error(f"Tool '{name}' cannot be called: its input schema is not usable (for example it "
+                              "refers to a document outside itself, which Janus never fetches). "
+                              "An administrator must correct the tool's schema.")
         except (UpstreamError, SecretError) as exc:
             finish("failure", error=str(exc)[:500])
             raise McpError(INTERNAL_ERROR, str(exc)) from None

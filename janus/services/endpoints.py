@@ -10,7 +10,8 @@ from sqlalchemy.orm import contains_eager
 
 from janus.extensions import db
 from janus.gateway.specs import HTTP_METHODS
-from janus.gateway.templating import placeholders, validate_body_template
+from janus.gateway.schemas import declared_names, schema_problems
+from janus.gateway.templating import fixed_query_names, placeholders, validate_body_template
 from janus.models import Connection, Endpoint
 from janus.services._common import (
     FieldErrors, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
@@ -137,6 +138,13 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
         if param not in properties or param not in required:
             raise ValidationError(f"path parameter {param!r} must be a required property of the input schema",
                                   field="input_schema")
+    in_path = set(placeholders(path))
+    for param in sorted(declared_names(schema)):
+        if param not in in_path and param.casefold() in fixed_query_names(path):
+            # A caller could otherwise send a second value for a parameter the admin fixed (item 4).
+            raise ValidationError(f"property {param!r} has the name of a query parameter fixed in the path "
+                                  "template; rename the property or make the parameter a placeholder",
+                                  field="input_schema")
     template = fields["body_template"]
     if template is not None:
         if fields["method"] not in BODY_METHODS:
@@ -171,6 +179,11 @@ def _schema(raw: Any) -> dict[str, Any]:
     if raw.get("type") != "object":
         raise ValidationError('input schema must have "type": "object" at its root (MCP tool inputs are objects)',
                               field="input_schema")
+    # First: an unknown $schema must not reach validator_for (it guesses a dialect), and a remote
+    # reference is refused whatever else is wrong (issue 10, items 2 and 14).
+    problems = schema_problems(raw)
+    if problems:
+        raise ValidationError("input schema is refused: " + "; ".join(problems[:5]), field="input_schema")
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 

@@ -65,7 +65,8 @@ def get_runtime(app: Flask) -> Runtime:
         from janus.services.admin_tools import AdminTools
 
         audit = AuditWriter(engine)
-        backend = GatewayBackend(catalog, make_executor, audit.record, builtins=AdminTools(app))
+        backend = GatewayBackend(catalog, make_executor, audit.record, builtins=AdminTools(app),
+                                 pattern_budget=float(app.config.get("SCHEMA_PATTERN_BUDGET_SECONDS", 0.1)))
         runtime = Runtime(catalog, audit, backend, secrets)
         app.extensions["janus.runtime"] = runtime
         _ALL.add(runtime)

@@ -113,6 +113,32 @@ CASES = [
      "body template placeholder 'missing' is not a property of the input schema"),
     ({"method": "PUT", "body_template": 5}, 400, "body template must be a JSON text"),
     ({"method": "PUT", "body_template": '"a\u0000"'}, 400, "body template must not contain NUL characters"),
+    # Issue 10, item 2: nothing outside the schema may be referred to (Janus never fetches schemas).
+    ({"input_schema": {"type": "object", "properties": {"x": {"$ref": "http://schemas.example.test/x.json"}}}}, 400,
+     "input schema is refused: $ref 'http://schemas.example.test/x.json' at /properties/x points outside the schema; "
+     "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas"),
+    ({"input_schema": {"type": "object", "properties": {"x": {"$ref": "file:///etc/passwd"}}}}, 400,
+     "input schema is refused: $ref 'file:///etc/passwd' at /properties/x points outside the schema; "
+     "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas"),
+    ({"input_schema": {"type": "object", "$defs": {"a": {"$dynamicRef": "other.json#meta"}}}}, 400,
+     "input schema is refused: $dynamicRef 'other.json#meta' at /$defs/a points outside the schema; "
+     "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas"),
+    ({"input_schema": {"type": "object", "$id": "https://schemas.example.test/tool.json"}}, 400,
+     "input schema is refused: $id 'https://schemas.example.test/tool.json' at / is not allowed: it changes what "
+     "references resolve against; keep definitions in $defs and refer to them as '#/$defs/name'"),
+    ({"input_schema": {"type": "object", "$schema": "https://schemas.example.test/dialect"}}, 400,
+     "input schema is refused: $schema 'https://schemas.example.test/dialect' is not a JSON Schema dialect Janus "
+     "knows (drafts 3, 4, 6, 7, 2019-09 and 2020-12)"),
+    # Issue 10, item 14: patterns must be usable by the time-bounded engine.
+    ({"input_schema": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a" * 1001}}}}, 400,
+     "input schema is refused: pattern at /properties/x/pattern is 1001 characters long; at most 1000 are accepted"),
+    ({"input_schema": {"type": "object", "patternProperties": {"^x": {}}, "unevaluatedProperties": False}}, 400,
+     "input schema is refused: unevaluatedProperties cannot be combined with patternProperties in a tool schema; "
+     "use additionalProperties instead"),
+    # Issue 10, item 4: a declared argument may not set a query parameter the path template fixes.
+    ({"path_template": "/invoices/{invoice_id}?Note=internal"}, 400,
+     "property 'note' has the name of a query parameter fixed in the path template; rename the property or make "
+     "the parameter a placeholder"),
     ({"enabled": "maybe"}, 400, "enabled must be true or false"),
     ({"owner": "me"}, 400, f"unknown field(s): owner; allowed: {ALLOWED}"),
 ]
@@ -164,3 +190,20 @@ def test_a_deeply_nested_input_schema_is_refused_not_a_crash(app, api, admin, bi
         '{"connection_id": "%s", "tool_name": "deep", "path_template": "/d", "input_schema": %s}'
         % (billing["id"], nested)), content_type="application/json")
     assert response.status_code == 400 and response.json["error"] in {"bad_request", "validation_error"}
+
+
+def test_a_schema_with_a_remote_ref_is_refused_without_any_request_to_it(app, api, admin, billing, upstream):
+    """Issue 10, item 2: registration refuses; nothing (not even the check) asks the referenced server."""
+    schema = {"type": "object", "properties": {"x": {"$ref": upstream.url + "/schema.json"}}}
+    response = api.post(URL, headers=admin, json={"connection_id": billing["id"], "tool_name": "remote",
+                                                  "path_template": "/r", "input_schema": schema})
+    assert response.status_code == 400 and "points outside the schema" in response.json["message"]
+    assert upstream.seen == []
+
+
+def test_local_references_and_fixed_query_placeholders_are_accepted(app, api, admin, billing):
+    schema = {"type": "object", "properties": {"scope": {"$ref": "#/$defs/scope"}}, "required": ["scope"],
+              "$defs": {"scope": {"type": "string", "pattern": "^[a-z]+$"}}}
+    created = create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "scoped",
+                                       "path_template": "/r?scope={{scope}}&v=1", "input_schema": schema})
+    assert created["input_schema"] == schema

@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
 
     With SERVE_HTTP false (set by `mcp-gateway -stdio`) only the config and
     the database are set up: a stdio process serves no HTTP, and skipping the
-    blueprints, flasgger and the CLI keeps its start-up fast.
+    blueprints and the CLI keeps its start-up fast.
     """
     from flask import Flask
 
@@ -40,11 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
 
 
 def _register_http(app: "Flask") -> None:
-    from flasgger import Swagger
-
     from janus import errors, portal
     from janus.admin_api import bp as admin_api_bp
-    from janus.admin_api.apidocs import openapi_template, swagger_config
+    from janus.admin_api import apidocs
     from janus.cli import register_cli
     from janus.mock import bp as mock_bp
     from janus.ops import bp as ops_bp
@@ -58,9 +56,8 @@ def _register_http(app: "Flask") -> None:
     app.register_blueprint(mock_bp)
     app.register_blueprint(sse_bp)
     app.register_blueprint(protected_resource_bp)
-    # Before flasgger's blueprint: its page templates are overridden from admin_api's (no CDN links).
     app.register_blueprint(admin_api_bp)
-    Swagger(app, config=swagger_config(), template=openapi_template())
+    app.register_blueprint(apidocs.bp)  # /apidocs/ and its OpenAPI document, served by Janus itself
     app.register_blueprint(rest_tools_bp)
     # CSRF guards the portal's cookie session; the other blueprints take bearer tokens, never cookies.
     portal.init_app(app, csrf_exempt=list(app.blueprints.values()))

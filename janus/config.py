@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "ADMIN_USERNAME": "admin",
     "ADMIN_PASSWORD": "",
     "SEED_DEMO_DATA": False,
-    "SERVE_HTTP": True,  # false in `mcp-gateway -stdio`: no blueprints, no flasgger (faster start)
+    "SERVE_HTTP": True,  # false in `mcp-gateway -stdio`: no blueprints, no portal (faster start)
     "MCP_GATEWAY_TOKEN": "",
     # Operational knobs that the reference leaves implicit.
     "WEB_CONCURRENCY": 2,  # gunicorn workers

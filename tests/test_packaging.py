@@ -30,3 +30,10 @@ def test_the_wheel_contains_every_package_the_migrations_and_the_templates(tmp_p
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "mcp-gateway = janus.cli.gateway:main" in text and "mcp-cli = janus.cli.mcp_cli:main" in text
+
+
+def test_flasgger_is_no_dependency_of_janus():
+    """It bundled an old Swagger UI and jQuery with known CVEs (issue 10, item 17); Janus serves /apidocs itself."""
+    for name in ("requirements.in", "requirements.txt", "pyproject.toml"):
+        text = ROOT.joinpath(name).read_text().lower()
+        assert "flasgger" not in text, name

@@ -1,18 +1,28 @@
-"""The OpenAPI 3 document of /api/v1, which flasgger serves (spec at SPEC_ROUTE, Swagger UI at /apidocs/).
+"""The OpenAPI 3 document of /api/v1 (JSON at SPEC_ROUTE) and the page that shows it in Swagger UI (/apidocs/).
 
 Written out here rather than collected from docstrings so that it states exactly what the services
 accept and return; tests check it covers every route of the blueprint, and schemathesis checks the
 API's answers against it. Limits and enums come from the services, so the two cannot drift apart.
+
+Janus serves both itself (issue 10, item 17): the page loads only the Swagger UI the portal vendors
+under static/vendor/ (VENDORED.md), never a copy bundled by a library, and its start-up script
+(static/js/apidocs-init.js) names the spec itself and ignores the page's query string, so a link
+such as /apidocs/?configUrl=https://elsewhere cannot make it load another document.
 """
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
+
+from flask import Blueprint, Response, render_template
 
 from janus.services import audit_queries, connections, endpoints, tokens, users
 from janus.services.vault_keys import MAX_KEY
 from janus.version import __version__
 
-SPEC_ROUTE = "/apispec_1.json"
+SPEC_ROUTE = "/apispec_1.json"  # the URL flasgger used: kept, as tools and bookmarks may name it
+PAGE_ROUTE = "/apidocs/"
 OPENAPI_VERSION = "3.0.3"
 
 _STRING = {"type": "string"}
@@ -20,28 +30,31 @@ _BOOL = {"type": "boolean"}
 _WHEN = {"type": "string", "format": "date-time"}
 _MAYBE_WHEN = {"type": "string", "format": "date-time", "nullable": True}
 
+# Outside /api/v1 (the document describes that prefix only); GET only, so CSRF has nothing to guard.
+bp = Blueprint("apidocs", __name__, template_folder="templates")
 
-def swagger_config() -> dict[str, Any]:
-    """flasgger's settings: one spec, no routes collected from docstrings, bundled Swagger UI files only."""
+
+@bp.get(PAGE_ROUTE)
+def page():
+    """Swagger UI on the admin API's document: public, like the document itself (it holds no data)."""
+    return render_template("apidocs/index.html", spec_url=SPEC_ROUTE, title=f"Janus admin API {__version__}")
+
+
+@bp.get(SPEC_ROUTE)
+def spec():
+    return Response(_spec_json(), mimetype="application/json")
+
+
+@functools.cache
+def _spec_json() -> bytes:
+    """The document never changes while the process runs: built and encoded once."""
+    return json.dumps(openapi_document(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole OpenAPI 3.0 document of /api/v1, a fresh dict on each call."""
     return {
         "openapi": OPENAPI_VERSION,
-        "title": "Janus admin API",
-        "headers": [],
-        "specs": [{
-            "endpoint": "apispec_1", "route": SPEC_ROUTE,
-            "rule_filter": lambda rule: False,  # the whole document is openapi_template()
-            "model_filter": lambda tag: False,
-        }],
-        "static_url_path": "/flasgger_static",
-        "swagger_ui": True,
-        "specs_route": "/apidocs/",
-        "uiversion": 3,
-    }
-
-
-def openapi_template() -> dict[str, Any]:
-    """A fresh document each time: flasgger keeps and updates what it is given."""
-    return {
         "info": {
             "title": "Janus admin API",
             "version": __version__,

@@ -23,7 +23,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
@@ -138,6 +138,41 @@ def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) 
     return error(f"Upstream '{name}' is unreachable: {type(exc).__name__}", "unreachable")
 
 
+class PlannedRequest(NamedTuple):
+    """What a tool call sends upstream, before credentials: the method, the path (with the query) relative
+    to the connection's base URL, and the JSON body, if any."""
+
+    method: str
+    path: str
+    body: bytes | None
+
+    def url(self, base_url: str) -> str:
+        return _join(base_url, self.path)
+
+
+def plan_request(tool: ToolSpec, arguments: Mapping[str, Any]) -> PlannedRequest:
+    """The request for these arguments: the one `Executor.execute` sends, and the portal's "try it" previews.
+
+    Raises ArgumentError when the arguments do not fit the path or body template.
+    """
+    method = tool.method.upper()
+    path, used = render_path(tool.path_template, arguments)
+    data: bytes | None = None
+    if method in BODY_METHODS:
+        if tool.body_template:
+            # The admin chose the body's shape; other arguments are dropped.
+            body, _ = render_body(tool.body_template, arguments)
+            data = _json_bytes(body)
+        else:
+            rest = {k: v for k, v in arguments.items() if k not in used}
+            data = _json_bytes(rest) if rest else None
+    else:
+        pairs = _query_pairs(arguments, used, fixed_query_names(tool.path_template))
+        if pairs:
+            path += ("&" if "?" in path else "?") + urlencode(pairs)
+    return PlannedRequest(method, path, data)
+
+
 @functools.lru_cache(maxsize=256)
 def _timeout(connect: float, read: float) -> urllib3.Timeout:
     return urllib3.Timeout(connect=connect, read=read)  # immutable once built: safe to share
@@ -243,24 +278,10 @@ class Executor:
         UpstreamError (unreachable, timeout, TLS); any HTTP status is an Outcome.
         """
         conn = tool.connection
-        method = tool.method.upper()
-        path, used = render_path(tool.path_template, arguments)
+        method, path, data = plan_request(tool, arguments)
         headers = dict(self._base_headers)
-        data: bytes | None = None
-        if method in BODY_METHODS:
-            if tool.body_template:
-                # The admin chose the body's shape; other arguments are dropped.
-                body, _ = render_body(tool.body_template, arguments)
-                data = _json_bytes(body)
-            else:
-                rest = {k: v for k, v in arguments.items() if k not in used}
-                data = _json_bytes(rest) if rest else None
-            if data is not None:
-                headers["Content-Type"] = "application/json"
-        else:
-            pairs = _query_pairs(arguments, used, fixed_query_names(tool.path_template))
-            if pairs:
-                path += ("&" if "?" in path else "?") + urlencode(pairs)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         auth: dict[str, str] = {}
         if conn.auth_type != "none":
             auth = auth_headers(conn, self._get_secret, self._tokens)

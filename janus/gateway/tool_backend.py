@@ -116,14 +116,18 @@ class GatewayBackend:
             return []
         return [d for d in self.builtins.descriptors() if scopes_allow(scopes, d["name"])]
 
-    def call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
+    def call_tool(self, ctx: RequestContext, name: str, arguments: dict, *,
+                  observe: Callable[[CallRecord], None] | None = None) -> dict:
+        """`observe`, if given, also receives the call's audit record (the portal's "try it" shows its
+        HTTP status and duration)."""
         metrics.IN_FLIGHT.inc()
         try:
-            return self._call_tool(ctx, name, arguments)
+            return self._call_tool(ctx, name, arguments, observe)
         finally:
             metrics.IN_FLIGHT.dec()
 
-    def _call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
+    def _call_tool(self, ctx: RequestContext, name: str, arguments: dict,
+                   observe: Callable[[CallRecord], None] | None) -> dict:
         started = time.perf_counter()
         principal: Principal = ctx.caller
         snapshot = self.catalog.current()
@@ -138,12 +142,15 @@ class GatewayBackend:
         def finish(status: str, *, label: str = name, http_status=None, error=None) -> None:
             elapsed = time.perf_counter() - started
             # The audit row first: it is the record of the call, metrics are best effort.
-            self._record(CallRecord(
+            record = CallRecord(
                 tool_name=name[:200], status=status, duration_ms=round(elapsed * 1000, 3),
                 token_id=token.id if token else None, token_name=token.name if token else principal.actor,
                 transport=principal.transport, http_status=http_status, error_message=error,
                 arguments_digest=digest,
-            ))
+            )
+            self._record(record)
+            if observe is not None:
+                observe(record)
             try:
                 metrics.observe(label, status, elapsed)
             except Exception:
@@ -213,15 +220,50 @@ class GatewayBackend:
 
 def try_tool(backend: GatewayBackend, actor: str, name: str, arguments: dict) -> dict[str, Any]:
     """An admin's trial call (the portal's "try it"): the same path as a client's tools/call —
-    validation, upstream, audit (under `actor`), metrics — answered as a JSON-RPC-shaped dict."""
+    validation, upstream, audit (under `actor`), metrics — answered as a JSON-RPC-shaped dict, plus the
+    audit row's upstream HTTP status (None when no answer came) and duration."""
     backend.catalog.invalidate()  # a tool saved a moment ago must be callable at once
     ctx = RequestContext(caller=Principal(token_hash=None, transport="portal", actor=actor), session=None,
                          protocol_version=LATEST_HANDSHAKE, era="handshake", client_info=None, request_id=None,
                          meta={})
+    records: list[CallRecord] = []
     try:
-        return {"result": backend.call_tool(ctx, name, arguments)}
+        answer: dict[str, Any] = {"result": backend.call_tool(ctx, name, arguments, observe=records.append)}
     except McpError as exc:
-        return {"error": {"code": exc.code, "message": exc.message}}
+        answer = {"error": {"code": exc.code, "message": exc.message}}
+    if records:
+        answer.update(http_status=records[-1].http_status, duration_ms=records[-1].duration_ms)
+    return answer
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    """The upstream request a trial call would send, before credentials (never shown: the vault's)."""
+
+    method: str
+    url: str
+    body: str | None  # the JSON text sent, as sent
+
+
+def preview_tool(backend: GatewayBackend, name: str, arguments: dict) -> TrialRequest:
+    """What `try_tool` would send for these arguments, without sending it.
+
+    Raises ArgumentError when the tool is unknown or the arguments break its schema or templates: the
+    preview is only offered for a call that would reach the upstream.
+    """
+    from janus.gateway.executor import plan_request  # the executor module imports urllib3: load it on use
+
+    backend.catalog.invalidate()  # preview the tool as saved a moment ago, as try_tool will call it
+    snapshot = backend.catalog.current()
+    tool = snapshot.by_name.get(name)
+    if tool is None:
+        raise ArgumentError(f"unknown tool {name!r}")
+    problems = sorted(snapshot.validator(tool).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    if problems:
+        raise ArgumentError("; ".join(f"{_where(e)}{e.message}" for e in problems[:20]))
+    planned = plan_request(tool, arguments)
+    return TrialRequest(method=planned.method, url=planned.url(tool.connection.base_url),
+                        body=None if planned.body is None else planned.body.decode("utf-8"))
 
 
 def _where(error) -> str:

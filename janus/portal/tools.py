@@ -106,21 +106,36 @@ def tool_schema_check():
 @bp.route("/tools/<endpoint_id>/try", methods=["GET", "POST"])
 @admin_required
 def tool_try(endpoint_id: str):
-    """Call the tool through the gateway with sample arguments and show the MCP result.
+    """Call the tool through the gateway with sample arguments and show the request, the upstream's HTTP status,
+    the duration and the MCP result.
 
-    Admin-only: a trial call reaches the real upstream with the connection's credentials.
+    Admin-only: a trial call reaches the real upstream with the connection's credentials. A write tool
+    (POST, PUT, PATCH, DELETE) takes two steps, with or without JavaScript: the first submit only shows the
+    exact request; the service calls it only on `confirm=1` with that request's digest (services.endpoints).
     """
     tool = endpoints_service.get_endpoint(endpoint_id)
+    confirm_first = endpoints_service.needs_confirmation(tool["method"])
     arguments = json.dumps(endpoints_service.sample_arguments(tool["input_schema"]), indent=2)
-    outcome, errors, status = None, {}, 200
+    preview, outcome, errors, status, notice = None, None, {}, 200, None
     if request.method == "POST":
         arguments = request.form.get("arguments", "")
         try:
-            outcome = endpoints_service.try_endpoint(current_user.username, endpoint_id, arguments)
+            if request.form.get("edit"):
+                pass  # "Change arguments": back to the editable form, nothing previewed or called
+            elif confirm_first and request.form.get("confirm") != "1":
+                preview = endpoints_service.preview_endpoint(endpoint_id, arguments)
+            else:
+                outcome = endpoints_service.try_endpoint(current_user.username, endpoint_id, arguments,
+                                                         confirmed=request.form.get("request_digest"))
+        except endpoints_service.ConfirmationRequired as exc:
+            preview, notice = exc.preview, exc.message  # the request as it stands now, to confirm afresh
         except ServiceError as exc:
             errors, status = errors_of(exc, ("arguments",)), 422
+    # The MCP answer as a client would get it; the request, status and duration are shown apart.
+    answer = {k: outcome[k] for k in ("tool", "arguments", "result", "error") if k in outcome} if outcome else None
     return render(TRY_TEMPLATE, "try_panel", status=status, tool=tool, arguments=arguments, errors=errors,
-                  outcome=outcome, outcome_json=json.dumps(outcome, indent=2, ensure_ascii=False) if outcome else "")
+                  confirm_first=confirm_first, preview=preview, notice=notice, outcome=outcome,
+                  outcome_json=json.dumps(answer, indent=2, ensure_ascii=False) if answer else "")
 
 
 def _tool_urls():

@@ -1,6 +1,7 @@
 """Endpoints: REST operations exposed as MCP tools (connection prefix + tool name)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -16,7 +17,7 @@ from janus.models import Connection, Endpoint
 from janus.services._common import (
     FieldErrors, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
 )
-from janus.services.errors import Conflict, NotFound, ValidationError
+from janus.services.errors import Conflict, NotFound, ServiceError, ValidationError
 
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_TOOL_NAME = 128  # MCP clients reject longer names
@@ -250,13 +251,68 @@ def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def try_endpoint(actor: str, endpoint_id: str, arguments: Any) -> dict[str, Any]:
-    """Call the endpoint's tool like a client would (validation, upstream, audit as `portal:<actor>`)."""
+# "Try it" calls a tool whose method is not one of these only once the admin has seen the exact request and
+# confirmed it (issue 10, item 19): a trial POST, PUT, PATCH or DELETE changes real data upstream.
+SAFE_TRY_METHODS = frozenset({"GET", "HEAD"})
+
+
+class ConfirmationRequired(ServiceError):
+    """A write tool's trial call without a confirmation of exactly the request it would send."""
+
+    status = 428
+    error = "confirmation_required"
+
+    def __init__(self, message: str, preview: dict[str, Any]) -> None:
+        super().__init__(message, field="arguments")
+        self.preview = preview  # the request as it stands now, to show and confirm
+
+
+def needs_confirmation(method: str) -> bool:
+    return method.upper() not in SAFE_TRY_METHODS
+
+
+def preview_endpoint(endpoint_id: str, arguments: Any) -> dict[str, Any]:
+    """The upstream request a trial call would send (method, full URL, JSON body), without sending it.
+
+    `digest` names exactly this request: try_endpoint calls a write tool only when given it back.
+    """
+    ep, arguments = _trial(endpoint_id, arguments)
+    return _preview(ep, arguments)
+
+
+def try_endpoint(actor: str, endpoint_id: str, arguments: Any, *, confirmed: str | None = None) -> dict[str, Any]:
+    """Call the endpoint's tool like a client would (validation, upstream, audit as `portal:<actor>`).
+
+    A write tool (see SAFE_TRY_METHODS) is called only when `confirmed` is the digest of its preview for these
+    arguments, so what the admin confirmed is what is sent: ConfirmationRequired otherwise (arguments changed,
+    the tool was edited meanwhile, or no preview at all). The answer carries the request (None when the
+    arguments could not make one), the upstream's HTTP status and the call's duration.
+    """
     from flask import current_app
 
     from janus.gateway.tool_backend import try_tool
     from janus.services.runtime import get_runtime
 
+    ep, arguments = _trial(endpoint_id, arguments)
+    if needs_confirmation(ep.method):
+        preview = _preview(ep, arguments)
+        if confirmed != preview["digest"]:
+            raise ConfirmationRequired(
+                f"{ep.method} changes data upstream: check the request below, then confirm it"
+                if not confirmed else "The request changed since it was shown (the arguments or the tool): "
+                                      "check it again, then confirm it", preview)
+    else:
+        try:
+            preview = _preview(ep, arguments)
+        except ValidationError:
+            preview = None  # the call below is refused too, and audited, with the tool's own message
+    runtime = get_runtime(current_app._get_current_object())
+    return {"tool": ep.exposed_name, "arguments": arguments, "request": preview,
+            "http_status": None, "duration_ms": None,
+            **try_tool(runtime.backend, f"portal:{actor}", ep.exposed_name, arguments)}
+
+
+def _trial(endpoint_id: str, arguments: Any) -> tuple[Endpoint, dict[str, Any]]:
     ep = get(endpoint_id)
     if isinstance(arguments, str):
         try:
@@ -268,6 +324,23 @@ def try_endpoint(actor: str, endpoint_id: str, arguments: Any) -> dict[str, Any]
     if not (ep.enabled and ep.connection.enabled):
         raise ValidationError(f"tool {ep.exposed_name!r} is disabled (or its connection is); enable it to try it",
                               field="arguments")
-    runtime = get_runtime(current_app._get_current_object())
-    return {"tool": ep.exposed_name, "arguments": arguments,
-            **try_tool(runtime.backend, f"portal:{actor}", ep.exposed_name, arguments)}
+    return ep, arguments
+
+
+def _preview(ep: Endpoint, arguments: dict[str, Any]) -> dict[str, Any]:
+    from flask import current_app
+
+    from janus.gateway.templating import ArgumentError
+    from janus.gateway.tool_backend import preview_tool
+    from janus.services.runtime import get_runtime
+
+    backend = get_runtime(current_app._get_current_object()).backend
+    try:
+        planned = preview_tool(backend, ep.exposed_name, arguments)
+    except ArgumentError as exc:
+        raise ValidationError(f"these arguments make no request: {exc}", field="arguments") from None
+    # The connection's id too: the same text sent to another upstream is another request.
+    named = json.dumps([ep.connection_id, planned.method, planned.url, planned.body], ensure_ascii=False)
+    return {"method": planned.method, "url": planned.url, "body": planned.body,
+            "digest": hashlib.sha256(named.encode("utf-8")).hexdigest(),
+            "confirm": needs_confirmation(planned.method)}

@@ -1,12 +1,16 @@
 """The OpenAPI document and Swagger UI: every route documented, nothing loaded from the internet."""
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
 
-from janus.admin_api.apidocs import SPEC_ROUTE
+from janus.admin_api.apidocs import SPEC_ROUTE, openapi_document
+
+ROOT = Path(__file__).resolve().parents[2]
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -79,6 +83,11 @@ def test_token_and_user_shapes_cannot_carry_a_hash_or_a_password(spec):
         assert not {"token_hash", "password_hash", "password", "token"} & set(schemas[name]["properties"])
 
 
+def test_the_served_spec_is_the_document_janus_builds_itself(app, spec):
+    assert spec == json.loads(json.dumps(openapi_document()))
+    assert app.test_client().get(SPEC_ROUTE).headers["Content-Type"] == "application/json"
+
+
 def test_swagger_ui_is_served_from_the_gateway_alone(app):
     client = app.test_client()
     assert client.get("/apidocs").status_code in {301, 308}
@@ -92,14 +101,35 @@ def test_swagger_ui_is_served_from_the_gateway_alone(app):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and page.headers["X-Frame-Options"] == "DENY"
     assert not re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html), "no inline script"
     assert " style=" not in html and "<style" not in html, "no inline style"
-    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert {a.rsplit("/", 1)[-1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-                                                      "swagger-ui.css"}
+    assets = re.findall(r'(?:src|href)="(/[^"]+)"', html)
+    # Swagger UI is the copy the portal vendors (VENDORED.md pins its version and hashes); no jQuery at all.
+    assert {a for a in assets if "swagger-ui" in a} == {
+        "/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css",
+        "/static/vendor/swagger-ui/favicon-32x32.png"}
+    assert "jquery" not in html.lower()
     for asset in assets:
-        assert asset.startswith("/"), asset
+        assert asset.startswith("/static/") or asset == SPEC_ROUTE, asset
         response = client.get(asset)
         assert response.status_code == 200, asset
         response.close()
+
+
+def test_the_start_up_script_names_the_spec_and_never_takes_one_from_the_query_string():
+    script = (ROOT / "janus/static/js/apidocs-init.js").read_text()
+    assert "queryConfigEnabled: false" in script and "validatorUrl: null" in script
+    assert "location." not in script and "URLSearchParams" not in script  # nothing read from the page's URL
+
+
+def test_flasgger_and_its_bundled_assets_are_gone(app):
+    client = app.test_client()
+    for url in ("/flasgger_static/swagger-ui-bundle.js", "/flasgger_static/lib/jquery.min.js",
+                "/flasgger_static/swagger-ui.css", "/apidocs/index.html"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert b"jQuery" not in response.data and b"swagger" not in response.data.lower(), url
+    assert not [r.rule for r in app.url_map.iter_rules() if "flasgger" in r.rule or "flasgger" in r.endpoint]
+    sources = [*ROOT.joinpath("janus").rglob("*.py"), *ROOT.joinpath("janus").rglob("*.html")]
+    assert not [str(p) for p in sources if re.search(r"^\s*(from|import) flasgger|flasgger\.", p.read_text(), re.M)]
 
 
 def test_every_flask_response_carries_the_baseline_security_headers(app):

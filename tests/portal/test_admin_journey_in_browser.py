@@ -98,9 +98,12 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
         # 4. Try it: a real call through the gateway with the vault's credentials.
         page.get_by_role("link", name="Try it").click()
         dialog.get_by_label("Arguments (JSON)").fill(json.dumps({"entry_id": "E-1", "note": "from try it"}))
-        dialog.get_by_role("button", name="Call tool").click()
+        dialog.get_by_role("button", name="Preview request").click()  # a POST: first the request, to confirm
+        dialog.locator("#try-request-line").filter(has_text=f"POST {upstream.url}/entries/E-1").wait_for()
+        assert SECRET not in dialog.inner_text()  # the credentials are added on sending, never shown
+        dialog.get_by_role("button", name="Confirm: send POST").click()
         dialog.locator("#try-result .badge", has_text="success").wait_for()
-        result = dialog.locator("pre.result").inner_text()
+        result = dialog.locator("#try-result pre.result").inner_text()
         assert '"authorized": true' in result and '"note": "from try it"' in result and SECRET not in result
         screenshot(page, "journey-4-try-it")
         dialog.get_by_role("link", name="Close").click()

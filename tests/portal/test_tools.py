@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
+
+import pytest
 
 from sqlalchemy import func, select
 
@@ -69,8 +72,11 @@ def test_a_tool_with_a_body_template_is_created_grouped_and_tried_through_the_ga
         tool_id = db.session.scalars(select(Endpoint.id)).one()
     panel = admin.get(f"/tools/{tool_id}/try", htmx=True).get_data(as_text=True)
     assert "&#34;invoice_id&#34;: &#34;example&#34;" in panel  # sample arguments from the schema
-    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": json.dumps({"invoice_id": "INV-7", "status": "paid"})},
-                       htmx=True)
+    arguments = json.dumps({"invoice_id": "INV-7", "status": "paid"})
+    preview = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments}, htmx=True).get_data(as_text=True)
+    assert upstream.seen == []  # a POST tool is only previewed at first
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1",
+                                                  "request_digest": _digest(preview)}, htmx=True)
     html = reply.get_data(as_text=True)
     assert reply.status_code == 200 and "success" in html
     seen = upstream.seen[-1]
@@ -82,6 +88,94 @@ def test_a_tool_with_a_body_template_is_created_grouped_and_tried_through_the_ga
         row = db.session.scalars(select(ToolCallLog)).one()
         assert (row.tool_name, row.status, row.token_name, row.transport) == (
             "billing_close_invoice", "success", "portal:alice", "portal")
+
+
+def _digest(html: str) -> str:
+    return re.search(r'name="request_digest" value="([0-9a-f]{64})"', html).group(1)
+
+
+def _text(html: str) -> str:
+    """The page's text as a reader sees it: no tags, entities decoded, spaces collapsed."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_a_write_tool_is_called_only_after_the_admin_confirms_the_exact_request_shown(admin, upstream, method):
+    upstream.route("/invoices/", lambda request: json_response({"ok": True}, status=201))
+    conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
+    body = '{"status": "{{status}}", "source": "janus"}' if method != "DELETE" else None
+    tool_id = add_endpoint(admin.app, conn, "change_invoice", "/invoices/{{invoice_id}}", method=method,
+                           schema=SCHEMA, body_template=body)
+    arguments = json.dumps({"invoice_id": "INV 7/a", "status": "paid"})
+    panel = admin.get(f"/tools/{tool_id}/try").get_data(as_text=True)
+    assert "Preview request" in panel and "Call tool" not in panel
+
+    # First submit: the request as it will be sent, a confirm button, and nothing sent or audited.
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments}, htmx=True)
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and upstream.seen == []
+    text = _text(html)
+    assert f"{method} {upstream.url}/invoices/INV%207%2Fa" in text
+    if method == "DELETE":
+        assert "No body." in text
+    else:
+        assert '{"status":"paid","source":"janus"}' in text
+    assert f"Confirm: send {method}" in text and 'name="confirm" value="1"' in html
+    assert re.search(r"<textarea[^>]*readonly", html)  # what is confirmed cannot be edited in place
+
+    # No confirmation, a confirmation without the preview's digest, or of other arguments: shown again, not sent.
+    digest = _digest(html)
+    for form in ({"arguments": arguments, "request_digest": digest},
+                 {"arguments": arguments, "confirm": "1"},
+                 {"arguments": json.dumps({"invoice_id": "INV-8", "status": "paid"}), "confirm": "1",
+                  "request_digest": digest}):
+        again = admin.post(f"/tools/{tool_id}/try", form).get_data(as_text=True)
+        assert upstream.seen == [], form
+        assert "Request to send" in again and "Confirm: send" in again, form
+    assert "changed since it was shown" in again and "INV-8" in _text(again)
+
+    # "Change arguments" goes back to editing; nothing is sent.
+    edit = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments, "edit": "1", "request_digest": digest})
+    assert "Preview request" in edit.get_data(as_text=True) and upstream.seen == []
+
+    # The confirmation of exactly that request: one call, and the status and duration of the answer.
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1", "request_digest": digest},
+                       htmx=True)
+    text = _text(reply.get_data(as_text=True))
+    assert [(s.method, s.path) for s in upstream.seen] == [(method, "/invoices/INV%207%2Fa")]
+    assert re.search(r"Upstream answered HTTP 201 in \d+\.\d ms", text), text
+    assert f"Request sent {method} {upstream.url}/invoices/INV%207%2Fa" in text
+    get_runtime(admin.app).audit.flush()
+    with admin.app.app_context():
+        row = db.session.scalars(select(ToolCallLog)).one()
+        assert (row.status, row.http_status, row.token_name) == ("success", 201, "portal:alice")
+
+
+def test_a_confirmation_is_refused_when_the_tool_changed_after_the_preview(admin, upstream):
+    conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
+    tool_id = add_endpoint(admin.app, conn, "close_invoice", "/invoices/{{invoice_id}}", method="POST",
+                           schema=SCHEMA)
+    arguments = json.dumps({"invoice_id": "INV-7"})
+    digest = _digest(admin.post(f"/tools/{tool_id}/try", {"arguments": arguments}).get_data(as_text=True))
+    with admin.app.app_context():
+        db.session.get(Endpoint, tool_id).path_template = "/archive/{{invoice_id}}"
+        db.session.commit()
+    html = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1",
+                                                "request_digest": digest}).get_data(as_text=True)
+    assert upstream.seen == [] and "changed since it was shown" in html
+    assert f"POST {upstream.url}/archive/INV-7" in _text(html)  # the new request, to confirm afresh
+
+
+def test_a_read_tool_is_called_at_once_and_shows_the_request_its_status_and_duration(admin, upstream):
+    upstream.route("/invoices/", lambda request: json_response({"missing": True}, status=404))
+    conn = add_connection(admin.app, "Billing", upstream.url + "/v1", "billing_")
+    tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": json.dumps({"invoice_id": "INV-7", "status": "a b"})},
+                       htmx=True)
+    text = _text(reply.get_data(as_text=True))
+    assert [(s.method, s.path, s.query) for s in upstream.seen] == [("GET", "/v1/invoices/INV-7", "status=a+b")]
+    assert f"Request sent GET {upstream.url}/v1/invoices/INV-7?status=a+b" in text
+    assert re.search(r"Upstream answered HTTP 404 in \d+\.\d ms", text), text
 
 
 def test_try_it_answers_bad_arguments_in_place(admin, upstream):

@@ -1,22 +1,21 @@
-// Starts Swagger UI on /apidocs (the admin API reference) with the options flasgger's inline script used.
-// Loaded after flasgger's bundled swagger-ui-bundle.js and standalone preset (CSP: script-src 'self').
+// Starts the vendored Swagger UI on /apidocs/ (the admin API reference); CSP script-src 'self', so no inline script.
+// The document's URL comes from this script tag alone: the page's query string is never read, so a link such as
+// /apidocs/?configUrl=… or ?url=… cannot make the page load (and present as Janus's) a document from elsewhere.
 (function () {
   "use strict";
-  var script = document.currentScript;
-  var specUrl = script.getAttribute("data-spec-url");
-  window.addEventListener("load", function () {
-    var ui = window.SwaggerUIBundle({
+  var specUrl = document.currentScript.getAttribute("data-spec-url");
+  window.addEventListener("DOMContentLoaded", function () {
+    window.SwaggerUIBundle({
       url: specUrl,
       dom_id: "#swagger-ui",
-      validatorUrl: null,
+      queryConfigEnabled: false,  // the default since Swagger UI 4.1.3; stated so an upgrade cannot turn it on
+      validatorUrl: null,         // the default is validator.swagger.io (VENDORED.md)
+      // BaseLayout, not the standalone preset's top bar, whose "Explore" box loads any URL typed into it.
+      presets: [window.SwaggerUIBundle.presets.apis],
+      layout: "BaseLayout",
       displayOperationId: true,
       deepLinking: true,
-      apisSorter: "alpha",
-      presets: [window.SwaggerUIBundle.presets.apis, window.SwaggerUIStandalonePreset],
-      plugins: [window.SwaggerUIBundle.plugins.DownloadUrl],
-      layout: "StandaloneLayout"
+      persistAuthorization: false   // a pasted session token stays in memory, never in localStorage
     });
-    ui.initOAuth({});
-    window.ui = ui;
   });
 })();

@@ -19,6 +19,8 @@ EXPIRED = "expired_token_value_00000000000001"
 ADMIN = "admin_token_value_with_entropy_0000001"
 ADMIN_DEV_ROLE = "dev_role_token_with_admin_scopes_0001"
 ACCEPT_BOTH = "application/json, text/event-stream"
+METRICS_TOKEN = "metrics_scraper_token_with_entropy_0001"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # /metrics needs a bearer (issue 10, item 12)
 
 
 @dataclass
@@ -64,7 +66,7 @@ def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpG
     server_env = {
         "WEB_CONCURRENCY": "2", "SSE_KEEPALIVE_SECONDS": "0.5", "CATALOG_REFRESH_SECONDS": "0.2",
         "PROGRESS_INTERVAL_SECONDS": "0.3", "MAX_REQUEST_BYTES": "65536", "ALLOWED_ORIGINS": "https://portal.example",
-        **env,
+        "METRICS_TOKEN": METRICS_TOKEN, **env,
     }
     if "SQLALCHEMY_DATABASE_URI" in db_settings:
         server_env["DATABASE_URL"] = db_settings["SQLALCHEMY_DATABASE_URI"]
@@ -146,3 +148,4 @@ class SseReader:
 
     def close(self) -> None:
         self.response.close()
+

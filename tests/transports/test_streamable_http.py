@@ -13,8 +13,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import (
-    BILLING, DISABLED, EXPIRED, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway, stateless_meta,
-    stop_http_gateway,
+    BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway,
+    stateless_meta, stop_http_gateway,
 )
 from tests.support.waiting import wait_for
 
@@ -110,7 +110,7 @@ def test_other_methods_get_405_with_allow_and_options_lists_them(gw):
 
 def test_refused_requests_are_counted_in_metrics(gw):
     def refused() -> float:
-        text = requests.get(gw.url + "/metrics", timeout=10).text
+        text = requests.get(gw.url + "/metrics", headers=METRICS_AUTH, timeout=10).text
         prefix = 'mcp_http_rejected_requests_total{method="POST",status="401",transport="streamable_http"} '
         return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
 
@@ -343,7 +343,7 @@ def test_a_hanging_upstream_ties_up_only_its_own_greenlet(tmp_path):
                                     range(40)))
         assert all(r.json()["result"]["structuredContent"]["path"] == f"/stations/{i}" for i, r in enumerate(results))
         assert slow.is_alive()  # still waiting upstream while 40 others were served by the same worker
-        metrics = requests.get(single.url + "/metrics", timeout=10)
+        metrics = requests.get(single.url + "/metrics", headers=METRICS_AUTH, timeout=10)
         assert metrics.status_code == 200 and "mcp_tool_execution_count_total" in metrics.text
     finally:
         single.release.set()
@@ -373,3 +373,4 @@ def test_clients_carry_on_across_a_gateway_restart(tmp_path):
         assert result.structured_content["path"] == "/stations/c"
     finally:
         stop_http_gateway(gateway)
+

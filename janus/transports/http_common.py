@@ -50,7 +50,23 @@ def _json_bytes(body: Any) -> bytes | str:
     try:
         return orjson.dumps(body)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return jsonrpc.dumps(body) if _is_jsonrpc(body) else json.dumps(body)
+        return wire_bytes(jsonrpc.dumps(body) if _is_jsonrpc(body) else json.dumps(body))
+
+
+def wire_bytes(text: str) -> bytes:
+    """UTF-8 of a JSON text. A lone surrogate (echoed from a request, say in an id) has no UTF-8
+    form; it can only sit inside a JSON string, where backslashreplace writes exactly its JSON
+    escape, so the client reads back what it sent instead of the server failing."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def wire_text(text: str) -> str:
+    """`text` as it will be written (see wire_bytes), for str-based writers such as SSE streams."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return wire_bytes(text).decode("utf-8")
 
 
 def _is_jsonrpc(body: Any) -> bool:
@@ -62,7 +78,7 @@ def rpc_error(status: int, code: int, message: str, request_id: Any = None, head
 
 
 def sse_event(data: Any, event: str | None = None) -> str:
-    payload = data if isinstance(data, str) else jsonrpc.dumps(data)
+    payload = wire_text(data if isinstance(data, str) else jsonrpc.dumps(data))
     head = f"event: {event}\n" if event else ""
     # One data line per payload line keeps multi-line payloads intact.
     return head + "".join(f"data: {line}\n" for line in payload.split("\n")) + "\n"

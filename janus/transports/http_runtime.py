@@ -72,7 +72,8 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
         sessions = SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"]))
         rt = HttpRuntime(
             runtime=runtime,
-            server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], stateless_list_changed=True),
+            server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
+                                stateless_list_changed=True),
             sessions=sessions,
             streams=LocalStreams(runtime.catalog, app.config["CATALOG_REFRESH_SECONDS"],
                                  live_sessions=sessions.live_ids,

@@ -149,3 +149,23 @@ class SseReader:
     def close(self) -> None:
         self.response.close()
 
+
+def audit_rows_for(gw: HttpGateway, transport: str, error_contains: str, count: int, timeout: float = 10.0) -> list:
+    """The `count` audit rows of `transport` whose error message contains `error_contains`, once they are
+    all written (rows are written in batches off the request path)."""
+    from sqlalchemy import select
+
+    from janus.extensions import db
+    from janus.models import ToolCallLog
+    from tests.support.waiting import wait_for
+
+    def rows():
+        with gw.app.app_context():
+            found = db.session.scalars(select(ToolCallLog).where(
+                ToolCallLog.transport == transport, ToolCallLog.error_message.contains(error_contains))
+                .order_by(ToolCallLog.id)).all()
+            db.session.expunge_all()
+            db.session.remove()
+        return found if len(found) >= count else None
+
+    return wait_for(rows, timeout=timeout, what=f"{count} {transport} audit rows about {error_contains!r}")

@@ -13,8 +13,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import (
-    BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway,
-    stateless_meta, stop_http_gateway,
+    BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers,
+    start_http_gateway, stateless_meta, stop_http_gateway,
 )
 from tests.support.waiting import wait_for
 
@@ -374,3 +374,24 @@ def test_clients_carry_on_across_a_gateway_restart(tmp_path):
     finally:
         stop_http_gateway(gateway)
 
+
+# -- input that has no UTF-8 form (issue 10, item 9) ----------------------------------------------
+
+def test_a_lone_surrogate_in_a_tool_name_or_arguments_gets_invalid_params_and_an_audit_row(gw):
+    session_id = initialize(gw.url)
+    seen_before = len(gw.upstream.seen)
+    bad_arguments = _call(gw, session_id, "weather_get_station", {"id": "\ud800"}, id=41)
+    bad_name = _call(gw, session_id, "weather_get_\udc00", {}, id=42)
+    bad_id = _post(gw, {"jsonrpc": "2.0", "id": "\ud83d", "method": "ping"}, WEATHER,
+                   **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+
+    assert bad_arguments.status_code == 200 and bad_arguments.json()["id"] == 41
+    assert bad_arguments.json()["error"]["code"] == -32602 and "surrogate" in bad_arguments.json()["error"]["message"]
+    assert bad_name.status_code == 200 and bad_name.json()["error"]["code"] == -32602
+    # Even an id with no UTF-8 form is answered: with its JSON escape, as it was sent.
+    assert bad_id.status_code == 200 and b'"id":"\\ud83d"' in bad_id.content and bad_id.json()["result"] == {}
+    assert len(gw.upstream.seen) == seen_before  # nothing went upstream
+    rows = audit_rows_for(gw, "streamable_http", "surrogate", 2)
+    assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
+        ("weather_get_station", "failure", "Weather Team Token"), ("weather_get_\ufffd", "failure", "Weather Team Token")]
+    assert "Traceback" not in gw.server.log

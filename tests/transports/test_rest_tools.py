@@ -114,3 +114,13 @@ def test_a_lone_surrogate_in_the_arguments_gets_400_and_an_audit_row(gw):
         ("weather_get_station", "failure", "Weather Team Token")]
     assert "Traceback" not in gw.server.log
 
+
+@pytest.mark.parametrize("depth", [1_000, 30_000])  # 30 000 levels stay under MAX_REQUEST_BYTES
+def test_deeply_nested_arguments_get_400_not_500(gw, depth):
+    body = '{"id": ' + "[" * depth + "]" * depth + "}"
+    response = requests.post(gw.url + "/api/tools/weather_get_station", data=body,
+                             headers={**_auth(WEATHER), "Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400
+    assert response.json() == {"error": "bad_request", "message": "the body is not valid JSON (or is nested too "
+                                                                 "deeply); send a JSON object of tool arguments"}
+    assert "RecursionError" not in gw.server.log

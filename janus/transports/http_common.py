@@ -149,9 +149,11 @@ class EdgePolicy:
                 host_ports.add(f"{name}:{port}")
             elif name:
                 hosts.add(name)
-        origins = {o for o in (_normalised_origin(value) for value in config.get("ALLOWED_ORIGINS") or ()) if o}
+        origins = {_normalised_origin(value) for value in config.get("ALLOWED_ORIGINS") or ()}
         if public.hostname:
-            origins.add(_normalised_origin(config["PUBLIC_URL"]))
+            # PUBLIC_URL may carry a path (a proxy's prefix); its origin is scheme and authority only.
+            origins.add(_normalised_origin(f"{public.scheme}://{public.netloc}"))
+        origins.discard(None)
         return cls(frozenset(hosts), frozenset(host_ports), frozenset(origins), any_host)
 
     def host_allowed(self, name: str, port: str | None) -> bool:

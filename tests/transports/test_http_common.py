@@ -54,6 +54,12 @@ def test_public_url_names_the_served_host_and_the_allowed_origin():
     assert _status(policy, "janus.bank.example", "https://evil.example.com") == 403
 
 
+def test_a_public_url_with_a_path_prefix_still_names_its_origin():
+    policy = _policy(PUBLIC_URL="https://gw.bank.example:8443/janus/")
+    assert _status(policy, "gw.bank.example:8443", "https://gw.bank.example:8443") == 200
+    assert _status(policy, "gw.bank.example:8443", "https://evil.example.com:8443") == 403
+
+
 def test_allowed_hosts_admits_names_on_any_port_and_name_port_entries_on_that_port_only():
     policy = _policy(ALLOWED_HOSTS="janus.internal, gw.example:8443, [fd00::1]")
     assert _status(policy, "janus.internal:8899") == 200

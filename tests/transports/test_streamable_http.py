@@ -390,8 +390,13 @@ def test_a_lone_surrogate_in_a_tool_name_or_arguments_gets_invalid_params_and_an
     assert bad_name.status_code == 200 and bad_name.json()["error"]["code"] == -32602
     # Even an id with no UTF-8 form is answered: with its JSON escape, as it was sent.
     assert bad_id.status_code == 200 and b'"id":"\\ud83d"' in bad_id.content and bad_id.json()["result"] == {}
+    # The stateless era answers the same refusal with HTTP 400.
+    stateless = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "x\udbff"}}, id=43)
+    assert stateless.status_code == 400 and stateless.json()["error"]["code"] == -32602
     assert len(gw.upstream.seen) == seen_before  # nothing went upstream
-    rows = audit_rows_for(gw, "streamable_http", "surrogate", 2)
-    assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
-        ("weather_get_station", "failure", "Weather Team Token"), ("weather_get_\ufffd", "failure", "Weather Team Token")]
+    rows = audit_rows_for(gw, "streamable_http", "surrogate", 3)
+    # Sorted: each gunicorn worker writes its own audit batches, so row order is not request order.
+    assert sorted((r.tool_name, r.status, r.token_name) for r in rows) == [
+        ("weather_get_station", "failure", "Weather Team Token"), ("weather_get_station", "failure", "Weather Team Token"),
+        ("weather_get_\ufffd", "failure", "Weather Team Token")]
     assert "Traceback" not in gw.server.log

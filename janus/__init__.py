@@ -53,7 +53,9 @@ def _register_http(app: "Flask") -> None:
     from janus.transports import streamable_http
 
     app.register_blueprint(ops_bp)
-    app.register_blueprint(mock_bp)
+    if app.config["SEED_DEMO_DATA"]:
+        # The demo's mock upstreams are open endpoints: they exist only where the demo is wanted.
+        app.register_blueprint(mock_bp)
     app.register_blueprint(sse_bp)
     app.register_blueprint(protected_resource_bp)
     app.register_blueprint(admin_api_bp)

@@ -6,6 +6,7 @@ Variable names are the reference product's public contract (README
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
@@ -55,9 +56,13 @@ DEFAULTS: dict[str, Any] = {
     # Issue 10 item 14 (ReDoS): CPU seconds one tool call's argument validation may spend matching
     # the schema's `pattern`/`patternProperties` regexes, all together; past it the call is refused.
     "SCHEMA_PATTERN_BUDGET_SECONDS": 0.1,
+    # Issue 10 items 1 and 12 (the HTTP edge): DNS-rebinding allow-lists and who may read /metrics.
+    "ALLOWED_HOSTS": "",  # comma-separated Host names (optionally name:port, or *) served besides loopback and PUBLIC_URL's
+    "METRICS_TOKEN": "",  # bearer that may read /metrics (besides an admin session); unset: admins only
+    "METRICS_PUBLIC": False,  # true: /metrics needs no credentials (a scraper on a trusted network)
 }
 
-_BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP"}
+_BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
 _INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS",
          "LOGIN_MAX_FAILURES"}
 _FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS",
@@ -124,7 +129,10 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         cfg["SQLALCHEMY_DATABASE_URI"] = database_uri(cfg["DATABASE_URL"], cfg["DATABASE_PATH"])
     cfg["DATABASE_KIND"] = cfg["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0].split("+", 1)[0]
     if isinstance(cfg["ALLOWED_ORIGINS"], str):
-        cfg["ALLOWED_ORIGINS"] = [o.strip().rstrip("/") for o in cfg["ALLOWED_ORIGINS"].split(",") if o.strip()]
+        cfg["ALLOWED_ORIGINS"] = [o.strip().rstrip("/").lower() for o in cfg["ALLOWED_ORIGINS"].split(",") if o.strip()]
+    if isinstance(cfg["ALLOWED_HOSTS"], str):
+        cfg["ALLOWED_HOSTS"] = [h.strip().lower() for h in cfg["ALLOWED_HOSTS"].split(",") if h.strip()]
+    _check_allowed_hosts(cfg["ALLOWED_HOSTS"])
     cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_REQUEST_BYTES"]
     # Never run on a guessed secret: without JWT_SECRET each start draws its own.
     cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"]
@@ -140,6 +148,18 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     if not cfg["SCHEMA_PATTERN_BUDGET_SECONDS"] > 0:
         raise ConfigError("SCHEMA_PATTERN_BUDGET_SECONDS must be a positive number of seconds")
     return cfg
+
+
+# A Host header value: a DNS name or IPv4 address, or a bracketed IPv6 address, then an optional port.
+HOST_PATTERN = re.compile(r"(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::[0-9]{1,5})?", re.IGNORECASE)
+
+
+def _check_allowed_hosts(entries: list[str]) -> None:
+    """Catch the usual slip (a URL where a host name belongs) at start-up, not as refused requests."""
+    for entry in entries:
+        if entry != "*" and not HOST_PATTERN.fullmatch(entry):
+            raise ConfigError(f"ALLOWED_HOSTS entry {entry!r} is not a host name: write e.g. 'janus.example.com', "
+                              "'janus.example.com:8443', '[::1]' or '*'")
 
 
 def _check_tls(cfg: dict[str, Any]) -> None:

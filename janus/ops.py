@@ -1,15 +1,27 @@
-"""Operational endpoints: liveness, readiness and the Prometheus exposition."""
+"""Operational endpoints: liveness, readiness and the Prometheus exposition.
+
+/healthz and /readyz stay open (load balancers probe them by address). /metrics describes
+the traffic (tool names, token activity, error rates): it gets the same Origin/Host
+allow-lists as the MCP endpoints and needs a bearer — METRICS_TOKEN for a scraper, or an
+admin's session (an admin-API JWT, as `mcp-cli metrics` sends, or a portal sign-in) —
+unless the operator sets METRICS_PUBLIC=true.
+"""
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_flask_exporter import PrometheusMetrics
 from sqlalchemy import text
 
+from janus.auth.session_jwt import InvalidSession, verify
 from janus.extensions import db
+from janus.services import users as users_service
+from janus.transports.http_common import WWW_AUTHENTICATE, edge_refusal, json_response
 from janus.transports.http_metrics import EXCLUDED_FROM_FLASK_METRICS
 from janus.version import __version__
 
@@ -48,6 +60,9 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
+    refusal = edge_refusal() or _metrics_auth_refusal()
+    if refusal is not None:
+        return refusal
     # Under gunicorn each worker writes its samples to PROMETHEUS_MULTIPROC_DIR;
     # the collector sums them so any worker answers for the whole server.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -62,3 +77,38 @@ def metrics():
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _metrics_auth_refusal():
+    """None when this request may read /metrics, else the 401/403 answer."""
+    config = current_app.config
+    if config["METRICS_PUBLIC"]:
+        return None
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() == "bearer" and credential:
+        expected = config["METRICS_TOKEN"]
+        if expected and hmac.compare_digest(credential.encode(), expected.encode()):
+            return None
+        try:
+            claims = verify(config["JWT_SECRET"], credential)
+        except InvalidSession:
+            # One message for a wrong METRICS_TOKEN and a bad session: no oracle for either.
+            return _metrics_unauthorized("The bearer is neither METRICS_TOKEN nor a valid admin session.")
+        user = users_service.find_active(claims["sub"])
+        if user is None:
+            return _metrics_unauthorized("The session's user no longer exists or is disabled.")
+        if user["role"] != "admin":
+            return json_response({"error": "forbidden",
+                                  "message": f"user {user['username']!r} is not an admin; /metrics needs one"}, 403)
+        return None
+    if current_user.is_authenticated:
+        if getattr(current_user, "is_admin", False):
+            return None
+        return json_response({"error": "forbidden", "message": "/metrics needs an admin sign-in"}, 403)
+    return _metrics_unauthorized("/metrics needs 'Authorization: Bearer <METRICS_TOKEN or admin session token>'.")
+
+
+def _metrics_unauthorized(message: str):
+    return json_response({"error": "unauthorized", "message": message}, 401,
+                         {WWW_AUTHENTICATE: 'Bearer realm="janus-metrics"'})

@@ -47,6 +47,8 @@ def test_database_url_overrides_database_path():
     ({"DATABASE_URL": "user:secretpw@host/db"}, "DATABASE_URL is not a database URL"),
     ({"TLS_CERT_PATH": "/etc/janus/cert.pem"}, "TLS_CERT_PATH and TLS_KEY_PATH must be set together"),
     ({"CLIENT_CA_PATH": "/etc/janus/ca.pem"}, "CLIENT_CA_PATH .mutual TLS. needs TLS_CERT_PATH"),
+    ({"ALLOWED_HOSTS": "janus.example.com/mcp"}, "ALLOWED_HOSTS entry 'janus.example.com/mcp' is not a host name"),
+    ({"METRICS_PUBLIC": "sometimes"}, "METRICS_PUBLIC must be true or false"),
 ])
 def test_bad_values_fail_with_a_message_naming_the_setting(env, message):
     with pytest.raises(ConfigError, match=message) as excinfo:
@@ -70,3 +72,15 @@ def test_mcp_gateway_reports_configuration_errors_without_a_traceback(tmp_path):
     out = subprocess.run([MCP_GATEWAY, "-stdio"], input=b"", capture_output=True, env=env, timeout=30)
     assert out.returncode == 2
     assert out.stderr.decode().strip() == "mcp-gateway: configuration error: PORT must be a number, got 'eighty'"
+
+
+def test_the_edge_settings_default_to_the_safe_side():
+    cfg = load(environ={})
+    assert cfg["ALLOWED_HOSTS"] == [] and cfg["ALLOWED_ORIGINS"] == []  # loopback and PUBLIC_URL only
+    assert cfg["METRICS_TOKEN"] == "" and cfg["METRICS_PUBLIC"] is False  # /metrics: admins only
+
+
+def test_allowed_hosts_and_origins_are_lists_in_lower_case():
+    cfg = load(environ={"ALLOWED_HOSTS": " Janus.Internal , gw.example:8443,*", "ALLOWED_ORIGINS": "https://Portal.Example/"})
+    assert cfg["ALLOWED_HOSTS"] == ["janus.internal", "gw.example:8443", "*"]
+    assert cfg["ALLOWED_ORIGINS"] == ["https://portal.example"]

@@ -156,15 +156,24 @@ def status(settings: Settings) -> None:
         click.echo(line)
 
 
-@mcp_cli.command(help="Fetch the gateway's Prometheus metrics (GET /metrics, no login needed) and show the mcp_* "
-                      "metrics and process metrics as a table. Latency quantiles are estimated from the histogram "
-                      "buckets, as Prometheus's histogram_quantile does.")
+@mcp_cli.command(help="Fetch the gateway's Prometheus metrics (GET /metrics, with the admin session of `mcp-cli "
+                      "login` or --token) and show the mcp_* metrics and process metrics as a table. Latency "
+                      "quantiles are estimated from the histogram buckets, as Prometheus's histogram_quantile does.")
 @click.option("--all", "show_all", is_flag=True, help="Show every metric, not just mcp_* and process ones.")
 @json_flag
 @click.pass_obj
 def metrics(settings: Settings, show_all: bool) -> None:
-    api = Api(settings, settings.addr, None, None)
-    text = api.request("GET", "/metrics", auth=False).text
+    try:
+        api = settings.api()
+    except CliError:
+        # Not logged in: a gateway with METRICS_PUBLIC=true still answers; any other says 401, named below.
+        api = Api(settings, settings.addr, None, None)
+    try:
+        text = api.request("GET", "/metrics").text
+    except CliError as exc:
+        if exc.status == 401 and api.token is None:
+            raise CliError(f"{api.addr}/metrics needs an admin session: {settings.login_hint(api.addr)}") from None
+        raise
     try:
         rows = metric_rows(text, show_all=show_all or settings.json_output)
     except ValueError as exc:

@@ -30,8 +30,7 @@ class HttpRuntime:
     keepalive_seconds: float
     progress_seconds: float
     # Request-checking settings, read once: the /mcp endpoint runs outside Flask's request context.
-    allowed_origins: frozenset[str] = frozenset()
-    bind_host: str = ""
+    # (The Origin/Host allow-lists are http_common.edge_policy's.)
     public_url: str | None = None
     max_request_bytes: int = 4_194_304
     _bus: object | None = field(default=None, repr=False)
@@ -73,7 +72,8 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
         sessions = SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"]))
         rt = HttpRuntime(
             runtime=runtime,
-            server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], stateless_list_changed=True),
+            server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
+                                stateless_list_changed=True),
             sessions=sessions,
             streams=LocalStreams(runtime.catalog, app.config["CATALOG_REFRESH_SECONDS"],
                                  live_sessions=sessions.live_ids,
@@ -81,8 +81,6 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
             database_uri=app.config["SQLALCHEMY_DATABASE_URI"],
             keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
             progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
-            allowed_origins=frozenset(app.config["ALLOWED_ORIGINS"]),
-            bind_host=str(app.config["HOST"]),
             public_url=app.config.get("PUBLIC_URL") or None,
             max_request_bytes=app.config["MAX_REQUEST_BYTES"],
         )

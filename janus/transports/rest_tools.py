@@ -6,12 +6,11 @@ log and the metrics are the ones every transport shares.
 """
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, request
 
 from janus.gateway.catalog import Principal
-from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
+from janus.mcp import jsonrpc
+from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
 from janus.mcp.server import Session
 from janus.services import tool_openapi
 from janus.transports.http_common import authenticate, base_url, json_response, protect
@@ -46,9 +45,11 @@ def call_tool(tool_name: str) -> Response:
     principal: Principal = authenticate(rt.catalog, TRANSPORT)
     raw = request.get_data(cache=False)
     try:
-        arguments = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        return json_response({"error": "bad_request", "message": "the body must be a JSON object of tool arguments"}, 400)
+        # The wire parser of /mcp: absurd nesting, NaN and undecodable bytes are a 400 here too, not a 500.
+        arguments = jsonrpc.parse(raw) if raw.strip() else {}
+    except McpError:
+        return json_response({"error": "bad_request", "message": "the body is not valid JSON (or is nested too "
+                              "deeply); send a JSON object of tool arguments"}, 400)
     if not isinstance(arguments, dict):
         return json_response({"error": "bad_request", "message": "the body must be a JSON object of tool arguments"}, 400)
     reply = rt.server.handle({"jsonrpc": "2.0", "id": 1, "method": "tools/call",

@@ -19,7 +19,7 @@ from janus.mcp.errors import McpError
 from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord
 from janus.transports.http_common import (
-    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, protect, rpc_error, sse_event,
+    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, protect, rpc_error, sse_event, wire_text,
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
@@ -123,7 +123,7 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
                                         client_info=session.client_info, client_capabilities=session.client_capabilities)
         elif method == "notifications/initialized" and not record.initialized:
             record = rt.sessions.update(record, initialized=True)
-        if response is not None and not rt.bus.publish(record.owner_node, record.id, jsonrpc.dumps(response)):
+        if response is not None and not rt.bus.publish(record.owner_node, record.id, wire_text(jsonrpc.dumps(response))):
             log.info("sse session %s is gone; dropping its response", record.id[:8])
             rt.sessions.end(record.id)
     except Exception:

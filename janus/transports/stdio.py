@@ -108,7 +108,8 @@ class StdioServer:
 
     def _write(self, response: dict | list) -> None:
         try:
-            data = jsonrpc.dumps(response).encode(ENCODING) + b"\n"
+            # backslashreplace: a lone surrogate echoed back (say, in an id) leaves as its JSON escape, not a crash.
+            data = jsonrpc.dumps(response).encode(ENCODING, "backslashreplace") + b"\n"
             with self._write_lock:
                 self._stdout.write(data)
                 self._stdout.flush()
@@ -127,7 +128,7 @@ def run_stdio(app, token: str | None) -> int:
     except TokenRejected as exc:
         print(f"mcp-gateway: {exc}; refusing to serve.", file=sys.stderr, flush=True)
         return 2
-    server = build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"])
+    server = build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record)
     stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr

@@ -28,8 +28,8 @@ from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_REQUEST, McpError
 from janus.mcp.server import Session
 from janus.transports.http_common import (
-    AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, accepts, json_response,
-    origin_and_host_refusal, principal_for, public_base, rpc_error, sse_event,
+    AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, EdgePolicy, accepts,
+    edge_policy, json_response, principal_for, public_base, rpc_error, sse_event,
 )
 from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import HttpRuntime, http_runtime
@@ -71,6 +71,7 @@ class StreamableHttp:
     def __init__(self, app: Flask) -> None:
         self._app = app
         self._rt: HttpRuntime | None = None
+        self._edge: EdgePolicy | None = None
 
     def __call__(self, environ, start_response):
         req = WireRequest(environ)
@@ -89,8 +90,11 @@ class StreamableHttp:
         rt = self._rt
         if rt is None:
             rt = self._rt = http_runtime(self._app)
-        refusal = origin_and_host_refusal(req.header("Origin"), req.host, req.host_url, rt.allowed_origins,
-                                          rt.bind_host)
+        edge = self._edge
+        if edge is None:
+            edge = self._edge = edge_policy(self._app)
+        # Before anything else, and so before a Host could be reflected into WWW-Authenticate.
+        refusal = edge.refusal(req.header("Origin"), req.host)
         if refusal is not None:
             return refusal
         method = req.method

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import requests
 
+from tests.support.http_gateway import METRICS_AUTH, METRICS_TOKEN
 from tests.support.server import GatewayServer
 from tests.support.stdio import MCP_GATEWAY, gateway_env
 
@@ -19,7 +20,8 @@ REFERENCE_CALL = (
 
 @pytest.fixture
 def demo_server(tmp_path):
-    server = GatewayServer(str(tmp_path / "mcp-gateway.db"), SEED_DEMO_DATA="true", WEB_CONCURRENCY="2")
+    server = GatewayServer(str(tmp_path / "mcp-gateway.db"), SEED_DEMO_DATA="true", WEB_CONCURRENCY="2",
+                           METRICS_TOKEN=METRICS_TOKEN)
     with server:
         yield server
 
@@ -49,7 +51,7 @@ def test_reference_stdio_example_works_verbatim_against_a_running_gateway(demo_s
     assert volumes["total_trades"] == sum(c["trade_count"] for c in volumes["currency_breakdown"])
     assert "MEM-LCH-001" in response["result"]["content"][0]["text"]
     # The stdio process shares the server's metrics directory, so its call shows up in /metrics.
-    metrics = requests.get(demo_server.url + "/metrics", timeout=5).text
+    metrics = requests.get(demo_server.url + "/metrics", headers=METRICS_AUTH, timeout=5).text
     assert _metric(metrics, "mcp_tool_execution_count_total", status="success", tool_name="lch_get_dpg_trade_volume") == 1.0
     assert _metric(metrics, "mcp_tool_execution_latency_seconds_count", tool_name="lch_get_dpg_trade_volume") == 1.0
 
@@ -90,7 +92,7 @@ def test_metrics_are_summed_across_gunicorn_workers(demo_server):
     totals = set()
     for _ in range(20):
         with requests.Session() as s:
-            text = s.get(demo_server.url + "/metrics", headers={"Connection": "close"}, timeout=5).text
+            text = s.get(demo_server.url + "/metrics", headers={"Connection": "close", **METRICS_AUTH}, timeout=5).text
         totals.add(_metric(text, "janus_http_request_total", method="GET", status="200"))
     # Whichever worker answers reports the same server-wide count (health checks and /metrics are excluded).
     assert totals == {float(sent)}

@@ -367,12 +367,12 @@ def _counter(metrics_stdout: str, labels: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def test_metrics_prints_the_reference_table_with_the_tool_execution_counter(site, cli):
+def test_metrics_prints_the_reference_table_with_the_tool_execution_counter(site, admin):
     labels = 'status="success",tool_name="dog_random_image"'
-    before = _counter(cli.ok("--addr", site.url, "metrics").stdout, labels)
+    before = _counter(admin.ok("--addr", site.url, "metrics").stdout, labels)
 
     call_tool(site.url, site.all_tools_token, "dog_random_image", {})
-    result = cli.ok("--addr", site.url, "metrics")  # /metrics needs no login
+    result = admin.ok("--addr", site.url, "metrics")  # /metrics with the admin session of `mcp-cli login`
 
     lines = result.stdout.splitlines()
     assert lines[:2] == ["MCP Gateway Monitoring Telemetry Stats", "======================================"]
@@ -382,6 +382,14 @@ def test_metrics_prints_the_reference_table_with_the_tool_execution_counter(site
     assert re.search(r'^mcp_tool_execution_latency_seconds\s+quantile="0\.9",tool_name="dog_random_image"\s+[\d.e-]+$',
                      result.stdout, re.M)
     assert all(not line.startswith("#") for line in lines)
+
+
+def test_metrics_without_a_login_says_which_login_it_needs(site, cli):
+    result = cli.run("--addr", site.url, "metrics")
+
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: {site.url}/metrics needs an admin session: "
+                             f"run mcp-cli login <username> --addr {site.url}\n")
 
 
 def test_logs_lists_the_latest_tool_executions_newest_first(site, admin):

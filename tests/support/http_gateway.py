@@ -19,6 +19,8 @@ EXPIRED = "expired_token_value_00000000000001"
 ADMIN = "admin_token_value_with_entropy_0000001"
 ADMIN_DEV_ROLE = "dev_role_token_with_admin_scopes_0001"
 ACCEPT_BOTH = "application/json, text/event-stream"
+METRICS_TOKEN = "metrics_scraper_token_with_entropy_0001"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # /metrics needs a bearer (issue 10, item 12)
 
 
 @dataclass
@@ -64,7 +66,7 @@ def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpG
     server_env = {
         "WEB_CONCURRENCY": "2", "SSE_KEEPALIVE_SECONDS": "0.5", "CATALOG_REFRESH_SECONDS": "0.2",
         "PROGRESS_INTERVAL_SECONDS": "0.3", "MAX_REQUEST_BYTES": "65536", "ALLOWED_ORIGINS": "https://portal.example",
-        **env,
+        "METRICS_TOKEN": METRICS_TOKEN, **env,
     }
     if "SQLALCHEMY_DATABASE_URI" in db_settings:
         server_env["DATABASE_URL"] = db_settings["SQLALCHEMY_DATABASE_URI"]
@@ -146,3 +148,24 @@ class SseReader:
 
     def close(self) -> None:
         self.response.close()
+
+
+def audit_rows_for(gw: HttpGateway, transport: str, error_contains: str, count: int, timeout: float = 10.0) -> list:
+    """The `count` audit rows of `transport` whose error message contains `error_contains`, once they are
+    all written (rows are written in batches off the request path)."""
+    from sqlalchemy import select
+
+    from janus.extensions import db
+    from janus.models import ToolCallLog
+    from tests.support.waiting import wait_for
+
+    def rows():
+        with gw.app.app_context():
+            found = db.session.scalars(select(ToolCallLog).where(
+                ToolCallLog.transport == transport, ToolCallLog.error_message.contains(error_contains))
+                .order_by(ToolCallLog.id)).all()
+            db.session.expunge_all()
+            db.session.remove()
+        return found if len(found) >= count else None
+
+    return wait_for(rows, timeout=timeout, what=f"{count} {transport} audit rows about {error_contains!r}")

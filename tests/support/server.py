@@ -12,9 +12,14 @@ from tests.support.waiting import free_port, wait_for
 
 
 class GatewayServer:
-    def __init__(self, database_path: str, **env: str) -> None:
+    def __init__(self, database_path: str, **env: str | None) -> None:
         self.port = int(env.pop("PORT", 0)) or free_port()
-        self.env = gateway_env(database_path, PORT=str(self.port), HOST="127.0.0.1", **env)
+        host = env.pop("HOST", "127.0.0.1")
+        self.env = gateway_env(database_path, PORT=str(self.port), **env)
+        if host is None:
+            self.env.pop("HOST", None)  # the default bind (0.0.0.0); tests still connect to 127.0.0.1
+        else:
+            self.env["HOST"] = host
         self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="janus-test-metrics-"))
         self.log_chunks: list[bytes] = []
         self.proc: subprocess.Popen | None = None

@@ -2,8 +2,8 @@
 run against a real `mcp-gateway` over Streamable HTTP.
 
 Real parts only: an upstream HTTP server on 127.0.0.1 serving the payloads the suite's
-checks expect, a catalog written straight into SQLite, the gateway under gunicorn+gevent,
-and tests/support/header_proxy.py in front of it (the suite sends no credentials, the
+checks expect, a catalog written straight into SQLite, the gateway under gunicorn+gevent on its
+default bind (HOST unset), and tests/support/header_proxy.py in front of it (the suite sends no credentials, the
 gateway wants a bearer token). Every server scenario the pinned suite knows is run; the
 outcome must match tools/conformance/expected-failures.yml exactly — an unexpected
 failure fails the test and so does an unexpected pass (a stale entry).
@@ -386,7 +386,10 @@ def gateway_behind_proxy(conformance, sqlite_app, upstream):
     register_catalog(sqlite_app, upstream.url)
     # Janus reports progress when a streamed call starts, every PROGRESS_INTERVAL_SECONDS while the
     # upstream works, and when it answers; the suite wants three, so the interval is shorter than the call.
-    with GatewayServer(sqlite_app.config["DATABASE_PATH"], PROGRESS_INTERVAL_SECONDS=PROGRESS_INTERVAL) as gateway:
+    # HOST unset: the default bind (0.0.0.0), so `dns-rebinding-protection` tests the gateway as shipped
+    # (issue 10, item 1); the suite and the proxy still connect over 127.0.0.1 only.
+    with GatewayServer(sqlite_app.config["DATABASE_PATH"], PROGRESS_INTERVAL_SECONDS=PROGRESS_INTERVAL,
+                       HOST=None) as gateway:
         with HeaderProxy(gateway.url, CLIENT_TOKEN) as proxy:
             yield gateway, proxy
 

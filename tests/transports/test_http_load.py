@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from janus.extensions import db
 from janus.models import McpSession
-from tests.support.http_gateway import WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway
+from tests.support.http_gateway import METRICS_AUTH, WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway
 from tests.support.http_streams import RawStream, initialize_legacy, open_legacy, post_legacy
 from tests.support.waiting import wait_for
 
@@ -98,7 +98,7 @@ def _tool_calls(metrics_text: str, tool: str) -> float:
 
 
 def _metrics(gw) -> str:
-    response = requests.get(gw.url + "/metrics", timeout=30)
+    response = requests.get(gw.url + "/metrics", headers=METRICS_AUTH, timeout=30)
     assert response.status_code == 200
     return response.text
 

@@ -8,7 +8,9 @@ import json
 import pytest
 import requests
 
-from tests.support.http_gateway import WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway
+from tests.support.http_gateway import (
+    METRICS_TOKEN, WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway,
+)
 from tests.support.http_streams import initialize_legacy, open_legacy, post_legacy
 
 
@@ -135,3 +137,66 @@ def test_the_protected_resource_document_refuses_foreign_hosts_and_origins(gw, p
     # The document names the resource from Host: a foreign one never makes it into the answer.
     local = requests.get(gw.url + path, headers={"Host": f"localhost:{gw.server.port}"}, timeout=10)
     assert local.status_code == 200 and local.json()["resource"] == f"http://localhost:{gw.server.port}/mcp"
+
+
+# -- DNS rebinding on the default bind (issue 10, item 1) ---------------------------------------
+
+EVIL = "evil.example.com"
+# Every HTTP endpoint a client token (or the metrics bearer) opens, each with a request it would serve.
+EDGE_REQUESTS = [
+    ("POST", "/mcp", WEATHER, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "tests", "version": "1"}}}),
+    ("GET", "/sse", WEATHER, None),
+    ("POST", "/messages?sessionId=no-such-session", WEATHER, {"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    ("POST", "/api/tools/weather_get_station", WEATHER, {"id": "r1"}),
+    ("GET", "/api/openapi.json", WEATHER, None),
+    ("GET", "/metrics", METRICS_TOKEN, None),
+    ("GET", "/.well-known/oauth-protected-resource/mcp", None, None),
+]
+EDGE_IDS = [f"{method} {path.split('?')[0]}" for method, path, _, _ in EDGE_REQUESTS]
+
+
+@pytest.fixture(scope="module")
+def default_bind(tmp_path_factory):
+    """A gateway with HOST unset: bound to 0.0.0.0, as shipped. Tests connect to it on 127.0.0.1 only."""
+    gateway = start_http_gateway(tmp_path_factory.mktemp("default-bind"), HOST=None)
+    yield gateway
+    stop_http_gateway(gateway)
+
+
+def _edge_request(gw, method, path, token, body, **headers):
+    headers = {**mcp_headers(token), **headers}
+    with requests.request(method, gw.url + path, headers=headers, json=body, timeout=10, stream=True) as response:
+        # /sse answers with an endless stream when served: read the status and headers only.
+        content = b"" if response.headers.get("Content-Type", "").startswith("text/event-stream") else response.content
+        return response.status_code, response.headers, content
+
+
+@pytest.mark.parametrize("method, path, token, body", EDGE_REQUESTS, ids=EDGE_IDS)
+def test_a_rebound_name_with_a_valid_token_is_refused_on_the_default_bind(default_bind, method, path, token, body):
+    status, _, _ = _edge_request(default_bind, method, path, token, body, Host=EVIL, Origin=f"http://{EVIL}")
+    assert status == 403  # the Origin is judged against the allow-list, not against the (equally foreign) Host
+
+    status, headers, content = _edge_request(default_bind, method, path, token, body, Host=f"{EVIL}:{default_bind.server.port}")
+    assert status == 421
+    assert EVIL.encode() not in content and EVIL not in str(headers)
+
+
+@pytest.mark.parametrize("method, path, token, body", EDGE_REQUESTS, ids=EDGE_IDS)
+def test_loopback_names_and_origins_are_served_on_the_default_bind(default_bind, method, path, token, body):
+    port = default_bind.server.port
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        status, _, _ = _edge_request(default_bind, method, path, token, body, Host=host, Origin=f"http://{host}")
+        # /messages names no live session: its 404 is past the edge, like every other answer here.
+        assert status == (404 if path.startswith("/messages") else 200), host
+
+
+def test_a_foreign_host_is_never_reflected_into_www_authenticate_or_the_resource_document(default_bind):
+    for path in ("/mcp", "/sse", "/api/openapi.json", "/.well-known/oauth-protected-resource"):
+        response = requests.get(default_bind.url + path, headers={"Host": EVIL}, timeout=10)
+        assert response.status_code == 421, path
+        assert EVIL not in response.headers.get("WWW-Authenticate", "") and EVIL not in response.text
+    local = requests.get(default_bind.url + "/mcp", headers={"Host": f"localhost:{default_bind.server.port}"}, timeout=10)
+    assert local.status_code == 401
+    assert local.headers["WWW-Authenticate"] == (
+        f'Bearer resource_metadata="http://localhost:{default_bind.server.port}/.well-known/oauth-protected-resource"')

@@ -11,7 +11,8 @@ from janus.extensions import db
 from janus.models import AdminAuditLog, Connection, ToolCallLog
 from tests.support.waiting import wait_for
 from tests.support.http_gateway import (
-    ADMIN, ADMIN_DEV_ROLE, BILLING, WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway,
+    ADMIN, ADMIN_DEV_ROLE, BILLING, WEATHER, audit_rows_for, initialize, mcp_headers, start_http_gateway,
+    stop_http_gateway,
 )
 
 
@@ -99,3 +100,27 @@ def test_admin_tools_run_the_services_with_the_token_as_actor(gw):
         actors = {r.actor for r in db.session.scalars(select(AdminAuditLog).where(AdminAuditLog.target_id == conn_id))}
         assert actors == {"token:Ops Admin"}
         assert db.session.get(Connection, conn_id).prefix == "dog_"
+
+
+def test_a_lone_surrogate_in_the_arguments_gets_400_and_an_audit_row(gw):
+    seen_before = len(gw.upstream.seen)
+    response = requests.post(gw.url + "/api/tools/weather_get_station", data='{"id": "\\ud800"}',
+                             headers={**_auth(WEATHER), "Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400 and response.json()["error"] == "bad_request"
+    assert "surrogate" in response.json()["message"]
+    assert len(gw.upstream.seen) == seen_before
+    rows = audit_rows_for(gw, "rest", "surrogate", 1)
+    assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
+        ("weather_get_station", "failure", "Weather Team Token")]
+    assert "Traceback" not in gw.server.log
+
+
+@pytest.mark.parametrize("depth", [1_000, 30_000])  # 30 000 levels stay under MAX_REQUEST_BYTES
+def test_deeply_nested_arguments_get_400_not_500(gw, depth):
+    body = '{"id": ' + "[" * depth + "]" * depth + "}"
+    response = requests.post(gw.url + "/api/tools/weather_get_station", data=body,
+                             headers={**_auth(WEATHER), "Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400
+    assert response.json() == {"error": "bad_request", "message": "the body is not valid JSON (or is nested too "
+                                                                 "deeply); send a JSON object of tool arguments"}
+    assert "RecursionError" not in gw.server.log

@@ -18,7 +18,8 @@ from janus.extensions import db
 from janus.models import McpSession, ToolCallLog
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import (
-    BILLING, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway, stateless_meta, stop_http_gateway,
+    BILLING, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers, start_http_gateway, stateless_meta,
+    stop_http_gateway,
 )
 from tests.support.http_streams import RawStream, initialize_legacy, open_legacy, post_legacy
 from tests.support.server import GatewayServer
@@ -272,3 +273,28 @@ def test_sse_delivery_across_workers_on_postgresql(tmp_path, pg_schema):
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+def test_a_lone_surrogate_in_a_message_gets_an_error_event_and_an_audit_row(gw):
+    reader, endpoint = _open(gw)
+    try:
+        _initialize(gw, endpoint, reader)
+        seen_before = len(gw.upstream.seen)
+        for message in ({"jsonrpc": "2.0", "id": 51, "method": "tools/call",
+                         "params": {"name": "weather_get_station", "arguments": {"id": "\udfff"}}},
+                        {"jsonrpc": "2.0", "id": 52, "method": "tools/call",
+                         "params": {"name": "\ud800weather", "arguments": {}}},
+                        {"jsonrpc": "2.0", "id": "\ud800", "method": "ping"}):
+            assert _send(gw, endpoint, message).status_code == 202
+        answers = [json.loads(reader.next()[1]) for _ in range(3)]
+    finally:
+        reader.close()
+    by_id = {answer["id"]: answer for answer in answers}
+    assert by_id[51]["error"]["code"] == -32602 and "surrogate" in by_id[51]["error"]["message"]
+    assert by_id[52]["error"]["code"] == -32602
+    assert by_id["\ud800"]["result"] == {}  # an unencodable id comes back as the JSON escape it was sent as
+    assert len(gw.upstream.seen) == seen_before
+    rows = audit_rows_for(gw, "sse", "surrogate", 2)
+    assert sorted((r.tool_name, r.status) for r in rows) == [("weather_get_station", "failure"),
+                                                             ("\ufffdweather", "failure")]
+    assert "Traceback" not in gw.server.log

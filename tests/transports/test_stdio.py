@@ -276,6 +276,28 @@ def test_every_call_is_audited_with_a_digest_instead_of_argument_values(catalog,
         assert secretish not in json.dumps([row.error_message, row.arguments_digest])
 
 
+def test_a_lone_surrogate_in_a_tool_name_or_arguments_is_refused_cleanly_and_audited(catalog, sqlite_app, upstream):
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
+        bad_arguments = gw.request("tools/call", {"name": "weather_get_station", "arguments": {"id": "\ud800"}}, id=1)
+        bad_name = gw.request("tools/call", {"name": "weather_\udc00", "arguments": {}}, id=2)
+        bad_id = gw.request("ping", id="\ud83d")
+        alive = gw.request("ping", id=4)
+        assert gw.close() == 0
+    assert bad_arguments["id"] == 1 and bad_arguments["error"]["code"] == -32602
+    assert "surrogate" in bad_arguments["error"]["message"]
+    assert bad_name["id"] == 2 and bad_name["error"]["code"] == -32602
+    assert bad_id == {"jsonrpc": "2.0", "id": "\ud83d", "result": {}}  # answered with the id's JSON escape
+    assert alive == {"jsonrpc": "2.0", "id": 4, "result": {}}
+    assert not upstream.seen
+    with sqlite_app.app_context():
+        rows = db.session.scalars(select(ToolCallLog).order_by(ToolCallLog.id)).all()
+    assert [(r.tool_name, r.status, r.transport, r.token_name) for r in rows] == [
+        ("weather_get_station", "failure", "stdio", "Weather Team Token"),
+        ("weather_\ufffd", "failure", "stdio", "Weather Team Token")]
+    assert all("surrogate" in r.error_message for r in rows)
+    assert "Traceback" not in gw.stderr
+
+
 def test_stdout_carries_only_protocol_messages(catalog):
     requests = b"".join(json.dumps(m).encode() + b"\n" for m in [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize",

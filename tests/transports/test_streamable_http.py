@@ -13,8 +13,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import (
-    BILLING, DISABLED, EXPIRED, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway, stateless_meta,
-    stop_http_gateway,
+    BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers,
+    start_http_gateway, stateless_meta, stop_http_gateway,
 )
 from tests.support.waiting import wait_for
 
@@ -110,7 +110,7 @@ def test_other_methods_get_405_with_allow_and_options_lists_them(gw):
 
 def test_refused_requests_are_counted_in_metrics(gw):
     def refused() -> float:
-        text = requests.get(gw.url + "/metrics", timeout=10).text
+        text = requests.get(gw.url + "/metrics", headers=METRICS_AUTH, timeout=10).text
         prefix = 'mcp_http_rejected_requests_total{method="POST",status="401",transport="streamable_http"} '
         return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
 
@@ -343,7 +343,7 @@ def test_a_hanging_upstream_ties_up_only_its_own_greenlet(tmp_path):
                                     range(40)))
         assert all(r.json()["result"]["structuredContent"]["path"] == f"/stations/{i}" for i, r in enumerate(results))
         assert slow.is_alive()  # still waiting upstream while 40 others were served by the same worker
-        metrics = requests.get(single.url + "/metrics", timeout=10)
+        metrics = requests.get(single.url + "/metrics", headers=METRICS_AUTH, timeout=10)
         assert metrics.status_code == 200 and "mcp_tool_execution_count_total" in metrics.text
     finally:
         single.release.set()
@@ -373,3 +373,30 @@ def test_clients_carry_on_across_a_gateway_restart(tmp_path):
         assert result.structured_content["path"] == "/stations/c"
     finally:
         stop_http_gateway(gateway)
+
+
+# -- input that has no UTF-8 form (issue 10, item 9) ----------------------------------------------
+
+def test_a_lone_surrogate_in_a_tool_name_or_arguments_gets_invalid_params_and_an_audit_row(gw):
+    session_id = initialize(gw.url)
+    seen_before = len(gw.upstream.seen)
+    bad_arguments = _call(gw, session_id, "weather_get_station", {"id": "\ud800"}, id=41)
+    bad_name = _call(gw, session_id, "weather_get_\udc00", {}, id=42)
+    bad_id = _post(gw, {"jsonrpc": "2.0", "id": "\ud83d", "method": "ping"}, WEATHER,
+                   **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+
+    assert bad_arguments.status_code == 200 and bad_arguments.json()["id"] == 41
+    assert bad_arguments.json()["error"]["code"] == -32602 and "surrogate" in bad_arguments.json()["error"]["message"]
+    assert bad_name.status_code == 200 and bad_name.json()["error"]["code"] == -32602
+    # Even an id with no UTF-8 form is answered: with its JSON escape, as it was sent.
+    assert bad_id.status_code == 200 and b'"id":"\\ud83d"' in bad_id.content and bad_id.json()["result"] == {}
+    # The stateless era answers the same refusal with HTTP 400.
+    stateless = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "x\udbff"}}, id=43)
+    assert stateless.status_code == 400 and stateless.json()["error"]["code"] == -32602
+    assert len(gw.upstream.seen) == seen_before  # nothing went upstream
+    rows = audit_rows_for(gw, "streamable_http", "surrogate", 3)
+    # Sorted: each gunicorn worker writes its own audit batches, so row order is not request order.
+    assert sorted((r.tool_name, r.status, r.token_name) for r in rows) == [
+        ("weather_get_station", "failure", "Weather Team Token"), ("weather_get_station", "failure", "Weather Team Token"),
+        ("weather_get_\ufffd", "failure", "Weather Team Token")]
+    assert "Traceback" not in gw.server.log

@@ -64,7 +64,10 @@ class UnencodableInputGuard:
         return self._backend.call_tool(ctx, name, arguments)
 
     def _refuse(self, ctx: RequestContext, name: str, arguments: dict, reason: str) -> None:
-        principal = ctx.caller
+        self.record_refusal(ctx.caller, name, arguments, reason)
+
+    def record_refusal(self, principal, name: str, arguments: Any, reason: str) -> None:
+        """The audit row of a tools/call refused before the backend ran it (here or by a transport)."""
         token = self._backend.catalog.current().token(principal)
         self._record(CallRecord(
             tool_name=storable(name)[:200], status="failure", duration_ms=0.0,

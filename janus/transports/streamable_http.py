@@ -139,10 +139,21 @@ def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpRespons
     header_version = req.header(MCP_PROTOCOL_VERSION)
     if versions.is_stateless(header_version):
         # The header names the stateless era but the body carries no `_meta` envelope.
-        return rpc_error(400, HEADER_MISMATCH, f"Header mismatch: {MCP_PROTOCOL_VERSION} header value "
-                                               f"{header_version!r} but the body names no protocol version in "
-                                               "params._meta", message.get("id"))
+        return _refused_call(rt, principal, message, rpc_error(
+            400, HEADER_MISMATCH, f"Header mismatch: {MCP_PROTOCOL_VERSION} header value {header_version!r} but "
+                                  "the body names no protocol version in params._meta", message.get("id")))
     return _handshake(rt, req, principal, message)
+
+
+def _refused_call(rt: HttpRuntime, principal: Principal, message: dict, response: HttpResponse) -> HttpResponse:
+    """A tools/call refused by the transport before the core saw it is still an attempt: audit it."""
+    params = message.get("params")
+    if message.get("method") == "tools/call" and isinstance(params, dict):
+        name = params.get("name")
+        arguments = params.get("arguments")
+        rt.server.backend.record_refusal(principal, name if isinstance(name, str) else "", arguments,
+                                       f"refused by the transport (HTTP {response.status})")
+    return response
 
 
 # -- the stateless 2026-07-28 era ---------------------------------------------
@@ -152,7 +163,7 @@ def _stateless(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
     try:
         _check_mirrored_headers(req, message)
     except McpError as error:
-        return rpc_error(400, error.code, error.message, request_id)
+        return _refused_call(rt, principal, message, rpc_error(400, error.code, error.message, request_id))
     if message.get("method") == "subscriptions/listen" and jsonrpc.is_valid_id(request_id):
         try:
             return listen_stream(rt, principal, message)
@@ -219,10 +230,10 @@ def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
 
     refusal = _version_refusal(header_version, request_id)
     if refusal is not None:
-        return refusal
+        return _refused_call(rt, principal, message, refusal)
     record, problem = _session_for(rt, req, principal)
     if problem is not None:
-        return problem
+        return _refused_call(rt, principal, message, problem)
     session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
                       client_capabilities=record.client_capabilities, initialized=record.initialized)
     if message.get("method") == "notifications/initialized" and not record.initialized:

@@ -400,3 +400,27 @@ def test_a_lone_surrogate_in_a_tool_name_or_arguments_gets_invalid_params_and_an
         ("weather_get_station", "failure", "Weather Team Token"), ("weather_get_station", "failure", "Weather Team Token"),
         ("weather_get_\ufffd", "failure", "Weather Team Token")]
     assert "Traceback" not in gw.server.log
+
+
+def test_a_tools_call_refused_by_the_transport_before_the_core_is_still_audited(gw):
+    """Every tool-call attempt is audited: a header mismatch, a missing or unknown session and an
+    unsupported version are refused before the core runs, and each still leaves a failure row."""
+    seen_before = len(gw.upstream.seen)
+    call = {"name": "weather_get_station", "arguments": {"id": "KSFO"}}
+    mismatch = _stateless(gw, "tools/call", call, id=51, **{"Mcp-Name": "weather_other_tool"})
+    no_session = _post(gw, {"jsonrpc": "2.0", "id": 52, "method": "tools/call", "params": call}, WEATHER,
+                       **{"MCP-Protocol-Version": "2025-11-25"})
+    unknown_session = _post(gw, {"jsonrpc": "2.0", "id": 53, "method": "tools/call", "params": call}, WEATHER,
+                            **{"Mcp-Session-Id": "no-such-session", "MCP-Protocol-Version": "2025-11-25"})
+    bad_version = _post(gw, {"jsonrpc": "2.0", "id": 54, "method": "tools/call", "params": call}, WEATHER,
+                        **{"Mcp-Session-Id": initialize(gw.url), "MCP-Protocol-Version": "1999-01-01"})
+
+    assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == -32020
+    assert (no_session.status_code, unknown_session.status_code, bad_version.status_code) == (400, 404, 400)
+    assert len(gw.upstream.seen) == seen_before
+    rows = audit_rows_for(gw, "streamable_http", "refused by the transport", 4)
+    assert sorted(r.error_message for r in rows) == [
+        "refused by the transport (HTTP 400)", "refused by the transport (HTTP 400)",
+        "refused by the transport (HTTP 400)", "refused by the transport (HTTP 404)"]
+    assert {(r.tool_name, r.status, r.token_name) for r in rows} == {
+        ("weather_get_station", "failure", "Weather Team Token")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, flash, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from janus.auth.client import client_address
 from janus.portal.blueprint import bp
 from janus.portal.rendering import redirect_to, render
 from janus.portal.security import SIGN_IN_KEY, PortalUser, safe_next, sign_in_limits
@@ -20,14 +21,15 @@ def login():
     username = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
+        address = client_address()
         try:
             user = sign_ins.check_credentials(username, request.form.get("password", ""), sign_in_limits(),
-                                              via="portal", remote_addr=request.remote_addr)
+                                              via="portal", remote_addr=address)
         except sign_ins.TooManyAttempts as exc:
             user, error, status = None, exc.message, exc.status
         if user is not None:
             # A new server-side secret at every sign-in: a cookie planted before it (fixation) is worth nothing.
-            session[SIGN_IN_KEY] = sign_ins.start(user["id"], sign_in_limits(), remote_addr=request.remote_addr,
+            session[SIGN_IN_KEY] = sign_ins.start(user["id"], sign_in_limits(), remote_addr=address,
                                                   user_agent=request.user_agent.string)
             login_user(PortalUser(user))
             return redirect_to(safe_next(request.args.get("next")) or url_for("portal.dashboard"))

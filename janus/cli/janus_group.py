@@ -95,9 +95,8 @@ def users_set_password_command(username: str) -> None:
     from janus.services.errors import ServiceError
 
     ensure_schema()
-    stdin = click.get_text_stream("stdin")
-    password = (click.prompt("New password", hide_input=True, confirmation_prompt=True) if stdin.isatty()
-                else stdin.readline().rstrip("\r\n"))
+    password = (click.prompt("New password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty()
+                else sys.stdin.readline().rstrip("\r\n"))
     try:
         users_service.reset_password("cli", username, password)
         sign_ins.unlock("cli", username)

@@ -68,11 +68,6 @@ def exists(username: str) -> bool:
     return valid_id(username) and db.session.scalar(select(User.id).where(User.username == username)) is not None
 
 
-def find_active(username: str) -> dict[str, Any] | None:
-    user = db.session.scalar(select(User).where(User.username == username, User.enabled.is_(True)))
-    return view(user) if user else None
-
-
 def create_user(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     only(data, FIELDS)
     username = text(data, "username", required=True, max_len=150)

@@ -17,7 +17,7 @@ BAD_CREDENTIALS = "Invalid username or password."
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect_to(url_for("portal.dashboard"))
-    error, status = None, 200
+    error, status, retry_after = None, 200, None
     username = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
@@ -26,7 +26,7 @@ def login():
             user = sign_ins.check_credentials(username, request.form.get("password", ""), sign_in_limits(),
                                               via="portal", remote_addr=address)
         except sign_ins.TooManyAttempts as exc:
-            user, error, status = None, exc.message, exc.status
+            user, error, status, retry_after = None, exc.message, exc.status, exc.retry_after
         if user is not None:
             # A new server-side secret at every sign-in: a cookie planted before it (fixation) is worth nothing.
             session[SIGN_IN_KEY] = sign_ins.start(user["id"], sign_in_limits(), remote_addr=address,
@@ -35,8 +35,11 @@ def login():
             return redirect_to(safe_next(request.args.get("next")) or url_for("portal.dashboard"))
         if error is None:
             error, status = BAD_CREDENTIALS, 401
-    return render("portal/auth/login.html", "login_form", status=status, error=error,
-                  username=username, sso=bool(current_app.config.get("OIDC_ISSUER")))
+    response = render("portal/auth/login.html", "login_form", status=status, error=error,
+                      username=username, sso=bool(current_app.config.get("OIDC_ISSUER")))
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.post("/logout")

@@ -58,6 +58,7 @@ MAX_TRACKED_PAIRS = 100_000  # memory bound of the lockout counters; the oldest 
 HASH_THREADS = 2  # concurrent password hashes per worker: each scrypt takes ~32 MB and a core
 PORTAL, API = "portal", "api"
 UNLOCK_ACTION = "login.unlock"
+USERNAME_KEY_MAX = 151  # one past the longest valid username: a cut name can never match a real one
 
 
 class TooManyAttempts(ServiceError):
@@ -205,6 +206,9 @@ def check_credentials(username: str, password: str, limits: Limits, *, via: str,
     record even though the caller answers with an error.
     """
     address = remote_addr or "unknown"
+    # Valid usernames are at most 150 characters; a longer one is cut so that counters stay small
+    # whatever a form sends (the portal's field has no length limit of its own).
+    username = username[:USERNAME_KEY_MAX]
     counters = guard()
     wait = counters.admit(address, limits.rate_per_ip)
     if wait:

@@ -114,6 +114,7 @@ def test_repeated_failures_lock_the_username_for_a_while_without_checking_the_pa
         assert portal.login("alice", "guess").status_code == 401
     refused = portal.login("alice")  # the right password, but locked
     assert refused.status_code == 429 and "Too many failed sign-ins" in refused.get_data(as_text=True)
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60 + 1
     assert portal.get("/").status_code == 302
     # Refusals are recorded (once) but do not count as failures (an attacker cannot extend the lock forever).
     assert portal.login("alice").status_code == 429
@@ -147,3 +148,13 @@ def test_the_admin_api_login_shares_the_lock(portal_app):
         vias = [r.details["via"] for r in db.session.scalars(select(AdminAuditLog).where(
             AdminAuditLog.actor == "alice", AdminAuditLog.action.like("login.%")))]
     assert vias == ["api"] * 6  # five failures, one refusal recorded for the whole lockout (not the portal's too)
+
+
+def test_an_unknown_or_absurdly_long_username_is_audited_as_a_placeholder_never_as_sent(portal_app):
+    portal = Portal(portal_app, portal_app.test_client())
+    assert portal.login("nobody-" + "x" * 100_000, "guess").status_code == 401
+    assert portal.login("<script>alert(1)</script>", "guess").status_code == 401
+    with portal_app.app_context():
+        rows = db.session.scalars(select(AdminAuditLog).where(AdminAuditLog.action == "login.failure")).all()
+        assert [row.actor for row in rows] == ["(unknown user)"] * 2
+        assert "xxxx" not in str([row.details for row in rows]) and "script" not in str([row.details for row in rows])

@@ -305,7 +305,7 @@ def write_janus_catalog(workdir: Path, upstream: str, token: str) -> None:
     from janus.services.bootstrap import ensure_schema
 
     app = create_app({"DATABASE_PATH": str(workdir / "bench.db"), "VAULT_LOCAL_PATH": str(workdir / "secrets.json"),
-                      "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench"})
+                      "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench-admin-password"})
     with app.app_context():
         ensure_schema()
         conn = Connection(name="Bench", base_url=upstream, prefix="bench_", timeout_seconds=10)
@@ -323,7 +323,7 @@ def start_janus(workdir: Path, gateway: str, workers: int, deadline: float) -> S
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SEED_DEMO_DATA", "PUBLIC_URL"}}
     env.update(PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers),
                DATABASE_PATH=str(workdir / "bench.db"), VAULT_LOCAL_PATH=str(workdir / "secrets.json"),
-               ADMIN_PASSWORD="bench", LOG_LEVEL="WARNING", JWT_SECRET=secrets.token_urlsafe(32),
+               ADMIN_PASSWORD="bench-admin-password", LOG_LEVEL="WARNING", JWT_SECRET=secrets.token_urlsafe(32),
                PYTHONUNBUFFERED="1")
     log = workdir / "janus.out"
     proc = _popen([gateway], log, env)

@@ -47,7 +47,7 @@ def _prepare(workdir: str, upstream_url: str):
     from janus.services.bootstrap import ensure_schema
 
     app = create_app({"DATABASE_PATH": f"{workdir}/bench.db", "VAULT_LOCAL_PATH": f"{workdir}/secrets.json",
-                      "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench"})
+                      "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench-admin-password"})
     with app.app_context():
         ensure_schema()
         conn = Connection(name="Bench", base_url=upstream_url, prefix="bench_", timeout_seconds=10)

@@ -60,11 +60,14 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_HOSTS": "",  # comma-separated Host names (optionally name:port, or *) served besides loopback and PUBLIC_URL's
     "METRICS_TOKEN": "",  # bearer that may read /metrics (besides an admin session); unset: admins only
     "METRICS_PUBLIC": False,  # true: /metrics needs no credentials (a scraper on a trusted network)
+    # Issue 10, items 5 and 13: sign-in throttling before any password hashing.
+    "LOGIN_RATE_PER_IP": 20,  # sign-in attempts per minute from one client address (per process); 0: no limit
+    "TRUSTED_PROXY_HOPS": 0,  # reverse proxies in front that append X-Forwarded-For; 0: use the peer address
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
 _INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS",
-         "LOGIN_MAX_FAILURES"}
+         "LOGIN_MAX_FAILURES", "LOGIN_RATE_PER_IP", "TRUSTED_PROXY_HOPS"}
 _FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS",
            "SECRET_CACHE_TTL", "PORTAL_SESSION_HOURS", "PORTAL_IDLE_MINUTES", "LOGIN_LOCKOUT_MINUTES",
            "SCHEMA_PATTERN_BUDGET_SECONDS"}
@@ -72,6 +75,23 @@ _FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVA
 
 class ConfigError(ValueError):
     """A setting has a value Janus cannot use; the message names it."""
+
+
+# Issue 10, item 15: weak secrets refuse to start.
+MIN_JWT_SECRET_BYTES = 32
+MIN_ADMIN_PASSWORD = 12  # the same floor as every user's password (janus.services.users.MIN_PASSWORD)
+# HKDF info labels: the Flask cookie and the admin-API JWTs are signed with different keys derived
+# from JWT_SECRET, so a value signed for one can never be replayed as the other.
+FLASK_SESSION_KEY_LABEL = "janus/flask-session-cookie/v1"
+ADMIN_JWT_KEY_LABEL = "janus/admin-api-jwt/v1"
+
+
+def derive_key(secret: str, label: str) -> bytes:
+    """A 32-byte key for one purpose (HKDF-SHA256 over JWT_SECRET, `label` as info)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label.encode()).derive(secret.encode("utf-8"))
 
 
 def parse_bool(name: str, raw: str) -> bool:
@@ -138,7 +158,8 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"]
     if not cfg["JWT_SECRET"]:
         cfg["JWT_SECRET"] = secrets.token_urlsafe(48)
-    cfg.setdefault("SECRET_KEY", cfg["JWT_SECRET"])
+    _check_secrets(cfg)
+    cfg.setdefault("SECRET_KEY", derive_key(cfg["JWT_SECRET"], FLASK_SESSION_KEY_LABEL))
     options: dict[str, Any] = {"pool_pre_ping": True}
     if cfg["DATABASE_KIND"] == "postgresql":
         # A hung database must fail calls in seconds, not hold workers forever.
@@ -160,6 +181,22 @@ def _check_allowed_hosts(entries: list[str]) -> None:
         if entry != "*" and not HOST_PATTERN.fullmatch(entry):
             raise ConfigError(f"ALLOWED_HOSTS entry {entry!r} is not a host name: write e.g. 'janus.example.com', "
                               "'janus.example.com:8443', '[::1]' or '*'")
+
+
+def _check_secrets(cfg: dict[str, Any]) -> None:
+    """A short JWT_SECRET can be brute-forced offline from one token; a short ADMIN_PASSWORD online."""
+    size = len(str(cfg["JWT_SECRET"]).encode("utf-8"))
+    if size < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes, got {size}; generate one with: "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(48))' (or unset it for a random "
+                          "key per start)")
+    password = cfg["ADMIN_PASSWORD"]
+    if password and len(str(password)) < MIN_ADMIN_PASSWORD:
+        raise ConfigError(f"ADMIN_PASSWORD must be at least {MIN_ADMIN_PASSWORD} characters, got {len(str(password))} "
+                          "(or unset it to have one generated and printed once)")
+    for name in ("LOGIN_RATE_PER_IP", "TRUSTED_PROXY_HOPS", "LOGIN_MAX_FAILURES"):
+        if int(cfg[name]) < 0:
+            raise ConfigError(f"{name} must be 0 or more, got {cfg[name]}")
 
 
 def _check_tls(cfg: dict[str, Any]) -> None:

@@ -84,3 +84,65 @@ def test_allowed_hosts_and_origins_are_lists_in_lower_case():
     cfg = load(environ={"ALLOWED_HOSTS": " Janus.Internal , gw.example:8443,*", "ALLOWED_ORIGINS": "https://Portal.Example/"})
     assert cfg["ALLOWED_HOSTS"] == ["janus.internal", "gw.example:8443", "*"]
     assert cfg["ALLOWED_ORIGINS"] == ["https://portal.example"]
+
+
+# -- issue 10, item 15: weak secrets refuse to start; purpose-bound derived keys ----------------------
+
+@pytest.mark.parametrize("env, message", [
+    ({"JWT_SECRET": "changeme"}, "JWT_SECRET must be at least 32 bytes, got 8"),
+    ({"JWT_SECRET": "x" * 31}, "JWT_SECRET must be at least 32 bytes, got 31"),
+    ({"JWT_SECRET": "s" * 40, "ADMIN_PASSWORD": "admin"}, "ADMIN_PASSWORD must be at least 12 characters, got 5"),
+    ({"JWT_SECRET": "s" * 40, "ADMIN_PASSWORD": "elevenchars"}, "ADMIN_PASSWORD must be at least 12 characters, got 11"),
+    ({"LOGIN_RATE_PER_IP": "-1"}, "LOGIN_RATE_PER_IP must be 0 or more"),
+    ({"TRUSTED_PROXY_HOPS": "many"}, "TRUSTED_PROXY_HOPS must be a number"),
+])
+def test_weak_secrets_and_bad_sign_in_limits_refuse_to_load_with_a_message(env, message):
+    with pytest.raises(ConfigError, match=message) as excinfo:
+        load(environ=env)
+    assert "changeme" not in str(excinfo.value) and "elevenchars" not in str(excinfo.value)
+
+
+def test_the_shortest_acceptable_secrets_load():
+    cfg = load(environ={"JWT_SECRET": "x" * 32, "ADMIN_PASSWORD": "twelve chars"})
+    assert cfg["JWT_SECRET"] == "x" * 32 and cfg["ADMIN_PASSWORD"] == "twelve chars"
+
+
+def test_the_cookie_and_the_admin_tokens_are_signed_with_different_keys_derived_from_jwt_secret():
+    from janus.auth import session_jwt
+    from janus.config import ADMIN_JWT_KEY_LABEL, FLASK_SESSION_KEY_LABEL, derive_key
+
+    secret = "s" * 40
+    cfg = load(environ={"JWT_SECRET": secret})
+    jwt_key = derive_key(secret, ADMIN_JWT_KEY_LABEL)
+    assert cfg["SECRET_KEY"] == derive_key(secret, FLASK_SESSION_KEY_LABEL)
+    assert len({cfg["SECRET_KEY"], jwt_key, secret.encode()}) == 3 and len(jwt_key) == 32
+    assert derive_key("t" * 40, ADMIN_JWT_KEY_LABEL) != jwt_key
+    # A token signed with the raw JWT_SECRET (or the cookie key) is not a valid token.
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    claims = {"sub": "u", "sid": "s", "cv": 1, "iss": "janus", "aud": "janus-admin", "exp": 4_102_444_800}
+    for wrong in (secret.encode(), cfg["SECRET_KEY"]):
+        forged = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(wrong), algorithms=["HS256"])
+        with pytest.raises(session_jwt.InvalidSession):
+            session_jwt.verify(secret, forged)
+    good, _ = session_jwt.issue(secret, user_id="u", sid="s", credential_version=1, hours=1)
+    assert session_jwt.verify(secret, good)["sub"] == "u"
+
+
+@pytest.mark.parametrize("args", [["-stdio"], []], ids=["stdio", "server"])
+@pytest.mark.parametrize("env, message", [
+    ({"JWT_SECRET": "short-secret"}, "JWT_SECRET must be at least 32 bytes, got 12"),
+    ({"ADMIN_PASSWORD": "admin123"}, "ADMIN_PASSWORD must be at least 12 characters, got 8"),
+])
+def test_mcp_gateway_refuses_to_start_on_a_weak_secret_with_one_line_and_status_2(tmp_path, args, env, message):
+    import subprocess
+
+    from tests.support.stdio import MCP_GATEWAY, gateway_env
+
+    out = subprocess.run([MCP_GATEWAY, *args], input=b"", capture_output=True, timeout=60,
+                         env=gateway_env(str(tmp_path / "x.db"), PORT="1", **env))
+    stderr = out.stderr.decode().strip()
+    assert out.returncode == 2
+    assert len(stderr.splitlines()) == 1 and stderr.startswith(f"mcp-gateway: configuration error: {message}")
+    assert not (tmp_path / "x.db").exists()  # refused before touching anything

@@ -48,4 +48,6 @@ def service_error(exc: ServiceError) -> Response:
     response.status_code = exc.status
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="janus-admin"'
+    if getattr(exc, "retry_after", None):  # a throttled sign-in says when to try again
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response

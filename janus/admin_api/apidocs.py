@@ -94,10 +94,18 @@ def _paths() -> dict[str, Any]:
         "/api/v1/login": {"post": _op(
             "login", "auth", "Log in: a session token (JWT) for the admin API and mcp-cli",
             body="LoginRequest", ok=("200", "LoginResponse", "Logged in."), errors=("400", "401", "429"), public=True,
-            description="Every attempt is written to the admin audit log (login.success / login.failure). After "
-                        "LOGIN_MAX_FAILURES failures for one username within LOGIN_LOCKOUT_MINUTES (since its last "
-                        "success), attempts are refused with 429 without checking the password "
-                        "(login.throttled); the portal's sign-in shares the count.")},
+            description="Every attempt is written to the admin audit log (login.success / login.failure; an "
+                        "unknown username as `(unknown user)`). More than LOGIN_RATE_PER_IP attempts a minute from "
+                        "one client address, or LOGIN_MAX_FAILURES failures for one username from one address "
+                        "within LOGIN_LOCKOUT_MINUTES, are refused with 429 and `Retry-After` without checking the "
+                        "password (login.throttled, once per period); the portal's sign-in shares the counts. The "
+                        "token is bound to the user's id and to a server-side sign-in: it ends on logout, a new "
+                        "password, or when the user is disabled or deleted.")},
+        "/api/v1/logout": {"post": _op(
+            "logout", "auth", "Log out: end the session of the token sent",
+            ok=("204", None, "The session is over (also when it already was)."),
+            description="The token is refused from then on, by every worker and replica. A forged or expired "
+                        "token gets 401.")},
         "/api/v1/connections": {
             "get": _op("list_connections", "connections", "List connections",
                        ok=("200", _items("Connection"), "All connections, by name.")),
@@ -266,7 +274,8 @@ _ERRORS = {
     "404": ("NotFound", "No such resource.", ["not_found"]),
     "409": ("Conflict", "The change conflicts with existing data (a name, prefix or token already taken; "
                         "the last admin).", ["conflict"]),
-    "429": ("TooManyAttempts", "Too many failed sign-ins for this username; wait and try again.",
+    "429": ("TooManyAttempts", "Too many sign-in attempts from this address, or failed sign-ins for this username "
+                               "from it; wait `Retry-After` seconds and try again.",
             ["too_many_attempts"]),
     "502": ("VaultError", "The vault could not be reached or refused the operation.", ["vault_error"]),
 }

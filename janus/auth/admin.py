@@ -7,7 +7,7 @@ from typing import Any, Callable
 from flask import current_app, g, request
 
 from janus.auth.session_jwt import InvalidSession, verify
-from janus.services import users as users_service
+from janus.services import sign_ins
 from janus.services.errors import Forbidden, ServiceError
 
 
@@ -16,18 +16,31 @@ class Unauthorized(ServiceError):
     error = "unauthorized"
 
 
-def current_user() -> dict[str, Any]:
+SESSION_ENDED = "the session has ended (logged out, new password, user disabled or deleted); log in again"
+
+
+def bearer_token() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("log in first: POST /api/v1/login, then send 'Authorization: Bearer <session token>'")
+    return token.strip()
+
+
+def session_claims() -> dict[str, Any]:
+    """The verified claims of the request's session token (signature and expiry only)."""
     try:
-        claims = verify(current_app.config["JWT_SECRET"], token.strip())
+        return verify(current_app.config["JWT_SECRET"], bearer_token())
     except InvalidSession as exc:
         raise Unauthorized(str(exc)) from None
-    user = users_service.find_active(claims["sub"])
+
+
+def current_user() -> dict[str, Any]:
+    claims = session_claims()
+    # The token points at a server-side sign-in of one user id at one credential version.
+    user = sign_ins.resolve_api(claims["sid"], claims["sub"], claims["cv"])
     if user is None:
-        raise Unauthorized("the session's user no longer exists or is disabled")
+        raise Unauthorized(SESSION_ENDED)
     return user
 
 

@@ -63,3 +63,43 @@ def vault_rotate_key_command(new_key_env: str | None) -> None:
     click.echo(f"re-encrypted {count} value(s); the key is in {location}")
     if from_env:
         click.echo(f"set VAULT_ENCRYPTION_KEY to the value of {new_key_env} wherever Janus runs, then restart it")
+
+
+@janus_group.group("users", help="Break-glass for portal/admin users, run on the server (no login needed).")
+def users_group() -> None:
+    pass
+
+
+@users_group.command("unlock", help="Forget USERNAME's failed sign-ins (lockout) in every running worker.")
+@click.argument("username")
+def users_unlock_command(username: str) -> None:
+    from janus.services import sign_ins
+    from janus.services.bootstrap import ensure_schema
+    from janus.services.errors import ServiceError
+
+    ensure_schema()
+    try:
+        sign_ins.unlock("cli", username)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"unlocked {username}: failed sign-ins before now no longer count, from any address")
+
+
+@users_group.command("set-password", help="Give USERNAME a new password (prompted, or the first line of stdin), "
+                                          "enable it, end its sessions and unlock it.")
+@click.argument("username")
+def users_set_password_command(username: str) -> None:
+    from janus.services import sign_ins
+    from janus.services import users as users_service
+    from janus.services.bootstrap import ensure_schema
+    from janus.services.errors import ServiceError
+
+    ensure_schema()
+    password = (click.prompt("New password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty()
+                else sys.stdin.readline().rstrip("\r\n"))
+    try:
+        users_service.reset_password("cli", username, password)
+        sign_ins.unlock("cli", username)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"new password set for {username}; its sessions are ended and its lockout cleared")

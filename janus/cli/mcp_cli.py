@@ -84,9 +84,26 @@ def login(settings: Settings, username: str, login_addr: str | None) -> None:
          f"session valid until {data.get('expires_at')}, cached in {path}.")
 
 
-@mcp_cli.command(help="Forget the cached session.")
-def logout() -> None:
-    note(f"Removed the cached session {cache_path()}." if clear_cache() else "No cached session.")
+@mcp_cli.command(help="Log out: end the session on the gateway (POST /api/v1/logout), then forget the cached one.")
+@click.pass_obj
+def logout(settings: Settings) -> None:
+    token, addr = settings.cache.get("token"), settings.cache.get("addr")
+    if not token or not addr:
+        note("Removed the cached session file." if clear_cache() else "No cached session.")
+        return
+    try:
+        # Only ever to the gateway that issued the token (never the --addr of this call).
+        Api(settings, addr, token, "cache").request("POST", "/api/v1/logout")
+        where = f"over on {addr}"
+    except CliError as exc:
+        if exc.status != 401:
+            clear_cache()
+            raise CliError(f"removed the cached session {cache_path()}, but could not end it on the gateway "
+                           f"({exc.message}); it stays valid there until {settings.cache.get('expires_at')} unless "
+                           "an admin disables the user or changes its password") from None
+        where = f"already over on {addr}"  # expired, logged out elsewhere, or ended by an admin
+    clear_cache()
+    note(f"Logged out: the session is {where}; removed the cached session {cache_path()}.")
 
 
 # -- diagnostics -------------------------------------------------------------------

@@ -50,3 +50,6 @@ class PortalSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+    # "portal" (the cookie's secret) or "api" (an admin-API/mcp-cli token's `sid`): one kind never
+    # passes for the other, and both end together on a new password, disabling or deletion.
+    kind: Mapped[str] = mapped_column(String(10), default="portal", server_default="portal")

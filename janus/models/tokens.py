@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from janus.extensions import db
@@ -39,4 +39,7 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="admin")  # admin | viewer
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Raised by a new password or disabling: an admin-API token minted under an older value is refused
+    # even if its sign-in row were somehow still live (janus.services.sign_ins).
+    credential_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

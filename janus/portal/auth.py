@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, flash, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from janus.auth.client import client_address
 from janus.portal.blueprint import bp
 from janus.portal.rendering import redirect_to, render
 from janus.portal.security import SIGN_IN_KEY, PortalUser, safe_next, sign_in_limits
@@ -16,25 +17,29 @@ BAD_CREDENTIALS = "Invalid username or password."
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect_to(url_for("portal.dashboard"))
-    error, status = None, 200
+    error, status, retry_after = None, 200, None
     username = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
+        address = client_address()
         try:
             user = sign_ins.check_credentials(username, request.form.get("password", ""), sign_in_limits(),
-                                              via="portal", remote_addr=request.remote_addr)
+                                              via="portal", remote_addr=address)
         except sign_ins.TooManyAttempts as exc:
-            user, error, status = None, exc.message, exc.status
+            user, error, status, retry_after = None, exc.message, exc.status, exc.retry_after
         if user is not None:
             # A new server-side secret at every sign-in: a cookie planted before it (fixation) is worth nothing.
-            session[SIGN_IN_KEY] = sign_ins.start(user["id"], sign_in_limits(), remote_addr=request.remote_addr,
+            session[SIGN_IN_KEY] = sign_ins.start(user["id"], sign_in_limits(), remote_addr=address,
                                                   user_agent=request.user_agent.string)
             login_user(PortalUser(user))
             return redirect_to(safe_next(request.args.get("next")) or url_for("portal.dashboard"))
         if error is None:
             error, status = BAD_CREDENTIALS, 401
-    return render("portal/auth/login.html", "login_form", status=status, error=error,
-                  username=username, sso=bool(current_app.config.get("OIDC_ISSUER")))
+    response = render("portal/auth/login.html", "login_form", status=status, error=error,
+                      username=username, sso=bool(current_app.config.get("OIDC_ISSUER")))
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.post("/logout")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -47,14 +47,25 @@ def get(user_id: str) -> User:
 
 
 def authenticate(username: str, password: str) -> dict[str, Any] | None:
+    return authenticate_with_outcome(username, password)[1]
+
+
+def authenticate_with_outcome(username: str, password: str,
+                              run: Callable[..., Any] | None = None) -> tuple[bool, dict[str, Any] | None]:
+    """(whether the username exists, the user's view when the password is right and the user enabled).
+
+    An unknown username is checked against a dummy hash, so the answer takes as long either way.
+    `run` runs the hash (janus.services.sign_ins.off_loop keeps it off the gevent loop).
+    """
+    run = run or (lambda fn, *args: fn(*args))
     user = db.session.scalar(select(User).where(User.username == username)) if valid_id(username) else None
-    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password if _encodable(password) else "")
-    return view(user) if user is not None and ok and user.enabled else None
+    stored = user.password_hash if user else run(_dummy_hash)
+    ok = run(check_password_hash, stored, password if _encodable(password) else "")
+    return user is not None, (view(user) if user is not None and ok and user.enabled else None)
 
 
-def find_active(username: str) -> dict[str, Any] | None:
-    user = db.session.scalar(select(User).where(User.username == username, User.enabled.is_(True)))
-    return view(user) if user else None
+def exists(username: str) -> bool:
+    return valid_id(username) and db.session.scalar(select(User.id).where(User.username == username)) is not None
 
 
 def create_user(actor: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -82,17 +93,30 @@ def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any
     if user.role == "admin" and (changes.get("role", "admin") != "admin" or changes.get("enabled") is False):
         _keep_an_admin(user.id)
     if "password_hash" in changes or changes.get("enabled") is False:
-        # A new password or a disabled account ends the user's portal sign-ins, in the same transaction.
+        # A new password or a disabled account ends the user's sign-ins (portal and admin API) in the
+        # same transaction, and a new credential version refuses any token minted before it.
         from janus.services.sign_ins import end_all_for
 
         end_all_for(user.id)
+        user.credential_version = (user.credential_version or 1) + 1
     return update_row(actor, "user", user, changes, view, password_changed="password_hash" in changes)
+
+
+def reset_password(actor: str, username: str, password: str) -> dict[str, Any]:
+    """Break-glass (`flask janus users set-password`): a new password and the account enabled, by username."""
+    user_id = db.session.scalar(select(User.id).where(User.username == username)) if valid_id(username) else None
+    if user_id is None:
+        raise NotFound(f"user {username!r} not found")
+    return update_user(actor, user_id, {"password": password, "enabled": True})
 
 
 def delete_user(actor: str, user_id: str) -> None:
     user = get(user_id)
     if user.role == "admin":
         _keep_an_admin(user.id)
+    from janus.services.sign_ins import forget_all_for
+
+    forget_all_for(user.id)  # its sign-ins go with it; a user re-created under the name starts afresh
     delete_row(actor, "user", user, view)
 
 

@@ -1,6 +1,7 @@
 """Fixtures for the admin API: a client, signed-in admin and viewer, and a check that refusals change nothing."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from werkzeug.security import generate_password_hash
 from janus.auth import session_jwt
 from janus.extensions import db
 from janus.models import AdminAuditLog, User
+from janus.services import sign_ins
 
 PASSWORD = "correct horse battery staple"
 # Fixture users get a cheap hash: the default (scrypt) costs ~0.2 s per user and per login.
@@ -34,8 +36,18 @@ def add_user(app, username: str, role: str = "admin", *, enabled: bool = True, p
 
 
 def bearer(app, username: str, hours: float = 1.0) -> dict[str, str]:
-    token, _ = session_jwt.issue(app.config["JWT_SECRET"], username, hours)
-    return {"Authorization": f"Bearer {token}"}
+    """Headers of a real admin-API sign-in of the user (a server-side row, as POST /api/v1/login makes)."""
+    return {"Authorization": f"Bearer {session_token(app, username, hours)}"}
+
+
+def session_token(app, username: str, hours: float = 1.0) -> str:
+    with app.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.username == username))
+        limits = dataclasses.replace(sign_ins.Limits.from_config(app.config), api_session_hours=hours)
+        sign_in = sign_ins.start_api(user_id, limits)
+        token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=sign_in.sid,
+                                     credential_version=sign_in.credential_version, hours=hours)
+        return token
 
 
 @pytest.fixture

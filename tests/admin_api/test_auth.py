@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from janus.auth import session_jwt
+from janus.auth.admin import SESSION_ENDED
 from tests.admin_api.conftest import PASSWORD, add_user, assert_refused, audit_rows, bearer, call, snapshot
 
 LOGIN = "/api/v1/login"
@@ -24,7 +25,8 @@ def test_login_answers_a_session_token_its_expiry_and_the_user_and_audits_the_su
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     hours = (expires - datetime.now(timezone.utc)).total_seconds() / 3600
     assert abs(hours - app.config["SESSION_JWT_HOURS"]) < 0.1
-    assert session_jwt.verify(app.config["JWT_SECRET"], body["token"])["sub"] == "root"
+    claims = session_jwt.verify(app.config["JWT_SECRET"], body["token"])
+    assert (claims["sub"], claims["cv"]) == (user_id, 1)  # the user's id, never the (reusable) username
     assert api.get("/api/v1/status", headers={"Authorization": f"Bearer {body['token']}"}).status_code == 200
     [row] = audit_rows(app, "login.success")
     assert (row.actor, row.target_type, row.target_id) == ("root", "user", user_id)
@@ -43,10 +45,12 @@ def test_a_wrong_password_answers_401_and_is_audited_as_a_failure_under_the_atte
     assert audit_rows(app, "login.success") == []
 
 
-def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password_and_is_audited(app, api):
+def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password_and_is_audited_under_a_placeholder(app, api):
     response = api.post(LOGIN, json={"username": "nobody", "password": PASSWORD})
     assert (response.status_code, response.json) == (401, {"error": "unauthorized", "message": BAD_CREDENTIALS})
-    assert [row.actor for row in audit_rows(app, "login.failure")] == ["nobody"]
+    # An attacker-chosen name is never written to the audit log.
+    assert [row.actor for row in audit_rows(app, "login.failure")] == ["(unknown user)"]
+    assert "nobody" not in str(audit_rows(app, "login.failure")[0].details)
 
 
 def test_a_disabled_user_cannot_log_in_even_with_the_right_password(app, api):
@@ -107,7 +111,8 @@ def test_a_garbage_token_answers_401(app, api, header):
 
 def test_a_token_signed_with_another_secret_answers_401_invalid_session(app, api):
     add_user(app, "root", "admin")
-    token, _ = session_jwt.issue("some-other-secret-of-sufficient-length", "root", 1)
+    token, _ = session_jwt.issue("some-other-secret-of-sufficient-length", user_id="x", sid="y",
+                                 credential_version=1, hours=1)
     response = api.get("/api/v1/connections", headers={"Authorization": f"Bearer {token}"})
     assert (response.status_code, response.json) == (401, {"error": "unauthorized", "message": "invalid session token"})
 
@@ -125,8 +130,7 @@ def test_a_token_of_a_user_disabled_since_login_answers_401(app, api, admin):
     assert api.get("/api/v1/connections", headers=headers).status_code == 200
     assert api.patch(f"/api/v1/users/{gone_id}", headers=admin, json={"enabled": False}).status_code == 200
     response = api.get("/api/v1/connections", headers=headers)
-    assert (response.status_code, response.json) == (
-        401, {"error": "unauthorized", "message": "the session's user no longer exists or is disabled"})
+    assert (response.status_code, response.json) == (401, {"error": "unauthorized", "message": SESSION_ENDED})
 
 
 def test_an_unknown_route_under_api_v1_answers_a_json_404(app, api, admin):
@@ -154,3 +158,167 @@ def test_the_lockout_counts_failures_since_the_last_success_on_every_backend(app
     for _ in range(5):
         api.post(LOGIN, json={"username": "root", "password": "wrong password"})
     assert api.post(LOGIN, json={"username": "root", "password": PASSWORD}).status_code == 429
+
+
+# -- issue 10, item 8: a session token is a server-side sign-in of one user id -------------------------
+
+def _login(api, username: str = "root", password: str = PASSWORD, **kwargs) -> dict[str, str]:
+    response = api.post(LOGIN, json={"username": username, "password": password}, **kwargs)
+    assert response.status_code == 200, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def _refused(api, headers) -> bool:
+    response = api.get("/api/v1/status", headers=headers)
+    return (response.status_code, response.json) == (401, {"error": "unauthorized", "message": SESSION_ENDED})
+
+
+def test_logout_ends_the_token_at_once_and_a_second_logout_is_harmless(app, api):
+    user_id = add_user(app, "root", "admin")
+    headers = _login(api)
+    other = _login(api)  # another sign-in of the same user is not affected
+    assert api.get("/api/v1/status", headers=headers).status_code == 200
+
+    assert api.post("/api/v1/logout", headers=headers).status_code == 204
+
+    assert _refused(api, headers)
+    assert api.get("/api/v1/status", headers=other).status_code == 200
+    assert api.post("/api/v1/logout", headers=headers).status_code == 204
+    [row] = audit_rows(app, "logout")
+    assert (row.actor, row.target_id, row.details["via"]) == ("root", user_id, "api")
+
+
+def test_logout_without_a_valid_token_answers_401(app, api):
+    assert api.post("/api/v1/logout").status_code == 401
+    assert api.post("/api/v1/logout", headers={"Authorization": "Bearer a.b.c"}).status_code == 401
+
+
+def test_a_new_password_ends_every_token_of_the_user(app, api, admin):
+    user_id = add_user(app, "dev", "viewer")
+    headers = _login(api, "dev")
+
+    assert api.patch(f"/api/v1/users/{user_id}", headers=admin, json={"password": "a brand new password"}).status_code == 200
+
+    assert _refused(api, headers)
+    assert api.get("/api/v1/status", headers=_login(api, "dev", "a brand new password")).status_code == 200
+
+
+def test_a_disabled_then_re_enabled_user_does_not_get_its_old_tokens_back(app, api, admin):
+    user_id = add_user(app, "dev", "viewer")
+    headers = _login(api, "dev")
+    assert api.patch(f"/api/v1/users/{user_id}", headers=admin, json={"enabled": False}).status_code == 200
+    assert api.patch(f"/api/v1/users/{user_id}", headers=admin, json={"enabled": True}).status_code == 200
+    assert _refused(api, headers)
+
+
+def test_a_deleted_users_token_does_not_come_back_when_the_username_is_reused_with_another_role(app, api, admin):
+    user_id = add_user(app, "dev", "viewer")
+    headers = _login(api, "dev")
+    assert api.delete(f"/api/v1/users/{user_id}", headers=admin).status_code == 204
+    assert _refused(api, headers)
+
+    created = api.post("/api/v1/users", headers=admin, json={"username": "dev", "password": PASSWORD, "role": "admin"})
+    assert created.status_code == 201
+
+    assert _refused(api, headers)
+    assert api.post("/api/v1/tokens", headers=headers, json={"name": "x", "scopes": ["*"]}).status_code == 401
+
+
+def test_a_token_whose_credential_version_is_stale_is_refused_even_with_a_live_sign_in(app, api):
+    from janus.services import sign_ins
+
+    user_id = add_user(app, "root", "admin")
+    with app.app_context():
+        sign_in = sign_ins.start_api(user_id, sign_ins.Limits())
+    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=sign_in.sid,
+                                 credential_version=sign_in.credential_version - 1, hours=1)
+    assert _refused(api, {"Authorization": f"Bearer {token}"})
+    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=sign_in.sid,
+                                 credential_version=sign_in.credential_version, hours=1)
+    assert api.get("/api/v1/status", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_a_well_signed_token_without_a_server_side_sign_in_is_refused(app, api):
+    user_id = add_user(app, "root", "admin")
+    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid="made-up", credential_version=1,
+                                 hours=1)
+    assert _refused(api, {"Authorization": f"Bearer {token}"})
+
+
+def test_a_portal_sign_in_secret_cannot_serve_as_an_admin_api_sid(app, api):
+    from janus.services import sign_ins
+
+    user_id = add_user(app, "root", "admin")
+    with app.app_context():
+        portal_secret = sign_ins.start(user_id, sign_ins.Limits())
+    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=portal_secret, credential_version=1,
+                                 hours=1)
+    assert _refused(api, {"Authorization": f"Bearer {token}"})
+
+
+def test_a_token_in_the_old_username_form_is_refused(app, api):
+    from joserfc import jwt as jose_jwt
+
+    add_user(app, "root", "admin")
+    claims = {"sub": "root", "iss": "janus", "aud": "janus-admin", "iat": 0, "exp": 4_102_444_800}
+    old = jose_jwt.encode({"alg": "HS256"}, claims, session_jwt._key(app.config["JWT_SECRET"]), algorithms=["HS256"])
+    response = api.get("/api/v1/status", headers={"Authorization": f"Bearer {old}"})
+    assert (response.status_code, response.json["message"]) == (401, "invalid session token")
+
+
+# -- issue 10, items 5 and 13: throttling by client address, lockout by (username, address) ------------
+
+ATTACKER = {"REMOTE_ADDR": "203.0.113.7"}
+ADMIN_DESK = {"REMOTE_ADDR": "198.51.100.20"}
+
+
+def test_guessing_from_one_address_locks_that_address_out_but_not_the_real_admin_elsewhere(app, api):
+    add_user(app, "root", "admin")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert api.post(LOGIN, json={"username": "root", "password": "guess"}, environ_base=ATTACKER).status_code == 401
+
+    refused = api.post(LOGIN, json={"username": "root", "password": PASSWORD}, environ_base=ATTACKER)
+
+    assert refused.status_code == 429 and refused.json["error"] == "too_many_attempts"
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60 + 1
+    assert "from this address" in refused.json["message"]
+    _login(api, environ_base=ADMIN_DESK)  # the real admin, from another address, is not locked out
+
+
+def test_a_lockout_is_recorded_once_not_for_every_refused_attempt(app, api):
+    add_user(app, "root", "admin")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"] + 10):
+        api.post(LOGIN, json={"username": "root", "password": "guess"}, environ_base=ATTACKER)
+    assert len(audit_rows(app, "login.failure")) == app.config["LOGIN_MAX_FAILURES"]
+    [row] = audit_rows(app, "login.throttled")
+    assert row.actor == "root" and row.details["remote_addr"] == "203.0.113.7"
+
+
+def test_more_attempts_a_minute_than_the_rate_from_one_address_get_429_before_any_password_check(app, api):
+    app.config["LOGIN_RATE_PER_IP"] = 3
+    add_user(app, "root", "admin")
+    for name in ("a", "b", "c"):
+        assert api.post(LOGIN, json={"username": name, "password": "x"}, environ_base=ATTACKER).status_code == 401
+    for name in ("d", "e", "root"):
+        response = api.post(LOGIN, json={"username": name, "password": PASSWORD}, environ_base=ATTACKER)
+        assert response.status_code == 429 and "attempts from this address" in response.json["message"]
+        assert 1 <= int(response.headers["Retry-After"]) <= 61
+    # Counted, not stored one by one: three failures and one throttled row, no attacker-chosen names.
+    assert [r.actor for r in audit_rows(app, "login.failure")] == ["(unknown user)"] * 3
+    assert [r.actor for r in audit_rows(app, "login.throttled")] == ["(any user)"]
+    _login(api, environ_base=ADMIN_DESK)
+
+
+def test_x_forwarded_for_is_ignored_unless_trusted_proxy_hops_is_set(app, api):
+    app.config["LOGIN_RATE_PER_IP"] = 2
+    for n in range(3):
+        response = api.post(LOGIN, json={"username": "x", "password": "y"},
+                            headers={"X-Forwarded-For": f"10.0.0.{n}"}, environ_base=ATTACKER)
+    assert response.status_code == 429  # a fresh claimed address per attempt bought nothing
+
+    app.config["TRUSTED_PROXY_HOPS"] = 1  # now the proxy at REMOTE_ADDR is trusted to append the client
+    for n in range(3):
+        response = api.post(LOGIN, json={"username": "x", "password": "y"},
+                            headers={"X-Forwarded-For": f"evil, 10.0.1.{n}"}, environ_base=ATTACKER)
+        assert response.status_code == 401
+    assert {r.details["remote_addr"] for r in audit_rows(app, "login.failure")} >= {"10.0.1.0", "10.0.1.2"}

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 
 import pytest
+import requests
 
 from tests.support.cli import ADMIN_PASSWORD, MCP_CLI, Cli, call_tool, tool_names
 from tests.support.server import GatewayServer
@@ -125,7 +126,9 @@ def site(tmp_path_factory):
     for upstream in (bank, dog, misc):
         upstream.start()
     # Every request looks at the change counter, so "the next tools/list" is exact, not eventual.
-    gateway = GatewayServer(str(root / "gateway.db"), WEB_CONCURRENCY="2", CATALOG_REFRESH_SECONDS="0").start()
+    # Every test logs in afresh from 127.0.0.1: well past the default per-address sign-in rate.
+    gateway = GatewayServer(str(root / "gateway.db"), WEB_CONCURRENCY="2", CATALOG_REFRESH_SECONDS="0",
+                            LOGIN_RATE_PER_IP="1000").start()
     admin = Cli(root / "admin-home")
     admin.login(gateway.url)
     site = Site(gateway=gateway, bank=bank, dog=dog, misc=misc, admin=admin)
@@ -206,11 +209,44 @@ def test_mcp_gateway_addr_picks_the_gateway_and_a_session_is_never_sent_to_anoth
     assert cli.ok("status", env={"MCP_GATEWAY_ADDR": site.url}).returncode == 0
 
 
-def test_logout_forgets_the_session(site, admin):
-    admin.ok("logout")
+def _cached_token(user: Cli) -> dict[str, str]:
+    return {"Authorization": "Bearer " + json.loads(user.cache_file.read_text())["token"]}
 
+
+def test_logout_ends_the_session_on_the_gateway_and_forgets_it(site, admin):
+    headers = _cached_token(admin)
+    assert requests.get(site.url + "/api/v1/status", headers=headers, timeout=30).status_code == 200
+
+    result = admin.ok("logout")
+
+    assert f"the session is over on {site.url}" in result.stderr
     assert not admin.cache_file.exists()
     assert admin.run("connection", "list").returncode == 1
+    # A copy of the token taken before is worthless now, on every worker.
+    for _ in range(4):
+        assert requests.get(site.url + "/api/v1/status", headers=headers, timeout=30).status_code == 401
+
+
+def test_logout_works_when_the_gateway_already_ended_the_session(site, admin):
+    assert requests.post(site.url + "/api/v1/logout", headers=_cached_token(admin), timeout=30).status_code == 204
+
+    result = admin.ok("logout")
+
+    assert f"the session is over on {site.url}" in result.stderr  # 204 again: logging out twice is fine
+    assert not admin.cache_file.exists()
+
+
+def test_logout_from_an_unreachable_gateway_forgets_the_session_and_says_it_may_still_be_valid(cli):
+    cli.config_dir.mkdir(parents=True)
+    gone = f"http://127.0.0.1:{free_port()}"
+    cli.cache_file.write_text(json.dumps({"addr": gone, "token": "a.b.c", "username": "admin",
+                                          "expires_at": "2099-01-01T00:00:00Z"}))
+
+    result = cli.run("logout")
+
+    assert result.returncode == 1
+    assert "could not end it on the gateway" in result.stderr and "stays valid there until 2099" in result.stderr
+    assert not cli.cache_file.exists()
 
 
 # -- the README walk-throughs ----------------------------------------------------------

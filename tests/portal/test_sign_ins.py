@@ -2,12 +2,14 @@
 failed sign-ins are audited and throttled, shared with the admin API's login."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
 from janus.extensions import db
 from janus.models import AdminAuditLog, PortalSession, User
+from janus.services import sign_ins
 from janus.services import users as users_service
 from tests.portal.conftest import PASSWORD, Portal
 
@@ -94,22 +96,33 @@ def test_sign_ins_and_failures_are_in_the_admin_audit_log(portal_app):
         assert row.details == {"via": "portal", "remote_addr": "127.0.0.1"}
 
 
+class Clock:
+    """The sign-in guard's clock, moved by hand instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_repeated_failures_lock_the_username_for_a_while_without_checking_the_password(portal_app):
+    clock = Clock()
+    portal_app.extensions["janus.sign_in_guard"] = sign_ins.Guard(clock)
     portal = Portal(portal_app, portal_app.test_client())
     for _ in range(5):
         assert portal.login("alice", "guess").status_code == 401
     refused = portal.login("alice")  # the right password, but locked
     assert refused.status_code == 429 and "Too many failed sign-ins" in refused.get_data(as_text=True)
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60 + 1
     assert portal.get("/").status_code == 302
-    # Refusals are recorded but do not count as failures (an attacker cannot extend the lock forever).
+    # Refusals are recorded (once) but do not count as failures (an attacker cannot extend the lock forever).
+    assert portal.login("alice").status_code == 429
     assert _actions(portal_app, "alice")[-6:] == ["login.failure"] * 5 + ["login.throttled"]
     # Other usernames are unaffected.
     assert Portal(portal_app, portal_app.test_client()).login("victor").status_code == 303
     # Once the window has passed, the right password works again.
-    with portal_app.app_context():
-        db.session.execute(update(AdminAuditLog).where(AdminAuditLog.actor == "alice")
-                           .values(created_at=datetime.now(timezone.utc) - timedelta(minutes=16)))
-        db.session.commit()
+    clock.now += 15 * 60 + 1
     assert portal.login("alice").status_code == 303
 
 
@@ -134,4 +147,14 @@ def test_the_admin_api_login_shares_the_lock(portal_app):
     with portal_app.app_context():
         vias = [r.details["via"] for r in db.session.scalars(select(AdminAuditLog).where(
             AdminAuditLog.actor == "alice", AdminAuditLog.action.like("login.%")))]
-    assert vias == ["api"] * 6 + ["portal"]
+    assert vias == ["api"] * 6  # five failures, one refusal recorded for the whole lockout (not the portal's too)
+
+
+def test_an_unknown_or_absurdly_long_username_is_audited_as_a_placeholder_never_as_sent(portal_app):
+    portal = Portal(portal_app, portal_app.test_client())
+    assert portal.login("nobody-" + "x" * 100_000, "guess").status_code == 401
+    assert portal.login("<script>alert(1)</script>", "guess").status_code == 401
+    with portal_app.app_context():
+        rows = db.session.scalars(select(AdminAuditLog).where(AdminAuditLog.action == "login.failure")).all()
+        assert [row.actor for row in rows] == ["(unknown user)"] * 2
+        assert "xxxx" not in str([row.details for row in rows]) and "script" not in str([row.details for row in rows])

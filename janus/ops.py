@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from janus.auth.session_jwt import InvalidSession, verify
 from janus.extensions import db
-from janus.services import users as users_service
+from janus.services import sign_ins
 from janus.transports.http_common import WWW_AUTHENTICATE, edge_refusal, json_response
 from janus.transports.http_metrics import EXCLUDED_FROM_FLASK_METRICS
 from janus.version import __version__
@@ -95,7 +95,8 @@ def _metrics_auth_refusal():
         except InvalidSession:
             # One message for a wrong METRICS_TOKEN and a bad session: no oracle for either.
             return _metrics_unauthorized("The bearer is neither METRICS_TOKEN nor a valid admin session.")
-        user = users_service.find_active(claims["sub"])
+        # The same server-side check as the admin API: logged out, new password, disabled or deleted all end it.
+        user = sign_ins.resolve_api(claims.get("sid"), claims.get("sub"), claims.get("cv"))
         if user is None:
             return _metrics_unauthorized("The session's user no longer exists or is disabled.")
         if user["role"] != "admin":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from janus.auth import session_jwt
 from janus.extensions import db
 from janus.services import users as users_service
+from tests.admin_api.conftest import bearer as admin_bearer
 from tests.conftest import make_app
 from tests.portal.conftest import PASSWORD, Portal
 
@@ -32,7 +32,7 @@ def _bearer(value: str) -> dict[str, str]:
 
 
 def _session(app, username: str) -> dict[str, str]:
-    return _bearer(session_jwt.issue(app.config["JWT_SECRET"], username, 1)[0])
+    return admin_bearer(app, username)
 
 
 def _is_exposition(response) -> bool:
@@ -91,3 +91,12 @@ def test_metrics_get_the_dns_rebinding_checks(ops_app):
     client = ops_app.test_client()
     assert client.get("/metrics", headers={**_bearer(METRICS_TOKEN), "Host": "evil.example.com"}).status_code == 421
     assert client.get("/metrics", headers={**_bearer(METRICS_TOKEN), "Origin": "http://evil.example.com"}).status_code == 403
+
+
+def test_an_ended_admin_session_no_longer_reads_metrics(ops_app):
+    client = ops_app.test_client()
+    headers = _session(ops_app, "alice")
+    assert _is_exposition(client.get("/metrics", headers=headers))
+    assert client.post("/api/v1/logout", headers=headers).status_code == 204
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 401 and b"# TYPE" not in response.data

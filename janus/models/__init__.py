@@ -8,7 +8,7 @@ from janus.models.tokens import ClientToken, User
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0004_session_binding"
 
 __all__ = [
     "AdminAuditLog", "CATALOG_COUNTER", "ChangeCounter", "ClientToken", "Connection",

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic (the lead fixes the chain at merge).
-revision = '0004'
-down_revision = '0003_portal_sessions'  # "0003" in the brief: the real id of 0003
+revision = '0004_session_binding'
+down_revision = '0003_portal_sessions'
 branch_labels = None
 depends_on = None
 

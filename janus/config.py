@@ -5,7 +5,9 @@ Variable names are the reference product's public contract (README
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
@@ -52,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_IDLE_MINUTES": 60.0,  # and ends after this long without a request
     "LOGIN_MAX_FAILURES": 5,  # failed sign-ins of one username within LOGIN_LOCKOUT_MINUTES before it is refused
     "LOGIN_LOCKOUT_MINUTES": 15.0,
+    # Issue 10 item 18, egress policy (janus.gateway.egress): link-local and cloud metadata addresses are
+    # always refused; when this is set, connections and OAuth token URLs may only reach these
+    # comma-separated CIDRs and host names ("*.example.com" for subdomains). Empty: anywhere else.
+    "EGRESS_ALLOWLIST": "",
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP"}
@@ -122,6 +128,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     if isinstance(cfg["ALLOWED_ORIGINS"], str):
         cfg["ALLOWED_ORIGINS"] = [o.strip().rstrip("/") for o in cfg["ALLOWED_ORIGINS"].split(",") if o.strip()]
     cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_REQUEST_BYTES"]
+    cfg["EGRESS_ALLOWLIST"] = egress_allowlist(cfg["EGRESS_ALLOWLIST"])
     # Never run on a guessed secret: without JWT_SECRET each start draws its own.
     cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"]
     if not cfg["JWT_SECRET"]:
@@ -134,6 +141,25 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     _check_tls(cfg)
     return cfg
+
+
+_HOST_NAME = re.compile(r"(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?")
+
+
+def egress_allowlist(raw: Any) -> list[str]:
+    """EGRESS_ALLOWLIST as a list of entries, each a CIDR, an address or a host name; a typo fails the start."""
+    entries = raw.split(",") if isinstance(raw, str) else list(raw or ())
+    found: list[str] = []
+    for entry in (str(e).strip() for e in entries):
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if "/" in entry or ":" in entry or not _HOST_NAME.fullmatch(entry.lower()):
+                raise ConfigError(f"EGRESS_ALLOWLIST entry {entry!r} is not a CIDR, an address or a host name") from None
+        found.append(entry)
+    return found
 
 
 def _check_tls(cfg: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from urllib3 import exceptions as u3
 
+from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.content import UpstreamResponse, excerpt, reason_phrase, to_call_result
 from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.specs import ConnectionSpec, ToolSpec
@@ -116,6 +117,9 @@ def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) 
     def found(*types: type[BaseException]) -> BaseException | None:
         return next((e for e in chain if isinstance(e, types)), None)
 
+    refused = found(EgressRefused)
+    if isinstance(refused, EgressRefused):  # first: the policy refused before any connection was made
+        return error(f"Upstream '{name}' is refused by the egress policy: {refused}", "egress")
     if found(ConnectionRefusedError):
         return error(f"Upstream '{name}' is unreachable: connection refused", "refused")
     if found(socket.gaierror, u3.NameResolutionError):
@@ -169,9 +173,12 @@ class Executor:
         max_response_bytes: int = 1_048_576,
         user_agent: str = "Janus",
         tokens: TokenClient | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._get_secret = get_secret
-        self._tokens = tokens if tokens is not None else TokenClient(user_agent=user_agent)
+        # Without a policy given: metadata and link-local addresses are still refused.
+        self._egress = egress if egress is not None else EgressPolicy()
+        self._tokens = tokens if tokens is not None else TokenClient(user_agent=user_agent, egress=self._egress)
         self._max_bytes = max_response_bytes
         self._base_headers = {"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
         self._targets: dict[tuple[str, str], _Target] = {}
@@ -193,10 +200,14 @@ class Executor:
             urllib.request.getproxies().get(parts.scheme))
         base_path = parts.path.rstrip("/")
         if proxy:
+            self._egress.check_proxied(parts.hostname)  # the proxy resolves the name: judge it here
             manager = urllib3.ProxyManager(proxy, num_pools=1, maxsize=POOL_MAXSIZE, block=False, **tls)
             return _Target(manager, base_path, f"{parts.scheme}://{parts.netloc}")
-        pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-        pool = pool_class(parts.hostname, parts.port, maxsize=POOL_MAXSIZE, block=False, retries=False, **tls)
+        # Its connections resolve, check every address against the egress policy, then connect to them.
+        pool_class = self._egress.pool_classes[parts.scheme]
+        # An explicit port: without one http.client splits an IPv6 literal's last group off as the port.
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        pool = pool_class(parts.hostname, port, maxsize=POOL_MAXSIZE, block=False, retries=False, **tls)
         return _Target(pool, base_path, None)
 
     def _target(self, conn: ConnectionSpec) -> _Target:

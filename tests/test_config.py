@@ -70,3 +70,14 @@ def test_mcp_gateway_reports_configuration_errors_without_a_traceback(tmp_path):
     out = subprocess.run([MCP_GATEWAY, "-stdio"], input=b"", capture_output=True, env=env, timeout=30)
     assert out.returncode == 2
     assert out.stderr.decode().strip() == "mcp-gateway: configuration error: PORT must be a number, got 'eighty'"
+
+
+def test_egress_allowlist_is_a_list_of_cidrs_and_names_and_a_bad_entry_fails_the_start():
+    from janus.config import ConfigError, load
+
+    assert load(environ={})["EGRESS_ALLOWLIST"] == []
+    cfg = load(environ={"EGRESS_ALLOWLIST": "10.0.0.0/8, api.example.com ,*.corp.example,::1"})
+    assert cfg["EGRESS_ALLOWLIST"] == ["10.0.0.0/8", "api.example.com", "*.corp.example", "::1"]
+    for bad in ("10.0.0.0/33", "http://api.example.com", "a b"):
+        with pytest.raises(ConfigError, match="EGRESS_ALLOWLIST entry"):
+            load(environ={"EGRESS_ALLOWLIST": bad})

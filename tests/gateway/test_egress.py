@@ -209,3 +209,38 @@ def test_allowlist_entries_that_are_neither_cidrs_nor_names_are_refused():
     policy = EgressPolicy(" 10.0.0.0/8 ,api.test., *.corp.test, ::1 ")
     assert [str(n) for n in policy.networks] == ["10.0.0.0/8", "::1/128"]
     assert policy.names == ("api.test", "*.corp.test")
+
+
+def test_a_real_gateway_applies_egress_allowlist_from_its_environment_and_audits_the_refusal(tmp_path):
+    import requests
+    from sqlalchemy import select
+
+    from janus.extensions import db
+    from janus.models import ToolCallLog
+    from tests.support.http_gateway import (
+        WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway,
+    )
+    from tests.support.waiting import wait_for
+
+    gateway = start_http_gateway(tmp_path, EGRESS_ALLOWLIST="127.0.0.2/32")
+    try:
+        session = initialize(gateway.url, WEATHER)
+        reply = requests.post(gateway.url + "/mcp", timeout=30, headers=mcp_headers(WEATHER, **{
+            "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}), json={
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "weather_get_station", "arguments": {"id": "KSFO"}}})
+        error = reply.json()["error"]
+        assert error["code"] == INTERNAL_ERROR
+        assert error["message"] == ("Upstream 'Weather' is refused by the egress policy: destination '127.0.0.1' "
+                                    "refused: 127.0.0.1 is not in EGRESS_ALLOWLIST")
+        assert gateway.upstream.seen == []
+
+        def audited():
+            with gateway.app.app_context():
+                return db.session.scalars(select(ToolCallLog)).all()
+
+        rows = wait_for(audited, what="the refused call to be audited")
+        assert [(r.tool_name, r.status) for r in rows] == [("weather_get_station", "failure")]
+        assert "not in EGRESS_ALLOWLIST" in rows[0].error_message
+    finally:
+        stop_http_gateway(gateway)

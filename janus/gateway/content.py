@@ -93,6 +93,11 @@ def _parse_content_type(content_type: str | None) -> tuple[str, str | None]:
     return mime.strip().lower(), charset
 
 
+def _content_type(response: UpstreamResponse) -> tuple[str, str | None]:
+    # The media type is quoted in notes and image blocks: upstream text like any other.
+    return _parse_content_type(response.redactor.text(response.content_type or ""))
+
+
 def _is_json(mime: str) -> bool:
     return mime == "application/json" or mime.endswith("+json")
 
@@ -167,7 +172,7 @@ def _as_text(response: UpstreamResponse, mime: str, charset: str | None, body: b
 def _success_content(
     response: UpstreamResponse, protocol_version: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    mime, charset = _parse_content_type(response.content_type)
+    mime, charset = _content_type(response)
     redactor = response.redactor
     if not response.body and not response.truncated:
         phrase = redactor.text(reason_phrase(response.status, response.reason))
@@ -218,7 +223,7 @@ def excerpt(response: UpstreamResponse, limit: int) -> tuple[str | None, bool]:
     Redaction runs on READ_MARGIN bytes past `limit` and the cut comes after it, so a
     credential that straddles the cut is replaced whole rather than leaking its prefix.
     """
-    mime, charset = _parse_content_type(response.content_type)
+    mime, charset = _content_type(response)
     head = response.body[: limit + READ_MARGIN]
     complete = not response.truncated and len(head) == len(response.body)
     text = _as_text(response, mime, charset, head, complete)
@@ -230,7 +235,7 @@ def excerpt(response: UpstreamResponse, limit: int) -> tuple[str | None, bool]:
 
 
 def _error_excerpt(response: UpstreamResponse) -> str:
-    mime, _ = _parse_content_type(response.content_type)
+    mime, _ = _content_type(response)
     text, cut = excerpt(response, ERROR_BODY_LIMIT)
     if text is None:
         return f"<{_size(response)} of {mime or 'binary data'}>"

@@ -328,9 +328,9 @@ class Executor:
         # Decoded by its charset, redacted, then cut: never the first half of a credential.
         text, cut = excerpt(answer, excerpt_bytes) if excerpt_bytes > 0 else ("", bool(body))
         if text is None:
-            text = f"<{len(body)} bytes of {answer.content_type or 'binary data'}>"
+            text = f"<{len(body)} bytes of {redactor.text(answer.content_type or '') or 'binary data'}>"
         return Probe(ok=response.status < 500, http_status=response.status, reason=redactor.text(answer.reason),
-                     content_type=response.headers.get("Content-Type"), excerpt=text,
+                     content_type=redactor.text(answer.content_type or "") or None, excerpt=text,
                      rtt_ms=_ms_since(started), error=None, truncated=truncated or cut)
 
     def _authenticate(self, conn: ConnectionSpec, credentials: bool) -> tuple[dict[str, str], Redactor]:

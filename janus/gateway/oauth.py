@@ -44,6 +44,7 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from janus.gateway.egress import EgressPolicy, EgressRefused
+from janus.gateway.redaction import redactor_for
 from janus.gateway.specs import ConnectionSpec
 from janus.gateway.errors import exception_chain
 from janus.gateway.upstream_auth import SecretError, _HEADER_VALUE, _where
@@ -336,16 +337,19 @@ class TokenClient:
             response.drain_conn()
         finally:
             response.release_conn()
-        return self._token_from(where, response.status, body)
+        # The error code and token type are quoted in messages: never if they echo the client credentials.
+        echoed = redactor_for((creds.client_secret, headers.get("Authorization", ""))).found_in
+        return self._token_from(where, response.status, body, echoed)
 
-    def _token_from(self, where: str, status: int, body: bytes) -> tuple[str, float | None]:
+    def _token_from(self, where: str, status: int, body: bytes,
+                    echoed: Callable[[str], bool] = lambda text: False) -> tuple[str, float | None]:
         try:
             parsed = json.loads(body.decode("utf-8"))
         except ValueError:
             parsed = None
         if status != 200:
             code = parsed.get("error") if isinstance(parsed, dict) else None
-            detail = f" ({code})" if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else ""
+            detail = f" ({code})" if isinstance(code, str) and _ERROR_CODE.fullmatch(code) and not echoed(code) else ""
             raise self._failed(f"Token endpoint for {where} answered HTTP {status}{detail}")
         if not isinstance(parsed, dict):
             raise self._failed(f"Token endpoint for {where} did not answer with a JSON object")
@@ -354,7 +358,7 @@ class TokenClient:
             raise self._failed(f"Token endpoint for {where} answered without an access_token")
         token_type = parsed.get("token_type")
         if isinstance(token_type, str) and token_type.strip().lower() != "bearer":
-            kind = token_type if _ERROR_CODE.fullmatch(token_type) else "(unprintable)"
+            kind = token_type if _ERROR_CODE.fullmatch(token_type) and not echoed(token_type) else "(unprintable)"
             raise self._failed(f"Token endpoint for {where} issued a '{kind}' token; only Bearer tokens can be sent")
         token = token.strip()
         if not _HEADER_VALUE.fullmatch(token):

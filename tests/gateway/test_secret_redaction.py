@@ -17,6 +17,7 @@ import pytest
 from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
 from janus.gateway.errors import UpstreamError
 from janus.gateway.executor import Executor
+from janus.gateway.upstream_auth import SecretError
 from janus.gateway.tool_backend import GatewayBackend
 from janus.mcp.errors import McpError
 from janus.mcp.server import RequestContext
@@ -255,3 +256,20 @@ def test_the_test_connection_excerpt_is_decoded_redacted_and_then_cut(upstream, 
     assert probe.ok and probe.truncated
     assert probe.excerpt == "x" * 2040 + "[redacte"
     assert upstream.last.headers["authorization"] == f"Bearer {BEARER}"
+
+
+@pytest.mark.parametrize("content_type", ["application/x-{}", "image/x-{}", "text/plain; x={}"])
+def test_a_content_type_echoing_the_credential_is_redacted_where_it_is_quoted(content_type, upstream, tool):
+    upstream.reply(200, b"\x00\x01binary", content_type.format(BEARER))
+    with Executor(get_secret={"s/bearer": BEARER}.__getitem__) as executor:
+        outcome = executor.execute(tool(auth_type="bearer", secret_ref="s/bearer", path="/ct"), {})
+        probe = executor.probe(tool(auth_type="bearer", secret_ref="s/bearer").connection)
+    assert BEARER.lower() not in (json.dumps(outcome.result) + repr(probe)).lower()
+
+
+def test_a_token_endpoint_error_code_echoing_the_client_secret_is_not_quoted(echoing, tool):
+    echoing.handler = lambda req, h: echoing.send(h, 400, json.dumps({"error": CLIENT_SECRET}).encode(),
+                                                  "application/json")
+    with Executor(get_secret=_secrets(echoing).__getitem__) as executor, pytest.raises(SecretError) as caught:
+        executor.execute(tool(auth_type="oauth2_client_credentials", secret_ref="s/oauth", path="/x"), {})
+    assert str(caught.value).endswith("answered HTTP 400") and CLIENT_SECRET not in str(caught.value)

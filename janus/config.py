@@ -157,7 +157,8 @@ def egress_allowlist(raw: Any) -> list[str]:
             ipaddress.ip_network(entry.strip("[]"), strict=False)
         except ValueError:
             if "/" in entry or ":" in entry or not _HOST_NAME.fullmatch(entry.lower()):
-                raise ConfigError(f"EGRESS_ALLOWLIST entry {entry!r} is not a CIDR, an address or a host name") from None
+                raise ConfigError(
+                    f"EGRESS_ALLOWLIST entry {entry!r} is not a CIDR, an address or a host name") from None
         found.append(entry)
     return found
 

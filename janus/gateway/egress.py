@@ -187,7 +187,8 @@ class _GuardedConnection:
             raise ConnectTimeoutError(
                 self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})") from e
         except OSError as e:
-            raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e  # type: ignore[arg-type]
+            message = f"Failed to establish a new connection: {e}"
+            raise NewConnectionError(self, message) from e  # type: ignore[arg-type]
         sys.audit("http.client.connect", self, self.host, self.port)
         return sock
 

@@ -93,31 +93,56 @@ def _spellings(secret: str) -> list[str]:
     return found
 
 
-# One escape of any kind the spellings above use; decoded by _unescape for the fast search.
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\"\\])|%([0-9a-fA-F]{2})|&#(?:[xX]0*([0-9a-fA-F]{1,6})|0*([0-9]{1,7}));|\x00")
-_ESCAPE_START = ("\\", "%", "&", "\x00")
 UNREDACTABLE = "[redacted: the upstream's text held a credential in a form that could not be cut out]"
 
 
-def _decoded(match: re.Match[str]) -> str:
-    hex4, escaped, pct, hexref, decref = match.groups()
-    try:
-        if hex4 or pct or hexref:
-            return chr(int(hex4 or pct or hexref, 16))
-        if decref:
-            return chr(int(decref))
-    except (ValueError, OverflowError):
-        return ""
-    return escaped or ""  # a NUL is dropped: UTF-16 read as a single-byte charset
+def _chr(code: int) -> str:
+    return chr(code) if code <= 0x10FFFF else ""
 
 
-def _unescape(text: str) -> str:
-    """text with one (then a second) level of escapes decoded and NULs dropped."""
-    for _ in range(2):
-        if not any(c in text for c in _ESCAPE_START):
-            break
-        text = _ESCAPE.sub(_decoded, text)
-    return text
+def _decode_escape(escape: str) -> str:
+    """One escape matched by an _Unescaper pattern, any number of times nested, as its character."""
+    if escape[0] == "%":
+        return chr(int(escape[-2:], 16))
+    if escape[0] == "&":
+        body = escape.rstrip(";").lstrip("&#")
+        return _chr(int(body[1:], 16)) if body[:1] in "xX" else _chr(int(body))
+    tail = escape.lstrip("\\")  # JSON: "u0073", the escaped character itself, or "" for a backslash
+    return _chr(int(tail[1:], 16)) if len(tail) == 5 else tail or "\\"
+
+
+class _Unescaper:
+    """Decodes, in one pass, only the escapes of characters that occur in the credentials.
+
+    Benign escapes (%20, \\n, \\", &#38;) are scanned past without a match, so ordinary text
+    pays for a memchr-speed scan per kind and no per-escape Python call. Repeated backslashes
+    and %25 chains count as one escape (a value escaped twice is still found).
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        chars = {c for secret in secrets for c in secret} | {c.swapcase() for secret in secrets for c in secret}
+        # A backslash, then any more ("\\\\*", not "\\+"): a literal first is scanned for fast.
+        self.json = re.compile(r"\\\\*(?:u(?:%s)%s)" % (
+            "|".join(sorted(f"{ord(c):04x}" for c in chars if ord(c) < 0x10000)),
+            "".join(f"|{re.escape(c)}" for c in sorted(chars & set('/"\\'))),
+        ), re.IGNORECASE)
+        latin = sorted(f"{ord(c):02x}" for c in chars if ord(c) < 0x100)
+        self.percent = re.compile(r"%%(?:25)*(?:%s)" % "|".join(latin), re.IGNORECASE)
+        self.char_ref = re.compile(r"&#(?:x0*(?:%s)|0*(?:%s));" % (
+            "|".join(sorted(f"{ord(c):x}" for c in chars)), "|".join(sorted(str(ord(c)) for c in chars))),
+            re.IGNORECASE)
+
+    def __call__(self, text: str) -> str:
+        decode = lambda match: _decode_escape(match.group())  # noqa: E731
+        if "\x00" in text:
+            text = text.replace("\x00", "")  # UTF-16 read as a single-byte charset
+        if "\\" in text:
+            text = self.json.sub(decode, text)
+        if "%" in text:
+            text = self.percent.sub(decode, text)
+        if "&#" in text:
+            text = self.char_ref.sub(decode, text)
+        return text
 
 
 class Redactor:
@@ -133,6 +158,7 @@ class Redactor:
         self.secrets = tuple(_credentials(values))
         alternatives = [s for secret in self.secrets for s in _spellings(secret)]
         self._pattern = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+        self._unescape = _Unescaper(self.secrets) if self.secrets else str
         folded: set[str] = set()
         exact: set[str] = set()
         for secret in self.secrets:
@@ -154,7 +180,7 @@ class Redactor:
         """Whether text holds a credential in any spelling the pattern knows (and some it does not)."""
         if self._pattern is None or not text:
             return False
-        plain = _unescape(text)
+        plain = self._unescape(text)
         if any(needle in plain for needle in self._exact):
             return True
         folded = plain.lower()

@@ -107,3 +107,18 @@ def test_a_redactor_for_many_values_is_one_pattern():
     redactor = Redactor((f"Bearer {TOKEN}", "other-secret-value", "tiny"))
     assert redactor.secrets == (f"Bearer {TOKEN}", "other-secret-value", TOKEN)
     assert redactor.text("other-secret-value tiny") == f"{REDACTED} tiny"
+
+
+def test_credentials_with_quotes_and_backslashes_are_found_json_escaped():
+    secret = 'pa"ss\\word/42'
+    redactor = redactor_for((secret,))
+    escaped = json.dumps(secret)[1:-1].replace("/", "\\/")
+    assert redactor.text(f'{{"v": "{escaped}"}}') == f'{{"v": "{REDACTED}"}}'
+    assert redactor.text(json.dumps(json.dumps(secret))) in (UNREDACTABLE, f'"\\"{REDACTED}\\""')
+
+
+def test_benign_escapes_are_left_alone_and_escapes_nested_twice_still_found():
+    text = 'a=%20b&c=%2Fd \\n \\" \\\\ &#38; &amp;'
+    assert REDACTOR.text(text) is text
+    twice = "".join(f"%25{b:02x}" for b in TOKEN.encode())
+    assert REDACTOR.found_in(twice) and REDACTOR.found_in(json.dumps(json.dumps(TOKEN)))

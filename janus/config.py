@@ -5,6 +5,7 @@ Variable names are the reference product's public contract (README
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -63,6 +64,10 @@ DEFAULTS: dict[str, Any] = {
     # Issue 10, items 5 and 13: sign-in throttling before any password hashing.
     "LOGIN_RATE_PER_IP": 20,  # sign-in attempts per minute from one client address (per process); 0: no limit
     "TRUSTED_PROXY_HOPS": 0,  # reverse proxies in front that append X-Forwarded-For; 0: use the peer address
+    # Issue 10 item 18, egress policy (janus.gateway.egress): link-local and cloud metadata addresses are
+    # always refused; when this is set, connections and OAuth token URLs may only reach these
+    # comma-separated CIDRs and host names ("*.example.com" for subdomains). Empty: anywhere else.
+    "EGRESS_ALLOWLIST": "",
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
@@ -154,6 +159,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         cfg["ALLOWED_HOSTS"] = [h.strip().lower() for h in cfg["ALLOWED_HOSTS"].split(",") if h.strip()]
     _check_allowed_hosts(cfg["ALLOWED_HOSTS"])
     cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_REQUEST_BYTES"]
+    cfg["EGRESS_ALLOWLIST"] = egress_allowlist(cfg["EGRESS_ALLOWLIST"])
     # Never run on a guessed secret: without JWT_SECRET each start draws its own.
     cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"]
     if not cfg["JWT_SECRET"]:
@@ -197,6 +203,26 @@ def _check_secrets(cfg: dict[str, Any]) -> None:
     for name in ("LOGIN_RATE_PER_IP", "TRUSTED_PROXY_HOPS", "LOGIN_MAX_FAILURES"):
         if int(cfg[name]) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {cfg[name]}")
+
+
+_HOST_NAME = re.compile(r"(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?")
+
+
+def egress_allowlist(raw: Any) -> list[str]:
+    """EGRESS_ALLOWLIST as a list of entries, each a CIDR, an address or a host name; a typo fails the start."""
+    entries = raw.split(",") if isinstance(raw, str) else list(raw or ())
+    found: list[str] = []
+    for entry in (str(e).strip() for e in entries):
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if "/" in entry or ":" in entry or not _HOST_NAME.fullmatch(entry.lower()):
+                raise ConfigError(
+                    f"EGRESS_ALLOWLIST entry {entry!r} is not a CIDR, an address or a host name") from None
+        found.append(entry)
+    return found
 
 
 def _check_tls(cfg: dict[str, Any]) -> None:

@@ -146,3 +146,14 @@ def test_mcp_gateway_refuses_to_start_on_a_weak_secret_with_one_line_and_status_
     assert out.returncode == 2
     assert len(stderr.splitlines()) == 1 and stderr.startswith(f"mcp-gateway: configuration error: {message}")
     assert not (tmp_path / "x.db").exists()  # refused before touching anything
+
+
+def test_egress_allowlist_is_a_list_of_cidrs_and_names_and_a_bad_entry_fails_the_start():
+    from janus.config import ConfigError, load
+
+    assert load(environ={})["EGRESS_ALLOWLIST"] == []
+    cfg = load(environ={"EGRESS_ALLOWLIST": "10.0.0.0/8, api.example.com ,*.corp.example,::1"})
+    assert cfg["EGRESS_ALLOWLIST"] == ["10.0.0.0/8", "api.example.com", "*.corp.example", "::1"]
+    for bad in ("10.0.0.0/33", "http://api.example.com", "a b"):
+        with pytest.raises(ConfigError, match="EGRESS_ALLOWLIST entry"):
+            load(environ={"EGRESS_ALLOWLIST": bad})

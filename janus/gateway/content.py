@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
 from janus.mcp import versions
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,14 @@ class UpstreamResponse:
     status: int
     reason: str
     content_type: str | None
-    body: bytes  # at most `limit` bytes; the executor trims before building this
+    # When truncated, up to READ_MARGIN bytes past `limit`: a credential straddling the
+    # cap is redacted whole, and only then is the text cut to `limit` (never a prefix of it).
+    body: bytes
     truncated: bool = False
     limit: int = 0  # the size cap, quoted in the truncation note
     location: str | None = None
+    # Every piece of upstream text passed on goes through this, after decoding, before cutting.
+    redactor: Redactor = NOTHING
 
 
 def _not_json(name: str) -> object:
@@ -88,6 +93,11 @@ def _parse_content_type(content_type: str | None) -> tuple[str, str | None]:
     return mime.strip().lower(), charset
 
 
+def _content_type(response: UpstreamResponse) -> tuple[str, str | None]:
+    # The media type is quoted in notes and image blocks: upstream text like any other.
+    return _parse_content_type(response.redactor.text(response.content_type or ""))
+
+
 def _is_json(mime: str) -> bool:
     return mime == "application/json" or mime.endswith("+json")
 
@@ -120,25 +130,52 @@ def _size(response: UpstreamResponse) -> str:
     return f"{len(response.body)} bytes"
 
 
-def _as_text(response: UpstreamResponse, mime: str, charset: str | None) -> str | None:
-    """The body as text if it is textual (by type, or valid UTF-8 when untyped)."""
-    complete = not response.truncated
+def _withheld(what: str) -> str:
+    return f"[{what} withheld: it contains a credential Janus sent to the upstream]"
+
+
+def _redacted(redactor: Redactor, text: str, charset: str | None) -> str:
+    """text with the credentials replaced; withheld whole if its charset hides one from the pattern."""
+    text = redactor.text(text)
+    if redactor.hidden_by_charset(text, charset):
+        return _withheld("response body")
+    return text
+
+
+def _cut(text: str, limit: int) -> tuple[str, bool]:
+    """At most `limit` bytes of UTF-8, never half a character."""
+    if len(text) <= limit // 4:  # fast path: even 4-byte characters fit
+        return text, False
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return text, False
+    return encoded[:limit].decode("utf-8", "ignore"), True
+
+
+def _as_text(response: UpstreamResponse, mime: str, charset: str | None, body: bytes | None = None,
+             complete: bool | None = None) -> str | None:
+    """The body as redacted text if it is textual (by type, or valid UTF-8 when untyped)."""
+    body = response.body if body is None else body
+    complete = not response.truncated if complete is None else complete
     if _is_json(mime) or _is_text(mime):
-        return _decode(response.body, charset, complete=complete)
-    if not mime:
+        text = _decode(body, charset, complete=complete)
+    elif not mime:
         try:
-            return _decode(response.body, charset, complete=complete, strict=True)
+            text = _decode(body, charset, complete=complete, strict=True)
         except UnicodeDecodeError:
             return None
-    return None
+    else:
+        return None
+    return _redacted(response.redactor, text, charset)
 
 
 def _success_content(
     response: UpstreamResponse, protocol_version: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    mime, charset = _parse_content_type(response.content_type)
+    mime, charset = _content_type(response)
+    redactor = response.redactor
     if not response.body and not response.truncated:
-        phrase = reason_phrase(response.status, response.reason)
+        phrase = redactor.text(reason_phrase(response.status, response.reason))
         return [_text(f"Upstream returned HTTP {response.status} {phrase} with an empty body")], None
 
     if _is_json(mime) and not response.truncated:
@@ -147,8 +184,14 @@ def _success_content(
             parsed = json.loads(text, parse_constant=_not_json)
         except ValueError:
             logger.debug("upstream declared %s but sent invalid JSON; returning text", mime)
-            return [_text(text)], None
+            return [_text(_redacted(redactor, text, charset))], None
+        # Decoded (\u escapes, \/) before redaction, keys and values alike; both the text
+        # and structuredContent come from the redacted value.
+        if redactor.found_in(text):  # the walk only when the body holds a credential somewhere
+            parsed = redactor.value(parsed)
         pretty = _pretty(parsed)
+        if redactor.hidden_by_charset(pretty, charset):
+            return [_text(_withheld("response body"))], None
         # structuredContent must be an object in MCP; arrays and scalars stay text.
         return [_text(pretty)], parsed if isinstance(parsed, dict) else None
 
@@ -160,6 +203,9 @@ def _success_content(
         if kind == "audio" and not versions.at_least(protocol_version, AUDIO_SINCE):
             return [_text(f"[{mime} response of {_size(response)} omitted: audio content needs "
                           f"MCP protocol version {AUDIO_SINCE} or later]")], None
+        if redactor.found_in_bytes(response.body):
+            # Bytes cannot be redacted without corrupting the file: the whole body is refused.
+            return [_text(_withheld(f"{mime} response of {_size(response)}"))], None
         data = base64.b64encode(response.body).decode("ascii")
         return [{"type": kind, "data": data, "mimeType": mime}], None
 
@@ -167,35 +213,46 @@ def _success_content(
     if text is None:
         return [_text(f"[binary response: {mime or 'unknown content type'}, {_size(response)}]")], None
     if response.truncated:
-        text = f"{text}\n\n{_truncation_note(response.limit)}"
+        text = f"{_cut(text, response.limit)[0]}\n\n{_truncation_note(response.limit)}"
     return [_text(text)], None
 
 
+def excerpt(response: UpstreamResponse, limit: int) -> tuple[str | None, bool]:
+    """The start of the body as redacted text (None if not textual), and whether it was cut.
+
+    Redaction runs on READ_MARGIN bytes past `limit` and the cut comes after it, so a
+    credential that straddles the cut is replaced whole rather than leaking its prefix.
+    """
+    mime, charset = _content_type(response)
+    head = response.body[: limit + READ_MARGIN]
+    complete = not response.truncated and len(head) == len(response.body)
+    text = _as_text(response, mime, charset, head, complete)
+    if text is None:
+        return None, False
+    if len(text) > limit:
+        return text[:limit], True
+    return text, not complete
+
+
 def _error_excerpt(response: UpstreamResponse) -> str:
-    mime, charset = _parse_content_type(response.content_type)
-    head = UpstreamResponse(
-        status=response.status,
-        reason=response.reason,
-        content_type=response.content_type,
-        body=response.body[:ERROR_BODY_LIMIT],
-        truncated=response.truncated or len(response.body) > ERROR_BODY_LIMIT,
-        limit=response.limit,
-    )
-    text = _as_text(head, mime, charset)
+    mime, _ = _content_type(response)
+    text, cut = excerpt(response, ERROR_BODY_LIMIT)
     if text is None:
         return f"<{_size(response)} of {mime or 'binary data'}>"
     text = text.strip()
-    return f"{text} …[truncated]" if head.truncated else text
+    return f"{text} …[truncated]" if cut else text
 
 
 def to_call_result(response: UpstreamResponse, protocol_version: str) -> dict[str, Any]:
     """The CallToolResult for an upstream response (isError for 3xx/4xx/5xx)."""
     status = response.status
-    phrase = reason_phrase(status, response.reason)
+    # The reason phrase and Location are upstream text like the body: an echo of a credential is redacted.
+    phrase = response.redactor.text(reason_phrase(status, response.reason))
     if 300 <= status < 400:
         # Redirects are not followed: the next hop could be another host and
         # would receive the connection's credentials.
-        target = f" to {response.location}" if response.location else " without a Location header"
+        location = response.redactor.text(response.location or "")
+        target = f" to {location}" if location else " without a Location header"
         message = f"Upstream returned HTTP {status} {phrase}, redirecting{target}; redirects are not followed"
         return {"content": [_text(message)], "isError": True}
     if status >= 400 or status < 200:

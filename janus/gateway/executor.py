@@ -29,12 +29,14 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from urllib3 import exceptions as u3
 
-from janus.gateway.content import UpstreamResponse, reason_phrase, to_call_result
+from janus.gateway.egress import EgressPolicy, EgressRefused
+from janus.gateway.content import UpstreamResponse, excerpt, reason_phrase, to_call_result
 from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.oauth import TokenClient
-from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, SecretError, auth_headers, redact, redact_text
+from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
+from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, SecretError, authenticate
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +118,9 @@ def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) 
     def found(*types: type[BaseException]) -> BaseException | None:
         return next((e for e in chain if isinstance(e, types)), None)
 
+    refused = found(EgressRefused)
+    if isinstance(refused, EgressRefused):  # first: the policy refused before any connection was made
+        return error(f"Upstream '{name}' is refused by the egress policy: {refused}", "egress")
     if found(ConnectionRefusedError):
         return error(f"Upstream '{name}' is unreachable: connection refused", "refused")
     if found(socket.gaierror, u3.NameResolutionError):
@@ -204,9 +209,12 @@ class Executor:
         max_response_bytes: int = 1_048_576,
         user_agent: str = "Janus",
         tokens: TokenClient | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._get_secret = get_secret
-        self._tokens = tokens if tokens is not None else TokenClient(user_agent=user_agent)
+        # Without a policy given: metadata and link-local addresses are still refused.
+        self._egress = egress if egress is not None else EgressPolicy()
+        self._tokens = tokens if tokens is not None else TokenClient(user_agent=user_agent, egress=self._egress)
         self._max_bytes = max_response_bytes
         self._base_headers = {"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
         self._targets: dict[tuple[str, str], _Target] = {}
@@ -228,10 +236,14 @@ class Executor:
             urllib.request.getproxies().get(parts.scheme))
         base_path = parts.path.rstrip("/")
         if proxy:
+            self._egress.check_proxied(parts.hostname)  # the proxy resolves the name: judge it here
             manager = urllib3.ProxyManager(proxy, num_pools=1, maxsize=POOL_MAXSIZE, block=False, **tls)
             return _Target(manager, base_path, f"{parts.scheme}://{parts.netloc}")
-        pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-        pool = pool_class(parts.hostname, parts.port, maxsize=POOL_MAXSIZE, block=False, retries=False, **tls)
+        # Its connections resolve, check every address against the egress policy, then connect to them.
+        pool_class = self._egress.pool_classes[parts.scheme]
+        # An explicit port: without one http.client splits an IPv6 literal's last group off as the port.
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        pool = pool_class(parts.hostname, port, maxsize=POOL_MAXSIZE, block=False, retries=False, **tls)
         return _Target(pool, base_path, None)
 
     def _target(self, conn: ConnectionSpec) -> _Target:
@@ -282,24 +294,20 @@ class Executor:
         headers = dict(self._base_headers)
         if data is not None:
             headers["Content-Type"] = "application/json"
-        auth: dict[str, str] = {}
-        if conn.auth_type != "none":
-            auth = auth_headers(conn, self._get_secret, self._tokens)
+        auth, redactor = self._authenticate(conn, True)
         response, body, truncated = self._send(conn, method, path, data, {**headers, **auth})
         if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
             # Revoked or expired before its expires_in: one new token, one retry. The upstream
             # refused the credentials, so it did not act on the request and repeating it is safe.
             logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
             self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
-            auth = auth_headers(conn, self._get_secret, self._tokens)
+            auth, redactor = self._authenticate(conn, True)
             response, body, truncated = self._send(conn, method, path, data, {**headers, **auth})
 
         status = response.status
-        location = response.headers.get("Location")
-        if auth and not 200 <= status < 300:
-            # Error bodies are quoted to the client; an upstream that echoes the request
-            # (debug pages, some 401s) must not hand our credentials to it.
-            body, location = redact(body, auth.values()), location and redact_text(location, auth.values())
+        # Any status, any content type: an upstream that echoes the request (debug pages,
+        # "whoami", some 401s) must not hand our credentials to the client. to_call_result
+        # redacts every piece of upstream text (body, reason, Location) after decoding it.
         upstream = UpstreamResponse(
             status=status,
             reason=reason_phrase(status, response.reason),
@@ -307,7 +315,8 @@ class Executor:
             body=body,
             truncated=truncated,
             limit=self._max_bytes,
-            location=location,
+            location=response.headers.get("Location"),
+            redactor=redactor,
         )
         result = to_call_result(upstream, protocol_version)
         ok = 200 <= status < 300
@@ -329,17 +338,27 @@ class Executor:
         """
         started = time.perf_counter()
         try:
-            auth = auth_headers(conn, self._get_secret, self._tokens) if credentials and conn.auth_type != "none" else {}
+            auth, redactor = self._authenticate(conn, credentials)
             response, body, truncated = self._send(conn, "GET", "", None, {**self._base_headers, **auth})
         except (UpstreamError, SecretError) as exc:  # both carry a message fit for an admin
             return Probe(ok=False, http_status=None, reason="", content_type=None, excerpt="",
                          rtt_ms=_ms_since(started), error=str(exc),
                          kind=exc.kind if isinstance(exc, UpstreamError) else "secret")
-        text = redact(body[:excerpt_bytes], auth.values()).decode("utf-8", "replace")
-        return Probe(ok=response.status < 500, http_status=response.status,
-                     reason=reason_phrase(response.status, response.reason),
-                     content_type=response.headers.get("Content-Type"), excerpt=text,
-                     rtt_ms=_ms_since(started), error=None, truncated=truncated or len(body) > excerpt_bytes)
+        answer = UpstreamResponse(status=response.status, reason=reason_phrase(response.status, response.reason),
+                                  content_type=response.headers.get("Content-Type"), body=body,
+                                  truncated=truncated, limit=self._max_bytes, redactor=redactor)
+        # Decoded by its charset, redacted, then cut: never the first half of a credential.
+        text, cut = excerpt(answer, excerpt_bytes) if excerpt_bytes > 0 else ("", bool(body))
+        if text is None:
+            text = f"<{len(body)} bytes of {redactor.text(answer.content_type or '') or 'binary data'}>"
+        return Probe(ok=response.status < 500, http_status=response.status, reason=redactor.text(answer.reason),
+                     content_type=redactor.text(answer.content_type or "") or None, excerpt=text,
+                     rtt_ms=_ms_since(started), error=None, truncated=truncated or cut)
+
+    def _authenticate(self, conn: ConnectionSpec, credentials: bool) -> tuple[dict[str, str], Redactor]:
+        if not credentials or conn.auth_type == "none":
+            return {}, NOTHING
+        return authenticate(conn, self._get_secret, self._tokens)
 
     def _send(
         self, conn: ConnectionSpec, method: str, path: str, data: bytes | None, headers: dict[str, str],
@@ -383,7 +402,10 @@ class Executor:
         deadline: float,
         connect_timeout: float,
     ) -> tuple[bytes, bool]:
-        """At most max_response_bytes (+ one chunk) in memory, within the deadline.
+        """At most max_response_bytes + READ_MARGIN (+ one chunk) in memory, within the deadline.
+
+        The margin past the cap lets redaction see a credential that straddles it whole;
+        content.py cuts to max_response_bytes after redacting.
 
         read1 returns whatever has arrived, so a server dripping a byte at a
         time still meets the overall deadline instead of resetting the per-read
@@ -398,11 +420,11 @@ class Executor:
             except Exception as exc:  # urllib3's own hierarchy
                 raise self._failed(conn, method, exc, connect_timeout) from None
             if not chunk:
-                return b"".join(chunks), False
+                return b"".join(chunks), size > self._max_bytes
             chunks.append(chunk)
             size += len(chunk)
-            if size > self._max_bytes:
-                return b"".join(chunks)[: self._max_bytes], True
+            if size > self._max_bytes + READ_MARGIN:
+                return b"".join(chunks), True
             if time.monotonic() > deadline:
                 logger.warning("upstream %r exceeded its %gs budget while sending the body",
                                conn.name, conn.timeout_seconds)

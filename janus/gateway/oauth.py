@@ -43,6 +43,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import urllib3
 from urllib3 import exceptions as u3
 
+from janus.gateway.egress import EgressPolicy, EgressRefused
+from janus.gateway.redaction import redactor_for
 from janus.gateway.specs import ConnectionSpec
 from janus.gateway.errors import exception_chain
 from janus.gateway.upstream_auth import SecretError, _HEADER_VALUE, _where
@@ -157,6 +159,9 @@ def _network_problem(exc: BaseException) -> str:
     def found(*types: type[BaseException]) -> bool:
         return any(isinstance(e, types) for e in chain)
 
+    refused = next((e for e in chain if isinstance(e, EgressRefused)), None)
+    if refused is not None:
+        return f"refused by the egress policy: {refused}"
     if found(ConnectionRefusedError):
         return "connection refused"
     if found(socket.gaierror, u3.NameResolutionError):
@@ -195,8 +200,11 @@ class _State:
 class TokenClient:
     """Obtains, caches and renews client-credentials tokens; one per executor."""
 
-    def __init__(self, *, user_agent: str = "Janus", clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, user_agent: str = "Janus", clock: Callable[[], float] = time.monotonic,
+                 egress: EgressPolicy | None = None) -> None:
         self._user_agent = user_agent
+        # The token URL comes from the vault, not from registration: it gets the same guard at connect time.
+        self._egress = egress if egress is not None else EgressPolicy()
         self._clock = clock
         self._tokens: dict[str, _Token] = {}  # connection id -> its current token
         self._states: dict[str, _State] = {}
@@ -286,6 +294,8 @@ class TokenClient:
                     tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
                     manager = (urllib3.ProxyManager(proxy, num_pools=8, **tls) if proxy
                                else urllib3.PoolManager(num_pools=8, **tls))
+                    if not proxy:
+                        manager.pool_classes_by_scheme = self._egress.pool_classes
                     self._managers[key] = manager
         return manager
 
@@ -305,7 +315,10 @@ class TokenClient:
             fields.update(client_id=creds.client_id, client_secret=creds.client_secret)
         timeout = min(conn.timeout_seconds, READ_TIMEOUT)
         try:
-            response = self._manager(creds.token_url).urlopen(
+            manager = self._manager(creds.token_url)
+            if isinstance(manager, urllib3.ProxyManager):
+                self._egress.check_proxied(creds.host)  # the proxy resolves the name: judge it here
+            response = manager.urlopen(
                 "POST", creds.token_url, body=urlencode(fields).encode("ascii"), headers=headers,
                 timeout=urllib3.Timeout(connect=min(timeout, CONNECT_TIMEOUT), read=timeout),
                 redirect=False, retries=False, preload_content=False,
@@ -324,16 +337,19 @@ class TokenClient:
             response.drain_conn()
         finally:
             response.release_conn()
-        return self._token_from(where, response.status, body)
+        # The error code and token type are quoted in messages: never if they echo the client credentials.
+        echoed = redactor_for((creds.client_secret, headers.get("Authorization", ""))).found_in
+        return self._token_from(where, response.status, body, echoed)
 
-    def _token_from(self, where: str, status: int, body: bytes) -> tuple[str, float | None]:
+    def _token_from(self, where: str, status: int, body: bytes,
+                    echoed: Callable[[str], bool] = lambda text: False) -> tuple[str, float | None]:
         try:
             parsed = json.loads(body.decode("utf-8"))
         except ValueError:
             parsed = None
         if status != 200:
             code = parsed.get("error") if isinstance(parsed, dict) else None
-            detail = f" ({code})" if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else ""
+            detail = f" ({code})" if isinstance(code, str) and _ERROR_CODE.fullmatch(code) and not echoed(code) else ""
             raise self._failed(f"Token endpoint for {where} answered HTTP {status}{detail}")
         if not isinstance(parsed, dict):
             raise self._failed(f"Token endpoint for {where} did not answer with a JSON object")
@@ -342,7 +358,7 @@ class TokenClient:
             raise self._failed(f"Token endpoint for {where} answered without an access_token")
         token_type = parsed.get("token_type")
         if isinstance(token_type, str) and token_type.strip().lower() != "bearer":
-            kind = token_type if _ERROR_CODE.fullmatch(token_type) else "(unprintable)"
+            kind = token_type if _ERROR_CODE.fullmatch(token_type) and not echoed(token_type) else "(unprintable)"
             raise self._failed(f"Token endpoint for {where} issued a '{kind}' token; only Bearer tokens can be sent")
         token = token.strip()
         if not _HEADER_VALUE.fullmatch(token):

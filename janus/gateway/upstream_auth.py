@@ -8,14 +8,14 @@ they reach requests, because requests' own header errors quote the value.
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol
 
+from janus.gateway.redaction import Redactor, oauth_client_secret, redactor_for
 from janus.gateway.specs import ConnectionSpec
 
 logger = logging.getLogger(__name__)
@@ -28,9 +28,6 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # Framing headers belong to the HTTP client; a secret that set them could
 # desynchronise the pooled connection shared with other callers.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-# Shorter injected values (a tenant name) are not credentials worth garbling an error body for.
-REDACT_MIN_LENGTH = 8
-REDACTED = "[redacted]"
 OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials"
 
 
@@ -123,13 +120,22 @@ _BUILDERS: dict[str, Callable[[ConnectionSpec, str], dict[str, str]]] = {
 def auth_headers(
     conn: ConnectionSpec, get_secret: Callable[[str], str] | None, tokens: TokenSource | None = None,
 ) -> dict[str, str]:
-    """The headers that authenticate a request to this connection's upstream.
+    """The headers that authenticate a request to this connection's upstream."""
+    return authenticate(conn, get_secret, tokens)[0]
+
+
+def authenticate(
+    conn: ConnectionSpec, get_secret: Callable[[str], str] | None, tokens: TokenSource | None = None,
+) -> tuple[dict[str, str], Redactor]:
+    """The headers that authenticate a request to this connection's upstream, and the
+    Redactor for everything secret in them (cached per value: no per-call compiling).
 
     For oauth2_client_credentials the secret holds the client credentials and
-    `tokens` exchanges them for the access token that is sent as a Bearer token.
+    `tokens` exchanges them for the access token that is sent as a Bearer token;
+    the client secret is redacted too, in case the upstream is also the token server.
     """
     if conn.auth_type == "none":
-        return {}
+        return {}, redactor_for(())
     if conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
         if tokens is None:
             raise SecretError(f"No OAuth token client is configured for connection '{conn.name}'")
@@ -155,38 +161,11 @@ def auth_headers(
         ) from exc
     if not isinstance(secret, str):
         raise SecretError(f"Secret for {_where(conn)} is not text")
-    return builder(conn, secret)
+    headers = builder(conn, secret)
+    values = tuple(headers.values())
+    if conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
+        client_secret = oauth_client_secret(secret)
+        values += (client_secret,) if client_secret else ()
+    return headers, redactor_for(values)
 
 
-def _credentials(values: Iterable[str]) -> list[str]:
-    """Each injected header value, its credential without the scheme, a Basic pair decoded; longest first."""
-    found: set[str] = set()
-    for value in values:
-        found.add(value)
-        scheme, _, credential = value.partition(" ")
-        if credential:
-            found.add(credential.strip())
-            if scheme.lower() == "basic":
-                try:
-                    pair = base64.b64decode(credential, validate=True).decode("utf-8")
-                except (binascii.Error, ValueError):
-                    continue
-                found.update((pair, pair.partition(":")[2]))
-    return sorted((v for v in found if len(v) >= REDACT_MIN_LENGTH), key=len, reverse=True)
-
-
-def redact(body: bytes, values: Iterable[str]) -> bytes:
-    """body with every injected credential (see _credentials) replaced by [redacted]."""
-    for secret in _credentials(values):
-        for encoding in ("utf-8", "latin-1"):
-            try:
-                body = body.replace(secret.encode(encoding), REDACTED.encode("ascii"))
-            except UnicodeEncodeError:
-                pass
-    return body
-
-
-def redact_text(text: str, values: Iterable[str]) -> str:
-    for secret in _credentials(values):
-        text = text.replace(secret, REDACTED)
-    return text

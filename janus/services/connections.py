@@ -5,9 +5,11 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from janus.extensions import db
+from janus.gateway.egress import EgressPolicy
 from janus.gateway.specs import AUTH_TYPES
 from janus.models import Connection, Endpoint
 from janus.services._common import (
@@ -120,7 +122,17 @@ def _base_url(url: str) -> str:
         raise ValidationError("base_url must not contain credentials; use auth_type and a vault secret reference", field="base_url")
     if parts.query or parts.fragment:
         raise ValidationError("base_url must not contain a query string or fragment", field="base_url")
+    refused = _egress_problem(parts.hostname)
+    if refused:
+        raise ValidationError(f"base_url host {parts.hostname!r} is refused by the egress policy: {refused}",
+                              field="base_url")
     return url.rstrip("/")
+
+
+def _egress_problem(host: str) -> str | None:
+    """Metadata names and refused literal addresses fail at once; names are judged again, resolved,
+    at every connect (janus.gateway.egress), so a DNS change after registration is caught too."""
+    return EgressPolicy(current_app.config.get("EGRESS_ALLOWLIST") or ()).registration_problem(host)
 
 
 def _prefix(prefix: str) -> str:

@@ -54,12 +54,14 @@ def get_runtime(app: Flask) -> Runtime:
         secrets = _secret_cache(app)
 
         def make_executor():
+            from janus.gateway.egress import EgressPolicy
             from janus.gateway.executor import Executor
 
             return Executor(
                 get_secret=secrets.get,
                 max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
                 user_agent=f"Janus/{__version__}",
+                egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
             )
 
         from janus.services.admin_tools import AdminTools

@@ -152,7 +152,8 @@ def _spec(conn: Connection):
 
 
 # Why a probe got no answer, as the dashboard and mcp-cli verify word it (UpstreamError kinds).
-_NO_ANSWER = {"refused": "connection refused", "timeout": "timed out", "dns": "DNS lookup failed", "tls": "TLS error"}
+_NO_ANSWER = {"refused": "connection refused", "timeout": "timed out", "dns": "DNS lookup failed", "tls": "TLS error",
+              "egress": "refused by the egress policy"}
 
 
 def _reachability(executor, conn: Connection) -> dict[str, Any]:

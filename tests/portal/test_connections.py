@@ -94,6 +94,26 @@ def test_test_connection_sends_the_connections_credentials_and_redacts_them_from
     assert "Reachable: HTTP 200" in shown and "sk_ledger_secret_4471" not in shown and "[redacted]" in shown
 
 
+def test_test_connection_redacts_a_credential_echoed_in_another_charset_case_or_reason(admin, upstream):
+    from werkzeug.wrappers import Response
+
+    from janus.services import vault_keys
+
+    def whoami(request):
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        return Response(f"you are {token.upper()} / {token}".encode("utf-16"), status=f"200 Hi {token}",
+                        content_type="text/plain; charset=utf-16")
+
+    upstream.route("/", whoami)
+    with admin.app.app_context():
+        vault_keys.set_secret("alice", "ledger/token", "sk_ledger_secret_4471")
+    conn = add_connection(admin.app, "Ledger", upstream.url, "led_", auth_type="bearer", auth_secret_ref="ledger/token")
+    shown = admin.post(f"/connections/{conn}/test", htmx=True).get_data(as_text=True)
+    assert upstream.seen[-1].headers["authorization"] == "Bearer sk_ledger_secret_4471"
+    assert "sk_ledger_secret_4471" not in shown.lower()
+    assert "Reachable: HTTP 200 Hi [redacted]" in shown and "you are [redacted] / [redacted]" in shown
+
+
 def test_test_connection_reports_a_missing_secret_and_a_failing_upstream(admin, upstream):
     upstream.route("/", lambda request: json_response({"error": "maintenance"}, 503))
     failing = add_connection(admin.app, "Flaky", upstream.url, "fl_")

@@ -196,9 +196,14 @@ def post_message() -> Response:
     # non-daemon threads before its atexit hooks flush the audit queue; the graceful timeout bounds it.
     try:
         _slots.acquire()
+    except BaseException:  # the request ended while waiting for a slot: it was never in flight
+        _end(principal.token_hash)
+        raise
+    try:
         threading.Thread(target=_process, args=(rt, principal, record, message), daemon=False,
                          name="janus-sse-call").start()
     except BaseException:
+        _slots.release()
         _end(principal.token_hash)
         raise
     return Response("Accepted", status=202, mimetype="text/plain")
@@ -247,7 +252,7 @@ def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict) ->
     token = rt.catalog.current().token(principal)
     rt.runtime.audit.record(CallRecord(
         tool_name=name[:200], status="denied", duration_ms=0.0, token_id=token.id if token else None,
-        token_name=token.name if token else None, transport=principal.transport, http_status=429,
+        token_name=token.name if token else None, transport=principal.transport,
         error_message="too many calls in flight for this token", arguments_digest=arguments_digest(arguments),
     ))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import time
 from http import HTTPStatus
 from typing import Any, Iterable, Iterator
@@ -108,27 +109,33 @@ class ReadDeadline:
                 self._timeout_class = Timeout
 
     def __call__(self, environ, start_response):
-        if self._timeout_class is None:
+        if self._timeout_class is None or not _has_body(environ):
             return self._app(environ, start_response)
         environ["wsgi.input"] = _DeadlineInput(environ["wsgi.input"], time.monotonic() + self._seconds,
                                                self._timeout_class)
         try:
             return self._app(environ, start_response)
         except BodyReadTimeout:
-            pass
-        log.warning("%s %s: request body not received within %.0f s; answered 408 and closed the connection",
-                    environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), self._seconds)
-        sock = environ.get("gunicorn.socket")
-        if sock is not None:
-            # The rest of the body would be drained before the next request: close the reading side
-            # instead, so gunicorn ends the connection after this answer.
-            try:
-                sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
-        start_response("408 Request Timeout", [("Content-Type", "application/json"),
-                                               ("Content-Length", str(len(_TIMEOUT_BODY)))])
-        return [_TIMEOUT_BODY]
+            log.warning("%s %s: request body not received within %.0f s; answered 408 and closed the connection",
+                        environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), self._seconds)
+            sock = environ.get("gunicorn.socket")
+            if sock is not None:
+                # gunicorn would drain the rest of the body before the next request: close the reading
+                # side instead, so the connection ends after this answer.
+                try:
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
+            start_response("408 Request Timeout", [("Content-Type", "application/json"),
+                                                   ("Content-Length", str(len(_TIMEOUT_BODY)))], sys.exc_info())
+            return [_TIMEOUT_BODY]
+
+
+def _has_body(environ) -> bool:
+    length = environ.get("CONTENT_LENGTH")
+    if length and length != "0":
+        return True
+    return "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
 
 
 class WireRequest:

@@ -68,14 +68,21 @@ DEFAULTS: dict[str, Any] = {
     # always refused; when this is set, connections and OAuth token URLs may only reach these
     # comma-separated CIDRs and host names ("*.example.com" for subdomains). Empty: anywhere else.
     "EGRESS_ALLOWLIST": "",
+    # Slow clients and stream limits (issue 10, items 6 and 7).
+    "REQUEST_READ_TIMEOUT_SECONDS": 30.0,  # a request body not fully received this long after the request began: 408
+    "MAX_CONNECTIONS_PER_CLIENT": 100,  # open connections per client IP address, per worker; 0: no cap
+    "SSE_MAX_QUEUED_BYTES": 8_388_608,  # bytes queued for one legacy SSE stream before it is closed as too slow
+    "SSE_MAX_STREAMS_PER_TOKEN": 10,  # open legacy SSE streams per client token, across workers and replicas
+    "MAX_INFLIGHT_CALLS_PER_TOKEN": 32,  # legacy SSE messages being processed per client token, per worker
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
 _INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS",
-         "LOGIN_MAX_FAILURES", "LOGIN_RATE_PER_IP", "TRUSTED_PROXY_HOPS"}
+         "LOGIN_MAX_FAILURES", "LOGIN_RATE_PER_IP", "TRUSTED_PROXY_HOPS", "MAX_CONNECTIONS_PER_CLIENT",
+         "SSE_MAX_QUEUED_BYTES", "SSE_MAX_STREAMS_PER_TOKEN", "MAX_INFLIGHT_CALLS_PER_TOKEN"}
 _FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS",
            "SECRET_CACHE_TTL", "PORTAL_SESSION_HOURS", "PORTAL_IDLE_MINUTES", "LOGIN_LOCKOUT_MINUTES",
-           "SCHEMA_PATTERN_BUDGET_SECONDS"}
+           "SCHEMA_PATTERN_BUDGET_SECONDS", "REQUEST_READ_TIMEOUT_SECONDS"}
 
 
 class ConfigError(ValueError):

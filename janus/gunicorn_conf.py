@@ -22,10 +22,15 @@ _log = logging.getLogger("janus.gunicorn")
 _host = _cfg["HOST"]
 bind = [f"[{_host}]:{_cfg['PORT']}" if ":" in _host and not _host.startswith("[") else f"{_host}:{_cfg['PORT']}"]
 workers = max(1, int(_cfg["WEB_CONCURRENCY"]))
-worker_class = "gevent"
+# gevent's worker plus a per-client-address connection cap (MAX_CONNECTIONS_PER_CLIENT).
+worker_class = "janus.gunicorn_worker.JanusGeventWorker"
+# The most connections one worker holds; slow clients are kept from filling it by the per-client cap
+# and by the request-read deadline (REQUEST_READ_TIMEOUT_SECONDS, janus/wsgi.py).
 worker_connections = 1000
 timeout = 30
 graceful_timeout = 10
+# Also the deadline for a request line and headers: gunicorn's gevent worker reads every request's
+# head, the first one included, under a timeout of this many seconds and then drops the connection.
 keepalive = 5
 errorlog = "-"
 loglevel = str(_cfg["LOG_LEVEL"]).lower()

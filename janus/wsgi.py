@@ -6,6 +6,7 @@ needs its own hook to yield to other greenlets while waiting on PostgreSQL.
 from __future__ import annotations
 
 from janus import create_app
+from janus.transports.wire import ReadDeadline
 
 
 def _cooperative_psycopg() -> None:
@@ -21,3 +22,5 @@ def _cooperative_psycopg() -> None:
 
 _cooperative_psycopg()
 app = create_app()
+# Around everything, /mcp included: a body that does not arrive in time is answered 408 (issue 10, item 6).
+app.wsgi_app = ReadDeadline(app.wsgi_app, app.config["REQUEST_READ_TIMEOUT_SECONDS"])

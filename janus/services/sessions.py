@@ -110,6 +110,18 @@ class SessionStore:
             self._forget(session_id)
         return live
 
+    def open_sessions(self, transport: str, token_hash: str) -> list[tuple[str, str | None]]:
+        """(id, owner_node) of a token's live sessions of one transport, on every worker and replica.
+
+        For per-token caps (SSE_MAX_STREAMS_PER_TOKEN): called when a stream opens, never per message.
+        """
+        t = McpSession.__table__.c
+        cutoff = datetime.now(timezone.utc) - self._idle_timeout
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(t.id, t.owner_node).where(
+                t.transport == transport, t.token_hash == token_hash, t.ended_at.is_(None), t.last_seen_at >= cutoff))
+            return [(row[0], row[1]) for row in rows]
+
     def update(self, record: SessionRecord, **fields: Any) -> SessionRecord:
         with self._engine.begin() as conn:
             conn.execute(update(McpSession).where(McpSession.id == record.id).values(**fields))

@@ -30,38 +30,69 @@ _CLOSED = object()  # wakes a waiting get() when the mailbox is closed
 
 
 class Mailbox:
-    """A bounded local queue for one stream key. One reader (the stream), any number of writers."""
+    """A bounded local queue for one stream key. One reader (the stream), any number of writers.
 
-    def __init__(self, key: str, maxsize: int = MAILBOX_SIZE, on_close=None) -> None:
+    Bounded twice: by count (`maxsize`; a full mailbox drops its oldest message) and, when
+    `max_bytes` is set, by the size of what it holds. A stream whose client stops reading
+    would otherwise hold up to `maxsize` results of any size each. Past `max_bytes` the
+    mailbox gives up on its reader: it drops everything, closes (publishers learn the stream
+    is gone) and marks itself `overflowed`, so the stream can say why it ends.
+    """
+
+    def __init__(self, key: str, maxsize: int = MAILBOX_SIZE, on_close=None, *, max_bytes: int = 0,
+                 on_overflow=None) -> None:
         self.key = key
         self.dropped = 0
+        self.overflowed = False
+        self.max_bytes = max_bytes
+        self._bytes = 0  # characters queued: the size of the JSON text (ensure_ascii=False, so about bytes)
         self._queue: queue.Queue = queue.Queue(maxsize)
         self._lock = threading.Lock()  # makes "drop the oldest, then put" one step for concurrent writers
         self._closed = False
         self._on_close = on_close
+        self._on_overflow = on_overflow
 
     @property
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
     def put(self, message: str) -> bool:
         """Queue a message; False when the mailbox is closed. Never blocks: a full mailbox drops its oldest."""
-        dropped_now = False
+        dropped_now = overflow_now = False
+        size = len(message)
         with self._lock:
             if self._closed:
                 return False
-            while True:
-                try:
-                    self._queue.put_nowait(message)
-                    break
-                except queue.Full:
+            # An empty mailbox takes any one message: its reader is keeping up, so what it holds
+            # stays under max_bytes plus the largest single message.
+            if self.max_bytes and self._bytes and self._bytes + size > self.max_bytes:
+                self.overflowed = overflow_now = True
+                queued = self._bytes
+            else:
+                while True:
                     try:
-                        self._queue.get_nowait()
-                        self.dropped += 1
-                        dropped_now = True
-                    except queue.Empty:  # the reader emptied it meanwhile
-                        pass
+                        self._queue.put_nowait(message)
+                        self._bytes += size
+                        break
+                    except queue.Full:
+                        try:
+                            self._bytes -= len(self._queue.get_nowait())
+                            self.dropped += 1
+                            dropped_now = True
+                        except queue.Empty:  # the reader emptied it meanwhile
+                            pass
             dropped = self.dropped
+        if overflow_now:
+            log.warning("mailbox %s: its stream is not reading (%d bytes queued, %d more offered, cap %d); "
+                        "dropped its messages and closed it", self.key, queued, size, self.max_bytes)
+            self.close()
+            if self._on_overflow is not None:
+                self._on_overflow(self)
+            return False
         if dropped_now and (dropped == 1 or dropped % _DROP_LOG_EVERY == 0):
             log.warning("mailbox %s is full (%d messages): dropped the oldest, %d so far; is its stream stuck?",
                         self.key, self._queue.maxsize, dropped)
@@ -77,6 +108,8 @@ class Mailbox:
             return None
         if item is _CLOSED:
             return None
+        with self._lock:
+            self._bytes = max(0, self._bytes - len(item))  # close() may have zeroed it meanwhile
         return item
 
     def close(self) -> None:
@@ -90,6 +123,7 @@ class Mailbox:
                     self._queue.get_nowait()
                 except queue.Empty:
                     break
+            self._bytes = 0
             self._queue.put_nowait(_CLOSED)
         if self._on_close is not None:
             self._on_close(self)
@@ -103,8 +137,8 @@ class Mailboxes:
         self._boxes: dict[str, Mailbox] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, key: str) -> Mailbox:
-        mailbox = Mailbox(key, self._maxsize, on_close=self._detach)
+    def subscribe(self, key: str, *, max_bytes: int = 0, on_overflow=None) -> Mailbox:
+        mailbox = Mailbox(key, self._maxsize, on_close=self._detach, max_bytes=max_bytes, on_overflow=on_overflow)
         with self._lock:
             old = self._boxes.get(key)
             self._boxes[key] = mailbox
@@ -149,8 +183,8 @@ class Bus(Protocol):
     def start(self) -> None:
         """Idempotent; starts the listener. Raises when the carrier cannot be reached now."""
 
-    def subscribe(self, key: str) -> Mailbox:
-        """A new mailbox for `key`, replacing (and closing) an existing one."""
+    def subscribe(self, key: str, *, max_bytes: int = 0, on_overflow=None) -> Mailbox:
+        """A new mailbox for `key`, replacing (and closing) an existing one; see Mailbox for the byte cap."""
 
     def unsubscribe(self, key: str) -> None: ...
 

@@ -153,8 +153,8 @@ class PostgresBus:
 
     # -- mailboxes -------------------------------------------------------------------------
 
-    def subscribe(self, key: str) -> Mailbox:
-        return self._mailboxes.subscribe(key)
+    def subscribe(self, key: str, *, max_bytes: int = 0, on_overflow=None) -> Mailbox:
+        return self._mailboxes.subscribe(key, max_bytes=max_bytes, on_overflow=on_overflow)
 
     def unsubscribe(self, key: str) -> None:
         self._mailboxes.unsubscribe(key)

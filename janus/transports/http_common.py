@@ -16,6 +16,7 @@ from flask import current_app, request
 from janus.config import HOST_PATTERN
 from janus.gateway.catalog import Principal, hash_token
 from janus.mcp import jsonrpc
+from janus.mcp.errors import INVALID_REQUEST, McpError
 from janus.transports.wire import HttpResponse
 
 log = logging.getLogger(__name__)
@@ -253,3 +254,15 @@ def protect(bp) -> None:
 
 def accepts(accept_header: str | None, mimetype: str) -> bool:
     return any(part.split(";")[0].strip() in (mimetype, "*/*") for part in (accept_header or "").split(","))
+
+
+def parse_single(body: bytes) -> dict:
+    """One JSON-RPC message from a POST body; McpError otherwise (-32700 undecodable, -32600 a batch).
+
+    One policy for both HTTP transports (POST /mcp and the legacy POST /messages): batches were
+    dropped from MCP in 2025-06-18, and a batch would let one POST start any number of calls.
+    """
+    message = jsonrpc.parse(body)
+    if not isinstance(message, dict):
+        raise McpError(INVALID_REQUEST, "Invalid Request: send one JSON-RPC message per POST (no batches).")
+    return message

@@ -8,18 +8,22 @@ travels over the bus to the worker holding the stream, which writes it as an
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+from collections import Counter
 from typing import Iterator
 
-from flask import Blueprint, Response, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 
 from janus.gateway.catalog import Principal
+from janus.gateway.tool_backend import CallRecord, arguments_digest
 from janus.mcp import jsonrpc
 from janus.mcp.errors import McpError
 from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord
 from janus.transports.http_common import (
-    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, protect, rpc_error, sse_event, wire_text,
+    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, parse_single, protect, rpc_error,
+    sse_event, wire_text,
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
@@ -32,6 +36,14 @@ log = logging.getLogger(__name__)
 TRANSPORT = "sse"
 MAX_CONCURRENT_CALLS = 256  # per process; beyond this POSTs wait for a slot (backpressure)
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT_CALLS)
+# JSON-RPC error for a message refused because its token has MAX_INFLIGHT_CALLS_PER_TOKEN messages
+# in flight on this worker (the implementation-defined server-error range, -32000 to -32099).
+TOO_MANY_IN_FLIGHT = -32050
+STREAM_RETRY_AFTER_SECONDS = 5
+SLOW_CONSUMER_GRACE_SECONDS = 5.0  # after a stream's byte cap is hit, time to write its last event
+PROBE = "\x00probe"  # a marker published to check that a counted stream still exists; streams ignore it
+_inflight: Counter[str] = Counter()  # messages being processed per token hash, this worker
+_inflight_lock = threading.Lock()
 
 
 protect(bp)
@@ -44,14 +56,79 @@ def open_stream() -> Response:
     principal = authenticate(rt.catalog, TRANSPORT)
     bus = rt.bus
     record = rt.sessions.create(TRANSPORT, principal.token_hash, owner_node=bus.node)
-    mailbox = bus.subscribe(record.id)
+    cap = current_app.config["SSE_MAX_STREAMS_PER_TOKEN"]
+    if cap > 0 and _open_streams(rt, principal.token_hash, record.id) > cap:
+        rt.sessions.end(record.id)
+        log.warning("sse stream refused: the token already has %d open streams (SSE_MAX_STREAMS_PER_TOKEN)", cap)
+        return json_response({"error": "too_many_streams",
+                              "message": f"This token already has {cap} open SSE streams, the most allowed; "
+                                         "close one and retry."},
+                             429, {"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
+    cutoff = _SocketCutoff(request.environ.get("gunicorn.socket"), record.id)
+    mailbox = bus.subscribe(record.id, max_bytes=current_app.config["SSE_MAX_QUEUED_BYTES"],
+                            on_overflow=cutoff.arm)
     endpoint = url_for("sse.post_message", sessionId=record.id)
     log.info("sse session %s opened", record.id[:8])
-    return Response(stream_with_context(_stream(rt, principal, record, mailbox, endpoint)),
+    return Response(stream_with_context(_stream(rt, principal, record, mailbox, endpoint, cutoff)),
                     mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
 
 
-def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbox, endpoint: str) -> Iterator[str]:
+def _open_streams(rt: HttpRuntime, token_hash: str, own_id: str) -> int:
+    """The token's open SSE streams on every worker and replica, this new one included.
+
+    Counted from the sessions table (the one place all processes share). A row whose process died
+    without ending it would count until it idles out; so, only when the count is over the cap,
+    each is probed over the bus, and those whose owner answers that it is gone are ended.
+    """
+    sessions = rt.sessions.open_sessions(TRANSPORT, token_hash)
+    if len(sessions) <= current_app.config["SSE_MAX_STREAMS_PER_TOKEN"]:
+        return len(sessions)
+    live = 0
+    for session_id, owner in sessions:
+        # The new stream has no mailbox yet: it counts without a probe.
+        if session_id != own_id and owner and not rt.bus.publish(owner, session_id, PROBE):
+            rt.sessions.end(session_id)
+        else:
+            live += 1
+    return live
+
+
+class _SocketCutoff:
+    """Ends a stream whose client stopped reading: its mailbox overflowed, and the stream is stuck
+    writing to a socket nobody reads. After a grace period in which the stream may still write its
+    last event, the socket is shut down: the blocked write fails and the stream's cleanup runs."""
+
+    def __init__(self, sock, session_id: str) -> None:
+        self._sock = sock
+        self._session_id = session_id
+        self.done = threading.Event()
+
+    def arm(self, mailbox) -> None:
+        log.warning("sse session %s: the client is not reading; closing its stream (SSE_MAX_QUEUED_BYTES %d)",
+                    self._session_id[:8], mailbox.max_bytes)
+        if self._sock is None:
+            return
+        timer = threading.Timer(SLOW_CONSUMER_GRACE_SECONDS, self._cut)
+        timer.daemon = True
+        timer.start()
+
+    def _cut(self) -> None:
+        if self.done.is_set():
+            return
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _slow_consumer_event(mailbox) -> str:
+    return sse_event({"error": "slow_consumer",
+                      "message": f"This stream fell more than {mailbox.max_bytes} bytes behind and is closed; "
+                                 "responses not yet sent are lost. Open a new stream."}, event="error")
+
+
+def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbox, endpoint: str,
+            cutoff: _SocketCutoff) -> Iterator[str]:
     bus = rt.bus
     key = (record.id, "sse")
     tracker = ListChangedTracker(rt.catalog, principal)
@@ -61,10 +138,17 @@ def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbo
         while True:
             item = mailbox.get(timeout=rt.keepalive_seconds)
             if item is None:
+                if mailbox.overflowed:
+                    yield _slow_consumer_event(mailbox)
+                    return
+                if mailbox.closed:
+                    return
                 yield SSE_KEEPALIVE
                 continue
             if item == SHUTDOWN:
                 return
+            if item == PROBE:
+                continue
             if item == CATALOG_CHANGED:
                 note = tracker.notification()
                 if note is not None:
@@ -77,6 +161,7 @@ def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbo
         bus.unsubscribe(record.id)
         mailbox.close()
         rt.sessions.end(record.id)
+        cutoff.done.set()
         log.info("sse session %s closed", record.id[:8])
 
 
@@ -98,18 +183,78 @@ def post_message() -> Response:
         return json_response({"error": "request_entity_too_large",
                               "message": f"The request body exceeds {rt.max_request_bytes} bytes."}, 413)
     try:
-        message = jsonrpc.parse(body)
+        message = parse_single(body)  # the same rule as POST /mcp: one message, no batches
     except McpError as error:
         return rpc_error(400, error.code, error.message)
+    cap = current_app.config["MAX_INFLIGHT_CALLS_PER_TOKEN"]
+    if not _begin(principal.token_hash, cap):
+        return _too_many_in_flight(rt, principal, record, message, cap)
     # Answer now, work after: the SDK's SSE client sends its POSTs one at a time,
     # so holding this one for a slow tool would hold back its pings and other calls.
     # Not a daemon: gunicorn's worker waits only for open connections, so a worker leaving on
     # SIGTERM would drop a call still waiting upstream, audit row and all. The interpreter joins
     # non-daemon threads before its atexit hooks flush the audit queue; the graceful timeout bounds it.
-    _slots.acquire()
-    threading.Thread(target=_process, args=(rt, principal, record, message), daemon=False,
-                     name="janus-sse-call").start()
+    try:
+        _slots.acquire()
+    except BaseException:  # the request ended while waiting for a slot: it was never in flight
+        _end(principal.token_hash)
+        raise
+    try:
+        threading.Thread(target=_process, args=(rt, principal, record, message), daemon=False,
+                         name="janus-sse-call").start()
+    except BaseException:
+        _slots.release()
+        _end(principal.token_hash)
+        raise
     return Response("Accepted", status=202, mimetype="text/plain")
+
+
+def _begin(token_hash: str, cap: int) -> bool:
+    with _inflight_lock:
+        if cap > 0 and _inflight[token_hash] >= cap:
+            return False
+        _inflight[token_hash] += 1
+        return True
+
+
+def _end(token_hash: str) -> None:
+    with _inflight_lock:
+        _inflight[token_hash] -= 1
+        if _inflight[token_hash] <= 0:
+            del _inflight[token_hash]
+
+
+def _too_many_in_flight(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict,
+                        cap: int) -> Response:
+    """429 for the POST, and the JSON-RPC error where the client waits for its answer: on the stream."""
+    text = f"Too many requests in flight: this token has {cap} messages being processed; retry later."
+    request_id = message.get("id")
+    if message.get("method") == "tools/call":
+        _audit_refused_call(rt, principal, message)
+    if jsonrpc.is_valid_id(request_id):
+        rt.bus.publish(record.owner_node, record.id, jsonrpc.dumps(
+            jsonrpc.error_response(request_id, TOO_MANY_IN_FLIGHT, text)))
+    log.warning("sse session %s: refused a %s, the token has %d messages in flight (MAX_INFLIGHT_CALLS_PER_TOKEN)",
+                record.id[:8], str(message.get("method"))[:100], cap)
+    return rpc_error(429, TOO_MANY_IN_FLIGHT, text, request_id if jsonrpc.is_valid_id(request_id) else None,
+                     {"Retry-After": "1"})
+
+
+def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict) -> None:
+    """Every tool-call attempt is audited, one refused before it reached the backend included."""
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    name = params.get("name") if isinstance(params.get("name"), str) else "<unknown>"
+    arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+    builtins = rt.runtime.backend.builtins
+    if builtins is not None and name in builtins.names:  # as the backend does: secrets stay out of the digest
+        hidden = builtins.sensitive_arguments(name)
+        arguments = {k: v for k, v in arguments.items() if k not in hidden}
+    token = rt.catalog.current().token(principal)
+    rt.runtime.audit.record(CallRecord(
+        tool_name=name[:200], status="denied", duration_ms=0.0, token_id=token.id if token else None,
+        token_name=token.name if token else None, transport=principal.transport,
+        error_message="too many calls in flight for this token", arguments_digest=arguments_digest(arguments),
+    ))
 
 
 def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: object) -> None:
@@ -130,3 +275,4 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
         log.exception("processing a message for sse session %s failed", record.id[:8])
     finally:
         _slots.release()
+        _end(principal.token_hash)

@@ -29,7 +29,7 @@ from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ER
 from janus.mcp.server import Session
 from janus.transports.http_common import (
     AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, EdgePolicy, accepts,
-    edge_policy, json_response, principal_for, public_base, rpc_error, sse_event,
+    edge_policy, json_response, parse_single, principal_for, public_base, rpc_error, sse_event,
 )
 from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import HttpRuntime, http_runtime
@@ -129,11 +129,9 @@ def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpRespons
         return json_response({"error": "request_entity_too_large",
                               "message": f"The request body exceeds {rt.max_request_bytes} bytes."}, 413)
     try:
-        message = jsonrpc.parse(body)
+        message = parse_single(body)
     except McpError as error:
         return rpc_error(400, error.code, error.message)
-    if not isinstance(message, dict):
-        return rpc_error(400, INVALID_REQUEST, "Invalid Request: send one JSON-RPC message per POST (no batches).")
     if versions.envelope_version(message) is not None:
         return _stateless(rt, req, principal, message)
     header_version = req.header(MCP_PROTOCOL_VERSION)

@@ -11,8 +11,14 @@ application.
 """
 from __future__ import annotations
 
+import logging
+import socket
+import sys
+import time
 from http import HTTPStatus
 from typing import Any, Iterable, Iterator
+
+log = logging.getLogger(__name__)
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 _UNPREFIXED = {"CONTENT_TYPE", "CONTENT_LENGTH"}  # the two headers WSGI stores without HTTP_
@@ -22,6 +28,114 @@ _READ_CHUNK = 65536
 
 class BodyTooLarge(Exception):
     pass
+
+
+class BodyReadTimeout(BaseException):
+    """The request body did not arrive within the read deadline.
+
+    A BaseException, like gevent's Timeout: the `except Exception` guards of the views and of
+    /mcp must not turn it into a 500; it travels up to `ReadDeadline`, which answers 408.
+    """
+
+
+class _DeadlineInput:
+    """`wsgi.input` whose reads all end by one deadline, counted from the start of the request.
+
+    One deadline for the whole body, not one per read: a client sending a byte every few
+    seconds would never trip a per-read timeout.
+    """
+
+    __slots__ = ("_stream", "_deadline", "_timeout")
+
+    def __init__(self, stream, deadline: float, timeout_class) -> None:
+        self._stream = stream
+        self._deadline = deadline
+        self._timeout = timeout_class
+
+    def _bounded(self, method: str, *args):
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise BodyReadTimeout
+        timer = self._timeout(remaining, BodyReadTimeout)
+        timer.start()
+        try:
+            return getattr(self._stream, method)(*args)
+        finally:
+            timer.close()
+
+    def read(self, *args):
+        return self._bounded("read", *args)
+
+    def readline(self, *args):
+        return self._bounded("readline", *args)
+
+    def readlines(self, *args):
+        return self._bounded("readlines", *args)
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
+_TIMEOUT_BODY = (b'{"error":"request_timeout","message":"The request body was not received in time; '
+                 b'the connection is closed."}')
+
+
+class ReadDeadline:
+    """WSGI middleware: a request body must be fully received within `seconds` of the request's start.
+
+    gunicorn's gevent worker bounds the wait for a request's headers (its keep-alive timeout) but not
+    a body read: a client declaring a large Content-Length and sending nothing held a connection
+    slot forever, and enough of them (worker_connections) made the worker deaf. Past the deadline
+    the request is answered 408 and the connection closed. Needs gevent (the gateway's worker); it
+    does nothing where gevent's sockets are not in use (the stdio process, tests through Flask's
+    test client).
+    """
+
+    def __init__(self, app, seconds: float) -> None:
+        self._app = app
+        self._seconds = seconds
+        self._timeout_class = None
+        if seconds > 0:
+            try:
+                from gevent import Timeout
+                from gevent import monkey
+            except ImportError:
+                return
+            if monkey.is_module_patched("socket"):
+                self._timeout_class = Timeout
+
+    def __call__(self, environ, start_response):
+        if self._timeout_class is None or not _has_body(environ):
+            return self._app(environ, start_response)
+        environ["wsgi.input"] = _DeadlineInput(environ["wsgi.input"], time.monotonic() + self._seconds,
+                                               self._timeout_class)
+        try:
+            return self._app(environ, start_response)
+        except BodyReadTimeout:
+            log.warning("%s %s: request body not received within %.0f s; answered 408 and closed the connection",
+                        environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), self._seconds)
+            sock = environ.get("gunicorn.socket")
+            if sock is not None:
+                # gunicorn would drain the rest of the body before the next request: close the reading
+                # side instead, so the connection ends after this answer.
+                try:
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
+            start_response("408 Request Timeout", [("Content-Type", "application/json"),
+                                                   ("Content-Length", str(len(_TIMEOUT_BODY)))], sys.exc_info())
+            return [_TIMEOUT_BODY]
+
+
+def _has_body(environ) -> bool:
+    length = environ.get("CONTENT_LENGTH")
+    if length and length != "0":
+        return True
+    return "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
 
 
 class WireRequest:

@@ -114,6 +114,24 @@ def test_full_mailbox_drops_the_oldest_message():
     assert mailbox.dropped == 2
 
 
+def test_a_mailbox_past_its_byte_cap_drops_everything_closes_and_says_so():
+    overflowed = []
+    mailbox = Mailbox("k", max_bytes=100, on_overflow=overflowed.append)
+    assert mailbox.put("a" * 60) and mailbox.queued_bytes == 60
+    assert not mailbox.put("b" * 60)  # 120 > 100: the reader has fallen behind
+    assert mailbox.overflowed and mailbox.closed and mailbox.queued_bytes == 0
+    assert overflowed == [mailbox]
+    assert mailbox.get(timeout=0) is None
+    assert not mailbox.put("c")
+
+
+def test_an_empty_mailbox_takes_one_message_larger_than_its_byte_cap():
+    mailbox = Mailbox("k", max_bytes=100)
+    assert mailbox.put("a" * 500)  # a reader keeping up still gets a result larger than the cap
+    assert mailbox.get(timeout=0) == "a" * 500 and mailbox.queued_bytes == 0
+    assert mailbox.put("b" * 80) and mailbox.put("c" * 20) and not mailbox.overflowed
+
+
 def test_closing_a_mailbox_wakes_its_waiting_reader():
     mailbox = Mailbox("k")
     results = []

@@ -33,7 +33,11 @@ def _enough_file_descriptors(needed: int) -> None:
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     _enough_file_descriptors(4 * IDLE_STREAMS + 512)
-    gateway = start_http_gateway(tmp_path_factory.mktemp("load"))
+    # Capacity, not policy: one token from one address holds all these streams, so the per-token stream
+    # cap and the per-address connection cap are off here (tests/transports/test_sse_limits.py and
+    # test_slow_clients.py cover those).
+    gateway = start_http_gateway(tmp_path_factory.mktemp("load"), SSE_MAX_STREAMS_PER_TOKEN="0",
+                                 MAX_CONNECTIONS_PER_CLIENT="0")
     yield gateway
     stop_http_gateway(gateway)
 

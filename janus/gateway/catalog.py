@@ -21,6 +21,14 @@ from janus.gateway.specs import ToolSpec
 
 log = logging.getLogger(__name__)
 
+# Janus's built-in admin tools own every name starting with this, in any letter case: an upstream
+# tool named like one would be granted by an admin token's `admin_*` scope, or look like one to a model.
+RESERVED_PREFIX = "admin_"
+
+
+def is_reserved_name(name: str) -> bool:
+    return name[:len(RESERVED_PREFIX)].casefold() == RESERVED_PREFIX
+
 
 def hash_token(raw: str) -> str:
     """Tokens are high-entropy secrets, so one SHA-256 is the right cost for a per-call lookup."""
@@ -88,7 +96,8 @@ class CatalogSnapshot:
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.tools = tuple(sorted(self.tools, key=lambda t: t.name))
+        # `tools` arrives in registration order; the first of a name wins (a stable sort keeps that order).
+        self.tools = tuple(sorted(_servable(self.tools), key=lambda t: t.name))
         self.by_name = {t.name: t for t in self.tools}
 
     def token(self, principal: Principal) -> TokenRecord | None:
@@ -125,6 +134,23 @@ class CatalogSnapshot:
             with self._lock:
                 self._validators[tool.name] = validator
         return validator
+
+
+def _servable(tools: Iterable[ToolSpec]) -> list[ToolSpec]:
+    """Each name once, none in the admin namespace. The services refuse both; rows written before
+    those rules (or by hand) must still never shadow an admin tool or list one name twice."""
+    kept: dict[str, ToolSpec] = {}
+    for tool in tools:
+        if is_reserved_name(tool.name):
+            log.warning("tool %s (connection %r) is not served: names starting with %r are reserved for "
+                        "Janus's admin tools; give the connection another prefix", tool.name, tool.connection.name,
+                        RESERVED_PREFIX)
+        elif tool.name in kept:
+            log.warning("tool %s of connection %r is not served: connection %r registered that name first",
+                        tool.name, tool.connection.name, kept[tool.name].connection.name)
+        else:
+            kept[tool.name] = tool
+    return list(kept.values())
 
 
 def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:

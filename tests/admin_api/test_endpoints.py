@@ -164,3 +164,14 @@ def test_a_deeply_nested_input_schema_is_refused_not_a_crash(app, api, admin, bi
         '{"connection_id": "%s", "tool_name": "deep", "path_template": "/d", "input_schema": %s}'
         % (billing["id"], nested)), content_type="application/json")
     assert response.status_code == 400 and response.json["error"] in {"bad_request", "validation_error"}
+
+
+@pytest.mark.parametrize("tool_name", ["admin_status", "ADMIN_status", "Admin_anything"])
+def test_a_tool_name_that_would_land_in_the_admin_namespace_is_refused(app, api, admin, tool_name):
+    # Only a connection stored before the prefix rule (here: an empty prefix) can get this far.
+    from tests.support.catalog import add_connection
+
+    bare = add_connection(app, "Bare", "https://bare.example.test", "")
+    assert_refused(app, api, "POST", URL, admin, {"connection_id": bare, "tool_name": tool_name, "path_template": "/s"},
+                   status=400, message=f"tool name {tool_name!r} is reserved: names starting with 'admin_' belong to "
+                                       "Janus's built-in admin tools; give the connection another prefix")

@@ -52,6 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_IDLE_MINUTES": 60.0,  # and ends after this long without a request
     "LOGIN_MAX_FAILURES": 5,  # failed sign-ins of one username within LOGIN_LOCKOUT_MINUTES before it is refused
     "LOGIN_LOCKOUT_MINUTES": 15.0,
+    # Client token hashes (issue 10, item 11): HMAC-SHA256 under this server key, base64 of 32 bytes.
+    # Unset: a 0600 key file `<VAULT_LOCAL_PATH>.token-hash.key` (local vault) or the vault secret
+    # `janus-token-hash-key` (aws/gcp/azure), created on first use. Set it on replicas that share no files.
+    "TOKEN_HASH_KEY": "",
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP"}

@@ -15,6 +15,7 @@ from tests.support.catalog import add_connection, add_endpoint, add_token, updat
 from tests.support.waiting import wait_for
 
 CONN = ConnectionSpec(id="c", name="C", base_url="http://127.0.0.1:9")
+KEY = bytes(range(32))
 
 
 def _tool(name: str, method: str = "GET") -> ToolSpec:
@@ -47,14 +48,14 @@ def test_listing_is_sorted_filtered_and_annotated():
 def test_inactive_tokens_see_nothing():
     now = datetime.now(timezone.utc)
     tokens = {
-        hash_token("live"): TokenRecord("1", "live", "developer", ("*",)),
-        hash_token("off"): TokenRecord("2", "off", "developer", ("*",), enabled=False),
-        hash_token("old"): TokenRecord("3", "old", "developer", ("*",), expires_at=now - timedelta(seconds=1)),
+        hash_token("live", KEY): TokenRecord("1", "live", "developer", ("*",)),
+        hash_token("off", KEY): TokenRecord("2", "off", "developer", ("*",), enabled=False),
+        hash_token("old", KEY): TokenRecord("3", "old", "developer", ("*",), expires_at=now - timedelta(seconds=1)),
     }
     snapshot = CatalogSnapshot(version=1, tools=(_tool("a"),), tokens=tokens)
-    assert snapshot.scopes_for(Principal(hash_token("live"))) == ("*",)
+    assert snapshot.scopes_for(Principal(hash_token("live", KEY))) == ("*",)
     for raw in ("off", "old", "unknown"):
-        assert snapshot.scopes_for(Principal(hash_token(raw))) == ()
+        assert snapshot.scopes_for(Principal(hash_token(raw, KEY))) == ()
     assert snapshot.scopes_for(Principal(None)) is None
 
 
@@ -106,7 +107,7 @@ def test_runtime_catalog_reflects_database_changes_on_both_backends(app):
     add_endpoint(app, conn_id, "get_alerts", "/alerts")
     add_token(app, "W", "w" * 30, "weather_*")
     catalog = get_runtime(app).catalog
-    principal = Principal(hash_token("w" * 30))
+    principal = Principal(catalog.hash_token("w" * 30))
 
     def names():
         snap = catalog.current()
@@ -167,10 +168,10 @@ def test_one_name_registered_twice_is_listed_once_and_the_first_registered_wins(
         in caplog.text
 
 
-def _ctx(raw_token: str):
+def _ctx(backend, raw_token: str):
     from janus.mcp.server import RequestContext
 
-    return RequestContext(caller=Principal(hash_token(raw_token), transport="streamable"), session=None,
+    return RequestContext(caller=Principal(backend.catalog.hash_token(raw_token), transport="streamable"), session=None,
                           protocol_version="2025-06-18", era="handshake", client_info=None, request_id=1, meta={})
 
 
@@ -187,21 +188,21 @@ def test_rows_stored_before_the_name_rules_never_shadow_admin_tools_or_list_a_na
     add_token(app, "Root", "r" * 30, "*", role="admin")
     backend = get_runtime(app).backend
 
-    names = [t["name"] for t in backend.list_tools(_ctx("r" * 30)).tools]
+    names = [t["name"] for t in backend.list_tools(_ctx(backend, "r" * 30)).tools]
 
     assert len(names) == len(set(names)) and names == sorted(names)
     assert names.count("admin_status") == 1 and "acc_ext_get" in names and "ADMIN_list_tokens" not in names
     assert backend.catalog.current().by_name["acc_ext_get"].connection.name == "Accounts"  # registered first
-    status = backend.call_tool(_ctx("r" * 30), "admin_status", {})  # the built-in, not the unreachable upstream
+    status = backend.call_tool(_ctx(backend, "r" * 30), "admin_status", {})  # the built-in, not the unreachable upstream
     assert status["isError"] is False and "version" in status["structuredContent"]
 
 
 def test_the_admin_tool_that_adds_connections_refuses_a_prefix_in_the_admin_namespace(app):
     add_token(app, "Root", "r" * 30, "*", role="admin")
     backend = get_runtime(app).backend
-    result = backend.call_tool(_ctx("r" * 30), "admin_add_connection",
+    result = backend.call_tool(_ctx(backend, "r" * 30), "admin_add_connection",
                                {"name": "Ops", "base_url": "http://127.0.0.1:9", "prefix": "admin_ops_"})
     assert result["isError"] is True
     assert result["content"][0]["text"] == (
         "prefix 'admin_ops_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_')")
-    assert [t["name"] for t in backend.list_tools(_ctx("r" * 30)).tools if not t["name"].startswith("admin_")] == []
+    assert [t["name"] for t in backend.list_tools(_ctx(backend, "r" * 30)).tools if not t["name"].startswith("admin_")] == []

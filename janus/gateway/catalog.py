@@ -80,7 +80,7 @@ class TokenRecord:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a token (by its keyed hash, see hash_token) or, for a local stdio process, nobody in particular."""
+    """Who is calling: a token (by its keyed hash, hash_token) or, for a local stdio process, nobody in particular."""
 
     token_hash: str | None
     transport: str = "stdio"

@@ -11,6 +11,6 @@ from janus.models.tokens import ClientToken, KeyCheck, User
 SCHEMA_REVISION = "0005_token_hash_key"
 
 __all__ = [
-    "AdminAuditLog", "CATALOG_COUNTER", "ChangeCounter", "ClientToken", "Connection",
-    "Endpoint", "KeyCheck", "McpSession", "PortalSession", "SCHEMA_REVISION", "ToolCallLog", "User", "track_catalog_changes",
+    "AdminAuditLog", "CATALOG_COUNTER", "ChangeCounter", "ClientToken", "Connection", "Endpoint", "KeyCheck",
+    "McpSession", "PortalSession", "SCHEMA_REVISION", "ToolCallLog", "User", "track_catalog_changes",
 ]

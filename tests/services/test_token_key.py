@@ -176,3 +176,16 @@ def test_with_a_cloud_vault_the_key_is_a_secret_there_created_once_and_read_by_e
         assert vault.list() == [token_key.VAULT_SECRET_NAME]
         assert base64.b64decode(vault.get(token_key.VAULT_SECRET_NAME)) == key
     assert not _key_file(tmp_path).exists()
+
+
+def test_replicas_sharing_a_database_but_not_the_key_are_stopped_on_both_backends(app, db_backend, tmp_path):
+    server_key(app)  # the first replica (TOKEN_HASH_KEY set) records its key's fingerprint
+    other = make_app(db_backend, VAULT_LOCAL_PATH=str(tmp_path / "elsewhere" / "secrets.json"), TOKEN_HASH_KEY="")
+    with pytest.raises(TokenKeyError, match="is not the key this database's tokens were hashed with"):
+        server_key(other)  # a replica on another machine that made its own key file
+    same = make_app(db_backend, VAULT_LOCAL_PATH=str(tmp_path / "elsewhere" / "secrets.json"),
+                    TOKEN_HASH_KEY=app.config["TOKEN_HASH_KEY"])
+    assert server_key(same) == server_key(app)
+    for extra in (other, same):
+        with extra.app_context():
+            db.engine.dispose()

@@ -303,6 +303,7 @@ def write_janus_catalog(workdir: Path, upstream: str, token: str) -> None:
     from janus.gateway.catalog import hash_token
     from janus.models import ClientToken, Connection, Endpoint
     from janus.services.bootstrap import ensure_schema
+    from janus.services.token_key import server_key
 
     app = create_app({"DATABASE_PATH": str(workdir / "bench.db"), "VAULT_LOCAL_PATH": str(workdir / "secrets.json"),
                       "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench-admin-password"})
@@ -312,7 +313,7 @@ def write_janus_catalog(workdir: Path, upstream: str, token: str) -> None:
         conn.endpoints = [Endpoint(tool_name="trade_volume", path_template=TRADE_VOLUME_PATH, method="GET",
                                    input_schema=INPUT_SCHEMA)]
         db.session.add(conn)
-        db.session.add(ClientToken(name="bench", token_hash=hash_token(token), scopes="bench_*"))
+        db.session.add(ClientToken(name="bench", token_hash=hash_token(token, server_key(app)), scopes="bench_*"))
         db.session.commit()
         db.session.remove()
         db.engine.dispose()

@@ -45,6 +45,7 @@ def _prepare(workdir: str, upstream_url: str):
     from janus.gateway.catalog import hash_token
     from janus.models import ClientToken, Connection, Endpoint
     from janus.services.bootstrap import ensure_schema
+    from janus.services.token_key import server_key
 
     app = create_app({"DATABASE_PATH": f"{workdir}/bench.db", "VAULT_LOCAL_PATH": f"{workdir}/secrets.json",
                       "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench-admin-password"})
@@ -55,7 +56,7 @@ def _prepare(workdir: str, upstream_url: str):
                                    input_schema={"type": "object", "properties": {"member_id": {"type": "string"}},
                                                  "required": ["member_id"]})]
         db.session.add(conn)
-        db.session.add(ClientToken(name="bench", token_hash=hash_token(TOKEN), scopes="bench_*"))
+        db.session.add(ClientToken(name="bench", token_hash=hash_token(TOKEN, server_key(app)), scopes="bench_*"))
         db.session.commit()
     return app
 
@@ -68,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     calls = min(args.calls, 20000)
 
-    from janus.gateway.catalog import Principal, hash_token
+    from janus.gateway.catalog import Principal
     from janus.mcp.server import McpServer
     from janus.services.runtime import get_runtime
 
@@ -77,7 +78,7 @@ def main() -> None:
     app = _prepare(workdir, url)
     runtime = get_runtime(app)
     server = McpServer(runtime.backend, name="janus", version="bench")
-    principal = Principal(hash_token(TOKEN), transport="bench")
+    principal = Principal(runtime.catalog.hash_token(TOKEN), transport="bench")
     stdio = subprocess.Popen([GATEWAY, "-stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              env={**os.environ, "DATABASE_PATH": f"{workdir}/bench.db", "MCP_GATEWAY_TOKEN": TOKEN,
                                   "VAULT_LOCAL_PATH": f"{workdir}/secrets.json", "LOG_LEVEL": "WARNING"})

@@ -74,6 +74,10 @@ DEFAULTS: dict[str, Any] = {
     "SSE_MAX_QUEUED_BYTES": 8_388_608,  # bytes queued for one legacy SSE stream before it is closed as too slow
     "SSE_MAX_STREAMS_PER_TOKEN": 10,  # open legacy SSE streams per client token, across workers and replicas
     "MAX_INFLIGHT_CALLS_PER_TOKEN": 32,  # legacy SSE messages being processed per client token, per worker
+    # Client token hashes (issue 10, item 11): HMAC-SHA256 under this server key, base64 of 32 bytes.
+    # Unset: a 0600 key file `<VAULT_LOCAL_PATH>.token-hash.key` (local vault) or the vault secret
+    # `janus-token-hash-key` (aws/gcp/azure), created on first use. Set it on replicas that share no files.
+    "TOKEN_HASH_KEY": "",
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}

@@ -1,11 +1,20 @@
-"""Engine tuning that every process needs (SQLite WAL, busy timeout, foreign keys)."""
+"""Engine tuning that every process needs (SQLite WAL, busy timeout, foreign keys, private files)."""
 from __future__ import annotations
+
+import logging
+import os
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
+PRIVATE_FILE_MODE = 0o600
+# Files SQLite keeps beside the database; they hold the same rows (token hashes, audit, sessions).
+SQLITE_SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 _installed = False
 
 
@@ -29,8 +38,60 @@ def _on_connect(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+def _before_connect(dialect, connection_record, cargs, cparams) -> None:
+    """Runs before the DBAPI opens the file: the only moment to decide the mode it is born with."""
+    if dialect.name != "sqlite" or os.name != "posix":
+        return
+    path = sqlite_file_path(cargs[0] if cargs else cparams.get("database"), bool(cparams.get("uri")))
+    if path:
+        secure_sqlite_files(path)
+
+
+def sqlite_file_path(database: object, uri: bool) -> str | None:
+    """The file behind a pysqlite `database` argument, or None for in-memory databases."""
+    if not isinstance(database, str) or database in ("", ":memory:"):
+        return None
+    if uri and database.startswith("file:"):
+        parts = urlsplit(database)
+        if "mode=memory" in parts.query or not parts.path or parts.path == ":memory:":
+            return None
+        return unquote(parts.path)
+    return database
+
+
+def secure_sqlite_files(path: str) -> None:
+    """Create the database 0600 and tighten any existing file of it to 0600.
+
+    SQLite itself would create the file 0644 (minus the umask). It creates the
+    WAL, SHM and journal files with the database file's own mode, so a private
+    database keeps them private; ones left looser (by an older Janus, or a copy)
+    are tightened here, and the log says so.
+    """
+    try:
+        # O_EXCL: an existing database is never truncated; an empty file is a valid empty database.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # e.g. a missing or read-only directory: SQLite reports that with its own message
+    for name in (path, *(path + suffix for suffix in SQLITE_SIDE_SUFFIXES)):
+        try:
+            mode = os.stat(name).st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            try:
+                os.chmod(name, PRIVATE_FILE_MODE)
+            except OSError as exc:
+                log.warning("database file %s is mode %04o (readable beyond its owner) and cannot be made 0600: %s",
+                            name, mode, exc.strerror)
+            else:
+                log.warning("database file %s was mode %04o; changed it to 0600 (owner only)", name, mode)
+
+
 def install_engine_hooks() -> None:
     global _installed
     if not _installed:
+        event.listen(Engine, "do_connect", _before_connect)
         event.listen(Engine, "connect", _on_connect)
         _installed = True

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.stdio import TEST_TOKEN_HASH_KEY
 from tests.support.upstream import Upstream
 
 PG_BASE_URL = os.environ.get("JANUS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -53,6 +54,7 @@ def make_app(database: dict, **overrides):
         "ADMIN_PASSWORD": "admin-password-for-tests",
         "CATALOG_REFRESH_SECONDS": 0.05,
         "VAULT_LOCAL_PATH": "",
+        "TOKEN_HASH_KEY": TEST_TOKEN_HASH_KEY,
         **database,
         **overrides,
     }

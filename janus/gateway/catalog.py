@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -22,10 +23,30 @@ from janus.gateway.specs import ToolSpec
 
 log = logging.getLogger(__name__)
 
+# Janus's built-in admin tools own every name starting with this, in any letter case: an upstream
+# tool named like one would be granted by an admin token's `admin_*` scope, or look like one to a model.
+RESERVED_PREFIX = "admin_"
 
-def hash_token(raw: str) -> str:
-    """Tokens are high-entropy secrets, so one SHA-256 is the right cost for a per-call lookup."""
+
+def is_reserved_name(name: str) -> bool:
+    return name[:len(RESERVED_PREFIX)].casefold() == RESERVED_PREFIX
+
+
+def token_digest(raw: str) -> str:
+    """The token's SHA-256: what databases before schema 0005 stored, and what the keyed hash covers."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def keyed_token_hash(key: bytes, digest: str) -> str:
+    """HMAC-SHA256 under the server key: a leaked database cannot be tested against guessed tokens
+    (admins may paste low-entropy ones), nor given a row for a token of the attacker's choosing."""
+    return hmac.digest(key, digest.encode("utf-8"), "sha256").hex()  # one-shot C path: ~1 µs
+
+
+def hash_token(raw: str, key: bytes) -> str:
+    """What the database stores for a token. Over the SHA-256, not the raw value, so rows from before
+    the key existed are re-keyed without knowing their tokens. Two hashes: microseconds per request."""
+    return keyed_token_hash(key, token_digest(raw))
 
 
 def parse_scopes(raw: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -60,7 +81,7 @@ class TokenRecord:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a token (by hash) or, for a local stdio process, nobody in particular."""
+    """Who is calling: a token (by its keyed hash, hash_token) or, for a local stdio process, nobody in particular."""
 
     token_hash: str | None
     transport: str = "stdio"
@@ -90,7 +111,8 @@ class CatalogSnapshot:
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.tools = tuple(sorted(self.tools, key=lambda t: t.name))
+        # `tools` arrives in registration order; the first of a name wins (a stable sort keeps that order).
+        self.tools = tuple(sorted(_servable(self.tools), key=lambda t: t.name))
         self.by_name = {t.name: t for t in self.tools}
 
     def token(self, principal: Principal) -> TokenRecord | None:
@@ -152,6 +174,23 @@ class _Refused:
     problems: list[str]
 
 
+def _servable(tools: Iterable[ToolSpec]) -> list[ToolSpec]:
+    """Each name once, none in the admin namespace. The services refuse both; rows written before
+    those rules (or by hand) must still never shadow an admin tool or list one name twice."""
+    kept: dict[str, ToolSpec] = {}
+    for tool in tools:
+        if is_reserved_name(tool.name):
+            log.warning("tool %s (connection %r) is not served: names starting with %r are reserved for "
+                        "Janus's admin tools; give the connection another prefix", tool.name, tool.connection.name,
+                        RESERVED_PREFIX)
+        elif tool.name in kept:
+            log.warning("tool %s of connection %r is not served: connection %r registered that name first",
+                        tool.name, tool.connection.name, kept[tool.name].connection.name)
+        else:
+            kept[tool.name] = tool
+    return list(kept.values())
+
+
 def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:
     """The MCP Tool object for tools/list."""
     method = tool.method.upper()
@@ -179,7 +218,9 @@ class Catalog:
         probe: Callable[[], int],
         refresh_seconds: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        token_key: bytes | None = None,
     ) -> None:
+        self._token_key = token_key
         self._load = load
         self._probe = probe
         self._refresh = refresh_seconds
@@ -187,6 +228,12 @@ class Catalog:
         self._snapshot: CatalogSnapshot | None = None
         self._next_check = 0.0
         self._lock = threading.Lock()
+
+    def hash_token(self, raw: str) -> str:
+        """A presented token as the snapshot's token table (and the session rows) know it."""
+        if self._token_key is None:  # never fall back to an unkeyed hash: fail closed
+            raise RuntimeError("this catalog was built without the token hash key")
+        return hash_token(raw, self._token_key)
 
     def current(self) -> CatalogSnapshot:
         snapshot = self._snapshot

@@ -3,14 +3,14 @@ from janus.models.audit import AdminAuditLog, ToolCallLog
 from janus.models.catalog import Connection, Endpoint
 from janus.models.sessions import McpSession, PortalSession
 from janus.models.state import CATALOG_COUNTER, ChangeCounter, track_catalog_changes
-from janus.models.tokens import ClientToken, User
+from janus.models.tokens import ClientToken, KeyCheck, User
 
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0004_session_binding"
+SCHEMA_REVISION = "0005_token_hash_key"
 
 __all__ = [
-    "AdminAuditLog", "CATALOG_COUNTER", "ChangeCounter", "ClientToken", "Connection",
-    "Endpoint", "McpSession", "PortalSession", "SCHEMA_REVISION", "ToolCallLog", "User", "track_catalog_changes",
+    "AdminAuditLog", "CATALOG_COUNTER", "ChangeCounter", "ClientToken", "Connection", "Endpoint", "KeyCheck",
+    "McpSession", "PortalSession", "SCHEMA_REVISION", "ToolCallLog", "User", "track_catalog_changes",
 ]

@@ -15,7 +15,8 @@ class ClientToken(db.Model):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(200))
-    # SHA-256 hex of the token; the value itself is never stored.
+    # HMAC-SHA256 hex under the server's token hash key, over the token's SHA-256 (janus.gateway.catalog.hash_token);
+    # the value itself is never stored, and without the key a row cannot be checked against a guess.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # A few leading characters so admins can tell tokens apart (e.g. "mcp_Ab…").
     token_hint: Mapped[str] = mapped_column(String(16), default="")
@@ -29,6 +30,20 @@ class ClientToken(db.Model):
     @property
     def scope_list(self) -> list[str]:
         return [s.strip() for s in self.scopes.split(",") if s.strip()]
+
+
+class KeyCheck(db.Model):
+    """Which server key the stored hashes were made with: a MAC of a constant under the key, never the key.
+
+    A process holding another key (a replica without the shared TOKEN_HASH_KEY, a lost key file) would
+    refuse every token; comparing this at start turns that into one clear error instead.
+    """
+
+    __tablename__ = "key_checks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class User(db.Model):

@@ -72,6 +72,8 @@ def _stdio_env() -> dict[str, str]:
             env[name] = value
     if str(cfg.get("VAULT_ENCRYPTION_KEY") or "").strip():
         env["VAULT_ENCRYPTION_KEY"] = "<this gateway's VAULT_ENCRYPTION_KEY>"
+    if str(cfg.get("TOKEN_HASH_KEY") or "").strip():  # without it the stdio process refuses to start
+        env["TOKEN_HASH_KEY"] = "<this gateway's TOKEN_HASH_KEY>"
     env["MCP_GATEWAY_TOKEN"] = TOKEN_PLACEHOLDER
     return env
 

@@ -20,6 +20,7 @@ from werkzeug.security import generate_password_hash
 from janus.extensions import db, init_migrations
 from janus.gateway.catalog import hash_token
 from janus.models import SCHEMA_REVISION, AdminAuditLog, ClientToken, Connection, Endpoint, PortalSession, User
+from janus.services.token_key import server_key
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +139,10 @@ def seed_demo_data() -> bool:
     elif _MOCK_URL.match(conn.base_url) and conn.base_url != base_url:
         conn.base_url = base_url  # the mock moved with PORT
         changed = True
-    if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == hash_token(DEMO_TOKEN))) is None:
+    demo_hash = hash_token(DEMO_TOKEN, server_key())
+    if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == demo_hash)) is None:
         db.session.add(ClientToken(
-            name="LCH Member Test Token", token_hash=hash_token(DEMO_TOKEN), token_hint=DEMO_TOKEN[:6],
+            name="LCH Member Test Token", token_hash=demo_hash, token_hint=DEMO_TOKEN[:6],
             role="developer", scopes="lch_*",
         ))
         changed = True
@@ -152,7 +154,8 @@ def seed_demo_data() -> bool:
 
 def warn_if_demo_token() -> bool:
     exists = db.session.scalar(
-        select(ClientToken.id).where(ClientToken.token_hash == hash_token(DEMO_TOKEN), ClientToken.enabled.is_(True))
+        select(ClientToken.id).where(ClientToken.token_hash == hash_token(DEMO_TOKEN, server_key()),
+                                     ClientToken.enabled.is_(True))
     ) is not None
     if exists:
         log.warning(
@@ -189,6 +192,8 @@ def bootstrap(app: Flask, *, create_admin: bool = True) -> None:
         if create_admin or app.config["SEED_DEMO_DATA"] or current_revision() != SCHEMA_REVISION:
             with startup_lock():
                 _migrate_if_needed()
+                # Right after migrating: the first start after schema 0005 re-keys the stored token hashes.
+                server_key(app, under_startup_lock=True)
                 if create_admin:
                     ensure_admin_user()
                     purge_ended_sessions()

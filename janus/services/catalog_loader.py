@@ -31,6 +31,7 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
         ).scalar_one_or_none() or 0
         connections = session.scalars(
             select(Connection).where(Connection.enabled.is_(True)).options(selectinload(Connection.endpoints))
+            .order_by(Connection.created_at, Connection.id)  # the snapshot keeps the first tool of a name
         ).all()
         tools: list[ToolSpec] = []
         for conn in connections:

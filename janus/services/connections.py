@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from janus.extensions import db
 from janus.gateway.egress import EgressPolicy
+from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
 from janus.gateway.specs import AUTH_TYPES
 from janus.models import Connection, Endpoint
 from janus.services._common import (
@@ -18,7 +19,6 @@ from janus.services._common import (
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]*_$")
-RESERVED_PREFIX = "admin_"  # Janus's built-in admin tools
 FIELDS = {"name", "base_url", "prefix", "description", "auth_type", "auth_secret_ref", "enabled", "timeout_seconds"}
 
 
@@ -140,8 +140,9 @@ def _prefix(prefix: str) -> str:
         raise ValidationError(
             f"prefix {prefix!r} is invalid: use lower-case letters, digits and '_', start with a letter "
             "and end with '_' (e.g. 'billing_')", field="prefix")
-    if prefix == RESERVED_PREFIX:
-        raise ValidationError(f"prefix {RESERVED_PREFIX!r} is reserved for Janus's built-in admin tools", field="prefix")
+    if is_reserved_name(prefix):  # 'admin_x_' too: its tools would still be named admin_…
+        raise ValidationError(f"prefix {prefix!r} is reserved for Janus's built-in admin tools "
+                              f"(no prefix may start with {RESERVED_PREFIX!r})", field="prefix")
     return prefix
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from janus.extensions import db
+from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.schemas import declared_names, schema_problems
 from janus.gateway.templating import fixed_query_names, placeholders, validate_body_template
@@ -126,6 +127,9 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
         raise ValidationError(
             f"tool name {name!r} is invalid: use letters, digits, '_', '.' and '-', and keep the full name "
             f"{exposed!r} within {MAX_TOOL_NAME} characters", field="tool_name")
+    if is_reserved_name(exposed):  # only a connection stored before the prefix rule can get here
+        raise ValidationError(f"tool name {exposed!r} is reserved: names starting with {RESERVED_PREFIX!r} belong to "
+                              "Janus's built-in admin tools; give the connection another prefix", field="tool_name")
     if fields["method"] not in HTTP_METHODS:
         raise ValidationError(f"method {fields['method']!r} is unknown; expected one of {', '.join(HTTP_METHODS)}",
                               field="method")

@@ -13,6 +13,7 @@ from janus.gateway.catalog import Catalog
 from janus.gateway.tool_backend import GatewayBackend
 from janus.services.audit import AuditWriter
 from janus.services.catalog_loader import catalog_version, load_snapshot
+from janus.services.token_key import server_key
 from janus.vault.cache import SecretCache
 from janus.version import __version__
 
@@ -50,6 +51,7 @@ def get_runtime(app: Flask) -> Runtime:
             load=lambda: load_snapshot(engine),
             probe=lambda: catalog_version(engine),
             refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
+            token_key=server_key(app),  # resolved once per process, before the first request
         )
         secrets = _secret_cache(app)
 

@@ -1,4 +1,4 @@
-"""Client tokens: hashed at rest, scoped by globs, shown once."""
+"""Client tokens: hashed at rest under a server key (janus.services.token_key), scoped by globs, shown once."""
 from __future__ import annotations
 
 import re
@@ -13,6 +13,7 @@ from janus.gateway.catalog import hash_token, parse_scopes, scopes_allow
 from janus.models import ClientToken, Connection, Endpoint
 from janus.services._common import boolean, create_row, delete_row, iso, only, text, update_row, valid_id
 from janus.services.errors import Conflict, NotFound, ValidationError
+from janus.services.token_key import server_key
 
 ROLES = ("admin", "developer")
 MIN_TOKEN_LENGTH = 24
@@ -72,7 +73,7 @@ def create_token(actor: str, data: dict[str, Any]) -> tuple[dict[str, Any], str]
             raise ValidationError("a token value must be visible ASCII characters without spaces", field="token")
     else:
         raw = generate_token()
-    token_hash = hash_token(raw)
+    token_hash = hash_token(raw, server_key())
     if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == token_hash)) is not None:
         raise Conflict("this token value is already registered", field="token")
     token = ClientToken(

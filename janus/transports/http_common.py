@@ -14,7 +14,7 @@ import orjson
 from flask import current_app, request
 
 from janus.config import HOST_PATTERN
-from janus.gateway.catalog import Principal, hash_token
+from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc
 from janus.mcp.errors import INVALID_REQUEST, McpError
 from janus.transports.wire import HttpResponse
@@ -110,7 +110,7 @@ def principal_for(catalog, transport: str, authorization: str | None, base: str)
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Denied(unauthorized("A client token is required: send 'Authorization: Bearer <token>'.", base))
-    principal = Principal(token_hash=hash_token(token), transport=transport)
+    principal = Principal(token_hash=catalog.hash_token(token), transport=transport)
     record = catalog.current().token(principal)
     if record is None or not record.is_active():
         # One message for unknown, disabled and expired: no oracle for token guessing.

@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
-from janus.gateway.catalog import Principal, hash_token
+from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc
 from janus.mcp.errors import McpError
 from janus.mcp.server import McpServer, Session
@@ -35,7 +35,7 @@ class TokenRejected(Exception):
 
 def check_token(backend, token: str | None) -> Principal:
     """Fail closed before serving anything when a token is given but not valid now."""
-    principal = Principal(token_hash=hash_token(token) if token else None, transport="stdio")
+    principal = Principal(token_hash=backend.catalog.hash_token(token) if token else None, transport="stdio")
     if token:
         record = backend.catalog.current().token(principal)
         if record is None:

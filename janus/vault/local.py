@@ -230,18 +230,7 @@ class LocalVault:
         return key
 
     def _read_key_file(self, path: Path) -> bytes | None:
-        try:
-            with open(path, "rb") as f:
-                mode = os.fstat(f.fileno()).st_mode
-                if os.name == "posix" and mode & 0o077:
-                    raise VaultError(f"key file {path} is accessible by group or others (mode {mode & 0o777:04o}); "
-                                     f"run: chmod 600 {path}")
-                data = f.read(4096)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise VaultError(f"cannot read key file {path}: {exc.strerror}") from None
-        return decode_key(data, f"key file {path}")
+        return read_key_file(path)
 
     def _create_key_file(self) -> bytes:
         key = AESGCM.generate_key(bit_length=8 * KEY_BYTES)
@@ -349,6 +338,56 @@ def _signature(st: os.stat_result) -> tuple:
 
 def _key_text(key: bytes) -> bytes:
     return base64.b64encode(key) + b"\n"
+
+
+def load_or_create_key_file(path: Path) -> bytes:
+    """A 32-byte key kept in its own 0600 file (base64 text), created on first use.
+
+    For keys other than the vault's (the client-token hash key lives beside the vault key).
+    The file appears complete or not at all (written aside, then hard-linked into place), so a
+    process starting at the same moment never reads a half-written key, and only one key wins.
+    """
+    existing = read_key_file(path)
+    if existing is not None:
+        return existing
+    key = os.urandom(KEY_BYTES)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    except OSError as exc:
+        raise VaultError(f"cannot create key file {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_key_text(key))
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails if another process got there first: then its key is the key
+    except FileExistsError:
+        key = read_key_file(path) or key
+    except OSError as exc:
+        raise VaultError(f"cannot create key file {path}: {exc.strerror}") from None
+    else:
+        _fsync_dir(path.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return key
+
+
+def read_key_file(path: Path) -> bytes | None:
+    """The key in a base64 key file, None if there is none; a file others may read is refused."""
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if os.name == "posix" and mode & 0o077:
+                raise VaultError(f"key file {path} is accessible by group or others (mode {mode & 0o777:04o}); "
+                                 f"run: chmod 600 {path}")
+            data = f.read(4096)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise VaultError(f"cannot read key file {path}: {exc.strerror}") from None
+    return decode_key(data, f"key file {path}")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

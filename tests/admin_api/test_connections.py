@@ -86,7 +86,12 @@ OK = {"name": "Ledger", "base_url": "https://ledger.example.test"}
                                       "with a letter and end with '_' (e.g. 'billing_')"),
     ({**OK, "prefix": "1ledger_"}, 400, "prefix '1ledger_' is invalid: use lower-case letters, digits and '_', start "
                                         "with a letter and end with '_' (e.g. 'billing_')"),
-    ({**OK, "prefix": "admin_"}, 400, "prefix 'admin_' is reserved for Janus's built-in admin tools"),
+    ({**OK, "prefix": "admin_"}, 400,
+     "prefix 'admin_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_')"),
+    ({**OK, "prefix": "admin_tools_"}, 400,
+     "prefix 'admin_tools_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_')"),
+    ({"name": "Admin Console", "base_url": OK["base_url"]}, 400,  # the default prefix would be admin_console_
+     "prefix 'admin_console_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_')"),
     ({**OK, "prefix": "billing_ext_"}, 409,
      "prefix 'billing_ext_' clashes with connection 'Billing' (prefix 'billing_'): tool names could collide"),
     ({**OK, "prefix": "billing_"}, 409,

@@ -207,3 +207,14 @@ def test_local_references_and_fixed_query_placeholders_are_accepted(app, api, ad
     created = create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "scoped",
                                        "path_template": "/r?scope={{scope}}&v=1", "input_schema": schema})
     assert created["input_schema"] == schema
+
+
+@pytest.mark.parametrize("tool_name", ["admin_status", "ADMIN_status", "Admin_anything"])
+def test_a_tool_name_that_would_land_in_the_admin_namespace_is_refused(app, api, admin, tool_name):
+    # Only a connection stored before the prefix rule (here: an empty prefix) can get this far.
+    from tests.support.catalog import add_connection
+
+    bare = add_connection(app, "Bare", "https://bare.example.test", "")
+    assert_refused(app, api, "POST", URL, admin, {"connection_id": bare, "tool_name": tool_name, "path_template": "/s"},
+                   status=400, message=f"tool name {tool_name!r} is reserved: names starting with 'admin_' belong to "
+                                       "Janus's built-in admin tools; give the connection another prefix")

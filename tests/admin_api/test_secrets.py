@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from janus.extensions import db
-from janus.gateway.catalog import hash_token
+from janus.gateway.catalog import token_digest
 from janus.models import ClientToken, User
 from tests.admin_api.conftest import audit_rows, dumps
 
@@ -39,7 +39,7 @@ def test_no_secret_appears_in_any_response_or_admin_audit_row(app, api, admin):
     send("DELETE", "/api/v1/vault/keys/prod/key")
     send("DELETE", f"/api/v1/users/{user['id']}")
 
-    secrets = [password, new_password, own_value, vault_value, hash_token(own_value), hash_token(generated), *hashes]
+    secrets = [password, new_password, own_value, vault_value, token_digest(own_value), token_digest(generated), *hashes]
     audit = dumps([[row.actor, row.action, row.target_id, row.details] for row in audit_rows(app)])
     token_creations = [a for a in answers if generated in a or own_value in a]
     assert len(token_creations) == 2  # each value once: in the answer that created it

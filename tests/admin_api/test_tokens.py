@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from janus.extensions import db
+from janus.gateway.catalog import hash_token
 from janus.models import ClientToken
+from janus.services.token_key import server_key
 from tests.admin_api.conftest import assert_refused, audit_rows, create, dumps
 
 URL = "/api/v1/tokens"
@@ -31,7 +33,10 @@ def test_a_token_without_a_value_gets_a_generated_mcp_value_shown_once(app, api,
     assert body["token"] not in listed.get_data(as_text=True)
     with app.app_context():
         stored = db.session.scalar(select(ClientToken))
-        assert stored.token_hash == hashlib.sha256(body["token"].encode()).hexdigest()
+        # Keyed: the plain SHA-256 of the value (what an attacker with the database could test guesses against)
+        # is not stored; the server key is not in the database.
+        assert stored.token_hash != hashlib.sha256(body["token"].encode()).hexdigest()
+        assert stored.token_hash == hash_token(body["token"], server_key(app))
     [row] = audit_rows(app, "token.create")
     text = dumps(row.details)
     assert body["token"] not in text and stored.token_hash not in text

@@ -575,12 +575,16 @@ def test_validation_errors_show_the_servers_message(site, admin):
     bad_url = admin.run("connection", "add", "--name", "Bad", "--url", "ftp://files.example")
     bad_prefix = admin.run("connection", "add", "--name", "Bad", "--url", site.misc.url, "--prefix", "Bad")
     clash = admin.run("connection", "add", "--name", "Other Accounts", "--url", site.misc.url, "--prefix", "accounts_")
+    reserved = admin.run("connection", "add", "--name", "Ops", "--url", site.misc.url, "--prefix", "admin_ops_")
 
     assert bad_url.returncode == 1 and bad_url.stderr == (
         "Error: base_url must be an absolute http:// or https:// URL with a host, got 'ftp://files.example' "
         "(HTTP 400 validation_error)\n")
     assert bad_prefix.returncode == 1 and "prefix 'Bad' is invalid" in bad_prefix.stderr
     assert clash.returncode == 1 and "(HTTP 409 conflict)" in clash.stderr and "accounts_" in clash.stderr
+    assert reserved.returncode == 1 and reserved.stderr == (
+        "Error: prefix 'admin_ops_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_') "
+        "(HTTP 400 validation_error)\n")
 
 
 def test_invalid_schema_json_is_a_usage_error(site, admin):

@@ -15,6 +15,7 @@ from tests.support.catalog import add_connection, add_endpoint, add_token, updat
 from tests.support.waiting import wait_for
 
 CONN = ConnectionSpec(id="c", name="C", base_url="http://127.0.0.1:9")
+KEY = bytes(range(32))
 
 
 def _tool(name: str, method: str = "GET") -> ToolSpec:
@@ -47,14 +48,14 @@ def test_listing_is_sorted_filtered_and_annotated():
 def test_inactive_tokens_see_nothing():
     now = datetime.now(timezone.utc)
     tokens = {
-        hash_token("live"): TokenRecord("1", "live", "developer", ("*",)),
-        hash_token("off"): TokenRecord("2", "off", "developer", ("*",), enabled=False),
-        hash_token("old"): TokenRecord("3", "old", "developer", ("*",), expires_at=now - timedelta(seconds=1)),
+        hash_token("live", KEY): TokenRecord("1", "live", "developer", ("*",)),
+        hash_token("off", KEY): TokenRecord("2", "off", "developer", ("*",), enabled=False),
+        hash_token("old", KEY): TokenRecord("3", "old", "developer", ("*",), expires_at=now - timedelta(seconds=1)),
     }
     snapshot = CatalogSnapshot(version=1, tools=(_tool("a"),), tokens=tokens)
-    assert snapshot.scopes_for(Principal(hash_token("live"))) == ("*",)
+    assert snapshot.scopes_for(Principal(hash_token("live", KEY))) == ("*",)
     for raw in ("off", "old", "unknown"):
-        assert snapshot.scopes_for(Principal(hash_token(raw))) == ()
+        assert snapshot.scopes_for(Principal(hash_token(raw, KEY))) == ()
     assert snapshot.scopes_for(Principal(None)) is None
 
 
@@ -106,7 +107,7 @@ def test_runtime_catalog_reflects_database_changes_on_both_backends(app):
     add_endpoint(app, conn_id, "get_alerts", "/alerts")
     add_token(app, "W", "w" * 30, "weather_*")
     catalog = get_runtime(app).catalog
-    principal = Principal(hash_token("w" * 30))
+    principal = Principal(catalog.hash_token("w" * 30))
 
     def names():
         snap = catalog.current()
@@ -139,3 +140,69 @@ def test_serving_from_the_cache_runs_no_queries(app):
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     assert statements == []
+
+
+# -- names: the admin namespace and duplicates (issue 10, item 10) -------------------------------------------
+
+def _named(name: str, connection: str) -> ToolSpec:
+    conn = ConnectionSpec(id=connection, name=connection, base_url="http://127.0.0.1:9")
+    return ToolSpec(name=name, endpoint_id=f"{connection}:{name}", description=name, method="GET",
+                    path_template="/x", connection=conn)
+
+
+def test_upstream_tools_in_the_admin_namespace_are_never_listed_and_the_log_names_them(caplog):
+    tools = (_named("admin_status", "Old"), _named("Admin_tokens", "Old"), _named("ADMIN_x", "Old"),
+             _named("administer", "Ops"), _named("lch_get", "LCH"))
+    snapshot = CatalogSnapshot(version=1, tools=tools, tokens={})
+    assert [t["name"] for t in snapshot.listing(None).tools] == ["administer", "lch_get"]
+    assert set(snapshot.by_name) == {"administer", "lch_get"}
+    for name in ("admin_status", "Admin_tokens", "ADMIN_x"):
+        assert f"tool {name} (connection 'Old') is not served: names starting with 'admin_' are reserved" in caplog.text
+
+
+def test_one_name_registered_twice_is_listed_once_and_the_first_registered_wins(caplog):
+    snapshot = CatalogSnapshot(version=1, tools=(_named("acc_get", "First"), _named("acc_get", "Second")), tokens={})
+    assert [t["name"] for t in snapshot.listing(None).tools] == ["acc_get"]
+    assert snapshot.by_name["acc_get"].connection.name == "First"
+    assert "tool acc_get of connection 'Second' is not served: connection 'First' registered that name first" \
+        in caplog.text
+
+
+def _ctx(backend, raw_token: str):
+    from janus.mcp.server import RequestContext
+
+    return RequestContext(caller=Principal(backend.catalog.hash_token(raw_token), transport="streamable"), session=None,
+                          protocol_version="2025-06-18", era="handshake", client_info=None, request_id=1, meta={})
+
+
+def test_rows_stored_before_the_name_rules_never_shadow_admin_tools_or_list_a_name_twice(app):
+    # As a database from before the rules could hold them: an 'admin_' prefix, an empty one, a nested pair.
+    legacy = add_connection(app, "Legacy Admin", "http://127.0.0.1:9", "admin_")
+    add_endpoint(app, legacy, "status", "/status")
+    bare = add_connection(app, "Bare", "http://127.0.0.1:9", "")
+    add_endpoint(app, bare, "ADMIN_list_tokens", "/tokens")
+    first = add_connection(app, "Accounts", "http://127.0.0.1:9", "acc_")
+    add_endpoint(app, first, "ext_get", "/a")
+    second = add_connection(app, "Accounts Ext", "http://127.0.0.1:9", "acc_ext_")
+    add_endpoint(app, second, "get", "/b")
+    add_token(app, "Root", "r" * 30, "*", role="admin")
+    backend = get_runtime(app).backend
+
+    names = [t["name"] for t in backend.list_tools(_ctx(backend, "r" * 30)).tools]
+
+    assert len(names) == len(set(names)) and names == sorted(names)
+    assert names.count("admin_status") == 1 and "acc_ext_get" in names and "ADMIN_list_tokens" not in names
+    assert backend.catalog.current().by_name["acc_ext_get"].connection.name == "Accounts"  # registered first
+    status = backend.call_tool(_ctx(backend, "r" * 30), "admin_status", {})  # the built-in, not the unreachable upstream
+    assert status["isError"] is False and "version" in status["structuredContent"]
+
+
+def test_the_admin_tool_that_adds_connections_refuses_a_prefix_in_the_admin_namespace(app):
+    add_token(app, "Root", "r" * 30, "*", role="admin")
+    backend = get_runtime(app).backend
+    result = backend.call_tool(_ctx(backend, "r" * 30), "admin_add_connection",
+                               {"name": "Ops", "base_url": "http://127.0.0.1:9", "prefix": "admin_ops_"})
+    assert result["isError"] is True
+    assert result["content"][0]["text"] == (
+        "prefix 'admin_ops_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_')")
+    assert [t["name"] for t in backend.list_tools(_ctx(backend, "r" * 30)).tools if not t["name"].startswith("admin_")] == []

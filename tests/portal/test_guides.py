@@ -42,6 +42,7 @@ def commands(shell_text: str) -> list[list[str]]:
 
 
 def test_the_guides_show_this_gateways_urls_and_its_own_mcp_gateway_command(admin):
+    admin.app.config.update(TOKEN_HASH_KEY="")  # the default: the stdio process finds the key file beside the vault
     page = admin.get("/guides")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -99,7 +100,7 @@ def test_no_secret_value_reaches_the_page(admin):
                             VAULT_ENCRYPTION_KEY="c2VjcmV0LWtleS1ieXRlcy10aGF0LW11c3Qtbm90LWxlYWs=")
     text = admin.get("/guides").get_data(as_text=True)
     for secret in (TOKEN, "stdio_token_value_that_must_stay_hidden", admin.app.config["VAULT_ENCRYPTION_KEY"],
-                   admin.app.config["JWT_SECRET"]):
+                   admin.app.config["JWT_SECRET"], admin.app.config["TOKEN_HASH_KEY"]):
         assert secret not in text
     env = json.loads(snippets(text)["claude-desktop"])["mcpServers"]["api-gateway"]["env"]
     assert env["VAULT_ENCRYPTION_KEY"] == "<this gateway's VAULT_ENCRYPTION_KEY>"
@@ -115,7 +116,8 @@ def test_behind_postgres_and_a_cloud_vault_the_stdio_config_names_settings_but_n
     assert "db-password-9" not in text and "vpce-password-7" not in text
     env = json.loads(snippets(text)["claude-desktop"])["mcpServers"]["api-gateway"]["env"]
     assert env == {"DATABASE_URL": "<this gateway's DATABASE_URL>", "VAULT_PROVIDER": "aws",
-                   "AWS_REGION": "eu-west-1", "MCP_GATEWAY_TOKEN": PLACEHOLDER}
+                   "AWS_REGION": "eu-west-1", "TOKEN_HASH_KEY": "<this gateway's TOKEN_HASH_KEY>",
+                   "MCP_GATEWAY_TOKEN": PLACEHOLDER}
 
 def test_a_viewer_reads_the_guides_and_a_stranger_is_sent_to_sign_in(viewer, portal_app):
     page = viewer.get("/guides")
@@ -131,7 +133,9 @@ def test_the_claude_desktop_config_starts_a_stdio_gateway_that_lists_the_tokens_
     config = json.loads(snippets(admin.get("/guides").get_data(as_text=True))["claude-desktop"])
     server = config["mcpServers"]["api-gateway"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_GATEWAY_", "DATABASE_", "VAULT_"))}
-    env.update({**server["env"], "MCP_GATEWAY_TOKEN": TOKEN})  # what the user does with the placeholder
+    env.update({**server["env"], "MCP_GATEWAY_TOKEN": TOKEN})  # what the user does with the placeholders
+    if "TOKEN_HASH_KEY" in server["env"]:
+        env["TOKEN_HASH_KEY"] = admin.app.config["TOKEN_HASH_KEY"]
     listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     done = subprocess.run([server["command"], *server["args"]], input=json.dumps(listing) + "\n", text=True,
                           capture_output=True, env=env, timeout=60)

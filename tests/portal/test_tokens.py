@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from janus.extensions import db
 from janus.gateway.catalog import hash_token
+from janus.services.token_key import server_key
 from janus.models import AdminAuditLog, ClientToken
 from janus.services import tokens as tokens_service
 from tests.support.catalog import add_connection, add_endpoint, add_token
@@ -53,7 +54,8 @@ def test_an_issued_tokens_value_is_shown_once_never_cached_and_stored_only_as_a_
     assert reply.headers["Cache-Control"] == "no-store"
 
     token = _only_row(admin.app)
-    assert token.token_hash == hash_token(value) and value not in (token.token_hint, token.name, token.scopes)
+    assert token.token_hash == hash_token(value, server_key(admin.app))
+    assert value not in (token.token_hint, token.name, token.scopes)
     listing = admin.get("/tokens").get_data(as_text=True)
     assert "Billing team" in listing and value not in listing and token.token_hint + "…" in listing
     assert value not in admin.get(f"/tokens/{token.id}/edit").get_data(as_text=True)
@@ -76,7 +78,7 @@ def test_a_pasted_value_is_accepted_once_and_a_refused_form_never_echoes_it(admi
     assert refused.status_code == 422 and pasted not in refused.get_data(as_text=True)
     _, page, value = _issue(admin, token=pasted)
     assert value == pasted and page.count(pasted) == 1
-    assert _only_row(admin.app).token_hash == hash_token(pasted)
+    assert _only_row(admin.app).token_hash == hash_token(pasted, server_key(admin.app))
 
 
 def test_the_issued_token_opens_an_mcp_session_until_it_is_disabled_or_revoked(admin):
@@ -132,7 +134,7 @@ def test_editing_changes_scopes_and_expiry_but_never_shows_the_value(admin):
     assert reply.status_code == 303 and reply.headers["Location"] == "/tokens"
     token = _only_row(admin.app)
     assert (token.name, token.role, token.scopes, token.token_hash) == (
-        "Billing team v2", "admin", "billing_*,weather_get_*", hash_token(value))
+        "Billing team v2", "admin", "billing_*,weather_get_*", hash_token(value, server_key(admin.app)))
     edit = admin.get(f"/tokens/{token_id}/edit").get_data(as_text=True)
     assert 'value="2099-01-31T12:30"' in edit and value not in edit and 'name="token"' not in edit
     refused = admin.post(f"/tokens/{token_id}/edit", {**form, "expires_at": "2001-01-01T00:00"}, htmx=True)

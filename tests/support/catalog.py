@@ -6,6 +6,7 @@ from typing import Any
 
 from janus.extensions import db
 from janus.gateway.catalog import hash_token
+from janus.services.token_key import server_key
 from janus.models import ClientToken, Connection, Endpoint
 
 ID_SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
@@ -33,7 +34,7 @@ def add_endpoint(app, connection_id: str, tool_name: str, path: str, method: str
 def add_token(app, name: str, raw: str, scopes: str, role: str = "developer", enabled: bool = True,
               expires_at: datetime | None = None) -> str:
     with app.app_context():
-        token = ClientToken(name=name, token_hash=hash_token(raw), token_hint=raw[:6], scopes=scopes, role=role,
+        token = ClientToken(name=name, token_hash=hash_token(raw, server_key(app)), token_hint=raw[:6], scopes=scopes, role=role,
                             enabled=enabled, expires_at=expires_at)
         db.session.add(token)
         db.session.commit()

@@ -11,6 +11,9 @@ import threading
 from pathlib import Path
 
 MCP_GATEWAY = shutil.which("mcp-gateway") or str(Path(sys.executable).with_name("mcp-gateway"))
+# One token hash key for the test process that seeds tokens and the gateways it starts (as replicas share
+# TOKEN_HASH_KEY); tests/services/test_token_key.py covers the key file and vault paths with it unset.
+TEST_TOKEN_HASH_KEY = "amFudXMtdGVzdC10b2tlbi1oYXNoLWtleS0zMmJ5dGU="
 
 
 def gateway_env(database_path: str, token: str | None = None, **extra: str) -> dict[str, str]:
@@ -20,6 +23,7 @@ def gateway_env(database_path: str, token: str | None = None, **extra: str) -> d
         "VAULT_LOCAL_PATH": str(Path(database_path).with_name("secrets.json")),
         "ADMIN_PASSWORD": "admin-password-for-tests",
         "LOG_LEVEL": "INFO",
+        "TOKEN_HASH_KEY": TEST_TOKEN_HASH_KEY,
     })
     if token is not None:
         env["MCP_GATEWAY_TOKEN"] = token

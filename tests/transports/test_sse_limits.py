@@ -190,9 +190,12 @@ def test_sessions_left_open_by_a_dead_process_do_not_count_against_the_cap(gw):
 
 
 def _weather_hash() -> str:
-    from janus.gateway.catalog import hash_token
+    import base64
 
-    return hash_token(WEATHER)
+    from janus.gateway.catalog import hash_token
+    from tests.support.stdio import TEST_TOKEN_HASH_KEY
+
+    return hash_token(WEATHER, base64.b64decode(TEST_TOKEN_HASH_KEY))
 
 
 def _open_sse_sessions(gw) -> list[str]:

@@ -423,3 +423,18 @@ def test_rotation_interrupted_before_the_key_is_replaced_is_finished_by_the_next
     assert not pending.exists()
     assert json.loads(vault_path.read_text())["key_id"] == key_id(
         base64.b64decode(vault_path.with_name("secrets.json.key").read_text()))
+
+
+def test_processes_creating_a_side_key_file_at_once_all_get_the_one_key_that_landed(tmp_path):
+    """The client token hash key file beside the vault: created whole (0600) or not at all, never twice."""
+    path = tmp_path / "secrets.json.token-hash.key"
+    script = ("import base64, sys; from pathlib import Path; from janus.vault.local import load_or_create_key_file; "
+              "print(base64.b64encode(load_or_create_key_file(Path(sys.argv[1]))).decode())")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([PYTHON, "-c", script, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env) for _ in range(6)]
+    keys = {p.communicate(timeout=60)[0].decode().strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert keys == {path.read_text().strip()} and len(base64.b64decode(keys.pop())) == 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind

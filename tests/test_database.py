@@ -1,0 +1,62 @@
+"""SQLite files hold token hashes, sessions and the audit trail: only their owner may read them."""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import stat
+
+import pytest
+from sqlalchemy import text
+
+from janus.extensions import db
+from janus.services.bootstrap import ensure_schema
+from tests.conftest import make_app
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def loose_umask():
+    """The common default umask: without care SQLite would create 0644 files under it."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_a_new_database_and_its_wal_and_shm_files_are_created_owner_only(tmp_path, loose_umask):
+    database = tmp_path / "janus.db"
+    app = make_app({"DATABASE_PATH": str(database)}, VAULT_LOCAL_PATH=str(tmp_path / "secrets.json"))
+    with app.app_context():
+        ensure_schema()
+        with db.engine.connect() as conn:  # an open connection keeps the WAL and SHM files in place
+            conn.execute(text("INSERT INTO change_counters (name, value) VALUES ('probe', 1)"))
+            conn.commit()
+            files = {p.name: _mode(p) for p in tmp_path.glob("janus.db*") if not p.name.endswith(".lock")}
+        db.engine.dispose()
+    assert files == {"janus.db": 0o600, "janus.db-wal": 0o600, "janus.db-shm": 0o600}
+
+
+def test_an_existing_database_with_looser_modes_is_tightened_at_start_and_logged(tmp_path, loose_umask, caplog):
+    database = tmp_path / "janus.db"
+    keep_open = sqlite3.connect(database)  # a WAL database written by someone else, files 0644
+    keep_open.execute("PRAGMA journal_mode=WAL")
+    keep_open.execute("CREATE TABLE t (a)")
+    keep_open.execute("INSERT INTO t VALUES (1)")
+    keep_open.commit()
+    names = ["janus.db", "janus.db-wal", "janus.db-shm"]
+    for name in names:
+        os.chmod(tmp_path / name, 0o644)
+    app = make_app({"DATABASE_PATH": str(database)}, VAULT_LOCAL_PATH=str(tmp_path / "secrets.json"))
+    with caplog.at_level(logging.WARNING, logger="janus.database"), app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT a FROM t")).scalar() == 1
+        db.engine.dispose()
+    modes = {name: _mode(tmp_path / name) for name in names}  # still open elsewhere: all three files exist
+    keep_open.close()
+    assert modes == {name: 0o600 for name in names}
+    assert f"database file {database} was mode 0644; changed it to 0600" in caplog.text

@@ -325,6 +325,12 @@ def _trial(endpoint_id: str, arguments: Any) -> tuple[Endpoint, dict[str, Any]]:
             raise ValidationError(f"arguments are not valid JSON: {exc}", field="arguments") from None
     if not isinstance(arguments, dict):
         raise ValidationError("arguments must be a JSON object", field="arguments")
+    try:
+        json.dumps(arguments, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can spell a lone surrogate ("\ud800"); no digest, audit row or upstream request can carry it.
+        raise ValidationError("arguments hold a lone UTF-16 surrogate, which is not valid Unicode text",
+                              field="arguments") from None
     if not (ep.enabled and ep.connection.enabled):
         raise ValidationError(f"tool {ep.exposed_name!r} is disabled (or its connection is); enable it to try it",
                               field="arguments")

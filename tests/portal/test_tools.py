@@ -189,6 +189,17 @@ def test_try_it_answers_bad_arguments_in_place(admin, upstream):
     assert upstream.seen == []  # refused before any upstream call
 
 
+def test_try_it_refuses_arguments_with_a_lone_surrogate_in_place(admin, upstream):
+    """JSON may spell a lone surrogate ("\\ud800"), which no digest, audit row or request can carry: the
+    form says so next to the field instead of answering 500."""
+    conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
+    tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
+    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": '{"invoice_id": "INV-\\ud800"}'}, htmx=True)
+    assert reply.status_code == 422
+    assert "lone UTF-16 surrogate" in _errors(reply.get_data(as_text=True))["arguments"]
+    assert upstream.seen == []
+
+
 def test_toggle_edit_and_delete(admin):
     conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
     tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)

@@ -299,7 +299,8 @@ def _schemas() -> dict[str, Any]:
         "base_url": {**text(2048), "format": "uri", "description": "Absolute http:// or https:// URL, no credentials."},
         "prefix": {**text(64), "pattern": connections.PREFIX_RE.pattern,
                    "description": "Start of every tool name of this connection, e.g. billing_; "
-                                  f"{connections.RESERVED_PREFIX!r} is reserved. Default: from the name."},
+                                  f"no prefix may start with {connections.RESERVED_PREFIX!r} (any letter case): that "
+                                  "namespace is the built-in admin tools'. Default: from the name."},
         "description": {**text(4000), "nullable": True},
         "auth_type": {"type": "string", "enum": list(connections.AUTH_TYPES), "default": "none"},
         "auth_secret_ref": {**text(512), "nullable": True,

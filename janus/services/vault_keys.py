@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from janus.extensions import db
 from janus.models import Connection
-from janus.services import admin_audit
+from janus.services import admin_audit, token_key
 from janus.services.errors import Forbidden, NotFound, ServiceError, ValidationError
 from janus.vault import SecretNotFound, VaultError, decode_key, get_vault, read_only, setting
 
@@ -93,7 +93,7 @@ def list_keys() -> list[str]:
 
 def set_secret(actor: str, key: Any, value: Any) -> dict[str, Any]:
     _writable()
-    key = _key(key)
+    key = _not_reserved(_key(key))
     if not isinstance(value, str) or value == "":
         raise ValidationError("value must be a non-empty string", field="value")
     if any(unicodedata.category(c) == "Cs" for c in value):
@@ -110,7 +110,7 @@ def set_secret(actor: str, key: Any, value: Any) -> dict[str, Any]:
 
 def delete_secret(actor: str, key: Any) -> None:
     _writable()
-    key = _key(key)
+    key = _not_reserved(_key(key))
     try:
         get_vault(current_app.config).delete(key)
     except SecretNotFound:
@@ -129,6 +129,15 @@ def _writable() -> None:
         raise VaultUnavailable(str(exc)) from None
     if refused:
         raise VaultReadOnly(READ_ONLY_MESSAGE)
+
+
+def _not_reserved(key: str) -> str:
+    # The token hash key is Janus's own: overwriting or deleting it would void every client token and stop
+    # the next start (another key than the database's), so only the vault's own tools may touch it.
+    if key == token_key.VAULT_SECRET_NAME:
+        raise ValidationError(f"vault key {key!r} is reserved: it holds the client token hash key; manage it in "
+                              "the vault itself", field="key")
+    return key
 
 
 def _key(key: Any) -> str:

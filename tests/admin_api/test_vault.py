@@ -68,3 +68,13 @@ def test_a_vault_that_cannot_be_read_answers_502_vault_error(app, api, admin):
     assert_refused(app, api, "GET", URL, admin, status=502, message=message)
     assert_refused(app, api, "PUT", f"{URL}/k", admin, {"value": SECRET}, status=502, message=message)
     assert_refused(app, api, "DELETE", f"{URL}/k", admin, status=502, message=message)
+
+
+def test_the_token_hash_key_secret_cannot_be_overwritten_or_deleted_through_janus(app, api, admin):
+    """Overwriting or deleting it would stop every later start (another key than the database's) and void
+    every client token: it is Janus's own, not an admin's secret."""
+    message = ("vault key 'janus-token-hash-key' is reserved: it holds the client token hash key; "
+               "manage it in the vault itself")
+    assert_refused(app, api, "PUT", f"{URL}/janus-token-hash-key", admin, {"value": SECRET}, status=400, message=message)
+    assert_refused(app, api, "DELETE", f"{URL}/janus-token-hash-key", admin, status=400, message=message)
+    assert audit_rows(app, "vault.set") == [] and audit_rows(app, "vault.delete") == []

@@ -325,7 +325,10 @@ def start_janus(workdir: Path, gateway: str, workers: int, deadline: float) -> S
     env.update(PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers),
                DATABASE_PATH=str(workdir / "bench.db"), VAULT_LOCAL_PATH=str(workdir / "secrets.json"),
                ADMIN_PASSWORD="bench-admin-password", LOG_LEVEL="WARNING", JWT_SECRET=secrets.token_urlsafe(32),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1",
+               # Every benchmark client shares one token and one address: lift the per-token stream cap
+               # (16 legacy SSE streams at c=16) so the load measures calls, not the refusals.
+               SSE_MAX_STREAMS_PER_TOKEN="0")
     log = workdir / "janus.out"
     proc = _popen([gateway], log, env)
     server = Server("janus", proc, f"http://127.0.0.1:{port}", log)

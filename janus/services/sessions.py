@@ -57,10 +57,11 @@ class SessionStore:
 
     def create(self, transport: str, token_hash: str, *, owner_node: str | None = None,
                protocol_version: str | None = None, client_info: dict | None = None,
-               client_capabilities: dict | None = None) -> SessionRecord:
+               client_capabilities: dict | None = None, session_id: str | None = None) -> SessionRecord:
+        """`session_id`: one the caller drew with new_session_id() (legacy SSE subscribes its mailbox first)."""
         now = datetime.now(timezone.utc)
         record = SessionRecord(
-            id=new_session_id(), transport=transport, token_hash=token_hash, protocol_version=protocol_version,
+            id=session_id or new_session_id(), transport=transport, token_hash=token_hash, protocol_version=protocol_version,
             client_info=client_info, client_capabilities=client_capabilities, owner_node=owner_node, last_seen_at=now,
         )
         with OrmSession(self._engine) as orm, orm.begin():

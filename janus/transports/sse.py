@@ -20,7 +20,7 @@ from janus.gateway.tool_backend import CallRecord, arguments_digest
 from janus.mcp import jsonrpc
 from janus.mcp.errors import McpError
 from janus.mcp.server import Session
-from janus.services.sessions import SessionRecord
+from janus.services.sessions import SessionRecord, new_session_id
 from janus.transports.http_common import (
     SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, parse_single, protect, rpc_error,
     sse_event, wire_text,
@@ -55,18 +55,22 @@ def open_stream() -> Response:
     rt = http_runtime()
     principal = authenticate(rt.catalog, TRANSPORT)
     bus = rt.bus
-    record = rt.sessions.create(TRANSPORT, principal.token_hash, owner_node=bus.node)
+    # The mailbox exists before the session row does: a stream another worker counts (and probes, see
+    # _open_streams) is always one whose mailbox answers, never one still between its row and its mailbox.
+    session_id = new_session_id()
+    cutoff = _SocketCutoff(request.environ.get("gunicorn.socket"), session_id)
+    mailbox = bus.subscribe(session_id, max_bytes=current_app.config["SSE_MAX_QUEUED_BYTES"],
+                            on_overflow=cutoff.arm)
+    record = rt.sessions.create(TRANSPORT, principal.token_hash, owner_node=bus.node, session_id=session_id)
     cap = current_app.config["SSE_MAX_STREAMS_PER_TOKEN"]
     if cap > 0 and _open_streams(rt, principal.token_hash, record.id) > cap:
         rt.sessions.end(record.id)
+        bus.unsubscribe(session_id)
         log.warning("sse stream refused: the token already has %d open streams (SSE_MAX_STREAMS_PER_TOKEN)", cap)
         return json_response({"error": "too_many_streams",
                               "message": f"This token already has {cap} open SSE streams, the most allowed; "
                                          "close one and retry."},
                              429, {"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
-    cutoff = _SocketCutoff(request.environ.get("gunicorn.socket"), record.id)
-    mailbox = bus.subscribe(record.id, max_bytes=current_app.config["SSE_MAX_QUEUED_BYTES"],
-                            on_overflow=cutoff.arm)
     endpoint = url_for("sse.post_message", sessionId=record.id)
     log.info("sse session %s opened", record.id[:8])
     return Response(stream_with_context(_stream(rt, principal, record, mailbox, endpoint, cutoff)),

@@ -178,6 +178,39 @@ def test_a_token_opens_at_most_its_cap_of_streams_across_workers(gw):
             stream.close()
 
 
+def test_streams_opened_at_once_past_the_cap_never_end_an_accepted_one(gw):
+    """Opening many streams at once pushes the count over the cap, so each opener probes the others:
+    a stream whose row was visible before its mailbox existed was taken for a dead one and ended,
+    and its client's POSTs got 404 (the HTTP benchmark's 16 streams hit this)."""
+    wait_for(lambda: not _open_sse_sessions(gw), timeout=15, what="earlier streams to end")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(_):
+        try:
+            return open_legacy(gw.url, WEATHER)
+        except AssertionError:  # refused (429): over the cap
+            return None
+
+    served = 0
+    for _round in range(3):
+        with ThreadPoolExecutor(max_workers=STREAM_CAP + 5) as pool:
+            accepted = [opened for opened in pool.map(attempt, range(STREAM_CAP + 5)) if opened is not None]
+        served += len(accepted)
+        try:
+            # Each opener counts after its own row exists, so at most the cap get through (all may be
+            # refused when every row is written before any count).
+            assert len(accepted) <= STREAM_CAP
+            for number, (stream, endpoint) in enumerate(accepted):
+                answer = post_legacy(gw.url, endpoint, {"jsonrpc": "2.0", "id": number, "method": "ping"}, WEATHER)
+                assert answer.status_code == 202, (answer.status_code, answer.text)
+                assert stream.next_json(timeout=15)["id"] == number
+        finally:
+            for stream, _ in accepted:
+                stream.close()
+        wait_for(lambda: not _open_sse_sessions(gw), timeout=15, what="this round's streams to end")
+    assert served > 0
+
+
 def test_sessions_left_open_by_a_dead_process_do_not_count_against_the_cap(gw):
     wait_for(lambda: not _open_sse_sessions(gw), timeout=15, what="earlier streams to end")
     with gw.app.app_context():

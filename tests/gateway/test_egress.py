@@ -14,14 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
 from janus.gateway.egress import EgressPolicy
 from janus.gateway.errors import UpstreamError
 from janus.gateway.executor import Executor
-from janus.gateway.tool_backend import GatewayBackend
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, McpError
-from janus.mcp.server import RequestContext
+from tests.support.backend import backend_over, call_context
 
 METADATA = "169.254.169.254"
 
@@ -166,10 +164,8 @@ def test_an_oauth_token_url_outside_the_allowlist_is_refused(network, upstream, 
 def test_a_refusal_through_the_backend_is_an_internal_error_naming_the_connection_and_is_audited(network, tool):
     refused = tool(base_url=f"http://{METADATA}/latest")
     rows = []
-    backend = GatewayBackend(Catalog(lambda: CatalogSnapshot(version=1, tools=(refused,), tokens={}), lambda: 1),
-                             Executor, rows.append)
-    ctx = RequestContext(caller=Principal(token_hash=None), session=None, protocol_version="2025-06-18",
-                         era="stateless", client_info=None, request_id=1, meta={})
+    backend = backend_over([refused], Executor, rows.append)
+    ctx = call_context()
     try:
         with pytest.raises(McpError) as caught:
             backend.call_tool(ctx, refused.name, {"id": "1"})

@@ -12,15 +12,13 @@ from urllib.parse import parse_qs, quote
 
 import pytest
 
-from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
 from janus.gateway.executor import Executor
 from janus.gateway.oauth import TokenClient, parse_credentials
 from janus.gateway.specs import ConnectionSpec
-from janus.gateway.tool_backend import GatewayBackend
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, McpError
-from janus.mcp.server import RequestContext
 from tests.support.waiting import wait_for
+from tests.support.backend import backend_over, call_context
 
 CLIENT_ID = "svc:billing"  # a colon must be percent-encoded inside Basic credentials
 CLIENT_SECRET = "cl1ent-S3CRET+/value"
@@ -332,12 +330,9 @@ def test_a_failed_exchange_through_the_backend_is_an_internal_error_with_a_failu
         authority, oauth_tool, secrets):
     authority.token_reply = (401, {"error": "invalid_client"})
     tool = oauth_tool()
-    snapshot = CatalogSnapshot(version=1, tools=(tool,), tokens={})
     rows = []
-    backend = GatewayBackend(Catalog(lambda: snapshot, lambda: 1), lambda: Executor(get_secret=secrets.__getitem__),
-                             rows.append)
-    ctx = RequestContext(caller=Principal(token_hash=None), session=None, protocol_version="2025-06-18",
-                         era="stateless", client_info=None, request_id=1, meta={})
+    backend = backend_over([tool], lambda: Executor(get_secret=secrets.__getitem__), rows.append)
+    ctx = call_context()
     try:
         with pytest.raises(McpError) as caught:
             backend.call_tool(ctx, tool.name, {"id": "1"})

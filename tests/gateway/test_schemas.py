@@ -12,10 +12,8 @@ import json
 import pytest
 import requests
 
-from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
 from janus.gateway.executor import Executor
-from janus.gateway.tool_backend import GatewayBackend
-from janus.mcp.server import RequestContext
+from tests.support.backend import backend_over, call_context
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import WEATHER, mcp_headers, start_http_gateway, stateless_meta, stop_http_gateway
 from tests.support.http_streams import wait_listed_everywhere
@@ -30,15 +28,13 @@ class Calls:
     """A backend over one tool; remembers the audit rows."""
 
     def __init__(self, tool) -> None:
-        snapshot = CatalogSnapshot(version=1, tools=(tool,), tokens={})
         self.rows: list = []
         self.tool = tool
         # The default budget, 100 ms, as SCHEMA_PATTERN_BUDGET_SECONDS defaults to.
-        self.backend = GatewayBackend(Catalog(lambda: snapshot, lambda: 1), lambda: Executor(), self.rows.append)
+        self.backend = backend_over([tool], lambda: Executor(), self.rows.append)
 
     def __call__(self, arguments: dict) -> dict:
-        ctx = RequestContext(caller=Principal(token_hash=None), session=None, protocol_version="2025-11-25",
-                             era="handshake", client_info=None, request_id=1, meta={})
+        ctx = call_context(era="handshake", protocol_version="2025-11-25")
         return self.backend.call_tool(ctx, self.tool.name, arguments)
 
     def close(self) -> None:

@@ -14,13 +14,11 @@ import logging
 
 import pytest
 
-from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
 from janus.gateway.errors import UpstreamError
 from janus.gateway.executor import Executor
 from janus.gateway.upstream_auth import SecretError
-from janus.gateway.tool_backend import GatewayBackend
 from janus.mcp.errors import McpError
-from janus.mcp.server import RequestContext
+from tests.support.backend import backend_over, call_context
 
 BEARER = "BEARER-s3cret-7f3a"
 BASIC_PASSWORD = "basic-pa55word-9c1d"
@@ -115,12 +113,9 @@ def test_error_bodies_show_the_redaction_marker_instead_of_the_credentials(echoi
 ])
 def test_malformed_secrets_fail_through_the_backend_without_leaking(auth_type, stored, echoing, tool, caplog):
     bad = tool(auth_type=auth_type, secret_ref="s/bad", path="/ok")
-    snapshot = CatalogSnapshot(version=1, tools=(bad,), tokens={})
     rows = []
-    backend = GatewayBackend(Catalog(lambda: snapshot, lambda: 1),
-                             lambda: Executor(get_secret={"s/bad": stored}.__getitem__), rows.append)
-    ctx = RequestContext(caller=Principal(token_hash=None), session=None, protocol_version="2025-06-18",
-                         era="stateless", client_info=None, request_id=1, meta={})
+    backend = backend_over([bad], lambda: Executor(get_secret={"s/bad": stored}.__getitem__), rows.append)
+    ctx = call_context()
     try:
         with caplog.at_level(logging.DEBUG), pytest.raises(McpError) as caught:
             backend.call_tool(ctx, bad.name, {})

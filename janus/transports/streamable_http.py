@@ -25,7 +25,9 @@ from flask import Flask
 
 from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc, versions
-from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_REQUEST, McpError
+from janus.mcp.errors import (
+    HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, McpError,
+)
 from janus.mcp.server import Session
 from janus.transports.http_common import (
     AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, EdgePolicy, accepts,
@@ -136,10 +138,17 @@ def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpRespons
         return _stateless(rt, req, principal, message)
     header_version = req.header(MCP_PROTOCOL_VERSION)
     if versions.is_stateless(header_version):
-        # The header names the stateless era but the body carries no `_meta` envelope.
+        if "id" not in message:
+            # A notification: 2026-07-28 defines the `_meta` envelope and its header rules for
+            # requests; there is no answer to carry an error, so it is accepted (202) and ignored.
+            return _stateless(rt, req, principal, message)
+        # A 2026-07-28 request whose `_meta` is missing or names no protocol version. The
+        # revision makes `_meta` with its protocolVersion required on every request, and a
+        # malformed `_meta` is invalid params: -32602 with 400, not a header mismatch (the
+        # header cannot disagree with a value that is not there).
         return _refused_call(rt, principal, message, rpc_error(
-            400, HEADER_MISMATCH, f"Header mismatch: {MCP_PROTOCOL_VERSION} header value {header_version!r} but "
-                                  "the body names no protocol version in params._meta", message.get("id")))
+            400, INVALID_PARAMS, f"Invalid params: a {header_version} request needs params._meta with "
+                                 f"{versions.PROTOCOL_VERSION_META_KEY!r}", message.get("id")))
     return _handshake(rt, req, principal, message)
 
 
@@ -174,6 +183,9 @@ def _check_mirrored_headers(req: WireRequest, message: dict) -> None:
     """The 2026-07-28 request metadata headers must be present and agree with the body (-32020)."""
     body_version = versions.envelope_version(message)
     header_version = req.header(MCP_PROTOCOL_VERSION)
+    notification = "id" not in message
+    if notification and body_version is None:
+        return  # the envelope and its header rules are defined for requests (see post)
     if header_version is None:
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_PROTOCOL_VERSION} header is required")
     if header_version != body_version:
@@ -184,6 +196,9 @@ def _check_mirrored_headers(req: WireRequest, message: dict) -> None:
         return  # the core reports the malformed message
     header_method = req.header(MCP_METHOD)
     if header_method is None:
+        if notification:
+            # The revision requires Mcp-Method on requests; it sets no such rule for notifications.
+            return
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_METHOD} header is required")
     if header_method != method:
         raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_METHOD} header value {header_method!r} "

@@ -260,6 +260,38 @@ def test_stateless_unknown_methods_are_404_and_unknown_versions_400(gw):
     assert "2026-07-28" in bad.json()["error"]["data"]["supported"]
 
 
+@pytest.mark.parametrize("params", [{}, {"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}}],
+                         ids=["no-meta", "meta-without-version"])
+def test_a_2026_request_whose_meta_lacks_the_protocol_version_gets_invalid_params_400(gw, params):
+    """2026-07-28 requires `_meta` with io.modelcontextprotocol/protocolVersion on every request;
+    without it the params are invalid: -32602 with HTTP 400 (the conformance suite's
+    sep-2575-request-meta-invalid-* checks), not a header mismatch."""
+    body = {"jsonrpc": "2.0", "id": 101, "method": "server/discover", "params": params}
+    response = _post(gw, body, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"})
+    assert response.status_code == 400
+    assert response.json()["id"] == 101 and response.json()["error"]["code"] == -32602
+
+
+@pytest.mark.parametrize("method", ["initialize", "ping", "logging/setLevel", "resources/subscribe"])
+def test_methods_removed_in_2026_07_28_get_404_method_not_found_in_that_era(gw, method):
+    """The 2026-07-28 Streamable HTTP binding: a method the server does not implement gets
+    404 Not Found and -32601; at that revision these methods no longer exist."""
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}} if method == "initialize" else {}
+    response = _stateless(gw, method, params, id=500)
+    assert response.status_code == 404
+    assert response.json()["id"] == 500 and response.json()["error"]["code"] == -32601
+    assert "Mcp-Session-Id" not in response.headers
+
+
+def test_a_2026_notification_without_mcp_method_is_accepted(gw):
+    """The revision's header rules (Mcp-Method, the mirrored _meta version) are for requests."""
+    for body in ({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}},
+                 {"jsonrpc": "2.0", "method": "notifications/cancelled",
+                  "params": {"requestId": 9, "_meta": stateless_meta()}}):
+        response = _post(gw, body, **{"MCP-Protocol-Version": "2026-07-28"})
+        assert response.status_code == 202, (body, response.text)
+
+
 def test_stateless_clients_get_405_for_get_and_delete(gw):
     for method in ("get", "delete"):
         response = requests.request(method, gw.url + "/mcp", timeout=10,

@@ -16,6 +16,7 @@ from tests.support.http_gateway import (
     BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers,
     start_http_gateway, stateless_meta, stop_http_gateway,
 )
+from tests.support.upstream import echo
 from tests.support.waiting import wait_for
 
 
@@ -290,6 +291,65 @@ def test_a_2026_notification_without_mcp_method_is_accepted(gw):
                   "params": {"requestId": 9, "_meta": stateless_meta()}}):
         response = _post(gw, body, **{"MCP-Protocol-Version": "2026-07-28"})
         assert response.status_code == 202, (body, response.text)
+
+
+_REGISTERED: set[str] = set()  # the module's gateway is shared: register the tool once
+
+
+def _tenant_tool(gw):
+    """An endpoint whose `tenant` parameter the admin marked as mirrored into Mcp-Param-Tenant."""
+    name = "weather_tenant_report"
+    if name not in _REGISTERED:
+        gw.upstream.route("/tenant-report", echo)
+        schema = {"type": "object", "required": ["tenant"],
+                  "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}, "days": {"type": "integer"}}}
+        add_endpoint(gw.app, gw.weather_connection, "tenant_report", "/tenant-report", schema=schema)
+        _REGISTERED.add(name)
+
+        def listed():
+            tools = _stateless(gw, "tools/list").json()["result"]["tools"]
+            return next((t for t in tools if t["name"] == name), None)
+
+        wait_for(listed, what="the tenant tool in tools/list")
+    return name
+
+
+def test_a_parameter_marked_x_mcp_header_is_listed_with_its_mark(gw):
+    name = _tenant_tool(gw)
+    tools = _stateless(gw, "tools/list").json()["result"]["tools"]
+    tool = next(t for t in tools if t["name"] == name)
+    assert tool["inputSchema"]["properties"]["tenant"]["x-mcp-header"] == "Tenant"
+
+
+def test_mcp_param_headers_must_match_the_arguments_they_mirror(gw):
+    """SEP-2243: the header is required when the argument is present, and must equal it
+    (literally or as =?base64?...?=); otherwise 400 with -32020 and the upstream never sees it."""
+    name = _tenant_tool(gw)
+    call = {"name": name, "arguments": {"tenant": "acme", "days": 3}}
+    seen_before = len(gw.upstream.seen)
+    refused = [
+        _stateless(gw, "tools/call", call),  # header missing
+        _stateless(gw, "tools/call", call, **{"Mcp-Param-Tenant": "globex"}),
+        _stateless(gw, "tools/call", call, **{"Mcp-Param-Tenant": "=?base64?YWNtZQ?="}),  # bad padding
+        _stateless(gw, "tools/call", {"name": name, "arguments": {"days": 3}}, **{"Mcp-Param-Tenant": "acme"}),
+    ]
+    for response in refused:
+        assert response.status_code == 400 and response.json()["error"]["code"] == -32020, response.text
+    assert len(gw.upstream.seen) == seen_before
+    for header in ("acme", "acme \t", "=?base64?" + base64.b64encode(b"acme").decode() + "?="):
+        ok = _stateless(gw, "tools/call", call, **{"Mcp-Param-Tenant": header})
+        assert ok.status_code == 200 and "result" in ok.json(), (header, ok.text)
+        assert ok.json()["result"]["structuredContent"]["path"] == "/tenant-report"
+
+
+def test_mcp_param_headers_are_not_checked_in_the_handshake_era_or_for_unmarked_tools(gw):
+    name = _tenant_tool(gw)
+    session_id = initialize(gw.url)
+    old = _call(gw, session_id, name, {"tenant": "acme"})
+    assert old.status_code == 200 and "result" in old.json()
+    plain = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "7"}},
+                       **{"Mcp-Param-Tenant": "whatever"})
+    assert plain.status_code == 200 and "result" in plain.json()
 
 
 def test_stateless_clients_get_405_for_get_and_delete(gw):

@@ -205,9 +205,11 @@ class McpServer:
             "method": incoming.method,
             "cancel_event": cancelled,
         }
-        # `initialize` is the handshake whatever `_meta` says; without a `_meta` version a
-        # request belongs to the handshake era, initialized or not.
-        if incoming.method == "initialize" or PROTOCOL_VERSION_META_KEY not in meta:
+        # Without a `_meta` version a request belongs to the handshake era, initialized or not;
+        # so does `initialize`, unless its `_meta` names a 2026-07-28 version (removed there: below).
+        if PROTOCOL_VERSION_META_KEY not in meta or (
+            incoming.method == "initialize" and not versions.is_stateless(meta[PROTOCOL_VERSION_META_KEY])
+        ):
             return RequestContext(
                 protocol_version=version or versions.DEFAULT_VERSION,
                 era=HANDSHAKE,
@@ -226,6 +228,9 @@ class McpServer:
                 raise McpError(
                     INVALID_PARAMS, f"params._meta is missing the required {CLIENT_CAPABILITIES_META_KEY!r} object"
                 )
+            if incoming.method in versions.REMOVED_IN_STATELESS:
+                # Not served at this revision even though the handshake era still has it.
+                raise McpError(METHOD_NOT_FOUND, "Method not found", {"method": incoming.method})
             return RequestContext(
                 protocol_version=requested,
                 era=STATELESS,
@@ -296,7 +301,7 @@ class McpServer:
         return result
 
     def _ping(self, ctx: RequestContext, params: dict) -> dict:
-        # Removed from the 2026-07-28 wire, but answering it there harms nobody.
+        # Handshake era only: `_context` refuses it at 2026-07-28, which removed it (-32601).
         return {}
 
     def _discover(self, ctx: RequestContext, params: dict) -> dict:

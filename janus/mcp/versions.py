@@ -32,6 +32,15 @@ LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
 # Reserved result `_meta` key: the server identifies itself on every stateless result.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 
+# Methods the 2026-07-28 revision removed from the wire: the handshake (`initialize`), `ping`,
+# and what `subscriptions/listen` and the per-request `_meta` logLevel replaced. The revision's
+# Streamable HTTP binding: "If the server does not implement the requested RPC method, it MUST
+# respond with 404 Not Found and a JSON-RPC error with code -32601 (Method not found)" — and it
+# does not implement these at that revision, whatever it serves to handshake-era clients.
+REMOVED_IN_STATELESS: frozenset[str] = frozenset(
+    {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
+
 # Streamable HTTP mirrors the envelope version in this header (lower-cased for lookups).
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
 

@@ -23,9 +23,11 @@ from typing import Any, Iterator
 
 from flask import Flask
 
-from janus.gateway.catalog import Principal
+from janus.gateway.catalog import Principal, scopes_allow
 from janus.mcp import jsonrpc, versions
-from janus.mcp.errors import HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_REQUEST, McpError
+from janus.mcp.errors import (
+    HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, McpError,
+)
 from janus.mcp.server import Session
 from janus.transports.http_common import (
     AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, EdgePolicy, accepts,
@@ -136,10 +138,17 @@ def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpRespons
         return _stateless(rt, req, principal, message)
     header_version = req.header(MCP_PROTOCOL_VERSION)
     if versions.is_stateless(header_version):
-        # The header names the stateless era but the body carries no `_meta` envelope.
+        if "id" not in message:
+            # A notification: 2026-07-28 defines the `_meta` envelope and its header rules for
+            # requests; there is no answer to carry an error, so it is accepted (202) and ignored.
+            return _stateless(rt, req, principal, message)
+        # A 2026-07-28 request whose `_meta` is missing or names no protocol version. The
+        # revision makes `_meta` with its protocolVersion required on every request, and a
+        # malformed `_meta` is invalid params: -32602 with 400, not a header mismatch (the
+        # header cannot disagree with a value that is not there).
         return _refused_call(rt, principal, message, rpc_error(
-            400, HEADER_MISMATCH, f"Header mismatch: {MCP_PROTOCOL_VERSION} header value {header_version!r} but "
-                                  "the body names no protocol version in params._meta", message.get("id")))
+            400, INVALID_PARAMS, f"Invalid params: a {header_version} request needs params._meta with "
+                                 f"{versions.PROTOCOL_VERSION_META_KEY!r}", message.get("id")))
     return _handshake(rt, req, principal, message)
 
 
@@ -159,7 +168,7 @@ def _refused_call(rt: HttpRuntime, principal: Principal, message: dict, response
 def _stateless(rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict) -> HttpResponse:
     request_id = message.get("id")
     try:
-        _check_mirrored_headers(req, message)
+        _check_mirrored_headers(req, message, rt, principal)
     except McpError as error:
         return _refused_call(rt, principal, message, rpc_error(400, error.code, error.message, request_id))
     if message.get("method") == "subscriptions/listen" and jsonrpc.is_valid_id(request_id):
@@ -170,10 +179,14 @@ def _stateless(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
     return _answer(rt, principal, message, session=None, stateless=True)
 
 
-def _check_mirrored_headers(req: WireRequest, message: dict) -> None:
+def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime | None = None,
+                            principal: Principal | None = None) -> None:
     """The 2026-07-28 request metadata headers must be present and agree with the body (-32020)."""
     body_version = versions.envelope_version(message)
     header_version = req.header(MCP_PROTOCOL_VERSION)
+    notification = "id" not in message
+    if notification and body_version is None:
+        return  # the envelope and its header rules are defined for requests (see post)
     if header_version is None:
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_PROTOCOL_VERSION} header is required")
     if header_version != body_version:
@@ -184,6 +197,9 @@ def _check_mirrored_headers(req: WireRequest, message: dict) -> None:
         return  # the core reports the malformed message
     header_method = req.header(MCP_METHOD)
     if header_method is None:
+        if notification:
+            # The revision requires Mcp-Method on requests; it sets no such rule for notifications.
+            return
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_METHOD} header is required")
     if header_method != method:
         raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_METHOD} header value {header_method!r} "
@@ -194,19 +210,93 @@ def _check_mirrored_headers(req: WireRequest, message: dict) -> None:
         raw = req.header(MCP_NAME)
         if raw is None:
             raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_NAME} header is required for {method}")
-        name = _decode_header_value(raw)
+        name = _decode_header_value(raw, MCP_NAME)
         if name != params[field]:
             raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_NAME} header value {name!r} "
                                             f"does not match body value {params[field]!r}")
+    if method == "tools/call" and isinstance(params.get("name"), str) and rt is not None:
+        _check_param_headers(rt, req, principal, params)
 
 
-def _decode_header_value(raw: str) -> str:
+def _decode_header_value(raw: str, header: str) -> str:
+    raw = raw.strip(" \t")  # RFC 9110 5.5: optional whitespace around a field value is not part of it
     if raw.startswith(_B64_PREFIX) and raw.endswith(_B64_SUFFIX) and len(raw) >= len(_B64_PREFIX) + len(_B64_SUFFIX):
         try:
             return base64.b64decode(raw[len(_B64_PREFIX):-len(_B64_SUFFIX)], validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_NAME} is not valid base64 UTF-8") from None
+            raise McpError(HEADER_MISMATCH, f"Header mismatch: {header} is not valid base64 UTF-8") from None
     return raw
+
+
+# -- x-mcp-header: tool parameters mirrored into Mcp-Param-* headers (SEP-2243) ------------------
+
+MCP_PARAM_PREFIX = "Mcp-Param-"
+X_MCP_HEADER = "x-mcp-header"
+_param_headers_cache: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
+
+
+def mirrored_params(schema: object) -> tuple[tuple[str, str], ...]:
+    """(parameter, header suffix) for each top-level property an admin marked with `x-mcp-header`
+    in the endpoint's input schema: clients copy its value into `Mcp-Param-<suffix>` so load
+    balancers can route on it (a tenant id, a region) without reading the body."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return ()
+    return tuple((name, prop[X_MCP_HEADER]) for name, prop in properties.items()
+                 if isinstance(prop, dict) and isinstance(prop.get(X_MCP_HEADER), str) and prop[X_MCP_HEADER])
+
+
+def _param_headers(rt: HttpRuntime, principal: Principal, tool_name: str) -> tuple[tuple[str, str], ...]:
+    """The tool's mirrored parameters, from the in-process catalog snapshot (no database read),
+    computed once per snapshot and tool. Nothing for a tool this caller cannot see: the core
+    answers that one "Unknown tool", and a header error must not reveal that it exists."""
+    snapshot = rt.catalog.current()
+    tool = snapshot.by_name.get(tool_name)
+    if tool is None or not scopes_allow(snapshot.scopes_for(principal), tool_name):
+        return ()
+    key = (snapshot.version, tool_name)
+    found = _param_headers_cache.get(key)
+    if found is None:
+        if len(_param_headers_cache) > 4096:  # old snapshots' entries: dropping them all is cheap
+            _param_headers_cache.clear()
+        found = _param_headers_cache[key] = mirrored_params(tool.input_schema)
+    return found
+
+
+def _header_text(value: object) -> str | None:
+    """How a primitive argument reads in its header (JSON's spelling); None for anything else."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
+
+
+def _check_param_headers(rt: HttpRuntime, req: WireRequest, principal: Principal, params: dict) -> None:
+    """SEP-2243: every `Mcp-Param-*` header a tool declares must agree with its argument in the
+    body, and must be present when the argument is; a disagreement is -32020 with 400, so a
+    load balancer that routed on the header never sends the call somewhere the body does not mean."""
+    mirrored = _param_headers(rt, principal, params["name"])
+    if not mirrored:
+        return
+    arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+    for param, suffix in mirrored:
+        header = MCP_PARAM_PREFIX + suffix
+        raw = req.header(header)
+        body = _header_text(arguments[param]) if param in arguments else None
+        if raw is None:
+            if body is not None:
+                raise McpError(HEADER_MISMATCH, f"Header mismatch: the {header} header is required when "
+                                                f"arguments.{param} is given")
+            continue
+        value = _decode_header_value(raw, header)
+        if body is None or value != body:
+            raise McpError(HEADER_MISMATCH, f"Header mismatch: {header} header value {value!r} does not match "
+                                            f"arguments.{param} {body!r}")
 
 
 # -- the handshake era ---------------------------------------------------------

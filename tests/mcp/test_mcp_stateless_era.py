@@ -77,11 +77,21 @@ def test_backend_result_type_and_meta_are_kept_and_not_mutated(server, backend):
     assert stored == {"content": [], "resultType": "input_required", "_meta": {"com.example/x": 1}}
 
 
-def test_ping_with_meta_version_is_answered_leniently(rpc):
-    assert rpc("ping", {"_meta": envelope()})["result"] == {
-        "resultType": "complete",
-        "_meta": {SERVER_INFO_META_KEY: SERVER_INFO},
-    }
+@pytest.mark.parametrize("method", ["initialize", "ping", "logging/setLevel", "resources/subscribe",
+                                    "resources/unsubscribe"])
+def test_methods_removed_in_2026_07_28_are_method_not_found_in_that_era(rpc, method):
+    """2026-07-28 removed the handshake, ping, logging/setLevel and resources/(un)subscribe; its
+    Streamable HTTP binding: "If the server does not implement the requested RPC method, it MUST
+    respond with 404 Not Found and a JSON-RPC error with code -32601 (Method not found)"."""
+    params = {"protocolVersion": "2025-11-25"} if method == "initialize" else {}
+    error = rpc(method, {**params, "_meta": envelope()}, id=7)["error"]
+    assert error["code"] == METHOD_NOT_FOUND and error["data"] == {"method": method}
+
+
+def test_initialize_and_ping_are_still_served_to_the_handshake_era(rpc):
+    assert rpc("initialize", {"protocolVersion": "2025-11-25"})["result"]["protocolVersion"] == "2025-11-25"
+    assert rpc("ping")["result"] == {}
+    assert rpc("ping", {"_meta": envelope(version="2025-11-25")})["result"] == {}
 
 
 def test_backend_sees_the_envelope_version_client_and_capabilities(rpc, backend):

@@ -1,16 +1,19 @@
 """The official MCP conformance suite (`@modelcontextprotocol/conformance`, pinned in tools/conformance)
-run against a real `mcp-gateway` over Streamable HTTP.
+run against a real `mcp-gateway` over Streamable HTTP, once per frozen requirement set.
 
 Real parts only: an upstream HTTP server on 127.0.0.1 serving the payloads the suite's
-checks expect, a catalog written straight into SQLite, the gateway under gunicorn+gevent on its
-default bind (HOST unset), and tests/support/header_proxy.py in front of it (the suite sends no credentials, the
-gateway wants a bearer token). Every server scenario the pinned suite knows is run; the
-outcome must match tools/conformance/expected-failures.yml exactly — an unexpected
-failure fails the test and so does an unexpected pass (a stale entry).
+checks expect (every tool a scenario calls is an ordinary REST endpoint in the catalog), a catalog
+written straight into SQLite, the gateway under gunicorn+gevent on its default bind (HOST unset),
+and tests/support/header_proxy.py in front of it (the suite sends no credentials, the gateway
+wants a bearer token). Every server scenario of each requirement set (`--requirements 2026-07-28`
+and `2025-11-25`, scored and not-scored) is run at that revision's wire; the outcome must match
+tools/conformance/expected-failures-<revision>.yml exactly — an unexpected failure fails the test
+and so does an unexpected pass (a stale entry).
 
 A scenario passes by the suite's own baseline rule (no FAILURE and no WARNING check), and
-a tool scenario must in addition show that the answer came from our upstream: an
-"Unknown tool" reply or any other shortcut never counts as a pass.
+besides: a tool scenario must show that the answer came from our upstream, no SUCCESS may rest
+on an "Unknown tool" answer, and a scenario with no SUCCESS tested nothing. An expected failure
+named in REQUIRED_CHECKS must still pass the checks listed there.
 
 Install the suite with scripts/install-conformance. Without it the test skips locally
 and fails in CI (CI=true).
@@ -46,10 +49,18 @@ from tests.support.upstream import Upstream, echo
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE_DIR = REPO / "tools" / "conformance"
-SUITE_VERSION = "0.1.16"
+SUITE_VERSION = "0.2.0-alpha.12"
+# The suite's frozen requirement sets (node_modules/@modelcontextprotocol/conformance/requirements/*.yaml):
+# each lists the scenarios a spec revision requires, run at that revision's wire version.
+REVISIONS = ("2026-07-28", "2025-11-25")
 NODE = CONFORMANCE_DIR / "node_modules" / "node" / "bin" / "node"
 CLI = CONFORMANCE_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
-EXPECTED_FAILURES = CONFORMANCE_DIR / "expected-failures.yml"
+
+
+def expected_failures_file(revision: str) -> Path:
+    return CONFORMANCE_DIR / f"expected-failures-{revision}.yml"
+
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 CLIENT_TOKEN = "conformance_client_token_0123456789abcdef"
@@ -114,11 +125,24 @@ def _reconnection(request) -> Response:
     return Response(RECONNECTION_TEXT, mimetype="text/plain")
 
 
+# The schema json-schema-2020-12 documents for its tool (SEP-1613 and SEP-2106 keywords), registered
+# as an ordinary endpoint's input schema: the check is that the gateway lists it unstripped.
 JSON_SCHEMA_2020_12 = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
-    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                          "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
     "additionalProperties": False,
 }
 
@@ -147,6 +171,11 @@ TOOLS = (
     ToolDef("test_", "reconnection", "/reconnection", _reconnection, "A long-running upstream call (SSE polling)"),
     ToolDef("json_", "schema_2020_12_tool", "/json-schema", echo, "Tool with JSON Schema 2020-12 features",
             schema=JSON_SCHEMA_2020_12, method="POST"),
+    # An admin marked `tenant` as mirrored into the Mcp-Param-Tenant header (SEP-2243), so a load
+    # balancer can route on it; http-custom-header-server-validation finds the tool by that mark.
+    ToolDef("test_", "tenant_report", "/tenant-report", echo, "A per-tenant report (tenant routed by header)",
+            schema={"type": "object", "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}},
+                    "required": ["tenant"]}),
 )
 CONNECTIONS = {"test_": "Conformance tools", "json_": "Conformance JSON Schema"}
 
@@ -243,6 +272,8 @@ PROVENANCE: dict[str, Callable[[ScenarioRun], str | None]] = {
     "tools-call-audio": _all(_called("/audio.wav"), _audio),
     "tools-call-error": _all(_called("/error"), _error),
     "tools-call-with-progress": _all(_called("/slow"), _progress),
+    # Its accepted cases must have reached the upstream, not merely escaped a 400.
+    "http-custom-header-server-validation": _called("/tenant-report"),
 }
 
 
@@ -264,19 +295,29 @@ def node_env() -> dict[str, str]:
     return env
 
 
-def list_server_scenarios() -> list[str]:
-    out = subprocess.run([str(NODE), str(CLI), "list", "--server"], capture_output=True, text=True,
-                         timeout=60, env=node_env(), check=True)
-    names = re.findall(r"^\s+-\s+(\S+)", out.stdout, flags=re.MULTILINE)
-    assert names, f"`conformance list --server` listed nothing:\n{out.stdout}{out.stderr}"
+def list_server_scenarios(revision: str) -> list[str]:
+    """Every server scenario of the revision's frozen requirement set: the scored ones and those it
+    runs but never scores (extensions such as tasks, pending scenarios), exactly what
+    `conformance server --requirements <revision>` runs."""
+    out = subprocess.run([str(NODE), str(CLI), "list", "--server", "--requirements", revision], capture_output=True,
+                         text=True, timeout=60, env=node_env(), check=True)
+    text = out.stdout
+    scored_block = text.split("Server scenarios", 1)[1].split("\n\n", 1)[0] if "Server scenarios" in text else ""
+    names = re.findall(r"^\s+-\s+(\S+)\s*$", scored_block, flags=re.MULTILINE)
+    names += re.findall(r"^\s+-\s+(\S+)\s+\[server\]\s*$", text, flags=re.MULTILINE)
+    assert names, f"`conformance list --server --requirements {revision}` listed nothing:\n{text}{out.stderr}"
     return names
 
 
-def run_scenario(mcp_url: str, name: str, outdir: Path, upstream: Upstream | None = None) -> ScenarioRun:
-    """`node dist/index.js server --url <mcp_url> --scenario <name> -o <outdir>`; checks from checks.json."""
+def run_scenario(mcp_url: str, name: str, revision: str, outdir: Path, upstream: Upstream | None = None) -> ScenarioRun:
+    """`conformance server --url <mcp_url> --scenario <name> --spec-version <revision> --force -o <outdir>`;
+    checks from checks.json. `--requirements` cannot be combined with `--scenario`; running one scenario
+    at the revision's wire with --force is what `--requirements` does for each scenario of its set
+    (dist/index.js), and one scenario per run lets us attribute upstream requests to it."""
     seen_before = len(upstream.seen) if upstream else 0
     started = time.monotonic()
-    cmd = [str(NODE), str(CLI), "server", "--url", mcp_url, "--scenario", name, "-o", str(outdir)]
+    cmd = [str(NODE), str(CLI), "server", "--url", mcp_url, "--scenario", name, "--spec-version", revision, "--force",
+           "-o", str(outdir)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=node_env(),
                             cwd=str(outdir), start_new_session=True)
     try:
@@ -295,7 +336,8 @@ def run_scenario(mcp_url: str, name: str, outdir: Path, upstream: Upstream | Non
     return ScenarioRun(name=name, checks=checks, upstream_paths=paths, seconds=seconds, problem=problem)
 
 
-def run_all(mcp_url: str, names: list[str], workdir: Path, upstream: Upstream | None = None) -> list[ScenarioRun]:
+def run_all(mcp_url: str, names: list[str], revision: str, workdir: Path,
+            upstream: Upstream | None = None) -> list[ScenarioRun]:
     """Scenarios that call our upstream run alone, so the requests recorded during a run are its own."""
     calls_upstream = [n for n in names if n in PROVENANCE or n == "server-sse-polling"]
     others = [n for n in names if n not in calls_upstream]
@@ -303,7 +345,7 @@ def run_all(mcp_url: str, names: list[str], workdir: Path, upstream: Upstream | 
     def one(name: str) -> ScenarioRun:
         outdir = workdir / name.replace("/", "_")
         outdir.mkdir(parents=True, exist_ok=True)
-        return run_scenario(mcp_url, name, outdir, upstream)
+        return run_scenario(mcp_url, name, revision, outdir, upstream)
 
     runs = {n: one(n) for n in calls_upstream}
     with ThreadPoolExecutor(max_workers=PARALLEL_SCENARIOS) as pool:
@@ -313,7 +355,7 @@ def run_all(mcp_url: str, names: list[str], workdir: Path, upstream: Upstream | 
 
 # --- expected failures ---
 
-def load_expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, str]:
+def load_expected_failures(path: Path) -> dict[str, str]:
     """Scenario -> reason. The file is the suite's own baseline format (usable with --expected-failures),
     and every entry carries its reason as a comment on the same line."""
     text = path.read_text()
@@ -325,12 +367,26 @@ def load_expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, str]:
     return {n: reasons[n] for n in names}
 
 
+def _shortcut(run: ScenarioRun) -> str | None:
+    """Why a suite pass proves nothing: a SUCCESS resting on an "Unknown tool" answer (the check
+    took the gateway's refusal for the behaviour it wanted), or no SUCCESS check at all."""
+    if not run.count("SUCCESS"):
+        return "no check succeeded (the scenario tested nothing)"
+    for check in run.checks:
+        if check.get("status") == "SUCCESS" and "Unknown tool" in json.dumps(check.get("details") or {}):
+            return f"{check.get('id')} succeeded on an 'Unknown tool' answer"
+    return None
+
+
 def verdicts(runs: list[ScenarioRun]) -> dict[str, tuple[bool, str]]:
-    """Scenario -> (passed, note). A suite pass without upstream provenance is a failure."""
+    """Scenario -> (passed, note). A suite pass without upstream provenance, or one resting on an
+    error answer, is a failure."""
     out = {}
     for run in runs:
         if run.problem:
             out[run.name] = (False, run.problem)
+        elif run.suite_passed and _shortcut(run):
+            out[run.name] = (False, f"suite passed, but {_shortcut(run)}")
         elif not run.suite_passed:
             failed = [c for c in run.checks if c.get("status") in ("FAILURE", "WARNING")]
             note = "; ".join(f"{c.get('status')} {c.get('id')}: {c.get('errorMessage') or c.get('description')}"
@@ -356,13 +412,56 @@ def table(runs: list[ScenarioRun], results: dict[str, tuple[bool, str]], expecte
     return "\n".join(lines)
 
 
-def compare(runs: list[ScenarioRun], results: dict[str, tuple[bool, str]], expected: dict[str, str]) -> list[str]:
-    problems = [f"unknown scenario in {EXPECTED_FAILURES.name}: {n}" for n in expected if n not in results]
+# Scenarios that fail as a whole for a listed reason, but whose named checks test what Janus does
+# serve: those checks must still succeed, so an expected failure cannot hide a regression in them.
+REQUIRED_CHECKS: dict[str, tuple[str, ...]] = {
+    "server-stateless": (
+        "sep-2575-request-meta-invalid-missing-meta",
+        "sep-2575-request-meta-invalid-missing-protocol-version",
+        "sep-2575-request-meta-invalid-missing-client-capabilities",
+        "sep-2575-http-server-meta-invalid-400",
+        "sep-2575-request-meta-client-info-optional",
+        "sep-2575-server-implements-discover",
+        "sep-2575-server-identifies-in-result-meta",
+        "sep-2575-server-declares-prompts-in-discover",
+        "sep-2575-discover-capabilities-match-handlers",
+        "sep-2575-server-unsupported-version-error",
+        "sep-2575-http-server-unsupported-version-400",
+        "sep-2575-http-server-header-mismatch-400",
+        "sep-2575-http-server-method-not-found-404-initialize",
+        "sep-2575-http-server-method-not-found-404-ping",
+        "sep-2575-http-server-method-not-found-404-logging-setlevel",
+        "sep-2575-http-server-method-not-found-404-resources-subscribe",
+        "sep-2575-http-server-method-not-found-404-resources-unsubscribe",
+        "sep-2575-http-server-method-not-found-404",
+        "sep-2575-server-sends-subscription-ack",
+        "sep-2575-server-tags-subscription-id",
+        "sep-2575-server-honors-notification-filter",
+        "sep-2575-http-server-error-jsonrpc-id",
+    ),
+    "caching": ("sep-2549-tools-list-caching-hints", "sep-2549-ttl-non-negative", "sep-2549-cache-scope-valid"),
+}
+
+
+def required_check_problems(runs: list[ScenarioRun]) -> list[str]:
+    problems = []
+    for run in runs:
+        for check_id in REQUIRED_CHECKS.get(run.name, ()):
+            statuses = {c.get("status") for c in run.checks if c.get("id") == check_id}
+            if statuses != {"SUCCESS"}:
+                problems.append(f"{run.name}: check {check_id} must succeed, got {sorted(statuses) or 'nothing'}")
+    return problems
+
+
+def compare(runs: list[ScenarioRun], results: dict[str, tuple[bool, str]], expected: dict[str, str],
+            filename: str) -> list[str]:
+    problems = [f"unknown scenario in {filename}: {n}" for n in expected if n not in results]
+    problems += required_check_problems(runs)
     # An expected failure means the suite ran and its checks failed, not that the run itself broke.
     problems += [f"scenario did not run properly: {r.name}: {r.problem}" for r in runs if r.problem and r.name in expected]
     for name, (passed, note) in results.items():
         if passed and name in expected:
-            problems.append(f"unexpected pass: {name} (remove it from {EXPECTED_FAILURES.name})")
+            problems.append(f"unexpected pass: {name} (remove it from {filename})")
         elif not passed and name not in expected:
             problems.append(f"unexpected failure: {name}: {note}")
     return problems
@@ -408,24 +507,31 @@ def _assert_transport_mounted(proxy: HeaderProxy, gateway: GatewayServer) -> Non
         f"{probe.text[:500]}\n\ngateway log (tail):\n{gateway.log[-2000:]}")
 
 
-@pytest.mark.timeout(600)
-def test_conformance_suite_results_match_the_expected_failures(gateway_behind_proxy, upstream, capsys):
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_conformance_requirement_set_results_match_its_expected_failures(gateway_behind_proxy, upstream, capsys,
+                                                                         revision):
     gateway, proxy = gateway_behind_proxy
     _assert_transport_mounted(proxy, gateway)
-    expected = load_expected_failures()
-    names = list_server_scenarios()
+    path = expected_failures_file(revision)
+    expected = load_expected_failures(path)
+    names = list_server_scenarios(revision)
 
+    keep = os.environ.get("CONFORMANCE_RESULTS_DIR")  # set it to keep every scenario's checks.json for reading
     with tempfile.TemporaryDirectory(prefix="janus-conformance-") as workdir:
-        runs = run_all(proxy.url + "/mcp", names, Path(workdir), upstream)
+        outdir = Path(keep) / revision if keep else Path(workdir)
+        runs = run_all(proxy.url + "/mcp", names, revision, outdir, upstream)
     results = verdicts(runs)
     report = table(runs, results, expected)
     with capsys.disabled():
-        print(f"\nMCP conformance {SUITE_VERSION} against mcp-gateway via {proxy.url}/mcp\n{report}\n")
+        print(f"\nMCP conformance {SUITE_VERSION}, requirements {revision}, against mcp-gateway via "
+              f"{proxy.url}/mcp\n{report}\n")
 
-    problems = compare(runs, results, expected)
+    problems = compare(runs, results, expected, path.name)
     assert not problems, "\n".join(problems) + f"\n\n{report}\n\ngateway log (tail):\n{gateway.log[-3000:]}"
 
 
-def test_expected_failures_file_gives_a_reason_for_every_entry():
-    expected = load_expected_failures()
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_each_requirement_sets_expected_failures_file_gives_a_reason_for_every_entry(revision):
+    expected = load_expected_failures(expected_failures_file(revision))
     assert expected, "the expected-failures file lists nothing; delete this test if that is ever true"

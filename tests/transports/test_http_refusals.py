@@ -88,12 +88,15 @@ def test_get_and_delete_naming_the_stateless_version_get_405_even_with_a_session
     {"jsonrpc": "2.0", "id": 4, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
 ], ids=["tools/list", "initialize"])
-def test_a_stateless_version_header_on_a_body_without_the_meta_envelope_is_a_header_mismatch(gw, body):
+def test_a_stateless_version_header_on_a_body_without_the_meta_envelope_is_invalid_params(gw, body):
+    """2026-07-28 makes `_meta` with its protocolVersion required on every request; a request
+    without it is malformed: -32602 with 400 (conformance server-stateless,
+    sep-2575-request-meta-invalid-*), not a header mismatch, as nothing is there to mismatch."""
     response = requests.post(gw.url + "/mcp", data=json.dumps(body), timeout=10,
                              headers=mcp_headers(**STATELESS, **{"Mcp-Method": body["method"]}))
     assert response.status_code == 400
     error = response.json()
-    assert error["id"] == 4 and error["error"]["code"] == -32020
+    assert error["id"] == 4 and error["error"]["code"] == -32602
     assert "params._meta" in error["error"]["message"]
     assert "Mcp-Session-Id" not in response.headers  # no session was made on the way
 

@@ -16,6 +16,7 @@ from tests.support.http_gateway import (
     BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers,
     start_http_gateway, stateless_meta, stop_http_gateway,
 )
+from tests.support.upstream import echo
 from tests.support.waiting import wait_for
 
 
@@ -258,6 +259,97 @@ def test_stateless_unknown_methods_are_404_and_unknown_versions_400(gw):
     bad = _post(gw, body, **{"MCP-Protocol-Version": "2099-01-01", "Mcp-Method": "tools/list"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == -32022
     assert "2026-07-28" in bad.json()["error"]["data"]["supported"]
+
+
+@pytest.mark.parametrize("params", [{}, {"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}}],
+                         ids=["no-meta", "meta-without-version"])
+def test_a_2026_request_whose_meta_lacks_the_protocol_version_gets_invalid_params_400(gw, params):
+    """2026-07-28 requires `_meta` with io.modelcontextprotocol/protocolVersion on every request;
+    without it the params are invalid: -32602 with HTTP 400 (the conformance suite's
+    sep-2575-request-meta-invalid-* checks), not a header mismatch."""
+    body = {"jsonrpc": "2.0", "id": 101, "method": "server/discover", "params": params}
+    response = _post(gw, body, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"})
+    assert response.status_code == 400
+    assert response.json()["id"] == 101 and response.json()["error"]["code"] == -32602
+
+
+@pytest.mark.parametrize("method", ["initialize", "ping", "logging/setLevel", "resources/subscribe"])
+def test_methods_removed_in_2026_07_28_get_404_method_not_found_in_that_era(gw, method):
+    """The 2026-07-28 Streamable HTTP binding: a method the server does not implement gets
+    404 Not Found and -32601; at that revision these methods no longer exist."""
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}} if method == "initialize" else {}
+    response = _stateless(gw, method, params, id=500)
+    assert response.status_code == 404
+    assert response.json()["id"] == 500 and response.json()["error"]["code"] == -32601
+    assert "Mcp-Session-Id" not in response.headers
+
+
+def test_a_2026_notification_without_mcp_method_is_accepted(gw):
+    """The revision's header rules (Mcp-Method, the mirrored _meta version) are for requests."""
+    for body in ({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}},
+                 {"jsonrpc": "2.0", "method": "notifications/cancelled",
+                  "params": {"requestId": 9, "_meta": stateless_meta()}}):
+        response = _post(gw, body, **{"MCP-Protocol-Version": "2026-07-28"})
+        assert response.status_code == 202, (body, response.text)
+
+
+_REGISTERED: set[str] = set()  # the module's gateway is shared: register the tool once
+
+
+def _tenant_tool(gw):
+    """An endpoint whose `tenant` parameter the admin marked as mirrored into Mcp-Param-Tenant."""
+    name = "weather_tenant_report"
+    if name not in _REGISTERED:
+        gw.upstream.route("/tenant-report", echo)
+        schema = {"type": "object", "required": ["tenant"],
+                  "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}, "days": {"type": "integer"}}}
+        add_endpoint(gw.app, gw.weather_connection, "tenant_report", "/tenant-report", schema=schema)
+        _REGISTERED.add(name)
+
+        def listed():
+            tools = _stateless(gw, "tools/list").json()["result"]["tools"]
+            return next((t for t in tools if t["name"] == name), None)
+
+        wait_for(listed, what="the tenant tool in tools/list")
+    return name
+
+
+def test_a_parameter_marked_x_mcp_header_is_listed_with_its_mark(gw):
+    name = _tenant_tool(gw)
+    tools = _stateless(gw, "tools/list").json()["result"]["tools"]
+    tool = next(t for t in tools if t["name"] == name)
+    assert tool["inputSchema"]["properties"]["tenant"]["x-mcp-header"] == "Tenant"
+
+
+def test_mcp_param_headers_must_match_the_arguments_they_mirror(gw):
+    """SEP-2243: the header is required when the argument is present, and must equal it
+    (literally or as =?base64?...?=); otherwise 400 with -32020 and the upstream never sees it."""
+    name = _tenant_tool(gw)
+    call = {"name": name, "arguments": {"tenant": "acme", "days": 3}}
+    seen_before = len(gw.upstream.seen)
+    refused = [
+        _stateless(gw, "tools/call", call),  # header missing
+        _stateless(gw, "tools/call", call, **{"Mcp-Param-Tenant": "globex"}),
+        _stateless(gw, "tools/call", call, **{"Mcp-Param-Tenant": "=?base64?YWNtZQ?="}),  # bad padding
+        _stateless(gw, "tools/call", {"name": name, "arguments": {"days": 3}}, **{"Mcp-Param-Tenant": "acme"}),
+    ]
+    for response in refused:
+        assert response.status_code == 400 and response.json()["error"]["code"] == -32020, response.text
+    assert len(gw.upstream.seen) == seen_before
+    for header in ("acme", "acme \t", "=?base64?" + base64.b64encode(b"acme").decode() + "?="):
+        ok = _stateless(gw, "tools/call", call, **{"Mcp-Param-Tenant": header})
+        assert ok.status_code == 200 and "result" in ok.json(), (header, ok.text)
+        assert ok.json()["result"]["structuredContent"]["path"] == "/tenant-report"
+
+
+def test_mcp_param_headers_are_not_checked_in_the_handshake_era_or_for_unmarked_tools(gw):
+    name = _tenant_tool(gw)
+    session_id = initialize(gw.url)
+    old = _call(gw, session_id, name, {"tenant": "acme"})
+    assert old.status_code == 200 and "result" in old.json()
+    plain = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "7"}},
+                       **{"Mcp-Param-Tenant": "whatever"})
+    assert plain.status_code == 200 and "result" in plain.json()
 
 
 def test_stateless_clients_get_405_for_get_and_delete(gw):

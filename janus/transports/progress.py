@@ -36,7 +36,11 @@ def _stream(rt, principal: Principal, message: dict, session: Session, token: An
     def work() -> None:
         done.put(rt.server.handle(message, session=session, caller=principal))
 
-    threading.Thread(target=work, name="janus-progress-call", daemon=True).start()
+    # Not a daemon, like legacy SSE's call threads: once the client has gone, gunicorn's worker waits
+    # for no connection, and on SIGTERM the interpreter would kill a daemon thread still waiting for
+    # the upstream, its audit row with it. A non-daemon thread is joined before the atexit hooks flush
+    # the audit queue; the graceful timeout still bounds the wait.
+    threading.Thread(target=work, name="janus-progress-call", daemon=False).start()
     step = 0
     finished = False
     try:

@@ -265,7 +265,7 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
     try:
         session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
                           client_capabilities=record.client_capabilities, initialized=record.initialized)
-        response = rt.server.handle(message, session=session, caller=principal)
+        response = rt.sse_server.handle(message, session=session, caller=principal)
         method = message.get("method") if isinstance(message, dict) else None
         if method == "initialize" and session.protocol_version:
             record = rt.sessions.update(record, protocol_version=session.protocol_version,

@@ -298,3 +298,39 @@ def test_a_lone_surrogate_in_a_message_gets_an_error_event_and_an_audit_row(gw):
     assert sorted((r.tool_name, r.status) for r in rows) == [("weather_get_station", "failure"),
                                                              ("\ufffdweather", "failure")]
     assert "Traceback" not in gw.server.log
+
+
+def _discover_on_sse(gw, reader, endpoint) -> dict:
+    assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "discover", "method": "server/discover",
+                                "params": {"_meta": stateless_meta()}}).status_code == 202
+    answer = json.loads(reader.next()[1])
+    assert answer["id"] == "discover", answer
+    return answer["result"]
+
+
+def test_each_transport_advertises_list_changed_to_the_2026_era_only_where_it_serves_subscriptions_listen(gw):
+    on_mcp = requests.post(gw.url + "/mcp", headers=mcp_headers(**{
+        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"}), timeout=10, json={
+            "jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": stateless_meta()}})
+    assert on_mcp.status_code == 200 and on_mcp.json()["result"]["capabilities"] == {"tools": {"listChanged": True}}
+    reader, endpoint = _open(gw)
+    try:
+        discovered = _discover_on_sse(gw, reader, endpoint)
+        # /sse offers no listChanged to 2026-07-28 clients: that era hears of changes only on a
+        # subscriptions/listen stream, which /sse does not serve.
+        assert discovered["capabilities"] == {"tools": {}}
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "listen", "method": "subscriptions/listen", "params": {
+            "notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}}).status_code == 202
+        assert json.loads(reader.next()[1])["error"]["code"] == -32601
+        # What it does advertise works there: a 2026-07-28 tools/call.
+        assert "2026-07-28" in discovered["supportedVersions"]
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "call", "method": "tools/call", "params": {
+            "name": "weather_get_station", "arguments": {"id": "era"}, "_meta": stateless_meta()}}).status_code == 202
+        answer = json.loads(reader.next()[1])
+        assert answer["id"] == "call" and answer["result"]["structuredContent"]["path"] == "/stations/era"
+        # The handshake era on /sse still advertises listChanged: its stream carries list_changed.
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).status_code == 202
+        assert json.loads(reader.next()[1])["result"]["capabilities"] == {"tools": {"listChanged": True}}
+    finally:
+        reader.close()

@@ -21,6 +21,7 @@ from janus.mcp import jsonrpc
 from janus.mcp.errors import McpError
 from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord, new_session_id
+from janus.transports.bus import database_kind
 from janus.transports.http_common import (
     SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, parse_single, protect, rpc_error,
     sse_event, wire_text,
@@ -54,6 +55,12 @@ count_requests(bp, TRANSPORT)
 def open_stream() -> Response:
     rt = http_runtime()
     principal = authenticate(rt.catalog, TRANSPORT)
+    if rt.streams.shutting_down.is_set():
+        # This worker is leaving: a stream opened now would be cut at the graceful timeout, and its
+        # session row would outlive it. The client retries and lands on a worker that stays.
+        return json_response({"error": "shutting_down",
+                              "message": "This server is shutting down; open the stream again."},
+                             503, {"Retry-After": "1"})
     bus = rt.bus
     # The mailbox exists before the session row does: a stream another worker counts (and probes, see
     # _open_streams) is always one whose mailbox answers, never one still between its row and its mailbox.
@@ -138,6 +145,10 @@ def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbo
     tracker = ListChangedTracker(rt.catalog, principal)
     rt.streams.open(key, lambda event: bus.publish(bus.node, record.id, event))
     try:
+        # A SIGTERM between open_stream's check and the line above sent SHUTDOWN to the streams it
+        # saw, not to this one (shutdown sets the flag before it looks): end it here instead.
+        if rt.streams.shutting_down.is_set():
+            return
         yield sse_event(endpoint, event="endpoint")
         while True:
             item = mailbox.get(timeout=rt.keepalive_seconds)
@@ -179,6 +190,13 @@ def post_message() -> Response:
     record = rt.sessions.get(session_id)
     if record is None or record.transport != TRANSPORT or record.token_hash != principal.token_hash:
         return Response("Session not found", status=404, mimetype="text/plain")
+    if not _stream_exists(rt, record):
+        # The stream is gone (its worker crashed, or was cut at the graceful timeout, or restarted)
+        # but its row was never ended. A 202 here would drop the answer unseen; a 404 makes the
+        # client open a new stream.
+        rt.sessions.end(record.id)
+        log.info("sse session %s has no stream any more; refusing its POST", record.id[:8])
+        return Response("Session not found", status=404, mimetype="text/plain")
     try:
         # Read from the WSGI input with the transport's cap: Flask's reader would silently cut a
         # chunked body at MAX_CONTENT_LENGTH instead of refusing it.
@@ -211,6 +229,21 @@ def post_message() -> Response:
         _end(principal.token_hash)
         raise
     return Response("Accepted", status=202, mimetype="text/plain")
+
+
+def _stream_exists(rt: HttpRuntime, record: SessionRecord) -> bool:
+    """Whether the session's stream still has its mailbox, as far as the bus can tell.
+
+    A probe on this worker is a dict lookup; to another worker on the Unix-socket bus, one local
+    round trip that the owner acknowledges only while the mailbox exists. PostgreSQL's NOTIFY
+    confirms nothing (and carries no NUL, which the probe marker holds): there a stream of another
+    process counts as live, and a dead process's rows end with their idle timeout.
+    """
+    if not record.owner_node:
+        return False
+    if record.owner_node != rt.bus.node and database_kind(rt.database_uri) != "sqlite":
+        return True
+    return rt.bus.publish(record.owner_node, record.id, PROBE)
 
 
 def _begin(token_hash: str, cap: int) -> bool:

@@ -28,6 +28,7 @@ from janus.transports.http_common import (
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
+from janus.transports.progress import progress_notification, progress_token
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
 from janus.transports.wire import BodyTooLarge, WireRequest
 
@@ -298,7 +299,11 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
     try:
         session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
                           client_capabilities=record.client_capabilities, initialized=record.initialized)
-        response = rt.sse_server.handle(message, session=session, caller=principal)
+        token = progress_token(message) if isinstance(message, dict) else None
+        if token is not None:
+            response = _handle_with_progress(rt, principal, record, message, session, token)
+        else:
+            response = rt.sse_server.handle(message, session=session, caller=principal)
         method = message.get("method") if isinstance(message, dict) else None
         if method == "initialize" and session.protocol_version:
             record = rt.sessions.update(record, protocol_version=session.protocol_version,
@@ -313,3 +318,38 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
     finally:
         _slots.release()
         _end(principal.token_hash)
+
+
+def _handle_with_progress(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict,
+                          session: Session, token) -> dict | None:
+    """Run a tools/call while its progress goes to the session's stream, as on /mcp: when it starts,
+    every PROGRESS_INTERVAL_SECONDS while the upstream works, and when it ends. Clients that reset a
+    short timeout on progress then wait for a slow API. The caller publishes the result after the
+    last progress notification: one publisher at a time, so the result comes last."""
+    tool = (message.get("params") or {}).get("name")
+    stop = threading.Event()
+    steps = [0]
+
+    def publish(progress: int, text: str, total: int | None = None) -> bool:
+        note = progress_notification(token, progress, text, total)
+        return rt.bus.publish(record.owner_node, record.id, wire_text(jsonrpc.dumps(note)))
+
+    def tick() -> None:
+        if not publish(0, f"Calling {tool}"):
+            return  # the stream is gone: nobody to tell
+        while not stop.wait(rt.progress_seconds):
+            steps[0] += 1
+            if not publish(steps[0], f"Waiting for the upstream API ({steps[0] * rt.progress_seconds:g} s)"):
+                return
+
+    # Not a daemon, like the call's own thread; it ends as soon as the call does.
+    ticker = threading.Thread(target=tick, name="janus-sse-progress", daemon=False)
+    ticker.start()
+    try:
+        response = rt.sse_server.handle(message, session=session, caller=principal)
+    finally:
+        stop.set()
+        ticker.join()
+    ended = "Upstream answered" if isinstance(response, dict) and "result" in response else "The call failed"
+    publish(steps[0] + 1, ended, total=steps[0] + 1)
+    return response

@@ -334,3 +334,43 @@ def test_each_transport_advertises_list_changed_to_the_2026_era_only_where_it_se
         assert json.loads(reader.next()[1])["result"]["capabilities"] == {"tools": {"listChanged": True}}
     finally:
         reader.close()
+
+
+def test_a_slow_call_with_a_progress_token_gets_progress_on_the_stream_until_its_result_comes_last(gw):
+    reader, endpoint = _open(gw)
+    try:
+        _initialize(gw, endpoint, reader)
+        gw.release.clear()
+        try:
+            assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
+                "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "tok"}}}).status_code == 202
+            notes = []
+            while len(notes) < 3:  # "Calling", then two ticks of PROGRESS_INTERVAL_SECONDS (0.3 s here)
+                message = json.loads(reader.next()[1])
+                assert message["method"] == "notifications/progress", message  # no result while it waits
+                notes.append(message["params"])
+        finally:
+            gw.release.set()
+        rest = [json.loads(reader.next()[1])]
+        while "id" not in rest[-1]:
+            rest.append(json.loads(reader.next()[1]))
+    finally:
+        reader.close()
+    *more, final, result = rest
+    notes += [message["params"] for message in more]
+    assert all(note["progressToken"] == "tok" for note in notes + [final["params"]])
+    assert [note["progress"] for note in notes] == list(range(len(notes)))  # increasing, one per interval
+    assert notes[0]["message"] == "Calling weather_slow_report"
+    assert final["params"]["progress"] == final["params"]["total"] == len(notes)
+    assert result["id"] == "slow" and result["result"]["structuredContent"] == {"slow": "done"}
+
+
+def test_a_call_without_a_progress_token_gets_only_its_result(gw):
+    reader, endpoint = _open(gw)
+    try:
+        _initialize(gw, endpoint, reader)
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "plain", "method": "tools/call", "params": {
+            "name": "weather_get_station", "arguments": {"id": "p"}}}).status_code == 202
+        assert json.loads(reader.next()[1])["id"] == "plain"
+    finally:
+        reader.close()

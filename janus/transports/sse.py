@@ -98,7 +98,7 @@ def _open_streams(rt: HttpRuntime, token_hash: str, own_id: str) -> int:
     live = 0
     for session_id, owner in sessions:
         # The new stream has no mailbox yet: it counts without a probe.
-        if session_id != own_id and owner and not rt.bus.publish(owner, session_id, PROBE):
+        if session_id != own_id and owner and not _mailbox_answers(rt, owner, session_id):
             rt.sessions.end(session_id)
         else:
             live += 1
@@ -233,18 +233,20 @@ def post_message() -> Response:
 
 
 def _stream_exists(rt: HttpRuntime, record: SessionRecord) -> bool:
-    """Whether the session's stream still has its mailbox, as far as the bus can tell.
+    return bool(record.owner_node) and _mailbox_answers(rt, record.owner_node, record.id)
+
+
+def _mailbox_answers(rt: HttpRuntime, owner: str, session_id: str) -> bool:
+    """Whether a stream's mailbox still exists, as far as the bus can tell.
 
     A probe on this worker is a dict lookup; to another worker on the Unix-socket bus, one local
     round trip that the owner acknowledges only while the mailbox exists. PostgreSQL's NOTIFY
     confirms nothing (and carries no NUL, which the probe marker holds): there a stream of another
     process counts as live, and a dead process's rows end with their idle timeout.
     """
-    if not record.owner_node:
-        return False
-    if record.owner_node != rt.bus.node and database_kind(rt.database_uri) != "sqlite":
+    if owner != rt.bus.node and database_kind(rt.database_uri) != "sqlite":
         return True
-    return rt.bus.publish(record.owner_node, record.id, PROBE)
+    return rt.bus.publish(owner, session_id, PROBE)
 
 
 def _begin(token_hash: str, cap: int) -> bool:

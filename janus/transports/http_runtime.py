@@ -29,6 +29,10 @@ class HttpRuntime:
     database_uri: str
     keepalive_seconds: float
     progress_seconds: float
+    # What legacy /sse serves: the same core, but it advertises no `tools.listChanged` to the
+    # 2026-07-28 era, whose change notifications travel only on a `subscriptions/listen` stream,
+    # a method of the Streamable HTTP transport that /sse does not serve (issue 11, item 3).
+    sse_server: McpServer | None = None
     # Request-checking settings, read once: the /mcp endpoint runs outside Flask's request context.
     # (The Origin/Host allow-lists are http_common.edge_policy's.)
     public_url: str | None = None
@@ -74,6 +78,8 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
             runtime=runtime,
             server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
                                 stateless_list_changed=True),
+            sse_server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
+                                    stateless_list_changed=False),
             sessions=sessions,
             streams=LocalStreams(runtime.catalog, app.config["CATALOG_REFRESH_SECONDS"],
                                  live_sessions=sessions.live_ids,

@@ -23,6 +23,17 @@ from janus.transports.wire import HttpResponse
 PROGRESS = "notifications/progress"
 
 
+def progress_token(message: dict) -> Any:
+    """The token of a tools/call that asked for progress, or None (an invalid token is the core's -32602)."""
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+    token = meta.get("progressToken")
+    if (message.get("method") == "tools/call" and jsonrpc.is_valid_id(token)
+            and jsonrpc.is_valid_id(message.get("id"))):
+        return token
+    return None
+
+
 def respond_with_progress(rt, principal: Principal, message: dict, session: Session | None, token: Any) -> HttpResponse:
     session = session or Session()  # something to track the request in, so a disconnect can cancel it
     return HttpResponse(200, _stream(rt, principal, message, session, token),
@@ -36,21 +47,25 @@ def _stream(rt, principal: Principal, message: dict, session: Session, token: An
     def work() -> None:
         done.put(rt.server.handle(message, session=session, caller=principal))
 
-    threading.Thread(target=work, name="janus-progress-call", daemon=True).start()
+    # Not a daemon, like legacy SSE's call threads: once the client has gone, gunicorn's worker waits
+    # for no connection, and on SIGTERM the interpreter would kill a daemon thread still waiting for
+    # the upstream, its audit row with it. A non-daemon thread is joined before the atexit hooks flush
+    # the audit queue; the graceful timeout still bounds the wait.
+    threading.Thread(target=work, name="janus-progress-call", daemon=False).start()
     step = 0
     finished = False
     try:
-        yield sse_event(_progress(token, step, f"Calling {tool}"))
+        yield sse_event(progress_notification(token, step, f"Calling {tool}"))
         while True:
             try:
                 response = done.get(timeout=rt.progress_seconds)
                 break
             except queue.Empty:
                 step += 1
-                yield sse_event(_progress(token, step, f"Waiting for the upstream API ({step * rt.progress_seconds:g} s)"))
+                yield sse_event(progress_notification(token, step, f"Waiting for the upstream API ({step * rt.progress_seconds:g} s)"))
         step += 1
         ended = "Upstream answered" if isinstance(response, dict) and "result" in response else "The call failed"
-        yield sse_event(_progress(token, step, ended, total=step))
+        yield sse_event(progress_notification(token, step, ended, total=step))
         finished = True
         if response is not None:
             yield sse_event(response)
@@ -59,7 +74,8 @@ def _stream(rt, principal: Principal, message: dict, session: Session, token: An
             session.cancel(message.get("id"))  # the client went away: drop the answer
 
 
-def _progress(token: Any, progress: int, text: str, total: int | None = None) -> dict:
+def progress_notification(token: Any, progress: int, text: str, total: int | None = None) -> dict:
+    """The same notification on every transport that streams progress (/mcp, legacy /sse)."""
     params: dict[str, Any] = {"progressToken": token, "progress": progress, "message": text}
     if total is not None:
         params["total"] = total

@@ -21,12 +21,14 @@ from janus.mcp import jsonrpc
 from janus.mcp.errors import McpError
 from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord, new_session_id
+from janus.transports.bus import database_kind
 from janus.transports.http_common import (
     SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, parse_single, protect, rpc_error,
     sse_event, wire_text,
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
+from janus.transports.progress import progress_notification, progress_token
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
 from janus.transports.wire import BodyTooLarge, WireRequest
 
@@ -54,6 +56,12 @@ count_requests(bp, TRANSPORT)
 def open_stream() -> Response:
     rt = http_runtime()
     principal = authenticate(rt.catalog, TRANSPORT)
+    if rt.streams.shutting_down.is_set():
+        # This worker is leaving: a stream opened now would be cut at the graceful timeout, and its
+        # session row would outlive it. The client retries and lands on a worker that stays.
+        return json_response({"error": "shutting_down",
+                              "message": "This server is shutting down; open the stream again."},
+                             503, {"Retry-After": "1"})
     bus = rt.bus
     # The mailbox exists before the session row does: a stream another worker counts (and probes, see
     # _open_streams) is always one whose mailbox answers, never one still between its row and its mailbox.
@@ -90,7 +98,7 @@ def _open_streams(rt: HttpRuntime, token_hash: str, own_id: str) -> int:
     live = 0
     for session_id, owner in sessions:
         # The new stream has no mailbox yet: it counts without a probe.
-        if session_id != own_id and owner and not rt.bus.publish(owner, session_id, PROBE):
+        if session_id != own_id and owner and not _mailbox_answers(rt, owner, session_id):
             rt.sessions.end(session_id)
         else:
             live += 1
@@ -138,6 +146,10 @@ def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbo
     tracker = ListChangedTracker(rt.catalog, principal)
     rt.streams.open(key, lambda event: bus.publish(bus.node, record.id, event))
     try:
+        # A SIGTERM between open_stream's check and the line above sent SHUTDOWN to the streams it
+        # saw, not to this one (shutdown sets the flag before it looks): end it here instead.
+        if rt.streams.shutting_down.is_set():
+            return
         yield sse_event(endpoint, event="endpoint")
         while True:
             item = mailbox.get(timeout=rt.keepalive_seconds)
@@ -179,6 +191,13 @@ def post_message() -> Response:
     record = rt.sessions.get(session_id)
     if record is None or record.transport != TRANSPORT or record.token_hash != principal.token_hash:
         return Response("Session not found", status=404, mimetype="text/plain")
+    if not _stream_exists(rt, record):
+        # The stream is gone (its worker crashed, or was cut at the graceful timeout, or restarted)
+        # but its row was never ended. A 202 here would drop the answer unseen; a 404 makes the
+        # client open a new stream.
+        rt.sessions.end(record.id)
+        log.info("sse session %s has no stream any more; refusing its POST", record.id[:8])
+        return Response("Session not found", status=404, mimetype="text/plain")
     try:
         # Read from the WSGI input with the transport's cap: Flask's reader would silently cut a
         # chunked body at MAX_CONTENT_LENGTH instead of refusing it.
@@ -211,6 +230,23 @@ def post_message() -> Response:
         _end(principal.token_hash)
         raise
     return Response("Accepted", status=202, mimetype="text/plain")
+
+
+def _stream_exists(rt: HttpRuntime, record: SessionRecord) -> bool:
+    return bool(record.owner_node) and _mailbox_answers(rt, record.owner_node, record.id)
+
+
+def _mailbox_answers(rt: HttpRuntime, owner: str, session_id: str) -> bool:
+    """Whether a stream's mailbox still exists, as far as the bus can tell.
+
+    A probe on this worker is a dict lookup; to another worker on the Unix-socket bus, one local
+    round trip that the owner acknowledges only while the mailbox exists. PostgreSQL's NOTIFY
+    confirms nothing (and carries no NUL, which the probe marker holds): there a stream of another
+    process counts as live, and a dead process's rows end with their idle timeout.
+    """
+    if owner != rt.bus.node and database_kind(rt.database_uri) != "sqlite":
+        return True
+    return rt.bus.publish(owner, session_id, PROBE)
 
 
 def _begin(token_hash: str, cap: int) -> bool:
@@ -265,7 +301,11 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
     try:
         session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
                           client_capabilities=record.client_capabilities, initialized=record.initialized)
-        response = rt.server.handle(message, session=session, caller=principal)
+        token = progress_token(message) if isinstance(message, dict) else None
+        if token is not None:
+            response = _handle_with_progress(rt, principal, record, message, session, token)
+        else:
+            response = rt.sse_server.handle(message, session=session, caller=principal)
         method = message.get("method") if isinstance(message, dict) else None
         if method == "initialize" and session.protocol_version:
             record = rt.sessions.update(record, protocol_version=session.protocol_version,
@@ -280,3 +320,38 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
     finally:
         _slots.release()
         _end(principal.token_hash)
+
+
+def _handle_with_progress(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict,
+                          session: Session, token) -> dict | None:
+    """Run a tools/call while its progress goes to the session's stream, as on /mcp: when it starts,
+    every PROGRESS_INTERVAL_SECONDS while the upstream works, and when it ends. Clients that reset a
+    short timeout on progress then wait for a slow API. The caller publishes the result after the
+    last progress notification: one publisher at a time, so the result comes last."""
+    tool = (message.get("params") or {}).get("name")
+    stop = threading.Event()
+    steps = [0]
+
+    def publish(progress: int, text: str, total: int | None = None) -> bool:
+        note = progress_notification(token, progress, text, total)
+        return rt.bus.publish(record.owner_node, record.id, wire_text(jsonrpc.dumps(note)))
+
+    def tick() -> None:
+        if not publish(0, f"Calling {tool}"):
+            return  # the stream is gone: nobody to tell
+        while not stop.wait(rt.progress_seconds):
+            steps[0] += 1
+            if not publish(steps[0], f"Waiting for the upstream API ({steps[0] * rt.progress_seconds:g} s)"):
+                return
+
+    # Not a daemon, like the call's own thread; it ends as soon as the call does.
+    ticker = threading.Thread(target=tick, name="janus-sse-progress", daemon=False)
+    ticker.start()
+    try:
+        response = rt.sse_server.handle(message, session=session, caller=principal)
+    finally:
+        stop.set()
+        ticker.join()
+    ended = "Upstream answered" if isinstance(response, dict) and "result" in response else "The call failed"
+    publish(steps[0] + 1, ended, total=steps[0] + 1)
+    return response

@@ -298,3 +298,79 @@ def test_a_lone_surrogate_in_a_message_gets_an_error_event_and_an_audit_row(gw):
     assert sorted((r.tool_name, r.status) for r in rows) == [("weather_get_station", "failure"),
                                                              ("\ufffdweather", "failure")]
     assert "Traceback" not in gw.server.log
+
+
+def _discover_on_sse(gw, reader, endpoint) -> dict:
+    assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "discover", "method": "server/discover",
+                                "params": {"_meta": stateless_meta()}}).status_code == 202
+    answer = json.loads(reader.next()[1])
+    assert answer["id"] == "discover", answer
+    return answer["result"]
+
+
+def test_each_transport_advertises_list_changed_to_the_2026_era_only_where_it_serves_subscriptions_listen(gw):
+    on_mcp = requests.post(gw.url + "/mcp", headers=mcp_headers(**{
+        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"}), timeout=10, json={
+            "jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": stateless_meta()}})
+    assert on_mcp.status_code == 200 and on_mcp.json()["result"]["capabilities"] == {"tools": {"listChanged": True}}
+    reader, endpoint = _open(gw)
+    try:
+        discovered = _discover_on_sse(gw, reader, endpoint)
+        # /sse offers no listChanged to 2026-07-28 clients: that era hears of changes only on a
+        # subscriptions/listen stream, which /sse does not serve.
+        assert discovered["capabilities"] == {"tools": {}}
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "listen", "method": "subscriptions/listen", "params": {
+            "notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}}).status_code == 202
+        assert json.loads(reader.next()[1])["error"]["code"] == -32601
+        # What it does advertise works there: a 2026-07-28 tools/call.
+        assert "2026-07-28" in discovered["supportedVersions"]
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "call", "method": "tools/call", "params": {
+            "name": "weather_get_station", "arguments": {"id": "era"}, "_meta": stateless_meta()}}).status_code == 202
+        answer = json.loads(reader.next()[1])
+        assert answer["id"] == "call" and answer["result"]["structuredContent"]["path"] == "/stations/era"
+        # The handshake era on /sse still advertises listChanged: its stream carries list_changed.
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).status_code == 202
+        assert json.loads(reader.next()[1])["result"]["capabilities"] == {"tools": {"listChanged": True}}
+    finally:
+        reader.close()
+
+
+def test_a_slow_call_with_a_progress_token_gets_progress_on_the_stream_until_its_result_comes_last(gw):
+    reader, endpoint = _open(gw)
+    try:
+        _initialize(gw, endpoint, reader)
+        gw.release.clear()
+        try:
+            assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
+                "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "tok"}}}).status_code == 202
+            notes = []
+            while len(notes) < 3:  # "Calling", then two ticks of PROGRESS_INTERVAL_SECONDS (0.3 s here)
+                message = json.loads(reader.next()[1])
+                assert message["method"] == "notifications/progress", message  # no result while it waits
+                notes.append(message["params"])
+        finally:
+            gw.release.set()
+        rest = [json.loads(reader.next()[1])]
+        while "id" not in rest[-1]:
+            rest.append(json.loads(reader.next()[1]))
+    finally:
+        reader.close()
+    *more, final, result = rest
+    notes += [message["params"] for message in more]
+    assert all(note["progressToken"] == "tok" for note in notes + [final["params"]])
+    assert [note["progress"] for note in notes] == list(range(len(notes)))  # increasing, one per interval
+    assert notes[0]["message"] == "Calling weather_slow_report"
+    assert final["params"]["progress"] == final["params"]["total"] == len(notes)
+    assert result["id"] == "slow" and result["result"]["structuredContent"] == {"slow": "done"}
+
+
+def test_a_call_without_a_progress_token_gets_only_its_result(gw):
+    reader, endpoint = _open(gw)
+    try:
+        _initialize(gw, endpoint, reader)
+        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "plain", "method": "tools/call", "params": {
+            "name": "weather_get_station", "arguments": {"id": "p"}}}).status_code == 202
+        assert json.loads(reader.next()[1])["id"] == "plain"
+    finally:
+        reader.close()

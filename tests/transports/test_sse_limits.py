@@ -222,6 +222,38 @@ def test_sessions_left_open_by_a_dead_process_do_not_count_against_the_cap(gw):
     assert all(_session_ended(gw, session_id) for session_id in stale)
 
 
+@pytest.mark.postgres
+def test_on_postgresql_a_stream_past_the_cap_is_refused_with_429_when_another_process_holds_the_others(
+        tmp_path, pg_schema):
+    """The probe marker holds a NUL, which a NOTIFY cannot carry: probing another process's stream
+    over the PostgreSQL bus raised, and the GET answered 500."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import _pg_engine_url
+
+    schema = pg_schema + "_cap"
+    engine = create_engine(_pg_engine_url())
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    gateway = start_http_gateway(tmp_path, database={"SQLALCHEMY_DATABASE_URI": _pg_engine_url(schema)},
+                                 SSE_MAX_STREAMS_PER_TOKEN="1")
+    try:
+        with gateway.app.app_context():
+            store = SessionStore(db.engine, idle_timeout=timedelta(days=1))
+            store.create("sse", _weather_hash(), owner_node="janus-bus-another-process")
+        refused = requests.get(gateway.url + "/sse", headers={"Authorization": f"Bearer {WEATHER}"}, timeout=10,
+                               stream=True)
+        if refused.status_code != 429:
+            refused.close()
+        assert refused.status_code == 429 and refused.json()["error"] == "too_many_streams"
+        assert "Traceback" not in gateway.server.log
+    finally:
+        stop_http_gateway(gateway)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 def _weather_hash() -> str:
     import base64
 

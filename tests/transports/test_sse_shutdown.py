@@ -1,0 +1,135 @@
+"""Graceful shutdown on a real gunicorn+gevent gateway with two workers: calls in flight are finished
+and audited, streams opened while it runs are refused, and sessions whose stream is gone answer 404."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+
+from sqlalchemy import select
+
+from janus.extensions import db
+from janus.models import ToolCallLog
+from janus.models import McpSession
+from tests.support.http_gateway import WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway
+from tests.support.http_streams import RawStream, initialize_legacy, open_legacy, post_legacy
+from tests.support.server import GatewayServer
+from tests.support.waiting import wait_for
+
+GRACEFUL_TIMEOUT = 60  # gunicorn cuts what is still open after this; the tests end long before
+
+
+def _audit_rows(gateway, transport: str) -> list:
+    with gateway.app.app_context():
+        rows = db.session.scalars(select(ToolCallLog).where(ToolCallLog.transport == transport)).all()
+        db.session.expunge_all()
+        db.session.remove()
+    return rows
+
+
+def test_a_streamed_call_in_flight_at_sigterm_reaches_its_upstream_answer_and_is_audited(tmp_path):
+    gateway = start_http_gateway(tmp_path, GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT}")
+    try:
+        session_id = initialize(gateway.url)
+        gateway.release.clear()
+        call = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
+            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), body=json.dumps({
+                "jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
+                    "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}}}))
+        assert call.next_json()["method"] == "notifications/progress"
+        wait_for(lambda: any(s.path == "/slow" for s in gateway.upstream.seen), what="the call to reach the upstream")
+        # The client gives up: no connection holds the worker open any more, only the call's thread.
+        call.close()
+        gateway.server.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: gateway.server.log.count("Worker exiting") == 2, timeout=30, what="both workers to exit")
+        gateway.release.set()
+        assert gateway.server.proc.wait(30) == 0
+    finally:
+        stop_http_gateway(gateway)
+    rows = _audit_rows(gateway, "streamable_http")
+    assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
+        ("weather_slow_report", "success", "Weather Team Token")]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:  # the field after the state is the parent's pid
+                found.append(int(entry))
+    return found
+
+
+def _kill_hard(server: GatewayServer) -> None:
+    """What a stream cut at the graceful timeout leaves behind: workers gone without their cleanup."""
+    for pid in _children(server.proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    server.proc.kill()
+    server.proc.wait(10)
+
+
+def test_a_post_for_a_session_whose_stream_died_with_its_process_gets_404_after_a_restart(tmp_path):
+    gateway = start_http_gateway(tmp_path)
+    try:
+        stream, endpoint = open_legacy(gateway.url, WEATHER)
+        initialize_legacy(gateway.url, endpoint, stream, WEATHER)
+        _kill_hard(gateway.server)
+        stream.close()
+        gateway.server = GatewayServer(gateway.server.env["DATABASE_PATH"], PORT=str(gateway.server.port), **{
+            k: v for k, v in gateway.server.env.items() if k in ("WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS")}).start()
+        session_id = endpoint.split("=", 1)[1]
+        for _ in range(4):  # whichever worker takes it
+            refused = post_legacy(gateway.url, endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, WEATHER)
+            assert (refused.status_code, refused.text) == (404, "Session not found")
+        with gateway.app.app_context():
+            assert db.session.get(McpSession, session_id).ended_at is not None
+        # A new stream works as ever.
+        fresh, fresh_endpoint = open_legacy(gateway.url, WEATHER)
+        initialize_legacy(gateway.url, fresh_endpoint, fresh, WEATHER)
+        fresh.close()
+    finally:
+        stop_http_gateway(gateway)
+
+
+def _request(sock: socket.socket, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One request on a kept-alive connection; the response head, and its body when it has a length."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"] + [f"{k}: {v}" for k, v in headers.items()]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    status = int(head.split()[1])
+    length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    while length and len(body) < length[0]:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        body += chunk
+    return status, body
+
+
+def test_a_get_sse_arriving_once_shutdown_has_begun_is_refused_with_503(tmp_path):
+    # One worker, so the kept-alive connection and the stream that shows shutdown began share it.
+    gateway = start_http_gateway(tmp_path, WEB_CONCURRENCY="1",
+                                 GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT} --keep-alive 60")
+    auth = {"Authorization": f"Bearer {WEATHER}"}
+    try:
+        kept = socket.create_connection(("127.0.0.1", gateway.server.port), timeout=15)
+        assert _request(kept, "POST", "/messages?sessionId=nope", {**auth, "Content-Length": "0"})[0] == 404
+        stream, _ = open_legacy(gateway.url, WEATHER)
+        gateway.server.proc.send_signal(signal.SIGTERM)
+        assert stream.closed.wait(GRACEFUL_TIMEOUT / 4) and stream.clean_end  # the worker is shutting down
+        status, body = _request(kept, "GET", "/sse", {**auth, "Accept": "text/event-stream"})
+        assert status == 503 and json.loads(body)["error"] == "shutting_down"
+        kept.close()
+        assert gateway.server.proc.wait(30) == 0
+    finally:
+        stop_http_gateway(gateway)

@@ -427,3 +427,136 @@ def test_a_missing_secret_fails_the_call_before_any_upstream_request(sqlite_app,
     with sqlite_app.app_context():
         rows = db.session.scalars(select(ToolCallLog)).all()
     assert [(r.tool_name, r.status) for r in rows] == [("ledger_balance", "failure")]
+
+
+FAST_WATCH = {"CATALOG_REFRESH_SECONDS": "0.05"}
+
+
+def _initialized(gw: StdioGateway) -> dict:
+    init = gw.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                     "clientInfo": {"name": "t", "version": "1"}}, id="init")
+    gw.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return init
+
+
+def _next_notification(gw: StdioGateway, method: str) -> dict:
+    message = gw.recv(timeout=10)
+    assert message.get("method") == method, message
+    return message
+
+
+def test_an_initialized_client_hears_list_changed_only_for_changes_to_its_own_tools(catalog, sqlite_app):
+    weather_env = gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)
+    with StdioGateway(weather_env) as gw, StdioGateway(gateway_env(catalog["db"], **FAST_WATCH)) as everything:
+        init = _initialized(gw)
+        _initialized(everything)
+        assert init["result"]["capabilities"] == {"tools": {"listChanged": True}}
+        # Out of the weather token's scope: the unrestricted process hears of it, the weather one must not.
+        add_endpoint(sqlite_app, catalog["billing"], "list_invoices", "/invoices")
+        _next_notification(everything, "notifications/tools/list_changed")
+        # In scope: both hear of it (as `mcp-cli endpoint add` would, straight into the shared database).
+        add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
+        note = _next_notification(gw, "notifications/tools/list_changed")
+        _next_notification(everything, "notifications/tools/list_changed")
+        # Nothing else was queued before the answer to a ping: exactly one notification for two changes.
+        assert gw.request("ping", id="after")["id"] == "after"
+        listed = gw.request("tools/list", id=2)["result"]["tools"]
+    assert note == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    assert [t["name"] for t in listed] == ["weather_get_alerts", "weather_get_forecast", "weather_get_station"]
+
+
+def test_a_client_that_has_not_finished_the_handshake_hears_no_list_changed(catalog, sqlite_app):
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as gw, \
+            StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as witness:
+        gw.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                  "clientInfo": {"name": "t", "version": "1"}}, id="init")  # no `initialized`
+        _initialized(witness)
+        add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
+        _next_notification(witness, "notifications/tools/list_changed")
+        # The witness shares the token and refresh interval; ask for tools/list so this process has seen it too.
+        wait_for(lambda: len(gw.request("tools/list", id=2)["result"]["tools"]) == 3, timeout=5, interval=0.05,
+                 what="the new tool to be listed")
+        assert gw.request("ping", id="after")["id"] == "after"
+
+
+def test_a_2026_client_hears_list_changed_on_its_subscriptions_listen_request(catalog, sqlite_app):
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as gw:
+        discovered = gw.request("server/discover", {"_meta": meta}, id=1)
+        gw.send({"jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen",
+                 "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": True}, "_meta": meta}})
+        ack = _next_notification(gw, "notifications/subscriptions/acknowledged")
+        add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
+        note = _next_notification(gw, "notifications/tools/list_changed")
+        gw.send({"jsonrpc": "2.0", "id": "sub2", "method": "subscriptions/listen",
+                 "params": {"notifications": {"toolsListChanged": True}, "_meta": meta}})
+        _next_notification(gw, "notifications/subscriptions/acknowledged")
+        gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "sub2"}})
+        gw.proc.stdin.close()  # EOF ends the process: the open listen request gets its result, the cancelled one none
+        rest = [gw.recv() for _ in range(1)]
+        assert gw.proc.wait(15) == 0
+        wait_for(gw.stdout_done.is_set, timeout=5, what="stdout to close")
+        assert gw.lines.empty()
+    assert discovered["result"]["capabilities"] == {"tools": {"listChanged": True}}
+    assert ack["params"] == {"notifications": {"toolsListChanged": True},
+                             "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}
+    assert note["params"] == {"_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}
+    assert rest == [{"jsonrpc": "2.0", "id": "sub",
+                     "result": {"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}}]
+
+
+_V = "io.modelcontextprotocol/protocolVersion"
+_CAPS = "io.modelcontextprotocol/clientCapabilities"
+
+
+@pytest.mark.parametrize("params, code", [
+    ({"notifications": {"toolsListChanged": True}}, -32022),  # no version: a handshake-era request
+    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2025-11-25", _CAPS: {}}}, -32022),
+    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: 20260728, _CAPS: {}}}, -32602),
+    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2026-07-28"}}, -32602),
+    ({"_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
+    ({"notifications": True, "_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
+    ({"notifications": {}, "_meta": "2026-07-28"}, -32602),
+])
+def test_a_malformed_or_pre_2026_subscriptions_listen_is_refused_and_the_process_keeps_serving(catalog, params, code):
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
+        answer = gw.request("subscriptions/listen", params, id=1)
+        assert gw.request("ping", id=2)["id"] == 2
+    assert answer["id"] == 1 and answer["error"]["code"] == code
+
+
+def test_sdk_clients_of_both_eras_receive_list_changed(catalog, sqlite_app):
+    env = gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)
+    seen = []
+
+    async def on_message(message):
+        method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+        if method == "notifications/tools/list_changed":
+            seen.append(method)
+            heard.set()
+
+    async def legacy():
+        nonlocal heard
+        heard = anyio.Event()
+        params = StdioServerParameters(command=MCP_GATEWAY, args=["-stdio"], env=env)
+        async with Client(params, mode="legacy", message_handler=on_message) as client:
+            await client.list_tools()
+            await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts"))
+            with anyio.fail_after(10):
+                await heard.wait()
+            return [t.name for t in (await client.list_tools()).tools]
+
+    async def modern():
+        params = StdioServerParameters(command=MCP_GATEWAY, args=["-stdio"], env=env)
+        async with Client(params, mode="2026-07-28") as client:
+            async with client.listen(tools_list_changed=True) as sub:
+                await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_tides", "/tides"))
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        return type(event).__name__, [t.name for t in (await client.list_tools()).tools]
+
+    heard = None
+    assert "weather_get_alerts" in anyio.run(legacy)
+    assert seen
+    kind, names = anyio.run(modern)
+    assert kind == "ToolsListChanged" and "weather_get_tides" in names

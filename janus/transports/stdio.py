@@ -6,7 +6,9 @@ blocks `ping` or another call. stdout carries protocol messages only: the
 process's fd 1 is pointed at stderr while serving, so a stray print cannot
 corrupt the stream.
 
-Besides answers, the process writes `notifications/tools/list_changed` when the tools this process's token may
+Besides answers, the process writes notifications: `notifications/progress`
+for a tools/call that carries a progressToken, and
+`notifications/tools/list_changed` when the tools this process's token may
 see change (a watcher thread polls the catalog's change counter every
 CATALOG_REFRESH_SECONDS). Handshake-era clients get it once initialized, as
 `tools.listChanged` in the initialize result promises; 2026-07-28 clients get
@@ -29,6 +31,7 @@ from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import INVALID_PARAMS, McpError
 from janus.mcp.server import TOOLS_LIST_CHANGED, McpServer, Session
 from janus.transports.listen import ACKNOWLEDGED, SUBSCRIPTION_ID_META_KEY
+from janus.transports.progress_ticker import ProgressTicker, progress_token
 from janus.transports.streams import ListChangedTracker
 
 log = logging.getLogger(__name__)
@@ -65,9 +68,12 @@ def check_token(backend, token: str | None) -> Principal:
 class StdioServer:
     def __init__(
         self, server: McpServer, principal: Principal, stdin: BinaryIO, stdout: BinaryIO, *,
-        catalog: Catalog | None = None, refresh_seconds: float = 0.5,
+        catalog: Catalog | None = None, refresh_seconds: float = 0.5, progress_seconds: float = 3.0,
     ) -> None:
-        """`catalog`: watch it and send list_changed (None: no watcher, no listen streams)."""
+        """`catalog`: watch it and send list_changed (None: no watcher, no listen streams).
+
+        `progress_seconds`: the interval of progress notifications (0 or less: none).
+        """
         self._server = server
         self._principal = principal
         self._stdin = stdin
@@ -78,10 +84,12 @@ class StdioServer:
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="janus-stdio")
         self._catalog = catalog
         self._refresh = max(0.05, refresh_seconds)
+        self._progress = progress_seconds
         self._stopping = threading.Event()
         self._listeners_lock = threading.Lock()
         # Open listen requests (held like /mcp holds its stream) -> (their `_meta`, toolsListChanged honoured).
         self._listeners: dict[tuple[str, object], tuple[dict, bool]] = {}
+        self._tickers: dict[tuple[str, object], ProgressTicker] = {}  # calls sending progress, by request id
 
     def serve(self) -> None:
         watcher = None
@@ -164,12 +172,16 @@ class StdioServer:
         for meta, _ in ended.values():
             self._write(jsonrpc.result_response(meta[SUBSCRIPTION_ID_META_KEY], {"resultType": "complete", "_meta": meta}))
 
-    def _cancel_listen(self, message: dict) -> None:
+    def _cancel_streams(self, message: dict) -> None:
+        """A cancelled listen gets no result; a cancelled call's progress stops now, though its upstream call runs on."""
         params = message.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
         if jsonrpc.is_valid_id(request_id):
             with self._listeners_lock:
-                self._listeners.pop(_key(request_id), None)  # cancelled: no result is sent
+                self._listeners.pop(_key(request_id), None)
+                ticker = self._tickers.pop(_key(request_id), None)
+            if ticker is not None:
+                ticker.stop()
 
     def _dispatch(self, line: bytes) -> None:
         try:
@@ -182,7 +194,7 @@ class StdioServer:
             self._listen(message)
             return
         if method == "notifications/cancelled":
-            self._cancel_listen(message)
+            self._cancel_streams(message)
         if method in _INLINE_METHODS:
             self._respond(message)
             return
@@ -205,13 +217,29 @@ class StdioServer:
             self._slots.release()
 
     def _respond(self, message: object, dropped: threading.Event | None = None) -> None:
+        token = progress_token(message) if self._progress > 0 and dropped is not None else None
+        ticker = None
+        if token is not None:
+            ticker = ProgressTicker(self._write, token, message["params"].get("name"), self._progress)
+            with self._listeners_lock:  # so a notifications/cancelled can stop its ticks at once
+                self._tickers[_key(message["id"])] = ticker
+            ticker.start()
         try:
             response = self._server.handle(message, session=self._session, caller=self._principal)
         except Exception:  # the core answers errors itself; this is a last line of defence
             log.exception("unexpected failure handling a stdio message")
-            return
+            response = None
+        finally:
+            if ticker is not None:
+                with self._listeners_lock:
+                    if self._tickers.get(_key(message["id"])) is ticker:
+                        del self._tickers[_key(message["id"])]
         if response is not None and not (dropped is not None and dropped.is_set()):
+            if ticker is not None:
+                ticker.finish(response)  # a no-op if the cancel came too late to drop the answer
             self._write(response)
+        elif ticker is not None:
+            ticker.stop()  # cancelled (or no answer): no final progress either
 
     def _write(self, response: dict | list) -> None:
         try:
@@ -246,7 +274,8 @@ def run_stdio(app, token: str | None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         StdioServer(server, principal, sys.stdin.buffer, stdout, catalog=runtime.catalog,
-                    refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"]).serve()
+                    refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
+                    progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"]).serve()
     finally:
         runtime.audit.flush()
         stdout.close()

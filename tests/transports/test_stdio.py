@@ -560,3 +560,70 @@ def test_sdk_clients_of_both_eras_receive_list_changed(catalog, sqlite_app):
     assert seen
     kind, names = anyio.run(modern)
     assert kind == "ToolsListChanged" and "weather_get_tides" in names
+
+
+def test_a_call_with_a_progress_token_gets_progress_before_its_result(catalog, upstream):
+    release = threading.Event()
+    upstream.route("/stations/", lambda r: (release.wait(10), json_response({"slow": True}))[1])
+    lines = []
+    try:
+        with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
+            gw.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}, "_meta": {"progressToken": "tok-1"}}})
+            while len(lines) < 3:  # the start and two ticks while the upstream is held
+                lines.append(gw.recv())
+            release.set()
+            while "id" not in lines[-1]:
+                lines.append(gw.recv())
+            # No call of the same process carries on ticking after its answer.
+            assert gw.request("ping", id="after")["id"] == "after"
+    finally:
+        release.set()
+    *progress, result = lines
+    assert result["id"] == 7 and result["result"]["structuredContent"] == {"slow": True}
+    assert all(p["method"] == "notifications/progress" and p["params"]["progressToken"] == "tok-1" for p in progress)
+    steps = [p["params"]["progress"] for p in progress]
+    assert steps == list(range(len(steps))) and len(steps) >= 4
+    assert progress[0]["params"]["message"] == "Calling weather_get_station"
+    assert progress[-1]["params"]["total"] == steps[-1] and progress[-1]["params"]["message"] == "Upstream answered"
+    assert all("total" not in p["params"] for p in progress[:-1])
+
+
+def test_a_call_without_a_progress_token_gets_only_its_result(catalog):
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
+        answer = gw.request("tools/call", {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}}, id=3)
+        assert answer["id"] == 3 and answer["result"]["isError"] is False
+        assert gw.request("ping", id="after")["id"] == "after"
+
+
+def test_a_cancelled_call_stops_its_progress_and_sends_neither_a_final_progress_nor_a_result(catalog, upstream):
+    release = threading.Event()
+    held = lambda r: (release.wait(10), json_response({"slow": True}))[1]  # noqa: E731
+    upstream.route("/stations/", held)
+    upstream.route("/forecast", held)
+    after_cancel = []
+    try:
+        with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
+            gw.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}, "_meta": {"progressToken": 5}}})
+            assert [gw.recv()["params"]["progress"] for _ in range(2)] == [0, 1]
+            gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}})
+            gw.send({"jsonrpc": "2.0", "id": "ping", "method": "ping"})
+            while gw.recv().get("id") != "ping":
+                pass  # a tick already on its way when the cancel arrived may still come first
+            # A second call's ticks are the clock: three of them leave the cancelled call time for three too.
+            gw.send({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+                     "params": {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2},
+                                "_meta": {"progressToken": "clock"}}})
+            while sum(m["params"]["progressToken"] == "clock" for m in after_cancel) < 4:
+                after_cancel.append(gw.recv())
+            release.set()
+            assert gw.close() == 0  # EOF: the process waits for both calls to return, then exits
+            wait_for(gw.stdout_done.is_set, timeout=10, what="stdout to close")
+            while not gw.lines.empty():
+                after_cancel.append(json.loads(gw.lines.get()))
+    finally:
+        release.set()
+    about_7 = [m for m in after_cancel if m.get("id") == 7 or m.get("params", {}).get("progressToken") == 5]
+    assert len(about_7) <= 1 and all("total" not in m["params"] for m in about_7), about_7  # at most one racing tick
+    assert [m["id"] for m in after_cancel if "id" in m] == [8]

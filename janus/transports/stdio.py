@@ -43,6 +43,7 @@ MAX_QUEUED = 256  # beyond this the reader stops reading stdin: backpressure ins
 _INLINE_METHODS = frozenset({"initialize", "notifications/initialized", "notifications/cancelled", "ping"})
 LISTEN = "subscriptions/listen"
 
+
 def _key(request_id: object) -> tuple[str, object]:
     return (type(request_id).__name__, request_id)  # 1 and "1" are different JSON-RPC ids
 

@@ -62,7 +62,8 @@ def run_stdio_command() -> int:
     from janus.transports.stdio import run_stdio
 
     app = create_app({"SERVE_HTTP": False})
-    bootstrap(app, create_admin=False)
+    # Seeds only what is missing: this process's PORT is not where the server's mock runs.
+    bootstrap(app, create_admin=False, move_demo_mock=False)
     return run_stdio(app, os.environ.get("MCP_GATEWAY_TOKEN") or app.config["MCP_GATEWAY_TOKEN"] or None)
 
 

@@ -110,8 +110,13 @@ def ensure_admin_user() -> str | None:
     return generated
 
 
-def seed_demo_data() -> bool:
-    """Idempotently add the reference's LCH demo; returns True when something was added."""
+def seed_demo_data(*, move_mock: bool = True) -> bool:
+    """Idempotently add the reference's LCH demo; returns True when something was added.
+
+    `move_mock=False` (stdio processes) only adds what is missing: a stdio
+    process's PORT is usually unset (default 8899) and says nothing about where
+    the running server's mock lives, so it must never rewrite the shared row.
+    """
     port = current_app.config["PORT"]
     base_url = f"http://127.0.0.1:{port}/api/mock"
     changed = False
@@ -136,7 +141,7 @@ def seed_demo_data() -> bool:
         ]
         db.session.add(conn)
         changed = True
-    elif _MOCK_URL.match(conn.base_url) and conn.base_url != base_url:
+    elif move_mock and _MOCK_URL.match(conn.base_url) and conn.base_url != base_url:
         conn.base_url = base_url  # the mock moved with PORT
         changed = True
     demo_hash = hash_token(DEMO_TOKEN, server_key())
@@ -179,13 +184,17 @@ def purge_ended_sessions(older_than: timedelta = timedelta(days=7)) -> int:
     return removed
 
 
-def bootstrap(app: Flask, *, create_admin: bool = True) -> None:
+def bootstrap(app: Flask, *, create_admin: bool = True, move_demo_mock: bool | None = None) -> None:
     """Everything a process does before serving. Concurrent starters (gunicorn
     masters, stdio processes, replicas) take turns, so exactly one migrates,
     creates the first admin and seeds the demo.
 
     stdio passes create_admin=False: its stderr ends up in desktop clients' log
     files, no place for a generated password; the server creates the admin.
+    Nor may stdio move the demo connection to its own PORT: only the server,
+    which serves the mock, knows where the mock is (see seed_demo_data).
+    move_demo_mock defaults to create_admin, so both stdio entry points
+    (`mcp-gateway -stdio`, `flask janus stdio`) leave the row alone.
     """
     with app.app_context():
         # The common stdio start (schema current, nothing to seed) takes no lock at all.
@@ -198,7 +207,7 @@ def bootstrap(app: Flask, *, create_admin: bool = True) -> None:
                     ensure_admin_user()
                     purge_ended_sessions()
                 if app.config["SEED_DEMO_DATA"]:
-                    seed_demo_data()
+                    seed_demo_data(move_mock=create_admin if move_demo_mock is None else move_demo_mock)
         warn_if_demo_token()
         db.session.remove()
 

@@ -5,6 +5,16 @@ reader thread; everything else runs on a small pool so a slow tool never
 blocks `ping` or another call. stdout carries protocol messages only: the
 process's fd 1 is pointed at stderr while serving, so a stray print cannot
 corrupt the stream.
+
+Besides answers, the process writes notifications: `notifications/progress`
+for a tools/call that carries a progressToken, and
+`notifications/tools/list_changed` when the tools this process's token may
+see change (a watcher thread polls the catalog's change counter every
+CATALOG_REFRESH_SECONDS). Handshake-era clients get it once initialized, as
+`tools.listChanged` in the initialize result promises; 2026-07-28 clients get
+it on their `subscriptions/listen` requests, which stay open (unanswered)
+until the client cancels them or the process ends. Every write is one line
+under one lock, so messages never interleave.
 """
 from __future__ import annotations
 
@@ -16,10 +26,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
-from janus.gateway.catalog import Principal
-from janus.mcp import jsonrpc
-from janus.mcp.errors import McpError
-from janus.mcp.server import McpServer, Session
+from janus.gateway.catalog import Catalog, Principal
+from janus.mcp import jsonrpc, versions
+from janus.mcp.errors import INVALID_PARAMS, McpError
+from janus.mcp.server import TOOLS_LIST_CHANGED, McpServer, Session
+from janus.transports.listen import ACKNOWLEDGED, SUBSCRIPTION_ID_META_KEY
+from janus.transports.progress_ticker import ProgressTicker, progress_token
+from janus.transports.streams import ListChangedTracker
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +41,12 @@ WORKERS = 16  # calls running at once
 MAX_QUEUED = 256  # beyond this the reader stops reading stdin: backpressure instead of unbounded memory
 # Handled inline, in arrival order: they change session state later requests rely on, or must never queue.
 _INLINE_METHODS = frozenset({"initialize", "notifications/initialized", "notifications/cancelled", "ping"})
+LISTEN = "subscriptions/listen"
+
+
+def _key(request_id: object) -> tuple[str, object]:
+    return (type(request_id).__name__, request_id)  # 1 and "1" are different JSON-RPC ids
+
 
 class TokenRejected(Exception):
     """MCP_GATEWAY_TOKEN is unknown, disabled or expired."""
@@ -48,7 +67,14 @@ def check_token(backend, token: str | None) -> Principal:
 
 
 class StdioServer:
-    def __init__(self, server: McpServer, principal: Principal, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    def __init__(
+        self, server: McpServer, principal: Principal, stdin: BinaryIO, stdout: BinaryIO, *,
+        catalog: Catalog | None = None, refresh_seconds: float = 0.5, progress_seconds: float = 3.0,
+    ) -> None:
+        """`catalog`: watch it and send list_changed (None: no watcher, no listen streams).
+
+        `progress_seconds`: the interval of progress notifications (0 or less: none).
+        """
         self._server = server
         self._principal = principal
         self._stdin = stdin
@@ -57,8 +83,22 @@ class StdioServer:
         self._write_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_QUEUED)
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="janus-stdio")
+        self._catalog = catalog
+        self._refresh = max(0.05, refresh_seconds)
+        self._progress = progress_seconds
+        self._stopping = threading.Event()
+        self._listeners_lock = threading.Lock()
+        # Open listen requests (held like /mcp holds its stream) -> (their `_meta`, toolsListChanged honoured).
+        self._listeners: dict[tuple[str, object], tuple[dict, bool]] = {}
+        self._tickers: dict[tuple[str, object], ProgressTicker] = {}  # calls sending progress, by request id
 
     def serve(self) -> None:
+        watcher = None
+        if self._catalog is not None:
+            # Baseline taken before reading stdin, so a change while the client starts up is not lost.
+            tracker = ListChangedTracker(self._catalog, self._principal)
+            watcher = threading.Thread(target=self._watch, args=(tracker,), name="janus-stdio-watch", daemon=True)
+            watcher.start()
         try:
             for raw in self._stdin:
                 line = raw.strip()
@@ -68,6 +108,81 @@ class StdioServer:
         finally:
             # EOF (or SIGTERM): finish what is in flight, answer it, then return.
             self._pool.shutdown(wait=True)
+            self._stopping.set()
+            if watcher is not None:
+                watcher.join()
+            self._end_listens()
+
+    # -- list_changed -------------------------------------------------------
+
+    def _watch(self, tracker: ListChangedTracker) -> None:
+        while not self._stopping.wait(self._refresh):
+            try:
+                changed = tracker.notification() is not None
+            except Exception:  # the catalog keeps serving its last snapshot; try again next tick
+                log.warning("could not check the catalog for changes", exc_info=True)
+                continue
+            if changed:
+                self._announce_list_changed()
+
+    def _announce_list_changed(self) -> None:
+        version, _, _ = self._session.snapshot()
+        # Handshake era: only after `notifications/initialized`, as the lifecycle requires.
+        if self._session.initialized and versions.is_handshake(version):
+            self._write(jsonrpc.notification(TOOLS_LIST_CHANGED))
+        with self._listeners_lock:
+            metas = [meta for meta, honored in self._listeners.values() if honored]
+        for meta in metas:
+            self._write(jsonrpc.notification(TOOLS_LIST_CHANGED, {"_meta": dict(meta)}))
+
+    def _listen(self, message: dict) -> None:
+        """Open a 2026-07-28 `subscriptions/listen` on this connection; answered only when it ends."""
+        request_id = message["id"]
+        try:
+            # The core's envelope checks, in its order: _meta an object, version a string and
+            # supported (listen exists only in the stateless era), clientCapabilities an object.
+            params = message.get("params")
+            params = params if isinstance(params, dict) else {}
+            meta_in = params.get("_meta")
+            meta_in = {} if meta_in is None else meta_in
+            if not isinstance(meta_in, dict):
+                raise McpError(INVALID_PARAMS, "params._meta must be an object")
+            version = meta_in.get(versions.PROTOCOL_VERSION_META_KEY)
+            if version is not None and not isinstance(version, str):
+                raise McpError(INVALID_PARAMS, "params._meta protocol version must be a string")
+            if not versions.is_stateless(version):
+                raise versions.unsupported_version_error(version)
+            if not isinstance(meta_in.get(versions.CLIENT_CAPABILITIES_META_KEY), dict):
+                raise McpError(INVALID_PARAMS, "params._meta clientCapabilities must be an object")
+            requested = params.get("notifications")
+            if not isinstance(requested, dict):
+                raise McpError(INVALID_PARAMS, "subscriptions/listen needs params.notifications (an object)")
+        except McpError as error:
+            self._write(jsonrpc.error_response(request_id, error.code, error.message, error.data))
+            return
+        honored = {"toolsListChanged": True} if requested.get("toolsListChanged") is True else {}
+        meta = {SUBSCRIPTION_ID_META_KEY: request_id}
+        with self._listeners_lock:  # registered before the acknowledgement: no change is missed
+            self._listeners[_key(request_id)] = (meta, bool(honored))
+        self._write(jsonrpc.notification(ACKNOWLEDGED, {"notifications": honored, "_meta": meta}))
+
+    def _end_listens(self) -> None:
+        # A graceful end: each open listen request gets its result, so the client knows nothing was lost.
+        with self._listeners_lock:
+            ended, self._listeners = self._listeners, {}
+        for meta, _ in ended.values():
+            self._write(jsonrpc.result_response(meta[SUBSCRIPTION_ID_META_KEY], {"resultType": "complete", "_meta": meta}))
+
+    def _cancel_streams(self, message: dict) -> None:
+        """A cancelled listen gets no result; a cancelled call's progress stops now, though its upstream call runs on."""
+        params = message.get("params")
+        request_id = params.get("requestId") if isinstance(params, dict) else None
+        if jsonrpc.is_valid_id(request_id):
+            with self._listeners_lock:
+                self._listeners.pop(_key(request_id), None)
+                ticker = self._tickers.pop(_key(request_id), None)
+            if ticker is not None:
+                ticker.stop()
 
     def _dispatch(self, line: bytes) -> None:
         try:
@@ -76,6 +191,11 @@ class StdioServer:
             self._write(jsonrpc.error_response(None, error.code, error.message))
             return
         method = message.get("method") if isinstance(message, dict) else None
+        if method == LISTEN and self._catalog is not None and jsonrpc.is_valid_id(message.get("id")):
+            self._listen(message)
+            return
+        if method == "notifications/cancelled":
+            self._cancel_streams(message)
         if method in _INLINE_METHODS:
             self._respond(message)
             return
@@ -98,13 +218,29 @@ class StdioServer:
             self._slots.release()
 
     def _respond(self, message: object, dropped: threading.Event | None = None) -> None:
+        token = progress_token(message) if self._progress > 0 and dropped is not None else None
+        ticker = None
+        if token is not None:
+            ticker = ProgressTicker(self._write, token, message["params"].get("name"), self._progress)
+            with self._listeners_lock:  # so a notifications/cancelled can stop its ticks at once
+                self._tickers[_key(message["id"])] = ticker
+            ticker.start()
         try:
             response = self._server.handle(message, session=self._session, caller=self._principal)
         except Exception:  # the core answers errors itself; this is a last line of defence
             log.exception("unexpected failure handling a stdio message")
-            return
+            response = None
+        finally:
+            if ticker is not None:
+                with self._listeners_lock:
+                    if self._tickers.get(_key(message["id"])) is ticker:
+                        del self._tickers[_key(message["id"])]
         if response is not None and not (dropped is not None and dropped.is_set()):
+            if ticker is not None:
+                ticker.finish(response)  # a no-op if the cancel came too late to drop the answer
             self._write(response)
+        elif ticker is not None:
+            ticker.stop()  # cancelled (or no answer): no final progress either
 
     def _write(self, response: dict | list) -> None:
         try:
@@ -128,7 +264,9 @@ def run_stdio(app, token: str | None) -> int:
     except TokenRejected as exc:
         print(f"mcp-gateway: {exc}; refusing to serve.", file=sys.stderr, flush=True)
         return 2
-    server = build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record)
+    # stdio serves subscriptions/listen itself, so 2026-07-28 clients are told tools.listChanged too.
+    server = build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
+                          stateless_list_changed=True)
     stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
@@ -136,7 +274,9 @@ def run_stdio(app, token: str | None) -> int:
     # calls in flight finish and their audit rows are written.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
-        StdioServer(server, principal, sys.stdin.buffer, stdout).serve()
+        StdioServer(server, principal, sys.stdin.buffer, stdout, catalog=runtime.catalog,
+                    refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
+                    progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"]).serve()
     finally:
         runtime.audit.flush()
         stdout.close()

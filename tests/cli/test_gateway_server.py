@@ -119,6 +119,37 @@ def test_demo_seed_is_idempotent_and_the_demo_token_warns_at_every_start(tmp_pat
     assert tokens[0][2] != "lch_member_test_token_889" and len(tokens[0][2]) == 64
 
 
+def test_a_stdio_process_with_seed_demo_data_and_no_port_leaves_the_servers_demo_connection_alone(tmp_path):
+    database = str(tmp_path / "mcp-gateway.db")
+    server = GatewayServer(database, SEED_DEMO_DATA="true")
+    with server:
+        pass
+    served = f"http://127.0.0.1:{server.port}/api/mock"
+    env = gateway_env(database, SEED_DEMO_DATA="true")
+    env.pop("PORT", None)  # the stdio process would otherwise think the mock lives on the default 8899
+    stdio = subprocess.run([MCP_GATEWAY, "-stdio"], input=b"", capture_output=True, env=env, timeout=60)
+    assert stdio.returncode == 0, stdio.stderr.decode()
+    import sqlite3
+
+    rows = sqlite3.connect(database).execute("SELECT base_url FROM connections").fetchall()
+    assert rows == [(served,)]
+    seeds = sqlite3.connect(database).execute("SELECT count(*) FROM admin_audit_logs WHERE action = 'demo.seed'").fetchone()
+    assert seeds == (1,)
+
+
+def test_a_stdio_process_seeds_the_demo_into_an_empty_database(tmp_path):
+    database = str(tmp_path / "mcp-gateway.db")
+    env = gateway_env(database, SEED_DEMO_DATA="true", PORT="8899")
+    stdio = subprocess.run([MCP_GATEWAY, "-stdio"], input=b"", capture_output=True, env=env, timeout=60)
+    assert stdio.returncode == 0, stdio.stderr.decode()
+    import sqlite3
+
+    rows = sqlite3.connect(database).execute(
+        "SELECT c.base_url, count(e.id) FROM connections c JOIN endpoints e ON e.connection_id = c.id GROUP BY c.id"
+    ).fetchall()
+    assert rows == [("http://127.0.0.1:8899/api/mock", 2)]
+
+
 def test_the_server_prints_a_generated_admin_password_once_and_stdio_never_does(tmp_path):
     database = str(tmp_path / "mcp-gateway.db")
     env = gateway_env(database)

@@ -427,3 +427,203 @@ def test_a_missing_secret_fails_the_call_before_any_upstream_request(sqlite_app,
     with sqlite_app.app_context():
         rows = db.session.scalars(select(ToolCallLog)).all()
     assert [(r.tool_name, r.status) for r in rows] == [("ledger_balance", "failure")]
+
+
+FAST_WATCH = {"CATALOG_REFRESH_SECONDS": "0.05"}
+
+
+def _initialized(gw: StdioGateway) -> dict:
+    init = gw.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                     "clientInfo": {"name": "t", "version": "1"}}, id="init")
+    gw.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return init
+
+
+def _next_notification(gw: StdioGateway, method: str) -> dict:
+    message = gw.recv(timeout=10)
+    assert message.get("method") == method, message
+    return message
+
+
+def test_an_initialized_client_hears_list_changed_only_for_changes_to_its_own_tools(catalog, sqlite_app):
+    weather_env = gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)
+    with StdioGateway(weather_env) as gw, StdioGateway(gateway_env(catalog["db"], **FAST_WATCH)) as everything:
+        init = _initialized(gw)
+        _initialized(everything)
+        assert init["result"]["capabilities"] == {"tools": {"listChanged": True}}
+        # Out of the weather token's scope: the unrestricted process hears of it, the weather one must not.
+        add_endpoint(sqlite_app, catalog["billing"], "list_invoices", "/invoices")
+        _next_notification(everything, "notifications/tools/list_changed")
+        # In scope: both hear of it (as `mcp-cli endpoint add` would, straight into the shared database).
+        add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
+        note = _next_notification(gw, "notifications/tools/list_changed")
+        _next_notification(everything, "notifications/tools/list_changed")
+        # Nothing else was queued before the answer to a ping: exactly one notification for two changes.
+        assert gw.request("ping", id="after")["id"] == "after"
+        listed = gw.request("tools/list", id=2)["result"]["tools"]
+    assert note == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    assert [t["name"] for t in listed] == ["weather_get_alerts", "weather_get_forecast", "weather_get_station"]
+
+
+def test_a_client_that_has_not_finished_the_handshake_hears_no_list_changed(catalog, sqlite_app):
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as gw, \
+            StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as witness:
+        gw.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                  "clientInfo": {"name": "t", "version": "1"}}, id="init")  # no `initialized`
+        _initialized(witness)
+        add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
+        _next_notification(witness, "notifications/tools/list_changed")
+        # The witness shares the token and refresh interval; ask for tools/list so this process has seen it too.
+        wait_for(lambda: len(gw.request("tools/list", id=2)["result"]["tools"]) == 3, timeout=5, interval=0.05,
+                 what="the new tool to be listed")
+        assert gw.request("ping", id="after")["id"] == "after"
+
+
+def test_a_2026_client_hears_list_changed_on_its_subscriptions_listen_request(catalog, sqlite_app):
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as gw:
+        discovered = gw.request("server/discover", {"_meta": meta}, id=1)
+        gw.send({"jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen",
+                 "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": True}, "_meta": meta}})
+        ack = _next_notification(gw, "notifications/subscriptions/acknowledged")
+        add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
+        note = _next_notification(gw, "notifications/tools/list_changed")
+        gw.send({"jsonrpc": "2.0", "id": "sub2", "method": "subscriptions/listen",
+                 "params": {"notifications": {"toolsListChanged": True}, "_meta": meta}})
+        _next_notification(gw, "notifications/subscriptions/acknowledged")
+        gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "sub2"}})
+        gw.proc.stdin.close()  # EOF ends the process: the open listen request gets its result, the cancelled one none
+        rest = [gw.recv() for _ in range(1)]
+        assert gw.proc.wait(15) == 0
+        wait_for(gw.stdout_done.is_set, timeout=5, what="stdout to close")
+        assert gw.lines.empty()
+    assert discovered["result"]["capabilities"] == {"tools": {"listChanged": True}}
+    assert ack["params"] == {"notifications": {"toolsListChanged": True},
+                             "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}
+    assert note["params"] == {"_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}
+    assert rest == [{"jsonrpc": "2.0", "id": "sub",
+                     "result": {"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}}]
+
+
+_V = "io.modelcontextprotocol/protocolVersion"
+_CAPS = "io.modelcontextprotocol/clientCapabilities"
+
+
+@pytest.mark.parametrize("params, code", [
+    ({"notifications": {"toolsListChanged": True}}, -32022),  # no version: a handshake-era request
+    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2025-11-25", _CAPS: {}}}, -32022),
+    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: 20260728, _CAPS: {}}}, -32602),
+    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2026-07-28"}}, -32602),
+    ({"_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
+    ({"notifications": True, "_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
+    ({"notifications": {}, "_meta": "2026-07-28"}, -32602),
+])
+def test_a_malformed_or_pre_2026_subscriptions_listen_is_refused_and_the_process_keeps_serving(catalog, params, code):
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
+        answer = gw.request("subscriptions/listen", params, id=1)
+        assert gw.request("ping", id=2)["id"] == 2
+    assert answer["id"] == 1 and answer["error"]["code"] == code
+
+
+def test_sdk_clients_of_both_eras_receive_list_changed(catalog, sqlite_app):
+    env = gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)
+    seen = []
+
+    async def on_message(message):
+        method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+        if method == "notifications/tools/list_changed":
+            seen.append(method)
+            heard.set()
+
+    async def legacy():
+        nonlocal heard
+        heard = anyio.Event()
+        params = StdioServerParameters(command=MCP_GATEWAY, args=["-stdio"], env=env)
+        async with Client(params, mode="legacy", message_handler=on_message) as client:
+            await client.list_tools()
+            await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts"))
+            with anyio.fail_after(10):
+                await heard.wait()
+            return [t.name for t in (await client.list_tools()).tools]
+
+    async def modern():
+        params = StdioServerParameters(command=MCP_GATEWAY, args=["-stdio"], env=env)
+        async with Client(params, mode="2026-07-28") as client:
+            async with client.listen(tools_list_changed=True) as sub:
+                await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_tides", "/tides"))
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        return type(event).__name__, [t.name for t in (await client.list_tools()).tools]
+
+    heard = None
+    assert "weather_get_alerts" in anyio.run(legacy)
+    assert seen
+    kind, names = anyio.run(modern)
+    assert kind == "ToolsListChanged" and "weather_get_tides" in names
+
+
+def test_a_call_with_a_progress_token_gets_progress_before_its_result(catalog, upstream):
+    release = threading.Event()
+    upstream.route("/stations/", lambda r: (release.wait(10), json_response({"slow": True}))[1])
+    lines = []
+    try:
+        with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
+            gw.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}, "_meta": {"progressToken": "tok-1"}}})
+            while len(lines) < 3:  # the start and two ticks while the upstream is held
+                lines.append(gw.recv())
+            release.set()
+            while "id" not in lines[-1]:
+                lines.append(gw.recv())
+            # No call of the same process carries on ticking after its answer.
+            assert gw.request("ping", id="after")["id"] == "after"
+    finally:
+        release.set()
+    *progress, result = lines
+    assert result["id"] == 7 and result["result"]["structuredContent"] == {"slow": True}
+    assert all(p["method"] == "notifications/progress" and p["params"]["progressToken"] == "tok-1" for p in progress)
+    steps = [p["params"]["progress"] for p in progress]
+    assert steps == list(range(len(steps))) and len(steps) >= 4
+    assert progress[0]["params"]["message"] == "Calling weather_get_station"
+    assert progress[-1]["params"]["total"] == steps[-1] and progress[-1]["params"]["message"] == "Upstream answered"
+    assert all("total" not in p["params"] for p in progress[:-1])
+
+
+def test_a_call_without_a_progress_token_gets_only_its_result(catalog):
+    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
+        answer = gw.request("tools/call", {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}}, id=3)
+        assert answer["id"] == 3 and answer["result"]["isError"] is False
+        assert gw.request("ping", id="after")["id"] == "after"
+
+
+def test_a_cancelled_call_stops_its_progress_and_sends_neither_a_final_progress_nor_a_result(catalog, upstream):
+    release = threading.Event()
+    held = lambda r: (release.wait(10), json_response({"slow": True}))[1]  # noqa: E731
+    upstream.route("/stations/", held)
+    upstream.route("/forecast", held)
+    after_cancel = []
+    try:
+        with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
+            gw.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}, "_meta": {"progressToken": 5}}})
+            assert [gw.recv()["params"]["progress"] for _ in range(2)] == [0, 1]
+            gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}})
+            gw.send({"jsonrpc": "2.0", "id": "ping", "method": "ping"})
+            while gw.recv().get("id") != "ping":
+                pass  # a tick already on its way when the cancel arrived may still come first
+            # A second call's ticks are the clock: three of them leave the cancelled call time for three too.
+            gw.send({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+                     "params": {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2},
+                                "_meta": {"progressToken": "clock"}}})
+            while sum(m["params"]["progressToken"] == "clock" for m in after_cancel) < 4:
+                after_cancel.append(gw.recv())
+            release.set()
+            assert gw.close() == 0  # EOF: the process waits for both calls to return, then exits
+            wait_for(gw.stdout_done.is_set, timeout=10, what="stdout to close")
+            while not gw.lines.empty():
+                after_cancel.append(json.loads(gw.lines.get()))
+    finally:
+        release.set()
+    about_7 = [m for m in after_cancel if m.get("id") == 7 or m.get("params", {}).get("progressToken") == 5]
+    assert len(about_7) <= 1 and all("total" not in m["params"] for m in about_7), about_7  # at most one racing tick
+    assert [m["id"] for m in after_cancel if "id" in m] == [8]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -147,11 +148,57 @@ def schema_problems(schema: Any) -> list[str]:
                 if problem:
                     problems.append(problem)
         has_unevaluated = has_unevaluated or "unevaluatedProperties" in node
+    problems.extend(_mirrored_header_problems(schema))
     if has_unevaluated and has_patterns:
         # jsonschema evaluates unevaluatedProperties with stdlib `re` over patternProperties,
         # beyond the reach of the time budget.
         problems.append("unevaluatedProperties cannot be combined with patternProperties in a tool schema; "
                         "use additionalProperties instead")
+    return problems
+
+
+X_MCP_HEADER = "x-mcp-header"
+# RFC 9110 field-name tokens (1*tchar) less "_": gunicorn drops request headers holding an
+# underscore (they could be confused with a hyphenated twin), so such a header never arrives.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^`|~0-9A-Za-z]+")
+_MIRRORABLE_TYPES = ("string", "integer", "boolean")
+
+
+def _mirrored_header_problems(schema: dict) -> list[str]:
+    """SEP-2243's rules for `x-mcp-header` (2026-07-28, Streamable HTTP "Custom Headers from Tool
+    Parameters"), checked when the endpoint is saved rather than discovered by every client: a
+    non-empty token, unique in any letter case, on a top-level property of type string, integer or
+    boolean. (The spec allows deeper `properties` chains; Janus mirrors top-level parameters only,
+    so a mark anywhere else would be silently ignored and is refused instead.)"""
+    problems: list[str] = []
+    properties = schema.get("properties")
+    top = properties if isinstance(properties, dict) else {}
+    seen: dict[str, str] = {}
+    for where, node in _schema_nodes(schema):
+        if X_MCP_HEADER not in node:
+            continue
+        at = where or "/"
+        value = node[X_MCP_HEADER]
+        parent, _, name = where.rpartition("/")
+        if parent != "/properties" or top.get(name) is not node:
+            problems.append(f"{X_MCP_HEADER} at {at} is not on a top-level property; Janus mirrors only "
+                            "parameters directly under the schema's properties")
+            continue
+        if not isinstance(value, str) or not _HEADER_NAME.fullmatch(value):
+            problems.append(f"{X_MCP_HEADER} {str(value)[:100]!r} at {at} must be a non-empty HTTP header name "
+                            "token (letters, digits and !#$%&'*+-.^`|~; no spaces, underscores or control "
+                            "characters)")
+            continue
+        kind = node.get("type")
+        if kind not in _MIRRORABLE_TYPES:
+            problems.append(f"{X_MCP_HEADER} at {at} marks a parameter of type {kind!r}; only string, integer "
+                            "and boolean parameters can be mirrored into a header")
+        folded = value.lower()
+        if folded in seen:
+            problems.append(f"{X_MCP_HEADER} {value!r} at {at} repeats the one on '{seen[folded]}' (header names "
+                            "are compared in any letter case)")
+        else:
+            seen[folded] = name
     return problems
 
 

@@ -218,3 +218,32 @@ def test_a_tool_name_that_would_land_in_the_admin_namespace_is_refused(app, api,
     assert_refused(app, api, "POST", URL, admin, {"connection_id": bare, "tool_name": tool_name, "path_template": "/s"},
                    status=400, message=f"tool name {tool_name!r} is reserved: names starting with 'admin_' belong to "
                                        "Janus's built-in admin tools; give the connection another prefix")
+
+
+@pytest.mark.parametrize("properties, message", [
+    ({"amount": {"type": "number", "x-mcp-header": "Amount"}},
+     "marks a parameter of type 'number'; only string, integer and boolean parameters can be mirrored"),
+    ({"tenant": {"type": "string", "x-mcp-header": "Ten ant"}}, "must be a non-empty HTTP header name token"),
+    ({"tenant": {"type": "string", "x-mcp-header": "tenant_id"}}, "must be a non-empty HTTP header name token"),
+    ({"tenant": {"type": "string", "x-mcp-header": ""}}, "must be a non-empty HTTP header name token"),
+    ({"a": {"type": "string", "x-mcp-header": "Region"}, "b": {"type": "string", "x-mcp-header": "REGION"}},
+     "(header names are compared in any letter case)"),
+    ({"filter": {"type": "object", "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}}}},
+     "is not on a top-level property"),
+])
+def test_an_x_mcp_header_mark_a_client_could_not_honour_is_refused_when_saved(app, api, admin, billing,
+                                                                             properties, message):
+    """SEP-2243's constraints on `x-mcp-header`, checked once at registration instead of making every
+    2026-07-28 call carrying the argument fail with a header mismatch."""
+    response = api.post(URL, headers=admin, json={"connection_id": billing["id"], "tool_name": "mirrored",
+                                                  "path_template": "/m", "input_schema": {
+                                                      "type": "object", "properties": properties}})
+    assert response.status_code == 400 and message in response.json["message"], response.json
+
+
+def test_a_top_level_string_parameter_may_be_mirrored_into_a_header(app, api, admin, billing):
+    schema = {"type": "object", "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"},
+                                               "limit": {"type": "integer", "x-mcp-header": "Limit"}}}
+    created = create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "mirrored",
+                                       "path_template": "/m", "input_schema": schema})
+    assert created["input_schema"] == schema

@@ -18,6 +18,7 @@ import base64
 import binascii
 import logging
 import queue
+import time
 import uuid
 from typing import Any, Iterator
 
@@ -29,6 +30,7 @@ from janus.mcp.errors import (
     HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, McpError,
 )
 from janus.mcp.server import Session
+from janus.services.sessions import SESSION_CACHE_SECONDS
 from janus.transports.http_common import (
     AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, EdgePolicy, accepts,
     edge_policy, json_response, parse_single, principal_for, public_base, rpc_error, sse_event,
@@ -427,6 +429,11 @@ def end_session(rt: HttpRuntime, req: WireRequest, principal: Principal) -> Http
         return problem
     rt.sessions.end(record.id)
     rt.streams.end_session(record.id)
+    # Other workers may hold the session as live in their cache for up to SESSION_CACHE_SECONDS after
+    # reading it; answering only once that has passed means that every request the client sends after
+    # this 204, on any worker or replica, finds the session ended. A DELETE is rare, and the wait is a
+    # sleeping greenlet, not a busy worker.
+    time.sleep(SESSION_CACHE_SECONDS)
     return HttpResponse(204)
 
 

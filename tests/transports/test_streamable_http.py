@@ -16,6 +16,7 @@ from tests.support.http_gateway import (
     BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers,
     start_http_gateway, stateless_meta, stop_http_gateway,
 )
+from tests.support.http_streams import wait_listed_everywhere
 from tests.support.upstream import echo
 from tests.support.waiting import wait_for
 
@@ -306,11 +307,8 @@ def _tenant_tool(gw):
         add_endpoint(gw.app, gw.weather_connection, "tenant_report", "/tenant-report", schema=schema)
         _REGISTERED.add(name)
 
-        def listed():
-            tools = _stateless(gw, "tools/list").json()["result"]["tools"]
-            return next((t for t in tools if t["name"] == name), None)
-
-        wait_for(listed, what="the tenant tool in tools/list")
+        # Every worker's catalogue must have it, not just the one that answers a first listing.
+        wait_listed_everywhere(gw.url, WEATHER, lambda names: name in names, what="the tenant tool on every worker")
     return name
 
 
@@ -521,3 +519,21 @@ def test_a_tools_call_refused_by_the_transport_before_the_core_is_still_audited(
         "refused by the transport (HTTP 400)", "refused by the transport (HTTP 400)",
         "refused by the transport (HTTP 400)", "refused by the transport (HTTP 404)"]
     assert {(r.status, r.token_name) for r in rows} == {("failure", "Weather Team Token")}
+
+
+def test_after_a_delete_answers_no_worker_serves_the_session_any_more(gw):
+    """Each worker caches a live session briefly (SESSION_CACHE_SECONDS); a request right after the
+    DELETE's 204 that lands on another worker must still find the session ended (404), as the
+    conformance scenario server-session-lifecycle checks."""
+    headers = {"MCP-Protocol-Version": "2025-11-25"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    for _round in range(4):
+        session_id = initialize(gw.url)
+        for _ in range(6):  # fresh connections: both workers read (and cache) the live session
+            assert _post(gw, ping, WEATHER, **headers, **{"Mcp-Session-Id": session_id}).status_code == 200
+        deleted = requests.delete(gw.url + "/mcp", timeout=15, headers=mcp_headers(
+            WEATHER, **headers, **{"Mcp-Session-Id": session_id}))
+        assert deleted.status_code == 204
+        after = [_post(gw, ping, WEATHER, **headers, **{"Mcp-Session-Id": session_id}).status_code
+                 for _ in range(6)]
+        assert after == [404] * 6

@@ -127,6 +127,10 @@ class ListChangedTracker:
         self._catalog = catalog
         self._principal = principal
         self._extra_meta = extra_meta
+        # The baseline must be the catalogue as it is now, not this process's cached copy (up to
+        # CATALOG_REFRESH_SECONDS old): the client may already have listed a newer one from another
+        # worker, and a change back to the stale copy would then go unreported. One probe per stream.
+        catalog.invalidate()
         self._fingerprint = self._current()
 
     def _current(self) -> str:

@@ -54,6 +54,7 @@ USER_AGENT_MAX = 255
 UNKNOWN_USER = "(unknown user)"  # the audit actor of a failed sign-in whose username does not exist
 ANY_USER = "(any user)"  # the audit actor of an address refused by the rate limit
 RATE_WINDOW_SECONDS = 60
+MAX_TRACKED_ADDRESSES = 100_000  # memory bound of the per-address rate buckets; the longest idle goes first
 MAX_TRACKED_PAIRS = 100_000  # memory bound of the lockout counters; the oldest pair is forgotten first
 HASH_THREADS = 2  # concurrent password hashes per worker: each scrypt takes ~32 MB and a core
 PORTAL, API = "portal", "api"
@@ -106,29 +107,37 @@ def client_address(remote_addr: str | None, forwarded_for: str | None, trusted_h
 
 
 class Guard:
-    """Per-process sign-in counters: attempts per address and minute, failures per (username, address)."""
+    """Per-process sign-in counters: an attempt budget per address, failures per (username, address)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._window = -1
-        self._attempts: dict[str, int] = {}
+        self._attempts: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (tokens, when)
         self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
         self._noted: dict[tuple[str, ...], float] = {}
 
     def admit(self, address: str, rate: int) -> int:
-        """0 when the attempt may go on; otherwise the seconds until this address may try again."""
+        """0 when the attempt may go on; otherwise the seconds until this address may try again.
+
+        A token bucket per address: `rate` attempts at once, then one more every minute / `rate`.
+        Unlike counting per clock minute, crossing a minute boundary gives nothing back (a fixed
+        window let a client spend 2 x rate around the boundary, and refused nothing it should have).
+        Refused attempts cost nothing, so hammering does not extend the wait.
+        """
         if rate <= 0:
             return 0
         now = self._clock()
-        window = int(now // RATE_WINDOW_SECONDS)
+        refill = rate / RATE_WINDOW_SECONDS  # attempts regained per second
         with self._lock:
-            if window != self._window:  # a new minute: every address starts again (memory stays bounded)
-                self._window, self._attempts = window, {}
-            count = self._attempts[address] = self._attempts.get(address, 0) + 1
-        if count <= rate:
-            return 0
-        return int(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS) + 1
+            tokens, last = self._attempts.pop(address, (float(rate), now))
+            tokens = min(float(rate), tokens + (now - last) * refill)
+            admitted = tokens >= 1.0
+            if admitted:
+                tokens -= 1.0
+            self._attempts[address] = (tokens, now)  # most recent last
+            while len(self._attempts) > MAX_TRACKED_ADDRESSES:
+                self._attempts.popitem(last=False)  # the longest idle: its bucket has refilled the most
+        return 0 if admitted else int((1.0 - tokens) / refill) + 1
 
     def locked_for(self, username: str, address: str, limits: Limits,
                    unlocked_at: Callable[[str], float | None] = lambda username: None) -> int:

@@ -19,16 +19,24 @@ class Clock:
         return self.now
 
 
-def test_the_rate_counts_each_address_apart_and_starts_again_each_minute():
-    clock = Clock(60 * 1000)
+def test_the_rate_is_a_budget_per_address_that_a_minute_boundary_does_not_refill():
+    clock = Clock(60 * 1000 + 59.9)  # a moment before a minute boundary
     guard = Guard(clock)
-    assert [guard.admit("a", 2) for _ in range(3)] == [0, 0, 61]
+    assert [guard.admit("a", 2) for _ in range(3)] == [0, 0, 31]
     assert guard.admit("b", 2) == 0  # another address is not affected
-    clock.now += 30
-    assert guard.admit("a", 2) == 31
-    clock.now += 30
-    assert guard.admit("a", 2) == 0
+    clock.now += 0.2  # the next minute begins: nothing comes back (a fixed window gave 2 more here)
+    assert guard.admit("a", 2) == 30
+    clock.now += 30  # one attempt regained every 60 / rate seconds
+    assert [guard.admit("a", 2) for _ in range(2)] == [0, 30]  # 0.2 s of the wait already passed
     assert guard.admit("a", 0) == 0  # 0: no limit
+
+
+def test_the_rate_buckets_stay_bounded_in_memory(monkeypatch):
+    monkeypatch.setattr(sign_ins, "MAX_TRACKED_ADDRESSES", 10)
+    guard = Guard(Clock())
+    for n in range(50):
+        guard.admit(f"10.0.0.{n}", 2)
+    assert len(guard._attempts) == 10
 
 
 def test_the_lockout_is_per_username_and_address_and_refusals_do_not_extend_it():

@@ -56,6 +56,22 @@ class BuiltinTools(Protocol):
     def call(self, name: str, arguments: dict, token: TokenRecord) -> dict: ...
 
 
+def encodable(value: Any) -> bool:
+    """False when `value` holds text with no UTF-8 form (a lone surrogate: JSON can spell one)."""
+    try:
+        orjson.dumps(value)  # rejects lone surrogates, at C speed: the common case costs ~1 µs
+        return True
+    except TypeError:
+        pass  # a surrogate, or just something orjson does not carry (a huge integer, deep nesting)
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (TypeError, ValueError, RecursionError):
+        pass  # not ours to judge: the backend validates arguments
+    return True
+
+
 def arguments_digest(arguments: Any) -> str:
     try:
         # orjson: ~5x cheaper than json.dumps on the per-call path; same compact UTF-8 form.

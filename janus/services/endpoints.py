@@ -14,6 +14,7 @@ from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.schemas import declared_names, schema_problems
 from janus.gateway.templating import fixed_query_names, placeholders, validate_body_template
+from janus.gateway.tool_backend import encodable
 from janus.models import Connection, Endpoint
 from janus.services._common import (
     FieldErrors, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
@@ -325,12 +326,10 @@ def _trial(endpoint_id: str, arguments: Any) -> tuple[Endpoint, dict[str, Any]]:
             raise ValidationError(f"arguments are not valid JSON: {exc}", field="arguments") from None
     if not isinstance(arguments, dict):
         raise ValidationError("arguments must be a JSON object", field="arguments")
-    try:
-        json.dumps(arguments, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    if not encodable(arguments):
         # JSON can spell a lone surrogate ("\ud800"); no digest, audit row or upstream request can carry it.
         raise ValidationError("arguments hold a lone UTF-16 surrogate, which is not valid Unicode text",
-                              field="arguments") from None
+                              field="arguments")
     if not (ep.enabled and ep.connection.enabled):
         raise ValidationError(f"tool {ep.exposed_name!r} is disabled (or its connection is); enable it to try it",
                               field="arguments")

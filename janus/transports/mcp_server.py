@@ -7,10 +7,9 @@ import logging
 import re
 from typing import Any, Callable
 
-import orjson
 
 from janus.gateway import metrics
-from janus.gateway.tool_backend import UNKNOWN_TOOL_LABEL, CallRecord
+from janus.gateway.tool_backend import UNKNOWN_TOOL_LABEL, CallRecord, encodable
 from janus.mcp.errors import INVALID_PARAMS, McpError
 from janus.mcp.server import McpServer, RequestContext, ToolListing
 from janus.version import __version__
@@ -57,7 +56,7 @@ class UnencodableInputGuard:
             self._refuse(ctx, name, arguments, "tool name is not valid text (lone UTF-16 surrogate or control character)")
             raise McpError(INVALID_PARAMS, "Invalid params: the tool name holds a lone UTF-16 surrogate or a control "
                                            "character; no tool has such a name")
-        if not _encodable(arguments):
+        if not encodable(arguments):
             self._refuse(ctx, name, arguments, "arguments are not valid Unicode (lone UTF-16 surrogate)")
             raise McpError(INVALID_PARAMS, f"Invalid params: the arguments for tool '{name}' hold a lone UTF-16 "
                                            "surrogate, which is not valid Unicode text")
@@ -89,19 +88,6 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
-def _encodable(value: Any) -> bool:
-    try:
-        orjson.dumps(value)  # rejects lone surrogates, at C speed: the common case costs ~1 µs
-        return True
-    except TypeError:
-        pass  # a surrogate, or just something orjson does not carry (a huge integer, deep nesting)
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    except (TypeError, ValueError, RecursionError):
-        pass  # not ours to judge: the backend validates arguments
-    return True
 
 
 def _ascii_digest(arguments: Any) -> str | None:

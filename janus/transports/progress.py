@@ -15,23 +15,11 @@ from typing import Any, Iterator
 
 
 from janus.gateway.catalog import Principal
-from janus.mcp import jsonrpc
 from janus.mcp.server import Session
 from janus.transports.http_common import SSE_HEADERS, SSE_MIMETYPE, sse_event
+# One notification shape and one token rule for every transport that reports progress.
+from janus.transports.progress_ticker import progress_notification
 from janus.transports.wire import HttpResponse
-
-PROGRESS = "notifications/progress"
-
-
-def progress_token(message: dict) -> Any:
-    """The token of a tools/call that asked for progress, or None (an invalid token is the core's -32602)."""
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-    token = meta.get("progressToken")
-    if (message.get("method") == "tools/call" and jsonrpc.is_valid_id(token)
-            and jsonrpc.is_valid_id(message.get("id"))):
-        return token
-    return None
 
 
 def respond_with_progress(rt, principal: Principal, message: dict, session: Session | None, token: Any) -> HttpResponse:
@@ -72,11 +60,3 @@ def _stream(rt, principal: Principal, message: dict, session: Session, token: An
     finally:
         if not finished:
             session.cancel(message.get("id"))  # the client went away: drop the answer
-
-
-def progress_notification(token: Any, progress: int, text: str, total: int | None = None) -> dict:
-    """The same notification on every transport that streams progress (/mcp, legacy /sse)."""
-    params: dict[str, Any] = {"progressToken": token, "progress": progress, "message": text}
-    if total is not None:
-        params["total"] = total
-    return jsonrpc.notification(PROGRESS, params)

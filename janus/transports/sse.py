@@ -28,7 +28,7 @@ from janus.transports.http_common import (
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
-from janus.transports.progress import progress_notification, progress_token
+from janus.transports.progress_ticker import progress_notification, progress_token
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
 from janus.transports.wire import BodyTooLarge, WireRequest
 

@@ -39,6 +39,7 @@ from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.listen import listen_stream
 from janus.transports.progress import respond_with_progress
+from janus.transports.progress_ticker import progress_token
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
 from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
 
@@ -354,12 +355,9 @@ def _session_for(rt: HttpRuntime, req: WireRequest, principal: Principal):
 
 def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Session | None,
             stateless: bool) -> HttpResponse:
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-    progress_token = meta.get("progressToken")
-    if (message.get("method") == "tools/call" and jsonrpc.is_valid_id(progress_token)
-            and jsonrpc.is_valid_id(message.get("id"))):  # an invalid token is the core's -32602
-        return respond_with_progress(rt, principal, message, session, progress_token)
+    token = progress_token(message)
+    if token is not None:
+        return respond_with_progress(rt, principal, message, session, token)
     response = rt.server.handle(message, session=session, caller=principal)
     if response is None:
         return HttpResponse(202)

@@ -7,7 +7,6 @@ import logging
 import re
 from typing import Any, Callable
 
-
 from janus.gateway import metrics
 from janus.gateway.tool_backend import UNKNOWN_TOOL_LABEL, CallRecord, encodable
 from janus.mcp.errors import INVALID_PARAMS, McpError

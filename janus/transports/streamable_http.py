@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from flask import Flask
 
 from janus.gateway.catalog import Principal, scopes_allow
+from janus.gateway.schemas import X_MCP_HEADER  # the mark the registration check enforces
 from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import (
     HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, McpError,
@@ -234,7 +235,6 @@ def _decode_header_value(raw: str, header: str) -> str:
 # -- x-mcp-header: tool parameters mirrored into Mcp-Param-* headers (SEP-2243) ------------------
 
 MCP_PARAM_PREFIX = "Mcp-Param-"
-X_MCP_HEADER = "x-mcp-header"
 _param_headers_cache: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
 
 

@@ -6,6 +6,7 @@ returns; the gateway plugs in as a `ToolBackend`.
 """
 from __future__ import annotations
 
+from .cancellation import CancelSignal
 from .errors import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
@@ -30,6 +31,7 @@ from .versions import (
 )
 
 __all__ = [
+    "CancelSignal",
     "HANDSHAKE_VERSIONS",
     "HEADER_MISMATCH",
     "INTERNAL_ERROR",

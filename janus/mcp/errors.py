@@ -15,6 +15,13 @@ HEADER_MISMATCH = -32020
 MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
+# Implementation-defined server errors (-32000..-32099 less MCP's sub-range above).
+# Refused because the token has MAX_INFLIGHT_CALLS_PER_TOKEN messages in flight on this worker.
+TOO_MANY_IN_FLIGHT = -32050
+# Raised by a backend for a call the client cancelled: the core never sends it (cancellation means no
+# response); the value is LSP's RequestCancelled, so it reads right in a log.
+REQUEST_CANCELLED = -32800
+
 # HTTP status the 2026-07-28 Streamable HTTP binding pairs with an error code.
 # Codes not listed here ride on the transport's default status (usually 200).
 HTTP_STATUS_FOR_ERROR: dict[int, int] = {

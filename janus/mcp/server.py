@@ -6,11 +6,11 @@ transports may call `handle` from several threads at once.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from . import jsonrpc, versions
+from .cancellation import CancelSignal
 from .errors import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, McpError
 from .pagination import paginate
 from .session import Session
@@ -44,7 +44,7 @@ class RequestContext:
     meta: dict  # params._meta or {}
     client_capabilities: dict | None = None
     method: str = ""
-    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    cancel_event: CancelSignal = field(default_factory=CancelSignal, repr=False, compare=False)
 
     def is_cancelled(self) -> bool:
         """True once the client cancelled this request; its response will be dropped anyway."""
@@ -159,7 +159,7 @@ class McpServer:
             logger.exception("notification %s failed", incoming.method)
 
     def _request(self, incoming: jsonrpc.Incoming, session: Session | None, caller: object) -> dict | None:
-        cancelled = threading.Event()
+        cancelled = CancelSignal()
         if session is not None:
             session.track(incoming.id, cancelled)
         try:
@@ -184,7 +184,7 @@ class McpServer:
         return response
 
     def _context(
-        self, incoming: jsonrpc.Incoming, session: Session | None, caller: object, cancelled: threading.Event
+        self, incoming: jsonrpc.Incoming, session: Session | None, caller: object, cancelled: CancelSignal
     ) -> RequestContext:
         """Decide the era and version of one request from its `_meta` and the session."""
         params = incoming.params or {}

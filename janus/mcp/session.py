@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cancellation import CancelSignal
+
 
 def _key(request_id: object) -> tuple[str, object]:
     # 1 and "1" are different JSON-RPC ids; a plain dict key would merge them.
@@ -30,7 +32,7 @@ class Session:
     client_capabilities: dict | None = None
     initialized: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
-    _in_flight: dict[tuple[str, object], threading.Event] = field(
+    _in_flight: dict[tuple[str, object], CancelSignal] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -51,12 +53,12 @@ class Session:
         with self._lock:
             return self.protocol_version, self.client_info, self.client_capabilities
 
-    def track(self, request_id: object, event: threading.Event) -> None:
+    def track(self, request_id: object, event: CancelSignal) -> None:
         """Register a request as in flight; `event` is set if the client cancels it."""
         with self._lock:
             self._in_flight[_key(request_id)] = event
 
-    def untrack(self, request_id: object, event: threading.Event) -> None:
+    def untrack(self, request_id: object, event: CancelSignal) -> None:
         with self._lock:
             # Only remove our own entry: a client that reused an id while the first
             # request was still running must not lose the second one's registration.
@@ -64,10 +66,14 @@ class Session:
                 del self._in_flight[_key(request_id)]
 
     def cancel(self, request_id: object) -> bool:
-        """Cancel an in-flight request; False when it is unknown or already answered.
+        """Cancel an in-flight request (`notifications/cancelled`); False when it is unknown or already answered.
 
-        Transports call this too, e.g. when an HTTP response stream is closed.
+        A transport whose requests may run in other processes overrides this to reach them.
         """
+        return self.cancel_here(request_id)
+
+    def cancel_here(self, request_id: object) -> bool:
+        """Cancel a request this Session itself is serving (e.g. its HTTP response stream was closed)."""
         with self._lock:
             event = self._in_flight.get(_key(request_id))
         if event is None:

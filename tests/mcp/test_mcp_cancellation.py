@@ -138,3 +138,42 @@ def test_many_concurrent_requests_on_one_session_each_get_their_own_answer(serve
     assert [r["id"] for r in responses] == list(range(300))
     assert all("result" in r for r in responses)
     assert session.in_flight() == []
+
+
+# -- the signal itself ------------------------------------------------------------------------
+
+def test_a_cancel_signal_runs_its_callbacks_once_when_set_and_at_once_when_already_set():
+    from janus.mcp.cancellation import CancelSignal
+
+    signal, ran = CancelSignal(), []
+    signal.on_cancel(lambda: ran.append("first"))
+    removed = signal.on_cancel(lambda: ran.append("removed"))
+    removed()
+    assert not signal.is_set() and ran == []
+    signal.set()
+    signal.set()  # idempotent: callbacks run once
+    assert signal.is_set() and signal.wait(0) and ran == ["first"]
+    signal.on_cancel(lambda: ran.append("late"))
+    assert ran == ["first", "late"]
+
+
+def test_a_failing_cancel_callback_does_not_keep_the_others_from_running():
+    from janus.mcp.cancellation import CancelSignal
+
+    signal, ran = CancelSignal(), []
+    signal.on_cancel(lambda: 1 / 0)
+    signal.on_cancel(lambda: ran.append("second"))
+    signal.set()
+    assert ran == ["second"]
+
+
+def test_a_waiter_on_a_cancel_signal_wakes_when_it_is_set():
+    from janus.mcp.cancellation import CancelSignal
+
+    signal, woke = CancelSignal(), []
+    waiter = threading.Thread(target=lambda: woke.append(signal.wait(WAIT)))
+    waiter.start()
+    assert signal.wait(0.01) is False
+    signal.set()
+    waiter.join(WAIT)
+    assert woke == [True]

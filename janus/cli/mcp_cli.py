@@ -19,6 +19,10 @@ from janus.cli.mcp_cli_session import ADDR_ENV, DEFAULT_ADDR, Api, CliError, Set
     normalize_addr, save_cache
 from janus.version import __version__
 
+# janus.services.audit_statuses.STATUSES, spelled out: mcp-cli loads nothing of the server side (it talks
+# to the admin API); tests/cli/test_mcp_cli.py keeps the two equal.
+LOG_STATUSES = ("success", "failure", "denied", "cancelled")
+
 VERIFY_TIMEOUT = 300.0  # the gateway probes every target (5 s each at most)
 LOG_ROWS = 100
 
@@ -202,7 +206,7 @@ def metrics(settings: Settings, show_all: bool) -> None:
 
 @mcp_cli.command(help=f"The last {LOG_ROWS} tool executions: time, token, tool, status, HTTP status, duration, error.")
 @click.option("--tool", help="Only this tool.")
-@click.option("--status", "status_filter", type=click.Choice(["success", "failure", "denied"]),
+@click.option("--status", "status_filter", type=click.Choice(list(LOG_STATUSES)),
               help="Only this outcome.")
 @json_flag
 @click.pass_obj

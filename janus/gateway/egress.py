@@ -33,6 +33,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
+from janus.gateway.cancel_scope import CancellableConnection
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -156,8 +158,11 @@ class EgressPolicy:
     @functools.cached_property
     def pool_classes(self) -> dict[str, type[urllib3.HTTPConnectionPool]]:
         """urllib3 pool classes whose connections go through this policy (PoolManager.pool_classes_by_scheme)."""
-        http = type("GuardedHTTPConnection", (_GuardedConnection, HTTPConnection), {"egress": self})
-        https = type("GuardedHTTPSConnection", (_GuardedConnection, HTTPSConnection), {"egress": self})
+        # Cancellable too: a client's cancellation shuts the socket in use down (cancel_scope.py).
+        http = type("GuardedHTTPConnection", (CancellableConnection, _GuardedConnection, HTTPConnection),
+                    {"egress": self})
+        https = type("GuardedHTTPSConnection", (CancellableConnection, _GuardedConnection, HTTPSConnection),
+                     {"egress": self})
         return {
             "http": type("GuardedHTTPConnectionPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}),
             "https": type("GuardedHTTPSConnectionPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https}),

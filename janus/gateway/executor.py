@@ -29,6 +29,9 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from urllib3 import exceptions as u3
 
+from janus.gateway.cancel_scope import (
+    CallCancelled, Signal, cancellable, cancelled_here, proxy_pool_classes, unbind_socket,
+)
 from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.content import UpstreamResponse, excerpt, reason_phrase, to_call_result
 from janus.gateway.errors import UpstreamError, exception_chain
@@ -238,6 +241,7 @@ class Executor:
         if proxy:
             self._egress.check_proxied(parts.hostname)  # the proxy resolves the name: judge it here
             manager = urllib3.ProxyManager(proxy, num_pools=1, maxsize=POOL_MAXSIZE, block=False, **tls)
+            manager.pool_classes_by_scheme = proxy_pool_classes()  # so a cancellation can cut its sockets
             return _Target(manager, base_path, f"{parts.scheme}://{parts.netloc}")
         # Its connections resolve, check every address against the egress policy, then connect to them.
         pool_class = self._egress.pool_classes[parts.scheme]
@@ -283,11 +287,14 @@ class Executor:
         arguments: Mapping[str, Any],
         *,
         protocol_version: str = "2025-11-25",
+        cancel: Signal | None = None,
     ) -> Outcome:
         """Call the upstream for this tool.
 
         Raises ArgumentError (bad arguments), SecretError (credentials) and
         UpstreamError (unreachable, timeout, TLS); any HTTP status is an Outcome.
+        Raises CallCancelled once `cancel` is set: before sending, nothing is sent; while waiting,
+        the upstream connection is shut down (the upstream sees it closed) and the wait ends at once.
         """
         conn = tool.connection
         method, path, data = plan_request(tool, arguments)
@@ -295,14 +302,15 @@ class Executor:
         if data is not None:
             headers["Content-Type"] = "application/json"
         auth, redactor = self._authenticate(conn, True)
-        response, body, truncated = self._send(conn, method, path, data, {**headers, **auth})
+        response, body, truncated = self._send_cancellable(conn, method, path, data, {**headers, **auth}, cancel)
         if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
             # Revoked or expired before its expires_in: one new token, one retry. The upstream
             # refused the credentials, so it did not act on the request and repeating it is safe.
             logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
             self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
             auth, redactor = self._authenticate(conn, True)
-            response, body, truncated = self._send(conn, method, path, data, {**headers, **auth})
+            response, body, truncated = self._send_cancellable(conn, method, path, data, {**headers, **auth},
+                                                               cancel)
 
         status = response.status
         # Any status, any content type: an upstream that echoes the request (debug pages,
@@ -360,6 +368,25 @@ class Executor:
             return {}, NOTHING
         return authenticate(conn, self._get_secret, self._tokens)
 
+    def _send_cancellable(
+        self, conn: ConnectionSpec, method: str, path: str, data: bytes | None, headers: dict[str, str],
+        cancel: Signal | None,
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
+        if cancel is None:
+            return self._send(conn, method, path, data, headers)
+        with cancellable(cancel):
+            try:
+                answer = self._send(conn, method, path, data, headers)
+            except UpstreamError:
+                if cancel.is_set():
+                    # The failure is our own doing (the socket was shut down), not the upstream's.
+                    logger.info("%s to upstream %r cancelled by the client", method, conn.name)
+                    raise CallCancelled() from None
+                raise
+            if cancel.is_set():
+                raise CallCancelled()  # after the last byte arrived: the client no longer wants the answer
+            return answer
+
     def _send(
         self, conn: ConnectionSpec, method: str, path: str, data: bytes | None, headers: dict[str, str],
     ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
@@ -382,13 +409,17 @@ class Executor:
                 assert_same_host=False,
             )
         except Exception as exc:
+            unbind_socket()  # urllib3 closed that connection; it never goes back to the pool
             # from None: urllib3's messages quote the full URL with its query.
             raise self._failed(conn, method, exc, connect_timeout) from None
         truncated = False
         try:
             body, truncated = self._read_capped(conn, method, response, deadline, connect_timeout)
         finally:
-            if truncated:
+            # Unbound before the connection returns to the pool, so a late cancellation cannot cut a socket
+            # another call has taken; one the cancellation did cut is closed, never reused.
+            cut = unbind_socket()
+            if truncated or cut:
                 # Cut short: unread bytes would poison the next request on this socket.
                 response.close()
             response.release_conn()
@@ -439,5 +470,8 @@ class Executor:
         conn: ConnectionSpec, method: str, exc: BaseException, connect_timeout: float
     ) -> UpstreamError:
         error = _classify(conn, exc, connect_timeout)
-        logger.warning("%s to upstream %r failed: %s", method, conn.name, error)
+        if cancelled_here():
+            logger.debug("%s to upstream %r ended by the client's cancellation: %s", method, conn.name, error)
+        else:
+            logger.warning("%s to upstream %r failed: %s", method, conn.name, error)
         return error

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 import orjson
 
 from janus.gateway import metrics
+from janus.gateway.cancel_scope import CallCancelled
 from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
 from janus.gateway.schemas import DEFAULT_PATTERN_BUDGET, PatternTimeout, SchemaRefused, argument_errors
 from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
-from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
+from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, REQUEST_CANCELLED, McpError
 from janus.mcp.server import RequestContext, ToolListing
 from janus.mcp.versions import LATEST_HANDSHAKE
 
@@ -35,7 +36,7 @@ class CallRecord:
     """One audit row: never argument values, only their digest."""
 
     tool_name: str
-    status: str  # success | failure | denied
+    status: str  # success | failure | denied | cancelled
     duration_ms: float
     token_id: str | None
     token_name: str | None
@@ -157,6 +158,12 @@ class GatewayBackend:
 
         def finish(status: str, *, label: str = name, http_status=None, error=None) -> None:
             elapsed = time.perf_counter() - started
+            if status != "denied" and ctx.is_cancelled():
+                # The client cancelled: whatever happened, its answer is dropped (the spec asks us not to
+                # send one). A denial stays a denial: that is the record a security review looks for.
+                what = "after the upstream answered" if http_status is not None else "before the upstream answered"
+                error = f"cancelled by the client {what}" + (f" ({error})" if error and status != "cancelled" else "")
+                status = "cancelled"
             # The audit row first: it is the record of the call, metrics are best effort.
             record = CallRecord(
                 tool_name=name[:200], status=status, duration_ms=round(elapsed * 1000, 3),
@@ -206,7 +213,11 @@ class GatewayBackend:
                 finish("failure", error="invalid arguments")
                 reasons = "\n".join(f"- {_where(e)}{e.message}" for e in problems[:20])
                 return tool_error(f"Invalid arguments for tool '{name}':\n{reasons}")
-            outcome = self.executor.execute(tool, arguments, protocol_version=ctx.protocol_version)
+            outcome = self.executor.execute(tool, arguments, protocol_version=ctx.protocol_version,
+                                            cancel=ctx.cancel_event)
+        except CallCancelled:
+            finish("cancelled")
+            raise McpError(REQUEST_CANCELLED, "Request cancelled") from None  # never sent: the core drops it
         except ArgumentError as exc:
             finish("failure", error="invalid arguments")
             return tool_error(f"Invalid arguments for tool '{name}': {exc}")

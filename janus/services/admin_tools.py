@@ -16,6 +16,7 @@ from flask import Flask
 from janus.extensions import db
 from janus.gateway.catalog import TokenRecord
 from janus.services import audit_queries, connections, endpoints, status, tokens, vault_keys
+from janus.services.audit_statuses import STATUSES
 from janus.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
     "admin_list_tokens": ("List client tokens (names, roles, scopes; never values).", _schema(),
                           lambda actor, a: {"items": tokens.list_tokens()}, frozenset()),
     "admin_list_audit_logs": ("Read the tool-call audit log, newest first.",
-                              _schema({"tool": _STR, "status": {"type": "string", "enum": ["success", "failure", "denied"]},
+                              _schema({"tool": _STR, "status": {"type": "string", "enum": list(STATUSES)},
                                        "token": _STR, "since": _STR, "until": _STR,
                                        "page": {"type": "integer", "minimum": 1},
                                        "per_page": {"type": "integer", "minimum": 1, "maximum": 500}}),

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from janus.extensions import db
 from janus.models import AdminAuditLog, ToolCallLog
 from janus.services._common import iso, storable
+from janus.services.audit_statuses import STATUSES
 from janus.services.errors import ValidationError
 
-STATUSES = ("success", "failure", "denied")
 MAX_PER_PAGE = 500
 EXPORT_BATCH = 1000  # rows per query while streaming a CSV: memory stays flat however long the log
 CHOICES_SHOWN = 200

@@ -76,6 +76,7 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
     successes = sum(g["successes"] for g in groups)
     failures = sum(g["failures"] for g in groups)
     denials = sum(g["denied"] for g in groups)
+    cancellations = sum(g["cancelled"] for g in groups)
     avg_ms = sum(g["sum_ms"] for g in groups) / total if total else None
     max_ms = max((g["max_ms"] for g in groups), default=None)
     tools = [{"tool": g["tool"], "calls": g["calls"], "successes": g["successes"],
@@ -90,6 +91,7 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
         "successes": successes,
         "failures": failures,
         "denied": denials,
+        "cancelled": cancellations,
         "success_rate": (successes / total) if total else None,
         "avg_ms": float(avg_ms) if avg_ms is not None else None,
         "max_ms": float(max_ms) if max_ms is not None else None,
@@ -186,12 +188,13 @@ def _tool_groups(in_window: tuple) -> list[dict[str, Any]]:
     calls = func.count(ToolCallLog.id).label("calls")
     rows = db.session.execute(
         select(ToolCallLog.tool_name, calls, status_is("success"), status_is("failure"), status_is("denied"),
-               func.sum(ToolCallLog.duration_ms), func.max(ToolCallLog.duration_ms))
+               status_is("cancelled"), func.sum(ToolCallLog.duration_ms), func.max(ToolCallLog.duration_ms))
         .where(*in_window).group_by(ToolCallLog.tool_name).order_by(calls.desc(), ToolCallLog.tool_name)
     ).all()
     return [{"tool": name, "calls": int(n), "successes": int(ok or 0), "failures": int(bad or 0),
-             "denied": int(no or 0), "sum_ms": float(total_ms or 0.0), "max_ms": float(peak)}
-            for name, n, ok, bad, no, total_ms, peak in rows]
+             "denied": int(no or 0), "cancelled": int(withdrawn or 0), "sum_ms": float(total_ms or 0.0),
+             "max_ms": float(peak)}
+            for name, n, ok, bad, no, withdrawn, total_ms, peak in rows]
 
 
 def _epoch(column):

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from janus.gateway.catalog import Principal
 from janus.gateway.tool_backend import CallRecord, arguments_digest
 from janus.mcp import jsonrpc
-from janus.mcp.errors import McpError
+from janus.mcp.errors import TOO_MANY_IN_FLIGHT, McpError
 from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord, new_session_id
 from janus.transports.bus import database_kind
@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 TRANSPORT = "sse"
 MAX_CONCURRENT_CALLS = 256  # per process; beyond this POSTs wait for a slot (backpressure)
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT_CALLS)
-# JSON-RPC error for a message refused because its token has MAX_INFLIGHT_CALLS_PER_TOKEN messages
-# in flight on this worker (the implementation-defined server-error range, -32000 to -32099).
-TOO_MANY_IN_FLIGHT = -32050
 STREAM_RETRY_AFTER_SECONDS = 5
 SLOW_CONSUMER_GRACE_SECONDS = 5.0  # after a stream's byte cap is hit, time to write its last event
 PROBE = "\x00probe"  # a marker published to check that a counted stream still exists; streams ignore it
@@ -177,6 +174,10 @@ def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbo
         bus.unsubscribe(record.id)
         mailbox.close()
         rt.sessions.end(record.id)
+        if not rt.streams.shutting_down.is_set():
+            # The client went away: nobody is left to answer, so the session's calls stop wherever they
+            # run. Not at a graceful shutdown: calls in flight then finish (and are audited) as they would.
+            rt.calls.cancel(record.id)
         cutoff.done.set()
         log.info("sse session %s closed", record.id[:8])
 
@@ -299,8 +300,10 @@ def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict) ->
 
 def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: object) -> None:
     try:
-        session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
-                          client_capabilities=record.client_capabilities, initialized=record.initialized)
+        # Its notifications/cancelled may come in a POST that another worker or replica serves.
+        session = rt.calls.session(record.id, protocol_version=record.protocol_version,
+                                   client_info=record.client_info, client_capabilities=record.client_capabilities,
+                                   initialized=record.initialized)
         token = progress_token(message) if isinstance(message, dict) else None
         if token is not None:
             response = _handle_with_progress(rt, principal, record, message, session, token)

@@ -626,3 +626,10 @@ def test_the_same_group_is_flask_mcp_cli(tmp_path):
 
     assert result.exit_code == 0 and "connection" in result.output and "verify" in result.output
     assert MCP_CLI.endswith("mcp-cli")
+
+
+def test_mcp_cli_offers_exactly_the_audit_statuses_the_server_records():
+    from janus.cli.mcp_cli import LOG_STATUSES
+    from janus.services.audit_statuses import STATUSES
+
+    assert LOG_STATUSES == STATUSES

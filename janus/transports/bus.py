@@ -10,6 +10,11 @@ Two carriers, chosen by the database URI (what the processes already share):
 * SQLite, one machine: `LocalSocketBus` (bus_local.py), a Unix socket per process.
 * PostgreSQL, replicas: `PostgresBus` (bus_postgres.py), LISTEN/NOTIFY.
 
+Besides mailboxes, a bus carries *topics*: `broadcast(topic, message)` reaches the
+handler every process registered for that topic with `on_topic` (a client's
+cancellation must reach the request wherever it runs; see cancellation.py).
+Delivery is best effort, as for a mailbox.
+
 A bus is per process: create and start it in the worker, after gunicorn forks.
 Everything here works with plain threads and under gevent monkey-patching,
 where the listener thread is a greenlet and `queue.Queue` waits cooperatively.
@@ -19,14 +24,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
+
+TopicHandler = Callable[[str], None]
 
 MAILBOX_SIZE = 1000  # messages held for one stream; beyond this the oldest is dropped
 _DROP_LOG_EVERY = 100  # a stuck client would otherwise log one line per message
 
 _CLOSED = object()  # wakes a waiting get() when the mailbox is closed
+# Topic keys cannot be session ids (those are URL-safe base64: no colon), so the two never meet.
+TOPIC_PREFIX = "topic:"
 
 
 class Mailbox:
@@ -135,7 +144,13 @@ class Mailboxes:
     def __init__(self, maxsize: int = MAILBOX_SIZE) -> None:
         self._maxsize = maxsize
         self._boxes: dict[str, Mailbox] = {}
+        self._topics: dict[str, TopicHandler] = {}
         self._lock = threading.Lock()
+
+    def on_topic(self, topic: str, handler: "TopicHandler") -> None:
+        """Messages broadcast on `topic` go to `handler` (in the bus's receiving thread: keep it quick)."""
+        with self._lock:
+            self._topics[TOPIC_PREFIX + topic] = handler
 
     def subscribe(self, key: str, *, max_bytes: int = 0, on_overflow=None) -> Mailbox:
         mailbox = Mailbox(key, self._maxsize, on_close=self._detach, max_bytes=max_bytes, on_overflow=on_overflow)
@@ -162,6 +177,13 @@ class Mailboxes:
     def deliver(self, key: str, message: str) -> bool:
         with self._lock:
             mailbox = self._boxes.get(key)
+            handler = self._topics.get(key) if mailbox is None and key.startswith(TOPIC_PREFIX) else None
+        if handler is not None:
+            try:
+                handler(message)
+            except Exception:
+                log.exception("bus topic handler for %s failed", key)
+            return True
         return mailbox is not None and mailbox.put(message)
 
     def __contains__(self, key: str) -> bool:
@@ -187,6 +209,12 @@ class Bus(Protocol):
         """A new mailbox for `key`, replacing (and closing) an existing one; see Mailbox for the byte cap."""
 
     def unsubscribe(self, key: str) -> None: ...
+
+    def on_topic(self, topic: str, handler: "TopicHandler") -> None:
+        """Receive what any process broadcasts on `topic`, this one included."""
+
+    def broadcast(self, topic: str, message: str) -> None:
+        """Deliver `message` to the `topic` handler of every process on this bus (this one synchronously)."""
 
     def publish(self, node: str, key: str, message: str) -> bool:
         """Deliver `message` to mailbox `key` of process `node`.

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 
-from janus.transports.bus import Mailbox, Mailboxes
+from janus.transports.bus import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,23 @@ class LocalSocketBus:
     def unsubscribe(self, key: str) -> None:
         self._mailboxes.unsubscribe(key)
 
+    def on_topic(self, topic: str, handler: TopicHandler) -> None:
+        self._mailboxes.on_topic(topic, handler)
+
     # -- sending ---------------------------------------------------------------------------
+
+    def broadcast(self, topic: str, message: str) -> None:
+        """To every live process's socket in the shared directory, this one first (no socket round trip)."""
+        key = TOPIC_PREFIX + topic
+        self._mailboxes.deliver(key, message)
+        try:
+            names = os.listdir(self.runtime_dir)
+        except FileNotFoundError:
+            return
+        for name in sorted(names):
+            node = os.path.join(self.runtime_dir, name)
+            if node != self.node and _SOCKET_NAME.fullmatch(name) is not None:
+                self.publish(node, key, message)  # a dead peer's file: refused at once, logged nowhere
 
     def publish(self, node: str, key: str, message: str) -> bool:
         if node == self.node:

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 import psycopg2
 from psycopg2.extras import execute_batch
 
-from janus.transports.bus import Mailbox, Mailboxes
+from janus.transports.bus import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "janus_bus"
+EVERYONE = "*"  # a broadcast's address: `*<sender node>`, kept by every listener but the sender's
 PAYLOAD_LIMIT = 7999  # bytes; PostgreSQL rejects a payload of 8000 or more
 CHUNK_BYTES = 7000  # message bytes per notification; the header fits in the rest
 MAX_KEY_BYTES = 512
@@ -159,7 +160,18 @@ class PostgresBus:
     def unsubscribe(self, key: str) -> None:
         self._mailboxes.unsubscribe(key)
 
+    def on_topic(self, topic: str, handler: TopicHandler) -> None:
+        self._mailboxes.on_topic(topic, handler)
+
     # -- sending ---------------------------------------------------------------------------
+
+    def broadcast(self, topic: str, message: str) -> None:
+        key = TOPIC_PREFIX + topic
+        self._mailboxes.deliver(key, message)  # here at once; the listener skips our own broadcast
+        try:
+            self._notify(encode_payloads(EVERYONE + self.node, key, message))
+        except psycopg2.Error:
+            log.exception("bus could not broadcast on %s", topic)
 
     def publish(self, node: str, key: str, message: str) -> bool:
         if node == self.node:
@@ -262,10 +274,16 @@ class PostgresBus:
 
     def _drain(self, conn) -> None:
         prefix = self.node + "\n"
+        own_broadcast = EVERYONE + prefix
         while conn.notifies:
             notify = conn.notifies.pop(0)
-            if notify.channel == CHANNEL and notify.payload.startswith(prefix):
-                self._accept(notify.payload[len(prefix):])
+            if notify.channel != CHANNEL:
+                continue
+            payload = notify.payload
+            if payload.startswith(prefix):
+                self._accept(payload[len(prefix):])
+            elif payload.startswith(EVERYONE) and not payload.startswith(own_broadcast):
+                self._accept(payload.split("\n", 1)[1] if "\n" in payload else "")
 
     def _accept(self, rest: str) -> None:
         try:

@@ -13,6 +13,7 @@ from janus.extensions import db
 from janus.mcp.server import McpServer
 from janus.services.runtime import Runtime, get_runtime
 from janus.services.sessions import SessionStore
+from janus.transports.cancellation import InFlightCalls
 from janus.transports.mcp_server import build_server
 from janus.transports.streams import LocalStreams
 
@@ -37,8 +38,13 @@ class HttpRuntime:
     # (The Origin/Host allow-lists are http_common.edge_policy's.)
     public_url: str | None = None
     max_request_bytes: int = 4_194_304
+    # Requests of shared sessions being served here, for cancellations from any process (cancellation.py).
+    calls: InFlightCalls = field(init=False, repr=False)
     _bus: object | None = field(default=None, repr=False)
     _bus_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.calls = InFlightCalls(lambda: self.bus)
 
     @property
     def catalog(self):
@@ -92,6 +98,7 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
         )
         app.extensions["janus.http"] = rt
         _ALL.add(rt)
+        rt.calls.connect()
     return rt
 
 

@@ -53,6 +53,11 @@ def _stream(rt, principal: Principal, request_id, honored: dict, meta: dict) -> 
     rt.streams.open(key, notify)
     try:
         yield sse_event(jsonrpc.notification(ACKNOWLEDGED, {"notifications": honored, "_meta": meta}))
+        if rt.streams.shutting_down.is_set():
+            # Opened on a leaving worker (shutdown already told the streams it knew): end it gracefully now,
+            # not at the graceful timeout; the client listens again on a worker that stays.
+            yield sse_event(jsonrpc.result_response(request_id, {"resultType": "complete", "_meta": meta}))
+            return
         while True:
             try:
                 event = events.get(timeout=rt.keepalive_seconds)

@@ -16,19 +16,21 @@ from typing import Any, Iterator
 
 from janus.gateway.catalog import Principal
 from janus.mcp.server import Session
+from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.http_common import SSE_HEADERS, SSE_MIMETYPE, sse_event
 # One notification shape and one token rule for every transport that reports progress.
 from janus.transports.progress_ticker import progress_notification
 from janus.transports.wire import HttpResponse
 
 
-def respond_with_progress(rt, principal: Principal, message: dict, session: Session | None, token: Any) -> HttpResponse:
+def respond_with_progress(rt, environ: dict, principal: Principal, message: dict, session: Session | None,
+                          token: Any) -> HttpResponse:
     session = session or Session()  # something to track the request in, so a disconnect can cancel it
-    return HttpResponse(200, _stream(rt, principal, message, session, token),
+    return HttpResponse(200, _stream(rt, environ, principal, message, session, token),
                         list(SSE_HEADERS.items()), SSE_MIMETYPE)
 
 
-def _stream(rt, principal: Principal, message: dict, session: Session, token: Any) -> Iterator[str]:
+def _stream(rt, environ: dict, principal: Principal, message: dict, session: Session, token: Any) -> Iterator[str]:
     done: queue.Queue = queue.Queue(maxsize=1)
     tool = (message.get("params") or {}).get("name")
 
@@ -42,6 +44,8 @@ def _stream(rt, principal: Principal, message: dict, session: Session, token: An
     threading.Thread(target=work, name="janus-progress-call", daemon=False).start()
     step = 0
     finished = False
+    # The client closing the stream cancels the call at once, not at the next progress write.
+    stop_watching = watch_disconnect(environ, lambda: session.cancel_here(message.get("id")))
     try:
         yield sse_event(progress_notification(token, step, f"Calling {tool}"))
         while True:
@@ -51,12 +55,16 @@ def _stream(rt, principal: Principal, message: dict, session: Session, token: An
             except queue.Empty:
                 step += 1
                 yield sse_event(progress_notification(token, step, f"Waiting for the upstream API ({step * rt.progress_seconds:g} s)"))
+        if response is None:
+            return  # cancelled (the client closed the stream): nothing more is to be said
         step += 1
         ended = "Upstream answered" if isinstance(response, dict) and "result" in response else "The call failed"
         yield sse_event(progress_notification(token, step, ended, total=step))
         finished = True
-        if response is not None:
-            yield sse_event(response)
+        yield sse_event(response)
     finally:
+        stop_watching()
         if not finished:
-            session.cancel(message.get("id"))  # the client went away: drop the answer
+            # The client closed the stream: that is this request's cancellation (the 2026-07-28 rule
+            # for Streamable HTTP). The call is served here, by this Session: stop its upstream wait.
+            session.cancel_here(message.get("id"))

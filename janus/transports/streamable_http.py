@@ -37,6 +37,7 @@ from janus.transports.http_common import (
     edge_policy, json_response, parse_single, principal_for, public_base, rpc_error, sse_event,
 )
 from janus.transports.http_metrics import count_request
+from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.listen import listen_stream
 from janus.transports.progress import respond_with_progress
@@ -180,7 +181,7 @@ def _stateless(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
             return listen_stream(rt, principal, message)
         except McpError as error:
             return rpc_error(HTTP_STATUS_FOR_ERROR.get(error.code, 400), error.code, error.message, request_id)
-    return _answer(rt, principal, message, session=None, stateless=True)
+    return _answer(rt, req, principal, message, session=None, stateless=True)
 
 
 def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime | None = None,
@@ -325,11 +326,12 @@ def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
     record, problem = _session_for(rt, req, principal)
     if problem is not None:
         return _refused_call(rt, principal, message, problem)
-    session = Session(protocol_version=record.protocol_version, client_info=record.client_info,
-                      client_capabilities=record.client_capabilities, initialized=record.initialized)
+    # A cancellation of this request (notifications/cancelled, DELETE) may reach any worker or replica.
+    session = rt.calls.session(record.id, protocol_version=record.protocol_version, client_info=record.client_info,
+                               client_capabilities=record.client_capabilities, initialized=record.initialized)
     if message.get("method") == "notifications/initialized" and not record.initialized:
         rt.sessions.update(record, initialized=True)
-    return _answer(rt, principal, message, session=session, stateless=False)
+    return _answer(rt, req, principal, message, session=session, stateless=False)
 
 
 def _version_refusal(header_version: str | None, request_id: Any = None) -> HttpResponse | None:
@@ -353,12 +355,23 @@ def _session_for(rt: HttpRuntime, req: WireRequest, principal: Principal):
 
 # -- answering -------------------------------------------------------------------
 
-def _answer(rt: HttpRuntime, principal: Principal, message: dict, *, session: Session | None,
+def _answer(rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict, *, session: Session | None,
             stateless: bool) -> HttpResponse:
     token = progress_token(message)
     if token is not None:
-        return respond_with_progress(rt, principal, message, session, token)
-    response = rt.server.handle(message, session=session, caller=principal)
+        return respond_with_progress(rt, req.environ, principal, message, session, token)
+    if stateless and message.get("method") == "tools/call" and jsonrpc.is_valid_id(message.get("id")):
+        # At 2026-07-28 a client cancels by closing the connection (it MUST count as cancellation): watch
+        # it while the call runs. The handshake era says the opposite for a plain response (a disconnect
+        # SHOULD NOT cancel; the client sends notifications/cancelled), so there it is not watched.
+        session = Session()
+        stop = watch_disconnect(req.environ, lambda: session.cancel_here(message["id"]))
+        try:
+            response = rt.server.handle(message, session=session, caller=principal)
+        finally:
+            stop()
+    else:
+        response = rt.server.handle(message, session=session, caller=principal)
     if response is None:
         return HttpResponse(202)
     status = 200
@@ -381,6 +394,11 @@ def standalone_stream(rt: HttpRuntime, req: WireRequest, principal: Principal) -
     record, problem = _session_for(rt, req, principal)
     if problem is not None:
         return problem
+    if rt.streams.shutting_down.is_set():
+        # As GET /sse: a stream opened on a leaving worker would be held until the graceful timeout cut it
+        # (SDK clients reopen theirs at once when shutdown ends it). The client retries elsewhere.
+        return json_response({"error": "shutting_down", "message": "This server is shutting down; open the stream again."},
+                             503, {"Retry-After": "1"})
     return HttpResponse(200, _notifications(rt, principal, record.id), list(SSE_HEADERS.items()), SSE_MIMETYPE)
 
 
@@ -398,6 +416,8 @@ def _notifications(rt: HttpRuntime, principal: Principal, session_id: str) -> It
     # Bound to its session: a DELETE on any worker or replica ends it (LocalStreams checks).
     rt.streams.open(key, notify, session_id=session_id)
     try:
+        if rt.streams.shutting_down.is_set():
+            return  # SIGTERM came after the check in standalone_stream; shutdown did not see this stream
         yield SSE_KEEPALIVE  # flush headers now, so the client knows the stream is open
         while True:
             try:
@@ -427,6 +447,7 @@ def end_session(rt: HttpRuntime, req: WireRequest, principal: Principal) -> Http
         return problem
     rt.sessions.end(record.id)
     rt.streams.end_session(record.id)
+    rt.calls.cancel(record.id)  # the session's calls in flight, on every worker and replica: no answers follow
     # Other workers may hold the session as live in their cache for up to SESSION_CACHE_SECONDS after
     # reading it; answering only once that has passed means that every request the client sends after
     # this 204, on any worker or replica, finds the session ended. A DELETE is rare, and the wait is a

@@ -39,17 +39,42 @@ def test_a_streamed_call_in_flight_at_sigterm_reaches_its_upstream_answer_and_is
                     "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}}}))
         assert call.next_json()["method"] == "notifications/progress"
         wait_for(lambda: any(s.path == "/slow" for s in gateway.upstream.seen), what="the call to reach the upstream")
-        # The client gives up: no connection holds the worker open any more, only the call's thread.
-        call.close()
         gateway.server.proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: gateway.server.log.count("Worker exiting") == 2, timeout=30, what="both workers to exit")
-        gateway.release.set()
+        wait_for(lambda: "Handling signal: term" in gateway.server.log, what="gunicorn to begin its shutdown")
+        gateway.release.set()  # the upstream answers while the worker drains
+        while (message := call.next_json()).get("method") == "notifications/progress":
+            pass
+        assert message["id"] == "slow" and message["result"]["structuredContent"] == {"slow": "done"}
         assert gateway.server.proc.wait(30) == 0
     finally:
         stop_http_gateway(gateway)
     rows = _audit_rows(gateway, "streamable_http")
     assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
         ("weather_slow_report", "success", "Weather Team Token")]
+
+
+def test_a_streamed_call_whose_client_gave_up_before_sigterm_is_cancelled_and_audited(tmp_path):
+    """Closing the progress stream cancels the call (issue 11, 2.1): the worker leaves at once, and the
+    attempt is still on record."""
+    gateway = start_http_gateway(tmp_path, GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT}")
+    try:
+        session_id = initialize(gateway.url)
+        gateway.release.clear()
+        call = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
+            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), body=json.dumps({
+                "jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
+                    "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}}}))
+        assert call.next_json()["method"] == "notifications/progress"
+        wait_for(lambda: any(s.path == "/slow" for s in gateway.upstream.seen), what="the call to reach the upstream")
+        call.close()
+        gateway.server.proc.send_signal(signal.SIGTERM)
+        # Both workers leave without the upstream ever answering: the cancelled call holds nothing open.
+        assert gateway.server.proc.wait(30) == 0
+    finally:
+        stop_http_gateway(gateway)
+    rows = _audit_rows(gateway, "streamable_http")
+    assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
+        ("weather_slow_report", "cancelled", "Weather Team Token")]
 
 
 def _children(pid: int) -> list[int]:
@@ -129,6 +154,46 @@ def test_a_get_sse_arriving_once_shutdown_has_begun_is_refused_with_503(tmp_path
         assert stream.closed.wait(GRACEFUL_TIMEOUT / 4) and stream.clean_end  # the worker is shutting down
         status, body = _request(kept, "GET", "/sse", {**auth, "Accept": "text/event-stream"})
         assert status == 503 and json.loads(body)["error"] == "shutting_down"
+        kept.close()
+        assert gateway.server.proc.wait(30) == 0
+    finally:
+        stop_http_gateway(gateway)
+
+
+def test_streams_of_mcp_opened_once_shutdown_has_begun_are_refused_or_ended_at_once(tmp_path):
+    """GET /mcp answers 503 (as GET /sse), and a subscriptions/listen gets its acknowledgement and its
+    final result at once: neither is held open until the graceful timeout cuts it."""
+    from tests.support.http_gateway import stateless_meta
+
+    gateway = start_http_gateway(tmp_path, WEB_CONCURRENCY="1",
+                                 GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT} --keep-alive 60")
+    try:
+        session_id = initialize(gateway.url)
+        # Two kept-alive connections: a leaving worker serves one more request on each, then closes it.
+        kept, other = (socket.create_connection(("127.0.0.1", gateway.server.port), timeout=15) for _ in range(2))
+        for sock in (kept, other):
+            assert _request(sock, "POST", "/messages?sessionId=nope",
+                            {"Authorization": f"Bearer {WEATHER}", "Content-Length": "0"})[0] == 404
+        stream, _ = open_legacy(gateway.url, WEATHER)
+        gateway.server.proc.send_signal(signal.SIGTERM)
+        assert stream.closed.wait(GRACEFUL_TIMEOUT / 4) and stream.clean_end  # the worker is shutting down
+        status, body = _request(kept, "GET", "/mcp", mcp_headers(**{
+            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}))
+        assert status == 503 and json.loads(body)["error"] == "shutting_down"
+        listen = json.dumps({"jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen",
+                             "params": {"notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}})
+        kept.close()
+        kept = other
+        kept.sendall(("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in mcp_headers(**{"MCP-Protocol-Version": "2026-07-28",
+                                                       "Mcp-Method": "subscriptions/listen"}).items())
+                      + f"Content-Length: {len(listen)}\r\n\r\n" + listen).encode())
+        received = b""
+        while b'"resultType":"complete"' not in received.replace(b" ", b""):
+            chunk = kept.recv(65536)
+            assert chunk, f"the listen stream was cut before its result: {received!r}"
+            received += chunk
+        assert b"notifications/subscriptions/acknowledged" in received
         kept.close()
         assert gateway.server.proc.wait(30) == 0
     finally:

@@ -336,6 +336,35 @@ def test_a_cancelled_call_gets_no_response_and_the_session_carries_on(catalog, u
         release.set()
 
 
+def test_a_cancelled_call_closes_its_upstream_connection_and_is_audited_as_cancelled(sqlite_app, catalog):
+    from tests.support.hanging_upstream import HangingUpstream
+
+    hanging = HangingUpstream()
+    try:
+        connection = add_connection(sqlite_app, "Hang", hanging.url, "weather_hang_", timeout_seconds=60)
+        add_endpoint(sqlite_app, connection, "wait", "/wait/{{id}}", schema=ID_SCHEMA)
+        with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
+            gw.send({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                     "params": {"name": "weather_hang_wait", "arguments": {"id": "stdio"}}})
+            hanging.wait_arrived("/wait/stdio")
+            gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}})
+            hanging.wait_hung_up("/wait/stdio")  # the upstream wait stopped at once, not at its 60 s timeout
+            assert gw.request("ping", id="after") == {"jsonrpc": "2.0", "id": "after", "result": {}}
+        assert gw.lines.empty()  # no response for request 3, ever
+
+        def row():
+            with sqlite_app.app_context():
+                found = db.session.scalars(select(ToolCallLog).where(ToolCallLog.tool_name == "weather_hang_wait")).all()
+                db.session.expunge_all()
+            return found
+
+        (audited,) = wait_for(row, what="the cancelled call's audit row")
+        assert audited.status == "cancelled" and audited.transport == "stdio"
+        assert audited.error_message == "cancelled by the client before the upstream answered"
+    finally:
+        hanging.stop()
+
+
 def test_a_call_cancelled_while_queued_never_reaches_the_upstream(catalog, upstream):
     from janus.transports.stdio import WORKERS
 

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -75,3 +78,36 @@ def echo(request: Request) -> Response:
         "method": request.method, "path": request.path, "args": request.args.to_dict(flat=False),
         "json": request.get_json(silent=True), "authorization": request.headers.get("Authorization"),
     })
+
+
+class HeldUntilDisconnect:
+    """A route handler that answers nothing until its client closes the connection (or `release` is set),
+    and records which happened, so a test can tell that a caller gave up on the request.
+
+    The wait watches the request's own socket (werkzeug puts it in the environ): the peer closing its
+    side makes the socket readable with nothing to read. Bounded by `limit` seconds, like every wait here.
+    """
+
+    def __init__(self, limit: float = 120.0) -> None:
+        self.limit = limit
+        self.arrived = threading.Event()
+        self.disconnected = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, request: Request) -> Response:
+        self.arrived.set()
+        sock = request.environ["werkzeug.socket"]
+        deadline = time.monotonic() + self.limit
+        while not self.release.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if not readable:
+                continue
+            try:
+                peeked = sock.recv(1, socket.MSG_PEEK)
+            except OSError:
+                peeked = b""
+            if not peeked:
+                self.disconnected.set()
+                return json_response({"held": "client went away"})  # written to a closed socket: never read
+            self.release.wait(0.05)  # bytes of a next request (not expected): keep waiting without spinning
+        return json_response({"held": "released"})

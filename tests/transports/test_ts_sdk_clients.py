@@ -16,9 +16,9 @@ onprogress callbacks, notification handlers, and every JSON-RPC message and HTTP
 parts only: the gateway under gunicorn+gevent with two workers (tests/support/http_gateway.py), `mcp-gateway
 -stdio` processes on the same database, a real upstream on 127.0.0.1, endpoints added with the real `mcp-cli`.
 
-The cancellation tests state what issue 11 item 2.1 is bringing to main (routing `notifications/cancelled`
-across workers, stopping the upstream wait, audit status `cancelled`, stream close = cancel on 2026-07-28)
-and are marked xfail until it lands.
+The cancellation tests hold Janus to issue 11 item 2.1: `notifications/cancelled` routed across workers,
+the upstream wait stopped (the upstream sees its connection closed), no result, audit status `cancelled`, and
+on 2026-07-28 Streamable HTTP the closed request stream counting as the cancellation.
 
 Without Node or the installed clients the tests skip locally and fail in CI (CI=true).
 """
@@ -57,7 +57,6 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 HANDSHAKE = "2025-11-25"
 STATELESS = "2026-07-28"
-CANCELLATION_PENDING = "cancellation lands on main (issue 11 item 2.1)"
 # Extra gateway settings for stdio processes, matching the module's HTTP gateway.
 STDIO_SETTINGS = {"TOOLS_PAGE_SIZE": "2", "PROGRESS_INTERVAL_SECONDS": "0.3", "CATALOG_REFRESH_SECONDS": "0.2"}
 
@@ -440,12 +439,6 @@ def test_clients_carry_on_across_a_gateway_restart(restart_gw, variant):
         client.close()
 
 
-@pytest.mark.xfail(reason=(
-    "Janus bug: GET /mcp never checks streams.shutting_down (GET /sse answers 503 once shutdown has begun). "
-    "On SIGTERM the worker ends the client's standalone stream cleanly, the SDK reopens it at once on its "
-    "kept-alive connection, and that GET is answered 200 and held open until gunicorn kills the worker at "
-    "graceful_timeout: the client's stream is cut instead of ended, and every stop takes the whole timeout"),
-    strict=False)
 def test_a_standalone_stream_reopened_during_shutdown_is_refused_not_held_open(tmp_path):
     gateway = start_http_gateway(tmp_path)
     client = TsClient(V1_HTTP, gateway.url, None)
@@ -472,7 +465,6 @@ def held_connection(gw) -> str:
     return add_connection(gw.app, "Held", gw.upstream.url, "weather_held_", timeout_seconds=120)
 
 
-@pytest.mark.xfail(reason=CANCELLATION_PENDING, strict=False)
 @pytest.mark.parametrize("variant", [V1_STDIO, V1_HTTP, V1_SSE, V2_HTTP, V2_HTTP_AUTO, V2_STDIO_PINNED], ids=str)
 def test_an_aborted_call_ends_its_upstream_request_gets_no_result_and_is_audited_cancelled(
         gw, clients, held_connection, variant):

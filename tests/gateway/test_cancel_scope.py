@@ -71,6 +71,7 @@ def test_a_cancellation_on_a_reused_keep_alive_connection_cuts_that_connection(e
     cancel = CancelSignal()
     call = Call(executor, tool, {"id": "reused"}, cancel)
     hanging.wait_arrived("/items/reused")
+    assert executor._target(tool.connection).pool.num_connections == 1  # the kept-alive one, not a new one
     cancel.set()
     assert isinstance(call.join().error, CallCancelled)
     hanging.wait_hung_up("/items/reused")

@@ -80,13 +80,31 @@ def echo(request: Request) -> Response:
     })
 
 
-class HeldUntilDisconnect:
-    """A route handler that answers nothing until its client closes the connection (or `release` is set),
-    and records which happened, so a test can tell that a caller gave up on the request.
+def hold_until_disconnect(request: Request, release: threading.Event, limit: float = 120.0) -> bool:
+    """Wait, without answering, until `release` is set (True) or the caller closes its connection (False).
 
     The wait watches the request's own socket (werkzeug puts it in the environ): the peer closing its
     side makes the socket readable with nothing to read. Bounded by `limit` seconds, like every wait here.
     """
+    sock = request.environ["werkzeug.socket"]
+    deadline = time.monotonic() + limit
+    while not release.is_set() and time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if not readable:
+            continue
+        try:
+            peeked = sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            peeked = b""
+        if not peeked:
+            return False
+        release.wait(0.05)  # bytes of a next request (not expected): keep waiting without spinning
+    return True
+
+
+class HeldUntilDisconnect:
+    """A route handler that answers nothing until its client closes the connection (or `release` is set),
+    and records which happened, so a test can tell that a caller gave up on the request."""
 
     def __init__(self, limit: float = 120.0) -> None:
         self.limit = limit
@@ -96,18 +114,7 @@ class HeldUntilDisconnect:
 
     def __call__(self, request: Request) -> Response:
         self.arrived.set()
-        sock = request.environ["werkzeug.socket"]
-        deadline = time.monotonic() + self.limit
-        while not self.release.is_set() and time.monotonic() < deadline:
-            readable, _, _ = select.select([sock], [], [], 0.05)
-            if not readable:
-                continue
-            try:
-                peeked = sock.recv(1, socket.MSG_PEEK)
-            except OSError:
-                peeked = b""
-            if not peeked:
-                self.disconnected.set()
-                return json_response({"held": "client went away"})  # written to a closed socket: never read
-            self.release.wait(0.05)  # bytes of a next request (not expected): keep waiting without spinning
+        if not hold_until_disconnect(request, self.release, self.limit):
+            self.disconnected.set()
+            return json_response({"held": "client went away"})  # written to a closed socket: never read
         return json_response({"held": "released"})

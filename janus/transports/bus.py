@@ -216,6 +216,9 @@ class Bus(Protocol):
     def broadcast(self, topic: str, message: str) -> None:
         """Deliver `message` to the `topic` handler of every process on this bus (this one synchronously)."""
 
+    def node_alive(self, node: str) -> bool:
+        """Whether the process at address `node` is still running (its streams may still exist)."""
+
     def publish(self, node: str, key: str, message: str) -> bool:
         """Deliver `message` to mailbox `key` of process `node`.
 

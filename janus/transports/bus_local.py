@@ -186,6 +186,10 @@ class LocalSocketBus:
             sock.close()
         return ack == ACK_DELIVERED
 
+    def node_alive(self, node: str) -> bool:
+        """Whether process `node` is running: something accepts on its socket."""
+        return node == self.node or (self._is_peer(node) and _accepts(node))
+
     def _is_peer(self, node: str) -> bool:
         directory, name = os.path.split(node)
         return directory == self.runtime_dir and _SOCKET_NAME.fullmatch(name) is not None

@@ -11,6 +11,8 @@ chunks sent in one transaction (PostgreSQL delivers a transaction's notification
 together and in order) and is reassembled by the receiver. PostgreSQL cannot tell
 the sender whether anyone received a notification: publish returns True once the
 transaction commits. Notifications sent while a listener is reconnecting are lost.
+Whether a process is alive is PostgreSQL's to say instead: its listening session is
+named after its node (`node_alive`).
 """
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "janus_bus"
 EVERYONE = "*"  # a broadcast's address: `*<sender node>`, kept by every listener but the sender's
+# The listening session's application_name: a node is alive exactly while PostgreSQL has that session
+# (a process that dies, even by SIGKILL, takes its connection and so its session with it).
+APPLICATION_NAME_PREFIX = "janus-bus:"
+ALIVE_RECHECK_SECONDS = 1.0  # a node seen without its session is asked again once after this (a reconnect)
+ALIVE_CACHE_SECONDS = 2.0  # a node found alive is not asked about again for this long (one query per POST otherwise)
 PAYLOAD_LIMIT = 7999  # bytes; PostgreSQL rejects a payload of 8000 or more
 CHUNK_BYTES = 7000  # message bytes per notification; the header fits in the rest
 MAX_KEY_BYTES = 512
@@ -110,6 +117,7 @@ class PostgresBus:
         self._pending: dict[str, _Partial] = {}  # listener thread only
         self._idle: list = []  # pooled publishing connections
         self._pool_lock = threading.Lock()
+        self._alive_until: dict[str, float] = {}  # node -> until when it counts as alive without asking
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -206,6 +214,43 @@ class PostgresBus:
             self._give(conn)
             return
 
+    def node_alive(self, node: str) -> bool:
+        """Whether process `node` is running: its listening session exists in PostgreSQL.
+
+        A node missing once is asked again after ALIVE_RECHECK_SECONDS: its listener may be reconnecting
+        after a network blip, and calling it dead would end every session whose stream it holds. When the
+        question cannot be asked (the database is unreachable) the node counts as alive.
+        """
+        if node == self.node or self._alive_until.get(node, 0.0) > time.monotonic():
+            return True
+        for attempt in range(2):
+            if attempt:
+                self._stopped.wait(ALIVE_RECHECK_SECONDS)
+            try:
+                if self._has_listener(node):
+                    if len(self._alive_until) > 1024:  # nodes come and go with restarts: forget them all
+                        self._alive_until.clear()
+                    self._alive_until[node] = time.monotonic() + ALIVE_CACHE_SECONDS
+                    return True
+            except psycopg2.Error:
+                log.warning("bus: could not check whether node %s is alive; assuming it is", node, exc_info=True)
+                return True
+        return False
+
+    def _has_listener(self, node: str) -> bool:
+        conn, _ = self._take()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = %s)",
+                            (APPLICATION_NAME_PREFIX + node,))
+                (alive,) = cur.fetchone()
+            conn.rollback()  # end the read-only transaction; the connection goes back to the pool clean
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        self._give(conn)
+        return bool(alive)
+
     def _take(self):
         if os.getpid() != self._pid:
             # A connection inherited across fork shares its socket with the parent: never use it.
@@ -227,7 +272,7 @@ class PostgresBus:
     # -- receiving -------------------------------------------------------------------------
 
     def _listen(self):
-        conn = psycopg2.connect(self.dsn, **CONNECT_OPTIONS)
+        conn = psycopg2.connect(self.dsn, application_name=APPLICATION_NAME_PREFIX + self.node, **CONNECT_OPTIONS)
         try:
             conn.autocommit = True
             with conn.cursor() as cur:

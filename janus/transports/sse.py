@@ -242,11 +242,12 @@ def _mailbox_answers(rt: HttpRuntime, owner: str, session_id: str) -> bool:
 
     A probe on this worker is a dict lookup; to another worker on the Unix-socket bus, one local
     round trip that the owner acknowledges only while the mailbox exists. PostgreSQL's NOTIFY
-    confirms nothing (and carries no NUL, which the probe marker holds): there a stream of another
-    process counts as live, and a dead process's rows end with their idle timeout.
+    confirms nothing (and carries no NUL, which the probe marker holds): there the owner process's
+    liveness stands in, one query (its listening session exists). A live owner ends the rows of the
+    streams it closes itself; only a process that died leaves rows behind, and that is what this catches.
     """
     if owner != rt.bus.node and database_kind(rt.database_uri) != "sqlite":
-        return True
+        return rt.bus.node_alive(owner)
     return rt.bus.publish(owner, session_id, PROBE)
 
 

@@ -446,3 +446,41 @@ def test_cross_process_delivery_through_postgres(pg_available, mode):
     finally:
         worker.stop()
         here.close()
+
+
+# -- is a node alive? -------------------------------------------------------------------------
+
+def test_a_node_is_alive_while_its_bus_runs_and_not_once_it_closed(pair):
+    a, b = pair
+    assert a.node_alive(a.node) and a.node_alive(b.node)
+    b.close()
+    # PostgreSQL: b's listening session goes with its connection (a remembers "alive" for a moment).
+    wait_for(lambda: not a.node_alive(b.node), what="the closed node to count as gone")
+
+
+@pytest.mark.postgres
+def test_a_killed_process_is_not_alive_on_postgresql(pg_available, runtime_dir):
+    here = create_bus(PG_URI)
+    here.start()
+    worker = Worker(PG_URI, runtime_dir, "threads")
+    try:
+        assert here.node_alive(worker.node)
+        worker.proc.send_signal(signal.SIGKILL)  # no cleanup at all: only its connection closing tells
+        worker.proc.wait(timeout=10)
+        wait_for(lambda: not here.node_alive(worker.node), what="the killed process to count as gone")
+        assert here.node_alive(here.node)
+    finally:
+        worker.stop()
+        here.close()
+
+
+@pytest.mark.postgres
+def test_a_node_missing_once_is_asked_again_before_it_counts_as_gone(pg_pair, monkeypatch):
+    """A listener reconnecting after a network blip is briefly without its session: not dead."""
+    import janus.transports.bus_postgres as bus_postgres
+
+    a, b = pg_pair
+    answers = iter([False, True])
+    monkeypatch.setattr(bus_postgres, "ALIVE_RECHECK_SECONDS", 0.01)
+    monkeypatch.setattr(a, "_has_listener", lambda node: next(answers))
+    assert a.node_alive(b.node)

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 
+import pytest
 from sqlalchemy import select
 
 from janus.extensions import db
@@ -198,3 +199,42 @@ def test_streams_of_mcp_opened_once_shutdown_has_begun_are_refused_or_ended_at_o
         assert gateway.server.proc.wait(30) == 0
     finally:
         stop_http_gateway(gateway)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_post_for_a_stream_whose_replica_died_gets_404_from_another_replica(tmp_path, pg_schema):
+    """NOTIFY confirms nothing, so replica B cannot probe A's mailbox: it asks PostgreSQL whether A's bus
+    session still exists. A killed without any cleanup leaves its session row; B must still refuse."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import _pg_engine_url
+
+    schema = pg_schema + "_dead"
+    engine = create_engine(_pg_engine_url())
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    database_url = _pg_engine_url(schema)
+    a = start_http_gateway(tmp_path, database={"SQLALCHEMY_DATABASE_URI": database_url}, WEB_CONCURRENCY="1")
+    b = GatewayServer(str(tmp_path / "unused.db"), DATABASE_URL=database_url, WEB_CONCURRENCY="1").start()
+    try:
+        stream, endpoint = open_legacy(a.url, WEATHER)
+        initialize_legacy(a.url, endpoint, stream, WEATHER)
+        # While A lives, B accepts the session's POSTs and the answers arrive on A's stream.
+        assert post_legacy(b.url, endpoint, {"jsonrpc": "2.0", "id": "via-b", "method": "ping"}, WEATHER).status_code == 202
+        assert stream.next_json() == {"jsonrpc": "2.0", "id": "via-b", "result": {}}
+        _kill_hard(a.server)
+        stream.close()
+        session_id = endpoint.split("=", 1)[1]
+        def refused():
+            answer = post_legacy(b.url, endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, WEATHER)
+            return (answer.status_code, answer.text) if answer.status_code != 202 else None
+
+        assert wait_for(refused, timeout=15, what="replica B to notice that A is gone") == (404, "Session not found")
+        with a.app.app_context():
+            assert db.session.get(McpSession, session_id).ended_at is not None
+    finally:
+        b.stop()
+        stop_http_gateway(a)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

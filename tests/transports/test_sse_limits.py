@@ -226,7 +226,9 @@ def test_sessions_left_open_by_a_dead_process_do_not_count_against_the_cap(gw):
 def test_on_postgresql_a_stream_past_the_cap_is_refused_with_429_when_another_process_holds_the_others(
         tmp_path, pg_schema):
     """The probe marker holds a NUL, which a NOTIFY cannot carry: probing another process's stream
-    over the PostgreSQL bus raised, and the GET answered 500."""
+    over the PostgreSQL bus raised, and the GET answered 500. The other holder is a live bus (this test
+    process's); once it is gone, its row no longer counts and a stream is admitted."""
+    from janus.transports.bus import create_bus
     from sqlalchemy import create_engine, text
 
     from tests.conftest import _pg_engine_url
@@ -237,17 +239,26 @@ def test_on_postgresql_a_stream_past_the_cap_is_refused_with_429_when_another_pr
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     gateway = start_http_gateway(tmp_path, database={"SQLALCHEMY_DATABASE_URI": _pg_engine_url(schema)},
                                  SSE_MAX_STREAMS_PER_TOKEN="1")
+    other = create_bus(_pg_engine_url(schema))
+    other.start()
     try:
         with gateway.app.app_context():
             store = SessionStore(db.engine, idle_timeout=timedelta(days=1))
-            store.create("sse", _weather_hash(), owner_node="janus-bus-another-process")
+            held = store.create("sse", _weather_hash(), owner_node=other.node)
         refused = requests.get(gateway.url + "/sse", headers={"Authorization": f"Bearer {WEATHER}"}, timeout=10,
                                stream=True)
         if refused.status_code != 429:
             refused.close()
         assert refused.status_code == 429 and refused.json()["error"] == "too_many_streams"
         assert "Traceback" not in gateway.server.log
+        other.close()  # the holder's process is gone: its PostgreSQL session with it
+        admitted = wait_for(lambda: (r := requests.get(gateway.url + "/sse", timeout=10, stream=True, headers={
+            "Authorization": f"Bearer {WEATHER}"})).status_code == 200 and [r], what="a stream to be admitted")[0]
+        admitted.close()
+        with gateway.app.app_context():
+            assert store.get(held.id) is None  # the dead holder's row was ended, not merely skipped
     finally:
+        other.close()
         stop_http_gateway(gateway)
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

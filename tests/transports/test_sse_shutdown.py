@@ -29,17 +29,27 @@ def _audit_rows(gateway, transport: str) -> list:
     return rows
 
 
+def _streamed_calls_audited(gateway) -> list[tuple]:
+    return [(r.tool_name, r.status, r.token_name) for r in _audit_rows(gateway, "streamable_http")]
+
+
+def _slow_streamed_call(gateway) -> RawStream:
+    """A tools/call with progress on a handshake session, waiting at the upstream (held by gateway.release)."""
+    session_id = initialize(gateway.url)
+    gateway.release.clear()
+    call = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
+        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), body=json.dumps({
+            "jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
+                "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}}}))
+    assert call.next_json()["method"] == "notifications/progress"
+    wait_for(lambda: any(s.path == "/slow" for s in gateway.upstream.seen), what="the call to reach the upstream")
+    return call
+
+
 def test_a_streamed_call_in_flight_at_sigterm_reaches_its_upstream_answer_and_is_audited(tmp_path):
     gateway = start_http_gateway(tmp_path, GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT}")
     try:
-        session_id = initialize(gateway.url)
-        gateway.release.clear()
-        call = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
-            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), body=json.dumps({
-                "jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
-                    "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}}}))
-        assert call.next_json()["method"] == "notifications/progress"
-        wait_for(lambda: any(s.path == "/slow" for s in gateway.upstream.seen), what="the call to reach the upstream")
+        call = _slow_streamed_call(gateway)
         gateway.server.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: "Handling signal: term" in gateway.server.log, what="gunicorn to begin its shutdown")
         gateway.release.set()  # the upstream answers while the worker drains
@@ -49,9 +59,7 @@ def test_a_streamed_call_in_flight_at_sigterm_reaches_its_upstream_answer_and_is
         assert gateway.server.proc.wait(30) == 0
     finally:
         stop_http_gateway(gateway)
-    rows = _audit_rows(gateway, "streamable_http")
-    assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
-        ("weather_slow_report", "success", "Weather Team Token")]
+    assert _streamed_calls_audited(gateway) == [("weather_slow_report", "success", "Weather Team Token")]
 
 
 def test_a_streamed_call_whose_client_gave_up_before_sigterm_is_cancelled_and_audited(tmp_path):
@@ -59,23 +67,14 @@ def test_a_streamed_call_whose_client_gave_up_before_sigterm_is_cancelled_and_au
     attempt is still on record."""
     gateway = start_http_gateway(tmp_path, GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT}")
     try:
-        session_id = initialize(gateway.url)
-        gateway.release.clear()
-        call = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
-            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), body=json.dumps({
-                "jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
-                    "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}}}))
-        assert call.next_json()["method"] == "notifications/progress"
-        wait_for(lambda: any(s.path == "/slow" for s in gateway.upstream.seen), what="the call to reach the upstream")
+        call = _slow_streamed_call(gateway)
         call.close()
         gateway.server.proc.send_signal(signal.SIGTERM)
         # Both workers leave without the upstream ever answering: the cancelled call holds nothing open.
         assert gateway.server.proc.wait(30) == 0
     finally:
         stop_http_gateway(gateway)
-    rows = _audit_rows(gateway, "streamable_http")
-    assert [(r.tool_name, r.status, r.token_name) for r in rows] == [
-        ("weather_slow_report", "cancelled", "Weather Team Token")]
+    assert _streamed_calls_audited(gateway) == [("weather_slow_report", "cancelled", "Weather Team Token")]
 
 
 def _children(pid: int) -> list[int]:

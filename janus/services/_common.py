@@ -6,11 +6,23 @@ import math
 from datetime import datetime
 from typing import Any, Callable, Iterator
 
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from janus.extensions import db
 from janus.services import admin_audit
 from janus.services.errors import Conflict, ValidationError
+
+
+def affected_rows(result: object) -> int:
+    """The row count of an UPDATE or DELETE run through the session.
+
+    Session.execute() is typed to answer a Result, which has no count; for those statements
+    it is a CursorResult, which does.
+    """
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} carries no row count")
+    return result.rowcount
 
 
 def iso(value: datetime | None) -> str | None:

@@ -311,7 +311,7 @@ def try_endpoint(actor: str, endpoint_id: str, arguments: Any, *, confirmed: str
             preview = _preview(ep, arguments)
         except ValidationError:
             preview = None  # the call below is refused too, and audited, with the tool's own message
-    runtime = get_runtime(current_app._get_current_object())
+    runtime = get_runtime(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy method
     return {"tool": ep.exposed_name, "arguments": arguments, "request": preview,
             "http_status": None, "duration_ms": None,
             **try_tool(runtime.backend, f"portal:{actor}", ep.exposed_name, arguments)}
@@ -343,7 +343,7 @@ def _preview(ep: Endpoint, arguments: dict[str, Any]) -> dict[str, Any]:
     from janus.gateway.tool_backend import preview_tool
     from janus.services.runtime import get_runtime
 
-    backend = get_runtime(current_app._get_current_object()).backend
+    backend = get_runtime(current_app._get_current_object()).backend  # type: ignore[attr-defined]  # LocalProxy method
     try:
         planned = preview_tool(backend, ep.exposed_name, arguments)
     except ArgumentError as exc:

@@ -47,6 +47,7 @@ from janus.models import AdminAuditLog, PortalSession, User
 from janus.models._types import utcnow
 from janus.services import admin_audit
 from janus.services import users as users_service
+from janus.services._common import affected_rows
 from janus.services.errors import NotFound, ServiceError
 
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often per sign-in
@@ -394,14 +395,14 @@ def end(secret: str | None, kind: str = PORTAL) -> bool:
         PortalSession.id == _digest(secret), PortalSession.kind == kind,
         PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
     db.session.commit()
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 
 
 def end_all_for(user_id: str) -> int:
     """End every sign-in of a user, portal and API alike (disabled, new password); part of the caller's transaction."""
     result = db.session.execute(update(PortalSession).where(PortalSession.user_id == user_id,
                                                             PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
-    return result.rowcount or 0
+    return affected_rows(result) or 0
 
 
 def forget_all_for(user_id: str) -> None:

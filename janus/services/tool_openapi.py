@@ -61,4 +61,4 @@ def every_enabled_tool() -> list[dict[str, Any]]:
 
     from janus.services.runtime import get_runtime
 
-    return list(get_runtime(current_app._get_current_object()).catalog.current().listing(None).tools)
+    return list(get_runtime(current_app._get_current_object()).catalog.current().listing(None).tools)  # type: ignore[attr-defined]  # LocalProxy method

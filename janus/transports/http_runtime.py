@@ -73,7 +73,7 @@ class HttpRuntime:
 
 
 def http_runtime(app: Flask | None = None) -> HttpRuntime:
-    app = app or current_app._get_current_object()
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy method
     rt = app.extensions.get("janus.http")
     if rt is None:
         runtime = get_runtime(app)

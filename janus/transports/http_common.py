@@ -123,6 +123,13 @@ def authenticate(catalog, transport: str) -> Principal:
     return principal_for(catalog, transport, request.headers.get(AUTHORIZATION), base_url())
 
 
+def token_hash_of(principal: Principal) -> str:
+    """An HTTP caller's token hash: principal_for makes no principal without one."""
+    if principal.token_hash is None:
+        raise ValueError(f"a {principal.transport} caller without a client token")
+    return principal.token_hash
+
+
 @dataclass(frozen=True)
 class EdgePolicy:
     """The DNS-rebinding defence: which Host names this gateway answers for and which browser Origins

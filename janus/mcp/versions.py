@@ -78,8 +78,9 @@ def at_least(version: str, minimum: str) -> bool:
     return _ORDER.index(version) >= _ORDER.index(minimum)
 
 
-def unsupported_version_error(requested: str) -> McpError:
-    """The -32022 error, with the data shape the 2026-07-28 schema fixes."""
+def unsupported_version_error(requested: object) -> McpError:
+    """The -32022 error, with the data shape the 2026-07-28 schema fixes; `requested` is echoed as sent
+    (None when the request named no version)."""
     return McpError(
         UNSUPPORTED_PROTOCOL_VERSION,
         "Unsupported protocol version",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import math
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal, overload
 
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -107,6 +107,12 @@ class FieldErrors:
             raise ValidationError(message, field=field or None, fields={k: v for k, v in self.found.items() if k})
 
 
+@overload
+def text(data: dict[str, Any], field: str, *, required: Literal[True], max_len: int = 2000,
+         default: str | None = None) -> str: ...
+@overload
+def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
+         default: str | None = None) -> str | None: ...
 def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
          default: str | None = None) -> str | None:
     value = data.get(field, default)

@@ -161,8 +161,7 @@ class EdgePolicy:
         if public.hostname:
             # PUBLIC_URL may carry a path (a proxy's prefix); its origin is scheme and authority only.
             origins.add(_normalised_origin(f"{public.scheme}://{public.netloc}"))
-        origins.discard(None)
-        return cls(frozenset(hosts), frozenset(host_ports), frozenset(origins), any_host)
+        return cls(frozenset(hosts), frozenset(host_ports), frozenset(o for o in origins if o is not None), any_host)
 
     def host_allowed(self, name: str, port: str | None) -> bool:
         return self.any_host or name in self.hosts or (port is not None and f"{name}:{port}" in self.host_ports)

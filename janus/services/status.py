@@ -141,7 +141,7 @@ def test_connection(connection_id: str):
 def _executor():
     from janus.services.runtime import get_runtime
 
-    return get_runtime(current_app._get_current_object()).backend.executor
+    return get_runtime(current_app._get_current_object()).backend.executor  # type: ignore[attr-defined]  # LocalProxy method
 
 
 def _spec(conn: Connection):

@@ -249,7 +249,9 @@ class Catalog:
         try:
             if self._snapshot is None or self._clock() >= self._next_check:
                 self._refresh_locked()
-            return self._snapshot  # type: ignore[return-value]
+            snapshot = self._snapshot
+            assert snapshot is not None  # _refresh_locked raises rather than leave it unset
+            return snapshot
         finally:
             self._lock.release()
 

@@ -80,14 +80,11 @@ def get_runtime(app: Flask) -> Runtime:
 
 def _secret_getter(app: Flask):
     """The vault seam: connections with an auth type fetch their secret here at call time."""
-    provider = app.config["VAULT_PROVIDER"]
-
     def get_secret(ref: str) -> str:
         from janus.vault import get_vault
 
         return get_vault(app.config).get(ref)
 
-    get_secret.provider = provider  # type: ignore[attr-defined]
     return get_secret
 
 

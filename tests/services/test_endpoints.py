@@ -6,7 +6,7 @@ import pytest
 
 from janus.gateway.catalog import TokenRecord
 from janus.services import connections, endpoints
-from janus.runtime.admin_tools import AdminTools
+from janus.services.admin_tools import AdminTools
 from janus.services.errors import ValidationError
 
 REMOTE = {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/schema.json"}}}

@@ -1,9 +1,9 @@
 """The per-process gateway runtime, wired here: catalog cache, executor, audit writer, the admin tools.
 
-It sits between the adapters (transports, portal, admin_api) and the use cases: it builds the
-tool backend from janus.gateway and janus.services, with the built-in admin tools (admin_tools.py),
-which hold the Flask app to run the admin services in its context. The services never import it;
-a use case that needs the backend, the executor or the catalog is handed it by its caller.
+It sits between the adapters (transports, portal, admin_api) and the use cases: it builds the tool
+backend from janus.gateway and janus.services, with the built-in admin tools (services.admin_tools),
+which hold the Flask app to run the admin services in its context. The services never import it: a
+use case that needs the backend, the executor or the catalog is handed it by its caller.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from flask import Flask, current_app
 from janus.extensions import db
 from janus.gateway.catalog import Catalog
 from janus.gateway.tool_backend import GatewayBackend
-from janus.runtime.admin_tools import AdminTools
+from janus.services.admin_tools import AdminTools
 from janus.services.audit import AuditWriter
 from janus.services.catalog_loader import catalog_version, load_snapshot
 from janus.services.token_key import server_key

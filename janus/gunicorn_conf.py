@@ -98,7 +98,7 @@ def post_worker_init(worker) -> None:
 
 def worker_exit(server, worker) -> None:
     """Write every queued audit row before the worker process ends."""
-    from janus.services.runtime import flush_all
+    from janus.runtime import flush_all
 
     flush_all()
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 
-from janus.transports.bus import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
+from janus.transports.bus.mailbox import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ def main() -> None:
 
     from janus.gateway.catalog import Principal
     from janus.mcp.server import McpServer
-    from janus.services.runtime import get_runtime
+    from janus.runtime import get_runtime
 
     workdir = tempfile.mkdtemp(prefix="janus-bench-")
     upstream, url = _start_upstream()

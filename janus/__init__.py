@@ -45,8 +45,8 @@ def _register_http(app: "Flask") -> None:
     from janus.admin_api import apidocs
     from janus.cli import register_cli
     from janus.mock import bp as mock_bp
-    from janus.ops import bp as ops_bp
-    from janus.ops import init_http_metrics
+    from janus.transports.ops import bp as ops_bp
+    from janus.transports.ops import init_http_metrics
     from janus.transports.protected_resource import bp as protected_resource_bp
     from janus.transports.rest_tools import bp as rest_tools_bp
     from janus.transports.sse import bp as sse_bp

@@ -102,6 +102,9 @@ FLASK_SESSION_KEY_LABEL = "janus/flask-session-cookie/v1"
 ADMIN_JWT_KEY_LABEL = "janus/admin-api-jwt/v1"
 
 
+JWT_SECRET_GENERATED_ENV = "JANUS_JWT_SECRET_GENERATED"  # set by gunicorn_conf when it drew JWT_SECRET itself
+
+
 def derive_key(secret: str, label: str) -> bytes:
     """A 32-byte key for one purpose (HKDF-SHA256 over JWT_SECRET, `label` as info)."""
     from cryptography.hazmat.primitives import hashes
@@ -172,7 +175,9 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_REQUEST_BYTES"]
     cfg["EGRESS_ALLOWLIST"] = egress_allowlist(cfg["EGRESS_ALLOWLIST"])
     # Never run on a guessed secret: without JWT_SECRET each start draws its own.
-    cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"]
+    # gunicorn's config draws one for all its workers (janus/gunicorn_conf.py) and says so in the environment:
+    # the workers then see a JWT_SECRET, but it is still a generated one.
+    cfg["JWT_SECRET_GENERATED"] = not cfg["JWT_SECRET"] or env.get(JWT_SECRET_GENERATED_ENV) == "1"
     if not cfg["JWT_SECRET"]:
         cfg["JWT_SECRET"] = secrets.token_urlsafe(48)
     _check_secrets(cfg)

@@ -14,6 +14,7 @@ import signal
 import ssl
 import tempfile
 
+from janus.config import JWT_SECRET_GENERATED_ENV
 from janus.config import load as _load_config
 
 _cfg = _load_config()
@@ -47,7 +48,7 @@ if _cfg["TLS_CERT_PATH"] and _cfg["TLS_KEY_PATH"]:
 # Every worker must sign and verify sessions with the same key.
 if not os.environ.get("JWT_SECRET"):
     os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
-    os.environ["JANUS_JWT_SECRET_GENERATED"] = "1"
+    os.environ[JWT_SECRET_GENERATED_ENV] = "1"
 
 # Metrics from all workers are summed through files in this directory; it must
 # be set before any worker creates a metric. A directory the operator chose is
@@ -59,7 +60,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 def on_starting(server) -> None:
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-    if os.environ.get("JANUS_JWT_SECRET_GENERATED"):
+    if os.environ.get(JWT_SECRET_GENERATED_ENV):
         server.log.warning(
             "JWT_SECRET is not set: using a random key for this start; portal and CLI sessions "
             "will not survive a restart or span replicas"
@@ -97,7 +98,7 @@ def post_worker_init(worker) -> None:
 
 def worker_exit(server, worker) -> None:
     """Write every queued audit row before the worker process ends."""
-    from janus.services.runtime import flush_all
+    from janus.runtime import flush_all
 
     flush_all()
 

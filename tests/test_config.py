@@ -61,6 +61,9 @@ def test_an_unset_jwt_secret_is_random_per_start_and_flagged():
     assert first["JWT_SECRET"] != second["JWT_SECRET"] and len(first["JWT_SECRET"]) >= 32
     assert first["JWT_SECRET_GENERATED"] is True
     assert load(environ={"JWT_SECRET": "s" * 40})["JWT_SECRET_GENERATED"] is False
+    # gunicorn's config draws one secret for all workers and marks it: still generated, not the operator's.
+    marked = load(environ={"JWT_SECRET": "s" * 40, "JANUS_JWT_SECRET_GENERATED": "1"})
+    assert marked["JWT_SECRET_GENERATED"] is True and marked["JWT_SECRET"] == "s" * 40
 
 
 def test_mcp_gateway_reports_configuration_errors_without_a_traceback(tmp_path):

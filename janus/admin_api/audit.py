@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from janus.admin_api import bp
+from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
 from janus.services import audit_queries
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
 
-from janus.admin_api import bp
+from janus.admin_api.blueprint import bp
 from janus.admin_api._http import json_body, no_content
 from janus.auth import session_jwt
 from janus.auth.admin import Unauthorized, session_claims

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from janus.admin_api import bp
+from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
+from janus.runtime import current_runtime
 from janus.services import status as status_service
 
 
@@ -17,4 +18,4 @@ def get_status() -> Response:
 @bp.get("/verify")
 @require("viewer")
 def verify() -> Response:
-    return jsonify(status_service.verify())
+    return jsonify(status_service.verify(current_runtime().backend.executor))

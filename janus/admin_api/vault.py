@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from janus.admin_api import bp
+from janus.admin_api.blueprint import bp
 from janus.admin_api._http import actor, json_body, no_content
 from janus.auth.admin import require
 from janus.services import vault_keys

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
 
 from janus.config import ADMIN_JWT_KEY_LABEL, derive_key
@@ -54,7 +54,8 @@ def verify(secret: str, token: str) -> dict[str, Any]:
             exp={"essential": True}, leeway=5,
         ).validate(decoded.claims)
     except (JoseError, ValueError, TypeError) as exc:
-        message = "session expired; log in again" if "expire" in str(exc).lower() else "invalid session token"
+        # By the error's class, not its text: a message is no contract.
+        message = "session expired; log in again" if isinstance(exc, ExpiredTokenError) else "invalid session token"
         raise InvalidSession(message) from None
     claims = dict(decoded.claims)
     # A token from before sessions were bound to ids (sub = username, no sid) has no `sid` and fails above.

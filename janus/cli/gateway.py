@@ -70,14 +70,9 @@ def run_stdio_command() -> int:
 def run_server_command() -> int:
     """Migrate and seed here, once, then become gunicorn (a fresh process: gevent patches cleanly)."""
     from janus import create_app
-    from janus.services.bootstrap import bootstrap
+    from janus.cli.serve import exec_server
 
-    bootstrap(create_app())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:janus.gunicorn_conf", "janus.wsgi:app"]
-    os.execv(sys.executable, argv)
-    return 0  # not reached
+    return exec_server(create_app())
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ def janus_group() -> None:
 
 @janus_group.command("serve", help="Migrate, seed (SEED_DEMO_DATA) and run the gunicorn+gevent server.")
 def serve_command() -> None:
-    from janus.cli.gateway import run_server_command
+    from janus.cli.serve import exec_server
 
-    sys.exit(run_server_command())
+    sys.exit(exec_server(current_app._get_current_object()))  # type: ignore[attr-defined]  # LocalProxy method
 
 
 @janus_group.command("stdio", help="Serve MCP over stdin/stdout (token from MCP_GATEWAY_TOKEN).")

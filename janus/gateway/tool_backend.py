@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNKNOWN_TOOL_LABEL = "<unknown>"  # keeps metric cardinality bounded against junk names
+# error.data.reason of the -32602 for a tool that does not exist: what adapters (REST's 404) match on, never the text.
+UNKNOWN_TOOL_REASON = "unknown_tool"
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ class GatewayBackend:
         tool = snapshot.by_name.get(name)
         if tool is None:
             finish("failure", label=UNKNOWN_TOOL_LABEL, error="unknown tool")
-            raise McpError(INVALID_PARAMS, f"Unknown tool: {name}")
+            raise McpError(INVALID_PARAMS, f"Unknown tool: {name}", {"reason": UNKNOWN_TOOL_REASON})
         if not scopes_allow(snapshot.scopes_for(principal), name):
             # The reference's rule: out-of-scope tools do not exist for this caller.
             finish("denied", error="tool outside the token's scopes")

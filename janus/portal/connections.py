@@ -10,6 +10,7 @@ from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, number, texts
 from janus.portal.rendering import is_htmx, redirect_to, render
 from janus.portal.security import admin_required
+from janus.runtime import current_runtime
 from janus.services import connections as connections_service
 from janus.services import status as status_service
 from janus.services import vault_keys
@@ -85,7 +86,7 @@ def connection_delete(connection_id: str):
 def connection_test(connection_id: str):
     """GET of the base URL with the connection's credentials, shown in place with the start of the
     answer; viewers may run it (it changes nothing, and the excerpt has the credentials redacted)."""
-    probe = status_service.test_connection(connection_id)
+    probe = status_service.test_connection(current_runtime().backend.executor, connection_id)
     if is_htmx():
         return render(TEMPLATE, "probe_result", probe=probe)
     return render(TEMPLATE, probe=probe, probe_for=connection_id, connections=connections_service.list_connections())

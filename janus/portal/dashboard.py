@@ -6,6 +6,7 @@ from flask_login import login_required
 from janus.portal.blueprint import bp
 from janus.portal.rendering import is_htmx, render
 from janus.portal.urls import gateway_urls
+from janus.runtime import current_runtime
 from janus.services import status as status_service
 
 
@@ -20,8 +21,8 @@ def dashboard():
 def dashboard_health():
     """Refreshes itself (hx-trigger); probes run in parallel, each bounded by the probe timeout."""
     totals = None if is_htmx() else status_service.dashboard()  # the whole page only without JavaScript
-    return render("portal/dashboard/index.html", "health", targets=status_service.health(), totals=totals,
-                  urls=gateway_urls())
+    targets = status_service.health(current_runtime().backend.executor)
+    return render("portal/dashboard/index.html", "health", targets=targets, totals=totals, urls=gateway_urls())
 
 
 @bp.get("/dashboard/activity")

@@ -14,6 +14,7 @@ from flask_login import login_required
 from janus.portal.blueprint import bp
 from janus.portal.rendering import render
 from janus.portal.urls import gateway_urls
+from janus.runtime import current_runtime
 from janus.services import tool_openapi
 
 TEMPLATE = "portal/openapi/index.html"
@@ -30,7 +31,7 @@ def openapi():
 def openapi_spec():
     """Every enabled tool as a REST operation: to read and download, without a client token."""
     document = tool_openapi.document(
-        tool_openapi.every_enabled_tool(), gateway_urls()["base"],
+        tool_openapi.every_enabled_tool(current_runtime().catalog), gateway_urls()["base"],
         "Every enabled MCP tool of this gateway as a REST operation. Calls need a client token, whose scopes "
         "decide which of these it may call.")
     return current_app.response_class(current_app.json.dumps(document, indent=2), mimetype="application/json")

@@ -11,6 +11,7 @@ from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
 from janus.portal.security import admin_required
+from janus.runtime import current_runtime
 from janus.services import connections as connections_service
 from janus.services import endpoints as endpoints_service
 from janus.services.errors import ServiceError
@@ -123,9 +124,10 @@ def tool_try(endpoint_id: str):
             if request.form.get("edit"):
                 pass  # "Change arguments": back to the editable form, nothing previewed or called
             elif confirm_first and request.form.get("confirm") != "1":
-                preview = endpoints_service.preview_endpoint(endpoint_id, arguments)
+                preview = endpoints_service.preview_endpoint(current_runtime().backend, endpoint_id, arguments)
             else:
-                outcome = endpoints_service.try_endpoint(current_user.username, endpoint_id, arguments,
+                outcome = endpoints_service.try_endpoint(current_runtime().backend, current_user.username,
+                                                         endpoint_id, arguments,
                                                          confirmed=request.form.get("request_digest"))
         except endpoints_service.ConfirmationRequired as exc:
             preview, notice = exc.preview, exc.message  # the request as it stands now, to confirm afresh

@@ -5,13 +5,11 @@ Called by `mcp-gateway` (before gunicorn forks), by the stdio transport and by
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import secrets
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy import delete, inspect, select, text
@@ -21,6 +19,7 @@ from janus.extensions import db, init_migrations
 from janus.gateway.catalog import hash_token
 from janus.models import SCHEMA_REVISION, AdminAuditLog, ClientToken, Connection, Endpoint, PortalSession, User
 from janus.services._common import affected_rows
+from janus.services.startup_lock import startup_lock
 from janus.services.token_key import server_key
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 DEMO_CONNECTION = "LCH DPG & Collateral Services"
 DEMO_TOKEN = "lch_member_test_token_889"
 _MOCK_URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/mock$")
-_PG_STARTUP_LOCK = 0x4A414E5553  # "JANUS"
 
 
 def current_revision() -> str | None:
@@ -59,34 +57,6 @@ def _migrate_if_needed() -> bool:
     log.info("migrating the database schema to %s", SCHEMA_REVISION)
     upgrade()
     return True
-
-
-@contextlib.contextmanager
-def startup_lock():
-    """Serialise start-up work across processes and replicas sharing the database.
-
-    SQLite: a lock file beside the database. PostgreSQL: a session advisory lock.
-    """
-    engine = db.engine
-    if engine.dialect.name == "sqlite":
-        from filelock import FileLock
-
-        database = engine.url.database or ""
-        if database and database != ":memory:":
-            with FileLock(str(Path(database).with_suffix(Path(database).suffix + ".migrate.lock"))):
-                yield
-            return
-        yield
-    elif engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_STARTUP_LOCK})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_STARTUP_LOCK})
-                conn.commit()
-    else:
-        yield
 
 
 def ensure_admin_user() -> str | None:

@@ -14,7 +14,7 @@ from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.schemas import declared_names, schema_problems
 from janus.gateway.templating import fixed_query_names, placeholders, validate_body_template
-from janus.gateway.tool_backend import encodable
+from janus.gateway.tool_backend import GatewayBackend, encodable
 from janus.models import Connection, Endpoint
 from janus.services._common import (
     FieldErrors, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
@@ -281,31 +281,30 @@ def needs_confirmation(method: str) -> bool:
     return method.upper() not in SAFE_TRY_METHODS
 
 
-def preview_endpoint(endpoint_id: str, arguments: Any) -> dict[str, Any]:
+def preview_endpoint(backend: GatewayBackend, endpoint_id: str, arguments: Any) -> dict[str, Any]:
     """The upstream request a trial call would send (method, full URL, JSON body), without sending it.
 
     `digest` names exactly this request: try_endpoint calls a write tool only when given it back.
+    `backend` is the process's tool backend (janus.runtime), which the caller hands in.
     """
     ep, arguments = _trial(endpoint_id, arguments)
-    return _preview(ep, arguments)
+    return _preview(backend, ep, arguments)
 
 
-def try_endpoint(actor: str, endpoint_id: str, arguments: Any, *, confirmed: str | None = None) -> dict[str, Any]:
-    """Call the endpoint's tool like a client would (validation, upstream, audit as `portal:<actor>`).
+def try_endpoint(backend: GatewayBackend, actor: str, endpoint_id: str, arguments: Any, *,
+                 confirmed: str | None = None) -> dict[str, Any]:
+    """Call the endpoint's tool through `backend` like a client would (validation, upstream, audit as `portal:<actor>`).
 
     A write tool (see SAFE_TRY_METHODS) is called only when `confirmed` is the digest of its preview for these
     arguments, so what the admin confirmed is what is sent: ConfirmationRequired otherwise (arguments changed,
     the tool was edited meanwhile, or no preview at all). The answer carries the request (None when the
     arguments could not make one), the upstream's HTTP status and the call's duration.
     """
-    from flask import current_app
-
     from janus.gateway.tool_backend import try_tool
-    from janus.services.runtime import get_runtime
 
     ep, arguments = _trial(endpoint_id, arguments)
     if needs_confirmation(ep.method):
-        preview = _preview(ep, arguments)
+        preview = _preview(backend, ep, arguments)
         if confirmed != preview["digest"]:
             raise ConfirmationRequired(
                 f"{ep.method} changes data upstream: check the request below, then confirm it"
@@ -313,13 +312,12 @@ def try_endpoint(actor: str, endpoint_id: str, arguments: Any, *, confirmed: str
                                       "check it again, then confirm it", preview)
     else:
         try:
-            preview = _preview(ep, arguments)
+            preview = _preview(backend, ep, arguments)
         except ValidationError:
             preview = None  # the call below is refused too, and audited, with the tool's own message
-    runtime = get_runtime(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy method
     return {"tool": ep.exposed_name, "arguments": arguments, "request": preview,
             "http_status": None, "duration_ms": None,
-            **try_tool(runtime.backend, f"portal:{actor}", ep.exposed_name, arguments)}
+            **try_tool(backend, f"portal:{actor}", ep.exposed_name, arguments)}
 
 
 def _trial(endpoint_id: str, arguments: Any) -> tuple[Endpoint, dict[str, Any]]:
@@ -341,14 +339,10 @@ def _trial(endpoint_id: str, arguments: Any) -> tuple[Endpoint, dict[str, Any]]:
     return ep, arguments
 
 
-def _preview(ep: Endpoint, arguments: dict[str, Any]) -> dict[str, Any]:
-    from flask import current_app
-
+def _preview(backend: GatewayBackend, ep: Endpoint, arguments: dict[str, Any]) -> dict[str, Any]:
     from janus.gateway.templating import ArgumentError
     from janus.gateway.tool_backend import preview_tool
-    from janus.services.runtime import get_runtime
 
-    backend = get_runtime(current_app._get_current_object()).backend  # type: ignore[attr-defined]  # LocalProxy method
     try:
         planned = preview_tool(backend, ep.exposed_name, arguments)
     except ArgumentError as exc:

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
 from janus.extensions import db
 from janus.models import AdminAuditLog, PortalSession, User
@@ -397,14 +397,3 @@ def end(secret: str | None, kind: str = PORTAL) -> bool:
     db.session.commit()
     return bool(affected_rows(result))
 
-
-def end_all_for(user_id: str) -> int:
-    """End every sign-in of a user, portal and API alike (disabled, new password); part of the caller's transaction."""
-    result = db.session.execute(update(PortalSession).where(PortalSession.user_id == user_id,
-                                                            PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
-    return affected_rows(result) or 0
-
-
-def forget_all_for(user_id: str) -> None:
-    """Remove a deleted user's sign-ins (the foreign key cascades too; this does not rely on it)."""
-    db.session.execute(delete(PortalSession).where(PortalSession.user_id == user_id))

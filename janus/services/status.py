@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import func, inspect, select
@@ -13,6 +13,9 @@ from janus.extensions import db
 from janus.models import SCHEMA_REVISION, ClientToken, Connection, Endpoint, McpSession, ToolCallLog
 from janus.services.bootstrap import current_revision
 from janus.version import __version__
+
+if TYPE_CHECKING:  # the executor's module loads urllib3 and ssl: the portal's status pages do not need them
+    from janus.gateway.executor import Executor
 
 STARTED = time.time()
 PROBE_TIMEOUT = 5.0
@@ -68,8 +71,10 @@ def settings_overview() -> list[dict[str, Any]]:
     ]
 
 
-def verify() -> dict[str, Any]:
-    """Steps 2–5 of the reference's diagnostics (step 1, reaching the server, is the client's)."""
+def verify(executor: Executor) -> dict[str, Any]:
+    """Steps 2–5 of the reference's diagnostics (step 1, reaching the server, is the client's).
+
+    `executor` is the process's (janus.runtime), which probes the connections."""
     checks: list[dict[str, Any]] = [{"step": "admin_token", "ok": True, "detail": "Token Verified"}]
     try:
         revision = current_revision()
@@ -88,7 +93,7 @@ def verify() -> dict[str, Any]:
         checks.append({"step": "vault", "ok": True, "detail": f"{len(keys)} Secret Keys Available"})
     except Exception as exc:
         checks.append({"step": "vault", "ok": False, "detail": str(exc)[:200]})
-    targets = health()
+    targets = health(executor)
     checks.append({"step": "targets", "ok": all(t["ok"] for t in targets),
                    "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} OK"})
     return {"checks": checks, "targets": targets}
@@ -120,28 +125,21 @@ def _running_calls() -> int | None:
         return None
 
 
-def health() -> list[dict[str, Any]]:
-    """Every connection's reachability, probed in parallel (the dashboard's downstream table, verify)."""
+def health(executor: Executor) -> list[dict[str, Any]]:
+    """Every connection's reachability, probed in parallel by `executor` (the dashboard's downstream table, verify)."""
     conns = list(db.session.scalars(select(Connection).order_by(Connection.name)))
     if not conns:
         return []
-    executor = _executor()
     with ThreadPoolExecutor(max_workers=min(PROBE_PARALLEL, len(conns))) as pool:
         return list(pool.map(lambda conn: _reachability(executor, conn), conns))
 
 
-def test_connection(connection_id: str):
+def test_connection(executor: Executor, connection_id: str):
     """The portal's "test connection": a GET of the base URL with the connection's credentials, so it
     proves the path and the secret at once (janus.gateway.executor.Probe)."""
     from janus.services.connections import get
 
-    return _executor().probe(_spec(get(connection_id)), credentials=True)
-
-
-def _executor():
-    from janus.services.runtime import get_runtime
-
-    return get_runtime(current_app._get_current_object()).backend.executor  # type: ignore[attr-defined]  # LocalProxy method
+    return executor.probe(_spec(get(connection_id)), credentials=True)
 
 
 def _spec(conn: Connection):
@@ -156,9 +154,9 @@ _NO_ANSWER = {"refused": "connection refused", "timeout": "timed out", "dns": "D
               "egress": "refused by the egress policy"}
 
 
-def _reachability(executor, conn: Connection) -> dict[str, Any]:
+def _reachability(executor: Executor, conn: Connection) -> dict[str, Any]:
     """The executor's probe without credentials (dashboard, verify): no secret is read for it."""
     probe = executor.probe(_spec(conn), credentials=False, excerpt_bytes=0)
     return {"id": conn.id, "name": conn.name, "base_url": conn.base_url, "enabled": conn.enabled, "ok": probe.ok,
             "http_status": probe.http_status, "reason": probe.reason if probe.http_status else "",
-            "rtt_ms": probe.rtt_ms, "error": None if probe.http_status else _NO_ANSWER.get(probe.kind, probe.kind)}
+            "rtt_ms": probe.rtt_ms, "error": None if probe.http_status else _NO_ANSWER.get(probe.kind or "", probe.kind)}

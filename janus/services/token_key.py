@@ -33,6 +33,7 @@ from janus.config import ConfigError
 from janus.extensions import db
 from janus.gateway.catalog import keyed_token_hash
 from janus.models import CATALOG_COUNTER, AdminAuditLog, ChangeCounter, ClientToken, KeyCheck, McpSession
+from janus.services.startup_lock import startup_lock
 from janus.vault import KEY_BYTES, SecretNotFound, VaultError, decode_key, get_vault, setting
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,6 @@ def server_key(app: Flask | None = None, *, under_startup_lock: bool = False) ->
             with app.app_context():
                 key = _resolve(app, create=under_startup_lock)
                 if key is None:  # first start of a deployment: create it where every process will find it
-                    from janus.services.bootstrap import startup_lock
-
                     with startup_lock():
                         key = _resolve(app, create=True)
                 assert key is not None

@@ -5,9 +5,12 @@ signed-in admin by the portal (every enabled tool), so both show the same operat
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from janus.version import __version__
+
+if TYPE_CHECKING:
+    from janus.gateway.catalog import Catalog
 
 _RESULT_SCHEMA = {
     "type": "object",
@@ -55,10 +58,6 @@ def document(tools: list[dict[str, Any]], server_url: str, description: str) -> 
     }
 
 
-def every_enabled_tool() -> list[dict[str, Any]]:
-    """The descriptors of all enabled tools, from this process's catalog cache (the portal's view)."""
-    from flask import current_app
-
-    from janus.services.runtime import get_runtime
-
-    return list(get_runtime(current_app._get_current_object()).catalog.current().listing(None).tools)  # type: ignore[attr-defined]  # LocalProxy method
+def every_enabled_tool(catalog: Catalog) -> list[dict[str, Any]]:
+    """The descriptors of all enabled tools, from this process's catalog cache (janus.runtime; the portal's view)."""
+    return list(catalog.current().listing(None).tools)

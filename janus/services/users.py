@@ -5,13 +5,14 @@ import functools
 import re
 from typing import Any, Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from janus.extensions import db
-from janus.models import User
+from janus.models import PortalSession, User
+from janus.models._types import utcnow
 from janus.services._common import (
-    boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+    affected_rows, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
 )
 from janus.services.errors import Conflict, NotFound, ValidationError
 
@@ -95,9 +96,7 @@ def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any
     if "password_hash" in changes or changes.get("enabled") is False:
         # A new password or a disabled account ends the user's sign-ins (portal and admin API) in the
         # same transaction, and a new credential version refuses any token minted before it.
-        from janus.services.sign_ins import end_all_for
-
-        end_all_for(user.id)
+        _end_sign_ins(user.id)
         user.credential_version = (user.credential_version or 1) + 1
     return update_row(actor, "user", user, changes, view, password_changed="password_hash" in changes)
 
@@ -114,10 +113,22 @@ def delete_user(actor: str, user_id: str) -> None:
     user = get(user_id)
     if user.role == "admin":
         _keep_an_admin(user.id)
-    from janus.services.sign_ins import forget_all_for
-
-    forget_all_for(user.id)  # its sign-ins go with it; a user re-created under the name starts afresh
+    _forget_sign_ins(user.id)  # its sign-ins go with it; a user re-created under the name starts afresh
     delete_row(actor, "user", user, view)
+
+
+# What an account change does to the user's sign-ins (janus.services.sign_ins, which builds on this module,
+# starts and checks them) is part of that change, so it is done here.
+def _end_sign_ins(user_id: str) -> int:
+    """End every sign-in of a user, portal and API alike (disabled, new password); part of the caller's transaction."""
+    result = db.session.execute(update(PortalSession).where(PortalSession.user_id == user_id,
+                                                            PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
+    return affected_rows(result) or 0
+
+
+def _forget_sign_ins(user_id: str) -> None:
+    """Remove a deleted user's sign-ins (the foreign key cascades too; this does not rely on it)."""
+    db.session.execute(delete(PortalSession).where(PortalSession.user_id == user_id))
 
 
 def _keep_an_admin(leaving_id: str) -> None:

@@ -12,7 +12,7 @@ from flask import Flask, current_app
 
 from janus.extensions import db
 from janus.mcp.server import McpServer
-from janus.services.runtime import Runtime, get_runtime
+from janus.runtime import Runtime, get_runtime
 from janus.services.sessions import SessionStore
 from janus.transports.cancellation import InFlightCalls
 from janus.transports.mcp_server import build_server

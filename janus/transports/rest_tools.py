@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from janus.gateway.catalog import Principal
+from janus.gateway.tool_backend import UNKNOWN_TOOL_REASON
 from janus.mcp import jsonrpc
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
 from janus.mcp.server import Session
@@ -59,7 +60,9 @@ def call_tool(tool_name: str) -> HttpResponse:
     if "result" in reply:
         return json_response(reply["result"])
     code, message = reply["error"]["code"], reply["error"]["message"]
-    if code == METHOD_NOT_FOUND or (code == INVALID_PARAMS and message.startswith("Unknown tool")):
+    data = reply["error"].get("data")
+    unknown = code == INVALID_PARAMS and isinstance(data, dict) and data.get("reason") == UNKNOWN_TOOL_REASON
+    if code == METHOD_NOT_FOUND or unknown:
         return json_response({"error": "not_found", "message": f"no tool {tool_name!r} for this token"}, 404)
     if code == INTERNAL_ERROR:
         return json_response({"error": "upstream_error", "message": message}, 502)

@@ -257,7 +257,7 @@ class StdioServer:
 
 def run_stdio(app, token: str | None) -> int:
     """Serve MCP on this process's stdin/stdout until EOF; returns the exit status."""
-    from janus.services.runtime import get_runtime
+    from janus.runtime import get_runtime
     from janus.transports.mcp_server import build_server
 
     runtime = get_runtime(app)

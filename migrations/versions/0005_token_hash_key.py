@@ -1,7 +1,7 @@
 """token hash key: client token hashes become keyed (HMAC-SHA256 under a server key kept out of the database)
 
 Revision ID: 0005_token_hash_key
-Revises: 0003_portal_sessions
+Revises: 0004_session_binding
 Create Date: 2026-12-06 15:00:00
 
 The schema part is the key_checks table. The data part (re-keying the stored hashes) needs the key,

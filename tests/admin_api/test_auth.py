@@ -124,6 +124,23 @@ def test_an_expired_token_answers_401_session_expired(app, api):
         401, {"error": "unauthorized", "message": "session expired; log in again"})
 
 
+def test_only_an_expired_token_is_called_expired(app, api):
+    """Told apart by the error's class, not by words in its message: a token that merely lacks or garbles
+    its `exp` is invalid, not expired."""
+    import time
+
+    from joserfc import jwt
+
+    add_user(app, "root", "admin")
+    key = session_jwt._key(app.config["JWT_SECRET"])
+    now = int(time.time())
+    base = {"sub": "x", "sid": "y", "cv": 1, "iss": session_jwt.ISSUER, "aud": session_jwt.AUDIENCE, "iat": now}
+    for claims in ({**base}, {**base, "exp": "expired"}, {**base, "exp": now + 60, "nbf": now + 3600}):
+        token = jwt.encode({"alg": session_jwt.ALGORITHM}, claims, key, algorithms=[session_jwt.ALGORITHM])
+        response = api.get("/api/v1/connections", headers={"Authorization": f"Bearer {token}"})
+        assert (response.status_code, response.json["message"]) == (401, "invalid session token"), claims
+
+
 def test_a_token_of_a_user_disabled_since_login_answers_401(app, api, admin):
     gone_id = add_user(app, "gone", "admin")
     headers = bearer(app, "gone")

@@ -10,7 +10,7 @@ from janus.extensions import db
 from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal, TokenRecord, hash_token, scopes_allow
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.models import Connection, Endpoint
-from janus.services.runtime import get_runtime
+from janus.runtime import get_runtime
 from tests.support.catalog import add_connection, add_endpoint, add_token, update
 from tests.support.waiting import wait_for
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from janus.extensions import db
 from janus.models import Endpoint, ToolCallLog
-from janus.services.runtime import get_runtime
+from janus.runtime import get_runtime
 from tests.support.catalog import add_connection, add_endpoint
 from tests.support.upstream import json_response
 

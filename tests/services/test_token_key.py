@@ -16,7 +16,7 @@ from janus.gateway.catalog import Principal, hash_token
 from janus.models import AdminAuditLog, ClientToken, KeyCheck, McpSession
 from janus.services import token_key
 from janus.services.bootstrap import bootstrap, ensure_schema
-from janus.services.runtime import get_runtime
+from janus.runtime import get_runtime
 from janus.services.token_key import TokenKeyError, server_key
 from tests.conftest import make_app
 from tests.support.stdio import MCP_GATEWAY, gateway_env

@@ -19,8 +19,8 @@ import psycopg2
 import pytest
 
 from janus.transports.bus import Bus, Mailbox, create_bus
-from janus.transports.bus_local import LocalSocketBus, default_runtime_dir
-from janus.transports.bus_postgres import PAYLOAD_LIMIT, PostgresBus, dsn_from_uri, encode_payloads, split_utf8
+from janus.transports.bus.local import LocalSocketBus, default_runtime_dir
+from janus.transports.bus.postgres import PAYLOAD_LIMIT, PostgresBus, dsn_from_uri, encode_payloads, split_utf8
 from tests.support.waiting import wait_for
 from tests.transports.bus_worker import Worker, order
 
@@ -388,7 +388,7 @@ def test_unknown_key_or_gone_node_cannot_be_confirmed_by_postgres(pg_pair):
 
 @pytest.mark.postgres
 def test_listener_reconnects_after_its_backend_is_terminated(pg_pair, caplog):
-    caplog.set_level(logging.WARNING, logger="janus.transports.bus_postgres")
+    caplog.set_level(logging.WARNING, logger="janus.transports.bus.postgres")
     a, b = pg_pair
     mailbox = b.subscribe("s1")
     old_pid = b.listener_backend_pid
@@ -477,7 +477,7 @@ def test_a_killed_process_is_not_alive_on_postgresql(pg_available, runtime_dir):
 @pytest.mark.postgres
 def test_a_node_missing_once_is_asked_again_before_it_counts_as_gone(pg_pair, monkeypatch):
     """A listener reconnecting after a network blip is briefly without its session: not dead."""
-    import janus.transports.bus_postgres as bus_postgres
+    import janus.transports.bus.postgres as bus_postgres
 
     a, b = pg_pair
     answers = iter([False, True])

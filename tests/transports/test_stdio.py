@@ -107,6 +107,8 @@ def test_tools_call_outside_scope_answers_method_not_found_and_unknown_tool_inva
     assert denied["error"]["code"] == -32601
     assert unknown["error"]["code"] == -32602
     assert "Unknown tool" in unknown["error"]["message"]
+    # What adapters match on (REST answers 404 for it): a stated reason, not the message's words.
+    assert unknown["error"]["data"] == {"reason": "unknown_tool"}
     assert upstream.seen == []
 
 

@@ -236,7 +236,7 @@ def test_the_cache_never_shows_values_in_its_repr(cache):
 
 def test_the_gateway_reads_secrets_through_the_cache_and_janus_writes_forget_them(sqlite_app):
     from janus.services import vault_keys
-    from janus.services.runtime import get_runtime
+    from janus.runtime import get_runtime
     from janus.vault import get_vault
 
     runtime = get_runtime(sqlite_app)

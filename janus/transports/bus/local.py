@@ -22,7 +22,7 @@ import tempfile
 import threading
 from typing import Literal, overload
 
-from janus.transports.bus import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
+from janus.transports.bus.mailbox import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,9 @@ the traffic (tool names, token activity, error rates): it gets the same Origin/H
 allow-lists as the MCP endpoints and needs a bearer — METRICS_TOKEN for a scraper, or an
 admin's session (an admin-API JWT, as `mcp-cli metrics` sends, or a portal sign-in) —
 unless the operator sets METRICS_PUBLIC=true.
+
+A transport module, though it serves no MCP: it shares the MCP endpoints' edge policy
+(http_common) and leaves the requests they count themselves (http_metrics) out of Flask's metrics.
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg2
 from psycopg2.extras import execute_batch
 
-from janus.transports.bus import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
+from janus.transports.bus.mailbox import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
 
 log = logging.getLogger(__name__)
 

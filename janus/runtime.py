@@ -1,4 +1,10 @@
-"""Wires the per-process gateway runtime: catalog cache, executor, audit writer."""
+"""The per-process gateway runtime, wired here: catalog cache, executor, audit writer, the admin tools.
+
+It sits between the adapters (transports, portal, admin_api) and the use cases: it builds the tool
+backend from janus.gateway and janus.services, with the built-in admin tools (services.admin_tools),
+which hold the Flask app to run the admin services in its context. The services never import it: a
+use case that needs the backend, the executor or the catalog is handed it by its caller.
+"""
 from __future__ import annotations
 
 import atexit
@@ -6,11 +12,12 @@ import logging
 import weakref
 from dataclasses import dataclass
 
-from flask import Flask
+from flask import Flask, current_app
 
 from janus.extensions import db
 from janus.gateway.catalog import Catalog
 from janus.gateway.tool_backend import GatewayBackend
+from janus.services.admin_tools import AdminTools
 from janus.services.audit import AuditWriter
 from janus.services.catalog_loader import catalog_version, load_snapshot
 from janus.services.token_key import server_key
@@ -66,8 +73,6 @@ def get_runtime(app: Flask) -> Runtime:
                 egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
             )
 
-        from janus.services.admin_tools import AdminTools
-
         audit = AuditWriter(engine)
         backend = GatewayBackend(catalog, make_executor, audit.record, builtins=AdminTools(app),
                                  pattern_budget=float(app.config.get("SCHEMA_PATTERN_BUDGET_SECONDS", 0.1)))
@@ -76,6 +81,11 @@ def get_runtime(app: Flask) -> Runtime:
         _ALL.add(runtime)
         atexit.register(audit.flush)
     return runtime
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the app handling this request (or CLI command)."""
+    return get_runtime(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy method
 
 
 def _secret_getter(app: Flask):

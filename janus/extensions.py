@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -22,6 +23,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The models' base class. db.Model is built at runtime (Base plus Flask-SQLAlchemy's query helpers,
+# which Janus does not use), an attribute mypy cannot take a base class from; it checks against Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 
 def init_migrations(app) -> None:

@@ -85,19 +85,16 @@ def get_runtime(app: Flask) -> Runtime:
 
 def current_runtime() -> Runtime:
     """The runtime of the app handling this request (or CLI command)."""
-    return get_runtime(current_app._get_current_object())
+    return get_runtime(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy method
 
 
 def _secret_getter(app: Flask):
     """The vault seam: connections with an auth type fetch their secret here at call time."""
-    provider = app.config["VAULT_PROVIDER"]
-
     def get_secret(ref: str) -> str:
         from janus.vault import get_vault
 
         return get_vault(app.config).get(ref)
 
-    get_secret.provider = provider  # type: ignore[attr-defined]
     return get_secret
 
 

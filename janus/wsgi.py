@@ -23,4 +23,5 @@ def _cooperative_psycopg() -> None:
 _cooperative_psycopg()
 app = create_app()
 # Around everything, /mcp included: a body that does not arrive in time is answered 408 (issue 10, item 6).
-app.wsgi_app = ReadDeadline(app.wsgi_app, app.config["REQUEST_READ_TIMEOUT_SECONDS"])
+app.wsgi_app = ReadDeadline(  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
+    app.wsgi_app, app.config["REQUEST_READ_TIMEOUT_SECONDS"])

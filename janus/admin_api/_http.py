@@ -41,13 +41,14 @@ def no_content() -> Response:
 
 @bp.errorhandler(ServiceError)
 def service_error(exc: ServiceError) -> Response:
-    body = {"error": exc.error, "message": exc.message}
+    body: dict[str, Any] = {"error": exc.error, "message": exc.message}
     if len(exc.fields) > 1:  # a whole form refused: every input's message, keyed by field
         body["fields"] = exc.fields
     response = jsonify(body)
     response.status_code = exc.status
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="janus-admin"'
-    if getattr(exc, "retry_after", None):  # a throttled sign-in says when to try again
-        response.headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:  # a throttled sign-in says when to try again
+        response.headers["Retry-After"] = str(retry_after)
     return response

@@ -17,7 +17,7 @@ def janus_group() -> None:
 def serve_command() -> None:
     from janus.cli.serve import exec_server
 
-    sys.exit(exec_server(current_app._get_current_object()))
+    sys.exit(exec_server(current_app._get_current_object()))  # type: ignore[attr-defined]  # LocalProxy method
 
 
 @janus_group.command("stdio", help="Serve MCP over stdin/stdout (token from MCP_GATEWAY_TOKEN).")
@@ -25,7 +25,7 @@ def stdio_command() -> None:
     from janus.services.bootstrap import bootstrap
     from janus.transports.stdio import run_stdio
 
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy method
     bootstrap(app, create_admin=False)
     sys.exit(run_stdio(app, os.environ.get("MCP_GATEWAY_TOKEN") or app.config["MCP_GATEWAY_TOKEN"] or None))
 
@@ -34,7 +34,7 @@ def stdio_command() -> None:
 def bootstrap_command() -> None:
     from janus.services.bootstrap import bootstrap
 
-    bootstrap(current_app._get_current_object())
+    bootstrap(current_app._get_current_object())  # type: ignore[attr-defined]  # LocalProxy method
     click.echo("database ready")
 
 

@@ -20,8 +20,9 @@ BOOL = click.BOOL  # true/false, yes/no, 1/0
 def json_flag(command: Callable) -> Callable:
     """`--json` after the subcommand too (`mcp-cli connection list --json`)."""
     def enable(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            ctx.find_object(Settings).json_output = True
+        settings = ctx.find_object(Settings)
+        if value and settings is not None:
+            settings.json_output = True
 
     return click.option("--json", "json_output", is_flag=True, expose_value=False, callback=enable,
                         help="Print the API's JSON instead of text.")(command)
@@ -248,7 +249,7 @@ def vault_delete(settings: Settings, key) -> None:
 
 def read_secret(prompt: str) -> str:
     """A hidden prompt on a terminal; otherwise the first line of stdin."""
-    stdin = click.get_text_stream("stdin")
+    stdin = click.open_file("-")  # not click.get_text_stream: deprecated in Click 8.5, gone in 9
     if stdin.isatty():
         return click.prompt(prompt, hide_input=True)
     line = stdin.readline()

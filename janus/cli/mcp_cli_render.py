@@ -66,7 +66,7 @@ def step_line(step: str, ok: bool | None, detail: str | None = None) -> str:
 def http_note(status: int | None, reason: str | None) -> str:
     # The standard phrase: servers differ in case ("UNAUTHORIZED") and HTTP/2 sends none.
     try:
-        phrase = HTTPStatus(status).phrase
+        phrase = HTTPStatus(status).phrase if status is not None else reason or ""
     except (ValueError, TypeError):
         phrase = reason or ""
     return f"HTTP {status} {phrase}".rstrip()

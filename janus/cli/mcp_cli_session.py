@@ -29,7 +29,7 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1, status: int | None = None) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click types it a ClassVar, yet reads it from the instance
         self.status = status  # the HTTP status behind the failure, if any
 
 

@@ -121,7 +121,7 @@ class CancellableConnection:
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         bind_socket(self.sock)
-        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]  # a mixin: urllib3's connection follows it in the MRO
 
 
 def proxy_pool_classes() -> dict[str, type]:

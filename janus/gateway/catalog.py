@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from janus.gateway.schemas import ArgumentRules
+from janus.gateway.schemas import ArgumentRules, SchemaValidator
 from janus.gateway.specs import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class CatalogSnapshot:
     tokens: dict[str, TokenRecord]  # by token hash
     by_name: dict[str, ToolSpec] = field(init=False)
     _listings: dict[tuple[str, ...] | None, Listing] = field(init=False, default_factory=dict)
-    _validators: dict[str, Any] = field(init=False, default_factory=dict)
+    _validators: dict[str, SchemaValidator | _Refused] = field(init=False, default_factory=dict)
     _rules: dict[str, ArgumentRules] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -138,7 +138,7 @@ class CatalogSnapshot:
                 self._listings[scopes] = cached
         return cached
 
-    def validator(self, tool: ToolSpec):
+    def validator(self, tool: ToolSpec) -> SchemaValidator:
         """The tool's compiled validator; raises SchemaRefused (every call, from one check per
         snapshot) when its stored schema breaks the rules of janus.gateway.schemas."""
         validator = self._validators.get(tool.name)
@@ -249,7 +249,9 @@ class Catalog:
         try:
             if self._snapshot is None or self._clock() >= self._next_check:
                 self._refresh_locked()
-            return self._snapshot  # type: ignore[return-value]
+            snapshot = self._snapshot
+            assert snapshot is not None  # _refresh_locked raises rather than leave it unset
+            return snapshot
         finally:
             self._lock.release()
 

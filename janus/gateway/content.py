@@ -209,12 +209,12 @@ def _success_content(
         data = base64.b64encode(response.body).decode("ascii")
         return [{"type": kind, "data": data, "mimeType": mime}], None
 
-    text = _as_text(response, mime, charset)
-    if text is None:
+    shown = _as_text(response, mime, charset)
+    if shown is None:
         return [_text(f"[binary response: {mime or 'unknown content type'}, {_size(response)}]")], None
     if response.truncated:
-        text = f"{_cut(text, response.limit)[0]}\n\n{_truncation_note(response.limit)}"
-    return [_text(text)], None
+        shown = f"{_cut(shown, response.limit)[0]}\n\n{_truncation_note(response.limit)}"
+    return [_text(shown)], None
 
 
 def excerpt(response: UpstreamResponse, limit: int) -> tuple[str | None, bool]:

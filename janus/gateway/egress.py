@@ -185,7 +185,7 @@ class _GuardedConnection:
         try:
             infos = self.egress.resolve(self._dns_host, self.port)
         except socket.gaierror as e:
-            raise NameResolutionError(self.host, self, e) from e  # type: ignore[arg-type]
+            raise NameResolutionError(self.host, self, e) from e  # type: ignore[arg-type]  # self is an HTTPConnection once mixed in
         try:
             sock = self._connect_first(infos)
         except TimeoutError as e:
@@ -193,7 +193,7 @@ class _GuardedConnection:
                 self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})") from e
         except OSError as e:
             message = f"Failed to establish a new connection: {e}"
-            raise NewConnectionError(self, message) from e  # type: ignore[arg-type]
+            raise NewConnectionError(self, message) from e  # type: ignore[arg-type]  # as above: mixed into HTTPConnection
         sys.audit("http.client.connect", self, self.host, self.port)
         return sock
 

@@ -17,8 +17,8 @@ IN_FLIGHT = Gauge("mcp_tool_calls_in_flight", "MCP tool calls being executed rig
                   multiprocess_mode="livesum")
 
 
-_counters: dict[tuple[str, str], object] = {}
-_histograms: dict[str, object] = {}
+_counters: dict[tuple[str, str], Counter] = {}
+_histograms: dict[str, Histogram] = {}
 
 
 def observe(tool_name: str, status: str, seconds: float) -> None:
@@ -45,6 +45,6 @@ def in_flight() -> int:
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=directory)
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
     value = registry.get_sample_value("mcp_tool_calls_in_flight")
     return int(value or 0)

@@ -24,12 +24,15 @@ import contextvars
 import functools
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import unquote
 
 from janus.gateway.templating import fixed_query_names, placeholders
+
+if TYPE_CHECKING:
+    from referencing.jsonschema import SchemaRegistry
 
 # CPU seconds of regex matching one call's validation may use. CPU, not wall-clock: the regex engine's
 # own timeout counts CPU time, and that is what a stalled gevent worker loses; a loaded machine then
@@ -67,7 +70,7 @@ class PatternTimeout(Exception):
 # What a schema may contain
 # ---------------------------------------------------------------------------
 
-def _schema_nodes(schema: Any) -> Iterator[tuple[str, dict]]:
+def _schema_nodes(schema: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every object in schema position with its JSON-pointer-ish location; iterative, so a
     deeply nested schema cannot exhaust the stack."""
     stack: list[tuple[str, Any]] = [("", schema)]
@@ -90,11 +93,40 @@ def _is_local(reference: str) -> bool:
     return reference == "" or reference.startswith("#")
 
 
+class _Compiled(Protocol):
+    """What Janus uses of a compiled `regex` pattern (regex ships no type information)."""
+
+    def search(self, string: str, *, timeout: float) -> object | None: ...
+
+
+class SchemaValidator(Protocol):
+    """What Janus uses of a jsonschema validator (jsonschema ships no type information)."""
+
+    def iter_errors(self, instance: object) -> Iterator[ValidationProblem]: ...
+
+
+class ValidationProblem(Protocol):
+    """What Janus reads of a jsonschema ValidationError."""
+
+    message: str
+    absolute_path: Sequence[str | int]
+
+
+class _Descending(Protocol):
+    """What a keyword function uses of the jsonschema validator that calls it."""
+
+    def is_type(self, instance: object, type: str) -> bool: ...
+
+    def descend(self, instance: object, schema: object, path: str | int | None = None,
+                schema_path: str | int | None = None) -> Iterator[ValidationProblem]: ...
+
+
 @functools.lru_cache(maxsize=2048)
-def _compiled(pattern: str):
+def _compiled(pattern: str) -> _Compiled:
     import regex
 
-    return regex.compile(pattern)
+    compiled: _Compiled = regex.compile(pattern)
+    return compiled
 
 
 def _pattern_problem(pattern: str, where: str) -> str | None:
@@ -164,7 +196,7 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^`|~0-9A-Za-z]+")
 _MIRRORABLE_TYPES = ("string", "integer", "boolean")
 
 
-def _mirrored_header_problems(schema: dict) -> list[str]:
+def _mirrored_header_problems(schema: dict[str, Any]) -> list[str]:
     """SEP-2243's rules for `x-mcp-header` (2026-07-28, Streamable HTTP "Custom Headers from Tool
     Parameters"), checked when the endpoint is saved rather than discovered by every client: a
     non-empty token, unique in any letter case, on a top-level property of type string, integer or
@@ -220,14 +252,16 @@ def _matches(pattern: str, text: str) -> bool:
         raise PatternTimeout(pattern) from None
 
 
-def _pattern(validator, pattern, instance, schema):
+def _pattern(validator: _Descending, pattern: str, instance: Any,
+             schema: Mapping[str, Any]) -> Iterator[ValidationProblem]:
     if validator.is_type(instance, "string") and not _matches(pattern, instance):
         from jsonschema.exceptions import ValidationError
 
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _pattern_properties(validator, pattern_map, instance, schema):
+def _pattern_properties(validator: _Descending, pattern_map: Mapping[str, Any], instance: Any,
+                        schema: Mapping[str, Any]) -> Iterator[ValidationProblem]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in pattern_map.items():
@@ -236,7 +270,8 @@ def _pattern_properties(validator, pattern_map, instance, schema):
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
-def _additional_properties(validator, additional, instance, schema):
+def _additional_properties(validator: _Descending, additional: Any, instance: Any,
+                           schema: Mapping[str, Any]) -> Iterator[ValidationProblem]:
     if not validator.is_type(instance, "object"):
         return
     declared = schema.get("properties", {})
@@ -254,18 +289,22 @@ def _additional_properties(validator, additional, instance, schema):
 
 
 @functools.lru_cache(maxsize=None)
-def _bounded(base: type) -> type:
+def _bounded(base: type) -> Callable[..., SchemaValidator]:
     """The dialect's validator class with its regex keywords under the time budget."""
     from jsonschema.validators import extend
 
-    return extend(base, validators={"pattern": _pattern, "patternProperties": _pattern_properties,
-                                    "additionalProperties": _additional_properties})
+    bounded: Callable[..., SchemaValidator] = extend(
+        base, validators={"pattern": _pattern, "patternProperties": _pattern_properties,
+                          "additionalProperties": _additional_properties})
+    return bounded
 
 
-def _refuse(uri: str):
+def _refuse(uri: str) -> NoReturn:
     from referencing.exceptions import NoSuchResource
 
-    raise NoSuchResource(ref=uri)
+    # referencing's attrs classes are typed through a pre-PEP 681 `__dataclass_transform__`
+    # stub that mypy does not read, so their generated __init__ is unknown to it.
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 # referencing's Unresolvable, bound when the first validator is built: no import on the per-call path.
@@ -273,16 +312,16 @@ _UNRESOLVABLE: tuple[type[BaseException], ...] = ()
 
 
 @functools.lru_cache(maxsize=1)
-def _offline_registry():
+def _offline_registry() -> SchemaRegistry:
     global _UNRESOLVABLE
     from referencing import Registry
     from referencing.exceptions import Unresolvable
 
     _UNRESOLVABLE = (Unresolvable,)
-    return Registry(retrieve=_refuse)
+    return Registry(retrieve=_refuse)  # type: ignore[call-arg]  # attrs __init__ unknown to mypy: see _refuse
 
 
-def build_validator(schema: dict[str, Any]):
+def build_validator(schema: dict[str, Any]) -> SchemaValidator:
     """A validator for a tool's arguments; raises SchemaRefused for an unsafe schema."""
     problems = schema_problems(schema)
     if problems:
@@ -293,7 +332,8 @@ def build_validator(schema: dict[str, Any]):
     return _bounded(base)(schema, registry=_offline_registry(), format_checker=base.FORMAT_CHECKER)
 
 
-def argument_errors(validator, arguments: Any, budget: float = DEFAULT_PATTERN_BUDGET) -> list:
+def argument_errors(validator: SchemaValidator, arguments: Any,
+                    budget: float = DEFAULT_PATTERN_BUDGET) -> list[ValidationProblem]:
     """The validation errors, sorted by where they are. Raises PatternTimeout when the regexes
     used up `budget` CPU seconds, and SchemaRefused when a reference cannot be resolved locally."""
     token = _DEADLINE.set(time.thread_time() + budget)

@@ -16,7 +16,9 @@ from janus.gateway import metrics
 from janus.gateway.cancel_scope import CallCancelled
 from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
-from janus.gateway.schemas import DEFAULT_PATTERN_BUDGET, PatternTimeout, SchemaRefused, argument_errors
+from janus.gateway.schemas import (
+    DEFAULT_PATTERN_BUDGET, PatternTimeout, SchemaRefused, ValidationProblem, argument_errors,
+)
 from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, REQUEST_CANCELLED, McpError
@@ -56,7 +58,7 @@ class BuiltinTools(Protocol):
 
     def descriptors(self) -> list[dict[str, Any]]: ...
     def sensitive_arguments(self, name: str) -> frozenset[str]: ...
-    def call(self, name: str, arguments: dict, token: TokenRecord) -> dict: ...
+    def call(self, name: str, arguments: dict[str, Any], token: TokenRecord) -> dict[str, Any]: ...
 
 
 def encodable(value: Any) -> bool:
@@ -121,9 +123,10 @@ class GatewayBackend:
 
     def list_tools(self, ctx: RequestContext) -> ToolListing:
         snapshot = self.catalog.current()
-        scopes = snapshot.scopes_for(ctx.caller)
+        principal = _principal(ctx)
+        scopes = snapshot.scopes_for(principal)
         listing = snapshot.listing(scopes)
-        admin = self._visible_builtins(snapshot.token(ctx.caller), scopes)
+        admin = self._visible_builtins(snapshot.token(principal), scopes)
         if not admin:
             return ToolListing(tools=listing.tools, fingerprint=f"{snapshot.version}.{listing.fingerprint}")
         tools = sorted(listing.tools + admin, key=lambda t: t["name"])
@@ -135,8 +138,8 @@ class GatewayBackend:
             return []
         return [d for d in self.builtins.descriptors() if scopes_allow(scopes, d["name"])]
 
-    def call_tool(self, ctx: RequestContext, name: str, arguments: dict, *,
-                  observe: Callable[[CallRecord], None] | None = None) -> dict:
+    def call_tool(self, ctx: RequestContext, name: str, arguments: dict[str, Any], *,
+                  observe: Callable[[CallRecord], None] | None = None) -> dict[str, Any]:
         """`observe`, if given, also receives the call's audit record (the portal's "try it" shows its
         HTTP status and duration)."""
         metrics.IN_FLIGHT.inc()
@@ -145,20 +148,21 @@ class GatewayBackend:
         finally:
             metrics.IN_FLIGHT.dec()
 
-    def _call_tool(self, ctx: RequestContext, name: str, arguments: dict,
-                   observe: Callable[[CallRecord], None] | None) -> dict:
+    def _call_tool(self, ctx: RequestContext, name: str, arguments: dict[str, Any],
+                   observe: Callable[[CallRecord], None] | None) -> dict[str, Any]:
         started = time.perf_counter()
-        principal: Principal = ctx.caller
+        principal = _principal(ctx)
         snapshot = self.catalog.current()
         token = snapshot.token(principal)
-        builtin = self.builtins is not None and name in self.builtins.names
-        if builtin:
-            hidden = self.builtins.sensitive_arguments(name)
+        builtins = self.builtins if self.builtins is not None and name in self.builtins.names else None
+        if builtins is not None:
+            hidden = builtins.sensitive_arguments(name)
             digest = arguments_digest({k: v for k, v in arguments.items() if k not in hidden})
         else:
             digest = arguments_digest(arguments)
 
-        def finish(status: str, *, label: str = name, http_status=None, error=None) -> None:
+        def finish(status: str, *, label: str = name, http_status: int | None = None,
+                   error: str | None = None) -> None:
             elapsed = time.perf_counter() - started
             if status != "denied" and ctx.is_cancelled():
                 # The client cancelled: whatever happened, its answer is dropped (the spec asks us not to
@@ -181,12 +185,13 @@ class GatewayBackend:
             except Exception:
                 log.warning("could not update tool metrics", exc_info=True)
 
-        if builtin:
-            if not any(d["name"] == name for d in self._visible_builtins(token, snapshot.scopes_for(principal))):
+        if builtins is not None:
+            visible = self._visible_builtins(token, snapshot.scopes_for(principal))
+            if token is None or not any(d["name"] == name for d in visible):
                 finish("denied", error="admin tool outside the token's role or scopes")
                 raise McpError(METHOD_NOT_FOUND, f"Method not found: tool '{name}' is not available to this client")
             try:
-                result = self.builtins.call(name, arguments, token)
+                result = builtins.call(name, arguments, token)
             except Exception:
                 log.exception("admin tool %s failed unexpectedly", name)
                 finish("failure", error="internal error")
@@ -247,7 +252,7 @@ class GatewayBackend:
         return outcome.result
 
 
-def try_tool(backend: GatewayBackend, actor: str, name: str, arguments: dict) -> dict[str, Any]:
+def try_tool(backend: GatewayBackend, actor: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """An admin's trial call (the portal's "try it"): the same path as a client's tools/call —
     validation, upstream, audit (under `actor`), metrics — answered as a JSON-RPC-shaped dict, plus the
     audit row's upstream HTTP status (None when no answer came) and duration."""
@@ -274,7 +279,7 @@ class TrialRequest:
     body: str | None  # the JSON text sent, as sent
 
 
-def preview_tool(backend: GatewayBackend, name: str, arguments: dict) -> TrialRequest:
+def preview_tool(backend: GatewayBackend, name: str, arguments: dict[str, Any]) -> TrialRequest:
     """What `try_tool` would send for these arguments, without sending it.
 
     Raises ArgumentError when the tool is unknown or the arguments break its schema or templates: the
@@ -295,6 +300,13 @@ def preview_tool(backend: GatewayBackend, name: str, arguments: dict) -> TrialRe
                         body=None if planned.body is None else planned.body.decode("utf-8"))
 
 
-def _where(error) -> str:
+def _principal(ctx: RequestContext) -> Principal:
+    """The caller, which the MCP core passes through untouched: the transports always give a Principal."""
+    if not isinstance(ctx.caller, Principal):
+        raise TypeError(f"the gateway's caller must be a Principal, not {type(ctx.caller).__name__}")
+    return ctx.caller
+
+
+def _where(error: ValidationProblem) -> str:
     path = "/".join(str(p) for p in error.absolute_path)
     return f"{path}: " if path else ""

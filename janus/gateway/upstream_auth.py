@@ -139,11 +139,12 @@ def authenticate(
     if conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
         if tokens is None:
             raise SecretError(f"No OAuth token client is configured for connection '{conn.name}'")
-        builder: Callable[[ConnectionSpec, str], dict[str, str]] | None = functools.partial(_oauth_bearer, tokens)
+        builder: Callable[[ConnectionSpec, str], dict[str, str]] = functools.partial(_oauth_bearer, tokens)
     else:
-        builder = _BUILDERS.get(conn.auth_type)
-        if builder is None:
+        known = _BUILDERS.get(conn.auth_type)
+        if known is None:
             raise SecretError(f"Connection '{conn.name}' has unknown auth type '{conn.auth_type}'")
+        builder = known
     if not conn.auth_secret_ref:
         raise SecretError(
             f"Connection '{conn.name}' uses auth type '{conn.auth_type}' but has no secret reference"

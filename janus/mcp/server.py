@@ -39,10 +39,10 @@ class RequestContext:
     session: Session | None
     protocol_version: str  # effective version of this request
     era: str  # "handshake" or "stateless"
-    client_info: dict | None
+    client_info: dict[str, Any] | None
     request_id: object
-    meta: dict  # params._meta or {}
-    client_capabilities: dict | None = None
+    meta: dict[str, Any]  # params._meta or {}
+    client_capabilities: dict[str, Any] | None = None
     method: str = ""
     cancel_event: CancelSignal = field(default_factory=CancelSignal, repr=False, compare=False)
 
@@ -53,7 +53,7 @@ class RequestContext:
 
 @dataclass
 class ToolListing:
-    tools: list[dict]  # MCP Tool objects (name, description, inputSchema, ...) in final order
+    tools: list[dict[str, Any]]  # MCP Tool objects (name, description, inputSchema, ...) in final order
     fingerprint: str  # changes whenever the listing changes (used in cursors)
     cache_scope: str = "private"  # "private" when filtered per caller
     ttl_ms: int | None = None
@@ -62,12 +62,12 @@ class ToolListing:
 class ToolBackend(Protocol):
     def list_tools(self, ctx: RequestContext) -> ToolListing: ...
 
-    def call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
+    def call_tool(self, ctx: RequestContext, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """A CallToolResult dict; raise McpError for client-visible protocol errors."""
         ...
 
 
-Handler = Callable[[RequestContext, dict], dict]
+Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 
 
 class McpServer:
@@ -111,7 +111,9 @@ class McpServer:
 
     # -- entry points -------------------------------------------------------
 
-    def handle(self, message: object, *, session: Session | None, caller: object) -> dict | list | None:
+    def handle(
+        self, message: object, *, session: Session | None, caller: object
+    ) -> dict[str, Any] | list[dict[str, Any]] | None:
         """Answer one already-parsed message or batch; None when nothing is to be sent back."""
         if isinstance(message, list):
             if not message:
@@ -131,7 +133,7 @@ class McpServer:
 
     # -- envelope -----------------------------------------------------------
 
-    def _handle_one(self, message: object, session: Session | None, caller: object) -> dict | None:
+    def _handle_one(self, message: object, session: Session | None, caller: object) -> dict[str, Any] | None:
         try:
             incoming = jsonrpc.classify(message)
         except jsonrpc.InvalidMessage as error:
@@ -158,7 +160,9 @@ class McpServer:
             # A notification has nobody to report to; never let it take the transport down.
             logger.exception("notification %s failed", incoming.method)
 
-    def _request(self, incoming: jsonrpc.Incoming, session: Session | None, caller: object) -> dict | None:
+    def _request(
+        self, incoming: jsonrpc.Incoming, session: Session | None, caller: object
+    ) -> dict[str, Any] | None:
         cancelled = CancelSignal()
         if session is not None:
             session.track(incoming.id, cancelled)
@@ -249,7 +253,7 @@ class McpServer:
             )
         raise versions.unsupported_version_error(requested)
 
-    def _finish(self, ctx: RequestContext, result: dict) -> dict:
+    def _finish(self, ctx: RequestContext, result: dict[str, Any]) -> dict[str, Any]:
         """Stamp what the 2026-07-28 era requires on every result; handshake results pass as they are."""
         if ctx.era != STATELESS:
             return result
@@ -278,7 +282,7 @@ class McpServer:
 
     # -- methods ------------------------------------------------------------
 
-    def _initialize(self, ctx: RequestContext, params: dict) -> dict:
+    def _initialize(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         requested = params.get("protocolVersion")
         if not isinstance(requested, str):
             raise McpError(INVALID_PARAMS, "initialize needs params.protocolVersion (a string)")
@@ -300,11 +304,11 @@ class McpServer:
             result["instructions"] = self.instructions
         return result
 
-    def _ping(self, ctx: RequestContext, params: dict) -> dict:
+    def _ping(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         # Handshake era only: `_context` refuses it at 2026-07-28, which removed it (-32601).
         return {}
 
-    def _discover(self, ctx: RequestContext, params: dict) -> dict:
+    def _discover(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         # Always in the 2026-07-28 shape, even when probed without a `_meta` version.
         result: dict[str, Any] = {
             "supportedVersions": list(versions.SUPPORTED_VERSIONS),
@@ -318,7 +322,7 @@ class McpServer:
             result["instructions"] = self.instructions
         return result
 
-    def _tools_list(self, ctx: RequestContext, params: dict) -> dict:
+    def _tools_list(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         cursor = params.get("cursor")
         if cursor is not None and not isinstance(cursor, str):
             raise McpError(INVALID_PARAMS, "params.cursor must be a string")
@@ -335,7 +339,7 @@ class McpServer:
             result["cacheScope"] = listing.cache_scope if listing.cache_scope in _CACHE_SCOPES else "private"
         return result
 
-    def _tools_call(self, ctx: RequestContext, params: dict) -> dict:
+    def _tools_call(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params.get("name")
         if not isinstance(name, str) or not name:
             raise McpError(INVALID_PARAMS, "tools/call needs params.name (a non-empty string)")

@@ -28,15 +28,17 @@ class Session:
     """
 
     protocol_version: str | None = None
-    client_info: dict | None = None
-    client_capabilities: dict | None = None
+    client_info: dict[str, Any] | None = None
+    client_capabilities: dict[str, Any] | None = None
     initialized: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     _in_flight: dict[tuple[str, object], CancelSignal] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    def record_initialize(self, protocol_version: str, client_info: dict | None, capabilities: dict | None) -> None:
+    def record_initialize(
+        self, protocol_version: str, client_info: dict[str, Any] | None, capabilities: dict[str, Any] | None
+    ) -> None:
         """Adopt the outcome of an `initialize`; a repeated one starts the handshake over."""
         with self._lock:
             self.protocol_version = protocol_version
@@ -48,7 +50,7 @@ class Session:
         with self._lock:
             self.initialized = True
 
-    def snapshot(self) -> tuple[str | None, dict | None, dict | None]:
+    def snapshot(self) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
         """(protocol_version, client_info, client_capabilities), read consistently."""
         with self._lock:
             return self.protocol_version, self.client_info, self.client_capabilities

@@ -6,7 +6,7 @@ version in `params._meta`). See docs/protocol-notes.md.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import UNSUPPORTED_PROTOCOL_VERSION, McpError
 
@@ -52,11 +52,11 @@ def is_supported(version: object) -> bool:
     return isinstance(version, str) and version in SUPPORTED_VERSIONS
 
 
-def is_stateless(version: object) -> bool:
+def is_stateless(version: object) -> TypeGuard[str]:
     return isinstance(version, str) and version in STATELESS_VERSIONS
 
 
-def is_handshake(version: object) -> bool:
+def is_handshake(version: object) -> TypeGuard[str]:
     return isinstance(version, str) and version in HANDSHAKE_VERSIONS
 
 
@@ -68,7 +68,7 @@ def negotiate(requested: object) -> str:
     stateless version asked for through `initialize` also lands on the newest
     handshake version: that era has no handshake.
     """
-    return requested if is_handshake(requested) else LATEST_HANDSHAKE  # type: ignore[return-value]
+    return requested if is_handshake(requested) else LATEST_HANDSHAKE
 
 
 def at_least(version: str, minimum: str) -> bool:
@@ -78,8 +78,9 @@ def at_least(version: str, minimum: str) -> bool:
     return _ORDER.index(version) >= _ORDER.index(minimum)
 
 
-def unsupported_version_error(requested: str) -> McpError:
-    """The -32022 error, with the data shape the 2026-07-28 schema fixes."""
+def unsupported_version_error(requested: object) -> McpError:
+    """The -32022 error, with the data shape the 2026-07-28 schema fixes; `requested` is echoed as sent
+    (None when the request named no version)."""
     return McpError(
         UNSUPPORTED_PROTOCOL_VERSION,
         "Unsupported protocol version",

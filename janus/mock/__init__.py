@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import date, timedelta
+from typing import Any
 
 from flask import Blueprint, jsonify, request
 
@@ -48,7 +49,7 @@ def dpg_trade_volume():
     if error:
         return error
     rng = _rng(member_id, "dpg")
-    breakdown = []
+    breakdown: list[dict[str, Any]] = []
     for currency in _CURRENCIES:
         trades = rng.randint(40, 900)
         notional = round(trades * rng.uniform(2.5e5, 4.0e6), 2)
@@ -69,7 +70,7 @@ def non_cash_collateral():
     if error:
         return error
     rng = _rng(member_id, "collateral")
-    holdings = []
+    holdings: list[dict[str, Any]] = []
     for isin, name, asset_class, haircut in rng.sample(_ISINS, k=3):
         nominal = rng.randint(5, 250) * 1_000_000
         price = round(rng.uniform(88.0, 101.5), 3)

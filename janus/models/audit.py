@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import JSON, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from janus.extensions import db
+from janus.extensions import Model
 from janus.models._types import UTCDateTime, utcnow
 
 
-class ToolCallLog(db.Model):
+class ToolCallLog(Model):
     __tablename__ = "tool_call_logs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -28,7 +28,7 @@ class ToolCallLog(db.Model):
     transport: Mapped[str | None] = mapped_column(String(20))
 
 
-class AdminAuditLog(db.Model):
+class AdminAuditLog(Model):
     __tablename__ = "admin_audit_logs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

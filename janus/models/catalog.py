@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from janus.extensions import db
+from janus.extensions import Model
 from janus.models._types import UTCDateTime, new_uuid, utcnow
 
 
-class Connection(db.Model):
+class Connection(Model):
     __tablename__ = "connections"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -32,7 +32,7 @@ class Connection(db.Model):
     )
 
 
-class Endpoint(db.Model):
+class Endpoint(Model):
     __tablename__ = "endpoints"
     __table_args__ = (UniqueConstraint("connection_id", "tool_name", name="uq_endpoints_connection_tool"),)
 

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from janus.extensions import db
+from janus.extensions import Model
 from janus.models._types import UTCDateTime, utcnow
 
 
-class McpSession(db.Model):
+class McpSession(Model):
     __tablename__ = "mcp_sessions"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -38,7 +38,7 @@ class McpSession(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class PortalSession(db.Model):
+class PortalSession(Model):
     __tablename__ = "portal_sessions"
 
     # SHA-256 of the random value in the signed cookie: the table alone cannot be replayed.

@@ -7,10 +7,12 @@ value on their next (throttled) poll and reload.
 """
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, event, inspect, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from typing import Any
 
-from janus.extensions import db
+from sqlalchemy import Integer, String, event, inspect, update
+from sqlalchemy.orm import InstanceState, Mapped, Session, mapped_column
+
+from janus.extensions import Model
 
 CATALOG_COUNTER = "catalog"
 
@@ -18,7 +20,7 @@ CATALOG_COUNTER = "catalog"
 _IGNORED_COLUMNS = {"last_used_at", "updated_at"}
 
 
-class ChangeCounter(db.Model):
+class ChangeCounter(Model):
     __tablename__ = "change_counters"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -35,7 +37,7 @@ def _touches_catalog(session: Session) -> bool:
     for obj in session.dirty:
         if not isinstance(obj, tracked):
             continue
-        state = inspect(obj)
+        state: InstanceState[Any] = inspect(obj)
         for attr in state.mapper.column_attrs:
             if attr.key not in _IGNORED_COLUMNS and state.attrs[attr.key].history.has_changes():
                 return True

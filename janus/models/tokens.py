@@ -6,11 +6,11 @@ from datetime import datetime
 from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from janus.extensions import db
+from janus.extensions import Model
 from janus.models._types import UTCDateTime, new_uuid, utcnow
 
 
-class ClientToken(db.Model):
+class ClientToken(Model):
     __tablename__ = "client_tokens"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -32,7 +32,7 @@ class ClientToken(db.Model):
         return [s.strip() for s in self.scopes.split(",") if s.strip()]
 
 
-class KeyCheck(db.Model):
+class KeyCheck(Model):
     """Which server key the stored hashes were made with: a MAC of a constant under the key, never the key.
 
     A process holding another key (a replica without the shared TOKEN_HASH_KEY, a lost key file) would
@@ -46,7 +46,7 @@ class KeyCheck(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from typing import Any, TypedDict
 
 from flask import Response, request, stream_with_context, url_for
 from flask_login import login_required
@@ -15,8 +17,19 @@ from janus.services.errors import ServiceError
 
 TEMPLATE = "portal/audit/index.html"
 PER_PAGE = 50
+
+
+class Tab(TypedDict):
+    endpoint: str
+    export: str
+    filters: tuple[str, ...]  # query-string names = the service's keyword arguments
+    list: Callable[..., dict[str, Any]]
+    csv: Callable[..., Iterator[str]]
+    file: str
+
+
 # Each tab: its filters (query-string names = the service's keyword arguments), lister, exporter.
-TABS = {
+TABS: dict[str, Tab] = {
     "calls": {"endpoint": "portal.audit", "export": "portal.audit_export", "filters": ("tool", "status", "token", "since", "until"),
               "list": audit_queries.list_tool_calls, "csv": audit_queries.export_tool_calls_csv, "file": "tool-calls"},
     "admin": {"endpoint": "portal.audit_admin", "export": "portal.audit_admin_export", "filters": ("actor", "action", "since", "until"),
@@ -68,7 +81,8 @@ def _listing(tab: str):
                       choices=audit_queries.filter_choices())
     if is_htmx():  # the address bar shows the filters set, not every blank input of the form
         page = request.args.get("page", "").strip()
-        response.headers["HX-Push-Url"] = url_for(spec["endpoint"], **filters, **({"page": page} if page not in ("", "1") else {}))
+        values: dict[str, Any] = {**filters, **({"page": page} if page not in ("", "1") else {})}
+        response.headers["HX-Push-Url"] = url_for(spec["endpoint"], **values)
     return response
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, request, url_for
+from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
@@ -29,7 +29,7 @@ def connections():
 
 @bp.route("/connections/new", methods=["GET", "POST"])
 @admin_required
-def connection_new():
+def connection_new() -> Response:
     values: dict[str, Any] = {"auth_type": "none", "enabled": True, "timeout_seconds": 30}
     errors: dict[str, str] = {}
     if request.method == "POST":

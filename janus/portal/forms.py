@@ -29,6 +29,6 @@ def number(form: MultiDict, name: str) -> float | None:
 def errors_of(exc: ServiceError, known: tuple[str, ...]) -> dict[str, str]:
     """Each refused input's message under its field; what is about no one input under "form"."""
     errors: dict[str, str] = {}
-    for field, message in (exc.fields or {None: exc.message}).items():
+    for field, message in (exc.fields or {"form": exc.message}).items():
         errors.setdefault(field if field in known else "form", message)
     return errors

@@ -44,7 +44,8 @@ def row_urls(param: str, **endpoints: str) -> Callable[[str], dict[str, str]]:
     there (bench/portal_pages.py); the URLs are the same as url_for's, built once.
     """
     sentinel = "__janus_row__"
-    patterns = {name: url_for(endpoint, **{param: sentinel}) for name, endpoint in endpoints.items()}
+    values: dict[str, Any] = {param: sentinel}  # Any: url_for also takes non-str keywords (_external: bool)
+    patterns = {name: url_for(endpoint, **values) for name, endpoint in endpoints.items()}
 
     def for_row(value: str) -> dict[str, str]:
         quoted = quote(str(value), safe="")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, request, url_for
+from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
@@ -32,7 +32,7 @@ def tokens():
 
 @bp.route("/tokens/new", methods=["GET", "POST"])
 @admin_required
-def token_new():
+def token_new() -> Response:
     values: dict[str, Any] = {"role": "developer", "enabled": True}
     errors: dict[str, str] = {}
     if request.method == "POST":

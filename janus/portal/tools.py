@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import flash, request, url_for
+from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
@@ -42,7 +42,7 @@ def tool_detail(endpoint_id: str):
 
 @bp.route("/tools/new", methods=["GET", "POST"])
 @admin_required
-def tool_new():
+def tool_new() -> Response:
     values: dict[str, Any] = {"method": "GET", "enabled": True, "input_schema": NEW_SCHEMA,
                               "connection_id": request.args.get("connection_id", "")}
     errors: dict[str, str] = {}

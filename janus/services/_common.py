@@ -4,13 +4,25 @@ from __future__ import annotations
 import contextlib
 import math
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal, overload
 
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from janus.extensions import db
 from janus.services import admin_audit
 from janus.services.errors import Conflict, ValidationError
+
+
+def affected_rows(result: object) -> int:
+    """The row count of an UPDATE or DELETE run through the session.
+
+    Session.execute() is typed to answer a Result, which has no count; for those statements
+    it is a CursorResult, which does.
+    """
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} carries no row count")
+    return result.rowcount
 
 
 def iso(value: datetime | None) -> str | None:
@@ -95,6 +107,12 @@ class FieldErrors:
             raise ValidationError(message, field=field or None, fields={k: v for k, v in self.found.items() if k})
 
 
+@overload
+def text(data: dict[str, Any], field: str, *, required: Literal[True], max_len: int = 2000,
+         default: str | None = None) -> str: ...
+@overload
+def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
+         default: str | None = None) -> str | None: ...
 def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
          default: str | None = None) -> str | None:
     value = data.get(field, default)

@@ -40,6 +40,15 @@ _ENDPOINT_FIELDS = {
     "path_template": _STR, "input_schema": _OBJ, "body_template": _STR, "enabled": {"type": "boolean"},
 }
 
+
+def _deleted(delete: Callable[[str, str], None]) -> Callable[[str, dict], dict[str, Any]]:
+    """A handler that deletes the row named by `id` and says so."""
+    def handler(actor: str, a: dict) -> dict[str, Any]:
+        delete(actor, a["id"])
+        return {"deleted": a["id"]}
+    return handler
+
+
 # name: (description, input schema, handler(actor, args) -> JSON-able, sensitive argument names)
 _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] = {
     "admin_list_connections": ("List the registered API connections.", _schema(),
@@ -51,8 +60,7 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
                                 _schema({"id": _STR, **_CONNECTION_FIELDS}, ["id"]),
                                 lambda actor, a: connections.update_connection(actor, a.pop("id"), a), frozenset()),
     "admin_delete_connection": ("Delete a connection and its tools.", _schema({"id": _STR}, ["id"]),
-                                lambda actor, a: connections.delete_connection(actor, a["id"]) or {"deleted": a["id"]},
-                                frozenset()),
+                                _deleted(connections.delete_connection), frozenset()),
     "admin_list_endpoints": ("List the tools (endpoints), optionally of one connection.",
                              _schema({"connection_id": _STR}),
                              lambda actor, a: {"items": endpoints.list_endpoints(a.get("connection_id"))}, frozenset()),
@@ -60,8 +68,7 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
                            _schema(_ENDPOINT_FIELDS, ["connection_id", "tool_name", "path_template"]),
                            lambda actor, a: endpoints.create_endpoint(actor, a), frozenset()),
     "admin_delete_endpoint": ("Delete a tool (endpoint).", _schema({"id": _STR}, ["id"]),
-                              lambda actor, a: endpoints.delete_endpoint(actor, a["id"]) or {"deleted": a["id"]},
-                              frozenset()),
+                              _deleted(endpoints.delete_endpoint), frozenset()),
     "admin_list_vault_keys": ("List the vault's secret names (never values).", _schema(),
                               lambda actor, a: {"keys": vault_keys.list_keys()}, frozenset()),
     "admin_set_vault_secret": ("Store a secret in the vault under a key (the value is never shown again).",

@@ -18,6 +18,7 @@ from werkzeug.security import generate_password_hash
 from janus.extensions import db, init_migrations
 from janus.gateway.catalog import hash_token
 from janus.models import SCHEMA_REVISION, AdminAuditLog, ClientToken, Connection, Endpoint, PortalSession, User
+from janus.services._common import affected_rows
 from janus.services.startup_lock import startup_lock
 from janus.services.token_key import server_key
 
@@ -146,8 +147,8 @@ def purge_ended_sessions(older_than: timedelta = timedelta(days=7)) -> int:
 
     cutoff = datetime.now(timezone.utc) - older_than
     removed = SessionStore(db.engine).purge(older_than)
-    removed += db.session.execute(delete(PortalSession).where(
-        (PortalSession.ended_at < cutoff) | (PortalSession.expires_at < cutoff))).rowcount or 0
+    removed += affected_rows(db.session.execute(delete(PortalSession).where(
+        (PortalSession.ended_at < cutoff) | (PortalSession.expires_at < cutoff)))) or 0
     db.session.commit()
     if removed:
         log.info("removed %d sessions that ended more than %d days ago", removed, older_than.days)

@@ -88,6 +88,7 @@ def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
         "enabled": check.take(boolean, data, "enabled", True),
     }
     check.raise_if_any()
+    assert conn is not None  # a missing or unknown connection_id is among the errors raised above
     fields = _validated(fields, conn, None)
     return create_row(actor, "endpoint", Endpoint(connection_id=conn.id, **fields), view,
                       f"tool {conn.prefix + fields['tool_name']!r} already exists")
@@ -245,14 +246,18 @@ def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:
     properties = schema.get("properties") or {}
     out: dict[str, Any] = {}
     for name in schema.get("required") or list(properties)[:5]:
-        spec = properties.get(name) if isinstance(properties.get(name), dict) else {}
+        spec = properties.get(name)
+        if not isinstance(spec, dict):
+            spec = {}
         if "default" in spec:
             out[name] = spec["default"]
         elif isinstance(spec.get("enum"), list) and spec["enum"]:
             out[name] = spec["enum"][0]
         else:
             kind = spec.get("type")
-            out[name] = samples.get(kind[0] if isinstance(kind, list) and kind else kind, "example")
+            if isinstance(kind, list):
+                kind = kind[0] if kind else None
+            out[name] = samples.get(kind, "example") if isinstance(kind, str) else "example"
     return out
 
 

@@ -47,6 +47,7 @@ from janus.models import AdminAuditLog, PortalSession, User
 from janus.models._types import utcnow
 from janus.services import admin_audit
 from janus.services import users as users_service
+from janus.services._common import affected_rows
 from janus.services.errors import NotFound, ServiceError
 
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often per sign-in
@@ -394,5 +395,5 @@ def end(secret: str | None, kind: str = PORTAL) -> bool:
         PortalSession.id == _digest(secret), PortalSession.kind == kind,
         PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
     db.session.commit()
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 

@@ -159,4 +159,4 @@ def _reachability(executor: Executor, conn: Connection) -> dict[str, Any]:
     probe = executor.probe(_spec(conn), credentials=False, excerpt_bytes=0)
     return {"id": conn.id, "name": conn.name, "base_url": conn.base_url, "enabled": conn.enabled, "ok": probe.ok,
             "http_status": probe.http_status, "reason": probe.reason if probe.http_status else "",
-            "rtt_ms": probe.rtt_ms, "error": None if probe.http_status else _NO_ANSWER.get(probe.kind, probe.kind)}
+            "rtt_ms": probe.rtt_ms, "error": None if probe.http_status else _NO_ANSWER.get(probe.kind or "", probe.kind)}

@@ -114,8 +114,8 @@ def database() -> dict[str, Any]:
             size_bytes = os.path.getsize(path)
             wal_bytes = os.path.getsize(path + "-wal") if os.path.exists(path + "-wal") else 0
         else:  # in memory: what the pages would take
-            size_bytes = db.session.execute(text("PRAGMA page_count")).scalar() * \
-                db.session.execute(text("PRAGMA page_size")).scalar()
+            size_bytes = db.session.execute(text("PRAGMA page_count")).scalar_one() * \
+                db.session.execute(text("PRAGMA page_size")).scalar_one()
     elif kind == "postgresql":
         size_bytes = db.session.execute(text("SELECT pg_database_size(current_database())")).scalar()
     tables = [{"table": model.__tablename__, "rows": db.session.scalar(select(func.count()).select_from(model))}
@@ -151,10 +151,10 @@ def _volume(in_window: tuple, first_ts: int, spec: Window) -> list[dict[str, Any
     index = cast((_epoch(ToolCallLog.created_at) - literal(first_ts)) / literal(spec.bucket_seconds), Integer)
     if db.engine.dialect.name == "postgresql":
         index = cast(func.floor((_epoch(ToolCallLog.created_at) - first_ts) / spec.bucket_seconds), Integer)
-    index = index.label("bucket")
+    bucket = index.label("bucket")
     rows = db.session.execute(
-        select(index, func.count(ToolCallLog.id), func.sum(case((ToolCallLog.status == "success", 1), else_=0)),
-               func.avg(ToolCallLog.duration_ms)).where(*in_window).group_by(index)
+        select(bucket, func.count(ToolCallLog.id), func.sum(case((ToolCallLog.status == "success", 1), else_=0)),
+               func.avg(ToolCallLog.duration_ms)).where(*in_window).group_by(bucket)
     ).all()
     found = {int(i): (n, ok, avg) for i, n, ok, avg in rows}
     buckets = []
@@ -169,8 +169,9 @@ def _volume(in_window: tuple, first_ts: int, spec: Window) -> list[dict[str, Any
 def _latency_classes(in_window: tuple) -> list[dict[str, Any]]:
     edges = LATENCY_EDGES_MS
     klass = case(*((ToolCallLog.duration_ms < edge, i) for i, edge in enumerate(edges)), else_=len(edges))
-    klass = klass.label("class")
-    counts = dict(db.session.execute(select(klass, func.count(ToolCallLog.id)).where(*in_window).group_by(klass)).all())
+    labelled = klass.label("class")
+    counts: dict[int, int] = dict(db.session.execute(
+        select(labelled, func.count(ToolCallLog.id)).where(*in_window).group_by(labelled)).all())
     classes = []
     for i in range(len(edges) + 1):
         low = edges[i - 1] if i else 0

@@ -65,7 +65,7 @@ def key_file_path(config) -> Path:
 
 def server_key(app: Flask | None = None, *, under_startup_lock: bool = False) -> bytes:
     """The key, resolved and checked against the database once per process, then cached."""
-    app = app or current_app._get_current_object()
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy method
     key = app.extensions.get(_EXTENSION)
     if key is not None:
         return key

@@ -12,7 +12,7 @@ from janus.extensions import db
 from janus.models import PortalSession, User
 from janus.models._types import utcnow
 from janus.services._common import (
-    boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+    affected_rows, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
 )
 from janus.services.errors import Conflict, NotFound, ValidationError
 
@@ -123,7 +123,7 @@ def _end_sign_ins(user_id: str) -> int:
     """End every sign-in of a user, portal and API alike (disabled, new password); part of the caller's transaction."""
     result = db.session.execute(update(PortalSession).where(PortalSession.user_id == user_id,
                                                             PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
-    return result.rowcount or 0
+    return affected_rows(result) or 0
 
 
 def _forget_sign_ins(user_id: str) -> None:

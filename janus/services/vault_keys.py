@@ -161,7 +161,7 @@ def rotate_key(actor: str, new_key_b64: str | None = None, new_key_name: str = "
     try:
         new_key = decode_key(new_key_b64, new_key_name) if new_key_b64 else None
         vault = get_vault(current_app.config)
-        if not hasattr(vault, "rotate_key"):
+        if not hasattr(vault, "rotate_key") or not hasattr(vault, "key_location"):
             raise ValidationError(f"VAULT_PROVIDER {current_app.config['VAULT_PROVIDER']!r} keeps its own keys; "
                                   "rotate them in that service")
         count = vault.rotate_key(new_key)

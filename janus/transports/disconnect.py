@@ -41,7 +41,7 @@ def _spawn(function: Callable[[], None]) -> None:
     gevent.spawn(function)
 
 
-def watch(environ: dict, on_disconnect: Callable[[], None]) -> Callable[[], None]:
+def watch(environ: dict, on_disconnect: Callable[[], object]) -> Callable[[], None]:
     """Call `on_disconnect` once if the client closes its connection; returns the function that stops watching.
 
     Start it only once the request body has been read (until then the socket is readable for that reason),
@@ -49,7 +49,7 @@ def watch(environ: dict, on_disconnect: Callable[[], None]) -> Callable[[], None
     """
     sock = environ.get("gunicorn.socket")
     loop = _event_loop() if sock is not None else None
-    if loop is None:
+    if sock is None or loop is None:
         return _nothing
     try:
         fd = sock.fileno()

@@ -123,6 +123,13 @@ def authenticate(catalog, transport: str) -> Principal:
     return principal_for(catalog, transport, request.headers.get(AUTHORIZATION), base_url())
 
 
+def token_hash_of(principal: Principal) -> str:
+    """An HTTP caller's token hash: principal_for makes no principal without one."""
+    if principal.token_hash is None:
+        raise ValueError(f"a {principal.transport} caller without a client token")
+    return principal.token_hash
+
+
 @dataclass(frozen=True)
 class EdgePolicy:
     """The DNS-rebinding defence: which Host names this gateway answers for and which browser Origins
@@ -154,8 +161,7 @@ class EdgePolicy:
         if public.hostname:
             # PUBLIC_URL may carry a path (a proxy's prefix); its origin is scheme and authority only.
             origins.add(_normalised_origin(f"{public.scheme}://{public.netloc}"))
-        origins.discard(None)
-        return cls(frozenset(hosts), frozenset(host_ports), frozenset(origins), any_host)
+        return cls(frozenset(hosts), frozenset(host_ports), frozenset(o for o in origins if o is not None), any_host)
 
     def host_allowed(self, name: str, port: str | None) -> bool:
         return self.any_host or name in self.hosts or (port is not None and f"{name}:{port}" in self.host_ports)

@@ -18,7 +18,7 @@ REJECTED_REQUESTS = Counter(
 )
 EXCLUDED_FROM_FLASK_METRICS = ("^/sse$", "^/messages$")
 
-_children: dict[tuple[str, str, int], object] = {}
+_children: dict[tuple[str, str, int], Counter] = {}
 
 
 def count_request(transport: str, method: str, status: int) -> None:

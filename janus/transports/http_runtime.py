@@ -6,6 +6,7 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -16,6 +17,9 @@ from janus.services.sessions import SessionStore
 from janus.transports.cancellation import InFlightCalls
 from janus.transports.mcp_server import build_server
 from janus.transports.streams import LocalStreams
+
+if TYPE_CHECKING:
+    from janus.transports.bus import Bus
 
 log = logging.getLogger(__name__)
 _ALL: "weakref.WeakSet[HttpRuntime]" = weakref.WeakSet()
@@ -33,14 +37,14 @@ class HttpRuntime:
     # What legacy /sse serves: the same core, but it advertises no `tools.listChanged` to the
     # 2026-07-28 era, whose change notifications travel only on a `subscriptions/listen` stream,
     # a method of the Streamable HTTP transport that /sse does not serve (issue 11, item 3).
-    sse_server: McpServer | None = None
+    sse_server: McpServer
     # Request-checking settings, read once: the /mcp endpoint runs outside Flask's request context.
     # (The Origin/Host allow-lists are http_common.edge_policy's.)
     public_url: str | None = None
     max_request_bytes: int = 4_194_304
     # Requests of shared sessions being served here, for cancellations from any process (cancellation.py).
     calls: InFlightCalls = field(init=False, repr=False)
-    _bus: object | None = field(default=None, repr=False)
+    _bus: Bus | None = field(default=None, repr=False)
     _bus_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -51,7 +55,7 @@ class HttpRuntime:
         return self.runtime.catalog
 
     @property
-    def bus(self):
+    def bus(self) -> Bus:
         """The cross-worker carrier for legacy SSE, started on first use."""
         if self._bus is None:
             with self._bus_lock:
@@ -73,7 +77,7 @@ class HttpRuntime:
 
 
 def http_runtime(app: Flask | None = None) -> HttpRuntime:
-    app = app or current_app._get_current_object()
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy method
     rt = app.extensions.get("janus.http")
     if rt is None:
         runtime = get_runtime(app)

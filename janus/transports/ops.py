@@ -99,7 +99,7 @@ def _metrics_auth_refusal():
             # One message for a wrong METRICS_TOKEN and a bad session: no oracle for either.
             return _metrics_unauthorized("The bearer is neither METRICS_TOKEN nor a valid admin session.")
         # The same server-side check as the admin API: logged out, new password, disabled or deleted all end it.
-        user = sign_ins.resolve_api(claims.get("sid"), claims.get("sub"), claims.get("cv"))
+        user = sign_ins.resolve_api(claims["sid"], claims["sub"], claims["cv"])  # verify() checked all three
         if user is None:
             return _metrics_unauthorized("The session's user no longer exists or is disabled.")
         if user["role"] != "admin":

@@ -6,7 +6,9 @@ log and the metrics are the ones every transport shares.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from typing import Any
+
+from flask import Blueprint, request
 
 from janus.gateway.catalog import Principal
 from janus.gateway.tool_backend import UNKNOWN_TOOL_REASON
@@ -15,7 +17,8 @@ from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, M
 from janus.mcp.server import Session
 from janus.services import tool_openapi
 from janus.transports.http_common import authenticate, base_url, json_response, protect
-from janus.transports.http_runtime import http_runtime
+from janus.transports.http_runtime import HttpRuntime, http_runtime
+from janus.transports.wire import HttpResponse
 
 bp = Blueprint("rest_tools", __name__, url_prefix="/api")
 TRANSPORT = "rest"
@@ -24,14 +27,14 @@ protect(bp)
 
 
 @bp.get("/openapi.json")
-def openapi() -> Response:
+def openapi() -> HttpResponse:
     rt = http_runtime()
     principal = authenticate(rt.catalog, TRANSPORT)
-    tools, cursor = [], None
+    tools: list[dict[str, Any]] = []
+    cursor: str | None = None
     while True:  # every page: tools/list pages at TOOLS_PAGE_SIZE, the document lists them all
         params = {"cursor": cursor} if cursor else {}
-        listing = rt.server.handle({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params},
-                                   session=Session(), caller=principal)["result"]
+        listing = _ask(rt, principal, "tools/list", params)["result"]
         tools += listing["tools"]
         cursor = listing.get("nextCursor")
         if not cursor:
@@ -41,7 +44,7 @@ def openapi() -> Response:
 
 
 @bp.post("/tools/<path:tool_name>")
-def call_tool(tool_name: str) -> Response:
+def call_tool(tool_name: str) -> HttpResponse:
     rt = http_runtime()
     principal: Principal = authenticate(rt.catalog, TRANSPORT)
     raw = request.get_data(cache=False)
@@ -53,8 +56,7 @@ def call_tool(tool_name: str) -> Response:
                               "deeply); send a JSON object of tool arguments"}, 400)
     if not isinstance(arguments, dict):
         return json_response({"error": "bad_request", "message": "the body must be a JSON object of tool arguments"}, 400)
-    reply = rt.server.handle({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                              "params": {"name": tool_name, "arguments": arguments}}, session=Session(), caller=principal)
+    reply = _ask(rt, principal, "tools/call", {"name": tool_name, "arguments": arguments})
     if "result" in reply:
         return json_response(reply["result"])
     code, message = reply["error"]["code"], reply["error"]["message"]
@@ -65,3 +67,12 @@ def call_tool(tool_name: str) -> Response:
     if code == INTERNAL_ERROR:
         return json_response({"error": "upstream_error", "message": message}, 502)
     return json_response({"error": "bad_request", "message": message}, 400)
+
+
+def _ask(rt: HttpRuntime, principal: Principal, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One request through the MCP core: a request with an id gets exactly one answer."""
+    reply = rt.server.handle({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+                             session=Session(), caller=principal)
+    if not isinstance(reply, dict):
+        raise TypeError(f"the MCP core answered a single request with {type(reply).__name__}")
+    return reply

@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 from collections import Counter
-from typing import Iterator
+from typing import Any, Iterator
 
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 
@@ -24,13 +24,13 @@ from janus.services.sessions import SessionRecord, new_session_id
 from janus.transports.bus import database_kind
 from janus.transports.http_common import (
     SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, parse_single, protect, rpc_error,
-    sse_event, wire_text,
+    sse_event, token_hash_of, wire_text,
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.progress_ticker import progress_notification, progress_token
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
-from janus.transports.wire import BodyTooLarge, WireRequest
+from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
 
 bp = Blueprint("sse", __name__)
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ count_requests(bp, TRANSPORT)
 
 
 @bp.get("/sse")
-def open_stream() -> Response:
+def open_stream() -> Response | HttpResponse:
     rt = http_runtime()
     principal = authenticate(rt.catalog, TRANSPORT)
     if rt.streams.shutting_down.is_set():
@@ -66,9 +66,10 @@ def open_stream() -> Response:
     cutoff = _SocketCutoff(request.environ.get("gunicorn.socket"), session_id)
     mailbox = bus.subscribe(session_id, max_bytes=current_app.config["SSE_MAX_QUEUED_BYTES"],
                             on_overflow=cutoff.arm)
-    record = rt.sessions.create(TRANSPORT, principal.token_hash, owner_node=bus.node, session_id=session_id)
+    token_hash = token_hash_of(principal)
+    record = rt.sessions.create(TRANSPORT, token_hash, owner_node=bus.node, session_id=session_id)
     cap = current_app.config["SSE_MAX_STREAMS_PER_TOKEN"]
-    if cap > 0 and _open_streams(rt, principal.token_hash, record.id) > cap:
+    if cap > 0 and _open_streams(rt, token_hash, record.id) > cap:
         rt.sessions.end(record.id)
         bus.unsubscribe(session_id)
         log.warning("sse stream refused: the token already has %d open streams (SSE_MAX_STREAMS_PER_TOKEN)", cap)
@@ -183,7 +184,7 @@ def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbo
 
 
 @bp.post("/messages")
-def post_message() -> Response:
+def post_message() -> Response | HttpResponse:
     rt = http_runtime()
     principal = authenticate(rt.catalog, TRANSPORT)
     session_id = request.args.get("sessionId", "")
@@ -234,7 +235,8 @@ def post_message() -> Response:
 
 
 def _stream_exists(rt: HttpRuntime, record: SessionRecord) -> bool:
-    return bool(record.owner_node) and _mailbox_answers(rt, record.owner_node, record.id)
+    owner = record.owner_node
+    return owner is not None and owner != "" and _mailbox_answers(rt, owner, record.id)
 
 
 def _mailbox_answers(rt: HttpRuntime, owner: str, session_id: str) -> bool:
@@ -266,15 +268,15 @@ def _end(token_hash: str) -> None:
             del _inflight[token_hash]
 
 
-def _too_many_in_flight(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict,
-                        cap: int) -> Response:
+def _too_many_in_flight(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict[str, Any],
+                        cap: int) -> HttpResponse:
     """429 for the POST, and the JSON-RPC error where the client waits for its answer: on the stream."""
     text = f"Too many requests in flight: this token has {cap} messages being processed; retry later."
     request_id = message.get("id")
     if message.get("method") == "tools/call":
         _audit_refused_call(rt, principal, message)
     if jsonrpc.is_valid_id(request_id):
-        rt.bus.publish(record.owner_node, record.id, jsonrpc.dumps(
+        rt.bus.publish(_owner(record), record.id, jsonrpc.dumps(
             jsonrpc.error_response(request_id, TOO_MANY_IN_FLIGHT, text)))
     log.warning("sse session %s: refused a %s, the token has %d messages in flight (MAX_INFLIGHT_CALLS_PER_TOKEN)",
                 record.id[:8], str(message.get("method"))[:100], cap)
@@ -282,11 +284,17 @@ def _too_many_in_flight(rt: HttpRuntime, principal: Principal, record: SessionRe
                      {"Retry-After": "1"})
 
 
-def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict) -> None:
+def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict[str, Any]) -> None:
     """Every tool-call attempt is audited, one refused before it reached the backend included."""
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    name = params.get("name") if isinstance(params.get("name"), str) else "<unknown>"
-    arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+    params = message.get("params")
+    if not isinstance(params, dict):
+        params = {}
+    name = params.get("name")
+    if not isinstance(name, str):
+        name = "<unknown>"
+    arguments = params.get("arguments")
+    if not isinstance(arguments, dict):
+        arguments = {}
     builtins = rt.runtime.backend.builtins
     if builtins is not None and name in builtins.names:  # as the backend does: secrets stay out of the digest
         hidden = builtins.sensitive_arguments(name)
@@ -306,7 +314,7 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
                                    client_info=record.client_info, client_capabilities=record.client_capabilities,
                                    initialized=record.initialized)
         token = progress_token(message) if isinstance(message, dict) else None
-        if token is not None:
+        if isinstance(message, dict) and token is not None:
             response = _handle_with_progress(rt, principal, record, message, session, token)
         else:
             response = rt.sse_server.handle(message, session=session, caller=principal)
@@ -316,18 +324,25 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
                                         client_info=session.client_info, client_capabilities=session.client_capabilities)
         elif method == "notifications/initialized" and not record.initialized:
             record = rt.sessions.update(record, initialized=True)
-        if response is not None and not rt.bus.publish(record.owner_node, record.id, wire_text(jsonrpc.dumps(response))):
+        if response is not None and not rt.bus.publish(_owner(record), record.id, wire_text(jsonrpc.dumps(response))):
             log.info("sse session %s is gone; dropping its response", record.id[:8])
             rt.sessions.end(record.id)
     except Exception:
         log.exception("processing a message for sse session %s failed", record.id[:8])
     finally:
         _slots.release()
-        _end(principal.token_hash)
+        _end(token_hash_of(principal))
 
 
-def _handle_with_progress(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict,
-                          session: Session, token) -> dict | None:
+def _owner(record: SessionRecord) -> str:
+    """The node holding an SSE session's stream: open_stream records it with the session."""
+    if record.owner_node is None:
+        raise ValueError(f"sse session {record.id[:8]} has no owner node")
+    return record.owner_node
+
+
+def _handle_with_progress(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict[str, Any],
+                          session: Session, token) -> dict[str, Any] | list[dict[str, Any]] | None:
     """Run a tools/call while its progress goes to the session's stream, as on /mcp: when it starts,
     every PROGRESS_INTERVAL_SECONDS while the upstream works, and when it ends. Clients that reset a
     short timeout on progress then wait for a slow API. The caller publishes the result after the
@@ -338,7 +353,7 @@ def _handle_with_progress(rt: HttpRuntime, principal: Principal, record: Session
 
     def publish(progress: int, text: str, total: int | None = None) -> bool:
         note = progress_notification(token, progress, text, total)
-        return rt.bus.publish(record.owner_node, record.id, wire_text(jsonrpc.dumps(note)))
+        return rt.bus.publish(_owner(record), record.id, wire_text(jsonrpc.dumps(note)))
 
     def tick() -> None:
         if not publish(0, f"Calling {tool}"):

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 from janus.gateway.catalog import Catalog, Principal
-from janus.mcp import jsonrpc, versions
+from janus.mcp import CancelSignal, jsonrpc, versions
 from janus.mcp.errors import INVALID_PARAMS, McpError
 from janus.mcp.server import TOOLS_LIST_CHANGED, McpServer, Session
 from janus.transports.listen import ACKNOWLEDGED, SUBSCRIPTION_ID_META_KEY
@@ -191,23 +191,24 @@ class StdioServer:
             self._write(jsonrpc.error_response(None, error.code, error.message))
             return
         method = message.get("method") if isinstance(message, dict) else None
-        if method == LISTEN and self._catalog is not None and jsonrpc.is_valid_id(message.get("id")):
+        if (isinstance(message, dict) and method == LISTEN and self._catalog is not None
+                and jsonrpc.is_valid_id(message.get("id"))):
             self._listen(message)
             return
-        if method == "notifications/cancelled":
+        if isinstance(message, dict) and method == "notifications/cancelled":
             self._cancel_streams(message)
         if method in _INLINE_METHODS:
             self._respond(message)
             return
         request_id = message.get("id") if isinstance(message, dict) else None
-        queued = threading.Event()
+        queued = CancelSignal()
         if jsonrpc.is_valid_id(request_id):
             # Registered now, not when a worker picks it up, so a cancel for a queued call is honoured.
             self._session.track(request_id, queued)
         self._slots.acquire()
         self._pool.submit(self._run_queued, message, request_id, queued)
 
-    def _run_queued(self, message: object, request_id: object, queued: threading.Event) -> None:
+    def _run_queued(self, message: object, request_id: object, queued: CancelSignal) -> None:
         try:
             if queued.is_set():
                 return  # cancelled before it started: no upstream call, no response
@@ -217,13 +218,14 @@ class StdioServer:
                 self._session.untrack(request_id, queued)
             self._slots.release()
 
-    def _respond(self, message: object, dropped: threading.Event | None = None) -> None:
+    def _respond(self, message: object, dropped: CancelSignal | None = None) -> None:
         token = progress_token(message) if self._progress > 0 and dropped is not None else None
-        ticker = None
-        if token is not None:
+        ticker = ticker_key = None
+        if token is not None and isinstance(message, dict):
             ticker = ProgressTicker(self._write, token, message["params"].get("name"), self._progress)
+            ticker_key = _key(message["id"])
             with self._listeners_lock:  # so a notifications/cancelled can stop its ticks at once
-                self._tickers[_key(message["id"])] = ticker
+                self._tickers[ticker_key] = ticker
             ticker.start()
         try:
             response = self._server.handle(message, session=self._session, caller=self._principal)
@@ -231,10 +233,10 @@ class StdioServer:
             log.exception("unexpected failure handling a stdio message")
             response = None
         finally:
-            if ticker is not None:
+            if ticker is not None and ticker_key is not None:
                 with self._listeners_lock:
-                    if self._tickers.get(_key(message["id"])) is ticker:
-                        del self._tickers[_key(message["id"])]
+                    if self._tickers.get(ticker_key) is ticker:
+                        del self._tickers[ticker_key]
         if response is not None and not (dropped is not None and dropped.is_set()):
             if ticker is not None:
                 ticker.finish(response)  # a no-op if the cancel came too late to drop the answer

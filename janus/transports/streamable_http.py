@@ -34,12 +34,13 @@ from janus.mcp.server import Session
 from janus.services.sessions import SESSION_CACHE_SECONDS
 from janus.transports.http_common import (
     AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, EdgePolicy, accepts,
-    edge_policy, json_response, parse_single, principal_for, public_base, rpc_error, sse_event,
+    edge_policy, json_response, parse_single, principal_for, public_base, rpc_error, sse_event, token_hash_of,
 )
 from janus.transports.http_metrics import count_request
 from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.listen import listen_stream
+from janus.transports.mcp_server import UnencodableInputGuard
 from janus.transports.progress import respond_with_progress
 from janus.transports.progress_ticker import progress_token
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
@@ -69,7 +70,7 @@ def mount(app: Flask) -> None:
             return endpoint(environ, start_response)
         return flask_app(environ, start_response)
 
-    app.wsgi_app = dispatch
+    app.wsgi_app = dispatch  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
 
 
 class StreamableHttp:
@@ -163,8 +164,11 @@ def _refused_call(rt: HttpRuntime, principal: Principal, message: dict, response
     if message.get("method") == "tools/call" and isinstance(params, dict):
         name = params.get("name")
         arguments = params.get("arguments")
-        rt.server.backend.record_refusal(principal, name if isinstance(name, str) else "", arguments,
-                                       f"refused by the transport (HTTP {response.status})")
+        guard = rt.server.backend
+        if not isinstance(guard, UnencodableInputGuard):  # build_server puts it in front of every backend
+            raise TypeError(f"the MCP server's backend is {type(guard).__name__}, not the input guard")
+        guard.record_refusal(principal, name if isinstance(name, str) else "", arguments,
+                             f"refused by the transport (HTTP {response.status})")
     return response
 
 
@@ -184,8 +188,7 @@ def _stateless(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
     return _answer(rt, req, principal, message, session=None, stateless=True)
 
 
-def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime | None = None,
-                            principal: Principal | None = None) -> None:
+def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime, principal: Principal) -> None:
     """The 2026-07-28 request metadata headers must be present and agree with the body (-32020)."""
     body_version = versions.envelope_version(message)
     header_version = req.header(MCP_PROTOCOL_VERSION)
@@ -210,7 +213,9 @@ def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime | N
         raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_METHOD} header value {header_method!r} "
                                         f"does not match body value {method!r}")
     field = _NAMED_METHODS.get(method)
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    params = message.get("params")
+    if not isinstance(params, dict):
+        params = {}
     if field is not None and isinstance(params.get(field), str):
         raw = req.header(MCP_NAME)
         if raw is None:
@@ -219,7 +224,7 @@ def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime | N
         if name != params[field]:
             raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_NAME} header value {name!r} "
                                             f"does not match body value {params[field]!r}")
-    if method == "tools/call" and isinstance(params.get("name"), str) and rt is not None:
+    if method == "tools/call" and isinstance(params.get("name"), str):
         _check_param_headers(rt, req, principal, params)
 
 
@@ -287,7 +292,9 @@ def _check_param_headers(rt: HttpRuntime, req: WireRequest, principal: Principal
     mirrored = _param_headers(rt, principal, params["name"])
     if not mirrored:
         return
-    arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+    arguments = params.get("arguments")
+    if not isinstance(arguments, dict):
+        arguments = {}
     for param, suffix in mirrored:
         header = MCP_PARAM_PREFIX + suffix
         raw = req.header(header)
@@ -314,7 +321,7 @@ def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
         headers = {}
         if isinstance(response, dict) and "result" in response:
             record = rt.sessions.create(
-                "streamable", principal.token_hash, protocol_version=session.protocol_version,
+                "streamable", token_hash_of(principal), protocol_version=session.protocol_version,
                 client_info=session.client_info, client_capabilities=session.client_capabilities,
             )
             headers[MCP_SESSION_ID] = record.id

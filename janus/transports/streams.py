@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 CATALOG_CHANGED = "\x00catalog"  # markers: never valid JSON, so never confused with a message
 SHUTDOWN = "\x00shutdown"
 
-Notify = Callable[[str], None]
+Notify = Callable[[str], object]  # what it returns is ignored
 LiveSessions = Callable[[Iterable[str]], set]  # the given session ids that are still live
 
 
@@ -97,7 +97,7 @@ class LocalStreams:
         self._end_streams_of(lambda session_id: session_id not in live)
 
     def _watch(self) -> None:
-        version = None
+        version: int | None = None
         next_session_check = time.monotonic() + self._session_check
         while not self.shutting_down.is_set():
             with self._lock:
@@ -105,6 +105,7 @@ class LocalStreams:
                     self._wake.wait(self._refresh)
                     if not self._streams:
                         continue
+            current: int | None
             try:
                 current = self._catalog.current().version
             except Exception:

@@ -187,7 +187,8 @@ class WireRequest:
         if not self.environ.get("wsgi.input_terminated") and "chunked" not in (
                 self.environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
             return b""  # no length and not chunked: HTTP says there is no body
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
             if not chunk:

@@ -45,7 +45,7 @@ class _Flight:
         self.done = threading.Event()
         self.waiters = 0  # callers that joined this read (observability, tests)
         self.ok = False
-        self.value: str | None = None
+        self.value = ""  # the secret, once ok
         self.error: BaseException | None = None
 
 
@@ -84,7 +84,7 @@ class SecretCache:
             if flight.error is not None:
                 raise flight.error
             if flight.ok:
-                return flight.value  # type: ignore[return-value]
+                return flight.value
             # The leader was interrupted (GreenletExit, KeyboardInterrupt): try again.
 
     def _lead(self, key: str, flight: _Flight) -> str:
@@ -103,7 +103,7 @@ class SecretCache:
                 if current:
                     del self._flights[key]
                     if flight.ok:
-                        self._values[key] = (flight.value, started + self._ttl)  # type: ignore[assignment]
+                        self._values[key] = (flight.value, started + self._ttl)
                     else:
                         self._values.pop(key, None)  # fail closed: nothing stale survives a failed read
             flight.done.set()

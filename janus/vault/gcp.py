@@ -45,7 +45,7 @@ _PLAIN = frozenset(string.ascii_letters + string.digits + "-")
 _HEX = re.compile(r"[0-9a-f]{2}")
 
 
-def _errors() -> tuple[type[BaseException], ...]:
+def _errors() -> tuple[type[Exception], ...]:
     """Every failure of a call: API errors, credential errors, and `requests` errors the REST transport lets through."""
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as auth_exc

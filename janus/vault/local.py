@@ -288,9 +288,10 @@ class LocalVault:
 
     def _store(self, key: bytes, secrets: Mapping[str, str]) -> None:
         ordered = dict(sorted(secrets.items()))
-        document = {"version": FORMAT_VERSION, "cipher": CIPHER, "key_id": key_id(key), "secrets": ordered}
+        kid = key_id(key)
+        document = {"version": FORMAT_VERSION, "cipher": CIPHER, "key_id": kid, "secrets": ordered}
         _atomic_write(self.path, json.dumps(document, indent=2).encode("utf-8") + b"\n")
-        self._cache = (_signature(os.stat(self.path)), _Document(document["key_id"], MappingProxyType(ordered)))
+        self._cache = (_signature(os.stat(self.path)), _Document(kid, MappingProxyType(ordered)))
 
     def _decrypt(self, key: bytes, name: str, token: str) -> bytes:
         try:

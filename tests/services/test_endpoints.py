@@ -53,3 +53,10 @@ def test_a_property_named_like_a_fixed_query_parameter_is_refused_on_update_too(
             endpoints.update_endpoint("root", ep["id"], {"input_schema": {
                 "type": "object", "properties": {"q": {}, "SCOPE": {"type": "string"}}}})
     assert refused.value.field == "input_schema" and "'SCOPE' has the name of a query parameter" in refused.value.message
+
+
+def test_sample_arguments_take_the_first_listed_type_and_never_fail_on_an_odd_one():
+    schema = {"type": "object", "required": ["a", "b", "c", "d"],
+              "properties": {"a": {"type": ["integer", "null"]}, "b": {"type": []}, "c": {"type": {"odd": 1}},
+                             "d": {"enum": ["x", "y"]}}}
+    assert endpoints.sample_arguments(schema) == {"a": 1, "b": "example", "c": "example", "d": "x"}

@@ -129,3 +129,22 @@ def test_without_gevent_the_hash_runs_in_the_calling_thread():
     import threading
 
     assert sign_ins.off_loop(threading.get_ident) == threading.get_ident()
+
+
+def test_ending_sign_ins_reports_what_it_ended(app):
+    # The counts come from the UPDATE's row count (Session.execute is typed as a Result without one).
+    from janus.services import users as users_service
+
+    with app.app_context():
+        user = users_service.create_user("setup", {"username": "ops", "password": "long enough password",
+                                                   "role": "admin"})
+        limits = Limits()
+        portal = sign_ins.start(user["id"], limits)
+        sign_ins.start(user["id"], limits, kind=sign_ins.API)
+        sign_ins.start(user["id"], limits, kind=sign_ins.API)
+        assert sign_ins.end("never issued") is False
+        assert sign_ins.end(portal) is True
+        assert sign_ins.end(portal) is False  # signing out twice is not an error, and ends nothing
+        # An account change ends the rest (janus.services.users, which counts them the same way).
+        assert users_service._end_sign_ins(user["id"]) == 2  # the API sign-ins; the portal one had ended
+        assert users_service._end_sign_ins(user["id"]) == 0

@@ -20,6 +20,7 @@ import struct
 import sys
 import tempfile
 import threading
+from typing import Literal, overload
 
 from janus.transports.bus.mailbox import TOPIC_PREFIX, Mailbox, Mailboxes, TopicHandler
 
@@ -241,6 +242,10 @@ class LocalSocketBus:
                     log.exception("bus on %s: bad or broken frame from a peer", self.node)
 
 
+@overload
+def _recv_exact(sock: socket.socket, size: int, eof_ok: Literal[False] = False) -> bytes: ...
+@overload
+def _recv_exact(sock: socket.socket, size: int, eof_ok: bool) -> bytes | None: ...
 def _recv_exact(sock: socket.socket, size: int, eof_ok: bool = False) -> bytes | None:
     buffer = bytearray(size)
     view = memoryview(buffer)

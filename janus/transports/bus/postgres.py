@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg2
 from psycopg2.extras import execute_batch
@@ -48,7 +49,8 @@ PENDING_TTL = 60.0  # seconds an incomplete chunked message is kept (its rest wa
 RECONNECT_DELAYS = (0.1, 5.0)  # first and longest wait between listener reconnect attempts
 # Without keepalives a silently dropped connection (a replica's network, a failover) leaves the
 # listener waiting forever on a socket that will never be readable.
-CONNECT_OPTIONS = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+CONNECT_OPTIONS: dict[str, Any] = {  # libpq parameters, passed through psycopg2.connect(**...)
+    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 

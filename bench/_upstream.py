@@ -18,7 +18,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body in separate segments would otherwise meet delayed ACKs (~40 ms a call).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(BODY)}\r\n\r\n").encode()
         self.wfile.write(head + BODY)

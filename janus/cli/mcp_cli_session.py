@@ -10,7 +10,7 @@ import os
 import secrets
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,7 +96,7 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # -- settings from the global options ------------------------------------------------
@@ -130,7 +130,7 @@ class Settings:
         if not token or self.cache.get("addr") != addr:
             raise CliError(f"not logged in: {self.login_hint(addr)}")
         expires = parse_time(self.cache.get("expires_at"))
-        if expires is not None and expires <= datetime.now(timezone.utc):
+        if expires is not None and expires <= datetime.now(UTC):
             raise CliError(f"session expired at {self.cache['expires_at']}: {self.login_hint(addr)}")
         return token, "cache"
 

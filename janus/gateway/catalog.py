@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, Callable, Iterable
 
 from janus.gateway.schemas import ArgumentRules
@@ -76,7 +76,7 @@ class TokenRecord:
             return False
         if self.expires_at is None:
             return True
-        return (now or datetime.now(timezone.utc)) < self.expires_at
+        return (now or datetime.now(UTC)) < self.expires_at
 
 
 @dataclass(frozen=True)

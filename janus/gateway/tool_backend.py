@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import orjson
@@ -44,7 +44,7 @@ class CallRecord:
     http_status: int | None = None
     error_message: str | None = None
     arguments_digest: str | None = None
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class BuiltinTools(Protocol):

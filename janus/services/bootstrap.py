@@ -10,7 +10,7 @@ import logging
 import re
 import secrets
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -174,7 +174,7 @@ def purge_ended_sessions(older_than: timedelta = timedelta(days=7)) -> int:
     """Housekeeping at server start: MCP sessions and portal sign-ins over (or idle) for a week go."""
     from janus.services.sessions import SessionStore
 
-    cutoff = datetime.now(timezone.utc) - older_than
+    cutoff = datetime.now(UTC) - older_than
     removed = SessionStore(db.engine).purge(older_than)
     removed += db.session.execute(delete(PortalSession).where(
         (PortalSession.ended_at < cutoff) | (PortalSession.expires_at < cutoff))).rowcount or 0

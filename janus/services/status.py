@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 from flask import current_app
@@ -96,7 +96,7 @@ def verify() -> dict[str, Any]:
 
 def dashboard() -> dict[str, Any]:
     """The portal's headline numbers: catalog size, calls in the last 24 h and their mean latency."""
-    since = datetime.now(timezone.utc) - timedelta(hours=24)
+    since = datetime.now(UTC) - timedelta(hours=24)
     calls, avg_ms = db.session.execute(
         select(func.count(ToolCallLog.id), func.avg(ToolCallLog.duration_ms)).where(ToolCallLog.created_at >= since)
     ).one()

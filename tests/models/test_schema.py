@@ -5,7 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -60,7 +60,7 @@ def test_catalog_changes_bump_the_counter_but_token_use_does_not(app):
     token_id = add_token(app, "T", "t" * 30, "a_*")
     after_adds = _counter(app)
     assert after_adds == start + 3
-    update(app, ClientToken, token_id, last_used_at=datetime.now(timezone.utc))
+    update(app, ClientToken, token_id, last_used_at=datetime.now(UTC))
     assert _counter(app) == after_adds
     update(app, Endpoint, ep_id, description="new words")
     update(app, Connection, conn_id, enabled=False)

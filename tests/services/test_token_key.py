@@ -6,7 +6,7 @@ import hashlib
 import os
 import stat
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from sqlalchemy import select, text
@@ -108,7 +108,7 @@ def _database_at_0003_with_a_legacy_token(tmp_path) -> None:
     with app.app_context():
         init_migrations(app)
         upgrade(revision="0003_portal_sessions")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         digest = hashlib.sha256(LEGACY_TOKEN.encode()).hexdigest()
         db.session.execute(text(
             "INSERT INTO client_tokens (id, name, token_hash, token_hint, role, scopes, enabled, created_at) "

@@ -6,7 +6,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 import requests
@@ -125,7 +125,7 @@ def _end_elsewhere(gw, session_id: str) -> None:
     # What a DELETE served by the other worker or another replica leaves behind: only the row.
     with gw.app.app_context():
         db.session.execute(sql_update(McpSession).where(McpSession.id == session_id)
-                           .values(ended_at=datetime.now(timezone.utc)))
+                           .values(ended_at=datetime.now(UTC)))
         db.session.commit()
 
 

@@ -5,7 +5,7 @@ import json
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import anyio
 import pytest
@@ -219,7 +219,7 @@ def test_an_invalid_token_fails_closed_before_serving(sqlite_app, case):
         token = "disabled_token_value_000000001"
     elif case == "expired":
         add_token(sqlite_app, "Old", "expired_token_value_0000000001", "*",
-                  expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+                  expires_at=datetime.now(UTC) - timedelta(minutes=1))
         token = "expired_token_value_0000000001"
     else:
         token = "no_such_token_anywhere_000000001"

@@ -10,7 +10,8 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 8899,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 from http import HTTPStatus
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 GAP = "  "
 TARGET_URL_WIDTH = 24  # the reference shows "https://internal.bank..." for a longer base URL

@@ -18,7 +18,8 @@ import os
 import socket
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
+from collections.abc import Iterator
 
 class Signal(Protocol):
     def is_set(self) -> bool: ...

@@ -16,7 +16,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from janus.gateway.schemas import ArgumentRules
 from janus.gateway.specs import ToolSpec

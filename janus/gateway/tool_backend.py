@@ -8,7 +8,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
 
 import orjson
 

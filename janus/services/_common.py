@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import math
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from sqlalchemy.exc import IntegrityError
 

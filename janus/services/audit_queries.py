@@ -5,7 +5,8 @@ import csv
 import io
 import json
 from datetime import datetime, UTC
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from sqlalchemy import func, select
 

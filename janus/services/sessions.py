@@ -13,7 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, UTC
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Engine

@@ -37,7 +37,8 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update

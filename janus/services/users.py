@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash

@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 

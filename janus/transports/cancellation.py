@@ -20,7 +20,8 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from janus.mcp import jsonrpc
 from janus.mcp.cancellation import CancelSignal

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 
 from janus.gateway.catalog import Principal

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 
 from janus.gateway.catalog import Principal

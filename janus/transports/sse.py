@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 

@@ -20,7 +20,8 @@ import logging
 import queue
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from flask import Flask
 

@@ -16,7 +16,8 @@ import socket
 import sys
 import time
 from http import HTTPStatus
-from typing import Any, Iterable, Iterator
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ import hashlib
 import importlib
 import os
 import threading
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
+from collections.abc import Mapping
 
 PROVIDERS = {
     "local": "janus.vault.local",

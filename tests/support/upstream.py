@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response

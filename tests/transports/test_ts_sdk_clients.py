@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import requests

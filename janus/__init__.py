@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # importing `janus` stays cheap (gunicorn's master imports it
 
 __all__ = ["create_app", "__version__"]
 
-def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, CLI. No migrations, prompts or network.
 
     With SERVE_HTTP false (set by `mcp-gateway -stdio`) only the config and
@@ -40,7 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     return app
 
 
-def _register_http(app: "Flask") -> None:
+def _register_http(app: Flask) -> None:
     from janus import errors, portal
     from janus.admin_api import bp as admin_api_bp
     from janus.admin_api import apidocs

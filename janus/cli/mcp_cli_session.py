@@ -134,7 +134,7 @@ class Settings:
             raise CliError(f"session expired at {self.cache['expires_at']}: {self.login_hint(addr)}")
         return token, "cache"
 
-    def api(self, *, authenticated: bool = True, addr: str | None = None) -> "Api":
+    def api(self, *, authenticated: bool = True, addr: str | None = None) -> Api:
         token, source = self.session_token() if authenticated else (None, None)
         return Api(self, addr or self.addr, token, source)
 

@@ -92,7 +92,7 @@ class GatewayBackend:
     """Implements janus.mcp's ToolBackend on top of the catalog and the executor."""
 
     def __init__(
-        self, catalog: Catalog, make_executor: Callable[[], "Executor"], record: Callable[[CallRecord], None],
+        self, catalog: Catalog, make_executor: Callable[[], Executor], record: Callable[[CallRecord], None],
         builtins: BuiltinTools | None = None, pattern_budget: float = DEFAULT_PATTERN_BUDGET,
     ) -> None:
         self.catalog = catalog
@@ -104,7 +104,7 @@ class GatewayBackend:
         self._record = record
 
     @property
-    def executor(self) -> "Executor":
+    def executor(self) -> Executor:
         """Built on the first call (importing requests), not at start-up."""
         executor = self._executor
         if executor is None:

@@ -19,7 +19,7 @@ from janus.version import __version__
 
 
 log = logging.getLogger(__name__)
-_ALL: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+_ALL: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
 
 @dataclass(eq=False)

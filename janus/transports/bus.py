@@ -148,7 +148,7 @@ class Mailboxes:
         self._topics: dict[str, TopicHandler] = {}
         self._lock = threading.Lock()
 
-    def on_topic(self, topic: str, handler: "TopicHandler") -> None:
+    def on_topic(self, topic: str, handler: TopicHandler) -> None:
         """Messages broadcast on `topic` go to `handler` (in the bus's receiving thread: keep it quick)."""
         with self._lock:
             self._topics[TOPIC_PREFIX + topic] = handler
@@ -211,7 +211,7 @@ class Bus(Protocol):
 
     def unsubscribe(self, key: str) -> None: ...
 
-    def on_topic(self, topic: str, handler: "TopicHandler") -> None:
+    def on_topic(self, topic: str, handler: TopicHandler) -> None:
         """Receive what any process broadcasts on `topic`, this one included."""
 
     def broadcast(self, topic: str, message: str) -> None:

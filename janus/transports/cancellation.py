@@ -52,7 +52,7 @@ class InFlightCalls:
         self._early: OrderedDict[tuple[str, Key], float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def session(self, session_id: str, **state: Any) -> "SharedSession":
+    def session(self, session_id: str, **state: Any) -> SharedSession:
         """A Session for one request of shared session `session_id` (handshake fields in `state`)."""
         return SharedSession(session_id=session_id, calls=self, **state)
 

@@ -18,7 +18,7 @@ from janus.transports.mcp_server import build_server
 from janus.transports.streams import LocalStreams
 
 log = logging.getLogger(__name__)
-_ALL: "weakref.WeakSet[HttpRuntime]" = weakref.WeakSet()
+_ALL: weakref.WeakSet[HttpRuntime] = weakref.WeakSet()
 
 
 @dataclass(eq=False)

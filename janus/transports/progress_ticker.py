@@ -52,7 +52,7 @@ class ProgressTicker:
         self._lock = threading.Lock()  # a tick and the end never race: nothing follows the end
         self._thread = threading.Thread(target=self._run, name="janus-progress-ticker", daemon=True)
 
-    def start(self) -> "ProgressTicker":
+    def start(self) -> ProgressTicker:
         self._send(progress_notification(self._token, 0, f"Calling {self._tool}"))
         self._thread.start()
         return self

@@ -235,7 +235,7 @@ class _Encoded:
     def __init__(self, chunks: Iterator[str | bytes]) -> None:
         self._chunks = chunks
 
-    def __iter__(self) -> "_Encoded":
+    def __iter__(self) -> _Encoded:
         return self
 
     def __next__(self) -> bytes:

@@ -36,7 +36,7 @@ _NOT_FOUND = "ResourceNotFoundException"
 _EXISTS = "ResourceExistsException"
 
 
-def create(config: Mapping[str, Any]) -> "AwsSecretsVault":
+def create(config: Mapping[str, Any]) -> AwsSecretsVault:
     return AwsSecretsVault(
         endpoint_url=setting(config, "AWS_SECRETS_ENDPOINT_URL") or None,
         prefix=setting(config, "AWS_SECRETS_PREFIX") or "",

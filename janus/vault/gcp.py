@@ -54,7 +54,7 @@ def _errors() -> tuple[type[BaseException], ...]:
     return (gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException)
 
 
-def create(config: Mapping[str, Any]) -> "GcpSecretsVault":
+def create(config: Mapping[str, Any]) -> GcpSecretsVault:
     project = str(setting(config, "GOOGLE_CLOUD_PROJECT") or "").strip()
     if not project:
         raise VaultError(f"{PROVIDER}: set GOOGLE_CLOUD_PROJECT to the project that holds the secrets")

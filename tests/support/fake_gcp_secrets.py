@@ -87,7 +87,7 @@ class FakeSecretManager:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeSecretManager":
+    def start(self) -> FakeSecretManager:
         self._thread.start()
         return self
 
@@ -96,7 +96,7 @@ class FakeSecretManager:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeSecretManager":
+    def __enter__(self) -> FakeSecretManager:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

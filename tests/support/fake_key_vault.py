@@ -156,7 +156,7 @@ class FakeKeyVault:
             return authority + f', scope="{SCOPE}"'
         return authority + f', resource="{RESOURCE}"'
 
-    def start(self) -> "FakeKeyVault":
+    def start(self) -> FakeKeyVault:
         self._thread.start()
         return self
 
@@ -177,7 +177,7 @@ class FakeKeyVault:
     def release(self) -> None:
         self._released.set()
 
-    def __enter__(self) -> "FakeKeyVault":
+    def __enter__(self) -> FakeKeyVault:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

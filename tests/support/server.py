@@ -32,7 +32,7 @@ class GatewayServer:
     def log(self) -> str:
         return b"".join(self.log_chunks).decode(errors="replace")
 
-    def start(self, timeout: float = 30.0) -> "GatewayServer":
+    def start(self, timeout: float = 30.0) -> GatewayServer:
         self.proc = subprocess.Popen([MCP_GATEWAY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -58,7 +58,7 @@ class GatewayServer:
                 self.proc.wait(5)
         return self.proc.returncode if self.proc else 0
 
-    def __enter__(self) -> "GatewayServer":
+    def __enter__(self) -> GatewayServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

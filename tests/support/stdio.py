@@ -85,7 +85,7 @@ class StdioGateway:
             self.proc.kill()
             raise
 
-    def __enter__(self) -> "StdioGateway":
+    def __enter__(self) -> StdioGateway:
         return self
 
     def __exit__(self, *exc) -> None:

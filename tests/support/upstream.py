@@ -44,7 +44,7 @@ class Upstream:
     def route(self, path: str, handler: Handler) -> None:
         self.routes[path] = handler
 
-    def start(self) -> "Upstream":
+    def start(self) -> Upstream:
         self._thread.start()
         return self
 

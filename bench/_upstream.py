@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODY = json.dumps({"member_id": "MEM-LCH-001", "total_trades": 2540,
-                   "currency_breakdown": [{"currency": c, "trade_count": 100 + i} for i, c in enumerate("GBP EUR USD JPY CHF".split())]}).encode()
+                   "currency_breakdown": [{"currency": c, "trade_count": 100 + i} for i, c in enumerate(["GBP", "EUR", "USD", "JPY", "CHF"])]}).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):

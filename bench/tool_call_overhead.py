@@ -104,7 +104,7 @@ def main() -> None:
 
     modes = {"direct": call_direct, "janus": call_janus, "stdio": call_stdio}
     latencies = {m: [] for m in modes}
-    cpu = {m: 0.0 for m in modes}
+    cpu = dict.fromkeys(modes, 0.0)
     for name, fn in modes.items():  # warm up: connections, caches, lazy imports
         for i in range(50):
             fn(i)

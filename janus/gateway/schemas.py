@@ -253,7 +253,7 @@ def _additional_properties(validator, additional, instance, schema):
         yield ValidationError(f"additional properties are not allowed ({names} unexpected)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bounded(base: type) -> type:
     """The dialect's validator class with its regex keywords under the time budget."""
     from jsonschema.validators import extend

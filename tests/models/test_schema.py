@@ -68,11 +68,10 @@ def test_catalog_changes_bump_the_counter_but_token_use_does_not(app):
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_app):
-    with sqlite_app.app_context():
-        with db.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    with sqlite_app.app_context(), db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
 
 
 def test_flask_db_upgrade_migrates_a_fresh_database(tmp_path):

@@ -488,9 +488,8 @@ def gateway_behind_proxy(conformance, sqlite_app, upstream):
     # HOST unset: the default bind (0.0.0.0), so `dns-rebinding-protection` tests the gateway as shipped
     # (issue 10, item 1); the suite and the proxy still connect over 127.0.0.1 only.
     with GatewayServer(sqlite_app.config["DATABASE_PATH"], PROGRESS_INTERVAL_SECONDS=PROGRESS_INTERVAL,
-                       HOST=None) as gateway:
-        with HeaderProxy(gateway.url, CLIENT_TOKEN) as proxy:
-            yield gateway, proxy
+                       HOST=None) as gateway, HeaderProxy(gateway.url, CLIENT_TOKEN) as proxy:
+        yield gateway, proxy
 
 
 def _assert_transport_mounted(proxy: HeaderProxy, gateway: GatewayServer) -> None:

@@ -577,12 +577,11 @@ def test_sdk_clients_of_both_eras_receive_list_changed(catalog, sqlite_app):
 
     async def modern():
         params = StdioServerParameters(command=MCP_GATEWAY, args=["-stdio"], env=env)
-        async with Client(params, mode="2026-07-28") as client:
-            async with client.listen(tools_list_changed=True) as sub:
-                await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_tides", "/tides"))
-                with anyio.fail_after(10):
-                    async for event in sub:
-                        return type(event).__name__, [t.name for t in (await client.list_tools()).tools]
+        async with Client(params, mode="2026-07-28") as client, client.listen(tools_list_changed=True) as sub:
+            await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_tides", "/tides"))
+            with anyio.fail_after(10):
+                async for event in sub:
+                    return type(event).__name__, [t.name for t in (await client.list_tools()).tools]
 
     heard = None
     assert "weather_get_alerts" in anyio.run(legacy)

@@ -77,7 +77,7 @@ def main() -> None:
 
     from janus.portal import NAVIGATION
 
-    pages = [url for url in (app.url_map.bind("localhost").build(e) for e, _ in NAVIGATION if e in app.view_functions)]
+    pages = [app.url_map.bind("localhost").build(e) for e, _ in NAVIGATION if e in app.view_functions]
     pages += ["/connections/new", "/tools/new"]
     if args.pages:
         pages = [p.strip() for p in args.pages.split(",") if p.strip()]

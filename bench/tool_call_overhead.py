@@ -105,7 +105,7 @@ def main() -> None:
     modes = {"direct": call_direct, "janus": call_janus, "stdio": call_stdio}
     latencies = {m: [] for m in modes}
     cpu = dict.fromkeys(modes, 0.0)
-    for name, fn in modes.items():  # warm up: connections, caches, lazy imports
+    for fn in modes.values():  # warm up: connections, caches, lazy imports
         for i in range(50):
             fn(i)
     deadline = time.monotonic() + args.max_seconds

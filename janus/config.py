@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 8899,
-    "HOST": "0.0.0.0",
+    "HOST": "0.0.0.0",  # noqa: S104 - a server for remote MCP clients; ALLOWED_HOSTS guards the names it answers
     "DATABASE_PATH": "./mcp-gateway.db",
     "DATABASE_URL": "",
     "VAULT_PROVIDER": "local",

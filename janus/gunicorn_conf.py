@@ -47,7 +47,7 @@ if _cfg["TLS_CERT_PATH"] and _cfg["TLS_KEY_PATH"]:
 # Every worker must sign and verify sessions with the same key.
 if not os.environ.get("JWT_SECRET"):
     os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
-    os.environ["JANUS_JWT_SECRET_GENERATED"] = "1"
+    os.environ["JANUS_JWT_SECRET_GENERATED"] = "1"  # noqa: S105 - a flag, not the secret
 
 # Metrics from all workers are summed through files in this directory; it must
 # be set before any worker creates a metric. A directory the operator chose is

@@ -50,7 +50,7 @@ def healthz():
 def readyz():
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception as exc:  # any driver error means "not ready", with the reason
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not ready", with the reason
         log.warning("readiness check failed: %s", type(exc).__name__)
         return jsonify(status="unavailable", database="unreachable", reason=type(exc).__name__), 503
     finally:

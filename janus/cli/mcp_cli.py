@@ -200,7 +200,7 @@ def metrics(settings: Settings, show_all: bool) -> None:
     except ValueError as exc:
         raise CliError(f"{api.addr}/metrics is not Prometheus text: {exc}") from None
     if settings.json_output:
-        return emit_json([{"name": n, "labels": l, "value": v} for n, l, v in rows])
+        return emit_json([{"name": n, "labels": labels, "value": v} for n, labels, v in rows])
     click.echo(metrics_report(rows))
 
 

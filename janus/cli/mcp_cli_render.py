@@ -38,7 +38,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
-        return GAP.join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+        return GAP.join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
     return "\n".join([line(headers), line(["-" * len(h) for h in headers]), *map(line, cells)])
 

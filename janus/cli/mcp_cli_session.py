@@ -195,9 +195,9 @@ class Api:
     def _http_error(self, method: str, path: str, response: requests.Response) -> CliError:
         code, message = _error_body(response)
         status = f"HTTP {response.status_code}"
-        if response.status_code == 401 and self.token_source == "cache":
+        if response.status_code == 401 and self.token_source == "cache":  # noqa: S105 - where it came from
             text = f"session no longer valid ({message or 'unauthorized'}): {self.settings.login_hint(self.addr)}"
-        elif response.status_code == 401 and self.token_source == "option":
+        elif response.status_code == 401 and self.token_source == "option":  # noqa: S105 - ditto
             text = f"the gateway rejected the session token given with --token: {message or 'unauthorized'}"
         elif code is None:
             # Not the admin API's error shape: a proxy, an older gateway, or not Janus at all.

@@ -408,7 +408,7 @@ class Executor:
                 decode_content=True,
                 assert_same_host=False,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - urllib3's own hierarchy, turned into an UpstreamError
             unbind_socket()  # urllib3 closed that connection; it never goes back to the pool
             # from None: urllib3's messages quote the full URL with its query.
             raise self._failed(conn, method, exc, connect_timeout) from None
@@ -448,7 +448,7 @@ class Executor:
         while True:
             try:
                 chunk = read(READ_CHUNK, decode_content=True)
-            except Exception as exc:  # urllib3's own hierarchy
+            except Exception as exc:  # noqa: BLE001 - urllib3's own hierarchy
                 raise self._failed(conn, method, exc, connect_timeout) from None
             if not chunk:
                 return b"".join(chunks), size > self._max_bytes

@@ -83,7 +83,7 @@ def _http_error(exc: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception):
-    log.exception("portal error on %s %s", request.method, request.path)
+    log.error("portal error on %s %s", request.method, request.path, exc_info=exc)
     return _error_page(500, "An internal error occurred; see the gateway log.")
 
 

@@ -25,7 +25,7 @@ from janus.services.token_key import server_key
 log = logging.getLogger(__name__)
 
 DEMO_CONNECTION = "LCH DPG & Collateral Services"
-DEMO_TOKEN = "lch_member_test_token_889"
+DEMO_TOKEN = "lch_member_test_token_889"  # noqa: S105 - the demo seed's published token (SEED_DEMO_DATA only)
 _MOCK_URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/mock$")
 _PG_STARTUP_LOCK = 0x4A414E5553  # "JANUS"
 

@@ -1,7 +1,7 @@
 """initial schema: connections, endpoints, tokens, users, audit trails
 
 Revision ID: 0001_initial
-Revises: 
+Revises:
 Create Date: 2026-11-25 15:18:30.225742
 
 """

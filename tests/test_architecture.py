@@ -44,9 +44,9 @@ def _janus_imports(path: Path):
             for alias in node.names:
                 if alias.name == "janus" or alias.name.startswith("janus."):
                     yield alias.name, node.lineno
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "janus" or node.module.startswith("janus."):
-                yield node.module, node.lineno
+        elif (isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+              and (node.module == "janus" or node.module.startswith("janus."))):
+            yield node.module, node.lineno
 
 
 LAYERED = [(name, path) for name, path in _modules() if _part(name) in ALLOWED]

@@ -133,7 +133,7 @@ class SseReader:
                 elif raw == "" and data:
                     self.events.put((event or "message", "\n".join(data)))
                     event, data = None, []
-        except Exception:  # noqa: BLE001 - the stream ended or was cut; the test decides what that means
+        except Exception:  # noqa: BLE001, S110 - the stream ended or was cut; the test decides what that means
             pass
         finally:
             self.closed.set()

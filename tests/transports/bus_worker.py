@@ -49,7 +49,7 @@ class Worker:
         try:
             return json.loads(self._lines.get(timeout=timeout))
         except queue.Empty:
-            raise AssertionError(f"bus worker said nothing; stderr: {b''.join(self._stderr).decode()[-2000:]}")
+            raise AssertionError(f"bus worker said nothing; stderr: {b''.join(self._stderr).decode()[-2000:]}") from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -349,7 +349,7 @@ def run_all(mcp_url: str, names: list[str], revision: str, workdir: Path,
 
     runs = {n: one(n) for n in calls_upstream}
     with ThreadPoolExecutor(max_workers=PARALLEL_SCENARIOS) as pool:
-        runs.update(zip(others, pool.map(one, others)))
+        runs.update(zip(others, pool.map(one, others), strict=True))
     return [runs[n] for n in names]
 
 

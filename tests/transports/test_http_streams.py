@@ -166,7 +166,7 @@ def test_keep_alives_arrive_at_the_configured_interval_on_an_idle_stream(gw, kin
     try:
         wait_for(lambda: stream.comments >= 6, timeout=10, what="six keep-alives")  # about 3 s at 0.5 s
         times = stream.comment_times[:6]
-        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert min(gaps) >= KEEPALIVE_SECONDS - 0.1, gaps  # paced by the setting, not sent in a burst
         assert stream.pending() == []
     finally:

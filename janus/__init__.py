@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from janus.version import __version__
 
@@ -42,16 +42,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_http(app: Flask) -> None:
     from janus import errors, portal
-    from janus.admin_api import bp as admin_api_bp
     from janus.admin_api import apidocs
+    from janus.admin_api import bp as admin_api_bp
     from janus.cli import register_cli
     from janus.mock import bp as mock_bp
     from janus.ops import bp as ops_bp
     from janus.ops import init_http_metrics
+    from janus.transports import streamable_http
     from janus.transports.protected_resource import bp as protected_resource_bp
     from janus.transports.rest_tools import bp as rest_tools_bp
     from janus.transports.sse import bp as sse_bp
-    from janus.transports import streamable_http
 
     app.register_blueprint(ops_bp)
     if app.config["SEED_DEMO_DATA"]:

@@ -9,9 +9,9 @@ import ipaddress
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 8899,

@@ -66,9 +66,7 @@ def metrics():
     # Under gunicorn each worker writes its samples to PROMETHEUS_MULTIPROC_DIR;
     # the collector sums them so any worker answers for the whole server.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        from prometheus_client import ProcessCollector
+        from prometheus_client import ProcessCollector, multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -6,9 +6,9 @@ keep titles, underlines and column names exactly as they are.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
-from collections.abc import Iterable, Sequence
 
 GAP = "  "
 TARGET_URL_WIDTH = 24  # the reference shows "https://internal.bank..." for a longer base URL

@@ -14,10 +14,10 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, UTC
-from typing import Any
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from janus.gateway.schemas import ArgumentRules
 from janus.gateway.specs import ToolSpec

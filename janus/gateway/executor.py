@@ -30,15 +30,20 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from janus.gateway.cancel_scope import (
-    CallCancelled, Signal, cancellable, cancelled_here, proxy_pool_classes, unbind_socket,
+    CallCancelled,
+    Signal,
+    cancellable,
+    cancelled_here,
+    proxy_pool_classes,
+    unbind_socket,
 )
-from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.content import UpstreamResponse, excerpt, reason_phrase, to_call_result
+from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.errors import UpstreamError, exception_chain
-from janus.gateway.specs import ConnectionSpec, ToolSpec
-from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.oauth import TokenClient
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
+from janus.gateway.specs import ConnectionSpec, ToolSpec
+from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, SecretError, authenticate
 
 logger = logging.getLogger(__name__)

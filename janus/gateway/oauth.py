@@ -44,10 +44,10 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from janus.gateway.egress import EgressPolicy, EgressRefused
+from janus.gateway.errors import exception_chain
 from janus.gateway.redaction import redactor_for
 from janus.gateway.specs import ConnectionSpec
-from janus.gateway.errors import exception_chain
-from janus.gateway.upstream_auth import SecretError, _HEADER_VALUE, _where
+from janus.gateway.upstream_auth import _HEADER_VALUE, SecretError, _where
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,16 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
-    audit, auth, connections, dashboard, guides, openapi, telemetry, tokens, tools, vault,
+    audit,
+    auth,
+    connections,
+    dashboard,
+    guides,
+    openapi,
+    telemetry,
+    tokens,
+    tools,
+    vault,
 )
 from janus.portal.blueprint import bp
 from janus.portal.rendering import is_htmx, redirect_to, render

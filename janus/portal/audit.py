@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from flask import Response, request, stream_with_context, url_for
 from flask_login import login_required

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
-from collections.abc import Callable, Iterator
 
 from sqlalchemy.exc import IntegrityError
 

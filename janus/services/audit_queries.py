@@ -4,9 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, UTC
-from typing import Any
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 

@@ -10,7 +10,7 @@ import logging
 import re
 import secrets
 import sys
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, current_app

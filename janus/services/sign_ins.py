@@ -35,10 +35,10 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -12,7 +12,15 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from janus.extensions import db
 from janus.models import User
 from janus.services._common import (
-    boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+    boolean,
+    create_row,
+    delete_row,
+    iso,
+    only,
+    storable,
+    text,
+    update_row,
+    valid_id,
 )
 from janus.services.errors import Conflict, NotFound, ValidationError
 

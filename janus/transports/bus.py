@@ -24,8 +24,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Protocol, runtime_checkable
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from janus.mcp import jsonrpc
 from janus.mcp.cancellation import CancelSignal

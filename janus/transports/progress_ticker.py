@@ -12,8 +12,8 @@ so the caller's response always comes after the call's last progress.
 from __future__ import annotations
 
 import threading
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from janus.mcp import jsonrpc
 

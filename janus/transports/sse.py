@@ -23,8 +23,16 @@ from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord, new_session_id
 from janus.transports.bus import database_kind
 from janus.transports.http_common import (
-    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, parse_single, protect, rpc_error,
-    sse_event, wire_text,
+    SSE_HEADERS,
+    SSE_KEEPALIVE,
+    SSE_MIMETYPE,
+    authenticate,
+    json_response,
+    parse_single,
+    protect,
+    rpc_error,
+    sse_event,
+    wire_text,
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime

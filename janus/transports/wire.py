@@ -15,9 +15,9 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
-from collections.abc import Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,7 @@ class ReadDeadline:
         self._timeout_class = None
         if seconds > 0:
             try:
-                from gevent import Timeout
-                from gevent import monkey
+                from gevent import Timeout, monkey
             except ImportError:
                 return
             if monkey.is_module_patched("socket"):

@@ -21,8 +21,8 @@ describes the secret first to answer SecretNotFound like every other provider.
 from __future__ import annotations
 
 import threading
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 from janus.vault import SecretNotFound, VaultError, setting
 

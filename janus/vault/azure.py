@@ -40,8 +40,8 @@ import logging
 import ssl
 import time
 import unicodedata
-from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from janus.vault import SecretNotFound, VaultError, setting
 

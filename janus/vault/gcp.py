@@ -29,8 +29,8 @@ from __future__ import annotations
 import re
 import string
 import threading
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 import requests
 

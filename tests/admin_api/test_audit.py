@@ -1,7 +1,7 @@
 """The audit trails over the API: filters, pagination, newest first."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 

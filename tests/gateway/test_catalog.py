@@ -1,7 +1,7 @@
 """The in-process catalog: scope filtering, deterministic order, and freshness without per-call queries."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event

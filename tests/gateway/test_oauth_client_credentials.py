@@ -17,8 +17,8 @@ from janus.gateway.oauth import TokenClient, parse_credentials
 from janus.gateway.specs import ConnectionSpec
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, McpError
-from tests.support.waiting import wait_for
 from tests.support.backend import backend_over, call_context
+from tests.support.waiting import wait_for
 
 CLIENT_ID = "svc:billing"  # a colon must be percent-encoded inside Basic credentials
 CLIENT_SECRET = "cl1ent-S3CRET+/value"

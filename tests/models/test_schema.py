@@ -5,12 +5,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 from sqlalchemy import select, text
 
 from janus.extensions import db, migrations_dir

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 from janus.extensions import db
 from janus.gateway.tool_backend import CallRecord, arguments_digest

@@ -3,7 +3,7 @@ failed sign-ins are audited and throttled, shared with the admin API's login."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 

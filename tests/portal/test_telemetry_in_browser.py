@@ -1,7 +1,7 @@
 """The Telemetry page in Debian's chromium against a real gateway: uPlot charts under the strict CSP."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,8 +9,8 @@ from janus.extensions import db
 from janus.models import ToolCallLog
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
-from tests.support.server import GatewayServer
 from tests.support.portal import sign_in
+from tests.support.server import GatewayServer
 
 PASSWORD = "telemetry browser password 7"
 

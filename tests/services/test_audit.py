@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 

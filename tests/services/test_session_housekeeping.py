@@ -1,7 +1,7 @@
 """Server start removes sessions and sign-ins that ended (or went idle) more than a week ago, and no others."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 

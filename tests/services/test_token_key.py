@@ -6,7 +6,7 @@ import hashlib
 import os
 import stat
 import subprocess
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text

@@ -6,7 +6,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 import pytest
 import requests

@@ -5,7 +5,7 @@ import json
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest

@@ -13,8 +13,18 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import (
-    BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers,
-    start_http_gateway, stateless_meta, stop_http_gateway,
+    BILLING,
+    DISABLED,
+    EXPIRED,
+    METRICS_AUTH,
+    WEATHER,
+    SseReader,
+    audit_rows_for,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
+    stateless_meta,
+    stop_http_gateway,
 )
 from tests.support.http_streams import wait_listed_everywhere
 from tests.support.upstream import echo

@@ -210,6 +210,7 @@ def test_eof_finishes_calls_in_flight_and_exits_zero(catalog, upstream):
         release.set()
         if gw.proc.poll() is None:
             gw.proc.kill()
+        gw.__exit__(None, None, None)  # reaps it and closes the pipes
 
 
 @pytest.mark.parametrize("case", ["unknown", "disabled", "expired"])

@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODY = json.dumps({"member_id": "MEM-LCH-001", "total_trades": 2540,
-                   "currency_breakdown": [{"currency": c, "trade_count": 100 + i} for i, c in enumerate("GBP EUR USD JPY CHF".split())]}).encode()
+                   "currency_breakdown": [{"currency": c, "trade_count": 100 + i} for i, c in enumerate(["GBP", "EUR", "USD", "JPY", "CHF"])]}).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -18,7 +18,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body in separate segments would otherwise meet delayed ACKs (~40 ms a call).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(BODY)}\r\n\r\n").encode()
         self.wfile.write(head + BODY)

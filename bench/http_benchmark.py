@@ -48,10 +48,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import http_flamegraph  # noqa: E402
-import http_pyclient as pyc  # noqa: E402
-import http_servers as hs  # noqa: E402
-from http_report import Row, add_ratios, combine, cpu_split_lines, table  # noqa: E402
+import http_flamegraph
+import http_pyclient as pyc
+import http_servers as hs
+from http_report import Row, add_ratios, combine, cpu_split_lines, table
 
 ALL_TARGETS = ["direct", "minimal", "janus-http", "janus-sse", "peer", "janus-http-py", "direct-py", "peer-py",
                "minimal-py"]

@@ -33,7 +33,7 @@ def main() -> int:
     import httpx2
     from fastmcp import FastMCP
 
-    with urllib.request.urlopen(args.openapi_url, timeout=10) as response:  # 127.0.0.1 only: the bench's nginx
+    with urllib.request.urlopen(args.openapi_url, timeout=10) as response:  # noqa: S310 - 127.0.0.1 only: the bench's nginx
         spec = json.load(response)
     client = httpx2.AsyncClient(base_url=args.upstream, timeout=args.timeout)
     server = FastMCP.from_openapi(openapi_spec=spec, client=client, name="bench-peer")

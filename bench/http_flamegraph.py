@@ -77,7 +77,7 @@ def summary(stacks: list[tuple[list[str], int]], top: int = 30, title: str = "")
 
 
 def _colour(name: str) -> str:
-    digest = hashlib.md5(package_of(name).encode()).digest()
+    digest = hashlib.md5(package_of(name).encode(), usedforsecurity=False).digest()
     return f"rgb({205 + digest[0] % 50},{80 + digest[1] % 120},{digest[2] % 60})"
 
 

@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def seed(app) -> None:
                                         input_schema=schema))
         for k in range(50):
             db.session.add(ClientToken(name=f"Team {k}", token_hash=f"{k:064x}", scopes=f"svc{k % 50:02d}_*"))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         db.session.add_all(ToolCallLog(created_at=now - timedelta(seconds=4 * i), tool_name=f"svc{i % 50:02d}_get_item_{i % 10}",
                                        status="success" if i % 17 else "failure", http_status=200 if i % 17 else 502,
                                        duration_ms=5 + (i % 400), token_name=f"Team {i % 50}", transport="streamable_http")
@@ -77,7 +77,7 @@ def main() -> None:
 
     from janus.portal import NAVIGATION
 
-    pages = [url for url in (app.url_map.bind("localhost").build(e) for e, _ in NAVIGATION if e in app.view_functions)]
+    pages = [app.url_map.bind("localhost").build(e) for e, _ in NAVIGATION if e in app.view_functions]
     pages += ["/connections/new", "/tools/new"]
     if args.pages:
         pages = [p.strip() for p in args.pages.split(",") if p.strip()]

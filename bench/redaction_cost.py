@@ -42,11 +42,11 @@ def main() -> None:
         echoed = _body(f"you sent {credential}")
         for label, body in (("clean", clean), ("escapes", escaped), ("holds the credential", echoed)):
             text = body.decode()
-            print(f"  Redactor.text, {name}, {label}: {_us(lambda: redactor.text(text), n):.1f} µs")
+            print(f"  Redactor.text, {name}, {label}: {_us(lambda: redactor.text(text), n):.1f} µs")  # noqa: B023 - _us calls it at once
     for name, redactor in (("no credentials", NOTHING), ("bearer", redactor_for((BEARER,))),
                            ("basic", redactor_for((BASIC,)))):
         response = UpstreamResponse(200, "OK", "application/json", clean, redactor=redactor)
-        print(f"  to_call_result, 2 KB JSON, {name}: {_us(lambda: to_call_result(response, '2025-11-25'), n):.1f} µs")
+        print(f"  to_call_result, 2 KB JSON, {name}: {_us(lambda: to_call_result(response, '2025-11-25'), n):.1f} µs")  # noqa: B023 - _us calls it at once
     print(f"  redactor_for, cache hit: {_us(lambda: redactor_for((BEARER,)), n):.2f} µs")
     print(f"  Redactor build (once per credential value): {_us(lambda: Redactor((BEARER,)), 200):.0f} µs")
 

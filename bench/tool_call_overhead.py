@@ -104,8 +104,8 @@ def main() -> None:
 
     modes = {"direct": call_direct, "janus": call_janus, "stdio": call_stdio}
     latencies = {m: [] for m in modes}
-    cpu = {m: 0.0 for m in modes}
-    for name, fn in modes.items():  # warm up: connections, caches, lazy imports
+    cpu = dict.fromkeys(modes, 0.0)
+    for fn in modes.values():  # warm up: connections, caches, lazy imports
         for i in range(50):
             fn(i)
     deadline = time.monotonic() + args.max_seconds

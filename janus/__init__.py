@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from janus.version import __version__
 
@@ -11,7 +12,7 @@ if TYPE_CHECKING:  # importing `janus` stays cheap (gunicorn's master imports it
 
 __all__ = ["create_app", "__version__"]
 
-def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, CLI. No migrations, prompts or network.
 
     With SERVE_HTTP false (set by `mcp-gateway -stdio`) only the config and
@@ -39,18 +40,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     return app
 
 
-def _register_http(app: "Flask") -> None:
+def _register_http(app: Flask) -> None:
     from janus import errors, portal
-    from janus.admin_api import bp as admin_api_bp
     from janus.admin_api import apidocs
+    from janus.admin_api import bp as admin_api_bp
     from janus.cli import register_cli
     from janus.mock import bp as mock_bp
+    from janus.transports import streamable_http
     from janus.transports.ops import bp as ops_bp
     from janus.transports.ops import init_http_metrics
     from janus.transports.protected_resource import bp as protected_resource_bp
     from janus.transports.rest_tools import bp as rest_tools_bp
     from janus.transports.sse import bp as sse_bp
-    from janus.transports import streamable_http
 
     app.register_blueprint(ops_bp)
     if app.config["SEED_DEMO_DATA"]:

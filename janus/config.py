@@ -9,12 +9,13 @@ import ipaddress
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 8899,
-    "HOST": "0.0.0.0",
+    "HOST": "0.0.0.0",  # noqa: S104 - a server for remote MCP clients; ALLOWED_HOSTS guards the names it answers
     "DATABASE_PATH": "./mcp-gateway.db",
     "DATABASE_URL": "",
     "VAULT_PROVIDER": "local",
@@ -102,7 +103,8 @@ FLASK_SESSION_KEY_LABEL = "janus/flask-session-cookie/v1"
 ADMIN_JWT_KEY_LABEL = "janus/admin-api-jwt/v1"
 
 
-JWT_SECRET_GENERATED_ENV = "JANUS_JWT_SECRET_GENERATED"  # set by gunicorn_conf when it drew JWT_SECRET itself
+# Set by gunicorn_conf when it drew JWT_SECRET itself. A variable's name, not a secret.
+JWT_SECRET_GENERATED_ENV = "JANUS_JWT_SECRET_GENERATED"  # noqa: S105
 
 
 def derive_key(secret: str, label: str) -> bytes:

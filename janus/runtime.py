@@ -24,9 +24,8 @@ from janus.services.token_key import server_key
 from janus.vault.cache import SecretCache
 from janus.version import __version__
 
-
 log = logging.getLogger(__name__)
-_ALL: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+_ALL: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
 
 @dataclass(eq=False)

@@ -64,11 +64,10 @@ def make_app(database: dict, **overrides):
 def _reset_tables(app) -> None:
     from janus.extensions import db
 
-    with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
-            conn.execute(text("INSERT INTO change_counters (name, value) VALUES ('catalog', 0)"))
+    with app.app_context(), db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+        conn.execute(text("INSERT INTO change_counters (name, value) VALUES ('catalog', 0)"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -101,7 +101,7 @@ def test_the_protocol_core_imports_only_the_standard_library():
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
             for name in names:
                 top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top == "janus" and name.startswith("janus.mcp"), f"{path.name} imports {name}"
+                assert top in sys.stdlib_module_names or (top == "janus" and name.startswith("janus.mcp")), f"{path.name} imports {name}"
 
 
 def test_cloud_sdks_are_not_imported_at_module_level_anywhere():

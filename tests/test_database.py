@@ -58,5 +58,5 @@ def test_an_existing_database_with_looser_modes_is_tightened_at_start_and_logged
         db.engine.dispose()
     modes = {name: _mode(tmp_path / name) for name in names}  # still open elsewhere: all three files exist
     keep_open.close()
-    assert modes == {name: 0o600 for name in names}
+    assert modes == dict.fromkeys(names, 0o600)
     assert f"database file {database} was mode 0644; changed it to 0600" in caplog.text

@@ -6,7 +6,15 @@ OpenAPI document and serves it, with Swagger UI at /apidocs/, on a blueprint of 
 from __future__ import annotations
 
 from janus.admin_api import (  # noqa: F401  (each module adds its resource's routes)
-    _http, audit, auth, connections, endpoints, status, tokens, users, vault,
+    _http,
+    audit,
+    auth,
+    connections,
+    endpoints,
+    status,
+    tokens,
+    users,
+    vault,
 )
 from janus.admin_api.blueprint import bp
 

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
 
-from janus.admin_api.blueprint import bp
 from janus.admin_api._http import json_body, no_content
+from janus.admin_api.blueprint import bp
 from janus.auth import session_jwt
 from janus.auth.admin import Unauthorized, session_claims
 from janus.auth.client import client_address
+from janus.extensions import db
 from janus.services import admin_audit, sign_ins
 from janus.services._common import iso, only, text
 from janus.services.errors import ValidationError
-from janus.extensions import db
 
 BAD_CREDENTIALS = "wrong username or password, or the user is disabled"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from janus.admin_api.blueprint import bp
 from janus.admin_api._http import actor, created, json_body, no_content
+from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
 from janus.services import users as users_service
 

@@ -13,10 +13,29 @@ from typing import Any
 import click
 
 from janus.cli.mcp_cli_catalog import emit_json, json_flag, note, read_secret, register
-from janus.cli.mcp_cli_render import (VERIFY_RULE, VERIFY_STEPS, VERIFY_TITLE, logs_table, metric_rows,
-                                      metrics_report, status_lines, step_line, step_result, targets_table)
-from janus.cli.mcp_cli_session import ADDR_ENV, DEFAULT_ADDR, Api, CliError, Settings, cache_path, clear_cache, \
-    normalize_addr, save_cache
+from janus.cli.mcp_cli_render import (
+    VERIFY_RULE,
+    VERIFY_STEPS,
+    VERIFY_TITLE,
+    logs_table,
+    metric_rows,
+    metrics_report,
+    status_lines,
+    step_line,
+    step_result,
+    targets_table,
+)
+from janus.cli.mcp_cli_session import (
+    ADDR_ENV,
+    DEFAULT_ADDR,
+    Api,
+    CliError,
+    Settings,
+    cache_path,
+    clear_cache,
+    normalize_addr,
+    save_cache,
+)
 from janus.version import __version__
 
 # janus.services.audit_statuses.STATUSES, spelled out: mcp-cli loads nothing of the server side (it talks
@@ -200,7 +219,7 @@ def metrics(settings: Settings, show_all: bool) -> None:
     except ValueError as exc:
         raise CliError(f"{api.addr}/metrics is not Prometheus text: {exc}") from None
     if settings.json_output:
-        return emit_json([{"name": n, "labels": l, "value": v} for n, l, v in rows])
+        return emit_json([{"name": n, "labels": labels, "value": v} for n, labels, v in rows])
     click.echo(metrics_report(rows))
 
 

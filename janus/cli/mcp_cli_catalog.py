@@ -6,7 +6,8 @@ stdout carries data only (tables, ids, token values, JSON with --json), so
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import click

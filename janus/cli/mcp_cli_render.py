@@ -6,8 +6,9 @@ keep titles, underlines and column names exactly as they are.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 GAP = "  "
 TARGET_URL_WIDTH = 24  # the reference shows "https://internal.bank..." for a longer base URL
@@ -37,7 +38,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
-        return GAP.join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+        return GAP.join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
     return "\n".join([line(headers), line(["-" * len(h) for h in headers]), *map(line, cells)])
 

@@ -10,7 +10,7 @@ import os
 import secrets
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,7 +96,7 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # -- settings from the global options ------------------------------------------------
@@ -130,11 +130,11 @@ class Settings:
         if not token or self.cache.get("addr") != addr:
             raise CliError(f"not logged in: {self.login_hint(addr)}")
         expires = parse_time(self.cache.get("expires_at"))
-        if expires is not None and expires <= datetime.now(timezone.utc):
+        if expires is not None and expires <= datetime.now(UTC):
             raise CliError(f"session expired at {self.cache['expires_at']}: {self.login_hint(addr)}")
         return token, "cache"
 
-    def api(self, *, authenticated: bool = True, addr: str | None = None) -> "Api":
+    def api(self, *, authenticated: bool = True, addr: str | None = None) -> Api:
         token, source = self.session_token() if authenticated else (None, None)
         return Api(self, addr or self.addr, token, source)
 
@@ -195,9 +195,9 @@ class Api:
     def _http_error(self, method: str, path: str, response: requests.Response) -> CliError:
         code, message = _error_body(response)
         status = f"HTTP {response.status_code}"
-        if response.status_code == 401 and self.token_source == "cache":
+        if response.status_code == 401 and self.token_source == "cache":  # noqa: S105 - where it came from
             text = f"session no longer valid ({message or 'unauthorized'}): {self.settings.login_hint(self.addr)}"
-        elif response.status_code == 401 and self.token_source == "option":
+        elif response.status_code == 401 and self.token_source == "option":  # noqa: S105 - ditto
             text = f"the gateway rejected the session token given with --token: {message or 'unauthorized'}"
         elif code is None:
             # Not the admin API's error shape: a proxy, an older gateway, or not Janus at all.

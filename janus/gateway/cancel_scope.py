@@ -17,8 +17,10 @@ import contextvars
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
+
 
 class Signal(Protocol):
     def is_set(self) -> bool: ...

@@ -14,9 +14,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from janus.gateway.schemas import ArgumentRules, SchemaValidator
 from janus.gateway.specs import ToolSpec
@@ -76,7 +77,7 @@ class TokenRecord:
             return False
         if self.expires_at is None:
             return True
-        return (now or datetime.now(timezone.utc)) < self.expires_at
+        return (now or datetime.now(UTC)) < self.expires_at
 
 
 @dataclass(frozen=True)

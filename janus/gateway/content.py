@@ -195,7 +195,7 @@ def _success_content(
         # structuredContent must be an object in MCP; arrays and scalars stay text.
         return [_text(pretty)], parsed if isinstance(parsed, dict) else None
 
-    if mime.startswith("image/") or mime.startswith("audio/"):
+    if mime.startswith(("image/", "audio/")):
         kind = "image" if mime.startswith("image/") else "audio"
         if response.truncated:
             return [_text(f"[{mime} response of {_size(response)} exceeded the size limit "

@@ -30,15 +30,20 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from janus.gateway.cancel_scope import (
-    CallCancelled, Signal, cancellable, cancelled_here, proxy_pool_classes, unbind_socket,
+    CallCancelled,
+    Signal,
+    cancellable,
+    cancelled_here,
+    proxy_pool_classes,
+    unbind_socket,
 )
-from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.content import UpstreamResponse, excerpt, reason_phrase, to_call_result
+from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.errors import UpstreamError, exception_chain
-from janus.gateway.specs import ConnectionSpec, ToolSpec
-from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.oauth import TokenClient
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
+from janus.gateway.specs import ConnectionSpec, ToolSpec
+from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, SecretError, authenticate
 
 logger = logging.getLogger(__name__)
@@ -408,7 +413,7 @@ class Executor:
                 decode_content=True,
                 assert_same_host=False,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - urllib3's own hierarchy, turned into an UpstreamError
             unbind_socket()  # urllib3 closed that connection; it never goes back to the pool
             # from None: urllib3's messages quote the full URL with its query.
             raise self._failed(conn, method, exc, connect_timeout) from None
@@ -448,7 +453,7 @@ class Executor:
         while True:
             try:
                 chunk = read(READ_CHUNK, decode_content=True)
-            except Exception as exc:  # urllib3's own hierarchy
+            except Exception as exc:  # noqa: BLE001 - urllib3's own hierarchy
                 raise self._failed(conn, method, exc, connect_timeout) from None
             if not chunk:
                 return b"".join(chunks), size > self._max_bytes

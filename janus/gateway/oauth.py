@@ -44,10 +44,10 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from janus.gateway.egress import EgressPolicy, EgressRefused
+from janus.gateway.errors import exception_chain
 from janus.gateway.redaction import redactor_for
 from janus.gateway.specs import ConnectionSpec
-from janus.gateway.errors import exception_chain
-from janus.gateway.upstream_auth import SecretError, _HEADER_VALUE, _where
+from janus.gateway.upstream_auth import _HEADER_VALUE, SecretError, _where
 
 logger = logging.getLogger(__name__)
 
@@ -323,13 +323,13 @@ class TokenClient:
                 timeout=urllib3.Timeout(connect=min(timeout, CONNECT_TIMEOUT), read=timeout),
                 redirect=False, retries=False, preload_content=False,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any network failure becomes a token error
             # from None: urllib3's messages and the chained frames must not reach logs with the request.
             raise self._failed(f"Token request for {where} failed: {_network_problem(exc)}") from None
         try:
             try:
                 body = response.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any network failure becomes a token error
                 raise self._failed(f"Token request for {where} failed: {_network_problem(exc)}") from None
             if len(body) > MAX_RESPONSE_BYTES:
                 response.close()  # unread bytes would poison the next request on this socket

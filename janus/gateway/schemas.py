@@ -288,7 +288,7 @@ def _additional_properties(validator: _Descending, additional: Any, instance: An
         yield ValidationError(f"additional properties are not allowed ({names} unexpected)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bounded(base: type) -> Callable[..., SchemaValidator]:
     """The dialect's validator class with its regex keywords under the time budget."""
     from jsonschema.validators import extend

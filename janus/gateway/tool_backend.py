@@ -6,9 +6,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -17,7 +18,11 @@ from janus.gateway.cancel_scope import CallCancelled
 from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
 from janus.gateway.schemas import (
-    DEFAULT_PATTERN_BUDGET, PatternTimeout, SchemaRefused, ValidationProblem, argument_errors,
+    DEFAULT_PATTERN_BUDGET,
+    PatternTimeout,
+    SchemaRefused,
+    ValidationProblem,
+    argument_errors,
 )
 from janus.gateway.templating import ArgumentError
 from janus.gateway.upstream_auth import SecretError
@@ -48,7 +53,7 @@ class CallRecord:
     http_status: int | None = None
     error_message: str | None = None
     arguments_digest: str | None = None
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class BuiltinTools(Protocol):
@@ -95,7 +100,7 @@ class GatewayBackend:
     """Implements janus.mcp's ToolBackend on top of the catalog and the executor."""
 
     def __init__(
-        self, catalog: Catalog, make_executor: Callable[[], "Executor"], record: Callable[[CallRecord], None],
+        self, catalog: Catalog, make_executor: Callable[[], Executor], record: Callable[[CallRecord], None],
         builtins: BuiltinTools | None = None, pattern_budget: float = DEFAULT_PATTERN_BUDGET,
     ) -> None:
         self.catalog = catalog
@@ -107,7 +112,7 @@ class GatewayBackend:
         self._record = record
 
     @property
-    def executor(self) -> "Executor":
+    def executor(self) -> Executor:
         """Built on the first call (importing requests), not at start-up."""
         executor = self._executor
         if executor is None:

@@ -6,8 +6,9 @@ transports may call `handle` from several threads at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from . import jsonrpc, versions
 from .cancellation import CancelSignal

@@ -33,11 +33,11 @@ def _member_id():
 
 def _rng(member_id: str, salt: str) -> random.Random:
     seed = hashlib.sha256(f"{salt}:{member_id}".encode()).digest()
-    return random.Random(int.from_bytes(seed[:8], "big"))
+    return random.Random(int.from_bytes(seed[:8], "big"))  # noqa: S311 - repeatable demo data, not secrets
 
 
 def _business_day() -> date:
-    day = date.today() - timedelta(days=1)
+    day = date.today() - timedelta(days=1)  # noqa: DTZ011 - the demo's business day is the host's calendar day
     while day.weekday() >= 5:
         day -= timedelta(days=1)
     return day

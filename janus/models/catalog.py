@@ -26,7 +26,7 @@ class Connection(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    endpoints: Mapped[list["Endpoint"]] = relationship(
+    endpoints: Mapped[list[Endpoint]] = relationship(
         back_populates="connection", cascade="all, delete-orphan", passive_deletes=True,
         order_by="Endpoint.tool_name",
     )

@@ -12,7 +12,16 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
-    audit, auth, connections, dashboard, guides, openapi, telemetry, tokens, tools, vault,
+    audit,
+    auth,
+    connections,
+    dashboard,
+    guides,
+    openapi,
+    telemetry,
+    tokens,
+    tools,
+    vault,
 )
 from janus.portal.blueprint import bp
 from janus.portal.rendering import is_htmx, redirect_to, render
@@ -83,7 +92,7 @@ def _http_error(exc: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception):
-    log.exception("portal error on %s %s", request.method, request.path)
+    log.error("portal error on %s %s", request.method, request.path, exc_info=exc)
     return _error_page(500, "An internal error occurred; see the gateway log.")
 
 

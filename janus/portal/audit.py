@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from flask import Response, request, stream_with_context, url_for
@@ -92,7 +92,7 @@ def _export(tab: str):
         chunks = spec["csv"](**_filters(tab))  # checks the filters before the first byte goes out
     except ServiceError:
         return _listing(tab)  # the same page with the message next to the bad filter
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     response = Response(stream_with_context(chunks), mimetype="text/csv")  # text/csv; charset=utf-8
     response.headers["Content-Disposition"] = f'attachment; filename="janus-{spec["file"]}-{stamp}.csv"'
     return response

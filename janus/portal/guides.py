@@ -20,7 +20,7 @@ from janus.portal.urls import gateway_urls
 from janus.services import vault_keys
 
 TEMPLATE = "portal/guides/index.html"
-TOKEN_PLACEHOLDER = "<client token>"
+TOKEN_PLACEHOLDER = "<client token>"  # noqa: S105 - text shown in place of a token
 SERVER_NAME = "api-gateway"  # the key README.md uses for Claude Desktop
 
 
@@ -73,7 +73,7 @@ def _stdio_env() -> dict[str, str]:
     if str(cfg.get("VAULT_ENCRYPTION_KEY") or "").strip():
         env["VAULT_ENCRYPTION_KEY"] = "<this gateway's VAULT_ENCRYPTION_KEY>"
     if str(cfg.get("TOKEN_HASH_KEY") or "").strip():  # without it the stdio process refuses to start
-        env["TOKEN_HASH_KEY"] = "<this gateway's TOKEN_HASH_KEY>"
+        env["TOKEN_HASH_KEY"] = "<this gateway's TOKEN_HASH_KEY>"  # noqa: S105 - a placeholder
     env["MCP_GATEWAY_TOKEN"] = TOKEN_PLACEHOLDER
     return env
 

@@ -1,7 +1,8 @@
 """Page or fragment: one decision, made here from HX-Request (house style 4–5)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from flask import Response, make_response, render_template, request, url_for

@@ -11,7 +11,8 @@ here rather than in janus.extensions so `mcp-gateway -stdio` never imports them.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, session

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, Callable, Iterator, Literal, overload
+from typing import Any, Literal, overload
 
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError

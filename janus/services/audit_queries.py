@@ -4,8 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -125,7 +126,7 @@ def _when(name: str, raw: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         # In UTC now: a date at the edge of year 1 or 9999 must not overflow when the query binds it.
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValidationError(f"{name} must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z", field=name) from None
 

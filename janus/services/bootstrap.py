@@ -9,7 +9,7 @@ import logging
 import re
 import secrets
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import delete, inspect, select, text
@@ -25,7 +25,7 @@ from janus.services.token_key import server_key
 log = logging.getLogger(__name__)
 
 DEMO_CONNECTION = "LCH DPG & Collateral Services"
-DEMO_TOKEN = "lch_member_test_token_889"
+DEMO_TOKEN = "lch_member_test_token_889"  # noqa: S105 - the demo seed's published token (SEED_DEMO_DATA only)
 _MOCK_URL = re.compile(r"^http://127\.0\.0\.1:\d+/api/mock$")
 
 
@@ -145,7 +145,7 @@ def purge_ended_sessions(older_than: timedelta = timedelta(days=7)) -> int:
     """Housekeeping at server start: MCP sessions and portal sign-ins over (or idle) for a week go."""
     from janus.services.sessions import SessionStore
 
-    cutoff = datetime.now(timezone.utc) - older_than
+    cutoff = datetime.now(UTC) - older_than
     removed = SessionStore(db.engine).purge(older_than)
     removed += affected_rows(db.session.execute(delete(PortalSession).where(
         (PortalSession.ended_at < cutoff) | (PortalSession.expires_at < cutoff)))) or 0

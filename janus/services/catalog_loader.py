@@ -11,7 +11,6 @@ from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.models import CATALOG_COUNTER, ChangeCounter, ClientToken, Connection
 
-
 log = logging.getLogger(__name__)
 
 

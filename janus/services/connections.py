@@ -9,12 +9,21 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from janus.extensions import db
-from janus.gateway.egress import EgressPolicy
 from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
+from janus.gateway.egress import EgressPolicy
 from janus.gateway.specs import AUTH_TYPES
 from janus.models import Connection, Endpoint
 from janus.services._common import (
-    FieldErrors, boolean, create_row, delete_row, iso, number, only, text, update_row, valid_id,
+    FieldErrors,
+    boolean,
+    create_row,
+    delete_row,
+    iso,
+    number,
+    only,
+    text,
+    update_row,
+    valid_id,
 )
 from janus.services.errors import Conflict, NotFound, ValidationError
 

@@ -11,13 +11,22 @@ from sqlalchemy.orm import contains_eager
 
 from janus.extensions import db
 from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
-from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.schemas import declared_names, schema_problems
+from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.templating import fixed_query_names, placeholders, validate_body_template
 from janus.gateway.tool_backend import GatewayBackend, encodable
 from janus.models import Connection, Endpoint
 from janus.services._common import (
-    FieldErrors, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+    FieldErrors,
+    boolean,
+    create_row,
+    delete_row,
+    iso,
+    only,
+    storable,
+    text,
+    update_row,
+    valid_id,
 )
 from janus.services.errors import Conflict, NotFound, ServiceError, ValidationError
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Engine
@@ -59,7 +60,7 @@ class SessionStore:
                protocol_version: str | None = None, client_info: dict | None = None,
                client_capabilities: dict | None = None, session_id: str | None = None) -> SessionRecord:
         """`session_id`: one the caller drew with new_session_id() (legacy SSE subscribes its mailbox first)."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         record = SessionRecord(
             id=session_id or new_session_id(), transport=transport, token_hash=token_hash, protocol_version=protocol_version,
             client_info=client_info, client_capabilities=client_capabilities, owner_node=owner_node, last_seen_at=now,
@@ -87,7 +88,7 @@ class SessionStore:
             id=row[0], transport=row[1], token_hash=row[2], protocol_version=row[3], client_info=row[4],
             client_capabilities=row[5], initialized=bool(row[6]), owner_node=row[7], last_seen_at=_aware(row[8]),
         )
-        if record.last_seen_at and datetime.now(timezone.utc) - record.last_seen_at > self._idle_timeout:
+        if record.last_seen_at and datetime.now(UTC) - record.last_seen_at > self._idle_timeout:
             self.end(session_id)
             return None
         self._touch(record)
@@ -100,7 +101,7 @@ class SessionStore:
         if not ids:
             return set()
         t = McpSession.__table__.c
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._engine.begin() as conn:
             live = set(conn.scalars(select(t.id).where(t.id.in_(ids), t.ended_at.is_(None))))
             if live:
@@ -117,7 +118,7 @@ class SessionStore:
         For per-token caps (SSE_MAX_STREAMS_PER_TOKEN): called when a stream opens, never per message.
         """
         t = McpSession.__table__.c
-        cutoff = datetime.now(timezone.utc) - self._idle_timeout
+        cutoff = datetime.now(UTC) - self._idle_timeout
         with self._engine.connect() as conn:
             rows = conn.execute(select(t.id, t.owner_node).where(
                 t.transport == transport, t.token_hash == token_hash, t.ended_at.is_(None), t.last_seen_at >= cutoff))
@@ -136,7 +137,7 @@ class SessionStore:
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(McpSession).where(McpSession.id == session_id, McpSession.ended_at.is_(None))
-                .values(ended_at=datetime.now(timezone.utc))
+                .values(ended_at=datetime.now(UTC))
             )
         return result.rowcount > 0
 
@@ -152,7 +153,7 @@ class SessionStore:
 
     def purge(self, older_than: timedelta = timedelta(days=7)) -> int:
         """Delete ended or long-idle sessions (housekeeping)."""
-        cutoff = datetime.now(timezone.utc) - older_than
+        cutoff = datetime.now(UTC) - older_than
         with self._engine.begin() as conn:
             result = conn.execute(delete(McpSession).where(
                 (McpSession.ended_at.is_not(None) & (McpSession.ended_at < cutoff)) | (McpSession.last_seen_at < cutoff)
@@ -160,12 +161,12 @@ class SessionStore:
         return result.rowcount
 
     def _touch(self, record: SessionRecord) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if record.last_seen_at is None or now - record.last_seen_at > LAST_SEEN_EVERY:
             self.update(record, last_seen_at=now)
 
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value

@@ -35,9 +35,10 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -82,7 +83,7 @@ class Limits:
     api_session_hours: float = 12.0
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "Limits":
+    def from_config(cls, cfg: Any) -> Limits:
         return cls(session_hours=float(cfg.get("PORTAL_SESSION_HOURS", 12.0)),
                    idle_minutes=float(cfg.get("PORTAL_IDLE_MINUTES", 60.0)),
                    max_failures=int(cfg.get("LOGIN_MAX_FAILURES", 5)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -84,14 +84,14 @@ def verify(executor: Executor) -> dict[str, Any]:
         checks.append({"step": "database", "ok": tables_ok,
                        "detail": f"{n_conn} Connections, {n_tools} Tools Registered" if tables_ok
                        else f"schema revision {revision!r}, expected {SCHEMA_REVISION!r}"})
-    except Exception as exc:  # the report must be complete even when a step fails
+    except Exception as exc:  # noqa: BLE001 - the report must be complete even when a step fails
         checks.append({"step": "database", "ok": False, "detail": type(exc).__name__})
     try:
         from janus.vault import get_vault
 
         keys = get_vault(current_app.config).list()
         checks.append({"step": "vault", "ok": True, "detail": f"{len(keys)} Secret Keys Available"})
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any provider's failure is reported, not raised
         checks.append({"step": "vault", "ok": False, "detail": str(exc)[:200]})
     targets = health(executor)
     checks.append({"step": "targets", "ok": all(t["ok"] for t in targets),
@@ -101,7 +101,7 @@ def verify(executor: Executor) -> dict[str, Any]:
 
 def dashboard() -> dict[str, Any]:
     """The portal's headline numbers: catalog size, calls in the last 24 h and their mean latency."""
-    since = datetime.now(timezone.utc) - timedelta(hours=24)
+    since = datetime.now(UTC) - timedelta(hours=24)
     calls, avg_ms = db.session.execute(
         select(func.count(ToolCallLog.id), func.avg(ToolCallLog.duration_ms)).where(ToolCallLog.created_at >= since)
     ).one()
@@ -121,7 +121,7 @@ def _running_calls() -> int | None:
 
     try:
         return in_flight()
-    except Exception:  # a metrics directory being cleaned up must not break the dashboard
+    except Exception:  # noqa: BLE001 - a metrics directory being cleaned up must not break the dashboard
         return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, case, cast, func, literal, select, text
@@ -61,7 +61,7 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
     (totals, percentile, buckets) all describe exactly the same rows.
     """
     spec = window(window_key)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     now_ts = math.floor(now.timestamp())
     size = spec.bucket_seconds
     first_ts = now_ts - now_ts % size - (spec.buckets - 1) * size
@@ -86,7 +86,7 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
     return {
         "window": {"key": spec.key, "label": spec.label, "start": _iso(start), "end": _iso(end),
                    "bucket_seconds": size},
-        "as_of": _iso(now.astimezone(timezone.utc).replace(microsecond=0)),
+        "as_of": _iso(now.astimezone(UTC).replace(microsecond=0)),
         "total": total,
         "successes": successes,
         "failures": failures,
@@ -215,7 +215,7 @@ def _pool(pool) -> dict[str, Any]:
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def _iso(value: datetime) -> str:

@@ -39,7 +39,7 @@ from janus.vault import KEY_BYTES, SecretNotFound, VaultError, decode_key, get_v
 log = logging.getLogger(__name__)
 
 SETTING = "TOKEN_HASH_KEY"
-VAULT_SECRET_NAME = "janus-token-hash-key"  # valid as an AWS, GCP and Azure secret name
+VAULT_SECRET_NAME = "janus-token-hash-key"  # noqa: S105 - a name, not a key; valid as an AWS, GCP and Azure secret name
 KEY_FILE_SUFFIX = ".token-hash.key"
 CHECK_NAME = "token_hash"
 _CHECK_LABEL = b"janus/token-hash-key-check\x00"

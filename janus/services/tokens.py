@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -44,7 +44,7 @@ def state(token_view: dict[str, Any], now: datetime | None = None) -> str:
     if not token_view["enabled"]:
         return "disabled"
     expires = token_view.get("expires_at")
-    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) <= (now or datetime.now(timezone.utc)):
+    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) <= (now or datetime.now(UTC)):
         return "expired"
     return "active"
 
@@ -160,11 +160,11 @@ def _expiry(raw: Any) -> datetime | None:
         raise ValidationError(f"expires_at {raw!r} is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z",
                               field="expires_at") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
         raise ValidationError(f"expires_at {raw!r} is out of range", field="expires_at") from None
-    if value <= datetime.now(timezone.utc):
+    if value <= datetime.now(UTC):
         raise ValidationError("expires_at must be in the future", field="expires_at")
     return value

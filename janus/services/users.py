@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -12,7 +13,16 @@ from janus.extensions import db
 from janus.models import PortalSession, User
 from janus.models._types import utcnow
 from janus.services._common import (
-    affected_rows, boolean, create_row, delete_row, iso, only, storable, text, update_row, valid_id,
+    affected_rows,
+    boolean,
+    create_row,
+    delete_row,
+    iso,
+    only,
+    storable,
+    text,
+    update_row,
+    valid_id,
 )
 from janus.services.errors import Conflict, NotFound, ValidationError
 

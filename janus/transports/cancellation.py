@@ -19,8 +19,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from janus.mcp import jsonrpc
 from janus.mcp.cancellation import CancelSignal
@@ -51,7 +52,7 @@ class InFlightCalls:
         self._early: OrderedDict[tuple[str, Key], float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def session(self, session_id: str, **state: Any) -> "SharedSession":
+    def session(self, session_id: str, **state: Any) -> SharedSession:
         """A Session for one request of shared session `session_id` (handshake fields in `state`)."""
         return SharedSession(session_id=session_id, calls=self, **state)
 

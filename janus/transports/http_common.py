@@ -143,7 +143,7 @@ class EdgePolicy:
     any_host: bool = False  # ALLOWED_HOSTS=*: a proxy in front already validates Host
 
     @classmethod
-    def from_config(cls, config) -> "EdgePolicy":
+    def from_config(cls, config) -> EdgePolicy:
         hosts, host_ports, any_host = set(LOOPBACK_HOSTS), set(), False
         public = urlsplit(config.get("PUBLIC_URL") or "")
         if public.hostname:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from janus.transports.bus import Bus
 
 log = logging.getLogger(__name__)
-_ALL: "weakref.WeakSet[HttpRuntime]" = weakref.WeakSet()
+_ALL: weakref.WeakSet[HttpRuntime] = weakref.WeakSet()
 
 
 @dataclass(eq=False)

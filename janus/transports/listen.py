@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import queue
 import uuid
-from typing import Iterator
-
+from collections.abc import Iterator
 
 from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import INVALID_PARAMS, McpError
 from janus.transports.http_common import SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, sse_event
-from janus.transports.wire import HttpResponse
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
+from janus.transports.wire import HttpResponse
 
 SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId"
 ACKNOWLEDGED = "notifications/subscriptions/acknowledged"

@@ -5,7 +5,8 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from janus.gateway import metrics
 from janus.gateway.tool_backend import UNKNOWN_TOOL_LABEL, CallRecord, encodable

@@ -53,7 +53,7 @@ def healthz():
 def readyz():
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception as exc:  # any driver error means "not ready", with the reason
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not ready", with the reason
         log.warning("readiness check failed: %s", type(exc).__name__)
         return jsonify(status="unavailable", database="unreachable", reason=type(exc).__name__), 503
     finally:
@@ -69,9 +69,7 @@ def metrics():
     # Under gunicorn each worker writes its samples to PROMETHEUS_MULTIPROC_DIR;
     # the collector sums them so any worker answers for the whole server.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        from prometheus_client import ProcessCollector
+        from prometheus_client import ProcessCollector, multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Iterator
-
+from collections.abc import Iterator
+from typing import Any
 
 from janus.gateway.catalog import Principal
 from janus.mcp.server import Session
 from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.http_common import SSE_HEADERS, SSE_MIMETYPE, sse_event
+
 # One notification shape and one token rule for every transport that reports progress.
 from janus.transports.progress_ticker import progress_notification
 from janus.transports.wire import HttpResponse

@@ -12,7 +12,8 @@ so the caller's response always comes after the call's last progress.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from janus.mcp import jsonrpc
 
@@ -51,7 +52,7 @@ class ProgressTicker:
         self._lock = threading.Lock()  # a tick and the end never race: nothing follows the end
         self._thread = threading.Thread(target=self._run, name="janus-progress-ticker", daemon=True)
 
-    def start(self) -> "ProgressTicker":
+    def start(self) -> ProgressTicker:
         self._send(progress_notification(self._token, 0, f"Calling {self._tool}"))
         self._thread.start()
         return self

@@ -11,7 +11,8 @@ import logging
 import socket
 import threading
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 
@@ -23,8 +24,17 @@ from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord, new_session_id
 from janus.transports.bus import database_kind
 from janus.transports.http_common import (
-    SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, authenticate, json_response, parse_single, protect, rpc_error,
-    sse_event, token_hash_of, wire_text,
+    SSE_HEADERS,
+    SSE_KEEPALIVE,
+    SSE_MIMETYPE,
+    authenticate,
+    json_response,
+    parse_single,
+    protect,
+    rpc_error,
+    sse_event,
+    token_hash_of,
+    wire_text,
 )
 from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime

@@ -20,7 +20,8 @@ import logging
 import queue
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Flask
 
@@ -28,16 +29,35 @@ from janus.gateway.catalog import Principal, scopes_allow
 from janus.gateway.schemas import X_MCP_HEADER  # the mark the registration check enforces
 from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import (
-    HEADER_MISMATCH, HTTP_STATUS_FOR_ERROR, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, McpError,
+    HEADER_MISMATCH,
+    HTTP_STATUS_FOR_ERROR,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    McpError,
 )
 from janus.mcp.server import Session
 from janus.services.sessions import SESSION_CACHE_SECONDS
+from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.http_common import (
-    AUTHORIZATION, JSON_MIMETYPE, SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, Denied, EdgePolicy, accepts,
-    edge_policy, json_response, parse_single, principal_for, public_base, rpc_error, sse_event, token_hash_of,
+    AUTHORIZATION,
+    JSON_MIMETYPE,
+    SSE_HEADERS,
+    SSE_KEEPALIVE,
+    SSE_MIMETYPE,
+    Denied,
+    EdgePolicy,
+    accepts,
+    edge_policy,
+    json_response,
+    parse_single,
+    principal_for,
+    public_base,
+    rpc_error,
+    sse_event,
+    token_hash_of,
 )
 from janus.transports.http_metrics import count_request
-from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.listen import listen_stream
 from janus.transports.mcp_server import UnencodableInputGuard

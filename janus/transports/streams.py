@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from janus.gateway.catalog import Catalog, Principal
 from janus.mcp import jsonrpc

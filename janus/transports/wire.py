@@ -15,8 +15,9 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,7 @@ class ReadDeadline:
         self._timeout_class = None
         if seconds > 0:
             try:
-                from gevent import Timeout
-                from gevent import monkey
+                from gevent import Timeout, monkey
             except ImportError:
                 return
             if monkey.is_module_patched("socket"):
@@ -235,7 +235,7 @@ class _Encoded:
     def __init__(self, chunks: Iterator[str | bytes]) -> None:
         self._chunks = chunks
 
-    def __iter__(self) -> "_Encoded":
+    def __iter__(self) -> _Encoded:
         return self
 
     def __next__(self) -> bytes:

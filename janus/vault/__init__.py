@@ -16,7 +16,8 @@ import hashlib
 import importlib
 import os
 import threading
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 PROVIDERS = {
     "local": "janus.vault.local",

@@ -21,7 +21,8 @@ describes the secret first to answer SecretNotFound like every other provider.
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from janus.vault import SecretNotFound, VaultError, setting
 
@@ -35,7 +36,7 @@ _NOT_FOUND = "ResourceNotFoundException"
 _EXISTS = "ResourceExistsException"
 
 
-def create(config: Mapping[str, Any]) -> "AwsSecretsVault":
+def create(config: Mapping[str, Any]) -> AwsSecretsVault:
     return AwsSecretsVault(
         endpoint_url=setting(config, "AWS_SECRETS_ENDPOINT_URL") or None,
         prefix=setting(config, "AWS_SECRETS_PREFIX") or "",

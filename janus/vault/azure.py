@@ -40,7 +40,8 @@ import logging
 import ssl
 import time
 import unicodedata
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from janus.vault import SecretNotFound, VaultError, setting
 
@@ -70,7 +71,7 @@ class InvalidKeyName(VaultError):
     """The key cannot be stored in Azure Key Vault (empty, control characters, too long once encoded)."""
 
 
-def create(config: Mapping[str, Any]) -> "AzureKeyVault":
+def create(config: Mapping[str, Any]) -> AzureKeyVault:
     url = str(setting(config, "AZURE_KEYVAULT_URL") or "").strip()
     if not url:
         raise VaultError("VAULT_PROVIDER=azure needs AZURE_KEYVAULT_URL, the vault's URL "
@@ -170,7 +171,7 @@ def key_from_name(name: str) -> str | None:
 
 
 class AzureKeyVault:
-    def __init__(self, vault_url: str, *, credential: "TokenCredential | None" = None,
+    def __init__(self, vault_url: str, *, credential: TokenCredential | None = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, max_retries: int = DEFAULT_MAX_RETRIES,
                  purge_on_delete: bool = True, verify_challenge_resource: bool = True,
                  connection_verify: str | bool | None = None, poll_interval: float | None = None) -> None:

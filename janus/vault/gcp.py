@@ -29,7 +29,8 @@ from __future__ import annotations
 import re
 import string
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 
@@ -53,7 +54,7 @@ def _errors() -> tuple[type[Exception], ...]:
     return (gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException)
 
 
-def create(config: Mapping[str, Any]) -> "GcpSecretsVault":
+def create(config: Mapping[str, Any]) -> GcpSecretsVault:
     project = str(setting(config, "GOOGLE_CLOUD_PROJECT") or "").strip()
     if not project:
         raise VaultError(f"{PROVIDER}: set GOOGLE_CLOUD_PROJECT to the project that holds the secrets")

@@ -42,10 +42,11 @@ import os
 import tempfile
 import threading
 import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -65,7 +66,7 @@ _AAD_PREFIX = b"janus-vault/v1\x00"  # separates our associated data from any ot
 _KEY_ID_LABEL = b"janus-vault/key-id\x00"
 
 
-def create(config: Mapping[str, Any]) -> "LocalVault":
+def create(config: Mapping[str, Any]) -> LocalVault:
     raw = setting(config, "VAULT_ENCRYPTION_KEY") or ""
     env_key = decode_key(raw, "VAULT_ENCRYPTION_KEY") if str(raw).strip() else None
     return LocalVault(setting(config, "VAULT_LOCAL_PATH") or DEFAULT_PATH, env_key)

@@ -1,13 +1,12 @@
 """initial schema: connections, endpoints, tokens, users, audit trails
 
 Revision ID: 0001_initial
-Revises: 
+Revises:
 Create Date: 2026-11-25 15:18:30.225742
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001_initial'

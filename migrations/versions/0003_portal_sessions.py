@@ -5,9 +5,8 @@ Revises: 0002_mcp_sessions
 Create Date: 2026-12-06 04:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0003_portal_sessions'

@@ -5,9 +5,8 @@ Revises: 0003_portal_sessions
 Create Date: 2026-12-06 15:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic (the lead fixes the chain at merge).
 revision = '0004_session_binding'

@@ -14,9 +14,8 @@ keyed lookup can match them.
 Downgrade drops the marker table only; hashes stay keyed (the raw tokens are unknown), so tokens
 must be re-issued after a downgrade.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0005_token_hash_key'

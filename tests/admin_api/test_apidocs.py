@@ -138,6 +138,7 @@ def test_flasgger_and_its_bundled_assets_are_gone(app):
 def test_every_flask_response_carries_the_baseline_security_headers(app):
     client = app.test_client()
     for url in ("/api/v1/connections", "/static/css/portal.css", "/no-such-page", "/healthz"):
-        headers = client.get(url).headers
+        with client.get(url) as response:  # closed: a static file's response holds the file open
+            headers = response.headers
         assert headers["X-Content-Type-Options"] == "nosniff", url
         assert headers["X-Frame-Options"] == "DENY" and headers["Referrer-Policy"] == "same-origin", url

@@ -1,7 +1,7 @@
 """The audit trails over the API: filters, pagination, newest first."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from janus.models import AdminAuditLog, ToolCallLog
 
 CALLS = "/api/v1/audit/tool-calls"
 EVENTS = "/api/v1/audit/admin"
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PAGING = "page must be at least 1 and per_page between 1 and 500"
 
 

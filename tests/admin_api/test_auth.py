@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,7 +23,7 @@ def test_login_answers_a_session_token_its_expiry_and_the_user_and_audits_the_su
     assert body["user"] == {"id": user_id, "username": "root", "role": "admin", "enabled": True,
                             "created_at": body["user"]["created_at"]}
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
-    hours = (expires - datetime.now(timezone.utc)).total_seconds() / 3600
+    hours = (expires - datetime.now(UTC)).total_seconds() / 3600
     assert abs(hours - app.config["SESSION_JWT_HOURS"]) < 0.1
     claims = session_jwt.verify(app.config["JWT_SECRET"], body["token"])
     assert (claims["sub"], claims["cv"]) == (user_id, 1)  # the user's id, never the (reusable) username

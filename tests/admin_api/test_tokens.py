@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from tests.admin_api.conftest import assert_refused, audit_rows, create, dumps
 
 URL = "/api/v1/tokens"
 ALLOWED = "enabled, expires_at, name, role, scopes, token"
-FUTURE = (datetime.now(timezone.utc) + timedelta(days=30)).replace(microsecond=0)
+FUTURE = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
 
 
 def test_a_token_without_a_value_gets_a_generated_mcp_value_shown_once(app, api, admin):
@@ -98,7 +98,7 @@ CASES = [
     ({"name": "x", "scopes": 5}, 400, "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"),
     ({"name": "x", "scopes": ["a", 1]}, 400, "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"),
     ({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}, 400, "expires_at must be in the future"),
-    ({"name": "x", "expires_at": (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()}, 400,
+    ({"name": "x", "expires_at": (datetime.now(UTC) - timedelta(seconds=5)).isoformat()}, 400,
      "expires_at must be in the future"),
     ({"name": "x", "expires_at": "tomorrow"}, 400, f"expires_at 'tomorrow' is not an ISO 8601 date-time, {EXPIRY_HINT}"),
     ({"name": "x", "expires_at": 1893456000}, 400, f"expires_at must be an ISO 8601 date-time, {EXPIRY_HINT}"),

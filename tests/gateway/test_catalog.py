@@ -1,7 +1,7 @@
 """The in-process catalog: scope filtering, deterministic order, and freshness without per-call queries."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -46,7 +46,7 @@ def test_listing_is_sorted_filtered_and_annotated():
 
 
 def test_inactive_tokens_see_nothing():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     tokens = {
         hash_token("live", KEY): TokenRecord("1", "live", "developer", ("*",)),
         hash_token("off", KEY): TokenRecord("2", "off", "developer", ("*",), enabled=False),

@@ -214,7 +214,11 @@ def test_a_real_gateway_applies_egress_allowlist_from_its_environment_and_audits
     from janus.extensions import db
     from janus.models import ToolCallLog
     from tests.support.http_gateway import (
-        WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway,
+        WEATHER,
+        initialize,
+        mcp_headers,
+        start_http_gateway,
+        stop_http_gateway,
     )
     from tests.support.waiting import wait_for
 

@@ -311,7 +311,7 @@ def test_upstream_dripping_its_body_still_meets_the_overall_deadline(executor, u
 
     upstream.handler = drip
     started = time.monotonic()
-    with pytest.raises(UpstreamError, match="Upstream 'Billing' timed out after 0.3s"):
+    with pytest.raises(UpstreamError, match=r"Upstream 'Billing' timed out after 0\.3s"):
         executor.execute(tool(timeout=0.3), {"id": "1"})
     assert time.monotonic() - started < 3
 
@@ -360,7 +360,7 @@ def test_unreadable_secret_fails_before_any_request_without_leaking(executor, up
 
 
 def test_missing_secret_names_connection_and_reference(executor, upstream, tool):
-    with pytest.raises(SecretError, match="'Billing'.*'absent-ref'"):
+    with pytest.raises(SecretError, match=r"'Billing'.*'absent-ref'"):
         executor.execute(tool(auth_type="bearer", secret_ref="absent-ref"), {"id": "1"})
     assert upstream.received == []
 

@@ -17,8 +17,8 @@ from janus.gateway.oauth import TokenClient, parse_credentials
 from janus.gateway.specs import ConnectionSpec
 from janus.gateway.upstream_auth import SecretError
 from janus.mcp.errors import INTERNAL_ERROR, McpError
-from tests.support.waiting import wait_for
 from tests.support.backend import backend_over, call_context
+from tests.support.waiting import wait_for
 
 CLIENT_ID = "svc:billing"  # a colon must be percent-encoded inside Basic credentials
 CLIENT_SECRET = "cl1ent-S3CRET+/value"
@@ -239,7 +239,7 @@ def _concurrent_calls(executor, tool, authority, callers: int = 6):
     def call(n: int) -> None:
         try:
             value: object = executor.execute(tool, {"id": str(n)})
-        except Exception as exc:  # collected and asserted by the test
+        except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
             value = exc
         with lock:
             results.append(value)

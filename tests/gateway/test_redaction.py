@@ -9,7 +9,12 @@ import pytest
 
 from janus.gateway.content import UpstreamResponse, to_call_result
 from janus.gateway.redaction import (
-    MIN_SECRET_LENGTH, NOTHING, REDACTED, UNREDACTABLE, Redactor, redactor_for,
+    MIN_SECRET_LENGTH,
+    NOTHING,
+    REDACTED,
+    UNREDACTABLE,
+    Redactor,
+    redactor_for,
 )
 
 TOKEN = "tok/EN+key=9f3a7c"

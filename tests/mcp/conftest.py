@@ -1,7 +1,8 @@
 """Fixtures for the protocol core tests: a fake backend, a server in front of it, a session."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from mcp_core_fakes import FakeBackend, req

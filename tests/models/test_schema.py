@@ -5,12 +5,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 from sqlalchemy import select, text
 
 from janus.extensions import db, migrations_dir
@@ -60,7 +60,7 @@ def test_catalog_changes_bump_the_counter_but_token_use_does_not(app):
     token_id = add_token(app, "T", "t" * 30, "a_*")
     after_adds = _counter(app)
     assert after_adds == start + 3
-    update(app, ClientToken, token_id, last_used_at=datetime.now(timezone.utc))
+    update(app, ClientToken, token_id, last_used_at=datetime.now(UTC))
     assert _counter(app) == after_adds
     update(app, Endpoint, ep_id, description="new words")
     update(app, Connection, conn_id, enabled=False)
@@ -68,11 +68,10 @@ def test_catalog_changes_bump_the_counter_but_token_use_does_not(app):
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_app):
-    with sqlite_app.app_context():
-        with db.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    with sqlite_app.app_context(), db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
 
 
 def test_flask_db_upgrade_migrates_a_fresh_database(tmp_path):

@@ -14,9 +14,9 @@ import pytest
 from janus.services import users
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
+from tests.support.portal import sign_in
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
-from tests.support.portal import sign_in
 
 PASSWORD = "journey password 2026"
 SECRET = "sk_ledger_journey_secret_7731"

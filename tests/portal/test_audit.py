@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from janus.extensions import db
 from janus.gateway.tool_backend import CallRecord, arguments_digest
@@ -13,7 +13,7 @@ from janus.services import audit_queries
 from janus.services import connections as connections_service
 from janus.services.audit import AuditWriter
 
-T0 = datetime(2026, 6, 29, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 6, 29, 8, 0, tzinfo=UTC)
 
 
 def _add_calls(app, *rows: dict) -> None:

@@ -62,11 +62,11 @@ def _require_browser() -> None:
 class _QuietHandler(SimpleHTTPRequestHandler):
     paths: list[str]
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         self.server.paths.append(self.path)
         super().do_GET()
 
-    def log_message(self, format, *args):  # noqa: A002 - keep test output clean
+    def log_message(self, format, *args):
         pass
 
 

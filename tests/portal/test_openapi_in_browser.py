@@ -8,9 +8,9 @@ import pytest
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import ID_SCHEMA, add_connection, add_endpoint, add_token
+from tests.support.portal import sign_in
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, echo
-from tests.support.portal import sign_in
 
 PASSWORD = "openapi browser test password 42"
 TOKEN = "swagger_client_token_with_entropy_0001"

@@ -12,10 +12,10 @@ from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint, add_token
 from tests.support.http_gateway import mcp_headers, stateless_meta
+from tests.support.portal import sign_in
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
 from tests.support.waiting import wait_for
-from tests.support.portal import sign_in
 
 PASSWORD = "browser test password 42"
 SLOW_TOKEN = "portal_dashboard_token_0123456789abcdef"

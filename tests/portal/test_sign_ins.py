@@ -3,7 +3,7 @@ failed sign-ins are audited and throttled, shared with the admin API's login."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -58,14 +58,14 @@ def test_the_sign_in_row_stores_a_digest_not_the_cookie_secret(admin):
 
 def test_an_idle_sign_in_ends(admin):
     with admin.app.app_context():
-        db.session.execute(update(PortalSession).values(last_seen_at=datetime.now(timezone.utc) - timedelta(minutes=61)))
+        db.session.execute(update(PortalSession).values(last_seen_at=datetime.now(UTC) - timedelta(minutes=61)))
         db.session.commit()
     assert admin.get("/").status_code == 302
 
 
 def test_a_sign_in_ends_at_its_absolute_expiry_however_busy(admin):
     with admin.app.app_context():
-        db.session.execute(update(PortalSession).values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.execute(update(PortalSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         db.session.commit()
     assert admin.get("/").status_code == 302
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from janus.models import Connection, ToolCallLog
 from janus.services import telemetry
 from janus.services.errors import ValidationError
 
-NOW = datetime(2026, 6, 29, 8, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 29, 8, 30, tzinfo=UTC)
 
 
 def _call(at: datetime, tool: str, duration_ms: float, status: str = "success") -> ToolCallLog:
@@ -25,11 +25,11 @@ def _seed(app) -> None:
     with app.app_context():
         rows = [_call(NOW.replace(minute=10), "acc_get_balance", float(ms), "failure" if ms in (3, 17) else "success")
                 for ms in range(1, 21)]
-        rows += [_call(datetime(2026, 6, 29, 6, 59, 59, tzinfo=timezone.utc), "dog_random_image", ms,
+        rows += [_call(datetime(2026, 6, 29, 6, 59, 59, tzinfo=UTC), "dog_random_image", ms,
                        "denied" if ms == 5000 else "success") for ms in (100.0, 200.0, 300.0, 400.0, 5000.0)]
-        rows.append(_call(datetime(2026, 6, 28, 9, 0, tzinfo=timezone.utc), "weather_now", 50.0))  # first instant
-        rows.append(_call(datetime(2026, 6, 28, 8, 59, 59, tzinfo=timezone.utc), "weather_now", 9999.0))  # before it
-        rows.append(_call(datetime(2026, 6, 29, 9, 0, tzinfo=timezone.utc), "weather_now", 9999.0))  # after the last bucket
+        rows.append(_call(datetime(2026, 6, 28, 9, 0, tzinfo=UTC), "weather_now", 50.0))  # first instant
+        rows.append(_call(datetime(2026, 6, 28, 8, 59, 59, tzinfo=UTC), "weather_now", 9999.0))  # before it
+        rows.append(_call(datetime(2026, 6, 29, 9, 0, tzinfo=UTC), "weather_now", 9999.0))  # after the last bucket
         db.session.add_all(rows)
         db.session.commit()
 
@@ -111,7 +111,7 @@ def test_database_telemetry_reports_backend_size_rows_and_pool(app):
 
 def test_the_page_shows_the_numbers_as_tables_and_carries_the_chart_data_as_json(admin):
     with admin.app.app_context():
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         db.session.add_all([_call(now - timedelta(seconds=30), "acc_get_balance", 120.0),
                             _call(now - timedelta(seconds=20), "acc_get_balance", 80.0),
                             _call(now - timedelta(seconds=10), "dog_random_image", 862.0, "failure"),

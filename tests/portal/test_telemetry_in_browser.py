@@ -1,7 +1,7 @@
 """The Telemetry page in Debian's chromium against a real gateway: uPlot charts under the strict CSP."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,8 +9,8 @@ from janus.extensions import db
 from janus.models import ToolCallLog
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
-from tests.support.server import GatewayServer
 from tests.support.portal import sign_in
+from tests.support.server import GatewayServer
 
 PASSWORD = "telemetry browser password 7"
 
@@ -36,7 +36,7 @@ def gateway(tmp_path_factory):
 
 def _add_calls(app, calls: list[tuple[str, float, str]], minutes_ago: float = 1) -> None:
     with app.app_context():
-        at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+        at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         db.session.add_all([ToolCallLog(created_at=at - timedelta(seconds=i), tool_name=tool, duration_ms=ms, status=status,
                                         http_status=200 if status == "success" else 502, token_name="Ops",
                                         transport="streamable_http")

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from janus.extensions import db
 from janus.gateway.catalog import hash_token
-from janus.services.token_key import server_key
 from janus.models import AdminAuditLog, ClientToken
 from janus.services import tokens as tokens_service
+from janus.services.token_key import server_key
 from tests.support.catalog import add_connection, add_endpoint, add_token
 
 VALUE = re.compile(r'id="issued-token-value"[^>]*value="([^"]+)"')

@@ -9,9 +9,9 @@ import requests
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint
+from tests.support.portal import sign_in
 from tests.support.server import GatewayServer
 from tests.support.waiting import wait_for
-from tests.support.portal import sign_in
 
 PASSWORD = "browser test password 42"
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",

@@ -6,7 +6,6 @@ import re
 from html import unescape
 
 import pytest
-
 from sqlalchemy import func, select
 
 from janus.extensions import db

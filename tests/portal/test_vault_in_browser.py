@@ -5,8 +5,8 @@ import pytest
 
 from janus.vault import get_vault
 from tests.support.browser import browser_page, screenshot
-from tests.support.server import GatewayServer
 from tests.support.portal import sign_in
+from tests.support.server import GatewayServer
 
 PASSWORD = "browser test password 42"
 SECRET = "sk_live_browser-vault-value-41d9"

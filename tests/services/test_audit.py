@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -44,7 +44,7 @@ def test_a_failing_database_is_retried_and_reported_without_blocking_callers(app
         engine = db.engine
     writer = AuditWriter(engine, interval=0.01, retries=2)
     bad = CallRecord(tool_name="x" * 5000, status="success", duration_ms=1, token_id=None, token_name=None,
-                     transport="test", created_at=datetime.now(timezone.utc))
+                     transport="test", created_at=datetime.now(UTC))
     if engine.dialect.name == "sqlite":
         # SQLite does not enforce VARCHAR lengths; a NOT NULL violation fails on both backends.
         bad = CallRecord(tool_name=None, status="success", duration_ms=1, token_id=None, token_name=None, transport="t")  # type: ignore[arg-type]

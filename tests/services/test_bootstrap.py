@@ -37,7 +37,7 @@ def test_concurrent_first_starts_migrate_once_and_all_serve(fresh_database, tmp_
     procs = [subprocess.Popen([MCP_GATEWAY, "-stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=env) for _ in range(4)]
     outputs = [p.communicate(LIST, timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()
         tools = json.loads(out)["result"]["tools"]
         assert [t["name"] for t in tools] == ["lch_get_dpg_trade_volume", "lch_get_non_cash_collateral"]

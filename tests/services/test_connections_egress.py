@@ -48,7 +48,7 @@ def test_a_metadata_or_link_local_base_url_is_a_field_error(base_url, reason, tm
 def test_with_an_allowlist_a_literal_address_outside_it_is_refused_and_names_are_left_to_connect_time(tmp_path, no_dns):
     app = _app(tmp_path, EGRESS_ALLOWLIST="127.0.0.2/32")
     with app.app_context():
-        with pytest.raises(ValidationError, match="127.0.0.1 is not in EGRESS_ALLOWLIST"):
+        with pytest.raises(ValidationError, match=r"127\.0\.0\.1 is not in EGRESS_ALLOWLIST"):
             connections.create_connection("alice", {"name": "Local", "base_url": "http://127.0.0.1:9"})
         made = connections.create_connection("alice", {"name": "Named", "base_url": "http://rebind.test:9"})
         conn_id = made["id"]

@@ -1,7 +1,7 @@
 """Server start removes sessions and sign-ins that ended (or went idle) more than a week ago, and no others."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -12,7 +12,7 @@ from janus.services.bootstrap import purge_ended_sessions
 
 
 def test_purge_keeps_live_and_recent_sessions_and_drops_week_old_ones(app):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old, recent = now - timedelta(days=8), now - timedelta(days=1)
     with app.app_context():
         user = users_service.create_user("setup", {"username": "ops", "password": "long enough password", "role": "admin"})

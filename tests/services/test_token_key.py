@@ -6,7 +6,7 @@ import hashlib
 import os
 import stat
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
@@ -14,9 +14,9 @@ from sqlalchemy import select, text
 from janus.extensions import db, init_migrations
 from janus.gateway.catalog import Principal, hash_token
 from janus.models import AdminAuditLog, ClientToken, KeyCheck, McpSession
+from janus.runtime import get_runtime
 from janus.services import token_key
 from janus.services.bootstrap import bootstrap, ensure_schema
-from janus.runtime import get_runtime
 from janus.services.token_key import TokenKeyError, server_key
 from tests.conftest import make_app
 from tests.support.stdio import MCP_GATEWAY, gateway_env
@@ -108,7 +108,7 @@ def _database_at_0003_with_a_legacy_token(tmp_path) -> None:
     with app.app_context():
         init_migrations(app)
         upgrade(revision="0003_portal_sessions")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         digest = hashlib.sha256(LEGACY_TOKEN.encode()).hexdigest()
         db.session.execute(text(
             "INSERT INTO client_tokens (id, name, token_hash, token_hint, role, scopes, enabled, created_at) "

@@ -6,8 +6,8 @@ from typing import Any
 
 from janus.extensions import db
 from janus.gateway.catalog import hash_token
-from janus.services.token_key import server_key
 from janus.models import ClientToken, Connection, Endpoint
+from janus.services.token_key import server_key
 
 ID_SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
 

@@ -24,7 +24,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -63,7 +63,7 @@ class _Secret:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class FakeSecretManager:
@@ -87,7 +87,7 @@ class FakeSecretManager:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeSecretManager":
+    def start(self) -> FakeSecretManager:
         self._thread.start()
         return self
 
@@ -96,7 +96,7 @@ class FakeSecretManager:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeSecretManager":
+    def __enter__(self) -> FakeSecretManager:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

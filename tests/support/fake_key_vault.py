@@ -58,7 +58,7 @@ class TlsFiles:
 
 def make_tls_files(directory: Path) -> TlsFiles:
     """A throwaway CA and a server certificate for IP 127.0.0.1 signed by it, as PEM files in `directory`."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Janus test CA")])
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
@@ -156,7 +156,7 @@ class FakeKeyVault:
             return authority + f', scope="{SCOPE}"'
         return authority + f', resource="{RESOURCE}"'
 
-    def start(self) -> "FakeKeyVault":
+    def start(self) -> FakeKeyVault:
         self._thread.start()
         return self
 
@@ -177,7 +177,7 @@ class FakeKeyVault:
     def release(self) -> None:
         self._released.set()
 
-    def __enter__(self) -> "FakeKeyVault":
+    def __enter__(self) -> FakeKeyVault:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -330,7 +330,7 @@ class FakeKeyVault:
 
 
 def _now() -> int:
-    return int(dt.datetime.now(dt.timezone.utc).timestamp())
+    return int(dt.datetime.now(dt.UTC).timestamp())
 
 
 def _attributes(version: Version) -> dict[str, Any]:
@@ -372,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             super().finish()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _serve(self) -> None:

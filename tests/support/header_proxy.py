@@ -27,9 +27,9 @@ CHUNK = 64 * 1024
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args) -> None:
         pass  # the gateway logs requests; a second copy here is noise
 
     def _read_body(self) -> bytes | None:
@@ -135,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    owner: "HeaderProxy"
+    owner: HeaderProxy
 
     def handle_error(self, request, client_address) -> None:
         if isinstance(sys.exc_info()[1], (OSError, http.client.HTTPException)):
@@ -175,7 +175,7 @@ class HeaderProxy:
         with self._lock:
             self._open.discard(conn)
 
-    def start(self) -> "HeaderProxy":
+    def start(self) -> HeaderProxy:
         self._thread.start()
         return self
 
@@ -191,7 +191,7 @@ class HeaderProxy:
                 except OSError:
                     pass
 
-    def __enter__(self) -> "HeaderProxy":
+    def __enter__(self) -> HeaderProxy:
         return self.start()
 
     def __exit__(self, *exc) -> None:

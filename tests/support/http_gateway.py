@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 
@@ -60,7 +60,7 @@ def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpG
     add_token(app, "Weather Team Token", WEATHER, "weather_*")
     add_token(app, "Billing", BILLING, "billing_*")
     add_token(app, "Off", DISABLED, "*", enabled=False)
-    add_token(app, "Old", EXPIRED, "*", expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+    add_token(app, "Old", EXPIRED, "*", expires_at=datetime.now(UTC) - timedelta(minutes=1))
     add_token(app, "Ops Admin", ADMIN, "admin_*,weather_*", role="admin")
     add_token(app, "Not Really Admin", ADMIN_DEV_ROLE, "*", role="developer")
     server_env = {
@@ -133,7 +133,7 @@ class SseReader:
                 elif raw == "" and data:
                     self.events.put((event or "message", "\n".join(data)))
                     event, data = None, []
-        except Exception:  # noqa: BLE001 - the stream ended or was cut; the test decides what that means
+        except Exception:  # noqa: BLE001, S110 - the stream ended or was cut; the test decides what that means
             pass
         finally:
             self.closed.set()

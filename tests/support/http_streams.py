@@ -46,7 +46,7 @@ class RawStream:
 
     # -- what tests call ---------------------------------------------------------------
 
-    def wait_open(self, timeout: float = 15.0) -> "RawStream":
+    def wait_open(self, timeout: float = 15.0) -> RawStream:
         if not self.headers_read.wait(timeout):
             raise AssertionError(f"no response headers within {timeout}s")
         return self

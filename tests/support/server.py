@@ -23,6 +23,7 @@ class GatewayServer:
         self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="janus-test-metrics-"))
         self.log_chunks: list[bytes] = []
         self.proc: subprocess.Popen | None = None
+        self._pump_thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -32,9 +33,10 @@ class GatewayServer:
     def log(self) -> str:
         return b"".join(self.log_chunks).decode(errors="replace")
 
-    def start(self, timeout: float = 30.0) -> "GatewayServer":
+    def start(self, timeout: float = 30.0) -> GatewayServer:
         self.proc = subprocess.Popen([MCP_GATEWAY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
         def healthy():
             if self.proc.poll() is not None:
@@ -56,9 +58,18 @@ class GatewayServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._close_log_pipe()
         return self.proc.returncode if self.proc else 0
 
-    def __enter__(self) -> "GatewayServer":
+    def _close_log_pipe(self) -> None:
+        """Close our end of the log pipe once the pump has read it to the end (else a ResourceWarning)."""
+        if self.proc is None or self._pump_thread is None:
+            return
+        self._pump_thread.join(5)  # EOF comes when the server and all its workers are gone
+        if not self._pump_thread.is_alive():  # never close a file another thread is reading
+            self.proc.stdout.close()
+
+    def __enter__(self) -> GatewayServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

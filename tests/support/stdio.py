@@ -39,8 +39,10 @@ class StdioGateway:
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.stderr_chunks: list[bytes] = []
         self.stdout_done = threading.Event()  # set when the process closed stdout
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        self._pumps = (threading.Thread(target=self._pump_stdout, daemon=True),
+                       threading.Thread(target=self._pump_stderr, daemon=True))
+        for pump in self._pumps:
+            pump.start()
 
     def _pump_stdout(self) -> None:
         for line in self.proc.stdout:
@@ -80,17 +82,32 @@ class StdioGateway:
         if self.proc.stdin and not self.proc.stdin.closed:
             self.proc.stdin.close()
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+        self._close_output_pipes()
+        return code
 
-    def __enter__(self) -> "StdioGateway":
+    def _close_output_pipes(self) -> None:
+        """Close our ends of stdout and stderr once the pumps have read them to the end (else a ResourceWarning)."""
+        for pump, pipe in zip(self._pumps, (self.proc.stdout, self.proc.stderr), strict=True):
+            pump.join(5)
+            if not pump.is_alive():  # never close a file another thread is reading
+                pipe.close()
+
+    def __enter__(self) -> StdioGateway:
         return self
 
     def __exit__(self, *exc) -> None:
         if self.proc.poll() is None:
             try:
                 self.close(5)
+                return
             except subprocess.TimeoutExpired:
-                pass
+                self.proc.wait(5)  # close() killed it
+        try:
+            self.proc.stdin.close()
+        except OSError:  # the process is gone; nothing left to flush to
+            pass
+        self._close_output_pipes()

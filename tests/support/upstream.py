@@ -6,8 +6,8 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -44,7 +44,7 @@ class Upstream:
     def route(self, path: str, handler: Handler) -> None:
         self.routes[path] = handler
 
-    def start(self) -> "Upstream":
+    def start(self) -> Upstream:
         self._thread.start()
         return self
 

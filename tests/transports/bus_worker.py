@@ -18,13 +18,13 @@ if __name__ == "__main__" and sys.argv[3] == "gevent":
 
     patch_psycopg()
 
-import json  # noqa: E402
-import os  # noqa: E402
-import queue  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+from pathlib import Path
 
 IDLE_EXIT = 60.0
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ class Worker:
         try:
             return json.loads(self._lines.get(timeout=timeout))
         except queue.Empty:
-            raise AssertionError(f"bus worker said nothing; stderr: {b''.join(self._stderr).decode()[-2000:]}")
+            raise AssertionError(f"bus worker said nothing; stderr: {b''.join(self._stderr).decode()[-2000:]}") from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:

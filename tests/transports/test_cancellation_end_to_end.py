@@ -18,7 +18,13 @@ from sqlalchemy import select
 from tests.support.catalog import add_connection, add_endpoint, add_token
 from tests.support.hanging_upstream import HangingUpstream
 from tests.support.http_gateway import (
-    ACCEPT_BOTH, SseReader, initialize, mcp_headers, start_http_gateway, stateless_meta, stop_http_gateway,
+    ACCEPT_BOTH,
+    SseReader,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
+    stateless_meta,
+    stop_http_gateway,
 )
 from tests.support.http_streams import wait_listed_everywhere
 from tests.support.waiting import wait_for

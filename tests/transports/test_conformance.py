@@ -32,10 +32,10 @@ import tempfile
 import time
 import wave
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import requests
@@ -349,7 +349,7 @@ def run_all(mcp_url: str, names: list[str], revision: str, workdir: Path,
 
     runs = {n: one(n) for n in calls_upstream}
     with ThreadPoolExecutor(max_workers=PARALLEL_SCENARIOS) as pool:
-        runs.update(zip(others, pool.map(one, others)))
+        runs.update(zip(others, pool.map(one, others), strict=True))
     return [runs[n] for n in names]
 
 
@@ -488,9 +488,8 @@ def gateway_behind_proxy(conformance, sqlite_app, upstream):
     # HOST unset: the default bind (0.0.0.0), so `dns-rebinding-protection` tests the gateway as shipped
     # (issue 10, item 1); the suite and the proxy still connect over 127.0.0.1 only.
     with GatewayServer(sqlite_app.config["DATABASE_PATH"], PROGRESS_INTERVAL_SECONDS=PROGRESS_INTERVAL,
-                       HOST=None) as gateway:
-        with HeaderProxy(gateway.url, CLIENT_TOKEN) as proxy:
-            yield gateway, proxy
+                       HOST=None) as gateway, HeaderProxy(gateway.url, CLIENT_TOKEN) as proxy:
+        yield gateway, proxy
 
 
 def _assert_transport_mounted(proxy: HeaderProxy, gateway: GatewayServer) -> None:

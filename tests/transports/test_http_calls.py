@@ -13,7 +13,14 @@ from janus.extensions import db
 from janus.models import ToolCallLog
 from tests.support.catalog import add_connection, add_endpoint
 from tests.support.http_gateway import (
-    ADMIN, WEATHER, SseReader, initialize, mcp_headers, start_http_gateway, stateless_meta, stop_http_gateway,
+    ADMIN,
+    WEATHER,
+    SseReader,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
+    stateless_meta,
+    stop_http_gateway,
 )
 from tests.support.http_streams import initialize_legacy, open_legacy, post_legacy, wait_listed_everywhere
 from tests.support.stdio import StdioGateway, gateway_env

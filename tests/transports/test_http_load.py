@@ -14,7 +14,14 @@ from sqlalchemy import func, select
 
 from janus.extensions import db
 from janus.models import McpSession
-from tests.support.http_gateway import METRICS_AUTH, WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway
+from tests.support.http_gateway import (
+    METRICS_AUTH,
+    WEATHER,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
+    stop_http_gateway,
+)
 from tests.support.http_streams import RawStream, initialize_legacy, open_legacy, post_legacy
 from tests.support.waiting import wait_for
 

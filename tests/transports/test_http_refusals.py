@@ -9,7 +9,12 @@ import pytest
 import requests
 
 from tests.support.http_gateway import (
-    METRICS_TOKEN, WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway,
+    METRICS_TOKEN,
+    WEATHER,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
+    stop_http_gateway,
 )
 from tests.support.http_streams import initialize_legacy, open_legacy, post_legacy
 

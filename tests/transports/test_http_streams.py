@@ -6,7 +6,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -125,7 +125,7 @@ def _end_elsewhere(gw, session_id: str) -> None:
     # What a DELETE served by the other worker or another replica leaves behind: only the row.
     with gw.app.app_context():
         db.session.execute(sql_update(McpSession).where(McpSession.id == session_id)
-                           .values(ended_at=datetime.now(timezone.utc)))
+                           .values(ended_at=datetime.now(UTC)))
         db.session.commit()
 
 
@@ -166,7 +166,7 @@ def test_keep_alives_arrive_at_the_configured_interval_on_an_idle_stream(gw, kin
     try:
         wait_for(lambda: stream.comments >= 6, timeout=10, what="six keep-alives")  # about 3 s at 0.5 s
         times = stream.comment_times[:6]
-        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert min(gaps) >= KEEPALIVE_SECONDS - 0.1, gaps  # paced by the setting, not sent in a burst
         assert stream.pending() == []
     finally:

@@ -9,11 +9,18 @@ from sqlalchemy import select
 
 from janus.extensions import db
 from janus.models import AdminAuditLog, Connection, ToolCallLog
-from tests.support.waiting import wait_for
 from tests.support.http_gateway import (
-    ADMIN, ADMIN_DEV_ROLE, BILLING, WEATHER, audit_rows_for, initialize, mcp_headers, start_http_gateway,
+    ADMIN,
+    ADMIN_DEV_ROLE,
+    BILLING,
+    WEATHER,
+    audit_rows_for,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
     stop_http_gateway,
 )
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def _answer(sock: socket.socket) -> bytes:
     try:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
-    except (ConnectionResetError, socket.timeout) as exc:
+    except (TimeoutError, ConnectionResetError) as exc:
         if not chunks:
             raise AssertionError(f"no answer before {exc!r}") from None
     finally:

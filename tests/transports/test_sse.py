@@ -18,7 +18,14 @@ from janus.extensions import db
 from janus.models import McpSession, ToolCallLog
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import (
-    BILLING, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers, start_http_gateway, stateless_meta,
+    BILLING,
+    WEATHER,
+    SseReader,
+    audit_rows_for,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
+    stateless_meta,
     stop_http_gateway,
 )
 from tests.support.http_streams import RawStream, initialize_legacy, open_legacy, post_legacy

@@ -228,9 +228,9 @@ def test_on_postgresql_a_stream_past_the_cap_is_refused_with_429_when_another_pr
     """The probe marker holds a NUL, which a NOTIFY cannot carry: probing another process's stream
     over the PostgreSQL bus raised, and the GET answered 500. The other holder is a live bus (this test
     process's); once it is gone, its row no longer counts and a stream is admitted."""
-    from janus.transports.bus import create_bus
     from sqlalchemy import create_engine, text
 
+    from janus.transports.bus import create_bus
     from tests.conftest import _pg_engine_url
 
     schema = pg_schema + "_cap"

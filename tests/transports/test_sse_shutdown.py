@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from janus.extensions import db
-from janus.models import ToolCallLog
-from janus.models import McpSession
+from janus.models import McpSession, ToolCallLog
 from tests.support.http_gateway import WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway
 from tests.support.http_streams import RawStream, initialize_legacy, open_legacy, post_legacy
 from tests.support.server import GatewayServer

@@ -5,7 +5,7 @@ import json
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -212,6 +212,7 @@ def test_eof_finishes_calls_in_flight_and_exits_zero(catalog, upstream):
         release.set()
         if gw.proc.poll() is None:
             gw.proc.kill()
+        gw.__exit__(None, None, None)  # reaps it and closes the pipes
 
 
 @pytest.mark.parametrize("case", ["unknown", "disabled", "expired"])
@@ -221,7 +222,7 @@ def test_an_invalid_token_fails_closed_before_serving(sqlite_app, case):
         token = "disabled_token_value_000000001"
     elif case == "expired":
         add_token(sqlite_app, "Old", "expired_token_value_0000000001", "*",
-                  expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+                  expires_at=datetime.now(UTC) - timedelta(minutes=1))
         token = "expired_token_value_0000000001"
     else:
         token = "no_such_token_anywhere_000000001"
@@ -579,12 +580,11 @@ def test_sdk_clients_of_both_eras_receive_list_changed(catalog, sqlite_app):
 
     async def modern():
         params = StdioServerParameters(command=MCP_GATEWAY, args=["-stdio"], env=env)
-        async with Client(params, mode="2026-07-28") as client:
-            async with client.listen(tools_list_changed=True) as sub:
-                await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_tides", "/tides"))
-                with anyio.fail_after(10):
-                    async for event in sub:
-                        return type(event).__name__, [t.name for t in (await client.list_tools()).tools]
+        async with Client(params, mode="2026-07-28") as client, client.listen(tools_list_changed=True) as sub:
+            await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_tides", "/tides"))
+            with anyio.fail_after(10):
+                async for event in sub:
+                    return type(event).__name__, [t.name for t in (await client.list_tools()).tools]
 
     heard = None
     assert "weather_get_alerts" in anyio.run(legacy)

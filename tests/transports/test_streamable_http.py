@@ -13,8 +13,18 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.catalog import add_endpoint
 from tests.support.http_gateway import (
-    BILLING, DISABLED, EXPIRED, METRICS_AUTH, WEATHER, SseReader, audit_rows_for, initialize, mcp_headers,
-    start_http_gateway, stateless_meta, stop_http_gateway,
+    BILLING,
+    DISABLED,
+    EXPIRED,
+    METRICS_AUTH,
+    WEATHER,
+    SseReader,
+    audit_rows_for,
+    initialize,
+    mcp_headers,
+    start_http_gateway,
+    stateless_meta,
+    stop_http_gateway,
 )
 from tests.support.http_streams import wait_listed_everywhere
 from tests.support.upstream import echo
@@ -207,7 +217,7 @@ def test_the_standalone_stream_hears_list_changed_when_an_endpoint_is_added(gw):
     reader = SseReader(response)
     wait_for(lambda: reader.comments >= 1, what="the stream to open")
     add_endpoint(gw.app, gw.weather_connection, "get_alerts", "/alerts")
-    event, data = reader.next(timeout=10)
+    _event, data = reader.next(timeout=10)
     assert json.loads(data) == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
     wait_for(lambda: reader.comments >= 3, what="keep-alive comments")  # SSE_KEEPALIVE_SECONDS=0.5
     reader.close()
@@ -379,9 +389,11 @@ def test_subscriptions_listen_carries_list_changed(gw):
 def _sdk(gw, mode, token, body):
     async def main():
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-            async with Client(streamable_http_client(gw.url + "/mcp", http_client=http), mode=mode) as client:
-                return await body(client)
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=30) as http,
+            Client(streamable_http_client(gw.url + "/mcp", http_client=http), mode=mode) as client,
+        ):
+            return await body(client)
 
     return anyio.run(main)
 

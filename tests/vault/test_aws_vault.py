@@ -176,7 +176,7 @@ def test_delete_of_a_missing_key_answers_secret_not_found(vault):
 
 
 def test_a_binary_secret_holding_utf8_text_is_read_as_text(vault, sm):
-    sm.create_secret(Name="binary/text", SecretBinary="héllo".encode("utf-8"))
+    sm.create_secret(Name="binary/text", SecretBinary="héllo".encode())
 
     assert vault.get("binary/text") == "héllo"
 

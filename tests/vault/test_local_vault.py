@@ -174,7 +174,7 @@ def test_key_file_readable_by_group_or_others_is_refused(vault_path):
     key_file.chmod(0o644)
     before = vault_path.read_bytes()
     vault = create({"VAULT_LOCAL_PATH": str(vault_path)})
-    with pytest.raises(VaultError, match="accessible by group or others.*chmod 600") as err:
+    with pytest.raises(VaultError, match=r"accessible by group or others.*chmod 600") as err:
         vault.get("k")
     assert_no_leak(str(err.value), key_file.read_text().strip())
     with pytest.raises(VaultError, match="accessible by group or others"):

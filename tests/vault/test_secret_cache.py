@@ -161,7 +161,7 @@ def _misses_in_flight(cache: SecretCache, key: str, provider: BlockingProvider, 
     def call() -> None:
         try:
             value: object = cache.get(key)
-        except Exception as exc:  # collected and asserted by the test
+        except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
             value = exc
         with lock:
             results.append(value)
@@ -235,8 +235,8 @@ def test_the_cache_never_shows_values_in_its_repr(cache):
 
 
 def test_the_gateway_reads_secrets_through_the_cache_and_janus_writes_forget_them(sqlite_app):
-    from janus.services import vault_keys
     from janus.runtime import get_runtime
+    from janus.services import vault_keys
     from janus.vault import get_vault
 
     runtime = get_runtime(sqlite_app)

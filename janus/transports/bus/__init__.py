@@ -42,7 +42,7 @@ class Bus(Protocol):
 
     def unsubscribe(self, key: str) -> None: ...
 
-    def on_topic(self, topic: str, handler: "TopicHandler") -> None:
+    def on_topic(self, topic: str, handler: TopicHandler) -> None:
         """Receive what any process broadcasts on `topic`, this one included."""
 
     def broadcast(self, topic: str, message: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Mailboxes:
         self._topics: dict[str, TopicHandler] = {}
         self._lock = threading.Lock()
 
-    def on_topic(self, topic: str, handler: "TopicHandler") -> None:
+    def on_topic(self, topic: str, handler: TopicHandler) -> None:
         """Messages broadcast on `topic` go to `handler` (in the bus's receiving thread: keep it quick)."""
         with self._lock:
             self._topics[TOPIC_PREFIX + topic] = handler

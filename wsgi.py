@@ -2,6 +2,7 @@
 
 gevent must patch the standard library before anything else imports it.
 """
+
 from gevent import monkey
 
 monkey.patch_all()

@@ -1,4 +1,5 @@
 """A small, fast keep-alive JSON upstream on 127.0.0.1 for benchmarks."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,15 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-BODY = json.dumps({"member_id": "MEM-LCH-001", "total_trades": 2540,
-                   "currency_breakdown": [{"currency": c, "trade_count": 100 + i} for i, c in enumerate(["GBP", "EUR", "USD", "JPY", "CHF"])]}).encode()
+BODY = json.dumps(
+    {
+        "member_id": "MEM-LCH-001",
+        "total_trades": 2540,
+        "currency_breakdown": [
+            {"currency": c, "trade_count": 100 + i} for i, c in enumerate(["GBP", "EUR", "USD", "JPY", "CHF"])
+        ],
+    }
+).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -19,8 +27,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self):
-        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(BODY)}\r\n\r\n").encode()
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n").encode()
         self.wfile.write(head + BODY)
 
     def log_message(self, *args):

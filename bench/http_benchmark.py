@@ -30,6 +30,7 @@ machine-independent numbers: "Janus costs N× a minimal gevent worker"). A targe
 readiness probe is reported as unavailable. --profile adds one more concurrency-16 janus-http run
 with `py-spy record` on a worker: flamegraph SVG + top functions in the results directory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,17 @@ import http_pyclient as pyc
 import http_servers as hs
 from http_report import Row, add_ratios, combine, cpu_split_lines, table
 
-ALL_TARGETS = ["direct", "minimal", "janus-http", "janus-sse", "peer", "janus-http-py", "direct-py", "peer-py",
-               "minimal-py"]
+ALL_TARGETS = [
+    "direct",
+    "minimal",
+    "janus-http",
+    "janus-sse",
+    "peer",
+    "janus-http-py",
+    "direct-py",
+    "peer-py",
+    "minimal-py",
+]
 DEFAULT_TARGETS = "direct,minimal,janus-http,janus-sse,peer,janus-http-py"  # minimal next to janus-http
 ARGS = {"member_id": hs.MEMBER_ID}
 CALL_BODY = pyc.tools_call(hs.TOOL_NAME, ARGS)
@@ -80,20 +90,30 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="seconds of uncounted load before each run (max 10)")
     p.add_argument("--concurrency", default="1,16", help="comma-separated, each 1..64, at most 4 values")
     p.add_argument("--targets", default=DEFAULT_TARGETS, help=f"comma-separated from {','.join(ALL_TARGETS)}")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="repeat the whole sequence of targets this often per concurrency (max 10), each run "
-                        "--duration long; rows then add up requests and CPU, take the median p50 and the worst p99")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the whole sequence of targets this often per concurrency (max 10), each run "
+        "--duration long; rows then add up requests and CPU, take the median p50 and the worst p99",
+    )
     p.add_argument("--max-calls", type=int, default=2_000_000, help="cap on calls per run (per wrk thread for wrk)")
     p.add_argument("--max-seconds", type=float, default=900, help="whole-run budget; later runs are skipped")
     p.add_argument("--workers", type=int, default=2, help="Janus WEB_CONCURRENCY")
     p.add_argument("--profile", action="store_true", help="py-spy one Janus worker in an extra c=16 janus-http run")
     p.add_argument("--results", type=Path, default=hs.BENCH / "results", help="results root (git-ignored)")
-    p.add_argument("--gateway", default=shutil.which("mcp-gateway", path=str(Path(sys.executable).parent))
-                   or "mcp-gateway", help="mcp-gateway executable (default: next to this Python)")
+    p.add_argument(
+        "--gateway",
+        default=shutil.which("mcp-gateway", path=str(Path(sys.executable).parent)) or "mcp-gateway",
+        help="mcp-gateway executable (default: next to this Python)",
+    )
     p.add_argument("--peer-python", default=str(hs.BENCH / ".venv-peer" / "bin" / "python"))
-    p.add_argument("--minimal-python", default=sys.executable,
-                   help="interpreter whose gunicorn + gevent serve the minimal worker (default: this one, "
-                        "i.e. Janus's venv under scripts/bench-http)")
+    p.add_argument(
+        "--minimal-python",
+        default=sys.executable,
+        help="interpreter whose gunicorn + gevent serve the minimal worker (default: this one, "
+        "i.e. Janus's venv under scripts/bench-http)",
+    )
     p.add_argument("--py-spy", default=None, help="py-spy executable (default: bench/.venv-peer/bin/py-spy or PATH)")
     p.add_argument("--nginx", default="nginx")
     p.add_argument("--wrk", default="wrk")
@@ -113,8 +133,10 @@ def parse_args() -> argparse.Namespace:
 
 # --- getting targets ready ---------------------------------------------------------------
 
+
 def _probe_http(url: str, token: str | None) -> pyc.McpHttpSession:
     """initialize + notifications/initialized + one validated tools/call over a fresh connection."""
+
     async def go() -> pyc.McpHttpSession:
         session = pyc.McpHttpSession(url, token)
         conn = await pyc.HttpConn(url).open()
@@ -126,6 +148,7 @@ def _probe_http(url: str, token: str | None) -> pyc.McpHttpSession:
         if not pyc.is_expected(status, body, hs.EXPECTED_DOC):
             raise hs.Unavailable(f"tools/call probe answered {status}: {body[:200]}")
         return session
+
     try:
         return asyncio.run(go())
     except hs.Unavailable:
@@ -144,6 +167,7 @@ def _probe_sse(base_url: str, token: str) -> None:
             session.close()
         if not pyc.is_expected(200, data, hs.EXPECTED_DOC):
             raise hs.Unavailable(f"tools/call probe over SSE answered: {data[:200]}")
+
     try:
         asyncio.run(go())
     except hs.Unavailable:
@@ -152,8 +176,9 @@ def _probe_sse(base_url: str, token: str) -> None:
         raise hs.Unavailable(f"SSE probe failed: {type(exc).__name__}: {exc}") from None
 
 
-def prepare_targets(names: list[str], nginx: hs.Server, janus, peer, minimal, token: str,
-                    wrk_ok: str | None) -> list[Target]:
+def prepare_targets(
+    names: list[str], nginx: hs.Server, janus, peer, minimal, token: str, wrk_ok: str | None
+) -> list[Target]:
     targets = []
     sessions: dict[str, pyc.McpHttpSession | Exception] = {}
 
@@ -182,8 +207,10 @@ def prepare_targets(names: list[str], nginx: hs.Server, janus, peer, minimal, to
                 server = {"janus-http": janus, "peer": peer, "minimal": minimal}[base]
                 session = session_for(base, server, token)
                 t.server, t.url, t.headers = server, session.url, session.headers()
-                t.notes = (f"session {'yes' if session.session_id else 'none (stateless)'}, "
-                           f"answer {session.content_type or 'n/a'}, protocol {session.protocol_version}")
+                t.notes = (
+                    f"session {'yes' if session.session_id else 'none (stateless)'}, "
+                    f"answer {session.content_type or 'n/a'}, protocol {session.protocol_version}"
+                )
             elif base == "janus-sse":
                 if isinstance(janus, str):
                     raise hs.Unavailable(janus)
@@ -197,17 +224,32 @@ def prepare_targets(names: list[str], nginx: hs.Server, janus, peer, minimal, to
 
 # --- running a target ----------------------------------------------------------------------
 
+
 def run_wrk(args, t: Target, concurrency: int, seconds: float) -> dict:
     threads = min(concurrency, os.cpu_count() or 1)
-    env = {**os.environ, "WRK_METHOD": t.method, "WRK_BODY": t.body or "", "WRK_EXPECT": hs.EXPECTED_DOC,
-           "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in t.headers.items()),
-           "WRK_MAX_REQUESTS": str(args.max_calls)}
-    argv = [args.wrk, f"-t{threads}", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "10s",
-            "-s", str(hs.BENCH / "http_mcp_call.lua"), t.url]
+    env = {
+        **os.environ,
+        "WRK_METHOD": t.method,
+        "WRK_BODY": t.body or "",
+        "WRK_EXPECT": hs.EXPECTED_DOC,
+        "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in t.headers.items()),
+        "WRK_MAX_REQUESTS": str(args.max_calls),
+    }
+    argv = [
+        args.wrk,
+        f"-t{threads}",
+        f"-c{concurrency}",
+        f"-d{int(seconds)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(hs.BENCH / "http_mcp_call.lua"),
+        t.url,
+    ]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
     for line in done.stdout.splitlines():
         if line.startswith("WRK_RESULT "):
-            return json.loads(line[len("WRK_RESULT "):])
+            return json.loads(line[len("WRK_RESULT ") :])
     raise RuntimeError(f"wrk printed no result (exit {done.returncode}): {(done.stderr + done.stdout).strip()[:300]}")
 
 
@@ -215,8 +257,9 @@ def run_python(args, t: Target, concurrency: int, seconds: float, token: str) ->
     if t.driver == "sse":
         coro = pyc.run_sse_load(t.url, token, hs.TOOL_NAME, ARGS, hs.EXPECTED_DOC, concurrency, seconds, args.max_calls)
     else:
-        coro = pyc.run_plain_load(t.url, t.method, t.headers, t.body, hs.EXPECTED_DOC, concurrency, seconds,
-                                  args.max_calls)
+        coro = pyc.run_plain_load(
+            t.url, t.method, t.headers, t.body, hs.EXPECTED_DOC, concurrency, seconds, args.max_calls
+        )
     return asyncio.run(asyncio.wait_for(coro, seconds + 60))
 
 
@@ -282,11 +325,28 @@ def profile_janus(args, t: Target, concurrency: int, token: str, out: Path) -> t
     if args.warmup:
         _load(args, t, concurrency, args.warmup, token)
     raw = out / "janus-http-pyspy.raw.txt"
-    spy_proc = subprocess.Popen([spy, "record", "--pid", str(t.server.proc.pid), "--subprocesses",
-                                 "--duration", str(args.duration + 1), "--rate", "200", "--function",
-                                 "--format", "raw", "--output", str(raw)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=hs.die_with_parent)
+    spy_proc = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(t.server.proc.pid),
+            "--subprocesses",
+            "--duration",
+            str(args.duration + 1),
+            "--rate",
+            "200",
+            "--function",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=hs.die_with_parent,
+    )
     try:
         time.sleep(0.5)  # py-spy attaches before the load starts
         row = measure(args, t, concurrency, token, warmup=False)
@@ -306,11 +366,14 @@ def profile_janus(args, t: Target, concurrency: int, token: str, out: Path) -> t
     counts = {pid: sum(c for _, c in stacks) for pid, stacks in per_process.items()}
     worker = max(counts, key=counts.get)
     title = f"Janus worker {worker}: tools/call over Streamable HTTP, concurrency {concurrency}"
-    http_flamegraph.render(raw, out / "janus-http-flamegraph.svg", out / "janus-http-top-functions.txt", title,
-                           stacks=per_process[worker])
+    http_flamegraph.render(
+        raw, out / "janus-http-flamegraph.svg", out / "janus-http-top-functions.txt", title, stacks=per_process[worker]
+    )
     split = ", ".join(f"{pid}: {n}" for pid, n in sorted(counts.items()))
-    return row, (f"py-spy: worker {worker} ({counts[worker]} samples; all workers {split}) -> "
-                 f"{out}/janus-http-flamegraph.svg, janus-http-top-functions.txt, janus-http-pyspy.raw.txt")
+    return row, (
+        f"py-spy: worker {worker} ({counts[worker]} samples; all workers {split}) -> "
+        f"{out}/janus-http-flamegraph.svg, janus-http-top-functions.txt, janus-http-pyspy.raw.txt"
+    )
 
 
 def main() -> int:
@@ -351,8 +414,7 @@ def main() -> int:
         minimal: hs.Server | str = "not requested"
         if any(t.startswith("minimal") for t in args.targets):
             try:
-                minimal = hs.start_minimal(workdir, args.minimal_python, nginx.url, args.workers,
-                                           time.monotonic() + 60)
+                minimal = hs.start_minimal(workdir, args.minimal_python, nginx.url, args.workers, time.monotonic() + 60)
                 servers.append(minimal)
             except hs.Unavailable as exc:
                 minimal = str(exc)
@@ -390,15 +452,17 @@ def main() -> int:
         vs_minimal = minimal_ratios(rows)
 
         text = table(rows) + "\n\n" + minimal_lines(vs_minimal)
-        info = (f"{args.duration:g} s per run after {args.warmup:g} s warm-up, {args.rounds} round(s); "
-                f"targets one after the other "
-                f"(order reversed at every other concurrency); {os.cpu_count()} CPUs shared by client and servers.\n"
-                f"CPU and RSS: the server's process tree (nginx master+worker / gunicorn master+{args.workers} "
-                f"workers for Janus and for minimal / the FastMCP process); RSS summed over the tree.\n"
-                f"minimal: raw WSGI app (bench/http_minimal_worker.py), {minimal_version(args.minimal_python)}, "
-                f"{args.workers} gevent workers, one urllib3 keep-alive pool; no auth, session, catalog or audit.\n"
-                f"peer: FastMCP.from_openapi, {peer_version(args.peer_python)}; "
-                f"Streamable HTTP, stateless, JSON responses.")
+        info = (
+            f"{args.duration:g} s per run after {args.warmup:g} s warm-up, {args.rounds} round(s); "
+            f"targets one after the other "
+            f"(order reversed at every other concurrency); {os.cpu_count()} CPUs shared by client and servers.\n"
+            f"CPU and RSS: the server's process tree (nginx master+worker / gunicorn master+{args.workers} "
+            f"workers for Janus and for minimal / the FastMCP process); RSS summed over the tree.\n"
+            f"minimal: raw WSGI app (bench/http_minimal_worker.py), {minimal_version(args.minimal_python)}, "
+            f"{args.workers} gevent workers, one urllib3 keep-alive pool; no auth, session, catalog or audit.\n"
+            f"peer: FastMCP.from_openapi, {peer_version(args.peer_python)}; "
+            f"Streamable HTTP, stateless, JSON responses."
+        )
         print("\n" + text + "\n\n" + info)
         print("\n" + cpu_split_lines(rows))
         for r in rows:
@@ -407,11 +471,27 @@ def main() -> int:
         for n in notes:
             print(n)
         (out / "table.txt").write_text(text + "\n\n" + info + "\n" + "\n".join(notes) + "\n")
-        (out / "results.json").write_text(json.dumps({
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "trees"},
-            "targets": [{"name": t.name, "driver": t.driver, "url": t.url, "unavailable": t.unavailable,
-                         "notes": t.notes} for t in targets],
-            "rows": [asdict(r) for r in rows], "vs_minimal": vs_minimal, "notes": notes}, indent=2))
+        (out / "results.json").write_text(
+            json.dumps(
+                {
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "trees"},
+                    "targets": [
+                        {
+                            "name": t.name,
+                            "driver": t.driver,
+                            "url": t.url,
+                            "unavailable": t.unavailable,
+                            "notes": t.notes,
+                        }
+                        for t in targets
+                    ],
+                    "rows": [asdict(r) for r in rows],
+                    "vs_minimal": vs_minimal,
+                    "notes": notes,
+                },
+                indent=2,
+            )
+        )
         print(f"results: {out}")
         return 0
     finally:
@@ -425,11 +505,13 @@ def main() -> int:
 
 # --- ratios to the minimal gevent worker ---------------------------------------------------
 
+
 def minimal_ratios(rows: list[Row]) -> list[dict]:
     """Each measured row against `minimal` (wrk rows) or `minimal-py` (Python-client rows) at its concurrency.
 
     The profiled row (+py-spy) is left out: the profiler's cost is not the server's.
     """
+
     def ok(r: Row) -> bool:
         return r.requests > 0 and not r.status.startswith(("unavailable", "failed"))
 
@@ -439,32 +521,46 @@ def minimal_ratios(rows: list[Row]) -> list[dict]:
         m = base.get((r.concurrency, r.client))
         if not m or r is m or "+" in r.target or not ok(r) or r.target.startswith("direct"):
             continue
-        out.append({"target": r.target, "concurrency": r.concurrency, "client": r.client, "minimal": m.target,
-                    "cpu_us_per_call": round(r.cpu_us_per_call, 1),
-                    "minimal_cpu_us_per_call": round(m.cpu_us_per_call, 1),
-                    "cpu": r.cpu_us_per_call / m.cpu_us_per_call if m.cpu_us_per_call else 0.0,
-                    "p50_ms": round(r.p50_ms, 3), "minimal_p50_ms": round(m.p50_ms, 3),
-                    "p50": r.p50_ms / m.p50_ms if m.p50_ms else 0.0,
-                    "rps": r.rps / m.rps if m.rps else 0.0})
+        out.append(
+            {
+                "target": r.target,
+                "concurrency": r.concurrency,
+                "client": r.client,
+                "minimal": m.target,
+                "cpu_us_per_call": round(r.cpu_us_per_call, 1),
+                "minimal_cpu_us_per_call": round(m.cpu_us_per_call, 1),
+                "cpu": r.cpu_us_per_call / m.cpu_us_per_call if m.cpu_us_per_call else 0.0,
+                "p50_ms": round(r.p50_ms, 3),
+                "minimal_p50_ms": round(m.p50_ms, 3),
+                "p50": r.p50_ms / m.p50_ms if m.p50_ms else 0.0,
+                "rps": r.rps / m.rps if m.rps else 0.0,
+            }
+        )
     return out
 
 
 def minimal_lines(ratios: list[dict]) -> str:
     if not ratios:
-        return ("÷ minimal: nothing to compare (needs a measured `minimal` row and another target "
-                "at the same concurrency and client)")
+        return (
+            "÷ minimal: nothing to compare (needs a measured `minimal` row and another target "
+            "at the same concurrency and client)"
+        )
     lines = ["÷ minimal (same run, concurrency and client; the machine-independent numbers):"]
     for x in ratios:
-        lines.append(f"  {x['target']:14} c={x['concurrency']:<3} CPU/call {x['cpu']:5.2f}× "
-                     f"({x['cpu_us_per_call']:.0f} vs {x['minimal_cpu_us_per_call']:.0f} µs)   "
-                     f"p50 {x['p50']:5.2f}× ({x['p50_ms']:.2f} vs {x['minimal_p50_ms']:.2f} ms)   "
-                     f"req/s {x['rps']:5.2f}×")
+        lines.append(
+            f"  {x['target']:14} c={x['concurrency']:<3} CPU/call {x['cpu']:5.2f}× "
+            f"({x['cpu_us_per_call']:.0f} vs {x['minimal_cpu_us_per_call']:.0f} µs)   "
+            f"p50 {x['p50']:5.2f}× ({x['p50_ms']:.2f} vs {x['minimal_p50_ms']:.2f} ms)   "
+            f"req/s {x['rps']:5.2f}×"
+        )
     return "\n".join(lines)
 
 
 def minimal_version(python: str) -> str:
-    code = ("import importlib.metadata as m; "
-            "print(', '.join(f'{n} {m.version(n)}' for n in ('gunicorn', 'gevent', 'urllib3')))")
+    code = (
+        "import importlib.metadata as m; "
+        "print(', '.join(f'{n} {m.version(n)}' for n in ('gunicorn', 'gevent', 'urllib3')))"
+    )
     try:
         done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
         return done.stdout.strip() or "?"

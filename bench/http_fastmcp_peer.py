@@ -12,6 +12,7 @@ its defaults (whatever loop and HTTP parser are installed; the banner and
 access log off, as Janus has none). The tool is named by the document's
 operationId (bench_trade_volume), so the load sends the same body to both.
 """
+
 from __future__ import annotations
 
 import argparse

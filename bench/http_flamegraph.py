@@ -6,6 +6,7 @@ both outputs, so the picture and the table agree sample for sample.
 
   python bench/http_flamegraph.py RAW SVG TXT [--title TEXT]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ def by_process(stacks: list[tuple[list[str], int]]) -> dict[int, list[tuple[list
     for frames, count in stacks:
         pid, rest = 0, frames
         while rest and rest[0].startswith("process "):
-            head = rest[0][len("process "):].split(":", 1)[0]
+            head = rest[0][len("process ") :].split(":", 1)[0]
             pid = int(head) if head.isdigit() else pid
             rest = rest[1:]
         if rest:
@@ -105,11 +106,12 @@ def flamegraph_svg(stacks: list[tuple[list[str], int]], title: str = "", width: 
                 pct = 100 * child["n"] / total
                 text = name[: int((w - 6) / 7)] if w > 30 else ""
                 rects.append(
-                    f'<g><title>{label} ({child["n"]} samples, {pct:.2f}%)</title>'
+                    f"<g><title>{label} ({child['n']} samples, {pct:.2f}%)</title>"
                     f'<rect x="{pad + x:.1f}" y="{{Y{depth}}}" width="{w:.1f}" height="{row - 1}" '
                     f'fill="{_colour(name)}" rx="2"/>'
                     + (f'<text x="{pad + x + 3:.1f}" y="{{T{depth}}}">{html.escape(text)}</text>' if text else "")
-                    + "</g>")
+                    + "</g>"
+                )
                 walk(child, x, depth + 1)
             x += w
 
@@ -120,12 +122,14 @@ def flamegraph_svg(stacks: list[tuple[list[str], int]], title: str = "", width: 
     for depth in range(depth_seen + 1):  # flames grow upwards: root at the bottom
         y = height - pad - (depth + 1) * row
         body = body.replace(f"{{Y{depth}}}", str(y)).replace(f"{{T{depth}}}", str(y + row - 4))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">\n'
-            f'<rect width="100%" height="100%" fill="#fafafa"/>\n'
-            f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="15">{html.escape(title)}</text>\n'
-            f'<text x="{pad}" y="34" fill="#666">{total} samples; frames merged per function; '
-            f'hover for counts</text>\n{body}\n</svg>\n')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">\n'
+        f'<rect width="100%" height="100%" fill="#fafafa"/>\n'
+        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="15">{html.escape(title)}</text>\n'
+        f'<text x="{pad}" y="34" fill="#666">{total} samples; frames merged per function; '
+        f"hover for counts</text>\n{body}\n</svg>\n"
+    )
 
 
 def render(raw: Path, svg: Path, txt: Path, title: str = "", stacks: list | None = None) -> int:

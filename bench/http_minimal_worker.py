@@ -15,6 +15,7 @@ MCP-Protocol-Version) are ignored.
 Environment: MINIMAL_UPSTREAM_URL (http://host:port/path of the upstream GET) and MINIMAL_TOOL
 (the one tool name answered).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,14 @@ import urllib3
 _UPSTREAM = urlsplit(os.environ["MINIMAL_UPSTREAM_URL"])
 _TOOL = os.environ["MINIMAL_TOOL"]
 # Created when a worker imports the app, i.e. after gunicorn's gevent worker has patched sockets.
-_POOL = urllib3.HTTPConnectionPool(_UPSTREAM.hostname, _UPSTREAM.port or 80, maxsize=32, block=False,
-                                   retries=False, timeout=urllib3.Timeout(connect=10, read=10))
+_POOL = urllib3.HTTPConnectionPool(
+    _UPSTREAM.hostname,
+    _UPSTREAM.port or 80,
+    maxsize=32,
+    block=False,
+    retries=False,
+    timeout=urllib3.Timeout(connect=10, read=10),
+)
 
 
 def _reply(start_response, status: str, payload: dict | None = None) -> list[bytes]:
@@ -48,8 +55,11 @@ def _call(arguments: dict) -> dict:
     if response.status != 200:
         return {"content": [{"type": "text", "text": f"Upstream returned HTTP {response.status}"}], "isError": True}
     parsed = json.loads(response.data)
-    return {"content": [{"type": "text", "text": json.dumps(parsed, indent=2, ensure_ascii=False)}],
-            "structuredContent": parsed, "isError": False}
+    return {
+        "content": [{"type": "text", "text": json.dumps(parsed, indent=2, ensure_ascii=False)}],
+        "structuredContent": parsed,
+        "isError": False,
+    }
 
 
 def app(environ, start_response):
@@ -64,9 +74,19 @@ def app(environ, start_response):
     if rpc_id is None:  # a notification (notifications/initialized)
         return _reply(start_response, "202 Accepted")
     if method == "initialize":
-        return _reply(start_response, "200 OK", {"jsonrpc": "2.0", "id": rpc_id, "result": {
-            "protocolVersion": params.get("protocolVersion", "2025-11-25"), "capabilities": {"tools": {}},
-            "serverInfo": {"name": "bench-minimal", "version": "1"}}})
+        return _reply(
+            start_response,
+            "200 OK",
+            {
+                "jsonrpc": "2.0",
+                "id": rpc_id,
+                "result": {
+                    "protocolVersion": params.get("protocolVersion", "2025-11-25"),
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "bench-minimal", "version": "1"},
+                },
+            },
+        )
     if method != "tools/call" or params.get("name") != _TOOL:
         return _reply(start_response, "200 OK", _error(rpc_id, -32601, f"not answered here: {method}"))
     try:

@@ -11,6 +11,7 @@ its own cost can be compared with wrk's on the same server.
 Also used for the MCP handshakes before a wrk run (initialize,
 notifications/initialized, one validated tools/call).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,14 +37,26 @@ def is_expected(status: int, body: str, expected_doc: str, want_status: int = 20
 
 
 def tools_call(tool: str, arguments: dict, rpc_id: object = "__ID__") -> str:
-    body = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "tools/call",
-                       "params": {"name": tool, "arguments": arguments}}, separators=(",", ":"))
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 0, "method": "tools/call", "params": {"name": tool, "arguments": arguments}},
+        separators=(",", ":"),
+    )
     return body.replace('"id":0', f'"id":{rpc_id}', 1)
 
 
 def initialize_body(rpc_id: int = 0, version: str = PROTOCOL_VERSION) -> str:
-    return json.dumps({"jsonrpc": "2.0", "id": rpc_id, "method": "initialize", "params": {
-        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "janus-bench", "version": "1"}}})
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": rpc_id,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": version,
+                "capabilities": {},
+                "clientInfo": {"name": "janus-bench", "version": "1"},
+            },
+        }
+    )
 
 
 INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -227,7 +240,8 @@ class SseSession:
 
     async def send(self, body: str) -> tuple[int, str]:
         status, _, text = await self.post.request(
-            "POST", self.endpoint, {"Content-Type": "application/json", **self._auth()}, body.encode())
+            "POST", self.endpoint, {"Content-Type": "application/json", **self._auth()}, body.encode()
+        )
         return status, text
 
     async def rpc(self, message: dict, timeout: float) -> dict:
@@ -270,8 +284,17 @@ class LoadResult:
         self.sample = self.sample or what[:300]
 
 
-async def run_sse_load(base_url: str, token: str | None, tool: str, arguments: dict, expected_doc: str,
-                       concurrency: int, duration: float, max_calls: int, timeout: float = 10.0) -> LoadResult:
+async def run_sse_load(
+    base_url: str,
+    token: str | None,
+    tool: str,
+    arguments: dict,
+    expected_doc: str,
+    concurrency: int,
+    duration: float,
+    max_calls: int,
+    timeout: float = 10.0,
+) -> LoadResult:
     """`concurrency` SSE sessions, each calling in a loop until the deadline or the shared call budget."""
     result = LoadResult()
     sessions = [SseSession(base_url, token) for _ in range(concurrency)]
@@ -303,8 +326,16 @@ async def run_sse_load(base_url: str, token: str | None, tool: str, arguments: d
     return result
 
 
-async def run_plain_load(url: str, method: str, headers: dict[str, str], body: str | None, expected_doc: str,
-                         concurrency: int, duration: float, max_calls: int) -> LoadResult:
+async def run_plain_load(
+    url: str,
+    method: str,
+    headers: dict[str, str],
+    body: str | None,
+    expected_doc: str,
+    concurrency: int,
+    duration: float,
+    max_calls: int,
+) -> LoadResult:
     """Request/response over keep-alive connections, one per unit of concurrency (what wrk does)."""
     result = LoadResult()
     parts = urlsplit(url)

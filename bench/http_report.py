@@ -1,4 +1,5 @@
 """Rows, rounds and the printed table of bench/http_benchmark.py."""
+
 from __future__ import annotations
 
 import statistics
@@ -49,9 +50,17 @@ def combine(runs: list[Row]) -> Row:
     for r in good:
         for pid, seconds in r.cpu_split.items():
             row.cpu_split[pid] = round(row.cpu_split.get(pid, 0.0) + seconds, 2)
-    row.per_round = [{"rps": round(r.rps, 1), "p50_ms": round(r.p50_ms, 3), "p99_ms": round(r.p99_ms, 3),
-                      "cpu_us_per_call": round(r.cpu_us_per_call, 1), "others_cpu_pct": round(r.others_cpu_pct),
-                      "cpu_split": r.cpu_split} for r in runs]
+    row.per_round = [
+        {
+            "rps": round(r.rps, 1),
+            "p50_ms": round(r.p50_ms, 3),
+            "p99_ms": round(r.p99_ms, 3),
+            "cpu_us_per_call": round(r.cpu_us_per_call, 1),
+            "others_cpu_pct": round(r.others_cpu_pct),
+            "cpu_split": r.cpu_split,
+        }
+        for r in runs
+    ]
     return row
 
 
@@ -60,14 +69,19 @@ def add_ratios(rows: list[Row]) -> None:
     for r in rows:
         p = peers.get(r.concurrency)
         if p and r.requests and not r.status.startswith(("unavailable", "failed")):
-            r.vs_peer = {"rps": r.rps / p.rps, "p50": r.p50_ms / p.p50_ms if p.p50_ms else 0.0,
-                         "cpu": r.cpu_us_per_call / p.cpu_us_per_call if p.cpu_us_per_call else 0.0}
+            r.vs_peer = {
+                "rps": r.rps / p.rps,
+                "p50": r.p50_ms / p.p50_ms if p.p50_ms else 0.0,
+                "cpu": r.cpu_us_per_call / p.cpu_us_per_call if p.cpu_us_per_call else 0.0,
+            }
 
 
 def table(rows: list[Row]) -> str:
     """One line per target and concurrency; ÷peer columns are ratios to FastMCP at the same concurrency."""
-    head = (f"{'target':18} {'conc':>4} {'client':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-            f"{'CPU µs/call':>11} {'RSS MiB':>7} {'req/s':>6} {'p50':>6} {'CPU':>6} {'others%':>7}")
+    head = (
+        f"{'target':18} {'conc':>4} {'client':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'CPU µs/call':>11} {'RSS MiB':>7} {'req/s':>6} {'p50':>6} {'CPU':>6} {'others%':>7}"
+    )
     at = head.index("RSS MiB") + len("RSS MiB") + 1
     over = " " * at + "—— ÷ peer ——".center(20)
     lines = [over, head, "-" * len(head)]
@@ -75,17 +89,24 @@ def table(rows: list[Row]) -> str:
         if r.status.startswith(("unavailable", "failed")):
             lines.append(f"{r.target:18} {r.concurrency:4d} {r.client:>6} {r.status}")
             continue
-        ratio = (f"{r.vs_peer['rps']:6.2f} {r.vs_peer['p50']:6.2f} {r.vs_peer['cpu']:6.2f}" if r.vs_peer
-                 else f"{'-':>6} {'-':>6} {'-':>6}")
-        lines.append(f"{r.target:18} {r.concurrency:4d} {r.client:>6} {r.rps:7.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} "
-                     f"{r.errors:6d} {r.cpu_us_per_call:11.0f} {r.peak_rss_mib:7.1f} {ratio} {r.others_cpu_pct:7.0f}"
-                     + ("" if r.status == "ok" else f"  [{r.status}]"))
+        ratio = (
+            f"{r.vs_peer['rps']:6.2f} {r.vs_peer['p50']:6.2f} {r.vs_peer['cpu']:6.2f}"
+            if r.vs_peer
+            else f"{'-':>6} {'-':>6} {'-':>6}"
+        )
+        lines.append(
+            f"{r.target:18} {r.concurrency:4d} {r.client:>6} {r.rps:7.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} "
+            f"{r.errors:6d} {r.cpu_us_per_call:11.0f} {r.peak_rss_mib:7.1f} {ratio} {r.others_cpu_pct:7.0f}"
+            + ("" if r.status == "ok" else f"  [{r.status}]")
+        )
     return "\n".join(lines)
 
 
 def cpu_split_lines(rows: list[Row]) -> str:
-    lines = ["CPU seconds by process in each run (the tree's root first; with keep-alive connections, the gunicorn "
-             "worker that accepted them does the work):"]
+    lines = [
+        "CPU seconds by process in each run (the tree's root first; with keep-alive connections, the gunicorn "
+        "worker that accepted them does the work):"
+    ]
     for r in rows:
         if len(r.cpu_split) > 1 and r.requests:
             split = " / ".join(f"{v:.2f}" for v in r.cpu_split.values())

@@ -7,6 +7,7 @@ server's process tree as /proc shows it: CPU ticks (utime + stime of every
 process in the tree) and resident memory (sum of VmRSS, sampled). Summed RSS
 counts pages a forked worker still shares with its master once per process.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,12 @@ ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 MEMBER_ID = "MEM-LCH-001"
 # The upstream document with the member id as sent; compact, ASCII, no spaces, so
 # "remove whitespace and backslashes" turns any JSON encoding of it back into this.
-DOC_TEMPLATE = ('{"member_id":"%s","total_trades":2540,"currency_breakdown":['
-                '{"currency":"GBP","trade_count":1210},{"currency":"EUR","trade_count":845},'
-                '{"currency":"USD","trade_count":402},{"currency":"JPY","trade_count":61},'
-                '{"currency":"CHF","trade_count":22}],"period":"2026-Q3"}')
+DOC_TEMPLATE = (
+    '{"member_id":"%s","total_trades":2540,"currency_breakdown":['
+    '{"currency":"GBP","trade_count":1210},{"currency":"EUR","trade_count":845},'
+    '{"currency":"USD","trade_count":402},{"currency":"JPY","trade_count":61},'
+    '{"currency":"CHF","trade_count":22}],"period":"2026-Q3"}'
+)
 EXPECTED_DOC = DOC_TEMPLATE % MEMBER_ID
 TRADE_VOLUME_PATH = "/dpg/trade-volume"
 TOOL_NAME = "bench_trade_volume"
@@ -122,7 +125,7 @@ def _stat(pid: int) -> list[str] | None:
             text = fh.read()
     except OSError:
         return None
-    return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on; comm may hold spaces
+    return text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on; comm may hold spaces
 
 
 def _ticks(pid: int) -> int:
@@ -233,8 +236,16 @@ def die_with_parent() -> None:
 def _popen(argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
     try:
         with open(log, "ab") as out:
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, cwd=cwd, start_new_session=True, preexec_fn=die_with_parent)
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
     except OSError as exc:
         raise Unavailable(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
 
@@ -244,19 +255,44 @@ def openapi_document(upstream: str) -> dict:
         "openapi": "3.1.0",
         "info": {"title": "DPG trade volume (bench)", "version": "1.0.0"},
         "servers": [{"url": upstream}],
-        "paths": {TRADE_VOLUME_PATH: {"get": {
-            "operationId": TOOL_NAME,
-            "summary": "Trade volume of a clearing member",
-            "parameters": [{"name": "member_id", "in": "query", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "Trade volume", "content": {"application/json": {"schema": {
-                "type": "object",
-                "properties": {
-                    "member_id": {"type": "string"}, "total_trades": {"type": "integer"}, "period": {"type": "string"},
-                    "currency_breakdown": {"type": "array", "items": {"type": "object", "properties": {
-                        "currency": {"type": "string"}, "trade_count": {"type": "integer"}}}},
-                },
-            }}}}},
-        }}},
+        "paths": {
+            TRADE_VOLUME_PATH: {
+                "get": {
+                    "operationId": TOOL_NAME,
+                    "summary": "Trade volume of a clearing member",
+                    "parameters": [
+                        {"name": "member_id", "in": "query", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Trade volume",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "member_id": {"type": "string"},
+                                            "total_trades": {"type": "integer"},
+                                            "period": {"type": "string"},
+                                            "currency_breakdown": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "properties": {
+                                                        "currency": {"type": "string"},
+                                                        "trade_count": {"type": "integer"},
+                                                    },
+                                                },
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            }
+        },
     }
 
 
@@ -274,15 +310,23 @@ def start_nginx(workdir: Path, nginx: str, deadline: float) -> Server:
     port = free_port()
     upstream = f"http://127.0.0.1:{port}"
     conf = (BENCH / "http_nginx.conf.template").read_text()
-    for key, value in {"ECHO_MODULE": ECHO_MODULE, "PREFIX": str(prefix), "PORT": str(port),
-                       "TRADE_VOLUME_JSON": DOC_TEMPLATE % "$arg_member_id"}.items():
+    for key, value in {
+        "ECHO_MODULE": ECHO_MODULE,
+        "PREFIX": str(prefix),
+        "PORT": str(port),
+        "TRADE_VOLUME_JSON": DOC_TEMPLATE % "$arg_member_id",
+    }.items():
         conf = conf.replace(f"@@{key}@@", value)
     (prefix / "nginx.conf").write_text(conf)
     (prefix / "openapi.json").write_text(json.dumps(openapi_document(upstream), indent=1))
     os.chmod(prefix / "openapi.json", 0o644)
     log = workdir / "nginx.out"
-    test = subprocess.run([nginx, "-t", "-q", "-e", str(prefix / "error.log"), "-p", str(prefix),
-                           "-c", str(prefix / "nginx.conf")], capture_output=True, text=True, timeout=30)
+    test = subprocess.run(
+        [nginx, "-t", "-q", "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if test.returncode:
         raise Unavailable(f"nginx -t failed: {(test.stderr or test.stdout).strip()}")
     proc = _popen([nginx, "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(prefix / "nginx.conf")], log)
@@ -305,13 +349,20 @@ def write_janus_catalog(workdir: Path, upstream: str, token: str) -> None:
     from janus.services.bootstrap import ensure_schema
     from janus.services.token_key import server_key
 
-    app = create_app({"DATABASE_PATH": str(workdir / "bench.db"), "VAULT_LOCAL_PATH": str(workdir / "secrets.json"),
-                      "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench-admin-password"})
+    app = create_app(
+        {
+            "DATABASE_PATH": str(workdir / "bench.db"),
+            "VAULT_LOCAL_PATH": str(workdir / "secrets.json"),
+            "LOG_LEVEL": "WARNING",
+            "ADMIN_PASSWORD": "bench-admin-password",
+        }
+    )
     with app.app_context():
         ensure_schema()
         conn = Connection(name="Bench", base_url=upstream, prefix="bench_", timeout_seconds=10)
-        conn.endpoints = [Endpoint(tool_name="trade_volume", path_template=TRADE_VOLUME_PATH, method="GET",
-                                   input_schema=INPUT_SCHEMA)]
+        conn.endpoints = [
+            Endpoint(tool_name="trade_volume", path_template=TRADE_VOLUME_PATH, method="GET", input_schema=INPUT_SCHEMA)
+        ]
         db.session.add(conn)
         db.session.add(ClientToken(name="bench", token_hash=hash_token(token, server_key(app)), scopes="bench_*"))
         db.session.commit()
@@ -322,13 +373,20 @@ def write_janus_catalog(workdir: Path, upstream: str, token: str) -> None:
 def start_janus(workdir: Path, gateway: str, workers: int, deadline: float) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SEED_DEMO_DATA", "PUBLIC_URL"}}
-    env.update(PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers),
-               DATABASE_PATH=str(workdir / "bench.db"), VAULT_LOCAL_PATH=str(workdir / "secrets.json"),
-               ADMIN_PASSWORD="bench-admin-password", LOG_LEVEL="WARNING", JWT_SECRET=secrets.token_urlsafe(32),
-               PYTHONUNBUFFERED="1",
-               # Every benchmark client shares one token and one address: lift the per-token stream cap
-               # (16 legacy SSE streams at c=16) so the load measures calls, not the refusals.
-               SSE_MAX_STREAMS_PER_TOKEN="0")
+    env.update(
+        PORT=str(port),
+        HOST="127.0.0.1",
+        WEB_CONCURRENCY=str(workers),
+        DATABASE_PATH=str(workdir / "bench.db"),
+        VAULT_LOCAL_PATH=str(workdir / "secrets.json"),
+        ADMIN_PASSWORD="bench-admin-password",
+        LOG_LEVEL="WARNING",
+        JWT_SECRET=secrets.token_urlsafe(32),
+        PYTHONUNBUFFERED="1",
+        # Every benchmark client shares one token and one address: lift the per-token stream cap
+        # (16 legacy SSE streams at c=16) so the load measures calls, not the refusals.
+        SSE_MAX_STREAMS_PER_TOKEN="0",
+    )
     log = workdir / "janus.out"
     proc = _popen([gateway], log, env)
     server = Server("janus", proc, f"http://127.0.0.1:{port}", log)
@@ -346,8 +404,19 @@ def start_peer(workdir: Path, python: str, upstream: str, deadline: float) -> Se
         raise Unavailable(f"peer interpreter {python} missing (scripts/bench-http builds bench/.venv-peer)")
     port = free_port()
     log = workdir / "peer.out"
-    proc = _popen([python, str(BENCH / "http_fastmcp_peer.py"), "--openapi-url", upstream + "/openapi.json",
-                   "--upstream", upstream, "--port", str(port)], log)
+    proc = _popen(
+        [
+            python,
+            str(BENCH / "http_fastmcp_peer.py"),
+            "--openapi-url",
+            upstream + "/openapi.json",
+            "--upstream",
+            upstream,
+            "--port",
+            str(port),
+        ],
+        log,
+    )
     server = Server("peer", proc, f"http://127.0.0.1:{port}", log)
     try:
         wait_for_port(port, proc, deadline)
@@ -368,15 +437,40 @@ def start_minimal(workdir: Path, python: str, upstream: str, workers: int, deadl
     env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
     env.update(MINIMAL_UPSTREAM_URL=upstream + TRADE_VOLUME_PATH, MINIMAL_TOOL=TOOL_NAME, PYTHONUNBUFFERED="1")
     log = workdir / "minimal.out"
-    proc = _popen([python, "-m", "gunicorn", "--chdir", str(BENCH), "--bind", f"127.0.0.1:{port}",
-                   "--workers", str(workers), "--worker-class", "gevent", "--worker-connections", "1000",
-                   "--timeout", "30", "--graceful-timeout", "10", "--keep-alive", "5", "--log-level", "warning",
-                   "--name", "bench-minimal",
-                   # Recent gunicorn opens a control socket in the master, by default at one per-user path
-                   # Janus's master uses too: this one gets its own (older gunicorn has no such option).
-                   *(["--control-socket", str(workdir / "minimal-gunicorn.ctl")] if _gunicorn_has_control(python)
-                     else []),
-                   "http_minimal_worker:app"], log, env, cwd=BENCH)
+    proc = _popen(
+        [
+            python,
+            "-m",
+            "gunicorn",
+            "--chdir",
+            str(BENCH),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gevent",
+            "--worker-connections",
+            "1000",
+            "--timeout",
+            "30",
+            "--graceful-timeout",
+            "10",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+            "--name",
+            "bench-minimal",
+            # Recent gunicorn opens a control socket in the master, by default at one per-user path
+            # Janus's master uses too: this one gets its own (older gunicorn has no such option).
+            *(["--control-socket", str(workdir / "minimal-gunicorn.ctl")] if _gunicorn_has_control(python) else []),
+            "http_minimal_worker:app",
+        ],
+        log,
+        env,
+        cwd=BENCH,
+    )
     server = Server("minimal", proc, f"http://127.0.0.1:{port}", log)
     try:
         wait_for_port(port, proc, deadline)

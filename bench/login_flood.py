@@ -11,6 +11,7 @@ loop is bounded in count and time. Prints one JSON line.
 the off-loop hashing alone). Run it with PYTHONPATH pointing at another checkout
 to measure that code (an older gateway ignores the settings it does not know).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,12 @@ def _flood(url: str, deadline: float, statuses: dict[int, int], lock: threading.
 
 def _summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"n": len(ordered), "p50_ms": round(statistics.median(ordered), 1),
-            "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1], 1), "max_ms": round(ordered[-1], 1)}
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1], 1),
+        "max_ms": round(ordered[-1], 1),
+    }
 
 
 def main() -> None:
@@ -73,10 +78,18 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="janus-login-flood-"))
     port = _free_port()
-    env = {**os.environ, "DATABASE_PATH": str(tmp / "janus.db"), "VAULT_LOCAL_PATH": str(tmp / "secrets.json"),
-           "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING",
-           "ADMIN_PASSWORD": "bench-admin-password", "LOGIN_RATE_PER_IP": str(args.rate),
-           "JWT_SECRET": secrets.token_urlsafe(32)}
+    env = {
+        **os.environ,
+        "DATABASE_PATH": str(tmp / "janus.db"),
+        "VAULT_LOCAL_PATH": str(tmp / "secrets.json"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "LOG_LEVEL": "WARNING",
+        "ADMIN_PASSWORD": "bench-admin-password",
+        "LOGIN_RATE_PER_IP": str(args.rate),
+        "JWT_SECRET": secrets.token_urlsafe(32),
+    }
     proc = subprocess.Popen([GATEWAY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -96,8 +109,9 @@ def main() -> None:
         statuses: dict[int, int] = {}
         lock, stop = threading.Lock(), threading.Event()
         flood_deadline = time.monotonic() + args.seconds
-        flooders = [threading.Thread(target=_flood, args=(url, flood_deadline, statuses, lock))
-                    for _ in range(args.clients)]
+        flooders = [
+            threading.Thread(target=_flood, args=(url, flood_deadline, statuses, lock)) for _ in range(args.clients)
+        ]
         for thread in flooders:
             thread.start()
         busy: list[float] = []
@@ -107,9 +121,18 @@ def main() -> None:
             thread.join(args.seconds + 120)
         stop.set()
         prober.join(60)
-        print(json.dumps({"clients": args.clients, "seconds": args.seconds, "rate_per_ip": args.rate,
-                          "healthz_idle": _summary(idle), "healthz_during_flood": _summary(busy),
-                          "login_statuses": {str(k): v for k, v in sorted(statuses.items())}}))
+        print(
+            json.dumps(
+                {
+                    "clients": args.clients,
+                    "seconds": args.seconds,
+                    "rate_per_ip": args.rate,
+                    "healthz_idle": _summary(idle),
+                    "healthz_during_flood": _summary(busy),
+                    "login_statuses": {str(k): v for k, v in sorted(statuses.items())},
+                }
+            )
+        )
     finally:
         proc.terminate()
         try:

@@ -8,6 +8,7 @@ times the page list, no network.
 
   .venv/bin/python bench/portal_pages.py [--rounds 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,23 +37,46 @@ def seed(app) -> None:
     with app.app_context():
         ensure_schema()
         users.create_user("bench", {"username": "bench", "password": PASSWORD, "role": "admin"})
-        schema = {"type": "object", "properties": {"id": {"type": "string"}, "q": {"type": "string"}}, "required": ["id"]}
+        schema = {
+            "type": "object",
+            "properties": {"id": {"type": "string"}, "q": {"type": "string"}},
+            "required": ["id"],
+        }
         for c in range(50):
-            conn = Connection(name=f"Service {c:02d}", base_url=f"http://127.0.0.1:9/s{c}", prefix=f"svc{c:02d}_",
-                              description=f"Downstream service number {c}")
+            conn = Connection(
+                name=f"Service {c:02d}",
+                base_url=f"http://127.0.0.1:9/s{c}",
+                prefix=f"svc{c:02d}_",
+                description=f"Downstream service number {c}",
+            )
             db.session.add(conn)
             db.session.flush()
             for t in range(10):
-                db.session.add(Endpoint(connection_id=conn.id, tool_name=f"get_item_{t}", method="GET",
-                                        path_template="/items/{{id}}", description=f"Fetch item kind {t}",
-                                        input_schema=schema))
+                db.session.add(
+                    Endpoint(
+                        connection_id=conn.id,
+                        tool_name=f"get_item_{t}",
+                        method="GET",
+                        path_template="/items/{{id}}",
+                        description=f"Fetch item kind {t}",
+                        input_schema=schema,
+                    )
+                )
         for k in range(50):
             db.session.add(ClientToken(name=f"Team {k}", token_hash=f"{k:064x}", scopes=f"svc{k % 50:02d}_*"))
         now = datetime.now(UTC)
-        db.session.add_all(ToolCallLog(created_at=now - timedelta(seconds=4 * i), tool_name=f"svc{i % 50:02d}_get_item_{i % 10}",
-                                       status="success" if i % 17 else "failure", http_status=200 if i % 17 else 502,
-                                       duration_ms=5 + (i % 400), token_name=f"Team {i % 50}", transport="streamable_http")
-                           for i in range(20_000))
+        db.session.add_all(
+            ToolCallLog(
+                created_at=now - timedelta(seconds=4 * i),
+                tool_name=f"svc{i % 50:02d}_get_item_{i % 10}",
+                status="success" if i % 17 else "failure",
+                http_status=200 if i % 17 else 502,
+                duration_ms=5 + (i % 400),
+                token_name=f"Team {i % 50}",
+                transport="streamable_http",
+            )
+            for i in range(20_000)
+        )
         db.session.commit()
 
 
@@ -68,12 +92,15 @@ def main() -> None:
     from janus import create_app
 
     tmp = Path(tempfile.mkdtemp(prefix="janus-portal-bench-"))
-    app = create_app({"DATABASE_PATH": str(tmp / "janus.db"), "VAULT_LOCAL_PATH": str(tmp / "secrets.json"),
-                      "LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {"DATABASE_PATH": str(tmp / "janus.db"), "VAULT_LOCAL_PATH": str(tmp / "secrets.json"), "LOG_LEVEL": "WARNING"}
+    )
     seed(app)
     client = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
-    assert client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token}).status_code == 303
+    assert (
+        client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token}).status_code == 303
+    )
 
     from janus.portal import NAVIGATION
 
@@ -85,7 +112,9 @@ def main() -> None:
     with app.app_context():
         from janus.extensions import db
 
-        event.listen(db.engine, "before_cursor_execute", lambda *a, **k: statements.__setitem__("n", statements["n"] + 1))
+        event.listen(
+            db.engine, "before_cursor_execute", lambda *a, **k: statements.__setitem__("n", statements["n"] + 1)
+        )
     timings: dict[str, list[float]] = {p: [] for p in pages}
     queries: dict[str, int] = {}
     gc.freeze()  # as each gunicorn worker does once it has loaded the app (janus/gunicorn_conf.py)

@@ -6,6 +6,7 @@ holds the credential. In process, no network; bounded by --number.
 
     .venv/bin/python bench/redaction_cost.py --number 20000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,10 @@ BASIC = "Basic " + base64.b64encode(b"service-user:pa55word-9c1d-long").decode()
 
 
 def _body(extra: str = "") -> bytes:
-    items = [{"id": i, "name": f"customer {i}", "email": f"user{i}@example.com", "balance": 1234.5 + i,
-              "active": True} for i in range(21)]
+    items = [
+        {"id": i, "name": f"customer {i}", "email": f"user{i}@example.com", "balance": 1234.5 + i, "active": True}
+        for i in range(21)
+    ]
     return json.dumps({"items": items, "next": "/v1/customers?page=2", "note": extra}).encode()
 
 
@@ -43,8 +46,11 @@ def main() -> None:
         for label, body in (("clean", clean), ("escapes", escaped), ("holds the credential", echoed)):
             text = body.decode()
             print(f"  Redactor.text, {name}, {label}: {_us(lambda: redactor.text(text), n):.1f} µs")  # noqa: B023 - _us calls it at once
-    for name, redactor in (("no credentials", NOTHING), ("bearer", redactor_for((BEARER,))),
-                           ("basic", redactor_for((BASIC,)))):
+    for name, redactor in (
+        ("no credentials", NOTHING),
+        ("bearer", redactor_for((BEARER,))),
+        ("basic", redactor_for((BASIC,))),
+    ):
         response = UpstreamResponse(200, "OK", "application/json", clean, redactor=redactor)
         print(f"  to_call_result, 2 KB JSON, {name}: {_us(lambda: to_call_result(response, '2025-11-25'), n):.1f} µs")  # noqa: B023 - _us calls it at once
     print(f"  redactor_for, cache hit: {_us(lambda: redactor_for((BEARER,)), n):.2f} µs")

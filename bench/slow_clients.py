@@ -13,6 +13,7 @@ checkout (copy it into that checkout's bench/ and run it from there):
   PYTHONPATH=$PWD .venv/bin/python bench/slow_clients.py healthz [--sockets 1000] [--probes 40]
   PYTHONPATH=$PWD .venv/bin/python bench/slow_clients.py sse-rss [--results 60] [--result-bytes 900000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,10 @@ def _summary(latencies: list[float], failures: int) -> str:
     if not latencies:
         return f"no answer at all ({failures} probes failed)"
     cuts = statistics.quantiles(latencies, n=10) if len(latencies) > 1 else [latencies[0]] * 9
-    return (f"p50 {statistics.median(latencies) * 1000:.1f} ms, p90 {cuts[8] * 1000:.1f} ms, "
-            f"max {max(latencies) * 1000:.1f} ms, {failures} of {len(latencies) + failures} probes failed")
+    return (
+        f"p50 {statistics.median(latencies) * 1000:.1f} ms, p90 {cuts[8] * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms, {failures} of {len(latencies) + failures} probes failed"
+    )
 
 
 def healthz(args) -> None:
@@ -85,9 +88,11 @@ def healthz(args) -> None:
     try:
         port = gw.server.port
         print(f"alone:                {_summary(*_probe_healthz(port, args.probes, args.timeout))}")
-        head = (f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {WEATHER}\r\n"
-                "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
-                "Content-Length: 60000\r\n\r\n").encode()
+        head = (
+            f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {WEATHER}\r\n"
+            "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+            "Content-Length: 60000\r\n\r\n"
+        ).encode()
         opened_at = time.monotonic()
         for _ in range(args.sockets):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(ATTACKER, 0))
@@ -95,9 +100,11 @@ def healthz(args) -> None:
             slow.append(sock)
         print(f"{args.sockets} slow bodies opened in {time.monotonic() - opened_at:.1f} s")
         latencies, failures = _probe_healthz(port, args.probes, args.timeout)
-        print(f"with {args.sockets} slow bodies: {_summary(latencies, failures)} "
-              f"(probe timeout {args.timeout:.0f} s; the slow sockets have been open "
-              f"{time.monotonic() - opened_at:.1f} s)")
+        print(
+            f"with {args.sockets} slow bodies: {_summary(latencies, failures)} "
+            f"(probe timeout {args.timeout:.0f} s; the slow sockets have been open "
+            f"{time.monotonic() - opened_at:.1f} s)"
+        )
     finally:
         for sock in slow:
             sock.close()
@@ -139,27 +146,53 @@ def sse_rss(args) -> None:
         read_until(b"data: /messages")
         read_until(b"\n\n")  # the end of the endpoint event (the HTTP head ends in \r\n\r\n)
         endpoint = received.split(b"data: ", 1)[1].split(b"\n", 1)[0].decode().strip()
-        post_legacy(gw.url, endpoint, {"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
-            "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}}}, WEATHER)
+        post_legacy(
+            gw.url,
+            endpoint,
+            {
+                "jsonrpc": "2.0",
+                "id": "init",
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "b", "version": "1"},
+                },
+            },
+            WEATHER,
+        )
         read_until(b'"id":"init"')
         post_legacy(gw.url, endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"}, WEATHER)
         before = _rss_mib(worker)
         statuses: dict[int, int] = {}
         upstream_before = sum(1 for seen in gw.upstream.seen if seen.path == "/big")
         for i in range(args.results):  # the client reads nothing from here on
-            status = post_legacy(gw.url, endpoint, {"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                                                    "params": {"name": "weather_big_report", "arguments": {}}},
-                                 WEATHER).status_code
+            status = post_legacy(
+                gw.url,
+                endpoint,
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "tools/call",
+                    "params": {"name": "weather_big_report", "arguments": {}},
+                },
+                WEATHER,
+            ).status_code
             statuses[status] = statuses.get(status, 0) + 1
         accepted = statuses.get(202, 0)
-        wait_for(lambda: sum(1 for seen in gw.upstream.seen if seen.path == "/big") - upstream_before >= accepted,
-                 timeout=60, what="the accepted calls to reach the upstream")
+        wait_for(
+            lambda: sum(1 for seen in gw.upstream.seen if seen.path == "/big") - upstream_before >= accepted,
+            timeout=60,
+            what="the accepted calls to reach the upstream",
+        )
         time.sleep(1.0)  # a benchmark, not a test: let the last results reach the mailbox before sampling
         after = _rss_mib(worker)
-        print(f"worker RSS: {before:.1f} MiB before, {after:.1f} MiB after {args.results} results of "
-              f"{args.result_bytes} bytes to a stream that reads nothing (+{after - before:.1f} MiB); "
-              f"POST statuses {json.dumps(statuses)}; gateway gave up on the stream: "
-              f"{'the client is not reading' in gw.server.log}")
+        print(
+            f"worker RSS: {before:.1f} MiB before, {after:.1f} MiB after {args.results} results of "
+            f"{args.result_bytes} bytes to a stream that reads nothing (+{after - before:.1f} MiB); "
+            f"POST statuses {json.dumps(statuses)}; gateway gave up on the stream: "
+            f"{'the client is not reading' in gw.server.log}"
+        )
     finally:
         if sock is not None:
             sock.close()

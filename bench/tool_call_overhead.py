@@ -10,6 +10,7 @@ process on 127.0.0.1, interleaved in rounds so machine noise hits all alike:
 Reports p50/p90 latency and CPU per call (this process's CPU for direct/janus,
 the child's CPU for stdio) and ratios against direct.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,12 @@ TOKEN = "bench_token_" + secrets.token_hex(12)
 
 
 def _start_upstream() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_upstream.py"), "900"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "_upstream.py"), "900"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     return proc, proc.stdout.readline().strip()
 
 
@@ -47,14 +52,29 @@ def _prepare(workdir: str, upstream_url: str):
     from janus.services.bootstrap import ensure_schema
     from janus.services.token_key import server_key
 
-    app = create_app({"DATABASE_PATH": f"{workdir}/bench.db", "VAULT_LOCAL_PATH": f"{workdir}/secrets.json",
-                      "LOG_LEVEL": "WARNING", "ADMIN_PASSWORD": "bench-admin-password"})
+    app = create_app(
+        {
+            "DATABASE_PATH": f"{workdir}/bench.db",
+            "VAULT_LOCAL_PATH": f"{workdir}/secrets.json",
+            "LOG_LEVEL": "WARNING",
+            "ADMIN_PASSWORD": "bench-admin-password",
+        }
+    )
     with app.app_context():
         ensure_schema()
         conn = Connection(name="Bench", base_url=upstream_url, prefix="bench_", timeout_seconds=10)
-        conn.endpoints = [Endpoint(tool_name="trade_volume", path_template="/dpg/trade-volume", method="GET",
-                                   input_schema={"type": "object", "properties": {"member_id": {"type": "string"}},
-                                                 "required": ["member_id"]})]
+        conn.endpoints = [
+            Endpoint(
+                tool_name="trade_volume",
+                path_template="/dpg/trade-volume",
+                method="GET",
+                input_schema={
+                    "type": "object",
+                    "properties": {"member_id": {"type": "string"}},
+                    "required": ["member_id"],
+                },
+            )
+        ]
         db.session.add(conn)
         db.session.add(ClientToken(name="bench", token_hash=hash_token(TOKEN, server_key(app)), scopes="bench_*"))
         db.session.commit()
@@ -79,9 +99,19 @@ def main() -> None:
     runtime = get_runtime(app)
     server = McpServer(runtime.backend, name="janus", version="bench")
     principal = Principal(runtime.catalog.hash_token(TOKEN), transport="bench")
-    stdio = subprocess.Popen([GATEWAY, "-stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             env={**os.environ, "DATABASE_PATH": f"{workdir}/bench.db", "MCP_GATEWAY_TOKEN": TOKEN,
-                                  "VAULT_LOCAL_PATH": f"{workdir}/secrets.json", "LOG_LEVEL": "WARNING"})
+    stdio = subprocess.Popen(
+        [GATEWAY, "-stdio"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "DATABASE_PATH": f"{workdir}/bench.db",
+            "MCP_GATEWAY_TOKEN": TOKEN,
+            "VAULT_LOCAL_PATH": f"{workdir}/secrets.json",
+            "LOG_LEVEL": "WARNING",
+        },
+    )
     stdio_ps = psutil.Process(stdio.pid)
     session = requests.Session()
     direct_url = url + "/dpg/trade-volume"
@@ -91,13 +121,30 @@ def main() -> None:
         assert response.status_code == 200 and response.json()["total_trades"]
 
     def call_janus(i: int) -> None:
-        reply = server.handle({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {
-            "name": "bench_trade_volume", "arguments": {"member_id": "MEM-LCH-001"}}}, session=None, caller=principal)
+        reply = server.handle(
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "tools/call",
+                "params": {"name": "bench_trade_volume", "arguments": {"member_id": "MEM-LCH-001"}},
+            },
+            session=None,
+            caller=principal,
+        )
         assert reply["result"]["isError"] is False, reply
 
     def call_stdio(i: int) -> None:
-        stdio.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {
-            "name": "bench_trade_volume", "arguments": {"member_id": "MEM-LCH-001"}}}).encode() + b"\n")
+        stdio.stdin.write(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "tools/call",
+                    "params": {"name": "bench_trade_volume", "arguments": {"member_id": "MEM-LCH-001"}},
+                }
+            ).encode()
+            + b"\n"
+        )
         stdio.stdin.flush()
         reply = json.loads(stdio.stdout.readline())
         assert reply["result"]["isError"] is False, reply
@@ -137,7 +184,9 @@ def main() -> None:
         p50 = statistics.median(values)
         p90 = values[int(len(values) * 0.9)]
         per_call = cpu[name] / len(values)
-        print(f"{name:8} {p50 * 1e6:9.0f} {p90 * 1e6:9.0f} {per_call * 1e6:12.0f} {p50 / base_p50:13.2f} {per_call / base_cpu:13.2f}")
+        print(
+            f"{name:8} {p50 * 1e6:9.0f} {p90 * 1e6:9.0f} {per_call * 1e6:12.0f} {p50 / base_p50:13.2f} {per_call / base_cpu:13.2f}"
+        )
     print("\nCPU: direct and janus count this process (client loop included); stdio counts the gateway child only.")
     runtime.close()
     shutil.rmtree(workdir, ignore_errors=True)

@@ -1,4 +1,5 @@
 """Janus: an MCP gateway that turns registered REST endpoints into MCP tools."""
+
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ if TYPE_CHECKING:  # importing `janus` stays cheap (gunicorn's master imports it
     from flask import Flask
 
 __all__ = ["create_app", "__version__"]
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, CLI. No migrations, prompts or network.

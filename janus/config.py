@@ -3,6 +3,7 @@
 Variable names are the reference product's public contract (README
 "Configuration Settings"); keep them verbatim.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -82,12 +83,33 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
-_INTS = {"PORT", "WEB_CONCURRENCY", "MAX_RESPONSE_BYTES", "TOOLS_PAGE_SIZE", "MAX_REQUEST_BYTES", "SESSION_IDLE_SECONDS",
-         "LOGIN_MAX_FAILURES", "LOGIN_RATE_PER_IP", "TRUSTED_PROXY_HOPS", "MAX_CONNECTIONS_PER_CLIENT",
-         "SSE_MAX_QUEUED_BYTES", "SSE_MAX_STREAMS_PER_TOKEN", "MAX_INFLIGHT_CALLS_PER_TOKEN"}
-_FLOATS = {"CATALOG_REFRESH_SECONDS", "SSE_KEEPALIVE_SECONDS", "PROGRESS_INTERVAL_SECONDS", "SESSION_JWT_HOURS",
-           "SECRET_CACHE_TTL", "PORTAL_SESSION_HOURS", "PORTAL_IDLE_MINUTES", "LOGIN_LOCKOUT_MINUTES",
-           "SCHEMA_PATTERN_BUDGET_SECONDS", "REQUEST_READ_TIMEOUT_SECONDS"}
+_INTS = {
+    "PORT",
+    "WEB_CONCURRENCY",
+    "MAX_RESPONSE_BYTES",
+    "TOOLS_PAGE_SIZE",
+    "MAX_REQUEST_BYTES",
+    "SESSION_IDLE_SECONDS",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_RATE_PER_IP",
+    "TRUSTED_PROXY_HOPS",
+    "MAX_CONNECTIONS_PER_CLIENT",
+    "SSE_MAX_QUEUED_BYTES",
+    "SSE_MAX_STREAMS_PER_TOKEN",
+    "MAX_INFLIGHT_CALLS_PER_TOKEN",
+}
+_FLOATS = {
+    "CATALOG_REFRESH_SECONDS",
+    "SSE_KEEPALIVE_SECONDS",
+    "PROGRESS_INTERVAL_SECONDS",
+    "SESSION_JWT_HOURS",
+    "SECRET_CACHE_TTL",
+    "PORTAL_SESSION_HOURS",
+    "PORTAL_IDLE_MINUTES",
+    "LOGIN_LOCKOUT_MINUTES",
+    "SCHEMA_PATTERN_BUDGET_SECONDS",
+    "REQUEST_READ_TIMEOUT_SECONDS",
+}
 
 
 class ConfigError(ValueError):
@@ -151,7 +173,7 @@ def database_uri(database_url: str, database_path: str) -> str:
     if url:
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg2://" + url[len(prefix):]
+                return "postgresql+psycopg2://" + url[len(prefix) :]
         if "://" not in url:
             raise ConfigError(f"DATABASE_URL is not a database URL: {url.split('@')[-1]!r}")
         return url
@@ -203,21 +225,27 @@ def _check_allowed_hosts(entries: list[str]) -> None:
     """Catch the usual slip (a URL where a host name belongs) at start-up, not as refused requests."""
     for entry in entries:
         if entry != "*" and not HOST_PATTERN.fullmatch(entry):
-            raise ConfigError(f"ALLOWED_HOSTS entry {entry!r} is not a host name: write e.g. 'janus.example.com', "
-                              "'janus.example.com:8443', '[::1]' or '*'")
+            raise ConfigError(
+                f"ALLOWED_HOSTS entry {entry!r} is not a host name: write e.g. 'janus.example.com', "
+                "'janus.example.com:8443', '[::1]' or '*'"
+            )
 
 
 def _check_secrets(cfg: dict[str, Any]) -> None:
     """A short JWT_SECRET can be brute-forced offline from one token; a short ADMIN_PASSWORD online."""
     size = len(str(cfg["JWT_SECRET"]).encode("utf-8"))
     if size < MIN_JWT_SECRET_BYTES:
-        raise ConfigError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes, got {size}; generate one with: "
-                          "python -c 'import secrets; print(secrets.token_urlsafe(48))' (or unset it for a random "
-                          "key per start)")
+        raise ConfigError(
+            f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes, got {size}; generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))' (or unset it for a random "
+            "key per start)"
+        )
     password = cfg["ADMIN_PASSWORD"]
     if password and len(str(password)) < MIN_ADMIN_PASSWORD:
-        raise ConfigError(f"ADMIN_PASSWORD must be at least {MIN_ADMIN_PASSWORD} characters, got {len(str(password))} "
-                          "(or unset it to have one generated and printed once)")
+        raise ConfigError(
+            f"ADMIN_PASSWORD must be at least {MIN_ADMIN_PASSWORD} characters, got {len(str(password))} "
+            "(or unset it to have one generated and printed once)"
+        )
     for name in ("LOGIN_RATE_PER_IP", "TRUSTED_PROXY_HOPS", "LOGIN_MAX_FAILURES"):
         if int(cfg[name]) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {cfg[name]}")
@@ -238,7 +266,8 @@ def egress_allowlist(raw: Any) -> list[str]:
         except ValueError:
             if "/" in entry or ":" in entry or not _HOST_NAME.fullmatch(entry.lower()):
                 raise ConfigError(
-                    f"EGRESS_ALLOWLIST entry {entry!r} is not a CIDR, an address or a host name") from None
+                    f"EGRESS_ALLOWLIST entry {entry!r} is not a CIDR, an address or a host name"
+                ) from None
         found.append(entry)
     return found
 

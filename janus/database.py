@@ -1,4 +1,5 @@
 """Engine tuning that every process needs (SQLite WAL, busy timeout, foreign keys, private files)."""
+
 from __future__ import annotations
 
 import logging
@@ -83,8 +84,12 @@ def secure_sqlite_files(path: str) -> None:
             try:
                 os.chmod(name, PRIVATE_FILE_MODE)
             except OSError as exc:
-                log.warning("database file %s is mode %04o (readable beyond its owner) and cannot be made 0600: %s",
-                            name, mode, exc.strerror)
+                log.warning(
+                    "database file %s is mode %04o (readable beyond its owner) and cannot be made 0600: %s",
+                    name,
+                    mode,
+                    exc.strerror,
+                )
             else:
                 log.warning("database file %s was mode %04o; changed it to 0600 (owner only)", name, mode)
 

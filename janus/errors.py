@@ -1,4 +1,5 @@
 """One JSON error shape, {"error": ..., "message": ...}, for everything that is not a page."""
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,9 @@ def error_response(status: int, error: str, message: str):
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        response = error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+        response = error_response(
+            exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or ""
+        )
         for header in ("Allow", "WWW-Authenticate"):
             if exc.get_response().headers.get(header):
                 response.headers[header] = exc.get_response().headers[header]

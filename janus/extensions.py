@@ -1,4 +1,5 @@
 """Flask extensions, created unbound and bound in create_app."""
+
 from __future__ import annotations
 
 from pathlib import Path

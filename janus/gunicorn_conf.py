@@ -3,6 +3,7 @@
 Reads the same environment as the app. Imports nothing that pulls in Flask:
 this runs in the master, before workers fork and gevent patches them.
 """
+
 from __future__ import annotations
 
 import gc

@@ -12,6 +12,7 @@ the cap off) and let the proxy enforce per-client limits, since it sees the
 real addresses. The count is per worker process, so one address may hold up
 to WEB_CONCURRENCY x the cap across the gateway.
 """
+
 from __future__ import annotations
 
 import socket
@@ -21,13 +22,17 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from janus.config import load as _load_config
 
-_REFUSAL_BODY = (b'{"error":"too_many_connections","message":"This client address has too many open '
-                 b'connections to this gateway worker; close some and retry."}')
-REFUSAL = (b"HTTP/1.1 429 Too Many Requests\r\n"
-           b"Content-Type: application/json\r\n"
-           b"Retry-After: 1\r\n"
-           b"Connection: close\r\n"
-           b"Content-Length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n\r\n" + _REFUSAL_BODY)
+_REFUSAL_BODY = (
+    b'{"error":"too_many_connections","message":"This client address has too many open '
+    b'connections to this gateway worker; close some and retry."}'
+)
+REFUSAL = (
+    b"HTTP/1.1 429 Too Many Requests\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Retry-After: 1\r\n"
+    b"Connection: close\r\n"
+    b"Content-Length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n\r\n" + _REFUSAL_BODY
+)
 _DRAIN_BYTES = 65536
 
 
@@ -54,8 +59,9 @@ class JanusGeventWorker(GeventWorker):
                 del self.open_by_client[host]
 
     def _refuse(self, client, host: str) -> None:
-        self.log.warning("refused a connection from %s: it already holds %d (MAX_CONNECTIONS_PER_CLIENT)",
-                         host, self.max_per_client)
+        self.log.warning(
+            "refused a connection from %s: it already holds %d (MAX_CONNECTIONS_PER_CLIENT)", host, self.max_per_client
+        )
         try:
             client.setblocking(False)
             try:

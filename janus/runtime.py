@@ -5,6 +5,7 @@ backend from janus.gateway and janus.services, with the built-in admin tools (se
 which hold the Flask app to run the admin services in its context. The services never import it: a
 use case that needs the backend, the executor or the catalog is handed it by its caller.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -73,8 +74,13 @@ def get_runtime(app: Flask) -> Runtime:
             )
 
         audit = AuditWriter(engine)
-        backend = GatewayBackend(catalog, make_executor, audit.record, builtins=AdminTools(app),
-                                 pattern_budget=float(app.config.get("SCHEMA_PATTERN_BUDGET_SECONDS", 0.1)))
+        backend = GatewayBackend(
+            catalog,
+            make_executor,
+            audit.record,
+            builtins=AdminTools(app),
+            pattern_budget=float(app.config.get("SCHEMA_PATTERN_BUDGET_SECONDS", 0.1)),
+        )
         runtime = Runtime(catalog, audit, backend, secrets)
         app.extensions["janus.runtime"] = runtime
         _ALL.add(runtime)
@@ -89,6 +95,7 @@ def current_runtime() -> Runtime:
 
 def _secret_getter(app: Flask):
     """The vault seam: connections with an auth type fetch their secret here at call time."""
+
     def get_secret(ref: str) -> str:
         from janus.vault import get_vault
 

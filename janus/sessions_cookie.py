@@ -4,6 +4,7 @@ Flask builds an itsdangerous serializer and parses the Cookie header on every
 request, including the MCP requests that never carry a cookie; on the
 tools/call hot path that was ~25 µs a request for nothing.
 """
+
 from __future__ import annotations
 
 from flask.sessions import SecureCookieSessionInterface

@@ -3,6 +3,7 @@
 gunicorn's gevent worker monkey-patches before loading this module; psycopg2
 needs its own hook to yield to other greenlets while waiting on PostgreSQL.
 """
+
 from __future__ import annotations
 
 from janus import create_app
@@ -24,4 +25,5 @@ _cooperative_psycopg()
 app = create_app()
 # Around everything, /mcp included: a body that does not arrive in time is answered 408 (issue 10, item 6).
 app.wsgi_app = ReadDeadline(  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
-    app.wsgi_app, app.config["REQUEST_READ_TIMEOUT_SECONDS"])
+    app.wsgi_app, app.config["REQUEST_READ_TIMEOUT_SECONDS"]
+)

@@ -1,4 +1,5 @@
 """Shared fixtures: apps on real SQLite files and on the PostgreSQL service, real upstreams."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """What create_app registers, by configuration."""
+
 from __future__ import annotations
 
 from tests.conftest import make_app

@@ -1,5 +1,6 @@
 """The import rules of ARCHITECTURE.md, checked on the AST of every module in janus/, on grimp's import
 graph (no cycles) and by import-linter (the contracts in pyproject.toml)."""
+
 from __future__ import annotations
 
 import ast
@@ -28,7 +29,10 @@ ALLOWED = {
     "cli": {"services", "auth", "config", "extensions", "version", "transports", "<root>"},
     # The per-process runtime (catalog cache, executor, audit writer, admin tools), which the adapters share.
     "runtime": {"services", "auth", "gateway", "vault", "extensions", "config", "version"},
-    **{name: {"models", "gateway", "vault", "extensions", "config", "version", "services", "auth"} for name in USE_CASES},
+    **{
+        name: {"models", "gateway", "vault", "extensions", "config", "version", "services", "auth"}
+        for name in USE_CASES
+    },
     "models": {"extensions", "version"},
     "gateway": {"mcp", "vault", "version"},
     **{name: set() for name in LEAVES | FACTORY_HELPERS},
@@ -63,7 +67,7 @@ def _janus_imports(module: str, path: Path):
                     yield alias.name, node.lineno
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -97,11 +101,16 @@ def test_the_protocol_core_imports_only_the_standard_library():
 
     for path in (PACKAGE / "mcp").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            )
             for name in names:
                 top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or (top == "janus" and name.startswith("janus.mcp")), f"{path.name} imports {name}"
+                assert top in sys.stdlib_module_names or (top == "janus" and name.startswith("janus.mcp")), (
+                    f"{path.name} imports {name}"
+                )
 
 
 def test_cloud_sdks_are_not_imported_at_module_level_anywhere():
@@ -109,8 +118,11 @@ def test_cloud_sdks_are_not_imported_at_module_level_anywhere():
     for name, path in _modules():
         tree = ast.parse(path.read_text())
         for node in tree.body:  # module level only: lazy imports inside functions are the point
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             assert not any(n.split(".")[0] in heavy for n in names), f"{name} imports a cloud SDK at module level"
 
 
@@ -181,8 +193,16 @@ def test_no_module_of_janus_takes_part_in_an_import_cycle():
 def test_the_import_linter_contracts_are_kept():
     """`lint-imports` from the repository root, with the contracts in pyproject.toml."""
     result = subprocess.run(
-        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
-                               "sys.exit(lint_imports_command())", "--no-cache"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
+            "--no-cache",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout, result.stdout

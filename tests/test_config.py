@@ -1,4 +1,5 @@
 """Configuration: the reference's variable names and defaults, environment on top, clear errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,9 @@ def test_defaults_match_the_reference_document():
     assert cfg["VAULT_LOCAL_PATH"] == "./secrets.json"
     assert cfg["ADMIN_USERNAME"] == "admin"
     assert cfg["SEED_DEMO_DATA"] is False
-    assert cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:////") and cfg["SQLALCHEMY_DATABASE_URI"].endswith("/mcp-gateway.db")
+    assert cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:////") and cfg["SQLALCHEMY_DATABASE_URI"].endswith(
+        "/mcp-gateway.db"
+    )
     assert cfg["DATABASE_KIND"] == "sqlite"
 
 
@@ -25,12 +28,15 @@ def test_environment_overrides_defaults_and_test_dicts_override_the_environment(
     assert cfg["OIDC_ISSUER"] == "https://idp.example"
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("postgres://user:pw@db:5432/mcp?sslmode=disable", "postgresql+psycopg2://user:pw@db:5432/mcp?sslmode=disable"),
-    ("postgresql://user@db/mcp", "postgresql+psycopg2://user@db/mcp"),
-    ("postgresql+psycopg2://user@db/mcp", "postgresql+psycopg2://user@db/mcp"),
-    ("sqlite:////var/lib/janus.db", "sqlite:////var/lib/janus.db"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("postgres://user:pw@db:5432/mcp?sslmode=disable", "postgresql+psycopg2://user:pw@db:5432/mcp?sslmode=disable"),
+        ("postgresql://user@db/mcp", "postgresql+psycopg2://user@db/mcp"),
+        ("postgresql+psycopg2://user@db/mcp", "postgresql+psycopg2://user@db/mcp"),
+        ("sqlite:////var/lib/janus.db", "sqlite:////var/lib/janus.db"),
+    ],
+)
 def test_database_url_accepts_reference_and_sqlalchemy_forms(url, expected):
     assert database_uri(url, "./ignored.db") == expected
     assert load(environ={"DATABASE_URL": url})["SQLALCHEMY_DATABASE_URI"] == expected
@@ -41,15 +47,18 @@ def test_database_url_overrides_database_path():
     assert cfg["DATABASE_KIND"] == "postgresql"
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"PORT": "eighty"}, "PORT must be a number"),
-    ({"SEED_DEMO_DATA": "maybe"}, "SEED_DEMO_DATA must be true or false"),
-    ({"DATABASE_URL": "user:secretpw@host/db"}, "DATABASE_URL is not a database URL"),
-    ({"TLS_CERT_PATH": "/etc/janus/cert.pem"}, "TLS_CERT_PATH and TLS_KEY_PATH must be set together"),
-    ({"CLIENT_CA_PATH": "/etc/janus/ca.pem"}, "CLIENT_CA_PATH .mutual TLS. needs TLS_CERT_PATH"),
-    ({"ALLOWED_HOSTS": "janus.example.com/mcp"}, "ALLOWED_HOSTS entry 'janus.example.com/mcp' is not a host name"),
-    ({"METRICS_PUBLIC": "sometimes"}, "METRICS_PUBLIC must be true or false"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PORT": "eighty"}, "PORT must be a number"),
+        ({"SEED_DEMO_DATA": "maybe"}, "SEED_DEMO_DATA must be true or false"),
+        ({"DATABASE_URL": "user:secretpw@host/db"}, "DATABASE_URL is not a database URL"),
+        ({"TLS_CERT_PATH": "/etc/janus/cert.pem"}, "TLS_CERT_PATH and TLS_KEY_PATH must be set together"),
+        ({"CLIENT_CA_PATH": "/etc/janus/ca.pem"}, "CLIENT_CA_PATH .mutual TLS. needs TLS_CERT_PATH"),
+        ({"ALLOWED_HOSTS": "janus.example.com/mcp"}, "ALLOWED_HOSTS entry 'janus.example.com/mcp' is not a host name"),
+        ({"METRICS_PUBLIC": "sometimes"}, "METRICS_PUBLIC must be true or false"),
+    ],
+)
 def test_bad_values_fail_with_a_message_naming_the_setting(env, message):
     with pytest.raises(ConfigError, match=message) as excinfo:
         load(environ=env)
@@ -84,21 +93,30 @@ def test_the_edge_settings_default_to_the_safe_side():
 
 
 def test_allowed_hosts_and_origins_are_lists_in_lower_case():
-    cfg = load(environ={"ALLOWED_HOSTS": " Janus.Internal , gw.example:8443,*", "ALLOWED_ORIGINS": "https://Portal.Example/"})
+    cfg = load(
+        environ={"ALLOWED_HOSTS": " Janus.Internal , gw.example:8443,*", "ALLOWED_ORIGINS": "https://Portal.Example/"}
+    )
     assert cfg["ALLOWED_HOSTS"] == ["janus.internal", "gw.example:8443", "*"]
     assert cfg["ALLOWED_ORIGINS"] == ["https://portal.example"]
 
 
 # -- issue 10, item 15: weak secrets refuse to start; purpose-bound derived keys ----------------------
 
-@pytest.mark.parametrize("env, message", [
-    ({"JWT_SECRET": "changeme"}, "JWT_SECRET must be at least 32 bytes, got 8"),
-    ({"JWT_SECRET": "x" * 31}, "JWT_SECRET must be at least 32 bytes, got 31"),
-    ({"JWT_SECRET": "s" * 40, "ADMIN_PASSWORD": "admin"}, "ADMIN_PASSWORD must be at least 12 characters, got 5"),
-    ({"JWT_SECRET": "s" * 40, "ADMIN_PASSWORD": "elevenchars"}, "ADMIN_PASSWORD must be at least 12 characters, got 11"),
-    ({"LOGIN_RATE_PER_IP": "-1"}, "LOGIN_RATE_PER_IP must be 0 or more"),
-    ({"TRUSTED_PROXY_HOPS": "many"}, "TRUSTED_PROXY_HOPS must be a number"),
-])
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"JWT_SECRET": "changeme"}, "JWT_SECRET must be at least 32 bytes, got 8"),
+        ({"JWT_SECRET": "x" * 31}, "JWT_SECRET must be at least 32 bytes, got 31"),
+        ({"JWT_SECRET": "s" * 40, "ADMIN_PASSWORD": "admin"}, "ADMIN_PASSWORD must be at least 12 characters, got 5"),
+        (
+            {"JWT_SECRET": "s" * 40, "ADMIN_PASSWORD": "elevenchars"},
+            "ADMIN_PASSWORD must be at least 12 characters, got 11",
+        ),
+        ({"LOGIN_RATE_PER_IP": "-1"}, "LOGIN_RATE_PER_IP must be 0 or more"),
+        ({"TRUSTED_PROXY_HOPS": "many"}, "TRUSTED_PROXY_HOPS must be a number"),
+    ],
+)
 def test_weak_secrets_and_bad_sign_in_limits_refuse_to_load_with_a_message(env, message):
     with pytest.raises(ConfigError, match=message) as excinfo:
         load(environ=env)
@@ -134,17 +152,25 @@ def test_the_cookie_and_the_admin_tokens_are_signed_with_different_keys_derived_
 
 
 @pytest.mark.parametrize("args", [["-stdio"], []], ids=["stdio", "server"])
-@pytest.mark.parametrize("env, message", [
-    ({"JWT_SECRET": "short-secret"}, "JWT_SECRET must be at least 32 bytes, got 12"),
-    ({"ADMIN_PASSWORD": "admin123"}, "ADMIN_PASSWORD must be at least 12 characters, got 8"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"JWT_SECRET": "short-secret"}, "JWT_SECRET must be at least 32 bytes, got 12"),
+        ({"ADMIN_PASSWORD": "admin123"}, "ADMIN_PASSWORD must be at least 12 characters, got 8"),
+    ],
+)
 def test_mcp_gateway_refuses_to_start_on_a_weak_secret_with_one_line_and_status_2(tmp_path, args, env, message):
     import subprocess
 
     from tests.support.stdio import MCP_GATEWAY, gateway_env
 
-    out = subprocess.run([MCP_GATEWAY, *args], input=b"", capture_output=True, timeout=60,
-                         env=gateway_env(str(tmp_path / "x.db"), PORT="1", **env))
+    out = subprocess.run(
+        [MCP_GATEWAY, *args],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+        env=gateway_env(str(tmp_path / "x.db"), PORT="1", **env),
+    )
     stderr = out.stderr.decode().strip()
     assert out.returncode == 2
     assert len(stderr.splitlines()) == 1 and stderr.startswith(f"mcp-gateway: configuration error: {message}")

@@ -1,4 +1,5 @@
 """SQLite files hold token hashes, sessions and the audit trail: only their owner may read them."""
+
 from __future__ import annotations
 
 import logging

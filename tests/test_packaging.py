@@ -1,4 +1,5 @@
 """The wheel carries everything an installed gateway needs (migrations, templates, every package)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,8 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_wheel_contains_every_package_the_migrations_and_the_templates(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                          "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     (wheel,) = tmp_path.glob("janus_mcp_gateway-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

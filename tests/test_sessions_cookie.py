@@ -1,4 +1,5 @@
 """The cookie session's shortcut for cookie-less requests changes nothing a browser can see."""
+
 from __future__ import annotations
 
 from flask import session

@@ -1,4 +1,5 @@
 """mypy over the whole package: the settings are pyproject.toml's [tool.mypy] (strict on janus.mcp and janus.gateway)."""
+
 from __future__ import annotations
 
 import subprocess

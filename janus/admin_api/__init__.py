@@ -3,6 +3,7 @@
 One module per resource registers its routes on `bp` (blueprint.py); `apidocs` holds the
 OpenAPI document and serves it, with Swagger UI at /apidocs/, on a blueprint of its own.
 """
+
 from __future__ import annotations
 
 from janus.admin_api import (  # noqa: F401  (each module adds its resource's routes)

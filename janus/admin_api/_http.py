@@ -1,4 +1,5 @@
 """What every admin API view shares: the JSON body, the acting user, the one error shape."""
+
 from __future__ import annotations
 
 from typing import Any

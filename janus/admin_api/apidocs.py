@@ -9,6 +9,7 @@ under static/vendor/ (VENDORED.md), never a copy bundled by a library, and its s
 (static/js/apidocs-init.js) names the spec itself and ignores the page's query string, so a link
 such as /apidocs/?configUrl=https://elsewhere cannot make it load another document.
 """
+
 from __future__ import annotations
 
 import functools
@@ -65,144 +66,302 @@ def openapi_document() -> dict[str, Any]:
                 '`{"error": "<code>", "message": "<sentence>"}`.'
             ),
         },
-        "tags": [{"name": name} for name in ("auth", "connections", "endpoints", "tokens", "vault", "users", "audit",
-                                              "status")],
+        "tags": [
+            {"name": name}
+            for name in ("auth", "connections", "endpoints", "tokens", "vault", "users", "audit", "status")
+        ],
         "security": [{"bearerAuth": []}],
         "paths": _paths(),
-        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-                       "schemas": _schemas(), "responses": _error_responses()},
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": _schemas(),
+            "responses": _error_responses(),
+        },
     }
 
 
 # -- paths ---------------------------------------------------------------------------
+
 
 def _paths() -> dict[str, Any]:
     conn_id = _path_param("connection_id", "A connection's id.")
     ep_id = _path_param("endpoint_id", "An endpoint's id.")
     token_id = _path_param("token_id", "A client token's id.")
     user_id = _path_param("user_id", "A user's id.")
-    key = _path_param("key", "A vault secret's name; may contain '/', e.g. prod/billing-service/api-key.",
-                      max_len=MAX_KEY)
+    key = _path_param(
+        "key", "A vault secret's name; may contain '/', e.g. prod/billing-service/api-key.", max_len=MAX_KEY
+    )
     page_params = [
         _query("since", "Only entries at or after this time (ISO 8601).", _WHEN),
         _query("until", "Only entries at or before this time (ISO 8601).", _WHEN),
         _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
-        _query("per_page", "Entries per page.",
-               {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE, "default": 50}),
+        _query(
+            "per_page",
+            "Entries per page.",
+            {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE, "default": 50},
+        ),
     ]
     return {
-        "/api/v1/login": {"post": _op(
-            "login", "auth", "Log in: a session token (JWT) for the admin API and mcp-cli",
-            body="LoginRequest", ok=("200", "LoginResponse", "Logged in."), errors=("400", "401", "429"), public=True,
-            description="Every attempt is written to the admin audit log (login.success / login.failure; an "
-                        "unknown username as `(unknown user)`). More than LOGIN_RATE_PER_IP attempts a minute from "
-                        "one client address, or LOGIN_MAX_FAILURES failures for one username from one address "
-                        "within LOGIN_LOCKOUT_MINUTES, are refused with 429 and `Retry-After` without checking the "
-                        "password (login.throttled, once per period); the portal's sign-in shares the counts. The "
-                        "token is bound to the user's id and to a server-side sign-in: it ends on logout, a new "
-                        "password, or when the user is disabled or deleted.")},
-        "/api/v1/logout": {"post": _op(
-            "logout", "auth", "Log out: end the session of the token sent",
-            ok=("204", None, "The session is over (also when it already was)."),
-            description="The token is refused from then on, by every worker and replica. A forged or expired "
-                        "token gets 401.")},
+        "/api/v1/login": {
+            "post": _op(
+                "login",
+                "auth",
+                "Log in: a session token (JWT) for the admin API and mcp-cli",
+                body="LoginRequest",
+                ok=("200", "LoginResponse", "Logged in."),
+                errors=("400", "401", "429"),
+                public=True,
+                description="Every attempt is written to the admin audit log (login.success / login.failure; an "
+                "unknown username as `(unknown user)`). More than LOGIN_RATE_PER_IP attempts a minute from "
+                "one client address, or LOGIN_MAX_FAILURES failures for one username from one address "
+                "within LOGIN_LOCKOUT_MINUTES, are refused with 429 and `Retry-After` without checking the "
+                "password (login.throttled, once per period); the portal's sign-in shares the counts. The "
+                "token is bound to the user's id and to a server-side sign-in: it ends on logout, a new "
+                "password, or when the user is disabled or deleted.",
+            )
+        },
+        "/api/v1/logout": {
+            "post": _op(
+                "logout",
+                "auth",
+                "Log out: end the session of the token sent",
+                ok=("204", None, "The session is over (also when it already was)."),
+                description="The token is refused from then on, by every worker and replica. A forged or expired "
+                "token gets 401.",
+            )
+        },
         "/api/v1/connections": {
-            "get": _op("list_connections", "connections", "List connections",
-                       ok=("200", _items("Connection"), "All connections, by name.")),
-            "post": _op("create_connection", "connections", "Create a connection", body="ConnectionCreate",
-                        ok=("201", "Connection", "Created."), errors=("400", "403", "409"), location=True),
+            "get": _op(
+                "list_connections",
+                "connections",
+                "List connections",
+                ok=("200", _items("Connection"), "All connections, by name."),
+            ),
+            "post": _op(
+                "create_connection",
+                "connections",
+                "Create a connection",
+                body="ConnectionCreate",
+                ok=("201", "Connection", "Created."),
+                errors=("400", "403", "409"),
+                location=True,
+            ),
         },
         "/api/v1/connections/{connection_id}": {
             "parameters": [conn_id],
-            "get": _op("get_connection", "connections", "Get a connection",
-                       ok=("200", "Connection", "The connection."), errors=("404",)),
-            "patch": _op("update_connection", "connections", "Change a connection", body="ConnectionUpdate",
-                         ok=("200", "Connection", "Changed."), errors=("400", "403", "404", "409")),
-            "delete": _op("delete_connection", "connections", "Delete a connection and its endpoints",
-                          ok=("204", None, "Deleted."), errors=("403", "404")),
+            "get": _op(
+                "get_connection",
+                "connections",
+                "Get a connection",
+                ok=("200", "Connection", "The connection."),
+                errors=("404",),
+            ),
+            "patch": _op(
+                "update_connection",
+                "connections",
+                "Change a connection",
+                body="ConnectionUpdate",
+                ok=("200", "Connection", "Changed."),
+                errors=("400", "403", "404", "409"),
+            ),
+            "delete": _op(
+                "delete_connection",
+                "connections",
+                "Delete a connection and its endpoints",
+                ok=("204", None, "Deleted."),
+                errors=("403", "404"),
+            ),
         },
         "/api/v1/endpoints": {
-            "get": _op("list_endpoints", "endpoints", "List endpoints (MCP tools)",
-                       ok=("200", _items("Endpoint"), "Endpoints by exposed name."),
-                       params=[_query("connection_id", "Only this connection's endpoints.", _STRING)]),
-            "post": _op("create_endpoint", "endpoints", "Create an endpoint", body="EndpointCreate",
-                        ok=("201", "Endpoint", "Created."), errors=("400", "403", "409"), location=True),
+            "get": _op(
+                "list_endpoints",
+                "endpoints",
+                "List endpoints (MCP tools)",
+                ok=("200", _items("Endpoint"), "Endpoints by exposed name."),
+                params=[_query("connection_id", "Only this connection's endpoints.", _STRING)],
+            ),
+            "post": _op(
+                "create_endpoint",
+                "endpoints",
+                "Create an endpoint",
+                body="EndpointCreate",
+                ok=("201", "Endpoint", "Created."),
+                errors=("400", "403", "409"),
+                location=True,
+            ),
         },
         "/api/v1/endpoints/{endpoint_id}": {
             "parameters": [ep_id],
-            "get": _op("get_endpoint", "endpoints", "Get an endpoint",
-                       ok=("200", "Endpoint", "The endpoint."), errors=("404",)),
-            "patch": _op("update_endpoint", "endpoints", "Change an endpoint", body="EndpointUpdate",
-                         ok=("200", "Endpoint", "Changed."), errors=("400", "403", "404", "409")),
-            "delete": _op("delete_endpoint", "endpoints", "Delete an endpoint",
-                          ok=("204", None, "Deleted."), errors=("403", "404")),
+            "get": _op(
+                "get_endpoint", "endpoints", "Get an endpoint", ok=("200", "Endpoint", "The endpoint."), errors=("404",)
+            ),
+            "patch": _op(
+                "update_endpoint",
+                "endpoints",
+                "Change an endpoint",
+                body="EndpointUpdate",
+                ok=("200", "Endpoint", "Changed."),
+                errors=("400", "403", "404", "409"),
+            ),
+            "delete": _op(
+                "delete_endpoint",
+                "endpoints",
+                "Delete an endpoint",
+                ok=("204", None, "Deleted."),
+                errors=("403", "404"),
+            ),
         },
         "/api/v1/tokens": {
-            "get": _op("list_tokens", "tokens", "List client tokens (never a value or hash)",
-                       ok=("200", _items("Token"), "All client tokens.")),
-            "post": _op("create_token", "tokens", "Create a client token", body="TokenCreate",
-                        ok=("201", "NewToken", "Created; `token` is the value, shown this once."),
-                        errors=("400", "403", "409")),
+            "get": _op(
+                "list_tokens",
+                "tokens",
+                "List client tokens (never a value or hash)",
+                ok=("200", _items("Token"), "All client tokens."),
+            ),
+            "post": _op(
+                "create_token",
+                "tokens",
+                "Create a client token",
+                body="TokenCreate",
+                ok=("201", "NewToken", "Created; `token` is the value, shown this once."),
+                errors=("400", "403", "409"),
+            ),
         },
         "/api/v1/tokens/{token_id}": {
             "parameters": [token_id],
-            "patch": _op("update_token", "tokens", "Change a client token", body="TokenUpdate",
-                         ok=("200", "Token", "Changed."), errors=("400", "403", "404")),
-            "delete": _op("delete_token", "tokens", "Delete (revoke) a client token",
-                          ok=("204", None, "Deleted."), errors=("403", "404")),
+            "patch": _op(
+                "update_token",
+                "tokens",
+                "Change a client token",
+                body="TokenUpdate",
+                ok=("200", "Token", "Changed."),
+                errors=("400", "403", "404"),
+            ),
+            "delete": _op(
+                "delete_token",
+                "tokens",
+                "Delete (revoke) a client token",
+                ok=("204", None, "Deleted."),
+                errors=("403", "404"),
+            ),
         },
         "/api/v1/vault/keys": {
-            "get": _op("list_vault_keys", "vault", "List vault secret names (never values)",
-                       ok=("200", "VaultKeys", "The names."), errors=("502",)),
+            "get": _op(
+                "list_vault_keys",
+                "vault",
+                "List vault secret names (never values)",
+                ok=("200", "VaultKeys", "The names."),
+                errors=("502",),
+            ),
         },
         "/api/v1/vault/keys/{key}": {
             "parameters": [key],
-            "put": _op("set_vault_key", "vault", "Store a vault secret", body="VaultValue",
-                       ok=("200", "VaultKey", "Stored."), errors=("400", "403", "404", "502"),
-                       description="404: the key is not a usable path (e.g. it starts with '/')."),
-            "delete": _op("delete_vault_key", "vault", "Delete a vault secret",
-                          ok=("204", None, "Deleted."), errors=("400", "403", "404", "502")),
+            "put": _op(
+                "set_vault_key",
+                "vault",
+                "Store a vault secret",
+                body="VaultValue",
+                ok=("200", "VaultKey", "Stored."),
+                errors=("400", "403", "404", "502"),
+                description="404: the key is not a usable path (e.g. it starts with '/').",
+            ),
+            "delete": _op(
+                "delete_vault_key",
+                "vault",
+                "Delete a vault secret",
+                ok=("204", None, "Deleted."),
+                errors=("400", "403", "404", "502"),
+            ),
         },
         "/api/v1/users": {
             "get": _op("list_users", "users", "List users", ok=("200", _items("User"), "All users, by name.")),
-            "post": _op("create_user", "users", "Create a user", body="UserCreate",
-                        ok=("201", "User", "Created."), errors=("400", "403", "409")),
+            "post": _op(
+                "create_user",
+                "users",
+                "Create a user",
+                body="UserCreate",
+                ok=("201", "User", "Created."),
+                errors=("400", "403", "409"),
+            ),
         },
         "/api/v1/users/{user_id}": {
             "parameters": [user_id],
-            "patch": _op("update_user", "users", "Change a user's password, role or enabled flag", body="UserUpdate",
-                         ok=("200", "User", "Changed."), errors=("400", "403", "404", "409"),
-                         description="409: the last enabled admin cannot be demoted or disabled."),
-            "delete": _op("delete_user", "users", "Delete a user", ok=("204", None, "Deleted."),
-                          errors=("403", "404", "409"), description="409: the last enabled admin cannot be deleted."),
+            "patch": _op(
+                "update_user",
+                "users",
+                "Change a user's password, role or enabled flag",
+                body="UserUpdate",
+                ok=("200", "User", "Changed."),
+                errors=("400", "403", "404", "409"),
+                description="409: the last enabled admin cannot be demoted or disabled.",
+            ),
+            "delete": _op(
+                "delete_user",
+                "users",
+                "Delete a user",
+                ok=("204", None, "Deleted."),
+                errors=("403", "404", "409"),
+                description="409: the last enabled admin cannot be deleted.",
+            ),
         },
         "/api/v1/audit/tool-calls": {
-            "get": _op("list_tool_calls", "audit", "Tool calls by MCP clients, newest first",
-                       ok=("200", _page("ToolCall"), "One page."), errors=("400",), params=[
-                           _query("tool", "Exposed tool name.", _STRING),
-                           _query("status", "Outcome.", {"type": "string", "enum": list(audit_queries.STATUSES)}),
-                           _query("token", "Client token name.", _STRING), *page_params]),
+            "get": _op(
+                "list_tool_calls",
+                "audit",
+                "Tool calls by MCP clients, newest first",
+                ok=("200", _page("ToolCall"), "One page."),
+                errors=("400",),
+                params=[
+                    _query("tool", "Exposed tool name.", _STRING),
+                    _query("status", "Outcome.", {"type": "string", "enum": list(audit_queries.STATUSES)}),
+                    _query("token", "Client token name.", _STRING),
+                    *page_params,
+                ],
+            ),
         },
         "/api/v1/audit/admin": {
-            "get": _op("list_admin_events", "audit", "Admin changes and logins, newest first",
-                       ok=("200", _page("AdminEvent"), "One page."), errors=("400",), params=[
-                           _query("actor", "Username that acted.", _STRING),
-                           _query("action", "e.g. connection.create, login.failure.", _STRING), *page_params]),
+            "get": _op(
+                "list_admin_events",
+                "audit",
+                "Admin changes and logins, newest first",
+                ok=("200", _page("AdminEvent"), "One page."),
+                errors=("400",),
+                params=[
+                    _query("actor", "Username that acted.", _STRING),
+                    _query("action", "e.g. connection.create, login.failure.", _STRING),
+                    *page_params,
+                ],
+            ),
         },
         "/api/v1/status": {
-            "get": _op("get_status", "status", "The gateway's version, settings and counts",
-                       ok=("200", "Status", "Status.")),
+            "get": _op(
+                "get_status", "status", "The gateway's version, settings and counts", ok=("200", "Status", "Status.")
+            ),
         },
         "/api/v1/verify": {
-            "get": _op("verify", "status", "The checks of `mcp-cli verify`: database, vault, each connection's reachability",
-                       ok=("200", "Verify", "The report; `ok` false marks a failed check, not a failed request.")),
+            "get": _op(
+                "verify",
+                "status",
+                "The checks of `mcp-cli verify`: database, vault, each connection's reachability",
+                ok=("200", "Verify", "The report; `ok` false marks a failed check, not a failed request."),
+            ),
         },
     }
 
 
-def _op(operation_id: str, tag: str, summary: str, *, ok: tuple[str, Any, str], body: str | None = None,
-        errors: tuple[str, ...] = (), params: list | None = None, public: bool = False, location: bool = False,
-        description: str | None = None) -> dict[str, Any]:
+def _op(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    *,
+    ok: tuple[str, Any, str],
+    body: str | None = None,
+    errors: tuple[str, ...] = (),
+    params: list | None = None,
+    public: bool = False,
+    location: bool = False,
+    description: str | None = None,
+) -> dict[str, Any]:
     status, schema, ok_description = ok
     success: dict[str, Any] = {"description": ok_description}
     if schema is not None:
@@ -229,8 +388,13 @@ def _op(operation_id: str, tag: str, summary: str, *, ok: tuple[str, Any, str], 
 
 
 def _path_param(name: str, description: str, max_len: int = 64) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "minLength": 1, "maxLength": max_len}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": max_len},
+    }
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -247,15 +411,23 @@ def _items(name: str) -> dict[str, Any]:
 
 def _page(name: str) -> dict[str, Any]:
     count = {"type": "integer", "minimum": 0}
-    return _object({"items": {"type": "array", "items": _ref(name)}, "total": count,
-                    "page": {"type": "integer", "minimum": 1},
-                    "per_page": {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE}})
+    return _object(
+        {
+            "items": {"type": "array", "items": _ref(name)},
+            "total": count,
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE},
+        }
+    )
 
 
 def _object(properties: dict[str, Any], *, required: list[str] | None = None, closed: bool = True) -> dict[str, Any]:
     """An object schema; by default every property is required (a response) and no other is allowed."""
-    schema: dict[str, Any] = {"type": "object", "properties": properties,
-                              "required": list(properties) if required is None else required}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
     if not schema["required"]:
         del schema["required"]
     if closed:
@@ -266,71 +438,119 @@ def _object(properties: dict[str, Any], *, required: list[str] | None = None, cl
 # -- errors ----------------------------------------------------------------------------
 
 _ERRORS = {
-    "400": ("BadRequest", "The body is not a JSON object (`bad_request`) or a value is invalid (`validation_error`).",
-            ["bad_request", "validation_error"]),
-    "401": ("Unauthorized", "No session token, or an invalid or expired one; or, at login, wrong credentials.",
-            ["unauthorized"]),
+    "400": (
+        "BadRequest",
+        "The body is not a JSON object (`bad_request`) or a value is invalid (`validation_error`).",
+        ["bad_request", "validation_error"],
+    ),
+    "401": (
+        "Unauthorized",
+        "No session token, or an invalid or expired one; or, at login, wrong credentials.",
+        ["unauthorized"],
+    ),
     "403": ("Forbidden", "The user's role may not do this: changes need role `admin`.", ["forbidden"]),
     "404": ("NotFound", "No such resource.", ["not_found"]),
-    "409": ("Conflict", "The change conflicts with existing data (a name, prefix or token already taken; "
-                        "the last admin).", ["conflict"]),
-    "429": ("TooManyAttempts", "Too many sign-in attempts from this address, or failed sign-ins for this username "
-                               "from it; wait `Retry-After` seconds and try again.",
-            ["too_many_attempts"]),
+    "409": (
+        "Conflict",
+        "The change conflicts with existing data (a name, prefix or token already taken; the last admin).",
+        ["conflict"],
+    ),
+    "429": (
+        "TooManyAttempts",
+        "Too many sign-in attempts from this address, or failed sign-ins for this username "
+        "from it; wait `Retry-After` seconds and try again.",
+        ["too_many_attempts"],
+    ),
     "502": ("VaultError", "The vault could not be reached or refused the operation.", ["vault_error"]),
 }
 
 
 def _error_responses() -> dict[str, Any]:
-    fields = {"type": "object", "additionalProperties": _STRING,
-              "description": "When several inputs were refused at once: each one's message, by field name."}
-    return {name: {"description": description, "content": {"application/json": {"schema": _object({
-        "error": {"type": "string", "enum": codes}, "message": _STRING, "fields": fields},
-        required=["error", "message"])}}}
-        for name, description, codes in _ERRORS.values()}
+    fields = {
+        "type": "object",
+        "additionalProperties": _STRING,
+        "description": "When several inputs were refused at once: each one's message, by field name.",
+    }
+    return {
+        name: {
+            "description": description,
+            "content": {
+                "application/json": {
+                    "schema": _object(
+                        {"error": {"type": "string", "enum": codes}, "message": _STRING, "fields": fields},
+                        required=["error", "message"],
+                    )
+                }
+            },
+        }
+        for name, description, codes in _ERRORS.values()
+    }
 
 
 # -- schemas -----------------------------------------------------------------------------
+
 
 def _schemas() -> dict[str, Any]:
     text = _text
     connection_fields = {
         "name": text(200, min_len=1),
         "base_url": {**text(2048), "format": "uri", "description": "Absolute http:// or https:// URL, no credentials."},
-        "prefix": {**text(64), "pattern": connections.PREFIX_RE.pattern,
-                   "description": "Start of every tool name of this connection, e.g. billing_; "
-                                  f"no prefix may start with {connections.RESERVED_PREFIX!r} (any letter case): that "
-                                  "namespace is the built-in admin tools'. Default: from the name."},
+        "prefix": {
+            **text(64),
+            "pattern": connections.PREFIX_RE.pattern,
+            "description": "Start of every tool name of this connection, e.g. billing_; "
+            f"no prefix may start with {connections.RESERVED_PREFIX!r} (any letter case): that "
+            "namespace is the built-in admin tools'. Default: from the name.",
+        },
         "description": {**text(4000), "nullable": True},
         "auth_type": {"type": "string", "enum": list(connections.AUTH_TYPES), "default": "none"},
-        "auth_secret_ref": {**text(512), "nullable": True,
-                            "description": "Vault key holding the credentials; required unless auth_type is none."},
+        "auth_secret_ref": {
+            **text(512),
+            "nullable": True,
+            "description": "Vault key holding the credentials; required unless auth_type is none.",
+        },
         "enabled": {**_BOOL, "default": True},
         "timeout_seconds": {"type": "number", "minimum": 0.1, "maximum": 600, "default": 30},
     }
     endpoint_fields = {
-        "tool_name": {**text(endpoints.MAX_TOOL_NAME, min_len=1), "pattern": endpoints.TOOL_NAME_RE.pattern,
-                      "description": "Tool name after the connection's prefix; the whole name is at most "
-                                     f"{endpoints.MAX_TOOL_NAME} characters."},
+        "tool_name": {
+            **text(endpoints.MAX_TOOL_NAME, min_len=1),
+            "pattern": endpoints.TOOL_NAME_RE.pattern,
+            "description": "Tool name after the connection's prefix; the whole name is at most "
+            f"{endpoints.MAX_TOOL_NAME} characters.",
+        },
         "description": {**text(8000), "nullable": True},
         "method": {"type": "string", "enum": list(endpoints.HTTP_METHODS), "default": "GET"},
-        "path_template": {**text(2048, min_len=1), "pattern": "^/",
-                          "description": "e.g. /users/{user_id}; each placeholder must be a required property of "
-                                         "input_schema."},
-        "input_schema": {"type": "object", "nullable": True, "additionalProperties": True,
-                         "description": 'JSON Schema of the tool arguments; root "type": "object".'},
-        "body_template": {**text(100_000), "nullable": True,
-                          "description": "JSON text with {{name}} placeholders (POST, PUT, PATCH only); "
-                                         "a JSON object is accepted too."},
+        "path_template": {
+            **text(2048, min_len=1),
+            "pattern": "^/",
+            "description": "e.g. /users/{user_id}; each placeholder must be a required property of input_schema.",
+        },
+        "input_schema": {
+            "type": "object",
+            "nullable": True,
+            "additionalProperties": True,
+            "description": 'JSON Schema of the tool arguments; root "type": "object".',
+        },
+        "body_template": {
+            **text(100_000),
+            "nullable": True,
+            "description": "JSON text with {{name}} placeholders (POST, PUT, PATCH only); "
+            "a JSON object is accepted too.",
+        },
         "enabled": {**_BOOL, "default": True},
     }
     token_fields = {
         "name": text(200, min_len=1),
         "role": {"type": "string", "enum": list(tokens.ROLES), "default": "developer"},
-        "scopes": {"description": "Tool-name globs, comma-separated or a list, e.g. weather_*,billing_get_*; "
-                                  "empty means no tools.",
-                   "oneOf": [{"type": "string", "maxLength": 4000},
-                             {"type": "array", "items": {"type": "string", "maxLength": 200}}]},
+        "scopes": {
+            "description": "Tool-name globs, comma-separated or a list, e.g. weather_*,billing_get_*; "
+            "empty means no tools.",
+            "oneOf": [
+                {"type": "string", "maxLength": 4000},
+                {"type": "array", "items": {"type": "string", "maxLength": 200}},
+            ],
+        },
         "expires_at": {**_MAYBE_WHEN, "description": "In the future; null: never expires."},
         "enabled": {**_BOOL, "default": True},
     }
@@ -340,13 +560,23 @@ def _schemas() -> dict[str, Any]:
         "enabled": {**_BOOL, "default": True},
     }
     token_view = {
-        "id": _STRING, "name": _STRING, "role": {"type": "string", "enum": list(tokens.ROLES)},
+        "id": _STRING,
+        "name": _STRING,
+        "role": {"type": "string", "enum": list(tokens.ROLES)},
         "scopes": {"type": "array", "items": _STRING},
         "token_hint": {**_STRING, "description": "The first characters of the value, to tell tokens apart."},
-        "enabled": _BOOL, "expires_at": _MAYBE_WHEN, "last_used_at": _MAYBE_WHEN, "created_at": _WHEN,
+        "enabled": _BOOL,
+        "expires_at": _MAYBE_WHEN,
+        "last_used_at": _MAYBE_WHEN,
+        "created_at": _WHEN,
     }
-    user_view = {"id": _STRING, "username": _STRING, "role": {"type": "string", "enum": list(users.ROLES)},
-                 "enabled": _BOOL, "created_at": _WHEN}
+    user_view = {
+        "id": _STRING,
+        "username": _STRING,
+        "role": {"type": "string", "enum": list(users.ROLES)},
+        "enabled": _BOOL,
+        "created_at": _WHEN,
+    }
     maybe_string = {"type": "string", "nullable": True}
     maybe_int = {"type": "integer", "nullable": True}
     return {
@@ -354,58 +584,140 @@ def _schemas() -> dict[str, Any]:
         "LoginResponse": _object({"token": _STRING, "expires_at": _WHEN, "user": _ref("User")}),
         "ConnectionCreate": _object(connection_fields, required=["name", "base_url"]),
         "ConnectionUpdate": _object(connection_fields, required=[]),
-        "Connection": _object({
-            "id": _STRING, "name": _STRING, "base_url": _STRING, "prefix": _STRING, "description": _STRING,
-            "auth_type": {"type": "string", "enum": list(connections.AUTH_TYPES)}, "auth_secret_ref": maybe_string,
-            "enabled": _BOOL, "timeout_seconds": {"type": "number"}, "endpoint_count": {"type": "integer", "minimum": 0},
-            "created_at": _WHEN, "updated_at": _WHEN}),
-        "EndpointCreate": _object({"connection_id": text(64, min_len=1), **endpoint_fields},
-                                  required=["connection_id", "tool_name", "path_template"]),
+        "Connection": _object(
+            {
+                "id": _STRING,
+                "name": _STRING,
+                "base_url": _STRING,
+                "prefix": _STRING,
+                "description": _STRING,
+                "auth_type": {"type": "string", "enum": list(connections.AUTH_TYPES)},
+                "auth_secret_ref": maybe_string,
+                "enabled": _BOOL,
+                "timeout_seconds": {"type": "number"},
+                "endpoint_count": {"type": "integer", "minimum": 0},
+                "created_at": _WHEN,
+                "updated_at": _WHEN,
+            }
+        ),
+        "EndpointCreate": _object(
+            {"connection_id": text(64, min_len=1), **endpoint_fields},
+            required=["connection_id", "tool_name", "path_template"],
+        ),
         "EndpointUpdate": _object(endpoint_fields, required=[]),
-        "Endpoint": _object({
-            "id": _STRING, "connection_id": _STRING, "connection_name": _STRING, "tool_name": _STRING,
-            "exposed_name": _STRING, "description": _STRING,
-            "method": {"type": "string", "enum": list(endpoints.HTTP_METHODS)}, "path_template": _STRING,
-            "input_schema": {"type": "object", "additionalProperties": True}, "body_template": maybe_string,
-            "enabled": _BOOL, "created_at": _WHEN, "updated_at": _WHEN}),
-        "TokenCreate": _object({
-            **token_fields,
-            "token": {**text(512, min_len=tokens.MIN_TOKEN_LENGTH), "pattern": "^[!-~]+$", "nullable": True,
-                      "description": "Your own value (visible ASCII); left out, a secure mcp_… value is generated."},
-        }, required=["name"]),
+        "Endpoint": _object(
+            {
+                "id": _STRING,
+                "connection_id": _STRING,
+                "connection_name": _STRING,
+                "tool_name": _STRING,
+                "exposed_name": _STRING,
+                "description": _STRING,
+                "method": {"type": "string", "enum": list(endpoints.HTTP_METHODS)},
+                "path_template": _STRING,
+                "input_schema": {"type": "object", "additionalProperties": True},
+                "body_template": maybe_string,
+                "enabled": _BOOL,
+                "created_at": _WHEN,
+                "updated_at": _WHEN,
+            }
+        ),
+        "TokenCreate": _object(
+            {
+                **token_fields,
+                "token": {
+                    **text(512, min_len=tokens.MIN_TOKEN_LENGTH),
+                    "pattern": "^[!-~]+$",
+                    "nullable": True,
+                    "description": "Your own value (visible ASCII); left out, a secure mcp_… value is generated.",
+                },
+            },
+            required=["name"],
+        ),
         "TokenUpdate": _object(token_fields, required=[]),
         "Token": _object(token_view),
         "NewToken": _object({**token_view, "token": {**_STRING, "description": "The value: shown only this once."}}),
         "VaultKeys": _object({"keys": {"type": "array", "items": _STRING}}),
         "VaultKey": _object({"key": _STRING}),
         "VaultValue": _object({"value": text(1_000_000, min_len=1)}),
-        "UserCreate": _object({"username": {**text(150, min_len=1), "pattern": users.USERNAME_RE.pattern},
-                               **user_fields}, required=["username", "password"]),
+        "UserCreate": _object(
+            {"username": {**text(150, min_len=1), "pattern": users.USERNAME_RE.pattern}, **user_fields},
+            required=["username", "password"],
+        ),
         "UserUpdate": _object(user_fields, required=[]),
         "User": _object(user_view),
-        "ToolCall": _object({
-            "id": {"type": "integer"}, "created_at": _WHEN, "token_name": maybe_string, "tool_name": _STRING,
-            "status": {"type": "string", "enum": list(audit_queries.STATUSES)}, "http_status": maybe_int,
-            "duration_ms": {"type": "number"}, "error_message": maybe_string, "arguments_digest": maybe_string,
-            "transport": maybe_string}),
-        "AdminEvent": _object({
-            "id": {"type": "integer"}, "created_at": _WHEN, "actor": _STRING, "action": _STRING,
-            "target_type": _STRING, "target_id": maybe_string,
-            "details": {"type": "object", "nullable": True, "additionalProperties": True,
-                        "description": "before / after views (secrets redacted) and other facts."}}),
-        "Status": _object({
-            "version": _STRING, "uptime_seconds": {"type": "number"}, "port": {"type": "integer"},
-            "database": _STRING, "schema_revision": maybe_string, "vault_provider": _STRING,
-            "vault_read_only": _BOOL, "tls": _BOOL, "mtls": _BOOL, "oidc": _BOOL,
-            "counts": _object({name: {"type": "integer", "minimum": 0}
-                               for name in ("connections", "tools", "tokens", "active_sessions")}),
-        }, closed=False),
-        "Verify": _object({
-            "checks": {"type": "array", "items": _object({"step": _STRING, "ok": _BOOL, "detail": _STRING})},
-            "targets": {"type": "array", "items": _object({
-                "id": _STRING, "name": _STRING, "base_url": _STRING, "enabled": _BOOL, "ok": _BOOL,
-                "http_status": maybe_int, "reason": _STRING, "rtt_ms": {"type": "number"}, "error": maybe_string})},
-        }),
+        "ToolCall": _object(
+            {
+                "id": {"type": "integer"},
+                "created_at": _WHEN,
+                "token_name": maybe_string,
+                "tool_name": _STRING,
+                "status": {"type": "string", "enum": list(audit_queries.STATUSES)},
+                "http_status": maybe_int,
+                "duration_ms": {"type": "number"},
+                "error_message": maybe_string,
+                "arguments_digest": maybe_string,
+                "transport": maybe_string,
+            }
+        ),
+        "AdminEvent": _object(
+            {
+                "id": {"type": "integer"},
+                "created_at": _WHEN,
+                "actor": _STRING,
+                "action": _STRING,
+                "target_type": _STRING,
+                "target_id": maybe_string,
+                "details": {
+                    "type": "object",
+                    "nullable": True,
+                    "additionalProperties": True,
+                    "description": "before / after views (secrets redacted) and other facts.",
+                },
+            }
+        ),
+        "Status": _object(
+            {
+                "version": _STRING,
+                "uptime_seconds": {"type": "number"},
+                "port": {"type": "integer"},
+                "database": _STRING,
+                "schema_revision": maybe_string,
+                "vault_provider": _STRING,
+                "vault_read_only": _BOOL,
+                "tls": _BOOL,
+                "mtls": _BOOL,
+                "oidc": _BOOL,
+                "counts": _object(
+                    {
+                        name: {"type": "integer", "minimum": 0}
+                        for name in ("connections", "tools", "tokens", "active_sessions")
+                    }
+                ),
+            },
+            closed=False,
+        ),
+        "Verify": _object(
+            {
+                "checks": {"type": "array", "items": _object({"step": _STRING, "ok": _BOOL, "detail": _STRING})},
+                "targets": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "id": _STRING,
+                            "name": _STRING,
+                            "base_url": _STRING,
+                            "enabled": _BOOL,
+                            "ok": _BOOL,
+                            "http_status": maybe_int,
+                            "reason": _STRING,
+                            "rtt_ms": {"type": "number"},
+                            "error": maybe_string,
+                        }
+                    ),
+                },
+            }
+        ),
     }
 
 

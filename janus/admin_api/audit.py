@@ -1,4 +1,5 @@
 """The audit trails, filtered and paged: /api/v1/audit/tool-calls and /api/v1/audit/admin."""
+
 from __future__ import annotations
 
 from typing import Any

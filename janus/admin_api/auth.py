@@ -1,4 +1,5 @@
 """POST /api/v1/login and /api/v1/logout: a session token in, out; every attempt is audited and throttled."""
+
 from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
@@ -33,8 +34,13 @@ def login() -> Response:
         # One answer for every cause, so the API does not tell which usernames exist.
         raise Unauthorized(BAD_CREDENTIALS)
     sign_in = sign_ins.start_api(user["id"], limits, remote_addr=address, user_agent=request.user_agent.string)
-    token, _ = session_jwt.issue(cfg["JWT_SECRET"], user_id=sign_in.user_id, sid=sign_in.sid,
-                                 credential_version=sign_in.credential_version, hours=limits.api_session_hours)
+    token, _ = session_jwt.issue(
+        cfg["JWT_SECRET"],
+        user_id=sign_in.user_id,
+        sid=sign_in.sid,
+        credential_version=sign_in.credential_version,
+        hours=limits.api_session_hours,
+    )
     return jsonify(token=token, expires_at=iso(sign_in.expires_at), user=user)
 
 

@@ -1,4 +1,5 @@
 """Connections: /api/v1/connections and /api/v1/connections/<id>."""
+
 from __future__ import annotations
 
 from flask import Response, jsonify, url_for

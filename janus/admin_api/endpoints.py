@@ -1,4 +1,5 @@
 """Endpoints (the MCP tools): /api/v1/endpoints and /api/v1/endpoints/<id>."""
+
 from __future__ import annotations
 
 from flask import Response, jsonify, request, url_for

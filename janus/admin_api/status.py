@@ -1,4 +1,5 @@
 """The gateway's status and the checks of `mcp-cli verify`: /api/v1/status, /api/v1/verify."""
+
 from __future__ import annotations
 
 from flask import Response, jsonify

@@ -1,4 +1,5 @@
 """Client tokens: /api/v1/tokens and /api/v1/tokens/<id>. A token's value is shown once, on creation."""
+
 from __future__ import annotations
 
 from flask import Response, jsonify

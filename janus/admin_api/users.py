@@ -1,4 +1,5 @@
 """Portal users: /api/v1/users and /api/v1/users/<id>."""
+
 from __future__ import annotations
 
 from flask import Response, jsonify

@@ -1,4 +1,5 @@
 """Vault secrets: /api/v1/vault/keys. Names are listed; values go in and never come back out."""
+
 from __future__ import annotations
 
 from flask import Response, jsonify

@@ -1,4 +1,5 @@
 """Request guards for the admin API: session JWT in, JSON 401/403 out."""
+
 from __future__ import annotations
 
 import functools
@@ -47,6 +48,7 @@ def current_user() -> dict[str, Any]:
 
 def require(role: str = "viewer") -> Callable:
     """viewer: any signed-in user may read; admin: only admins may change things."""
+
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
@@ -55,5 +57,7 @@ def require(role: str = "viewer") -> Callable:
                 raise Forbidden(f"user {user['username']!r} has role {user['role']!r}; this needs role 'admin'")
             g.user = user
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorator

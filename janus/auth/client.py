@@ -1,4 +1,5 @@
 """The client address that sign-in limits are keyed by (janus.services.sign_ins.client_address)."""
+
 from __future__ import annotations
 
 from flask import current_app, request

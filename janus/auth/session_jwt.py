@@ -9,6 +9,7 @@ A token is only a pointer to a server-side sign-in (janus.services.sign_ins):
 the sign-in's secret, `cv` the user's credential version at login. Logging out,
 a new password, disabling or deleting the user end the sign-in at once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,8 +40,15 @@ def _key(secret: str) -> OctKey:
 def issue(secret: str, *, user_id: str, sid: str, credential_version: int, hours: float) -> tuple[str, int]:
     now = int(time.time())
     expires = now + int(hours * 3600)
-    claims = {"sub": user_id, "sid": sid, "cv": int(credential_version), "iss": ISSUER, "aud": AUDIENCE,
-              "iat": now, "exp": expires}
+    claims = {
+        "sub": user_id,
+        "sid": sid,
+        "cv": int(credential_version),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": expires,
+    }
     return jwt.encode({"alg": ALGORITHM}, claims, _key(secret), algorithms=[ALGORITHM]), expires
 
 
@@ -49,9 +57,13 @@ def verify(secret: str, token: str) -> dict[str, Any]:
         # Only HS256 is accepted: no "none", no algorithm confusion.
         decoded = jwt.decode(token, _key(secret), algorithms=[ALGORITHM])
         jwt.JWTClaimsRegistry(
-            iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE},
-            sub={"essential": True}, sid={"essential": True}, cv={"essential": True},
-            exp={"essential": True}, leeway=5,
+            iss={"essential": True, "value": ISSUER},
+            aud={"essential": True, "value": AUDIENCE},
+            sub={"essential": True},
+            sid={"essential": True},
+            cv={"essential": True},
+            exp={"essential": True},
+            leeway=5,
         ).validate(decoded.claims)
     except (JoseError, ValueError, TypeError) as exc:
         # By the error's class, not its text: a message is no contract.

@@ -1,4 +1,5 @@
 """Flask CLI groups and the console scripts `mcp-gateway` and `mcp-cli`."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -2,6 +2,7 @@
 
 The reference's flag is the single-dash `-stdio`; `--stdio` works too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="mcp-gateway",
         description="Janus MCP gateway. Without options: run the HTTP server (portal, admin API, MCP over HTTP).",
     )
-    parser.add_argument("-stdio", "--stdio", action="store_true", help="serve MCP over stdin/stdout (for Claude Desktop)")
+    parser.add_argument(
+        "-stdio", "--stdio", action="store_true", help="serve MCP over stdin/stdout (for Claude Desktop)"
+    )
     parser.add_argument("--version", action="version", version=f"mcp-gateway {__version__}")
     return parser
 

@@ -1,4 +1,5 @@
 """`flask janus …`: server-side operations that run where the database is."""
+
 from __future__ import annotations
 
 import os
@@ -44,9 +45,12 @@ def vault_group() -> None:
 
 
 @vault_group.command("rotate-key", help="Re-encrypt every secret of the local vault under a new key.")
-@click.option("--new-key-env", metavar="NAME",
-              help="Environment variable holding the new key (base64 of 32 bytes). "
-                   "Required when VAULT_ENCRYPTION_KEY is set; otherwise a new key file is generated.")
+@click.option(
+    "--new-key-env",
+    metavar="NAME",
+    help="Environment variable holding the new key (base64 of 32 bytes). "
+    "Required when VAULT_ENCRYPTION_KEY is set; otherwise a new key file is generated.",
+)
 def vault_rotate_key_command(new_key_env: str | None) -> None:
     from janus.services.bootstrap import ensure_schema
     from janus.services.errors import ServiceError
@@ -57,7 +61,8 @@ def vault_rotate_key_command(new_key_env: str | None) -> None:
         raise click.ClickException(f"the environment variable {new_key_env} is not set")
     try:
         count, location, from_env = rotate_key(
-            "cli", os.environ[new_key_env] if new_key_env else None, new_key_env or "")
+            "cli", os.environ[new_key_env] if new_key_env else None, new_key_env or ""
+        )
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"re-encrypted {count} value(s); the key is in {location}")
@@ -85,8 +90,11 @@ def users_unlock_command(username: str) -> None:
     click.echo(f"unlocked {username}: failed sign-ins before now no longer count, from any address")
 
 
-@users_group.command("set-password", help="Give USERNAME a new password (prompted, or the first line of stdin), "
-                                          "enable it, end its sessions and unlock it.")
+@users_group.command(
+    "set-password",
+    help="Give USERNAME a new password (prompted, or the first line of stdin), "
+    "enable it, end its sessions and unlock it.",
+)
 @click.argument("username")
 def users_set_password_command(username: str) -> None:
     from janus.services import sign_ins
@@ -95,8 +103,11 @@ def users_set_password_command(username: str) -> None:
     from janus.services.errors import ServiceError
 
     ensure_schema()
-    password = (click.prompt("New password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty()
-                else sys.stdin.readline().rstrip("\r\n"))
+    password = (
+        click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        if sys.stdin.isatty()
+        else sys.stdin.readline().rstrip("\r\n")
+    )
     try:
         users_service.reset_password("cli", username, password)
         sign_ins.unlock("cli", username)

@@ -4,6 +4,7 @@ The same click group is `flask mcp-cli`. Commands, flags and the verify/metrics
 layouts follow the reference product's README. It imports nothing of the server
 side (models, services, extensions, Flask, SQLAlchemy); a test keeps it that way.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,24 +58,51 @@ confirmations and errors go to stderr. Exit status: 0 success, 1 failure, 2 usag
 """
 
 
-@click.group(name="mcp-cli", help=HELP,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--addr", envvar=ADDR_ENV, metavar="URL",
-              help=f"Gateway URL (default: ${ADDR_ENV}, else the address of the cached login, else {DEFAULT_ADDR}).")
+@click.group(
+    name="mcp-cli", help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
+@click.option(
+    "--addr",
+    envvar=ADDR_ENV,
+    metavar="URL",
+    help=f"Gateway URL (default: ${ADDR_ENV}, else the address of the cached login, else {DEFAULT_ADDR}).",
+)
 @click.option("--token", metavar="JWT", help="Session token to use (default: the cached login's).")
 @click.option("--insecure", is_flag=True, help="Skip TLS certificate verification.")
 @click.option("--json", "json_output", is_flag=True, help="Machine output: print the API's JSON.")
-@click.option("--cacert", envvar="MCP_CLI_CACERT", metavar="PEM", type=click.Path(exists=True, dir_okay=False),
-              help="CA bundle to verify the gateway's certificate with.")
-@click.option("--cert", envvar="MCP_CLI_CERT", metavar="PEM", type=click.Path(exists=True, dir_okay=False),
-              help="Client certificate, for gateways that require mTLS.")
-@click.option("--key", envvar="MCP_CLI_KEY", metavar="PEM", type=click.Path(exists=True, dir_okay=False),
-              help="Private key of --cert (if not inside it).")
+@click.option(
+    "--cacert",
+    envvar="MCP_CLI_CACERT",
+    metavar="PEM",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA bundle to verify the gateway's certificate with.",
+)
+@click.option(
+    "--cert",
+    envvar="MCP_CLI_CERT",
+    metavar="PEM",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Client certificate, for gateways that require mTLS.",
+)
+@click.option(
+    "--key",
+    envvar="MCP_CLI_KEY",
+    metavar="PEM",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private key of --cert (if not inside it).",
+)
 @click.version_option(__version__, prog_name="mcp-cli", message="%(prog)s %(version)s")
 @click.pass_context
 def mcp_cli(ctx: click.Context, addr, token, insecure, json_output, cacert, cert, key) -> None:
-    ctx.obj = Settings(addr_option=addr, token_option=token, insecure=insecure, json_output=json_output,
-                       cacert=cacert, cert=cert, key=key)
+    ctx.obj = Settings(
+        addr_option=addr,
+        token_option=token,
+        insecure=insecure,
+        json_output=json_output,
+        cacert=cacert,
+        cert=cert,
+        key=key,
+    )
 
 
 register(mcp_cli)
@@ -82,8 +110,11 @@ register(mcp_cli)
 
 # -- session ---------------------------------------------------------------------
 
-@mcp_cli.command(help="Log in and cache the session. The password is prompted for (hidden) on a terminal; "
-                      "otherwise it is the first line of stdin.")
+
+@mcp_cli.command(
+    help="Log in and cache the session. The password is prompted for (hidden) on a terminal; "
+    "otherwise it is the first line of stdin."
+)
 @click.argument("username")
 @click.option("--addr", "login_addr", metavar="URL", help="Gateway URL (default: as for the global --addr).")
 @json_flag
@@ -93,18 +124,27 @@ def login(settings: Settings, username: str, login_addr: str | None) -> None:
     password = read_secret("Password")
     try:
         data = settings.api(authenticated=False, addr=addr).json(
-            "POST", "/api/v1/login", json_body={"username": username, "password": password}, auth=False)
+            "POST", "/api/v1/login", json_body={"username": username, "password": password}, auth=False
+        )
     except CliError as exc:
         if exc.status == 401:
             raise CliError(f"login to {addr} as {username!r} failed: {exc.message}") from None
         raise
     user = data.get("user") or {}
-    path = save_cache({"addr": addr, "token": data["token"], "username": user.get("username", username),
-                       "expires_at": data.get("expires_at")})
+    path = save_cache(
+        {
+            "addr": addr,
+            "token": data["token"],
+            "username": user.get("username", username),
+            "expires_at": data.get("expires_at"),
+        }
+    )
     if settings.json_output:
         return emit_json({k: v for k, v in data.items() if k != "token"} | {"addr": addr, "cache": str(path)})
-    note(f"Logged in to {addr} as {user.get('username', username)} (role {user.get('role', '?')}); "
-         f"session valid until {data.get('expires_at')}, cached in {path}.")
+    note(
+        f"Logged in to {addr} as {user.get('username', username)} (role {user.get('role', '?')}); "
+        f"session valid until {data.get('expires_at')}, cached in {path}."
+    )
 
 
 @mcp_cli.command(help="Log out: end the session on the gateway (POST /api/v1/logout), then forget the cached one.")
@@ -121,15 +161,18 @@ def logout(settings: Settings) -> None:
     except CliError as exc:
         if exc.status != 401:
             clear_cache()
-            raise CliError(f"removed the cached session {cache_path()}, but could not end it on the gateway "
-                           f"({exc.message}); it stays valid there until {settings.cache.get('expires_at')} unless "
-                           "an admin disables the user or changes its password") from None
+            raise CliError(
+                f"removed the cached session {cache_path()}, but could not end it on the gateway "
+                f"({exc.message}); it stays valid there until {settings.cache.get('expires_at')} unless "
+                "an admin disables the user or changes its password"
+            ) from None
         where = f"already over on {addr}"  # expired, logged out elsewhere, or ended by an admin
     clear_cache()
     note(f"Logged out: the session is {where}; removed the cached session {cache_path()}.")
 
 
 # -- diagnostics -------------------------------------------------------------------
+
 
 @mcp_cli.command(help="Diagnostics: gateway reachable, session valid, database schema, vault, and every target API.")
 @json_flag
@@ -178,8 +221,11 @@ def verify(ctx: click.Context) -> None:
     if not targets:
         click.echo(step_line("targets", True, "no connections registered"))
     else:
-        click.echo(step_line("targets", False, f"{len(enabled_failing)} of {len(targets)} failing")
-                   if enabled_failing else step_line("targets", None))
+        click.echo(
+            step_line("targets", False, f"{len(enabled_failing)} of {len(targets)} failing")
+            if enabled_failing
+            else step_line("targets", None)
+        )
         click.echo(targets_table(targets))
     ctx.exit(1 if failed or enabled_failing else 0)
 
@@ -196,9 +242,11 @@ def status(settings: Settings) -> None:
         click.echo(line)
 
 
-@mcp_cli.command(help="Fetch the gateway's Prometheus metrics (GET /metrics, with the admin session of `mcp-cli "
-                      "login` or --token) and show the mcp_* metrics and process metrics as a table. Latency "
-                      "quantiles are estimated from the histogram buckets, as Prometheus's histogram_quantile does.")
+@mcp_cli.command(
+    help="Fetch the gateway's Prometheus metrics (GET /metrics, with the admin session of `mcp-cli "
+    "login` or --token) and show the mcp_* metrics and process metrics as a table. Latency "
+    "quantiles are estimated from the histogram buckets, as Prometheus's histogram_quantile does."
+)
 @click.option("--all", "show_all", is_flag=True, help="Show every metric, not just mcp_* and process ones.")
 @json_flag
 @click.pass_obj
@@ -225,8 +273,7 @@ def metrics(settings: Settings, show_all: bool) -> None:
 
 @mcp_cli.command(help=f"The last {LOG_ROWS} tool executions: time, token, tool, status, HTTP status, duration, error.")
 @click.option("--tool", help="Only this tool.")
-@click.option("--status", "status_filter", type=click.Choice(list(LOG_STATUSES)),
-              help="Only this outcome.")
+@click.option("--status", "status_filter", type=click.Choice(list(LOG_STATUSES)), help="Only this outcome.")
 @json_flag
 @click.pass_obj
 def logs(settings: Settings, tool: str | None, status_filter: str | None) -> None:
@@ -246,6 +293,7 @@ def logs(settings: Settings, tool: str | None, status_filter: str | None) -> Non
 
 
 # -- entry point -------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> None:
     """Console script: one line on stderr for every failure, never a traceback."""

@@ -3,6 +3,7 @@
 stdout carries data only (tables, ids, token values, JSON with --json), so
 `id=$(mcp-cli connection add …)` works; confirmations go to stderr.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,13 +21,20 @@ BOOL = click.BOOL  # true/false, yes/no, 1/0
 
 def json_flag(command: Callable) -> Callable:
     """`--json` after the subcommand too (`mcp-cli connection list --json`)."""
+
     def enable(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         settings = ctx.find_object(Settings)
         if value and settings is not None:
             settings.json_output = True
 
-    return click.option("--json", "json_output", is_flag=True, expose_value=False, callback=enable,
-                        help="Print the API's JSON instead of text.")(command)
+    return click.option(
+        "--json",
+        "json_output",
+        is_flag=True,
+        expose_value=False,
+        callback=enable,
+        help="Print the API's JSON instead of text.",
+    )(command)
 
 
 def note(message: str) -> None:
@@ -57,6 +65,7 @@ def require_changes(data: dict[str, Any], options: str) -> None:
 
 # -- connections -------------------------------------------------------------------
 
+
 @click.group("connection", help="List, add, modify and delete API connections (downstream REST targets).")
 def connection_group() -> None:
     pass
@@ -69,9 +78,24 @@ def connection_list(settings: Settings) -> None:
     items = settings.api().json("GET", "/api/v1/connections")["items"]
     if settings.json_output:
         return emit_json(items)
-    click.echo(table(("ID", "Name", "Prefix", "Base URL", "Auth", "Secret Ref", "Enabled", "Tools"), [
-        (c["id"], c["name"], c["prefix"], c["base_url"], c.get("auth_type"), c.get("auth_secret_ref"),
-         c.get("enabled"), c.get("endpoint_count")) for c in items]))
+    click.echo(
+        table(
+            ("ID", "Name", "Prefix", "Base URL", "Auth", "Secret Ref", "Enabled", "Tools"),
+            [
+                (
+                    c["id"],
+                    c["name"],
+                    c["prefix"],
+                    c["base_url"],
+                    c.get("auth_type"),
+                    c.get("auth_secret_ref"),
+                    c.get("enabled"),
+                    c.get("endpoint_count"),
+                )
+                for c in items
+            ],
+        )
+    )
 
 
 @connection_group.command("add", help="Register a connection; prints its id on stdout.")
@@ -86,8 +110,16 @@ def connection_list(settings: Settings) -> None:
 @json_flag
 @click.pass_obj
 def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
-    body = changes(name=name, base_url=url, prefix=prefix, description=desc, auth_type=auth,
-                   auth_secret_ref=secret, enabled=enabled, timeout_seconds=timeout)
+    body = changes(
+        name=name,
+        base_url=url,
+        prefix=prefix,
+        description=desc,
+        auth_type=auth,
+        auth_secret_ref=secret,
+        enabled=enabled,
+        timeout_seconds=timeout,
+    )
     conn = settings.api().json("POST", "/api/v1/connections", json_body=body)
     if settings.json_output:
         return emit_json(conn)
@@ -108,8 +140,16 @@ def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, en
 @json_flag
 @click.pass_obj
 def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
-    body = changes(name=name, base_url=url, prefix=prefix, description=desc, auth_type=auth,
-                   auth_secret_ref=secret, enabled=enabled, timeout_seconds=timeout)
+    body = changes(
+        name=name,
+        base_url=url,
+        prefix=prefix,
+        description=desc,
+        auth_type=auth,
+        auth_secret_ref=secret,
+        enabled=enabled,
+        timeout_seconds=timeout,
+    )
     require_changes(body, "--name --url --prefix --desc --auth --secret --enabled --timeout")
     conn = settings.api().json("PATCH", f"/api/v1/connections/{quote(conn_id, safe='')}", json_body=body)
     if settings.json_output:
@@ -127,6 +167,7 @@ def connection_delete(settings: Settings, conn_id) -> None:
 
 # -- endpoints ---------------------------------------------------------------------
 
+
 @click.group("endpoint", help="List, add, modify and delete endpoints (the MCP tools of a connection).")
 def endpoint_group() -> None:
     pass
@@ -140,12 +181,25 @@ def endpoint_list(settings: Settings, conn_id) -> None:
     items = settings.api().json("GET", "/api/v1/endpoints", params=changes(connection_id=conn_id))["items"]
     if settings.json_output:
         return emit_json(items)
-    click.echo(table(("ID", "Tool", "Method", "Path", "Connection", "Enabled"), [
-        (e["id"], e.get("exposed_name") or e["tool_name"], e.get("method"), e.get("path_template"),
-         e.get("connection_name"), e.get("enabled")) for e in items]))
+    click.echo(
+        table(
+            ("ID", "Tool", "Method", "Path", "Connection", "Enabled"),
+            [
+                (
+                    e["id"],
+                    e.get("exposed_name") or e["tool_name"],
+                    e.get("method"),
+                    e.get("path_template"),
+                    e.get("connection_name"),
+                    e.get("enabled"),
+                )
+                for e in items
+            ],
+        )
+    )
 
 
-SCHEMA_HELP = "Input JSON Schema as a JSON string, e.g. '{\"type\":\"object\",\"properties\":{...}}'."
+SCHEMA_HELP = 'Input JSON Schema as a JSON string, e.g. \'{"type":"object","properties":{...}}\'.'
 TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST, PUT or PATCH."
 
 
@@ -153,8 +207,9 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @click.option("--conn-id", required=True, help="Connection id.")
 @click.option("--name", required=True, help="Tool name without the connection prefix, e.g. get_balance.")
 @click.option("--desc", help="Description shown to MCP clients.")
-@click.option("--path", required=True,
-              help="Route below the base URL; parameters as {{name}}, e.g. /balance/{{client_id}}.")
+@click.option(
+    "--path", required=True, help="Route below the base URL; parameters as {{name}}, e.g. /balance/{{client_id}}."
+)
 @click.option("--method", help="HTTP method (default GET).")
 @click.option("--schema", help=SCHEMA_HELP)
 @click.option("--template", help=TEMPLATE_HELP)
@@ -162,8 +217,16 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @json_flag
 @click.pass_obj
 def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled) -> None:
-    body = changes(connection_id=conn_id, tool_name=name, description=desc, path_template=path, method=method,
-                   input_schema=parse_json_option(schema, "--schema"), body_template=template, enabled=enabled)
+    body = changes(
+        connection_id=conn_id,
+        tool_name=name,
+        description=desc,
+        path_template=path,
+        method=method,
+        input_schema=parse_json_option(schema, "--schema"),
+        body_template=template,
+        enabled=enabled,
+    )
     ep = settings.api().json("POST", "/api/v1/endpoints", json_body=body)
     if settings.json_output:
         return emit_json(ep)
@@ -184,8 +247,15 @@ def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, 
 @json_flag
 @click.pass_obj
 def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled) -> None:
-    body = changes(tool_name=name, description=desc, path_template=path, method=method,
-                   input_schema=parse_json_option(schema, "--schema"), body_template=template, enabled=enabled)
+    body = changes(
+        tool_name=name,
+        description=desc,
+        path_template=path,
+        method=method,
+        input_schema=parse_json_option(schema, "--schema"),
+        body_template=template,
+        enabled=enabled,
+    )
     require_changes(body, "--name --desc --path --method --schema --template --enabled")
     ep = settings.api().json("PATCH", f"/api/v1/endpoints/{quote(ep_id, safe='')}", json_body=body)
     if settings.json_output:
@@ -202,6 +272,7 @@ def endpoint_delete(settings: Settings, ep_id) -> None:
 
 
 # -- vault -------------------------------------------------------------------------
+
 
 @click.group("vault", help="Secrets in the gateway's vault: names are listed, values go in and never come out.")
 def vault_group() -> None:
@@ -225,8 +296,11 @@ def vault_list(settings: Settings) -> None:
         note("The vault holds no secrets.")
 
 
-@vault_group.command("set", help="Store a secret. Without --val the value is read from stdin "
-                                 "(a hidden prompt on a terminal), which keeps it out of the process list.")
+@vault_group.command(
+    "set",
+    help="Store a secret. Without --val the value is read from stdin "
+    "(a hidden prompt on a terminal), which keeps it out of the process list.",
+)
 @click.option("--key", required=True, help="Secret name, e.g. prod/database/accounts-key.")
 @click.option("--val", help="Secret value.")
 @json_flag
@@ -263,6 +337,7 @@ def read_secret(prompt: str) -> str:
 
 # -- client tokens -----------------------------------------------------------------
 
+
 @click.group("token", help="Client tokens that MCP clients present (scoped by tool-name globs).")
 def token_group() -> None:
     pass
@@ -275,21 +350,46 @@ def token_list(settings: Settings) -> None:
     items = settings.api().json("GET", "/api/v1/tokens")["items"]
     if settings.json_output:
         return emit_json(items)
-    click.echo(table(("ID", "Name", "Role", "Scopes", "Token", "Enabled", "Expires", "Last Used"), [
-        (t["id"], t["name"], t.get("role"), ",".join(t.get("scopes") or []), t.get("token_hint"),
-         t.get("enabled"), t.get("expires_at"), t.get("last_used_at")) for t in items]))
+    click.echo(
+        table(
+            ("ID", "Name", "Role", "Scopes", "Token", "Enabled", "Expires", "Last Used"),
+            [
+                (
+                    t["id"],
+                    t["name"],
+                    t.get("role"),
+                    ",".join(t.get("scopes") or []),
+                    t.get("token_hint"),
+                    t.get("enabled"),
+                    t.get("expires_at"),
+                    t.get("last_used_at"),
+                )
+                for t in items
+            ],
+        )
+    )
 
 
-@token_group.command("add", help=(
-    "Register a client token. stdout: line 1 is the new token's id; when --token is left out the gateway "
-    "generates a value and line 2 is that value (shown only this once), so "
-    "`{ read id; read value; } < <(mcp-cli token add --name x)` captures both."))
+@token_group.command(
+    "add",
+    help=(
+        "Register a client token. stdout: line 1 is the new token's id; when --token is left out the gateway "
+        "generates a value and line 2 is that value (shown only this once), so "
+        "`{ read id; read value; } < <(mcp-cli token add --name x)` captures both."
+    ),
+)
 @click.option("--name", required=True, help="Display name.")
-@click.option("--token", "value", help="The token value to accept (at least 24 visible characters); "
-                                       "default: a secure one is generated.")
+@click.option(
+    "--token",
+    "value",
+    help="The token value to accept (at least 24 visible characters); default: a secure one is generated.",
+)
 @click.option("--role", help="admin or developer (default developer).")
-@click.option("--scopes", help="Comma-separated tool-name globs, e.g. 'weather_*'; '*' for every tool. "
-                               "Without scopes the token sees no tools.")
+@click.option(
+    "--scopes",
+    help="Comma-separated tool-name globs, e.g. 'weather_*'; '*' for every tool. "
+    "Without scopes the token sees no tools.",
+)
 @click.option("--expires", help="Expiry as an ISO 8601 time, e.g. 2026-01-01T00:00:00Z.")
 @json_flag
 @click.pass_obj
@@ -326,4 +426,3 @@ def _delete(settings: Settings, path: str, ident: dict, label: str) -> None:
 def register(group: click.Group) -> None:
     for command in (connection_group, endpoint_group, vault_group, token_group):
         group.add_command(command)
-

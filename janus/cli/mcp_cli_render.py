@@ -3,6 +3,7 @@
 The verify and metrics layouts are the reference product's (its README shows them);
 keep titles, underlines and column names exactly as they are.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,12 @@ METRICS_TITLE = "MCP Gateway Monitoring Telemetry Stats"
 METRICS_COLUMNS = ("Metric Identifier", "Labels / Tags", "Value")
 # Shown besides every mcp_* metric; present when the answering process exports them.
 PROCESS_METRICS = (
-    "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_cpu_seconds",
-    "process_open_fds", "process_start_time_seconds", "go_memstats_alloc_bytes",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_cpu_seconds",
+    "process_open_fds",
+    "process_start_time_seconds",
+    "go_memstats_alloc_bytes",
 )
 QUANTILES = ("0.5", "0.9", "0.99")
 
@@ -80,12 +85,19 @@ def targets_table(targets: list[dict[str, Any]]) -> str:
         note = http_note(t.get("http_status"), t.get("reason")) if answered else (t.get("error") or "unreachable")
         if t.get("enabled") is False:
             note += " (connection disabled)"
-        rows.append((t.get("name", ""), truncate(str(t.get("base_url", "")), TARGET_URL_WIDTH),
-                     "OK" if t.get("ok") else "FAIL", note))
+        rows.append(
+            (
+                t.get("name", ""),
+                truncate(str(t.get("base_url", "")), TARGET_URL_WIDTH),
+                "OK" if t.get("ok") else "FAIL",
+                note,
+            )
+        )
     return table(("Name", "Target URL", "Status", "Notes"), rows)
 
 
 # -- metrics ----------------------------------------------------------------------
+
 
 def metric_rows(text: str, show_all: bool = False) -> list[tuple[str, str, str]]:
     """(identifier, labels, value) rows from Prometheus text; histograms become estimated quantiles."""
@@ -165,6 +177,7 @@ def metrics_report(rows: list[tuple[str, str, str]]) -> str:
 
 # -- status and logs ----------------------------------------------------------------
 
+
 def status_lines(addr: str, data: dict[str, Any]) -> list[str]:
     counts = data.get("counts") or {}
     vault = str(data.get("vault_provider", "?")) + (" (read-only)" if data.get("vault_read_only") else "")
@@ -176,8 +189,11 @@ def status_lines(addr: str, data: dict[str, Any]) -> list[str]:
         ("TLS", _on_off(data.get("tls"))),
         ("mTLS", _on_off(data.get("mtls"), "enabled (client certificates required)")),
         ("OIDC sign-in", _on_off(data.get("oidc"))),
-        ("Catalog", f"{counts.get('connections', 0)} connections, {counts.get('tools', 0)} tools, "
-                    f"{counts.get('tokens', 0)} client tokens, {counts.get('active_sessions', 0)} active MCP sessions"),
+        (
+            "Catalog",
+            f"{counts.get('connections', 0)} connections, {counts.get('tools', 0)} tools, "
+            f"{counts.get('tokens', 0)} client tokens, {counts.get('active_sessions', 0)} active MCP sessions",
+        ),
     ]
     width = max(len(k) for k, _ in pairs) + 1
     return [f"{(k + ':').ljust(width)} {v}" for k, v in pairs]
@@ -213,9 +229,18 @@ def short_time(value: Any) -> str:
 
 
 def logs_table(items: list[dict[str, Any]]) -> str:
-    rows = [(short_time(i.get("created_at")), i.get("token_name"), i.get("tool_name"), i.get("status"),
-             i.get("http_status"), _ms(i.get("duration_ms")), truncate(_cell(i.get("error_message")), 100))
-            for i in items]
+    rows = [
+        (
+            short_time(i.get("created_at")),
+            i.get("token_name"),
+            i.get("tool_name"),
+            i.get("status"),
+            i.get("http_status"),
+            _ms(i.get("duration_ms")),
+            truncate(_cell(i.get("error_message")), 100),
+        )
+        for i in items
+    ]
     return table(("Time (UTC)", "Token", "Tool", "Status", "HTTP", "Duration ms", "Error"), rows)
 
 

@@ -3,6 +3,7 @@
 Nothing here imports Janus's server side (models, services, Flask): the CLI is a
 remote client and must run on a machine that has only this package's client deps.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,6 +35,7 @@ class CliError(click.ClickException):
 
 
 # -- the cached login --------------------------------------------------------------
+
 
 def cache_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME", "")
@@ -101,6 +103,7 @@ def parse_time(value: Any) -> datetime | None:
 
 # -- settings from the global options ------------------------------------------------
 
+
 @dataclass
 class Settings:
     addr_option: str | None = None
@@ -141,6 +144,7 @@ class Settings:
 
 # -- HTTP -----------------------------------------------------------------------
 
+
 class Api:
     def __init__(self, settings: Settings, addr: str, token: str | None, token_source: str | None) -> None:
         self.settings = settings
@@ -159,8 +163,16 @@ class Api:
         if settings.cert:
             self.http.cert = (settings.cert, settings.key) if settings.key else settings.cert
 
-    def request(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None,
-                timeout: float = TIMEOUT, auth: bool = True) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict | None = None,
+        timeout: float = TIMEOUT,
+        auth: bool = True,
+    ) -> requests.Response:
         headers = {"Accept": "application/json"}
         if auth and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -168,8 +180,10 @@ class Api:
         try:
             response = self.http.request(method, url, json=json_body, params=params, headers=headers, timeout=timeout)
         except requests.exceptions.SSLError as exc:
-            raise CliError(f"TLS with the gateway at {self.addr} failed ({_why(exc)}); trust its CA with --cacert "
-                           "or skip verification with --insecure") from None
+            raise CliError(
+                f"TLS with the gateway at {self.addr} failed ({_why(exc)}); trust its CA with --cacert "
+                "or skip verification with --insecure"
+            ) from None
         except requests.exceptions.Timeout:
             raise CliError(f"the gateway at {self.addr} did not answer within {timeout:g}s") from None
         except requests.exceptions.ConnectionError as exc:
@@ -189,8 +203,10 @@ class Api:
         try:
             return response.json()
         except ValueError:
-            raise CliError(f"{method} {path} on {self.addr} answered HTTP {response.status_code} without JSON; "
-                           "is this a Janus gateway?") from None
+            raise CliError(
+                f"{method} {path} on {self.addr} answered HTTP {response.status_code} without JSON; "
+                "is this a Janus gateway?"
+            ) from None
 
     def _http_error(self, method: str, path: str, response: requests.Response) -> CliError:
         code, message = _error_body(response)
@@ -201,8 +217,9 @@ class Api:
             text = f"the gateway rejected the session token given with --token: {message or 'unauthorized'}"
         elif code is None:
             # Not the admin API's error shape: a proxy, an older gateway, or not Janus at all.
-            text = (f"{method} {path} on {self.addr} answered {status} {response.reason or ''}".rstrip()
-                    + ("; this gateway has no such admin API route" if response.status_code == 404 else ""))
+            text = f"{method} {path} on {self.addr} answered {status} {response.reason or ''}".rstrip() + (
+                "; this gateway has no such admin API route" if response.status_code == 404 else ""
+            )
         else:
             text = f"{message} ({status} {code})" if message else f"{status} {code}"
         return CliError(text, status=response.status_code)
@@ -221,12 +238,17 @@ def _error_body(response: requests.Response) -> tuple[str | None, str | None]:
 
 def _why(exc: BaseException) -> str:
     text = repr(exc)
-    for needle, label in (("Connection refused", "connection refused"), ("Name or service not known", "unknown host"),
-                          ("nodename nor servname", "unknown host"), ("No route to host", "no route to host"),
-                          ("timed out", "timed out"), ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
-                          ("WRONG_VERSION_NUMBER", "the server does not speak TLS on this port"),
-                          ("RemoteDisconnected", "the connection was closed without an answer"),
-                          ("Connection reset", "connection reset")):
+    for needle, label in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("No route to host", "no route to host"),
+        ("timed out", "timed out"),
+        ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
+        ("WRONG_VERSION_NUMBER", "the server does not speak TLS on this port"),
+        ("RemoteDisconnected", "the connection was closed without an answer"),
+        ("Connection reset", "connection reset"),
+    ):
         if needle in text:
             return label
     return type(exc).__name__

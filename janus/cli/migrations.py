@@ -4,6 +4,7 @@ Flask-Migrate registers its `db` group from Migrate.init_app, which imports
 Alembic (~0.1 s). create_app stays lean, so this stand-in group loads the real
 one, and binds Flask-Migrate to the app, only when `flask db` actually runs.
 """
+
 from __future__ import annotations
 
 import click

@@ -4,6 +4,7 @@ Shared by `mcp-gateway` (gateway.py, which builds the app) and `flask janus serv
 handed the app by Flask's CLI). It takes the app and never builds one: the app factory registers
 `flask janus`, so the commands it registers must not import the factory.
 """
+
 from __future__ import annotations
 
 import os

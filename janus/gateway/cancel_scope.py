@@ -11,6 +11,7 @@ mixed into every connection class the executor's pools use) when it starts
 waiting for the response: on a new connection and on a reused keep-alive one
 alike. The binding travels in a context variable, per thread and per greenlet.
 """
+
 from __future__ import annotations
 
 import contextvars

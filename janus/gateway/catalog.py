@@ -5,6 +5,7 @@ a change counter at most every `refresh_seconds` and reloads the whole
 snapshot (tools and tokens) when it moved. A `tools/call` therefore costs a
 dict lookup, a scope check and a compiled-schema validation.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -30,7 +31,7 @@ RESERVED_PREFIX = "admin_"
 
 
 def is_reserved_name(name: str) -> bool:
-    return name[:len(RESERVED_PREFIX)].casefold() == RESERVED_PREFIX
+    return name[: len(RESERVED_PREFIX)].casefold() == RESERVED_PREFIX
 
 
 def token_digest(raw: str) -> str:
@@ -181,12 +182,20 @@ def _servable(tools: Iterable[ToolSpec]) -> list[ToolSpec]:
     kept: dict[str, ToolSpec] = {}
     for tool in tools:
         if is_reserved_name(tool.name):
-            log.warning("tool %s (connection %r) is not served: names starting with %r are reserved for "
-                        "Janus's admin tools; give the connection another prefix", tool.name, tool.connection.name,
-                        RESERVED_PREFIX)
+            log.warning(
+                "tool %s (connection %r) is not served: names starting with %r are reserved for "
+                "Janus's admin tools; give the connection another prefix",
+                tool.name,
+                tool.connection.name,
+                RESERVED_PREFIX,
+            )
         elif tool.name in kept:
-            log.warning("tool %s of connection %r is not served: connection %r registered that name first",
-                        tool.name, tool.connection.name, kept[tool.name].connection.name)
+            log.warning(
+                "tool %s of connection %r is not served: connection %r registered that name first",
+                tool.name,
+                tool.connection.name,
+                kept[tool.name].connection.name,
+            )
         else:
             kept[tool.name] = tool
     return list(kept.values())

@@ -3,6 +3,7 @@
 Pure functions over bytes already read by the executor (which enforces the
 size cap), so they are cheap to test without a network.
 """
+
 from __future__ import annotations
 
 import base64
@@ -152,8 +153,9 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
     return encoded[:limit].decode("utf-8", "ignore"), True
 
 
-def _as_text(response: UpstreamResponse, mime: str, charset: str | None, body: bytes | None = None,
-             complete: bool | None = None) -> str | None:
+def _as_text(
+    response: UpstreamResponse, mime: str, charset: str | None, body: bytes | None = None, complete: bool | None = None
+) -> str | None:
     """The body as redacted text if it is textual (by type, or valid UTF-8 when untyped)."""
     body = response.body if body is None else body
     complete = not response.truncated if complete is None else complete
@@ -198,11 +200,14 @@ def _success_content(
     if mime.startswith(("image/", "audio/")):
         kind = "image" if mime.startswith("image/") else "audio"
         if response.truncated:
-            return [_text(f"[{mime} response of {_size(response)} exceeded the size limit "
-                          "and was not returned]")], None
+            return [_text(f"[{mime} response of {_size(response)} exceeded the size limit and was not returned]")], None
         if kind == "audio" and not versions.at_least(protocol_version, AUDIO_SINCE):
-            return [_text(f"[{mime} response of {_size(response)} omitted: audio content needs "
-                          f"MCP protocol version {AUDIO_SINCE} or later]")], None
+            return [
+                _text(
+                    f"[{mime} response of {_size(response)} omitted: audio content needs "
+                    f"MCP protocol version {AUDIO_SINCE} or later]"
+                )
+            ], None
         if redactor.found_in_bytes(response.body):
             # Bytes cannot be redacted without corrupting the file: the whole body is refused.
             return [_text(_withheld(f"{mime} response of {_size(response)}"))], None

@@ -18,6 +18,7 @@ since registration (rebinding) slips through. Through an HTTP proxy Janus does
 not resolve the target; then only the name (or literal address) is checked
 and, with an allowlist, a name must be listed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,15 +40,19 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LINK_LOCAL = tuple(ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10"))
-METADATA_ADDRESSES = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.169.254/32",  # AWS, GCP, Azure, OpenStack, DigitalOcean …
-    "fd00:ec2::254/128",  # AWS IMDS over IPv6
-    "100.100.100.200/32",  # Alibaba Cloud
-    "64:ff9b::a9fe:0/112",  # 169.254.0.0/16 through NAT64
-    "2002:a9fe::/32",  # 169.254.0.0/16 through 6to4
-))
-METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "metadata.goog",
-                            "instance-data", "instance-data.ec2.internal"})
+METADATA_ADDRESSES = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "169.254.169.254/32",  # AWS, GCP, Azure, OpenStack, DigitalOcean …
+        "fd00:ec2::254/128",  # AWS IMDS over IPv6
+        "100.100.100.200/32",  # Alibaba Cloud
+        "64:ff9b::a9fe:0/112",  # 169.254.0.0/16 through NAT64
+        "2002:a9fe::/32",  # 169.254.0.0/16 through 6to4
+    )
+)
+METADATA_NAMES = frozenset(
+    {"metadata.google.internal", "metadata", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
+)
 _NAME = re.compile(r"(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 
@@ -124,8 +129,11 @@ class EgressPolicy:
             raise EgressRefused(host, f"{address} is a cloud metadata address")
         if any(address in n for n in LINK_LOCAL if n.version == address.version):
             raise EgressRefused(host, f"{address} is a link-local address")
-        if self.restricted and not listed and not any(
-                address in n for n in self.networks if n.version == address.version):
+        if (
+            self.restricted
+            and not listed
+            and not any(address in n for n in self.networks if n.version == address.version)
+        ):
             raise EgressRefused(host, f"{address} is not in EGRESS_ALLOWLIST")
 
     def resolve(self, host: str, port: int) -> list[tuple[Any, ...]]:
@@ -144,8 +152,10 @@ class EgressPolicy:
         """Through a proxy the target is not resolved here: judge the name (or literal) alone."""
         self.check_name(host)
         if self.restricted and _address(_bare(host)) is None and not self.name_listed(host):
-            raise EgressRefused(host, "it is not listed in EGRESS_ALLOWLIST (requests go through a proxy, "
-                                      "so its address cannot be checked)")
+            raise EgressRefused(
+                host,
+                "it is not listed in EGRESS_ALLOWLIST (requests go through a proxy, so its address cannot be checked)",
+            )
 
     def registration_problem(self, host: str) -> str | None:
         """Why a base URL's host is refused before any DNS (metadata name, refused literal), or None."""
@@ -159,10 +169,12 @@ class EgressPolicy:
     def pool_classes(self) -> dict[str, type[urllib3.HTTPConnectionPool]]:
         """urllib3 pool classes whose connections go through this policy (PoolManager.pool_classes_by_scheme)."""
         # Cancellable too: a client's cancellation shuts the socket in use down (cancel_scope.py).
-        http = type("GuardedHTTPConnection", (CancellableConnection, _GuardedConnection, HTTPConnection),
-                    {"egress": self})
-        https = type("GuardedHTTPSConnection", (CancellableConnection, _GuardedConnection, HTTPSConnection),
-                     {"egress": self})
+        http = type(
+            "GuardedHTTPConnection", (CancellableConnection, _GuardedConnection, HTTPConnection), {"egress": self}
+        )
+        https = type(
+            "GuardedHTTPSConnection", (CancellableConnection, _GuardedConnection, HTTPSConnection), {"egress": self}
+        )
         return {
             "http": type("GuardedHTTPConnectionPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}),
             "https": type("GuardedHTTPSConnectionPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https}),
@@ -190,7 +202,8 @@ class _GuardedConnection:
             sock = self._connect_first(infos)
         except TimeoutError as e:
             raise ConnectTimeoutError(
-                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})") from e
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from e
         except OSError as e:
             message = f"Failed to establish a new connection: {e}"
             raise NewConnectionError(self, message) from e  # type: ignore[arg-type]  # as above: mixed into HTTPConnection

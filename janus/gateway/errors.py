@@ -3,6 +3,7 @@
 Kept apart from the executor so that importing them does not import requests
 (`mcp-gateway -stdio` answers its first tools/list before any HTTP client is needed).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

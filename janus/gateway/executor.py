@@ -10,6 +10,7 @@ adapters) cost ~550 µs of CPU per call here against ~165 µs for urllib3,
 and a gateway needs none of it — it must not keep cookies or follow
 redirects anyway.
 """
+
 from __future__ import annotations
 
 import functools
@@ -240,8 +241,11 @@ class Executor:
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             tls = {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
         # Proxy settings are read once, here, not on every call.
-        proxy = None if urllib.request.proxy_bypass(parts.hostname or "") else (
-            urllib.request.getproxies().get(parts.scheme))
+        proxy = (
+            None
+            if urllib.request.proxy_bypass(parts.hostname or "")
+            else (urllib.request.getproxies().get(parts.scheme))
+        )
         base_path = parts.path.rstrip("/")
         if proxy:
             self._egress.check_proxied(parts.hostname)  # the proxy resolves the name: judge it here
@@ -314,8 +318,7 @@ class Executor:
             logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
             self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
             auth, redactor = self._authenticate(conn, True)
-            response, body, truncated = self._send_cancellable(conn, method, path, data, {**headers, **auth},
-                                                               cancel)
+            response, body, truncated = self._send_cancellable(conn, method, path, data, {**headers, **auth}, cancel)
 
         status = response.status
         # Any status, any content type: an upstream that echoes the request (debug pages,
@@ -354,19 +357,39 @@ class Executor:
             auth, redactor = self._authenticate(conn, credentials)
             response, body, truncated = self._send(conn, "GET", "", None, {**self._base_headers, **auth})
         except (UpstreamError, SecretError) as exc:  # both carry a message fit for an admin
-            return Probe(ok=False, http_status=None, reason="", content_type=None, excerpt="",
-                         rtt_ms=_ms_since(started), error=str(exc),
-                         kind=exc.kind if isinstance(exc, UpstreamError) else "secret")
-        answer = UpstreamResponse(status=response.status, reason=reason_phrase(response.status, response.reason),
-                                  content_type=response.headers.get("Content-Type"), body=body,
-                                  truncated=truncated, limit=self._max_bytes, redactor=redactor)
+            return Probe(
+                ok=False,
+                http_status=None,
+                reason="",
+                content_type=None,
+                excerpt="",
+                rtt_ms=_ms_since(started),
+                error=str(exc),
+                kind=exc.kind if isinstance(exc, UpstreamError) else "secret",
+            )
+        answer = UpstreamResponse(
+            status=response.status,
+            reason=reason_phrase(response.status, response.reason),
+            content_type=response.headers.get("Content-Type"),
+            body=body,
+            truncated=truncated,
+            limit=self._max_bytes,
+            redactor=redactor,
+        )
         # Decoded by its charset, redacted, then cut: never the first half of a credential.
         text, cut = excerpt(answer, excerpt_bytes) if excerpt_bytes > 0 else ("", bool(body))
         if text is None:
             text = f"<{len(body)} bytes of {redactor.text(answer.content_type or '') or 'binary data'}>"
-        return Probe(ok=response.status < 500, http_status=response.status, reason=redactor.text(answer.reason),
-                     content_type=redactor.text(answer.content_type or "") or None, excerpt=text,
-                     rtt_ms=_ms_since(started), error=None, truncated=truncated or cut)
+        return Probe(
+            ok=response.status < 500,
+            http_status=response.status,
+            reason=redactor.text(answer.reason),
+            content_type=redactor.text(answer.content_type or "") or None,
+            excerpt=text,
+            rtt_ms=_ms_since(started),
+            error=None,
+            truncated=truncated or cut,
+        )
 
     def _authenticate(self, conn: ConnectionSpec, credentials: bool) -> tuple[dict[str, str], Redactor]:
         if not credentials or conn.auth_type == "none":
@@ -374,7 +397,12 @@ class Executor:
         return authenticate(conn, self._get_secret, self._tokens)
 
     def _send_cancellable(
-        self, conn: ConnectionSpec, method: str, path: str, data: bytes | None, headers: dict[str, str],
+        self,
+        conn: ConnectionSpec,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
         cancel: Signal | None,
     ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
         if cancel is None:
@@ -393,7 +421,12 @@ class Executor:
             return answer
 
     def _send(
-        self, conn: ConnectionSpec, method: str, path: str, data: bytes | None, headers: dict[str, str],
+        self,
+        conn: ConnectionSpec,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
     ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
         """One request: the response, its body (capped) and whether the body was cut."""
         timeout = conn.timeout_seconds
@@ -462,8 +495,9 @@ class Executor:
             if size > self._max_bytes + READ_MARGIN:
                 return b"".join(chunks), True
             if time.monotonic() > deadline:
-                logger.warning("upstream %r exceeded its %gs budget while sending the body",
-                               conn.name, conn.timeout_seconds)
+                logger.warning(
+                    "upstream %r exceeded its %gs budget while sending the body", conn.name, conn.timeout_seconds
+                )
                 raise UpstreamError(
                     f"Upstream '{conn.name}' timed out after {conn.timeout_seconds:g}s",
                     connection=conn.name,
@@ -471,9 +505,7 @@ class Executor:
                 )
 
     @staticmethod
-    def _failed(
-        conn: ConnectionSpec, method: str, exc: BaseException, connect_timeout: float
-    ) -> UpstreamError:
+    def _failed(conn: ConnectionSpec, method: str, exc: BaseException, connect_timeout: float) -> UpstreamError:
         error = _classify(conn, exc, connect_timeout)
         if cancelled_here():
             logger.debug("%s to upstream %r ended by the client's cancellation: %s", method, conn.name, error)

@@ -1,20 +1,20 @@
 """Prometheus metrics named by the reference product (its `mcp-cli metrics` output)."""
+
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
 # Exposed as mcp_tool_execution_count_total{status,tool_name}.
-TOOL_CALLS = Counter(
-    "mcp_tool_execution_count", "MCP tool executions by outcome.", ["status", "tool_name"]
-)
+TOOL_CALLS = Counter("mcp_tool_execution_count", "MCP tool executions by outcome.", ["status", "tool_name"])
 TOOL_LATENCY = Histogram(
-    "mcp_tool_execution_latency_seconds", "MCP tool execution latency, gateway included.", ["tool_name"],
+    "mcp_tool_execution_latency_seconds",
+    "MCP tool execution latency, gateway included.",
+    ["tool_name"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
 # Calls between arrival and answer, summed over live worker processes (the portal's "running calls").
-IN_FLIGHT = Gauge("mcp_tool_calls_in_flight", "MCP tool calls being executed right now.",
-                  multiprocess_mode="livesum")
+IN_FLIGHT = Gauge("mcp_tool_calls_in_flight", "MCP tool calls being executed right now.", multiprocess_mode="livesum")
 
 
 _counters: dict[tuple[str, str], Counter] = {}

@@ -22,6 +22,7 @@ get its error instead of each asking again.
 Every failure is a SecretError naming the connection, its secret reference
 and the token endpoint's host, never the client secret or a token.
 """
+
 from __future__ import annotations
 
 import base64
@@ -84,6 +85,7 @@ class ClientCredentials:
 
 def parse_credentials(conn: ConnectionSpec, secret: str) -> ClientCredentials:
     """The secret's JSON, validated; SecretError names the problem, never a value."""
+
     def bad(problem: str) -> SecretError:
         return SecretError(f"Secret for {_where(conn)} {problem}")
 
@@ -125,8 +127,9 @@ def parse_credentials(conn: ConnectionSpec, secret: str) -> ClientCredentials:
     method = parsed.get("token_endpoint_auth_method", "client_secret_basic")
     if method not in AUTH_METHODS:
         raise bad(f"has an unsupported 'token_endpoint_auth_method'; expected one of {', '.join(AUTH_METHODS)}")
-    return ClientCredentials(token_url, parsed["client_id"], parsed["client_secret"],
-                             scope or None, audience or None, method)
+    return ClientCredentials(
+        token_url, parsed["client_id"], parsed["client_secret"], scope or None, audience or None, method
+    )
 
 
 def _fingerprint(secret: str) -> str:
@@ -200,8 +203,13 @@ class _State:
 class TokenClient:
     """Obtains, caches and renews client-credentials tokens; one per executor."""
 
-    def __init__(self, *, user_agent: str = "Janus", clock: Callable[[], float] = time.monotonic,
-                 egress: EgressPolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        user_agent: str = "Janus",
+        clock: Callable[[], float] = time.monotonic,
+        egress: EgressPolicy | None = None,
+    ) -> None:
         self._user_agent = user_agent
         # The token URL comes from the vault, not from registration: it gets the same guard at connect time.
         self._egress = egress if egress is not None else EgressPolicy()
@@ -231,8 +239,9 @@ class TokenClient:
         finally:
             state.lock.release()
 
-    def _locked_token(self, conn: ConnectionSpec, creds: ClientCredentials, fingerprint: str,
-                      state: _State, seen: int) -> str:
+    def _locked_token(
+        self, conn: ConnectionSpec, creds: ClientCredentials, fingerprint: str, state: _State, seen: int
+    ) -> str:
         token = self._tokens.get(conn.id)
         if token is not None and token.fingerprint == fingerprint and self._clock() < token.renew_at:
             return token.value  # fetched while this call waited
@@ -251,8 +260,12 @@ class TokenClient:
         state.failure = state.failure_fingerprint = None
         with self._lock:
             self._tokens[conn.id] = _Token(fingerprint, value, started + refresh_after(lifetime))
-        logger.debug("obtained a token for connection %r from %s (expires_in %s)",
-                     conn.name, creds.host, "unset" if lifetime is None else f"{lifetime:g}s")
+        logger.debug(
+            "obtained a token for connection %r from %s (expires_in %s)",
+            conn.name,
+            creds.host,
+            "unset" if lifetime is None else f"{lifetime:g}s",
+        )
         return value
 
     def invalidate(self, conn: ConnectionSpec, rejected: str) -> None:
@@ -282,8 +295,11 @@ class TokenClient:
 
     def _manager(self, url: str) -> urllib3.PoolManager:
         parts = urlsplit(url)
-        proxy = None if urllib.request.proxy_bypass(parts.hostname or "") else (
-            urllib.request.getproxies().get(parts.scheme))
+        proxy = (
+            None
+            if urllib.request.proxy_bypass(parts.hostname or "")
+            else (urllib.request.getproxies().get(parts.scheme))
+        )
         key = proxy or ""
         manager = self._managers.get(key)
         if manager is None:
@@ -292,8 +308,11 @@ class TokenClient:
                 if manager is None:
                     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
                     tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
-                    manager = (urllib3.ProxyManager(proxy, num_pools=8, **tls) if proxy
-                               else urllib3.PoolManager(num_pools=8, **tls))
+                    manager = (
+                        urllib3.ProxyManager(proxy, num_pools=8, **tls)
+                        if proxy
+                        else urllib3.PoolManager(num_pools=8, **tls)
+                    )
                     if not proxy:
                         manager.pool_classes_by_scheme = self._egress.pool_classes
                     self._managers[key] = manager
@@ -306,8 +325,11 @@ class TokenClient:
             fields["scope"] = creds.scope
         if creds.audience:
             fields["audience"] = creds.audience
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
-                   "User-Agent": self._user_agent}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "User-Agent": self._user_agent,
+        }
         if creds.auth_method == "client_secret_basic":
             pair = f"{quote(creds.client_id, safe='')}:{quote(creds.client_secret, safe='')}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
@@ -319,9 +341,14 @@ class TokenClient:
             if isinstance(manager, urllib3.ProxyManager):
                 self._egress.check_proxied(creds.host)  # the proxy resolves the name: judge it here
             response = manager.urlopen(
-                "POST", creds.token_url, body=urlencode(fields).encode("ascii"), headers=headers,
+                "POST",
+                creds.token_url,
+                body=urlencode(fields).encode("ascii"),
+                headers=headers,
                 timeout=urllib3.Timeout(connect=min(timeout, CONNECT_TIMEOUT), read=timeout),
-                redirect=False, retries=False, preload_content=False,
+                redirect=False,
+                retries=False,
+                preload_content=False,
             )
         except Exception as exc:  # noqa: BLE001 - any network failure becomes a token error
             # from None: urllib3's messages and the chained frames must not reach logs with the request.
@@ -341,8 +368,9 @@ class TokenClient:
         echoed = redactor_for((creds.client_secret, headers.get("Authorization", ""))).found_in
         return self._token_from(where, response.status, body, echoed)
 
-    def _token_from(self, where: str, status: int, body: bytes,
-                    echoed: Callable[[str], bool] = lambda text: False) -> tuple[str, float | None]:
+    def _token_from(
+        self, where: str, status: int, body: bytes, echoed: Callable[[str], bool] = lambda text: False
+    ) -> tuple[str, float | None]:
         try:
             parsed = json.loads(body.decode("utf-8"))
         except ValueError:

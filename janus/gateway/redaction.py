@@ -13,6 +13,7 @@ the part after its scheme ("Bearer <tok>" → "<tok>"), for Basic the decoded
 Values shorter than MIN_SECRET_LENGTH are left alone: redacting "acme" or a
 three-letter password would garble every body while protecting nothing.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,9 @@ REDACTED = "[redacted]"
 # \u-escaped in UTF-16 is 120 KB; real tokens are far shorter).
 READ_MARGIN = 65_536
 # Codecs whose decoded text shows an ASCII credential as itself: nothing more to check.
-_ASCII_COMPATIBLE = frozenset({"utf-8", "utf8", "ascii", "us-ascii", "latin-1", "latin1", "iso-8859-1",
-                               "iso8859-1", "cp1252", "windows-1252"})
+_ASCII_COMPATIBLE = frozenset(
+    {"utf-8", "utf8", "ascii", "us-ascii", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
+)
 
 
 def _credentials(values: Iterable[str]) -> list[str]:
@@ -122,15 +124,21 @@ class _Unescaper:
     def __init__(self, secrets: Iterable[str]) -> None:
         chars = {c for secret in secrets for c in secret} | {c.swapcase() for secret in secrets for c in secret}
         # A backslash, then any more ("\\\\*", not "\\+"): a literal first is scanned for fast.
-        self.json = re.compile(r"\\\\*(?:u(?:%s)%s)" % (
-            "|".join(sorted(f"{ord(c):04x}" for c in chars if ord(c) < 0x10000)),
-            "".join(f"|{re.escape(c)}" for c in sorted(chars & set('/"\\'))),
-        ), re.IGNORECASE)
+        self.json = re.compile(
+            r"\\\\*(?:u(?:%s)%s)"
+            % (
+                "|".join(sorted(f"{ord(c):04x}" for c in chars if ord(c) < 0x10000)),
+                "".join(f"|{re.escape(c)}" for c in sorted(chars & set('/"\\'))),
+            ),
+            re.IGNORECASE,
+        )
         latin = sorted(f"{ord(c):02x}" for c in chars if ord(c) < 0x100)
         self.percent = re.compile(r"%%(?:25)*(?:%s)" % "|".join(latin), re.IGNORECASE)
-        self.char_ref = re.compile(r"&#(?:x0*(?:%s)|0*(?:%s));" % (
-            "|".join(sorted(f"{ord(c):x}" for c in chars)), "|".join(sorted(str(ord(c)) for c in chars))),
-            re.IGNORECASE)
+        self.char_ref = re.compile(
+            r"&#(?:x0*(?:%s)|0*(?:%s));"
+            % ("|".join(sorted(f"{ord(c):x}" for c in chars)), "|".join(sorted(str(ord(c)) for c in chars))),
+            re.IGNORECASE,
+        )
 
     def __call__(self, text: str) -> str:
         decode = lambda match: _decode_escape(match.group())  # noqa: E731
@@ -162,16 +170,23 @@ class Redactor:
         folded: set[str] = set()
         exact: set[str] = set()
         for secret in self.secrets:
-            folded.update((secret.lower(), secret.replace(" ", "+").lower(),
-                           secret.encode("utf-8").decode("latin-1").lower()))
+            folded.update(
+                (secret.lower(), secret.replace(" ", "+").lower(), secret.encode("utf-8").decode("latin-1").lower())
+            )
             raw = secret.encode("utf-8")
-            exact.update(encode(raw).decode("ascii").rstrip("=") for encode in (base64.b64encode,
-                                                                               base64.urlsafe_b64encode))
+            exact.update(
+                encode(raw).decode("ascii").rstrip("=") for encode in (base64.b64encode, base64.urlsafe_b64encode)
+            )
         self._folded = tuple(folded)  # searched in the lower-cased, unescaped text
         self._exact = tuple(exact)  # base64 is case-sensitive
         # Binary bodies are also searched in the wide encodings a non-ASCII credential could take.
-        self._binary = tuple({secret.encode(codec) for secret in self.secrets
-                              for codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")})
+        self._binary = tuple(
+            {
+                secret.encode(codec)
+                for secret in self.secrets
+                for codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+            }
+        )
 
     def __bool__(self) -> bool:
         return self._pattern is not None

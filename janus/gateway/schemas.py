@@ -18,6 +18,7 @@ time with a tool error instead of being trusted:
 
 jsonschema, referencing and regex are imported on first use: `-stdio` starts without them.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -43,8 +44,7 @@ REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
 # Keywords whose values are instance data, not schemas: a "$ref" key inside them is just data.
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 # Keywords whose values map names (of properties, definitions) to schemas: the keys are not keywords.
-_NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas",
-                        "dependencies"})
+_NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"})
 _OLD_DRAFTS = ("draft-03", "draft-04")  # their identifier keyword is `id`, not `$id`
 _MAX_LISTED = 10  # argument names quoted back in one error
 
@@ -69,6 +69,7 @@ class PatternTimeout(Exception):
 # ---------------------------------------------------------------------------
 # What a schema may contain
 # ---------------------------------------------------------------------------
+
 
 def _schema_nodes(schema: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every object in schema position with its JSON-pointer-ish location; iterative, so a
@@ -117,8 +118,9 @@ class _Descending(Protocol):
 
     def is_type(self, instance: object, type: str) -> bool: ...
 
-    def descend(self, instance: object, schema: object, path: str | int | None = None,
-                schema_path: str | int | None = None) -> Iterator[ValidationProblem]: ...
+    def descend(
+        self, instance: object, schema: object, path: str | int | None = None, schema_path: str | int | None = None
+    ) -> Iterator[ValidationProblem]: ...
 
 
 @functools.lru_cache(maxsize=2048)
@@ -151,8 +153,10 @@ def schema_problems(schema: Any) -> list[str]:
         from jsonschema.validators import validator_for
 
         if not isinstance(dialect, str) or validator_for(schema, default=None) is None:
-            problems.append(f"$schema {str(dialect)[:200]!r} is not a JSON Schema dialect Janus knows "
-                            "(drafts 3, 4, 6, 7, 2019-09 and 2020-12)")
+            problems.append(
+                f"$schema {str(dialect)[:200]!r} is not a JSON Schema dialect Janus knows "
+                "(drafts 3, 4, 6, 7, 2019-09 and 2020-12)"
+            )
     id_keywords = ("$id", "id") if isinstance(dialect, str) and any(d in dialect for d in _OLD_DRAFTS) else ("$id",)
     has_unevaluated = has_patterns = False
     for where, node in _schema_nodes(schema):
@@ -160,13 +164,17 @@ def schema_problems(schema: Any) -> list[str]:
         for keyword in REFERENCE_KEYWORDS:
             value = node.get(keyword)
             if isinstance(value, str) and not _is_local(value):
-                problems.append(f"{keyword} {value[:200]!r} at {at} points outside the schema; only references "
-                                "within it (such as '#/$defs/name') are allowed, Janus never fetches schemas")
+                problems.append(
+                    f"{keyword} {value[:200]!r} at {at} points outside the schema; only references "
+                    "within it (such as '#/$defs/name') are allowed, Janus never fetches schemas"
+                )
         for keyword in id_keywords:
             value = node.get(keyword)
             if isinstance(value, str) and not _is_local(value):
-                problems.append(f"{keyword} {value[:200]!r} at {at} is not allowed: it changes what references "
-                                "resolve against; keep definitions in $defs and refer to them as '#/$defs/name'")
+                problems.append(
+                    f"{keyword} {value[:200]!r} at {at} is not allowed: it changes what references "
+                    "resolve against; keep definitions in $defs and refer to them as '#/$defs/name'"
+                )
         pattern = node.get("pattern")
         if isinstance(pattern, str):
             problem = _pattern_problem(pattern, f"{where}/pattern")
@@ -184,8 +192,10 @@ def schema_problems(schema: Any) -> list[str]:
     if has_unevaluated and has_patterns:
         # jsonschema evaluates unevaluatedProperties with stdlib `re` over patternProperties,
         # beyond the reach of the time budget.
-        problems.append("unevaluatedProperties cannot be combined with patternProperties in a tool schema; "
-                        "use additionalProperties instead")
+        problems.append(
+            "unevaluatedProperties cannot be combined with patternProperties in a tool schema; "
+            "use additionalProperties instead"
+        )
     return problems
 
 
@@ -213,22 +223,30 @@ def _mirrored_header_problems(schema: dict[str, Any]) -> list[str]:
         value = node[X_MCP_HEADER]
         parent, _, name = where.rpartition("/")
         if parent != "/properties" or top.get(name) is not node:
-            problems.append(f"{X_MCP_HEADER} at {at} is not on a top-level property; Janus mirrors only "
-                            "parameters directly under the schema's properties")
+            problems.append(
+                f"{X_MCP_HEADER} at {at} is not on a top-level property; Janus mirrors only "
+                "parameters directly under the schema's properties"
+            )
             continue
         if not isinstance(value, str) or not _HEADER_NAME.fullmatch(value):
-            problems.append(f"{X_MCP_HEADER} {str(value)[:100]!r} at {at} must be a non-empty HTTP header name "
-                            "token (letters, digits and !#$%&'*+-.^`|~; no spaces, underscores or control "
-                            "characters)")
+            problems.append(
+                f"{X_MCP_HEADER} {str(value)[:100]!r} at {at} must be a non-empty HTTP header name "
+                "token (letters, digits and !#$%&'*+-.^`|~; no spaces, underscores or control "
+                "characters)"
+            )
             continue
         kind = node.get("type")
         if kind not in _MIRRORABLE_TYPES:
-            problems.append(f"{X_MCP_HEADER} at {at} marks a parameter of type {kind!r}; only string, integer "
-                            "and boolean parameters can be mirrored into a header")
+            problems.append(
+                f"{X_MCP_HEADER} at {at} marks a parameter of type {kind!r}; only string, integer "
+                "and boolean parameters can be mirrored into a header"
+            )
         folded = value.lower()
         if folded in seen:
-            problems.append(f"{X_MCP_HEADER} {value!r} at {at} repeats the one on '{seen[folded]}' (header names "
-                            "are compared in any letter case)")
+            problems.append(
+                f"{X_MCP_HEADER} {value!r} at {at} repeats the one on '{seen[folded]}' (header names "
+                "are compared in any letter case)"
+            )
         else:
             seen[folded] = name
     return problems
@@ -252,16 +270,18 @@ def _matches(pattern: str, text: str) -> bool:
         raise PatternTimeout(pattern) from None
 
 
-def _pattern(validator: _Descending, pattern: str, instance: Any,
-             schema: Mapping[str, Any]) -> Iterator[ValidationProblem]:
+def _pattern(
+    validator: _Descending, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationProblem]:
     if validator.is_type(instance, "string") and not _matches(pattern, instance):
         from jsonschema.exceptions import ValidationError
 
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _pattern_properties(validator: _Descending, pattern_map: Mapping[str, Any], instance: Any,
-                        schema: Mapping[str, Any]) -> Iterator[ValidationProblem]:
+def _pattern_properties(
+    validator: _Descending, pattern_map: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationProblem]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in pattern_map.items():
@@ -270,14 +290,14 @@ def _pattern_properties(validator: _Descending, pattern_map: Mapping[str, Any], 
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
-def _additional_properties(validator: _Descending, additional: Any, instance: Any,
-                           schema: Mapping[str, Any]) -> Iterator[ValidationProblem]:
+def _additional_properties(
+    validator: _Descending, additional: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationProblem]:
     if not validator.is_type(instance, "object"):
         return
     declared = schema.get("properties", {})
     patterns = list(schema.get("patternProperties", {}))
-    extras = [key for key in instance
-              if key not in declared and not any(_matches(p, key) for p in patterns)]
+    extras = [key for key in instance if key not in declared and not any(_matches(p, key) for p in patterns)]
     if validator.is_type(additional, "object"):
         for key in extras:
             yield from validator.descend(instance[key], additional, path=key)
@@ -294,8 +314,13 @@ def _bounded(base: type) -> Callable[..., SchemaValidator]:
     from jsonschema.validators import extend
 
     bounded: Callable[..., SchemaValidator] = extend(
-        base, validators={"pattern": _pattern, "patternProperties": _pattern_properties,
-                          "additionalProperties": _additional_properties})
+        base,
+        validators={
+            "pattern": _pattern,
+            "patternProperties": _pattern_properties,
+            "additionalProperties": _additional_properties,
+        },
+    )
     return bounded
 
 
@@ -332,16 +357,21 @@ def build_validator(schema: dict[str, Any]) -> SchemaValidator:
     return _bounded(base)(schema, registry=_offline_registry(), format_checker=base.FORMAT_CHECKER)
 
 
-def argument_errors(validator: SchemaValidator, arguments: Any,
-                    budget: float = DEFAULT_PATTERN_BUDGET) -> list[ValidationProblem]:
+def argument_errors(
+    validator: SchemaValidator, arguments: Any, budget: float = DEFAULT_PATTERN_BUDGET
+) -> list[ValidationProblem]:
     """The validation errors, sorted by where they are. Raises PatternTimeout when the regexes
     used up `budget` CPU seconds, and SchemaRefused when a reference cannot be resolved locally."""
     token = _DEADLINE.set(time.thread_time() + budget)
     try:
         return sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path])
     except _UNRESOLVABLE as exc:
-        raise SchemaRefused([f"reference {str(getattr(exc, 'ref', ''))[:200]!r} cannot be resolved "
-                             "within the schema (Janus never fetches schemas)"]) from None
+        raise SchemaRefused(
+            [
+                f"reference {str(getattr(exc, 'ref', ''))[:200]!r} cannot be resolved "
+                "within the schema (Janus never fetches schemas)"
+            ]
+        ) from None
     finally:
         _DEADLINE.reset(token)
 
@@ -349,6 +379,7 @@ def argument_errors(validator: SchemaValidator, arguments: Any,
 # ---------------------------------------------------------------------------
 # Which arguments go upstream
 # ---------------------------------------------------------------------------
+
 
 def _pointer(schema: Mapping[str, Any], reference: str) -> Any:
     node: Any = schema
@@ -403,9 +434,12 @@ class ArgumentRules:
         additional = schema.get("additionalProperties")
         in_path = frozenset(placeholders(path_template))
         # A path placeholder is an argument wherever the schema is silent: the path consumes it.
-        return cls(declared=declared_names(schema) | in_path,
-                   extras_allowed=additional is True or isinstance(additional, dict),
-                   fixed=fixed_query_names(path_template), in_path=in_path)
+        return cls(
+            declared=declared_names(schema) | in_path,
+            extras_allowed=additional is True or isinstance(additional, dict),
+            fixed=fixed_query_names(path_template),
+            in_path=in_path,
+        )
 
     def refusal(self, arguments: Mapping[str, Any]) -> str | None:
         """Why these argument names are refused, in words for the caller, or None."""
@@ -413,11 +447,15 @@ class ArgumentRules:
             undeclared = sorted(k for k in arguments if k not in self.declared)
             if undeclared:
                 accepted = ", ".join(sorted(self.declared)[:20]) or "no arguments"
-                return (f"{_listed(undeclared)} {'is not an argument' if len(undeclared) == 1 else 'are not arguments'}"
-                        f" of this tool (it accepts: {accepted})")
+                return (
+                    f"{_listed(undeclared)} {'is not an argument' if len(undeclared) == 1 else 'are not arguments'}"
+                    f" of this tool (it accepts: {accepted})"
+                )
         if self.fixed:
             overriding = sorted(k for k in arguments if k.casefold() in self.fixed and k not in self.in_path)
             if overriding:
-                return (f"{_listed(overriding)} {'is' if len(overriding) == 1 else 'are'} fixed by the tool's "
-                        "definition and cannot be set")
+                return (
+                    f"{_listed(overriding)} {'is' if len(overriding) == 1 else 'are'} fixed by the tool's "
+                    "definition and cannot be set"
+                )
         return None

@@ -3,6 +3,7 @@
 The catalog turns database rows into these once per change, so the per-call
 path (executor, scope checks) never touches the ORM.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

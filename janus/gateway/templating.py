@@ -10,6 +10,7 @@ Safety rules, because arguments come from an MCP client we do not trust:
 * A body is filled on the parsed JSON structure, never by pasting text into
   JSON, so no value can inject JSON structure.
 """
+
 from __future__ import annotations
 
 import functools
@@ -97,9 +98,7 @@ def _segment_value(name: str, value: Any) -> str:
     if text == "":
         raise ArgumentError(f"path parameter '{name}' must not be empty", name)
     if text in _DOT_SEGMENTS:
-        raise ArgumentError(
-            f"path parameter '{name}' must not be '.' or '..' (it would change the route)", name
-        )
+        raise ArgumentError(f"path parameter '{name}' must not be '.' or '..' (it would change the route)", name)
     # safe="" encodes "/", "?", "#", "%", ":" and every non-ASCII or control
     # character (as UTF-8), so the value stays inside one segment.
     return quote(text, safe="")
@@ -178,9 +177,7 @@ def _compile_string(text: str, names: list[str]) -> _Render | None:
     frozen = tuple(pieces)
 
     def render(args: Mapping[str, Any]) -> str:
-        return "".join(
-            p if isinstance(p, str) else _text_of(_body_argument(args, p[0])) for p in frozen
-        )
+        return "".join(p if isinstance(p, str) else _text_of(_body_argument(args, p[0])) for p in frozen)
 
     return render
 

@@ -1,4 +1,5 @@
 """The gateway as an MCP tool backend: scope checks, validation, execution, audit, metrics."""
+
 from __future__ import annotations
 
 import hashlib
@@ -87,8 +88,9 @@ def arguments_digest(arguments: Any) -> str:
         # orjson: ~5x cheaper than json.dumps on the per-call path; same compact UTF-8 form.
         canonical = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     except TypeError:  # integers beyond 64 bits and the like
-        canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                               default=str).encode("utf-8")
+        canonical = json.dumps(
+            arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode("utf-8")
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -100,8 +102,12 @@ class GatewayBackend:
     """Implements janus.mcp's ToolBackend on top of the catalog and the executor."""
 
     def __init__(
-        self, catalog: Catalog, make_executor: Callable[[], Executor], record: Callable[[CallRecord], None],
-        builtins: BuiltinTools | None = None, pattern_budget: float = DEFAULT_PATTERN_BUDGET,
+        self,
+        catalog: Catalog,
+        make_executor: Callable[[], Executor],
+        record: Callable[[CallRecord], None],
+        builtins: BuiltinTools | None = None,
+        pattern_budget: float = DEFAULT_PATTERN_BUDGET,
     ) -> None:
         self.catalog = catalog
         self._pattern_budget = pattern_budget  # seconds of schema regex matching per call
@@ -143,8 +149,14 @@ class GatewayBackend:
             return []
         return [d for d in self.builtins.descriptors() if scopes_allow(scopes, d["name"])]
 
-    def call_tool(self, ctx: RequestContext, name: str, arguments: dict[str, Any], *,
-                  observe: Callable[[CallRecord], None] | None = None) -> dict[str, Any]:
+    def call_tool(
+        self,
+        ctx: RequestContext,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        observe: Callable[[CallRecord], None] | None = None,
+    ) -> dict[str, Any]:
         """`observe`, if given, also receives the call's audit record (the portal's "try it" shows its
         HTTP status and duration)."""
         metrics.IN_FLIGHT.inc()
@@ -153,8 +165,9 @@ class GatewayBackend:
         finally:
             metrics.IN_FLIGHT.dec()
 
-    def _call_tool(self, ctx: RequestContext, name: str, arguments: dict[str, Any],
-                   observe: Callable[[CallRecord], None] | None) -> dict[str, Any]:
+    def _call_tool(
+        self, ctx: RequestContext, name: str, arguments: dict[str, Any], observe: Callable[[CallRecord], None] | None
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         principal = _principal(ctx)
         snapshot = self.catalog.current()
@@ -166,8 +179,7 @@ class GatewayBackend:
         else:
             digest = arguments_digest(arguments)
 
-        def finish(status: str, *, label: str = name, http_status: int | None = None,
-                   error: str | None = None) -> None:
+        def finish(status: str, *, label: str = name, http_status: int | None = None, error: str | None = None) -> None:
             elapsed = time.perf_counter() - started
             if status != "denied" and ctx.is_cancelled():
                 # The client cancelled: whatever happened, its answer is dropped (the spec asks us not to
@@ -177,9 +189,14 @@ class GatewayBackend:
                 status = "cancelled"
             # The audit row first: it is the record of the call, metrics are best effort.
             record = CallRecord(
-                tool_name=name[:200], status=status, duration_ms=round(elapsed * 1000, 3),
-                token_id=token.id if token else None, token_name=token.name if token else principal.actor,
-                transport=principal.transport, http_status=http_status, error_message=error,
+                tool_name=name[:200],
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                token_id=token.id if token else None,
+                token_name=token.name if token else principal.actor,
+                transport=principal.transport,
+                http_status=http_status,
+                error_message=error,
                 arguments_digest=digest,
             )
             self._record(record)
@@ -201,8 +218,10 @@ class GatewayBackend:
                 log.exception("admin tool %s failed unexpectedly", name)
                 finish("failure", error="internal error")
                 raise McpError(INTERNAL_ERROR, f"Internal error while calling tool '{name}'") from None
-            finish("failure" if result.get("isError") else "success",
-                   error=(result.get("content") or [{}])[0].get("text", "")[:500] if result.get("isError") else None)
+            finish(
+                "failure" if result.get("isError") else "success",
+                error=(result.get("content") or [{}])[0].get("text", "")[:500] if result.get("isError") else None,
+            )
             return result
 
         tool = snapshot.by_name.get(name)
@@ -225,8 +244,9 @@ class GatewayBackend:
                 finish("failure", error="invalid arguments")
                 reasons = "\n".join(f"- {_where(e)}{e.message}" for e in problems[:20])
                 return tool_error(f"Invalid arguments for tool '{name}':\n{reasons}")
-            outcome = self.executor.execute(tool, arguments, protocol_version=ctx.protocol_version,
-                                            cancel=ctx.cancel_event)
+            outcome = self.executor.execute(
+                tool, arguments, protocol_version=ctx.protocol_version, cancel=ctx.cancel_event
+            )
         except CallCancelled:
             finish("cancelled")
             raise McpError(REQUEST_CANCELLED, "Request cancelled") from None  # never sent: the core drops it
@@ -234,18 +254,26 @@ class GatewayBackend:
             finish("failure", error="invalid arguments")
             return tool_error(f"Invalid arguments for tool '{name}': {exc}")
         except PatternTimeout as exc:
-            log.warning("tool %s: pattern %r used up the %gs matching budget; the call is refused",
-                        name, exc.pattern[:200], self._pattern_budget)
+            log.warning(
+                "tool %s: pattern %r used up the %gs matching budget; the call is refused",
+                name,
+                exc.pattern[:200],
+                self._pattern_budget,
+            )
             finish("failure", error="invalid arguments: pattern time limit")
-            return tool_error(f"Invalid arguments for tool '{name}': an argument could not be checked against "
-                              f"the tool's pattern within {self._pattern_budget * 1000:g} ms, so it is refused")
+            return tool_error(
+                f"Invalid arguments for tool '{name}': an argument could not be checked against "
+                f"the tool's pattern within {self._pattern_budget * 1000:g} ms, so it is refused"
+            )
         except SchemaRefused as exc:
             # The admin's problem, not the caller's: the details (URLs, patterns) go to the log only.
             log.debug("tool %s refused: its input schema is not usable: %s", name, exc)
             finish("failure", error="input schema refused")
-            return tool_error(f"Tool '{name}' cannot be called: its input schema is not usable (for example it "
-                              "refers to a document outside itself, which Janus never fetches). "
-                              "An administrator must correct the tool's schema.")
+            return tool_error(
+                f"Tool '{name}' cannot be called: its input schema is not usable (for example it "
+                "refers to a document outside itself, which Janus never fetches). "
+                "An administrator must correct the tool's schema."
+            )
         except (UpstreamError, SecretError) as exc:
             finish("failure", error=str(exc)[:500])
             raise McpError(INTERNAL_ERROR, str(exc)) from None
@@ -262,9 +290,15 @@ def try_tool(backend: GatewayBackend, actor: str, name: str, arguments: dict[str
     validation, upstream, audit (under `actor`), metrics — answered as a JSON-RPC-shaped dict, plus the
     audit row's upstream HTTP status (None when no answer came) and duration."""
     backend.catalog.invalidate()  # a tool saved a moment ago must be callable at once
-    ctx = RequestContext(caller=Principal(token_hash=None, transport="portal", actor=actor), session=None,
-                         protocol_version=LATEST_HANDSHAKE, era="handshake", client_info=None, request_id=None,
-                         meta={})
+    ctx = RequestContext(
+        caller=Principal(token_hash=None, transport="portal", actor=actor),
+        session=None,
+        protocol_version=LATEST_HANDSHAKE,
+        era="handshake",
+        client_info=None,
+        request_id=None,
+        meta={},
+    )
     records: list[CallRecord] = []
     try:
         answer: dict[str, Any] = {"result": backend.call_tool(ctx, name, arguments, observe=records.append)}
@@ -301,8 +335,11 @@ def preview_tool(backend: GatewayBackend, name: str, arguments: dict[str, Any]) 
     if problems:
         raise ArgumentError("; ".join(f"{_where(e)}{e.message}" for e in problems[:20]))
     planned = plan_request(tool, arguments)
-    return TrialRequest(method=planned.method, url=planned.url(tool.connection.base_url),
-                        body=None if planned.body is None else planned.body.decode("utf-8"))
+    return TrialRequest(
+        method=planned.method,
+        url=planned.url(tool.connection.base_url),
+        body=None if planned.body is None else planned.body.decode("utf-8"),
+    )
 
 
 def _principal(ctx: RequestContext) -> Principal:

@@ -5,6 +5,7 @@ secret reference, never the secret value: these messages reach logs, the
 audit trail and sometimes the MCP client. Values are validated here, before
 they reach requests, because requests' own header errors quote the value.
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,29 +80,22 @@ def _custom_headers(conn: ConnectionSpec, secret: str) -> dict[str, str]:
     except ValueError:
         # from None: the decode error's context holds the secret text.
         raise SecretError(
-            f"Secret for {_where(conn)} must be a JSON object of header names to values; "
-            "it is not valid JSON"
+            f"Secret for {_where(conn)} must be a JSON object of header names to values; it is not valid JSON"
         ) from None
     if not isinstance(parsed, dict):
         raise SecretError(
-            f"Secret for {_where(conn)} must be a JSON object of header names to values, "
-            f"not {type(parsed).__name__}"
+            f"Secret for {_where(conn)} must be a JSON object of header names to values, not {type(parsed).__name__}"
         )
     headers: dict[str, str] = {}
     for name, value in parsed.items():
         if not _HEADER_NAME.fullmatch(name):
             raise SecretError(
-                f"Secret for {_where(conn)} has an invalid header name "
-                "(only RFC 9110 token characters are allowed)"
+                f"Secret for {_where(conn)} has an invalid header name (only RFC 9110 token characters are allowed)"
             )
         if name.lower() in _RESERVED_HEADERS:
-            raise SecretError(
-                f"Secret for {_where(conn)} may not set the header '{name}'"
-            )
+            raise SecretError(f"Secret for {_where(conn)} may not set the header '{name}'")
         if not isinstance(value, str):
-            raise SecretError(
-                f"Secret for {_where(conn)}: the value of header '{name}' must be a string"
-            )
+            raise SecretError(f"Secret for {_where(conn)}: the value of header '{name}' must be a string")
         headers[name] = _checked_value(conn, name, value)
     return headers
 
@@ -118,14 +112,18 @@ _BUILDERS: dict[str, Callable[[ConnectionSpec, str], dict[str, str]]] = {
 
 
 def auth_headers(
-    conn: ConnectionSpec, get_secret: Callable[[str], str] | None, tokens: TokenSource | None = None,
+    conn: ConnectionSpec,
+    get_secret: Callable[[str], str] | None,
+    tokens: TokenSource | None = None,
 ) -> dict[str, str]:
     """The headers that authenticate a request to this connection's upstream."""
     return authenticate(conn, get_secret, tokens)[0]
 
 
 def authenticate(
-    conn: ConnectionSpec, get_secret: Callable[[str], str] | None, tokens: TokenSource | None = None,
+    conn: ConnectionSpec,
+    get_secret: Callable[[str], str] | None,
+    tokens: TokenSource | None = None,
 ) -> tuple[dict[str, str], Redactor]:
     """The headers that authenticate a request to this connection's upstream, and the
     Redactor for everything secret in them (cached per value: no per-call compiling).
@@ -146,9 +144,7 @@ def authenticate(
             raise SecretError(f"Connection '{conn.name}' has unknown auth type '{conn.auth_type}'")
         builder = known
     if not conn.auth_secret_ref:
-        raise SecretError(
-            f"Connection '{conn.name}' uses auth type '{conn.auth_type}' but has no secret reference"
-        )
+        raise SecretError(f"Connection '{conn.name}' uses auth type '{conn.auth_type}' but has no secret reference")
     if get_secret is None:
         raise SecretError(f"No secret store is configured to read the secret for {_where(conn)}")
     try:
@@ -157,9 +153,7 @@ def authenticate(
         # The type name helps an operator; str(exc) is left out in case a
         # vault client quotes what it read.
         logger.warning("reading the secret for %s failed: %s", _where(conn), type(exc).__name__)
-        raise SecretError(
-            f"Could not read the secret for {_where(conn)}: {type(exc).__name__}"
-        ) from exc
+        raise SecretError(f"Could not read the secret for {_where(conn)}: {type(exc).__name__}") from exc
     if not isinstance(secret, str):
         raise SecretError(f"Secret for {_where(conn)} is not text")
     headers = builder(conn, secret)
@@ -168,5 +162,3 @@ def authenticate(
         client_secret = oauth_client_secret(secret)
         values += (client_secret,) if client_secret else ()
     return headers, redactor_for(values)
-
-

@@ -4,6 +4,7 @@ Pure and synchronous: standard library only, nothing else of Janus. Transports
 parse the wire, call `McpServer.handle` / `handle_raw`, and write back what it
 returns; the gateway plugs in as a `ToolBackend`.
 """
+
 from __future__ import annotations
 
 from .cancellation import CancelSignal

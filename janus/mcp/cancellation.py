@@ -7,6 +7,7 @@ upstream socket, say) registers how to stop that wait. Set at most once.
 One is made for every request, and almost none is ever set: it costs a small
 object and nothing more until someone waits on it or registers a callback.
 """
+
 from __future__ import annotations
 
 import logging

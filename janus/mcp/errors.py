@@ -1,4 +1,5 @@
 """JSON-RPC and MCP error codes, and the one exception the core turns into an error response."""
+
 from __future__ import annotations
 
 from typing import Any

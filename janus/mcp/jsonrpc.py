@@ -1,4 +1,5 @@
 """The JSON-RPC 2.0 envelope: parsing, classification, response builders, serialisation."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ fingerprint. When the listing changes between pages the hash no longer matches
 and the cursor is refused, so a client never stitches two different listings
 together (it restarts from the first page instead).
 """
+
 from __future__ import annotations
 
 import base64

@@ -3,6 +3,7 @@
 Synchronous and stateless apart from the Session a transport passes in, so
 transports may call `handle` from several threads at once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -161,9 +162,7 @@ class McpServer:
             # A notification has nobody to report to; never let it take the transport down.
             logger.exception("notification %s failed", incoming.method)
 
-    def _request(
-        self, incoming: jsonrpc.Incoming, session: Session | None, caller: object
-    ) -> dict[str, Any] | None:
+    def _request(self, incoming: jsonrpc.Incoming, session: Session | None, caller: object) -> dict[str, Any] | None:
         cancelled = CancelSignal()
         if session is not None:
             session.track(incoming.id, cancelled)

@@ -4,6 +4,7 @@ One Session lives as long as a stdio process or an HTTP session. The stdio
 transport serves several requests at once in threads on the same Session, so
 every read and write goes through one lock.
 """
+
 from __future__ import annotations
 
 import threading

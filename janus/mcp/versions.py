@@ -4,6 +4,7 @@ Two eras share the core: the handshake era (`initialize` negotiates a version
 per connection) and the stateless era (2026-07-28: every request names its
 version in `params._meta`). See docs/protocol-notes.md.
 """
+
 from __future__ import annotations
 
 from typing import Any, TypeGuard

@@ -3,6 +3,7 @@
 Deterministic per member: the same member_id always gets the same figures,
 so demos and tests can assert on them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,12 @@ _ISINS = (
 def _member_id():
     member_id = (request.args.get("member_id") or "").strip()
     if not member_id:
-        return None, (jsonify(error="bad_request", message="Query parameter 'member_id' is required, e.g. ?member_id=MEM-LCH-001"), 400)
+        return None, (
+            jsonify(
+                error="bad_request", message="Query parameter 'member_id' is required, e.g. ?member_id=MEM-LCH-001"
+            ),
+            400,
+        )
     return member_id, None
 
 
@@ -75,12 +81,18 @@ def non_cash_collateral():
         nominal = rng.randint(5, 250) * 1_000_000
         price = round(rng.uniform(88.0, 101.5), 3)
         market_value = round(nominal * price / 100, 2)
-        holdings.append({
-            "isin": isin, "description": name, "asset_class": asset_class,
-            "nominal": nominal, "clean_price": price, "market_value": market_value,
-            "haircut_percent": haircut,
-            "collateral_value": round(market_value * (1 - haircut / 100), 2),
-        })
+        holdings.append(
+            {
+                "isin": isin,
+                "description": name,
+                "asset_class": asset_class,
+                "nominal": nominal,
+                "clean_price": price,
+                "market_value": market_value,
+                "haircut_percent": haircut,
+                "collateral_value": round(market_value * (1 - haircut / 100), 2),
+            }
+        )
     return jsonify(
         member_id=member_id,
         as_of=_business_day().isoformat(),

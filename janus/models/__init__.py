@@ -1,4 +1,5 @@
 """Typed SQLAlchemy 2.0 models. No request access here."""
+
 from janus.models.audit import AdminAuditLog, ToolCallLog
 from janus.models.catalog import Connection, Endpoint
 from janus.models.sessions import McpSession, PortalSession
@@ -11,6 +12,17 @@ from janus.models.tokens import ClientToken, KeyCheck, User
 SCHEMA_REVISION = "0005_token_hash_key"
 
 __all__ = [
-    "AdminAuditLog", "CATALOG_COUNTER", "ChangeCounter", "ClientToken", "Connection", "Endpoint", "KeyCheck",
-    "McpSession", "PortalSession", "SCHEMA_REVISION", "ToolCallLog", "User", "track_catalog_changes",
+    "AdminAuditLog",
+    "CATALOG_COUNTER",
+    "ChangeCounter",
+    "ClientToken",
+    "Connection",
+    "Endpoint",
+    "KeyCheck",
+    "McpSession",
+    "PortalSession",
+    "SCHEMA_REVISION",
+    "ToolCallLog",
+    "User",
+    "track_catalog_changes",
 ]

@@ -1,4 +1,5 @@
 """The two audit trails: tool calls (by LLM clients) and admin changes."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Connections (downstream APIs) and their endpoints (the MCP tools)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,7 +28,9 @@ class Connection(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     endpoints: Mapped[list[Endpoint]] = relationship(
-        back_populates="connection", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="connection",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="Endpoint.tool_name",
     )
 
@@ -37,9 +40,7 @@ class Endpoint(Model):
     __table_args__ = (UniqueConstraint("connection_id", "tool_name", name="uq_endpoints_connection_tool"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    connection_id: Mapped[str] = mapped_column(
-        ForeignKey("connections.id", ondelete="CASCADE"), index=True
-    )
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
     tool_name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str] = mapped_column(Text, default="")
     method: Mapped[str] = mapped_column(String(10), default="GET")

@@ -8,6 +8,7 @@ A portal sign-in lives here too, so signing out (or disabling the user, or
 changing their password) ends it for good: the signed cookie alone could be
 replayed until it expired.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

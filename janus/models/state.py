@@ -5,6 +5,7 @@ change to a connection, endpoint or client token bumps the counter in the
 same transaction, so other workers, stdio processes and replicas see the new
 value on their next (throttled) poll and reload.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,9 +48,7 @@ def _touches_catalog(session: Session) -> bool:
 def _bump_on_flush(session: Session, flush_context, instances) -> None:
     if _touches_catalog(session):
         session.execute(
-            update(ChangeCounter)
-            .where(ChangeCounter.name == CATALOG_COUNTER)
-            .values(value=ChangeCounter.value + 1)
+            update(ChangeCounter).where(ChangeCounter.name == CATALOG_COUNTER).values(value=ChangeCounter.value + 1)
         )
 
 

@@ -1,4 +1,5 @@
 """Client tokens (LLM callers) and portal users (admins)."""
+
 from __future__ import annotations
 
 from datetime import datetime

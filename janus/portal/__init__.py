@@ -2,6 +2,7 @@
 
 Every action goes through janus.services, exactly like the admin API and mcp-cli.
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,9 +62,15 @@ def _sign_in_first():
 
 # The sidebar, in the reference's order; an entry shows once its page exists.
 NAVIGATION = [
-    ("portal.dashboard", "Dashboard"), ("portal.connections", "API Connections"), ("portal.tools", "MCP Tools"),
-    ("portal.tokens", "Client Tokens"), ("portal.vault", "Security Vault"), ("portal.telemetry", "Telemetry"),
-    ("portal.audit", "Audit Logs"), ("portal.openapi", "OpenAPI Reference"), ("portal.guides", "Guides"),
+    ("portal.dashboard", "Dashboard"),
+    ("portal.connections", "API Connections"),
+    ("portal.tools", "MCP Tools"),
+    ("portal.tokens", "Client Tokens"),
+    ("portal.vault", "Security Vault"),
+    ("portal.telemetry", "Telemetry"),
+    ("portal.audit", "Audit Logs"),
+    ("portal.openapi", "OpenAPI Reference"),
+    ("portal.guides", "Guides"),
 ]
 
 

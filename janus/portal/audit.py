@@ -1,4 +1,5 @@
 """Audit Logs (figure 14): tool calls and admin changes, filtered, paged and exported as CSV."""
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,22 @@ class Tab(TypedDict):
 
 # Each tab: its filters (query-string names = the service's keyword arguments), lister, exporter.
 TABS: dict[str, Tab] = {
-    "calls": {"endpoint": "portal.audit", "export": "portal.audit_export", "filters": ("tool", "status", "token", "since", "until"),
-              "list": audit_queries.list_tool_calls, "csv": audit_queries.export_tool_calls_csv, "file": "tool-calls"},
-    "admin": {"endpoint": "portal.audit_admin", "export": "portal.audit_admin_export", "filters": ("actor", "action", "since", "until"),
-              "list": audit_queries.list_admin_events, "csv": audit_queries.export_admin_events_csv, "file": "admin-changes"},
+    "calls": {
+        "endpoint": "portal.audit",
+        "export": "portal.audit_export",
+        "filters": ("tool", "status", "token", "since", "until"),
+        "list": audit_queries.list_tool_calls,
+        "csv": audit_queries.export_tool_calls_csv,
+        "file": "tool-calls",
+    },
+    "admin": {
+        "endpoint": "portal.audit_admin",
+        "export": "portal.audit_admin_export",
+        "filters": ("actor", "action", "since", "until"),
+        "list": audit_queries.list_admin_events,
+        "csv": audit_queries.export_admin_events_csv,
+        "file": "admin-changes",
+    },
 }
 
 
@@ -76,9 +89,19 @@ def _listing(tab: str):
     pages = max(1, math.ceil(result["total"] / PER_PAGE)) if result else 1
     # htmx asks for the whole page when it restores history it has not cached.
     block = None if request.headers.get("HX-History-Restore-Request") == "true" else "audit_panel"
-    response = render(TEMPLATE, block, status=422 if errors else 200, tab=tab, spec=spec, filters=filters,
-                      result=result, pages=pages, errors=errors, statuses=audit_queries.STATUSES,
-                      choices=audit_queries.filter_choices())
+    response = render(
+        TEMPLATE,
+        block,
+        status=422 if errors else 200,
+        tab=tab,
+        spec=spec,
+        filters=filters,
+        result=result,
+        pages=pages,
+        errors=errors,
+        statuses=audit_queries.STATUSES,
+        choices=audit_queries.filter_choices(),
+    )
     if is_htmx():  # the address bar shows the filters set, not every blank input of the form
         page = request.args.get("page", "").strip()
         values: dict[str, Any] = {**filters, **({"page": page} if page not in ("", "1") else {})}

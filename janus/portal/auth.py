@@ -1,4 +1,5 @@
 """Sign in and out: throttled, audited, and backed by a server-side sign-in."""
+
 from __future__ import annotations
 
 from flask import current_app, flash, request, session, url_for
@@ -23,20 +24,28 @@ def login():
         username = request.form.get("username", "").strip()
         address = client_address()
         try:
-            user = sign_ins.check_credentials(username, request.form.get("password", ""), sign_in_limits(),
-                                              via="portal", remote_addr=address)
+            user = sign_ins.check_credentials(
+                username, request.form.get("password", ""), sign_in_limits(), via="portal", remote_addr=address
+            )
         except sign_ins.TooManyAttempts as exc:
             user, error, status, retry_after = None, exc.message, exc.status, exc.retry_after
         if user is not None:
             # A new server-side secret at every sign-in: a cookie planted before it (fixation) is worth nothing.
-            session[SIGN_IN_KEY] = sign_ins.start(user["id"], sign_in_limits(), remote_addr=address,
-                                                  user_agent=request.user_agent.string)
+            session[SIGN_IN_KEY] = sign_ins.start(
+                user["id"], sign_in_limits(), remote_addr=address, user_agent=request.user_agent.string
+            )
             login_user(PortalUser(user))
             return redirect_to(safe_next(request.args.get("next")) or url_for("portal.dashboard"))
         if error is None:
             error, status = BAD_CREDENTIALS, 401
-    response = render("portal/auth/login.html", "login_form", status=status, error=error,
-                      username=username, sso=bool(current_app.config.get("OIDC_ISSUER")))
+    response = render(
+        "portal/auth/login.html",
+        "login_form",
+        status=status,
+        error=error,
+        username=username,
+        sso=bool(current_app.config.get("OIDC_ISSUER")),
+    )
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
     return response

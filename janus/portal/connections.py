@@ -1,4 +1,5 @@
 """API Connections (figures 3–4): list, enable/disable, create/edit, test, delete."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -121,5 +122,13 @@ def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any
         keys = vault_keys.list_keys()
     except ServiceError:
         keys = []  # the vault is down: the field stays a free text input
-    return render(FORM_TEMPLATE, "connection_form", status=status, values=values, errors=errors, current=current,
-                  auth_types=connections_service.AUTH_TYPES, vault_keys=keys)
+    return render(
+        FORM_TEMPLATE,
+        "connection_form",
+        status=status,
+        values=values,
+        errors=errors,
+        current=current,
+        auth_types=connections_service.AUTH_TYPES,
+        vault_keys=keys,
+    )

@@ -1,4 +1,5 @@
 """Dashboard (figures 1–2): totals, how clients connect, and the downstream health table."""
+
 from __future__ import annotations
 
 from flask_login import login_required

@@ -1,4 +1,5 @@
 """HTML form values → the plain dicts the services take (the services do all validating)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ Every snippet is filled in with this installation's real values (its URLs, the p
 `mcp-gateway` command, its database and vault) so it can be copied as is; the client token is
 always a placeholder, never a real value.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,14 @@ SERVER_NAME = "api-gateway"  # the key README.md uses for Claude Desktop
 @login_required
 def guides():
     urls, env = gateway_urls(), _stdio_env()
-    return render(TEMPLATE, urls=urls, token=TOKEN_PLACEHOLDER, snippets=_json_snippets(urls, env),
-                  command=str(mcp_gateway_command()), settings=_settings(env))
+    return render(
+        TEMPLATE,
+        urls=urls,
+        token=TOKEN_PLACEHOLDER,
+        snippets=_json_snippets(urls, env),
+        command=str(mcp_gateway_command()),
+        settings=_settings(env),
+    )
 
 
 def mcp_gateway_command() -> Path:
@@ -39,18 +46,28 @@ def mcp_gateway_command() -> Path:
 
 def _json_snippets(urls: dict[str, str], env: dict[str, str]) -> dict[str, str]:
     """The JSON files, made with json.dumps so a path with a quote or backslash still gives valid JSON."""
-    claude_desktop = {"mcpServers": {SERVER_NAME: {
-        "command": str(mcp_gateway_command()), "args": ["-stdio"], "env": env,
-    }}}
+    claude_desktop = {
+        "mcpServers": {
+            SERVER_NAME: {
+                "command": str(mcp_gateway_command()),
+                "args": ["-stdio"],
+                "env": env,
+            }
+        }
+    }
     # An input variable: VS Code asks for the token once and keeps it in its secret storage, so the
     # file holds no secret and can be committed with the project.
     vscode = {
-        "inputs": [{"type": "promptString", "id": "janus-token", "description": "Janus client token", "password": True}],
-        "servers": {"janus": {"type": "http", "url": urls["mcp"],
-                              "headers": {"Authorization": "Bearer ${input:janus-token}"}}},
+        "inputs": [
+            {"type": "promptString", "id": "janus-token", "description": "Janus client token", "password": True}
+        ],
+        "servers": {
+            "janus": {"type": "http", "url": urls["mcp"], "headers": {"Authorization": "Bearer ${input:janus-token}"}}
+        },
     }
-    return {name: json.dumps(value, indent=2) for name, value in
-            (("claude_desktop", claude_desktop), ("vscode", vscode))}
+    return {
+        name: json.dumps(value, indent=2) for name, value in (("claude_desktop", claude_desktop), ("vscode", vscode))
+    }
 
 
 def _stdio_env() -> dict[str, str]:
@@ -95,4 +112,3 @@ def _settings(env: dict[str, str]) -> dict[str, Any]:
         "JWT_SECRET": "generated at start" if cfg.get("JWT_SECRET_GENERATED") else "set (not shown)",
         "MCP_GATEWAY_TOKEN": "set (not shown)" if cfg.get("MCP_GATEWAY_TOKEN") else "",
     }
-

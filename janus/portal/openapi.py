@@ -6,6 +6,7 @@ one, static/js/swagger-init.js fetches /api/openapi.json with it (exactly the to
 and runs calls through POST /api/tools/<name>. The token stays in the page's memory: it is never sent
 to the portal, never put in a URL, never stored.
 """
+
 from __future__ import annotations
 
 from flask import current_app
@@ -31,7 +32,9 @@ def openapi():
 def openapi_spec():
     """Every enabled tool as a REST operation: to read and download, without a client token."""
     document = tool_openapi.document(
-        tool_openapi.every_enabled_tool(current_runtime().catalog), gateway_urls()["base"],
+        tool_openapi.every_enabled_tool(current_runtime().catalog),
+        gateway_urls()["base"],
         "Every enabled MCP tool of this gateway as a REST operation. Calls need a client token, whose scopes "
-        "decide which of these it may call.")
+        "decide which of these it may call.",
+    )
     return current_app.response_class(current_app.json.dumps(document, indent=2), mimetype="application/json")

@@ -1,4 +1,5 @@
 """Page or fragment: one decision, made here from HX-Request (house style 4–5)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

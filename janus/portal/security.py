@@ -8,6 +8,7 @@ every state-changing request: forms carry it as a hidden field, htmx requests
 as the X-CSRFToken header (hx-headers on <body>). Both extensions are bound
 here rather than in janus.extensions so `mcp-gateway -stdio` never imports them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,10 +26,20 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 # No inline script or style anywhere: htmx's indicator styles are off (meta htmx-config) for this.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
-    "connect-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -96,14 +107,19 @@ def _load_user(user_id: str) -> PortalUser | None:
 
 def admin_required(view: Callable) -> Callable:
     """Viewers see everything but change nothing: the buttons are hidden and the server refuses."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         if not current_user.is_admin:
-            abort(403, description=f"User {current_user.username!r} has role {current_user.role!r}; "
-                                   "only admins may change the gateway.")
+            abort(
+                403,
+                description=f"User {current_user.username!r} has role {current_user.role!r}; "
+                "only admins may change the gateway.",
+            )
         return view(*args, **kwargs)
+
     return wrapper
 
 
@@ -115,4 +131,3 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
     return target
-

@@ -1,4 +1,5 @@
 """Telemetry (figure 2): success rate, p95, traffic over time, latency profile, calls per tool, the database."""
+
 from __future__ import annotations
 
 from flask import request
@@ -24,6 +25,12 @@ def telemetry():
         traffic = telemetry_service.traffic(request.args.get("window"))
     except ServiceError as exc:
         errors = errors_of(exc, ("window",))
-    return render(TEMPLATE, status=422 if errors else 200, traffic=traffic, errors=errors,
-                  window=request.args.get("window") or telemetry_service.DEFAULT_WINDOW,
-                  windows=telemetry_service.WINDOWS.values(), database=telemetry_service.database())
+    return render(
+        TEMPLATE,
+        status=422 if errors else 200,
+        traffic=traffic,
+        errors=errors,
+        window=request.args.get("window") or telemetry_service.DEFAULT_WINDOW,
+        windows=telemetry_service.WINDOWS.values(),
+        database=telemetry_service.database(),
+    )

@@ -3,6 +3,7 @@
 A token's value exists outside the client only in the one response that issues it: that response is
 never cached (no-store), and no other page, log line or audit row carries it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -104,8 +105,14 @@ def _submitted(with_token: bool) -> dict[str, Any]:
 
 def _issued(issued: dict[str, Any], raw: str):
     """The one response that carries the value; htmx also gets the refreshed table (out of band)."""
-    response = render(FORM_TEMPLATE, "token_issued", token=issued, raw_token=raw, refresh_list=is_htmx(),
-                      tokens=_listed() if is_htmx() else [])
+    response = render(
+        FORM_TEMPLATE,
+        "token_issued",
+        token=issued,
+        raw_token=raw,
+        refresh_list=is_htmx(),
+        tokens=_listed() if is_htmx() else [],
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
@@ -115,8 +122,16 @@ def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any
     """The issue/edit form; 422 with each message next to its input when the service refused."""
     if isinstance(values.get("enabled"), str):
         values = {**values, "enabled": checkbox(request.form, "enabled")}
-    return render(FORM_TEMPLATE, "token_form", status=422 if errors else 200, values=values, errors=errors,
-                  current=current, roles=tokens_service.ROLES, **_preview(values.get("scopes") or ""))
+    return render(
+        FORM_TEMPLATE,
+        "token_form",
+        status=422 if errors else 200,
+        values=values,
+        errors=errors,
+        current=current,
+        roles=tokens_service.ROLES,
+        **_preview(values.get("scopes") or ""),
+    )
 
 
 def _preview(raw_scopes: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """MCP Tools (figures 5–6): tools grouped by connection, the endpoint editor and the "try it" panel."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,16 @@ TEMPLATE = "portal/tools/index.html"
 FORM_TEMPLATE = "portal/tools/form.html"
 TRY_TEMPLATE = "portal/tools/try.html"
 DETAIL_TEMPLATE = "portal/tools/detail.html"
-FIELDS = ("connection_id", "tool_name", "description", "path_template", "method", "input_schema", "body_template",
-          "enabled")
+FIELDS = (
+    "connection_id",
+    "tool_name",
+    "description",
+    "path_template",
+    "method",
+    "input_schema",
+    "body_template",
+    "enabled",
+)
 NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, indent=2)
 
 
@@ -36,15 +45,23 @@ def tools():
 def tool_detail(endpoint_id: str):
     """Everything about one tool, read-only: what a viewer can see (the editor is admin-only)."""
     tool = endpoints_service.get_endpoint(endpoint_id)
-    return render(DETAIL_TEMPLATE, "tool_detail", tool=tool,
-                  schema_json=json.dumps(tool["input_schema"], indent=2, ensure_ascii=False))
+    return render(
+        DETAIL_TEMPLATE,
+        "tool_detail",
+        tool=tool,
+        schema_json=json.dumps(tool["input_schema"], indent=2, ensure_ascii=False),
+    )
 
 
 @bp.route("/tools/new", methods=["GET", "POST"])
 @admin_required
 def tool_new() -> Response:
-    values: dict[str, Any] = {"method": "GET", "enabled": True, "input_schema": NEW_SCHEMA,
-                              "connection_id": request.args.get("connection_id", "")}
+    values: dict[str, Any] = {
+        "method": "GET",
+        "enabled": True,
+        "input_schema": NEW_SCHEMA,
+        "connection_id": request.args.get("connection_id", ""),
+    }
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = _form_values()
@@ -126,31 +143,52 @@ def tool_try(endpoint_id: str):
             elif confirm_first and request.form.get("confirm") != "1":
                 preview = endpoints_service.preview_endpoint(current_runtime().backend, endpoint_id, arguments)
             else:
-                outcome = endpoints_service.try_endpoint(current_runtime().backend, current_user.username,
-                                                         endpoint_id, arguments,
-                                                         confirmed=request.form.get("request_digest"))
+                outcome = endpoints_service.try_endpoint(
+                    current_runtime().backend,
+                    current_user.username,
+                    endpoint_id,
+                    arguments,
+                    confirmed=request.form.get("request_digest"),
+                )
         except endpoints_service.ConfirmationRequired as exc:
             preview, notice = exc.preview, exc.message  # the request as it stands now, to confirm afresh
         except ServiceError as exc:
             errors, status = errors_of(exc, ("arguments",)), 422
     # The MCP answer as a client would get it; the request, status and duration are shown apart.
     answer = {k: outcome[k] for k in ("tool", "arguments", "result", "error") if k in outcome} if outcome else None
-    return render(TRY_TEMPLATE, "try_panel", status=status, tool=tool, arguments=arguments, errors=errors,
-                  confirm_first=confirm_first, preview=preview, notice=notice, outcome=outcome,
-                  outcome_json=json.dumps(answer, indent=2, ensure_ascii=False) if answer else "")
+    return render(
+        TRY_TEMPLATE,
+        "try_panel",
+        status=status,
+        tool=tool,
+        arguments=arguments,
+        errors=errors,
+        confirm_first=confirm_first,
+        preview=preview,
+        notice=notice,
+        outcome=outcome,
+        outcome_json=json.dumps(answer, indent=2, ensure_ascii=False) if answer else "",
+    )
 
 
 def _tool_urls():
-    return row_urls("endpoint_id", view="portal.tool_detail", try_it="portal.tool_try", toggle="portal.tool_toggle",
-                    edit="portal.tool_edit")
+    return row_urls(
+        "endpoint_id",
+        view="portal.tool_detail",
+        try_it="portal.tool_try",
+        toggle="portal.tool_toggle",
+        edit="portal.tool_edit",
+    )
 
 
 def _groups() -> list[dict[str, Any]]:
     by_connection: dict[str, list[dict[str, Any]]] = {}
     for tool in endpoints_service.list_summaries():
         by_connection.setdefault(tool["connection_id"], []).append(tool)
-    return [{"connection": conn, "tools": by_connection.get(conn["id"], [])}
-            for conn in connections_service.list_connections()]
+    return [
+        {"connection": conn, "tools": by_connection.get(conn["id"], [])}
+        for conn in connections_service.list_connections()
+    ]
 
 
 def _form_values() -> dict[str, Any]:
@@ -167,6 +205,13 @@ def _submitted(values: dict[str, Any]) -> dict[str, Any]:
 
 def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any] | None):
     """The editor; 422 with each message next to its input when the service refused."""
-    return render(FORM_TEMPLATE, "tool_form", status=422 if errors else 200, values=values, errors=errors,
-                  current=current, connections=connections_service.list_connections(),
-                  methods=endpoints_service.HTTP_METHODS)
+    return render(
+        FORM_TEMPLATE,
+        "tool_form",
+        status=422 if errors else 200,
+        values=values,
+        errors=errors,
+        current=current,
+        connections=connections_service.list_connections(),
+        methods=endpoints_service.HTTP_METHODS,
+    )

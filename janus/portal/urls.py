@@ -1,4 +1,5 @@
 """This gateway's own client-facing URLs, for the copy-ready snippets on the pages."""
+
 from __future__ import annotations
 
 from flask import current_app, request

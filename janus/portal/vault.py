@@ -3,6 +3,7 @@
 Values go in and never come back out: no page, fragment, flash message or audit row carries one, and a
 refused form does not echo the value it was sent.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,8 +48,12 @@ def vault_delete():
     """The key travels as a parameter, not in the path: names hold '/' and need no URL escaping rules."""
     key = request.values.get("key", "")
     if request.method == "GET":  # without JavaScript: a confirmation page instead of hx-confirm
-        return render("portal/vault/delete.html", key=key, info=vault_keys.provider_info(),
-                      used_by=vault_keys.references().get(key, []))
+        return render(
+            "portal/vault/delete.html",
+            key=key,
+            info=vault_keys.provider_info(),
+            used_by=vault_keys.references().get(key, []),
+        )
     vault_keys.delete_secret(current_user.username, key)
     flash(f"Secret {key} deleted.")
     return redirect_to(url_for("portal.vault"))
@@ -61,6 +66,15 @@ def _page(values: dict[str, Any], errors: dict[str, str], status: int = 200):
         keys = vault_keys.list_keys()
     except vault_keys.VaultUnavailable as exc:
         problem = exc.message  # the provider's message names no secret value
-    return render(TEMPLATE, "vault_form" if errors else "key_list", status=status, values=values, errors=errors,
-                  info=vault_keys.provider_info(), keys=keys, vault_problem=problem, used_by=vault_keys.references(),
-                  settings=status_service.settings_overview())
+    return render(
+        TEMPLATE,
+        "vault_form" if errors else "key_list",
+        status=status,
+        values=values,
+        errors=errors,
+        info=vault_keys.provider_info(),
+        keys=keys,
+        vault_problem=problem,
+        used_by=vault_keys.references(),
+        settings=status_service.settings_overview(),
+    )

@@ -1,4 +1,5 @@
 """Small helpers the use cases share: transactions, coercion, timestamps."""
+
 from __future__ import annotations
 
 import contextlib
@@ -54,8 +55,15 @@ def create_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict], con
     return view(row)
 
 
-def update_row(actor: str, kind: str, row: Any, changes: dict[str, Any], view: Callable[[Any], dict],
-               conflict: str = "the change conflicts with existing data", **extra: Any) -> dict[str, Any]:
+def update_row(
+    actor: str,
+    kind: str,
+    row: Any,
+    changes: dict[str, Any],
+    view: Callable[[Any], dict],
+    conflict: str = "the change conflicts with existing data",
+    **extra: Any,
+) -> dict[str, Any]:
     """Apply already validated changes with a `<kind>.update` audit row (before → after)."""
     before = view(row)
     with change(conflict):
@@ -109,13 +117,16 @@ class FieldErrors:
 
 
 @overload
-def text(data: dict[str, Any], field: str, *, required: Literal[True], max_len: int = 2000,
-         default: str | None = None) -> str: ...
+def text(
+    data: dict[str, Any], field: str, *, required: Literal[True], max_len: int = 2000, default: str | None = None
+) -> str: ...
 @overload
-def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
-         default: str | None = None) -> str | None: ...
-def text(data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000,
-         default: str | None = None) -> str | None:
+def text(
+    data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000, default: str | None = None
+) -> str | None: ...
+def text(
+    data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000, default: str | None = None
+) -> str | None:
     value = data.get(field, default)
     if value is None:
         if required:
@@ -162,8 +173,9 @@ def boolean(data: dict[str, Any], field: str, default: bool | None = None, *, re
     raise ValidationError(f"{field} must be true or false", field=field)
 
 
-def number(data: dict[str, Any], field: str, *, low: float, high: float, default: float | None = None,
-           required: bool = False) -> float | None:
+def number(
+    data: dict[str, Any], field: str, *, low: float, high: float, default: float | None = None, required: bool = False
+) -> float | None:
     """null is the default; `required` (a change to a NOT NULL column) refuses it instead."""
     value = data.get(field)
     if value is None:

@@ -1,4 +1,5 @@
 """The admin audit trail: who changed what, before → after, secrets redacted."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,8 +18,15 @@ def redact(view: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: (REDACTED if k in _SECRET_FIELDS else v) for k, v in view.items()}
 
 
-def record(actor: str, action: str, target_type: str, target_id: str | None,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, **extra: Any) -> None:
+def record(
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    **extra: Any,
+) -> None:
     """Add the audit row to the current transaction: it commits with the change or not at all."""
     details: dict[str, Any] = {}
     if before is not None:
@@ -28,6 +36,7 @@ def record(actor: str, action: str, target_type: str, target_id: str | None,
     details.update(extra)
     if target_id is not None and len(target_id) > TARGET_ID_MAX:  # e.g. a long vault key name: keep it whole here
         details["target_id"] = target_id
-        target_id = target_id[:TARGET_ID_MAX - 1] + "…"
-    db.session.add(AdminAuditLog(actor=actor, action=action, target_type=target_type, target_id=target_id,
-                                 details=details or None))
+        target_id = target_id[: TARGET_ID_MAX - 1] + "…"
+    db.session.add(
+        AdminAuditLog(actor=actor, action=action, target_type=target_type, target_id=target_id, details=details or None)
+    )

@@ -5,6 +5,7 @@ whose scopes match `admin_*`; every other caller gets -32601, as the
 reference product specifies. Each tool runs the same service as the admin
 API and CLI, with the token as the actor in the admin audit log.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,60 +32,121 @@ def _schema(properties: dict[str, Any] | None = None, required: list[str] | None
 
 
 _CONNECTION_FIELDS = {
-    "name": _STR, "base_url": {"type": "string", "format": "uri"}, "prefix": _STR, "description": _STR,
+    "name": _STR,
+    "base_url": {"type": "string", "format": "uri"},
+    "prefix": _STR,
+    "description": _STR,
     "auth_type": {"type": "string", "enum": ["none", "bearer", "basic", "custom_headers", "oauth2_client_credentials"]},
-    "auth_secret_ref": _STR, "enabled": {"type": "boolean"}, "timeout_seconds": {"type": "number"},
+    "auth_secret_ref": _STR,
+    "enabled": {"type": "boolean"},
+    "timeout_seconds": {"type": "number"},
 }
 _ENDPOINT_FIELDS = {
-    "connection_id": _STR, "tool_name": _STR, "description": _STR,
+    "connection_id": _STR,
+    "tool_name": _STR,
+    "description": _STR,
     "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
-    "path_template": _STR, "input_schema": _OBJ, "body_template": _STR, "enabled": {"type": "boolean"},
+    "path_template": _STR,
+    "input_schema": _OBJ,
+    "body_template": _STR,
+    "enabled": {"type": "boolean"},
 }
 
 
 def _deleted(delete: Callable[[str, str], None]) -> Callable[[str, dict], dict[str, Any]]:
     """A handler that deletes the row named by `id` and says so."""
+
     def handler(actor: str, a: dict) -> dict[str, Any]:
         delete(actor, a["id"])
         return {"deleted": a["id"]}
+
     return handler
 
 
 # name: (description, input schema, handler(actor, args) -> JSON-able, sensitive argument names)
 _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] = {
-    "admin_list_connections": ("List the registered API connections.", _schema(),
-                               lambda actor, a: {"items": connections.list_connections()}, frozenset()),
-    "admin_add_connection": ("Register a downstream REST API (base URL, tool prefix, auth type, vault secret ref).",
-                             _schema(_CONNECTION_FIELDS, ["name", "base_url"]),
-                             lambda actor, a: connections.create_connection(actor, a), frozenset()),
-    "admin_modify_connection": ("Change a connection; enabled=false hides its tools at once.",
-                                _schema({"id": _STR, **_CONNECTION_FIELDS}, ["id"]),
-                                lambda actor, a: connections.update_connection(actor, a.pop("id"), a), frozenset()),
-    "admin_delete_connection": ("Delete a connection and its tools.", _schema({"id": _STR}, ["id"]),
-                                _deleted(connections.delete_connection), frozenset()),
-    "admin_list_endpoints": ("List the tools (endpoints), optionally of one connection.",
-                             _schema({"connection_id": _STR}),
-                             lambda actor, a: {"items": endpoints.list_endpoints(a.get("connection_id"))}, frozenset()),
-    "admin_add_endpoint": ("Expose a REST endpoint of a connection as an MCP tool.",
-                           _schema(_ENDPOINT_FIELDS, ["connection_id", "tool_name", "path_template"]),
-                           lambda actor, a: endpoints.create_endpoint(actor, a), frozenset()),
-    "admin_delete_endpoint": ("Delete a tool (endpoint).", _schema({"id": _STR}, ["id"]),
-                              _deleted(endpoints.delete_endpoint), frozenset()),
-    "admin_list_vault_keys": ("List the vault's secret names (never values).", _schema(),
-                              lambda actor, a: {"keys": vault_keys.list_keys()}, frozenset()),
-    "admin_set_vault_secret": ("Store a secret in the vault under a key (the value is never shown again).",
-                               _schema({"key": _STR, "value": _STR}, ["key", "value"]),
-                               lambda actor, a: vault_keys.set_secret(actor, a["key"], a["value"]), frozenset({"value"})),
-    "admin_list_tokens": ("List client tokens (names, roles, scopes; never values).", _schema(),
-                          lambda actor, a: {"items": tokens.list_tokens()}, frozenset()),
-    "admin_list_audit_logs": ("Read the tool-call audit log, newest first.",
-                              _schema({"tool": _STR, "status": {"type": "string", "enum": list(STATUSES)},
-                                       "token": _STR, "since": _STR, "until": _STR,
-                                       "page": {"type": "integer", "minimum": 1},
-                                       "per_page": {"type": "integer", "minimum": 1, "maximum": 500}}),
-                              lambda actor, a: audit_queries.list_tool_calls(**a), frozenset()),
-    "admin_status": ("Gateway status: version, uptime, database, vault, TLS, counts.", _schema(),
-                     lambda actor, a: status.status(), frozenset()),
+    "admin_list_connections": (
+        "List the registered API connections.",
+        _schema(),
+        lambda actor, a: {"items": connections.list_connections()},
+        frozenset(),
+    ),
+    "admin_add_connection": (
+        "Register a downstream REST API (base URL, tool prefix, auth type, vault secret ref).",
+        _schema(_CONNECTION_FIELDS, ["name", "base_url"]),
+        lambda actor, a: connections.create_connection(actor, a),
+        frozenset(),
+    ),
+    "admin_modify_connection": (
+        "Change a connection; enabled=false hides its tools at once.",
+        _schema({"id": _STR, **_CONNECTION_FIELDS}, ["id"]),
+        lambda actor, a: connections.update_connection(actor, a.pop("id"), a),
+        frozenset(),
+    ),
+    "admin_delete_connection": (
+        "Delete a connection and its tools.",
+        _schema({"id": _STR}, ["id"]),
+        _deleted(connections.delete_connection),
+        frozenset(),
+    ),
+    "admin_list_endpoints": (
+        "List the tools (endpoints), optionally of one connection.",
+        _schema({"connection_id": _STR}),
+        lambda actor, a: {"items": endpoints.list_endpoints(a.get("connection_id"))},
+        frozenset(),
+    ),
+    "admin_add_endpoint": (
+        "Expose a REST endpoint of a connection as an MCP tool.",
+        _schema(_ENDPOINT_FIELDS, ["connection_id", "tool_name", "path_template"]),
+        lambda actor, a: endpoints.create_endpoint(actor, a),
+        frozenset(),
+    ),
+    "admin_delete_endpoint": (
+        "Delete a tool (endpoint).",
+        _schema({"id": _STR}, ["id"]),
+        _deleted(endpoints.delete_endpoint),
+        frozenset(),
+    ),
+    "admin_list_vault_keys": (
+        "List the vault's secret names (never values).",
+        _schema(),
+        lambda actor, a: {"keys": vault_keys.list_keys()},
+        frozenset(),
+    ),
+    "admin_set_vault_secret": (
+        "Store a secret in the vault under a key (the value is never shown again).",
+        _schema({"key": _STR, "value": _STR}, ["key", "value"]),
+        lambda actor, a: vault_keys.set_secret(actor, a["key"], a["value"]),
+        frozenset({"value"}),
+    ),
+    "admin_list_tokens": (
+        "List client tokens (names, roles, scopes; never values).",
+        _schema(),
+        lambda actor, a: {"items": tokens.list_tokens()},
+        frozenset(),
+    ),
+    "admin_list_audit_logs": (
+        "Read the tool-call audit log, newest first.",
+        _schema(
+            {
+                "tool": _STR,
+                "status": {"type": "string", "enum": list(STATUSES)},
+                "token": _STR,
+                "since": _STR,
+                "until": _STR,
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1, "maximum": 500},
+            }
+        ),
+        lambda actor, a: audit_queries.list_tool_calls(**a),
+        frozenset(),
+    ),
+    "admin_status": (
+        "Gateway status: version, uptime, database, vault, TLS, counts.",
+        _schema(),
+        lambda actor, a: status.status(),
+        frozenset(),
+    ),
 }
 
 
@@ -94,9 +156,16 @@ class AdminTools:
     def __init__(self, app: Flask) -> None:
         self._app = app
         self._descriptors = [
-            {"name": name, "description": description, "inputSchema": schema,
-             "annotations": {"readOnlyHint": name.startswith(("admin_list", "admin_status")),
-                             "destructiveHint": "delete" in name, "openWorldHint": False}}
+            {
+                "name": name,
+                "description": description,
+                "inputSchema": schema,
+                "annotations": {
+                    "readOnlyHint": name.startswith(("admin_list", "admin_status")),
+                    "destructiveHint": "delete" in name,
+                    "openWorldHint": False,
+                },
+            }
             for name, (description, schema, _, _) in sorted(_TOOLS.items())
         ]
         self._validators: dict[str, Any] = {}

@@ -5,6 +5,7 @@ SQLite, the file lock) inside every tool call. Instead calls enqueue a record
 and one writer thread per process commits batches a few times a second;
 `flush()` makes it synchronous where a process is about to exit.
 """
+
 from __future__ import annotations
 
 import logging
@@ -144,5 +145,5 @@ class AuditWriter:
                     log.warning("audit batch of %d rows failed", len(rows), exc_info=True)
                 else:
                     # Ride out a short outage (a failover, a locked SQLite file): ~10 s in all.
-                    time.sleep(min(2.0, 0.05 * (2 ** attempt)))
+                    time.sleep(min(2.0, 0.05 * (2**attempt)))
         return False

@@ -1,4 +1,5 @@
 """Reading the audit trails: filters and pagination shared by the API, CLI and portal, and CSV export."""
+
 from __future__ import annotations
 
 import csv
@@ -20,38 +21,84 @@ MAX_PER_PAGE = 500
 EXPORT_BATCH = 1000  # rows per query while streaming a CSV: memory stays flat however long the log
 CHOICES_SHOWN = 200
 CHOICES_SCANNED = 5000
-TOOL_CALL_COLUMNS = ("created_at", "token_name", "tool_name", "status", "http_status", "duration_ms",
-                     "error_message", "transport", "arguments_digest")
+TOOL_CALL_COLUMNS = (
+    "created_at",
+    "token_name",
+    "tool_name",
+    "status",
+    "http_status",
+    "duration_ms",
+    "error_message",
+    "transport",
+    "arguments_digest",
+)
 ADMIN_EVENT_COLUMNS = ("created_at", "actor", "action", "target_type", "target_id", "details")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def tool_call_view(row: ToolCallLog) -> dict[str, Any]:
-    return {"id": row.id, "created_at": iso(row.created_at), "token_name": row.token_name, "tool_name": row.tool_name,
-            "status": row.status, "http_status": row.http_status, "duration_ms": row.duration_ms,
-            "error_message": row.error_message, "arguments_digest": row.arguments_digest, "transport": row.transport}
+    return {
+        "id": row.id,
+        "created_at": iso(row.created_at),
+        "token_name": row.token_name,
+        "tool_name": row.tool_name,
+        "status": row.status,
+        "http_status": row.http_status,
+        "duration_ms": row.duration_ms,
+        "error_message": row.error_message,
+        "arguments_digest": row.arguments_digest,
+        "transport": row.transport,
+    }
 
 
 def admin_event_view(row: AdminAuditLog) -> dict[str, Any]:
-    return {"id": row.id, "created_at": iso(row.created_at), "actor": row.actor, "action": row.action,
-            "target_type": row.target_type, "target_id": row.target_id, "details": row.details}
+    return {
+        "id": row.id,
+        "created_at": iso(row.created_at),
+        "actor": row.actor,
+        "action": row.action,
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "details": row.details,
+    }
 
 
-def list_tool_calls(*, tool: str | None = None, status: str | None = None, token: str | None = None,
-                    since: str | None = None, until: str | None = None, page: Any = 1, per_page: Any = 50) -> dict[str, Any]:
+def list_tool_calls(
+    *,
+    tool: str | None = None,
+    status: str | None = None,
+    token: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    page: Any = 1,
+    per_page: Any = 50,
+) -> dict[str, Any]:
     query = _tool_call_query(tool, status, token, since, until)
     return _page(query, ToolCallLog.id, tool_call_view, page, per_page)
 
 
-def list_admin_events(*, actor: str | None = None, action: str | None = None, since: str | None = None,
-                      until: str | None = None, page: Any = 1, per_page: Any = 50) -> dict[str, Any]:
+def list_admin_events(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    page: Any = 1,
+    per_page: Any = 50,
+) -> dict[str, Any]:
     query = _admin_event_query(actor, action, since, until)
     return _page(query, AdminAuditLog.id, admin_event_view, page, per_page)
 
 
-def export_tool_calls_csv(*, tool: str | None = None, status: str | None = None, token: str | None = None,
-                          since: str | None = None, until: str | None = None) -> Iterator[str]:
+def export_tool_calls_csv(
+    *,
+    tool: str | None = None,
+    status: str | None = None,
+    token: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Iterator[str]:
     """The filtered tool calls as CSV text chunks, newest first.
 
     The filters are checked now (a bad one raises ValidationError before any byte is sent);
@@ -61,8 +108,9 @@ def export_tool_calls_csv(*, tool: str | None = None, status: str | None = None,
     return _csv_chunks(query, ToolCallLog, TOOL_CALL_COLUMNS)
 
 
-def export_admin_events_csv(*, actor: str | None = None, action: str | None = None, since: str | None = None,
-                            until: str | None = None) -> Iterator[str]:
+def export_admin_events_csv(
+    *, actor: str | None = None, action: str | None = None, since: str | None = None, until: str | None = None
+) -> Iterator[str]:
     """Like export_tool_calls_csv; `details` (before/after, secrets already redacted) is one JSON cell."""
     query = _admin_event_query(actor, action, since, until)
     return _csv_chunks(query, AdminAuditLog, ADMIN_EVENT_COLUMNS)
@@ -73,12 +121,25 @@ def filter_choices() -> dict[str, list[str]]:
 
     Only the newest CHOICES_SCANNED rows are looked at: a page view must not scan a huge log.
     """
+
     def distinct(model, column) -> list[str]:
         recent = select(column.label("value")).order_by(model.id.desc()).limit(CHOICES_SCANNED).subquery()
-        return list(db.session.scalars(select(recent.c.value).where(recent.c.value.is_not(None)).distinct()
-                                       .order_by(recent.c.value).limit(CHOICES_SHOWN)))
-    return {"tools": distinct(ToolCallLog, ToolCallLog.tool_name), "tokens": distinct(ToolCallLog, ToolCallLog.token_name),
-            "actors": distinct(AdminAuditLog, AdminAuditLog.actor), "actions": distinct(AdminAuditLog, AdminAuditLog.action)}
+        return list(
+            db.session.scalars(
+                select(recent.c.value)
+                .where(recent.c.value.is_not(None))
+                .distinct()
+                .order_by(recent.c.value)
+                .limit(CHOICES_SHOWN)
+            )
+        )
+
+    return {
+        "tools": distinct(ToolCallLog, ToolCallLog.tool_name),
+        "tokens": distinct(ToolCallLog, ToolCallLog.token_name),
+        "actors": distinct(AdminAuditLog, AdminAuditLog.actor),
+        "actions": distinct(AdminAuditLog, AdminAuditLog.action),
+    }
 
 
 def safe_cell(value: Any) -> Any:
@@ -141,7 +202,11 @@ def _page(query, id_column, to_view, page: Any, per_page: Any) -> dict[str, Any]
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     offset = (page - 1) * per_page
     # Past the end there is nothing to fetch, and a huge offset would overflow the database's integer.
-    rows = db.session.scalars(query.order_by(id_column.desc()).offset(offset).limit(per_page)).all() if offset < total else []
+    rows = (
+        db.session.scalars(query.order_by(id_column.desc()).offset(offset).limit(per_page)).all()
+        if offset < total
+        else []
+    )
     return {"items": [to_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
 
 

@@ -3,6 +3,7 @@
 `mcp-cli` loads nothing of the server side, so it spells them out (janus/cli/mcp_cli.py LOG_STATUSES);
 a test keeps the two equal.
 """
+
 from __future__ import annotations
 
 # success: the upstream answered 2xx; failure: anything else that reached the backend; denied: refused

@@ -3,6 +3,7 @@
 Called by `mcp-gateway` (before gunicorn forks), by the stdio transport and by
 `flask janus bootstrap` — never by create_app.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,7 +77,8 @@ def ensure_admin_user() -> str | None:
         print(
             f"\n*** Janus created the admin user {username!r} with password: {generated}\n"
             f"*** Set ADMIN_PASSWORD to choose it yourself; this is shown only once.\n",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
     return generated
 
@@ -94,18 +96,25 @@ def seed_demo_data(*, move_mock: bool = True) -> bool:
     conn = db.session.scalar(select(Connection).where(Connection.name == DEMO_CONNECTION))
     if conn is None:
         conn = Connection(
-            name=DEMO_CONNECTION, base_url=base_url, prefix="lch_",
+            name=DEMO_CONNECTION,
+            base_url=base_url,
+            prefix="lch_",
             description="LCH demo: DPG trade volumes and non-cash collateral (served by this gateway's mock)",
-            auth_type="none", timeout_seconds=10.0,
+            auth_type="none",
+            timeout_seconds=10.0,
         )
         conn.endpoints = [
             Endpoint(
-                tool_name="get_dpg_trade_volume", method="GET", path_template="/dpg/trade-volume",
+                tool_name="get_dpg_trade_volume",
+                method="GET",
+                path_template="/dpg/trade-volume",
                 description="Daily cleared trade volumes with a currency breakdown for an LCH member.",
                 input_schema=_member_schema(),
             ),
             Endpoint(
-                tool_name="get_non_cash_collateral", method="GET", path_template="/collateral/non-cash",
+                tool_name="get_non_cash_collateral",
+                method="GET",
+                path_template="/collateral/non-cash",
                 description="Non-cash collateral holdings (ISIN, market value, haircut) for an LCH member.",
                 input_schema=_member_schema(),
             ),
@@ -117,10 +126,15 @@ def seed_demo_data(*, move_mock: bool = True) -> bool:
         changed = True
     demo_hash = hash_token(DEMO_TOKEN, server_key())
     if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == demo_hash)) is None:
-        db.session.add(ClientToken(
-            name="LCH Member Test Token", token_hash=demo_hash, token_hint=DEMO_TOKEN[:6],
-            role="developer", scopes="lch_*",
-        ))
+        db.session.add(
+            ClientToken(
+                name="LCH Member Test Token",
+                token_hash=demo_hash,
+                token_hint=DEMO_TOKEN[:6],
+                role="developer",
+                scopes="lch_*",
+            )
+        )
         changed = True
     if changed:
         db.session.add(AdminAuditLog(actor="system", action="demo.seed", target_type="connection", target_id=conn.id))
@@ -129,14 +143,19 @@ def seed_demo_data(*, move_mock: bool = True) -> bool:
 
 
 def warn_if_demo_token() -> bool:
-    exists = db.session.scalar(
-        select(ClientToken.id).where(ClientToken.token_hash == hash_token(DEMO_TOKEN, server_key()),
-                                     ClientToken.enabled.is_(True))
-    ) is not None
+    exists = (
+        db.session.scalar(
+            select(ClientToken.id).where(
+                ClientToken.token_hash == hash_token(DEMO_TOKEN, server_key()), ClientToken.enabled.is_(True)
+            )
+        )
+        is not None
+    )
     if exists:
         log.warning(
             "the well-known demo token %r is enabled: anyone who read the docs can call lch_* tools; "
-            "disable or delete it outside demos", DEMO_TOKEN,
+            "disable or delete it outside demos",
+            DEMO_TOKEN,
         )
     return exists
 
@@ -147,8 +166,14 @@ def purge_ended_sessions(older_than: timedelta = timedelta(days=7)) -> int:
 
     cutoff = datetime.now(UTC) - older_than
     removed = SessionStore(db.engine).purge(older_than)
-    removed += affected_rows(db.session.execute(delete(PortalSession).where(
-        (PortalSession.ended_at < cutoff) | (PortalSession.expires_at < cutoff)))) or 0
+    removed += (
+        affected_rows(
+            db.session.execute(
+                delete(PortalSession).where((PortalSession.ended_at < cutoff) | (PortalSession.expires_at < cutoff))
+            )
+        )
+        or 0
+    )
     db.session.commit()
     if removed:
         log.info("removed %d sessions that ended more than %d days ago", removed, older_than.days)
@@ -186,6 +211,8 @@ def bootstrap(app: Flask, *, create_admin: bool = True, move_demo_mock: bool | N
 def _member_schema() -> dict:
     return {
         "type": "object",
-        "properties": {"member_id": {"type": "string", "description": "LCH clearing member identifier, e.g. MEM-LCH-001"}},
+        "properties": {
+            "member_id": {"type": "string", "description": "LCH clearing member identifier, e.g. MEM-LCH-001"}
+        },
         "required": ["member_id"],
     }

@@ -1,4 +1,5 @@
 """Database → CatalogSnapshot. Runs once per catalog change, never per call."""
+
 from __future__ import annotations
 
 import logging
@@ -25,18 +26,27 @@ def catalog_version(engine: Engine) -> int:
 def load_snapshot(engine: Engine) -> CatalogSnapshot:
     with Session(engine) as session, session.begin():
         # Version first: a change racing this read only makes the next probe reload again.
-        version = session.execute(
-            select(ChangeCounter.value).where(ChangeCounter.name == CATALOG_COUNTER)
-        ).scalar_one_or_none() or 0
+        version = (
+            session.execute(
+                select(ChangeCounter.value).where(ChangeCounter.name == CATALOG_COUNTER)
+            ).scalar_one_or_none()
+            or 0
+        )
         connections = session.scalars(
-            select(Connection).where(Connection.enabled.is_(True)).options(selectinload(Connection.endpoints))
+            select(Connection)
+            .where(Connection.enabled.is_(True))
+            .options(selectinload(Connection.endpoints))
             .order_by(Connection.created_at, Connection.id)  # the snapshot keeps the first tool of a name
         ).all()
         tools: list[ToolSpec] = []
         for conn in connections:
             spec = ConnectionSpec(
-                id=conn.id, name=conn.name, base_url=conn.base_url, auth_type=conn.auth_type,
-                auth_secret_ref=conn.auth_secret_ref, timeout_seconds=conn.timeout_seconds,
+                id=conn.id,
+                name=conn.name,
+                base_url=conn.base_url,
+                auth_type=conn.auth_type,
+                auth_secret_ref=conn.auth_secret_ref,
+                timeout_seconds=conn.timeout_seconds,
             )
             for ep in conn.endpoints:
                 if not ep.enabled:
@@ -46,15 +56,26 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                 if schema is None:
                     log.error("tool %s is not served: its input schema is not an object schema", name)
                     continue
-                tools.append(ToolSpec(
-                    name=name, endpoint_id=ep.id, description=ep.description,
-                    method=ep.method.upper(), path_template=ep.path_template, connection=spec,
-                    input_schema=schema, body_template=ep.body_template,
-                ))
+                tools.append(
+                    ToolSpec(
+                        name=name,
+                        endpoint_id=ep.id,
+                        description=ep.description,
+                        method=ep.method.upper(),
+                        path_template=ep.path_template,
+                        connection=spec,
+                        input_schema=schema,
+                        body_template=ep.body_template,
+                    )
+                )
         tokens = {
             t.token_hash: TokenRecord(
-                id=t.id, name=t.name, role=t.role, scopes=parse_scopes(t.scopes),
-                enabled=t.enabled, expires_at=t.expires_at,
+                id=t.id,
+                name=t.name,
+                role=t.role,
+                scopes=parse_scopes(t.scopes),
+                enabled=t.enabled,
+                expires_at=t.expires_at,
             )
             for t in session.scalars(select(ClientToken))
         }

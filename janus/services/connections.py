@@ -1,4 +1,5 @@
 """Connections: downstream APIs and the prefix their tools share."""
+
 from __future__ import annotations
 
 import re
@@ -33,16 +34,25 @@ FIELDS = {"name", "base_url", "prefix", "description", "auth_type", "auth_secret
 
 def view(conn: Connection, endpoint_count: int | None = None) -> dict[str, Any]:
     return {
-        "id": conn.id, "name": conn.name, "base_url": conn.base_url, "prefix": conn.prefix,
-        "description": conn.description, "auth_type": conn.auth_type, "auth_secret_ref": conn.auth_secret_ref,
-        "enabled": conn.enabled, "timeout_seconds": conn.timeout_seconds,
+        "id": conn.id,
+        "name": conn.name,
+        "base_url": conn.base_url,
+        "prefix": conn.prefix,
+        "description": conn.description,
+        "auth_type": conn.auth_type,
+        "auth_secret_ref": conn.auth_secret_ref,
+        "enabled": conn.enabled,
+        "timeout_seconds": conn.timeout_seconds,
         "endpoint_count": len(conn.endpoints) if endpoint_count is None else endpoint_count,
-        "created_at": iso(conn.created_at), "updated_at": iso(conn.updated_at),
+        "created_at": iso(conn.created_at),
+        "updated_at": iso(conn.updated_at),
     }
 
 
 def list_connections() -> list[dict[str, Any]]:
-    counts = dict(db.session.execute(select(Endpoint.connection_id, func.count()).group_by(Endpoint.connection_id)).all())
+    counts = dict(
+        db.session.execute(select(Endpoint.connection_id, func.count()).group_by(Endpoint.connection_id)).all()
+    )
     rows = db.session.scalars(select(Connection).order_by(Connection.name)).all()
     return [view(c, counts.get(c.id, 0)) for c in rows]
 
@@ -109,8 +119,14 @@ def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> d
     if "prefix" in changes:
         _check_prefix_clash(changes["prefix"], conn.id)
     _check_secret_ref(changes.get("auth_type", conn.auth_type), changes.get("auth_secret_ref", conn.auth_secret_ref))
-    return update_row(actor, "connection", conn, changes, view,
-                      f"a connection named {changes.get('name', conn.name)!r} already exists")
+    return update_row(
+        actor,
+        "connection",
+        conn,
+        changes,
+        view,
+        f"a connection named {changes.get('name', conn.name)!r} already exists",
+    )
 
 
 def delete_connection(actor: str, connection_id: str) -> None:
@@ -119,6 +135,7 @@ def delete_connection(actor: str, connection_id: str) -> None:
 
 # -- rules -----------------------------------------------------------------------
 
+
 def _base_url(url: str) -> str:
     try:
         parts = urlsplit(url)
@@ -126,15 +143,20 @@ def _base_url(url: str) -> str:
     except ValueError:  # e.g. "http://[::1" or "http://host:99999"
         raise ValidationError(f"base_url {url!r} is not a valid URL", field="base_url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"base_url must be an absolute http:// or https:// URL with a host, got {url!r}", field="base_url")
+        raise ValidationError(
+            f"base_url must be an absolute http:// or https:// URL with a host, got {url!r}", field="base_url"
+        )
     if parts.username or parts.password:
-        raise ValidationError("base_url must not contain credentials; use auth_type and a vault secret reference", field="base_url")
+        raise ValidationError(
+            "base_url must not contain credentials; use auth_type and a vault secret reference", field="base_url"
+        )
     if parts.query or parts.fragment:
         raise ValidationError("base_url must not contain a query string or fragment", field="base_url")
     refused = _egress_problem(parts.hostname)
     if refused:
-        raise ValidationError(f"base_url host {parts.hostname!r} is refused by the egress policy: {refused}",
-                              field="base_url")
+        raise ValidationError(
+            f"base_url host {parts.hostname!r} is refused by the egress policy: {refused}", field="base_url"
+        )
     return url.rstrip("/")
 
 
@@ -148,22 +170,31 @@ def _prefix(prefix: str) -> str:
     if not PREFIX_RE.fullmatch(prefix):
         raise ValidationError(
             f"prefix {prefix!r} is invalid: use lower-case letters, digits and '_', start with a letter "
-            "and end with '_' (e.g. 'billing_')", field="prefix")
+            "and end with '_' (e.g. 'billing_')",
+            field="prefix",
+        )
     if is_reserved_name(prefix):  # 'admin_x_' too: its tools would still be named admin_…
-        raise ValidationError(f"prefix {prefix!r} is reserved for Janus's built-in admin tools "
-                              f"(no prefix may start with {RESERVED_PREFIX!r})", field="prefix")
+        raise ValidationError(
+            f"prefix {prefix!r} is reserved for Janus's built-in admin tools "
+            f"(no prefix may start with {RESERVED_PREFIX!r})",
+            field="prefix",
+        )
     return prefix
 
 
 def _auth_type(auth_type: str) -> str:
     if auth_type not in AUTH_TYPES:
-        raise ValidationError(f"auth_type {auth_type!r} is unknown; expected one of {', '.join(AUTH_TYPES)}", field="auth_type")
+        raise ValidationError(
+            f"auth_type {auth_type!r} is unknown; expected one of {', '.join(AUTH_TYPES)}", field="auth_type"
+        )
     return auth_type
 
 
 def _check_secret_ref(auth_type: str, ref: str | None) -> None:
     if auth_type != "none" and not ref:
-        raise ValidationError(f"auth_type {auth_type!r} needs a vault secret reference (auth_secret_ref)", field="auth_secret_ref")
+        raise ValidationError(
+            f"auth_type {auth_type!r} needs a vault secret reference (auth_secret_ref)", field="auth_secret_ref"
+        )
 
 
 def _check_unique_name(name: str, own_id: str | None) -> None:
@@ -174,12 +205,17 @@ def _check_unique_name(name: str, own_id: str | None) -> None:
 
 def _check_prefix_clash(prefix: str, own_id: str | None) -> None:
     """Prefixes must not nest: 'acc_' and 'acc_ext_' could both yield 'acc_ext_x'."""
-    for other_id, other_name, other_prefix in db.session.execute(select(Connection.id, Connection.name, Connection.prefix)):
+    for other_id, other_name, other_prefix in db.session.execute(
+        select(Connection.id, Connection.name, Connection.prefix)
+    ):
         if other_id == own_id:
             continue
         if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
-            raise Conflict(f"prefix {prefix!r} clashes with connection {other_name!r} (prefix {other_prefix!r}): "
-                           "tool names could collide", field="prefix")
+            raise Conflict(
+                f"prefix {prefix!r} clashes with connection {other_name!r} (prefix {other_prefix!r}): "
+                "tool names could collide",
+                field="prefix",
+            )
 
 
 def prefix_problem(prefix: str, own_id: str | None = None) -> str | None:

@@ -1,4 +1,5 @@
 """Endpoints: REST operations exposed as MCP tools (connection prefix + tool name)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -34,23 +35,44 @@ TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_TOOL_NAME = 128  # MCP clients reject longer names
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 MAX_SCHEMA_BYTES = 64 * 1024
-FIELDS = {"connection_id", "tool_name", "description", "method", "path_template", "input_schema", "body_template", "enabled"}
+FIELDS = {
+    "connection_id",
+    "tool_name",
+    "description",
+    "method",
+    "path_template",
+    "input_schema",
+    "body_template",
+    "enabled",
+}
 
 
 def view(ep: Endpoint) -> dict[str, Any]:
     return {
-        "id": ep.id, "connection_id": ep.connection_id, "connection_name": ep.connection.name,
-        "tool_name": ep.tool_name, "exposed_name": ep.exposed_name, "description": ep.description,
-        "method": ep.method, "path_template": ep.path_template, "input_schema": ep.input_schema,
-        "body_template": ep.body_template, "enabled": ep.enabled,
-        "created_at": iso(ep.created_at), "updated_at": iso(ep.updated_at),
+        "id": ep.id,
+        "connection_id": ep.connection_id,
+        "connection_name": ep.connection.name,
+        "tool_name": ep.tool_name,
+        "exposed_name": ep.exposed_name,
+        "description": ep.description,
+        "method": ep.method,
+        "path_template": ep.path_template,
+        "input_schema": ep.input_schema,
+        "body_template": ep.body_template,
+        "enabled": ep.enabled,
+        "created_at": iso(ep.created_at),
+        "updated_at": iso(ep.updated_at),
     }
 
 
 def list_endpoints(connection_id: str | None = None) -> list[dict[str, Any]]:
     # contains_eager: each row's connection comes with it (view() reads its name), no query per tool.
-    query = (select(Endpoint).join(Connection).options(contains_eager(Endpoint.connection))
-             .order_by(Connection.prefix, Endpoint.tool_name))
+    query = (
+        select(Endpoint)
+        .join(Connection)
+        .options(contains_eager(Endpoint.connection))
+        .order_by(Connection.prefix, Endpoint.tool_name)
+    )
     if connection_id:
         if not valid_id(connection_id):
             return []
@@ -61,12 +83,32 @@ def list_endpoints(connection_id: str | None = None) -> list[dict[str, Any]]:
 def list_summaries() -> list[dict[str, Any]]:
     """What a list of tools shows (no schemas, no ORM objects): 500 tools in a few milliseconds."""
     rows = db.session.execute(
-        select(Endpoint.id, Endpoint.connection_id, Connection.prefix, Endpoint.tool_name, Endpoint.method,
-               Endpoint.path_template, Endpoint.description, Endpoint.enabled)
-        .join(Connection).order_by(Connection.prefix, Endpoint.tool_name))
-    return [{"id": r.id, "connection_id": r.connection_id, "exposed_name": r.prefix + r.tool_name,
-             "tool_name": r.tool_name, "method": r.method, "path_template": r.path_template,
-             "description": r.description, "enabled": r.enabled} for r in rows]
+        select(
+            Endpoint.id,
+            Endpoint.connection_id,
+            Connection.prefix,
+            Endpoint.tool_name,
+            Endpoint.method,
+            Endpoint.path_template,
+            Endpoint.description,
+            Endpoint.enabled,
+        )
+        .join(Connection)
+        .order_by(Connection.prefix, Endpoint.tool_name)
+    )
+    return [
+        {
+            "id": r.id,
+            "connection_id": r.connection_id,
+            "exposed_name": r.prefix + r.tool_name,
+            "tool_name": r.tool_name,
+            "method": r.method,
+            "path_template": r.path_template,
+            "description": r.description,
+            "enabled": r.enabled,
+        }
+        for r in rows
+    ]
 
 
 def get(endpoint_id: str) -> Endpoint:
@@ -99,8 +141,13 @@ def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     check.raise_if_any()
     assert conn is not None  # a missing or unknown connection_id is among the errors raised above
     fields = _validated(fields, conn, None)
-    return create_row(actor, "endpoint", Endpoint(connection_id=conn.id, **fields), view,
-                      f"tool {conn.prefix + fields['tool_name']!r} already exists")
+    return create_row(
+        actor,
+        "endpoint",
+        Endpoint(connection_id=conn.id, **fields),
+        view,
+        f"tool {conn.prefix + fields['tool_name']!r} already exists",
+    )
 
 
 def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -116,13 +163,21 @@ def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[
         "body_template": lambda: _body_text(data["body_template"]),
         "enabled": lambda: boolean(data, "enabled", required=True),
     }
-    current = {"tool_name": ep.tool_name, "description": ep.description, "method": ep.method,
-               "path_template": ep.path_template, "input_schema": ep.input_schema,
-               "body_template": ep.body_template, "enabled": ep.enabled}
+    current = {
+        "tool_name": ep.tool_name,
+        "description": ep.description,
+        "method": ep.method,
+        "path_template": ep.path_template,
+        "input_schema": ep.input_schema,
+        "body_template": ep.body_template,
+        "enabled": ep.enabled,
+    }
     merged = {field: check.take(parse[field]) if field in data else current[field] for field in parse}
     check.raise_if_any()
     fields = _validated(merged, ep.connection, ep.id)
-    return update_row(actor, "endpoint", ep, fields, view, f"tool {ep.connection.prefix + fields['tool_name']!r} already exists")
+    return update_row(
+        actor, "endpoint", ep, fields, view, f"tool {ep.connection.prefix + fields['tool_name']!r} already exists"
+    )
 
 
 def delete_endpoint(actor: str, endpoint_id: str) -> None:
@@ -131,19 +186,26 @@ def delete_endpoint(actor: str, endpoint_id: str) -> None:
 
 # -- rules -----------------------------------------------------------------------
 
+
 def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> dict[str, Any]:
     name = fields["tool_name"]
     exposed = conn.prefix + name
     if not TOOL_NAME_RE.fullmatch(name) or len(exposed) > MAX_TOOL_NAME:
         raise ValidationError(
             f"tool name {name!r} is invalid: use letters, digits, '_', '.' and '-', and keep the full name "
-            f"{exposed!r} within {MAX_TOOL_NAME} characters", field="tool_name")
+            f"{exposed!r} within {MAX_TOOL_NAME} characters",
+            field="tool_name",
+        )
     if is_reserved_name(exposed):  # only a connection stored before the prefix rule can get here
-        raise ValidationError(f"tool name {exposed!r} is reserved: names starting with {RESERVED_PREFIX!r} belong to "
-                              "Janus's built-in admin tools; give the connection another prefix", field="tool_name")
+        raise ValidationError(
+            f"tool name {exposed!r} is reserved: names starting with {RESERVED_PREFIX!r} belong to "
+            "Janus's built-in admin tools; give the connection another prefix",
+            field="tool_name",
+        )
     if fields["method"] not in HTTP_METHODS:
-        raise ValidationError(f"method {fields['method']!r} is unknown; expected one of {', '.join(HTTP_METHODS)}",
-                              field="method")
+        raise ValidationError(
+            f"method {fields['method']!r} is unknown; expected one of {', '.join(HTTP_METHODS)}", field="method"
+        )
     path = fields["path_template"]
     if not path.startswith("/"):
         raise ValidationError(f"path {path!r} must start with '/'", field="path_template")
@@ -152,15 +214,18 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
     required = set(schema.get("required") or [])
     for param in placeholders(path):
         if param not in properties or param not in required:
-            raise ValidationError(f"path parameter {param!r} must be a required property of the input schema",
-                                  field="input_schema")
+            raise ValidationError(
+                f"path parameter {param!r} must be a required property of the input schema", field="input_schema"
+            )
     in_path = set(placeholders(path))
     for param in sorted(declared_names(schema)):
         if param not in in_path and param.casefold() in fixed_query_names(path):
             # A caller could otherwise send a second value for a parameter the admin fixed (item 4).
-            raise ValidationError(f"property {param!r} has the name of a query parameter fixed in the path "
-                                  "template; rename the property or make the parameter a placeholder",
-                                  field="input_schema")
+            raise ValidationError(
+                f"property {param!r} has the name of a query parameter fixed in the path "
+                "template; rename the property or make the parameter a placeholder",
+                field="input_schema",
+            )
     template = fields["body_template"]
     if template is not None:
         if fields["method"] not in BODY_METHODS:
@@ -170,8 +235,9 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
             raise ValidationError("body template is invalid: " + "; ".join(problems), field="body_template")
         for param in placeholders(template, kind="body"):
             if param not in properties:
-                raise ValidationError(f"body template placeholder {param!r} is not a property of the input schema",
-                                      field="body_template")
+                raise ValidationError(
+                    f"body template placeholder {param!r} is not a property of the input schema", field="body_template"
+                )
     _check_unique_tool(exposed, own_id)
     return fields
 
@@ -183,8 +249,10 @@ def _schema(raw: Any) -> dict[str, Any]:
     # portal re-checks as the admin types. Real tool schemas are a few kilobytes.
     size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else _json_size(raw)
     if size > MAX_SCHEMA_BYTES:
-        raise ValidationError(f"input schema is {size // 1024} KiB; at most {MAX_SCHEMA_BYTES // 1024} KiB is accepted",
-                              field="input_schema")
+        raise ValidationError(
+            f"input schema is {size // 1024} KiB; at most {MAX_SCHEMA_BYTES // 1024} KiB is accepted",
+            field="input_schema",
+        )
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -193,8 +261,9 @@ def _schema(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationError("input schema must be a JSON object", field="input_schema")
     if raw.get("type") != "object":
-        raise ValidationError('input schema must have "type": "object" at its root (MCP tool inputs are objects)',
-                              field="input_schema")
+        raise ValidationError(
+            'input schema must have "type": "object" at its root (MCP tool inputs are objects)', field="input_schema"
+        )
     # First: an unknown $schema must not reach validator_for (it guesses a dialect), and a remote
     # reference is refused whatever else is wrong (issue 10, items 2 and 14).
     problems = schema_problems(raw)
@@ -207,8 +276,10 @@ def _schema(raw: Any) -> dict[str, Any]:
         validator_for(raw).check_schema(raw)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
-        raise ValidationError(f"input schema is not a valid JSON Schema: {exc.message}"
-                              + (f" (at {where})" if where else ""), field="input_schema") from None
+        raise ValidationError(
+            f"input schema is not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else ""),
+            field="input_schema",
+        ) from None
     except RecursionError:
         raise ValidationError("input schema is nested too deeply", field="input_schema") from None
     return raw
@@ -233,12 +304,14 @@ def _body_text(raw: Any) -> str | None:
 
 def _check_unique_tool(exposed: str, own_id: str | None) -> None:
     for ep_id, prefix, tool in db.session.execute(
-            select(Endpoint.id, Connection.prefix, Endpoint.tool_name).join(Connection)):
+        select(Endpoint.id, Connection.prefix, Endpoint.tool_name).join(Connection)
+    ):
         if ep_id != own_id and prefix + tool == exposed:
             raise Conflict(f"tool {exposed!r} already exists", field="tool_name")
 
 
 # -- the portal's editor and "try it" panel ---------------------------------------------
+
 
 def schema_problem(raw: str) -> str | None:
     """Why this input schema text would be refused, or None: checked as the admin types."""
@@ -300,8 +373,9 @@ def preview_endpoint(backend: GatewayBackend, endpoint_id: str, arguments: Any) 
     return _preview(backend, ep, arguments)
 
 
-def try_endpoint(backend: GatewayBackend, actor: str, endpoint_id: str, arguments: Any, *,
-                 confirmed: str | None = None) -> dict[str, Any]:
+def try_endpoint(
+    backend: GatewayBackend, actor: str, endpoint_id: str, arguments: Any, *, confirmed: str | None = None
+) -> dict[str, Any]:
     """Call the endpoint's tool through `backend` like a client would (validation, upstream, audit as `portal:<actor>`).
 
     A write tool (see SAFE_TRY_METHODS) is called only when `confirmed` is the digest of its preview for these
@@ -317,16 +391,24 @@ def try_endpoint(backend: GatewayBackend, actor: str, endpoint_id: str, argument
         if confirmed != preview["digest"]:
             raise ConfirmationRequired(
                 f"{ep.method} changes data upstream: check the request below, then confirm it"
-                if not confirmed else "The request changed since it was shown (the arguments or the tool): "
-                                      "check it again, then confirm it", preview)
+                if not confirmed
+                else "The request changed since it was shown (the arguments or the tool): "
+                "check it again, then confirm it",
+                preview,
+            )
     else:
         try:
             preview = _preview(backend, ep, arguments)
         except ValidationError:
             preview = None  # the call below is refused too, and audited, with the tool's own message
-    return {"tool": ep.exposed_name, "arguments": arguments, "request": preview,
-            "http_status": None, "duration_ms": None,
-            **try_tool(backend, f"portal:{actor}", ep.exposed_name, arguments)}
+    return {
+        "tool": ep.exposed_name,
+        "arguments": arguments,
+        "request": preview,
+        "http_status": None,
+        "duration_ms": None,
+        **try_tool(backend, f"portal:{actor}", ep.exposed_name, arguments),
+    }
 
 
 def _trial(endpoint_id: str, arguments: Any) -> tuple[Endpoint, dict[str, Any]]:
@@ -340,11 +422,13 @@ def _trial(endpoint_id: str, arguments: Any) -> tuple[Endpoint, dict[str, Any]]:
         raise ValidationError("arguments must be a JSON object", field="arguments")
     if not encodable(arguments):
         # JSON can spell a lone surrogate ("\ud800"); no digest, audit row or upstream request can carry it.
-        raise ValidationError("arguments hold a lone UTF-16 surrogate, which is not valid Unicode text",
-                              field="arguments")
+        raise ValidationError(
+            "arguments hold a lone UTF-16 surrogate, which is not valid Unicode text", field="arguments"
+        )
     if not (ep.enabled and ep.connection.enabled):
-        raise ValidationError(f"tool {ep.exposed_name!r} is disabled (or its connection is); enable it to try it",
-                              field="arguments")
+        raise ValidationError(
+            f"tool {ep.exposed_name!r} is disabled (or its connection is); enable it to try it", field="arguments"
+        )
     return ep, arguments
 
 
@@ -358,6 +442,10 @@ def _preview(backend: GatewayBackend, ep: Endpoint, arguments: dict[str, Any]) -
         raise ValidationError(f"these arguments make no request: {exc}", field="arguments") from None
     # The connection's id too: the same text sent to another upstream is another request.
     named = json.dumps([ep.connection_id, planned.method, planned.url, planned.body], ensure_ascii=False)
-    return {"method": planned.method, "url": planned.url, "body": planned.body,
-            "digest": hashlib.sha256(named.encode("utf-8")).hexdigest(),
-            "confirm": needs_confirmation(planned.method)}
+    return {
+        "method": planned.method,
+        "url": planned.url,
+        "body": planned.body,
+        "digest": hashlib.sha256(named.encode("utf-8")).hexdigest(),
+        "confirm": needs_confirmation(planned.method),
+    }

@@ -1,4 +1,5 @@
 """Failures of a use case, each with the HTTP status an adapter should answer with."""
+
 from __future__ import annotations
 
 

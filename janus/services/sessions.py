@@ -6,6 +6,7 @@ request (~10% of a tools/call's CPU under load), so lookups are cached for
 SESSION_CACHE_SECONDS: a session ended here (DELETE, a closed SSE stream) is
 forgotten at once, and on every other worker within that window.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -52,25 +53,55 @@ class SessionStore:
         self._cache_lock = threading.Lock()
         t = McpSession.__table__.c
         self._get_statement = select(
-            t.id, t.transport, t.token_hash, t.protocol_version, t.client_info, t.client_capabilities,
-            t.initialized, t.owner_node, t.last_seen_at,
+            t.id,
+            t.transport,
+            t.token_hash,
+            t.protocol_version,
+            t.client_info,
+            t.client_capabilities,
+            t.initialized,
+            t.owner_node,
+            t.last_seen_at,
         ).where(t.id == bindparam("id"), t.ended_at.is_(None))
 
-    def create(self, transport: str, token_hash: str, *, owner_node: str | None = None,
-               protocol_version: str | None = None, client_info: dict | None = None,
-               client_capabilities: dict | None = None, session_id: str | None = None) -> SessionRecord:
+    def create(
+        self,
+        transport: str,
+        token_hash: str,
+        *,
+        owner_node: str | None = None,
+        protocol_version: str | None = None,
+        client_info: dict | None = None,
+        client_capabilities: dict | None = None,
+        session_id: str | None = None,
+    ) -> SessionRecord:
         """`session_id`: one the caller drew with new_session_id() (legacy SSE subscribes its mailbox first)."""
         now = datetime.now(UTC)
         record = SessionRecord(
-            id=session_id or new_session_id(), transport=transport, token_hash=token_hash, protocol_version=protocol_version,
-            client_info=client_info, client_capabilities=client_capabilities, owner_node=owner_node, last_seen_at=now,
+            id=session_id or new_session_id(),
+            transport=transport,
+            token_hash=token_hash,
+            protocol_version=protocol_version,
+            client_info=client_info,
+            client_capabilities=client_capabilities,
+            owner_node=owner_node,
+            last_seen_at=now,
         )
         with OrmSession(self._engine) as orm, orm.begin():
-            orm.add(McpSession(
-                id=record.id, transport=transport, token_hash=token_hash, protocol_version=protocol_version,
-                client_info=client_info, client_capabilities=client_capabilities, owner_node=owner_node,
-                initialized=False, created_at=now, last_seen_at=now,
-            ))
+            orm.add(
+                McpSession(
+                    id=record.id,
+                    transport=transport,
+                    token_hash=token_hash,
+                    protocol_version=protocol_version,
+                    client_info=client_info,
+                    client_capabilities=client_capabilities,
+                    owner_node=owner_node,
+                    initialized=False,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
         return record
 
     def get(self, session_id: str) -> SessionRecord | None:
@@ -85,8 +116,15 @@ class SessionStore:
             self._forget(session_id)
             return None
         record = SessionRecord(
-            id=row[0], transport=row[1], token_hash=row[2], protocol_version=row[3], client_info=row[4],
-            client_capabilities=row[5], initialized=bool(row[6]), owner_node=row[7], last_seen_at=_aware(row[8]),
+            id=row[0],
+            transport=row[1],
+            token_hash=row[2],
+            protocol_version=row[3],
+            client_info=row[4],
+            client_capabilities=row[5],
+            initialized=bool(row[6]),
+            owner_node=row[7],
+            last_seen_at=_aware(row[8]),
         )
         if record.last_seen_at and datetime.now(UTC) - record.last_seen_at > self._idle_timeout:
             self.end(session_id)
@@ -105,9 +143,11 @@ class SessionStore:
         with self._engine.begin() as conn:
             live = set(conn.scalars(select(t.id).where(t.id.in_(ids), t.ended_at.is_(None))))
             if live:
-                conn.execute(update(McpSession).where(McpSession.id.in_(live),
-                                                      McpSession.last_seen_at < now - LAST_SEEN_EVERY)
-                             .values(last_seen_at=now))
+                conn.execute(
+                    update(McpSession)
+                    .where(McpSession.id.in_(live), McpSession.last_seen_at < now - LAST_SEEN_EVERY)
+                    .values(last_seen_at=now)
+                )
         for session_id in set(ids) - live:
             self._forget(session_id)
         return live
@@ -120,8 +160,11 @@ class SessionStore:
         t = McpSession.__table__.c
         cutoff = datetime.now(UTC) - self._idle_timeout
         with self._engine.connect() as conn:
-            rows = conn.execute(select(t.id, t.owner_node).where(
-                t.transport == transport, t.token_hash == token_hash, t.ended_at.is_(None), t.last_seen_at >= cutoff))
+            rows = conn.execute(
+                select(t.id, t.owner_node).where(
+                    t.transport == transport, t.token_hash == token_hash, t.ended_at.is_(None), t.last_seen_at >= cutoff
+                )
+            )
             return [(row[0], row[1]) for row in rows]
 
     def update(self, record: SessionRecord, **fields: Any) -> SessionRecord:
@@ -136,7 +179,8 @@ class SessionStore:
         self._forget(session_id)
         with self._engine.begin() as conn:
             result = conn.execute(
-                update(McpSession).where(McpSession.id == session_id, McpSession.ended_at.is_(None))
+                update(McpSession)
+                .where(McpSession.id == session_id, McpSession.ended_at.is_(None))
                 .values(ended_at=datetime.now(UTC))
             )
         return result.rowcount > 0
@@ -155,9 +199,12 @@ class SessionStore:
         """Delete ended or long-idle sessions (housekeeping)."""
         cutoff = datetime.now(UTC) - older_than
         with self._engine.begin() as conn:
-            result = conn.execute(delete(McpSession).where(
-                (McpSession.ended_at.is_not(None) & (McpSession.ended_at < cutoff)) | (McpSession.last_seen_at < cutoff)
-            ))
+            result = conn.execute(
+                delete(McpSession).where(
+                    (McpSession.ended_at.is_not(None) & (McpSession.ended_at < cutoff))
+                    | (McpSession.last_seen_at < cutoff)
+                )
+            )
         return result.rowcount
 
     def _touch(self, record: SessionRecord) -> None:

@@ -27,6 +27,7 @@ Failed sign-ins are audit rows (`login.failure`): a known username under its own
 name, any other under one fixed placeholder, so the log holds no attacker-chosen
 text and grows at most LOGIN_RATE_PER_IP rows a minute per address.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -84,12 +85,14 @@ class Limits:
 
     @classmethod
     def from_config(cls, cfg: Any) -> Limits:
-        return cls(session_hours=float(cfg.get("PORTAL_SESSION_HOURS", 12.0)),
-                   idle_minutes=float(cfg.get("PORTAL_IDLE_MINUTES", 60.0)),
-                   max_failures=int(cfg.get("LOGIN_MAX_FAILURES", 5)),
-                   lockout_minutes=float(cfg.get("LOGIN_LOCKOUT_MINUTES", 15.0)),
-                   rate_per_ip=int(cfg.get("LOGIN_RATE_PER_IP", 20)),
-                   api_session_hours=float(cfg.get("SESSION_JWT_HOURS", 12.0)))
+        return cls(
+            session_hours=float(cfg.get("PORTAL_SESSION_HOURS", 12.0)),
+            idle_minutes=float(cfg.get("PORTAL_IDLE_MINUTES", 60.0)),
+            max_failures=int(cfg.get("LOGIN_MAX_FAILURES", 5)),
+            lockout_minutes=float(cfg.get("LOGIN_LOCKOUT_MINUTES", 15.0)),
+            rate_per_ip=int(cfg.get("LOGIN_RATE_PER_IP", 20)),
+            api_session_hours=float(cfg.get("SESSION_JWT_HOURS", 12.0)),
+        )
 
 
 def client_address(remote_addr: str | None, forwarded_for: str | None, trusted_hops: int) -> str:
@@ -141,8 +144,13 @@ class Guard:
                 self._attempts.popitem(last=False)  # the longest idle: its bucket has refilled the most
         return 0 if admitted else int((1.0 - tokens) / refill) + 1
 
-    def locked_for(self, username: str, address: str, limits: Limits,
-                   unlocked_at: Callable[[str], float | None] = lambda username: None) -> int:
+    def locked_for(
+        self,
+        username: str,
+        address: str,
+        limits: Limits,
+        unlocked_at: Callable[[str], float | None] = lambda username: None,
+    ) -> int:
         """0 unless the pair has failed max_failures times within the window; then the seconds left.
 
         `unlocked_at` (asked only for a locked pair) is when the username was last unlocked on the
@@ -209,8 +217,9 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def check_credentials(username: str, password: str, limits: Limits, *, via: str,
-                      remote_addr: str | None = None) -> dict[str, Any] | None:
+def check_credentials(
+    username: str, password: str, limits: Limits, *, via: str, remote_addr: str | None = None
+) -> dict[str, Any] | None:
     """The user's view when the password is right; TooManyAttempts or None (and an audit row) otherwise.
 
     `remote_addr` is the client address (client_address()). Commits its audit row, so a failure is on
@@ -224,40 +233,61 @@ def check_credentials(username: str, password: str, limits: Limits, *, via: str,
     wait = counters.admit(address, limits.rate_per_ip)
     if wait:
         if counters.first_refusal(("rate", address), wait):
-            admin_audit.record(ANY_USER, "login.throttled", "user", None, via=via, remote_addr=address,
-                               reason=f"more than {limits.rate_per_ip} sign-in attempts a minute from this address; "
-                                      "further refusals this minute are not recorded")
+            admin_audit.record(
+                ANY_USER,
+                "login.throttled",
+                "user",
+                None,
+                via=via,
+                remote_addr=address,
+                reason=f"more than {limits.rate_per_ip} sign-in attempts a minute from this address; "
+                "further refusals this minute are not recorded",
+            )
             db.session.commit()
-        raise TooManyAttempts(f"Too many sign-in attempts from this address; try again in {wait} seconds.",
-                              retry_after=wait)
+        raise TooManyAttempts(
+            f"Too many sign-in attempts from this address; try again in {wait} seconds.", retry_after=wait
+        )
     wait = counters.locked_for(username, address, limits, _unlocked_at)
     if wait:
         if counters.first_refusal(("lockout", username, address), wait):
             known = users_service.exists(username)
-            admin_audit.record(username if known else UNKNOWN_USER, "login.throttled", "user", None, via=via,
-                               remote_addr=address,
-                               reason=f"{limits.max_failures} failed sign-ins from this address; further refusals "
-                                      "until the lockout ends are not recorded")
+            admin_audit.record(
+                username if known else UNKNOWN_USER,
+                "login.throttled",
+                "user",
+                None,
+                via=via,
+                remote_addr=address,
+                reason=f"{limits.max_failures} failed sign-ins from this address; further refusals "
+                "until the lockout ends are not recorded",
+            )
             db.session.commit()
         minutes = f"{limits.lockout_minutes:g}"
-        raise TooManyAttempts(f"Too many failed sign-ins for this username from this address; try again in "
-                              f"{minutes} minutes.", retry_after=wait, field="username")
+        raise TooManyAttempts(
+            f"Too many failed sign-ins for this username from this address; try again in {minutes} minutes.",
+            retry_after=wait,
+            field="username",
+        )
     known, user = users_service.authenticate_with_outcome(username, password, run=off_loop)
     if user is not None:
         counters.succeeded(username, address)
         admin_audit.record(user["username"], "login.success", "user", user["id"], via=via, remote_addr=address)
     else:
         counters.failed(username, address, limits)
-        admin_audit.record(username if known else UNKNOWN_USER, "login.failure", "user", None, via=via,
-                           remote_addr=address)
+        admin_audit.record(
+            username if known else UNKNOWN_USER, "login.failure", "user", None, via=via, remote_addr=address
+        )
     db.session.commit()
     return user
 
 
 def _unlocked_at(username: str) -> float | None:
     """When `flask janus users unlock|set-password` last unlocked this username (an audit row), as a timestamp."""
-    when = db.session.scalar(select(func.max(AdminAuditLog.created_at)).join(User, User.id == AdminAuditLog.target_id)
-                             .where(AdminAuditLog.action == UNLOCK_ACTION, User.username == username))
+    when = db.session.scalar(
+        select(func.max(AdminAuditLog.created_at))
+        .join(User, User.id == AdminAuditLog.target_id)
+        .where(AdminAuditLog.action == UNLOCK_ACTION, User.username == username)
+    )
     return None if when is None else when.timestamp()
 
 
@@ -301,16 +331,25 @@ def _gevent_active() -> bool:
     return monkey is not None and monkey.is_module_patched("socket")
 
 
-def start(user_id: str, limits: Limits, *, remote_addr: str | None = None, user_agent: str | None = None,
-          kind: str = PORTAL) -> str:
+def start(
+    user_id: str, limits: Limits, *, remote_addr: str | None = None, user_agent: str | None = None, kind: str = PORTAL
+) -> str:
     """A new sign-in for the user; returns its secret (for the cookie, or a token's `sid`), never stored as such."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
     hours = limits.api_session_hours if kind == API else limits.session_hours
-    db.session.add(PortalSession(id=_digest(secret), user_id=user_id, kind=kind, created_at=now, last_seen_at=now,
-                                 expires_at=now + timedelta(hours=hours),
-                                 remote_addr=(remote_addr or "")[:64] or None,
-                                 user_agent=(user_agent or "")[:USER_AGENT_MAX] or None))
+    db.session.add(
+        PortalSession(
+            id=_digest(secret),
+            user_id=user_id,
+            kind=kind,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=hours),
+            remote_addr=(remote_addr or "")[:64] or None,
+            user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
+        )
+    )
     db.session.commit()
     return secret
 
@@ -318,21 +357,27 @@ def start(user_id: str, limits: Limits, *, remote_addr: str | None = None, user_
 @dataclass(frozen=True)
 class ApiSignIn:
     """What an admin-API token is minted from: the row's secret and the user's credential version."""
+
     sid: str
     user_id: str
     credential_version: int
     expires_at: datetime
 
 
-def start_api(user_id: str, limits: Limits, *, remote_addr: str | None = None,
-              user_agent: str | None = None) -> ApiSignIn:
+def start_api(
+    user_id: str, limits: Limits, *, remote_addr: str | None = None, user_agent: str | None = None
+) -> ApiSignIn:
     """A new admin-API/mcp-cli sign-in, lasting SESSION_JWT_HOURS."""
     version = db.session.scalar(select(User.credential_version).where(User.id == user_id))
     if version is None:
         raise ServiceError("the user no longer exists")
     sid = start(user_id, limits, remote_addr=remote_addr, user_agent=user_agent, kind=API)
-    return ApiSignIn(sid=sid, user_id=user_id, credential_version=int(version),
-                     expires_at=utcnow() + timedelta(hours=limits.api_session_hours))
+    return ApiSignIn(
+        sid=sid,
+        user_id=user_id,
+        credential_version=int(version),
+        expires_at=utcnow() + timedelta(hours=limits.api_session_hours),
+    )
 
 
 def resolve(secret: str | None, limits: Limits) -> dict[str, Any] | None:
@@ -342,8 +387,11 @@ def resolve(secret: str | None, limits: Limits) -> dict[str, Any] | None:
         return None
     sign_in, user = found
     now = utcnow()
-    if (not user.enabled or now >= sign_in.expires_at
-            or now - sign_in.last_seen_at > timedelta(minutes=limits.idle_minutes)):
+    if (
+        not user.enabled
+        or now >= sign_in.expires_at
+        or now - sign_in.last_seen_at > timedelta(minutes=limits.idle_minutes)
+    ):
         sign_in.ended_at = now
         db.session.commit()
         return None
@@ -376,7 +424,8 @@ def _live(secret: str | None, kind: str) -> tuple[PortalSession, User] | None:
     if not isinstance(secret, str) or not secret or len(secret) > 128:
         return None
     row = db.session.execute(
-        select(PortalSession, User).join(User, User.id == PortalSession.user_id)
+        select(PortalSession, User)
+        .join(User, User.id == PortalSession.user_id)
         .where(PortalSession.id == _digest(secret), PortalSession.kind == kind, PortalSession.ended_at.is_(None))
     ).first()
     return None if row is None else (row[0], row[1])
@@ -392,9 +441,10 @@ def end(secret: str | None, kind: str = PORTAL) -> bool:
     """End one sign-in; False when it was unknown or already over (logging out twice is not an error)."""
     if not (isinstance(secret, str) and secret):
         return False
-    result = db.session.execute(update(PortalSession).where(
-        PortalSession.id == _digest(secret), PortalSession.kind == kind,
-        PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
+    result = db.session.execute(
+        update(PortalSession)
+        .where(PortalSession.id == _digest(secret), PortalSession.kind == kind, PortalSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
     db.session.commit()
     return bool(affected_rows(result))
-

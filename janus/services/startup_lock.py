@@ -4,6 +4,7 @@ processes and replicas sharing the database.
 Its own module: bootstrap takes it around the start-up steps, and token_key (which bootstrap
 uses) takes it to create the key on a first start.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """The gateway's own status and the five checks of `mcp-cli verify`."""
+
 from __future__ import annotations
 
 import time
@@ -53,21 +54,44 @@ def settings_overview() -> list[dict[str, Any]]:
     cfg = current_app.config
     tls = bool(cfg.get("TLS_CERT_PATH") and cfg.get("TLS_KEY_PATH"))
     database = make_url(cfg["SQLALCHEMY_DATABASE_URI"])
-    where = database.database if database.get_backend_name() == "sqlite" else database.render_as_string(hide_password=True)
+    where = (
+        database.database if database.get_backend_name() == "sqlite" else database.render_as_string(hide_password=True)
+    )
     return [
-        {"label": "HTTP/HTTPS bind", "value": f"{cfg['HOST']}:{cfg['PORT']}", "state": None,
-         "note": f"{cfg['WEB_CONCURRENCY']} gunicorn gevent workers"},
+        {
+            "label": "HTTP/HTTPS bind",
+            "value": f"{cfg['HOST']}:{cfg['PORT']}",
+            "state": None,
+            "note": f"{cfg['WEB_CONCURRENCY']} gunicorn gevent workers",
+        },
         {"label": "Database", "value": where, "state": None, "note": cfg["DATABASE_KIND"]},
-        {"label": "OIDC single sign-on", "value": cfg.get("OIDC_ISSUER") or None,
-         "state": "SSO CONFIGURED" if cfg.get("OIDC_ISSUER") else "SSO DISABLED", "ok": bool(cfg.get("OIDC_ISSUER")),
-         "note": None if cfg.get("OIDC_ISSUER") else "Set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET; "
-                                                      "until then admins sign in with a username and password"},
-        {"label": "TLS", "value": None, "state": "HTTPS" if tls else "UNENCRYPTED (HTTP)", "ok": tls,
-         "note": None if tls else "Set TLS_CERT_PATH and TLS_KEY_PATH, or terminate TLS at a proxy in front"},
-        {"label": "Mutual TLS (mTLS)", "value": None, "state": "MTLS REQUIRED" if tls and cfg.get("CLIENT_CA_PATH")
-         else "MTLS DISABLED", "ok": bool(tls and cfg.get("CLIENT_CA_PATH")),
-         "note": None if tls and cfg.get("CLIENT_CA_PATH") else "Clients authenticate with their bearer token only; "
-                                                                 "set CLIENT_CA_PATH (with TLS) to require certificates"},
+        {
+            "label": "OIDC single sign-on",
+            "value": cfg.get("OIDC_ISSUER") or None,
+            "state": "SSO CONFIGURED" if cfg.get("OIDC_ISSUER") else "SSO DISABLED",
+            "ok": bool(cfg.get("OIDC_ISSUER")),
+            "note": None
+            if cfg.get("OIDC_ISSUER")
+            else "Set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET; "
+            "until then admins sign in with a username and password",
+        },
+        {
+            "label": "TLS",
+            "value": None,
+            "state": "HTTPS" if tls else "UNENCRYPTED (HTTP)",
+            "ok": tls,
+            "note": None if tls else "Set TLS_CERT_PATH and TLS_KEY_PATH, or terminate TLS at a proxy in front",
+        },
+        {
+            "label": "Mutual TLS (mTLS)",
+            "value": None,
+            "state": "MTLS REQUIRED" if tls and cfg.get("CLIENT_CA_PATH") else "MTLS DISABLED",
+            "ok": bool(tls and cfg.get("CLIENT_CA_PATH")),
+            "note": None
+            if tls and cfg.get("CLIENT_CA_PATH")
+            else "Clients authenticate with their bearer token only; "
+            "set CLIENT_CA_PATH (with TLS) to require certificates",
+        },
     ]
 
 
@@ -81,9 +105,15 @@ def verify(executor: Executor) -> dict[str, Any]:
         tables_ok = inspect(db.engine).has_table("connections") and revision == SCHEMA_REVISION
         n_conn = db.session.scalar(select(func.count(Connection.id)))
         n_tools = db.session.scalar(select(func.count(Endpoint.id)))
-        checks.append({"step": "database", "ok": tables_ok,
-                       "detail": f"{n_conn} Connections, {n_tools} Tools Registered" if tables_ok
-                       else f"schema revision {revision!r}, expected {SCHEMA_REVISION!r}"})
+        checks.append(
+            {
+                "step": "database",
+                "ok": tables_ok,
+                "detail": f"{n_conn} Connections, {n_tools} Tools Registered"
+                if tables_ok
+                else f"schema revision {revision!r}, expected {SCHEMA_REVISION!r}",
+            }
+        )
     except Exception as exc:  # noqa: BLE001 - the report must be complete even when a step fails
         checks.append({"step": "database", "ok": False, "detail": type(exc).__name__})
     try:
@@ -94,8 +124,13 @@ def verify(executor: Executor) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any provider's failure is reported, not raised
         checks.append({"step": "vault", "ok": False, "detail": str(exc)[:200]})
     targets = health(executor)
-    checks.append({"step": "targets", "ok": all(t["ok"] for t in targets),
-                   "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} OK"})
+    checks.append(
+        {
+            "step": "targets",
+            "ok": all(t["ok"] for t in targets),
+            "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} OK",
+        }
+    )
     return {"checks": checks, "targets": targets}
 
 
@@ -145,18 +180,37 @@ def test_connection(executor: Executor, connection_id: str):
 def _spec(conn: Connection):
     from janus.gateway.specs import ConnectionSpec
 
-    return ConnectionSpec(id=conn.id, name=conn.name, base_url=conn.base_url, auth_type=conn.auth_type,
-                          auth_secret_ref=conn.auth_secret_ref, timeout_seconds=min(conn.timeout_seconds, PROBE_TIMEOUT))
+    return ConnectionSpec(
+        id=conn.id,
+        name=conn.name,
+        base_url=conn.base_url,
+        auth_type=conn.auth_type,
+        auth_secret_ref=conn.auth_secret_ref,
+        timeout_seconds=min(conn.timeout_seconds, PROBE_TIMEOUT),
+    )
 
 
 # Why a probe got no answer, as the dashboard and mcp-cli verify word it (UpstreamError kinds).
-_NO_ANSWER = {"refused": "connection refused", "timeout": "timed out", "dns": "DNS lookup failed", "tls": "TLS error",
-              "egress": "refused by the egress policy"}
+_NO_ANSWER = {
+    "refused": "connection refused",
+    "timeout": "timed out",
+    "dns": "DNS lookup failed",
+    "tls": "TLS error",
+    "egress": "refused by the egress policy",
+}
 
 
 def _reachability(executor: Executor, conn: Connection) -> dict[str, Any]:
     """The executor's probe without credentials (dashboard, verify): no secret is read for it."""
     probe = executor.probe(_spec(conn), credentials=False, excerpt_bytes=0)
-    return {"id": conn.id, "name": conn.name, "base_url": conn.base_url, "enabled": conn.enabled, "ok": probe.ok,
-            "http_status": probe.http_status, "reason": probe.reason if probe.http_status else "",
-            "rtt_ms": probe.rtt_ms, "error": None if probe.http_status else _NO_ANSWER.get(probe.kind or "", probe.kind)}
+    return {
+        "id": conn.id,
+        "name": conn.name,
+        "base_url": conn.base_url,
+        "enabled": conn.enabled,
+        "ok": probe.ok,
+        "http_status": probe.http_status,
+        "reason": probe.reason if probe.http_status else "",
+        "rtt_ms": probe.rtt_ms,
+        "error": None if probe.http_status else _NO_ANSWER.get(probe.kind or "", probe.kind),
+    }

@@ -5,6 +5,7 @@ GROUP BY latency class, ORDER BY … OFFSET for the percentile), so the page cos
 queries however many rows the window holds, and the same statements run on SQLite and
 PostgreSQL: only the timestamp → epoch-seconds expression differs between them.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,11 +33,14 @@ class Window:
         return self.seconds // self.bucket_seconds
 
 
-WINDOWS = {w.key: w for w in (
-    Window("1h", "Last hour, per 5 minutes", 3600, 300),
-    Window("24h", "Last 24 hours, per hour", 24 * 3600, 3600),
-    Window("7d", "Last 7 days, per 6 hours", 7 * 24 * 3600, 6 * 3600),
-)}
+WINDOWS = {
+    w.key: w
+    for w in (
+        Window("1h", "Last hour, per 5 minutes", 3600, 300),
+        Window("24h", "Last 24 hours, per hour", 24 * 3600, 3600),
+        Window("7d", "Last 7 days, per 6 hours", 7 * 24 * 3600, 6 * 3600),
+    )
+}
 DEFAULT_WINDOW = "24h"
 PERCENTILE = 0.95
 # Upper edges (ms) of the latency classes; the last class is everything from the last edge up.
@@ -79,13 +83,26 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
     cancellations = sum(g["cancelled"] for g in groups)
     avg_ms = sum(g["sum_ms"] for g in groups) / total if total else None
     max_ms = max((g["max_ms"] for g in groups), default=None)
-    tools = [{"tool": g["tool"], "calls": g["calls"], "successes": g["successes"],
-              "success_rate": g["successes"] / g["calls"] if g["calls"] else None,
-              "avg_ms": g["sum_ms"] / g["calls"], "max_ms": g["max_ms"]} for g in groups[:TOOLS_SHOWN]]
+    tools = [
+        {
+            "tool": g["tool"],
+            "calls": g["calls"],
+            "successes": g["successes"],
+            "success_rate": g["successes"] / g["calls"] if g["calls"] else None,
+            "avg_ms": g["sum_ms"] / g["calls"],
+            "max_ms": g["max_ms"],
+        }
+        for g in groups[:TOOLS_SHOWN]
+    ]
 
     return {
-        "window": {"key": spec.key, "label": spec.label, "start": _iso(start), "end": _iso(end),
-                   "bucket_seconds": size},
+        "window": {
+            "key": spec.key,
+            "label": spec.label,
+            "start": _iso(start),
+            "end": _iso(end),
+            "bucket_seconds": size,
+        },
         "as_of": _iso(now.astimezone(UTC).replace(microsecond=0)),
         "total": total,
         "successes": successes,
@@ -114,14 +131,23 @@ def database() -> dict[str, Any]:
             size_bytes = os.path.getsize(path)
             wal_bytes = os.path.getsize(path + "-wal") if os.path.exists(path + "-wal") else 0
         else:  # in memory: what the pages would take
-            size_bytes = db.session.execute(text("PRAGMA page_count")).scalar_one() * \
-                db.session.execute(text("PRAGMA page_size")).scalar_one()
+            size_bytes = (
+                db.session.execute(text("PRAGMA page_count")).scalar_one()
+                * db.session.execute(text("PRAGMA page_size")).scalar_one()
+            )
     elif kind == "postgresql":
         size_bytes = db.session.execute(text("SELECT pg_database_size(current_database())")).scalar()
-    tables = [{"table": model.__tablename__, "rows": db.session.scalar(select(func.count()).select_from(model))}
-              for model in MAIN_TABLES]
-    return {"kind": kind, "size_bytes": size_bytes, "wal_bytes": wal_bytes, "tables": tables,
-            "pool": _pool(engine.pool)}
+    tables = [
+        {"table": model.__tablename__, "rows": db.session.scalar(select(func.count()).select_from(model))}
+        for model in MAIN_TABLES
+    ]
+    return {
+        "kind": kind,
+        "size_bytes": size_bytes,
+        "wal_bytes": wal_bytes,
+        "tables": tables,
+        "pool": _pool(engine.pool),
+    }
 
 
 def _percentile(in_window: tuple, total: int, fraction: float, classes: list[dict[str, Any]]) -> float | None:
@@ -141,8 +167,13 @@ def _percentile(in_window: tuple, total: int, fraction: float, classes: list[dic
     conditions = [*in_window, ToolCallLog.duration_ms >= klass["low_ms"]] if klass["low_ms"] else list(in_window)
     if klass["high_ms"] is not None:
         conditions.append(ToolCallLog.duration_ms < klass["high_ms"])
-    value = db.session.scalar(select(ToolCallLog.duration_ms).where(*conditions)
-                              .order_by(ToolCallLog.duration_ms).offset(rank - below - 1).limit(1))
+    value = db.session.scalar(
+        select(ToolCallLog.duration_ms)
+        .where(*conditions)
+        .order_by(ToolCallLog.duration_ms)
+        .offset(rank - below - 1)
+        .limit(1)
+    )
     return float(value) if value is not None else None
 
 
@@ -153,16 +184,29 @@ def _volume(in_window: tuple, first_ts: int, spec: Window) -> list[dict[str, Any
         index = cast(func.floor((_epoch(ToolCallLog.created_at) - first_ts) / spec.bucket_seconds), Integer)
     bucket = index.label("bucket")
     rows = db.session.execute(
-        select(bucket, func.count(ToolCallLog.id), func.sum(case((ToolCallLog.status == "success", 1), else_=0)),
-               func.avg(ToolCallLog.duration_ms)).where(*in_window).group_by(bucket)
+        select(
+            bucket,
+            func.count(ToolCallLog.id),
+            func.sum(case((ToolCallLog.status == "success", 1), else_=0)),
+            func.avg(ToolCallLog.duration_ms),
+        )
+        .where(*in_window)
+        .group_by(bucket)
     ).all()
     found = {int(i): (n, ok, avg) for i, n, ok, avg in rows}
     buckets = []
     for i in range(spec.buckets):
         n, ok, avg = found.get(i, (0, 0, None))
         start = first_ts + i * spec.bucket_seconds
-        buckets.append({"start": _iso(_utc(start)), "ts": start, "calls": int(n), "errors": int(n) - int(ok or 0),
-                        "avg_ms": float(avg) if avg is not None else None})
+        buckets.append(
+            {
+                "start": _iso(_utc(start)),
+                "ts": start,
+                "calls": int(n),
+                "errors": int(n) - int(ok or 0),
+                "avg_ms": float(avg) if avg is not None else None,
+            }
+        )
     return buckets
 
 
@@ -170,8 +214,9 @@ def _latency_classes(in_window: tuple) -> list[dict[str, Any]]:
     edges = LATENCY_EDGES_MS
     klass = case(*((ToolCallLog.duration_ms < edge, i) for i, edge in enumerate(edges)), else_=len(edges))
     labelled = klass.label("class")
-    counts: dict[int, int] = dict(db.session.execute(
-        select(labelled, func.count(ToolCallLog.id)).where(*in_window).group_by(labelled)).all())
+    counts: dict[int, int] = dict(
+        db.session.execute(select(labelled, func.count(ToolCallLog.id)).where(*in_window).group_by(labelled)).all()
+    )
     classes = []
     for i in range(len(edges) + 1):
         low = edges[i - 1] if i else 0
@@ -183,19 +228,39 @@ def _latency_classes(in_window: tuple) -> list[dict[str, Any]]:
 
 def _tool_groups(in_window: tuple) -> list[dict[str, Any]]:
     """Every tool called in the window with its counts and latencies, busiest first."""
+
     def status_is(value: str):
         return func.sum(case((ToolCallLog.status == value, 1), else_=0))
 
     calls = func.count(ToolCallLog.id).label("calls")
     rows = db.session.execute(
-        select(ToolCallLog.tool_name, calls, status_is("success"), status_is("failure"), status_is("denied"),
-               status_is("cancelled"), func.sum(ToolCallLog.duration_ms), func.max(ToolCallLog.duration_ms))
-        .where(*in_window).group_by(ToolCallLog.tool_name).order_by(calls.desc(), ToolCallLog.tool_name)
+        select(
+            ToolCallLog.tool_name,
+            calls,
+            status_is("success"),
+            status_is("failure"),
+            status_is("denied"),
+            status_is("cancelled"),
+            func.sum(ToolCallLog.duration_ms),
+            func.max(ToolCallLog.duration_ms),
+        )
+        .where(*in_window)
+        .group_by(ToolCallLog.tool_name)
+        .order_by(calls.desc(), ToolCallLog.tool_name)
     ).all()
-    return [{"tool": name, "calls": int(n), "successes": int(ok or 0), "failures": int(bad or 0),
-             "denied": int(no or 0), "cancelled": int(withdrawn or 0), "sum_ms": float(total_ms or 0.0),
-             "max_ms": float(peak)}
-            for name, n, ok, bad, no, withdrawn, total_ms, peak in rows]
+    return [
+        {
+            "tool": name,
+            "calls": int(n),
+            "successes": int(ok or 0),
+            "failures": int(bad or 0),
+            "denied": int(no or 0),
+            "cancelled": int(withdrawn or 0),
+            "sum_ms": float(total_ms or 0.0),
+            "max_ms": float(peak),
+        }
+        for name, n, ok, bad, no, withdrawn, total_ms, peak in rows
+    ]
 
 
 def _epoch(column):

@@ -15,6 +15,7 @@ key stops at start with one clear error instead of answering 401 to every client
 process after the upgrade to schema 0005 re-keys the rows stored as plain SHA-256 (tokens and MCP
 sessions), in the same transaction that writes the fingerprint, so it happens exactly once.
 """
+
 from __future__ import annotations
 
 import base64
@@ -121,7 +122,8 @@ def _from_vault(config, provider: str, create: bool) -> bytes | None:
     except VaultError as exc:
         raise TokenKeyError(
             f"the {provider} vault has no secret {VAULT_SECRET_NAME!r} (the client token hash key) and it cannot be "
-            f"created there ({exc}); create it (base64 of 32 random bytes) or set {SETTING}") from None
+            f"created there ({exc}); create it (base64 of 32 random bytes) or set {SETTING}"
+        ) from None
     log.info("created the client token hash key as the secret %r of the %s vault", VAULT_SECRET_NAME, provider)
     # Read back, not the value we wrote: if another replica wrote at the same moment, its value is the key.
     return decode_key(vault.get(VAULT_SECRET_NAME), f"the vault secret {VAULT_SECRET_NAME!r}")
@@ -139,7 +141,8 @@ def _ensure_database_keyed(key: bytes, source: str) -> None:
             raise TokenKeyError(
                 f"the client token hash key from {source} is not the key this database's tokens were hashed with, "
                 f"so every client token would be refused. Give every process of this deployment the same key "
-                f"(set {SETTING} to one value everywhere, or restore the original key file or vault secret)")
+                f"(set {SETTING} to one value everywhere, or restore the original key file or vault secret)"
+            )
         try:
             # The marker first: a second process doing the same fails on its primary key, re-keys nothing.
             db.session.add(KeyCheck(name=CHECK_NAME, fingerprint=mark))
@@ -150,8 +153,12 @@ def _ensure_database_keyed(key: bytes, source: str) -> None:
             db.session.rollback()
             continue
         if count:
-            log.warning("re-keyed %d stored client token and session hash(es) from SHA-256 to HMAC-SHA256 "
-                        "under the key from %s", count, source)
+            log.warning(
+                "re-keyed %d stored client token and session hash(es) from SHA-256 to HMAC-SHA256 "
+                "under the key from %s",
+                count,
+                source,
+            )
         return
     raise TokenKeyError("could not record the client token hash key in the database (it stayed busy)")
 
@@ -164,8 +171,16 @@ def _rekey_legacy_rows(key: bytes) -> int:
             db.session.execute(update(model).where(model.id == row_id).values(token_hash=keyed_token_hash(key, digest)))
             count += 1
     if count:  # running processes reload their token tables; the admin trail records the change
-        db.session.execute(update(ChangeCounter).where(ChangeCounter.name == CATALOG_COUNTER)
-                           .values(value=ChangeCounter.value + 1))
-        db.session.add(AdminAuditLog(actor="system", action="token.rekey", target_type="token", target_id=None,
-                                     details={"rows": count, "scheme": "HMAC-SHA256 over SHA-256"}))
+        db.session.execute(
+            update(ChangeCounter).where(ChangeCounter.name == CATALOG_COUNTER).values(value=ChangeCounter.value + 1)
+        )
+        db.session.add(
+            AdminAuditLog(
+                actor="system",
+                action="token.rekey",
+                target_type="token",
+                target_id=None,
+                details={"rows": count, "scheme": "HMAC-SHA256 over SHA-256"},
+            )
+        )
     return count

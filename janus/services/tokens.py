@@ -1,4 +1,5 @@
 """Client tokens: hashed at rest under a server key (janus.services.token_key), scoped by globs, shown once."""
+
 from __future__ import annotations
 
 import re
@@ -33,14 +34,20 @@ def generate_token() -> str:
 def view(token: ClientToken) -> dict[str, Any]:
     # Never the hash, never the value: only a hint to tell tokens apart.
     return {
-        "id": token.id, "name": token.name, "role": token.role, "scopes": token.scope_list,
-        "token_hint": (token.token_hint + "…") if token.token_hint else "", "enabled": token.enabled,
-        "expires_at": iso(token.expires_at), "last_used_at": iso(token.last_used_at), "created_at": iso(token.created_at),
+        "id": token.id,
+        "name": token.name,
+        "role": token.role,
+        "scopes": token.scope_list,
+        "token_hint": (token.token_hint + "…") if token.token_hint else "",
+        "enabled": token.enabled,
+        "expires_at": iso(token.expires_at),
+        "last_used_at": iso(token.last_used_at),
+        "created_at": iso(token.created_at),
     }
 
 
 def state(token_view: dict[str, Any], now: datetime | None = None) -> str:
-    """"active", "disabled" or "expired": whether the gateway would accept the token right now."""
+    """ "active", "disabled" or "expired": whether the gateway would accept the token right now."""
     if not token_view["enabled"]:
         return "disabled"
     expires = token_view.get("expires_at")
@@ -67,8 +74,11 @@ def create_token(actor: str, data: dict[str, Any]) -> tuple[dict[str, Any], str]
     raw = text(data, "token", max_len=512)
     if raw:
         if len(raw) < MIN_TOKEN_LENGTH:
-            raise ValidationError(f"a token value must be at least {MIN_TOKEN_LENGTH} characters "
-                                  "(leave it out to have a secure one generated)", field="token")
+            raise ValidationError(
+                f"a token value must be at least {MIN_TOKEN_LENGTH} characters "
+                "(leave it out to have a secure one generated)",
+                field="token",
+            )
         if not TOKEN_RE.fullmatch(raw):
             raise ValidationError("a token value must be visible ASCII characters without spaces", field="token")
     else:
@@ -77,8 +87,12 @@ def create_token(actor: str, data: dict[str, Any]) -> tuple[dict[str, Any], str]
     if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == token_hash)) is not None:
         raise Conflict("this token value is already registered", field="token")
     token = ClientToken(
-        name=name, token_hash=token_hash, token_hint=raw[:6], role=_role(text(data, "role") or "developer"),
-        scopes=",".join(_scopes(data.get("scopes", ""))), expires_at=_expiry(data.get("expires_at")),
+        name=name,
+        token_hash=token_hash,
+        token_hint=raw[:6],
+        role=_role(text(data, "role") or "developer"),
+        scopes=",".join(_scopes(data.get("scopes", ""))),
+        expires_at=_expiry(data.get("expires_at")),
         enabled=boolean(data, "enabled", True),
     )
     return create_row(actor, "token", token, view, "this token value is already registered"), raw
@@ -135,11 +149,13 @@ def _scopes(raw: Any) -> tuple[str, ...]:
         if len(scope) > MAX_SCOPE_LENGTH:
             raise ValidationError(f"a scope is at most {MAX_SCOPE_LENGTH} characters", field="scopes")
         if not SCOPE_RE.fullmatch(scope):
-            raise ValidationError(f"scope {scope!r} is not a valid glob: use tool-name characters with * ? [ ]",
-                                  field="scopes")
+            raise ValidationError(
+                f"scope {scope!r} is not a valid glob: use tool-name characters with * ? [ ]", field="scopes"
+            )
         if not _brackets_close(scope):
-            raise ValidationError(f"scope {scope!r} has a '[' without a closing ']' or an empty set '[]'",
-                                  field="scopes")
+            raise ValidationError(
+                f"scope {scope!r} has a '[' without a closing ']' or an empty set '[]'", field="scopes"
+            )
     return scopes
 
 
@@ -152,13 +168,13 @@ def _expiry(raw: Any) -> datetime | None:
     if raw in (None, ""):
         return None
     if not isinstance(raw, str):
-        raise ValidationError("expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z",
-                              field="expires_at")
+        raise ValidationError("expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z", field="expires_at")
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"expires_at {raw!r} is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z",
-                              field="expires_at") from None
+        raise ValidationError(
+            f"expires_at {raw!r} is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z", field="expires_at"
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:

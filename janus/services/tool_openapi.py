@@ -3,6 +3,7 @@
 Served to a client token by the REST transport (exactly the tools its scopes allow) and to a
 signed-in admin by the portal (every enabled tool), so both show the same operations.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,11 @@ _RESULT_SCHEMA = {
     },
     "required": ["content"],
 }
-_ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                 "required": ["error", "message"]}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["error", "message"],
+}
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -33,21 +37,26 @@ def document(tools: list[dict[str, Any]], server_url: str, description: str) -> 
     """`tools` are MCP tool descriptors (name, description, inputSchema), as tools/list lists them."""
     paths = {}
     for tool in tools:
-        paths[f"/api/tools/{tool['name']}"] = {"post": {
-            "operationId": tool["name"],
-            "summary": tool["name"],
-            "description": tool.get("description") or "",
-            "tags": [tool["name"].split("_", 1)[0]],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": tool["inputSchema"]}}},
-            "responses": {
-                "200": {"description": "The MCP tool result (isError true when the upstream failed or the arguments "
-                                       "were invalid)", "content": {"application/json": {"schema": _RESULT_SCHEMA}}},
-                "400": _error_response("The body is not a JSON object"),
-                "401": _error_response("No valid client token"),
-                "404": _error_response("No such tool for this token"),
-                "502": _error_response("The upstream API is unreachable or timed out"),
-            },
-        }}
+        paths[f"/api/tools/{tool['name']}"] = {
+            "post": {
+                "operationId": tool["name"],
+                "summary": tool["name"],
+                "description": tool.get("description") or "",
+                "tags": [tool["name"].split("_", 1)[0]],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": tool["inputSchema"]}}},
+                "responses": {
+                    "200": {
+                        "description": "The MCP tool result (isError true when the upstream failed or the arguments "
+                        "were invalid)",
+                        "content": {"application/json": {"schema": _RESULT_SCHEMA}},
+                    },
+                    "400": _error_response("The body is not a JSON object"),
+                    "401": _error_response("No valid client token"),
+                    "404": _error_response("No such tool for this token"),
+                    "502": _error_response("The upstream API is unreachable or timed out"),
+                },
+            }
+        }
     return {
         "openapi": "3.0.3",
         "info": {"title": "Janus tools", "version": __version__, "description": description},

@@ -1,4 +1,5 @@
 """Portal users: admins change things, viewers read them."""
+
 from __future__ import annotations
 
 import functools
@@ -42,8 +43,13 @@ def _dummy_hash() -> str:
 
 
 def view(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "role": user.role, "enabled": user.enabled,
-            "created_at": iso(user.created_at)}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "enabled": user.enabled,
+        "created_at": iso(user.created_at),
+    }
 
 
 def list_users() -> list[dict[str, Any]]:
@@ -61,8 +67,9 @@ def authenticate(username: str, password: str) -> dict[str, Any] | None:
     return authenticate_with_outcome(username, password)[1]
 
 
-def authenticate_with_outcome(username: str, password: str,
-                              run: Callable[..., Any] | None = None) -> tuple[bool, dict[str, Any] | None]:
+def authenticate_with_outcome(
+    username: str, password: str, run: Callable[..., Any] | None = None
+) -> tuple[bool, dict[str, Any] | None]:
     """(whether the username exists, the user's view when the password is right and the user enabled).
 
     An unknown username is checked against a dummy hash, so the answer takes as long either way.
@@ -86,8 +93,12 @@ def create_user(actor: str, data: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError("username may contain letters, digits and . _ @ - only")
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
-    user = User(username=username, password_hash=generate_password_hash(_password(data)),
-                role=_role(text(data, "role") or "viewer"), enabled=boolean(data, "enabled", True))
+    user = User(
+        username=username,
+        password_hash=generate_password_hash(_password(data)),
+        role=_role(text(data, "role") or "viewer"),
+        enabled=boolean(data, "enabled", True),
+    )
     return create_row(actor, "user", user, view, f"user {username!r} already exists")
 
 
@@ -131,8 +142,11 @@ def delete_user(actor: str, user_id: str) -> None:
 # starts and checks them) is part of that change, so it is done here.
 def _end_sign_ins(user_id: str) -> int:
     """End every sign-in of a user, portal and API alike (disabled, new password); part of the caller's transaction."""
-    result = db.session.execute(update(PortalSession).where(PortalSession.user_id == user_id,
-                                                            PortalSession.ended_at.is_(None)).values(ended_at=utcnow()))
+    result = db.session.execute(
+        update(PortalSession)
+        .where(PortalSession.user_id == user_id, PortalSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
     return affected_rows(result) or 0
 
 
@@ -142,8 +156,9 @@ def _forget_sign_ins(user_id: str) -> None:
 
 
 def _keep_an_admin(leaving_id: str) -> None:
-    others = db.session.scalar(select(func.count(User.id)).where(
-        User.role == "admin", User.enabled.is_(True), User.id != leaving_id))
+    others = db.session.scalar(
+        select(func.count(User.id)).where(User.role == "admin", User.enabled.is_(True), User.id != leaving_id)
+    )
     if not others:
         raise Conflict("this is the last enabled admin; create another admin first")
 

@@ -1,4 +1,5 @@
 """Vault secrets through Janus: names are listed, values go in and never come back out."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -26,30 +27,50 @@ class VaultReadOnly(Forbidden):
     """VAULT_READ_ONLY is on: secrets are managed in the provider itself, never through Janus."""
 
 
-READ_ONLY_MESSAGE = ("the vault is read-only (VAULT_READ_ONLY=true): store and delete secrets in the provider "
-                     "itself; Janus only reads them")
+READ_ONLY_MESSAGE = (
+    "the vault is read-only (VAULT_READ_ONLY=true): store and delete secrets in the provider "
+    "itself; Janus only reads them"
+)
 
-PROVIDER_NAMES = {"local": "Local encrypted file (AES-256-GCM)", "aws": "AWS Secrets Manager",
-                  "gcp": "Google Secret Manager", "azure": "Azure Key Vault"}
+PROVIDER_NAMES = {
+    "local": "Local encrypted file (AES-256-GCM)",
+    "aws": "AWS Secrets Manager",
+    "gcp": "Google Secret Manager",
+    "azure": "Azure Key Vault",
+}
 # What selects the store, per provider, with what applies when unset; never a credential (the providers take
 # those from their own chains: instance roles, workload identity, the environment).
 PROVIDER_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
     "local": (("VAULT_LOCAL_PATH", "./secrets.json"),),
-    "aws": (("AWS_REGION", "boto3's own lookup (AWS_DEFAULT_REGION, shared config)"), ("AWS_SECRETS_PREFIX", "none"),
-            ("AWS_SECRETS_ENDPOINT_URL", "the public AWS endpoint"), ("AWS_SECRETS_TIMEOUT_SECONDS", "5"),
-            ("AWS_SECRETS_MAX_RETRIES", "2")),
-    "gcp": (("GOOGLE_CLOUD_PROJECT", "required"), ("GCP_SECRETS_API_ENDPOINT", "the public Google endpoint"),
-            ("GCP_SECRETS_TIMEOUT_SECONDS", "5")),
-    "azure": (("AZURE_KEYVAULT_URL", "required"), ("AZURE_KEYVAULT_TIMEOUT_SECONDS", "5"),
-              ("AZURE_KEYVAULT_MAX_RETRIES", "2"), ("AZURE_KEYVAULT_PURGE_ON_DELETE", "true")),
+    "aws": (
+        ("AWS_REGION", "boto3's own lookup (AWS_DEFAULT_REGION, shared config)"),
+        ("AWS_SECRETS_PREFIX", "none"),
+        ("AWS_SECRETS_ENDPOINT_URL", "the public AWS endpoint"),
+        ("AWS_SECRETS_TIMEOUT_SECONDS", "5"),
+        ("AWS_SECRETS_MAX_RETRIES", "2"),
+    ),
+    "gcp": (
+        ("GOOGLE_CLOUD_PROJECT", "required"),
+        ("GCP_SECRETS_API_ENDPOINT", "the public Google endpoint"),
+        ("GCP_SECRETS_TIMEOUT_SECONDS", "5"),
+    ),
+    "azure": (
+        ("AZURE_KEYVAULT_URL", "required"),
+        ("AZURE_KEYVAULT_TIMEOUT_SECONDS", "5"),
+        ("AZURE_KEYVAULT_MAX_RETRIES", "2"),
+        ("AZURE_KEYVAULT_PURGE_ON_DELETE", "true"),
+    ),
 }
 
 
 def references() -> dict[str, list[str]]:
     """Which connections read each vault key (auth secret reference): key → connection names."""
     used: dict[str, list[str]] = {}
-    for name, ref in db.session.execute(select(Connection.name, Connection.auth_secret_ref)
-                                        .where(Connection.auth_secret_ref.is_not(None)).order_by(Connection.name)):
+    for name, ref in db.session.execute(
+        select(Connection.name, Connection.auth_secret_ref)
+        .where(Connection.auth_secret_ref.is_not(None))
+        .order_by(Connection.name)
+    ):
         if ref:
             used.setdefault(ref, []).append(name)
     return used
@@ -71,10 +92,19 @@ def provider_info() -> dict[str, Any]:
     if provider == "local":
         path = str(setting(config, "VAULT_LOCAL_PATH") or "./secrets.json")
         from_env = bool(str(setting(config, "VAULT_ENCRYPTION_KEY") or "").strip())
-        settings.append({"name": "encryption key", "default": "",  # where the key lives, never the key
-                         "value": "from VAULT_ENCRYPTION_KEY" if from_env else f"key file {path}.key"})
-    return {"provider": provider, "name": PROVIDER_NAMES.get(provider, provider), "read_only": is_read_only,
-            "settings": settings}
+        settings.append(
+            {
+                "name": "encryption key",
+                "default": "",  # where the key lives, never the key
+                "value": "from VAULT_ENCRYPTION_KEY" if from_env else f"key file {path}.key",
+            }
+        )
+    return {
+        "provider": provider,
+        "name": PROVIDER_NAMES.get(provider, provider),
+        "read_only": is_read_only,
+        "settings": settings,
+    }
 
 
 def _without_userinfo(url: str) -> str:
@@ -135,17 +165,26 @@ def _not_reserved(key: str) -> str:
     # The token hash key is Janus's own: overwriting or deleting it would void every client token and stop
     # the next start (another key than the database's), so only the vault's own tools may touch it.
     if key == token_key.VAULT_SECRET_NAME:
-        raise ValidationError(f"vault key {key!r} is reserved: it holds the client token hash key; manage it in "
-                              "the vault itself", field="key")
+        raise ValidationError(
+            f"vault key {key!r} is reserved: it holds the client token hash key; manage it in the vault itself",
+            field="key",
+        )
     return key
 
 
 def _key(key: Any) -> str:
     # Cc and Cs as the vault providers check them: a name they would refuse is the caller's mistake, not a 502.
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY or any(
-            unicodedata.category(c) in ("Cc", "Cs") for c in key):
-        raise ValidationError(f"key must be a non-empty name of at most {MAX_KEY} characters without control "
-                              "characters, e.g. prod/billing-service/api-key", field="key")
+    if (
+        not isinstance(key, str)
+        or not key.strip()
+        or len(key) > MAX_KEY
+        or any(unicodedata.category(c) in ("Cc", "Cs") for c in key)
+    ):
+        raise ValidationError(
+            f"key must be a non-empty name of at most {MAX_KEY} characters without control "
+            "characters, e.g. prod/billing-service/api-key",
+            field="key",
+        )
     return key.strip()
 
 
@@ -162,8 +201,10 @@ def rotate_key(actor: str, new_key_b64: str | None = None, new_key_name: str = "
         new_key = decode_key(new_key_b64, new_key_name) if new_key_b64 else None
         vault = get_vault(current_app.config)
         if not hasattr(vault, "rotate_key") or not hasattr(vault, "key_location"):
-            raise ValidationError(f"VAULT_PROVIDER {current_app.config['VAULT_PROVIDER']!r} keeps its own keys; "
-                                  "rotate them in that service")
+            raise ValidationError(
+                f"VAULT_PROVIDER {current_app.config['VAULT_PROVIDER']!r} keeps its own keys; "
+                "rotate them in that service"
+            )
         count = vault.rotate_key(new_key)
     except VaultError as exc:
         raise VaultUnavailable(str(exc)) from None

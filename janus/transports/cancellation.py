@@ -12,6 +12,7 @@ faster worker): it is remembered for a while, and the request is cancelled the
 moment it registers. Clients never reuse a request id within a session (the
 specification forbids it), so a remembered cancellation cannot hit a new request.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ class InFlightCalls:
             self._connected()
             return True
         except Exception:
-            log.warning("the bus is unavailable: cancellations from other processes cannot reach requests here",
-                        exc_info=True)
+            log.warning(
+                "the bus is unavailable: cancellations from other processes cannot reach requests here", exc_info=True
+            )
             return False
 
     def _connected(self) -> Any:
@@ -100,13 +102,17 @@ class InFlightCalls:
 
     def cancel(self, session_id: str, request_id: object | None = None) -> None:
         """Cancel one request (or, with no id, every request) of a session, in every process."""
-        message = json.dumps({"session": session_id, "all": request_id is None,
-                              "request": request_id}, separators=(",", ":"))
+        message = json.dumps(
+            {"session": session_id, "all": request_id is None, "request": request_id}, separators=(",", ":")
+        )
         try:
             bus = self._connected()
         except Exception:
-            log.warning("the bus is unavailable: cancelling session %s's requests in this process only",
-                        session_id[:8], exc_info=True)
+            log.warning(
+                "the bus is unavailable: cancelling session %s's requests in this process only",
+                session_id[:8],
+                exc_info=True,
+            )
             self.cancel_here(session_id, request_id)
             return
         bus.broadcast(TOPIC, message)  # this process included, before it returns

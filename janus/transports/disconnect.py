@@ -11,6 +11,7 @@ Under gunicorn's gevent worker (the one Janus runs) the watch is an event-loop
 I/O watcher on the client socket: no thread, no greenlet, nothing polled. Any
 other server: no watch, and the closed connection is noticed at the next write.
 """
+
 from __future__ import annotations
 
 import logging

@@ -2,6 +2,7 @@
 
 Wire constants live here, at the top, so the rules are easy to audit.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,9 @@ def _is_jsonrpc(body: Any) -> bool:
     return isinstance(body, dict) and body.get("jsonrpc") == "2.0"
 
 
-def rpc_error(status: int, code: int, message: str, request_id: Any = None, headers: dict | None = None) -> HttpResponse:
+def rpc_error(
+    status: int, code: int, message: str, request_id: Any = None, headers: dict | None = None
+) -> HttpResponse:
     return json_response(jsonrpc.error_response(request_id, code, message), status, headers)
 
 
@@ -99,7 +102,8 @@ def base_url() -> str:
 
 def unauthorized(message: str, base: str) -> HttpResponse:
     return json_response(
-        {"error": "unauthorized", "message": message}, 401,
+        {"error": "unauthorized", "message": message},
+        401,
         {WWW_AUTHENTICATE: f'Bearer resource_metadata="{base}{PROTECTED_RESOURCE_PATH}"'},
     )
 
@@ -177,24 +181,38 @@ class EdgePolicy:
         # Loopback origins on any port (a local client, the portal opened on localhost); and the names
         # an operator listed in ALLOWED_HOSTS, so a portal served under such a name may call its own API.
         # The wildcard host entry never widens the origins.
-        return name in LOOPBACK_HOSTS or name in self.hosts or (
-            parts.port is not None and f"{name}:{parts.port}" in self.host_ports)
+        return (
+            name in LOOPBACK_HOSTS
+            or name in self.hosts
+            or (parts.port is not None and f"{name}:{parts.port}" in self.host_ports)
+        )
 
     def refusal(self, origin: str | None, host: str) -> HttpResponse | None:
         """A foreign Origin gets 403, a malformed Host 400 and a Host not served here 421; else None."""
         if origin == "null":
             return json_response({"error": "forbidden", "message": "Opaque origins are not allowed."}, 403)
         if origin is not None and not self.origin_allowed(origin):
-            return json_response({"error": "forbidden", "message": f"Origin {origin!r} is not allowed; an operator "
-                                  "can allow it with ALLOWED_ORIGINS."}, 403)
+            return json_response(
+                {
+                    "error": "forbidden",
+                    "message": f"Origin {origin!r} is not allowed; an operator can allow it with ALLOWED_ORIGINS.",
+                },
+                403,
+            )
         name, port = _split_host(host)
         if name is None:
             return json_response({"error": "bad_request", "message": "The Host header is malformed."}, 400)
         if not self.host_allowed(name, port):
             # The Host value is not echoed: it is the attacker's text.
-            return json_response({"error": "misdirected_request", "message": "This gateway does not answer for "
-                                  "the Host this request names; an operator can allow it with ALLOWED_HOSTS or "
-                                  "PUBLIC_URL."}, 421)
+            return json_response(
+                {
+                    "error": "misdirected_request",
+                    "message": "This gateway does not answer for "
+                    "the Host this request names; an operator can allow it with ALLOWED_HOSTS or "
+                    "PUBLIC_URL.",
+                },
+                421,
+            )
         return None
 
 

@@ -7,13 +7,15 @@ and /mcp never passes through Flask at all. What matters there is measured
 anyway: each tool call in mcp_tool_execution_*, and each refused request
 (401, 403, 404, 406, 413 …) here, with cached label children.
 """
+
 from __future__ import annotations
 
 from prometheus_client import Counter
 
 # Exposed as mcp_http_rejected_requests_total{transport,method,status}.
 REJECTED_REQUESTS = Counter(
-    "mcp_http_rejected_requests", "Requests to the MCP HTTP transports answered with a 4xx or 5xx status.",
+    "mcp_http_rejected_requests",
+    "Requests to the MCP HTTP transports answered with a 4xx or 5xx status.",
     ["transport", "method", "status"],
 )
 EXCLUDED_FROM_FLASK_METRICS = ("^/sse$", "^/messages$")

@@ -1,4 +1,5 @@
 """Per-process state of the HTTP transports, built on first use."""
+
 from __future__ import annotations
 
 import logging
@@ -86,14 +87,22 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
         sessions = SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"]))
         rt = HttpRuntime(
             runtime=runtime,
-            server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
-                                stateless_list_changed=True),
-            sse_server=build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
-                                    stateless_list_changed=False),
+            server=build_server(
+                runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record, stateless_list_changed=True
+            ),
+            sse_server=build_server(
+                runtime.backend,
+                app.config["TOOLS_PAGE_SIZE"],
+                record=runtime.audit.record,
+                stateless_list_changed=False,
+            ),
             sessions=sessions,
-            streams=LocalStreams(runtime.catalog, app.config["CATALOG_REFRESH_SECONDS"],
-                                 live_sessions=sessions.live_ids,
-                                 session_check_seconds=app.config["SSE_KEEPALIVE_SECONDS"]),
+            streams=LocalStreams(
+                runtime.catalog,
+                app.config["CATALOG_REFRESH_SECONDS"],
+                live_sessions=sessions.live_ids,
+                session_check_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
+            ),
             database_uri=app.config["SQLALCHEMY_DATABASE_URI"],
             keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
             progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],

@@ -5,6 +5,7 @@ stream opens with `notifications/subscriptions/acknowledged`, carries
 `notifications/tools/list_changed` whenever the caller's visible tools
 change, and ends with the request's result when the server shuts down.
 """
+
 from __future__ import annotations
 
 import queue
@@ -33,8 +34,7 @@ def listen_stream(rt, principal: Principal, message: dict) -> HttpResponse:
         raise McpError(INVALID_PARAMS, "subscriptions/listen needs params.notifications (an object)")
     honored = {"toolsListChanged": True} if requested.get("toolsListChanged") else {}
     meta = {SUBSCRIPTION_ID_META_KEY: request_id}
-    return HttpResponse(200, _stream(rt, principal, request_id, honored, meta),
-                        list(SSE_HEADERS.items()), SSE_MIMETYPE)
+    return HttpResponse(200, _stream(rt, principal, request_id, honored, meta), list(SSE_HEADERS.items()), SSE_MIMETYPE)
 
 
 def _stream(rt, principal: Principal, request_id, honored: dict, meta: dict) -> Iterator[str]:

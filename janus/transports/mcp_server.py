@@ -1,4 +1,5 @@
 """The one McpServer configuration every transport serves."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,11 +27,17 @@ _UNSTORABLE = re.compile(r"[\ud800-\udfff\x00-\x1f\x7f]")
 REPLACEMENT = "\ufffd"
 
 
-def build_server(backend, page_size: int, *, record: Callable[[CallRecord], None],
-                 stateless_list_changed: bool = False) -> McpServer:
+def build_server(
+    backend, page_size: int, *, record: Callable[[CallRecord], None], stateless_list_changed: bool = False
+) -> McpServer:
     return McpServer(
-        UnencodableInputGuard(backend, record), name="janus", version=__version__, title="Janus MCP Gateway",
-        instructions=INSTRUCTIONS, page_size=page_size, stateless_list_changed=stateless_list_changed,
+        UnencodableInputGuard(backend, record),
+        name="janus",
+        version=__version__,
+        title="Janus MCP Gateway",
+        instructions=INSTRUCTIONS,
+        page_size=page_size,
+        stateless_list_changed=stateless_list_changed,
     )
 
 
@@ -53,13 +60,21 @@ class UnencodableInputGuard:
 
     def call_tool(self, ctx: RequestContext, name: str, arguments: dict) -> dict:
         if _UNSTORABLE.search(name):
-            self._refuse(ctx, name, arguments, "tool name is not valid text (lone UTF-16 surrogate or control character)")
-            raise McpError(INVALID_PARAMS, "Invalid params: the tool name holds a lone UTF-16 surrogate or a control "
-                                           "character; no tool has such a name")
+            self._refuse(
+                ctx, name, arguments, "tool name is not valid text (lone UTF-16 surrogate or control character)"
+            )
+            raise McpError(
+                INVALID_PARAMS,
+                "Invalid params: the tool name holds a lone UTF-16 surrogate or a control "
+                "character; no tool has such a name",
+            )
         if not encodable(arguments):
             self._refuse(ctx, name, arguments, "arguments are not valid Unicode (lone UTF-16 surrogate)")
-            raise McpError(INVALID_PARAMS, f"Invalid params: the arguments for tool '{name}' hold a lone UTF-16 "
-                                           "surrogate, which is not valid Unicode text")
+            raise McpError(
+                INVALID_PARAMS,
+                f"Invalid params: the arguments for tool '{name}' hold a lone UTF-16 "
+                "surrogate, which is not valid Unicode text",
+            )
         return self._backend.call_tool(ctx, name, arguments)
 
     def _refuse(self, ctx: RequestContext, name: str, arguments: dict, reason: str) -> None:
@@ -68,11 +83,18 @@ class UnencodableInputGuard:
     def record_refusal(self, principal, name: str, arguments: Any, reason: str) -> None:
         """The audit row of a tools/call refused before the backend ran it (here or by a transport)."""
         token = self._backend.catalog.current().token(principal)
-        self._record(CallRecord(
-            tool_name=storable(name)[:200], status="failure", duration_ms=0.0,
-            token_id=token.id if token else None, token_name=token.name if token else principal.actor,
-            transport=principal.transport, error_message=reason, arguments_digest=_ascii_digest(arguments),
-        ))
+        self._record(
+            CallRecord(
+                tool_name=storable(name)[:200],
+                status="failure",
+                duration_ms=0.0,
+                token_id=token.id if token else None,
+                token_name=token.name if token else principal.actor,
+                transport=principal.transport,
+                error_message=reason,
+                arguments_digest=_ascii_digest(arguments),
+            )
+        )
         try:
             metrics.observe(UNKNOWN_TOOL_LABEL, "failure", 0.0)
         except Exception:
@@ -88,12 +110,11 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
-
-
 def _ascii_digest(arguments: Any) -> str | None:
     # Like the backend's arguments_digest, but over ASCII escapes: a surrogate has no UTF-8 form.
     try:
-        return hashlib.sha256(json.dumps(arguments, sort_keys=True, separators=(",", ":"),
-                                         default=str).encode("ascii")).hexdigest()
+        return hashlib.sha256(
+            json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str).encode("ascii")
+        ).hexdigest()
     except (TypeError, ValueError, RecursionError):
         return None

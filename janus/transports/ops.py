@@ -9,6 +9,7 @@ unless the operator sets METRICS_PUBLIC=true.
 A transport module, though it serves no MCP: it shares the MCP endpoints' edge policy
 (http_common) and leaves the requests they count themselves (http_metrics) out of Flask's metrics.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -35,7 +36,9 @@ log = logging.getLogger(__name__)
 # registries are process-global (tests build many apps).
 # The MCP transports count their own requests (janus/transports/http_metrics.py).
 _http_metrics = PrometheusMetrics.for_app_factory(
-    path=None, group_by="endpoint", defaults_prefix="janus",
+    path=None,
+    group_by="endpoint",
+    defaults_prefix="janus",
     excluded_paths=["^/metrics$", "^/healthz$", *EXCLUDED_FROM_FLASK_METRICS],
 )
 
@@ -101,8 +104,9 @@ def _metrics_auth_refusal():
         if user is None:
             return _metrics_unauthorized("The session's user no longer exists or is disabled.")
         if user["role"] != "admin":
-            return json_response({"error": "forbidden",
-                                  "message": f"user {user['username']!r} is not an admin; /metrics needs one"}, 403)
+            return json_response(
+                {"error": "forbidden", "message": f"user {user['username']!r} is not an admin; /metrics needs one"}, 403
+            )
         return None
     if current_user.is_authenticated:
         if getattr(current_user, "is_admin", False):
@@ -112,5 +116,6 @@ def _metrics_auth_refusal():
 
 
 def _metrics_unauthorized(message: str):
-    return json_response({"error": "unauthorized", "message": message}, 401,
-                         {WWW_AUTHENTICATE: 'Bearer realm="janus-metrics"'})
+    return json_response(
+        {"error": "unauthorized", "message": message}, 401, {WWW_AUTHENTICATE: 'Bearer realm="janus-metrics"'}
+    )

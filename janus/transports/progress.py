@@ -7,6 +7,7 @@ arrives; then the result ends the stream. The connection's own timeout still
 bounds the upstream call. Closing the stream cancels the request: its
 response is dropped.
 """
+
 from __future__ import annotations
 
 import queue
@@ -24,11 +25,13 @@ from janus.transports.progress_ticker import progress_notification
 from janus.transports.wire import HttpResponse
 
 
-def respond_with_progress(rt, environ: dict, principal: Principal, message: dict, session: Session | None,
-                          token: Any) -> HttpResponse:
+def respond_with_progress(
+    rt, environ: dict, principal: Principal, message: dict, session: Session | None, token: Any
+) -> HttpResponse:
     session = session or Session()  # something to track the request in, so a disconnect can cancel it
-    return HttpResponse(200, _stream(rt, environ, principal, message, session, token),
-                        list(SSE_HEADERS.items()), SSE_MIMETYPE)
+    return HttpResponse(
+        200, _stream(rt, environ, principal, message, session, token), list(SSE_HEADERS.items()), SSE_MIMETYPE
+    )
 
 
 def _stream(rt, environ: dict, principal: Principal, message: dict, session: Session, token: Any) -> Iterator[str]:
@@ -55,7 +58,11 @@ def _stream(rt, environ: dict, principal: Principal, message: dict, session: Ses
                 break
             except queue.Empty:
                 step += 1
-                yield sse_event(progress_notification(token, step, f"Waiting for the upstream API ({step * rt.progress_seconds:g} s)"))
+                yield sse_event(
+                    progress_notification(
+                        token, step, f"Waiting for the upstream API ({step * rt.progress_seconds:g} s)"
+                    )
+                )
         if response is None:
             return  # cancelled (the client closed the stream): nothing more is to be said
         step += 1

@@ -9,6 +9,7 @@ answer. Same shape and texts as /mcp, so clients see one behaviour.
 After `finish` or `stop` returns no tick of this call can be sent any more,
 so the caller's response always comes after the call's last progress.
 """
+
 from __future__ import annotations
 
 import threading
@@ -31,7 +32,11 @@ def progress_notification(token: Any, progress: int, text: str, total: int | Non
 
 def progress_token(message: object) -> Any:
     """The progress token of a tools/call request, or None when it asks for no progress (or names an invalid one)."""
-    if not isinstance(message, dict) or message.get("method") != "tools/call" or not jsonrpc.is_valid_id(message.get("id")):
+    if (
+        not isinstance(message, dict)
+        or message.get("method") != "tools/call"
+        or not jsonrpc.is_valid_id(message.get("id"))
+    ):
         return None
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
@@ -63,8 +68,11 @@ class ProgressTicker:
                 if self._over:
                     return
                 self._step += 1
-                self._send(progress_notification(
-                    self._token, self._step, f"Waiting for the upstream API ({self._step * self._interval:g} s)"))
+                self._send(
+                    progress_notification(
+                        self._token, self._step, f"Waiting for the upstream API ({self._step * self._interval:g} s)"
+                    )
+                )
 
     def finish(self, response: object) -> None:
         """The call is answered: send the last progress (total = progress), then the caller sends `response`."""

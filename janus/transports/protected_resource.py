@@ -1,4 +1,5 @@
 """RFC 9728 protected resource metadata, which 401 answers point to."""
+
 from __future__ import annotations
 
 from flask import Blueprint
@@ -16,9 +17,12 @@ protect(bp)
 @bp.get(PROTECTED_RESOURCE_PATH + "/sse")
 def metadata() -> HttpResponse:
     base = base_url()
-    return json_response({
-        "resource": base + "/mcp",
-        "resource_name": "Janus MCP Gateway",
-        # Client tokens travel only in the Authorization header, never in a query string.
-        "bearer_methods_supported": ["header"],
-    }, headers={"Cache-Control": "public, max-age=3600"})
+    return json_response(
+        {
+            "resource": base + "/mcp",
+            "resource_name": "Janus MCP Gateway",
+            # Client tokens travel only in the Authorization header, never in a query string.
+            "bearer_methods_supported": ["header"],
+        },
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -4,6 +4,7 @@ What the portal's Swagger UI uses. A client token authenticates exactly as on
 /mcp; calls run through the same MCP core, so scopes, validation, the audit
 log and the metrics are the ones every transport shares.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,8 +40,9 @@ def openapi() -> HttpResponse:
         cursor = listing.get("nextCursor")
         if not cursor:
             break
-    return json_response(tool_openapi.document(
-        tools, base_url(), "Every MCP tool this client token may call, as a REST operation."))
+    return json_response(
+        tool_openapi.document(tools, base_url(), "Every MCP tool this client token may call, as a REST operation.")
+    )
 
 
 @bp.post("/tools/<path:tool_name>")
@@ -52,10 +54,17 @@ def call_tool(tool_name: str) -> HttpResponse:
         # The wire parser of /mcp: absurd nesting, NaN and undecodable bytes are a 400 here too, not a 500.
         arguments = jsonrpc.parse(raw) if raw.strip() else {}
     except McpError:
-        return json_response({"error": "bad_request", "message": "the body is not valid JSON (or is nested too "
-                              "deeply); send a JSON object of tool arguments"}, 400)
+        return json_response(
+            {
+                "error": "bad_request",
+                "message": "the body is not valid JSON (or is nested too deeply); send a JSON object of tool arguments",
+            },
+            400,
+        )
     if not isinstance(arguments, dict):
-        return json_response({"error": "bad_request", "message": "the body must be a JSON object of tool arguments"}, 400)
+        return json_response(
+            {"error": "bad_request", "message": "the body must be a JSON object of tool arguments"}, 400
+        )
     reply = _ask(rt, principal, "tools/call", {"name": tool_name, "arguments": arguments})
     if "result" in reply:
         return json_response(reply["result"])
@@ -71,8 +80,9 @@ def call_tool(tool_name: str) -> HttpResponse:
 
 def _ask(rt: HttpRuntime, principal: Principal, method: str, params: dict[str, Any]) -> dict[str, Any]:
     """One request through the MCP core: a request with an id gets exactly one answer."""
-    reply = rt.server.handle({"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
-                             session=Session(), caller=principal)
+    reply = rt.server.handle(
+        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, session=Session(), caller=principal
+    )
     if not isinstance(reply, dict):
         raise TypeError(f"the MCP core answered a single request with {type(reply).__name__}")
     return reply

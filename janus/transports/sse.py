@@ -5,6 +5,7 @@ The POST is answered 202 at once, processed where it landed, and its response
 travels over the bus to the worker holding the stream, which writes it as an
 `event: message`. No sticky routing, no polling by idle streams.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,16 +67,17 @@ def open_stream() -> Response | HttpResponse:
     if rt.streams.shutting_down.is_set():
         # This worker is leaving: a stream opened now would be cut at the graceful timeout, and its
         # session row would outlive it. The client retries and lands on a worker that stays.
-        return json_response({"error": "shutting_down",
-                              "message": "This server is shutting down; open the stream again."},
-                             503, {"Retry-After": "1"})
+        return json_response(
+            {"error": "shutting_down", "message": "This server is shutting down; open the stream again."},
+            503,
+            {"Retry-After": "1"},
+        )
     bus = rt.bus
     # The mailbox exists before the session row does: a stream another worker counts (and probes, see
     # _open_streams) is always one whose mailbox answers, never one still between its row and its mailbox.
     session_id = new_session_id()
     cutoff = _SocketCutoff(request.environ.get("gunicorn.socket"), session_id)
-    mailbox = bus.subscribe(session_id, max_bytes=current_app.config["SSE_MAX_QUEUED_BYTES"],
-                            on_overflow=cutoff.arm)
+    mailbox = bus.subscribe(session_id, max_bytes=current_app.config["SSE_MAX_QUEUED_BYTES"], on_overflow=cutoff.arm)
     token_hash = token_hash_of(principal)
     record = rt.sessions.create(TRANSPORT, token_hash, owner_node=bus.node, session_id=session_id)
     cap = current_app.config["SSE_MAX_STREAMS_PER_TOKEN"]
@@ -83,14 +85,21 @@ def open_stream() -> Response | HttpResponse:
         rt.sessions.end(record.id)
         bus.unsubscribe(session_id)
         log.warning("sse stream refused: the token already has %d open streams (SSE_MAX_STREAMS_PER_TOKEN)", cap)
-        return json_response({"error": "too_many_streams",
-                              "message": f"This token already has {cap} open SSE streams, the most allowed; "
-                                         "close one and retry."},
-                             429, {"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)})
+        return json_response(
+            {
+                "error": "too_many_streams",
+                "message": f"This token already has {cap} open SSE streams, the most allowed; close one and retry.",
+            },
+            429,
+            {"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)},
+        )
     endpoint = url_for("sse.post_message", sessionId=record.id)
     log.info("sse session %s opened", record.id[:8])
-    return Response(stream_with_context(_stream(rt, principal, record, mailbox, endpoint, cutoff)),
-                    mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+    return Response(
+        stream_with_context(_stream(rt, principal, record, mailbox, endpoint, cutoff)),
+        mimetype=SSE_MIMETYPE,
+        headers=SSE_HEADERS,
+    )
 
 
 def _open_streams(rt: HttpRuntime, token_hash: str, own_id: str) -> int:
@@ -124,8 +133,11 @@ class _SocketCutoff:
         self.done = threading.Event()
 
     def arm(self, mailbox) -> None:
-        log.warning("sse session %s: the client is not reading; closing its stream (SSE_MAX_QUEUED_BYTES %d)",
-                    self._session_id[:8], mailbox.max_bytes)
+        log.warning(
+            "sse session %s: the client is not reading; closing its stream (SSE_MAX_QUEUED_BYTES %d)",
+            self._session_id[:8],
+            mailbox.max_bytes,
+        )
         if self._sock is None:
             return
         timer = threading.Timer(SLOW_CONSUMER_GRACE_SECONDS, self._cut)
@@ -142,13 +154,19 @@ class _SocketCutoff:
 
 
 def _slow_consumer_event(mailbox) -> str:
-    return sse_event({"error": "slow_consumer",
-                      "message": f"This stream fell more than {mailbox.max_bytes} bytes behind and is closed; "
-                                 "responses not yet sent are lost. Open a new stream."}, event="error")
+    return sse_event(
+        {
+            "error": "slow_consumer",
+            "message": f"This stream fell more than {mailbox.max_bytes} bytes behind and is closed; "
+            "responses not yet sent are lost. Open a new stream.",
+        },
+        event="error",
+    )
 
 
-def _stream(rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbox, endpoint: str,
-            cutoff: _SocketCutoff) -> Iterator[str]:
+def _stream(
+    rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbox, endpoint: str, cutoff: _SocketCutoff
+) -> Iterator[str]:
     bus = rt.bus
     key = (record.id, "sse")
     tracker = ListChangedTracker(rt.catalog, principal)
@@ -215,8 +233,10 @@ def post_message() -> Response | HttpResponse:
         # chunked body at MAX_CONTENT_LENGTH instead of refusing it.
         body = WireRequest(request.environ).read_body(rt.max_request_bytes)
     except BodyTooLarge:
-        return json_response({"error": "request_entity_too_large",
-                              "message": f"The request body exceeds {rt.max_request_bytes} bytes."}, 413)
+        return json_response(
+            {"error": "request_entity_too_large", "message": f"The request body exceeds {rt.max_request_bytes} bytes."},
+            413,
+        )
     try:
         message = parse_single(body)  # the same rule as POST /mcp: one message, no batches
     except McpError as error:
@@ -235,8 +255,9 @@ def post_message() -> Response | HttpResponse:
         _end(principal.token_hash)
         raise
     try:
-        threading.Thread(target=_process, args=(rt, principal, record, message), daemon=False,
-                         name="janus-sse-call").start()
+        threading.Thread(
+            target=_process, args=(rt, principal, record, message), daemon=False, name="janus-sse-call"
+        ).start()
     except BaseException:
         _slots.release()
         _end(principal.token_hash)
@@ -278,20 +299,27 @@ def _end(token_hash: str) -> None:
             del _inflight[token_hash]
 
 
-def _too_many_in_flight(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict[str, Any],
-                        cap: int) -> HttpResponse:
+def _too_many_in_flight(
+    rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict[str, Any], cap: int
+) -> HttpResponse:
     """429 for the POST, and the JSON-RPC error where the client waits for its answer: on the stream."""
     text = f"Too many requests in flight: this token has {cap} messages being processed; retry later."
     request_id = message.get("id")
     if message.get("method") == "tools/call":
         _audit_refused_call(rt, principal, message)
     if jsonrpc.is_valid_id(request_id):
-        rt.bus.publish(_owner(record), record.id, jsonrpc.dumps(
-            jsonrpc.error_response(request_id, TOO_MANY_IN_FLIGHT, text)))
-    log.warning("sse session %s: refused a %s, the token has %d messages in flight (MAX_INFLIGHT_CALLS_PER_TOKEN)",
-                record.id[:8], str(message.get("method"))[:100], cap)
-    return rpc_error(429, TOO_MANY_IN_FLIGHT, text, request_id if jsonrpc.is_valid_id(request_id) else None,
-                     {"Retry-After": "1"})
+        rt.bus.publish(
+            _owner(record), record.id, jsonrpc.dumps(jsonrpc.error_response(request_id, TOO_MANY_IN_FLIGHT, text))
+        )
+    log.warning(
+        "sse session %s: refused a %s, the token has %d messages in flight (MAX_INFLIGHT_CALLS_PER_TOKEN)",
+        record.id[:8],
+        str(message.get("method"))[:100],
+        cap,
+    )
+    return rpc_error(
+        429, TOO_MANY_IN_FLIGHT, text, request_id if jsonrpc.is_valid_id(request_id) else None, {"Retry-After": "1"}
+    )
 
 
 def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict[str, Any]) -> None:
@@ -310,19 +338,30 @@ def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict[str
         hidden = builtins.sensitive_arguments(name)
         arguments = {k: v for k, v in arguments.items() if k not in hidden}
     token = rt.catalog.current().token(principal)
-    rt.runtime.audit.record(CallRecord(
-        tool_name=name[:200], status="denied", duration_ms=0.0, token_id=token.id if token else None,
-        token_name=token.name if token else None, transport=principal.transport,
-        error_message="too many calls in flight for this token", arguments_digest=arguments_digest(arguments),
-    ))
+    rt.runtime.audit.record(
+        CallRecord(
+            tool_name=name[:200],
+            status="denied",
+            duration_ms=0.0,
+            token_id=token.id if token else None,
+            token_name=token.name if token else None,
+            transport=principal.transport,
+            error_message="too many calls in flight for this token",
+            arguments_digest=arguments_digest(arguments),
+        )
+    )
 
 
 def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: object) -> None:
     try:
         # Its notifications/cancelled may come in a POST that another worker or replica serves.
-        session = rt.calls.session(record.id, protocol_version=record.protocol_version,
-                                   client_info=record.client_info, client_capabilities=record.client_capabilities,
-                                   initialized=record.initialized)
+        session = rt.calls.session(
+            record.id,
+            protocol_version=record.protocol_version,
+            client_info=record.client_info,
+            client_capabilities=record.client_capabilities,
+            initialized=record.initialized,
+        )
         token = progress_token(message) if isinstance(message, dict) else None
         if isinstance(message, dict) and token is not None:
             response = _handle_with_progress(rt, principal, record, message, session, token)
@@ -330,8 +369,12 @@ def _process(rt: HttpRuntime, principal: Principal, record: SessionRecord, messa
             response = rt.sse_server.handle(message, session=session, caller=principal)
         method = message.get("method") if isinstance(message, dict) else None
         if method == "initialize" and session.protocol_version:
-            record = rt.sessions.update(record, protocol_version=session.protocol_version,
-                                        client_info=session.client_info, client_capabilities=session.client_capabilities)
+            record = rt.sessions.update(
+                record,
+                protocol_version=session.protocol_version,
+                client_info=session.client_info,
+                client_capabilities=session.client_capabilities,
+            )
         elif method == "notifications/initialized" and not record.initialized:
             record = rt.sessions.update(record, initialized=True)
         if response is not None and not rt.bus.publish(_owner(record), record.id, wire_text(jsonrpc.dumps(response))):
@@ -351,8 +394,9 @@ def _owner(record: SessionRecord) -> str:
     return record.owner_node
 
 
-def _handle_with_progress(rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict[str, Any],
-                          session: Session, token) -> dict[str, Any] | list[dict[str, Any]] | None:
+def _handle_with_progress(
+    rt: HttpRuntime, principal: Principal, record: SessionRecord, message: dict[str, Any], session: Session, token
+) -> dict[str, Any] | list[dict[str, Any]] | None:
     """Run a tools/call while its progress goes to the session's stream, as on /mcp: when it starts,
     every PROGRESS_INTERVAL_SECONDS while the upstream works, and when it ends. Clients that reset a
     short timeout on progress then wait for a slow API. The caller publishes the result after the

@@ -16,6 +16,7 @@ it on their `subscriptions/listen` requests, which stay open (unanswered)
 until the client cancels them or the process ends. Every write is one line
 under one lock, so messages never interleave.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,8 +69,15 @@ def check_token(backend, token: str | None) -> Principal:
 
 class StdioServer:
     def __init__(
-        self, server: McpServer, principal: Principal, stdin: BinaryIO, stdout: BinaryIO, *,
-        catalog: Catalog | None = None, refresh_seconds: float = 0.5, progress_seconds: float = 3.0,
+        self,
+        server: McpServer,
+        principal: Principal,
+        stdin: BinaryIO,
+        stdout: BinaryIO,
+        *,
+        catalog: Catalog | None = None,
+        refresh_seconds: float = 0.5,
+        progress_seconds: float = 3.0,
     ) -> None:
         """`catalog`: watch it and send list_changed (None: no watcher, no listen streams).
 
@@ -171,7 +179,9 @@ class StdioServer:
         with self._listeners_lock:
             ended, self._listeners = self._listeners, {}
         for meta, _ in ended.values():
-            self._write(jsonrpc.result_response(meta[SUBSCRIPTION_ID_META_KEY], {"resultType": "complete", "_meta": meta}))
+            self._write(
+                jsonrpc.result_response(meta[SUBSCRIPTION_ID_META_KEY], {"resultType": "complete", "_meta": meta})
+            )
 
     def _cancel_streams(self, message: dict) -> None:
         """A cancelled listen gets no result; a cancelled call's progress stops now, though its upstream call runs on."""
@@ -191,8 +201,12 @@ class StdioServer:
             self._write(jsonrpc.error_response(None, error.code, error.message))
             return
         method = message.get("method") if isinstance(message, dict) else None
-        if (isinstance(message, dict) and method == LISTEN and self._catalog is not None
-                and jsonrpc.is_valid_id(message.get("id"))):
+        if (
+            isinstance(message, dict)
+            and method == LISTEN
+            and self._catalog is not None
+            and jsonrpc.is_valid_id(message.get("id"))
+        ):
             self._listen(message)
             return
         if isinstance(message, dict) and method == "notifications/cancelled":
@@ -267,8 +281,9 @@ def run_stdio(app, token: str | None) -> int:
         print(f"mcp-gateway: {exc}; refusing to serve.", file=sys.stderr, flush=True)
         return 2
     # stdio serves subscriptions/listen itself, so 2026-07-28 clients are told tools.listChanged too.
-    server = build_server(runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record,
-                          stateless_list_changed=True)
+    server = build_server(
+        runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record, stateless_list_changed=True
+    )
     stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
@@ -276,9 +291,15 @@ def run_stdio(app, token: str | None) -> int:
     # calls in flight finish and their audit rows are written.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
-        StdioServer(server, principal, sys.stdin.buffer, stdout, catalog=runtime.catalog,
-                    refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
-                    progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"]).serve()
+        StdioServer(
+            server,
+            principal,
+            sys.stdin.buffer,
+            stdout,
+            catalog=runtime.catalog,
+            refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
+            progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
+        ).serve()
     finally:
         runtime.audit.flush()
         stdout.close()

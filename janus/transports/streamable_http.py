@@ -12,6 +12,7 @@ tools/call (see janus/transports/wire.py). It keeps the blueprints' rules:
 Origin/Host checks first, bearer auth on every request, refusals counted in
 mcp_http_rejected_requests_total, and never a traceback on the wire.
 """
+
 from __future__ import annotations
 
 import base64
@@ -136,8 +137,11 @@ class StreamableHttp:
             return standalone_stream(rt, req, principal)
         if method == "DELETE":
             return end_session(rt, req, principal)
-        return json_response({"error": "method_not_allowed", "message": f"{method} is not served on {PATH}."},
-                             405, {"Allow": ALLOWED_METHODS})
+        return json_response(
+            {"error": "method_not_allowed", "message": f"{method} is not served on {PATH}."},
+            405,
+            {"Allow": ALLOWED_METHODS},
+        )
 
 
 def _authenticate(rt: HttpRuntime, req: WireRequest) -> Principal:
@@ -147,15 +151,20 @@ def _authenticate(rt: HttpRuntime, req: WireRequest) -> Principal:
 def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:
     accept = req.header("Accept")
     if not (accepts(accept, JSON_MIMETYPE) and accepts(accept, SSE_MIMETYPE)):
-        return json_response({"error": "not_acceptable",
-                              "message": "Accept must list both application/json and text/event-stream."}, 406)
+        return json_response(
+            {"error": "not_acceptable", "message": "Accept must list both application/json and text/event-stream."}, 406
+        )
     if req.mimetype != JSON_MIMETYPE:
-        return json_response({"error": "unsupported_media_type", "message": "Content-Type must be application/json."}, 415)
+        return json_response(
+            {"error": "unsupported_media_type", "message": "Content-Type must be application/json."}, 415
+        )
     try:
         body = req.read_body(rt.max_request_bytes)
     except BodyTooLarge:
-        return json_response({"error": "request_entity_too_large",
-                              "message": f"The request body exceeds {rt.max_request_bytes} bytes."}, 413)
+        return json_response(
+            {"error": "request_entity_too_large", "message": f"The request body exceeds {rt.max_request_bytes} bytes."},
+            413,
+        )
     try:
         message = parse_single(body)
     except McpError as error:
@@ -172,9 +181,18 @@ def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpRespons
         # revision makes `_meta` with its protocolVersion required on every request, and a
         # malformed `_meta` is invalid params: -32602 with 400, not a header mismatch (the
         # header cannot disagree with a value that is not there).
-        return _refused_call(rt, principal, message, rpc_error(
-            400, INVALID_PARAMS, f"Invalid params: a {header_version} request needs params._meta with "
-                                 f"{versions.PROTOCOL_VERSION_META_KEY!r}", message.get("id")))
+        return _refused_call(
+            rt,
+            principal,
+            message,
+            rpc_error(
+                400,
+                INVALID_PARAMS,
+                f"Invalid params: a {header_version} request needs params._meta with "
+                f"{versions.PROTOCOL_VERSION_META_KEY!r}",
+                message.get("id"),
+            ),
+        )
     return _handshake(rt, req, principal, message)
 
 
@@ -187,12 +205,17 @@ def _refused_call(rt: HttpRuntime, principal: Principal, message: dict, response
         guard = rt.server.backend
         if not isinstance(guard, UnencodableInputGuard):  # build_server puts it in front of every backend
             raise TypeError(f"the MCP server's backend is {type(guard).__name__}, not the input guard")
-        guard.record_refusal(principal, name if isinstance(name, str) else "", arguments,
-                             f"refused by the transport (HTTP {response.status})")
+        guard.record_refusal(
+            principal,
+            name if isinstance(name, str) else "",
+            arguments,
+            f"refused by the transport (HTTP {response.status})",
+        )
     return response
 
 
 # -- the stateless 2026-07-28 era ---------------------------------------------
+
 
 def _stateless(rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict) -> HttpResponse:
     request_id = message.get("id")
@@ -218,8 +241,11 @@ def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime, pr
     if header_version is None:
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_PROTOCOL_VERSION} header is required")
     if header_version != body_version:
-        raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_PROTOCOL_VERSION} header value {header_version!r} "
-                                        f"does not match body value {body_version!r}")
+        raise McpError(
+            HEADER_MISMATCH,
+            f"Header mismatch: {MCP_PROTOCOL_VERSION} header value {header_version!r} "
+            f"does not match body value {body_version!r}",
+        )
     method = message.get("method")
     if not isinstance(method, str):
         return  # the core reports the malformed message
@@ -230,8 +256,10 @@ def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime, pr
             return
         raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_METHOD} header is required")
     if header_method != method:
-        raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_METHOD} header value {header_method!r} "
-                                        f"does not match body value {method!r}")
+        raise McpError(
+            HEADER_MISMATCH,
+            f"Header mismatch: {MCP_METHOD} header value {header_method!r} does not match body value {method!r}",
+        )
     field = _NAMED_METHODS.get(method)
     params = message.get("params")
     if not isinstance(params, dict):
@@ -242,8 +270,10 @@ def _check_mirrored_headers(req: WireRequest, message: dict, rt: HttpRuntime, pr
             raise McpError(HEADER_MISMATCH, f"Header mismatch: the {MCP_NAME} header is required for {method}")
         name = _decode_header_value(raw, MCP_NAME)
         if name != params[field]:
-            raise McpError(HEADER_MISMATCH, f"Header mismatch: {MCP_NAME} header value {name!r} "
-                                            f"does not match body value {params[field]!r}")
+            raise McpError(
+                HEADER_MISMATCH,
+                f"Header mismatch: {MCP_NAME} header value {name!r} does not match body value {params[field]!r}",
+            )
     if method == "tools/call" and isinstance(params.get("name"), str):
         _check_param_headers(rt, req, principal, params)
 
@@ -252,7 +282,7 @@ def _decode_header_value(raw: str, header: str) -> str:
     raw = raw.strip(" \t")  # RFC 9110 5.5: optional whitespace around a field value is not part of it
     if raw.startswith(_B64_PREFIX) and raw.endswith(_B64_SUFFIX) and len(raw) >= len(_B64_PREFIX) + len(_B64_SUFFIX):
         try:
-            return base64.b64decode(raw[len(_B64_PREFIX):-len(_B64_SUFFIX)], validate=True).decode("utf-8")
+            return base64.b64decode(raw[len(_B64_PREFIX) : -len(_B64_SUFFIX)], validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise McpError(HEADER_MISMATCH, f"Header mismatch: {header} is not valid base64 UTF-8") from None
     return raw
@@ -271,8 +301,11 @@ def mirrored_params(schema: object) -> tuple[tuple[str, str], ...]:
     properties = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(properties, dict):
         return ()
-    return tuple((name, prop[X_MCP_HEADER]) for name, prop in properties.items()
-                 if isinstance(prop, dict) and isinstance(prop.get(X_MCP_HEADER), str) and prop[X_MCP_HEADER])
+    return tuple(
+        (name, prop[X_MCP_HEADER])
+        for name, prop in properties.items()
+        if isinstance(prop, dict) and isinstance(prop.get(X_MCP_HEADER), str) and prop[X_MCP_HEADER]
+    )
 
 
 def _param_headers(rt: HttpRuntime, principal: Principal, tool_name: str) -> tuple[tuple[str, str], ...]:
@@ -321,16 +354,20 @@ def _check_param_headers(rt: HttpRuntime, req: WireRequest, principal: Principal
         body = _header_text(arguments[param]) if param in arguments else None
         if raw is None:
             if body is not None:
-                raise McpError(HEADER_MISMATCH, f"Header mismatch: the {header} header is required when "
-                                                f"arguments.{param} is given")
+                raise McpError(
+                    HEADER_MISMATCH, f"Header mismatch: the {header} header is required when arguments.{param} is given"
+                )
             continue
         value = _decode_header_value(raw, header)
         if body is None or value != body:
-            raise McpError(HEADER_MISMATCH, f"Header mismatch: {header} header value {value!r} does not match "
-                                            f"arguments.{param} {body!r}")
+            raise McpError(
+                HEADER_MISMATCH,
+                f"Header mismatch: {header} header value {value!r} does not match arguments.{param} {body!r}",
+            )
 
 
 # -- the handshake era ---------------------------------------------------------
+
 
 def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict) -> HttpResponse:
     request_id = message.get("id")
@@ -341,8 +378,11 @@ def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
         headers = {}
         if isinstance(response, dict) and "result" in response:
             record = rt.sessions.create(
-                "streamable", token_hash_of(principal), protocol_version=session.protocol_version,
-                client_info=session.client_info, client_capabilities=session.client_capabilities,
+                "streamable",
+                token_hash_of(principal),
+                protocol_version=session.protocol_version,
+                client_info=session.client_info,
+                client_capabilities=session.client_capabilities,
             )
             headers[MCP_SESSION_ID] = record.id
         return json_response(response, 200, headers) if response is not None else HttpResponse(202)
@@ -354,8 +394,13 @@ def _handshake(rt: HttpRuntime, req: WireRequest, principal: Principal, message:
     if problem is not None:
         return _refused_call(rt, principal, message, problem)
     # A cancellation of this request (notifications/cancelled, DELETE) may reach any worker or replica.
-    session = rt.calls.session(record.id, protocol_version=record.protocol_version, client_info=record.client_info,
-                               client_capabilities=record.client_capabilities, initialized=record.initialized)
+    session = rt.calls.session(
+        record.id,
+        protocol_version=record.protocol_version,
+        client_info=record.client_info,
+        client_capabilities=record.client_capabilities,
+        initialized=record.initialized,
+    )
     if message.get("method") == "notifications/initialized" and not record.initialized:
         rt.sessions.update(record, initialized=True)
     return _answer(rt, req, principal, message, session=session, stateless=False)
@@ -371,8 +416,9 @@ def _version_refusal(header_version: str | None, request_id: Any = None) -> Http
 def _session_for(rt: HttpRuntime, req: WireRequest, principal: Principal):
     session_id = req.header(MCP_SESSION_ID)
     if not session_id:
-        return None, rpc_error(400, INVALID_REQUEST, f"Bad Request: the {MCP_SESSION_ID} header is required; "
-                                                     "send initialize first")
+        return None, rpc_error(
+            400, INVALID_REQUEST, f"Bad Request: the {MCP_SESSION_ID} header is required; send initialize first"
+        )
     record = rt.sessions.get(session_id)
     # Another token's session does not exist for this caller: 404, not 403.
     if record is None or record.transport != "streamable" or record.token_hash != principal.token_hash:
@@ -382,8 +428,10 @@ def _session_for(rt: HttpRuntime, req: WireRequest, principal: Principal):
 
 # -- answering -------------------------------------------------------------------
 
-def _answer(rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict, *, session: Session | None,
-            stateless: bool) -> HttpResponse:
+
+def _answer(
+    rt: HttpRuntime, req: WireRequest, principal: Principal, message: dict, *, session: Session | None, stateless: bool
+) -> HttpResponse:
     token = progress_token(message)
     if token is not None:
         return respond_with_progress(rt, req.environ, principal, message, session, token)
@@ -409,6 +457,7 @@ def _answer(rt: HttpRuntime, req: WireRequest, principal: Principal, message: di
 
 # -- GET (standalone stream) and DELETE ------------------------------------------
 
+
 def standalone_stream(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:
     header_version = req.header(MCP_PROTOCOL_VERSION)
     if versions.is_stateless(header_version):
@@ -424,8 +473,11 @@ def standalone_stream(rt: HttpRuntime, req: WireRequest, principal: Principal) -
     if rt.streams.shutting_down.is_set():
         # As GET /sse: a stream opened on a leaving worker would be held until the graceful timeout cut it
         # (SDK clients reopen theirs at once when shutdown ends it). The client retries elsewhere.
-        return json_response({"error": "shutting_down", "message": "This server is shutting down; open the stream again."},
-                             503, {"Retry-After": "1"})
+        return json_response(
+            {"error": "shutting_down", "message": "This server is shutting down; open the stream again."},
+            503,
+            {"Retry-After": "1"},
+        )
     return HttpResponse(200, _notifications(rt, principal, record.id), list(SSE_HEADERS.items()), SSE_MIMETYPE)
 
 
@@ -484,6 +536,11 @@ def end_session(rt: HttpRuntime, req: WireRequest, principal: Principal) -> Http
 
 
 def _not_allowed() -> HttpResponse:
-    return json_response({"error": "method_not_allowed",
-                          "message": "The 2026-07-28 protocol has no sessions or standalone streams: POST only."},
-                         405, {"Allow": "POST"})
+    return json_response(
+        {
+            "error": "method_not_allowed",
+            "message": "The 2026-07-28 protocol has no sessions or standalone streams: POST only.",
+        },
+        405,
+        {"Allow": "POST"},
+    )

@@ -10,6 +10,7 @@ that the sessions of this process's session-bound streams are still live, so
 a DELETE served by another worker or replica ends them without each idle
 stream reading the database.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,14 @@ LiveSessions = Callable[[Iterable[str]], set]  # the given session ids that are 
 
 
 class LocalStreams:
-    def __init__(self, catalog: Catalog, refresh_seconds: float, *, live_sessions: LiveSessions | None = None,
-                 session_check_seconds: float = 15.0) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        refresh_seconds: float,
+        *,
+        live_sessions: LiveSessions | None = None,
+        session_check_seconds: float = 15.0,
+    ) -> None:
         self._catalog = catalog
         self._refresh = max(0.05, refresh_seconds)
         self._live_sessions = live_sessions

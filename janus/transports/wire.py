@@ -9,6 +9,7 @@ and these are the request and response it reads and writes. The Flask
 transports return the same response type: a Flask view may return any WSGI
 application.
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,8 +82,9 @@ class _DeadlineInput:
             yield line
 
 
-_TIMEOUT_BODY = (b'{"error":"request_timeout","message":"The request body was not received in time; '
-                 b'the connection is closed."}')
+_TIMEOUT_BODY = (
+    b'{"error":"request_timeout","message":"The request body was not received in time; the connection is closed."}'
+)
 
 
 class ReadDeadline:
@@ -111,13 +113,18 @@ class ReadDeadline:
     def __call__(self, environ, start_response):
         if self._timeout_class is None or not _has_body(environ):
             return self._app(environ, start_response)
-        environ["wsgi.input"] = _DeadlineInput(environ["wsgi.input"], time.monotonic() + self._seconds,
-                                               self._timeout_class)
+        environ["wsgi.input"] = _DeadlineInput(
+            environ["wsgi.input"], time.monotonic() + self._seconds, self._timeout_class
+        )
         try:
             return self._app(environ, start_response)
         except BodyReadTimeout:
-            log.warning("%s %s: request body not received within %.0f s; answered 408 and closed the connection",
-                        environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), self._seconds)
+            log.warning(
+                "%s %s: request body not received within %.0f s; answered 408 and closed the connection",
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                self._seconds,
+            )
             sock = environ.get("gunicorn.socket")
             if sock is not None:
                 # gunicorn would drain the rest of the body before the next request: close the reading
@@ -126,8 +133,11 @@ class ReadDeadline:
                     sock.shutdown(socket.SHUT_RD)
                 except OSError:
                     pass
-            start_response("408 Request Timeout", [("Content-Type", "application/json"),
-                                                   ("Content-Length", str(len(_TIMEOUT_BODY)))], sys.exc_info())
+            start_response(
+                "408 Request Timeout",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(_TIMEOUT_BODY)))],
+                sys.exc_info(),
+            )
             return [_TIMEOUT_BODY]
 
 
@@ -184,8 +194,10 @@ class WireRequest:
             if length > limit:
                 raise BodyTooLarge
             return stream.read(length) if length > 0 else b""
-        if not self.environ.get("wsgi.input_terminated") and "chunked" not in (
-                self.environ.get("HTTP_TRANSFER_ENCODING") or "").lower():
+        if (
+            not self.environ.get("wsgi.input_terminated")
+            and "chunked" not in (self.environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
+        ):
             return b""  # no length and not chunked: HTTP says there is no body
         chunks: list[bytes] = []
         size = 0
@@ -204,8 +216,13 @@ class HttpResponse:
 
     __slots__ = ("status", "headers", "body")
 
-    def __init__(self, status: int = 200, body: bytes | str | Iterable[str | bytes] = b"",
-                 headers: list[tuple[str, str]] | None = None, content_type: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        body: bytes | str | Iterable[str | bytes] = b"",
+        headers: list[tuple[str, str]] | None = None,
+        content_type: str | None = None,
+    ) -> None:
         self.status = status
         self.body = body.encode("utf-8") if isinstance(body, str) else body
         self.headers = list(headers or ())

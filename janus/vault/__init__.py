@@ -8,6 +8,7 @@ VAULT_ENCRYPTION_KEY, VAULT_READ_ONLY. A setting missing from the config
 mapping falls back to the environment, so a config built without these names
 still honours what the operator exported.
 """
+
 from __future__ import annotations
 
 import base64
@@ -67,8 +68,10 @@ def read_only(config: Mapping[str, Any]) -> bool:
 
 def decode_key(raw: str | bytes, name: str) -> bytes:
     """A 32-byte key from its base64 text; errors name `name`, never the text."""
-    hint = (f"{name} must be the base64 encoding of exactly {KEY_BYTES} bytes "
-            "(generate one with: python -c \"import base64, os; print(base64.b64encode(os.urandom(32)).decode())\")")
+    hint = (
+        f"{name} must be the base64 encoding of exactly {KEY_BYTES} bytes "
+        '(generate one with: python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())")'
+    )
     try:
         text = raw.decode("ascii") if isinstance(raw, bytes) else raw
         text = text.strip().replace("-", "+").replace("_", "/")  # accept the URL-safe alphabet too
@@ -122,8 +125,15 @@ if hasattr(os, "register_at_fork"):
 
 
 # Settings that select a different store (the cloud providers read these); part of the cache key.
-_PROVIDER_SETTING_PREFIXES = ("VAULT_", "AWS_SECRETS_", "AWS_REGION", "AWS_DEFAULT_REGION", "GCP_SECRETS_",
-                              "GOOGLE_CLOUD_PROJECT", "AZURE_KEYVAULT_")
+_PROVIDER_SETTING_PREFIXES = (
+    "VAULT_",
+    "AWS_SECRETS_",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "GCP_SECRETS_",
+    "GOOGLE_CLOUD_PROJECT",
+    "AZURE_KEYVAULT_",
+)
 
 
 def _fingerprint(config: Mapping[str, Any]) -> str:

@@ -18,6 +18,7 @@ operator restored or purged it (see docs/vaults.md for the alternative). A
 forced delete of a missing secret can succeed without an error, so delete()
 describes the secret first to answer SecretNotFound like every other provider.
 """
+
 from __future__ import annotations
 
 import threading
@@ -41,10 +42,14 @@ def create(config: Mapping[str, Any]) -> AwsSecretsVault:
         endpoint_url=setting(config, "AWS_SECRETS_ENDPOINT_URL") or None,
         prefix=setting(config, "AWS_SECRETS_PREFIX") or "",
         region=setting(config, "AWS_REGION") or None,
-        timeout=_number(setting(config, "AWS_SECRETS_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS),
-                        "AWS_SECRETS_TIMEOUT_SECONDS", float),
-        max_retries=_number(setting(config, "AWS_SECRETS_MAX_RETRIES", DEFAULT_MAX_RETRIES),
-                            "AWS_SECRETS_MAX_RETRIES", int),
+        timeout=_number(
+            setting(config, "AWS_SECRETS_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS),
+            "AWS_SECRETS_TIMEOUT_SECONDS",
+            float,
+        ),
+        max_retries=_number(
+            setting(config, "AWS_SECRETS_MAX_RETRIES", DEFAULT_MAX_RETRIES), "AWS_SECRETS_MAX_RETRIES", int
+        ),
     )
 
 
@@ -61,8 +66,15 @@ def _number(raw: Any, name: str, kind: type) -> Any:
 class AwsSecretsVault:
     list_page_size = 100  # the service's maximum; ListSecrets is rate-limited, so fewer calls are better
 
-    def __init__(self, *, endpoint_url: str | None = None, prefix: str = "", region: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS, max_retries: int = DEFAULT_MAX_RETRIES) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        prefix: str = "",
+        region: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
         self.endpoint_url = endpoint_url
         self.prefix = prefix
         self.region = region
@@ -84,8 +96,9 @@ class AwsSecretsVault:
         try:
             return bytes(binary).decode("utf-8")
         except UnicodeDecodeError:
-            raise VaultError(f"{PROVIDER}: secret {key!r} holds binary data that is not UTF-8 text; "
-                             "Janus reads only text secrets") from None
+            raise VaultError(
+                f"{PROVIDER}: secret {key!r} holds binary data that is not UTF-8 text; Janus reads only text secrets"
+            ) from None
 
     def set(self, key: str, value: str) -> None:
         name = self._name(key)
@@ -97,14 +110,15 @@ class AwsSecretsVault:
         except SecretNotFound:
             pass
         try:
-            self._call("create", key, "create_secret", Name=name, SecretString=value, _value=value,
-                       _exists_ok=True)
+            self._call("create", key, "create_secret", Name=name, SecretString=value, _value=value, _exists_ok=True)
         except _AlreadyExists:
             # Another process created it between our two calls: its value is as old as ours, so write again.
             try:
                 self._call("write", key, "put_secret_value", SecretId=name, SecretString=value, _value=value)
             except SecretNotFound:  # set() never answers "not found": the secret was deleted while we wrote
-                raise VaultError(f"{PROVIDER}: cannot write secret {key!r}: it was deleted while being created") from None
+                raise VaultError(
+                    f"{PROVIDER}: cannot write secret {key!r}: it was deleted while being created"
+                ) from None
 
     def delete(self, key: str) -> None:
         name = self._name(key)
@@ -124,7 +138,7 @@ class AwsSecretsVault:
                 names.extend(entry["Name"] for entry in page.get("SecretList", []))
         except (ClientError, BotoCoreError) as exc:
             raise VaultError(f"{PROVIDER}: cannot list secrets: {_describe(exc)}") from None
-        return sorted(n[len(self.prefix):] for n in names if n.startswith(self.prefix) and len(n) > len(self.prefix))
+        return sorted(n[len(self.prefix) :] for n in names if n.startswith(self.prefix) and len(n) > len(self.prefix))
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -140,23 +154,36 @@ class AwsSecretsVault:
             from botocore.config import Config
             from botocore.exceptions import BotoCoreError, NoRegionError
 
-            config = Config(connect_timeout=self.timeout, read_timeout=self.timeout,
-                            retries={"mode": "standard", "max_attempts": self.max_retries})
+            config = Config(
+                connect_timeout=self.timeout,
+                read_timeout=self.timeout,
+                retries={"mode": "standard", "max_attempts": self.max_retries},
+            )
             with self._client_lock:
                 if self._client is None:
                     try:
                         session = boto3.session.Session()  # our own: the default session is not thread-safe
-                        self._client = session.client("secretsmanager", region_name=self.region,
-                                                      endpoint_url=self.endpoint_url, config=config)
+                        self._client = session.client(
+                            "secretsmanager", region_name=self.region, endpoint_url=self.endpoint_url, config=config
+                        )
                     except NoRegionError:
-                        raise VaultError(f"{PROVIDER}: no region is configured; set AWS_REGION or "
-                                         "AWS_DEFAULT_REGION") from None
+                        raise VaultError(
+                            f"{PROVIDER}: no region is configured; set AWS_REGION or AWS_DEFAULT_REGION"
+                        ) from None
                     except BotoCoreError as exc:
                         raise VaultError(f"{PROVIDER}: cannot create a client: {_describe(exc)}") from None
         return self._client
 
-    def _call(self, action: str, key: str, operation: str, *, _value: str | None = None,
-              _exists_ok: bool = False, **params: Any) -> Any:
+    def _call(
+        self,
+        action: str,
+        key: str,
+        operation: str,
+        *,
+        _value: str | None = None,
+        _exists_ok: bool = False,
+        **params: Any,
+    ) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

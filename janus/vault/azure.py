@@ -34,6 +34,7 @@ purges; without the purge permission (or with purge protection) the secret
 stays soft-deleted, a warning is logged, and setting the same key again fails
 with a message saying so.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,8 @@ KEY_TAG = "janus-key"
 MAX_NAME_LENGTH = 127
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_RETRIES = 2
-DELETE_WAIT_SECONDS = 30.0      # a deletion usually completes in a second or two
-PURGE_SETTLE_SECONDS = 10.0     # after a purge the name is briefly "being deleted"
+DELETE_WAIT_SECONDS = 30.0  # a deletion usually completes in a second or two
+PURGE_SETTLE_SECONDS = 10.0  # after a purge the name is briefly "being deleted"
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _HEX = frozenset("0123456789abcdef")
 _BEING_DELETED = "ObjectIsBeingDeleted"
@@ -74,16 +75,22 @@ class InvalidKeyName(VaultError):
 def create(config: Mapping[str, Any]) -> AzureKeyVault:
     url = str(setting(config, "AZURE_KEYVAULT_URL") or "").strip()
     if not url:
-        raise VaultError("VAULT_PROVIDER=azure needs AZURE_KEYVAULT_URL, the vault's URL "
-                         "(e.g. https://my-vault.vault.azure.net)")
+        raise VaultError(
+            "VAULT_PROVIDER=azure needs AZURE_KEYVAULT_URL, the vault's URL (e.g. https://my-vault.vault.azure.net)"
+        )
     return AzureKeyVault(
         url,
-        timeout=_number(setting(config, "AZURE_KEYVAULT_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS),
-                        "AZURE_KEYVAULT_TIMEOUT_SECONDS", float),
-        max_retries=_number(setting(config, "AZURE_KEYVAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES),
-                            "AZURE_KEYVAULT_MAX_RETRIES", int),
-        purge_on_delete=_flag(setting(config, "AZURE_KEYVAULT_PURGE_ON_DELETE", True),
-                              "AZURE_KEYVAULT_PURGE_ON_DELETE"),
+        timeout=_number(
+            setting(config, "AZURE_KEYVAULT_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS),
+            "AZURE_KEYVAULT_TIMEOUT_SECONDS",
+            float,
+        ),
+        max_retries=_number(
+            setting(config, "AZURE_KEYVAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES), "AZURE_KEYVAULT_MAX_RETRIES", int
+        ),
+        purge_on_delete=_flag(
+            setting(config, "AZURE_KEYVAULT_PURGE_ON_DELETE", True), "AZURE_KEYVAULT_PURGE_ON_DELETE"
+        ),
     )
 
 
@@ -132,7 +139,8 @@ def secret_name(key: str) -> str:
         raise InvalidKeyName(
             f"{PROVIDER}: secret key {key!r} is too long: encoded as a Key Vault secret name it takes "
             f"{len(name)} characters, and Key Vault allows {MAX_NAME_LENGTH} (letters a-z, digits, '-' and "
-            "'/' use 1 to 3 characters; others, upper case included, 3 per UTF-8 byte)")
+            "'/' use 1 to 3 characters; others, upper case included, 3 per UTF-8 byte)"
+        )
     return name
 
 
@@ -148,14 +156,14 @@ def key_from_name(name: str) -> str | None:
             i += 1
         elif char != "-":
             return None
-        elif text[i + 1:i + 2] == "-":
+        elif text[i + 1 : i + 2] == "-":
             raw.append(ord("-"))
             i += 2
-        elif text[i + 1:i + 3] == "s-":
+        elif text[i + 1 : i + 3] == "s-":
             raw.append(ord("/"))
             i += 3
-        elif len(text[i + 1:i + 3]) == 2 and set(text[i + 1:i + 3]) <= _HEX:
-            raw.append(int(text[i + 1:i + 3], 16))
+        elif len(text[i + 1 : i + 3]) == 2 and set(text[i + 1 : i + 3]) <= _HEX:
+            raw.append(int(text[i + 1 : i + 3], 16))
             i += 3
         else:
             return None
@@ -171,10 +179,18 @@ def key_from_name(name: str) -> str | None:
 
 
 class AzureKeyVault:
-    def __init__(self, vault_url: str, *, credential: TokenCredential | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS, max_retries: int = DEFAULT_MAX_RETRIES,
-                 purge_on_delete: bool = True, verify_challenge_resource: bool = True,
-                 connection_verify: str | bool | None = None, poll_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        vault_url: str,
+        *,
+        credential: TokenCredential | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        purge_on_delete: bool = True,
+        verify_challenge_resource: bool = True,
+        connection_verify: str | bool | None = None,
+        poll_interval: float | None = None,
+    ) -> None:
         """`credential`, `verify_challenge_resource`, `connection_verify` and `poll_interval` exist for tests;
         production passes none of them and gets DefaultAzureCredential, the system CA store (or
         REQUESTS_CA_BUNDLE) and the service's own challenge checks."""
@@ -187,6 +203,7 @@ class AzureKeyVault:
         self._own_credential = None
         if credential is None:
             from azure.identity import DefaultAzureCredential  # only production pays for importing it
+
             credential = self._own_credential = DefaultAzureCredential()
         from azure.keyvault.secrets import SecretClient
 
@@ -256,17 +273,23 @@ class AzureKeyVault:
         try:
             poller.wait(timeout=DELETE_WAIT_SECONDS)
             if not poller.done():
-                logger.warning("%s: secret %r is still being deleted after %.0f s; not purged",
-                               PROVIDER, key, DELETE_WAIT_SECONDS)
+                logger.warning(
+                    "%s: secret %r is still being deleted after %.0f s; not purged", PROVIDER, key, DELETE_WAIT_SECONDS
+                )
                 return
             self._client.purge_deleted_secret(name)
         except ResourceNotFoundError:
             return  # someone else purged it first
         except (AzureError, ValueError) as exc:
             # The secret is gone from the vault; only the name stays reserved. Not a failed delete.
-            logger.warning("%s: secret %r was deleted but not purged (%s); it stays soft-deleted, and "
-                           "setting this key again fails until it is purged or recovered "
-                           "(grant the identity the secrets 'purge' permission)", PROVIDER, key, _describe(exc))
+            logger.warning(
+                "%s: secret %r was deleted but not purged (%s); it stays soft-deleted, and "
+                "setting this key again fails until it is purged or recovered "
+                "(grant the identity the secrets 'purge' permission)",
+                PROVIDER,
+                key,
+                _describe(exc),
+            )
 
     def list(self) -> list[str]:
         from azure.core.exceptions import AzureError
@@ -306,9 +329,11 @@ class AzureKeyVault:
         elif isinstance(exc, ServiceResponseError):
             reason = f"no usable answer from {self.vault_url}: {_network_reason(exc)}"
         elif isinstance(exc, ValueError):  # the SDK refused the vault's challenge, before asking for a token
-            reason = (f"the authentication challenge from {self.vault_url} was refused "
-                      f"({_describe(exc).split('. ')[0]}); AZURE_KEYVAULT_URL must be the vault's own URL, "
-                      "https://<vault-name>.vault.azure.net")
+            reason = (
+                f"the authentication challenge from {self.vault_url} was refused "
+                f"({_describe(exc).split('. ')[0]}); AZURE_KEYVAULT_URL must be the vault's own URL, "
+                "https://<vault-name>.vault.azure.net"
+            )
         else:
             reason = _describe(exc, value)
         logger.warning("%s: cannot %s %s: %s", PROVIDER, action, what, reason)
@@ -316,14 +341,17 @@ class AzureKeyVault:
 
     def _conflict(self, key: str, name: str, exc: Exception, value: str) -> VaultError:
         if _code(exc) == _BEING_DELETED:
-            return VaultError(f"{PROVIDER}: cannot write secret {key!r}: the vault is still deleting the "
-                              f"previous secret {name!r}; try again in a few seconds")
+            return VaultError(
+                f"{PROVIDER}: cannot write secret {key!r}: the vault is still deleting the "
+                f"previous secret {name!r}; try again in a few seconds"
+            )
         return VaultError(
             f"{PROVIDER}: cannot write secret {key!r}: a deleted secret named {name!r} is kept by the vault's "
             "soft-delete and reserves the name until it is purged or recovered. Janus purges on delete, but "
             "needs the secrets 'purge' permission (and no purge protection) for that; purge it with "
             f"`az keyvault secret purge --id {self.vault_url}/deletedsecrets/{name}` "
-            f"({_describe(exc, value)})")
+            f"({_describe(exc, value)})"
+        )
 
 
 def _key_of(name: str, tags: Mapping[str, str]) -> str | None:
@@ -369,6 +397,9 @@ def _network_reason(exc: BaseException) -> str:
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror
         inner = getattr(cause, "inner_exception", None)
-        cause = inner if isinstance(inner, BaseException) and id(inner) not in seen else (
-            cause.__cause__ or cause.__context__)
+        cause = (
+            inner
+            if isinstance(inner, BaseException) and id(inner) not in seen
+            else (cause.__cause__ or cause.__context__)
+        )
     return type(exc).__name__

@@ -28,6 +28,7 @@ Semantics (SECRET_CACHE_TTL, default 30 s):
 Thread-safe with plain `threading` primitives, which gevent's monkey patching
 turns into greenlet-aware ones. Values live only in this process's memory.
 """
+
 from __future__ import annotations
 
 import threading

@@ -24,6 +24,7 @@ key maps to an id reversibly (docs/vaults.md has examples):
 list() shows only ids that are the exact encoding of some key (that is, ids
 get() can reach); other secrets in the project are left out.
 """
+
 from __future__ import annotations
 
 import re
@@ -70,6 +71,7 @@ def create(config: Mapping[str, Any]) -> GcpSecretsVault:
 
 # -- key <-> secret id -----------------------------------------------------------
 
+
 def secret_id(key: str) -> str:
     """The secret id for `key`; VaultError when the key cannot be one."""
     if not isinstance(key, str) or not key:
@@ -89,9 +91,11 @@ def secret_id(key: str) -> str:
                 raise VaultError(f"{PROVIDER}: secret names must be valid Unicode text") from None
     sid = "".join(out)
     if len(sid) > MAX_ID_LENGTH:
-        raise VaultError(f"{PROVIDER}: a secret name of {len(key)} characters encodes to a {len(sid)}-character "
-                         f"secret id; the limit is {MAX_ID_LENGTH} (each character other than letters, digits "
-                         "and '-' takes 2 to 16)")
+        raise VaultError(
+            f"{PROVIDER}: a secret name of {len(key)} characters encodes to a {len(sid)}-character "
+            f"secret id; the limit is {MAX_ID_LENGTH} (each character other than letters, digits "
+            "and '-' takes 2 to 16)"
+        )
     return sid
 
 
@@ -107,15 +111,15 @@ def key_for(sid: str) -> str | None:
             continue
         if ch != "_":
             return None
-        tag = sid[i + 1:i + 2]
+        tag = sid[i + 1 : i + 2]
         if tag == "_":
             raw.append(ord("_"))
             i += 2
         elif tag == "s":
             raw.append(ord("/"))
             i += 2
-        elif tag == "x" and _HEX.fullmatch(sid[i + 2:i + 4]):
-            raw.append(int(sid[i + 2:i + 4], 16))
+        elif tag == "x" and _HEX.fullmatch(sid[i + 2 : i + 4]):
+            raw.append(int(sid[i + 2 : i + 4], 16))
             i += 4
         else:
             return None
@@ -127,6 +131,7 @@ def key_for(sid: str) -> str | None:
 
 
 # -- payload checksums -------------------------------------------------------------
+
 
 def _crc32c_table() -> list[int]:
     table = []
@@ -151,9 +156,9 @@ def crc32c(data: bytes) -> int:
 
 # -- the provider ------------------------------------------------------------------
 
+
 class GcpSecretsVault:
-    def __init__(self, project: str, *, endpoint: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(self, project: str, *, endpoint: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.project = project
         self.endpoint = endpoint
         self.timeout = timeout
@@ -180,8 +185,9 @@ class GcpSecretsVault:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            raise VaultError(f"{PROVIDER}: secret {key!r} holds binary data that is not UTF-8 text; "
-                             "Janus reads only text secrets") from None
+            raise VaultError(
+                f"{PROVIDER}: secret {key!r} holds binary data that is not UTF-8 text; Janus reads only text secrets"
+            ) from None
 
     def set(self, key: str, value: str) -> None:
         path = self._path(key)
@@ -197,8 +203,7 @@ class GcpSecretsVault:
             return
         except SecretNotFound:
             pass
-        secret = {"parent": self.parent, "secret_id": secret_id(key),
-                  "secret": {"replication": {"automatic": {}}}}
+        secret = {"parent": self.parent, "secret_id": secret_id(key), "secret": {"replication": {"automatic": {}}}}
         try:
             self._call("create", key, "create_secret", secret)
         except _AlreadyExists:
@@ -251,8 +256,9 @@ class GcpSecretsVault:
             return SecretManagerServiceClient(transport="rest")
         options = ClientOptions(api_endpoint=self.endpoint)
         if self.endpoint.lower().startswith("http://"):  # tests and emulators only: no token over plain HTTP
-            return SecretManagerServiceClient(credentials=AnonymousCredentials(), transport="rest",
-                                              client_options=options)
+            return SecretManagerServiceClient(
+                credentials=AnonymousCredentials(), transport="rest", client_options=options
+            )
         return SecretManagerServiceClient(transport="rest", client_options=options)
 
     def _call(self, action: str, key: str, method: str, request: dict, read: bool = False) -> Any:

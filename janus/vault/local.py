@@ -31,6 +31,7 @@ the mismatch promotes `.key.new` to `.key` under the lock. With
 VAULT_ENCRYPTION_KEY the operator supplies the new key, holds both keys, and
 only steps 1 and 3 happen (a single atomic replace).
 """
+
 from __future__ import annotations
 
 import base64
@@ -161,8 +162,10 @@ class LocalVault:
         """Re-encrypt every value under `new_key` (generated if None); returns how many."""
         if new_key is None:
             if self._from_env:
-                raise VaultError("VAULT_ENCRYPTION_KEY is set, so the new key must be given explicitly "
-                                 "(flask janus vault rotate-key --new-key-env NAME)")
+                raise VaultError(
+                    "VAULT_ENCRYPTION_KEY is set, so the new key must be given explicitly "
+                    "(flask janus vault rotate-key --new-key-env NAME)"
+                )
             new_key = AESGCM.generate_key(bit_length=8 * KEY_BYTES)
         elif not isinstance(new_key, bytes) or len(new_key) != KEY_BYTES:
             raise VaultError(f"the new key must be exactly {KEY_BYTES} bytes")
@@ -304,8 +307,10 @@ class LocalVault:
         try:
             return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _AAD_PREFIX + name.encode("utf-8"))
         except InvalidTag:
-            raise VaultError(f"secret {name!r} in {self.path} cannot be decrypted with the configured key "
-                             "(wrong key, or the value was altered or copied from another secret)") from None
+            raise VaultError(
+                f"secret {name!r} in {self.path} cannot be decrypted with the configured key "
+                "(wrong key, or the value was altered or copied from another secret)"
+            ) from None
 
 
 def _encrypt(key: bytes, name: str, plaintext: bytes) -> str:
@@ -323,8 +328,10 @@ def _parse(data: bytes, path: Path) -> _Document:
     if not isinstance(obj, dict) or type(obj.get("version")) is not int:
         raise not_ours
     if obj["version"] != FORMAT_VERSION:
-        raise VaultError(f"{path} has vault format version {obj['version']}; "
-                         f"this Janus reads version {FORMAT_VERSION} (is it from a newer Janus?)")
+        raise VaultError(
+            f"{path} has vault format version {obj['version']}; "
+            f"this Janus reads version {FORMAT_VERSION} (is it from a newer Janus?)"
+        )
     secrets, kid = obj.get("secrets"), obj.get("key_id")
     if obj.get("cipher") != CIPHER or not isinstance(secrets, dict) or not isinstance(kid, (str, type(None))):
         raise not_ours
@@ -382,8 +389,9 @@ def read_key_file(path: Path) -> bytes | None:
         with open(path, "rb") as f:
             mode = os.fstat(f.fileno()).st_mode
             if os.name == "posix" and mode & 0o077:
-                raise VaultError(f"key file {path} is accessible by group or others (mode {mode & 0o777:04o}); "
-                                 f"run: chmod 600 {path}")
+                raise VaultError(
+                    f"key file {path} is accessible by group or others (mode {mode & 0o777:04o}); run: chmod 600 {path}"
+                )
             data = f.read(4096)
     except FileNotFoundError:
         return None

@@ -14,24 +14,26 @@ keyed lookup can match them.
 Downgrade drops the marker table only; hashes stay keyed (the raw tokens are unknown), so tokens
 must be re-issued after a downgrade.
 """
+
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0005_token_hash_key'
-down_revision = '0004_session_binding'
+revision = "0005_token_hash_key"
+down_revision = "0004_session_binding"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    op.create_table('key_checks',
-    sa.Column('name', sa.String(length=40), nullable=False),
-    sa.Column('fingerprint', sa.String(length=64), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('name', name=op.f('pk_key_checks'))
+    op.create_table(
+        "key_checks",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_key_checks")),
     )
 
 
 def downgrade():
-    op.drop_table('key_checks')
+    op.drop_table("key_checks")

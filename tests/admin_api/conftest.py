@@ -1,4 +1,5 @@
 """Fixtures for the admin API: a client, signed-in admin and viewer, and a check that refusals change nothing."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,14 @@ from janus.services import sign_ins
 PASSWORD = "correct horse battery staple"
 # Fixture users get a cheap hash: the default (scrypt) costs ~0.2 s per user and per login.
 CHEAP_HASH = "pbkdf2:sha256:1000"
-ERROR_CODES = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
-               502: "vault_error"}
+ERROR_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    502: "vault_error",
+}
 
 
 @pytest.fixture
@@ -28,8 +35,12 @@ def api(app):
 
 def add_user(app, username: str, role: str = "admin", *, enabled: bool = True, password: str = PASSWORD) -> str:
     with app.app_context():
-        user = User(username=username, password_hash=generate_password_hash(password, method=CHEAP_HASH),
-                    role=role, enabled=enabled)
+        user = User(
+            username=username,
+            password_hash=generate_password_hash(password, method=CHEAP_HASH),
+            role=role,
+            enabled=enabled,
+        )
         db.session.add(user)
         db.session.commit()
         return user.id
@@ -45,8 +56,13 @@ def session_token(app, username: str, hours: float = 1.0) -> str:
         user_id = db.session.scalar(select(User.id).where(User.username == username))
         limits = dataclasses.replace(sign_ins.Limits.from_config(app.config), api_session_hours=hours)
         sign_in = sign_ins.start_api(user_id, limits)
-        token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=sign_in.sid,
-                                     credential_version=sign_in.credential_version, hours=hours)
+        token, _ = session_jwt.issue(
+            app.config["JWT_SECRET"],
+            user_id=user_id,
+            sid=sign_in.sid,
+            credential_version=sign_in.credential_version,
+            hours=hours,
+        )
         return token
 
 
@@ -67,8 +83,10 @@ def viewer(app) -> dict[str, str]:
 def snapshot(app) -> dict[str, list[str]]:
     """Every row of every table, to show a refused request left the database as it was."""
     with app.app_context():
-        return {table.name: sorted(repr(tuple(row)) for row in db.session.execute(table.select()))
-                for table in db.metadata.sorted_tables}
+        return {
+            table.name: sorted(repr(tuple(row)) for row in db.session.execute(table.select()))
+            for table in db.metadata.sorted_tables
+        }
 
 
 def audit_rows(app, action: str | None = None) -> list[AdminAuditLog]:
@@ -81,7 +99,9 @@ def audit_rows(app, action: str | None = None) -> list[AdminAuditLog]:
         return list(rows)
 
 
-def call(api, method: str, url: str, headers: dict[str, str] | None = None, body: Any = None, *, raw: str | None = None):
+def call(
+    api, method: str, url: str, headers: dict[str, str] | None = None, body: Any = None, *, raw: str | None = None
+):
     """One request; `raw` sends a JSON text as is (for escapes such as \\ud800 that Python cannot encode)."""
     if raw is not None:
         return api.open(url, method=method, headers=headers, data=raw.encode(), content_type="application/json")
@@ -96,8 +116,19 @@ def create(api, headers: dict[str, str], url: str, body: dict[str, Any]) -> dict
     return response.json
 
 
-def assert_refused(app, api, method: str, url: str, headers: dict[str, str] | None, body: Any = None, *,
-                   status: int, message: str, error: str | None = None, raw: str | None = None) -> None:
+def assert_refused(
+    app,
+    api,
+    method: str,
+    url: str,
+    headers: dict[str, str] | None,
+    body: Any = None,
+    *,
+    status: int,
+    message: str,
+    error: str | None = None,
+    raw: str | None = None,
+) -> None:
     """The request gets exactly this error, and no table (audit log included) changes."""
     before = snapshot(app)
     response = call(api, method, url, headers, body, raw=raw)

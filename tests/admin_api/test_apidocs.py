@@ -1,4 +1,5 @@
 """The OpenAPI document and Swagger UI: every route documented, nothing loaded from the internet."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,11 @@ def test_the_spec_documents_exactly_the_routes_of_the_blueprint(app, spec):
 
 
 def test_every_operation_states_its_security_parameters_body_and_error_answers(spec):
-    assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer",
-                                                                    "bearerFormat": "JWT"}
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
     assert spec["security"] == [{"bearerAuth": []}]
     for path, method, op in _operations(spec):
         where = f"{method.upper()} {path}"
@@ -107,8 +111,10 @@ def test_swagger_ui_is_served_from_the_gateway_alone(app):
     assets = re.findall(r'(?:src|href)="(/[^"]+)"', html)
     # Swagger UI is the copy the portal vendors (VENDORED.md pins its version and hashes); no jQuery at all.
     assert {a for a in assets if "swagger-ui" in a} == {
-        "/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css",
-        "/static/vendor/swagger-ui/favicon-32x32.png"}
+        "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        "/static/vendor/swagger-ui/swagger-ui.css",
+        "/static/vendor/swagger-ui/favicon-32x32.png",
+    }
     assert "jquery" not in html.lower()
     for asset in assets:
         assert asset.startswith("/static/") or asset == SPEC_ROUTE, asset
@@ -125,8 +131,12 @@ def test_the_start_up_script_names_the_spec_and_never_takes_one_from_the_query_s
 
 def test_flasgger_and_its_bundled_assets_are_gone(app):
     client = app.test_client()
-    for url in ("/flasgger_static/swagger-ui-bundle.js", "/flasgger_static/lib/jquery.min.js",
-                "/flasgger_static/swagger-ui.css", "/apidocs/index.html"):
+    for url in (
+        "/flasgger_static/swagger-ui-bundle.js",
+        "/flasgger_static/lib/jquery.min.js",
+        "/flasgger_static/swagger-ui.css",
+        "/apidocs/index.html",
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
         assert b"jQuery" not in response.data and b"swagger" not in response.data.lower(), url

@@ -1,4 +1,5 @@
 """/apidocs/ in Debian's chromium against a real gateway: the vendored Swagger UI, and no document from elsewhere."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -10,8 +11,11 @@ from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
 
 # What an attacker would host: a Swagger UI config pointing at their own document, and that document.
-EVIL_SPEC = {"openapi": "3.0.3", "info": {"title": "Evil API", "version": "1", "description": "Log in at evil"},
-             "paths": {"/phish": {"get": {"responses": {"200": {"description": "ok"}}}}}}
+EVIL_SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "Evil API", "version": "1", "description": "Log in at evil"},
+    "paths": {"/phish": {"get": {"responses": {"200": {"description": "ok"}}}}},
+}
 
 
 def _cors(response):
@@ -22,8 +26,9 @@ def _cors(response):
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("apidocs")
-    with GatewayServer(str(tmp / "gateway.db"), VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-                       WEB_CONCURRENCY="1") as server:
+    with GatewayServer(
+        str(tmp / "gateway.db"), VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="1"
+    ) as server:
         yield server
 
 

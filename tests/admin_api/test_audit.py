@@ -1,4 +1,5 @@
 """The audit trails over the API: filters, pagination, newest first."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -19,17 +20,27 @@ def calls(app):
     """Ten calls an hour apart: tools a/b alternating, every third denied, tokens T1/T2 by halves."""
     with app.app_context():
         for i in range(10):
-            db.session.add(ToolCallLog(
-                created_at=T0 + timedelta(hours=i), tool_name="w_a" if i % 2 == 0 else "w_b",
-                status="denied" if i % 3 == 0 else "success", token_name="T1" if i < 5 else "T2",
-                http_status=None if i % 3 == 0 else 200, duration_ms=1.5 * i, transport="streamable",
-                arguments_digest="0" * 64, error_message="scope" if i % 3 == 0 else None))
+            db.session.add(
+                ToolCallLog(
+                    created_at=T0 + timedelta(hours=i),
+                    tool_name="w_a" if i % 2 == 0 else "w_b",
+                    status="denied" if i % 3 == 0 else "success",
+                    token_name="T1" if i < 5 else "T2",
+                    http_status=None if i % 3 == 0 else 200,
+                    duration_ms=1.5 * i,
+                    transport="streamable",
+                    arguments_digest="0" * 64,
+                    error_message="scope" if i % 3 == 0 else None,
+                )
+            )
         db.session.commit()
 
 
 def _hours(items) -> list[int]:
-    return [int((datetime.fromisoformat(c["created_at"].replace("Z", "+00:00")) - T0).total_seconds() // 3600)
-            for c in items]
+    return [
+        int((datetime.fromisoformat(c["created_at"].replace("Z", "+00:00")) - T0).total_seconds() // 3600)
+        for c in items
+    ]
 
 
 def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin, calls):
@@ -38,20 +49,32 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
     assert _hours(body["items"]) == list(range(9, -1, -1))
     first = body["items"][-1]
     assert first | {"id": 0, "created_at": ""} == {
-        "id": 0, "created_at": "", "token_name": "T1", "tool_name": "w_a", "status": "denied", "http_status": None,
-        "duration_ms": 0.0, "error_message": "scope", "arguments_digest": "0" * 64, "transport": "streamable"}
+        "id": 0,
+        "created_at": "",
+        "token_name": "T1",
+        "tool_name": "w_a",
+        "status": "denied",
+        "http_status": None,
+        "duration_ms": 0.0,
+        "error_message": "scope",
+        "arguments_digest": "0" * 64,
+        "transport": "streamable",
+    }
 
 
-@pytest.mark.parametrize("query, hours", [
-    ({"tool": "w_a"}, [8, 6, 4, 2, 0]),
-    ({"status": "denied"}, [9, 6, 3, 0]),
-    ({"token": "T2"}, [9, 8, 7, 6, 5]),
-    ({"tool": "w_b", "status": "success", "token": "T1"}, [1]),
-    ({"since": (T0 + timedelta(hours=7)).isoformat()}, [9, 8, 7]),
-    ({"until": "2026-11-01T14:00:00Z"}, [2, 1, 0]),
-    ({"since": "2026-11-01T13:00:00", "until": "2026-11-01T14:30:00+00:00"}, [2, 1]),  # no zone: UTC
-    ({"tool": "nothing"}, []),
-])
+@pytest.mark.parametrize(
+    "query, hours",
+    [
+        ({"tool": "w_a"}, [8, 6, 4, 2, 0]),
+        ({"status": "denied"}, [9, 6, 3, 0]),
+        ({"token": "T2"}, [9, 8, 7, 6, 5]),
+        ({"tool": "w_b", "status": "success", "token": "T1"}, [1]),
+        ({"since": (T0 + timedelta(hours=7)).isoformat()}, [9, 8, 7]),
+        ({"until": "2026-11-01T14:00:00Z"}, [2, 1, 0]),
+        ({"since": "2026-11-01T13:00:00", "until": "2026-11-01T14:30:00+00:00"}, [2, 1]),  # no zone: UTC
+        ({"tool": "nothing"}, []),
+    ],
+)
 def test_tool_calls_can_be_filtered(app, api, admin, calls, query, hours):
     body = api.get(CALLS, headers=admin, query_string=query).json
     assert _hours(body["items"]) == hours and body["total"] == len(hours)
@@ -62,22 +85,25 @@ def test_tool_calls_are_paginated(app, api, admin, calls):
     assert [_hours(p["items"]) for p in pages] == [[9, 8, 7, 6], [5, 4, 3, 2], [1, 0], []]
     assert {(p["total"], p["per_page"]) for p in pages} == {(10, 4)}
     assert [p["page"] for p in pages] == [1, 2, 3, 4]
-    far = api.get(CALLS, headers=admin, query_string={"page": 10 ** 30, "per_page": 500}).json
+    far = api.get(CALLS, headers=admin, query_string={"page": 10**30, "per_page": 500}).json
     assert (far["items"], far["total"]) == ([], 10)
 
 
-@pytest.mark.parametrize("query, message", [
-    ({"status": "ok"}, "status must be one of success, failure, denied, cancelled"),
-    ({"page": "0"}, PAGING),
-    ({"per_page": "501"}, PAGING),
-    ({"per_page": "0"}, PAGING),
-    ({"page": "two"}, "page and per_page must be whole numbers"),
-    ({"page": "1.5"}, "page and per_page must be whole numbers"),
-    ({"page": ""}, "page and per_page must be whole numbers"),
-    ({"since": "yesterday"}, "since must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z"),
-    ({"until": "9999-12-31T23:59:59-05:00"}, "until must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z"),
-    ({"tool": "w\u0000a"}, "tool must not contain NUL characters"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"status": "ok"}, "status must be one of success, failure, denied, cancelled"),
+        ({"page": "0"}, PAGING),
+        ({"per_page": "501"}, PAGING),
+        ({"per_page": "0"}, PAGING),
+        ({"page": "two"}, "page and per_page must be whole numbers"),
+        ({"page": "1.5"}, "page and per_page must be whole numbers"),
+        ({"page": ""}, "page and per_page must be whole numbers"),
+        ({"since": "yesterday"}, "since must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z"),
+        ({"until": "9999-12-31T23:59:59-05:00"}, "until must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z"),
+        ({"tool": "w\u0000a"}, "tool must not contain NUL characters"),
+    ],
+)
 def test_invalid_tool_call_filters_answer_400_with_a_specific_message(app, api, admin, calls, query, message):
     response = api.get(CALLS, headers=admin, query_string=query)
     assert (response.status_code, response.json) == (400, {"error": "validation_error", "message": message})
@@ -85,16 +111,36 @@ def test_invalid_tool_call_filters_answer_400_with_a_specific_message(app, api, 
 
 def test_admin_events_can_be_filtered_by_actor_and_action_and_paginated(app, api, admin, viewer):
     with app.app_context():
-        for i, (actor, action) in enumerate([("root", "connection.create"), ("ann", "connection.create"),
-                                             ("root", "token.create"), ("root", "connection.create")]):
-            db.session.add(AdminAuditLog(created_at=T0 + timedelta(minutes=i), actor=actor, action=action,
-                                         target_type=action.split(".")[0], target_id=str(i), details={"n": i}))
+        for i, (actor, action) in enumerate(
+            [
+                ("root", "connection.create"),
+                ("ann", "connection.create"),
+                ("root", "token.create"),
+                ("root", "connection.create"),
+            ]
+        ):
+            db.session.add(
+                AdminAuditLog(
+                    created_at=T0 + timedelta(minutes=i),
+                    actor=actor,
+                    action=action,
+                    target_type=action.split(".")[0],
+                    target_id=str(i),
+                    details={"n": i},
+                )
+            )
         db.session.commit()
     body = api.get(EVENTS, headers=viewer, query_string={"actor": "root", "action": "connection.create"}).json
     assert [e["target_id"] for e in body["items"]] == ["3", "0"] and body["total"] == 2
     assert body["items"][0] | {"id": 0, "created_at": ""} == {
-        "id": 0, "created_at": "", "actor": "root", "action": "connection.create", "target_type": "connection",
-        "target_id": "3", "details": {"n": 3}}
+        "id": 0,
+        "created_at": "",
+        "actor": "root",
+        "action": "connection.create",
+        "target_type": "connection",
+        "target_id": "3",
+        "details": {"n": 3},
+    }
     page = api.get(EVENTS, headers=viewer, query_string={"per_page": 1, "page": 2, "actor": "root"}).json
     assert ([e["target_id"] for e in page["items"]], page["total"]) == (["2"], 3)
     since = api.get(EVENTS, headers=viewer, query_string={"since": (T0 + timedelta(minutes=2)).isoformat()}).json

@@ -1,4 +1,5 @@
 """Logging in, session tokens, and the JSON answers for unknown routes and methods."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,13 @@ def test_login_answers_a_session_token_its_expiry_and_the_user_and_audits_the_su
     assert response.status_code == 200
     body = response.json
     assert set(body) == {"token", "expires_at", "user"}
-    assert body["user"] == {"id": user_id, "username": "root", "role": "admin", "enabled": True,
-                            "created_at": body["user"]["created_at"]}
+    assert body["user"] == {
+        "id": user_id,
+        "username": "root",
+        "role": "admin",
+        "enabled": True,
+        "created_at": body["user"]["created_at"],
+    }
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     hours = (expires - datetime.now(UTC)).total_seconds() / 3600
     assert abs(hours - app.config["SESSION_JWT_HOURS"]) < 0.1
@@ -60,44 +66,55 @@ def test_a_disabled_user_cannot_log_in_even_with_the_right_password(app, api):
     assert [row.actor for row in audit_rows(app, "login.failure")] == ["gone"]
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"password": PASSWORD}, "username is required"),
-    ({"username": "", "password": PASSWORD}, "username must not be empty"),
-    ({"username": 7, "password": PASSWORD}, "username must be a string"),
-    ({"username": "root"}, "password is required"),
-    ({"username": "root", "password": ""}, "password is required"),
-    ({"username": "root", "password": ["x"]}, "password is required"),
-    ({"username": "root", "password": PASSWORD, "otp": "1"}, "unknown field(s): otp; allowed: password, username"),
-    ({"username": "ro\u0000ot", "password": PASSWORD}, "username must not contain NUL characters"),
-    ({"username": "r" * 151, "password": PASSWORD}, "username must be at most 150 characters"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"password": PASSWORD}, "username is required"),
+        ({"username": "", "password": PASSWORD}, "username must not be empty"),
+        ({"username": 7, "password": PASSWORD}, "username must be a string"),
+        ({"username": "root"}, "password is required"),
+        ({"username": "root", "password": ""}, "password is required"),
+        ({"username": "root", "password": ["x"]}, "password is required"),
+        ({"username": "root", "password": PASSWORD, "otp": "1"}, "unknown field(s): otp; allowed: password, username"),
+        ({"username": "ro\u0000ot", "password": PASSWORD}, "username must not contain NUL characters"),
+        ({"username": "r" * 151, "password": PASSWORD}, "username must be at most 150 characters"),
+    ],
+)
 def test_a_malformed_login_answers_400_and_records_nothing(app, api, body, message):
     add_user(app, "root", "admin")
     assert_refused(app, api, "POST", LOGIN, None, body, status=400, message=message)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"data": "{not json", "content_type": "application/json"},
-    {"data": "[1, 2]", "content_type": "application/json"},
-    {"data": '"root"', "content_type": "application/json"},
-    {"data": "null", "content_type": "application/json"},
-    {"data": "username=root", "content_type": "application/x-www-form-urlencoded"},
-    {"data": "[" * 100_000, "content_type": "application/json"},
-], ids=["no body", "malformed", "array", "string", "null", "form", "absurdly nested"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"data": "{not json", "content_type": "application/json"},
+        {"data": "[1, 2]", "content_type": "application/json"},
+        {"data": '"root"', "content_type": "application/json"},
+        {"data": "null", "content_type": "application/json"},
+        {"data": "username=root", "content_type": "application/x-www-form-urlencoded"},
+        {"data": "[" * 100_000, "content_type": "application/json"},
+    ],
+    ids=["no body", "malformed", "array", "string", "null", "form", "absurdly nested"],
+)
 def test_a_body_that_is_not_a_json_object_answers_400_bad_request(app, api, kwargs):
     before = snapshot(app)
     response = api.post(LOGIN, **kwargs)
     assert (response.status_code, response.json) == (
-        400, {"error": "bad_request", "message": "request body must be a JSON object"})
+        400,
+        {"error": "bad_request", "message": "request body must be a JSON object"},
+    )
     assert snapshot(app) == before
 
 
 def test_a_request_without_a_session_token_answers_401_with_a_hint(app, api):
     response = api.get("/api/v1/connections")
     assert response.status_code == 401
-    assert response.json == {"error": "unauthorized", "message": "log in first: POST /api/v1/login, then send "
-                                                                 "'Authorization: Bearer <session token>'"}
+    assert response.json == {
+        "error": "unauthorized",
+        "message": "log in first: POST /api/v1/login, then send 'Authorization: Bearer <session token>'",
+    }
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -111,8 +128,9 @@ def test_a_garbage_token_answers_401(app, api, header):
 
 def test_a_token_signed_with_another_secret_answers_401_invalid_session(app, api):
     add_user(app, "root", "admin")
-    token, _ = session_jwt.issue("some-other-secret-of-sufficient-length", user_id="x", sid="y",
-                                 credential_version=1, hours=1)
+    token, _ = session_jwt.issue(
+        "some-other-secret-of-sufficient-length", user_id="x", sid="y", credential_version=1, hours=1
+    )
     response = api.get("/api/v1/connections", headers={"Authorization": f"Bearer {token}"})
     assert (response.status_code, response.json) == (401, {"error": "unauthorized", "message": "invalid session token"})
 
@@ -121,7 +139,9 @@ def test_an_expired_token_answers_401_session_expired(app, api):
     add_user(app, "root", "admin")
     response = api.get("/api/v1/connections", headers=bearer(app, "root", hours=-1))
     assert (response.status_code, response.json) == (
-        401, {"error": "unauthorized", "message": "session expired; log in again"})
+        401,
+        {"error": "unauthorized", "message": "session expired; log in again"},
+    )
 
 
 def test_only_an_expired_token_is_called_expired(app, api):
@@ -179,6 +199,7 @@ def test_the_lockout_counts_failures_since_the_last_success_on_every_backend(app
 
 # -- issue 10, item 8: a session token is a server-side sign-in of one user id -------------------------
 
+
 def _login(api, username: str = "root", password: str = PASSWORD, **kwargs) -> dict[str, str]:
     response = api.post(LOGIN, json={"username": username, "password": password}, **kwargs)
     assert response.status_code == 200, response.json
@@ -214,7 +235,10 @@ def test_a_new_password_ends_every_token_of_the_user(app, api, admin):
     user_id = add_user(app, "dev", "viewer")
     headers = _login(api, "dev")
 
-    assert api.patch(f"/api/v1/users/{user_id}", headers=admin, json={"password": "a brand new password"}).status_code == 200
+    assert (
+        api.patch(f"/api/v1/users/{user_id}", headers=admin, json={"password": "a brand new password"}).status_code
+        == 200
+    )
 
     assert _refused(api, headers)
     assert api.get("/api/v1/status", headers=_login(api, "dev", "a brand new password")).status_code == 200
@@ -247,18 +271,29 @@ def test_a_token_whose_credential_version_is_stale_is_refused_even_with_a_live_s
     user_id = add_user(app, "root", "admin")
     with app.app_context():
         sign_in = sign_ins.start_api(user_id, sign_ins.Limits())
-    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=sign_in.sid,
-                                 credential_version=sign_in.credential_version - 1, hours=1)
+    token, _ = session_jwt.issue(
+        app.config["JWT_SECRET"],
+        user_id=user_id,
+        sid=sign_in.sid,
+        credential_version=sign_in.credential_version - 1,
+        hours=1,
+    )
     assert _refused(api, {"Authorization": f"Bearer {token}"})
-    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=sign_in.sid,
-                                 credential_version=sign_in.credential_version, hours=1)
+    token, _ = session_jwt.issue(
+        app.config["JWT_SECRET"],
+        user_id=user_id,
+        sid=sign_in.sid,
+        credential_version=sign_in.credential_version,
+        hours=1,
+    )
     assert api.get("/api/v1/status", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_a_well_signed_token_without_a_server_side_sign_in_is_refused(app, api):
     user_id = add_user(app, "root", "admin")
-    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid="made-up", credential_version=1,
-                                 hours=1)
+    token, _ = session_jwt.issue(
+        app.config["JWT_SECRET"], user_id=user_id, sid="made-up", credential_version=1, hours=1
+    )
     assert _refused(api, {"Authorization": f"Bearer {token}"})
 
 
@@ -268,8 +303,9 @@ def test_a_portal_sign_in_secret_cannot_serve_as_an_admin_api_sid(app, api):
     user_id = add_user(app, "root", "admin")
     with app.app_context():
         portal_secret = sign_ins.start(user_id, sign_ins.Limits())
-    token, _ = session_jwt.issue(app.config["JWT_SECRET"], user_id=user_id, sid=portal_secret, credential_version=1,
-                                 hours=1)
+    token, _ = session_jwt.issue(
+        app.config["JWT_SECRET"], user_id=user_id, sid=portal_secret, credential_version=1, hours=1
+    )
     assert _refused(api, {"Authorization": f"Bearer {token}"})
 
 
@@ -329,13 +365,21 @@ def test_more_attempts_a_minute_than_the_rate_from_one_address_get_429_before_an
 def test_x_forwarded_for_is_ignored_unless_trusted_proxy_hops_is_set(app, api):
     app.config["LOGIN_RATE_PER_IP"] = 2
     for n in range(3):
-        response = api.post(LOGIN, json={"username": "x", "password": "y"},
-                            headers={"X-Forwarded-For": f"10.0.0.{n}"}, environ_base=ATTACKER)
+        response = api.post(
+            LOGIN,
+            json={"username": "x", "password": "y"},
+            headers={"X-Forwarded-For": f"10.0.0.{n}"},
+            environ_base=ATTACKER,
+        )
     assert response.status_code == 429  # a fresh claimed address per attempt bought nothing
 
     app.config["TRUSTED_PROXY_HOPS"] = 1  # now the proxy at REMOTE_ADDR is trusted to append the client
     for n in range(3):
-        response = api.post(LOGIN, json={"username": "x", "password": "y"},
-                            headers={"X-Forwarded-For": f"evil, 10.0.1.{n}"}, environ_base=ATTACKER)
+        response = api.post(
+            LOGIN,
+            json={"username": "x", "password": "y"},
+            headers={"X-Forwarded-For": f"evil, 10.0.1.{n}"},
+            environ_base=ATTACKER,
+        )
         assert response.status_code == 401
     assert {r.details["remote_addr"] for r in audit_rows(app, "login.failure")} >= {"10.0.1.0", "10.0.1.2"}

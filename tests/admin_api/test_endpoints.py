@@ -1,4 +1,5 @@
 """Endpoints (MCP tools) over the API: CRUD, every validation rule, conflicts, and the audit trail."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,36 +8,70 @@ from tests.admin_api.conftest import assert_refused, audit_rows, create
 
 URL = "/api/v1/endpoints"
 ALLOWED = "body_template, connection_id, description, enabled, input_schema, method, path_template, tool_name"
-INVOICE_SCHEMA = {"type": "object", "properties": {"invoice_id": {"type": "string"}, "note": {"type": "string"}},
-                  "required": ["invoice_id"]}
+INVOICE_SCHEMA = {
+    "type": "object",
+    "properties": {"invoice_id": {"type": "string"}, "note": {"type": "string"}},
+    "required": ["invoice_id"],
+}
 
 
 @pytest.fixture
 def billing(api, admin):
-    return create(api, admin, "/api/v1/connections", {"name": "Billing", "base_url": "https://billing.example.test",
-                                                      "prefix": "billing_"})
+    return create(
+        api,
+        admin,
+        "/api/v1/connections",
+        {"name": "Billing", "base_url": "https://billing.example.test", "prefix": "billing_"},
+    )
 
 
 @pytest.fixture
 def get_invoice(api, admin, billing):
-    return create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "get_invoice",
-                                    "path_template": "/invoices/{invoice_id}", "input_schema": INVOICE_SCHEMA,
-                                    "description": "One invoice."})
+    return create(
+        api,
+        admin,
+        URL,
+        {
+            "connection_id": billing["id"],
+            "tool_name": "get_invoice",
+            "path_template": "/invoices/{invoice_id}",
+            "input_schema": INVOICE_SCHEMA,
+            "description": "One invoice.",
+        },
+    )
 
 
 def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(app, api, admin, billing):
-    response = api.post(URL, headers=admin, json={
-        "connection_id": billing["id"], "tool_name": "add_note", "method": "post",
-        "path_template": "/invoices/{{invoice_id}}/notes", "input_schema": INVOICE_SCHEMA,
-        "body_template": {"text": "{{note}}"}})
+    response = api.post(
+        URL,
+        headers=admin,
+        json={
+            "connection_id": billing["id"],
+            "tool_name": "add_note",
+            "method": "post",
+            "path_template": "/invoices/{{invoice_id}}/notes",
+            "input_schema": INVOICE_SCHEMA,
+            "body_template": {"text": "{{note}}"},
+        },
+    )
     assert response.status_code == 201
     ep = response.json
     assert response.headers["Location"].endswith(f"{URL}/{ep['id']}")
     assert ep | {"id": "", "created_at": "", "updated_at": ""} == {
-        "id": "", "connection_id": billing["id"], "connection_name": "Billing", "tool_name": "add_note",
-        "exposed_name": "billing_add_note", "description": "", "method": "POST",
-        "path_template": "/invoices/{{invoice_id}}/notes", "input_schema": INVOICE_SCHEMA,
-        "body_template": '{"text": "{{note}}"}', "enabled": True, "created_at": "", "updated_at": ""}
+        "id": "",
+        "connection_id": billing["id"],
+        "connection_name": "Billing",
+        "tool_name": "add_note",
+        "exposed_name": "billing_add_note",
+        "description": "",
+        "method": "POST",
+        "path_template": "/invoices/{{invoice_id}}/notes",
+        "input_schema": INVOICE_SCHEMA,
+        "body_template": '{"text": "{{note}}"}',
+        "enabled": True,
+        "created_at": "",
+        "updated_at": "",
+    }
     assert api.get(f"{URL}/{ep['id']}", headers=admin).json == ep
     assert api.get(f"/api/v1/connections/{billing['id']}", headers=admin).json["endpoint_count"] == 1
     [row] = audit_rows(app, "endpoint.create")
@@ -55,7 +90,11 @@ def test_the_list_can_be_filtered_by_connection(app, api, admin, billing, get_in
 def test_patch_and_delete_are_audited_with_before_and_after(app, api, admin, get_invoice):
     response = api.patch(f"{URL}/{get_invoice['id']}", headers=admin, json={"enabled": False, "description": "Off"})
     assert response.status_code == 200
-    assert response.json | {"updated_at": ""} == get_invoice | {"enabled": False, "description": "Off", "updated_at": ""}
+    assert response.json | {"updated_at": ""} == get_invoice | {
+        "enabled": False,
+        "description": "Off",
+        "updated_at": "",
+    }
     [row] = audit_rows(app, "endpoint.update")
     assert row.details["before"] == get_invoice and row.details["after"] == response.json
     assert api.delete(f"{URL}/{get_invoice['id']}", headers=admin).status_code == 204
@@ -66,13 +105,23 @@ def test_patch_and_delete_are_audited_with_before_and_after(app, api, admin, get
 
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
 def test_an_unknown_endpoint_id_answers_404(app, api, admin, method):
-    assert_refused(app, api, method, f"{URL}/nope", admin, {} if method == "PATCH" else None,
-                   status=404, message="endpoint 'nope' not found")
+    assert_refused(
+        app,
+        api,
+        method,
+        f"{URL}/nope",
+        admin,
+        {} if method == "PATCH" else None,
+        status=404,
+        message="endpoint 'nope' not found",
+    )
 
 
 def _invalid_tool(name: str, exposed: str) -> str:
-    return (f"tool name {name!r} is invalid: use letters, digits, '_', '.' and '-', and keep the full name "
-            f"{exposed!r} within 128 characters")
+    return (
+        f"tool name {name!r} is invalid: use letters, digits, '_', '.' and '-', and keep the full name "
+        f"{exposed!r} within 128 characters"
+    )
 
 
 CASES = [
@@ -88,57 +137,115 @@ CASES = [
     ({"method": "FETCH"}, 400, "method 'FETCH' is unknown; expected one of GET, POST, PUT, PATCH, DELETE, HEAD"),
     ({"path_template": "invoices"}, 400, "path 'invoices' must start with '/'"),
     ({"path_template": None}, 400, "path_template is required"),
-    ({"path_template": "/invoices/{number}"}, 400,
-     "path parameter 'number' must be a required property of the input schema"),
-    ({"path_template": "/invoices/{{ number }}"}, 400,
-     "path parameter 'number' must be a required property of the input schema"),
-    ({"path_template": "/invoices/{note}"}, 400,  # a property, but not a required one
-     "path parameter 'note' must be a required property of the input schema"),
-    ({"input_schema": {"type": "object", "properties": {"a": {"type": "strin"}}}}, 400,
-     "input schema is not a valid JSON Schema: 'strin' is not valid under any of the given schemas (at properties/a/type)"),
-    ({"input_schema": {"type": "object", "required": "invoice_id"}}, 400,
-     "input schema is not a valid JSON Schema: 'invoice_id' is not of type 'array' (at required)"),
-    ({"input_schema": {"type": "array"}}, 400,
-     'input schema must have "type": "object" at its root (MCP tool inputs are objects)'),
-    ({"input_schema": {"properties": {}}}, 400,
-     'input schema must have "type": "object" at its root (MCP tool inputs are objects)'),
+    (
+        {"path_template": "/invoices/{number}"},
+        400,
+        "path parameter 'number' must be a required property of the input schema",
+    ),
+    (
+        {"path_template": "/invoices/{{ number }}"},
+        400,
+        "path parameter 'number' must be a required property of the input schema",
+    ),
+    (
+        {"path_template": "/invoices/{note}"},
+        400,  # a property, but not a required one
+        "path parameter 'note' must be a required property of the input schema",
+    ),
+    (
+        {"input_schema": {"type": "object", "properties": {"a": {"type": "strin"}}}},
+        400,
+        "input schema is not a valid JSON Schema: 'strin' is not valid under any of the given schemas (at properties/a/type)",
+    ),
+    (
+        {"input_schema": {"type": "object", "required": "invoice_id"}},
+        400,
+        "input schema is not a valid JSON Schema: 'invoice_id' is not of type 'array' (at required)",
+    ),
+    (
+        {"input_schema": {"type": "array"}},
+        400,
+        'input schema must have "type": "object" at its root (MCP tool inputs are objects)',
+    ),
+    (
+        {"input_schema": {"properties": {}}},
+        400,
+        'input schema must have "type": "object" at its root (MCP tool inputs are objects)',
+    ),
     ({"input_schema": [1]}, 400, "input schema must be a JSON object"),
-    ({"input_schema": "{"}, 400,
-     "input schema is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-    ({"method": "POST", "body_template": '{"a": '}, 400,
-     "body template is invalid: body template is not valid JSON: Expecting value at line 1 column 7 (char 6)"),
-    ({"method": "GET", "body_template": {"note": "{{note}}"}}, 400, "a body template is used only with POST, PUT or PATCH"),
+    (
+        {"input_schema": "{"},
+        400,
+        "input schema is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+    ),
+    (
+        {"method": "POST", "body_template": '{"a": '},
+        400,
+        "body template is invalid: body template is not valid JSON: Expecting value at line 1 column 7 (char 6)",
+    ),
+    (
+        {"method": "GET", "body_template": {"note": "{{note}}"}},
+        400,
+        "a body template is used only with POST, PUT or PATCH",
+    ),
     ({"method": "DELETE", "body_template": "{}"}, 400, "a body template is used only with POST, PUT or PATCH"),
-    ({"method": "PUT", "body_template": {"a": "{{missing}}"}}, 400,
-     "body template placeholder 'missing' is not a property of the input schema"),
+    (
+        {"method": "PUT", "body_template": {"a": "{{missing}}"}},
+        400,
+        "body template placeholder 'missing' is not a property of the input schema",
+    ),
     ({"method": "PUT", "body_template": 5}, 400, "body template must be a JSON text"),
     ({"method": "PUT", "body_template": '"a\u0000"'}, 400, "body template must not contain NUL characters"),
     # Issue 10, item 2: nothing outside the schema may be referred to (Janus never fetches schemas).
-    ({"input_schema": {"type": "object", "properties": {"x": {"$ref": "http://schemas.example.test/x.json"}}}}, 400,
-     "input schema is refused: $ref 'http://schemas.example.test/x.json' at /properties/x points outside the schema; "
-     "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas"),
-    ({"input_schema": {"type": "object", "properties": {"x": {"$ref": "file:///etc/passwd"}}}}, 400,
-     "input schema is refused: $ref 'file:///etc/passwd' at /properties/x points outside the schema; "
-     "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas"),
-    ({"input_schema": {"type": "object", "$defs": {"a": {"$dynamicRef": "other.json#meta"}}}}, 400,
-     "input schema is refused: $dynamicRef 'other.json#meta' at /$defs/a points outside the schema; "
-     "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas"),
-    ({"input_schema": {"type": "object", "$id": "https://schemas.example.test/tool.json"}}, 400,
-     "input schema is refused: $id 'https://schemas.example.test/tool.json' at / is not allowed: it changes what "
-     "references resolve against; keep definitions in $defs and refer to them as '#/$defs/name'"),
-    ({"input_schema": {"type": "object", "$schema": "https://schemas.example.test/dialect"}}, 400,
-     "input schema is refused: $schema 'https://schemas.example.test/dialect' is not a JSON Schema dialect Janus "
-     "knows (drafts 3, 4, 6, 7, 2019-09 and 2020-12)"),
+    (
+        {"input_schema": {"type": "object", "properties": {"x": {"$ref": "http://schemas.example.test/x.json"}}}},
+        400,
+        "input schema is refused: $ref 'http://schemas.example.test/x.json' at /properties/x points outside the schema; "
+        "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas",
+    ),
+    (
+        {"input_schema": {"type": "object", "properties": {"x": {"$ref": "file:///etc/passwd"}}}},
+        400,
+        "input schema is refused: $ref 'file:///etc/passwd' at /properties/x points outside the schema; "
+        "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas",
+    ),
+    (
+        {"input_schema": {"type": "object", "$defs": {"a": {"$dynamicRef": "other.json#meta"}}}},
+        400,
+        "input schema is refused: $dynamicRef 'other.json#meta' at /$defs/a points outside the schema; "
+        "only references within it (such as '#/$defs/name') are allowed, Janus never fetches schemas",
+    ),
+    (
+        {"input_schema": {"type": "object", "$id": "https://schemas.example.test/tool.json"}},
+        400,
+        "input schema is refused: $id 'https://schemas.example.test/tool.json' at / is not allowed: it changes what "
+        "references resolve against; keep definitions in $defs and refer to them as '#/$defs/name'",
+    ),
+    (
+        {"input_schema": {"type": "object", "$schema": "https://schemas.example.test/dialect"}},
+        400,
+        "input schema is refused: $schema 'https://schemas.example.test/dialect' is not a JSON Schema dialect Janus "
+        "knows (drafts 3, 4, 6, 7, 2019-09 and 2020-12)",
+    ),
     # Issue 10, item 14: patterns must be usable by the time-bounded engine.
-    ({"input_schema": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a" * 1001}}}}, 400,
-     "input schema is refused: pattern at /properties/x/pattern is 1001 characters long; at most 1000 are accepted"),
-    ({"input_schema": {"type": "object", "patternProperties": {"^x": {}}, "unevaluatedProperties": False}}, 400,
-     "input schema is refused: unevaluatedProperties cannot be combined with patternProperties in a tool schema; "
-     "use additionalProperties instead"),
+    (
+        {"input_schema": {"type": "object", "properties": {"x": {"type": "string", "pattern": "a" * 1001}}}},
+        400,
+        "input schema is refused: pattern at /properties/x/pattern is 1001 characters long; at most 1000 are accepted",
+    ),
+    (
+        {"input_schema": {"type": "object", "patternProperties": {"^x": {}}, "unevaluatedProperties": False}},
+        400,
+        "input schema is refused: unevaluatedProperties cannot be combined with patternProperties in a tool schema; "
+        "use additionalProperties instead",
+    ),
     # Issue 10, item 4: a declared argument may not set a query parameter the path template fixes.
-    ({"path_template": "/invoices/{invoice_id}?Note=internal"}, 400,
-     "property 'note' has the name of a query parameter fixed in the path template; rename the property or make "
-     "the parameter a placeholder"),
+    (
+        {"path_template": "/invoices/{invoice_id}?Note=internal"},
+        400,
+        "property 'note' has the name of a query parameter fixed in the path template; rename the property or make "
+        "the parameter a placeholder",
+    ),
     ({"enabled": "maybe"}, 400, "enabled must be true or false"),
     ({"owner": "me"}, 400, f"unknown field(s): owner; allowed: {ALLOWED}"),
 ]
@@ -146,66 +253,127 @@ CASES = [
 
 @pytest.mark.parametrize("change, status, message", CASES, ids=lambda v: v if isinstance(v, int) else None)
 def test_an_invalid_endpoint_is_refused_with_a_specific_message_and_nothing_stored(
-        app, api, admin, billing, get_invoice, change, status, message):
-    body = {"connection_id": billing["id"], "tool_name": "get_invoice_2", "path_template": "/invoices/{invoice_id}",
-            "input_schema": INVOICE_SCHEMA, **change}
-    assert_refused(app, api, "POST", URL, admin, {k: v for k, v in body.items() if v is not None},
-                   status=status, message=message)
+    app, api, admin, billing, get_invoice, change, status, message
+):
+    body = {
+        "connection_id": billing["id"],
+        "tool_name": "get_invoice_2",
+        "path_template": "/invoices/{invoice_id}",
+        "input_schema": INVOICE_SCHEMA,
+        **change,
+    }
+    assert_refused(
+        app, api, "POST", URL, admin, {k: v for k, v in body.items() if v is not None}, status=status, message=message
+    )
 
 
 # The same rules hold for a patch (renaming onto get_invoice is the 409); connection_id and nulls are create-only cases.
-PATCH_CASES = [(c, s, m) for c, s, m in CASES if "connection_id" not in c and "owner" not in c and None not in c.values()]
+PATCH_CASES = [
+    (c, s, m) for c, s, m in CASES if "connection_id" not in c and "owner" not in c and None not in c.values()
+]
 
 
 @pytest.mark.parametrize("change, status, message", PATCH_CASES, ids=lambda v: v if isinstance(v, int) else None)
-def test_an_invalid_patch_is_refused_and_the_endpoint_is_unchanged(app, api, admin, billing, get_invoice, change,
-                                                                    status, message):
-    other = create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "other", "path_template": "/o",
-                                     "input_schema": INVOICE_SCHEMA})
+def test_an_invalid_patch_is_refused_and_the_endpoint_is_unchanged(
+    app, api, admin, billing, get_invoice, change, status, message
+):
+    other = create(
+        api,
+        admin,
+        URL,
+        {"connection_id": billing["id"], "tool_name": "other", "path_template": "/o", "input_schema": INVOICE_SCHEMA},
+    )
     assert_refused(app, api, "PATCH", f"{URL}/{other['id']}", admin, change, status=status, message=message)
     assert api.get(f"{URL}/{other['id']}", headers=admin).json == other
 
 
 def test_an_endpoint_cannot_move_to_another_connection(app, api, admin, billing, get_invoice):
-    assert_refused(app, api, "PATCH", f"{URL}/{get_invoice['id']}", admin, {"connection_id": billing["id"]},
-                   status=400, message="unknown field(s): connection_id; allowed: " + ALLOWED.replace("connection_id, ", ""))
+    assert_refused(
+        app,
+        api,
+        "PATCH",
+        f"{URL}/{get_invoice['id']}",
+        admin,
+        {"connection_id": billing["id"]},
+        status=400,
+        message="unknown field(s): connection_id; allowed: " + ALLOWED.replace("connection_id, ", ""),
+    )
 
 
 def test_a_patch_that_breaks_the_path_schema_link_is_refused(app, api, admin, get_invoice):
-    assert_refused(app, api, "PATCH", f"{URL}/{get_invoice['id']}", admin,
-                   {"input_schema": {"type": "object", "properties": {}}}, status=400,
-                   message="path parameter 'invoice_id' must be a required property of the input schema")
+    assert_refused(
+        app,
+        api,
+        "PATCH",
+        f"{URL}/{get_invoice['id']}",
+        admin,
+        {"input_schema": {"type": "object", "properties": {}}},
+        status=400,
+        message="path parameter 'invoice_id' must be a required property of the input schema",
+    )
 
 
 def test_a_body_template_with_an_unpaired_surrogate_is_refused(app, api, admin, billing):
-    raw = ('{"connection_id": "%s", "tool_name": "t", "method": "PUT", "path_template": "/t", '
-           '"body_template": "\\"\\ud800\\""}' % billing["id"])  # the template's text holds the surrogate itself
-    assert_refused(app, api, "POST", URL, admin, raw=raw, status=400,
-                   message="body template must be valid Unicode text (no unpaired surrogates)")
+    raw = (
+        '{"connection_id": "%s", "tool_name": "t", "method": "PUT", "path_template": "/t", '
+        '"body_template": "\\"\\ud800\\""}' % billing["id"]
+    )  # the template's text holds the surrogate itself
+    assert_refused(
+        app,
+        api,
+        "POST",
+        URL,
+        admin,
+        raw=raw,
+        status=400,
+        message="body template must be valid Unicode text (no unpaired surrogates)",
+    )
 
 
 def test_a_deeply_nested_input_schema_is_refused_not_a_crash(app, api, admin, billing):
     nested = '{"type": "object", "properties": {"a": ' + '{"items": ' * 5000 + "{}" + "}" * 5000 + "}}"
-    response = api.post(URL, headers=admin, data=(
-        '{"connection_id": "%s", "tool_name": "deep", "path_template": "/d", "input_schema": %s}'
-        % (billing["id"], nested)), content_type="application/json")
+    response = api.post(
+        URL,
+        headers=admin,
+        data=(
+            '{"connection_id": "%s", "tool_name": "deep", "path_template": "/d", "input_schema": %s}'
+            % (billing["id"], nested)
+        ),
+        content_type="application/json",
+    )
     assert response.status_code == 400 and response.json["error"] in {"bad_request", "validation_error"}
 
 
 def test_a_schema_with_a_remote_ref_is_refused_without_any_request_to_it(app, api, admin, billing, upstream):
     """Issue 10, item 2: registration refuses; nothing (not even the check) asks the referenced server."""
     schema = {"type": "object", "properties": {"x": {"$ref": upstream.url + "/schema.json"}}}
-    response = api.post(URL, headers=admin, json={"connection_id": billing["id"], "tool_name": "remote",
-                                                  "path_template": "/r", "input_schema": schema})
+    response = api.post(
+        URL,
+        headers=admin,
+        json={"connection_id": billing["id"], "tool_name": "remote", "path_template": "/r", "input_schema": schema},
+    )
     assert response.status_code == 400 and "points outside the schema" in response.json["message"]
     assert upstream.seen == []
 
 
 def test_local_references_and_fixed_query_placeholders_are_accepted(app, api, admin, billing):
-    schema = {"type": "object", "properties": {"scope": {"$ref": "#/$defs/scope"}}, "required": ["scope"],
-              "$defs": {"scope": {"type": "string", "pattern": "^[a-z]+$"}}}
-    created = create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "scoped",
-                                       "path_template": "/r?scope={{scope}}&v=1", "input_schema": schema})
+    schema = {
+        "type": "object",
+        "properties": {"scope": {"$ref": "#/$defs/scope"}},
+        "required": ["scope"],
+        "$defs": {"scope": {"type": "string", "pattern": "^[a-z]+$"}},
+    }
+    created = create(
+        api,
+        admin,
+        URL,
+        {
+            "connection_id": billing["id"],
+            "tool_name": "scoped",
+            "path_template": "/r?scope={{scope}}&v=1",
+            "input_schema": schema,
+        },
+    )
     assert created["input_schema"] == schema
 
 
@@ -215,35 +383,69 @@ def test_a_tool_name_that_would_land_in_the_admin_namespace_is_refused(app, api,
     from tests.support.catalog import add_connection
 
     bare = add_connection(app, "Bare", "https://bare.example.test", "")
-    assert_refused(app, api, "POST", URL, admin, {"connection_id": bare, "tool_name": tool_name, "path_template": "/s"},
-                   status=400, message=f"tool name {tool_name!r} is reserved: names starting with 'admin_' belong to "
-                                       "Janus's built-in admin tools; give the connection another prefix")
+    assert_refused(
+        app,
+        api,
+        "POST",
+        URL,
+        admin,
+        {"connection_id": bare, "tool_name": tool_name, "path_template": "/s"},
+        status=400,
+        message=f"tool name {tool_name!r} is reserved: names starting with 'admin_' belong to "
+        "Janus's built-in admin tools; give the connection another prefix",
+    )
 
 
-@pytest.mark.parametrize("properties, message", [
-    ({"amount": {"type": "number", "x-mcp-header": "Amount"}},
-     "marks a parameter of type 'number'; only string, integer and boolean parameters can be mirrored"),
-    ({"tenant": {"type": "string", "x-mcp-header": "Ten ant"}}, "must be a non-empty HTTP header name token"),
-    ({"tenant": {"type": "string", "x-mcp-header": "tenant_id"}}, "must be a non-empty HTTP header name token"),
-    ({"tenant": {"type": "string", "x-mcp-header": ""}}, "must be a non-empty HTTP header name token"),
-    ({"a": {"type": "string", "x-mcp-header": "Region"}, "b": {"type": "string", "x-mcp-header": "REGION"}},
-     "(header names are compared in any letter case)"),
-    ({"filter": {"type": "object", "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}}}},
-     "is not on a top-level property"),
-])
-def test_an_x_mcp_header_mark_a_client_could_not_honour_is_refused_when_saved(app, api, admin, billing,
-                                                                             properties, message):
+@pytest.mark.parametrize(
+    "properties, message",
+    [
+        (
+            {"amount": {"type": "number", "x-mcp-header": "Amount"}},
+            "marks a parameter of type 'number'; only string, integer and boolean parameters can be mirrored",
+        ),
+        ({"tenant": {"type": "string", "x-mcp-header": "Ten ant"}}, "must be a non-empty HTTP header name token"),
+        ({"tenant": {"type": "string", "x-mcp-header": "tenant_id"}}, "must be a non-empty HTTP header name token"),
+        ({"tenant": {"type": "string", "x-mcp-header": ""}}, "must be a non-empty HTTP header name token"),
+        (
+            {"a": {"type": "string", "x-mcp-header": "Region"}, "b": {"type": "string", "x-mcp-header": "REGION"}},
+            "(header names are compared in any letter case)",
+        ),
+        (
+            {"filter": {"type": "object", "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}}}},
+            "is not on a top-level property",
+        ),
+    ],
+)
+def test_an_x_mcp_header_mark_a_client_could_not_honour_is_refused_when_saved(
+    app, api, admin, billing, properties, message
+):
     """SEP-2243's constraints on `x-mcp-header`, checked once at registration instead of making every
     2026-07-28 call carrying the argument fail with a header mismatch."""
-    response = api.post(URL, headers=admin, json={"connection_id": billing["id"], "tool_name": "mirrored",
-                                                  "path_template": "/m", "input_schema": {
-                                                      "type": "object", "properties": properties}})
+    response = api.post(
+        URL,
+        headers=admin,
+        json={
+            "connection_id": billing["id"],
+            "tool_name": "mirrored",
+            "path_template": "/m",
+            "input_schema": {"type": "object", "properties": properties},
+        },
+    )
     assert response.status_code == 400 and message in response.json["message"], response.json
 
 
 def test_a_top_level_string_parameter_may_be_mirrored_into_a_header(app, api, admin, billing):
-    schema = {"type": "object", "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"},
-                                               "limit": {"type": "integer", "x-mcp-header": "Limit"}}}
-    created = create(api, admin, URL, {"connection_id": billing["id"], "tool_name": "mirrored",
-                                       "path_template": "/m", "input_schema": schema})
+    schema = {
+        "type": "object",
+        "properties": {
+            "tenant": {"type": "string", "x-mcp-header": "Tenant"},
+            "limit": {"type": "integer", "x-mcp-header": "Limit"},
+        },
+    }
+    created = create(
+        api,
+        admin,
+        URL,
+        {"connection_id": billing["id"], "tool_name": "mirrored", "path_template": "/m", "input_schema": schema},
+    )
     assert created["input_schema"] == schema

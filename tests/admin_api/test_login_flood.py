@@ -3,6 +3,7 @@
 Real `mcp-gateway` processes on 127.0.0.1; every loop is bounded in count and time, and
 nothing here is a timing threshold: the assertions are about order and counts.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -33,18 +34,27 @@ def gateway(tmp_path, request):
 def _add_slow_user(gateway: GatewayServer, username: str) -> None:
     engine = create_engine("sqlite:///" + gateway.env["DATABASE_PATH"])
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO users (id, username, password_hash, role, enabled, created_at) "
-                          "VALUES (:id, :username, :hash, 'viewer', 1, CURRENT_TIMESTAMP)"),
-                     {"id": secrets.token_hex(16), "username": username,
-                      "hash": generate_password_hash("the right password 1", method=SLOW_HASH)})
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, password_hash, role, enabled, created_at) "
+                "VALUES (:id, :username, :hash, 'viewer', 1, CURRENT_TIMESTAMP)"
+            ),
+            {
+                "id": secrets.token_hex(16),
+                "username": username,
+                "hash": generate_password_hash("the right password 1", method=SLOW_HASH),
+            },
+        )
     engine.dispose()
 
 
 def _audit(gateway: GatewayServer, action: str) -> list[tuple[str, str]]:
     engine = create_engine("sqlite:///" + gateway.env["DATABASE_PATH"])
     with engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(text("SELECT actor, details FROM admin_audit_logs WHERE action = :a"),
-                                               {"a": action})]
+        rows = [
+            tuple(r)
+            for r in conn.execute(text("SELECT actor, details FROM admin_audit_logs WHERE action = :a"), {"a": action})
+        ]
     engine.dispose()
     return rows
 

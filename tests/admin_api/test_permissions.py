@@ -1,4 +1,5 @@
 """Roles: a viewer reads everything and changes nothing; every route but login needs a session."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,9 +24,17 @@ CHANGES = [
     ("DELETE", "/api/v1/users/{user}", None),
 ]
 READS = [
-    "/api/v1/connections", "/api/v1/connections/{connection}", "/api/v1/endpoints", "/api/v1/endpoints/{endpoint}",
-    "/api/v1/tokens", "/api/v1/vault/keys", "/api/v1/users", "/api/v1/audit/tool-calls", "/api/v1/audit/admin",
-    "/api/v1/status", "/api/v1/verify",
+    "/api/v1/connections",
+    "/api/v1/connections/{connection}",
+    "/api/v1/endpoints",
+    "/api/v1/endpoints/{endpoint}",
+    "/api/v1/tokens",
+    "/api/v1/vault/keys",
+    "/api/v1/users",
+    "/api/v1/audit/tool-calls",
+    "/api/v1/audit/admin",
+    "/api/v1/status",
+    "/api/v1/verify",
 ]
 
 
@@ -35,8 +44,13 @@ def world(app, api, admin) -> dict[str, str]:
     ep = create(api, admin, "/api/v1/endpoints", {"connection_id": conn["id"], "tool_name": "t", "path_template": "/t"})
     token = create(api, admin, "/api/v1/tokens", {"name": "t"})
     assert api.put("/api/v1/vault/keys/prod/k", headers=admin, json={"value": "v"}).status_code == 200
-    return {"connection": conn["id"], "endpoint": ep["id"], "token": token["id"], "key": "prod/k",
-            "user": add_user(app, "other", "viewer")}
+    return {
+        "connection": conn["id"],
+        "endpoint": ep["id"],
+        "token": token["id"],
+        "key": "prod/k",
+        "user": add_user(app, "other", "viewer"),
+    }
 
 
 def _fill(value, ids):
@@ -75,9 +89,15 @@ def test_a_viewer_may_read_everything(app, api, viewer, world, path):
     assert response.status_code == 200 and response.is_json
 
 
-@pytest.mark.parametrize("method, path", [(m, p) for m, p, _ in CHANGES] + [("GET", p) for p in READS],
-                         ids=lambda v: v)
+@pytest.mark.parametrize("method, path", [(m, p) for m, p, _ in CHANGES] + [("GET", p) for p in READS], ids=lambda v: v)
 def test_every_route_but_login_needs_a_session(app, api, world, method, path):
-    assert_refused(app, api, method, _fill(path, world), None, {} if method in {"POST", "PUT", "PATCH"} else None,
-                   status=401, message="log in first: POST /api/v1/login, then send "
-                                       "'Authorization: Bearer <session token>'")
+    assert_refused(
+        app,
+        api,
+        method,
+        _fill(path, world),
+        None,
+        {} if method in {"POST", "PUT", "PATCH"} else None,
+        status=401,
+        message="log in first: POST /api/v1/login, then send 'Authorization: Bearer <session token>'",
+    )

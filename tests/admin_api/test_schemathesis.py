@@ -4,6 +4,7 @@ Every answer must be a documented status with a body matching its documented sch
 Bounded (examples per operation, a per-example deadline, derandomized) so the run takes seconds in CI.
 Each operation runs against a fresh app (the `app` fixture, SQLite and PostgreSQL) signed in as an admin.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -22,8 +23,9 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
 
 # The document the gateway serves. Serving it touches no database, so an app without one will do;
 # the requests go to the test's own app (`app=` below).
-schema = schemathesis.openapi.from_wsgi(SPEC_ROUTE, create_app({
-    "JWT_SECRET": "only-to-load-the-openapi-document", "SQLALCHEMY_DATABASE_URI": "sqlite://"}))
+schema = schemathesis.openapi.from_wsgi(
+    SPEC_ROUTE, create_app({"JWT_SECRET": "only-to-load-the-openapi-document", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+)
 
 
 BOUNDS = settings(
@@ -31,8 +33,12 @@ BOUNDS = settings(
     deadline=timedelta(seconds=5),  # generous: login and user creation hash passwords (~0.2 s each)
     derandomize=True,  # the same examples on every run, so a CI failure reproduces locally
     database=None,  # no .hypothesis/ directory in the checkout
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
 )
 
 
@@ -49,8 +55,13 @@ def existing(app, api, admin) -> dict[str, str]:
     ep = create(api, admin, "/api/v1/endpoints", {"connection_id": conn["id"], "tool_name": "t", "path_template": "/t"})
     token = create(api, admin, "/api/v1/tokens", {"name": "t"})
     assert api.put("/api/v1/vault/keys/prod/k", headers=admin, json={"value": "v"}).status_code == 200
-    return {"connection_id": conn["id"], "endpoint_id": ep["id"], "token_id": token["id"], "key": "prod/k",
-            "user_id": add_user(app, "other", "viewer")}
+    return {
+        "connection_id": conn["id"],
+        "endpoint_id": ep["id"],
+        "token_id": token["id"],
+        "key": "prod/k",
+        "user_id": add_user(app, "other", "viewer"),
+    }
 
 
 @schema.include(path_regex=r"[{]").parametrize()

@@ -1,4 +1,5 @@
 """GET /api/v1/status and /api/v1/verify: shapes, and reachability against real sockets."""
+
 from __future__ import annotations
 
 from janus.version import __version__
@@ -12,9 +13,18 @@ def test_status_reports_version_settings_and_counts(app, api, viewer, admin):
     create(api, admin, "/api/v1/tokens", {"name": "t"})
     body = api.get("/api/v1/status", headers=viewer).json
     assert body | {"uptime_seconds": 0} == {
-        "version": __version__, "uptime_seconds": 0, "port": app.config["PORT"], "database": app.config["DATABASE_KIND"],
-        "schema_revision": body["schema_revision"], "vault_provider": "local", "vault_read_only": False, "tls": False,
-        "mtls": False, "oidc": False, "counts": {"connections": 1, "tools": 0, "tokens": 1, "active_sessions": 0}}
+        "version": __version__,
+        "uptime_seconds": 0,
+        "port": app.config["PORT"],
+        "database": app.config["DATABASE_KIND"],
+        "schema_revision": body["schema_revision"],
+        "vault_provider": "local",
+        "vault_read_only": False,
+        "tls": False,
+        "mtls": False,
+        "oidc": False,
+        "counts": {"connections": 1, "tools": 0, "tokens": 1, "active_sessions": 0},
+    }
     assert body["schema_revision"] and body["uptime_seconds"] >= 0
 
 
@@ -35,13 +45,30 @@ def test_verify_reports_each_check_and_a_reachable_and_an_unreachable_target(app
         {"step": "targets", "ok": False, "detail": "2/3 OK"},
     ]
     down, locked, up = body["targets"]  # by name
-    assert up | {"id": "", "rtt_ms": 0} == {"id": "", "name": "Up", "base_url": upstream.url + "/health", "enabled": True,
-                                            "ok": True, "http_status": 200, "reason": "OK", "rtt_ms": 0, "error": None}
+    assert up | {"id": "", "rtt_ms": 0} == {
+        "id": "",
+        "name": "Up",
+        "base_url": upstream.url + "/health",
+        "enabled": True,
+        "ok": True,
+        "http_status": 200,
+        "reason": "OK",
+        "rtt_ms": 0,
+        "error": None,
+    }
     assert up["rtt_ms"] > 0
     assert (locked["ok"], locked["http_status"], locked["reason"]) == (True, 401, "UNAUTHORIZED")
-    assert down | {"id": "", "rtt_ms": 0} == {"id": "", "name": "Down", "base_url": closed, "enabled": False, "ok": False,
-                                              "http_status": None, "reason": "", "rtt_ms": 0,
-                                              "error": "connection refused"}
+    assert down | {"id": "", "rtt_ms": 0} == {
+        "id": "",
+        "name": "Down",
+        "base_url": closed,
+        "enabled": False,
+        "ok": False,
+        "http_status": None,
+        "reason": "",
+        "rtt_ms": 0,
+        "error": "connection refused",
+    }
     assert sorted(seen.path for seen in upstream.seen) == ["/health", "/private"]
 
 

@@ -1,4 +1,5 @@
 """Client tokens over the API: the value is shown once, never listed, never audited."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,9 +26,17 @@ def test_a_token_without_a_value_gets_a_generated_mcp_value_shown_once(app, api,
     body = response.json
     assert re.fullmatch(r"mcp_[A-Za-z0-9_-]{32}", body["token"])
     assert body | {"id": "", "created_at": "", "token": ""} == {
-        "id": "", "name": "Claude", "role": "developer", "scopes": ["weather_*", "billing_get_*"],
-        "token_hint": body["token"][:6] + "…", "enabled": True, "expires_at": None, "last_used_at": None,
-        "created_at": "", "token": ""}
+        "id": "",
+        "name": "Claude",
+        "role": "developer",
+        "scopes": ["weather_*", "billing_get_*"],
+        "token_hint": body["token"][:6] + "…",
+        "enabled": True,
+        "expires_at": None,
+        "last_used_at": None,
+        "created_at": "",
+        "token": "",
+    }
     listed = api.get(URL, headers=admin)
     assert listed.json == {"items": [{k: v for k, v in body.items() if k != "token"}]}
     assert body["token"] not in listed.get_data(as_text=True)
@@ -45,8 +54,12 @@ def test_a_token_without_a_value_gets_a_generated_mcp_value_shown_once(app, api,
 
 def test_a_token_with_its_own_value_role_list_of_scopes_and_expiry(app, api, admin):
     value = "my-own-token-value-of-32-chars!!"
-    body = create(api, admin, URL, {"name": "CI", "token": value, "role": "admin", "scopes": ["a_*", "b_?"],
-                                    "expires_at": FUTURE.isoformat()})
+    body = create(
+        api,
+        admin,
+        URL,
+        {"name": "CI", "token": value, "role": "admin", "scopes": ["a_*", "b_?"], "expires_at": FUTURE.isoformat()},
+    )
     assert body["token"] == value and body["token_hint"] == "my-own…"
     assert (body["role"], body["scopes"]) == ("admin", ["a_*", "b_?"])
     assert datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")) == FUTURE
@@ -69,41 +82,80 @@ def test_patch_and_delete_are_audited_and_never_show_the_value(app, api, admin):
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 def test_an_unknown_token_id_answers_404(app, api, admin, method):
-    assert_refused(app, api, method, f"{URL}/nope", admin, {} if method == "PATCH" else None,
-                   status=404, message="token 'nope' not found")
+    assert_refused(
+        app,
+        api,
+        method,
+        f"{URL}/nope",
+        admin,
+        {} if method == "PATCH" else None,
+        status=404,
+        message="token 'nope' not found",
+    )
 
 
 EXPIRY_HINT = "e.g. 2027-01-31T00:00:00Z"
 CASES = [
     ({}, 400, "name is required"),
-    ({"name": "x", "token": "short-token-23-chars-xx"}, 400,
-     "a token value must be at least 24 characters (leave it out to have a secure one generated)"),
-    ({"name": "x", "token": "a token value with spaces in it"}, 400,
-     "a token value must be visible ASCII characters without spaces"),
-    ({"name": "x", "token": "tøken-value-with-non-ascii-chars"}, 400,
-     "a token value must be visible ASCII characters without spaces"),
+    (
+        {"name": "x", "token": "short-token-23-chars-xx"},
+        400,
+        "a token value must be at least 24 characters (leave it out to have a secure one generated)",
+    ),
+    (
+        {"name": "x", "token": "a token value with spaces in it"},
+        400,
+        "a token value must be visible ASCII characters without spaces",
+    ),
+    (
+        {"name": "x", "token": "tøken-value-with-non-ascii-chars"},
+        400,
+        "a token value must be visible ASCII characters without spaces",
+    ),
     ({"name": "x", "token": "existing-token-value-0123456789"}, 409, "this token value is already registered"),
     ({"name": "x", "role": "root"}, 400, "role 'root' is unknown; expected one of admin, developer"),
     ({"name": "x", "role": "viewer"}, 400, "role 'viewer' is unknown; expected one of admin, developer"),
-    ({"name": "x", "scopes": "weather_*,bad scope"}, 400,
-     "scope 'bad scope' is not a valid glob: use tool-name characters with * ? [ ]"),
-    ({"name": "x", "scopes": ["ok_*", "no/slash"]}, 400,
-     "scope 'no/slash' is not a valid glob: use tool-name characters with * ? [ ]"),
-    ({"name": "x", "scopes": "weather_[abc"}, 400,
-     "scope 'weather_[abc' has a '[' without a closing ']' or an empty set '[]'"),
-    ({"name": "x", "scopes": "weather_[]"}, 400,
-     "scope 'weather_[]' has a '[' without a closing ']' or an empty set '[]'"),
+    (
+        {"name": "x", "scopes": "weather_*,bad scope"},
+        400,
+        "scope 'bad scope' is not a valid glob: use tool-name characters with * ? [ ]",
+    ),
+    (
+        {"name": "x", "scopes": ["ok_*", "no/slash"]},
+        400,
+        "scope 'no/slash' is not a valid glob: use tool-name characters with * ? [ ]",
+    ),
+    (
+        {"name": "x", "scopes": "weather_[abc"},
+        400,
+        "scope 'weather_[abc' has a '[' without a closing ']' or an empty set '[]'",
+    ),
+    (
+        {"name": "x", "scopes": "weather_[]"},
+        400,
+        "scope 'weather_[]' has a '[' without a closing ']' or an empty set '[]'",
+    ),
     ({"name": "x", "scopes": ",".join(f"tool_{i}_*" for i in range(101))}, 400, "at most 100 scopes; use wider globs"),
     ({"name": "x", "scopes": "a" * 129}, 400, "a scope is at most 128 characters"),
     ({"name": "x", "scopes": 5}, 400, "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"),
     ({"name": "x", "scopes": ["a", 1]}, 400, "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"),
     ({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}, 400, "expires_at must be in the future"),
-    ({"name": "x", "expires_at": (datetime.now(UTC) - timedelta(seconds=5)).isoformat()}, 400,
-     "expires_at must be in the future"),
-    ({"name": "x", "expires_at": "tomorrow"}, 400, f"expires_at 'tomorrow' is not an ISO 8601 date-time, {EXPIRY_HINT}"),
+    (
+        {"name": "x", "expires_at": (datetime.now(UTC) - timedelta(seconds=5)).isoformat()},
+        400,
+        "expires_at must be in the future",
+    ),
+    (
+        {"name": "x", "expires_at": "tomorrow"},
+        400,
+        f"expires_at 'tomorrow' is not an ISO 8601 date-time, {EXPIRY_HINT}",
+    ),
     ({"name": "x", "expires_at": 1893456000}, 400, f"expires_at must be an ISO 8601 date-time, {EXPIRY_HINT}"),
-    ({"name": "x", "expires_at": "9999-12-31T23:59:59-05:00"}, 400,
-     "expires_at '9999-12-31T23:59:59-05:00' is out of range"),
+    (
+        {"name": "x", "expires_at": "9999-12-31T23:59:59-05:00"},
+        400,
+        "expires_at '9999-12-31T23:59:59-05:00' is out of range",
+    ),
     ({"name": "x", "enabled": 1}, 400, "enabled must be true or false"),
     ({"name": "x", "hash": "h"}, 400, f"unknown field(s): hash; allowed: {ALLOWED}"),
 ]
@@ -115,12 +167,19 @@ def test_an_invalid_token_is_refused_with_a_specific_message_and_nothing_stored(
     assert_refused(app, api, "POST", URL, admin, body, status=status, message=message)
 
 
-@pytest.mark.parametrize("body, status, message", [
-    (b, s, m) for b, s, m in CASES if "token" not in b and "hash" not in b and b] + [
-    ({"token": "new-value-for-an-old-token-xyz"}, 400, "unknown field(s): token; allowed: enabled, expires_at, name, "
-                                                       "role, scopes"),
-    ({"name": ""}, 400, "name must not be empty"),
-], ids=lambda v: v if isinstance(v, int) else None)
+@pytest.mark.parametrize(
+    "body, status, message",
+    [(b, s, m) for b, s, m in CASES if "token" not in b and "hash" not in b and b]
+    + [
+        (
+            {"token": "new-value-for-an-old-token-xyz"},
+            400,
+            "unknown field(s): token; allowed: enabled, expires_at, name, role, scopes",
+        ),
+        ({"name": ""}, 400, "name must not be empty"),
+    ],
+    ids=lambda v: v if isinstance(v, int) else None,
+)
 def test_an_invalid_patch_is_refused_and_the_token_is_unchanged(app, api, admin, body, status, message):
     token = create(api, admin, URL, {"name": "existing"})
     change = {k: v for k, v in body.items() if k != "name"} or body

@@ -1,4 +1,5 @@
 """Users over the API: roles, password rules, and the last admin who must stay."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,13 @@ def test_a_created_user_is_a_viewer_by_default_can_log_in_and_the_password_is_no
     response = api.post(URL, headers=admin, json={"username": "vic.tor@example", "password": password})
     assert response.status_code == 201
     user = response.json
-    assert user | {"id": "", "created_at": ""} == {"id": "", "username": "vic.tor@example", "role": "viewer",
-                                                   "enabled": True, "created_at": ""}
+    assert user | {"id": "", "created_at": ""} == {
+        "id": "",
+        "username": "vic.tor@example",
+        "role": "viewer",
+        "enabled": True,
+        "created_at": "",
+    }
     assert [u["username"] for u in api.get(URL, headers=admin).json["items"]] == ["root", "vic.tor@example"]
     assert user in api.get(URL, headers=admin).json["items"]
     login = api.post("/api/v1/login", json={"username": "vic.tor@example", "password": password})
@@ -60,49 +66,75 @@ def test_a_user_is_deleted_with_204_and_audited(app, api, admin):
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 def test_an_unknown_user_id_answers_404(app, api, admin, method):
-    assert_refused(app, api, method, f"{URL}/nope", admin, {} if method == "PATCH" else None,
-                   status=404, message="user 'nope' not found")
+    assert_refused(
+        app,
+        api,
+        method,
+        f"{URL}/nope",
+        admin,
+        {} if method == "PATCH" else None,
+        status=404,
+        message="user 'nope' not found",
+    )
 
 
 OK = {"username": "vic", "password": "a-long-enough-password"}
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"password": OK["password"]}, 400, "username is required"),
-    ({**OK, "username": "vic tor"}, 400, "username may contain letters, digits and . _ @ - only"),
-    ({**OK, "username": "vïc"}, 400, "username may contain letters, digits and . _ @ - only"),
-    ({**OK, "username": "root"}, 409, "user 'root' already exists"),
-    ({"username": "vic"}, 400, "password must be at least 12 characters"),
-    ({**OK, "password": "elevenchars"}, 400, "password must be at least 12 characters"),
-    ({**OK, "password": 123456789012}, 400, "password must be at least 12 characters"),
-    ({**OK, "password": "twelve\u0000chars!!"}, 400, "password must not contain NUL characters"),
-    ({**OK, "role": "owner"}, 400, "role 'owner' is unknown; expected one of admin, viewer"),
-    ({**OK, "role": "developer"}, 400, "role 'developer' is unknown; expected one of admin, viewer"),
-    ({**OK, "enabled": None, "x": 1}, 400, "unknown field(s): x; allowed: enabled, password, role, username"),
-], ids=lambda v: v if isinstance(v, int) else None)
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"password": OK["password"]}, 400, "username is required"),
+        ({**OK, "username": "vic tor"}, 400, "username may contain letters, digits and . _ @ - only"),
+        ({**OK, "username": "vïc"}, 400, "username may contain letters, digits and . _ @ - only"),
+        ({**OK, "username": "root"}, 409, "user 'root' already exists"),
+        ({"username": "vic"}, 400, "password must be at least 12 characters"),
+        ({**OK, "password": "elevenchars"}, 400, "password must be at least 12 characters"),
+        ({**OK, "password": 123456789012}, 400, "password must be at least 12 characters"),
+        ({**OK, "password": "twelve\u0000chars!!"}, 400, "password must not contain NUL characters"),
+        ({**OK, "role": "owner"}, 400, "role 'owner' is unknown; expected one of admin, viewer"),
+        ({**OK, "role": "developer"}, 400, "role 'developer' is unknown; expected one of admin, viewer"),
+        ({**OK, "enabled": None, "x": 1}, 400, "unknown field(s): x; allowed: enabled, password, role, username"),
+    ],
+    ids=lambda v: v if isinstance(v, int) else None,
+)
 def test_an_invalid_user_is_refused_with_a_specific_message_and_nothing_stored(app, api, admin, body, status, message):
     assert_refused(app, api, "POST", URL, admin, body, status=status, message=message)
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"password": "short"}, "password must be at least 12 characters"),
-    ({"role": "owner"}, "role 'owner' is unknown; expected one of admin, viewer"),
-    ({"role": None}, "role is required"),
-    ({"enabled": "no"}, "enabled must be true or false"),
-    ({"username": "renamed"}, "unknown field(s): username; allowed: enabled, password, role"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"password": "short"}, "password must be at least 12 characters"),
+        ({"role": "owner"}, "role 'owner' is unknown; expected one of admin, viewer"),
+        ({"role": None}, "role is required"),
+        ({"enabled": "no"}, "enabled must be true or false"),
+        ({"username": "renamed"}, "unknown field(s): username; allowed: enabled, password, role"),
+    ],
+)
 def test_an_invalid_patch_is_refused_and_the_user_is_unchanged(app, api, admin, body, message):
     vic_id = add_user(app, "vic", "viewer")
     assert_refused(app, api, "PATCH", f"{URL}/{vic_id}", admin, body, status=400, message=message)
 
 
 def test_a_password_with_an_unpaired_surrogate_is_refused(app, api, admin):
-    assert_refused(app, api, "POST", URL, admin, raw='{"username": "vic", "password": "twelve chars \\udc00"}',
-                   status=400, message="password must be valid Unicode text (no unpaired surrogates)")
+    assert_refused(
+        app,
+        api,
+        "POST",
+        URL,
+        admin,
+        raw='{"username": "vic", "password": "twelve chars \\udc00"}',
+        status=400,
+        message="password must be valid Unicode text (no unpaired surrogates)",
+    )
 
 
-@pytest.mark.parametrize("method, body", [("PATCH", {"role": "viewer"}), ("PATCH", {"enabled": False}),
-                                          ("DELETE", None)], ids=["demoted", "disabled", "deleted"])
+@pytest.mark.parametrize(
+    "method, body",
+    [("PATCH", {"role": "viewer"}), ("PATCH", {"enabled": False}), ("DELETE", None)],
+    ids=["demoted", "disabled", "deleted"],
+)
 def test_the_last_enabled_admin_cannot_be_demoted_disabled_or_deleted(app, api, admin, method, body):
     root_id = _user(app, "root").id
     add_user(app, "sleepy", "admin", enabled=False)  # a disabled admin does not count

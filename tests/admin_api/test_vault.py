@@ -1,4 +1,5 @@
 """Vault secrets over the API: names listed, values written and never read back."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,10 @@ from tests.admin_api.conftest import assert_refused, audit_rows, dumps
 
 URL = "/api/v1/vault/keys"
 SECRET = "s3cr3t-value-never-shown"
-BAD_KEY = ("key must be a non-empty name of at most 512 characters without control characters, "
-           "e.g. prod/billing-service/api-key")
+BAD_KEY = (
+    "key must be a non-empty name of at most 512 characters without control characters, "
+    "e.g. prod/billing-service/api-key"
+)
 
 
 def test_a_stored_secret_is_listed_by_name_and_its_value_appears_nowhere(app, api, admin):
@@ -41,24 +44,35 @@ def test_a_key_keeps_double_slashes_and_a_long_key_is_audited_whole(app, api, ad
     assert api.get(URL, headers=admin).json == {"keys": sorted(["a//b", long_key])}
 
 
-@pytest.mark.parametrize("key, body, message", [
-    ("k", {}, "value must be a non-empty string"),
-    ("k", {"value": ""}, "value must be a non-empty string"),
-    ("k", {"value": 42}, "value must be a non-empty string"),
-    ("k", {"value": SECRET, "ttl": 5}, "unknown field(s): ttl; allowed: value"),
-    ("bad%01key", {"value": SECRET}, BAD_KEY),
-    ("bad%7Fkey", {"value": SECRET}, BAD_KEY),
-    ("%20%20", {"value": SECRET}, BAD_KEY),
-    ("k" * 513, {"value": SECRET}, BAD_KEY),
-])
+@pytest.mark.parametrize(
+    "key, body, message",
+    [
+        ("k", {}, "value must be a non-empty string"),
+        ("k", {"value": ""}, "value must be a non-empty string"),
+        ("k", {"value": 42}, "value must be a non-empty string"),
+        ("k", {"value": SECRET, "ttl": 5}, "unknown field(s): ttl; allowed: value"),
+        ("bad%01key", {"value": SECRET}, BAD_KEY),
+        ("bad%7Fkey", {"value": SECRET}, BAD_KEY),
+        ("%20%20", {"value": SECRET}, BAD_KEY),
+        ("k" * 513, {"value": SECRET}, BAD_KEY),
+    ],
+)
 def test_an_invalid_secret_is_refused_with_a_specific_message(app, api, admin, key, body, message):
     assert_refused(app, api, "PUT", f"{URL}/{key}", admin, body, status=400, message=message)
     assert api.get(URL, headers=admin).json == {"keys": []}
 
 
 def test_a_value_with_an_unpaired_surrogate_is_refused(app, api, admin):
-    assert_refused(app, api, "PUT", f"{URL}/k", admin, raw='{"value": "\\ud800"}', status=400,
-                   message="value must be valid Unicode text (no unpaired surrogates)")
+    assert_refused(
+        app,
+        api,
+        "PUT",
+        f"{URL}/k",
+        admin,
+        raw='{"value": "\\ud800"}',
+        status=400,
+        message="value must be valid Unicode text (no unpaired surrogates)",
+    )
 
 
 def test_a_vault_that_cannot_be_read_answers_502_vault_error(app, api, admin):
@@ -73,8 +87,12 @@ def test_a_vault_that_cannot_be_read_answers_502_vault_error(app, api, admin):
 def test_the_token_hash_key_secret_cannot_be_overwritten_or_deleted_through_janus(app, api, admin):
     """Overwriting or deleting it would stop every later start (another key than the database's) and void
     every client token: it is Janus's own, not an admin's secret."""
-    message = ("vault key 'janus-token-hash-key' is reserved: it holds the client token hash key; "
-               "manage it in the vault itself")
-    assert_refused(app, api, "PUT", f"{URL}/janus-token-hash-key", admin, {"value": SECRET}, status=400, message=message)
+    message = (
+        "vault key 'janus-token-hash-key' is reserved: it holds the client token hash key; "
+        "manage it in the vault itself"
+    )
+    assert_refused(
+        app, api, "PUT", f"{URL}/janus-token-hash-key", admin, {"value": SECRET}, status=400, message=message
+    )
     assert_refused(app, api, "DELETE", f"{URL}/janus-token-hash-key", admin, status=400, message=message)
     assert audit_rows(app, "vault.set") == [] and audit_rows(app, "vault.delete") == []

@@ -1,4 +1,5 @@
 """`mcp-gateway` (no options) as a real gunicorn+gevent server with the demo data."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ REFERENCE_CALL = (
 
 @pytest.fixture
 def demo_server(tmp_path):
-    server = GatewayServer(str(tmp_path / "mcp-gateway.db"), SEED_DEMO_DATA="true", WEB_CONCURRENCY="2",
-                           METRICS_TOKEN=METRICS_TOKEN)
+    server = GatewayServer(
+        str(tmp_path / "mcp-gateway.db"), SEED_DEMO_DATA="true", WEB_CONCURRENCY="2", METRICS_TOKEN=METRICS_TOKEN
+    )
     with server:
         yield server
 
@@ -37,8 +39,11 @@ def _metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_reference_stdio_example_works_verbatim_against_a_running_gateway(demo_server, tmp_path):
-    env = gateway_env(str(tmp_path / "mcp-gateway.db"), PORT=str(demo_server.port),
-                      PROMETHEUS_MULTIPROC_DIR=demo_server.env["PROMETHEUS_MULTIPROC_DIR"])
+    env = gateway_env(
+        str(tmp_path / "mcp-gateway.db"),
+        PORT=str(demo_server.port),
+        PROMETHEUS_MULTIPROC_DIR=demo_server.env["PROMETHEUS_MULTIPROC_DIR"],
+    )
     script = f"export MCP_GATEWAY_TOKEN=lch_member_test_token_889\necho '{REFERENCE_CALL}' | {MCP_GATEWAY} -stdio"
     out = subprocess.run(["bash", "-c", script], capture_output=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr.decode()
@@ -52,7 +57,10 @@ def test_reference_stdio_example_works_verbatim_against_a_running_gateway(demo_s
     assert "MEM-LCH-001" in response["result"]["content"][0]["text"]
     # The stdio process shares the server's metrics directory, so its call shows up in /metrics.
     metrics = requests.get(demo_server.url + "/metrics", headers=METRICS_AUTH, timeout=5).text
-    assert _metric(metrics, "mcp_tool_execution_count_total", status="success", tool_name="lch_get_dpg_trade_volume") == 1.0
+    assert (
+        _metric(metrics, "mcp_tool_execution_count_total", status="success", tool_name="lch_get_dpg_trade_volume")
+        == 1.0
+    )
     assert _metric(metrics, "mcp_tool_execution_latency_seconds_count", tool_name="lch_get_dpg_trade_volume") == 1.0
 
 
@@ -60,8 +68,12 @@ def test_health_readiness_and_mock_services_answer_json(demo_server):
     assert requests.get(demo_server.url + "/healthz", timeout=5).json()["status"] == "ok"
     ready = requests.get(demo_server.url + "/readyz", timeout=5)
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "reachable"}
-    volume = requests.get(demo_server.url + "/api/mock/dpg/trade-volume", params={"member_id": "MEM-LCH-001"}, timeout=5)
-    collateral = requests.get(demo_server.url + "/api/mock/collateral/non-cash", params={"member_id": "MEM-LCH-002"}, timeout=5)
+    volume = requests.get(
+        demo_server.url + "/api/mock/dpg/trade-volume", params={"member_id": "MEM-LCH-001"}, timeout=5
+    )
+    collateral = requests.get(
+        demo_server.url + "/api/mock/collateral/non-cash", params={"member_id": "MEM-LCH-002"}, timeout=5
+    )
     missing = requests.get(demo_server.url + "/api/mock/collateral/non-cash", timeout=5)
     assert volume.json()["member_id"] == "MEM-LCH-001" and volume.json()["currency_breakdown"]
     holdings = collateral.json()["holdings"]
@@ -77,8 +89,12 @@ def test_metrics_are_summed_across_gunicorn_workers(demo_server):
 
     def fetch(_):
         # New connections from several threads at once, so both workers accept some.
-        return requests.get(demo_server.url + "/api/mock/dpg/trade-volume", params={"member_id": "M"},
-                            headers={"Connection": "close"}, timeout=10).ok
+        return requests.get(
+            demo_server.url + "/api/mock/dpg/trade-volume",
+            params={"member_id": "M"},
+            headers={"Connection": "close"},
+            timeout=10,
+        ).ok
 
     def worker_files():
         return glob.glob(os.path.join(demo_server.env["PROMETHEUS_MULTIPROC_DIR"], "counter_*.db"))
@@ -110,9 +126,13 @@ def test_demo_seed_is_idempotent_and_the_demo_token_warns_at_every_start(tmp_pat
         assert "lch_member_test_token_889" in server.log and "demo token" in server.log
     import sqlite3
 
-    rows = sqlite3.connect(database).execute(
-        "SELECT c.name, c.base_url, count(e.id) FROM connections c JOIN endpoints e ON e.connection_id = c.id GROUP BY c.id"
-    ).fetchall()
+    rows = (
+        sqlite3.connect(database)
+        .execute(
+            "SELECT c.name, c.base_url, count(e.id) FROM connections c JOIN endpoints e ON e.connection_id = c.id GROUP BY c.id"
+        )
+        .fetchall()
+    )
     assert rows == [("LCH DPG & Collateral Services", f"http://127.0.0.1:{second.port}/api/mock", 2)]
     tokens = sqlite3.connect(database).execute("SELECT name, scopes, token_hash FROM client_tokens").fetchall()
     assert len(tokens) == 1 and tokens[0][1] == "lch_*"
@@ -133,7 +153,9 @@ def test_a_stdio_process_with_seed_demo_data_and_no_port_leaves_the_servers_demo
 
     rows = sqlite3.connect(database).execute("SELECT base_url FROM connections").fetchall()
     assert rows == [(served,)]
-    seeds = sqlite3.connect(database).execute("SELECT count(*) FROM admin_audit_logs WHERE action = 'demo.seed'").fetchone()
+    seeds = (
+        sqlite3.connect(database).execute("SELECT count(*) FROM admin_audit_logs WHERE action = 'demo.seed'").fetchone()
+    )
     assert seeds == (1,)
 
 
@@ -144,9 +166,13 @@ def test_a_stdio_process_seeds_the_demo_into_an_empty_database(tmp_path):
     assert stdio.returncode == 0, stdio.stderr.decode()
     import sqlite3
 
-    rows = sqlite3.connect(database).execute(
-        "SELECT c.base_url, count(e.id) FROM connections c JOIN endpoints e ON e.connection_id = c.id GROUP BY c.id"
-    ).fetchall()
+    rows = (
+        sqlite3.connect(database)
+        .execute(
+            "SELECT c.base_url, count(e.id) FROM connections c JOIN endpoints e ON e.connection_id = c.id GROUP BY c.id"
+        )
+        .fetchall()
+    )
     assert rows == [("http://127.0.0.1:8899/api/mock", 2)]
 
 
@@ -179,5 +205,7 @@ def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path
     out = subprocess.run([MCP_GATEWAY, "-stdio"], input=b"", capture_output=True, env=env, timeout=60)
     assert out.returncode == 2
     lines = out.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mcp-gateway: cannot use the database postgresql+psycopg2://janus:***@127.0.0.1:1/janus")
+    assert len(lines) == 1 and lines[0].startswith(
+        "mcp-gateway: cannot use the database postgresql+psycopg2://janus:***@127.0.0.1:1/janus"
+    )
     assert "hunter2" not in out.stderr.decode()

@@ -1,4 +1,5 @@
 """`flask janus users …`: the break-glass commands an operator runs on the server when the admin is locked out."""
+
 from __future__ import annotations
 
 from tests.admin_api.conftest import PASSWORD, add_user, audit_rows
@@ -16,8 +17,11 @@ def _lock_out(app, api) -> None:
 
 def _server_cli(app, *args: str, input: str | None = None):
     """The command as another process on the server runs it: its own app (and its own counters), same database."""
-    other = make_app({"DATABASE_PATH": app.config["DATABASE_PATH"]}, VAULT_LOCAL_PATH=app.config["VAULT_LOCAL_PATH"],
-                     JWT_SECRET=app.config["JWT_SECRET"])
+    other = make_app(
+        {"DATABASE_PATH": app.config["DATABASE_PATH"]},
+        VAULT_LOCAL_PATH=app.config["VAULT_LOCAL_PATH"],
+        JWT_SECRET=app.config["JWT_SECRET"],
+    )
     with other.app_context():  # as `flask --app janus` provides
         return other.test_cli_runner().invoke(args=["janus", "users", *args], input=input)
 
@@ -72,7 +76,9 @@ def test_the_documented_command_line_works_in_a_real_process(tmp_path):
     flask = str(Path(sys.executable).with_name("flask"))
     env = gateway_env(str(tmp_path / "janus.db"))
     run = [flask, "--app", "janus", "janus", "users"]
-    subprocess.run([flask, "--app", "janus", "janus", "bootstrap"], env=env, capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [flask, "--app", "janus", "janus", "bootstrap"], env=env, capture_output=True, timeout=120, check=True
+    )
 
     unlocked = subprocess.run([*run, "unlock", "admin"], env=env, capture_output=True, text=True, timeout=120)
     missing = subprocess.run([*run, "unlock", "nobody"], env=env, capture_output=True, text=True, timeout=120)

@@ -2,6 +2,7 @@
 
 The README walk-throughs run as written (through bash); only addresses and ids are substituted.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,61 +27,68 @@ WEATHER_TOKEN = "mcp_client_weather_dev_552"
 
 # -- the README, verbatim ----------------------------------------------------------
 
-BANK_CONNECTION = '''./mcp-cli connection add \\
+BANK_CONNECTION = """./mcp-cli connection add \\
   --name "Accounts Database" \\
   --url "https://internal.bank.net/api/v1" \\
   --prefix "accounts_" \\
   --desc "Protected customer banking records database" \\
   --auth "bearer" \\
   --secret "prod/database/accounts-key"
-'''
-BANK_VAULT = '''./mcp-cli vault set \\
+"""
+BANK_VAULT = """./mcp-cli vault set \\
   --key "prod/database/accounts-key" \\
   --val "sk_secure_banking_token_558839"
-'''
-BANK_ENDPOINT = '''./mcp-cli endpoint add \\
+"""
+BANK_ENDPOINT = """./mcp-cli endpoint add \\
   --conn-id "<connection-uuid>" \\
   --name "get_balance" \\
   --desc "Retrieve checking and savings balances for a client ID" \\
   --path "/balance/{{client_id}}" \\
   --method "GET" \\
   --schema '{"type":"object","properties":{"client_id":{"type":"string","description":"Client account identifier"}},"required":["client_id"]}'
-'''
-DOG_CONNECTION = '''./mcp-cli connection add \\
+"""
+DOG_CONNECTION = """./mcp-cli connection add \\
   --name "Dog Ceo Pictures" \\
   --url "https://dog.ceo/api" \\
   --prefix "dog_" \\
   --desc "Generates random breed photos and dog images" \\
   --auth "none"
-'''
-DOG_ENDPOINT = '''./mcp-cli endpoint add \\
+"""
+DOG_ENDPOINT = """./mcp-cli endpoint add \\
   --conn-id "<dog-connection-uuid>" \\
   --name "random_image" \\
   --desc "Fetch a random dog picture URL" \\
   --path "/breeds/image/random" \\
   --method "GET"
-'''
-WEATHER_TOKEN_ADD = '''./mcp-cli token add \\
+"""
+WEATHER_TOKEN_ADD = """./mcp-cli token add \\
   --name "Weather Team Token" \\
   --token "mcp_client_weather_dev_552" \\
   --role "developer" \\
   --scopes "weather_*"
-'''
-WEATHER_STDIO = '''export MCP_GATEWAY_TOKEN=mcp_client_weather_dev_552
+"""
+WEATHER_STDIO = """export MCP_GATEWAY_TOKEN=mcp_client_weather_dev_552
 echo '{"jsonrpc":"2.0","method":"tools/list","id":1}' | ./mcp-gateway -stdio
-'''
+"""
 WEATHER_STDIO_RESPONSE = {
     "jsonrpc": "2.0",
-    "result": {"tools": [{
-        "name": "weather_get_forecast",
-        "description": "Retrieve real-time weather and forecast data for coordinates",
-        "inputSchema": {
-            "properties": {"current_weather": {"type": "boolean"}, "latitude": {"type": "number"},
-                           "longitude": {"type": "number"}},
-            "required": ["latitude", "longitude"],
-            "type": "object",
-        },
-    }]},
+    "result": {
+        "tools": [
+            {
+                "name": "weather_get_forecast",
+                "description": "Retrieve real-time weather and forecast data for coordinates",
+                "inputSchema": {
+                    "properties": {
+                        "current_weather": {"type": "boolean"},
+                        "latitude": {"type": "number"},
+                        "longitude": {"type": "number"},
+                    },
+                    "required": ["latitude", "longitude"],
+                    "type": "object",
+                },
+            }
+        ]
+    },
     "id": 1,
 }
 VERIFY_HEAD = [
@@ -93,6 +101,7 @@ UUID = re.compile(r"^[0-9a-f-]{32,36}$")
 
 
 # -- fixtures --------------------------------------------------------------------
+
 
 @dataclass
 class Site:
@@ -127,8 +136,9 @@ def site(tmp_path_factory):
         upstream.start()
     # Every request looks at the change counter, so "the next tools/list" is exact, not eventual.
     # Every test logs in afresh from 127.0.0.1: well past the default per-address sign-in rate.
-    gateway = GatewayServer(str(root / "gateway.db"), WEB_CONCURRENCY="2", CATALOG_REFRESH_SECONDS="0",
-                            LOGIN_RATE_PER_IP="1000").start()
+    gateway = GatewayServer(
+        str(root / "gateway.db"), WEB_CONCURRENCY="2", CATALOG_REFRESH_SECONDS="0", LOGIN_RATE_PER_IP="1000"
+    ).start()
     admin = Cli(root / "admin-home")
     admin.login(gateway.url)
     site = Site(gateway=gateway, bank=bank, dog=dog, misc=misc, admin=admin)
@@ -174,6 +184,7 @@ def _rows(table_text: str, first_cell: str) -> list[str]:
 
 
 # -- login and the session cache -----------------------------------------------------
+
 
 def test_login_reads_the_password_from_stdin_and_caches_the_session_in_a_private_file(site, cli):
     result = cli.run("login", "admin", "--addr", site.url, input=ADMIN_PASSWORD + "\n")
@@ -239,8 +250,9 @@ def test_logout_works_when_the_gateway_already_ended_the_session(site, admin):
 def test_logout_from_an_unreachable_gateway_forgets_the_session_and_says_it_may_still_be_valid(cli):
     cli.config_dir.mkdir(parents=True)
     gone = f"http://127.0.0.1:{free_port()}"
-    cli.cache_file.write_text(json.dumps({"addr": gone, "token": "a.b.c", "username": "admin",
-                                          "expires_at": "2099-01-01T00:00:00Z"}))
+    cli.cache_file.write_text(
+        json.dumps({"addr": gone, "token": "a.b.c", "username": "admin", "expires_at": "2099-01-01T00:00:00Z"})
+    )
 
     result = cli.run("logout")
 
@@ -251,6 +263,7 @@ def test_logout_from_an_unreachable_gateway_forgets_the_session_and_says_it_may_
 
 # -- the README walk-throughs ----------------------------------------------------------
 
+
 def test_banking_walkthrough_exposes_only_the_scoped_tool_and_injects_the_vault_secret(site):
     out, ids = site.outputs, site.ids
     assert UUID.match(ids["bank"]) and out["bank_connection"].stdout == ids["bank"] + "\n"
@@ -259,15 +272,21 @@ def test_banking_walkthrough_exposes_only_the_scoped_tool_and_injects_the_vault_
     assert UUID.match(ids["balance"]) and "accounts_get_balance" in out["bank_endpoint"].stderr
     connection = next(c for c in site.admin.json("connection", "list") if c["id"] == ids["bank"])
     assert connection | {"base_url": "https://internal.bank.net/api/v1"} == connection | {
-        "name": "Accounts Database", "base_url": "https://internal.bank.net/api/v1", "prefix": "accounts_",
-        "description": "Protected customer banking records database", "auth_type": "bearer",
-        "auth_secret_ref": "prod/database/accounts-key", "enabled": True}
+        "name": "Accounts Database",
+        "base_url": "https://internal.bank.net/api/v1",
+        "prefix": "accounts_",
+        "description": "Protected customer banking records database",
+        "auth_type": "bearer",
+        "auth_secret_ref": "prod/database/accounts-key",
+        "enabled": True,
+    }
     endpoint = next(e for e in site.admin.json("endpoint", "list") if e["id"] == ids["balance"])
     assert endpoint["path_template"] == "/balance/{{client_id}}" and endpoint["method"] == "GET"
     assert endpoint["input_schema"]["required"] == ["client_id"]
 
-    lines = site.admin.ok("token", "add", "--name", "Banking Developers", "--role", "developer",
-                          "--scopes", "accounts_*").stdout.splitlines()
+    lines = site.admin.ok(
+        "token", "add", "--name", "Banking Developers", "--role", "developer", "--scopes", "accounts_*"
+    ).stdout.splitlines()
     assert len(lines) == 2 and UUID.match(lines[0])
     banking_token = lines[1]
 
@@ -290,38 +309,64 @@ def test_dog_ceo_walkthrough_returns_the_image_url_json(site):
 
 
 def test_weather_token_sees_only_weather_tools_and_calling_another_answers_method_not_found(site, admin):
-    weather = admin.ok("connection", "add", "--name", "Weather", "--url", site.misc.url + "/weather",
-                       "--prefix", "weather_").stdout.strip()
-    admin.ok("endpoint", "add", "--conn-id", weather, "--name", "get_forecast", "--path", "/forecast",
-             "--method", "GET",
-             "--desc", "Retrieve real-time weather and forecast data for coordinates",
-             "--schema", '{"type":"object","properties":{"latitude":{"type":"number"},"longitude":{"type":"number"},'
-                         '"current_weather":{"type":"boolean"}},"required":["latitude","longitude"]}')
-    stripe = admin.ok("connection", "add", "--name", "Stripe", "--url", site.misc.url + "/stripe",
-                      "--prefix", "stripe_").stdout.strip()
+    weather = admin.ok(
+        "connection", "add", "--name", "Weather", "--url", site.misc.url + "/weather", "--prefix", "weather_"
+    ).stdout.strip()
+    admin.ok(
+        "endpoint",
+        "add",
+        "--conn-id",
+        weather,
+        "--name",
+        "get_forecast",
+        "--path",
+        "/forecast",
+        "--method",
+        "GET",
+        "--desc",
+        "Retrieve real-time weather and forecast data for coordinates",
+        "--schema",
+        '{"type":"object","properties":{"latitude":{"type":"number"},"longitude":{"type":"number"},'
+        '"current_weather":{"type":"boolean"}},"required":["latitude","longitude"]}',
+    )
+    stripe = admin.ok(
+        "connection", "add", "--name", "Stripe", "--url", site.misc.url + "/stripe", "--prefix", "stripe_"
+    ).stdout.strip()
     admin.ok("endpoint", "add", "--conn-id", stripe, "--name", "list_charges", "--path", "/charges")
 
     created = admin.shell(WEATHER_TOKEN_ADD)
 
     assert UUID.match(created.stdout.strip()) and len(created.stdout.splitlines()) == 1  # the value was ours
     # The reference's stdio example, against the same database and metrics directory as the server.
-    env = gateway_env(site.gateway.env["DATABASE_PATH"],
-                      PROMETHEUS_MULTIPROC_DIR=site.gateway.env["PROMETHEUS_MULTIPROC_DIR"])
-    stdio = subprocess.run(["bash", "-ec", WEATHER_STDIO.replace("./mcp-gateway", MCP_GATEWAY)], capture_output=True,
-                           text=True, timeout=60, env=env)
+    env = gateway_env(
+        site.gateway.env["DATABASE_PATH"], PROMETHEUS_MULTIPROC_DIR=site.gateway.env["PROMETHEUS_MULTIPROC_DIR"]
+    )
+    stdio = subprocess.run(
+        ["bash", "-ec", WEATHER_STDIO.replace("./mcp-gateway", MCP_GATEWAY)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert stdio.returncode == 0, stdio.stderr
     response = json.loads(stdio.stdout)
-    response["result"]["tools"] = [{k: t[k] for k in ("name", "description", "inputSchema")}
-                                   for t in response["result"]["tools"]]
+    response["result"]["tools"] = [
+        {k: t[k] for k in ("name", "description", "inputSchema")} for t in response["result"]["tools"]
+    ]
     assert response == WEATHER_STDIO_RESPONSE
     assert tool_names(site.url, WEATHER_TOKEN) == ["weather_get_forecast"]
     for other in ("stripe_list_charges", "accounts_get_balance", "dog_random_image"):
         assert call_tool(site.url, WEATHER_TOKEN, other, {"client_id": "1"})["error"]["code"] == -32601
-    assert call_tool(site.url, WEATHER_TOKEN, "weather_get_forecast",
-                     {"latitude": 52.5, "longitude": 13.4})["result"]["isError"] is False
+    assert (
+        call_tool(site.url, WEATHER_TOKEN, "weather_get_forecast", {"latitude": 52.5, "longitude": 13.4})["result"][
+            "isError"
+        ]
+        is False
+    )
 
 
 # -- verify, status, metrics, logs -----------------------------------------------------
+
 
 def test_verify_prints_the_reference_report_with_a_401_target_shown_as_reachable(site, admin):
     connections = admin.json("connection", "list")
@@ -332,8 +377,9 @@ def test_verify_prints_the_reference_report_with_a_401_target_shown_as_reachable
 
     lines = result.stdout.splitlines()
     assert lines[:4] == VERIFY_HEAD
-    assert lines[4] == ("[3/5] Querying System Database Schema... "
-                        f"OK ({len(connections)} Connections, {len(tools)} Tools Registered)")
+    assert lines[4] == (
+        f"[3/5] Querying System Database Schema... OK ({len(connections)} Connections, {len(tools)} Tools Registered)"
+    )
     assert lines[5] == f"[4/5] Testing Vault Secret Integration... OK ({len(keys)} Secret Keys Available)"
     assert lines[6] == "[5/5] Verifying Target API Connectivity..."
     assert lines[7].split() == ["Name", "Target", "URL", "Status", "Notes"]
@@ -343,24 +389,29 @@ def test_verify_prints_the_reference_report_with_a_401_target_shown_as_reachable
     starts = [lines[7].index(h) for h in ("Name", "Target URL", "Status", "Notes")]
     bank_url = (site.bank.url + "/api/v1")[:21] + "..."
     assert _rows(result.stdout, "Accounts Database") == [
-        "Accounts Database".ljust(starts[1]) + bank_url.ljust(starts[2] - starts[1]) + "OK".ljust(starts[3] - starts[2])
-        + "HTTP 401 Unauthorized"]
+        "Accounts Database".ljust(starts[1])
+        + bank_url.ljust(starts[2] - starts[1])
+        + "OK".ljust(starts[3] - starts[2])
+        + "HTTP 401 Unauthorized"
+    ]
     dog_row = _rows(result.stdout, "Dog Ceo Pictures")[0]
-    assert dog_row[starts[2]:].split(None, 1) == ["OK", "HTTP 200 OK"]
-    assert dog_row[starts[1]:starts[2]].strip() == (site.dog.url + "/api")[:21] + "..."
+    assert dog_row[starts[2] :].split(None, 1) == ["OK", "HTTP 200 OK"]
+    assert dog_row[starts[1] : starts[2]].strip() == (site.dog.url + "/api")[:21] + "..."
 
 
 def test_verify_marks_an_unreachable_target_fail_and_exits_1(site, admin):
-    dead = admin.ok("connection", "add", "--name", "Gone Service", "--url", f"http://127.0.0.1:{free_port()}",
-                    "--prefix", "gone_").stdout.strip()
+    dead = admin.ok(
+        "connection", "add", "--name", "Gone Service", "--url", f"http://127.0.0.1:{free_port()}", "--prefix", "gone_"
+    ).stdout.strip()
     try:
         result = admin.run("verify")
     finally:
         admin.ok("connection", "delete", "--id", dead)
 
     assert result.returncode == 1
-    assert re.search(r"^\[5/5\] Verifying Target API Connectivity\.\.\. FAIL \(1 of \d+ failing\)$",
-                     result.stdout, re.M)
+    assert re.search(
+        r"^\[5/5\] Verifying Target API Connectivity\.\.\. FAIL \(1 of \d+ failing\)$", result.stdout, re.M
+    )
     assert _rows(result.stdout, "Gone Service")[0].split()[-3:] == ["FAIL", "connection", "refused"]
 
 
@@ -382,7 +433,8 @@ def test_verify_against_an_unreachable_gateway_fails_at_the_first_step(cli):
 
     assert result.returncode == 1
     assert result.stdout.splitlines()[-1] == (
-        f"[1/5] Checking Gateway Server Connectivity... FAIL (cannot reach the gateway at {addr}: connection refused)")
+        f"[1/5] Checking Gateway Server Connectivity... FAIL (cannot reach the gateway at {addr}: connection refused)"
+    )
 
 
 def test_status_shows_the_port_vault_provider_and_mtls(site, admin):
@@ -415,8 +467,11 @@ def test_metrics_prints_the_reference_table_with_the_tool_execution_counter(site
     assert re.fullmatch(r"Metric Identifier\s+Labels / Tags\s+Value", lines[2])
     assert lines[3].split() == ["-----------------", "-------------", "-----"]
     assert _counter(result.stdout, labels) == before + 1
-    assert re.search(r'^mcp_tool_execution_latency_seconds\s+quantile="0\.9",tool_name="dog_random_image"\s+[\d.e-]+$',
-                     result.stdout, re.M)
+    assert re.search(
+        r'^mcp_tool_execution_latency_seconds\s+quantile="0\.9",tool_name="dog_random_image"\s+[\d.e-]+$',
+        result.stdout,
+        re.M,
+    )
     assert all(not line.startswith("#") for line in lines)
 
 
@@ -424,8 +479,9 @@ def test_metrics_without_a_login_says_which_login_it_needs(site, cli):
     result = cli.run("--addr", site.url, "metrics")
 
     assert result.returncode == 1
-    assert result.stderr == (f"Error: {site.url}/metrics needs an admin session: "
-                             f"run mcp-cli login <username> --addr {site.url}\n")
+    assert result.stderr == (
+        f"Error: {site.url}/metrics needs an admin session: run mcp-cli login <username> --addr {site.url}\n"
+    )
 
 
 def test_logs_lists_the_latest_tool_executions_newest_first(site, admin):
@@ -449,17 +505,51 @@ def _newest_log_is(admin: Cli, tool: str) -> list[str] | None:
 
 # -- catalog changes ---------------------------------------------------------------
 
-def test_connection_and_endpoint_modify_and_delete_take_effect(site, admin):
-    conn = admin.ok("connection", "add", "--name", "Inventory", "--url", site.misc.url + "/inventory",
-                    "--prefix", "inventory_", "--desc", "Stock levels").stdout.strip()
-    schema = '{"type":"object","properties":{"sku":{"type":"string"}},"required":["sku"]}'
-    ep = admin.ok("endpoint", "add", "--conn-id", conn, "--name", "get_item", "--path", "/items/{{sku}}",
-                  "--schema", schema).stdout.strip()
 
-    admin.ok("connection", "modify", "--id", conn, "--name", "Warehouse", "--prefix", "warehouse_",
-             "--url", site.misc.url + "/inventory/v2")
-    admin.ok("endpoint", "modify", "--id", ep, "--name", "lookup_item", "--path", "/sku/{{sku}}", "--method", "POST",
-             "--desc", "Look an item up")
+def test_connection_and_endpoint_modify_and_delete_take_effect(site, admin):
+    conn = admin.ok(
+        "connection",
+        "add",
+        "--name",
+        "Inventory",
+        "--url",
+        site.misc.url + "/inventory",
+        "--prefix",
+        "inventory_",
+        "--desc",
+        "Stock levels",
+    ).stdout.strip()
+    schema = '{"type":"object","properties":{"sku":{"type":"string"}},"required":["sku"]}'
+    ep = admin.ok(
+        "endpoint", "add", "--conn-id", conn, "--name", "get_item", "--path", "/items/{{sku}}", "--schema", schema
+    ).stdout.strip()
+
+    admin.ok(
+        "connection",
+        "modify",
+        "--id",
+        conn,
+        "--name",
+        "Warehouse",
+        "--prefix",
+        "warehouse_",
+        "--url",
+        site.misc.url + "/inventory/v2",
+    )
+    admin.ok(
+        "endpoint",
+        "modify",
+        "--id",
+        ep,
+        "--name",
+        "lookup_item",
+        "--path",
+        "/sku/{{sku}}",
+        "--method",
+        "POST",
+        "--desc",
+        "Look an item up",
+    )
 
     table = admin.ok("connection", "list").stdout
     assert _rows(table, conn)[0].split()[1:4] == ["Warehouse", "warehouse_", site.misc.url + "/inventory/v2"]
@@ -476,8 +566,9 @@ def test_connection_and_endpoint_modify_and_delete_take_effect(site, admin):
 
 
 def test_disabling_a_connection_removes_its_tools_from_the_next_tools_list_without_a_restart(site, admin):
-    conn = admin.ok("connection", "add", "--name", "Ledger", "--url", site.misc.url,
-                    "--prefix", "ledger_").stdout.strip()
+    conn = admin.ok(
+        "connection", "add", "--name", "Ledger", "--url", site.misc.url, "--prefix", "ledger_"
+    ).stdout.strip()
     admin.ok("endpoint", "add", "--conn-id", conn, "--name", "entries", "--path", "/entries")
     assert "ledger_entries" in tool_names(site.url, site.all_tools_token)
 
@@ -524,6 +615,7 @@ def test_json_output_is_the_apis_json(site, admin):
 
 # -- errors ------------------------------------------------------------------------
 
+
 def test_commands_need_a_login_first(site, cli):
     result = cli.run("--addr", site.url, "connection", "list")
 
@@ -556,8 +648,9 @@ def test_an_expired_cached_session_asks_for_a_new_login(site, admin):
     result = admin.run("connection", "list")
 
     assert result.returncode == 1
-    assert result.stderr == (f"Error: session expired at 2020-01-01T00:00:00Z: "
-                             f"run mcp-cli login admin --addr {site.url}\n")
+    assert result.stderr == (
+        f"Error: session expired at 2020-01-01T00:00:00Z: run mcp-cli login admin --addr {site.url}\n"
+    )
 
 
 def test_a_session_the_gateway_rejects_asks_for_a_new_login(site, admin):
@@ -579,17 +672,29 @@ def test_validation_errors_show_the_servers_message(site, admin):
 
     assert bad_url.returncode == 1 and bad_url.stderr == (
         "Error: base_url must be an absolute http:// or https:// URL with a host, got 'ftp://files.example' "
-        "(HTTP 400 validation_error)\n")
+        "(HTTP 400 validation_error)\n"
+    )
     assert bad_prefix.returncode == 1 and "prefix 'Bad' is invalid" in bad_prefix.stderr
     assert clash.returncode == 1 and "(HTTP 409 conflict)" in clash.stderr and "accounts_" in clash.stderr
     assert reserved.returncode == 1 and reserved.stderr == (
         "Error: prefix 'admin_ops_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_') "
-        "(HTTP 400 validation_error)\n")
+        "(HTTP 400 validation_error)\n"
+    )
 
 
 def test_invalid_schema_json_is_a_usage_error(site, admin):
-    result = admin.run("endpoint", "add", "--conn-id", site.ids["dog"], "--name", "broken", "--path", "/x",
-                       "--schema", "{type: object}")
+    result = admin.run(
+        "endpoint",
+        "add",
+        "--conn-id",
+        site.ids["dog"],
+        "--name",
+        "broken",
+        "--path",
+        "/x",
+        "--schema",
+        "{type: object}",
+    )
 
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("Error: Invalid value for '--schema': not valid JSON: ")
@@ -606,10 +711,13 @@ def test_missing_options_and_nothing_to_change_are_usage_errors(admin):
 
 # -- packaging ---------------------------------------------------------------------
 
+
 def test_mcp_cli_imports_nothing_of_the_server_side():
-    probe = ("import sys, janus.cli.mcp_cli; "
-             "print([m for m in sys.modules if m.split('.')[0] in ('flask', 'sqlalchemy') "
-             "or m.startswith(('janus.models', 'janus.services', 'janus.extensions'))])")
+    probe = (
+        "import sys, janus.cli.mcp_cli; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('flask', 'sqlalchemy') "
+        "or m.startswith(('janus.models', 'janus.services', 'janus.extensions'))])"
+    )
 
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
 

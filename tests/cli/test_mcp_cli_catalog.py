@@ -1,4 +1,5 @@
 """mcp-cli's secret input: the first line of stdin when stdin is not a terminal."""
+
 from __future__ import annotations
 
 import warnings

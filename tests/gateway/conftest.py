@@ -1,4 +1,5 @@
 """A real HTTP upstream on 127.0.0.1 that records exactly what it received."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,13 @@ class Upstream:
     stream_stopped: threading.Event = field(default_factory=threading.Event)
     bytes_streamed: int = 0
 
-    def reply(self, status: int = 200, body: bytes | str | object = b"", content_type: str | None = None,
-              headers: dict[str, str] | None = None) -> None:
+    def reply(
+        self,
+        status: int = 200,
+        body: bytes | str | object = b"",
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer every request with this fixed response."""
         if isinstance(body, str):
             body = body.encode("utf-8")

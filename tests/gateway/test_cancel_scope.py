@@ -1,4 +1,5 @@
 """A client's cancellation stops the executor's wait on a real upstream (janus/gateway/cancel_scope.py)."""
+
 from __future__ import annotations
 
 import threading

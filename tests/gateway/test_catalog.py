@@ -1,4 +1,5 @@
 """The in-process catalog: scope filtering, deterministic order, and freshness without per-call queries."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -22,21 +23,26 @@ def _tool(name: str, method: str = "GET") -> ToolSpec:
     return ToolSpec(name=name, endpoint_id=name, description=name, method=method, path_template="/x", connection=CONN)
 
 
-@pytest.mark.parametrize("scopes, name, allowed", [
-    (("weather_*",), "weather_get_forecast", True),
-    (("weather_*",), "stripe_charge", False),
-    (("weather_get_*", "billing_list"), "billing_list", True),
-    (("*",), "anything", True),
-    ((), "anything", False),
-    (None, "anything", True),
-    (("Weather_*",), "weather_x", False),  # globs are case-sensitive, like tool names
-])
+@pytest.mark.parametrize(
+    "scopes, name, allowed",
+    [
+        (("weather_*",), "weather_get_forecast", True),
+        (("weather_*",), "stripe_charge", False),
+        (("weather_get_*", "billing_list"), "billing_list", True),
+        (("*",), "anything", True),
+        ((), "anything", False),
+        (None, "anything", True),
+        (("Weather_*",), "weather_x", False),  # globs are case-sensitive, like tool names
+    ],
+)
 def test_scope_globs_decide_visibility(scopes, name, allowed):
     assert scopes_allow(scopes, name) is allowed
 
 
 def test_listing_is_sorted_filtered_and_annotated():
-    snapshot = CatalogSnapshot(version=1, tools=(_tool("b_two", "DELETE"), _tool("a_one"), _tool("b_one", "PUT")), tokens={})
+    snapshot = CatalogSnapshot(
+        version=1, tools=(_tool("b_two", "DELETE"), _tool("a_one"), _tool("b_one", "PUT")), tokens={}
+    )
     listing = snapshot.listing(("b_*",))
     assert [t["name"] for t in listing.tools] == ["b_one", "b_two"]
     assert listing.tools[0]["annotations"]["idempotentHint"] is True
@@ -95,7 +101,9 @@ def test_a_failed_probe_keeps_serving_the_cached_catalog():
         raise OSError("database went away")
 
     clock = [0.0]
-    catalog = Catalog(lambda: CatalogSnapshot(version=5, tools=(_tool("a"),), tokens={}), probe, 0.5, clock=lambda: clock[0])
+    catalog = Catalog(
+        lambda: CatalogSnapshot(version=5, tools=(_tool("a"),), tokens={}), probe, 0.5, clock=lambda: clock[0]
+    )
     assert catalog.current().version == 5
     clock[0] = 1.0
     assert catalog.current().version == 5 and calls["n"] == 1
@@ -144,15 +152,27 @@ def test_serving_from_the_cache_runs_no_queries(app):
 
 # -- names: the admin namespace and duplicates (issue 10, item 10) -------------------------------------------
 
+
 def _named(name: str, connection: str) -> ToolSpec:
     conn = ConnectionSpec(id=connection, name=connection, base_url="http://127.0.0.1:9")
-    return ToolSpec(name=name, endpoint_id=f"{connection}:{name}", description=name, method="GET",
-                    path_template="/x", connection=conn)
+    return ToolSpec(
+        name=name,
+        endpoint_id=f"{connection}:{name}",
+        description=name,
+        method="GET",
+        path_template="/x",
+        connection=conn,
+    )
 
 
 def test_upstream_tools_in_the_admin_namespace_are_never_listed_and_the_log_names_them(caplog):
-    tools = (_named("admin_status", "Old"), _named("Admin_tokens", "Old"), _named("ADMIN_x", "Old"),
-             _named("administer", "Ops"), _named("lch_get", "LCH"))
+    tools = (
+        _named("admin_status", "Old"),
+        _named("Admin_tokens", "Old"),
+        _named("ADMIN_x", "Old"),
+        _named("administer", "Ops"),
+        _named("lch_get", "LCH"),
+    )
     snapshot = CatalogSnapshot(version=1, tools=tools, tokens={})
     assert [t["name"] for t in snapshot.listing(None).tools] == ["administer", "lch_get"]
     assert set(snapshot.by_name) == {"administer", "lch_get"}
@@ -164,15 +184,24 @@ def test_one_name_registered_twice_is_listed_once_and_the_first_registered_wins(
     snapshot = CatalogSnapshot(version=1, tools=(_named("acc_get", "First"), _named("acc_get", "Second")), tokens={})
     assert [t["name"] for t in snapshot.listing(None).tools] == ["acc_get"]
     assert snapshot.by_name["acc_get"].connection.name == "First"
-    assert "tool acc_get of connection 'Second' is not served: connection 'First' registered that name first" \
+    assert (
+        "tool acc_get of connection 'Second' is not served: connection 'First' registered that name first"
         in caplog.text
+    )
 
 
 def _ctx(backend, raw_token: str):
     from janus.mcp.server import RequestContext
 
-    return RequestContext(caller=Principal(backend.catalog.hash_token(raw_token), transport="streamable"), session=None,
-                          protocol_version="2025-06-18", era="handshake", client_info=None, request_id=1, meta={})
+    return RequestContext(
+        caller=Principal(backend.catalog.hash_token(raw_token), transport="streamable"),
+        session=None,
+        protocol_version="2025-06-18",
+        era="handshake",
+        client_info=None,
+        request_id=1,
+        meta={},
+    )
 
 
 def test_rows_stored_before_the_name_rules_never_shadow_admin_tools_or_list_a_name_twice(app):
@@ -193,16 +222,24 @@ def test_rows_stored_before_the_name_rules_never_shadow_admin_tools_or_list_a_na
     assert len(names) == len(set(names)) and names == sorted(names)
     assert names.count("admin_status") == 1 and "acc_ext_get" in names and "ADMIN_list_tokens" not in names
     assert backend.catalog.current().by_name["acc_ext_get"].connection.name == "Accounts"  # registered first
-    status = backend.call_tool(_ctx(backend, "r" * 30), "admin_status", {})  # the built-in, not the unreachable upstream
+    status = backend.call_tool(
+        _ctx(backend, "r" * 30), "admin_status", {}
+    )  # the built-in, not the unreachable upstream
     assert status["isError"] is False and "version" in status["structuredContent"]
 
 
 def test_the_admin_tool_that_adds_connections_refuses_a_prefix_in_the_admin_namespace(app):
     add_token(app, "Root", "r" * 30, "*", role="admin")
     backend = get_runtime(app).backend
-    result = backend.call_tool(_ctx(backend, "r" * 30), "admin_add_connection",
-                               {"name": "Ops", "base_url": "http://127.0.0.1:9", "prefix": "admin_ops_"})
+    result = backend.call_tool(
+        _ctx(backend, "r" * 30),
+        "admin_add_connection",
+        {"name": "Ops", "base_url": "http://127.0.0.1:9", "prefix": "admin_ops_"},
+    )
     assert result["isError"] is True
     assert result["content"][0]["text"] == (
-        "prefix 'admin_ops_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_')")
-    assert [t["name"] for t in backend.list_tools(_ctx(backend, "r" * 30)).tools if not t["name"].startswith("admin_")] == []
+        "prefix 'admin_ops_' is reserved for Janus's built-in admin tools (no prefix may start with 'admin_')"
+    )
+    assert [
+        t["name"] for t in backend.list_tools(_ctx(backend, "r" * 30)).tools if not t["name"].startswith("admin_")
+    ] == []

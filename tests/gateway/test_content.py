@@ -9,8 +9,9 @@ LATEST = "2025-11-25"
 
 
 def result(body: bytes, content_type: str | None, status: int = 200, **kw) -> dict:
-    response = UpstreamResponse(status=status, reason=kw.pop("reason", "OK"), content_type=content_type,
-                                body=body, **kw)
+    response = UpstreamResponse(
+        status=status, reason=kw.pop("reason", "OK"), content_type=content_type, body=body, **kw
+    )
     return to_call_result(response, kw.get("protocol_version", LATEST))
 
 
@@ -41,8 +42,13 @@ def test_invalid_json_is_returned_as_text():
 
 
 def test_xml_javascript_and_form_bodies_are_text():
-    for ctype in ("application/xml", "application/atom+xml", "text/javascript",
-                  "application/javascript", "application/x-www-form-urlencoded"):
+    for ctype in (
+        "application/xml",
+        "application/atom+xml",
+        "text/javascript",
+        "application/javascript",
+        "application/x-www-form-urlencoded",
+    ):
         assert texts(result(b"a=1&b=<x/>", ctype)) == ["a=1&b=<x/>"]
 
 
@@ -90,8 +96,10 @@ def test_empty_success_body_says_so():
 
 def test_error_status_is_an_error_result_with_a_short_excerpt():
     res = result(json.dumps({"error": "nope"}).encode(), "application/json", status=403, reason="")
-    assert res == {"content": [{"type": "text", "text": 'Upstream returned HTTP 403 Forbidden: {"error": "nope"}'}],
-                   "isError": True}
+    assert res == {
+        "content": [{"type": "text", "text": 'Upstream returned HTTP 403 Forbidden: {"error": "nope"}'}],
+        "isError": True,
+    }
     long = result(b"x" * (ERROR_BODY_LIMIT * 3), "text/plain", status=502, reason="Bad Gateway")
     assert len(texts(long)[0]) < ERROR_BODY_LIMIT + 100 and texts(long)[0].endswith("…[truncated]")
 
@@ -104,8 +112,9 @@ def test_binary_error_body_is_described_not_dumped():
 def test_redirect_is_an_error_naming_the_location():
     res = to_call_result(UpstreamResponse(301, "Moved Permanently", None, b"", location="https://elsewhere/x"), LATEST)
     assert res["isError"] is True
-    assert texts(res) == ["Upstream returned HTTP 301 Moved Permanently, redirecting to https://elsewhere/x; "
-                          "redirects are not followed"]
+    assert texts(res) == [
+        "Upstream returned HTTP 301 Moved Permanently, redirecting to https://elsewhere/x; redirects are not followed"
+    ]
 
 
 def test_json_objects_are_pretty_printed_exactly_including_integers_beyond_64_bits():

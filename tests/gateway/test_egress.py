@@ -5,6 +5,7 @@ addresses under test, and socket.connect is patched to record every target and
 refuse any that is not loopback, so a guard that failed would show up as a
 recorded connect, never as traffic leaving the machine.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -37,8 +38,15 @@ def network(monkeypatch):
             infos = []
             for address in [answers] if isinstance(answers, str) else answers:
                 v6 = ":" in address
-                infos.append((socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM, 6, "",
-                              (address, port, 0, 0) if v6 else (address, port)))
+                infos.append(
+                    (
+                        socket.AF_INET6 if v6 else socket.AF_INET,
+                        socket.SOCK_STREAM,
+                        6,
+                        "",
+                        (address, port, 0, 0) if v6 else (address, port),
+                    )
+                )
             return infos
         if not ipaddress.ip_address(host if host != "localhost" else "127.0.0.1").is_loopback:
             raise AssertionError(f"the test asked DNS about {host!r}")
@@ -68,22 +76,27 @@ def test_a_name_resolving_to_the_metadata_address_is_refused_before_any_connecti
     with Executor() as executor, pytest.raises(UpstreamError) as caught:
         executor.execute(tool(base_url=f"http://imds.test:{_port(upstream)}"), {"id": "1"})
     assert caught.value.kind == "egress"
-    assert str(caught.value) == (f"Upstream 'Billing' is refused by the egress policy: destination 'imds.test' "
-                                 f"refused: {METADATA} is a cloud metadata address")
+    assert str(caught.value) == (
+        f"Upstream 'Billing' is refused by the egress policy: destination 'imds.test' "
+        f"refused: {METADATA} is a cloud metadata address"
+    )
     assert "imds.test" in network.lookups and network.connects == []
 
 
-@pytest.mark.parametrize(("base_url", "reason"), [
-    ("http://169.254.169.254/latest/meta-data", "cloud metadata address"),
-    ("http://169.254.10.1:8080", "link-local address"),
-    ("http://[fd00:ec2::254]/", "cloud metadata address"),
-    ("http://[fe80::1]:8080/", "link-local address"),
-    ("http://[::ffff:169.254.169.254]/", "cloud metadata address"),
-    ("http://100.100.100.200/latest", "cloud metadata address"),
-    ("http://metadata.google.internal/computeMetadata/v1", "cloud metadata service"),
-    ("http://METADATA./", "cloud metadata service"),
-    ("https://metadata/", "cloud metadata service"),
-])
+@pytest.mark.parametrize(
+    ("base_url", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data", "cloud metadata address"),
+        ("http://169.254.10.1:8080", "link-local address"),
+        ("http://[fd00:ec2::254]/", "cloud metadata address"),
+        ("http://[fe80::1]:8080/", "link-local address"),
+        ("http://[::ffff:169.254.169.254]/", "cloud metadata address"),
+        ("http://100.100.100.200/latest", "cloud metadata address"),
+        ("http://metadata.google.internal/computeMetadata/v1", "cloud metadata service"),
+        ("http://METADATA./", "cloud metadata service"),
+        ("https://metadata/", "cloud metadata service"),
+    ],
+)
 def test_metadata_and_link_local_targets_are_always_refused_without_dns_or_connect(base_url, reason, network, tool):
     with Executor() as executor, pytest.raises(UpstreamError) as caught:
         executor.execute(tool(base_url=base_url), {"id": "1"})
@@ -106,9 +119,11 @@ def test_an_allowlist_refuses_loopback_outside_it_and_allows_what_it_lists(netwo
     assert upstream.received == [] and network.connects == []
 
     network.names["api.test"] = "127.0.0.1"
-    for allowlist, base_url in (("127.0.0.0/8", upstream.base_url),
-                                ("10.0.0.0/8, api.test", f"http://api.test:{_port(upstream)}"),
-                                ("*.test", f"http://api.test:{_port(upstream)}")):
+    for allowlist, base_url in (
+        ("127.0.0.0/8", upstream.base_url),
+        ("10.0.0.0/8, api.test", f"http://api.test:{_port(upstream)}"),
+        ("*.test", f"http://api.test:{_port(upstream)}"),
+    ):
         with Executor(egress=EgressPolicy(allowlist)) as executor:
             assert executor.execute(tool(base_url=base_url), {"id": "1"}).status == "success", allowlist
     assert len(upstream.received) == 3
@@ -123,8 +138,9 @@ def test_a_listed_name_still_cannot_reach_a_metadata_address(network, upstream, 
 
 def test_a_name_rebound_to_the_metadata_address_after_a_call_is_refused_at_the_next_connect(network, upstream, tool):
     # Connection: close makes each call open a new socket, as an idle pool would after a while.
-    upstream.handler = lambda req, h: upstream.send(h, 200, b'{"ok": true}', "application/json",
-                                                    {"Connection": "close"})
+    upstream.handler = lambda req, h: upstream.send(
+        h, 200, b'{"ok": true}', "application/json", {"Connection": "close"}
+    )
     network.names["rebind.test"] = "127.0.0.1"
     rebinding = tool(base_url=f"http://rebind.test:{_port(upstream)}")
     with Executor() as executor:
@@ -154,8 +170,10 @@ def test_an_oauth_token_url_pointing_at_metadata_is_refused_before_connecting(ne
 
 def test_an_oauth_token_url_outside_the_allowlist_is_refused(network, upstream, tool):
     secrets = _oauth_secret(upstream.base_url + "/oauth/token")
-    with Executor(get_secret=secrets.__getitem__, egress=EgressPolicy("127.0.0.2/32")) as executor, \
-            pytest.raises(SecretError) as caught:
+    with (
+        Executor(get_secret=secrets.__getitem__, egress=EgressPolicy("127.0.0.2/32")) as executor,
+        pytest.raises(SecretError) as caught,
+    ):
         executor.execute(tool(auth_type="oauth2_client_credentials", secret_ref="s/oauth"), {"id": "1"})
     assert "127.0.0.1 is not in EGRESS_ALLOWLIST" in str(caught.value)
     assert upstream.received == [] and network.connects == []
@@ -190,8 +208,10 @@ def test_a_proxied_target_is_judged_by_name(network, tool, monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     with Executor(egress=EgressPolicy("api.test")) as executor:
-        for base_url, reason in (("http://metadata.google.internal", "cloud metadata service"),
-                                 ("http://other.test", "not listed in EGRESS_ALLOWLIST")):
+        for base_url, reason in (
+            ("http://metadata.google.internal", "cloud metadata service"),
+            ("http://other.test", "not listed in EGRESS_ALLOWLIST"),
+        ):
             with pytest.raises(UpstreamError) as caught:
                 executor.execute(tool(base_url=base_url), {"id": "1"})
             assert reason in str(caught.value)
@@ -225,14 +245,23 @@ def test_a_real_gateway_applies_egress_allowlist_from_its_environment_and_audits
     gateway = start_http_gateway(tmp_path, EGRESS_ALLOWLIST="127.0.0.2/32")
     try:
         session = initialize(gateway.url, WEATHER)
-        reply = requests.post(gateway.url + "/mcp", timeout=30, headers=mcp_headers(WEATHER, **{
-            "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}), json={
-            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
-            "params": {"name": "weather_get_station", "arguments": {"id": "KSFO"}}})
+        reply = requests.post(
+            gateway.url + "/mcp",
+            timeout=30,
+            headers=mcp_headers(WEATHER, **{"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}),
+            json={
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {"name": "weather_get_station", "arguments": {"id": "KSFO"}},
+            },
+        )
         error = reply.json()["error"]
         assert error["code"] == INTERNAL_ERROR
-        assert error["message"] == ("Upstream 'Weather' is refused by the egress policy: destination '127.0.0.1' "
-                                    "refused: 127.0.0.1 is not in EGRESS_ALLOWLIST")
+        assert error["message"] == (
+            "Upstream 'Weather' is refused by the egress policy: destination '127.0.0.1' "
+            "refused: 127.0.0.1 is not in EGRESS_ALLOWLIST"
+        )
         assert gateway.upstream.seen == []
 
         def audited():

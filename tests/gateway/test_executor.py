@@ -3,6 +3,7 @@
 Assertions are on what the upstream actually received (raw request line,
 headers, body), not on what we meant to send.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,6 +24,7 @@ SECRET = "s3cr3t-T0KEN-value"
 
 
 # -- path encoding ----------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("value", "expected_path"),
@@ -72,17 +74,31 @@ def test_base_url_path_prefix_and_trailing_slash_are_kept_once(executor, upstrea
 
 # -- query string and JSON body -------------------------------------------------
 
+
 def test_unconsumed_get_arguments_become_json_spelled_query_parameters(executor, upstream, tool):
     executor.execute(
         tool(path="/search/{id}"),
-        {"id": "x", "q": "a b&c=d", "limit": 10, "exact": True, "ratio": 0.5,
-         "tags": ["red", "blue"], "filter": {"a": 1}, "skip": None},
+        {
+            "id": "x",
+            "q": "a b&c=d",
+            "limit": 10,
+            "exact": True,
+            "ratio": 0.5,
+            "tags": ["red", "blue"],
+            "filter": {"a": 1},
+            "skip": None,
+        },
     )
     split = urlsplit(upstream.last.raw_path)
     assert split.path == "/search/x"
     assert parse_qsl(split.query, keep_blank_values=True) == [
-        ("q", "a b&c=d"), ("limit", "10"), ("exact", "true"), ("ratio", "0.5"),
-        ("tags", "red"), ("tags", "blue"), ("filter", '{"a":1}'),
+        ("q", "a b&c=d"),
+        ("limit", "10"),
+        ("exact", "true"),
+        ("ratio", "0.5"),
+        ("tags", "red"),
+        ("tags", "blue"),
+        ("filter", '{"a":1}'),
     ]
 
 
@@ -107,21 +123,26 @@ def test_post_with_nothing_left_over_sends_no_body(executor, upstream, tool):
 
 
 def test_body_template_keeps_argument_types_and_drops_other_arguments(executor, upstream, tool):
-    template = ('{"id": "{{invoice_id}}", "count": {{n}}, "note": "for {{customer}}", '
-                '"filter": "active", "meta": "{{meta}}"}')
+    template = (
+        '{"id": "{{invoice_id}}", "count": {{n}}, "note": "for {{customer}}", "filter": "active", "meta": "{{meta}}"}'
+    )
     executor.execute(
         tool(method="PUT", path="/invoices", body_template=template),
         {"invoice_id": 42, "n": 3, "customer": "Bob", "meta": {"x": [1, 2]}, "unused": "dropped"},
     )
     assert json.loads(upstream.last.body) == {
-        "id": 42, "count": 3, "note": "for Bob", "filter": "active", "meta": {"x": [1, 2]},
+        "id": 42,
+        "count": 3,
+        "note": "for Bob",
+        "filter": "active",
+        "meta": {"x": [1, 2]},
     }
     assert upstream.last.raw_path == "/invoices"
 
 
 @pytest.mark.parametrize(
     "evil",
-    ['", "admin": true, "x": "', '\\"}, "admin": true}', '{{n}}', "}\n{", "\\u0022"],
+    ['", "admin": true, "x": "', '\\"}, "admin": true}', "{{n}}", "}\n{", "\\u0022"],
 )
 def test_body_template_values_cannot_inject_json_structure(executor, upstream, tool, evil):
     template = '{"name": "{{name}}", "greeting": "hi {{name}}!", "admin": false}'
@@ -145,6 +166,7 @@ def test_default_headers_announce_janus_and_prefer_json(upstream, tool):
 
 
 # -- responses ------------------------------------------------------------------
+
 
 def test_json_object_response_becomes_structured_content_and_success(executor, upstream, tool):
     upstream.reply(200, {"balance": 10, "currency": "€"})
@@ -263,7 +285,8 @@ def test_huge_response_is_truncated_with_a_note_without_reading_it_all(upstream,
 def test_a_truncated_response_does_not_poison_the_next_call(upstream, tool):
     big = b"y" * 300_000
     upstream.handler = lambda req, h: upstream.send(
-        h, 200, big if req.raw_path.endswith("/big") else b"small", "text/plain")
+        h, 200, big if req.raw_path.endswith("/big") else b"small", "text/plain"
+    )
     with Executor(max_response_bytes=1000) as ex:
         first = ex.execute(tool(), {"id": "big"})
         second = ex.execute(tool(), {"id": "small"})
@@ -288,6 +311,7 @@ def test_compressed_response_is_capped_after_decompression(upstream, tool):
 
 
 # -- failures to reach the upstream ------------------------------------------------
+
 
 def test_slow_upstream_times_out_naming_the_connection(executor, upstream, tool):
     upstream.handler = lambda req, h: upstream.release.wait(10)
@@ -333,14 +357,18 @@ def test_tls_failure_is_an_upstream_error(executor, upstream, tool):
 
 # -- credentials -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("auth_type", "stored", "expected"),
     [
         ("bearer", SECRET, {"authorization": f"Bearer {SECRET}"}),
         ("bearer", f"Bearer {SECRET}", {"authorization": f"Bearer {SECRET}"}),
         ("basic", "alice:pa:ss", {"authorization": "Basic " + base64.b64encode(b"alice:pa:ss").decode()}),
-        ("custom_headers", json.dumps({"X-Api-Key": SECRET, "X-Tenant": "t1"}),
-         {"x-api-key": SECRET, "x-tenant": "t1"}),
+        (
+            "custom_headers",
+            json.dumps({"X-Api-Key": SECRET, "X-Tenant": "t1"}),
+            {"x-api-key": SECRET, "x-tenant": "t1"},
+        ),
     ],
 )
 def test_connection_credentials_arrive_as_headers(executor, upstream, tool, secrets, auth_type, stored, expected):
@@ -366,6 +394,7 @@ def test_missing_secret_names_connection_and_reference(executor, upstream, tool)
 
 
 # -- connection reuse ----------------------------------------------------------------
+
 
 def test_calls_on_one_connection_reuse_one_tcp_connection(executor, upstream, tool):
     for i in range(3):

@@ -3,6 +3,7 @@
 One recording server plays both parts: POST /oauth/token issues tokens, every
 other path is the API, which accepts only the tokens the test says are valid.
 """
+
 from __future__ import annotations
 
 import base64
@@ -74,10 +75,14 @@ class Authority:
         auth = received.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ")
         if self.api_rejects_all or token not in self.issued or token in self.revoked:
-            return self.upstream.send(handler, 401, b'{"error": "invalid_token"}', "application/json",
-                                      {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return self.upstream.send(handler, 200, json.dumps({"ok": True, "token": token}).encode(),
-                                  "application/json")
+            return self.upstream.send(
+                handler,
+                401,
+                b'{"error": "invalid_token"}',
+                "application/json",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return self.upstream.send(handler, 200, json.dumps({"ok": True, "token": token}).encode(), "application/json")
 
 
 @pytest.fixture
@@ -86,8 +91,9 @@ def authority(upstream) -> Authority:
 
 
 def credentials(upstream, **extra) -> str:
-    return json.dumps({"token_url": upstream.base_url + TOKEN_PATH, "client_id": CLIENT_ID,
-                       "client_secret": CLIENT_SECRET, **extra})
+    return json.dumps(
+        {"token_url": upstream.base_url + TOKEN_PATH, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, **extra}
+    )
 
 
 @pytest.fixture
@@ -112,6 +118,7 @@ def timed_executor(secrets, clock):
 
 # -- getting and reusing the token ---------------------------------------------
 
+
 def test_one_token_is_fetched_and_reused_across_calls(executor, authority, oauth_tool):
     tool = oauth_tool()
     for n in range(5):
@@ -122,15 +129,15 @@ def test_one_token_is_fetched_and_reused_across_calls(executor, authority, oauth
 
 
 def test_the_token_request_is_a_form_post_with_basic_client_authentication(executor, authority, oauth_tool):
-    executor.execute(oauth_tool(scope="invoices:read invoices:write", audience="https://billing.example"),
-                     {"id": "1"})
+    executor.execute(oauth_tool(scope="invoices:read invoices:write", audience="https://billing.example"), {"id": "1"})
     request = authority.token_requests[0]
     assert request.method == "POST"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     pair = f"{quote(CLIENT_ID, safe='')}:{quote(CLIENT_SECRET, safe='')}"
     assert request.headers["authorization"] == "Basic " + base64.b64encode(pair.encode()).decode()
     assert parse_qs(request.body.decode()) == {
-        "grant_type": ["client_credentials"], "scope": ["invoices:read invoices:write"],
+        "grant_type": ["client_credentials"],
+        "scope": ["invoices:read invoices:write"],
         "audience": ["https://billing.example"],
     }
 
@@ -145,7 +152,9 @@ def test_client_secret_post_puts_the_credentials_in_the_form_instead(executor, a
     request = authority.token_requests[0]
     assert "authorization" not in request.headers
     assert parse_qs(request.body.decode()) == {
-        "grant_type": ["client_credentials"], "client_id": [CLIENT_ID], "client_secret": [CLIENT_SECRET],
+        "grant_type": ["client_credentials"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
     }
 
 
@@ -156,14 +165,18 @@ def test_the_token_reaches_the_upstream_but_the_client_credentials_do_not(execut
     assert CLIENT_SECRET not in repr(api)
 
 
-@pytest.mark.parametrize(("expires_in", "used_until"), [
-    (3600, 3540),  # renewed 60 s early
-    (100, 90),  # short-lived: renewed 10 % early
-    ("600", 540),  # expires_in as a string, as some servers send it
-    (None, 300),  # no expires_in: kept five minutes
-])
-def test_the_token_is_renewed_shortly_before_it_expires(timed_executor, authority, oauth_tool, clock,
-                                                        expires_in, used_until):
+@pytest.mark.parametrize(
+    ("expires_in", "used_until"),
+    [
+        (3600, 3540),  # renewed 60 s early
+        (100, 90),  # short-lived: renewed 10 % early
+        ("600", 540),  # expires_in as a string, as some servers send it
+        (None, 300),  # no expires_in: kept five minutes
+    ],
+)
+def test_the_token_is_renewed_shortly_before_it_expires(
+    timed_executor, authority, oauth_tool, clock, expires_in, used_until
+):
     authority.expires_in = expires_in
     tool = oauth_tool()
     start = clock.now
@@ -188,6 +201,7 @@ def test_a_changed_secret_gets_a_new_token_at_once(executor, authority, oauth_to
 
 # -- 401 from the upstream -------------------------------------------------------
 
+
 def test_a_401_gets_a_new_token_and_the_call_is_retried_once(executor, authority, oauth_tool):
     tool = oauth_tool()
     executor.execute(tool, {"id": "1"})
@@ -196,7 +210,9 @@ def test_a_401_gets_a_new_token_and_the_call_is_retried_once(executor, authority
     assert outcome.status == "success" and outcome.result["isError"] is False
     assert len(authority.token_requests) == 2
     assert [r.headers["authorization"] for r in authority.api_requests[1:]] == [
-        "Bearer AT-1-tok3n-value", "Bearer AT-2-tok3n-value"]
+        "Bearer AT-1-tok3n-value",
+        "Bearer AT-2-tok3n-value",
+    ]
     executor.execute(tool, {"id": "3"})  # the new token is kept
     assert len(authority.token_requests) == 2
 
@@ -231,6 +247,7 @@ def test_other_auth_types_are_not_retried_on_401(executor, upstream, tool, secre
 
 
 # -- concurrency -------------------------------------------------------------------
+
 
 def _concurrent_calls(executor, tool, authority, callers: int = 6):
     results: list[object] = []
@@ -287,8 +304,9 @@ FAILURES = {
 
 
 @pytest.mark.parametrize("reply", FAILURES.values(), ids=FAILURES.keys())
-def test_a_failed_token_exchange_is_a_secret_error_and_no_upstream_request(executor, authority, oauth_tool,
-                                                                           reply, caplog):
+def test_a_failed_token_exchange_is_a_secret_error_and_no_upstream_request(
+    executor, authority, oauth_tool, reply, caplog
+):
     authority.token_reply = reply
     with caplog.at_level("DEBUG"), pytest.raises(SecretError) as caught:
         executor.execute(oauth_tool(), {"id": "1"})
@@ -307,12 +325,14 @@ def test_a_400_names_the_oauth_error_code(executor, authority, oauth_tool):
 
 
 def test_an_unreachable_token_endpoint_is_a_secret_error(executor, upstream, tool, secrets, closed_port):
-    secrets[REF] = json.dumps({"token_url": f"http://127.0.0.1:{closed_port}/token",
-                               "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    secrets[REF] = json.dumps(
+        {"token_url": f"http://127.0.0.1:{closed_port}/token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    )
     with pytest.raises(SecretError) as caught:
         executor.execute(tool(auth_type="oauth2_client_credentials", secret_ref=REF), {"id": "1"})
     assert str(caught.value) == (
-        "Token request for connection 'Billing' (secret 'billing/oauth') at '127.0.0.1' failed: connection refused")
+        "Token request for connection 'Billing' (secret 'billing/oauth') at '127.0.0.1' failed: connection refused"
+    )
     assert upstream.received == []
 
 
@@ -327,7 +347,8 @@ def test_after_a_failed_exchange_the_next_call_asks_again(executor, authority, o
 
 
 def test_a_failed_exchange_through_the_backend_is_an_internal_error_with_a_failure_audit_row(
-        authority, oauth_tool, secrets):
+    authority, oauth_tool, secrets
+):
     authority.token_reply = (401, {"error": "invalid_client"})
     tool = oauth_tool()
     rows = []
@@ -348,29 +369,38 @@ def test_a_failed_exchange_through_the_backend_is_an_internal_error_with_a_failu
 
 # -- validating the secret ---------------------------------------------------------
 
+
 def _conn() -> ConnectionSpec:
-    return ConnectionSpec(id="c1", name="Billing", base_url="https://api.example",
-                          auth_type="oauth2_client_credentials", auth_secret_ref=REF)
+    return ConnectionSpec(
+        id="c1",
+        name="Billing",
+        base_url="https://api.example",
+        auth_type="oauth2_client_credentials",
+        auth_secret_ref=REF,
+    )
 
 
 BASE = {"token_url": "https://auth.example/token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
 
 
-@pytest.mark.parametrize(("secret", "problem"), [
-    (f"{{not json {CLIENT_SECRET}", "not valid JSON"),
-    (json.dumps([CLIENT_SECRET]), "not list"),
-    (json.dumps({**BASE, "token_url": "http://auth.example/token"}), "http 'token_url' for host 'auth.example'"),
-    (json.dumps({**BASE, "token_url": "ftp://auth.example/token"}), "absolute https URL"),
-    (json.dumps({**BASE, "token_url": "/token"}), "absolute https URL"),
-    (json.dumps({**BASE, "token_url": "https://u:cl1ent-S3CRET@auth.example/t"}), "credentials inside"),
-    (json.dumps({**BASE, "token_url": f"https://u:{CLIENT_SECRET}@auth.example/t"}), "absolute https URL"),
-    (json.dumps({**BASE, "token_url": "https://[::1/t"}), "absolute https URL"),
-    (json.dumps({k: v for k, v in BASE.items() if k != "client_secret"}), "'client_secret' as a non-empty string"),
-    (json.dumps({**BASE, "client_id": ""}), "'client_id' as a non-empty string"),
-    (json.dumps({**BASE, "scopes": "read"}), "unknown fields 'scopes'"),
-    (json.dumps({**BASE, "scope": 5}), "'scope' as a string or a list"),
-    (json.dumps({**BASE, "token_endpoint_auth_method": "private_key_jwt"}), "unsupported"),
-])
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        (f"{{not json {CLIENT_SECRET}", "not valid JSON"),
+        (json.dumps([CLIENT_SECRET]), "not list"),
+        (json.dumps({**BASE, "token_url": "http://auth.example/token"}), "http 'token_url' for host 'auth.example'"),
+        (json.dumps({**BASE, "token_url": "ftp://auth.example/token"}), "absolute https URL"),
+        (json.dumps({**BASE, "token_url": "/token"}), "absolute https URL"),
+        (json.dumps({**BASE, "token_url": "https://u:cl1ent-S3CRET@auth.example/t"}), "credentials inside"),
+        (json.dumps({**BASE, "token_url": f"https://u:{CLIENT_SECRET}@auth.example/t"}), "absolute https URL"),
+        (json.dumps({**BASE, "token_url": "https://[::1/t"}), "absolute https URL"),
+        (json.dumps({k: v for k, v in BASE.items() if k != "client_secret"}), "'client_secret' as a non-empty string"),
+        (json.dumps({**BASE, "client_id": ""}), "'client_id' as a non-empty string"),
+        (json.dumps({**BASE, "scopes": "read"}), "unknown fields 'scopes'"),
+        (json.dumps({**BASE, "scope": 5}), "'scope' as a string or a list"),
+        (json.dumps({**BASE, "token_endpoint_auth_method": "private_key_jwt"}), "unsupported"),
+    ],
+)
 def test_a_malformed_secret_is_rejected_naming_connection_and_ref_but_never_the_value(secret, problem):
     with pytest.raises(SecretError) as caught:
         parse_credentials(_conn(), secret)

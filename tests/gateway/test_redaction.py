@@ -1,4 +1,5 @@
 """Redactor: every spelling of an injected credential is found and replaced, and nothing else is."""
+
 from __future__ import annotations
 
 import base64
@@ -84,8 +85,9 @@ def test_the_redactor_is_built_once_per_set_of_values():
 
 def test_json_values_are_redacted_after_parsing_in_keys_and_values():
     body = json.dumps({"auth": f"Bearer {TOKEN}", TOKEN: [1, {"nested": TOKEN.upper()}], "n": 3})
-    result = to_call_result(UpstreamResponse(200, "OK", "application/json", body.encode(), redactor=REDACTOR),
-                            "2025-11-25")
+    result = to_call_result(
+        UpstreamResponse(200, "OK", "application/json", body.encode(), redactor=REDACTOR), "2025-11-25"
+    )
     assert result["structuredContent"] == {"auth": REDACTED, REDACTED: [1, {"nested": REDACTED}], "n": 3}
     assert TOKEN.lower() not in json.dumps(result).lower()
 
@@ -101,8 +103,9 @@ def test_binary_bodies_holding_the_credential_are_withheld_whole():
 def test_a_body_whose_charset_hides_the_credential_is_withheld():
     # ASCII bytes declared UTF-16 decode to CJK characters; re-encoding them gives the credential back.
     body = f"xx{TOKEN}xx".encode("ascii")
-    result = to_call_result(UpstreamResponse(200, "OK", "text/plain; charset=utf-16-le", body, redactor=REDACTOR),
-                            "2025-11-25")
+    result = to_call_result(
+        UpstreamResponse(200, "OK", "text/plain; charset=utf-16-le", body, redactor=REDACTOR), "2025-11-25"
+    )
     text = result["content"][0]["text"]
     assert "withheld" in text
     assert TOKEN.encode() not in text.encode("utf-16-le", "replace")

@@ -4,6 +4,7 @@ only declared arguments reach the upstream (item 4), and regexes run under a per
 Every test calls a real upstream on 127.0.0.1 through GatewayBackend, the same path a client's
 tools/call takes, and reads the audit rows it writes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,14 +75,17 @@ REMOTE = {
     "http $ref": lambda http, file: {"properties": {"x": {"$ref": http}}},
     "file $ref": lambda http, file: {"properties": {"x": {"$ref": file}}},
     "http $dynamicRef": lambda http, file: {"properties": {"x": {"$dynamicRef": http}}},
-    "$id then relative $ref": lambda http, file: {"$id": http.rsplit("/", 1)[0] + "/",
-                                                  "properties": {"x": {"$ref": "schema.json"}}},
+    "$id then relative $ref": lambda http, file: {
+        "$id": http.rsplit("/", 1)[0] + "/",
+        "properties": {"x": {"$ref": "schema.json"}},
+    },
 }
 
 
 @pytest.mark.parametrize("shape", REMOTE)
 def test_a_stored_schema_with_a_remote_reference_fetches_nothing_and_answers_a_tool_error(
-        calls, upstream, schema_host, tmp_path, shape):
+    calls, upstream, schema_host, tmp_path, shape
+):
     leaked_file = tmp_path / "schema.json"
     leaked_file.write_text(json.dumps({"enum": [FILE_LEAK]}))
     schema = {"type": "object", **REMOTE[shape](schema_host.url + "/schema.json", leaked_file.as_uri())}
@@ -101,8 +105,11 @@ def test_a_reference_hidden_behind_a_pointer_into_data_is_still_not_fetched(call
     # The registration check skips data keywords; the offline registry is what stops this one.
     from janus.gateway.schemas import schema_problems
 
-    schema = {"type": "object", "properties": {"x": {"$ref": "#/default/inner"}},
-              "default": {"inner": {"$ref": schema_host.url + "/schema.json"}}}
+    schema = {
+        "type": "object",
+        "properties": {"x": {"$ref": "#/default/inner"}},
+        "default": {"inner": {"$ref": schema_host.url + "/schema.json"}},
+    }
     assert schema_problems(schema) == []
     result = calls(schema, path="/items")({"x": 1})
     assert result["isError"] is True and "cannot be called" in _text(result)
@@ -111,8 +118,14 @@ def test_a_reference_hidden_behind_a_pointer_into_data_is_still_not_fetched(call
 
 
 def test_local_defs_references_keep_validating(calls, upstream):
-    call = calls({"type": "object", "properties": {"id": {"$ref": "#/$defs/ident"}}, "required": ["id"],
-                  "$defs": {"ident": {"type": "string", "minLength": 2}}})
+    call = calls(
+        {
+            "type": "object",
+            "properties": {"id": {"$ref": "#/$defs/ident"}},
+            "required": ["id"],
+            "$defs": {"ident": {"type": "string", "minLength": 2}},
+        }
+    )
     refused = call({"id": "x"})
     assert refused["isError"] is True and "'x' is too short" in _text(refused)
     assert upstream.received == []
@@ -130,11 +143,14 @@ def test_undeclared_arguments_are_refused_by_name_and_nothing_is_sent(calls, ups
     call = calls(DECLARED, method=method)
     result = call({"id": "7", "note": "hi", "role": "admin", "is_admin": True})
     assert result["isError"] is True
-    assert _text(result) == ("Invalid arguments for tool 'billing_tool': 'is_admin', 'role' are not arguments "
-                             "of this tool (it accepts: id, note)")
+    assert _text(result) == (
+        "Invalid arguments for tool 'billing_tool': 'is_admin', 'role' are not arguments "
+        "of this tool (it accepts: id, note)"
+    )
     assert upstream.received == []
     assert [(r.status, r.error_message) for r in call.rows] == [
-        ("failure", "invalid arguments: undeclared or fixed names")]
+        ("failure", "invalid arguments: undeclared or fixed names")
+    ]
 
 
 def test_declared_arguments_still_go_where_they_always_went(calls, upstream):
@@ -144,8 +160,9 @@ def test_declared_arguments_still_go_where_they_always_went(calls, upstream):
     assert json.loads(upstream.last.body) == {"note": "hi"}
 
 
-@pytest.mark.parametrize("arguments", [{"id": "7", "scope": "internal"}, {"id": "7", "Scope": "internal"},
-                                       {"id": "7", "API_VERSION": "2"}])
+@pytest.mark.parametrize(
+    "arguments", [{"id": "7", "scope": "internal"}, {"id": "7", "Scope": "internal"}, {"id": "7", "API_VERSION": "2"}]
+)
 def test_a_query_parameter_fixed_in_the_path_cannot_be_overridden_even_with_extras_allowed(calls, upstream, arguments):
     call = calls({**DECLARED, "additionalProperties": True}, path="/items/{{id}}?scope=public&api_version=1")
     result = call(arguments)
@@ -185,8 +202,15 @@ def test_a_schema_typed_additional_properties_validates_the_extras(calls, upstre
 def test_properties_declared_through_all_of_and_local_refs_count_as_declared():
     from janus.gateway.schemas import ArgumentRules
 
-    rules = ArgumentRules.of({"type": "object", "$ref": "#/$defs/base", "allOf": [{"properties": {"b": {}}}],
-                              "$defs": {"base": {"properties": {"a": {}}}}}, "/x/{{p}}")
+    rules = ArgumentRules.of(
+        {
+            "type": "object",
+            "$ref": "#/$defs/base",
+            "allOf": [{"properties": {"b": {}}}],
+            "$defs": {"base": {"properties": {"a": {}}}},
+        },
+        "/x/{{p}}",
+    )
     assert rules.declared == frozenset({"a", "b", "p"})
     assert rules.refusal({"a": 1, "b": 2, "p": 3}) is None
     assert rules.refusal({"c": 1}) == "'c' is not an argument of this tool (it accepts: a, b, p)"
@@ -194,10 +218,13 @@ def test_properties_declared_through_all_of_and_local_refs_count_as_declared():
 
 # -- item 14: regexes under a budget ----------------------------------------------------------------
 
+
 def _assert_cut_off(call, result, upstream) -> None:
     assert result["isError"] is True
-    assert _text(result) == ("Invalid arguments for tool 'billing_tool': an argument could not be checked "
-                             "against the tool's pattern within 100 ms, so it is refused")
+    assert _text(result) == (
+        "Invalid arguments for tool 'billing_tool': an argument could not be checked "
+        "against the tool's pattern within 100 ms, so it is refused"
+    )
     assert upstream.received == []
     assert [(r.status, r.error_message) for r in call.rows] == [("failure", "invalid arguments: pattern time limit")]
 
@@ -208,15 +235,18 @@ def test_a_catastrophic_pattern_is_cut_off_by_the_budget_and_refused(calls, upst
 
 
 def test_pattern_properties_names_are_matched_under_the_budget(calls, upstream):
-    call = calls({"type": "object", "patternProperties": {CATASTROPHIC: {"type": "string"}},
-                  "additionalProperties": True}, path="/items")
+    call = calls(
+        {"type": "object", "patternProperties": {CATASTROPHIC: {"type": "string"}}, "additionalProperties": True},
+        path="/items",
+    )
     _assert_cut_off(call, call({"a" * 36 + "!": "x"}), upstream)
 
 
 def test_the_budget_is_for_the_whole_call_not_for_each_match(calls, upstream):
     # Each match alone is short; fifty of them are not.
-    call = calls({"type": "object", "properties": {"ids": {"type": "array", "items": {"pattern": CATASTROPHIC}}}},
-                 path="/items")
+    call = calls(
+        {"type": "object", "properties": {"ids": {"type": "array", "items": {"pattern": CATASTROPHIC}}}}, path="/items"
+    )
     _assert_cut_off(call, call({"ids": ["a" * 20 + "!"] * 50}), upstream)
 
 
@@ -240,18 +270,37 @@ def test_nested_quantifiers_that_the_engine_handles_answer_at_once_with_a_clear_
 def one_worker(tmp_path_factory):
     """A real gunicorn+gevent gateway with a single worker: a stalled worker would stall everything."""
     gateway = start_http_gateway(tmp_path_factory.mktemp("schemas"), WEB_CONCURRENCY="1")
-    add_endpoint(gateway.app, gateway.weather_connection, "get_by_code", "/stations/{{code}}", schema={
-        "type": "object", "properties": {"code": {"type": "string", "pattern": CATASTROPHIC}}, "required": ["code"]})
+    add_endpoint(
+        gateway.app,
+        gateway.weather_connection,
+        "get_by_code",
+        "/stations/{{code}}",
+        schema={
+            "type": "object",
+            "properties": {"code": {"type": "string", "pattern": CATASTROPHIC}},
+            "required": ["code"],
+        },
+    )
     wait_listed_everywhere(gateway.url, WEATHER, lambda tools: "weather_get_by_code" in tools, "the patterned tool")
     yield gateway
     stop_http_gateway(gateway)
 
 
 def _call_over_http(gateway, name: str, arguments: dict) -> dict:
-    body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments, "_meta": stateless_meta()}}
-    response = requests.post(gateway.url + "/mcp", data=json.dumps(body), timeout=30, headers=mcp_headers(WEATHER, **{
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}))
+    body = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments, "_meta": stateless_meta()},
+    }
+    response = requests.post(
+        gateway.url + "/mcp",
+        data=json.dumps(body),
+        timeout=30,
+        headers=mcp_headers(
+            WEATHER, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
+        ),
+    )
     assert response.status_code == 200, response.text
     return response.json()["result"]
 

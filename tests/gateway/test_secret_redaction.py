@@ -5,6 +5,7 @@ against an upstream that echoes the request headers in its 401/403 bodies,
 against an unreachable upstream and with malformed secrets, while every
 logger (urllib3 included) records at DEBUG.
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,8 +41,13 @@ def echoing(upstream):
             issued.append(f"{ACCESS_TOKEN}-{len(issued) + 1}")
             body = {"access_token": issued[-1], "token_type": "Bearer", "expires_in": 3600}
             return upstream.send(handler, 200, json.dumps(body).encode(), "application/json")
-        status = 401 if received.raw_path.startswith("/echo401") else 403 if received.raw_path.startswith(
-            "/echo403") else 200
+        status = (
+            401
+            if received.raw_path.startswith("/echo401")
+            else 403
+            if received.raw_path.startswith("/echo403")
+            else 200
+        )
         body = {"you_sent": received.headers, "raw": received.header_lines} if status != 200 else {"ok": True}
         return upstream.send(handler, status, json.dumps(body).encode(), "application/json")
 
@@ -54,13 +60,13 @@ def _secrets(upstream) -> dict[str, str]:
         "s/bearer": BEARER,
         "s/basic": f"alice:{BASIC_PASSWORD}",
         "s/custom": json.dumps({"X-Api-Key": CUSTOM_KEY, "X-Tenant": "acme"}),
-        "s/oauth": json.dumps({"token_url": upstream.base_url + TOKEN_PATH, "client_id": "janus-client",
-                               "client_secret": CLIENT_SECRET}),
+        "s/oauth": json.dumps(
+            {"token_url": upstream.base_url + TOKEN_PATH, "client_id": "janus-client", "client_secret": CLIENT_SECRET}
+        ),
     }
 
 
-AUTH = {"bearer": "s/bearer", "basic": "s/basic", "custom_headers": "s/custom",
-        "oauth2_client_credentials": "s/oauth"}
+AUTH = {"bearer": "s/bearer", "basic": "s/basic", "custom_headers": "s/custom", "oauth2_client_credentials": "s/oauth"}
 
 
 def _assert_clean(*texts: str) -> None:
@@ -73,8 +79,11 @@ def _assert_clean(*texts: str) -> None:
 def test_no_secret_reaches_logs_errors_or_error_results(auth_type, echoing, tool, caplog, capsys, closed_port):
     secrets = _secrets(echoing)
     seen: list[str] = []
-    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="urllib3"), \
-            Executor(get_secret=secrets.__getitem__) as executor:
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="urllib3"),
+        Executor(get_secret=secrets.__getitem__) as executor,
+    ):
         for path in ("/ok", "/echo401", "/echo403"):
             outcome = executor.execute(tool(auth_type=auth_type, secret_ref=AUTH[auth_type], path=path), {})
             if path != "/ok":
@@ -102,15 +111,20 @@ def test_error_bodies_show_the_redaction_marker_instead_of_the_credentials(echoi
     assert '["X-Tenant", "acme"]' in text  # short, non-credential values are left alone
 
 
-@pytest.mark.parametrize(("auth_type", "stored"), [
-    ("bearer", f"{BEARER}\r\nX-Evil: 1"),
-    ("basic", f"{BASIC_PASSWORD}-no-colon"),
-    ("custom_headers", json.dumps({"X-Api-Key": f"{CUSTOM_KEY}\n"})),
-    ("custom_headers", f"{{{CUSTOM_KEY}"),
-    ("oauth2_client_credentials", json.dumps({"token_url": "http://auth.example/t", "client_id": "c",
-                                              "client_secret": CLIENT_SECRET})),
-    ("oauth2_client_credentials", f'{{"client_secret": "{CLIENT_SECRET}"'),
-])
+@pytest.mark.parametrize(
+    ("auth_type", "stored"),
+    [
+        ("bearer", f"{BEARER}\r\nX-Evil: 1"),
+        ("basic", f"{BASIC_PASSWORD}-no-colon"),
+        ("custom_headers", json.dumps({"X-Api-Key": f"{CUSTOM_KEY}\n"})),
+        ("custom_headers", f"{{{CUSTOM_KEY}"),
+        (
+            "oauth2_client_credentials",
+            json.dumps({"token_url": "http://auth.example/t", "client_id": "c", "client_secret": CLIENT_SECRET}),
+        ),
+        ("oauth2_client_credentials", f'{{"client_secret": "{CLIENT_SECRET}"'),
+    ],
+)
 def test_malformed_secrets_fail_through_the_backend_without_leaking(auth_type, stored, echoing, tool, caplog):
     bad = tool(auth_type=auth_type, secret_ref="s/bad", path="/ok")
     rows = []
@@ -166,8 +180,9 @@ BODIES = {
 @pytest.mark.parametrize("status", [200, 201, 401, 500])
 @pytest.mark.parametrize("body", BODIES, ids=BODIES.keys())
 @pytest.mark.parametrize("auth_type", AUTH)
-def test_a_reflected_credential_reaches_the_client_in_no_status_charset_or_spelling(auth_type, body, status,
-                                                                                    upstream, tool):
+def test_a_reflected_credential_reaches_the_client_in_no_status_charset_or_spelling(
+    auth_type, body, status, upstream, tool
+):
     content_type, encode = BODIES[body]
     _reflect(upstream, status, content_type, encode)
     with Executor(get_secret=_secrets(upstream).__getitem__) as executor:
@@ -244,8 +259,9 @@ def test_the_oauth_client_secret_and_access_token_are_redacted_when_echoed(echoi
 
 
 def test_the_test_connection_excerpt_is_decoded_redacted_and_then_cut(upstream, tool):
-    upstream.reply(200, ("x" * 2040 + BEARER + " and " + BEARER.upper()).encode("utf-16-le"),
-                   "text/plain; charset=utf-16-le")
+    upstream.reply(
+        200, ("x" * 2040 + BEARER + " and " + BEARER.upper()).encode("utf-16-le"), "text/plain; charset=utf-16-le"
+    )
     with Executor(get_secret={"s/bearer": BEARER}.__getitem__) as executor:
         probe = executor.probe(tool(auth_type="bearer", secret_ref="s/bearer").connection, excerpt_bytes=2048)
     assert probe.ok and probe.truncated
@@ -263,8 +279,9 @@ def test_a_content_type_echoing_the_credential_is_redacted_where_it_is_quoted(co
 
 
 def test_a_token_endpoint_error_code_echoing_the_client_secret_is_not_quoted(echoing, tool):
-    echoing.handler = lambda req, h: echoing.send(h, 400, json.dumps({"error": CLIENT_SECRET}).encode(),
-                                                  "application/json")
+    echoing.handler = lambda req, h: echoing.send(
+        h, 400, json.dumps({"error": CLIENT_SECRET}).encode(), "application/json"
+    )
     with Executor(get_secret=_secrets(echoing).__getitem__) as executor, pytest.raises(SecretError) as caught:
         executor.execute(tool(auth_type="oauth2_client_credentials", secret_ref="s/oauth", path="/x"), {})
     assert str(caught.value).endswith("answered HTTP 400") and CLIENT_SECRET not in str(caught.value)

@@ -50,8 +50,15 @@ def test_a_value_becomes_exactly_one_percent_encoded_segment(value, segment):
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [("", "must not be empty"), (".", "'.' or '..'"), ("..", "'.' or '..'"),
-     (None, "not null"), ({}, "not an object"), ([], "not an array"), (float("nan"), "finite")],
+    [
+        ("", "must not be empty"),
+        (".", "'.' or '..'"),
+        ("..", "'.' or '..'"),
+        (None, "not null"),
+        ({}, "not an object"),
+        ([], "not an array"),
+        (float("nan"), "finite"),
+    ],
 )
 def test_values_that_would_change_the_route_are_rejected_naming_the_parameter(value, reason):
     with pytest.raises(ArgumentError, match=reason) as caught:
@@ -98,13 +105,16 @@ def test_whole_string_placeholder_keeps_the_argument_json_type():
 
 
 def test_placeholder_inside_a_longer_string_is_replaced_by_the_value_text():
-    body, _ = render_body('{"s": "id={{id}}, n={{n}}, o={{o}}, b={{b}}"}', {"id": "x", "n": 2, "o": {"k": "v"}, "b": False})
+    body, _ = render_body(
+        '{"s": "id={{id}}, n={{n}}, o={{o}}, b={{b}}"}', {"id": "x", "n": 2, "o": {"k": "v"}, "b": False}
+    )
     assert body == {"s": 'id=x, n=2, o={"k":"v"}, b=false'}
 
 
 def test_bare_placeholders_outside_strings_become_typed_values():
-    body, _ = render_body('{"count": {{n}}, "items": [{{a}}, {{ b }}], "s": "{{n}} in a string"}',
-                          {"n": 5, "a": {"x": 1}, "b": "two"})
+    body, _ = render_body(
+        '{"count": {{n}}, "items": [{{a}}, {{ b }}], "s": "{{n}} in a string"}', {"n": 5, "a": {"x": 1}, "b": "two"}
+    )
     assert body == {"count": 5, "items": [{"x": 1}, "two"], "s": "5 in a string"}
 
 

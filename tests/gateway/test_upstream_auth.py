@@ -12,8 +12,9 @@ SECRET = "Zx9-very-secret-Q7"
 
 
 def conn(auth_type: str, ref: str | None = "billing/token") -> ConnectionSpec:
-    return ConnectionSpec(id="c1", name="Billing", base_url="http://127.0.0.1:1",
-                          auth_type=auth_type, auth_secret_ref=ref)
+    return ConnectionSpec(
+        id="c1", name="Billing", base_url="http://127.0.0.1:1", auth_type=auth_type, auth_secret_ref=ref
+    )
 
 
 def store(value: str):

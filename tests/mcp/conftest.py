@@ -1,4 +1,5 @@
 """Fixtures for the protocol core tests: a fake backend, a server in front of it, a session."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """An in-memory tool backend and message builders for the protocol core tests."""
+
 from __future__ import annotations
 
 import hashlib

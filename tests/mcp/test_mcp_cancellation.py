@@ -1,4 +1,5 @@
 """Cancellation and concurrency: requests served in threads on one Session, as the stdio transport does."""
+
 from __future__ import annotations
 
 import threading
@@ -53,14 +54,18 @@ def test_cancelled_request_gets_no_line_from_handle_raw(server, backend, session
     out: list = []
     thread = threading.Thread(
         target=lambda: out.append(
-            server.handle_raw('{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"block"}}',
-                              session=session, caller=None)
+            server.handle_raw(
+                '{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"block"}}',
+                session=session,
+                caller=None,
+            )
         )
     )
     thread.start()
     assert backend.started.wait(WAIT)
-    server.handle_raw('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c"}}',
-                      session=session, caller=None)
+    server.handle_raw(
+        '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c"}}', session=session, caller=None
+    )
     backend.release.set()
     thread.join(WAIT)
     assert out == [None]
@@ -141,6 +146,7 @@ def test_many_concurrent_requests_on_one_session_each_get_their_own_answer(serve
 
 
 # -- the signal itself ------------------------------------------------------------------------
+
 
 def test_a_cancel_signal_runs_its_callbacks_once_when_set_and_at_once_when_already_set():
     from janus.mcp.cancellation import CancelSignal

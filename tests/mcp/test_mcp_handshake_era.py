@@ -1,4 +1,5 @@
 """The handshake era: initialize, version negotiation, initialized, ping, serving without a handshake."""
+
 from __future__ import annotations
 
 import pytest

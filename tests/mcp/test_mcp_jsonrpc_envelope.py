@@ -1,4 +1,5 @@
 """The JSON-RPC 2.0 envelope: parsing, validation, ids, batches, notifications, serialisation."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The protocol core stays a leaf: standard library only, no network, small modules."""
+
 from __future__ import annotations
 
 import ast

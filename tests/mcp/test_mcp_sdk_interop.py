@@ -1,4 +1,5 @@
 """The real `mcp` SDK client talks to the core over an in-memory JSON-RPC pipe, in both eras."""
+
 from __future__ import annotations
 
 import functools

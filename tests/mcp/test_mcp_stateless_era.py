@@ -1,4 +1,5 @@
 """The stateless 2026-07-28 era: server/discover, the per-request `_meta` envelope, resultType, -32022."""
+
 from __future__ import annotations
 
 import pytest
@@ -77,8 +78,9 @@ def test_backend_result_type_and_meta_are_kept_and_not_mutated(server, backend):
     assert stored == {"content": [], "resultType": "input_required", "_meta": {"com.example/x": 1}}
 
 
-@pytest.mark.parametrize("method", ["initialize", "ping", "logging/setLevel", "resources/subscribe",
-                                    "resources/unsubscribe"])
+@pytest.mark.parametrize(
+    "method", ["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"]
+)
 def test_methods_removed_in_2026_07_28_are_method_not_found_in_that_era(rpc, method):
     """2026-07-28 removed the handshake, ping, logging/setLevel and resources/(un)subscribe; its
     Streamable HTTP binding: "If the server does not implement the requested RPC method, it MUST

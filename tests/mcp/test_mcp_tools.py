@@ -1,4 +1,5 @@
 """tools/list pagination and cursors, tools/call parameters, and how backend failures reach the client."""
+
 from __future__ import annotations
 
 import base64

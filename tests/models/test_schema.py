@@ -1,4 +1,5 @@
 """The schema: one migration path on SQLite and PostgreSQL, matching the models, with change tracking."""
+
 from __future__ import annotations
 
 import os
@@ -78,7 +79,9 @@ def test_flask_db_upgrade_migrates_a_fresh_database(tmp_path):
     database = tmp_path / "fresh.db"
     env = {**os.environ, "FLASK_APP": "janus", "DATABASE_PATH": str(database)}
     env.pop("DATABASE_URL", None)
-    out = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], capture_output=True, env=env, timeout=60, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade"], capture_output=True, env=env, timeout=60, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr.decode()
     con = sqlite3.connect(database)
     assert con.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_REVISION,)

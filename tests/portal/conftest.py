@@ -1,4 +1,5 @@
 """A signed-in portal client per role, on a real SQLite file."""
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ sign in → connection (bad input first) → its secret in the vault → a POST 
 body template → a token read once → the tool called from "try it" and from Swagger UI → both calls in
 the audit log and on the dashboard → a viewer who cannot change anything. Screenshots per step.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,19 +21,34 @@ from tests.support.upstream import Upstream, json_response
 
 PASSWORD = "journey password 2026"
 SECRET = "sk_ledger_journey_secret_7731"
-SCHEMA = {"type": "object", "properties": {"entry_id": {"type": "string"}, "note": {"type": "string"}},
-          "required": ["entry_id", "note"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"entry_id": {"type": "string"}, "note": {"type": "string"}},
+    "required": ["entry_id", "note"],
+}
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("journey")
     upstream = Upstream().start()
-    upstream.route("/entries/", lambda request: json_response({
-        "entry": request.path.rsplit("/", 1)[-1], "received": request.get_json(silent=True),
-        "authorized": request.headers.get("Authorization") == f"Bearer {SECRET}"}))
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
+    upstream.route(
+        "/entries/",
+        lambda request: json_response(
+            {
+                "entry": request.path.rsplit("/", 1)[-1],
+                "received": request.get_json(silent=True),
+                "authorized": request.headers.get("Authorization") == f"Bearer {SECRET}",
+            }
+        ),
+    )
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="2",
+    ).start()
     with make_app({"DATABASE_PATH": str(tmp / "gateway.db")}).app_context():
         users.create_user("test", {"username": "vera", "password": PASSWORD, "role": "viewer"})
     server.upstream = upstream
@@ -131,11 +147,15 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
         operation.get_by_role("button", name="Try it out").click()
         operation.locator("textarea.body-param__text").fill(json.dumps({"entry_id": "E-2", "note": "from swagger"}))
         operation.get_by_role("button", name="Execute").click()
-        operation.locator(".live-responses-table .response-col_description").filter(has_text="from swagger").first.wait_for()
+        operation.locator(".live-responses-table .response-col_description").filter(
+            has_text="from swagger"
+        ).first.wait_for()
         screenshot(page, "journey-6-swagger", full_page=True)
         calls = [(s.method, s.path, json.loads(s.body)) for s in upstream.seen]
-        assert calls == [("POST", "/entries/E-1", {"note": "from try it", "by": "janus"}),
-                         ("POST", "/entries/E-2", {"note": "from swagger", "by": "janus"})]
+        assert calls == [
+            ("POST", "/entries/E-1", {"note": "from try it", "by": "janus"}),
+            ("POST", "/entries/E-2", {"note": "from swagger", "by": "janus"}),
+        ]
         assert all(s.headers["authorization"] == f"Bearer {SECRET}" for s in upstream.seen)
 
         # 7. Both calls in the audit log, under who made them; the dashboard counted them.
@@ -162,8 +182,10 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
             assert page.get_by_role("link", name="Edit").count() == 0
         page.get_by_role("link", name="Security Vault").click()
         page.wait_for_url(base + "/vault")
-        assert page.get_by_role("button", name="Store secret securely").count() == 0 or \
-            page.get_by_role("button", name="Store secret securely").is_disabled()
+        assert (
+            page.get_by_role("button", name="Store secret securely").count() == 0
+            or page.get_by_role("button", name="Store secret securely").is_disabled()
+        )
         status = page.evaluate("""async () => (await fetch('/connections/new', {method: 'POST',
             headers: {'X-CSRFToken': document.querySelector('input[name=csrf_token]').value,
                       'Content-Type': 'application/x-www-form-urlencoded'},

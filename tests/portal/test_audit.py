@@ -1,4 +1,5 @@
 """Audit Logs page: both trails listed, filtered, paged and exported as CSV through the services."""
+
 from __future__ import annotations
 
 import csv
@@ -20,9 +21,20 @@ def _add_calls(app, *rows: dict) -> None:
     """Tool-call rows straight into the table; each dict overrides the defaults below."""
     with app.app_context():
         for row in rows:
-            db.session.add(ToolCallLog(**{"created_at": T0, "tool_name": "bank_get_balance", "status": "success",
-                                          "duration_ms": 12.0, "http_status": 200, "token_name": "Ops Team",
-                                          "transport": "streamable_http", **row}))
+            db.session.add(
+                ToolCallLog(
+                    **{
+                        "created_at": T0,
+                        "tool_name": "bank_get_balance",
+                        "status": "success",
+                        "duration_ms": 12.0,
+                        "http_status": 200,
+                        "token_name": "Ops Team",
+                        "transport": "streamable_http",
+                        **row,
+                    }
+                )
+            )
         db.session.commit()
 
 
@@ -40,12 +52,32 @@ def test_tool_calls_from_the_audit_writer_are_listed_newest_first_without_argume
         engine = db.engine
     writer = AuditWriter(engine, interval=0.01)
     secret_argument = {"account": "DE89 3704 0044 0532 0130 00"}
-    writer.record(CallRecord(tool_name="lch_get_collateral", status="success", duration_ms=4.2, token_id=None,
-                             token_name="LCH Member Test Client", transport="sse", http_status=200,
-                             arguments_digest=arguments_digest(secret_argument), created_at=T0))
-    writer.record(CallRecord(tool_name="bank_transfer", status="failure", duration_ms=862.4, token_id=None,
-                             token_name="master", transport="stdio", http_status=502,
-                             error_message="upstream answered 502 Bad Gateway", created_at=T0 + timedelta(minutes=5)))
+    writer.record(
+        CallRecord(
+            tool_name="lch_get_collateral",
+            status="success",
+            duration_ms=4.2,
+            token_id=None,
+            token_name="LCH Member Test Client",
+            transport="sse",
+            http_status=200,
+            arguments_digest=arguments_digest(secret_argument),
+            created_at=T0,
+        )
+    )
+    writer.record(
+        CallRecord(
+            tool_name="bank_transfer",
+            status="failure",
+            duration_ms=862.4,
+            token_id=None,
+            token_name="master",
+            transport="stdio",
+            http_status=502,
+            error_message="upstream answered 502 Bad Gateway",
+            created_at=T0 + timedelta(minutes=5),
+        )
+    )
     assert writer.flush(timeout=10)
     writer.close()
 
@@ -58,7 +90,12 @@ def test_tool_calls_from_the_audit_writer_are_listed_newest_first_without_argume
     assert "bank_transfer" in newest and "FAILURE" in newest and "502" in newest and "862ms" in newest
     assert "upstream answered 502 Bad Gateway" in newest and "master" in newest and "stdio" in newest
     assert "2026-06-29 08:05:00" in newest
-    assert "lch_get_collateral" in oldest and "SUCCESS" in oldest and "LCH Member Test Client" in oldest and "4ms" in oldest
+    assert (
+        "lch_get_collateral" in oldest
+        and "SUCCESS" in oldest
+        and "LCH Member Test Client" in oldest
+        and "4ms" in oldest
+    )
     assert "DE89" not in html  # only the digest of the arguments exists, and the page does not even show that
     assert "style=" not in html and "<script>" not in html  # nothing the CSP would block
     restored = admin.client.get("/audit", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
@@ -66,11 +103,28 @@ def test_tool_calls_from_the_audit_writer_are_listed_newest_first_without_argume
 
 
 def test_filters_narrow_the_tool_calls_and_htmx_gets_only_the_panel(admin):
-    _add_calls(admin.app,
-               {"tool_name": "bank_get_balance", "status": "success", "token_name": "Ops Team"},
-               {"tool_name": "bank_get_balance", "status": "failure", "token_name": "Ops Team", "created_at": T0 + timedelta(hours=1)},
-               {"tool_name": "dog_random_image", "status": "denied", "token_name": "Intern", "created_at": T0 + timedelta(hours=2)},
-               {"tool_name": "dog_random_image", "status": "success", "token_name": "Ops Team", "created_at": T0 + timedelta(hours=3)})
+    _add_calls(
+        admin.app,
+        {"tool_name": "bank_get_balance", "status": "success", "token_name": "Ops Team"},
+        {
+            "tool_name": "bank_get_balance",
+            "status": "failure",
+            "token_name": "Ops Team",
+            "created_at": T0 + timedelta(hours=1),
+        },
+        {
+            "tool_name": "dog_random_image",
+            "status": "denied",
+            "token_name": "Intern",
+            "created_at": T0 + timedelta(hours=2),
+        },
+        {
+            "tool_name": "dog_random_image",
+            "status": "success",
+            "token_name": "Ops Team",
+            "created_at": T0 + timedelta(hours=3),
+        },
+    )
     cases = [
         ("tool=dog_random_image", 2),
         ("status=failure", 1),
@@ -88,7 +142,7 @@ def test_filters_narrow_the_tool_calls_and_htmx_gets_only_the_panel(admin):
     assert reply.headers["HX-Push-Url"] == "/audit?status=denied"  # the address bar without the blank inputs
     fragment = reply.get_data(as_text=True)
     assert "<html" not in fragment and fragment.lstrip().startswith('<div id="audit-panel"')
-    assert 'hx-push-url="true"' in fragment and 'selected>denied' in fragment
+    assert 'hx-push-url="true"' in fragment and "selected>denied" in fragment
     assert len(_rows(fragment)) == 1 and "Intern" in fragment
     assert 'href="/audit/export.csv?status=denied"' in fragment  # the export follows the filter
     suggestions = fragment.split('id="audit-tools"', 1)[1].split("</datalist>", 1)[0]
@@ -96,8 +150,13 @@ def test_filters_narrow_the_tool_calls_and_htmx_gets_only_the_panel(admin):
 
 
 def test_pages_hold_fifty_rows_and_their_links_keep_the_filters(admin):
-    _add_calls(admin.app, *({"status": "failure", "created_at": T0 + timedelta(seconds=i), "http_status": 500 + i % 4}
-                            for i in range(120)))
+    _add_calls(
+        admin.app,
+        *(
+            {"status": "failure", "created_at": T0 + timedelta(seconds=i), "http_status": 500 + i % 4}
+            for i in range(120)
+        ),
+    )
     _add_calls(admin.app, {"status": "success", "created_at": T0 + timedelta(days=1)})
     first = admin.get("/audit?status=failure").get_data(as_text=True)
     assert len(_rows(first)) == 50 and "Showing 1–50 of 120 tool calls" in first and "Page 1 of 3" in first
@@ -137,18 +196,38 @@ def test_bad_filters_are_answered_next_to_their_input_with_422(admin):
 
 
 def test_the_csv_export_streams_the_filtered_calls_quoted_utf8_and_defused(admin):
-    _add_calls(admin.app,
-               {"tool_name": "bank_get_balance", "status": "failure", "token_name": "Zürich ✓ team", "duration_ms": 1.25,
-                "error_message": 'upstream said "no", then\nclosed, badly', "created_at": T0 + timedelta(minutes=1)},
-               {"tool_name": "bank_get_balance", "status": "failure", "token_name": "+cmd|' /C calc'!A0",
-                "error_message": "=HYPERLINK(\"http://evil.example\",\"click\")", "created_at": T0 + timedelta(minutes=2)},
-               {"tool_name": "bank_get_balance", "status": "failure", "token_name": "@SUM(A1:A9)",
-                "error_message": "-2+3", "created_at": T0 + timedelta(minutes=3)},
-               {"tool_name": "other_tool", "status": "failure", "created_at": T0 + timedelta(minutes=4)})
+    _add_calls(
+        admin.app,
+        {
+            "tool_name": "bank_get_balance",
+            "status": "failure",
+            "token_name": "Zürich ✓ team",
+            "duration_ms": 1.25,
+            "error_message": 'upstream said "no", then\nclosed, badly',
+            "created_at": T0 + timedelta(minutes=1),
+        },
+        {
+            "tool_name": "bank_get_balance",
+            "status": "failure",
+            "token_name": "+cmd|' /C calc'!A0",
+            "error_message": '=HYPERLINK("http://evil.example","click")',
+            "created_at": T0 + timedelta(minutes=2),
+        },
+        {
+            "tool_name": "bank_get_balance",
+            "status": "failure",
+            "token_name": "@SUM(A1:A9)",
+            "error_message": "-2+3",
+            "created_at": T0 + timedelta(minutes=3),
+        },
+        {"tool_name": "other_tool", "status": "failure", "created_at": T0 + timedelta(minutes=4)},
+    )
     reply = admin.get("/audit/export.csv?tool=bank_get_balance&status=failure")
     assert reply.status_code == 200 and reply.is_streamed
     assert reply.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert re.fullmatch(r'attachment; filename="janus-tool-calls-\d{8}T\d{6}Z\.csv"', reply.headers["Content-Disposition"])
+    assert re.fullmatch(
+        r'attachment; filename="janus-tool-calls-\d{8}T\d{6}Z\.csv"', reply.headers["Content-Disposition"]
+    )
     table = _csv(reply)
     assert table[0] == list(audit_queries.TOOL_CALL_COLUMNS)
     assert len(table) == 4  # the header and the three matching rows, newest first
@@ -157,7 +236,7 @@ def test_the_csv_export_streams_the_filtered_calls_quoted_utf8_and_defused(admin
     assert plain[col["token_name"]] == "Zürich ✓ team"
     assert plain[col["error_message"]] == 'upstream said "no", then\nclosed, badly'  # quoting survives a round trip
     assert plain[col["created_at"]] == "2026-06-29T08:01:00Z" and plain[col["duration_ms"]] == "1.25"
-    assert formula[col["error_message"]] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert formula[col["error_message"]] == '\'=HYPERLINK("http://evil.example","click")'
     assert formula[col["token_name"]] == "'+cmd|' /C calc'!A0"
     assert at_sign[col["token_name"]] == "'@SUM(A1:A9)" and at_sign[col["error_message"]] == "'-2+3"
     assert "Zürich ✓ team".encode() in reply.get_data()  # UTF-8 bytes on the wire
@@ -184,7 +263,11 @@ def test_admin_changes_show_who_changed_which_field_and_export_with_redacted_det
     assert "login.success" in rows[2] and "alice" in rows[2]
     update, create = rows[:2]
     assert "carol" in update and "connection.update" in update and conn["id"] in update
-    assert re.search(r"2 fields: name, updated_at</summary>.*<dt>name</dt><dd><code>Bank</code> .*changed to</span> <code>Bank v2</code>", update, re.S)
+    assert re.search(
+        r"2 fields: name, updated_at</summary>.*<dt>name</dt><dd><code>Bank</code> .*changed to</span> <code>Bank v2</code>",
+        update,
+        re.S,
+    )
     assert "alice" in create and "connection.create" in create
     only_updates = admin.get("/audit/admin?action=connection.update&actor=carol").get_data(as_text=True)
     assert len(_rows(only_updates)) == 1
@@ -209,13 +292,25 @@ def test_viewers_read_and_export_the_logs_and_strangers_are_sent_to_sign_in(view
 
 def test_export_and_suggestions_run_the_same_on_sqlite_and_postgresql(app, monkeypatch):
     monkeypatch.setattr(audit_queries, "EXPORT_BATCH", 2)
-    _add_calls(app, *({"created_at": T0 + timedelta(minutes=i), "tool_name": f"tool_{i % 2}", "token_name": None,
-                       "error_message": "=1+1" if i == 4 else None} for i in range(5)))
+    _add_calls(
+        app,
+        *(
+            {
+                "created_at": T0 + timedelta(minutes=i),
+                "tool_name": f"tool_{i % 2}",
+                "token_name": None,
+                "error_message": "=1+1" if i == 4 else None,
+            }
+            for i in range(5)
+        ),
+    )
     with app.app_context():
         text = "".join(audit_queries.export_tool_calls_csv(tool="tool_0", since="2026-06-29T08:01:00Z"))
         choices = audit_queries.filter_choices()
     table = list(csv.reader(io.StringIO(text, newline="")))
     col = table[0].index
     assert [(r[col("created_at")], r[col("error_message")], r[col("token_name")]) for r in table[1:]] == [
-        ("2026-06-29T08:04:00Z", "'=1+1", ""), ("2026-06-29T08:02:00Z", "", "")]
+        ("2026-06-29T08:04:00Z", "'=1+1", ""),
+        ("2026-06-29T08:02:00Z", "", ""),
+    ]
     assert choices["tools"] == ["tool_0", "tool_1"] and choices["tokens"] == []

@@ -1,4 +1,5 @@
 """Self-test of tests/support/browser.py: Debian's chromium through Playwright on a local page."""
+
 from __future__ import annotations
 
 import functools
@@ -166,12 +167,16 @@ def test_a_refused_request_is_a_failure_and_one_cut_short_by_the_test_is_only_ab
             page.goto(origin + "/", wait_until="load")
             page.evaluate("url => fetch(url).catch(() => null)", f"http://127.0.0.1:{closed.getsockname()[1]}/")
             # Cancelled by the page itself, as a navigation cancels a favicon or a fragment still loading.
-            page.evaluate("""url => { const c = new AbortController();
+            page.evaluate(
+                """url => { const c = new AbortController();
                                       setTimeout(() => c.abort(), 300);
                                       return fetch(url, {signal: c.signal}).catch(() => null); }""",
-                          f"http://127.0.0.1:{silent.getsockname()[1]}/")
+                f"http://127.0.0.1:{silent.getsockname()[1]}/",
+            )
             # page.wait_for_timeout lets Playwright deliver the requestfailed events meanwhile.
-            wait_for(lambda: (page.wait_for_timeout(50), session.failed_requests and session.aborted_requests)[1],
-                     what="both requests recorded")
+            wait_for(
+                lambda: (page.wait_for_timeout(50), session.failed_requests and session.aborted_requests)[1],
+                what="both requests recorded",
+            )
     assert [f.rsplit(": ", 1)[1] for f in session.failed_requests] == ["net::ERR_CONNECTION_REFUSED"]
     assert [f.rsplit(": ", 1)[1] for f in session.aborted_requests] == ["net::ERR_ABORTED"]

@@ -1,4 +1,5 @@
 """API Connections pages: everything goes through the services, bad input is answered next to its field."""
+
 from __future__ import annotations
 
 import re
@@ -19,10 +20,26 @@ def _count(app) -> int:
 def test_bad_input_is_shown_next_to_its_field_and_nothing_is_stored(admin):
     cases = [
         ({"name": "", "base_url": "http://127.0.0.1:1"}, "name", "name must not be empty"),
-        ({"name": "Bank", "base_url": "ftp://bank"}, "base_url", "base_url must be an absolute http:// or https:// URL"),
-        ({"name": "Bank", "base_url": "http://127.0.0.1:1", "prefix": "Bad-Prefix"}, "prefix", "prefix 'Bad-Prefix' is invalid"),
-        ({"name": "Bank", "base_url": "http://127.0.0.1:1", "auth_type": "bearer"}, "auth_secret_ref", "needs a vault secret reference"),
-        ({"name": "Bank", "base_url": "http://127.0.0.1:1", "timeout_seconds": "soon"}, "timeout_seconds", "timeout_seconds must be a number"),
+        (
+            {"name": "Bank", "base_url": "ftp://bank"},
+            "base_url",
+            "base_url must be an absolute http:// or https:// URL",
+        ),
+        (
+            {"name": "Bank", "base_url": "http://127.0.0.1:1", "prefix": "Bad-Prefix"},
+            "prefix",
+            "prefix 'Bad-Prefix' is invalid",
+        ),
+        (
+            {"name": "Bank", "base_url": "http://127.0.0.1:1", "auth_type": "bearer"},
+            "auth_secret_ref",
+            "needs a vault secret reference",
+        ),
+        (
+            {"name": "Bank", "base_url": "http://127.0.0.1:1", "timeout_seconds": "soon"},
+            "timeout_seconds",
+            "timeout_seconds must be a number",
+        ),
     ]
     for form, field, message in cases:
         for htmx in (False, True):
@@ -37,8 +54,17 @@ def test_bad_input_is_shown_next_to_its_field_and_nothing_is_stored(admin):
 
 
 def test_create_edit_toggle_and_delete_go_through_the_services_with_an_audit_trail(admin):
-    reply = admin.post("/connections/new", {"name": "Bank", "base_url": "http://127.0.0.1:9/api", "prefix": "",
-                                             "auth_type": "none", "enabled": "on", "timeout_seconds": "7.5"})
+    reply = admin.post(
+        "/connections/new",
+        {
+            "name": "Bank",
+            "base_url": "http://127.0.0.1:9/api",
+            "prefix": "",
+            "auth_type": "none",
+            "enabled": "on",
+            "timeout_seconds": "7.5",
+        },
+    )
     assert reply.status_code == 303 and reply.headers["Location"] == "/connections"
     with admin.app.app_context():
         conn = db.session.scalars(select(Connection)).one()
@@ -46,9 +72,17 @@ def test_create_edit_toggle_and_delete_go_through_the_services_with_an_audit_tra
         conn_id = conn.id
     edit = admin.get(f"/connections/{conn_id}/edit").get_data(as_text=True)
     assert 'value="http://127.0.0.1:9/api"' in edit
-    reply = admin.post(f"/connections/{conn_id}/edit", {"name": "Bank v2", "base_url": "http://127.0.0.1:9/v2",
-                                                          "prefix": "bank_", "auth_type": "none", "enabled": "on"},
-                       htmx=True)
+    reply = admin.post(
+        f"/connections/{conn_id}/edit",
+        {
+            "name": "Bank v2",
+            "base_url": "http://127.0.0.1:9/v2",
+            "prefix": "bank_",
+            "auth_type": "none",
+            "enabled": "on",
+        },
+        htmx=True,
+    )
     assert reply.status_code == 200 and reply.headers["HX-Redirect"] == "/connections"
     card = admin.post(f"/connections/{conn_id}/toggle", htmx=True).get_data(as_text=True)
     assert card.lstrip().startswith("<article") and "DISABLED" in card and "Bank v2" in card
@@ -57,7 +91,9 @@ def test_create_edit_toggle_and_delete_go_through_the_services_with_an_audit_tra
     assert _count(admin.app) == 0
     with admin.app.app_context():
         actions = [r.action for r in db.session.scalars(select(AdminAuditLog).order_by(AdminAuditLog.id))]
-        actors = {r.actor for r in db.session.scalars(select(AdminAuditLog).where(AdminAuditLog.target_type == "connection"))}
+        actors = {
+            r.actor for r in db.session.scalars(select(AdminAuditLog).where(AdminAuditLog.target_type == "connection"))
+        }
     assert actions[-4:] == ["connection.create", "connection.update", "connection.update", "connection.delete"]
     assert actors == {"alice"}
 
@@ -67,7 +103,9 @@ def test_the_prefix_check_reports_clashes_as_you_type_but_not_your_own_prefix(ad
     clash = admin.get("/connections/prefix-check?prefix=acc_ext_", htmx=True).get_data(as_text=True)
     assert "clashes with connection" in clash and 'class="error"' in clash
     assert "is free" in admin.get("/connections/prefix-check?prefix=pay_", htmx=True).get_data(as_text=True)
-    assert "is free" in admin.get(f"/connections/prefix-check?prefix=acc_&own_id={own}", htmx=True).get_data(as_text=True)
+    assert "is free" in admin.get(f"/connections/prefix-check?prefix=acc_&own_id={own}", htmx=True).get_data(
+        as_text=True
+    )
     assert "is invalid" in admin.get("/connections/prefix-check?prefix=Nope", htmx=True).get_data(as_text=True)
 
 
@@ -78,8 +116,9 @@ def test_test_connection_shows_the_upstreams_answer_in_place(admin, upstream):
     shown = admin.post(f"/connections/{reachable}/test", htmx=True).get_data(as_text=True)
     assert "Reachable: HTTP 200 OK" in shown and "<html" not in shown
     assert "(application/json)" in shown and "&#34;service&#34;: &#34;ledger&#34;" in shown  # the answer, escaped
-    assert ("Failed: Upstream &#39;Down&#39; is unreachable: connection refused"
-            in admin.post(f"/connections/{down}/test", htmx=True).get_data(as_text=True))
+    assert "Failed: Upstream &#39;Down&#39; is unreachable: connection refused" in admin.post(
+        f"/connections/{down}/test", htmx=True
+    ).get_data(as_text=True)
 
 
 def test_test_connection_sends_the_connections_credentials_and_redacts_them_from_the_answer(admin, upstream):
@@ -101,8 +140,11 @@ def test_test_connection_redacts_a_credential_echoed_in_another_charset_case_or_
 
     def whoami(request):
         token = request.headers["Authorization"].removeprefix("Bearer ")
-        return Response(f"you are {token.upper()} / {token}".encode("utf-16"), status=f"200 Hi {token}",
-                        content_type="text/plain; charset=utf-16")
+        return Response(
+            f"you are {token.upper()} / {token}".encode("utf-16"),
+            status=f"200 Hi {token}",
+            content_type="text/plain; charset=utf-16",
+        )
 
     upstream.route("/", whoami)
     with admin.app.app_context():
@@ -122,14 +164,18 @@ def test_test_connection_reports_a_missing_secret_and_a_failing_upstream(admin, 
     health = admin.get("/dashboard/health", htmx=True).get_data(as_text=True)
     assert "ERROR (HTTP 503)" in health
     before = len(upstream.seen)
-    unsecured = add_connection(admin.app, "Vaultless", upstream.url, "vl_", auth_type="bearer", auth_secret_ref="no/such")
+    unsecured = add_connection(
+        admin.app, "Vaultless", upstream.url, "vl_", auth_type="bearer", auth_secret_ref="no/such"
+    )
     shown = admin.post(f"/connections/{unsecured}/test", htmx=True).get_data(as_text=True)
     assert "Failed:" in shown and "no/such" in shown and len(upstream.seen) == before  # no request without it
 
 
 def test_an_unknown_connection_is_a_404_page(admin):
     reply = admin.get("/connections/nope/edit")
-    assert reply.status_code == 404 and "connection 'nope' not found" in reply.get_data(as_text=True).replace("&#39;", "'")
+    assert reply.status_code == 404 and "connection 'nope' not found" in reply.get_data(as_text=True).replace(
+        "&#39;", "'"
+    )
 
 
 def test_the_dashboard_shows_totals_endpoints_and_health(admin, upstream):
@@ -141,7 +187,9 @@ def test_the_dashboard_shows_totals_endpoints_and_health(admin, upstream):
 
 
 def test_an_empty_form_names_every_missing_input_at_once(admin):
-    html = admin.post("/connections/new", {"auth_type": "none", "name": "", "base_url": ""}, htmx=True).get_data(as_text=True)
+    html = admin.post("/connections/new", {"auth_type": "none", "name": "", "base_url": ""}, htmx=True).get_data(
+        as_text=True
+    )
     shown = dict(re.findall(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>', html))
     assert shown == {"name": "name must not be empty", "base_url": "base_url must not be empty"}
     assert _count(admin.app) == 0

@@ -1,4 +1,5 @@
 """Guides: every snippet is filled in with this gateway's real URL and command, is valid, and actually works."""
+
 from __future__ import annotations
 
 import html
@@ -29,8 +30,10 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def snippets(page: str) -> dict[str, str]:
     """Each snippet's text as a user copies it (the Copy button takes the <code>'s text)."""
-    found = {m.group(1): html.unescape(m.group(2)).strip()
-             for m in re.finditer(r'<code id="snippet-([\w-]+)">(.*?)</code>', page, re.S)}
+    found = {
+        m.group(1): html.unescape(m.group(2)).strip()
+        for m in re.finditer(r'<code id="snippet-([\w-]+)">(.*?)</code>', page, re.S)
+    }
     assert set(found) == {"claude-desktop", "claude-code", "vscode", "python-http", "python-sse", "rest", "mcp-cli"}
     return found
 
@@ -52,15 +55,32 @@ def test_the_guides_show_this_gateways_urls_and_its_own_mcp_gateway_command(admi
     assert desktop["args"] == ["-stdio"]
     with admin.app.app_context():
         db_path = admin.app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
-    assert desktop["env"] == {"DATABASE_PATH": db_path, "VAULT_PROVIDER": "local",
-                              "VAULT_LOCAL_PATH": admin.app.config["VAULT_LOCAL_PATH"],
-                              "MCP_GATEWAY_TOKEN": PLACEHOLDER}
+    assert desktop["env"] == {
+        "DATABASE_PATH": db_path,
+        "VAULT_PROVIDER": "local",
+        "VAULT_LOCAL_PATH": admin.app.config["VAULT_LOCAL_PATH"],
+        "MCP_GATEWAY_TOKEN": PLACEHOLDER,
+    }
     vscode = json.loads(found["vscode"])
-    assert vscode["servers"]["janus"] == {"type": "http", "url": "http://localhost/mcp",
-                                         "headers": {"Authorization": "Bearer ${input:janus-token}"}}
+    assert vscode["servers"]["janus"] == {
+        "type": "http",
+        "url": "http://localhost/mcp",
+        "headers": {"Authorization": "Bearer ${input:janus-token}"},
+    }
     assert vscode["inputs"][0]["id"] == "janus-token" and vscode["inputs"][0]["password"] is True
-    assert commands(found["claude-code"]) == [["claude", "mcp", "add", "--transport", "http", "janus",
-                                               "http://localhost/mcp", "--header", f"Authorization: Bearer {PLACEHOLDER}"]]
+    assert commands(found["claude-code"]) == [
+        [
+            "claude",
+            "mcp",
+            "add",
+            "--transport",
+            "http",
+            "janus",
+            "http://localhost/mcp",
+            "--header",
+            f"Authorization: Bearer {PLACEHOLDER}",
+        ]
+    ]
     assert 'URL = "http://localhost/mcp"' in found["python-http"]
     assert 'URL = "http://localhost/sse"' in found["python-sse"]
     assert "http://localhost/api/openapi.json" in found["rest"]
@@ -96,28 +116,43 @@ def test_every_snippet_is_valid_json_python_or_shell_and_every_mcp_cli_command_e
 
 def test_no_secret_value_reaches_the_page(admin):
     add_token(admin.app, "Real", TOKEN, "*")
-    admin.app.config.update(MCP_GATEWAY_TOKEN="stdio_token_value_that_must_stay_hidden",
-                            VAULT_ENCRYPTION_KEY="c2VjcmV0LWtleS1ieXRlcy10aGF0LW11c3Qtbm90LWxlYWs=")
+    admin.app.config.update(
+        MCP_GATEWAY_TOKEN="stdio_token_value_that_must_stay_hidden",
+        VAULT_ENCRYPTION_KEY="c2VjcmV0LWtleS1ieXRlcy10aGF0LW11c3Qtbm90LWxlYWs=",
+    )
     text = admin.get("/guides").get_data(as_text=True)
-    for secret in (TOKEN, "stdio_token_value_that_must_stay_hidden", admin.app.config["VAULT_ENCRYPTION_KEY"],
-                   admin.app.config["JWT_SECRET"], admin.app.config["TOKEN_HASH_KEY"]):
+    for secret in (
+        TOKEN,
+        "stdio_token_value_that_must_stay_hidden",
+        admin.app.config["VAULT_ENCRYPTION_KEY"],
+        admin.app.config["JWT_SECRET"],
+        admin.app.config["TOKEN_HASH_KEY"],
+    ):
         assert secret not in text
     env = json.loads(snippets(text)["claude-desktop"])["mcpServers"]["api-gateway"]["env"]
     assert env["VAULT_ENCRYPTION_KEY"] == "<this gateway's VAULT_ENCRYPTION_KEY>"
     assert env["MCP_GATEWAY_TOKEN"] == PLACEHOLDER
 
 
-
 def test_behind_postgres_and_a_cloud_vault_the_stdio_config_names_settings_but_never_credentials(admin):
-    admin.app.config.update(DATABASE_KIND="postgresql", DATABASE_URL="postgres://janus:db-password-9@db:5432/janus",
-                            VAULT_PROVIDER="aws", AWS_REGION="eu-west-1",
-                            AWS_SECRETS_ENDPOINT_URL="https://key:vpce-password-7@vpce.example")
+    admin.app.config.update(
+        DATABASE_KIND="postgresql",
+        DATABASE_URL="postgres://janus:db-password-9@db:5432/janus",
+        VAULT_PROVIDER="aws",
+        AWS_REGION="eu-west-1",
+        AWS_SECRETS_ENDPOINT_URL="https://key:vpce-password-7@vpce.example",
+    )
     text = admin.get("/guides").get_data(as_text=True)
     assert "db-password-9" not in text and "vpce-password-7" not in text
     env = json.loads(snippets(text)["claude-desktop"])["mcpServers"]["api-gateway"]["env"]
-    assert env == {"DATABASE_URL": "<this gateway's DATABASE_URL>", "VAULT_PROVIDER": "aws",
-                   "AWS_REGION": "eu-west-1", "TOKEN_HASH_KEY": "<this gateway's TOKEN_HASH_KEY>",
-                   "MCP_GATEWAY_TOKEN": PLACEHOLDER}
+    assert env == {
+        "DATABASE_URL": "<this gateway's DATABASE_URL>",
+        "VAULT_PROVIDER": "aws",
+        "AWS_REGION": "eu-west-1",
+        "TOKEN_HASH_KEY": "<this gateway's TOKEN_HASH_KEY>",
+        "MCP_GATEWAY_TOKEN": PLACEHOLDER,
+    }
+
 
 def test_a_viewer_reads_the_guides_and_a_stranger_is_sent_to_sign_in(viewer, portal_app):
     page = viewer.get("/guides")
@@ -137,8 +172,14 @@ def test_the_claude_desktop_config_starts_a_stdio_gateway_that_lists_the_tokens_
     if "TOKEN_HASH_KEY" in server["env"]:
         env["TOKEN_HASH_KEY"] = admin.app.config["TOKEN_HASH_KEY"]
     listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    done = subprocess.run([server["command"], *server["args"]], input=json.dumps(listing) + "\n", text=True,
-                          capture_output=True, env=env, timeout=60)
+    done = subprocess.run(
+        [server["command"], *server["args"]],
+        input=json.dumps(listing) + "\n",
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     tools = json.loads(done.stdout.splitlines()[0])["result"]["tools"]
     assert [t["name"] for t in tools] == ["ledger_get_entry"]
@@ -146,13 +187,19 @@ def test_the_claude_desktop_config_starts_a_stdio_gateway_that_lists_the_tokens_
 
 # -- the HTTP snippets, run against a real gateway -------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("guides")
     upstream = Upstream().start()
     upstream.route("/entries/", echo)
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="1").start()
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="1",
+    ).start()
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})
     conn = add_connection(app, "Ledger", upstream.url, "ledger_")
     add_endpoint(app, conn, "get_entry", "/entries/{{id}}")
@@ -165,8 +212,9 @@ def gateway(tmp_path_factory):
 def _guides_page(base: str) -> str:
     with requests.Session() as http:
         csrf = CSRF.search(http.get(base + "/login", timeout=10).text).group(1)
-        signed_in = http.post(base + "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf},
-                              timeout=10)
+        signed_in = http.post(
+            base + "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf}, timeout=10
+        )
         assert signed_in.url == base + "/"
         return http.get(base + "/guides", timeout=10).text
 
@@ -175,8 +223,9 @@ def _guides_page(base: str) -> str:
 def test_the_python_sdk_snippets_list_the_tools_of_this_gateway(gateway, name):
     code = snippets(_guides_page(gateway.url))[name]
     assert gateway.url in code
-    ran = subprocess.run([sys.executable, "-c", code.replace(PLACEHOLDER, TOKEN)], text=True, capture_output=True,
-                         timeout=60)
+    ran = subprocess.run(
+        [sys.executable, "-c", code.replace(PLACEHOLDER, TOKEN)], text=True, capture_output=True, timeout=60
+    )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "['ledger_get_entry']"
 
@@ -196,7 +245,9 @@ def test_the_copy_buttons_copy_a_snippet_and_the_search_narrows_the_sections_in_
         box.get_by_role("button", name="Copy").click()
         box.get_by_role("button", name="Copied").wait_for()
         copied = page.evaluate("navigator.clipboard.readText()")
-        assert copied == f'claude mcp add --transport http janus {base}/mcp --header "Authorization: Bearer {PLACEHOLDER}"'
+        assert (
+            copied == f'claude mcp add --transport http janus {base}/mcp --header "Authorization: Bearer {PLACEHOLDER}"'
+        )
 
         search = page.get_by_label("Search the guides")
         search.fill("mutual TLS")

@@ -1,4 +1,5 @@
 """The OpenAPI page as the server sends it: a token form that cannot leak, strict headers, vendored Swagger UI only."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,12 @@ def test_the_page_offers_a_token_form_that_never_submits_the_token_to_the_portal
     assert "name=" not in token_input and "value=" not in token_input  # a nameless input is never submitted
     assert 'type="password"' in token_input and 'autocomplete="off"' in token_input
     assert re.search(r'<label for="client-token">Client token</label>', text)
-    for asset in ("/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css",
-                  "/static/js/swagger-init.js", "/static/css/portal-openapi.css"):
+    for asset in (
+        "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        "/static/vendor/swagger-ui/swagger-ui.css",
+        "/static/js/swagger-init.js",
+        "/static/css/portal-openapi.css",
+    ):
         assert f'"{asset}' in text, asset
     assert re.findall(r'(?:src|href)="(https?:)?//', text) == []  # nothing from outside the gateway
     assert 'href="/apidocs/"' in text and 'href="/guides#rest"' in text

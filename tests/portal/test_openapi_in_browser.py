@@ -1,4 +1,5 @@
 """The OpenAPI page in Debian's chromium against a real gateway: paste a client token, run a tool from Swagger UI."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("openapi")
     upstream = Upstream().start()
     upstream.route("/entries/", echo)
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="2",
+    ).start()
     server.upstream = upstream
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     conn = add_connection(app, "Ledger", upstream.url, "ledger_")
@@ -92,10 +98,15 @@ def test_an_admin_pastes_a_client_token_and_runs_a_tool_from_swagger_ui(gateway)
 
         stored = page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie")
         assert TOKEN not in stored
-        carried = [(url, headers.get("authorization")) for url, headers, body in sent
-                   if TOKEN in url or TOKEN in body or TOKEN in json.dumps(headers)]
-        assert carried == [(base + "/api/openapi.json", f"Bearer {TOKEN}"),
-                           (base + f"/api/tools/{TOOL}", f"Bearer {TOKEN}")]
+        carried = [
+            (url, headers.get("authorization"))
+            for url, headers, body in sent
+            if TOKEN in url or TOKEN in body or TOKEN in json.dumps(headers)
+        ]
+        assert carried == [
+            (base + "/api/openapi.json", f"Bearer {TOKEN}"),
+            (base + f"/api/tools/{TOOL}", f"Bearer {TOKEN}"),
+        ]
 
         page.get_by_role("button", name="Forget token").click()
         page.locator("#spec-title").filter(has_text="Every enabled tool").wait_for()  # reading again, no calls

@@ -1,4 +1,5 @@
 """The portal in Debian's chromium against a real gunicorn+gevent gateway (screenshots in test-artifacts/)."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,13 @@ def gateway(tmp_path_factory):
     upstream.route("/", lambda request: json_response({"service": "ledger", "ok": True}))
     release = threading.Event()
     upstream.route("/slow", lambda request: (release.wait(20), json_response({"slow": "done"}))[1])
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="2",
+    ).start()
     server.upstream = upstream
     server.app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     accounts = add_connection(server.app, "Accounts", upstream.url, "acc_")
@@ -78,8 +84,11 @@ def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
         assert "base_url must be an absolute http:// or https:// URL" in error.inner_text()
         assert dialog.get_by_label("Base target URL").get_attribute("aria-invalid") == "true"
         # The re-rendered form replaced the focused button: focus goes to the refused field, in the dialog.
-        wait_for(lambda: page.evaluate("document.activeElement.id") == "f-base_url", timeout=10,
-                 what="focus on the refused field")
+        wait_for(
+            lambda: page.evaluate("document.activeElement.id") == "f-base_url",
+            timeout=10,
+            what="focus on the refused field",
+        )
         screenshot(page, "portal-connection-form-error")
         assert [e for e in browser.console_errors if "422" not in e] == []  # the refused form itself
         browser.console_errors.clear()
@@ -119,8 +128,13 @@ def test_a_viewer_sees_the_connections_but_cannot_change_them(gateway):
         page.get_by_role("link", name="API Connections").click()
         page.locator("article.conn-card").first.wait_for()
         assert page.get_by_role("link", name="+ Connect New API").count() == 0
-        assert page.get_by_role("link", name="Delete").count() == 0 and page.get_by_role("button", name=re.compile("^(Disable|Enable) ")).count() == 0
-        response = page.request.post(gateway.url + "/connections/new", form={"name": "x", "base_url": "http://127.0.0.1:1"})
+        assert (
+            page.get_by_role("link", name="Delete").count() == 0
+            and page.get_by_role("button", name=re.compile("^(Disable|Enable) ")).count() == 0
+        )
+        response = page.request.post(
+            gateway.url + "/connections/new", form={"name": "x", "base_url": "http://127.0.0.1:1"}
+        )
         assert response.status in (400, 403)  # no token: CSRF refuses first; with one, the role check does
         screenshot(page, "portal-viewer")
 
@@ -155,7 +169,9 @@ def test_the_dashboard_counts_calls_running_on_any_worker(gateway):
     portal = requests.Session()
     form = portal.get(gateway.url + "/login", timeout=10).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    portal.post(gateway.url + "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}, timeout=10)
+    portal.post(
+        gateway.url + "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}, timeout=10
+    )
 
     def running() -> str:
         html = portal.get(gateway.url + "/dashboard/activity", headers={"HX-Request": "true"}, timeout=10).text
@@ -163,12 +179,21 @@ def test_the_dashboard_counts_calls_running_on_any_worker(gateway):
 
     assert running() == "0 running"
     # Stateless 2026-07-28 calls: no session to set up first.
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "acc_slow_report", "arguments": {}, "_meta": stateless_meta()}}
-    headers = mcp_headers(SLOW_TOKEN, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
-                                         "Mcp-Name": "acc_slow_report"})
-    calls = [threading.Thread(target=requests.post, args=(gateway.url + "/mcp",),
-                              kwargs={"json": call, "headers": headers, "timeout": 30}) for _ in range(3)]
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "acc_slow_report", "arguments": {}, "_meta": stateless_meta()},
+    }
+    headers = mcp_headers(
+        SLOW_TOKEN, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "acc_slow_report"}
+    )
+    calls = [
+        threading.Thread(
+            target=requests.post, args=(gateway.url + "/mcp",), kwargs={"json": call, "headers": headers, "timeout": 30}
+        )
+        for _ in range(3)
+    ]
     for thread in calls:
         thread.start()
     try:

@@ -1,4 +1,5 @@
 """Sign-in, roles, CSRF and headers of the portal."""
+
 from __future__ import annotations
 
 from janus.models import Connection
@@ -16,7 +17,9 @@ def test_pages_send_a_signed_out_browser_to_the_login_page_and_back_after_sign_i
     from tests.portal.conftest import CSRF, PASSWORD
 
     token = CSRF.search(page.get_data(as_text=True)).group(1)
-    reply = client.post("/login?next=/connections", data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+    reply = client.post(
+        "/login?next=/connections", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
+    )
     assert reply.status_code == 303 and reply.headers["Location"] == "/connections"
 
 
@@ -42,8 +45,11 @@ def test_an_open_redirect_after_sign_in_is_not_followed(portal_app):
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
         page = client.get("/login")
         token = CSRF.search(page.get_data(as_text=True)).group(1)
-        reply = client.post("/login", query_string={"next": target},
-                            data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+        reply = client.post(
+            "/login",
+            query_string={"next": target},
+            data={"username": "alice", "password": PASSWORD, "csrf_token": token},
+        )
         assert reply.headers["Location"] == "/"
         client.post("/logout", data={"csrf_token": token})
 
@@ -72,8 +78,9 @@ def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(admin):
 
 def test_htmx_requests_may_carry_the_token_in_the_header(admin):
     conn_id = add_connection(admin.app, "Bank", "http://127.0.0.1:9", "bank_")
-    reply = admin.client.post(f"/connections/{conn_id}/toggle",
-                              headers={"HX-Request": "true", "X-CSRFToken": admin.csrf})
+    reply = admin.client.post(
+        f"/connections/{conn_id}/toggle", headers={"HX-Request": "true", "X-CSRFToken": admin.csrf}
+    )
     assert reply.status_code == 200 and "DISABLED" in reply.get_data(as_text=True)
 
 

@@ -1,5 +1,6 @@
 """Portal sign-ins are server-side: signing out, idling, expiring, disabling or re-passwording ends them;
 failed sign-ins are audited and throttled, shared with the admin API's login."""
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,11 @@ def _user_id(app, username: str) -> str:
 
 def _actions(app, actor: str) -> list[str]:
     with app.app_context():
-        return list(db.session.scalars(select(AdminAuditLog.action).where(AdminAuditLog.actor == actor)
-                                       .order_by(AdminAuditLog.id)))
+        return list(
+            db.session.scalars(
+                select(AdminAuditLog.action).where(AdminAuditLog.actor == actor).order_by(AdminAuditLog.id)
+            )
+        )
 
 
 def _replay(app, cookie: str):
@@ -145,8 +149,12 @@ def test_the_admin_api_login_shares_the_lock(portal_app):
     assert reply.status_code == 429 and reply.get_json()["error"] == "too_many_attempts"
     assert Portal(portal_app, portal_app.test_client()).login("alice").status_code == 429
     with portal_app.app_context():
-        vias = [r.details["via"] for r in db.session.scalars(select(AdminAuditLog).where(
-            AdminAuditLog.actor == "alice", AdminAuditLog.action.like("login.%")))]
+        vias = [
+            r.details["via"]
+            for r in db.session.scalars(
+                select(AdminAuditLog).where(AdminAuditLog.actor == "alice", AdminAuditLog.action.like("login.%"))
+            )
+        ]
     assert vias == ["api"] * 6  # five failures, one refusal recorded for the whole lockout (not the portal's too)
 
 

@@ -1,4 +1,5 @@
 """Telemetry: exact numbers from seeded audit rows (SQLite and PostgreSQL) and the page that shows them."""
+
 from __future__ import annotations
 
 import json
@@ -16,17 +17,33 @@ NOW = datetime(2026, 6, 29, 8, 30, tzinfo=UTC)
 
 
 def _call(at: datetime, tool: str, duration_ms: float, status: str = "success") -> ToolCallLog:
-    return ToolCallLog(created_at=at, tool_name=tool, status=status, duration_ms=duration_ms, http_status=200,
-                       token_name="Ops", transport="streamable_http")
+    return ToolCallLog(
+        created_at=at,
+        tool_name=tool,
+        status=status,
+        duration_ms=duration_ms,
+        http_status=200,
+        token_name="Ops",
+        transport="streamable_http",
+    )
 
 
 def _seed(app) -> None:
     """26 calls inside the 24 h window ending 09:00 on 29 June, and two just outside it."""
     with app.app_context():
-        rows = [_call(NOW.replace(minute=10), "acc_get_balance", float(ms), "failure" if ms in (3, 17) else "success")
-                for ms in range(1, 21)]
-        rows += [_call(datetime(2026, 6, 29, 6, 59, 59, tzinfo=UTC), "dog_random_image", ms,
-                       "denied" if ms == 5000 else "success") for ms in (100.0, 200.0, 300.0, 400.0, 5000.0)]
+        rows = [
+            _call(NOW.replace(minute=10), "acc_get_balance", float(ms), "failure" if ms in (3, 17) else "success")
+            for ms in range(1, 21)
+        ]
+        rows += [
+            _call(
+                datetime(2026, 6, 29, 6, 59, 59, tzinfo=UTC),
+                "dog_random_image",
+                ms,
+                "denied" if ms == 5000 else "success",
+            )
+            for ms in (100.0, 200.0, 300.0, 400.0, 5000.0)
+        ]
         rows.append(_call(datetime(2026, 6, 28, 9, 0, tzinfo=UTC), "weather_now", 50.0))  # first instant
         rows.append(_call(datetime(2026, 6, 28, 8, 59, 59, tzinfo=UTC), "weather_now", 9999.0))  # before it
         rows.append(_call(datetime(2026, 6, 29, 9, 0, tzinfo=UTC), "weather_now", 9999.0))  # after the last bucket
@@ -38,8 +55,13 @@ def test_traffic_numbers_over_a_day_are_exact(app):
     _seed(app)
     with app.app_context():
         day = telemetry.traffic("24h", now=NOW)
-    assert day["window"] == {"key": "24h", "label": "Last 24 hours, per hour", "start": "2026-06-28T09:00:00Z",
-                             "end": "2026-06-29T09:00:00Z", "bucket_seconds": 3600}
+    assert day["window"] == {
+        "key": "24h",
+        "label": "Last 24 hours, per hour",
+        "start": "2026-06-28T09:00:00Z",
+        "end": "2026-06-29T09:00:00Z",
+        "bucket_seconds": 3600,
+    }
     assert (day["total"], day["successes"], day["failures"], day["denied"]) == (26, 23, 2, 1)
     assert day["success_rate"] == pytest.approx(23 / 26)
     # Nearest rank: the 25th of 26 sorted durations (1…20, 50, 100, 200, 300, 400, 5000).
@@ -47,15 +69,24 @@ def test_traffic_numbers_over_a_day_are_exact(app):
     assert day["max_ms"] == 5000.0
     assert day["avg_ms"] == pytest.approx((210 + 50 + 6000) / 26)
     volume = day["volume"]
-    assert len(volume) == 24 and volume[0]["start"] == "2026-06-28T09:00:00Z" and volume[-1]["start"] == "2026-06-29T08:00:00Z"
+    assert (
+        len(volume) == 24
+        and volume[0]["start"] == "2026-06-28T09:00:00Z"
+        and volume[-1]["start"] == "2026-06-29T08:00:00Z"
+    )
     busy = {b["start"]: (b["calls"], b["errors"]) for b in volume if b["calls"]}
     assert busy == {"2026-06-28T09:00:00Z": (1, 0), "2026-06-29T06:00:00Z": (5, 1), "2026-06-29T08:00:00Z": (20, 2)}
     assert volume[-1]["avg_ms"] == pytest.approx(10.5) and volume[1]["avg_ms"] is None
     assert [c["calls"] for c in day["latency"]] == [9, 11, 0, 1, 2, 2, 0, 0, 0, 1]
-    assert [c["label"] for c in day["latency"]][:2] == ["0 ms–10 ms", "10 ms–25 ms"] and day["latency"][-1]["label"] == "≥ 5 s"
+    assert [c["label"] for c in day["latency"]][:2] == ["0 ms–10 ms", "10 ms–25 ms"] and day["latency"][-1][
+        "label"
+    ] == "≥ 5 s"
     tools = [(t["tool"], t["calls"], t["successes"], t["avg_ms"], t["max_ms"]) for t in day["tools"]]
-    assert tools == [("acc_get_balance", 20, 18, 10.5, 20.0), ("dog_random_image", 5, 4, 1200.0, 5000.0),
-                     ("weather_now", 1, 1, 50.0, 50.0)]
+    assert tools == [
+        ("acc_get_balance", 20, 18, 10.5, 20.0),
+        ("dog_random_image", 5, 4, 1200.0, 5000.0),
+        ("weather_now", 1, 1, 50.0, 50.0),
+    ]
     assert day["tool_count"] == 3
 
 
@@ -68,12 +99,15 @@ def test_traffic_over_the_last_hour_uses_five_minute_buckets(app):
     assert hour["total"] == 20 and hour["success_rate"] == 0.9 and hour["p95_ms"] == 19.0  # rank ceil(19) of 1…20
 
 
-@pytest.mark.parametrize("durations", [
-    [10.0, 10.0, 25.0, 25.0, 9.999, 0.0],                       # values exactly on class edges
-    [float(ms) for ms in range(0, 6000, 7)],                      # every class, ranks deep inside one
-    [3.0] * 40 + [7000.0],                                        # the rank in the first class, an outlier last
-    [2500.0] * 3 + [4999.5] * 30 + [5000.0] * 2,                  # the rank in a high class
-])
+@pytest.mark.parametrize(
+    "durations",
+    [
+        [10.0, 10.0, 25.0, 25.0, 9.999, 0.0],  # values exactly on class edges
+        [float(ms) for ms in range(0, 6000, 7)],  # every class, ranks deep inside one
+        [3.0] * 40 + [7000.0],  # the rank in the first class, an outlier last
+        [2500.0] * 3 + [4999.5] * 30 + [5000.0] * 2,  # the rank in a high class
+    ],
+)
 def test_the_p95_equals_the_nearest_rank_of_the_sorted_durations(app, durations):
     """The percentile sorts only the latency class holding the rank; it must match sorting everything."""
     with app.app_context():
@@ -112,10 +146,14 @@ def test_database_telemetry_reports_backend_size_rows_and_pool(app):
 def test_the_page_shows_the_numbers_as_tables_and_carries_the_chart_data_as_json(admin):
     with admin.app.app_context():
         now = datetime.now(UTC)
-        db.session.add_all([_call(now - timedelta(seconds=30), "acc_get_balance", 120.0),
-                            _call(now - timedelta(seconds=20), "acc_get_balance", 80.0),
-                            _call(now - timedelta(seconds=10), "dog_random_image", 862.0, "failure"),
-                            Connection(name="Accounts", base_url="http://127.0.0.1:9", prefix="acc_")])
+        db.session.add_all(
+            [
+                _call(now - timedelta(seconds=30), "acc_get_balance", 120.0),
+                _call(now - timedelta(seconds=20), "acc_get_balance", 80.0),
+                _call(now - timedelta(seconds=10), "dog_random_image", 862.0, "failure"),
+                Connection(name="Accounts", base_url="http://127.0.0.1:9", prefix="acc_"),
+            ]
+        )
         db.session.commit()
     reply = admin.get("/telemetry")
     html = reply.get_data(as_text=True)
@@ -127,7 +165,9 @@ def test_the_page_shows_the_numbers_as_tables_and_carries_the_chart_data_as_json
     assert '<meter min="0" max="2" value="2"' in tools and "50%" not in tools and "100%" in tools
     assert re.search(r'data-stat="db_kind">SQLite<', html)
     assert re.search(r"<code>connections</code></td><td>1</td>", html)
-    data = json.loads(re.search(r'<script type="application/json" id="telemetry-data">(.*?)</script>', html, re.S).group(1))
+    data = json.loads(
+        re.search(r'<script type="application/json" id="telemetry-data">(.*?)</script>', html, re.S).group(1)
+    )
     assert sum(b["calls"] for b in data["volume"]) == 3 and len(data["volume"]) == 24
     assert sum(c["calls"] for c in data["latency"]) == 3 and data["bucket_seconds"] == 3600
     # The tables are open without JavaScript; charts are drawn from the JSON by our own script.

@@ -1,4 +1,5 @@
 """The Telemetry page in Debian's chromium against a real gateway: uPlot charts under the strict CSP."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,13 @@ PAINTED = """(selector) => {
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("telemetry")
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="2",
+    ).start()
     server.app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     yield server
     server.stop()
@@ -37,20 +43,40 @@ def gateway(tmp_path_factory):
 def _add_calls(app, calls: list[tuple[str, float, str]], minutes_ago: float = 1) -> None:
     with app.app_context():
         at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-        db.session.add_all([ToolCallLog(created_at=at - timedelta(seconds=i), tool_name=tool, duration_ms=ms, status=status,
-                                        http_status=200 if status == "success" else 502, token_name="Ops",
-                                        transport="streamable_http")
-                            for i, (tool, ms, status) in enumerate(calls)])
+        db.session.add_all(
+            [
+                ToolCallLog(
+                    created_at=at - timedelta(seconds=i),
+                    tool_name=tool,
+                    duration_ms=ms,
+                    status=status,
+                    http_status=200 if status == "success" else 502,
+                    token_name="Ops",
+                    transport="streamable_http",
+                )
+                for i, (tool, ms, status) in enumerate(calls)
+            ]
+        )
         db.session.commit()
 
 
 def test_charts_draw_under_the_csp_and_the_panel_refreshes_in_place(gateway):
     base = gateway.url
-    _add_calls(gateway.app, [("lch_get_non_cash_collateral", 4.0, "success"),
-                             ("coinbase_get_btc_stats", 122.0, "success"),
-                             ("ustreasury_get_avg_interest_rates", 862.0, "success")], minutes_ago=30)
-    _add_calls(gateway.app, [("coinbase_get_btc_stats", ms, "success") for ms in (40.0, 65.0, 90.0, 310.0)]
-               + [("coinbase_get_btc_stats", 2400.0, "failure")], minutes_ago=5)
+    _add_calls(
+        gateway.app,
+        [
+            ("lch_get_non_cash_collateral", 4.0, "success"),
+            ("coinbase_get_btc_stats", 122.0, "success"),
+            ("ustreasury_get_avg_interest_rates", 862.0, "success"),
+        ],
+        minutes_ago=30,
+    )
+    _add_calls(
+        gateway.app,
+        [("coinbase_get_btc_stats", ms, "success") for ms in (40.0, 65.0, 90.0, 310.0)]
+        + [("coinbase_get_btc_stats", 2400.0, "failure")],
+        minutes_ago=5,
+    )
     with browser_page() as browser:
         page = browser.page
         sign_in(page, base, PASSWORD, path="/telemetry")

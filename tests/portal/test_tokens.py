@@ -1,4 +1,5 @@
 """Client Tokens pages: a token's value is shown once, only a hash is kept, and scopes are previewed as typed."""
+
 from __future__ import annotations
 
 import html
@@ -16,8 +17,12 @@ from tests.support.catalog import add_connection, add_endpoint, add_token
 
 VALUE = re.compile(r'id="issued-token-value"[^>]*value="([^"]+)"')
 FIELD_ERRORS = re.compile(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>')
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-              "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
 
 
 def _issue(admin, htmx: bool = False, **fields):
@@ -41,9 +46,15 @@ def _only_row(app) -> ClientToken:
 
 
 def _mcp(app, value: str):
-    return app.test_client().post("/mcp", json=INITIALIZE, headers={
-        "Authorization": f"Bearer {value}", "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json"})
+    return app.test_client().post(
+        "/mcp",
+        json=INITIALIZE,
+        headers={
+            "Authorization": f"Bearer {value}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        },
+    )
 
 
 def test_an_issued_tokens_value_is_shown_once_never_cached_and_stored_only_as_a_hash(admin):
@@ -68,7 +79,7 @@ def test_issuing_in_the_modal_answers_the_value_panel_and_refreshes_the_table_ou
     reply, fragment, value = _issue(admin, htmx=True, name="Modal client")
     assert "<html" not in fragment and fragment.count(value) == 1
     assert reply.headers["Cache-Control"] == "no-store"
-    table = fragment[fragment.index('id="token-list"'):]
+    table = fragment[fragment.index('id="token-list"') :]
     assert 'hx-swap-oob="true"' in table[:60] and "Modal client" in table and value not in table
 
 
@@ -128,13 +139,22 @@ def test_bad_input_is_shown_next_to_its_field_with_422_and_nothing_is_stored(adm
 def test_editing_changes_scopes_and_expiry_but_never_shows_the_value(admin):
     _, _, value = _issue(admin)
     token_id = _only_row(admin.app).id
-    form = {"name": "Billing team v2", "role": "admin", "scopes": "billing_*,weather_get_*",
-            "expires_at": "2099-01-31T12:30", "enabled": "on"}
+    form = {
+        "name": "Billing team v2",
+        "role": "admin",
+        "scopes": "billing_*,weather_get_*",
+        "expires_at": "2099-01-31T12:30",
+        "enabled": "on",
+    }
     reply = admin.post(f"/tokens/{token_id}/edit", form)
     assert reply.status_code == 303 and reply.headers["Location"] == "/tokens"
     token = _only_row(admin.app)
     assert (token.name, token.role, token.scopes, token.token_hash) == (
-        "Billing team v2", "admin", "billing_*,weather_get_*", hash_token(value, server_key(admin.app)))
+        "Billing team v2",
+        "admin",
+        "billing_*,weather_get_*",
+        hash_token(value, server_key(admin.app)),
+    )
     edit = admin.get(f"/tokens/{token_id}/edit").get_data(as_text=True)
     assert 'value="2099-01-31T12:30"' in edit and value not in edit and 'name="token"' not in edit
     refused = admin.post(f"/tokens/{token_id}/edit", {**form, "expires_at": "2001-01-01T00:00"}, htmx=True)
@@ -154,7 +174,9 @@ def test_the_scopes_preview_lists_the_exposed_tools_the_globs_match(admin):
         assert tokens_service.preview_scopes("") == []
 
     def preview(scopes: str) -> str:
-        reply = admin.client.get("/tokens/scopes-preview", query_string={"scopes": scopes}, headers={"HX-Request": "true"})
+        reply = admin.client.get(
+            "/tokens/scopes-preview", query_string={"scopes": scopes}, headers={"HX-Request": "true"}
+        )
         assert reply.status_code == 200
         return reply.get_data(as_text=True)
 

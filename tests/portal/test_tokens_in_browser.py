@@ -1,4 +1,5 @@
 """Client Tokens in Debian's chromium against a real gunicorn+gevent gateway (screenshots in test-artifacts/)."""
+
 from __future__ import annotations
 
 import re
@@ -14,15 +15,24 @@ from tests.support.server import GatewayServer
 from tests.support.waiting import wait_for
 
 PASSWORD = "browser test password 42"
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-              "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portal-tokens")
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="2",
+    ).start()
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     accounts = add_connection(app, "Accounts", "http://127.0.0.1:9", "acc_")
     ledger = add_connection(app, "Ledger", "http://127.0.0.1:9", "ledger_")
@@ -33,8 +43,12 @@ def gateway(tmp_path_factory):
 
 
 def _mcp_status(base: str, value: str) -> int:
-    return requests.post(base + "/mcp", json=INITIALIZE, timeout=10, headers={
-        "Authorization": f"Bearer {value}", "Accept": "application/json, text/event-stream"}).status_code
+    return requests.post(
+        base + "/mcp",
+        json=INITIALIZE,
+        timeout=10,
+        headers={"Authorization": f"Bearer {value}", "Accept": "application/json, text/event-stream"},
+    ).status_code
 
 
 def test_an_admin_issues_a_token_in_the_modal_reads_it_once_and_it_is_gone_after_a_reload(gateway):
@@ -88,7 +102,9 @@ def test_an_admin_issues_a_token_in_the_modal_reads_it_once_and_it_is_gone_after
         assert row.is_visible()
         page.reload()
         row.wait_for()
-        assert value not in page.content() and "acc_*" in row.inner_text() and "2099-12-31 23:00 UTC" in row.inner_text()
+        assert (
+            value not in page.content() and "acc_*" in row.inner_text() and "2099-12-31 23:00 UTC" in row.inner_text()
+        )
         screenshot(page, "portal-tokens")
 
         row.get_by_role("button", name=re.compile("^Disable ")).click()

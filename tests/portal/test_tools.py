@@ -1,4 +1,5 @@
 """MCP Tools pages: the endpoint editor, its live schema check and the "try it" panel."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,18 @@ from janus.runtime import get_runtime
 from tests.support.catalog import add_connection, add_endpoint
 from tests.support.upstream import json_response
 
-SCHEMA = {"type": "object", "properties": {"invoice_id": {"type": "string"}, "status": {"type": "string"}},
-          "required": ["invoice_id"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"invoice_id": {"type": "string"}, "status": {"type": "string"}},
+    "required": ["invoice_id"],
+}
 
 
 def _errors(html: str) -> dict[str, str]:
-    return {k: v.replace("&#39;", "'").replace("&#34;", '"')
-            for k, v in re.findall(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>', html)}
+    return {
+        k: v.replace("&#39;", "'").replace("&#34;", '"')
+        for k, v in re.findall(r'<p class="error" id="e-(\w+)" role="alert">([^<]*)</p>', html)
+    }
 
 
 def _tool_count(app) -> int:
@@ -30,13 +36,26 @@ def _tool_count(app) -> int:
 
 def test_bad_input_is_shown_next_to_its_field_and_nothing_is_stored(admin):
     conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
-    base = {"connection_id": conn, "tool_name": "get_invoice", "path_template": "/invoices/{{invoice_id}}",
-            "method": "GET", "input_schema": json.dumps(SCHEMA)}
+    base = {
+        "connection_id": conn,
+        "tool_name": "get_invoice",
+        "path_template": "/invoices/{{invoice_id}}",
+        "method": "GET",
+        "input_schema": json.dumps(SCHEMA),
+    }
     cases = [
         ({"input_schema": "{not json"}, "input_schema", "input schema is not valid JSON"),
         ({"input_schema": '{"type": "array"}'}, "input_schema", 'must have "type": "object"'),
-        ({"input_schema": '{"type": "object", "properties": {"a": {"type": 5}}}'}, "input_schema", "not a valid JSON Schema"),
-        ({"input_schema": '{"type": "object"}'}, "input_schema", "path parameter 'invoice_id' must be a required property"),
+        (
+            {"input_schema": '{"type": "object", "properties": {"a": {"type": 5}}}'},
+            "input_schema",
+            "not a valid JSON Schema",
+        ),
+        (
+            {"input_schema": '{"type": "object"}'},
+            "input_schema",
+            "path parameter 'invoice_id' must be a required property",
+        ),
         ({"path_template": "invoices"}, "path_template", "must start with '/'"),
         ({"tool_name": "bad name!"}, "tool_name", "tool name 'bad name!' is invalid"),
         ({"body_template": '{"id": "{{invoice_id}}"}'}, "body_template", "only with POST, PUT or PATCH"),
@@ -45,7 +64,10 @@ def test_bad_input_is_shown_next_to_its_field_and_nothing_is_stored(admin):
     for change, field, message in cases:
         reply = admin.post("/tools/new", {**base, **change}, htmx=True)
         assert reply.status_code == 422, (change, reply.get_data(as_text=True)[:300])
-        assert message in _errors(reply.get_data(as_text=True)).get(field, ""), (field, _errors(reply.get_data(as_text=True)))
+        assert message in _errors(reply.get_data(as_text=True)).get(field, ""), (
+            field,
+            _errors(reply.get_data(as_text=True)),
+        )
     assert _tool_count(admin.app) == 0
 
 
@@ -57,13 +79,24 @@ def test_the_schema_editor_is_checked_as_you_type(admin):
 
 
 def test_a_tool_with_a_body_template_is_created_grouped_and_tried_through_the_gateway(admin, upstream):
-    upstream.route("/invoices/", lambda request: json_response({"invoice": request.path.rsplit("/", 1)[-1],
-                                                                 "body": request.get_json()}))
+    upstream.route(
+        "/invoices/",
+        lambda request: json_response({"invoice": request.path.rsplit("/", 1)[-1], "body": request.get_json()}),
+    )
     conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
-    reply = admin.post("/tools/new", {
-        "connection_id": conn, "tool_name": "close_invoice", "description": "Close an invoice",
-        "path_template": "/invoices/{{invoice_id}}", "method": "POST", "input_schema": json.dumps(SCHEMA),
-        "body_template": '{"status": "{{status}}", "source": "janus"}', "enabled": "on"})
+    reply = admin.post(
+        "/tools/new",
+        {
+            "connection_id": conn,
+            "tool_name": "close_invoice",
+            "description": "Close an invoice",
+            "path_template": "/invoices/{{invoice_id}}",
+            "method": "POST",
+            "input_schema": json.dumps(SCHEMA),
+            "body_template": '{"status": "{{status}}", "source": "janus"}',
+            "enabled": "on",
+        },
+    )
     assert reply.status_code == 303
     page = admin.get("/tools").get_data(as_text=True)
     assert "billing_close_invoice" in page and "Billing" in page
@@ -74,8 +107,9 @@ def test_a_tool_with_a_body_template_is_created_grouped_and_tried_through_the_ga
     arguments = json.dumps({"invoice_id": "INV-7", "status": "paid"})
     preview = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments}, htmx=True).get_data(as_text=True)
     assert upstream.seen == []  # a POST tool is only previewed at first
-    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1",
-                                                  "request_digest": _digest(preview)}, htmx=True)
+    reply = admin.post(
+        f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1", "request_digest": _digest(preview)}, htmx=True
+    )
     html = reply.get_data(as_text=True)
     assert reply.status_code == 200 and "success" in html
     seen = upstream.seen[-1]
@@ -86,7 +120,11 @@ def test_a_tool_with_a_body_template_is_created_grouped_and_tried_through_the_ga
     with admin.app.app_context():
         row = db.session.scalars(select(ToolCallLog)).one()
         assert (row.tool_name, row.status, row.token_name, row.transport) == (
-            "billing_close_invoice", "success", "portal:alice", "portal")
+            "billing_close_invoice",
+            "success",
+            "portal:alice",
+            "portal",
+        )
 
 
 def _digest(html: str) -> str:
@@ -103,8 +141,9 @@ def test_a_write_tool_is_called_only_after_the_admin_confirms_the_exact_request_
     upstream.route("/invoices/", lambda request: json_response({"ok": True}, status=201))
     conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
     body = '{"status": "{{status}}", "source": "janus"}' if method != "DELETE" else None
-    tool_id = add_endpoint(admin.app, conn, "change_invoice", "/invoices/{{invoice_id}}", method=method,
-                           schema=SCHEMA, body_template=body)
+    tool_id = add_endpoint(
+        admin.app, conn, "change_invoice", "/invoices/{{invoice_id}}", method=method, schema=SCHEMA, body_template=body
+    )
     arguments = json.dumps({"invoice_id": "INV 7/a", "status": "paid"})
     panel = admin.get(f"/tools/{tool_id}/try").get_data(as_text=True)
     assert "Preview request" in panel and "Call tool" not in panel
@@ -124,10 +163,11 @@ def test_a_write_tool_is_called_only_after_the_admin_confirms_the_exact_request_
 
     # No confirmation, a confirmation without the preview's digest, or of other arguments: shown again, not sent.
     digest = _digest(html)
-    for form in ({"arguments": arguments, "request_digest": digest},
-                 {"arguments": arguments, "confirm": "1"},
-                 {"arguments": json.dumps({"invoice_id": "INV-8", "status": "paid"}), "confirm": "1",
-                  "request_digest": digest}):
+    for form in (
+        {"arguments": arguments, "request_digest": digest},
+        {"arguments": arguments, "confirm": "1"},
+        {"arguments": json.dumps({"invoice_id": "INV-8", "status": "paid"}), "confirm": "1", "request_digest": digest},
+    ):
         again = admin.post(f"/tools/{tool_id}/try", form).get_data(as_text=True)
         assert upstream.seen == [], form
         assert "Request to send" in again and "Confirm: send" in again, form
@@ -138,8 +178,9 @@ def test_a_write_tool_is_called_only_after_the_admin_confirms_the_exact_request_
     assert "Preview request" in edit.get_data(as_text=True) and upstream.seen == []
 
     # The confirmation of exactly that request: one call, and the status and duration of the answer.
-    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1", "request_digest": digest},
-                       htmx=True)
+    reply = admin.post(
+        f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1", "request_digest": digest}, htmx=True
+    )
     text = _text(reply.get_data(as_text=True))
     assert [(s.method, s.path) for s in upstream.seen] == [(method, "/invoices/INV%207%2Fa")]
     assert re.search(r"Upstream answered HTTP 201 in \d+\.\d ms", text), text
@@ -152,15 +193,15 @@ def test_a_write_tool_is_called_only_after_the_admin_confirms_the_exact_request_
 
 def test_a_confirmation_is_refused_when_the_tool_changed_after_the_preview(admin, upstream):
     conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
-    tool_id = add_endpoint(admin.app, conn, "close_invoice", "/invoices/{{invoice_id}}", method="POST",
-                           schema=SCHEMA)
+    tool_id = add_endpoint(admin.app, conn, "close_invoice", "/invoices/{{invoice_id}}", method="POST", schema=SCHEMA)
     arguments = json.dumps({"invoice_id": "INV-7"})
     digest = _digest(admin.post(f"/tools/{tool_id}/try", {"arguments": arguments}).get_data(as_text=True))
     with admin.app.app_context():
         db.session.get(Endpoint, tool_id).path_template = "/archive/{{invoice_id}}"
         db.session.commit()
-    html = admin.post(f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1",
-                                                "request_digest": digest}).get_data(as_text=True)
+    html = admin.post(
+        f"/tools/{tool_id}/try", {"arguments": arguments, "confirm": "1", "request_digest": digest}
+    ).get_data(as_text=True)
     assert upstream.seen == [] and "changed since it was shown" in html
     assert f"POST {upstream.url}/archive/INV-7" in _text(html)  # the new request, to confirm afresh
 
@@ -169,8 +210,9 @@ def test_a_read_tool_is_called_at_once_and_shows_the_request_its_status_and_dura
     upstream.route("/invoices/", lambda request: json_response({"missing": True}, status=404))
     conn = add_connection(admin.app, "Billing", upstream.url + "/v1", "billing_")
     tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
-    reply = admin.post(f"/tools/{tool_id}/try", {"arguments": json.dumps({"invoice_id": "INV-7", "status": "a b"})},
-                       htmx=True)
+    reply = admin.post(
+        f"/tools/{tool_id}/try", {"arguments": json.dumps({"invoice_id": "INV-7", "status": "a b"})}, htmx=True
+    )
     text = _text(reply.get_data(as_text=True))
     assert [(s.method, s.path, s.query) for s in upstream.seen] == [("GET", "/v1/invoices/INV-7", "status=a+b")]
     assert f"Request sent GET {upstream.url}/v1/invoices/INV-7?status=a+b" in text
@@ -181,7 +223,10 @@ def test_try_it_answers_bad_arguments_in_place(admin, upstream):
     conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
     tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
     reply = admin.post(f"/tools/{tool_id}/try", {"arguments": "[1, 2"}, htmx=True)
-    assert reply.status_code == 422 and "arguments are not valid JSON" in _errors(reply.get_data(as_text=True))["arguments"]
+    assert (
+        reply.status_code == 422
+        and "arguments are not valid JSON" in _errors(reply.get_data(as_text=True))["arguments"]
+    )
     reply = admin.post(f"/tools/{tool_id}/try", {"arguments": json.dumps({"status": "x"})}, htmx=True)
     html = reply.get_data(as_text=True)
     assert reply.status_code == 200 and "isError" in html and "invoice_id" in html  # the schema's own message
@@ -204,11 +249,21 @@ def test_toggle_edit_and_delete(admin):
     tool_id = add_endpoint(admin.app, conn, "get_invoice", "/invoices/{{invoice_id}}", schema=SCHEMA)
     row = admin.post(f"/tools/{tool_id}/toggle", htmx=True).get_data(as_text=True)
     assert row.lstrip().startswith("<tr") and "DISABLED" in row
-    assert "enable it to try it" in admin.post(f"/tools/{tool_id}/try", {"arguments": "{}"}, htmx=True).get_data(as_text=True)
+    assert "enable it to try it" in admin.post(f"/tools/{tool_id}/try", {"arguments": "{}"}, htmx=True).get_data(
+        as_text=True
+    )
     edit = admin.get(f"/tools/{tool_id}/edit").get_data(as_text=True)
     assert "/invoices/{{invoice_id}}" in edit and "Billing" in edit
-    reply = admin.post(f"/tools/{tool_id}/edit", {"tool_name": "fetch_invoice", "path_template": "/invoices/{{invoice_id}}",
-                                                  "method": "GET", "input_schema": json.dumps(SCHEMA), "enabled": "on"})
+    reply = admin.post(
+        f"/tools/{tool_id}/edit",
+        {
+            "tool_name": "fetch_invoice",
+            "path_template": "/invoices/{{invoice_id}}",
+            "method": "GET",
+            "input_schema": json.dumps(SCHEMA),
+            "enabled": "on",
+        },
+    )
     assert reply.status_code == 303
     assert "billing_fetch_invoice" in admin.get("/tools").get_data(as_text=True)
     assert admin.post(f"/tools/{tool_id}/delete").status_code == 303
@@ -227,8 +282,11 @@ def test_a_viewer_reads_the_tools_but_cannot_change_or_try_them(viewer):
 
 def test_every_refused_input_of_a_tool_is_shown_at_once(admin):
     conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
-    html = admin.post("/tools/new", {"connection_id": conn, "tool_name": "", "path_template": "",
-                                     "method": "GET", "input_schema": "{not json"}, htmx=True).get_data(as_text=True)
+    html = admin.post(
+        "/tools/new",
+        {"connection_id": conn, "tool_name": "", "path_template": "", "method": "GET", "input_schema": "{not json"},
+        htmx=True,
+    ).get_data(as_text=True)
     shown = _errors(html)
     assert set(shown) == {"tool_name", "path_template", "input_schema"}, shown
     assert "tool_name must not be empty" in shown["tool_name"] and "not valid JSON" in shown["input_schema"]
@@ -245,8 +303,16 @@ def test_an_oversized_schema_is_refused_before_it_is_checked(admin):
 def test_a_viewer_reads_a_tools_full_schema_and_body_template_without_being_able_to_edit(viewer):
     conn = add_connection(viewer.app, "Billing", "http://127.0.0.1:9", "billing_")
     long_description = "Fetch one invoice. " * 20  # the list shortens it; the detail does not
-    tool_id = add_endpoint(viewer.app, conn, "annotate", "/invoices/{{invoice_id}}", method="POST", schema=SCHEMA,
-                           body_template='{"id": "{{invoice_id}}", "note": "{{status}}"}', description=long_description)
+    tool_id = add_endpoint(
+        viewer.app,
+        conn,
+        "annotate",
+        "/invoices/{{invoice_id}}",
+        method="POST",
+        schema=SCHEMA,
+        body_template='{"id": "{{invoice_id}}", "note": "{{status}}"}',
+        description=long_description,
+    )
     assert f'href="/tools/{tool_id}"' in viewer.get("/tools").get_data(as_text=True)
     detail = viewer.get(f"/tools/{tool_id}", htmx=True)
     html = detail.get_data(as_text=True)

@@ -1,4 +1,5 @@
 """The tools page's "Try it" in Debian's chromium against a real gateway: a write tool is sent only once confirmed."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
 
 PASSWORD = "try it browser test password 42"
-SCHEMA = {"type": "object", "properties": {"order_id": {"type": "string"}, "quantity": {"type": "integer"}},
-          "required": ["order_id", "quantity"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"order_id": {"type": "string"}, "quantity": {"type": "integer"}},
+    "required": ["order_id", "quantity"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +27,25 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("try-it")
     upstream = Upstream().start()
     upstream.route("/orders/", lambda request: json_response({"created": request.get_json()}, status=201))
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="1").start()
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="1",
+    ).start()
     server.upstream = upstream
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     conn = add_connection(app, "Shop", upstream.url, "shop_")
-    add_endpoint(app, conn, "place_order", "/orders/{{order_id}}", method="POST", schema=SCHEMA,
-                 body_template='{"quantity": {{quantity}}}')
+    add_endpoint(
+        app,
+        conn,
+        "place_order",
+        "/orders/{{order_id}}",
+        method="POST",
+        schema=SCHEMA,
+        body_template='{"quantity": {{quantity}}}',
+    )
     yield server
     server.stop()
     upstream.stop()
@@ -59,7 +75,8 @@ def test_try_it_on_a_post_tool_shows_the_request_and_calls_only_on_confirm(gatew
         status = dialog.locator("#try-status")
         status.wait_for()
         assert [(s.method, s.path, json.loads(s.body)) for s in upstream.seen] == [
-            ("POST", "/orders/example", {"quantity": 1})]
+            ("POST", "/orders/example", {"quantity": 1})
+        ]
         assert re.fullmatch(r"Upstream answered HTTP 201 in \d+\.\d ms", status.inner_text().strip())
         assert dialog.get_by_text("Request sent").is_visible()
         screenshot(page, "tools-try-it-result")

@@ -1,4 +1,5 @@
 """Security Vault page: key names are listed, values go in and never come back out, read-only and outages are clear."""
+
 from __future__ import annotations
 
 import html
@@ -31,14 +32,20 @@ def test_a_stored_secret_reaches_the_vault_but_no_page_response_log_or_audit_row
         assert reply.status_code == 303 and reply.headers["Location"] == "/vault"
         page = admin.get("/vault")
         bodies.append(page.get_data(as_text=True))
-        bodies.append(admin.post("/vault/secrets", {"key": "prod/other", "value": SECRET}, htmx=True).get_data(as_text=True))
+        bodies.append(
+            admin.post("/vault/secrets", {"key": "prod/other", "value": SECRET}, htmx=True).get_data(as_text=True)
+        )
         bodies.append(admin.post("/vault/secrets", {"key": "", "value": SECRET}, htmx=True).get_data(as_text=True))
         bodies.append(admin.post("/vault/secrets", {"key": "", "value": SECRET}).get_data(as_text=True))
         bodies.append(admin.get("/vault/delete?key=prod/other").get_data(as_text=True))
     with admin.app.app_context():
         assert get_vault(admin.app.config).get("prod/billing/api-key") == SECRET
-        audit = [(r.action, json.dumps(r.details), r.target_id) for r in db.session.scalars(
-            select(AdminAuditLog).where(AdminAuditLog.target_type == "vault_key").order_by(AdminAuditLog.id))]
+        audit = [
+            (r.action, json.dumps(r.details), r.target_id)
+            for r in db.session.scalars(
+                select(AdminAuditLog).where(AdminAuditLog.target_type == "vault_key").order_by(AdminAuditLog.id)
+            )
+        ]
     listing = bodies[1]
     assert "prod/billing/api-key" in listing and "••••••" in listing and "Secret prod/billing/api-key stored" in listing
     assert all(SECRET not in body for body in bodies)
@@ -65,10 +72,12 @@ def test_deleting_a_key_asks_first_and_removes_it_from_the_vault(admin):
 
 
 def test_a_bad_key_or_empty_value_is_shown_next_to_its_field_with_422(admin):
-    cases = [({"key": "", "value": SECRET}, "key", "key must be a non-empty name"),
-             ({"key": "bad\x01key", "value": SECRET}, "key", "without control characters"),
-             ({"key": "x" * 600, "value": SECRET}, "key", "at most 512 characters"),
-             ({"key": "prod/ok", "value": ""}, "value", "value must be a non-empty string")]
+    cases = [
+        ({"key": "", "value": SECRET}, "key", "key must be a non-empty name"),
+        ({"key": "bad\x01key", "value": SECRET}, "key", "without control characters"),
+        ({"key": "x" * 600, "value": SECRET}, "key", "at most 512 characters"),
+        ({"key": "prod/ok", "value": ""}, "value", "value must be a non-empty string"),
+    ]
     for form, field, message in cases:
         for htmx in (False, True):
             reply = admin.post("/vault/secrets", form, htmx=htmx)
@@ -86,12 +95,20 @@ def test_the_page_shows_the_provider_and_its_settings_but_no_key_material(admin)
     page = admin.get("/vault").get_data(as_text=True)
     assert "Local encrypted file" in page and admin.app.config["VAULT_LOCAL_PATH"] in page
     assert "from VAULT_ENCRYPTION_KEY" in page and admin.app.config["VAULT_ENCRYPTION_KEY"] not in page
-    admin.app.config.update(VAULT_PROVIDER="aws", AWS_REGION="eu-west-1", AWS_SECRETS_PREFIX="janus/",
-                            AWS_SECRETS_ENDPOINT_URL="https://user:pa55word@vpce.example/")
+    admin.app.config.update(
+        VAULT_PROVIDER="aws",
+        AWS_REGION="eu-west-1",
+        AWS_SECRETS_PREFIX="janus/",
+        AWS_SECRETS_ENDPOINT_URL="https://user:pa55word@vpce.example/",
+    )
     with admin.app.app_context():
         info = vault_keys.provider_info()
     shown = {s["name"]: s["value"] for s in info["settings"]}
-    assert (info["name"], shown["AWS_REGION"], shown["AWS_SECRETS_PREFIX"]) == ("AWS Secrets Manager", "eu-west-1", "janus/")
+    assert (info["name"], shown["AWS_REGION"], shown["AWS_SECRETS_PREFIX"]) == (
+        "AWS Secrets Manager",
+        "eu-west-1",
+        "janus/",
+    )
     assert shown["AWS_SECRETS_ENDPOINT_URL"] == "https://…@vpce.example/"  # credentials in a URL are dropped
 
 
@@ -100,9 +117,12 @@ def test_a_read_only_vault_disables_the_controls_and_the_server_refuses(admin):
     admin.app.config["VAULT_READ_ONLY"] = True
     page = admin.get("/vault").get_data(as_text=True)
     assert "prod/kept" in page and "read-only" in page
-    assert re.search(r'<fieldset[^>]*disabled', page) and re.search(r'<button[^>]*disabled[^>]*>Delete', page)
+    assert re.search(r"<fieldset[^>]*disabled", page) and re.search(r"<button[^>]*disabled[^>]*>Delete", page)
     assert 'hx-post="/vault/delete' not in page
-    for url, form in (("/vault/secrets", {"key": "prod/new", "value": SECRET}), ("/vault/delete", {"key": "prod/kept"})):
+    for url, form in (
+        ("/vault/secrets", {"key": "prod/new", "value": SECRET}),
+        ("/vault/delete", {"key": "prod/kept"}),
+    ):
         for htmx in (False, True):
             reply = admin.post(url, form, htmx=htmx)
             assert reply.status_code == 403 and "VAULT_READ_ONLY=true" in reply.get_data(as_text=True)
@@ -125,7 +145,10 @@ def test_a_viewer_sees_the_key_names_but_cannot_store_or_delete(viewer, admin):
     assert admin.post("/vault/secrets", {"key": "prod/seen", "value": SECRET}).status_code == 303
     page = viewer.get("/vault").get_data(as_text=True)
     assert "prod/seen" in page and 'id="vault-form"' not in page and "Delete" not in page
-    for url, form in (("/vault/secrets", {"key": "prod/new", "value": SECRET}), ("/vault/delete", {"key": "prod/seen"})):
+    for url, form in (
+        ("/vault/secrets", {"key": "prod/new", "value": SECRET}),
+        ("/vault/delete", {"key": "prod/seen"}),
+    ):
         reply = viewer.post(url, form)
         assert reply.status_code == 403 and "only admins may change" in reply.get_data(as_text=True)
     assert viewer.get("/vault/delete?key=prod/seen").status_code == 403

@@ -1,4 +1,5 @@
 """Security Vault in Debian's chromium against a real gunicorn+gevent gateway (screenshots in test-artifacts/)."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,13 @@ SECRET = "sk_live_browser-vault-value-41d9"
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portal-vault")
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), WEB_CONCURRENCY="2").start()
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY="2",
+    ).start()
     server.secrets_path = tmp / "secrets.json"
     yield server
     server.stop()
@@ -63,10 +69,21 @@ def test_an_admin_stores_a_secret_sees_only_its_name_and_deletes_it(gateway):
 def read_only_gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portal-vault-ro")
     # Written before the read-only gateway starts, as an operator managing the store elsewhere would.
-    get_vault({"VAULT_PROVIDER": "local", "VAULT_LOCAL_PATH": str(tmp / "secrets.json"), "VAULT_ENCRYPTION_KEY": "",
-               "VAULT_READ_ONLY": False}).set("prod/managed-elsewhere", SECRET)
-    server = GatewayServer(str(tmp / "gateway.db"), ADMIN_USERNAME="admin", ADMIN_PASSWORD=PASSWORD,
-                           VAULT_LOCAL_PATH=str(tmp / "secrets.json"), VAULT_READ_ONLY="true").start()
+    get_vault(
+        {
+            "VAULT_PROVIDER": "local",
+            "VAULT_LOCAL_PATH": str(tmp / "secrets.json"),
+            "VAULT_ENCRYPTION_KEY": "",
+            "VAULT_READ_ONLY": False,
+        }
+    ).set("prod/managed-elsewhere", SECRET)
+    server = GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=PASSWORD,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        VAULT_READ_ONLY="true",
+    ).start()
     yield server
     server.stop()
 

@@ -1,4 +1,5 @@
 """The portal's vendored front-end assets (scripts/vendor-assets) are complete, intact and offline."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,13 +13,18 @@ VENDOR = ROOT / "janus" / "static" / "vendor"
 PACKAGE_DIRS = ["htmx", "swagger-ui", "uplot", "fonts/inter", "fonts/jetbrains-mono"]
 
 # | package | version | `file` | license | bytes | `sha256` |
-ROW = re.compile(r"^\|\s*(?P<package>[^|]+?)\s*\|\s*(?P<version>[^|]+?)\s*\|\s*`(?P<file>[^`]+)`\s*\|"
-                 r"\s*(?P<license>[^|]+?)\s*\|\s*(?P<bytes>\d+)\s*\|\s*`(?P<sha256>[0-9a-f]{64})`\s*\|\s*$")
+ROW = re.compile(
+    r"^\|\s*(?P<package>[^|]+?)\s*\|\s*(?P<version>[^|]+?)\s*\|\s*`(?P<file>[^`]+)`\s*\|"
+    r"\s*(?P<license>[^|]+?)\s*\|\s*(?P<bytes>\d+)\s*\|\s*`(?P<sha256>[0-9a-f]{64})`\s*\|\s*$"
+)
 
 
 def _listed() -> list[dict[str, str]]:
-    rows = [m.groupdict() for line in (VENDOR / "VENDORED.md").read_text(encoding="utf-8").splitlines()
-            if (m := ROW.match(line))]
+    rows = [
+        m.groupdict()
+        for line in (VENDOR / "VENDORED.md").read_text(encoding="utf-8").splitlines()
+        if (m := ROW.match(line))
+    ]
     assert rows, "VENDORED.md lists no files"
     return rows
 
@@ -61,8 +67,9 @@ def test_no_vendored_stylesheet_loads_anything_from_the_network():
         text = path.read_text(encoding="utf-8")
         assert "@import" not in text, path.name
         for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", text):
-            assert url.startswith("data:") or not re.match(r"^([a-z][a-z0-9+.-]*:|//)", url, re.I), \
+            assert url.startswith("data:") or not re.match(r"^([a-z][a-z0-9+.-]*:|//)", url, re.I), (
                 f"{path.relative_to(VENDOR)} loads {url}"
+            )
 
 
 def test_fonts_css_uses_only_relative_urls_that_exist():

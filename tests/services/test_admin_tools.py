@@ -1,4 +1,5 @@
 """The admin tools' delete handlers: the row goes, and the answer names it."""
+
 from __future__ import annotations
 
 from janus.gateway.catalog import TokenRecord
@@ -10,8 +11,9 @@ ADMIN = TokenRecord(id="t-1", name="ops", role="admin", scopes=("admin_*",))
 
 def test_deleting_an_endpoint_then_its_connection_answers_what_was_deleted(app):
     with app.app_context():
-        conn = connections.create_connection("root", {"name": "Billing", "base_url": "http://127.0.0.1:9",
-                                                      "prefix": "billing_"})
+        conn = connections.create_connection(
+            "root", {"name": "Billing", "base_url": "http://127.0.0.1:9", "prefix": "billing_"}
+        )
         ep = endpoints.create_endpoint("root", {"connection_id": conn["id"], "tool_name": "t", "path_template": "/t"})
     tools = AdminTools(app)
     result = tools.call("admin_delete_endpoint", {"id": ep["id"]}, ADMIN)

@@ -1,4 +1,5 @@
 """The batched audit writer: every record lands, in order, without bumping the catalog."""
+
 from __future__ import annotations
 
 import threading
@@ -14,9 +15,16 @@ from tests.support.catalog import add_token
 
 
 def _record(i: int, token_id: str | None = None) -> CallRecord:
-    return CallRecord(tool_name=f"tool_{i % 3}", status="success", duration_ms=1.5, token_id=token_id,
-                      token_name="T" if token_id else None, transport="test", http_status=200,
-                      arguments_digest=arguments_digest({"i": i}))
+    return CallRecord(
+        tool_name=f"tool_{i % 3}",
+        status="success",
+        duration_ms=1.5,
+        token_id=token_id,
+        token_name="T" if token_id else None,
+        transport="test",
+        http_status=200,
+        arguments_digest=arguments_digest({"i": i}),
+    )
 
 
 def test_records_from_many_threads_are_all_written_and_flush_waits_for_them(app):
@@ -25,8 +33,10 @@ def test_records_from_many_threads_are_all_written_and_flush_waits_for_them(app)
         engine = db.engine
         counter_before = db.session.scalar(select(ChangeCounter.value))
     writer = AuditWriter(engine, interval=0.05, max_batch=64)
-    threads = [threading.Thread(target=lambda k=k: [writer.record(_record(k * 100 + i, token_id)) for i in range(100)])
-               for k in range(8)]
+    threads = [
+        threading.Thread(target=lambda k=k: [writer.record(_record(k * 100 + i, token_id)) for i in range(100)])
+        for k in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -43,8 +53,15 @@ def test_a_failing_database_is_retried_and_reported_without_blocking_callers(app
     with app.app_context():
         engine = db.engine
     writer = AuditWriter(engine, interval=0.01, retries=2)
-    bad = CallRecord(tool_name="x" * 5000, status="success", duration_ms=1, token_id=None, token_name=None,
-                     transport="test", created_at=datetime.now(UTC))
+    bad = CallRecord(
+        tool_name="x" * 5000,
+        status="success",
+        duration_ms=1,
+        token_id=None,
+        token_name=None,
+        transport="test",
+        created_at=datetime.now(UTC),
+    )
     if engine.dialect.name == "sqlite":
         # SQLite does not enforce VARCHAR lengths; a NOT NULL violation fails on both backends.
         bad = CallRecord(tool_name=None, status="success", duration_ms=1, token_id=None, token_name=None, transport="t")  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
 """Start-up: concurrent first starts migrate once, on SQLite and PostgreSQL; stdio serves from either."""
+
 from __future__ import annotations
 
 import json
@@ -32,10 +33,17 @@ def fresh_database(request, tmp_path):
 
 
 def test_concurrent_first_starts_migrate_once_and_all_serve(fresh_database, tmp_path):
-    env = gateway_env(fresh_database["DATABASE_PATH"], SEED_DEMO_DATA="true", **{
-        k: v for k, v in fresh_database.items() if k != "DATABASE_PATH"})
-    procs = [subprocess.Popen([MCP_GATEWAY, "-stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env) for _ in range(4)]
+    env = gateway_env(
+        fresh_database["DATABASE_PATH"],
+        SEED_DEMO_DATA="true",
+        **{k: v for k, v in fresh_database.items() if k != "DATABASE_PATH"},
+    )
+    procs = [
+        subprocess.Popen(
+            [MCP_GATEWAY, "-stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        for _ in range(4)
+    ]
     outputs = [p.communicate(LIST, timeout=120) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()

@@ -1,4 +1,5 @@
 """Registration refuses base URLs whose host the egress policy refuses without resolving it."""
+
 from __future__ import annotations
 
 import socket
@@ -14,6 +15,7 @@ from tests.conftest import make_app
 @pytest.fixture
 def no_dns(monkeypatch):
     """Registration must not resolve names: a lookup here fails the test."""
+
     def getaddrinfo(host, *args, **kwargs):
         raise AssertionError(f"registration asked DNS about {host!r}")
 
@@ -27,14 +29,17 @@ def _app(tmp_path, **config):
     return app
 
 
-@pytest.mark.parametrize(("base_url", "reason"), [
-    ("http://169.254.169.254/latest", "169.254.169.254 is a cloud metadata address"),
-    ("http://169.254.1.1:8080", "169.254.1.1 is a link-local address"),
-    ("http://[fe80::1]:8080/api", "fe80::1 is a link-local address"),
-    ("http://[fd00:ec2::254]/", "fd00:ec2::254 is a cloud metadata address"),
-    ("http://metadata.google.internal/computeMetadata/v1", "it is a cloud metadata service"),
-    ("http://Metadata/", "it is a cloud metadata service"),
-])
+@pytest.mark.parametrize(
+    ("base_url", "reason"),
+    [
+        ("http://169.254.169.254/latest", "169.254.169.254 is a cloud metadata address"),
+        ("http://169.254.1.1:8080", "169.254.1.1 is a link-local address"),
+        ("http://[fe80::1]:8080/api", "fe80::1 is a link-local address"),
+        ("http://[fd00:ec2::254]/", "fd00:ec2::254 is a cloud metadata address"),
+        ("http://metadata.google.internal/computeMetadata/v1", "it is a cloud metadata service"),
+        ("http://Metadata/", "it is a cloud metadata service"),
+    ],
+)
 def test_a_metadata_or_link_local_base_url_is_a_field_error(base_url, reason, tmp_path, no_dns):
     app = _app(tmp_path)
     with app.app_context(), pytest.raises(ValidationError) as caught:

@@ -1,4 +1,5 @@
 """The sign-in guard (per-address rate, per-(username, address) lockout), the client address, off-loop hashing."""
+
 from __future__ import annotations
 
 import subprocess
@@ -81,15 +82,18 @@ def test_a_refusal_is_noted_once_per_period():
     assert guard.first_refusal(("rate", "a"), 60) is True
 
 
-@pytest.mark.parametrize("remote, forwarded, hops, expected", [
-    ("10.0.0.1", None, 0, "10.0.0.1"),
-    ("10.0.0.1", "1.2.3.4", 0, "10.0.0.1"),  # not behind a trusted proxy: the header is the client's word
-    ("10.0.0.1", "1.2.3.4", 1, "1.2.3.4"),
-    ("10.0.0.1", "spoofed, 1.2.3.4", 1, "1.2.3.4"),  # only what the trusted proxy appended counts
-    ("10.0.0.1", "spoofed, 1.2.3.4, 10.0.0.9", 2, "1.2.3.4"),
-    ("10.0.0.1", "1.2.3.4", 2, "10.0.0.1"),  # fewer entries than proxies: not believable
-    (None, None, 0, "unknown"),
-])
+@pytest.mark.parametrize(
+    "remote, forwarded, hops, expected",
+    [
+        ("10.0.0.1", None, 0, "10.0.0.1"),
+        ("10.0.0.1", "1.2.3.4", 0, "10.0.0.1"),  # not behind a trusted proxy: the header is the client's word
+        ("10.0.0.1", "1.2.3.4", 1, "1.2.3.4"),
+        ("10.0.0.1", "spoofed, 1.2.3.4", 1, "1.2.3.4"),  # only what the trusted proxy appended counts
+        ("10.0.0.1", "spoofed, 1.2.3.4, 10.0.0.9", 2, "1.2.3.4"),
+        ("10.0.0.1", "1.2.3.4", 2, "10.0.0.1"),  # fewer entries than proxies: not believable
+        (None, None, 0, "unknown"),
+    ],
+)
 def test_the_client_address_trusts_forwarded_for_only_as_far_as_configured(remote, forwarded, hops, expected):
     assert client_address(remote, forwarded, hops) == expected
 
@@ -136,8 +140,9 @@ def test_ending_sign_ins_reports_what_it_ended(app):
     from janus.services import users as users_service
 
     with app.app_context():
-        user = users_service.create_user("setup", {"username": "ops", "password": "long enough password",
-                                                   "role": "admin"})
+        user = users_service.create_user(
+            "setup", {"username": "ops", "password": "long enough password", "role": "admin"}
+        )
         limits = Limits()
         portal = sign_ins.start(user["id"], limits)
         sign_ins.start(user["id"], limits, kind=sign_ins.API)

@@ -1,4 +1,5 @@
 """Client token hashes are keyed (HMAC-SHA256) under a server key that every process finds and the database never holds."""
+
 from __future__ import annotations
 
 import base64
@@ -61,7 +62,8 @@ def test_a_key_file_that_others_may_read_is_refused_with_the_fix(tmp_path):
         server_key(_app(tmp_path))
     assert str(refused.value) == (
         f"the client token hash key is unusable: key file {_key_file(tmp_path)} is accessible by group or others "
-        f"(mode 0644); run: chmod 600 {_key_file(tmp_path)}")
+        f"(mode 0644); run: chmod 600 {_key_file(tmp_path)}"
+    )
 
 
 def test_the_token_hash_key_setting_wins_and_no_key_file_is_written(tmp_path):
@@ -83,7 +85,8 @@ def test_a_process_with_another_key_than_the_databases_stops_with_one_clear_erro
         server_key(_app(tmp_path, TOKEN_HASH_KEY=OTHER_KEY))  # e.g. a replica given a different key
     assert str(refused.value).startswith(
         "the client token hash key from the TOKEN_HASH_KEY setting is not the key this database's tokens were "
-        "hashed with, so every client token would be refused.")
+        "hashed with, so every client token would be refused."
+    )
     with _app(tmp_path).app_context():
         [check] = db.session.scalars(select(KeyCheck)).all()
     assert check.fingerprint != base64.b64decode(_key_file(tmp_path).read_text()).hex()[:32]  # not the key itself
@@ -92,14 +95,23 @@ def test_a_process_with_another_key_than_the_databases_stops_with_one_clear_erro
 def test_a_stdio_process_with_another_key_exits_2_before_serving(tmp_path):
     database = str(tmp_path / "janus.db")
     server_key(_migrated(_app(tmp_path)))
-    result = subprocess.run([MCP_GATEWAY, "-stdio"], input=LIST, capture_output=True, timeout=60,
-                            env=gateway_env(database, TOKEN_HASH_KEY=OTHER_KEY))
+    result = subprocess.run(
+        [MCP_GATEWAY, "-stdio"],
+        input=LIST,
+        capture_output=True,
+        timeout=60,
+        env=gateway_env(database, TOKEN_HASH_KEY=OTHER_KEY),
+    )
     assert result.returncode == 2 and result.stdout == b""
-    assert b"mcp-gateway: configuration error: the client token hash key from the TOKEN_HASH_KEY setting is not" \
-        in result.stderr and b"Traceback" not in result.stderr
+    assert (
+        b"mcp-gateway: configuration error: the client token hash key from the TOKEN_HASH_KEY setting is not"
+        in result.stderr
+        and b"Traceback" not in result.stderr
+    )
 
 
 # -- the upgrade from schema 0003 (plain SHA-256 rows) ------------------------------------------------------------
+
 
 def _database_at_0003_with_a_legacy_token(tmp_path) -> None:
     from flask_migrate import upgrade
@@ -110,12 +122,20 @@ def _database_at_0003_with_a_legacy_token(tmp_path) -> None:
         upgrade(revision="0003_portal_sessions")
         now = datetime.now(UTC)
         digest = hashlib.sha256(LEGACY_TOKEN.encode()).hexdigest()
-        db.session.execute(text(
-            "INSERT INTO client_tokens (id, name, token_hash, token_hint, role, scopes, enabled, created_at) "
-            "VALUES ('t1', 'Weather', :h, 'mcp_cl', 'developer', 'lch_*', 1, :now)"), {"h": digest, "now": now})
-        db.session.execute(text(
-            "INSERT INTO mcp_sessions (id, transport, token_hash, initialized, created_at, last_seen_at) "
-            "VALUES ('s1', 'streamable', :h, 1, :now, :now)"), {"h": digest, "now": now})
+        db.session.execute(
+            text(
+                "INSERT INTO client_tokens (id, name, token_hash, token_hint, role, scopes, enabled, created_at) "
+                "VALUES ('t1', 'Weather', :h, 'mcp_cl', 'developer', 'lch_*', 1, :now)"
+            ),
+            {"h": digest, "now": now},
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO mcp_sessions (id, transport, token_hash, initialized, created_at, last_seen_at) "
+                "VALUES ('s1', 'streamable', :h, 1, :now, :now)"
+            ),
+            {"h": digest, "now": now},
+        )
         db.session.commit()
         db.engine.dispose()
 
@@ -135,7 +155,8 @@ def test_tokens_stored_before_the_upgrade_keep_working_and_are_rekeyed_exactly_o
     assert stored == session_hash == hash_token(LEGACY_TOKEN, key) != hashlib.sha256(LEGACY_TOKEN.encode()).hexdigest()
     with app.app_context():
         [(actor, details)] = db.session.execute(
-            select(AdminAuditLog.actor, AdminAuditLog.details).where(AdminAuditLog.action == "token.rekey")).all()
+            select(AdminAuditLog.actor, AdminAuditLog.details).where(AdminAuditLog.action == "token.rekey")
+        ).all()
     assert (actor, details["rows"]) == ("system", 2)
 
     again = _app(tmp_path)  # the next start (or another worker) re-keys nothing
@@ -183,8 +204,11 @@ def test_replicas_sharing_a_database_but_not_the_key_are_stopped_on_both_backend
     other = make_app(db_backend, VAULT_LOCAL_PATH=str(tmp_path / "elsewhere" / "secrets.json"), TOKEN_HASH_KEY="")
     with pytest.raises(TokenKeyError, match="is not the key this database's tokens were hashed with"):
         server_key(other)  # a replica on another machine that made its own key file
-    same = make_app(db_backend, VAULT_LOCAL_PATH=str(tmp_path / "elsewhere" / "secrets.json"),
-                    TOKEN_HASH_KEY=app.config["TOKEN_HASH_KEY"])
+    same = make_app(
+        db_backend,
+        VAULT_LOCAL_PATH=str(tmp_path / "elsewhere" / "secrets.json"),
+        TOKEN_HASH_KEY=app.config["TOKEN_HASH_KEY"],
+    )
     assert server_key(same) == server_key(app)
     for extra in (other, same):
         with extra.app_context():

@@ -1,5 +1,6 @@
 """A GatewayBackend over a fixed catalogue and the context of one anonymous tools/call: what the
 gateway tests need to drive the real call path (validation, executor, audit rows) without an app."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -16,5 +17,12 @@ def backend_over(tools: Iterable[ToolSpec], make_executor: Callable, record: Cal
 
 
 def call_context(era: str = "stateless", protocol_version: str = "2025-06-18") -> RequestContext:
-    return RequestContext(caller=Principal(token_hash=None), session=None, protocol_version=protocol_version,
-                          era=era, client_info=None, request_id=1, meta={})
+    return RequestContext(
+        caller=Principal(token_hash=None),
+        session=None,
+        protocol_version=protocol_version,
+        era=era,
+        client_info=None,
+        request_id=1,
+        meta={},
+    )

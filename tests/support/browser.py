@@ -11,6 +11,7 @@ conftest that wants a fixture) calls these directly:
         assert session.console_errors == [] and session.page_errors == []
         screenshot(session.page, "portal-home")
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -86,7 +87,8 @@ def _paints(page, within_ms: int = 3000) -> bool:
     try:
         return page.evaluate(
             "ms => new Promise(done => { requestAnimationFrame(() => done(true)); setTimeout(() => done(false), ms); })",
-            within_ms)
+            within_ms,
+        )
     except PlaywrightError:  # a navigation replaced the document meanwhile: let it finish
         page.wait_for_load_state("load")
         return False
@@ -123,7 +125,9 @@ class BrowserSession:
         assert not stray, f"requests outside {want}: {stray}"
 
 
-def launch_browser(playwright, *, headless: bool = True, executable_path: str | None = None, args: list[str] | None = None):
+def launch_browser(
+    playwright, *, headless: bool = True, executable_path: str | None = None, args: list[str] | None = None
+):
     """Launch Debian's chromium through Playwright (never a Playwright-downloaded browser)."""
     return playwright.chromium.launch(
         executable_path=executable_path or require_chromium(),
@@ -157,6 +161,7 @@ def browser_page(
             context.set_default_timeout(default_timeout_ms)
             session = BrowserSession(browser=browser, context=context, page=None)
             context.on("request", lambda request: session.requests.append(request.url))
+
             def failed(request) -> None:
                 bucket = session.aborted_requests if request.failure == "net::ERR_ABORTED" else session.failed_requests
                 bucket.append(f"{request.url}: {request.failure}")

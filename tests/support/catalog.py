@@ -1,4 +1,5 @@
 """Put connections, endpoints and tokens straight into a test database (the admin services land separately)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -20,22 +21,43 @@ def add_connection(app, name: str, base_url: str, prefix: str, **fields: Any) ->
         return conn.id
 
 
-def add_endpoint(app, connection_id: str, tool_name: str, path: str, method: str = "GET",
-                 schema: dict | None = None, **fields: Any) -> str:
+def add_endpoint(
+    app, connection_id: str, tool_name: str, path: str, method: str = "GET", schema: dict | None = None, **fields: Any
+) -> str:
     with app.app_context():
-        ep = Endpoint(connection_id=connection_id, tool_name=tool_name, path_template=path, method=method,
-                      input_schema=schema or {"type": "object"}, description=fields.pop("description", f"{tool_name} tool"),
-                      **fields)
+        ep = Endpoint(
+            connection_id=connection_id,
+            tool_name=tool_name,
+            path_template=path,
+            method=method,
+            input_schema=schema or {"type": "object"},
+            description=fields.pop("description", f"{tool_name} tool"),
+            **fields,
+        )
         db.session.add(ep)
         db.session.commit()
         return ep.id
 
 
-def add_token(app, name: str, raw: str, scopes: str, role: str = "developer", enabled: bool = True,
-              expires_at: datetime | None = None) -> str:
+def add_token(
+    app,
+    name: str,
+    raw: str,
+    scopes: str,
+    role: str = "developer",
+    enabled: bool = True,
+    expires_at: datetime | None = None,
+) -> str:
     with app.app_context():
-        token = ClientToken(name=name, token_hash=hash_token(raw, server_key(app)), token_hint=raw[:6], scopes=scopes, role=role,
-                            enabled=enabled, expires_at=expires_at)
+        token = ClientToken(
+            name=name,
+            token_hash=hash_token(raw, server_key(app)),
+            token_hint=raw[:6],
+            scopes=scopes,
+            role=role,
+            enabled=enabled,
+            expires_at=expires_at,
+        )
         db.session.add(token)
         db.session.commit()
         return token.id

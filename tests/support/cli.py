@@ -1,4 +1,5 @@
 """Drive the real `mcp-cli` console script, and talk MCP over /mcp to check what its changes did."""
+
 from __future__ import annotations
 
 import json
@@ -41,10 +42,17 @@ class Cli:
         env.update(extra)
         return env
 
-    def run(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-        result = subprocess.run([MCP_CLI, *args], input=input if input is not None else "", capture_output=True,
-                                text=True, env=self.env(**(env or {})), timeout=timeout)
+    def run(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [MCP_CLI, *args],
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            env=self.env(**(env or {})),
+            timeout=timeout,
+        )
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
@@ -55,8 +63,14 @@ class Cli:
 
     def shell(self, script: str, input: str | None = None) -> subprocess.CompletedProcess:
         """Run a README walk-through as written: `./mcp-cli` is the installed console script."""
-        result = subprocess.run(["bash", "-ec", script.replace("./mcp-cli", MCP_CLI)], input=input or "",
-                                capture_output=True, text=True, env=self.env(), timeout=120)
+        result = subprocess.run(
+            ["bash", "-ec", script.replace("./mcp-cli", MCP_CLI)],
+            input=input or "",
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=120,
+        )
         assert "Traceback" not in result.stderr, result.stderr
         assert result.returncode == 0, f"script exited {result.returncode}:\n{script}\n{result.stderr}"
         return result
@@ -70,10 +84,15 @@ class Cli:
 
 # -- MCP over Streamable HTTP ------------------------------------------------------
 
+
 def _rpc(url: str, token: str, session_id: str, method: str, params: dict | None, id: int) -> dict:
     body = {"jsonrpc": "2.0", "id": id, "method": method, **({"params": params} if params is not None else {})}
-    response = requests.post(url + "/mcp", data=json.dumps(body), timeout=30, headers=mcp_headers(
-        token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": PROTOCOL}))
+    response = requests.post(
+        url + "/mcp",
+        data=json.dumps(body),
+        timeout=30,
+        headers=mcp_headers(token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": PROTOCOL}),
+    )
     assert response.status_code == 200, response.text
     if response.headers.get("Content-Type", "").startswith("text/event-stream"):
         for line in response.text.splitlines():

@@ -17,6 +17,7 @@ starts calling something new fails loudly instead of looking like NOT_FOUND.
 Only `project` exists; any other project answers PERMISSION_DENIED, as Google
 does for a project the caller cannot see. Every request is kept in `requests`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,8 +80,9 @@ class FakeSecretManager:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-gcp-secrets", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-gcp-secrets", daemon=True
+        )
 
     @property
     def endpoint(self) -> str:
@@ -133,11 +135,13 @@ class FakeSecretManager:
                 if match and route_method == method:
                     try:
                         if match.group(1) != self.project:
-                            raise ApiError(403, "PERMISSION_DENIED",
-                                           f"Permission denied on resource project {match.group(1)}.")
+                            raise ApiError(
+                                403, "PERMISSION_DENIED", f"Permission denied on resource project {match.group(1)}."
+                            )
                         payload = json.loads(body) if body else {}
-                        return 200, getattr(self, "_" + action)(*match.groups()[1:], query=query, body=payload,
-                                                                ints="enum-encoding=int" in target)
+                        return 200, getattr(self, "_" + action)(
+                            *match.groups()[1:], query=query, body=payload, ints="enum-encoding=int" in target
+                        )
                     except ApiError as exc:
                         return exc.code, _error_body(exc.code, exc.status, exc.message)
             self.unhandled.append(f"{method} {target}")
@@ -148,8 +152,12 @@ class FakeSecretManager:
 
     def _secret_json(self, secret_id: str) -> dict:
         secret = self.secrets[secret_id]
-        return {"name": self._name(secret_id), "replication": secret.replication,
-                "createTime": secret.create_time, "etag": '"1"'}
+        return {
+            "name": self._name(secret_id),
+            "replication": secret.replication,
+            "createTime": secret.create_time,
+            "etag": '"1"',
+        }
 
     def _existing(self, secret_id: str, message: str) -> _Secret:
         secret = self.secrets.get(secret_id)
@@ -160,8 +168,11 @@ class FakeSecretManager:
     def _create(self, *, query: dict, body: dict, ints: bool) -> dict:
         secret_id = (query.get("secretId") or [""])[0]
         if not SECRET_ID.fullmatch(secret_id):
-            raise ApiError(400, "INVALID_ARGUMENT", "The provided Secret ID [%s] does not match the expected "
-                           "format [[a-zA-Z_0-9-]+]" % secret_id)
+            raise ApiError(
+                400,
+                "INVALID_ARGUMENT",
+                "The provided Secret ID [%s] does not match the expected format [[a-zA-Z_0-9-]+]" % secret_id,
+            )
         if not isinstance(body.get("replication"), dict) or not body["replication"]:
             raise ApiError(400, "INVALID_ARGUMENT", "Replication policy must be specified.")
         if secret_id in self.secrets:
@@ -178,8 +189,13 @@ class FakeSecretManager:
         if checksum is not None and int(checksum) != crc32c(data):
             raise ApiError(400, "INVALID_ARGUMENT", "Checksum mismatch: the data_crc32c does not match the data.")
         secret.versions.append(data)
-        return {"name": f"{self._name(secret_id)}/versions/{len(secret.versions)}", "createTime": _now(),
-                "state": 1 if ints else "ENABLED", "etag": '"1"', "clientSpecifiedPayloadChecksum": checksum is not None}
+        return {
+            "name": f"{self._name(secret_id)}/versions/{len(secret.versions)}",
+            "createTime": _now(),
+            "state": 1 if ints else "ENABLED",
+            "etag": '"1"',
+            "clientSpecifiedPayloadChecksum": checksum is not None,
+        }
 
     def _access(self, secret_id: str, version: str, *, query: dict, body: dict, ints: bool) -> dict:
         secret = self._existing(secret_id, f"Secret [{self._name(secret_id)}] not found or has no versions.")
@@ -196,8 +212,10 @@ class FakeSecretManager:
         if self._tamper:
             self._tamper = False
             checksum ^= 1
-        return {"name": f"{self._name(secret_id)}/versions/{number}",
-                "payload": {"data": base64.b64encode(data).decode("ascii"), "dataCrc32c": str(checksum)}}
+        return {
+            "name": f"{self._name(secret_id)}/versions/{number}",
+            "payload": {"data": base64.b64encode(data).decode("ascii"), "dataCrc32c": str(checksum)},
+        }
 
     def _delete(self, secret_id: str, *, query: dict, body: dict, ints: bool) -> dict:
         self._existing(secret_id, f"Secret [{self._name(secret_id)}] not found.")
@@ -211,7 +229,7 @@ class FakeSecretManager:
             raise ApiError(400, "INVALID_ARGUMENT", "Invalid page token.")
         start = int(token)
         ids = list(self.secrets)
-        page = ids[start:start + size]
+        page = ids[start : start + size]
         answer: dict[str, Any] = {}
         if page:
             answer["secrets"] = [self._secret_json(i) for i in page]

@@ -17,6 +17,7 @@ on moves the secret to /deletedsecrets (visible after `deletion_lag` polls), a s
 again (409 Conflict) until purged, and right after a purge the name is briefly "being deleted" (409
 ObjectIsBeingDeleted, for `purge_lag` attempts). Lists are paged `page_size` items at a time with a nextLink.
 """
+
 from __future__ import annotations
 
 import base64
@@ -51,8 +52,8 @@ _RETENTION_DAYS = 90
 
 @dataclass(frozen=True)
 class TlsFiles:
-    ca_path: Path     # what the client trusts (connection_verify)
-    cert_path: Path   # the server's chain: leaf for 127.0.0.1, then the CA
+    ca_path: Path  # what the client trusts (connection_verify)
+    cert_path: Path  # the server's chain: leaf for 127.0.0.1, then the CA
     key_path: Path
 
 
@@ -62,32 +63,52 @@ def make_tls_files(directory: Path) -> TlsFiles:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Janus test CA")])
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(ca_ski, critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     files.ca_path.write_bytes(ca.public_bytes(pem))
     files.cert_path.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    files.key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
+    files.key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return files
 
 
@@ -105,10 +126,10 @@ class Version:
 
 @dataclass
 class Secret:
-    name: str                       # as first written; lookups ignore case
+    name: str  # as first written; lookups ignore case
     versions: list[Version] = field(default_factory=list)
     deleted_at: int | None = None
-    polls_left: int = 0             # GET /deletedsecrets answers 404 this many more times
+    polls_left: int = 0  # GET /deletedsecrets answers 404 this many more times
 
 
 @dataclass
@@ -122,18 +143,28 @@ class Seen:
 
 
 class FakeKeyVault:
-    def __init__(self, tls: TlsFiles, *, token: str, tenant: str = "72f988bf-0000-4000-8000-00000000beef",
-                 challenge: str = "resource", page_size: int = 25, soft_delete: bool = True,
-                 purge_allowed: bool = True, deletion_lag: int = 0, purge_lag: int = 0) -> None:
+    def __init__(
+        self,
+        tls: TlsFiles,
+        *,
+        token: str,
+        tenant: str = "72f988bf-0000-4000-8000-00000000beef",
+        challenge: str = "resource",
+        page_size: int = 25,
+        soft_delete: bool = True,
+        purge_allowed: bool = True,
+        deletion_lag: int = 0,
+        purge_lag: int = 0,
+    ) -> None:
         assert challenge in ("resource", "scope")
         self.token, self.tenant, self.challenge = token, tenant, challenge
         self.page_size, self.soft_delete, self.purge_allowed = page_size, soft_delete, purge_allowed
         self.deletion_lag, self.purge_lag = deletion_lag, purge_lag
         self.secrets: dict[str, Secret] = {}
         self.deleted: dict[str, Secret] = {}
-        self.purging: dict[str, int] = {}   # name -> sets still refused with ObjectIsBeingDeleted
+        self.purging: dict[str, int] = {}  # name -> sets still refused with ObjectIsBeingDeleted
         self.seen: list[Seen] = []
-        self.stall = threading.Event()      # set(): requests hang until release() (timeout tests)
+        self.stall = threading.Event()  # set(): requests hang until release() (timeout tests)
         self._released = threading.Event()
         self.lock = threading.Lock()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -219,8 +250,7 @@ class FakeKeyVault:
                 return self._list(query)
             if len(segments) in (2, 3) and segments[0] == "secrets":
                 if not _NAME.match(segments[1]):
-                    return 400, {}, _error("BadParameter", "The request URI contains an invalid name: "
-                                           f"{segments[1]}")
+                    return 400, {}, _error("BadParameter", f"The request URI contains an invalid name: {segments[1]}")
                 if method == "PUT" and len(segments) == 2:
                     return self._set(segments[1], json.loads(body or b"{}"))
                 if method == "GET":
@@ -237,9 +267,16 @@ class FakeKeyVault:
     def _set(self, name: str, payload: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
         key = name.lower()
         if key in self.deleted:
-            return 409, {}, _error("Conflict", f"Secret {name} is currently in a deleted but recoverable state, "
-                                   "and its name cannot be reused; in this state, the secret can only be "
-                                   "recovered or purged.")
+            return (
+                409,
+                {},
+                _error(
+                    "Conflict",
+                    f"Secret {name} is currently in a deleted but recoverable state, "
+                    "and its name cannot be reused; in this state, the secret can only be "
+                    "recovered or purged.",
+                ),
+            )
         if self.purging.get(key):
             self.purging[key] -= 1
             return 409, {}, _error("ObjectIsBeingDeleted", f"Secret is currently being deleted. Secret: {name}")
@@ -253,8 +290,9 @@ class FakeKeyVault:
         secret = self.secrets.get(name.lower())
         chosen = None
         if secret is not None:
-            chosen = secret.versions[-1] if not version else next(
-                (v for v in secret.versions if v.version == version), None)
+            chosen = (
+                secret.versions[-1] if not version else next((v for v in secret.versions if v.version == version), None)
+            )
         if chosen is None:
             return 404, {}, _not_found(f"{name}/{version}" if version else name)
         return 200, {}, self._bundle(secret, chosen, with_value=True)
@@ -264,11 +302,16 @@ class FakeKeyVault:
         token = (query.get("$skiptoken") or ["0"])[0]
         start = int(base64.urlsafe_b64decode(token.encode() + b"==").decode() or 0) if token != "0" else 0
         ordered = sorted(self.secrets.values(), key=lambda s: s.name.lower())
-        page = ordered[start:start + size]
-        items = [{"id": f"{self.url}/secrets/{s.name}", "attributes": _attributes(s.versions[-1]),
-                  **({"tags": s.versions[-1].tags} if s.versions[-1].tags else {}),
-                  **({"contentType": s.versions[-1].content_type} if s.versions[-1].content_type else {})}
-                 for s in page]
+        page = ordered[start : start + size]
+        items = [
+            {
+                "id": f"{self.url}/secrets/{s.name}",
+                "attributes": _attributes(s.versions[-1]),
+                **({"tags": s.versions[-1].tags} if s.versions[-1].tags else {}),
+                **({"contentType": s.versions[-1].content_type} if s.versions[-1].content_type else {}),
+            }
+            for s in page
+        ]
         next_link = None
         if start + size < len(ordered):
             skip = base64.urlsafe_b64encode(str(start + size).encode()).decode().rstrip("=")
@@ -301,11 +344,18 @@ class FakeKeyVault:
 
     def _purge(self, name: str) -> tuple[int, dict[str, str], Any]:
         if not self.purge_allowed:
-            return 403, {}, {"error": {
-                "code": "Forbidden",
-                "message": "The user, group or application 'appid=00000000-0000-0000-0000-000000000000' does not "
-                           "have secrets purge permission on key vault 'fake;location=local'.",
-                "innererror": {"code": "AccessDenied"}}}
+            return (
+                403,
+                {},
+                {
+                    "error": {
+                        "code": "Forbidden",
+                        "message": "The user, group or application 'appid=00000000-0000-0000-0000-000000000000' does not "
+                        "have secrets purge permission on key vault 'fake;location=local'.",
+                        "innererror": {"code": "AccessDenied"},
+                    }
+                },
+            )
         if self.deleted.pop(name.lower(), None) is None:
             return 404, {}, _error("SecretNotFound", f"Deleted Secret not found: {name}")
         if self.purge_lag:
@@ -313,8 +363,10 @@ class FakeKeyVault:
         return 204, {}, None
 
     def _bundle(self, secret: Secret, version: Version, *, with_value: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": f"{self.url}/secrets/{secret.name}/{version.version}",
-                                "attributes": _attributes(version)}
+        body: dict[str, Any] = {
+            "id": f"{self.url}/secrets/{secret.name}/{version.version}",
+            "attributes": _attributes(version),
+        }
         if with_value:
             body["value"] = version.value
         if version.tags:
@@ -325,8 +377,11 @@ class FakeKeyVault:
 
     def _deletion(self, secret: Secret) -> dict[str, Any]:
         assert secret.deleted_at is not None
-        return {"recoveryId": f"{self.url}/deletedsecrets/{secret.name}", "deletedDate": secret.deleted_at,
-                "scheduledPurgeDate": secret.deleted_at + _RETENTION_DAYS * 86400}
+        return {
+            "recoveryId": f"{self.url}/deletedsecrets/{secret.name}",
+            "deletedDate": secret.deleted_at,
+            "scheduledPurgeDate": secret.deleted_at + _RETENTION_DAYS * 86400,
+        }
 
 
 def _now() -> int:
@@ -334,8 +389,13 @@ def _now() -> int:
 
 
 def _attributes(version: Version) -> dict[str, Any]:
-    return {"enabled": True, "created": version.created, "updated": version.created,
-            "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": _RETENTION_DAYS}
+    return {
+        "enabled": True,
+        "created": version.created,
+        "updated": version.created,
+        "recoveryLevel": "Recoverable+Purgeable",
+        "recoverableDays": _RETENTION_DAYS,
+    }
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -343,9 +403,12 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 def _not_found(name: str) -> dict[str, Any]:
-    return _error("SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault. If you "
-                  "recently deleted this secret you may be able to recover it using the correct recovery command. "
-                  "For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182")
+    return _error(
+        "SecretNotFound",
+        f"A secret with (name/id) {name} was not found in this key vault. If you "
+        "recently deleted this secret you may be able to recover it using the correct recovery command. "
+        "For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182",
+    )
 
 
 class _Server(ThreadingHTTPServer):
@@ -383,8 +446,16 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, payload = vault.handle(self.command, self.path, self.headers, body)
         parts = urlsplit(self.path)
         with vault.lock:
-            vault.seen.append(Seen(self.command, parts.path, parse_qs(parts.query),
-                                   self.headers.get("Authorization"), len(body), status))
+            vault.seen.append(
+                Seen(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    self.headers.get("Authorization"),
+                    len(body),
+                    status,
+                )
+            )
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         for name, value in headers.items():

@@ -4,6 +4,7 @@ For cancellation tests ("the upstream sees the connection closed") that call man
 once on one kept-alive connection: each request is recorded as it arrives, then held until the test
 releases it (answered 200 with JSON) or the gateway closes the connection (recorded in `hung_up`).
 """
+
 from __future__ import annotations
 
 import threading

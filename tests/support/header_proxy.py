@@ -7,6 +7,7 @@ answer is relayed chunk by chunk as it arrives, so an SSE stream is never buffer
 When the client goes away mid-stream the upstream connection is closed too, so the
 gateway sees the disconnect (a cancellation on Streamable HTTP).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -18,10 +19,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 # Per-connection headers (RFC 9110 7.6.1) are not forwarded; the proxy frames both legs itself.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 CHUNK = 64 * 1024
 
 

@@ -1,4 +1,5 @@
 """A real gunicorn+gevent gateway with a prepared catalog, shared by a test module."""
+
 from __future__ import annotations
 
 import threading
@@ -51,9 +52,18 @@ def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpG
         ensure_schema()
     weather = add_connection(app, "Weather", upstream.url, "weather_", timeout_seconds=10)
     billing = add_connection(app, "Billing", upstream.url + "/billing", "billing_")
-    add_endpoint(app, weather, "get_forecast", "/forecast", schema={
-        "type": "object", "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"}},
-        "required": ["latitude", "longitude"]}, description="Retrieve real-time weather and forecast data for coordinates")
+    add_endpoint(
+        app,
+        weather,
+        "get_forecast",
+        "/forecast",
+        schema={
+            "type": "object",
+            "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"}},
+            "required": ["latitude", "longitude"],
+        },
+        description="Retrieve real-time weather and forecast data for coordinates",
+    )
     add_endpoint(app, weather, "get_station", "/stations/{{id}}", schema=ID_SCHEMA)
     add_endpoint(app, weather, "slow_report", "/slow")
     add_endpoint(app, billing, "get_invoice", "/invoices/{id}", schema=ID_SCHEMA)
@@ -64,9 +74,14 @@ def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpG
     add_token(app, "Ops Admin", ADMIN, "admin_*,weather_*", role="admin")
     add_token(app, "Not Really Admin", ADMIN_DEV_ROLE, "*", role="developer")
     server_env = {
-        "WEB_CONCURRENCY": "2", "SSE_KEEPALIVE_SECONDS": "0.5", "CATALOG_REFRESH_SECONDS": "0.2",
-        "PROGRESS_INTERVAL_SECONDS": "0.3", "MAX_REQUEST_BYTES": "65536", "ALLOWED_ORIGINS": "https://portal.example",
-        "METRICS_TOKEN": METRICS_TOKEN, **env,
+        "WEB_CONCURRENCY": "2",
+        "SSE_KEEPALIVE_SECONDS": "0.5",
+        "CATALOG_REFRESH_SECONDS": "0.2",
+        "PROGRESS_INTERVAL_SECONDS": "0.3",
+        "MAX_REQUEST_BYTES": "65536",
+        "ALLOWED_ORIGINS": "https://portal.example",
+        "METRICS_TOKEN": METRICS_TOKEN,
+        **env,
     }
     if "SQLALCHEMY_DATABASE_URI" in db_settings:
         server_env["DATABASE_URL"] = db_settings["SQLALCHEMY_DATABASE_URI"]
@@ -90,20 +105,34 @@ def mcp_headers(token: str | None = WEATHER, **extra: str) -> dict[str, str]:
 
 
 def initialize(url: str, token: str = WEATHER, version: str = "2025-11-25") -> str:
-    response = requests.post(url + "/mcp", headers=mcp_headers(token), timeout=10, json={
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "tests", "version": "1"}}})
+    response = requests.post(
+        url + "/mcp",
+        headers=mcp_headers(token),
+        timeout=10,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "tests", "version": "1"}},
+        },
+    )
     assert response.status_code == 200, response.text
     session_id = response.headers["Mcp-Session-Id"]
-    requests.post(url + "/mcp", headers=mcp_headers(token, **{"Mcp-Session-Id": session_id,
-                  "MCP-Protocol-Version": version}), json={"jsonrpc": "2.0", "method": "notifications/initialized"}, timeout=10)
+    requests.post(
+        url + "/mcp",
+        headers=mcp_headers(token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": version}),
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        timeout=10,
+    )
     return session_id
 
 
 def stateless_meta(version: str = "2026-07-28") -> dict:
-    return {"io.modelcontextprotocol/protocolVersion": version,
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "1"}}
+    return {
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "1"},
+    }
 
 
 class SseReader:
@@ -161,9 +190,11 @@ def audit_rows_for(gw: HttpGateway, transport: str, error_contains: str, count: 
 
     def rows():
         with gw.app.app_context():
-            found = db.session.scalars(select(ToolCallLog).where(
-                ToolCallLog.transport == transport, ToolCallLog.error_message.contains(error_contains))
-                .order_by(ToolCallLog.id)).all()
+            found = db.session.scalars(
+                select(ToolCallLog)
+                .where(ToolCallLog.transport == transport, ToolCallLog.error_message.contains(error_contains))
+                .order_by(ToolCallLog.id)
+            ).all()
             db.session.expunge_all()
             db.session.remove()
         return found if len(found) >= count else None

@@ -4,6 +4,7 @@
 chunked body ended with its zero-length last chunk (a clean end) or the connection was cut.
 One reader thread per stream; everything is bounded by the socket timeout.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ from tests.support.waiting import wait_for
 class RawStream:
     """One HTTP/1.1 request whose (chunked) SSE response is parsed as it arrives."""
 
-    def __init__(self, base_url: str, method: str, path: str, headers: dict[str, str] | None = None,
-                 body: bytes | str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         parts = urlsplit(base_url)
         payload = body.encode() if isinstance(body, str) else body
         lines = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
@@ -123,7 +131,7 @@ class RawStream:
             size = int(size_line.split(b";")[0], 16)
             while len(self._buffer) < size + 2:
                 self._fill()
-            data, self._buffer = self._buffer[:size], self._buffer[size + 2:]
+            data, self._buffer = self._buffer[:size], self._buffer[size + 2 :]
             if size == 0:
                 self.clean_end = True
                 return
@@ -147,6 +155,7 @@ class RawStream:
 
 # -- the legacy HTTP+SSE round trip -------------------------------------------------------
 
+
 def open_legacy(base_url: str, token: str) -> tuple[RawStream, str]:
     """GET /sse; returns the stream and its POST endpoint (`/messages?sessionId=…`)."""
     stream = RawStream(base_url, "GET", "/sse", {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"})
@@ -159,30 +168,62 @@ def open_legacy(base_url: str, token: str) -> tuple[RawStream, str]:
 
 def post_legacy(base_url: str, endpoint: str, message: dict, token: str) -> requests.Response:
     # A fresh connection per POST: any worker may take it, as with replicas behind a balancer.
-    return requests.post(base_url + endpoint, data=json.dumps(message), timeout=15, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Connection": "close"})
+    return requests.post(
+        base_url + endpoint,
+        data=json.dumps(message),
+        timeout=15,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Connection": "close"},
+    )
 
 
 def initialize_legacy(base_url: str, endpoint: str, stream: RawStream, token: str) -> None:
-    assert post_legacy(base_url, endpoint, {"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
-        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
-        token).status_code == 202
+    assert (
+        post_legacy(
+            base_url,
+            endpoint,
+            {
+                "jsonrpc": "2.0",
+                "id": "init",
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            },
+            token,
+        ).status_code
+        == 202
+    )
     assert stream.next_json(timeout=15)["id"] == "init"
-    assert post_legacy(base_url, endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                       token).status_code == 202
+    assert (
+        post_legacy(base_url, endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"}, token).status_code
+        == 202
+    )
 
 
 # -- the catalog as every worker sees it ---------------------------------------------------
 
+
 def listed_tools(base_url: str, token: str) -> dict[str, dict]:
     """A stateless tools/list over a fresh connection (so either worker may answer), by tool name."""
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": stateless_meta()}}
-    response = requests.post(base_url + "/mcp", data=json.dumps(body), timeout=10, headers=mcp_headers(token, **{
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list", "Connection": "close"}))
+    response = requests.post(
+        base_url + "/mcp",
+        data=json.dumps(body),
+        timeout=10,
+        headers=mcp_headers(
+            token, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list", "Connection": "close"}
+        ),
+    )
     return {tool["name"]: tool for tool in response.json()["result"]["tools"]}
 
 
 def wait_listed_everywhere(base_url: str, token: str, predicate, what: str, timeout: float = 10.0) -> None:
     """Until ten listings in a row satisfy `predicate`: every worker's catalog cache has caught up."""
-    wait_for(lambda: all(predicate(listed_tools(base_url, token)) for _ in range(10)),
-             timeout=timeout, interval=0.1, what=what)
+    wait_for(
+        lambda: all(predicate(listed_tools(base_url, token)) for _ in range(10)),
+        timeout=timeout,
+        interval=0.1,
+        what=what,
+    )

@@ -1,4 +1,5 @@
 """Signing in to the portal in a browser test, the way a person does: the login form."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """A real `mcp-gateway` server process (gunicorn + gevent workers) for tests."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """Drive a real `mcp-gateway -stdio` process line by line."""
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,15 @@ TEST_TOKEN_HASH_KEY = "amFudXMtdGVzdC10b2tlbi1oYXNoLWtleS0zMmJ5dGU="
 
 def gateway_env(database_path: str, token: str | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_GATEWAY_", "DATABASE_", "PROMETHEUS_"))}
-    env.update({
-        "DATABASE_PATH": database_path,
-        "VAULT_LOCAL_PATH": str(Path(database_path).with_name("secrets.json")),
-        "ADMIN_PASSWORD": "admin-password-for-tests",
-        "LOG_LEVEL": "INFO",
-        "TOKEN_HASH_KEY": TEST_TOKEN_HASH_KEY,
-    })
+    env.update(
+        {
+            "DATABASE_PATH": database_path,
+            "VAULT_LOCAL_PATH": str(Path(database_path).with_name("secrets.json")),
+            "ADMIN_PASSWORD": "admin-password-for-tests",
+            "LOG_LEVEL": "INFO",
+            "TOKEN_HASH_KEY": TEST_TOKEN_HASH_KEY,
+        }
+    )
     if token is not None:
         env["MCP_GATEWAY_TOKEN"] = token
     env.update(extra)
@@ -34,13 +37,19 @@ def gateway_env(database_path: str, token: str | None = None, **extra: str) -> d
 class StdioGateway:
     def __init__(self, env: dict[str, str], args: tuple[str, ...] = ("-stdio",)) -> None:
         self.proc = subprocess.Popen(
-            [MCP_GATEWAY, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            [MCP_GATEWAY, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
         )
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.stderr_chunks: list[bytes] = []
         self.stdout_done = threading.Event()  # set when the process closed stdout
-        self._pumps = (threading.Thread(target=self._pump_stdout, daemon=True),
-                       threading.Thread(target=self._pump_stderr, daemon=True))
+        self._pumps = (
+            threading.Thread(target=self._pump_stdout, daemon=True),
+            threading.Thread(target=self._pump_stderr, daemon=True),
+        )
         for pump in self._pumps:
             pump.start()
 

@@ -1,4 +1,5 @@
 """A real HTTP upstream on 127.0.0.1 whose routes the test defines and whose requests it records."""
+
 from __future__ import annotations
 
 import json
@@ -55,10 +56,15 @@ class Upstream:
     def _wsgi(self, environ, start_response):
         request = Request(environ)
         raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.path
-        self.seen.append(Seen(
-            method=request.method, path=raw_path.split("?", 1)[0], query=environ.get("QUERY_STRING", ""),
-            headers={k.lower(): v for k, v in request.headers.items()}, body=request.get_data(),
-        ))
+        self.seen.append(
+            Seen(
+                method=request.method,
+                path=raw_path.split("?", 1)[0],
+                query=environ.get("QUERY_STRING", ""),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=request.get_data(),
+            )
+        )
         handler = self.routes.get(request.path)
         if handler is None:
             # Longest registered prefix ending in "/" serves sub-paths (e.g. "/users/").
@@ -74,10 +80,15 @@ def json_response(obj, status: int = 200, headers: dict | None = None) -> Respon
 
 def echo(request: Request) -> Response:
     """Answer with what arrived, so tests can assert on the gateway's request."""
-    return json_response({
-        "method": request.method, "path": request.path, "args": request.args.to_dict(flat=False),
-        "json": request.get_json(silent=True), "authorization": request.headers.get("Authorization"),
-    })
+    return json_response(
+        {
+            "method": request.method,
+            "path": request.path,
+            "args": request.args.to_dict(flat=False),
+            "json": request.get_json(silent=True),
+            "authorization": request.headers.get("Authorization"),
+        }
+    )
 
 
 def hold_until_disconnect(request: Request, release: threading.Event, limit: float = 120.0) -> bool:

@@ -8,6 +8,7 @@ a JSON order: {"op": "echo", "node", "key", "body"} publishes body back to node/
 It also exits after IDLE_EXIT seconds without an order, so a failed test never
 leaves it behind.
 """
+
 import sys
 
 if __name__ == "__main__" and sys.argv[3] == "gevent":
@@ -36,7 +37,10 @@ class Worker:
     def __init__(self, database_uri: str, runtime_dir: str, mode: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, database_uri, runtime_dir, mode],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=REPO,
         )
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._stderr: list[bytes] = []
@@ -49,7 +53,9 @@ class Worker:
         try:
             return json.loads(self._lines.get(timeout=timeout))
         except queue.Empty:
-            raise AssertionError(f"bus worker said nothing; stderr: {b''.join(self._stderr).decode()[-2000:]}") from None
+            raise AssertionError(
+                f"bus worker said nothing; stderr: {b''.join(self._stderr).decode()[-2000:]}"
+            ) from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:

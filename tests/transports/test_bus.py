@@ -1,4 +1,5 @@
 """The SSE message bus on real Unix sockets and the real PostgreSQL; two buses in one process act as two workers."""
+
 from __future__ import annotations
 
 import json
@@ -31,6 +32,7 @@ PG_URI = "postgresql+psycopg2://" + PG_BASE_URL.split("://", 1)[1] + "?options=-
 
 
 # -- fixtures -----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def runtime_dir():
@@ -96,11 +98,14 @@ def _latency(sender: Bus, receiver: Bus, label: str, count: int = 200) -> None:
         assert mailbox.get(timeout=10) == message
         samples.append((time.perf_counter() - started) * 1000)
     cuts = statistics.quantiles(samples, n=100)
-    print(f"\n[bus latency] {label}: publish→get over {count} messages of {len(message)} bytes: "
-          f"p50 {cuts[49]:.3f} ms, p99 {cuts[98]:.3f} ms, max {max(samples):.3f} ms")
+    print(
+        f"\n[bus latency] {label}: publish→get over {count} messages of {len(message)} bytes: "
+        f"p50 {cuts[49]:.3f} ms, p99 {cuts[98]:.3f} ms, max {max(samples):.3f} ms"
+    )
 
 
 # -- the mailbox ----------------------------------------------------------------------------
+
 
 def test_mailbox_get_answers_none_on_timeout():
     assert Mailbox("k").get(timeout=0.01) is None
@@ -155,6 +160,7 @@ def test_subscribe_replaces_and_ends_the_previous_mailbox(local_pair):
 
 # -- choosing a carrier ---------------------------------------------------------------------
 
+
 def test_create_bus_picks_the_carrier_from_the_database_uri():
     assert isinstance(create_bus("sqlite:////srv/janus.db"), LocalSocketBus)
     bus = create_bus("postgresql+psycopg2://u:p@db:5432/janus?options=-csearch_path%3Djanus")
@@ -185,6 +191,7 @@ def test_runtime_dir_too_long_for_a_socket_path_is_refused():
 
 
 # -- delivery (both carriers) ---------------------------------------------------------------
+
 
 def test_publish_to_own_node_puts_directly_and_knows_unknown_keys(pair):
     a, _ = pair
@@ -256,6 +263,7 @@ def test_two_hundred_round_trips_all_arrive_and_their_latency_is_printed(pair):
 
 
 # -- the local carrier ------------------------------------------------------------------------
+
 
 def test_publish_to_an_unknown_key_on_another_node_answers_false(local_pair):
     a, b = local_pair
@@ -346,6 +354,7 @@ def test_publish_to_a_killed_process_answers_false_and_its_file_is_swept(runtime
 
 # -- the PostgreSQL carrier -------------------------------------------------------------------
 
+
 def test_dsn_from_uri_drops_the_driver_and_keeps_options():
     uri = "postgresql+psycopg2://u@h:5/d?options=-csearch_path%3Ds"
     assert dsn_from_uri(uri) == "postgresql://u@h:5/d?options=-csearch_path%3Ds"
@@ -399,8 +408,11 @@ def test_listener_reconnects_after_its_backend_is_terminated(pg_pair, caplog):
     wait_for(lambda: b.listener_backend_pid != old_pid, timeout=20, what="a new listener connection")
     # Messages sent while the listener was away are lost by design; probe until one arrives.
     probes = iter(range(10_000))
-    got = wait_for(lambda: a.publish(b.node, "s1", f"probe-{next(probes)}") and mailbox.get(timeout=0.2),
-                   timeout=20, what="delivery after reconnect")
+    got = wait_for(
+        lambda: a.publish(b.node, "s1", f"probe-{next(probes)}") and mailbox.get(timeout=0.2),
+        timeout=20,
+        what="delivery after reconnect",
+    )
     assert got.startswith("probe-")
     assert "bus listener lost its PostgreSQL connection" in caplog.text
     assert "bus listener reconnected" in caplog.text
@@ -417,10 +429,12 @@ def test_close_ends_the_listening_session_and_its_streams(pg_available):
     assert mailbox.get(timeout=5) is None
     admin = _pg_admin()
     try:
+
         def gone():
             with admin.cursor() as cur:
                 cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
                 return cur.fetchone()[0] == 0
+
         wait_for(gone, timeout=10, what="the listener session to end")
     finally:
         admin.close()
@@ -449,6 +463,7 @@ def test_cross_process_delivery_through_postgres(pg_available, mode):
 
 
 # -- is a node alive? -------------------------------------------------------------------------
+
 
 def test_a_node_is_alive_while_its_bus_runs_and_not_once_it_closed(pair):
     a, b = pair

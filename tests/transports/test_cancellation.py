@@ -3,6 +3,7 @@
 Two real buses stand for two workers (Unix sockets) or two replicas (PostgreSQL LISTEN/NOTIFY);
 each has its own InFlightCalls, as each worker process does.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,7 +99,11 @@ def test_remembered_cancellations_are_bounded():
 def test_malformed_bus_messages_are_ignored(workers):
     _, there = workers
     signal = _running(there, "s", 1)
-    for junk in ("not json", json.dumps({"session": 5, "request": 1}), json.dumps({"session": "s", "request": 1.5}),
-                 json.dumps({"request": 1})):
+    for junk in (
+        "not json",
+        json.dumps({"session": 5, "request": 1}),
+        json.dumps({"session": "s", "request": 1.5}),
+        json.dumps({"request": 1}),
+    ):
         there._received(junk)
     assert not signal.is_set()

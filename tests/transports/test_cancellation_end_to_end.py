@@ -5,6 +5,7 @@ Each way a client withdraws a call must (1) reach the call on whichever worker (
 notifications/cancelled on a Streamable HTTP session and on legacy SSE, a session DELETE, the end of
 a legacy SSE stream, closing a call's progress stream, and (2026-07-28) closing the connection.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,20 @@ def gw(tmp_path_factory, hanging):
     gateway = start_http_gateway(tmp_path_factory.mktemp("cancel"))
     connection = add_connection(gateway.app, "Hang", hanging.url, "hang_", timeout_seconds=60)
     for name in TOOLS:
-        add_endpoint(gateway.app, connection, name, f"/{name}/{{{{id}}}}", schema={
-            "type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]})
+        add_endpoint(
+            gateway.app,
+            connection,
+            name,
+            f"/{name}/{{{{id}}}}",
+            schema={"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+        )
     add_token(gateway.app, "Hang", TOKEN, "hang_*")
-    wait_listed_everywhere(gateway.url, TOKEN, lambda names: {f"hang_{t}" for t in TOOLS} <= set(names),
-                           "every worker to list the hang_ tools")
+    wait_listed_everywhere(
+        gateway.url,
+        TOKEN,
+        lambda names: {f"hang_{t}" for t in TOOLS} <= set(names),
+        "every worker to list the hang_ tools",
+    )
     yield gateway
     stop_http_gateway(gateway)
 
@@ -62,8 +72,11 @@ def call(request_id, tool: str, key: str, **meta) -> dict:
 
 
 def cancelled(request_id) -> dict:
-    return {"jsonrpc": "2.0", "method": "notifications/cancelled",
-            "params": {"requestId": request_id, "reason": "the user pressed stop"}}
+    return {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": request_id, "reason": "the user pressed stop"},
+    }
 
 
 def audit_row(gw, tool: str, key: str):
@@ -76,8 +89,11 @@ def audit_row(gw, tool: str, key: str):
 
     def row():
         with gw.app.app_context():
-            found = db.session.scalars(select(ToolCallLog).where(
-                ToolCallLog.tool_name == f"hang_{tool}", ToolCallLog.arguments_digest == digest)).all()
+            found = db.session.scalars(
+                select(ToolCallLog).where(
+                    ToolCallLog.tool_name == f"hang_{tool}", ToolCallLog.arguments_digest == digest
+                )
+            ).all()
             db.session.expunge_all()
             db.session.remove()
         return found
@@ -114,6 +130,7 @@ class Post:
 
 # -- Streamable HTTP, handshake era ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("round", [1, 2, 3])  # new connections each time: the cancel often lands on the other worker
 def test_notifications_cancelled_on_a_session_stops_the_call_wherever_it_runs(gw, hanging, round):
     session = initialize(gw.url, TOKEN)
@@ -127,8 +144,9 @@ def test_notifications_cancelled_on_a_session_stops_the_call_wherever_it_runs(gw
     assert answer.status_code == 202 and answer.content == b""  # no JSON-RPC response for a cancelled request
     assert_cancelled(gw, hanging, "streamable", key)
     # The session carries on.
-    listed = requests.post(gw.url + "/mcp", headers=headers, timeout=10,
-                           json={"jsonrpc": "2.0", "id": "after", "method": "tools/list"})
+    listed = requests.post(
+        gw.url + "/mcp", headers=headers, timeout=10, json={"jsonrpc": "2.0", "id": "after", "method": "tools/list"}
+    )
     assert listed.status_code == 200 and listed.json()["id"] == "after"
 
 
@@ -145,8 +163,13 @@ def test_deleting_a_session_cancels_its_calls_in_flight(gw, hanging):
 def test_closing_the_progress_stream_of_a_call_cancels_it(gw, hanging):
     session = initialize(gw.url, TOKEN)
     headers = mcp_headers(TOKEN, **{"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"})
-    response = requests.post(gw.url + "/mcp", headers=headers, stream=True, timeout=30,
-                             json=call(1, "progress_close", "p1", progressToken="tok"))
+    response = requests.post(
+        gw.url + "/mcp",
+        headers=headers,
+        stream=True,
+        timeout=30,
+        json=call(1, "progress_close", "p1", progressToken="tok"),
+    )
     reader = SseReader(response)
     assert json.loads(reader.next()[1])["method"] == "notifications/progress"
     hanging.wait_arrived("/progress_close/p1")
@@ -156,11 +179,14 @@ def test_closing_the_progress_stream_of_a_call_cancels_it(gw, hanging):
 
 # -- Streamable HTTP, 2026-07-28 ---------------------------------------------------------------
 
+
 def test_closing_the_connection_of_a_2026_call_cancels_it(gw, hanging):
     body = json.dumps(call(1, "stateless_close", "s1", **stateless_meta())).encode()
-    head = (f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{gw.server.port}\r\nAuthorization: Bearer {TOKEN}\r\n"
-            f"Accept: {ACCEPT_BOTH}\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\n"
-            f"Mcp-Method: tools/call\r\nMcp-Name: hang_stateless_close\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{gw.server.port}\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Accept: {ACCEPT_BOTH}\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+        f"Mcp-Method: tools/call\r\nMcp-Name: hang_stateless_close\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     with socket.create_connection(("127.0.0.1", gw.server.port), timeout=10) as client:
         client.sendall(head.encode() + body)
         hanging.wait_arrived("/stateless_close/s1")
@@ -170,14 +196,27 @@ def test_closing_the_connection_of_a_2026_call_cancels_it(gw, hanging):
 
 # -- legacy HTTP+SSE -----------------------------------------------------------------------------
 
+
 def _open_sse(gw) -> tuple[SseReader, str]:
-    reader = SseReader(requests.get(gw.url + "/sse", headers={"Authorization": f"Bearer {TOKEN}"},
-                                    stream=True, timeout=30))
+    reader = SseReader(
+        requests.get(gw.url + "/sse", headers={"Authorization": f"Bearer {TOKEN}"}, stream=True, timeout=30)
+    )
     event, endpoint = reader.next()
     assert event == "endpoint"
     post_url = gw.url + endpoint
-    _sse_post(post_url, {"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
-        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    _sse_post(
+        post_url,
+        {
+            "jsonrpc": "2.0",
+            "id": "init",
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2024-11-05",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+    )
     assert json.loads(reader.next()[1])["id"] == "init"
     _sse_post(post_url, {"jsonrpc": "2.0", "method": "notifications/initialized"})
     return reader, post_url
@@ -212,6 +251,7 @@ def test_the_end_of_a_legacy_sse_stream_cancels_its_calls(gw, hanging):
 
 # -- replicas on PostgreSQL ------------------------------------------------------------------------
 
+
 @pytest.mark.postgres
 def test_a_cancellation_sent_to_one_replica_stops_the_call_on_another(tmp_path, pg_schema, hanging):
     """Two gateways (separate gunicorn masters) sharing PostgreSQL: the call runs on A, the client's
@@ -230,11 +270,20 @@ def test_a_cancellation_sent_to_one_replica_stops_the_call_on_another(tmp_path, 
     b = None
     try:
         connection = add_connection(a.app, "Hang", hanging.url, "hang_", timeout_seconds=60)
-        add_endpoint(a.app, connection, "replicas", "/replicas/{{id}}", schema={
-            "type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]})
+        add_endpoint(
+            a.app,
+            connection,
+            "replicas",
+            "/replicas/{{id}}",
+            schema={"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+        )
         add_token(a.app, "Hang", TOKEN, "hang_*")
-        b = GatewayServer(str(tmp_path / "unused.db"), DATABASE_URL=database["SQLALCHEMY_DATABASE_URI"],
-                          WEB_CONCURRENCY="2", CATALOG_REFRESH_SECONDS="0.2").start()
+        b = GatewayServer(
+            str(tmp_path / "unused.db"),
+            DATABASE_URL=database["SQLALCHEMY_DATABASE_URI"],
+            WEB_CONCURRENCY="2",
+            CATALOG_REFRESH_SECONDS="0.2",
+        ).start()
         for url in (a.url, b.url):
             wait_listed_everywhere(url, TOKEN, lambda names: "hang_replicas" in names, "the replicas to list the tool")
         session = initialize(a.url, TOKEN)
@@ -243,7 +292,9 @@ def test_a_cancellation_sent_to_one_replica_stops_the_call_on_another(tmp_path, 
             post = Post(a.url + "/mcp", headers, call(key, "replicas", key))
             hanging.wait_arrived(f"/replicas/{key}")
             if how == "notification":
-                assert requests.post(b.url + "/mcp", headers=headers, json=cancelled(key), timeout=10).status_code == 202
+                assert (
+                    requests.post(b.url + "/mcp", headers=headers, json=cancelled(key), timeout=10).status_code == 202
+                )
             else:
                 assert requests.delete(b.url + "/mcp", headers=headers, timeout=30).status_code == 204
             assert post.join().content == b""

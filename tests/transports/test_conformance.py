@@ -18,6 +18,7 @@ named in REQUIRED_CHECKS must still pass the checks listed there.
 Install the suite with scripts/install-conformance. Without it the test skips locally
 and fails in CI (CI=true).
 """
+
 from __future__ import annotations
 
 import base64
@@ -130,8 +131,13 @@ def _reconnection(request) -> Response:
 JSON_SCHEMA_2020_12 = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "$defs": {"address": {"$anchor": "addressDef", "type": "object",
-                          "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "$defs": {
+        "address": {
+            "$anchor": "addressDef",
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        }
+    },
     "properties": {
         "name": {"type": "string"},
         "address": {"$ref": "#/$defs/address"},
@@ -169,13 +175,29 @@ TOOLS = (
     ToolDef("test_", "error_handling", "/error", _text(ERROR_TEXT, 500), "An upstream that always fails with 500"),
     ToolDef("test_", "tool_with_progress", "/slow", _slow_parts, "A slow upstream that sends its body in three parts"),
     ToolDef("test_", "reconnection", "/reconnection", _reconnection, "A long-running upstream call (SSE polling)"),
-    ToolDef("json_", "schema_2020_12_tool", "/json-schema", echo, "Tool with JSON Schema 2020-12 features",
-            schema=JSON_SCHEMA_2020_12, method="POST"),
+    ToolDef(
+        "json_",
+        "schema_2020_12_tool",
+        "/json-schema",
+        echo,
+        "Tool with JSON Schema 2020-12 features",
+        schema=JSON_SCHEMA_2020_12,
+        method="POST",
+    ),
     # An admin marked `tenant` as mirrored into the Mcp-Param-Tenant header (SEP-2243), so a load
     # balancer can route on it; http-custom-header-server-validation finds the tool by that mark.
-    ToolDef("test_", "tenant_report", "/tenant-report", echo, "A per-tenant report (tenant routed by header)",
-            schema={"type": "object", "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}},
-                    "required": ["tenant"]}),
+    ToolDef(
+        "test_",
+        "tenant_report",
+        "/tenant-report",
+        echo,
+        "A per-tenant report (tenant routed by header)",
+        schema={
+            "type": "object",
+            "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}},
+            "required": ["tenant"],
+        },
+    ),
 )
 CONNECTIONS = {"test_": "Conformance tools", "json_": "Conformance JSON Schema"}
 
@@ -186,15 +208,25 @@ def serve_tool_routes(upstream: Upstream) -> None:
 
 
 def register_catalog(app, upstream_url: str) -> None:
-    ids = {prefix: add_connection(app, name, upstream_url, prefix, timeout_seconds=20.0)
-           for prefix, name in CONNECTIONS.items()}
+    ids = {
+        prefix: add_connection(app, name, upstream_url, prefix, timeout_seconds=20.0)
+        for prefix, name in CONNECTIONS.items()
+    }
     for tool in TOOLS:
-        add_endpoint(app, ids[tool.prefix], tool.tool_name, tool.path, method=tool.method, schema=tool.schema,
-                     description=tool.description)
+        add_endpoint(
+            app,
+            ids[tool.prefix],
+            tool.tool_name,
+            tool.path,
+            method=tool.method,
+            schema=tool.schema,
+            description=tool.description,
+        )
     add_token(app, "Conformance suite", CLIENT_TOKEN, ",".join(f"{prefix}*" for prefix in CONNECTIONS))
 
 
 # --- running the suite ---
+
 
 @dataclass
 class ScenarioRun:
@@ -299,8 +331,14 @@ def list_server_scenarios(revision: str) -> list[str]:
     """Every server scenario of the revision's frozen requirement set: the scored ones and those it
     runs but never scores (extensions such as tasks, pending scenarios), exactly what
     `conformance server --requirements <revision>` runs."""
-    out = subprocess.run([str(NODE), str(CLI), "list", "--server", "--requirements", revision], capture_output=True,
-                         text=True, timeout=60, env=node_env(), check=True)
+    out = subprocess.run(
+        [str(NODE), str(CLI), "list", "--server", "--requirements", revision],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=node_env(),
+        check=True,
+    )
     text = out.stdout
     scored_block = text.split("Server scenarios", 1)[1].split("\n\n", 1)[0] if "Server scenarios" in text else ""
     names = re.findall(r"^\s+-\s+(\S+)\s*$", scored_block, flags=re.MULTILINE)
@@ -316,10 +354,23 @@ def run_scenario(mcp_url: str, name: str, revision: str, outdir: Path, upstream:
     (dist/index.js), and one scenario per run lets us attribute upstream requests to it."""
     seen_before = len(upstream.seen) if upstream else 0
     started = time.monotonic()
-    cmd = [str(NODE), str(CLI), "server", "--url", mcp_url, "--scenario", name, "--spec-version", revision, "--force",
-           "-o", str(outdir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=node_env(),
-                            cwd=str(outdir), start_new_session=True)
+    cmd = [
+        str(NODE),
+        str(CLI),
+        "server",
+        "--url",
+        mcp_url,
+        "--scenario",
+        name,
+        "--spec-version",
+        revision,
+        "--force",
+        "-o",
+        str(outdir),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=node_env(), cwd=str(outdir), start_new_session=True
+    )
     try:
         output, _ = proc.communicate(timeout=SCENARIO_TIMEOUT)
         problem = None
@@ -336,8 +387,9 @@ def run_scenario(mcp_url: str, name: str, revision: str, outdir: Path, upstream:
     return ScenarioRun(name=name, checks=checks, upstream_paths=paths, seconds=seconds, problem=problem)
 
 
-def run_all(mcp_url: str, names: list[str], revision: str, workdir: Path,
-            upstream: Upstream | None = None) -> list[ScenarioRun]:
+def run_all(
+    mcp_url: str, names: list[str], revision: str, workdir: Path, upstream: Upstream | None = None
+) -> list[ScenarioRun]:
     """Scenarios that call our upstream run alone, so the requests recorded during a run are its own."""
     calls_upstream = [n for n in names if n in PROVENANCE or n == "server-sse-polling"]
     others = [n for n in names if n not in calls_upstream]
@@ -354,6 +406,7 @@ def run_all(mcp_url: str, names: list[str], revision: str, workdir: Path,
 
 
 # --- expected failures ---
+
 
 def load_expected_failures(path: Path) -> dict[str, str]:
     """Scenario -> reason. The file is the suite's own baseline format (usable with --expected-failures),
@@ -389,8 +442,9 @@ def verdicts(runs: list[ScenarioRun]) -> dict[str, tuple[bool, str]]:
             out[run.name] = (False, f"suite passed, but {_shortcut(run)}")
         elif not run.suite_passed:
             failed = [c for c in run.checks if c.get("status") in ("FAILURE", "WARNING")]
-            note = "; ".join(f"{c.get('status')} {c.get('id')}: {c.get('errorMessage') or c.get('description')}"
-                             for c in failed[:3])
+            note = "; ".join(
+                f"{c.get('status')} {c.get('id')}: {c.get('errorMessage') or c.get('description')}" for c in failed[:3]
+            )
             out[run.name] = (False, note[:300])
         else:
             problem = PROVENANCE.get(run.name, lambda r: None)(run)
@@ -399,16 +453,17 @@ def verdicts(runs: list[ScenarioRun]) -> dict[str, tuple[bool, str]]:
 
 
 def table(runs: list[ScenarioRun], results: dict[str, tuple[bool, str]], expected: dict[str, str]) -> str:
-    lines = [f"{'scenario':34} {'result':6} {'expected':8} {'ok/fail/warn':12} {'secs':>5}  note",
-             "-" * 100]
+    lines = [f"{'scenario':34} {'result':6} {'expected':8} {'ok/fail/warn':12} {'secs':>5}  note", "-" * 100]
     for run in runs:
         passed, note = results[run.name]
         counts = f"{run.count('SUCCESS')}/{run.count('FAILURE')}/{run.count('WARNING')}"
         want = "fail" if run.name in expected else "pass"
         mark = "" if passed == (want == "pass") else "  <-- UNEXPECTED"
         note = note or expected.get(run.name, "")
-        lines.append(f"{run.name:34} {'pass' if passed else 'FAIL':6} {want:8} {counts:12} {run.seconds:5.1f}  "
-                     f"{note[:120]}{mark}")
+        lines.append(
+            f"{run.name:34} {'pass' if passed else 'FAIL':6} {want:8} {counts:12} {run.seconds:5.1f}  "
+            f"{note[:120]}{mark}"
+        )
     return "\n".join(lines)
 
 
@@ -453,12 +508,15 @@ def required_check_problems(runs: list[ScenarioRun]) -> list[str]:
     return problems
 
 
-def compare(runs: list[ScenarioRun], results: dict[str, tuple[bool, str]], expected: dict[str, str],
-            filename: str) -> list[str]:
+def compare(
+    runs: list[ScenarioRun], results: dict[str, tuple[bool, str]], expected: dict[str, str], filename: str
+) -> list[str]:
     problems = [f"unknown scenario in {filename}: {n}" for n in expected if n not in results]
     problems += required_check_problems(runs)
     # An expected failure means the suite ran and its checks failed, not that the run itself broke.
-    problems += [f"scenario did not run properly: {r.name}: {r.problem}" for r in runs if r.problem and r.name in expected]
+    problems += [
+        f"scenario did not run properly: {r.name}: {r.problem}" for r in runs if r.problem and r.name in expected
+    ]
     for name, (passed, note) in results.items():
         if passed and name in expected:
             problems.append(f"unexpected pass: {name} (remove it from {filename})")
@@ -468,6 +526,7 @@ def compare(runs: list[ScenarioRun], results: dict[str, tuple[bool, str]], expec
 
 
 # --- the test ---
+
 
 @pytest.fixture
 def conformance():
@@ -487,15 +546,23 @@ def gateway_behind_proxy(conformance, sqlite_app, upstream):
     # upstream works, and when it answers; the suite wants three, so the interval is shorter than the call.
     # HOST unset: the default bind (0.0.0.0), so `dns-rebinding-protection` tests the gateway as shipped
     # (issue 10, item 1); the suite and the proxy still connect over 127.0.0.1 only.
-    with GatewayServer(sqlite_app.config["DATABASE_PATH"], PROGRESS_INTERVAL_SECONDS=PROGRESS_INTERVAL,
-                       HOST=None) as gateway, HeaderProxy(gateway.url, CLIENT_TOKEN) as proxy:
+    with (
+        GatewayServer(
+            sqlite_app.config["DATABASE_PATH"], PROGRESS_INTERVAL_SECONDS=PROGRESS_INTERVAL, HOST=None
+        ) as gateway,
+        HeaderProxy(gateway.url, CLIENT_TOKEN) as proxy,
+    ):
         yield gateway, proxy
 
 
 def _assert_transport_mounted(proxy: HeaderProxy, gateway: GatewayServer) -> None:
     """A readable failure while the transport is missing, instead of thirty failed scenarios."""
-    probe = requests.post(proxy.url + "/mcp", timeout=10, headers={"Accept": "application/json, text/event-stream"},
-                          json={"jsonrpc": "2.0", "id": 0, "method": "ping"})
+    probe = requests.post(
+        proxy.url + "/mcp",
+        timeout=10,
+        headers={"Accept": "application/json, text/event-stream"},
+        json={"jsonrpc": "2.0", "id": 0, "method": "ping"},
+    )
     try:
         body = probe.json()
     except ValueError:
@@ -503,13 +570,15 @@ def _assert_transport_mounted(proxy: HeaderProxy, gateway: GatewayServer) -> Non
     speaks_json_rpc = isinstance(body, dict) and body.get("jsonrpc") == "2.0"
     assert probe.status_code not in (404, 405) or speaks_json_rpc, (
         f"the gateway has no Streamable HTTP endpoint at /mcp (POST answered HTTP {probe.status_code}):\n"
-        f"{probe.text[:500]}\n\ngateway log (tail):\n{gateway.log[-2000:]}")
+        f"{probe.text[:500]}\n\ngateway log (tail):\n{gateway.log[-2000:]}"
+    )
 
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("revision", REVISIONS)
-def test_conformance_requirement_set_results_match_its_expected_failures(gateway_behind_proxy, upstream, capsys,
-                                                                         revision):
+def test_conformance_requirement_set_results_match_its_expected_failures(
+    gateway_behind_proxy, upstream, capsys, revision
+):
     gateway, proxy = gateway_behind_proxy
     _assert_transport_mounted(proxy, gateway)
     path = expected_failures_file(revision)
@@ -523,8 +592,10 @@ def test_conformance_requirement_set_results_match_its_expected_failures(gateway
     results = verdicts(runs)
     report = table(runs, results, expected)
     with capsys.disabled():
-        print(f"\nMCP conformance {SUITE_VERSION}, requirements {revision}, against mcp-gateway via "
-              f"{proxy.url}/mcp\n{report}\n")
+        print(
+            f"\nMCP conformance {SUITE_VERSION}, requirements {revision}, against mcp-gateway via "
+            f"{proxy.url}/mcp\n{report}\n"
+        )
 
     problems = compare(runs, results, expected, path.name)
     assert not problems, "\n".join(problems) + f"\n\n{report}\n\ngateway log (tail):\n{gateway.log[-3000:]}"

@@ -1,5 +1,6 @@
 """tools/call and its neighbours over HTTP on a real gunicorn+gevent gateway: content types,
 client responses, progress tokens on every transport, audit rows, and the connection's timeout."""
+
 from __future__ import annotations
 
 import json
@@ -56,21 +57,33 @@ def _call_body(name, arguments, id=2, meta=None) -> dict:
 
 def _post_handshake(gw, body, token=WEATHER, session_id=None, **kwargs) -> requests.Response:
     session_id = session_id or initialize(gw.url, token)
-    return requests.post(gw.url + "/mcp", data=json.dumps(body), timeout=30, headers=mcp_headers(token, **{
-        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), **kwargs)
+    return requests.post(
+        gw.url + "/mcp",
+        data=json.dumps(body),
+        timeout=30,
+        headers=mcp_headers(token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}),
+        **kwargs,
+    )
 
 
 def _post_stateless(gw, body, token=WEATHER) -> requests.Response:
     params = body["params"]
     params["_meta"] = {**stateless_meta(), **params.get("_meta", {})}
-    return requests.post(gw.url + "/mcp", data=json.dumps(body), timeout=30, headers=mcp_headers(token, **{
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": params["name"]}))
+    return requests.post(
+        gw.url + "/mcp",
+        data=json.dumps(body),
+        timeout=30,
+        headers=mcp_headers(
+            token, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": params["name"]}
+        ),
+    )
 
 
 ERAS = {"handshake": _post_handshake, "stateless": _post_stateless}
 
 
 # -- what comes back ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("era", ERAS)
 def test_a_call_answered_without_progress_is_plain_json(gw, era):
@@ -80,17 +93,24 @@ def test_a_call_answered_without_progress_is_plain_json(gw, era):
     assert response.json()["result"]["structuredContent"]["path"] == "/stations/json"
 
 
-@pytest.mark.parametrize("message", [
-    {"jsonrpc": "2.0", "id": 5, "result": {}},
-    {"jsonrpc": "2.0", "id": 6, "error": {"code": -32601, "message": "no sampling here"}},
-], ids=["result", "error"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "2.0", "id": 5, "result": {}},
+        {"jsonrpc": "2.0", "id": 6, "error": {"code": -32601, "message": "no sampling here"}},
+    ],
+    ids=["result", "error"],
+)
 def test_a_response_posted_by_the_client_is_accepted_with_202_and_no_body(gw, message):
     session_id = initialize(gw.url)
     response = _post_handshake(gw, message, session_id=session_id)
     assert response.status_code == 202 and response.content == b""
     # The session carries on.
     assert _post_handshake(gw, {"jsonrpc": "2.0", "id": 7, "method": "ping"}, session_id=session_id).json() == {
-        "jsonrpc": "2.0", "id": 7, "result": {}}
+        "jsonrpc": "2.0",
+        "id": 7,
+        "result": {},
+    }
 
 
 # -- progress tokens: a string or an integer, on every transport ----------------------------------
@@ -99,8 +119,10 @@ BAD_TOKENS = [{"token": "object"}, True, 1.5, None, ["list"]]
 
 
 def _bad_token_answers_over_http(gw, era):
-    return [ERAS[era](gw, _call_body("weather_get_station", {"id": "never"}, id=i + 10, meta={"progressToken": bad}))
-            for i, bad in enumerate(BAD_TOKENS)]
+    return [
+        ERAS[era](gw, _call_body("weather_get_station", {"id": "never"}, id=i + 10, meta={"progressToken": bad}))
+        for i, bad in enumerate(BAD_TOKENS)
+    ]
 
 
 @pytest.mark.parametrize("era", ERAS)
@@ -123,8 +145,15 @@ def test_a_progress_token_that_is_not_a_string_or_integer_is_invalid_params_over
     try:
         initialize_legacy(gw.url, endpoint, stream, WEATHER)
         for i, bad in enumerate(BAD_TOKENS):
-            assert post_legacy(gw.url, endpoint, _call_body("weather_get_station", {"id": "never"}, id=i + 10,
-                                                            meta={"progressToken": bad}), WEATHER).status_code == 202
+            assert (
+                post_legacy(
+                    gw.url,
+                    endpoint,
+                    _call_body("weather_get_station", {"id": "never"}, id=i + 10, meta={"progressToken": bad}),
+                    WEATHER,
+                ).status_code
+                == 202
+            )
             answer = stream.next_json(timeout=10)
             assert answer["id"] == i + 10 and answer["error"]["code"] == -32602, bad
     finally:
@@ -141,12 +170,20 @@ def test_a_progress_token_that_is_not_a_string_or_integer_is_invalid_params_over
 
 # -- audit -------------------------------------------------------------------------------------------
 
+
 def _admin_rows(gw) -> int:
     with gw.app.app_context():
-        return db.session.scalar(select(func.count()).select_from(ToolCallLog).where(
-            ToolCallLog.token_name == "Ops Admin", ToolCallLog.transport == "streamable_http",
-            ToolCallLog.tool_name == "weather_get_station", ToolCallLog.status == "success",
-            ToolCallLog.http_status == 200))
+        return db.session.scalar(
+            select(func.count())
+            .select_from(ToolCallLog)
+            .where(
+                ToolCallLog.token_name == "Ops Admin",
+                ToolCallLog.transport == "streamable_http",
+                ToolCallLog.tool_name == "weather_get_station",
+                ToolCallLog.status == "success",
+                ToolCallLog.http_status == 200,
+            )
+        )
 
 
 @pytest.mark.parametrize("era", ERAS)
@@ -159,6 +196,7 @@ def test_the_audit_row_of_a_call_over_streamable_http_names_the_token_and_the_tr
 
 # -- the connection's timeout ----------------------------------------------------------------------
 
+
 def test_the_connections_timeout_bounds_a_call_over_http(gw, hanging):
     started = time.monotonic()
     response = _post_handshake(gw, _call_body(SLUGGISH, {}, id=31))
@@ -168,10 +206,14 @@ def test_the_connections_timeout_bounds_a_call_over_http(gw, hanging):
     assert elapsed < 10  # the upstream would have answered after 30 s
 
 
-@pytest.mark.parametrize("tool, arguments, last_message", [
-    ("weather_get_station", {"id": "p"}, "Upstream answered"),
-    (SLUGGISH, {}, "The call failed"),
-], ids=["answered", "timed out"])
+@pytest.mark.parametrize(
+    "tool, arguments, last_message",
+    [
+        ("weather_get_station", {"id": "p"}, "Upstream answered"),
+        (SLUGGISH, {}, "The call failed"),
+    ],
+    ids=["answered", "timed out"],
+)
 def test_the_last_progress_message_says_whether_the_call_succeeded(gw, hanging, tool, arguments, last_message):
     response = _post_handshake(gw, _call_body(tool, arguments, id=41, meta={"progressToken": "t"}), stream=True)
     reader = SseReader(response)

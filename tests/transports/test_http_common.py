@@ -3,6 +3,7 @@
 The same policy guards /mcp, /sse, /messages, /api/tools, /api/openapi.json, the RFC 9728 document and
 /metrics; tests/transports/test_http_refusals.py shows it on a real gateway on the default bind.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -20,21 +21,33 @@ def _status(policy: EdgePolicy, host: str, origin: str | None = None) -> int:
     return 200 if refusal is None else refusal.status
 
 
-@pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:8899", "10.0.0.5:8899", "0.0.0.0:8899",
-                                  "localhost.evil.example.com", "127.0.0.1.nip.io"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example.com",
+        "evil.example.com:8899",
+        "10.0.0.5:8899",
+        "0.0.0.0:8899",
+        "localhost.evil.example.com",
+        "127.0.0.1.nip.io",
+    ],
+)
 def test_by_default_only_loopback_names_are_served_whatever_the_bind(host):
     policy = _policy(HOST="0.0.0.0")  # noqa: S104 - the bind under test
     assert _status(policy, host) == 421
     assert _status(policy, "evil.example.com", origin="http://evil.example.com") == 403
 
 
-@pytest.mark.parametrize("host", ["localhost", "localhost:8899", "LOCALHOST.:8899", "127.0.0.1:1", "[::1]:8899", "[::1]"])
+@pytest.mark.parametrize(
+    "host", ["localhost", "localhost:8899", "LOCALHOST.:8899", "127.0.0.1:1", "[::1]:8899", "[::1]"]
+)
 def test_loopback_hosts_are_served_on_any_port(host):
     assert _status(_policy(), host) == 200
 
 
-@pytest.mark.parametrize("origin", ["http://localhost:5173", "https://127.0.0.1", "http://[::1]:8899",
-                                    "http://localhost"])
+@pytest.mark.parametrize(
+    "origin", ["http://localhost:5173", "https://127.0.0.1", "http://[::1]:8899", "http://localhost"]
+)
 def test_loopback_origins_are_allowed_on_any_port(origin):
     assert _status(_policy(), "localhost:8899", origin) == 200
 
@@ -88,14 +101,25 @@ def test_allowed_origins_are_matched_exactly_after_normalising_case_and_default_
     assert _status(policy, "localhost", "http://portal.example") == 403
 
 
-@pytest.mark.parametrize("origin", ["null", "evil", "file://", "http://localhost:8899/path", "http://user@localhost",
-                                    "http://localhost:99999", "chrome-extension://abc"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",
+        "evil",
+        "file://",
+        "http://localhost:8899/path",
+        "http://user@localhost",
+        "http://localhost:99999",
+        "chrome-extension://abc",
+    ],
+)
 def test_opaque_and_malformed_origins_are_refused(origin):
     assert _status(_policy(), "localhost", origin) == 403
 
 
-@pytest.mark.parametrize("host", ["evil.example.com@127.0.0.1", "127.0.0.1/x", "127.0.0.1:80:80", "", "[::1",
-                                  "local host"])
+@pytest.mark.parametrize(
+    "host", ["evil.example.com@127.0.0.1", "127.0.0.1/x", "127.0.0.1:80:80", "", "[::1", "local host"]
+)
 def test_a_malformed_host_is_a_400_not_a_guess(host):
     assert _status(_policy(), host) == 400
 

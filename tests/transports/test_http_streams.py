@@ -1,5 +1,6 @@
 """Long-lived HTTP streams on a real gunicorn+gevent gateway with two workers: what they hear about
 catalog changes, when they end with their session, and how often they say they are alive."""
+
 from __future__ import annotations
 
 import itertools
@@ -60,8 +61,12 @@ def _open(gw, kind: str, token: str = WEATHER, initialized: bool = True) -> RawS
 
 def _open_get(gw, token: str = WEATHER) -> tuple[RawStream, str]:
     session_id = initialize(gw.url, token)
-    stream = RawStream(gw.url, "GET", "/mcp", mcp_headers(token, **{
-        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}))
+    stream = RawStream(
+        gw.url,
+        "GET",
+        "/mcp",
+        mcp_headers(token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}),
+    )
     stream.wait_open()
     assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
     wait_for(lambda: stream.comments >= 1, what="the stream to open")  # its first bytes come once it is registered
@@ -99,8 +104,12 @@ def test_a_change_to_a_tool_outside_the_callers_scopes_sends_nothing(gw, kind):
     stream = _open(gw, kind)
     try:
         update(gw.app, Endpoint, hidden.endpoint, description="Changed out of sight")
-        wait_listed_everywhere(gw.url, BILLING, lambda tools: tools[hidden.name]["description"] == "Changed out of sight",
-                               "the hidden change on every worker")
+        wait_listed_everywhere(
+            gw.url,
+            BILLING,
+            lambda tools: tools[hidden.name]["description"] == "Changed out of sight",
+            "the hidden change on every worker",
+        )
         # Each worker's watcher looks every 0.2 s (CATALOG_REFRESH_SECONDS); two more keep-alives
         # (>= 1 s of an idle stream) leave it several looks at the change.
         seen = stream.comments
@@ -115,17 +124,22 @@ def test_a_change_to_a_tool_outside_the_callers_scopes_sends_nothing(gw, kind):
 
 # -- a GET stream ends with its session --------------------------------------------------------------
 
+
 def _delete_over_http(gw, session_id: str) -> None:
-    response = requests.delete(gw.url + "/mcp", timeout=10, headers=mcp_headers(**{
-        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25", "Connection": "close"}))
+    response = requests.delete(
+        gw.url + "/mcp",
+        timeout=10,
+        headers=mcp_headers(
+            **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25", "Connection": "close"}
+        ),
+    )
     assert response.status_code == 204
 
 
 def _end_elsewhere(gw, session_id: str) -> None:
     # What a DELETE served by the other worker or another replica leaves behind: only the row.
     with gw.app.app_context():
-        db.session.execute(sql_update(McpSession).where(McpSession.id == session_id)
-                           .values(ended_at=datetime.now(UTC)))
+        db.session.execute(sql_update(McpSession).where(McpSession.id == session_id).values(ended_at=datetime.now(UTC)))
         db.session.commit()
 
 
@@ -159,6 +173,7 @@ def test_a_stream_of_a_live_session_stays_open_across_session_checks(gw):
 
 
 # -- keep-alives -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["sse", "mcp"], ids=["GET /sse", "GET /mcp"])
 def test_keep_alives_arrive_at_the_configured_interval_on_an_idle_stream(gw, kind):

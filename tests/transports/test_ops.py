@@ -1,5 +1,6 @@
 """Operational endpoints: /metrics needs a bearer or an admin unless made public (issue 10, item 12);
 /healthz stays open for load balancers. Real app, real SQLite file, real sign-ins."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,11 @@ METRICS_TOKEN = "metrics_scraper_token_with_entropy_0001"
 def ops_app(tmp_path):
     from janus.services.bootstrap import ensure_schema
 
-    app = make_app({"DATABASE_PATH": str(tmp_path / "janus.db")}, VAULT_LOCAL_PATH=str(tmp_path / "secrets.json"),
-                   METRICS_TOKEN=METRICS_TOKEN)
+    app = make_app(
+        {"DATABASE_PATH": str(tmp_path / "janus.db")},
+        VAULT_LOCAL_PATH=str(tmp_path / "secrets.json"),
+        METRICS_TOKEN=METRICS_TOKEN,
+    )
     with app.app_context():
         ensure_schema()
         users_service.create_user("setup", {"username": "alice", "password": PASSWORD, "role": "admin"})
@@ -90,7 +94,10 @@ def test_health_checks_need_no_credentials(ops_app):
 def test_metrics_get_the_dns_rebinding_checks(ops_app):
     client = ops_app.test_client()
     assert client.get("/metrics", headers={**_bearer(METRICS_TOKEN), "Host": "evil.example.com"}).status_code == 421
-    assert client.get("/metrics", headers={**_bearer(METRICS_TOKEN), "Origin": "http://evil.example.com"}).status_code == 403
+    assert (
+        client.get("/metrics", headers={**_bearer(METRICS_TOKEN), "Origin": "http://evil.example.com"}).status_code
+        == 403
+    )
 
 
 def test_an_ended_admin_session_no_longer_reads_metrics(ops_app):

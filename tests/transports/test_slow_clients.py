@@ -1,6 +1,7 @@
 """Slow clients against a real one-worker gunicorn+gevent gateway (issue 10, item 6): a body that
 never arrives is answered 408, one address cannot hold more than its share of the worker's
 connections, a request head that never ends is dropped, and /healthz answers throughout."""
+
 from __future__ import annotations
 
 import socket
@@ -21,9 +22,12 @@ ATTACKER = "127.0.0.2"  # loopback too: the slow sockets' source address, so the
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    gateway = start_http_gateway(tmp_path_factory.mktemp("slow"), WEB_CONCURRENCY="1",
-                                 REQUEST_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT),
-                                 MAX_CONNECTIONS_PER_CLIENT=str(PER_CLIENT))
+    gateway = start_http_gateway(
+        tmp_path_factory.mktemp("slow"),
+        WEB_CONCURRENCY="1",
+        REQUEST_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT),
+        MAX_CONNECTIONS_PER_CLIENT=str(PER_CLIENT),
+    )
     yield gateway
     stop_http_gateway(gateway)
 
@@ -31,9 +35,13 @@ def gw(tmp_path_factory):
 def _slow_post(gw, path: str, *, source: str = "127.0.0.1", length: int = 60_000) -> socket.socket:
     """A POST whose head arrives whole and declares `length` bytes of body, of which none follow."""
     sock = socket.create_connection(("127.0.0.1", gw.server.port), timeout=15, source_address=(source, 0))
-    sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{gw.server.port}\r\n"
-                  f"Authorization: Bearer {WEATHER}\r\nAccept: application/json, text/event-stream\r\n"
-                  f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{gw.server.port}\r\n"
+            f"Authorization: Bearer {WEATHER}\r\nAccept: application/json, text/event-stream\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        ).encode()
+    )
     return sock
 
 

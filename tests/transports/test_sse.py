@@ -1,4 +1,5 @@
 """The legacy HTTP+SSE transport on a real gunicorn+gevent gateway with two workers."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,23 @@ def _send(gw, endpoint, message, token=WEATHER, close=True):
 
 
 def _initialize(gw, endpoint, reader):
-    assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).status_code == 202
+    assert (
+        _send(
+            gw,
+            endpoint,
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            },
+        ).status_code
+        == 202
+    )
     init = json.loads(reader.next()[1])
     assert init["result"]["protocolVersion"] == "2024-11-05"
     assert _send(gw, endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"}).status_code == 202
@@ -70,15 +86,28 @@ def test_responses_reach_the_stream_whichever_worker_takes_the_post(gw):
     latencies = []
     for i in range(40):
         started = time.perf_counter()
-        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
-            "name": "weather_get_station", "arguments": {"id": f"s{i}"}}}).status_code == 202
+        assert (
+            _send(
+                gw,
+                endpoint,
+                {
+                    "jsonrpc": "2.0",
+                    "id": i + 1,
+                    "method": "tools/call",
+                    "params": {"name": "weather_get_station", "arguments": {"id": f"s{i}"}},
+                },
+            ).status_code
+            == 202
+        )
         message = json.loads(reader.next()[1])
         latencies.append(time.perf_counter() - started)
         assert message["id"] == i + 1
         assert message["result"]["structuredContent"]["path"] == f"/stations/s{i}"
     reader.close()
-    print(f"\nSSE POST→event over 2 workers (SQLite, local sockets): p50 {statistics.median(latencies) * 1000:.1f} ms, "
-          f"max {max(latencies) * 1000:.1f} ms")
+    print(
+        f"\nSSE POST→event over 2 workers (SQLite, local sockets): p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )
 
 
 def test_unknown_foreign_and_missing_sessions(gw):
@@ -122,8 +151,19 @@ def test_a_slow_call_does_not_hold_back_the_next_message(gw):
     gw.release.clear()
     try:
         started = time.perf_counter()
-        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
-                                    "params": {"name": "weather_slow_report", "arguments": {}}}).status_code == 202
+        assert (
+            _send(
+                gw,
+                endpoint,
+                {
+                    "jsonrpc": "2.0",
+                    "id": "slow",
+                    "method": "tools/call",
+                    "params": {"name": "weather_slow_report", "arguments": {}},
+                },
+            ).status_code
+            == 202
+        )
         assert time.perf_counter() - started < 5  # 202 at once, not after the upstream answers
         assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "ping", "method": "ping"}).status_code == 202
         assert json.loads(reader.next()[1])["id"] == "ping"
@@ -194,8 +234,11 @@ def test_the_sdk_sse_client_works_again_after_a_gateway_restart(tmp_path):
     try:
         assert _sdk_sse(gateway.url, WEATHER, call).structured_content["path"] == "/stations/restart"
         gateway.server.stop()
-        gateway.server = GatewayServer(gateway.server.env["DATABASE_PATH"], PORT=str(gateway.server.port), **{
-            k: v for k, v in gateway.server.env.items() if k in ("WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS")}).start()
+        gateway.server = GatewayServer(
+            gateway.server.env["DATABASE_PATH"],
+            PORT=str(gateway.server.port),
+            **{k: v for k, v in gateway.server.env.items() if k in ("WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS")},
+        ).start()
         assert _sdk_sse(gateway.url, WEATHER, call).structured_content["path"] == "/stations/restart"
     finally:
         stop_http_gateway(gateway)
@@ -210,24 +253,61 @@ def test_sigterm_ends_every_stream_cleanly_long_before_the_graceful_timeout_and_
         legacy, endpoint = open_legacy(gateway.url, WEATHER)
         initialize_legacy(gateway.url, endpoint, legacy, WEATHER)
         for i in range(20):
-            assert post_legacy(gateway.url, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
-                "name": "weather_get_station", "arguments": {"id": str(i)}}}, WEATHER).status_code == 202
+            assert (
+                post_legacy(
+                    gateway.url,
+                    endpoint,
+                    {
+                        "jsonrpc": "2.0",
+                        "id": i + 1,
+                        "method": "tools/call",
+                        "params": {"name": "weather_get_station", "arguments": {"id": str(i)}},
+                    },
+                    WEATHER,
+                ).status_code
+                == 202
+            )
         assert sorted(legacy.next_json()["id"] for _ in range(20)) == list(range(1, 21))
         session_id = initialize(gateway.url)
-        standalone = RawStream(gateway.url, "GET", "/mcp", mcp_headers(**{
-            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}))
-        listen = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
-            "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}), body=json.dumps({
-                "jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen",
-                "params": {"notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}}))
+        standalone = RawStream(
+            gateway.url,
+            "GET",
+            "/mcp",
+            mcp_headers(**{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}),
+        )
+        listen = RawStream(
+            gateway.url,
+            "POST",
+            "/mcp",
+            mcp_headers(**{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}),
+            body=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": "sub",
+                    "method": "subscriptions/listen",
+                    "params": {"notifications": {"toolsListChanged": True}, "_meta": stateless_meta()},
+                }
+            ),
+        )
         wait_for(lambda: standalone.comments >= 1, what="the GET /mcp stream to open")
         assert listen.next_json()["method"] == "notifications/subscriptions/acknowledged"
         # Three calls still waiting for the upstream when the signal comes.
         gateway.release.clear()
         for i in range(3):
-            assert post_legacy(gateway.url, endpoint, {"jsonrpc": "2.0", "id": f"slow-{i}", "method": "tools/call",
-                                                       "params": {"name": "weather_slow_report", "arguments": {}}},
-                               WEATHER).status_code == 202
+            assert (
+                post_legacy(
+                    gateway.url,
+                    endpoint,
+                    {
+                        "jsonrpc": "2.0",
+                        "id": f"slow-{i}",
+                        "method": "tools/call",
+                        "params": {"name": "weather_slow_report", "arguments": {}},
+                    },
+                    WEATHER,
+                ).status_code
+                == 202
+            )
         wait_for(lambda: sum(s.path == "/slow" for s in gateway.upstream.seen) == 3, what="three calls in flight")
 
         gateway.server.proc.send_signal(signal.SIGTERM)
@@ -235,8 +315,13 @@ def test_sigterm_ends_every_stream_cleanly_long_before_the_graceful_timeout_and_
             assert stream.closed.wait(GRACEFUL_TIMEOUT / 4), f"{name} was still open 15 s after SIGTERM"
             assert stream.clean_end, f"{name} was cut, not ended (no last chunk)"
         # A listen stream ends with its request's result, not just a closed connection.
-        assert [json.loads(data) for _, data in listen.pending()] == [{"jsonrpc": "2.0", "id": "sub", "result": {
-            "resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}}]
+        assert [json.loads(data) for _, data in listen.pending()] == [
+            {
+                "jsonrpc": "2.0",
+                "id": "sub",
+                "result": {"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}},
+            }
+        ]
         # Only once both workers have left gunicorn's loop does the upstream answer the calls in flight.
         wait_for(lambda: gateway.server.log.count("Worker exiting") == 2, timeout=30, what="both workers to exit")
         gateway.release.set()
@@ -267,14 +352,27 @@ def test_sse_delivery_across_workers_on_postgresql(tmp_path, pg_schema):
         latencies = []
         for i in range(30):
             started = time.perf_counter()
-            assert _send(gateway, endpoint, {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
-                "name": "weather_get_station", "arguments": {"id": f"pg{i}"}}}).status_code == 202
+            assert (
+                _send(
+                    gateway,
+                    endpoint,
+                    {
+                        "jsonrpc": "2.0",
+                        "id": i + 1,
+                        "method": "tools/call",
+                        "params": {"name": "weather_get_station", "arguments": {"id": f"pg{i}"}},
+                    },
+                ).status_code
+                == 202
+            )
             message = json.loads(reader.next()[1])
             latencies.append(time.perf_counter() - started)
             assert message["id"] == i + 1 and message["result"]["structuredContent"]["path"] == f"/stations/pg{i}"
         reader.close()
-        print(f"\nSSE POST→event over 2 workers (PostgreSQL, LISTEN/NOTIFY): p50 "
-              f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+        print(
+            f"\nSSE POST→event over 2 workers (PostgreSQL, LISTEN/NOTIFY): p50 "
+            f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+        )
     finally:
         stop_http_gateway(gateway)
         with engine.begin() as conn:
@@ -287,11 +385,16 @@ def test_a_lone_surrogate_in_a_message_gets_an_error_event_and_an_audit_row(gw):
     try:
         _initialize(gw, endpoint, reader)
         seen_before = len(gw.upstream.seen)
-        for message in ({"jsonrpc": "2.0", "id": 51, "method": "tools/call",
-                         "params": {"name": "weather_get_station", "arguments": {"id": "\udfff"}}},
-                        {"jsonrpc": "2.0", "id": 52, "method": "tools/call",
-                         "params": {"name": "\ud800weather", "arguments": {}}},
-                        {"jsonrpc": "2.0", "id": "\ud800", "method": "ping"}):
+        for message in (
+            {
+                "jsonrpc": "2.0",
+                "id": 51,
+                "method": "tools/call",
+                "params": {"name": "weather_get_station", "arguments": {"id": "\udfff"}},
+            },
+            {"jsonrpc": "2.0", "id": 52, "method": "tools/call", "params": {"name": "\ud800weather", "arguments": {}}},
+            {"jsonrpc": "2.0", "id": "\ud800", "method": "ping"},
+        ):
             assert _send(gw, endpoint, message).status_code == 202
         answers = [json.loads(reader.next()[1]) for _ in range(3)]
     finally:
@@ -302,23 +405,34 @@ def test_a_lone_surrogate_in_a_message_gets_an_error_event_and_an_audit_row(gw):
     assert by_id["\ud800"]["result"] == {}  # an unencodable id comes back as the JSON escape it was sent as
     assert len(gw.upstream.seen) == seen_before
     rows = audit_rows_for(gw, "sse", "surrogate", 2)
-    assert sorted((r.tool_name, r.status) for r in rows) == [("weather_get_station", "failure"),
-                                                             ("\ufffdweather", "failure")]
+    assert sorted((r.tool_name, r.status) for r in rows) == [
+        ("weather_get_station", "failure"),
+        ("\ufffdweather", "failure"),
+    ]
     assert "Traceback" not in gw.server.log
 
 
 def _discover_on_sse(gw, reader, endpoint) -> dict:
-    assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "discover", "method": "server/discover",
-                                "params": {"_meta": stateless_meta()}}).status_code == 202
+    assert (
+        _send(
+            gw,
+            endpoint,
+            {"jsonrpc": "2.0", "id": "discover", "method": "server/discover", "params": {"_meta": stateless_meta()}},
+        ).status_code
+        == 202
+    )
     answer = json.loads(reader.next()[1])
     assert answer["id"] == "discover", answer
     return answer["result"]
 
 
 def test_each_transport_advertises_list_changed_to_the_2026_era_only_where_it_serves_subscriptions_listen(gw):
-    on_mcp = requests.post(gw.url + "/mcp", headers=mcp_headers(**{
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"}), timeout=10, json={
-            "jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": stateless_meta()}})
+    on_mcp = requests.post(
+        gw.url + "/mcp",
+        headers=mcp_headers(**{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"}),
+        timeout=10,
+        json={"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": stateless_meta()}},
+    )
     assert on_mcp.status_code == 200 and on_mcp.json()["result"]["capabilities"] == {"tools": {"listChanged": True}}
     reader, endpoint = _open(gw)
     try:
@@ -326,18 +440,55 @@ def test_each_transport_advertises_list_changed_to_the_2026_era_only_where_it_se
         # /sse offers no listChanged to 2026-07-28 clients: that era hears of changes only on a
         # subscriptions/listen stream, which /sse does not serve.
         assert discovered["capabilities"] == {"tools": {}}
-        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "listen", "method": "subscriptions/listen", "params": {
-            "notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}}).status_code == 202
+        assert (
+            _send(
+                gw,
+                endpoint,
+                {
+                    "jsonrpc": "2.0",
+                    "id": "listen",
+                    "method": "subscriptions/listen",
+                    "params": {"notifications": {"toolsListChanged": True}, "_meta": stateless_meta()},
+                },
+            ).status_code
+            == 202
+        )
         assert json.loads(reader.next()[1])["error"]["code"] == -32601
         # What it does advertise works there: a 2026-07-28 tools/call.
         assert "2026-07-28" in discovered["supportedVersions"]
-        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "call", "method": "tools/call", "params": {
-            "name": "weather_get_station", "arguments": {"id": "era"}, "_meta": stateless_meta()}}).status_code == 202
+        assert (
+            _send(
+                gw,
+                endpoint,
+                {
+                    "jsonrpc": "2.0",
+                    "id": "call",
+                    "method": "tools/call",
+                    "params": {"name": "weather_get_station", "arguments": {"id": "era"}, "_meta": stateless_meta()},
+                },
+            ).status_code
+            == 202
+        )
         answer = json.loads(reader.next()[1])
         assert answer["id"] == "call" and answer["result"]["structuredContent"]["path"] == "/stations/era"
         # The handshake era on /sse still advertises listChanged: its stream carries list_changed.
-        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).status_code == 202
+        assert (
+            _send(
+                gw,
+                endpoint,
+                {
+                    "jsonrpc": "2.0",
+                    "id": 0,
+                    "method": "initialize",
+                    "params": {
+                        "protocolVersion": "2024-11-05",
+                        "capabilities": {},
+                        "clientInfo": {"name": "t", "version": "1"},
+                    },
+                },
+            ).status_code
+            == 202
+        )
         assert json.loads(reader.next()[1])["result"]["capabilities"] == {"tools": {"listChanged": True}}
     finally:
         reader.close()
@@ -349,8 +500,19 @@ def test_a_slow_call_with_a_progress_token_gets_progress_on_the_stream_until_its
         _initialize(gw, endpoint, reader)
         gw.release.clear()
         try:
-            assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
-                "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "tok"}}}).status_code == 202
+            assert (
+                _send(
+                    gw,
+                    endpoint,
+                    {
+                        "jsonrpc": "2.0",
+                        "id": "slow",
+                        "method": "tools/call",
+                        "params": {"name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "tok"}},
+                    },
+                ).status_code
+                == 202
+            )
             notes = []
             while len(notes) < 3:  # "Calling", then two ticks of PROGRESS_INTERVAL_SECONDS (0.3 s here)
                 message = json.loads(reader.next()[1])
@@ -376,8 +538,19 @@ def test_a_call_without_a_progress_token_gets_only_its_result(gw):
     reader, endpoint = _open(gw)
     try:
         _initialize(gw, endpoint, reader)
-        assert _send(gw, endpoint, {"jsonrpc": "2.0", "id": "plain", "method": "tools/call", "params": {
-            "name": "weather_get_station", "arguments": {"id": "p"}}}).status_code == 202
+        assert (
+            _send(
+                gw,
+                endpoint,
+                {
+                    "jsonrpc": "2.0",
+                    "id": "plain",
+                    "method": "tools/call",
+                    "params": {"name": "weather_get_station", "arguments": {"id": "p"}},
+                },
+            ).status_code
+            == 202
+        )
         assert json.loads(reader.next()[1])["id"] == "plain"
     finally:
         reader.close()

@@ -2,6 +2,7 @@
 stream whose client stops reading is closed once its queue passes SSE_MAX_QUEUED_BYTES, a token
 holds at most SSE_MAX_STREAMS_PER_TOKEN streams across workers, at most MAX_INFLIGHT_CALLS_PER_TOKEN
 of its messages are processed at once, and /messages refuses batches exactly as /mcp does."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,12 @@ INFLIGHT_CAP = 2  # MAX_INFLIGHT_CALLS_PER_TOKEN here
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     """Two workers: streams and the POSTs that answer them land on either."""
-    gateway = start_http_gateway(tmp_path_factory.mktemp("sse-limits"), SSE_MAX_QUEUED_BYTES=str(QUEUE_CAP),
-                                 SSE_MAX_STREAMS_PER_TOKEN=str(STREAM_CAP), MAX_INFLIGHT_CALLS_PER_TOKEN="100")
+    gateway = start_http_gateway(
+        tmp_path_factory.mktemp("sse-limits"),
+        SSE_MAX_QUEUED_BYTES=str(QUEUE_CAP),
+        SSE_MAX_STREAMS_PER_TOKEN=str(STREAM_CAP),
+        MAX_INFLIGHT_CALLS_PER_TOKEN="100",
+    )
     gateway.upstream.route("/big", lambda request: json_response({"blob": "x" * BLOB}))
     add_endpoint(gateway.app, gateway.weather_connection, "big_report", "/big")
     wait_listed_everywhere(gateway.url, WEATHER, lambda tools: "weather_big_report" in tools, "the big tool")
@@ -42,15 +47,20 @@ def gw(tmp_path_factory):
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory):
     """One worker: the in-flight cap is per worker, so every POST must meet the same count."""
-    gateway = start_http_gateway(tmp_path_factory.mktemp("sse-inflight"), WEB_CONCURRENCY="1",
-                                 MAX_INFLIGHT_CALLS_PER_TOKEN=str(INFLIGHT_CAP))
+    gateway = start_http_gateway(
+        tmp_path_factory.mktemp("sse-inflight"), WEB_CONCURRENCY="1", MAX_INFLIGHT_CALLS_PER_TOKEN=str(INFLIGHT_CAP)
+    )
     yield gateway
     stop_http_gateway(gateway)
 
 
 def _call(request_id, name: str, arguments: dict | None = None) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments or {}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments or {}},
+    }
 
 
 def _session_ended(gw, session_id: str) -> bool:
@@ -66,12 +76,14 @@ class StalledStream:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
         self.sock.settimeout(15)
         self.sock.connect(("127.0.0.1", gw.server.port))
-        self.sock.sendall(f"GET /sse HTTP/1.1\r\nHost: 127.0.0.1:{gw.server.port}\r\nAccept: text/event-stream\r\n"
-                          f"Authorization: Bearer {WEATHER}\r\n\r\n".encode())
+        self.sock.sendall(
+            f"GET /sse HTTP/1.1\r\nHost: 127.0.0.1:{gw.server.port}\r\nAccept: text/event-stream\r\n"
+            f"Authorization: Bearer {WEATHER}\r\n\r\n".encode()
+        )
         self.received = b""
         head = self.read_until(b"data: /messages?sessionId=")
         assert head.startswith(b"HTTP/1.1 200 ")
-        self.endpoint = self.read_until(b"\n")[head.index(b"data: ") + 6:].split(b"\n", 1)[0].decode().strip()
+        self.endpoint = self.read_until(b"\n")[head.index(b"data: ") + 6 :].split(b"\n", 1)[0].decode().strip()
         self.session_id = self.endpoint.split("=", 1)[1]
 
     def read_until(self, marker: bytes) -> bytes:
@@ -95,12 +107,31 @@ class StalledStream:
 
 
 def _initialize(gw, stream: StalledStream) -> None:
-    assert post_legacy(gw.url, stream.endpoint, {"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
-        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
-        WEATHER).status_code == 202
+    assert (
+        post_legacy(
+            gw.url,
+            stream.endpoint,
+            {
+                "jsonrpc": "2.0",
+                "id": "init",
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            },
+            WEATHER,
+        ).status_code
+        == 202
+    )
     stream.read_until(b'"id":"init"')
-    assert post_legacy(gw.url, stream.endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                       WEATHER).status_code == 202
+    assert (
+        post_legacy(
+            gw.url, stream.endpoint, {"jsonrpc": "2.0", "method": "notifications/initialized"}, WEATHER
+        ).status_code
+        == 202
+    )
 
 
 def _gave_up(gw) -> int:
@@ -116,11 +147,13 @@ def _flood_until_closed(gw, stream: StalledStream, limit: int = 60) -> int:
             wait_for(lambda: _gave_up(gw) > before, timeout=15, what="the slow-consumer log line")
             return i
         assert status == 202
-    raise AssertionError(f"{limit} results of {BLOB} characters queued for a stream that reads nothing, "
-                         "and it is still open")
+    raise AssertionError(
+        f"{limit} results of {BLOB} characters queued for a stream that reads nothing, and it is still open"
+    )
 
 
 # -- a stream whose client stops reading ------------------------------------------------------
+
 
 def test_a_stream_that_stops_reading_gets_a_final_error_event_once_its_queue_passes_the_cap(gw):
     stream = StalledStream(gw)
@@ -131,12 +164,13 @@ def test_a_stream_that_stops_reading_gets_a_final_error_event_once_its_queue_pas
     finally:
         stream.close()
     assert b"event: error" in received
-    final = received[received.rindex(b"event: error"):]
+    final = received[received.rindex(b"event: error") :]
     assert b'"error":"slow_consumer"' in final and f"more than {QUEUE_CAP} bytes".encode() in final
     assert received.endswith(b"0\r\n\r\n")  # the chunked stream ended cleanly, after the error event
     wait_for(lambda: _session_ended(gw, stream.session_id), timeout=10, what="the session to end")
-    assert post_legacy(gw.url, stream.endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"},
-                       WEATHER).status_code == 404
+    assert (
+        post_legacy(gw.url, stream.endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, WEATHER).status_code == 404
+    )
 
 
 def test_a_stream_that_never_reads_again_is_cut_off_and_its_session_ended(gw):
@@ -152,13 +186,15 @@ def test_a_stream_that_never_reads_again_is_cut_off_and_its_session_ended(gw):
 
 # -- streams per token --------------------------------------------------------------------------
 
+
 def test_a_token_opens_at_most_its_cap_of_streams_across_workers(gw):
     opened = [open_legacy(gw.url, WEATHER) for _ in range(STREAM_CAP)]
     streams = [stream for stream, _ in opened]
     streams_ids = [endpoint.split("=", 1)[1] for _, endpoint in opened]
     try:
-        refused = requests.get(gw.url + "/sse", headers={"Authorization": f"Bearer {WEATHER}"}, timeout=10,
-                               stream=True)  # were it opened, an SSE body never ends: do not read it
+        refused = requests.get(
+            gw.url + "/sse", headers={"Authorization": f"Bearer {WEATHER}"}, timeout=10, stream=True
+        )  # were it opened, an SSE body never ends: do not read it
         if refused.status_code != 429:
             refused.close()
         assert refused.status_code == 429
@@ -215,8 +251,10 @@ def test_sessions_left_open_by_a_dead_process_do_not_count_against_the_cap(gw):
     wait_for(lambda: not _open_sse_sessions(gw), timeout=15, what="earlier streams to end")
     with gw.app.app_context():
         store = SessionStore(db.engine, idle_timeout=timedelta(days=1))
-        stale = [store.create("sse", _weather_hash(), owner_node=f"/nonexistent/{4_000_000 + i}-deadbeef.sock").id
-                 for i in range(STREAM_CAP)]
+        stale = [
+            store.create("sse", _weather_hash(), owner_node=f"/nonexistent/{4_000_000 + i}-deadbeef.sock").id
+            for i in range(STREAM_CAP)
+        ]
     stream, _ = open_legacy(gw.url, WEATHER)  # probing the stale rows over the bus ends them
     stream.close()
     assert all(_session_ended(gw, session_id) for session_id in stale)
@@ -224,7 +262,8 @@ def test_sessions_left_open_by_a_dead_process_do_not_count_against_the_cap(gw):
 
 @pytest.mark.postgres
 def test_on_postgresql_a_stream_past_the_cap_is_refused_with_429_when_another_process_holds_the_others(
-        tmp_path, pg_schema):
+    tmp_path, pg_schema
+):
     """The probe marker holds a NUL, which a NOTIFY cannot carry: probing another process's stream
     over the PostgreSQL bus raised, and the GET answered 500. The other holder is a live bus (this test
     process's); once it is gone, its row no longer counts and a stream is admitted."""
@@ -237,23 +276,35 @@ def test_on_postgresql_a_stream_past_the_cap_is_refused_with_429_when_another_pr
     engine = create_engine(_pg_engine_url())
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    gateway = start_http_gateway(tmp_path, database={"SQLALCHEMY_DATABASE_URI": _pg_engine_url(schema)},
-                                 SSE_MAX_STREAMS_PER_TOKEN="1")
+    gateway = start_http_gateway(
+        tmp_path, database={"SQLALCHEMY_DATABASE_URI": _pg_engine_url(schema)}, SSE_MAX_STREAMS_PER_TOKEN="1"
+    )
     other = create_bus(_pg_engine_url(schema))
     other.start()
     try:
         with gateway.app.app_context():
             store = SessionStore(db.engine, idle_timeout=timedelta(days=1))
             held = store.create("sse", _weather_hash(), owner_node=other.node)
-        refused = requests.get(gateway.url + "/sse", headers={"Authorization": f"Bearer {WEATHER}"}, timeout=10,
-                               stream=True)
+        refused = requests.get(
+            gateway.url + "/sse", headers={"Authorization": f"Bearer {WEATHER}"}, timeout=10, stream=True
+        )
         if refused.status_code != 429:
             refused.close()
         assert refused.status_code == 429 and refused.json()["error"] == "too_many_streams"
         assert "Traceback" not in gateway.server.log
         other.close()  # the holder's process is gone: its PostgreSQL session with it
-        admitted = wait_for(lambda: (r := requests.get(gateway.url + "/sse", timeout=10, stream=True, headers={
-            "Authorization": f"Bearer {WEATHER}"})).status_code == 200 and [r], what="a stream to be admitted")[0]
+        admitted = wait_for(
+            lambda: (
+                (
+                    r := requests.get(
+                        gateway.url + "/sse", timeout=10, stream=True, headers={"Authorization": f"Bearer {WEATHER}"}
+                    )
+                ).status_code
+                == 200
+                and [r]
+            ),
+            what="a stream to be admitted",
+        )[0]
         admitted.close()
         with gateway.app.app_context():
             assert store.get(held.id) is None  # the dead holder's row was ended, not merely skipped
@@ -276,11 +327,19 @@ def _weather_hash() -> str:
 
 def _open_sse_sessions(gw) -> list[str]:
     with gw.app.app_context():
-        return list(db.session.scalars(select(McpSession.id).where(
-            McpSession.transport == "sse", McpSession.token_hash == _weather_hash(), McpSession.ended_at.is_(None))))
+        return list(
+            db.session.scalars(
+                select(McpSession.id).where(
+                    McpSession.transport == "sse",
+                    McpSession.token_hash == _weather_hash(),
+                    McpSession.ended_at.is_(None),
+                )
+            )
+        )
 
 
 # -- messages in flight per token -------------------------------------------------------------
+
 
 def test_a_message_past_the_tokens_in_flight_cap_gets_429_and_a_json_rpc_error_and_is_audited(one_worker):
     gw = one_worker
@@ -291,8 +350,10 @@ def test_a_message_past_the_tokens_in_flight_cap_gets_429_and_a_json_rpc_error_a
         slow_before = sum(1 for seen in gw.upstream.seen if seen.path == "/slow")
         for i in range(INFLIGHT_CAP):
             assert post_legacy(gw.url, endpoint, _call(f"slow{i}", "weather_slow_report"), WEATHER).status_code == 202
-        wait_for(lambda: sum(1 for seen in gw.upstream.seen if seen.path == "/slow") == slow_before + INFLIGHT_CAP,
-                 what="both slow calls to reach the upstream")
+        wait_for(
+            lambda: sum(1 for seen in gw.upstream.seen if seen.path == "/slow") == slow_before + INFLIGHT_CAP,
+            what="both slow calls to reach the upstream",
+        )
         refused = post_legacy(gw.url, endpoint, _call("over", "weather_get_station", {"id": "s1"}), WEATHER)
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == -32050 and refused.json()["id"] == "over"
@@ -304,20 +365,26 @@ def test_a_message_past_the_tokens_in_flight_cap_gets_429_and_a_json_rpc_error_a
         gw.release.set()
     answered = {stream.next_json()["id"], stream.next_json()["id"]}
     assert answered == {"slow0", "slow1"}
-    assert post_legacy(gw.url, endpoint, _call("after", "weather_get_station", {"id": "s2"}), WEATHER).status_code == 202
+    assert (
+        post_legacy(gw.url, endpoint, _call("after", "weather_get_station", {"id": "s2"}), WEATHER).status_code == 202
+    )
     assert stream.next_json()["id"] == "after"
     stream.close()
 
     def denied_row():
         with gw.app.app_context():
-            return db.session.scalars(select(ToolCallLog).where(ToolCallLog.status == "denied",
-                                                                ToolCallLog.tool_name == "weather_get_station")).first()
+            return db.session.scalars(
+                select(ToolCallLog).where(
+                    ToolCallLog.status == "denied", ToolCallLog.tool_name == "weather_get_station"
+                )
+            ).first()
 
     row = wait_for(denied_row, what="the refused call's audit row")
     assert row.error_message == "too many calls in flight for this token" and row.transport == "sse"
 
 
 # -- batches --------------------------------------------------------------------------------------
+
 
 def test_messages_refuses_a_batch_exactly_as_mcp_does(one_worker):
     gw = one_worker

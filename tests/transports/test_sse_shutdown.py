@@ -1,5 +1,6 @@
 """Graceful shutdown on a real gunicorn+gevent gateway with two workers: calls in flight are finished
 and audited, streams opened while it runs are refused, and sessions whose stream is gone answer 404."""
+
 from __future__ import annotations
 
 import json
@@ -36,10 +37,20 @@ def _slow_streamed_call(gateway) -> RawStream:
     """A tools/call with progress on a handshake session, waiting at the upstream (held by gateway.release)."""
     session_id = initialize(gateway.url)
     gateway.release.clear()
-    call = RawStream(gateway.url, "POST", "/mcp", mcp_headers(**{
-        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), body=json.dumps({
-            "jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {
-                "name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}}}))
+    call = RawStream(
+        gateway.url,
+        "POST",
+        "/mcp",
+        mcp_headers(**{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}),
+        body=json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": "slow",
+                "method": "tools/call",
+                "params": {"name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p"}},
+            }
+        ),
+    )
     assert call.next_json()["method"] == "notifications/progress"
     wait_for(lambda: any(s.path == "/slow" for s in gateway.upstream.seen), what="the call to reach the upstream")
     return call
@@ -105,8 +116,11 @@ def test_a_post_for_a_session_whose_stream_died_with_its_process_gets_404_after_
         initialize_legacy(gateway.url, endpoint, stream, WEATHER)
         _kill_hard(gateway.server)
         stream.close()
-        gateway.server = GatewayServer(gateway.server.env["DATABASE_PATH"], PORT=str(gateway.server.port), **{
-            k: v for k, v in gateway.server.env.items() if k in ("WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS")}).start()
+        gateway.server = GatewayServer(
+            gateway.server.env["DATABASE_PATH"],
+            PORT=str(gateway.server.port),
+            **{k: v for k, v in gateway.server.env.items() if k in ("WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS")},
+        ).start()
         session_id = endpoint.split("=", 1)[1]
         for _ in range(4):  # whichever worker takes it
             refused = post_legacy(gateway.url, endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, WEATHER)
@@ -132,7 +146,9 @@ def _request(sock: socket.socket, method: str, path: str, headers: dict[str, str
         data += chunk
     head, body = data.split(b"\r\n\r\n", 1)
     status = int(head.split()[1])
-    length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    length = [
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    ]
     while length and len(body) < length[0]:
         chunk = sock.recv(65536)
         assert chunk, "the server closed the connection"
@@ -142,8 +158,9 @@ def _request(sock: socket.socket, method: str, path: str, headers: dict[str, str
 
 def test_a_get_sse_arriving_once_shutdown_has_begun_is_refused_with_503(tmp_path):
     # One worker, so the kept-alive connection and the stream that shows shutdown began share it.
-    gateway = start_http_gateway(tmp_path, WEB_CONCURRENCY="1",
-                                 GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT} --keep-alive 60")
+    gateway = start_http_gateway(
+        tmp_path, WEB_CONCURRENCY="1", GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT} --keep-alive 60"
+    )
     auth = {"Authorization": f"Bearer {WEATHER}"}
     try:
         kept = socket.create_connection(("127.0.0.1", gateway.server.port), timeout=15)
@@ -164,29 +181,53 @@ def test_streams_of_mcp_opened_once_shutdown_has_begun_are_refused_or_ended_at_o
     final result at once: neither is held open until the graceful timeout cuts it."""
     from tests.support.http_gateway import stateless_meta
 
-    gateway = start_http_gateway(tmp_path, WEB_CONCURRENCY="1",
-                                 GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT} --keep-alive 60")
+    gateway = start_http_gateway(
+        tmp_path, WEB_CONCURRENCY="1", GUNICORN_CMD_ARGS=f"--graceful-timeout {GRACEFUL_TIMEOUT} --keep-alive 60"
+    )
     try:
         session_id = initialize(gateway.url)
         # Two kept-alive connections: a leaving worker serves one more request on each, then closes it.
         kept, other = (socket.create_connection(("127.0.0.1", gateway.server.port), timeout=15) for _ in range(2))
         for sock in (kept, other):
-            assert _request(sock, "POST", "/messages?sessionId=nope",
-                            {"Authorization": f"Bearer {WEATHER}", "Content-Length": "0"})[0] == 404
+            assert (
+                _request(
+                    sock,
+                    "POST",
+                    "/messages?sessionId=nope",
+                    {"Authorization": f"Bearer {WEATHER}", "Content-Length": "0"},
+                )[0]
+                == 404
+            )
         stream, _ = open_legacy(gateway.url, WEATHER)
         gateway.server.proc.send_signal(signal.SIGTERM)
         assert stream.closed.wait(GRACEFUL_TIMEOUT / 4) and stream.clean_end  # the worker is shutting down
-        status, body = _request(kept, "GET", "/mcp", mcp_headers(**{
-            "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}))
+        status, body = _request(
+            kept, "GET", "/mcp", mcp_headers(**{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+        )
         assert status == 503 and json.loads(body)["error"] == "shutting_down"
-        listen = json.dumps({"jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen",
-                             "params": {"notifications": {"toolsListChanged": True}, "_meta": stateless_meta()}})
+        listen = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": "sub",
+                "method": "subscriptions/listen",
+                "params": {"notifications": {"toolsListChanged": True}, "_meta": stateless_meta()},
+            }
+        )
         kept.close()
         kept = other
-        kept.sendall(("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in mcp_headers(**{"MCP-Protocol-Version": "2026-07-28",
-                                                       "Mcp-Method": "subscriptions/listen"}).items())
-                      + f"Content-Length: {len(listen)}\r\n\r\n" + listen).encode())
+        kept.sendall(
+            (
+                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "".join(
+                    f"{k}: {v}\r\n"
+                    for k, v in mcp_headers(
+                        **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}
+                    ).items()
+                )
+                + f"Content-Length: {len(listen)}\r\n\r\n"
+                + listen
+            ).encode()
+        )
         received = b""
         while b'"resultType":"complete"' not in received.replace(b" ", b""):
             chunk = kept.recv(65536)
@@ -218,11 +259,15 @@ def test_on_postgresql_a_post_for_a_stream_whose_replica_died_gets_404_from_anot
         stream, endpoint = open_legacy(a.url, WEATHER)
         initialize_legacy(a.url, endpoint, stream, WEATHER)
         # While A lives, B accepts the session's POSTs and the answers arrive on A's stream.
-        assert post_legacy(b.url, endpoint, {"jsonrpc": "2.0", "id": "via-b", "method": "ping"}, WEATHER).status_code == 202
+        assert (
+            post_legacy(b.url, endpoint, {"jsonrpc": "2.0", "id": "via-b", "method": "ping"}, WEATHER).status_code
+            == 202
+        )
         assert stream.next_json() == {"jsonrpc": "2.0", "id": "via-b", "result": {}}
         _kill_hard(a.server)
         stream.close()
         session_id = endpoint.split("=", 1)[1]
+
         def refused():
             answer = post_legacy(b.url, endpoint, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, WEATHER)
             return (answer.status_code, answer.text) if answer.status_code != 202 else None

@@ -1,4 +1,5 @@
 """`mcp-gateway -stdio` as a real process, judged by the official MCP Python SDK and by raw JSON-RPC lines."""
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,22 @@ def catalog(sqlite_app, upstream):
     """Two APIs on one real upstream, and tokens scoped to each."""
     weather = add_connection(sqlite_app, "Weather", upstream.url, "weather_", timeout_seconds=2.0)
     billing = add_connection(sqlite_app, "Billing", upstream.url + "/billing", "billing_", timeout_seconds=2.0)
-    add_endpoint(sqlite_app, weather, "get_forecast", "/forecast", schema={
-        "type": "object",
-        "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"},
-                       "current_weather": {"type": "boolean"}},
-        "required": ["latitude", "longitude"],
-    }, description="Retrieve real-time weather and forecast data for coordinates")
+    add_endpoint(
+        sqlite_app,
+        weather,
+        "get_forecast",
+        "/forecast",
+        schema={
+            "type": "object",
+            "properties": {
+                "latitude": {"type": "number"},
+                "longitude": {"type": "number"},
+                "current_weather": {"type": "boolean"},
+            },
+            "required": ["latitude", "longitude"],
+        },
+        description="Retrieve real-time weather and forecast data for coordinates",
+    )
     add_endpoint(sqlite_app, weather, "get_station", "/stations/{{id}}", schema=ID_SCHEMA)
     add_endpoint(sqlite_app, billing, "get_invoice", "/invoices/{id}", schema=ID_SCHEMA)
     add_token(sqlite_app, "Weather Team Token", WEATHER_TOKEN, "weather_*")
@@ -53,7 +64,9 @@ def _sdk(env, mode, body):
     return anyio.run(main)
 
 
-@pytest.mark.parametrize("mode, version", [("legacy", "2025-11-25"), ("auto", "2026-07-28"), ("2026-07-28", "2026-07-28")])
+@pytest.mark.parametrize(
+    "mode, version", [("legacy", "2025-11-25"), ("auto", "2026-07-28"), ("2026-07-28", "2026-07-28")]
+)
 def test_sdk_client_lists_and_calls_tools_in_each_protocol_era(catalog, mode, version):
     env = gateway_env(catalog["db"], WEATHER_TOKEN)
 
@@ -90,8 +103,13 @@ def test_sdk_client_sees_tool_errors_for_invalid_arguments_without_an_upstream_c
 
 def test_reference_tools_list_example_shows_only_weather_tools(catalog):
     env = gateway_env(catalog["db"], WEATHER_TOKEN)
-    out = subprocess.run([MCP_GATEWAY, "-stdio"], input=b'{"jsonrpc":"2.0","method":"tools/list","id":1}\n',
-                         capture_output=True, env=env, timeout=30)
+    out = subprocess.run(
+        [MCP_GATEWAY, "-stdio"],
+        input=b'{"jsonrpc":"2.0","method":"tools/list","id":1}\n',
+        capture_output=True,
+        env=env,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr.decode()
     lines = out.stdout.decode().splitlines()
     assert len(lines) == 1
@@ -112,13 +130,16 @@ def test_tools_call_outside_scope_answers_method_not_found_and_unknown_tool_inva
     assert upstream.seen == []
 
 
-@pytest.mark.parametrize("value, raw_segment", [
-    ("../admin", "..%2Fadmin"),
-    ("a?x=1#frag", "a%3Fx%3D1%23frag"),
-    ("//evil.example/x", "%2F%2Fevil.example%2Fx"),
-    ("%2F", "%252F"),
-    ("caf\u00e9 \u2603", "caf%C3%A9%20%E2%98%83"),
-])
+@pytest.mark.parametrize(
+    "value, raw_segment",
+    [
+        ("../admin", "..%2Fadmin"),
+        ("a?x=1#frag", "a%3Fx%3D1%23frag"),
+        ("//evil.example/x", "%2F%2Fevil.example%2Fx"),
+        ("%2F", "%252F"),
+        ("caf\u00e9 \u2603", "caf%C3%A9%20%E2%98%83"),
+    ],
+)
 def test_path_parameters_reach_the_upstream_as_exactly_one_segment(catalog, upstream, value, raw_segment):
     with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
         response = gw.request("tools/call", {"name": "weather_get_station", "arguments": {"id": value}})
@@ -155,7 +176,10 @@ def test_upstream_failures_become_errors_naming_the_connection(sqlite_app, upstr
     assert timed_out["error"]["code"] == -32603
     assert "Slow API" in timed_out["error"]["message"] and "timed out" in timed_out["error"]["message"]
     assert failed["result"]["isError"] is True
-    assert "503" in failed["result"]["content"][0]["text"] and "database exploded" in failed["result"]["content"][0]["text"]
+    assert (
+        "503" in failed["result"]["content"][0]["text"]
+        and "database exploded" in failed["result"]["content"][0]["text"]
+    )
     assert missing["result"]["isError"] is True and "404" in missing["result"]["content"][0]["text"]
     assert text["result"] == {"content": [{"type": "text", "text": "plain words"}], "isError": False}
 
@@ -178,13 +202,25 @@ def test_a_slow_tool_does_not_block_ping_or_other_calls(catalog, upstream):
     upstream.route("/stations/", lambda r: (release.wait(10), json_response({"slow": True}))[1])
     try:
         with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
-            gw.send({"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
-                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}}})
+            gw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": "slow",
+                    "method": "tools/call",
+                    "params": {"name": "weather_get_station", "arguments": {"id": "x"}},
+                }
+            )
             wait_for(lambda: any(s.path.startswith("/stations/") for s in upstream.seen), what="slow call to arrive")
             gw.send({"jsonrpc": "2.0", "id": "ping", "method": "ping"})
             first = gw.recv()
-            gw.send({"jsonrpc": "2.0", "id": "fast", "method": "tools/call",
-                     "params": {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}}})
+            gw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": "fast",
+                    "method": "tools/call",
+                    "params": {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}},
+                }
+            )
             second = gw.recv()
             release.set()
             third = gw.recv()
@@ -199,8 +235,14 @@ def test_eof_finishes_calls_in_flight_and_exits_zero(catalog, upstream):
     upstream.route("/stations/", lambda r: (release.wait(10), json_response({"done": True}))[1])
     gw = StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN))
     try:
-        gw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                 "params": {"name": "weather_get_station", "arguments": {"id": "x"}}})
+        gw.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "weather_get_station", "arguments": {"id": "x"}},
+            }
+        )
         wait_for(lambda: upstream.seen, what="the call to reach the upstream")
         gw.proc.stdin.close()
         wait_for(lambda: "stdin closed; finishing 1 request(s) in flight" in gw.stderr, what="EOF to be seen")
@@ -221,13 +263,23 @@ def test_an_invalid_token_fails_closed_before_serving(sqlite_app, case):
         add_token(sqlite_app, "Off", "disabled_token_value_000000001", "*", enabled=False)
         token = "disabled_token_value_000000001"
     elif case == "expired":
-        add_token(sqlite_app, "Old", "expired_token_value_0000000001", "*",
-                  expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        add_token(
+            sqlite_app,
+            "Old",
+            "expired_token_value_0000000001",
+            "*",
+            expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        )
         token = "expired_token_value_0000000001"
     else:
         token = "no_such_token_anywhere_000000001"
-    out = subprocess.run([MCP_GATEWAY, "-stdio"], input=b'{"jsonrpc":"2.0","method":"tools/list","id":1}\n',
-                         capture_output=True, env=gateway_env(sqlite_app.config["DATABASE_PATH"], token), timeout=30)
+    out = subprocess.run(
+        [MCP_GATEWAY, "-stdio"],
+        input=b'{"jsonrpc":"2.0","method":"tools/list","id":1}\n',
+        capture_output=True,
+        env=gateway_env(sqlite_app.config["DATABASE_PATH"], token),
+        timeout=30,
+    )
     assert out.returncode == 2
     assert out.stdout == b""
     assert "MCP_GATEWAY_TOKEN" in out.stderr.decode()
@@ -243,15 +295,25 @@ def test_catalog_changes_from_another_process_reach_a_running_stdio_process(cata
         update(sqlite_app, Endpoint, station, enabled=False)
         changed_at = time.monotonic()
         counter = iter(range(2, 1000))
-        wait_for(lambda: len(gw.request("tools/list", id=next(counter))["result"]["tools"]) == 1,
-                 timeout=5, interval=0.05, what="the disabled tool to disappear")
+        wait_for(
+            lambda: len(gw.request("tools/list", id=next(counter))["result"]["tools"]) == 1,
+            timeout=5,
+            interval=0.05,
+            what="the disabled tool to disappear",
+        )
         seen_after = time.monotonic() - changed_at
         with sqlite_app.app_context():
             token_id = db.session.scalar(select(ClientToken.id).where(ClientToken.name == "Weather Team Token"))
         update(sqlite_app, ClientToken, token_id, enabled=False)
-        wait_for(lambda: gw.request("tools/list", id=next(counter))["result"]["tools"] == [],
-                 timeout=5, interval=0.05, what="the disabled token to lose its tools")
-        denied = gw.request("tools/call", {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}}, id=999)
+        wait_for(
+            lambda: gw.request("tools/list", id=next(counter))["result"]["tools"] == [],
+            timeout=5,
+            interval=0.05,
+            what="the disabled token to lose its tools",
+        )
+        denied = gw.request(
+            "tools/call", {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}}, id=999
+        )
     assert denied["error"]["code"] == -32601
     # The refresh interval is 0.5 s; the issue promises one second. Generous bound: this is not a benchmark.
     assert seen_after < 3.0
@@ -270,7 +332,9 @@ def test_every_call_is_audited_with_a_digest_instead_of_argument_values(catalog,
         token = db.session.scalar(select(ClientToken).where(ClientToken.name == "Weather Team Token"))
         assert token.last_used_at is not None
     assert [(r.tool_name, r.status) for r in rows] == [
-        ("weather_get_station", "success"), ("billing_get_invoice", "denied"), ("weather_get_forecast", "failure"),
+        ("weather_get_station", "success"),
+        ("billing_get_invoice", "denied"),
+        ("weather_get_forecast", "failure"),
     ]
     assert {r.token_name for r in rows} == {"Weather Team Token"}
     assert rows[0].http_status == 200 and rows[0].transport == "stdio" and rows[0].duration_ms > 0
@@ -296,21 +360,43 @@ def test_a_lone_surrogate_in_a_tool_name_or_arguments_is_refused_cleanly_and_aud
         rows = db.session.scalars(select(ToolCallLog).order_by(ToolCallLog.id)).all()
     assert [(r.tool_name, r.status, r.transport, r.token_name) for r in rows] == [
         ("weather_get_station", "failure", "stdio", "Weather Team Token"),
-        ("weather_\ufffd", "failure", "stdio", "Weather Team Token")]
+        ("weather_\ufffd", "failure", "stdio", "Weather Team Token"),
+    ]
     assert all("surrogate" in r.error_message for r in rows)
     assert "Traceback" not in gw.stderr
 
 
 def test_stdout_carries_only_protocol_messages(catalog):
-    requests = b"".join(json.dumps(m).encode() + b"\n" for m in [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-         "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "weather_get_station", "arguments": {"id": "1"}}},
-    ])
-    out = subprocess.run([MCP_GATEWAY, "-stdio"], input=requests, capture_output=True,
-                         env=gateway_env(catalog["db"], WEATHER_TOKEN), timeout=30)
+    requests = b"".join(
+        json.dumps(m).encode() + b"\n"
+        for m in [
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            },
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {"name": "weather_get_station", "arguments": {"id": "1"}},
+            },
+        ]
+    )
+    out = subprocess.run(
+        [MCP_GATEWAY, "-stdio"],
+        input=requests,
+        capture_output=True,
+        env=gateway_env(catalog["db"], WEATHER_TOKEN),
+        timeout=30,
+    )
     assert out.returncode == 0
     responses = [json.loads(line) for line in out.stdout.decode().splitlines()]
     assert sorted(r["id"] for r in responses) == [1, 2, 3]
@@ -324,11 +410,22 @@ def test_a_cancelled_call_gets_no_response_and_the_session_carries_on(catalog, u
     upstream.route("/stations/", lambda r: (release.wait(10), json_response({"late": True}))[1])
     try:
         gw = StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN))
-        gw.send({"jsonrpc": "2.0", "id": "doomed", "method": "tools/call",
-                 "params": {"name": "weather_get_station", "arguments": {"id": "x"}}})
+        gw.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "doomed",
+                "method": "tools/call",
+                "params": {"name": "weather_get_station", "arguments": {"id": "x"}},
+            }
+        )
         wait_for(lambda: upstream.seen, what="the call to reach the upstream")
-        gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                 "params": {"requestId": "doomed", "reason": "user gave up"}})
+        gw.send(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": "doomed", "reason": "user gave up"},
+            }
+        )
         # Handled in order on the reader: once ping is answered, the cancel has been processed.
         assert gw.request("ping", id="after-cancel") == {"jsonrpc": "2.0", "id": "after-cancel", "result": {}}
         release.set()
@@ -347,8 +444,14 @@ def test_a_cancelled_call_closes_its_upstream_connection_and_is_audited_as_cance
         connection = add_connection(sqlite_app, "Hang", hanging.url, "weather_hang_", timeout_seconds=60)
         add_endpoint(sqlite_app, connection, "wait", "/wait/{{id}}", schema=ID_SCHEMA)
         with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
-            gw.send({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                     "params": {"name": "weather_hang_wait", "arguments": {"id": "stdio"}}})
+            gw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 3,
+                    "method": "tools/call",
+                    "params": {"name": "weather_hang_wait", "arguments": {"id": "stdio"}},
+                }
+            )
             hanging.wait_arrived("/wait/stdio")
             gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}})
             hanging.wait_hung_up("/wait/stdio")  # the upstream wait stopped at once, not at its 60 s timeout
@@ -357,7 +460,9 @@ def test_a_cancelled_call_closes_its_upstream_connection_and_is_audited_as_cance
 
         def row():
             with sqlite_app.app_context():
-                found = db.session.scalars(select(ToolCallLog).where(ToolCallLog.tool_name == "weather_hang_wait")).all()
+                found = db.session.scalars(
+                    select(ToolCallLog).where(ToolCallLog.tool_name == "weather_hang_wait")
+                ).all()
                 db.session.expunge_all()
             return found
 
@@ -376,8 +481,14 @@ def test_a_call_cancelled_while_queued_never_reaches_the_upstream(catalog, upstr
     try:
         gw = StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN))
         for i in range(WORKERS + 1):
-            gw.send({"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                     "params": {"name": "weather_get_station", "arguments": {"id": f"s{i}"}}})
+            gw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "tools/call",
+                    "params": {"name": "weather_get_station", "arguments": {"id": f"s{i}"}},
+                }
+            )
         wait_for(lambda: len(upstream.seen) == WORKERS, what="every worker to be busy")
         # The pool is saturated: ping is still answered at once, and the queued call can be cancelled.
         gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": WORKERS}})
@@ -447,8 +558,9 @@ def test_a_tool_with_a_broken_schema_fails_cleanly_and_is_audited(sqlite_app, up
 
 
 def test_a_missing_secret_fails_the_call_before_any_upstream_request(sqlite_app, upstream):
-    conn = add_connection(sqlite_app, "Ledger API", upstream.url, "ledger_", auth_type="bearer",
-                          auth_secret_ref="prod/ledger/api-key")
+    conn = add_connection(
+        sqlite_app, "Ledger API", upstream.url, "ledger_", auth_type="bearer", auth_secret_ref="prod/ledger/api-key"
+    )
     add_endpoint(sqlite_app, conn, "balance", "/balance")
     with StdioGateway(gateway_env(sqlite_app.config["DATABASE_PATH"])) as gw:
         reply = gw.request("tools/call", {"name": "ledger_balance"}, id=1)
@@ -465,8 +577,11 @@ FAST_WATCH = {"CATALOG_REFRESH_SECONDS": "0.05"}
 
 
 def _initialized(gw: StdioGateway) -> dict:
-    init = gw.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                     "clientInfo": {"name": "t", "version": "1"}}, id="init")
+    init = gw.request(
+        "initialize",
+        {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        id="init",
+    )
     gw.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
     return init
 
@@ -498,16 +613,25 @@ def test_an_initialized_client_hears_list_changed_only_for_changes_to_its_own_to
 
 
 def test_a_client_that_has_not_finished_the_handshake_hears_no_list_changed(catalog, sqlite_app):
-    with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as gw, \
-            StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as witness:
-        gw.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                  "clientInfo": {"name": "t", "version": "1"}}, id="init")  # no `initialized`
+    with (
+        StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as gw,
+        StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as witness,
+    ):
+        gw.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+            id="init",
+        )  # no `initialized`
         _initialized(witness)
         add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
         _next_notification(witness, "notifications/tools/list_changed")
         # The witness shares the token and refresh interval; ask for tools/list so this process has seen it too.
-        wait_for(lambda: len(gw.request("tools/list", id=2)["result"]["tools"]) == 3, timeout=5, interval=0.05,
-                 what="the new tool to be listed")
+        wait_for(
+            lambda: len(gw.request("tools/list", id=2)["result"]["tools"]) == 3,
+            timeout=5,
+            interval=0.05,
+            what="the new tool to be listed",
+        )
         assert gw.request("ping", id="after")["id"] == "after"
 
 
@@ -515,13 +639,25 @@ def test_a_2026_client_hears_list_changed_on_its_subscriptions_listen_request(ca
     meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
     with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, **FAST_WATCH)) as gw:
         discovered = gw.request("server/discover", {"_meta": meta}, id=1)
-        gw.send({"jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen",
-                 "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": True}, "_meta": meta}})
+        gw.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "sub",
+                "method": "subscriptions/listen",
+                "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": True}, "_meta": meta},
+            }
+        )
         ack = _next_notification(gw, "notifications/subscriptions/acknowledged")
         add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
         note = _next_notification(gw, "notifications/tools/list_changed")
-        gw.send({"jsonrpc": "2.0", "id": "sub2", "method": "subscriptions/listen",
-                 "params": {"notifications": {"toolsListChanged": True}, "_meta": meta}})
+        gw.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "sub2",
+                "method": "subscriptions/listen",
+                "params": {"notifications": {"toolsListChanged": True}, "_meta": meta},
+            }
+        )
         _next_notification(gw, "notifications/subscriptions/acknowledged")
         gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "sub2"}})
         gw.proc.stdin.close()  # EOF ends the process: the open listen request gets its result, the cancelled one none
@@ -530,26 +666,36 @@ def test_a_2026_client_hears_list_changed_on_its_subscriptions_listen_request(ca
         wait_for(gw.stdout_done.is_set, timeout=5, what="stdout to close")
         assert gw.lines.empty()
     assert discovered["result"]["capabilities"] == {"tools": {"listChanged": True}}
-    assert ack["params"] == {"notifications": {"toolsListChanged": True},
-                             "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}
+    assert ack["params"] == {
+        "notifications": {"toolsListChanged": True},
+        "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"},
+    }
     assert note["params"] == {"_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}
-    assert rest == [{"jsonrpc": "2.0", "id": "sub",
-                     "result": {"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}}}]
+    assert rest == [
+        {
+            "jsonrpc": "2.0",
+            "id": "sub",
+            "result": {"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "sub"}},
+        }
+    ]
 
 
 _V = "io.modelcontextprotocol/protocolVersion"
 _CAPS = "io.modelcontextprotocol/clientCapabilities"
 
 
-@pytest.mark.parametrize("params, code", [
-    ({"notifications": {"toolsListChanged": True}}, -32022),  # no version: a handshake-era request
-    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2025-11-25", _CAPS: {}}}, -32022),
-    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: 20260728, _CAPS: {}}}, -32602),
-    ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2026-07-28"}}, -32602),
-    ({"_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
-    ({"notifications": True, "_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
-    ({"notifications": {}, "_meta": "2026-07-28"}, -32602),
-])
+@pytest.mark.parametrize(
+    "params, code",
+    [
+        ({"notifications": {"toolsListChanged": True}}, -32022),  # no version: a handshake-era request
+        ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2025-11-25", _CAPS: {}}}, -32022),
+        ({"notifications": {"toolsListChanged": True}, "_meta": {_V: 20260728, _CAPS: {}}}, -32602),
+        ({"notifications": {"toolsListChanged": True}, "_meta": {_V: "2026-07-28"}}, -32602),
+        ({"_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
+        ({"notifications": True, "_meta": {_V: "2026-07-28", _CAPS: {}}}, -32602),
+        ({"notifications": {}, "_meta": "2026-07-28"}, -32602),
+    ],
+)
 def test_a_malformed_or_pre_2026_subscriptions_listen_is_refused_and_the_process_keeps_serving(catalog, params, code):
     with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN)) as gw:
         answer = gw.request("subscriptions/listen", params, id=1)
@@ -573,7 +719,9 @@ def test_sdk_clients_of_both_eras_receive_list_changed(catalog, sqlite_app):
         params = StdioServerParameters(command=MCP_GATEWAY, args=["-stdio"], env=env)
         async with Client(params, mode="legacy", message_handler=on_message) as client:
             await client.list_tools()
-            await anyio.to_thread.run_sync(lambda: add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts"))
+            await anyio.to_thread.run_sync(
+                lambda: add_endpoint(sqlite_app, catalog["weather"], "get_alerts", "/alerts")
+            )
             with anyio.fail_after(10):
                 await heard.wait()
             return [t.name for t in (await client.list_tools()).tools]
@@ -599,8 +747,18 @@ def test_a_call_with_a_progress_token_gets_progress_before_its_result(catalog, u
     lines = []
     try:
         with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
-            gw.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}, "_meta": {"progressToken": "tok-1"}}})
+            gw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 7,
+                    "method": "tools/call",
+                    "params": {
+                        "name": "weather_get_station",
+                        "arguments": {"id": "x"},
+                        "_meta": {"progressToken": "tok-1"},
+                    },
+                }
+            )
             while len(lines) < 3:  # the start and two ticks while the upstream is held
                 lines.append(gw.recv())
             release.set()
@@ -622,7 +780,9 @@ def test_a_call_with_a_progress_token_gets_progress_before_its_result(catalog, u
 
 def test_a_call_without_a_progress_token_gets_only_its_result(catalog):
     with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
-        answer = gw.request("tools/call", {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}}, id=3)
+        answer = gw.request(
+            "tools/call", {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2}}, id=3
+        )
         assert answer["id"] == 3 and answer["result"]["isError"] is False
         assert gw.request("ping", id="after")["id"] == "after"
 
@@ -635,17 +795,32 @@ def test_a_cancelled_call_stops_its_progress_and_sends_neither_a_final_progress_
     after_cancel = []
     try:
         with StdioGateway(gateway_env(catalog["db"], WEATHER_TOKEN, PROGRESS_INTERVAL_SECONDS="0.05")) as gw:
-            gw.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                     "params": {"name": "weather_get_station", "arguments": {"id": "x"}, "_meta": {"progressToken": 5}}})
+            gw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 7,
+                    "method": "tools/call",
+                    "params": {"name": "weather_get_station", "arguments": {"id": "x"}, "_meta": {"progressToken": 5}},
+                }
+            )
             assert [gw.recv()["params"]["progress"] for _ in range(2)] == [0, 1]
             gw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}})
             gw.send({"jsonrpc": "2.0", "id": "ping", "method": "ping"})
             while gw.recv().get("id") != "ping":
                 pass  # a tick already on its way when the cancel arrived may still come first
             # A second call's ticks are the clock: three of them leave the cancelled call time for three too.
-            gw.send({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
-                     "params": {"name": "weather_get_forecast", "arguments": {"latitude": 1, "longitude": 2},
-                                "_meta": {"progressToken": "clock"}}})
+            gw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 8,
+                    "method": "tools/call",
+                    "params": {
+                        "name": "weather_get_forecast",
+                        "arguments": {"latitude": 1, "longitude": 2},
+                        "_meta": {"progressToken": "clock"},
+                    },
+                }
+            )
             while sum(m["params"]["progressToken"] == "clock" for m in after_cancel) < 4:
                 after_cancel.append(gw.recv())
             release.set()

@@ -1,4 +1,5 @@
 """Streamable HTTP at /mcp on a real gunicorn+gevent gateway: both eras, auth, origin, sessions, streams."""
+
 from __future__ import annotations
 
 import base64
@@ -43,24 +44,34 @@ def _post(gw, body, token=WEATHER, **headers):
 
 
 def _call(gw, session_id, name, arguments, id=2, token=WEATHER, version="2025-11-25"):
-    return _post(gw, {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}},
-                 token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": version})
+    return _post(
+        gw,
+        {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}},
+        token,
+        **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": version},
+    )
 
 
 # -- authentication ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("token", [None, "unknown_token_000000000000000001", DISABLED, EXPIRED])
 def test_requests_without_a_valid_token_get_401_pointing_at_resource_metadata(gw, token):
     response = _post(gw, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, token)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == (
-        f'Bearer resource_metadata="{gw.url}/.well-known/oauth-protected-resource"')
+        f'Bearer resource_metadata="{gw.url}/.well-known/oauth-protected-resource"'
+    )
     assert "token" in response.json()["message"]
 
 
 def test_a_token_in_the_query_string_is_never_accepted(gw):
-    response = requests.post(gw.url + f"/mcp?access_token={WEATHER}", headers=mcp_headers(None),
-                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)
+    response = requests.post(
+        gw.url + f"/mcp?access_token={WEATHER}",
+        headers=mcp_headers(None),
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        timeout=10,
+    )
     assert response.status_code == 401
 
 
@@ -73,9 +84,14 @@ def test_protected_resource_metadata_is_served(gw):
 
 # -- transport hygiene -------------------------------------------------------------
 
+
 def test_a_foreign_origin_is_refused_and_allowed_ones_pass(gw):
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     assert _post(gw, body, Origin="https://evil.example").status_code == 403
     assert _post(gw, body, Origin="null").status_code == 403
     assert _post(gw, body, Origin="https://portal.example").status_code == 200
@@ -88,15 +104,21 @@ def test_a_foreign_host_on_a_loopback_binding_is_refused(gw):
 
 
 def test_accept_must_list_json_and_event_stream(gw):
-    response = requests.post(gw.url + "/mcp", headers={**mcp_headers(), "Accept": "application/json"},
-                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)
+    response = requests.post(
+        gw.url + "/mcp",
+        headers={**mcp_headers(), "Accept": "application/json"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        timeout=10,
+    )
     assert response.status_code == 406
 
 
 def test_bodies_over_the_limit_get_413_and_wrong_content_types_415(gw):
     huge = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x" * 70_000}}
     assert _post(gw, huge).status_code == 413
-    response = requests.post(gw.url + "/mcp", headers={**mcp_headers(), "Content-Type": "text/plain"}, data="{}", timeout=10)
+    response = requests.post(
+        gw.url + "/mcp", headers={**mcp_headers(), "Content-Type": "text/plain"}, data="{}", timeout=10
+    )
     assert response.status_code == 415
 
 
@@ -124,7 +146,7 @@ def test_refused_requests_are_counted_in_metrics(gw):
     def refused() -> float:
         text = requests.get(gw.url + "/metrics", headers=METRICS_AUTH, timeout=10).text
         prefix = 'mcp_http_rejected_requests_total{method="POST",status="401",transport="streamable_http"} '
-        return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
+        return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
 
     before = refused()
     for _ in range(3):
@@ -139,27 +161,45 @@ def test_malformed_json_is_a_parse_error_with_400(gw):
 
 # -- handshake era -------------------------------------------------------------------
 
+
 def test_handshake_session_lifecycle(gw):
     session_id = initialize(gw.url)
     assert len(session_id) >= 32 and all(0x21 <= ord(c) <= 0x7E for c in session_id)
-    listed = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, **{"Mcp-Session-Id": session_id,
-                                                                                 "MCP-Protocol-Version": "2025-11-25"})
+    listed = _post(
+        gw,
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"},
+    )
     assert [t["name"] for t in listed.json()["result"]["tools"]] == [
-        "weather_get_forecast", "weather_get_station", "weather_slow_report"]
+        "weather_get_forecast",
+        "weather_get_station",
+        "weather_slow_report",
+    ]
     called = _call(gw, session_id, "weather_get_station", {"id": "../x"})
     assert called.json()["result"]["structuredContent"]["path"] == "/stations/../x"
     assert gw.upstream.seen[-1].path == "/stations/..%2Fx"
-    notification = _post(gw, {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                         **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+    notification = _post(
+        gw,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"},
+    )
     assert notification.status_code == 202 and notification.content == b""
     ended = requests.delete(gw.url + "/mcp", headers=mcp_headers(**{"Mcp-Session-Id": session_id}), timeout=10)
     assert ended.status_code == 204
+
     # At once on the worker that took the DELETE, within SESSION_CACHE_SECONDS (0.25 s) on the other;
     # after that every worker refuses it, over fresh connections (either worker may take them).
     def refused_everywhere():
-        return all(requests.post(gw.url + "/mcp", timeout=10, data=json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
-                                 headers=mcp_headers(**{"Mcp-Session-Id": session_id, "Connection": "close"})).status_code == 404
-                   for _ in range(10))
+        return all(
+            requests.post(
+                gw.url + "/mcp",
+                timeout=10,
+                data=json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+                headers=mcp_headers(**{"Mcp-Session-Id": session_id, "Connection": "close"}),
+            ).status_code
+            == 404
+            for _ in range(10)
+        )
 
     wait_for(refused_everywhere, timeout=5, interval=0.1, what="the ended session to be refused by every worker")
 
@@ -172,8 +212,11 @@ def test_session_rules_missing_unknown_and_foreign(gw):
     session_id = initialize(gw.url, WEATHER)
     foreign = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, BILLING, **{"Mcp-Session-Id": session_id})
     assert foreign.status_code == 404
-    bad_version = _post(gw, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-                        **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "1999-01-01"})
+    bad_version = _post(
+        gw,
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "1999-01-01"},
+    )
     assert bad_version.status_code == 400
 
 
@@ -188,10 +231,18 @@ def test_scopes_apply_over_http_exactly_as_over_stdio(gw):
 def test_a_streamed_call_sends_progress_while_the_upstream_is_slow(gw):
     session_id = initialize(gw.url)
     gw.release.clear()
-    response = requests.post(gw.url + "/mcp", stream=True, timeout=30, headers=mcp_headers(**{
-        "Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}), json={
-        "jsonrpc": "2.0", "id": 9, "method": "tools/call",
-        "params": {"name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p-1"}}})
+    response = requests.post(
+        gw.url + "/mcp",
+        stream=True,
+        timeout=30,
+        headers=mcp_headers(**{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}),
+        json={
+            "jsonrpc": "2.0",
+            "id": 9,
+            "method": "tools/call",
+            "params": {"name": "weather_slow_report", "arguments": {}, "_meta": {"progressToken": "p-1"}},
+        },
+    )
     assert response.headers["Content-Type"].startswith("text/event-stream")
     reader = SseReader(response)
     progress = [json.loads(reader.next()[1]) for _ in range(3)]  # start + two waits while the upstream hangs
@@ -211,8 +262,12 @@ def test_a_streamed_call_sends_progress_while_the_upstream_is_slow(gw):
 
 def test_the_standalone_stream_hears_list_changed_when_an_endpoint_is_added(gw):
     session_id = initialize(gw.url)
-    response = requests.get(gw.url + "/mcp", stream=True, timeout=30,
-                            headers=mcp_headers(**{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}))
+    response = requests.get(
+        gw.url + "/mcp",
+        stream=True,
+        timeout=30,
+        headers=mcp_headers(**{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}),
+    )
     assert response.status_code == 200
     reader = SseReader(response)
     wait_for(lambda: reader.comments >= 1, what="the stream to open")
@@ -224,6 +279,7 @@ def test_the_standalone_stream_hears_list_changed_when_an_endpoint_is_added(gw):
 
 
 # -- stateless 2026-07-28 era --------------------------------------------------------
+
 
 def _stateless(gw, method, params=None, token=WEATHER, id=1, **headers):
     body = {"jsonrpc": "2.0", "id": id, "method": method, "params": {**(params or {}), "_meta": stateless_meta()}}
@@ -259,7 +315,9 @@ def test_stateless_header_body_mismatches_are_rejected(gw):
         assert response.status_code == 400, headers
         assert response.json()["error"]["code"] == -32020, headers
     encoded = "=?base64?" + base64.b64encode(b"weather_get_station").decode() + "?="
-    ok = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "1"}}, **{"Mcp-Name": encoded})
+    ok = _stateless(
+        gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "1"}}, **{"Mcp-Name": encoded}
+    )
     assert ok.status_code == 200 and "result" in ok.json()
 
 
@@ -272,8 +330,11 @@ def test_stateless_unknown_methods_are_404_and_unknown_versions_400(gw):
     assert "2026-07-28" in bad.json()["error"]["data"]["supported"]
 
 
-@pytest.mark.parametrize("params", [{}, {"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}}],
-                         ids=["no-meta", "meta-without-version"])
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}}],
+    ids=["no-meta", "meta-without-version"],
+)
 def test_a_2026_request_whose_meta_lacks_the_protocol_version_gets_invalid_params_400(gw, params):
     """2026-07-28 requires `_meta` with io.modelcontextprotocol/protocolVersion on every request;
     without it the params are invalid: -32602 with HTTP 400 (the conformance suite's
@@ -297,9 +358,10 @@ def test_methods_removed_in_2026_07_28_get_404_method_not_found_in_that_era(gw, 
 
 def test_a_2026_notification_without_mcp_method_is_accepted(gw):
     """The revision's header rules (Mcp-Method, the mirrored _meta version) are for requests."""
-    for body in ({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}},
-                 {"jsonrpc": "2.0", "method": "notifications/cancelled",
-                  "params": {"requestId": 9, "_meta": stateless_meta()}}):
+    for body in (
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}},
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9, "_meta": stateless_meta()}},
+    ):
         response = _post(gw, body, **{"MCP-Protocol-Version": "2026-07-28"})
         assert response.status_code == 202, (body, response.text)
 
@@ -312,8 +374,11 @@ def _tenant_tool(gw):
     name = "weather_tenant_report"
     if name not in _REGISTERED:
         gw.upstream.route("/tenant-report", echo)
-        schema = {"type": "object", "required": ["tenant"],
-                  "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}, "days": {"type": "integer"}}}
+        schema = {
+            "type": "object",
+            "required": ["tenant"],
+            "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}, "days": {"type": "integer"}},
+        }
         add_endpoint(gw.app, gw.weather_connection, "tenant_report", "/tenant-report", schema=schema)
         _REGISTERED.add(name)
 
@@ -355,23 +420,34 @@ def test_mcp_param_headers_are_not_checked_in_the_handshake_era_or_for_unmarked_
     session_id = initialize(gw.url)
     old = _call(gw, session_id, name, {"tenant": "acme"})
     assert old.status_code == 200 and "result" in old.json()
-    plain = _stateless(gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "7"}},
-                       **{"Mcp-Param-Tenant": "whatever"})
+    plain = _stateless(
+        gw, "tools/call", {"name": "weather_get_station", "arguments": {"id": "7"}}, **{"Mcp-Param-Tenant": "whatever"}
+    )
     assert plain.status_code == 200 and "result" in plain.json()
 
 
 def test_stateless_clients_get_405_for_get_and_delete(gw):
     for method in ("get", "delete"):
-        response = requests.request(method, gw.url + "/mcp", timeout=10,
-                                    headers=mcp_headers(**{"MCP-Protocol-Version": "2026-07-28"}))
+        response = requests.request(
+            method, gw.url + "/mcp", timeout=10, headers=mcp_headers(**{"MCP-Protocol-Version": "2026-07-28"})
+        )
         assert response.status_code == 405 and response.headers["Allow"] == "POST"
 
 
 def test_subscriptions_listen_carries_list_changed(gw):
-    body = {"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen",
-            "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": True}, "_meta": stateless_meta()}}
-    response = requests.post(gw.url + "/mcp", stream=True, timeout=30, data=json.dumps(body), headers=mcp_headers(**{
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}))
+    body = {
+        "jsonrpc": "2.0",
+        "id": "sub-1",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": True}, "_meta": stateless_meta()},
+    }
+    response = requests.post(
+        gw.url + "/mcp",
+        stream=True,
+        timeout=30,
+        data=json.dumps(body),
+        headers=mcp_headers(**{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}),
+    )
     reader = SseReader(response)
     ack = json.loads(reader.next()[1])
     assert ack["method"] == "notifications/subscriptions/acknowledged"
@@ -385,6 +461,7 @@ def test_subscriptions_listen_carries_list_changed(gw):
 
 
 # -- the official SDK client -----------------------------------------------------------
+
 
 def _sdk(gw, mode, token, body):
     async def main():
@@ -441,8 +518,11 @@ def test_a_hanging_upstream_ties_up_only_its_own_greenlet(tmp_path):
         slow.start()
         wait_for(lambda: any(s.path == "/slow" for s in single.upstream.seen), what="the slow call to hang upstream")
         with ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(lambda i: _call(single, session_id, "weather_get_station", {"id": str(i)}, id=i + 10),
-                                    range(40)))
+            results = list(
+                pool.map(
+                    lambda i: _call(single, session_id, "weather_get_station", {"id": str(i)}, id=i + 10), range(40)
+                )
+            )
         assert all(r.json()["result"]["structuredContent"]["path"] == f"/stations/{i}" for i, r in enumerate(results))
         assert slow.is_alive()  # still waiting upstream while 40 others were served by the same worker
         metrics = requests.get(single.url + "/metrics", headers=METRICS_AUTH, timeout=10)
@@ -461,9 +541,15 @@ def test_clients_carry_on_across_a_gateway_restart(tmp_path):
         before = _call(gateway, session_id, "weather_get_station", {"id": "a"})
         assert before.status_code == 200
         gateway.server.stop()
-        restarted = GatewayServer(gateway.server.env["DATABASE_PATH"], PORT=str(gateway.server.port),
-                                  **{k: v for k, v in gateway.server.env.items() if k in (
-                                      "WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS", "CATALOG_REFRESH_SECONDS")}).start()
+        restarted = GatewayServer(
+            gateway.server.env["DATABASE_PATH"],
+            PORT=str(gateway.server.port),
+            **{
+                k: v
+                for k, v in gateway.server.env.items()
+                if k in ("WEB_CONCURRENCY", "SSE_KEEPALIVE_SECONDS", "CATALOG_REFRESH_SECONDS")
+            },
+        ).start()
         gateway.server = restarted
         # Sessions live in the database: the old one still works, and a new client negotiates a new one.
         assert _call(gateway, session_id, "weather_get_station", {"id": "b"}).json()["result"]["isError"] is False
@@ -479,13 +565,18 @@ def test_clients_carry_on_across_a_gateway_restart(tmp_path):
 
 # -- input that has no UTF-8 form (issue 10, item 9) ----------------------------------------------
 
+
 def test_a_lone_surrogate_in_a_tool_name_or_arguments_gets_invalid_params_and_an_audit_row(gw):
     session_id = initialize(gw.url)
     seen_before = len(gw.upstream.seen)
     bad_arguments = _call(gw, session_id, "weather_get_station", {"id": "\ud800"}, id=41)
     bad_name = _call(gw, session_id, "weather_get_\udc00", {}, id=42)
-    bad_id = _post(gw, {"jsonrpc": "2.0", "id": "\ud83d", "method": "ping"}, WEATHER,
-                   **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+    bad_id = _post(
+        gw,
+        {"jsonrpc": "2.0", "id": "\ud83d", "method": "ping"},
+        WEATHER,
+        **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"},
+    )
 
     assert bad_arguments.status_code == 200 and bad_arguments.json()["id"] == 41
     assert bad_arguments.json()["error"]["code"] == -32602 and "surrogate" in bad_arguments.json()["error"]["message"]
@@ -499,8 +590,10 @@ def test_a_lone_surrogate_in_a_tool_name_or_arguments_gets_invalid_params_and_an
     rows = audit_rows_for(gw, "streamable_http", "surrogate", 3)
     # Sorted: each gunicorn worker writes its own audit batches, so row order is not request order.
     assert sorted((r.tool_name, r.status, r.token_name) for r in rows) == [
-        ("weather_get_station", "failure", "Weather Team Token"), ("weather_get_station", "failure", "Weather Team Token"),
-        ("weather_get_\ufffd", "failure", "Weather Team Token")]
+        ("weather_get_station", "failure", "Weather Team Token"),
+        ("weather_get_station", "failure", "Weather Team Token"),
+        ("weather_get_\ufffd", "failure", "Weather Team Token"),
+    ]
     assert "Traceback" not in gw.server.log
 
 
@@ -511,12 +604,24 @@ def test_a_tools_call_refused_by_the_transport_before_the_core_is_still_audited(
     name = "weather_refusal_probe"  # this test's own rows: the module's gateway is shared
     call = {"name": name, "arguments": {"id": "KSFO"}}
     mismatch = _stateless(gw, "tools/call", call, id=51, **{"Mcp-Name": "weather_other_tool"})
-    no_session = _post(gw, {"jsonrpc": "2.0", "id": 52, "method": "tools/call", "params": call}, WEATHER,
-                       **{"MCP-Protocol-Version": "2025-11-25"})
-    unknown_session = _post(gw, {"jsonrpc": "2.0", "id": 53, "method": "tools/call", "params": call}, WEATHER,
-                            **{"Mcp-Session-Id": "no-such-session", "MCP-Protocol-Version": "2025-11-25"})
-    bad_version = _post(gw, {"jsonrpc": "2.0", "id": 54, "method": "tools/call", "params": call}, WEATHER,
-                        **{"Mcp-Session-Id": initialize(gw.url), "MCP-Protocol-Version": "1999-01-01"})
+    no_session = _post(
+        gw,
+        {"jsonrpc": "2.0", "id": 52, "method": "tools/call", "params": call},
+        WEATHER,
+        **{"MCP-Protocol-Version": "2025-11-25"},
+    )
+    unknown_session = _post(
+        gw,
+        {"jsonrpc": "2.0", "id": 53, "method": "tools/call", "params": call},
+        WEATHER,
+        **{"Mcp-Session-Id": "no-such-session", "MCP-Protocol-Version": "2025-11-25"},
+    )
+    bad_version = _post(
+        gw,
+        {"jsonrpc": "2.0", "id": 54, "method": "tools/call", "params": call},
+        WEATHER,
+        **{"Mcp-Session-Id": initialize(gw.url), "MCP-Protocol-Version": "1999-01-01"},
+    )
 
     assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == -32020
     assert (no_session.status_code, unknown_session.status_code, bad_version.status_code) == (400, 404, 400)
@@ -528,8 +633,11 @@ def test_a_tools_call_refused_by_the_transport_before_the_core_is_still_audited(
 
     rows = wait_for(ours, what="4 audit rows of refused calls")
     assert sorted(r.error_message for r in rows) == [
-        "refused by the transport (HTTP 400)", "refused by the transport (HTTP 400)",
-        "refused by the transport (HTTP 400)", "refused by the transport (HTTP 404)"]
+        "refused by the transport (HTTP 400)",
+        "refused by the transport (HTTP 400)",
+        "refused by the transport (HTTP 400)",
+        "refused by the transport (HTTP 404)",
+    ]
     assert {(r.status, r.token_name) for r in rows} == {("failure", "Weather Team Token")}
 
 
@@ -543,9 +651,9 @@ def test_after_a_delete_answers_no_worker_serves_the_session_any_more(gw):
         session_id = initialize(gw.url)
         for _ in range(6):  # fresh connections: both workers read (and cache) the live session
             assert _post(gw, ping, WEATHER, **headers, **{"Mcp-Session-Id": session_id}).status_code == 200
-        deleted = requests.delete(gw.url + "/mcp", timeout=15, headers=mcp_headers(
-            WEATHER, **headers, **{"Mcp-Session-Id": session_id}))
+        deleted = requests.delete(
+            gw.url + "/mcp", timeout=15, headers=mcp_headers(WEATHER, **headers, **{"Mcp-Session-Id": session_id})
+        )
         assert deleted.status_code == 204
-        after = [_post(gw, ping, WEATHER, **headers, **{"Mcp-Session-Id": session_id}).status_code
-                 for _ in range(6)]
+        after = [_post(gw, ping, WEATHER, **headers, **{"Mcp-Session-Id": session_id}).status_code for _ in range(6)]
         assert after == [404] * 6

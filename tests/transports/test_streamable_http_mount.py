@@ -1,4 +1,5 @@
 """/mcp as mounted beside Flask: the rest of the app is untouched and failures never leak a traceback."""
+
 from __future__ import annotations
 
 import logging
@@ -10,16 +11,31 @@ TOKEN = "mount_token_0123456789abcdef0123"
 
 
 def _headers(**extra):
-    return {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream",
-            "Content-Type": "application/json", **extra}
+    return {
+        "Authorization": f"Bearer {TOKEN}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        **extra,
+    }
 
 
 def test_mcp_is_served_by_the_mount_and_other_paths_by_flask(sqlite_app):
     add_token(sqlite_app, "mount", TOKEN, "*")
     client = sqlite_app.test_client()
-    reply = client.post("/mcp", headers=_headers(), json={
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    reply = client.post(
+        "/mcp",
+        headers=_headers(),
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+    )
     assert reply.status_code == 200 and reply.headers["Mcp-Session-Id"]
     assert reply.json["result"]["protocolVersion"] == "2025-11-25"
     assert client.get("/healthz").json["status"] == "ok"
@@ -34,8 +50,9 @@ def test_an_unexpected_error_is_a_json_rpc_500_without_a_traceback(sqlite_app, m
 
     monkeypatch.setattr(streamable_http, "post", explode)
     with caplog.at_level(logging.ERROR, logger="janus.transports.streamable_http"):
-        reply = sqlite_app.test_client().post("/mcp", headers=_headers(), json={"jsonrpc": "2.0", "id": 1,
-                                                                                "method": "tools/list"})
+        reply = sqlite_app.test_client().post(
+            "/mcp", headers=_headers(), json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        )
     assert reply.status_code == 500
     assert reply.json["error"]["code"] == -32603 and "internal detail" not in reply.get_data(as_text=True)
     assert "Traceback" not in reply.get_data(as_text=True)

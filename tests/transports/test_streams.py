@@ -1,4 +1,5 @@
 """ListChangedTracker: which catalogue a notification stream compares against (no app needed)."""
+
 from __future__ import annotations
 
 from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal
@@ -19,8 +20,12 @@ def test_a_stream_opened_right_after_a_change_takes_the_changed_catalogue_as_its
     tools = {1: (_tool("a"),), 2: (_tool("a"), _tool("b")), 3: (_tool("a"),)}
     version = [1]
     clock = [0.0]
-    catalog = Catalog(lambda: CatalogSnapshot(version=version[0], tools=tools[version[0]], tokens={}),
-                      lambda: version[0], refresh_seconds=0.5, clock=lambda: clock[0])
+    catalog = Catalog(
+        lambda: CatalogSnapshot(version=version[0], tools=tools[version[0]], tokens={}),
+        lambda: version[0],
+        refresh_seconds=0.5,
+        clock=lambda: clock[0],
+    )
     assert [t.name for t in catalog.current().tools] == ["a"]  # cached until t=0.5
     version[0] = 2  # "b" added by another process
     tracker = ListChangedTracker(catalog, Principal(token_hash=None))

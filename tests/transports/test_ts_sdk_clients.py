@@ -22,6 +22,7 @@ on 2026-07-28 Streamable HTTP the closed request stream counting as the cancella
 
 Without Node or the installed clients the tests skip locally and fail in CI (CI=true).
 """
+
 from __future__ import annotations
 
 import json
@@ -82,6 +83,7 @@ def _clients_installed():
 
 # -- which client, over which transport, in which era ------------------------------------------
 
+
 @dataclass(frozen=True)
 class Variant:
     sdk: str  # v1 = @modelcontextprotocol/sdk, v2 = @modelcontextprotocol/client
@@ -124,8 +126,14 @@ class TsClient:
         if variant.transport == "stdio":
             config.update(command=MCP_GATEWAY, args=["-stdio"], env=stdio_env)
         self.variant = variant
-        self.proc = subprocess.Popen([str(NODE), str(DRIVER), json.dumps(config)], cwd=TS_CLIENTS, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [str(NODE), str(DRIVER), json.dumps(config)],
+            cwd=TS_CLIENTS,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.events: list[dict] = []
         self.stderr_lines: list[str] = []
         self._tags = count(1)
@@ -149,8 +157,11 @@ class TsClient:
 
     def describe(self) -> str:
         tail = "".join(self.stderr_lines[-40:])
-        return f"{self.variant}: events\n" + "\n".join(json.dumps(e)[:300] for e in self.snapshot()[-30:]) + \
-            f"\nstderr:\n{tail}"
+        return (
+            f"{self.variant}: events\n"
+            + "\n".join(json.dumps(e)[:300] for e in self.snapshot()[-30:])
+            + f"\nstderr:\n{tail}"
+        )
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -162,8 +173,9 @@ class TsClient:
 
     def outcome(self, tag: str, timeout: float = 30.0) -> dict:
         """The `done` or `error` event of the command tagged `tag`."""
-        return self.event(lambda e: e["event"] in ("done", "error") and e.get("tag") == tag, timeout,
-                          what=f"the outcome of {tag}")
+        return self.event(
+            lambda e: e["event"] in ("done", "error") and e.get("tag") == tag, timeout, what=f"the outcome of {tag}"
+        )
 
     def do(self, op: str, timeout: float = 30.0, **fields):
         """Run a command and return its result; its failure fails the test."""
@@ -206,9 +218,12 @@ class TsClient:
 
 # -- the gateway, shared by the module ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    gateway = start_http_gateway(tmp_path_factory.mktemp("ts-clients"), TOOLS_PAGE_SIZE=STDIO_SETTINGS["TOOLS_PAGE_SIZE"])
+    gateway = start_http_gateway(
+        tmp_path_factory.mktemp("ts-clients"), TOOLS_PAGE_SIZE=STDIO_SETTINGS["TOOLS_PAGE_SIZE"]
+    )
     # Three weather tools from the fixture and three more: at two a page, listings take at least three pages.
     for name in ("page_filler_a", "page_filler_b", "page_filler_c"):
         add_endpoint(gateway.app, gateway.weather_connection, name, "/forecast")
@@ -246,8 +261,11 @@ def weather_tools(gw) -> set[str]:
     from janus.models import Connection, Endpoint
 
     with gw.app.app_context():
-        rows = db.session.execute(select(Connection.prefix, Endpoint.tool_name).join(Endpoint.connection)
-                                  .where(Connection.enabled.is_(True), Endpoint.enabled.is_(True))).all()
+        rows = db.session.execute(
+            select(Connection.prefix, Endpoint.tool_name)
+            .join(Endpoint.connection)
+            .where(Connection.enabled.is_(True), Endpoint.enabled.is_(True))
+        ).all()
         db.session.remove()
     return {prefix + name for prefix, name in rows if (prefix + name).startswith("weather_")}
 
@@ -257,9 +275,14 @@ def listed_names(url: str) -> list[str]:
     names, cursor = [], None
     for _page in range(100):
         params = {"_meta": stateless_meta(), **({"cursor": cursor} if cursor else {})}
-        response = requests.post(url + "/mcp", timeout=10, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list",
-                                                                "params": params}, headers=mcp_headers(WEATHER, **{
-            "MCP-Protocol-Version": STATELESS, "Mcp-Method": "tools/list", "Connection": "close"}))
+        response = requests.post(
+            url + "/mcp",
+            timeout=10,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params},
+            headers=mcp_headers(
+                WEATHER, **{"MCP-Protocol-Version": STATELESS, "Mcp-Method": "tools/list", "Connection": "close"}
+            ),
+        )
         result = response.json()["result"]
         names += [tool["name"] for tool in result["tools"]]
         cursor = result.get("nextCursor")
@@ -278,8 +301,9 @@ def audit_statuses(gw, tool_name: str) -> list[str]:
     from janus.models import ToolCallLog
 
     with gw.app.app_context():
-        statuses = db.session.scalars(select(ToolCallLog.status).where(ToolCallLog.tool_name == tool_name)
-                                      .order_by(ToolCallLog.id)).all()
+        statuses = db.session.scalars(
+            select(ToolCallLog.status).where(ToolCallLog.tool_name == tool_name).order_by(ToolCallLog.id)
+        ).all()
         db.session.remove()
     return list(statuses)
 
@@ -291,6 +315,7 @@ def _connect(client: TsClient) -> dict:
 
 
 # -- 1. listing across pages -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("variant", EVERY, ids=str)
 def test_a_listing_walks_every_page_and_names_every_tool_once(gw, clients, variant):
@@ -312,6 +337,7 @@ def test_a_listing_walks_every_page_and_names_every_tool_once(gw, clients, varia
 
 # -- 2. a call reaches the upstream and its answer comes back ----------------------------------
 
+
 @pytest.mark.parametrize("variant", EVERY, ids=str)
 def test_a_call_returns_what_the_upstream_answered(gw, clients, variant):
     client = clients(variant)
@@ -327,6 +353,7 @@ def test_a_call_returns_what_the_upstream_answered(gw, clients, variant):
 
 
 # -- 3. progress while the upstream is slow ----------------------------------------------------
+
 
 @pytest.mark.parametrize("variant", EVERY, ids=str)
 def test_a_slow_call_reports_progress_before_its_result(gw, clients, variant):
@@ -351,12 +378,16 @@ def test_a_slow_call_reports_progress_before_its_result(gw, clients, variant):
     token = call["params"]["_meta"]["progressToken"]
     wire = client.received()
     answer_at = next(i for i, m in enumerate(wire) if m.get("id") == call["id"] and "result" in m)
-    ticks_at = [i for i, m in enumerate(wire) if m.get("method") == "notifications/progress"
-                and m["params"]["progressToken"] == token]
+    ticks_at = [
+        i
+        for i, m in enumerate(wire)
+        if m.get("method") == "notifications/progress" and m["params"]["progressToken"] == token
+    ]
     assert len(ticks_at) >= 2 and max(ticks_at) < answer_at
 
 
 # -- 4. list_changed while connected -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("variant", EVERY, ids=str)
 def test_an_endpoint_added_with_mcp_cli_reaches_a_connected_client_as_list_changed(gw, clients, admin_cli, variant):
@@ -367,21 +398,38 @@ def test_an_endpoint_added_with_mcp_cli_reaches_a_connected_client_as_list_chang
         assert client.do("listen")["honoredFilter"] == {"toolsListChanged": True}
     elif variant.transport == "http":
         # The handshake era's standalone GET stream, which the client opens after `initialized`.
-        client.event(lambda e: e["event"] == "http" and e["method"] == "GET" and e["status"] == 200,
-                     what="the standalone GET stream")
+        client.event(
+            lambda e: e["event"] == "http" and e["method"] == "GET" and e["status"] == 200,
+            what="the standalone GET stream",
+        )
     name = f"ts_{variant.slug}_alerts"
 
-    admin_cli.ok("endpoint", "add", "--conn-id", gw.weather_connection, "--name", name, "--path", "/forecast",
-                 "--desc", "added while a TS client listens")
+    admin_cli.ok(
+        "endpoint",
+        "add",
+        "--conn-id",
+        gw.weather_connection,
+        "--name",
+        name,
+        "--path",
+        "/forecast",
+        "--desc",
+        "added while a TS client listens",
+    )
 
     note = client.event(lambda e: e["event"] == "notification", timeout=20, what="notifications/tools/list_changed")
     assert note["method"] == "notifications/tools/list_changed"
     # A listing after the notice names the new tool (a worker's catalog may lag CATALOG_REFRESH_SECONDS).
-    wait_for(lambda: f"weather_{name}" in client.do("list")["names"], timeout=10, interval=0.2,
-             what=f"weather_{name} in a new listing")
+    wait_for(
+        lambda: f"weather_{name}" in client.do("list")["names"],
+        timeout=10,
+        interval=0.2,
+        what=f"weather_{name} in a new listing",
+    )
 
 
 # -- 5. ending a Streamable HTTP session -------------------------------------------------------
+
 
 @pytest.mark.parametrize("variant", [V1_HTTP, V2_HTTP], ids=str)
 def test_terminate_session_deletes_it_and_the_gateway_refuses_it_afterwards(gw, clients, variant):
@@ -396,14 +444,20 @@ def test_terminate_session_deletes_it_and_the_gateway_refuses_it_afterwards(gw, 
     [delete] = client.of("http", method="DELETE")
     assert (delete["status"], delete["session"]) == (204, session_id)
     # Fresh connections, so either worker may take each one: every one finds the session gone.
-    headers = mcp_headers(WEATHER, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": HANDSHAKE,
-                                      "Connection": "close"})
-    statuses = [requests.post(gw.url + "/mcp", headers=headers, timeout=10,
-                              json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).status_code for _ in range(6)]
+    headers = mcp_headers(
+        WEATHER, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": HANDSHAKE, "Connection": "close"}
+    )
+    statuses = [
+        requests.post(
+            gw.url + "/mcp", headers=headers, timeout=10, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        ).status_code
+        for _ in range(6)
+    ]
     assert statuses == [404] * 6
 
 
 # -- 6. a gateway restart under a connected client ---------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def restart_gw(tmp_path_factory):
@@ -425,8 +479,10 @@ def test_clients_carry_on_across_a_gateway_restart(restart_gw, variant):
         if variant.transport == "sse":
             # The legacy SSE session lives as long as its GET stream, and the restart cut that stream:
             # the client learns it, and carries on with a new connection and session.
-            client.event(lambda e: e["event"] in ("transport_closed", "transport_error"),
-                         what="the client to notice the stream is gone")
+            client.event(
+                lambda e: e["event"] in ("transport_closed", "transport_error"),
+                what="the client to notice the stream is gone",
+            )
             client.do("reconnect")
         after = client.do("call", name="weather_get_station", arguments={"id": "after"})
 
@@ -444,8 +500,10 @@ def test_a_standalone_stream_reopened_during_shutdown_is_refused_not_held_open(t
     client = TsClient(V1_HTTP, gateway.url, None)
     try:
         _connect(client)
-        client.event(lambda e: e["event"] == "http" and e["method"] == "GET" and e["status"] == 200,
-                     what="the standalone GET stream")
+        client.event(
+            lambda e: e["event"] == "http" and e["method"] == "GET" and e["status"] == 200,
+            what="the standalone GET stream",
+        )
 
         gateway.server.proc.send_signal(signal.SIGTERM)
 
@@ -459,6 +517,7 @@ def test_a_standalone_stream_reopened_during_shutdown_is_refused_not_held_open(t
 
 # -- 7. cancellation ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def held_connection(gw) -> str:
     """A connection whose upstream waits are long (120 s), so only a cancellation ends them early."""
@@ -467,7 +526,8 @@ def held_connection(gw) -> str:
 
 @pytest.mark.parametrize("variant", [V1_STDIO, V1_HTTP, V1_SSE, V2_HTTP, V2_HTTP_AUTO, V2_STDIO_PINNED], ids=str)
 def test_an_aborted_call_ends_its_upstream_request_gets_no_result_and_is_audited_cancelled(
-        gw, clients, held_connection, variant):
+    gw, clients, held_connection, variant
+):
     endpoint = f"hold_{variant.slug}"
     tool = f"weather_held_{endpoint}"  # this test's own tool: its audit rows are its own
     held = HeldUntilDisconnect()
@@ -493,7 +553,9 @@ def test_an_aborted_call_ends_its_upstream_request_gets_no_result_and_is_audited
         # (a) the gateway stops waiting: the upstream sees its connection closed.
         assert held.disconnected.wait(10), f"the upstream request of {tool} was never closed"
         # (c) the call is audited as cancelled.
-        wait_for(lambda: audit_statuses(gw, tool) == ["cancelled"], timeout=10, what=f"a cancelled audit row for {tool}")
+        wait_for(
+            lambda: audit_statuses(gw, tool) == ["cancelled"], timeout=10, what=f"a cancelled audit row for {tool}"
+        )
         # (b) no answer to that request ever reaches the client, and the connection goes on serving.
         later = client.do("call", name="weather_get_station", arguments={"id": "after-cancel"})
         assert later["structuredContent"]["path"] == "/stations/after-cancel"
@@ -517,8 +579,9 @@ def test_the_held_upstream_route_tells_a_closed_connection_from_a_released_one()
         assert dropped.disconnected.wait(10)
 
         answer = {}
-        waiter = threading.Thread(target=lambda: answer.update(
-            response=requests.get(upstream.url + "/kept", timeout=30).json()), daemon=True)
+        waiter = threading.Thread(
+            target=lambda: answer.update(response=requests.get(upstream.url + "/kept", timeout=30).json()), daemon=True
+        )
         waiter.start()
         assert kept.arrived.wait(10)
         kept.release.set()

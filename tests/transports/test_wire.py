@@ -1,4 +1,5 @@
 """The WSGI request/response pieces /mcp is served with, against werkzeug's own WSGI client."""
+
 from __future__ import annotations
 
 import io
@@ -10,8 +11,12 @@ from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
 
 
 def _request(body: bytes = b"", **environ) -> WireRequest:
-    env = EnvironBuilder(method="POST", path="/mcp", data=body, headers={"Content-Type": "application/json; charset=utf-8",
-                                                                          "Mcp-Session-Id": "abc"}).get_environ()
+    env = EnvironBuilder(
+        method="POST",
+        path="/mcp",
+        data=body,
+        headers={"Content-Type": "application/json; charset=utf-8", "Mcp-Session-Id": "abc"},
+    ).get_environ()
     env.update(environ)
     return WireRequest(env)
 
@@ -68,8 +73,9 @@ def test_a_streamed_response_is_encoded_and_closing_it_ends_the_generator():
             state.append("closed")
 
     started = []
-    body = HttpResponse(200, events(), content_type="text/event-stream")({"REQUEST_METHOD": "GET"},
-                                                                          lambda status, headers: started.append(headers))
+    body = HttpResponse(200, events(), content_type="text/event-stream")(
+        {"REQUEST_METHOD": "GET"}, lambda status, headers: started.append(headers)
+    )
     assert all(name != "Content-Length" for name, _ in started[0])
     assert next(body) == b"data: one\n\n" and next(body) == b"data: two\n\n"
     body.close()  # what the server does when the client hangs up

@@ -1,4 +1,5 @@
 """The `aws` vault against moto's Secrets Manager, run as a real server process on 127.0.0.1."""
+
 from __future__ import annotations
 
 import os
@@ -23,12 +24,18 @@ REGION = "eu-west-1"
 @pytest.fixture(scope="module")
 def moto_url():
     port = free_port()
-    proc = subprocess.Popen([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: proc.poll() is None and requests.get(f"{url}/moto-api/", timeout=1).ok,
-                 timeout=60, what="the moto server")
+        wait_for(
+            lambda: proc.poll() is None and requests.get(f"{url}/moto-api/", timeout=1).ok,
+            timeout=60,
+            what="the moto server",
+        )
         yield url
     finally:
         proc.terminate()
@@ -219,8 +226,12 @@ def test_provider_down_answers_a_vault_error_fast_without_the_value(monkeypatch)
     vault = create({"AWS_SECRETS_TIMEOUT_SECONDS": 1})
     started = time.monotonic()
 
-    for operation in (lambda: vault.set("prod/key", SECRET), lambda: vault.get("prod/key"),
-                      lambda: vault.delete("prod/key"), vault.list):
+    for operation in (
+        lambda: vault.set("prod/key", SECRET),
+        lambda: vault.get("prod/key"),
+        lambda: vault.delete("prod/key"),
+        vault.list,
+    ):
         with pytest.raises(VaultError) as info:
             operation()
         assert not isinstance(info.value, SecretNotFound)
@@ -231,8 +242,13 @@ def test_provider_down_answers_a_vault_error_fast_without_the_value(monkeypatch)
 
 
 def test_a_provider_that_never_answers_times_out_as_a_vault_error(silent_port):
-    vault = create({"AWS_SECRETS_ENDPOINT_URL": f"http://127.0.0.1:{silent_port}",
-                    "AWS_SECRETS_TIMEOUT_SECONDS": 0.3, "AWS_SECRETS_MAX_RETRIES": 0})
+    vault = create(
+        {
+            "AWS_SECRETS_ENDPOINT_URL": f"http://127.0.0.1:{silent_port}",
+            "AWS_SECRETS_TIMEOUT_SECONDS": 0.3,
+            "AWS_SECRETS_MAX_RETRIES": 0,
+        }
+    )
     started = time.monotonic()
 
     with pytest.raises(VaultError) as info:

@@ -1,4 +1,5 @@
 """The Azure Key Vault provider against a local fake vault over real HTTPS and the real challenge handshake."""
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,9 @@ class StaticTokenCredential:
         self.token = token
         self.requests: list[tuple[tuple[str, ...], str | None]] = []
 
-    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
-                  enable_cae: bool = False, **kwargs) -> AccessToken:
+    def get_token(
+        self, *scopes: str, claims: str | None = None, tenant_id: str | None = None, enable_cae: bool = False, **kwargs
+    ) -> AccessToken:
         self.requests.append((scopes, tenant_id))
         return AccessToken(self.token, int(time.time()) + 3600)
 
@@ -50,8 +52,14 @@ def _fresh_challenge_cache():
 
 @pytest.fixture(autouse=True)
 def _no_azure_settings_from_the_environment(monkeypatch):
-    for name in ("AZURE_KEYVAULT_URL", "AZURE_KEYVAULT_TIMEOUT_SECONDS", "AZURE_KEYVAULT_MAX_RETRIES",
-                 "AZURE_KEYVAULT_PURGE_ON_DELETE", "VAULT_PROVIDER", "VAULT_READ_ONLY"):
+    for name in (
+        "AZURE_KEYVAULT_URL",
+        "AZURE_KEYVAULT_TIMEOUT_SECONDS",
+        "AZURE_KEYVAULT_MAX_RETRIES",
+        "AZURE_KEYVAULT_PURGE_ON_DELETE",
+        "VAULT_PROVIDER",
+        "VAULT_READ_ONLY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -81,8 +89,9 @@ def provider(tls):
     def make(url: str, credential=None, **options) -> AzureKeyVault:
         options.setdefault("verify_challenge_resource", False)  # the fake lives on 127.0.0.1, not *.vault.azure.net
         options.setdefault("poll_interval", 0.01)
-        vault = AzureKeyVault(url, credential=credential or StaticTokenCredential(),
-                              connection_verify=str(tls.ca_path), **options)
+        vault = AzureKeyVault(
+            url, credential=credential or StaticTokenCredential(), connection_verify=str(tls.ca_path), **options
+        )
         made.append(vault)
         return vault
 
@@ -99,25 +108,50 @@ def assert_no_leak(text: str, *values: str) -> None:
 # -- the name mapping ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key, name", [
-    ("prod/billing-service/api-key", "prod-s-billing--service-s-api--key"),
-    ("stripe", "stripe"),
-    ("db_password", "db-5fpassword"),
-    ("Prod/API.key", "-50rod-s--41-50-49-2ekey"),
-    ("café", "caf-c3-a9"),
-    ("a--b", "a----b"),
-    ("-s-", "--s--"),
-])
+@pytest.mark.parametrize(
+    "key, name",
+    [
+        ("prod/billing-service/api-key", "prod-s-billing--service-s-api--key"),
+        ("stripe", "stripe"),
+        ("db_password", "db-5fpassword"),
+        ("Prod/API.key", "-50rod-s--41-50-49-2ekey"),
+        ("café", "caf-c3-a9"),
+        ("a--b", "a----b"),
+        ("-s-", "--s--"),
+    ],
+)
 def test_keys_map_to_the_documented_secret_names(key, name):
     assert secret_name(key) == name
     assert key_from_name(name) == key
 
 
-@pytest.mark.parametrize("key", [
-    "prod/billing-service/api-key", "a", "-", "/", "//", "--", "-s-", "s", "/-/", "x/-s-/y", "UPPER/lower",
-    "with space", "tab\u00a0nbsp", "ключ/значение", "密钥/生产", "emoji/🔑🎉", "e\u0301 combining", "ﬁ ligature",
-    "0123456789", "key.with.dots_and_underscores@host:443", "\u200bzero-width", "%2F not a slash",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "prod/billing-service/api-key",
+        "a",
+        "-",
+        "/",
+        "//",
+        "--",
+        "-s-",
+        "s",
+        "/-/",
+        "x/-s-/y",
+        "UPPER/lower",
+        "with space",
+        "tab\u00a0nbsp",
+        "ключ/значение",
+        "密钥/生产",
+        "emoji/🔑🎉",
+        "e\u0301 combining",
+        "ﬁ ligature",
+        "0123456789",
+        "key.with.dots_and_underscores@host:443",
+        "\u200bzero-width",
+        "%2F not a slash",
+    ],
+)
 def test_every_key_round_trips_through_its_secret_name(key):
     name = secret_name(key)
     assert 1 <= len(name) <= MAX_NAME_LENGTH
@@ -127,8 +161,25 @@ def test_every_key_round_trips_through_its_secret_name(key):
 
 
 def test_keys_that_differ_only_in_case_or_escaping_get_different_names():
-    keys = ["api-key", "API-key", "Api-Key", "api/key", "api--key", "api-s-key", "api_key", "apikey", "api key",
-            "a/-b", "a-/b", "a//b", "a--b", "é", "e\u0301", "-61", "a"]
+    keys = [
+        "api-key",
+        "API-key",
+        "Api-Key",
+        "api/key",
+        "api--key",
+        "api-s-key",
+        "api_key",
+        "apikey",
+        "api key",
+        "a/-b",
+        "a-/b",
+        "a//b",
+        "a--b",
+        "é",
+        "e\u0301",
+        "-61",
+        "a",
+    ]
     names = [secret_name(k) for k in keys]
     assert len({n.lower() for n in names}) == len(keys)
 
@@ -148,8 +199,9 @@ def test_empty_keys_and_control_characters_are_refused():
             secret_name(key)
 
 
-@pytest.mark.parametrize("name", ["a-", "a-s", "-zz", "-6", "-61", "-2d", "-2f", "-c3", "-ff", "db-password",
-                                  "trailing-s"])
+@pytest.mark.parametrize(
+    "name", ["a-", "a-s", "-zz", "-6", "-61", "-2d", "-2f", "-c3", "-ff", "db-password", "trailing-s"]
+)
 def test_names_that_are_not_the_canonical_encoding_of_a_key_map_to_no_key(name):
     assert key_from_name(name) is None
 
@@ -191,7 +243,8 @@ def test_the_registry_builds_the_azure_provider_from_the_environment(monkeypatch
 
 @pytest.mark.parametrize("challenge", ["resource", "scope"])
 def test_the_first_call_is_challenged_and_retried_with_a_token_for_the_vault_scope_and_tenant(
-        fake_vault, provider, challenge):
+    fake_vault, provider, challenge
+):
     fake = fake_vault(challenge=challenge)
     credential = StaticTokenCredential()
     vault = provider(fake.url, credential)
@@ -199,7 +252,11 @@ def test_the_first_call_is_challenged_and_retried_with_a_token_for_the_vault_sco
     vault.set("prod/billing-service/api-key", SECRET)
 
     challenged, authorized = fake.seen[0], fake.seen[1]
-    assert (challenged.method, challenged.path, challenged.status) == ("PUT", "/secrets/prod-s-billing--service-s-api--key", 401)
+    assert (challenged.method, challenged.path, challenged.status) == (
+        "PUT",
+        "/secrets/prod-s-billing--service-s-api--key",
+        401,
+    )
     assert challenged.authorization is None
     assert challenged.body_length == 0  # the value is only sent once the client is authenticated
     assert (authorized.method, authorized.status, authorized.authorization) == ("PUT", 200, f"Bearer {TOKEN}")
@@ -273,9 +330,9 @@ def test_list_follows_next_links_across_pages(fake_vault, provider):
 
 def test_list_reverse_maps_untagged_names_and_skips_names_no_key_encodes(fake_vault, provider):
     fake = fake_vault()
-    fake.put_raw("db--password", "x")                                 # made by hand, a valid encoding
-    fake.put_raw("Legacy-Secret", "x")                                # -S is no escape: not reachable by any key
-    fake.put_raw("copied", "x", tags={KEY_TAG: "someone/else"})       # a tag that does not match its name
+    fake.put_raw("db--password", "x")  # made by hand, a valid encoding
+    fake.put_raw("Legacy-Secret", "x")  # -S is no escape: not reachable by any key
+    fake.put_raw("copied", "x", tags={KEY_TAG: "someone/else"})  # a tag that does not match its name
     fake.put_raw("tagged-s-one", "x", tags={KEY_TAG: "tagged/one", "owner": "ops"})
 
     assert provider(fake.url).list() == ["copied", "db-password", "tagged/one"]
@@ -311,7 +368,8 @@ def test_delete_waits_for_the_deletion_then_purges_so_the_key_can_be_set_again(f
 
 
 def test_without_purge_permission_delete_succeeds_and_setting_the_key_again_explains_the_soft_delete(
-        fake_vault, provider, caplog):
+    fake_vault, provider, caplog
+):
     fake = fake_vault(purge_allowed=False)
     vault = provider(fake.url)
     vault.set("prod/db", SECRET)

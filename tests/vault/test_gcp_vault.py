@@ -1,4 +1,5 @@
 """The `gcp` vault through the real client library and REST transport, against a fake Secret Manager on 127.0.0.1."""
+
 from __future__ import annotations
 
 import os
@@ -61,26 +62,49 @@ def assert_clean(exc: BaseException, *values: str) -> None:
 
 # -- the name mapping ------------------------------------------------------------
 
-@pytest.mark.parametrize(("key", "sid"), [
-    ("prod/billing-service/api-key", "prod_sbilling-service_sapi-key"),
-    ("db_password", "db__password"),
-    ("team/db.password", "team_sdb_x2epassword"),
-    ("café", "caf_xc3_xa9"),
-    ("a b", "a_x20b"),
-    ("_s", "__s"),
-    ("/", "_s"),
-    ("Plain-Name-42", "Plain-Name-42"),
-])
+
+@pytest.mark.parametrize(
+    ("key", "sid"),
+    [
+        ("prod/billing-service/api-key", "prod_sbilling-service_sapi-key"),
+        ("db_password", "db__password"),
+        ("team/db.password", "team_sdb_x2epassword"),
+        ("café", "caf_xc3_xa9"),
+        ("a b", "a_x20b"),
+        ("_s", "__s"),
+        ("/", "_s"),
+        ("Plain-Name-42", "Plain-Name-42"),
+    ],
+)
 def test_keys_map_to_documented_secret_ids(key, sid):
     assert secret_id(key) == sid
     assert key_for(sid) == key
 
 
-@pytest.mark.parametrize("key", [
-    "prod/billing-service/api-key", "a", "_", "__", "/", "//", "_/_", "_x41", "_s_x_", "x" * 255,
-    "ünïcødé/ключ/键/🔑", "tab\there", "new\nline", "nul\x00byte", "percent%2F", "-leading-dash", "a.b:c@d+e=f",
-    "\u00e9", "e\u0301",  # composed and decomposed é are different keys and stay different
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "prod/billing-service/api-key",
+        "a",
+        "_",
+        "__",
+        "/",
+        "//",
+        "_/_",
+        "_x41",
+        "_s_x_",
+        "x" * 255,
+        "ünïcødé/ключ/键/🔑",
+        "tab\there",
+        "new\nline",
+        "nul\x00byte",
+        "percent%2F",
+        "-leading-dash",
+        "a.b:c@d+e=f",
+        "\u00e9",
+        "e\u0301",  # composed and decomposed é are different keys and stay different
+    ],
+)
 def test_every_key_round_trips_through_a_valid_secret_id(key):
     sid = secret_id(key)
 
@@ -119,6 +143,7 @@ def test_crc32c_matches_the_published_check_value_and_the_fake():
 
 
 # -- the provider against the fake -------------------------------------------------
+
 
 def test_set_creates_the_secret_with_automatic_replication_and_get_reads_it_back(vault, fake):
     vault.set("prod/billing-service/api-key", SECRET)
@@ -252,8 +277,7 @@ def test_a_binary_payload_that_is_not_utf8_answers_a_clear_vault_error(vault, fa
     assert "UTF-8" in str(info.value)
 
 
-@pytest.mark.parametrize(("code", "status"), [(403, "PERMISSION_DENIED"), (400, "INVALID_ARGUMENT"),
-                                              (500, "INTERNAL")])
+@pytest.mark.parametrize(("code", "status"), [(403, "PERMISSION_DENIED"), (400, "INVALID_ARGUMENT"), (500, "INTERNAL")])
 def test_a_service_error_other_than_not_found_is_a_vault_error_naming_provider_and_key(vault, fake, code, status):
     fake.fail_next(code, status, "refused by the fake")
 
@@ -297,12 +321,21 @@ def test_a_project_the_caller_cannot_see_is_a_vault_error_not_a_missing_key(fake
 
 
 def test_provider_down_answers_a_vault_error_fast_without_the_value():
-    vault = create({"GOOGLE_CLOUD_PROJECT": PROJECT, "GCP_SECRETS_API_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-                    "GCP_SECRETS_TIMEOUT_SECONDS": 1})
+    vault = create(
+        {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "GCP_SECRETS_API_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+            "GCP_SECRETS_TIMEOUT_SECONDS": 1,
+        }
+    )
     started = time.monotonic()
 
-    for operation in (lambda: vault.set("prod/key", SECRET), lambda: vault.get("prod/key"),
-                      lambda: vault.delete("prod/key"), vault.list):
+    for operation in (
+        lambda: vault.set("prod/key", SECRET),
+        lambda: vault.get("prod/key"),
+        lambda: vault.delete("prod/key"),
+        vault.list,
+    ):
         with pytest.raises(VaultError) as info:
             operation()
         assert not isinstance(info.value, SecretNotFound)
@@ -313,8 +346,13 @@ def test_provider_down_answers_a_vault_error_fast_without_the_value():
 
 
 def test_a_provider_that_never_answers_times_out_as_a_vault_error(silent_port):
-    vault = create({"GOOGLE_CLOUD_PROJECT": PROJECT, "GCP_SECRETS_API_ENDPOINT": f"http://127.0.0.1:{silent_port}",
-                    "GCP_SECRETS_TIMEOUT_SECONDS": 0.3})
+    vault = create(
+        {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "GCP_SECRETS_API_ENDPOINT": f"http://127.0.0.1:{silent_port}",
+            "GCP_SECRETS_TIMEOUT_SECONDS": 0.3,
+        }
+    )
     started = time.monotonic()
 
     with pytest.raises(VaultError) as info:

@@ -1,4 +1,5 @@
 """The local encrypted-JSON vault on real files, with real processes where concurrency matters."""
+
 from __future__ import annotations
 
 import base64
@@ -63,9 +64,17 @@ print(key_id(vault._key), flush=True)
 def run_together(tmp_path: Path, vault_path: Path, workers: int, count: int) -> list[str]:
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    procs = [subprocess.Popen([PYTHON, str(script), str(vault_path), str(n), str(count)], env=child_env(),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for n in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [PYTHON, str(script), str(vault_path), str(n), str(count)],
+            env=child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(workers)
+    ]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     for proc in procs:
@@ -81,8 +90,11 @@ def run_together(tmp_path: Path, vault_path: Path, workers: int, count: int) -> 
 
 def run_cli(tmp_path: Path, vault_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [FLASK, "--app", "janus", "janus", "vault", "rotate-key", *args], cwd=tmp_path, capture_output=True,
-        text=True, timeout=120,
+        [FLASK, "--app", "janus", "janus", "vault", "rotate-key", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=child_env(DATABASE_PATH=str(tmp_path / "janus.db"), VAULT_LOCAL_PATH=str(vault_path), **env),
     )
 
@@ -198,12 +210,15 @@ def test_encryption_key_is_read_from_the_environment_when_config_lacks_it(vault_
     assert json.loads(vault_path.read_text())["key_id"] == key_id(key)
 
 
-@pytest.mark.parametrize("bad", [
-    "not-base64-at-all!!!",
-    base64.b64encode(b"sixteen-byte-key").decode(),
-    base64.b64encode(b"x" * 31).decode(),
-    base64.b64encode(b"y" * 33).decode(),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not-base64-at-all!!!",
+        base64.b64encode(b"sixteen-byte-key").decode(),
+        base64.b64encode(b"x" * 31).decode(),
+        base64.b64encode(b"y" * 33).decode(),
+    ],
+)
 def test_invalid_encryption_key_names_the_variable_and_never_echoes_it(vault_path, bad):
     with pytest.raises(VaultError, match="VAULT_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes") as err:
         get_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_ENCRYPTION_KEY": bad})
@@ -216,8 +231,12 @@ def test_wrong_key_is_a_clear_error_and_a_failed_write_leaves_the_file_byte_for_
     create({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_ENCRYPTION_KEY": b64key(right)}).set("k", SECRET)
     before = vault_path.read_bytes()
     vault = create({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_ENCRYPTION_KEY": b64key(wrong)})
-    for attempt in (lambda: vault.get("k"), lambda: vault.set("k2", "other-value"),
-                    lambda: vault.delete("k"), lambda: vault.rotate_key(os.urandom(32))):
+    for attempt in (
+        lambda: vault.get("k"),
+        lambda: vault.set("k2", "other-value"),
+        lambda: vault.delete("k"),
+        lambda: vault.rotate_key(os.urandom(32)),
+    ):
         with pytest.raises(VaultError, match="cannot be decrypted with the configured key") as err:
             attempt()
         assert_no_leak(str(err.value), b64key(right), b64key(wrong), "other-value")
@@ -225,19 +244,27 @@ def test_wrong_key_is_a_clear_error_and_a_failed_write_leaves_the_file_byte_for_
     assert vault.list() == ["k"]  # names need no key
 
 
-@pytest.mark.parametrize("content, message", [
-    (b'{"version": 1, "secrets": {"k": ', "is not a Janus vault file"),
-    (b"[1, 2, 3]", "is not a Janus vault file"),
-    (b"\xff\xfe binary", "is not a Janus vault file"),
-    (b"", "is not a Janus vault file"),
-    (b'{"version": 1, "cipher": "AES-256-GCM", "key_id": "x", "secrets": {"k": 5}}', "is not a Janus vault file"),
-    (b'{"version": 2, "cipher": "AES-256-GCM", "key_id": "x", "secrets": {}}', "format version 2"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"version": 1, "secrets": {"k": ', "is not a Janus vault file"),
+        (b"[1, 2, 3]", "is not a Janus vault file"),
+        (b"\xff\xfe binary", "is not a Janus vault file"),
+        (b"", "is not a Janus vault file"),
+        (b'{"version": 1, "cipher": "AES-256-GCM", "key_id": "x", "secrets": {"k": 5}}', "is not a Janus vault file"),
+        (b'{"version": 2, "cipher": "AES-256-GCM", "key_id": "x", "secrets": {}}', "format version 2"),
+    ],
+)
 def test_a_file_that_is_not_a_vault_is_a_clear_error_and_is_never_overwritten(vault_path, content, message):
     vault_path.write_bytes(content)
     vault = create({"VAULT_LOCAL_PATH": str(vault_path)})
-    for attempt in (lambda: vault.get("k"), lambda: vault.list(), lambda: vault.set("k", SECRET),
-                    lambda: vault.delete("k"), lambda: vault.rotate_key()):
+    for attempt in (
+        lambda: vault.get("k"),
+        lambda: vault.list(),
+        lambda: vault.set("k", SECRET),
+        lambda: vault.delete("k"),
+        lambda: vault.rotate_key(),
+    ):
         with pytest.raises(VaultError, match=message) as err:
             attempt()
         assert_no_leak(str(err.value))
@@ -374,13 +401,20 @@ def test_rotate_key_cli_with_an_environment_key_needs_the_new_key_named(tmp_path
     assert refused.returncode != 0 and "--new-key-env" in refused.stderr
     missing = run_cli(tmp_path, vault_path, "--new-key-env", "JANUS_NEW_KEY", VAULT_ENCRYPTION_KEY=old_key)
     assert missing.returncode != 0 and "JANUS_NEW_KEY is not set" in missing.stderr
-    invalid = run_cli(tmp_path, vault_path, "--new-key-env", "JANUS_NEW_KEY",
-                      VAULT_ENCRYPTION_KEY=old_key, JANUS_NEW_KEY="too-short-key")
+    invalid = run_cli(
+        tmp_path,
+        vault_path,
+        "--new-key-env",
+        "JANUS_NEW_KEY",
+        VAULT_ENCRYPTION_KEY=old_key,
+        JANUS_NEW_KEY="too-short-key",
+    )
     assert invalid.returncode != 0 and "JANUS_NEW_KEY must be the base64 encoding" in invalid.stderr
     assert vault_path.read_bytes() == before
 
-    result = run_cli(tmp_path, vault_path, "--new-key-env", "JANUS_NEW_KEY",
-                     VAULT_ENCRYPTION_KEY=old_key, JANUS_NEW_KEY=new_key)
+    result = run_cli(
+        tmp_path, vault_path, "--new-key-env", "JANUS_NEW_KEY", VAULT_ENCRYPTION_KEY=old_key, JANUS_NEW_KEY=new_key
+    )
 
     assert result.returncode == 0, result.stderr
     assert "re-encrypted 1 value(s)" in result.stdout and "VAULT_ENCRYPTION_KEY" in result.stdout
@@ -422,17 +456,22 @@ def test_rotation_interrupted_before_the_key_is_replaced_is_finished_by_the_next
     assert create({"VAULT_LOCAL_PATH": str(vault_path)}).get("k") == SECRET
     assert not pending.exists()
     assert json.loads(vault_path.read_text())["key_id"] == key_id(
-        base64.b64decode(vault_path.with_name("secrets.json.key").read_text()))
+        base64.b64decode(vault_path.with_name("secrets.json.key").read_text())
+    )
 
 
 def test_processes_creating_a_side_key_file_at_once_all_get_the_one_key_that_landed(tmp_path):
     """The client token hash key file beside the vault: created whole (0600) or not at all, never twice."""
     path = tmp_path / "secrets.json.token-hash.key"
-    script = ("import base64, sys; from pathlib import Path; from janus.vault.local import load_or_create_key_file; "
-              "print(base64.b64encode(load_or_create_key_file(Path(sys.argv[1]))).decode())")
+    script = (
+        "import base64, sys; from pathlib import Path; from janus.vault.local import load_or_create_key_file; "
+        "print(base64.b64encode(load_or_create_key_file(Path(sys.argv[1]))).decode())"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([PYTHON, "-c", script, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env) for _ in range(6)]
+    procs = [
+        subprocess.Popen([PYTHON, "-c", script, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        for _ in range(6)
+    ]
     keys = {p.communicate(timeout=60)[0].decode().strip() for p in procs}
     assert all(p.returncode == 0 for p in procs)
     assert keys == {path.read_text().strip()} and len(base64.b64decode(keys.pop())) == 32

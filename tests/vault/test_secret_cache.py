@@ -1,4 +1,5 @@
 """The secret cache in front of a vault: TTL, forget, fail-closed outages, single flight."""
+
 from __future__ import annotations
 
 import threading

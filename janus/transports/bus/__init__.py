@@ -21,6 +21,7 @@ A bus is per process: create and start it in the worker, after gunicorn forks.
 Everything here works with plain threads and under gevent monkey-patching,
 where the listener thread is a greenlet and `queue.Queue` waits cooperatively.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

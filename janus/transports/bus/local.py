@@ -5,6 +5,7 @@ ack, so the sender learns at once whether the stream still exists: a missing fil
 or a refused connection means the owner died, ack 0 means the stream has ended.
 Nothing polls: an idle process sits in accept().
 """
+
 from __future__ import annotations
 
 import atexit

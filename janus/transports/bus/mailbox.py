@@ -3,6 +3,7 @@
 Both carriers (local.py, postgres.py) deliver into these; they hold no carrier state,
 so this module imports nothing of the bus package.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,9 @@ class Mailbox:
     is gone) and marks itself `overflowed`, so the stream can say why it ends.
     """
 
-    def __init__(self, key: str, maxsize: int = MAILBOX_SIZE, on_close=None, *, max_bytes: int = 0,
-                 on_overflow=None) -> None:
+    def __init__(
+        self, key: str, maxsize: int = MAILBOX_SIZE, on_close=None, *, max_bytes: int = 0, on_overflow=None
+    ) -> None:
         self.key = key
         self.dropped = 0
         self.overflowed = False
@@ -80,15 +82,25 @@ class Mailbox:
                             pass
             dropped = self.dropped
         if overflow_now:
-            log.warning("mailbox %s: its stream is not reading (%d bytes queued, %d more offered, cap %d); "
-                        "dropped its messages and closed it", self.key, queued, size, self.max_bytes)
+            log.warning(
+                "mailbox %s: its stream is not reading (%d bytes queued, %d more offered, cap %d); "
+                "dropped its messages and closed it",
+                self.key,
+                queued,
+                size,
+                self.max_bytes,
+            )
             self.close()
             if self._on_overflow is not None:
                 self._on_overflow(self)
             return False
         if dropped_now and (dropped == 1 or dropped % _DROP_LOG_EVERY == 0):
-            log.warning("mailbox %s is full (%d messages): dropped the oldest, %d so far; is its stream stuck?",
-                        self.key, self._queue.maxsize, dropped)
+            log.warning(
+                "mailbox %s is full (%d messages): dropped the oldest, %d so far; is its stream stuck?",
+                self.key,
+                self._queue.maxsize,
+                dropped,
+            )
         return True
 
     def get(self, timeout: float | None) -> str | None:

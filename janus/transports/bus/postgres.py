@@ -14,6 +14,7 @@ transaction commits. Notifications sent while a listener is reconnecting are los
 Whether a process is alive is PostgreSQL's to say instead: its listening session is
 named after its node (`node_alive`).
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,11 @@ RECONNECT_DELAYS = (0.1, 5.0)  # first and longest wait between listener reconne
 # Without keepalives a silently dropped connection (a replica's network, a failover) leaves the
 # listener waiting forever on a socket that will never be readable.
 CONNECT_OPTIONS: dict[str, Any] = {  # libpq parameters, passed through psycopg2.connect(**...)
-    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
@@ -76,8 +81,7 @@ def encode_payloads(node: str, key: str, message: str, chunk_bytes: int = CHUNK_
     chunks = split_utf8(message.encode("utf-8"), chunk_bytes)
     message_id = uuid.uuid4().hex
     payloads = [
-        f"{node}\n{json.dumps([key, message_id, index, len(chunks)])}\n{chunk}"
-        for index, chunk in enumerate(chunks)
+        f"{node}\n{json.dumps([key, message_id, index, len(chunks)])}\n{chunk}" for index, chunk in enumerate(chunks)
     ]
     assert all(len(p.encode("utf-8")) <= PAYLOAD_LIMIT for p in payloads), "bus header too large for NOTIFY"
     return payloads
@@ -200,8 +204,9 @@ class PostgresBus:
             try:
                 with conn.cursor() as cur:
                     # All chunks in one transaction: delivered together, in order, or not at all.
-                    execute_batch(cur, "SELECT pg_notify(%s, %s)", [(CHANNEL, p) for p in payloads],
-                                  page_size=BATCH_PAGE)
+                    execute_batch(
+                        cur, "SELECT pg_notify(%s, %s)", [(CHANNEL, p) for p in payloads], page_size=BATCH_PAGE
+                    )
                 conn.commit()
             except _CONNECTION_ERRORS:
                 _close_quietly(conn)
@@ -243,8 +248,10 @@ class PostgresBus:
         conn, _ = self._take()
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = %s)",
-                            (APPLICATION_NAME_PREFIX + node,))
+                cur.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = %s)",
+                    (APPLICATION_NAME_PREFIX + node,),
+                )
                 (alive,) = cur.fetchone()
             conn.rollback()  # end the read-only transaction; the connection goes back to the pool clean
         except BaseException:
@@ -328,7 +335,7 @@ class PostgresBus:
                 continue
             payload = notify.payload
             if payload.startswith(prefix):
-                self._accept(payload[len(prefix):])
+                self._accept(payload[len(prefix) :])
             elif payload.startswith(EVERYONE) and not payload.startswith(own_broadcast):
                 self._accept(payload.split("\n", 1)[1] if "\n" in payload else "")
 
@@ -350,8 +357,9 @@ class PostgresBus:
             self._prune_pending()
             partial = self._pending[message_id] = _Partial(key, count)
         if index != len(partial.parts):
-            log.warning("bus: message %s lost chunks (got %d, expected %d); dropped",
-                        message_id, index, len(partial.parts))
+            log.warning(
+                "bus: message %s lost chunks (got %d, expected %d); dropped", message_id, index, len(partial.parts)
+            )
             del self._pending[message_id]
             return
         partial.parts.append(chunk)

@@ -20,6 +20,7 @@ from flask import Flask, abort, current_app, session
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from janus.auth.response_headers import BASELINE_HEADERS
 from janus.services import sign_ins
 
 login_manager = LoginManager()
@@ -40,13 +41,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, **dict(BASELINE_HEADERS)}
 
 
 class PortalUser(UserMixin):

@@ -26,6 +26,7 @@ from typing import Any
 
 from flask import Flask
 
+from janus.auth.response_headers import BASELINE_HEADERS
 from janus.gateway.catalog import Principal, scopes_allow
 from janus.gateway.schemas import X_MCP_HEADER  # the mark the registration check enforces
 from janus.mcp import jsonrpc, versions
@@ -113,6 +114,7 @@ class StreamableHttp:
             response = rpc_error(500, INTERNAL_ERROR, "Internal error; see the gateway log.")
         if response.status >= 400:
             count_request(TRANSPORT, req.method, response.status)
+        response.headers.extend(BASELINE_HEADERS)  # what Flask's hook adds to every other response
         return response(environ, start_response)
 
     def _respond(self, req: WireRequest) -> HttpResponse:

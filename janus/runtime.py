@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from janus.version import __version__
 
 log = logging.getLogger(__name__)
 _ALL: weakref.WeakSet[Runtime] = weakref.WeakSet()
+_BUILD_LOCK = threading.Lock()  # one build per process even when requests arrive together
 
 
 @dataclass(eq=False)
@@ -49,42 +51,55 @@ class Runtime:
 
 
 def get_runtime(app: Flask) -> Runtime:
-    """One runtime per app and process, built on first use (inside an app context)."""
+    """One runtime per app and process, built on first use (inside an app context).
+
+    Built under a lock: building reads the database (a greenlet switch under gevent), and two requests
+    arriving together on a fresh worker would otherwise each build one (two audit writers, two pools).
+    """
     runtime = app.extensions.get("janus.runtime")
-    if runtime is None:
-        with app.app_context():
-            engine = db.engine
-        catalog = Catalog(
-            load=lambda: load_snapshot(engine),
-            probe=lambda: catalog_version(engine),
-            refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
-            token_key=server_key(app),  # resolved once per process, before the first request
+    if runtime is not None:
+        return runtime
+    with _BUILD_LOCK:
+        runtime = app.extensions.get("janus.runtime")
+        if runtime is None:
+            runtime = _build_runtime(app)
+    return runtime
+
+
+def _build_runtime(app: Flask) -> Runtime:
+    with app.app_context():
+        engine = db.engine
+    catalog = Catalog(
+        load=lambda: load_snapshot(engine),
+        probe=lambda: catalog_version(engine),
+        refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
+        token_key=server_key(app),  # resolved once per process, before the first request
+    )
+    secrets = _secret_cache(app)
+
+    def make_executor():
+        from janus.gateway.egress import EgressPolicy
+        from janus.gateway.executor import Executor
+
+        return Executor(
+            get_secret=secrets.get,
+            max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
+            user_agent=f"Janus/{__version__}",
+            egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
         )
-        secrets = _secret_cache(app)
 
-        def make_executor():
-            from janus.gateway.egress import EgressPolicy
-            from janus.gateway.executor import Executor
-
-            return Executor(
-                get_secret=secrets.get,
-                max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
-                user_agent=f"Janus/{__version__}",
-                egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
-            )
-
-        audit = AuditWriter(engine)
-        backend = GatewayBackend(
-            catalog,
-            make_executor,
-            audit.record,
-            builtins=AdminTools(app),
-            pattern_budget=float(app.config.get("SCHEMA_PATTERN_BUDGET_SECONDS", 0.1)),
-        )
-        runtime = Runtime(catalog, audit, backend, secrets)
-        app.extensions["janus.runtime"] = runtime
-        _ALL.add(runtime)
-        atexit.register(audit.flush)
+    audit = AuditWriter(engine)
+    backend = GatewayBackend(
+        catalog,
+        make_executor,
+        audit.record,
+        builtins=AdminTools(app),
+        pattern_budget=float(app.config.get("SCHEMA_PATTERN_BUDGET_SECONDS", 0.1)),
+    )
+    runtime = Runtime(catalog, audit, backend, secrets)
+    app.extensions["janus.runtime"] = runtime
+    _ALL.add(runtime)
+    atexit.register(audit.flush)
     return runtime
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 # JSON-RPC 2.0 standard codes.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -49,13 +47,6 @@ class McpError(Exception):
         self.code = code
         self.message = message
         self.data = data
-
-    def to_error(self) -> dict[str, Any]:
-        """The JSON-RPC `error` member for this failure."""
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return error
 
     def __repr__(self) -> str:
         return f"McpError({self.code}, {self.message!r})"

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _ALL: weakref.WeakSet[HttpRuntime] = weakref.WeakSet()
+_BUILD_LOCK = threading.Lock()  # one build per process even when requests arrive together
 
 
 @dataclass(eq=False)
@@ -78,40 +79,50 @@ class HttpRuntime:
 
 
 def http_runtime(app: Flask | None = None) -> HttpRuntime:
+    """The HTTP transports' state for this app and process, built once (under a lock, as the runtime is)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy method
     rt = app.extensions.get("janus.http")
-    if rt is None:
-        runtime = get_runtime(app)
-        with app.app_context():
-            engine = db.engine
-        sessions = SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"]))
-        rt = HttpRuntime(
-            runtime=runtime,
-            server=build_server(
-                runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record, stateless_list_changed=True
-            ),
-            sse_server=build_server(
-                runtime.backend,
-                app.config["TOOLS_PAGE_SIZE"],
-                record=runtime.audit.record,
-                stateless_list_changed=False,
-            ),
-            sessions=sessions,
-            streams=LocalStreams(
-                runtime.catalog,
-                app.config["CATALOG_REFRESH_SECONDS"],
-                live_sessions=sessions.live_ids,
-                session_check_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
-            ),
-            database_uri=app.config["SQLALCHEMY_DATABASE_URI"],
-            keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
-            progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
-            public_url=app.config.get("PUBLIC_URL") or None,
-            max_request_bytes=app.config["MAX_REQUEST_BYTES"],
-        )
-        app.extensions["janus.http"] = rt
-        _ALL.add(rt)
-        rt.calls.connect()
+    if rt is not None:
+        return rt
+    with _BUILD_LOCK:
+        rt = app.extensions.get("janus.http")
+        if rt is None:
+            rt = _build(app)
+    return rt
+
+
+def _build(app: Flask) -> HttpRuntime:
+    runtime = get_runtime(app)
+    with app.app_context():
+        engine = db.engine
+    sessions = SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"]))
+    rt = HttpRuntime(
+        runtime=runtime,
+        server=build_server(
+            runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record, stateless_list_changed=True
+        ),
+        sse_server=build_server(
+            runtime.backend,
+            app.config["TOOLS_PAGE_SIZE"],
+            record=runtime.audit.record,
+            stateless_list_changed=False,
+        ),
+        sessions=sessions,
+        streams=LocalStreams(
+            runtime.catalog,
+            app.config["CATALOG_REFRESH_SECONDS"],
+            live_sessions=sessions.live_ids,
+            session_check_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
+        ),
+        database_uri=app.config["SQLALCHEMY_DATABASE_URI"],
+        keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
+        progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
+        public_url=app.config.get("PUBLIC_URL") or None,
+        max_request_bytes=app.config["MAX_REQUEST_BYTES"],
+    )
+    app.extensions["janus.http"] = rt
+    _ALL.add(rt)
+    rt.calls.connect()
     return rt
 
 

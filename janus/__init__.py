@@ -34,8 +34,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = CachedSerializerSessionInterface()
     _configure_logging(app.config["LOG_LEVEL"])
 
-    database.install_engine_hooks()
-    db.init_app(app)
+    db.init_app(app)  # builds the app's engines; none has connected yet
+    with app.app_context():
+        for engine in db.engines.values():
+            database.install_engine_hooks(engine)
     track_catalog_changes()
     if app.config["SERVE_HTTP"]:
         _register_http(app)

@@ -16,7 +16,6 @@ POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
 PRIVATE_FILE_MODE = 0o600
 # Files SQLite keeps beside the database; they hold the same rows (token hashes, audit, sessions).
 SQLITE_SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
-_installed = False
 
 
 def _on_connect(dbapi_connection, connection_record) -> None:
@@ -94,9 +93,12 @@ def secure_sqlite_files(path: str) -> None:
                 log.warning("database file %s was mode %04o; changed it to 0600 (owner only)", name, mode)
 
 
-def install_engine_hooks() -> None:
-    global _installed
-    if not _installed:
-        event.listen(Engine, "do_connect", _before_connect)
-        event.listen(Engine, "connect", _on_connect)
-        _installed = True
+def install_engine_hooks(engine: Engine) -> None:
+    """On Janus's own engine only: another library's engine in the same process is none of ours.
+
+    Installed before the engine's first connection (create_app, right after init_app), which is the
+    only moment `_before_connect` can decide the mode a new SQLite file is born with. Idempotent.
+    """
+    if not event.contains(engine, "connect", _on_connect):
+        event.listen(engine, "do_connect", _before_connect)
+        event.listen(engine, "connect", _on_connect)

@@ -61,3 +61,28 @@ def test_an_existing_database_with_looser_modes_is_tightened_at_start_and_logged
     keep_open.close()
     assert modes == dict.fromkeys(names, 0o600)
     assert f"database file {database} was mode 0644; changed it to 0600" in caplog.text
+
+
+def test_janus_tunes_its_own_engine_and_leaves_other_engines_in_the_process_alone(tmp_path, loose_umask):
+    """The hooks are on Janus's engine and session, not on every Engine and Session class in the process."""
+    import os
+
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.orm import Session
+
+    from janus.extensions import db
+    from janus.models.state import _bump_on_flush
+    from tests.conftest import make_app
+
+    app = make_app({"DATABASE_PATH": str(tmp_path / "janus.db")})
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    other = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        with other.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "delete"  # SQLite's own default
+        assert os.stat(tmp_path / "other.db").st_mode & 0o777 != 0o600  # another library's file, its own mode
+    finally:
+        other.dispose()
+    assert event.contains(db.session, "before_flush", _bump_on_flush)
+    assert not event.contains(Session, "before_flush", _bump_on_flush)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Integer, String, event, inspect, update
 from sqlalchemy.orm import InstanceState, Mapped, Session, mapped_column
 
-from janus.extensions import Model
+from janus.extensions import Model, db
 
 CATALOG_COUNTER = "catalog"
 
@@ -52,12 +52,8 @@ def _bump_on_flush(session: Session, flush_context, instances) -> None:
         )
 
 
-_registered = False
-
-
 def track_catalog_changes() -> None:
-    """Install the flush hook once per process (idempotent)."""
-    global _registered
-    if not _registered:
-        event.listen(Session, "before_flush", _bump_on_flush)
-        _registered = True
+    """Install the flush hook on Janus's session (db.session: every catalogue write goes through it),
+    not on every SQLAlchemy Session in the process. Idempotent."""
+    if not event.contains(db.session, "before_flush", _bump_on_flush):
+        event.listen(db.session, "before_flush", _bump_on_flush)

@@ -29,7 +29,6 @@ STATELESS = "stateless"
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
 CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
 CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
-LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
 # Reserved result `_meta` key: the server identifies itself on every stateless result.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 
@@ -42,8 +41,6 @@ REMOVED_IN_STATELESS: frozenset[str] = frozenset(
     {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
 )
 
-# Streamable HTTP mirrors the envelope version in this header (lower-cased for lookups).
-PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
 
 # Version strings are an enumerated set, not an ordered scalar: compare by position.
 _ORDER = tuple(reversed(SUPPORTED_VERSIONS))

@@ -75,7 +75,6 @@ MCP_SESSION_ID = "Mcp-Session-Id"
 MCP_PROTOCOL_VERSION = "MCP-Protocol-Version"
 MCP_METHOD = "Mcp-Method"
 MCP_NAME = "Mcp-Name"
-HEADERLESS_VERSION = "2025-03-26"  # what a request without MCP-Protocol-Version is taken to speak
 TRANSPORT = "streamable_http"
 ALLOWED_METHODS = "GET, POST, DELETE"
 _NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}

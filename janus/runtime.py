@@ -12,7 +12,9 @@ import atexit
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import Flask, current_app
 
@@ -56,14 +58,24 @@ def get_runtime(app: Flask) -> Runtime:
     Built under a lock: building reads the database (a greenlet switch under gevent), and two requests
     arriving together on a fresh worker would otherwise each build one (two audit writers, two pools).
     """
-    runtime = app.extensions.get("janus.runtime")
-    if runtime is not None:
-        return runtime
-    with _BUILD_LOCK:
-        runtime = app.extensions.get("janus.runtime")
-        if runtime is None:
-            runtime = _build_runtime(app)
-    return runtime
+    return once_per_app(app, "janus.runtime", _BUILD_LOCK, _build_runtime)
+
+
+T = TypeVar("T")
+
+
+def once_per_app(app: Flask, key: str, lock: threading.Lock, build: Callable[[Flask], T]) -> T:
+    """`app.extensions[key]`, built by `build(app)` (which stores it there) the first time, under `lock`.
+
+    The check before the lock keeps the common case (already built) free of any locking."""
+    found: T | None = app.extensions.get(key)
+    if found is not None:
+        return found
+    with lock:
+        found = app.extensions.get(key)
+        if found is None:
+            found = build(app)
+    return found
 
 
 def _build_runtime(app: Flask) -> Runtime:

@@ -13,7 +13,7 @@ from flask import Flask, current_app
 
 from janus.extensions import db
 from janus.mcp.server import McpServer
-from janus.runtime import Runtime, get_runtime
+from janus.runtime import Runtime, get_runtime, once_per_app
 from janus.services.sessions import SessionStore
 from janus.transports.cancellation import InFlightCalls
 from janus.transports.mcp_server import build_server
@@ -81,14 +81,7 @@ class HttpRuntime:
 def http_runtime(app: Flask | None = None) -> HttpRuntime:
     """The HTTP transports' state for this app and process, built once (under a lock, as the runtime is)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy method
-    rt = app.extensions.get("janus.http")
-    if rt is not None:
-        return rt
-    with _BUILD_LOCK:
-        rt = app.extensions.get("janus.http")
-        if rt is None:
-            rt = _build(app)
-    return rt
+    return once_per_app(app, "janus.http", _BUILD_LOCK, _build)
 
 
 def _build(app: Flask) -> HttpRuntime:

@@ -16,12 +16,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import socket
 import ssl
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -42,6 +40,7 @@ from janus.gateway.content import UpstreamResponse, excerpt, reason_phrase, to_c
 from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.oauth import TokenClient
+from janus.gateway.outbound import proxy_for, tls_options
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
@@ -235,17 +234,8 @@ class Executor:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("base URL must be an absolute http(s) URL")
-        tls: dict[str, Any] = {}
-        if parts.scheme == "https":
-            # The system trust store (corporate CAs included) unless a bundle is named.
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            tls = {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
-        # Proxy settings are read once, here, not on every call.
-        proxy = (
-            None
-            if urllib.request.proxy_bypass(parts.hostname or "")
-            else (urllib.request.getproxies().get(parts.scheme))
-        )
+        tls: dict[str, Any] = tls_options() if parts.scheme == "https" else {}
+        proxy = proxy_for(parts.scheme, parts.hostname)  # read once per pool, not on every call
         base_path = parts.path.rstrip("/")
         if proxy:
             self._egress.check_proxied(parts.hostname)  # the proxy resolves the name: judge it here

@@ -29,13 +29,11 @@ import base64
 import hashlib
 import json
 import logging
-import os
 import re
 import socket
 import ssl
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +44,7 @@ from urllib3 import exceptions as u3
 
 from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.errors import exception_chain
+from janus.gateway.outbound import proxy_for, tls_options
 from janus.gateway.redaction import redactor_for
 from janus.gateway.specs import ConnectionSpec
 from janus.gateway.upstream_auth import _HEADER_VALUE, SecretError, _where
@@ -295,19 +294,14 @@ class TokenClient:
 
     def _manager(self, url: str) -> urllib3.PoolManager:
         parts = urlsplit(url)
-        proxy = (
-            None
-            if urllib.request.proxy_bypass(parts.hostname or "")
-            else (urllib.request.getproxies().get(parts.scheme))
-        )
+        proxy = proxy_for(parts.scheme, parts.hostname)
         key = proxy or ""
         manager = self._managers.get(key)
         if manager is None:
             with self._lock:
                 manager = self._managers.get(key)
                 if manager is None:
-                    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-                    tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
+                    tls = tls_options()  # a PoolManager applies it to its HTTPS pools only
                     manager = (
                         urllib3.ProxyManager(proxy, num_pools=8, **tls)
                         if proxy

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import pytest
+from werkzeug.security import generate_password_hash
 
 from janus.extensions import db
 from janus.services import users as users_service
 
 PASSWORD = "correct horse battery staple"
+CHEAP_HASH = "pbkdf2:sha256:1000"  # fixture users only; see portal_app
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -33,11 +36,16 @@ class Portal:
 
 
 @pytest.fixture
-def portal_app(sqlite_app):
-    with sqlite_app.app_context():
-        users_service.create_user("setup", {"username": "alice", "password": PASSWORD, "role": "admin"})
-        users_service.create_user("setup", {"username": "victor", "password": PASSWORD, "role": "viewer"})
-        db.session.remove()
+def portal_app(sqlite_app, monkeypatch):
+    # The fixture users get a cheap hash (as the admin API's do): scrypt costs ~0.2 s per user and per
+    # sign-in, most of this module's time. Made through the same service; sign-in checks whatever method
+    # the stored hash names, and password changes in the tests still use the real default.
+    with monkeypatch.context() as cheap:
+        cheap.setattr(users_service, "generate_password_hash", partial(generate_password_hash, method=CHEAP_HASH))
+        with sqlite_app.app_context():
+            users_service.create_user("setup", {"username": "alice", "password": PASSWORD, "role": "admin"})
+            users_service.create_user("setup", {"username": "victor", "password": PASSWORD, "role": "viewer"})
+            db.session.remove()
     return sqlite_app
 
 

@@ -185,9 +185,3 @@ class SharedSession(Session):
             return super().cancel(request_id)
         self.calls.cancel(self.session_id, request_id)
         return True
-
-    def cancel_all(self) -> None:
-        if self.calls is None:
-            super().cancel_all()
-        else:
-            self.calls.cancel(self.session_id)

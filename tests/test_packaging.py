@@ -42,3 +42,13 @@ def test_flasgger_is_no_dependency_of_janus():
     for name in ("requirements.in", "requirements.txt", "pyproject.toml"):
         text = ROOT.joinpath(name).read_text().lower()
         assert "flasgger" not in text, name
+
+
+def test_the_runtime_pins_carry_what_gunicorns_gevent_worker_imports():
+    """`./scripts/run` installs requirements.txt only: gunicorn's gevent worker imports `packaging` without
+    declaring it, and once flasgger (which brought it) was dropped the README's run command failed to start."""
+    from pathlib import Path
+
+    pins = Path(__file__).resolve().parents[1].joinpath("requirements.txt").read_text()
+    names = {line.split("==")[0].strip().lower() for line in pins.splitlines() if "==" in line}
+    assert {"gunicorn", "gevent", "packaging"} <= names

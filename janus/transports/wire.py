@@ -149,7 +149,8 @@ def _has_body(environ) -> bool:
 
 
 class WireRequest:
-    """Read-only view of one request: method, headers, host and a size-capped body."""
+    """Read-only view of one request: method, headers and a size-capped body (its Host is the
+    edge's to read: janus/transports/edge.py, request_host)."""
 
     __slots__ = ("environ",)
 
@@ -167,20 +168,6 @@ class WireRequest:
     @property
     def mimetype(self) -> str:
         return (self.environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
-
-    @property
-    def host(self) -> str:
-        host = self.environ.get("HTTP_HOST")
-        if host:
-            return host
-        name, port = self.environ.get("SERVER_NAME", ""), self.environ.get("SERVER_PORT", "")
-        default = "443" if self.environ.get("wsgi.url_scheme") == "https" else "80"
-        return name if port in ("", default) else f"{name}:{port}"
-
-    @property
-    def host_url(self) -> str:
-        """`scheme://host/`, like werkzeug's `request.host_url`."""
-        return f"{self.environ.get('wsgi.url_scheme', 'http')}://{self.host}/"
 
     def read_body(self, limit: int) -> bytes:
         """The whole body; BodyTooLarge past `limit` bytes (declared or, when chunked, actual)."""

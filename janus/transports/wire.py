@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
+from janus.auth.response_headers import BASELINE_HEADERS
+
 log = logging.getLogger(__name__)
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -135,7 +137,8 @@ class ReadDeadline:
                     pass
             start_response(
                 "408 Request Timeout",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(_TIMEOUT_BODY)))],
+                # Answered around Flask and /mcp alike, so neither's headers hook runs: the baseline by hand.
+                [("Content-Type", "application/json"), ("Content-Length", str(len(_TIMEOUT_BODY))), *BASELINE_HEADERS],
                 sys.exc_info(),
             )
             return [_TIMEOUT_BODY]

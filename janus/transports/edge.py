@@ -287,13 +287,10 @@ def guard(bp, transport: str | None = None, *, count_refusals: bool = False) -> 
 
     def before():
         edge = edge_for(current_app)
+        if transport is None:
+            return edge.refusal(request.environ)  # None lets the request through
         try:
-            if transport is None:
-                refusal = edge.refusal(request.environ)
-                if refusal is not None:
-                    raise Denied(refusal)
-            else:
-                setattr(g, _PRINCIPAL, edge.admit(request.environ, http_runtime().catalog, transport))
+            setattr(g, _PRINCIPAL, edge.admit(request.environ, http_runtime().catalog, transport))
         except Denied as denied:
             return denied.response
         return None

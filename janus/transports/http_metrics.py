@@ -36,14 +36,3 @@ def count_request(transport: str, method: str, status: int) -> None:
         if child is None:
             child = _children[key] = REJECTED_REQUESTS.labels(transport=transport, method=key[1], status=str(status))
     child.inc()
-
-
-def count_requests(bp, transport: str) -> None:
-    """Count every refusal of `bp` (after error handlers, so Denied and aborts are counted too)."""
-    from flask import request
-
-    def after(response):
-        count_request(transport, request.method, response.status_code)
-        return response
-
-    bp.after_request(after)

@@ -41,8 +41,7 @@ class HttpRuntime:
     # a method of the Streamable HTTP transport that /sse does not serve (issue 11, item 3).
     sse_server: McpServer
     # Request-checking settings, read once: the /mcp endpoint runs outside Flask's request context.
-    # (The Origin/Host allow-lists are http_common.edge_policy's.)
-    public_url: str | None = None
+    # (Origin/Host and the public URL of 401s are the edge's: janus/transports/edge.py, edge_for.)
     max_request_bytes: int = 4_194_304
     # Requests of shared sessions being served here, for cancellations from any process (cancellation.py).
     calls: InFlightCalls = field(init=False, repr=False)
@@ -110,7 +109,6 @@ def _build(app: Flask) -> HttpRuntime:
         database_uri=app.config["SQLALCHEMY_DATABASE_URI"],
         keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
         progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
-        public_url=app.config.get("PUBLIC_URL") or None,
         max_request_bytes=app.config["MAX_REQUEST_BYTES"],
     )
     app.extensions["janus.http"] = rt

@@ -7,7 +7,7 @@ admin's session (an admin-API JWT, as `mcp-cli metrics` sends, or a portal sign-
 unless the operator sets METRICS_PUBLIC=true.
 
 A transport module, though it serves no MCP: it shares the MCP endpoints' edge policy
-(http_common) and leaves the requests they count themselves (http_metrics) out of Flask's metrics.
+(janus/transports/edge.py) and leaves the requests they count themselves (http_metrics) out of Flask's metrics.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from sqlalchemy import text
 from janus.auth.session_jwt import InvalidSession, verify
 from janus.extensions import db
 from janus.services import sign_ins
-from janus.transports.http_common import WWW_AUTHENTICATE, edge_refusal, json_response
+from janus.transports import edge
+from janus.transports.http_common import json_response
 from janus.transports.http_metrics import EXCLUDED_FROM_FLASK_METRICS
 from janus.version import __version__
 
@@ -66,7 +67,7 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
-    refusal = edge_refusal() or _metrics_auth_refusal()
+    refusal = edge.refusal() or _metrics_auth_refusal()
     if refusal is not None:
         return refusal
     # Under gunicorn each worker writes its samples to PROMETHEUS_MULTIPROC_DIR;
@@ -117,5 +118,5 @@ def _metrics_auth_refusal():
 
 def _metrics_unauthorized(message: str):
     return json_response(
-        {"error": "unauthorized", "message": message}, 401, {WWW_AUTHENTICATE: 'Bearer realm="janus-metrics"'}
+        {"error": "unauthorized", "message": message}, 401, {edge.WWW_AUTHENTICATE: 'Bearer realm="janus-metrics"'}
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from janus.transports.http_common import PROTECTED_RESOURCE_PATH, base_url, json_response, protect
+from janus.transports.edge import PROTECTED_RESOURCE_PATH, base_url, guard
+from janus.transports.http_common import json_response
 from janus.transports.wire import HttpResponse
 
 bp = Blueprint("protected_resource", __name__)
-# The document names the resource from the request's Host: the same DNS-rebinding checks as /mcp.
-protect(bp)
+# The document names the resource from the request's Host: the same DNS-rebinding checks as /mcp
+# (and no bearer: a client reads it to learn how to get one).
+guard(bp)
 
 
 @bp.get(PROTECTED_RESOURCE_PATH)

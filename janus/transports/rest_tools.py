@@ -17,20 +17,21 @@ from janus.mcp import jsonrpc
 from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
 from janus.mcp.server import Session
 from janus.services import tool_openapi
-from janus.transports.http_common import authenticate, base_url, json_response, protect
+from janus.transports.edge import base_url, caller, guard
+from janus.transports.http_common import json_response
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.wire import HttpResponse
 
 bp = Blueprint("rest_tools", __name__, url_prefix="/api")
 TRANSPORT = "rest"
 
-protect(bp)
+guard(bp, TRANSPORT)  # Origin/Host, the bearer and the response headers, as on /mcp
 
 
 @bp.get("/openapi.json")
 def openapi() -> HttpResponse:
     rt = http_runtime()
-    principal = authenticate(rt.catalog, TRANSPORT)
+    principal = caller()
     tools: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:  # every page: tools/list pages at TOOLS_PAGE_SIZE, the document lists them all
@@ -48,7 +49,7 @@ def openapi() -> HttpResponse:
 @bp.post("/tools/<path:tool_name>")
 def call_tool(tool_name: str) -> HttpResponse:
     rt = http_runtime()
-    principal: Principal = authenticate(rt.catalog, TRANSPORT)
+    principal: Principal = caller()
     raw = request.get_data(cache=False)
     try:
         # The wire parser of /mcp: absurd nesting, NaN and undecodable bytes are a 400 here too, not a 500.

@@ -24,20 +24,17 @@ from janus.mcp.errors import TOO_MANY_IN_FLIGHT, McpError
 from janus.mcp.server import Session
 from janus.services.sessions import SessionRecord, new_session_id
 from janus.transports.bus import database_kind
+from janus.transports.edge import caller, guard, token_hash_of
 from janus.transports.http_common import (
     SSE_HEADERS,
     SSE_KEEPALIVE,
     SSE_MIMETYPE,
-    authenticate,
     json_response,
     parse_single,
-    protect,
     rpc_error,
     sse_event,
-    token_hash_of,
     wire_text,
 )
-from janus.transports.http_metrics import count_requests
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.progress_ticker import progress_notification, progress_token
 from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
@@ -56,14 +53,14 @@ _inflight: Counter[str] = Counter()  # messages being processed per token hash, 
 _inflight_lock = threading.Lock()
 
 
-protect(bp)
-count_requests(bp, TRANSPORT)
+# Origin/Host, the bearer and the response headers as on /mcp; refusals counted as /mcp counts its own.
+guard(bp, TRANSPORT, count_refusals=True)
 
 
 @bp.get("/sse")
 def open_stream() -> Response | HttpResponse:
     rt = http_runtime()
-    principal = authenticate(rt.catalog, TRANSPORT)
+    principal = caller()
     if rt.streams.shutting_down.is_set():
         # This worker is leaving: a stream opened now would be cut at the graceful timeout, and its
         # session row would outlive it. The client retries and lands on a worker that stays.
@@ -214,7 +211,7 @@ def _stream(
 @bp.post("/messages")
 def post_message() -> Response | HttpResponse:
     rt = http_runtime()
-    principal = authenticate(rt.catalog, TRANSPORT)
+    principal = caller()
     session_id = request.args.get("sessionId", "")
     if not session_id:
         return json_response({"error": "bad_request", "message": "The sessionId query parameter is required."}, 400)

@@ -10,7 +10,8 @@
 blueprint: Flask's per-request machinery cost as much CPU as the rest of a
 tools/call (see janus/transports/wire.py). It keeps the blueprints' rules:
 Origin/Host checks first, bearer auth on every request, refusals counted in
-mcp_http_rejected_requests_total, and never a traceback on the wire.
+mcp_http_rejected_requests_total, and never a traceback on the wire. The
+first two and the response headers are janus/transports/edge.py's, as for /sse.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 
 from flask import Flask
 
-from janus.auth.response_headers import BASELINE_HEADERS
 from janus.gateway.catalog import Principal, scopes_allow
 from janus.gateway.schemas import X_MCP_HEADER  # the mark the registration check enforces
 from janus.mcp import jsonrpc, versions
@@ -41,23 +41,17 @@ from janus.mcp.errors import (
 from janus.mcp.server import Session
 from janus.services.sessions import SESSION_CACHE_SECONDS
 from janus.transports.disconnect import watch as watch_disconnect
+from janus.transports.edge import RESPONSE_HEADERS, Denied, Edge, edge_for, token_hash_of
 from janus.transports.http_common import (
-    AUTHORIZATION,
     JSON_MIMETYPE,
     SSE_HEADERS,
     SSE_KEEPALIVE,
     SSE_MIMETYPE,
-    Denied,
-    EdgePolicy,
     accepts,
-    edge_policy,
     json_response,
     parse_single,
-    principal_for,
-    public_base,
     rpc_error,
     sse_event,
-    token_hash_of,
 )
 from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import HttpRuntime, http_runtime
@@ -95,12 +89,13 @@ def mount(app: Flask) -> None:
 
 
 class StreamableHttp:
-    """The WSGI application behind /mcp."""
+    """The WSGI application behind /mcp, and the edge's WSGI adapter: the Flask blueprints get the
+    same decisions from `edge.guard`'s hooks."""
 
     def __init__(self, app: Flask) -> None:
         self._app = app
         self._rt: HttpRuntime | None = None
-        self._edge: EdgePolicy | None = None
+        self._edge: Edge | None = None
 
     def __call__(self, environ, start_response):
         req = WireRequest(environ)
@@ -113,7 +108,7 @@ class StreamableHttp:
             response = rpc_error(500, INTERNAL_ERROR, "Internal error; see the gateway log.")
         if response.status >= 400:
             count_request(TRANSPORT, req.method, response.status)
-        response.headers.extend(BASELINE_HEADERS)  # what Flask's hook adds to every other response
+        response.headers.extend(RESPONSE_HEADERS)
         return response(environ, start_response)
 
     def _respond(self, req: WireRequest) -> HttpResponse:
@@ -122,16 +117,12 @@ class StreamableHttp:
             rt = self._rt = http_runtime(self._app)
         edge = self._edge
         if edge is None:
-            edge = self._edge = edge_policy(self._app)
-        # Before anything else, and so before a Host could be reflected into WWW-Authenticate.
-        refusal = edge.refusal(req.header("Origin"), req.host)
-        if refusal is not None:
-            return refusal
+            edge = self._edge = edge_for(self._app)
+        principal = edge.admit(req.environ, rt.catalog, TRANSPORT)  # Origin/Host, then the bearer
         method = req.method
-        if method == "OPTIONS":
-            # A CORS preflight carries no credentials by design; it learns only the methods.
+        if principal is None:
+            # A CORS preflight, which carries no credentials by design: it learns only the methods.
             return HttpResponse(204, headers=[("Allow", ALLOWED_METHODS)])
-        principal = _authenticate(rt, req)  # every other request, whatever its method
         if method == "POST":
             return post(rt, req, principal)
         if method == "GET":
@@ -143,10 +134,6 @@ class StreamableHttp:
             405,
             {"Allow": ALLOWED_METHODS},
         )
-
-
-def _authenticate(rt: HttpRuntime, req: WireRequest) -> Principal:
-    return principal_for(rt.catalog, TRANSPORT, req.header(AUTHORIZATION), public_base(rt.public_url, req.host_url))
 
 
 def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
+from janus.auth.response_headers import BASELINE_HEADERS
+
 log = logging.getLogger(__name__)
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -135,7 +137,8 @@ class ReadDeadline:
                     pass
             start_response(
                 "408 Request Timeout",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(_TIMEOUT_BODY)))],
+                # Answered around Flask and /mcp alike, so neither's headers hook runs: the baseline by hand.
+                [("Content-Type", "application/json"), ("Content-Length", str(len(_TIMEOUT_BODY))), *BASELINE_HEADERS],
                 sys.exc_info(),
             )
             return [_TIMEOUT_BODY]
@@ -149,7 +152,8 @@ def _has_body(environ) -> bool:
 
 
 class WireRequest:
-    """Read-only view of one request: method, headers, host and a size-capped body."""
+    """Read-only view of one request: method, headers and a size-capped body (its Host is the
+    edge's to read: janus/transports/edge.py, request_host)."""
 
     __slots__ = ("environ",)
 
@@ -167,20 +171,6 @@ class WireRequest:
     @property
     def mimetype(self) -> str:
         return (self.environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
-
-    @property
-    def host(self) -> str:
-        host = self.environ.get("HTTP_HOST")
-        if host:
-            return host
-        name, port = self.environ.get("SERVER_NAME", ""), self.environ.get("SERVER_PORT", "")
-        default = "443" if self.environ.get("wsgi.url_scheme") == "https" else "80"
-        return name if port in ("", default) else f"{name}:{port}"
-
-    @property
-    def host_url(self) -> str:
-        """`scheme://host/`, like werkzeug's `request.host_url`."""
-        return f"{self.environ.get('wsgi.url_scheme', 'http')}://{self.host}/"
 
     def read_body(self, limit: int) -> bytes:
         """The whole body; BodyTooLarge past `limit` bytes (declared or, when chunked, actual)."""

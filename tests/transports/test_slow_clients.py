@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from janus.auth.response_headers import BASELINE_HEADERS
 from tests.support.http_gateway import WEATHER, start_http_gateway, stop_http_gateway
 from tests.support.http_streams import open_legacy
 from tests.support.waiting import wait_for
@@ -70,6 +71,9 @@ def test_a_body_that_never_arrives_is_answered_408_and_the_connection_closed(gw,
         answer = _answer(_slow_post(gw, path))
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert b'"error":"request_timeout"' in answer
+        head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+        for name, value in BASELINE_HEADERS:  # every response carries them, this one too
+            assert f"{name}: {value}".lower() in head, name
         assert time.monotonic() - started >= READ_TIMEOUT * 0.9  # the deadline, not an early refusal
     finally:
         if stream is not None:

@@ -124,9 +124,9 @@ def _secret_getter(app: Flask):
     """The vault seam: connections with an auth type fetch their secret here at call time."""
 
     def get_secret(ref: str) -> str:
-        from janus.vault import get_vault
+        from janus.vault import app_vault
 
-        return get_vault(app.config).get(ref)
+        return app_vault(app).get(ref)
 
     return get_secret
 

@@ -117,9 +117,9 @@ def verify(executor: Executor) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the report must be complete even when a step fails
         checks.append({"step": "database", "ok": False, "detail": type(exc).__name__})
     try:
-        from janus.vault import get_vault
+        from janus.vault import app_vault
 
-        keys = get_vault(current_app.config).list()
+        keys = app_vault(current_app).list()
         checks.append({"step": "vault", "ok": True, "detail": f"{len(keys)} Secret Keys Available"})
     except Exception as exc:  # noqa: BLE001 - any provider's failure is reported, not raised
         checks.append({"step": "vault", "ok": False, "detail": str(exc)[:200]})

@@ -35,7 +35,7 @@ from janus.extensions import db
 from janus.gateway.catalog import keyed_token_hash
 from janus.models import CATALOG_COUNTER, AdminAuditLog, ChangeCounter, ClientToken, KeyCheck, McpSession
 from janus.services.startup_lock import startup_lock
-from janus.vault import KEY_BYTES, SecretNotFound, VaultError, decode_key, get_vault, setting
+from janus.vault import KEY_BYTES, SecretNotFound, VaultError, app_vault, decode_key, setting
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,13 @@ def _resolve(app: Flask, *, create: bool) -> bytes | None:
 
             path = key_file_path(config)
             return load_or_create_key_file(path) if create else read_key_file(path)
-        return _from_vault(config, provider, create)
+        return _from_vault(app, provider, create)
     except VaultError as exc:
         raise TokenKeyError(f"the client token hash key is unusable: {exc}") from None
 
 
-def _from_vault(config, provider: str, create: bool) -> bytes | None:
-    vault = get_vault(config)
+def _from_vault(app: Flask, provider: str, create: bool) -> bytes | None:
+    vault = app_vault(app)
     try:
         return decode_key(vault.get(VAULT_SECRET_NAME), f"the vault secret {VAULT_SECRET_NAME!r}")
     except SecretNotFound:

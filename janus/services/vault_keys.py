@@ -13,7 +13,7 @@ from janus.extensions import db
 from janus.models import Connection
 from janus.services import admin_audit, token_key
 from janus.services.errors import Forbidden, NotFound, ServiceError, ValidationError
-from janus.vault import SecretNotFound, VaultError, decode_key, get_vault, read_only, setting
+from janus.vault import SecretNotFound, VaultError, app_vault, decode_key, read_only, setting
 
 MAX_KEY = 512
 
@@ -83,7 +83,7 @@ def provider_info() -> dict[str, Any]:
     try:
         is_read_only = read_only(config)
     except VaultError:
-        is_read_only = True  # a malformed flag: get_vault refuses too, so nothing can be written anyway
+        is_read_only = True  # a malformed flag: the vault refuses to build too, so nothing can be written anyway
     settings: list[dict[str, str]] = []
     for name, default in PROVIDER_SETTINGS.get(provider, ()):
         value = setting(config, name)
@@ -116,7 +116,7 @@ def _without_userinfo(url: str) -> str:
 
 def list_keys() -> list[str]:
     try:
-        return get_vault(current_app.config).list()
+        return app_vault(current_app).list()
     except VaultError as exc:
         raise VaultUnavailable(str(exc)) from None
 
@@ -129,7 +129,7 @@ def set_secret(actor: str, key: Any, value: Any) -> dict[str, Any]:
     if any(unicodedata.category(c) == "Cs" for c in value):
         raise ValidationError("value must be valid Unicode text (no unpaired surrogates)", field="value")
     try:
-        get_vault(current_app.config).set(key, value)
+        app_vault(current_app).set(key, value)
     except VaultError as exc:
         raise VaultUnavailable(str(exc)) from None
     _forget_cached(key)
@@ -142,7 +142,7 @@ def delete_secret(actor: str, key: Any) -> None:
     _writable()
     key = _not_reserved(_key(key))
     try:
-        get_vault(current_app.config).delete(key)
+        app_vault(current_app).delete(key)
     except SecretNotFound:
         raise NotFound(f"vault key {key!r} not found") from None
     except VaultError as exc:
@@ -199,7 +199,7 @@ def rotate_key(actor: str, new_key_b64: str | None = None, new_key_name: str = "
     """Re-encrypt every secret under a new key: (values re-encrypted, where the key lives, key from env?)."""
     try:
         new_key = decode_key(new_key_b64, new_key_name) if new_key_b64 else None
-        vault = get_vault(current_app.config)
+        vault = app_vault(current_app)
         if not hasattr(vault, "rotate_key") or not hasattr(vault, "key_location"):
             raise ValidationError(
                 f"VAULT_PROVIDER {current_app.config['VAULT_PROVIDER']!r} keeps its own keys; "

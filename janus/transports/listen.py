@@ -8,15 +8,15 @@ change, and ends with the request's result when the server shuts down.
 
 from __future__ import annotations
 
-import queue
 import uuid
 from collections.abc import Iterator
 
 from janus.gateway.catalog import Principal
 from janus.mcp import jsonrpc, versions
 from janus.mcp.errors import INVALID_PARAMS, McpError
-from janus.transports.http_common import SSE_HEADERS, SSE_KEEPALIVE, SSE_MIMETYPE, sse_event
-from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
+from janus.transports.http_common import SSE_HEADERS, SSE_MIMETYPE, sse_event
+from janus.transports.sse_loop import EventQueue, sse_loop
+from janus.transports.streams import ListChangedTracker
 from janus.transports.wire import HttpResponse
 
 SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId"
@@ -38,38 +38,17 @@ def listen_stream(rt, principal: Principal, message: dict) -> HttpResponse:
 
 
 def _stream(rt, principal: Principal, request_id, honored: dict, meta: dict) -> Iterator[str]:
-    key = ("listen", uuid.uuid4().hex)
-    events: queue.Queue[str] = queue.Queue(maxsize=64)
+    events = EventQueue()
     tracker = ListChangedTracker(rt.catalog, principal, extra_meta=meta)
-
-    def notify(event: str) -> None:
-        try:
-            events.put_nowait(event)
-        except queue.Full:
-            pass  # one pending change covers many
-
-    # Registered before the acknowledgement, so a change made meanwhile is not lost.
-    rt.streams.open(key, notify)
-    try:
-        yield sse_event(jsonrpc.notification(ACKNOWLEDGED, {"notifications": honored, "_meta": meta}))
-        if rt.streams.shutting_down.is_set():
-            # Opened on a leaving worker (shutdown already told the streams it knew): end it gracefully now,
-            # not at the graceful timeout; the client listens again on a worker that stays.
-            yield sse_event(jsonrpc.result_response(request_id, {"resultType": "complete", "_meta": meta}))
-            return
-        while True:
-            try:
-                event = events.get(timeout=rt.keepalive_seconds)
-            except queue.Empty:
-                yield SSE_KEEPALIVE
-                continue
-            if event == SHUTDOWN:
-                # A graceful end: the listen request's own result closes the stream.
-                yield sse_event(jsonrpc.result_response(request_id, {"resultType": "complete", "_meta": meta}))
-                return
-            if event == CATALOG_CHANGED and honored:
-                note = tracker.notification()
-                if note is not None:
-                    yield sse_event(note)
-    finally:
-        rt.streams.close(key)
+    yield from sse_loop(
+        rt.streams,
+        ("listen", uuid.uuid4().hex),
+        events.put,
+        events,
+        keepalive_seconds=rt.keepalive_seconds,
+        list_changed=tracker.notification if honored else lambda: None,
+        opening=sse_event(jsonrpc.notification(ACKNOWLEDGED, {"notifications": honored, "_meta": meta})),
+        # A graceful end (SIGTERM, or a listen opened on a leaving worker): the listen request's own result
+        # closes the stream, and the client listens again on a worker that stays.
+        closing=sse_event(jsonrpc.result_response(request_id, {"resultType": "complete", "_meta": meta})),
+    )

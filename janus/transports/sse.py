@@ -27,7 +27,6 @@ from janus.transports.bus import database_kind
 from janus.transports.edge import caller, guard, token_hash_of
 from janus.transports.http_common import (
     SSE_HEADERS,
-    SSE_KEEPALIVE,
     SSE_MIMETYPE,
     json_response,
     parse_single,
@@ -37,7 +36,8 @@ from janus.transports.http_common import (
 )
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.progress_ticker import progress_notification, progress_token
-from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
+from janus.transports.sse_loop import Ended, sse_loop
+from janus.transports.streams import ListChangedTracker
 from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
 
 bp = Blueprint("sse", __name__)
@@ -165,38 +165,21 @@ def _stream(
     rt: HttpRuntime, principal: Principal, record: SessionRecord, mailbox, endpoint: str, cutoff: _SocketCutoff
 ) -> Iterator[str]:
     bus = rt.bus
-    key = (record.id, "sse")
     tracker = ListChangedTracker(rt.catalog, principal)
-    rt.streams.open(key, lambda event: bus.publish(bus.node, record.id, event))
     try:
-        # A SIGTERM between open_stream's check and the line above sent SHUTDOWN to the streams it
-        # saw, not to this one (shutdown sets the flag before it looks): end it here instead.
-        if rt.streams.shutting_down.is_set():
-            return
-        yield sse_event(endpoint, event="endpoint")
-        while True:
-            item = mailbox.get(timeout=rt.keepalive_seconds)
-            if item is None:
-                if mailbox.overflowed:
-                    yield _slow_consumer_event(mailbox)
-                    return
-                if mailbox.closed:
-                    return
-                yield SSE_KEEPALIVE
-                continue
-            if item == SHUTDOWN:
-                return
-            if item == PROBE:
-                continue
-            if item == CATALOG_CHANGED:
-                note = tracker.notification()
-                if note is not None:
-                    yield sse_event(note, event="message")
-                continue
-            yield sse_event(item, event="message")
+        yield from sse_loop(
+            rt.streams,
+            (record.id, "sse"),
+            # Markers travel through the mailbox too: it is the stream's one source of events.
+            lambda event: bus.publish(bus.node, record.id, event),
+            _MailboxEvents(mailbox),
+            keepalive_seconds=rt.keepalive_seconds,
+            list_changed=tracker.notification,
+            opening=sse_event(endpoint, event="endpoint"),
+            event="message",
+        )
     finally:
         # The client went away (or we are shutting down): the session is over everywhere.
-        rt.streams.close(key)
         bus.unsubscribe(record.id)
         mailbox.close()
         rt.sessions.end(record.id)
@@ -206,6 +189,26 @@ def _stream(
             rt.calls.cancel(record.id)
         cutoff.done.set()
         log.info("sse session %s closed", record.id[:8])
+
+
+class _MailboxEvents:
+    """The stream's bus mailbox as its event source: probes are skipped, and a closed mailbox ends the
+    stream, with an error event first when it closed because the client fell too far behind."""
+
+    def __init__(self, mailbox) -> None:
+        self._mailbox = mailbox
+
+    def get(self, timeout: float) -> str | Ended | None:
+        mailbox = self._mailbox
+        item = mailbox.get(timeout=timeout)
+        while item == PROBE:
+            item = mailbox.get(timeout=timeout)
+        if item is None:
+            if mailbox.overflowed:
+                return Ended(_slow_consumer_event(mailbox))
+            if mailbox.closed:
+                return Ended()
+        return item
 
 
 @bp.post("/messages")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import queue
 import time
 import uuid
 from collections.abc import Iterator
@@ -51,7 +50,6 @@ from janus.transports.http_common import (
     json_response,
     parse_single,
     rpc_error,
-    sse_event,
 )
 from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import HttpRuntime, http_runtime
@@ -59,7 +57,8 @@ from janus.transports.listen import listen_stream
 from janus.transports.mcp_server import UnencodableInputGuard
 from janus.transports.progress import respond_with_progress
 from janus.transports.progress_ticker import progress_token
-from janus.transports.streams import CATALOG_CHANGED, SHUTDOWN, ListChangedTracker
+from janus.transports.sse_loop import EventQueue, sse_loop
+from janus.transports.streams import ListChangedTracker
 from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
 
 log = logging.getLogger(__name__)
@@ -470,36 +469,19 @@ def standalone_stream(rt: HttpRuntime, req: WireRequest, principal: Principal) -
 
 
 def _notifications(rt: HttpRuntime, principal: Principal, session_id: str) -> Iterator[str]:
-    key = (session_id, uuid.uuid4().hex)
-    events: queue.Queue[str] = queue.Queue(maxsize=64)
-    tracker = ListChangedTracker(rt.catalog, principal)
-
-    def notify(event: str) -> None:
-        try:
-            events.put_nowait(event)
-        except queue.Full:
-            pass  # a change is already pending for this stream; one notification covers it
-
+    events = EventQueue()
     # Bound to its session: a DELETE on any worker or replica ends it (LocalStreams checks).
-    rt.streams.open(key, notify, session_id=session_id)
-    try:
-        if rt.streams.shutting_down.is_set():
-            return  # SIGTERM came after the check in standalone_stream; shutdown did not see this stream
-        yield SSE_KEEPALIVE  # flush headers now, so the client knows the stream is open
-        while True:
-            try:
-                event = events.get(timeout=rt.keepalive_seconds)
-            except queue.Empty:
-                yield SSE_KEEPALIVE
-                continue
-            if event == SHUTDOWN:
-                return
-            if event == CATALOG_CHANGED:
-                note = tracker.notification()
-                if note is not None:
-                    yield sse_event(note, event="message")
-    finally:
-        rt.streams.close(key)
+    yield from sse_loop(
+        rt.streams,
+        (session_id, uuid.uuid4().hex),
+        events.put,
+        events,
+        keepalive_seconds=rt.keepalive_seconds,
+        list_changed=ListChangedTracker(rt.catalog, principal).notification,
+        opening=SSE_KEEPALIVE,  # flushes the headers now, so the client knows the stream is open
+        event="message",
+        session_id=session_id,
+    )
 
 
 def end_session(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:

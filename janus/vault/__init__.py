@@ -7,17 +7,21 @@ Settings read here and by the providers: VAULT_PROVIDER, VAULT_LOCAL_PATH,
 VAULT_ENCRYPTION_KEY, VAULT_READ_ONLY. A setting missing from the config
 mapping falls back to the environment, so a config built without these names
 still honours what the operator exported.
+
+An app has one vault (`app_vault`: built on first use, kept in
+app.extensions["janus.vault"]), which every reader and writer of secrets in
+that app shares; `create_vault` builds a new instance from a config mapping.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import importlib
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 PROVIDERS = {
@@ -108,60 +112,68 @@ class ReadOnlyVault:
         return getattr(self._inner, name)
 
 
-_instances: dict[tuple, Vault] = {}
+APP_EXTENSION = "janus.vault"  # where an app keeps its vault (app.extensions)
 _lock = threading.Lock()
 
 
 def _reset_after_fork() -> None:
-    # A gunicorn worker must not share the master's provider (open lock files,
-    # cached key) nor inherit _lock held by a thread that does not exist here.
+    # A lock held by a thread of the parent stays held in the child, where no thread will release it.
     global _lock
     _lock = threading.Lock()
-    _instances.clear()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-# Settings that select a different store (the cloud providers read these); part of the cache key.
-_PROVIDER_SETTING_PREFIXES = (
-    "VAULT_",
-    "AWS_SECRETS_",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "GCP_SECRETS_",
-    "GOOGLE_CLOUD_PROJECT",
-    "AZURE_KEYVAULT_",
-)
+def create_vault(config: Mapping[str, Any]) -> Vault:
+    """A new instance of the provider `config` selects (VAULT_PROVIDER), read-only if VAULT_READ_ONLY says so.
 
-
-def _fingerprint(config: Mapping[str, Any]) -> str:
-    """Every setting that selects the store, hashed so the cache key holds no key material."""
-    names = {str(k) for k in (*config, *os.environ) if str(k).startswith(_PROVIDER_SETTING_PREFIXES)}
-    names |= {"VAULT_ENCRYPTION_KEY", "VAULT_READ_ONLY"}
-    items = sorted((name, repr(setting(config, name))) for name in names)
-    items.append(("cwd", os.getcwd()))  # VAULT_LOCAL_PATH may be relative
-    return hashlib.sha256(repr(items).encode()).hexdigest()
-
-
-def get_vault(config: Mapping[str, Any]) -> Vault:
+    Each call builds one: code serving an app uses `app_vault`, which builds it once per app and process."""
     name = str(config.get("VAULT_PROVIDER") or "local").lower()
     if name not in PROVIDERS:
         raise VaultError(f"Unknown VAULT_PROVIDER {name!r}; expected one of {', '.join(PROVIDERS)}")
-    # The pid as well: a child created without the at-fork hook still gets its own instance.
-    key = (os.getpid(), name, _fingerprint(config))
-    with _lock:
-        vault = _instances.get(key)
-        if vault is None:
-            try:
-                module = importlib.import_module(PROVIDERS[name])
-            except ModuleNotFoundError as exc:
-                if exc.name != PROVIDERS[name]:
-                    raise
-                raise VaultError(f"Vault provider {name!r} is not available in this build") from None
-            vault = module.create(config)
-            if read_only(config):
-                vault = ReadOnlyVault(vault)
-            _instances[key] = vault
+    try:
+        module = importlib.import_module(PROVIDERS[name])
+    except ModuleNotFoundError as exc:
+        if exc.name != PROVIDERS[name]:
+            raise
+        raise VaultError(f"Vault provider {name!r} is not available in this build") from None
+    vault: Vault = module.create(config)
+    if read_only(config):
+        vault = ReadOnlyVault(vault)
     return vault
+
+
+class App(Protocol):
+    """What `app_vault` needs of a Flask app (this package imports no Flask)."""
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+
+    @property
+    def extensions(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class _Built:
+    pid: int
+    vault: Vault
+
+
+def app_vault(app: App) -> Vault:
+    """The app's vault, built from its config on first use, then the same instance for the app's life.
+
+    Settings are read once, as every per-process object of an app reads them. Per process as well: a
+    forked child (a gunicorn worker) must not share its parent's provider (open lock files, a cached
+    key, an SDK client and its connections), so a child that finds its parent's builds its own. A
+    build that fails (a provider not configured) is not kept: the next call tries again."""
+    built = app.extensions.get(APP_EXTENSION)
+    pid = os.getpid()
+    if built is not None and built.pid == pid:
+        return built.vault
+    with _lock:  # two requests on a fresh worker must not build two (a cloud SDK client each)
+        built = app.extensions.get(APP_EXTENSION)
+        if built is None or built.pid != pid:
+            built = app.extensions[APP_EXTENSION] = _Built(pid, create_vault(app.config))
+    return built.vault

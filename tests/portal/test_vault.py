@@ -12,7 +12,7 @@ from sqlalchemy import select
 from janus.extensions import db
 from janus.models import AdminAuditLog
 from janus.services import vault_keys
-from janus.vault import get_vault
+from janus.vault import app_vault
 from tests.support.catalog import add_connection
 
 SECRET = "sk_live_portal-secret-value-7f3a9c"
@@ -39,7 +39,7 @@ def test_a_stored_secret_reaches_the_vault_but_no_page_response_log_or_audit_row
         bodies.append(admin.post("/vault/secrets", {"key": "", "value": SECRET}).get_data(as_text=True))
         bodies.append(admin.get("/vault/delete?key=prod/other").get_data(as_text=True))
     with admin.app.app_context():
-        assert get_vault(admin.app.config).get("prod/billing/api-key") == SECRET
+        assert app_vault(admin.app).get("prod/billing/api-key") == SECRET
         audit = [
             (r.action, json.dumps(r.details), r.target_id)
             for r in db.session.scalars(

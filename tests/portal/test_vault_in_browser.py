@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from janus.vault import get_vault
+from janus.vault import create_vault
 from tests.support.browser import browser_page, screenshot
 from tests.support.portal import sign_in
 from tests.support.server import GatewayServer
@@ -69,7 +69,7 @@ def test_an_admin_stores_a_secret_sees_only_its_name_and_deletes_it(gateway):
 def read_only_gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portal-vault-ro")
     # Written before the read-only gateway starts, as an operator managing the store elsewhere would.
-    get_vault(
+    create_vault(
         {
             "VAULT_PROVIDER": "local",
             "VAULT_LOCAL_PATH": str(tmp / "secrets.json"),

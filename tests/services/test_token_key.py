@@ -191,9 +191,9 @@ def test_with_a_cloud_vault_the_key_is_a_secret_there_created_once_and_read_by_e
         key = server_key(_migrated(_app(tmp_path, VAULT_PROVIDER="gcp")))
         replica = _app(tmp_path, VAULT_PROVIDER="gcp")
         assert server_key(replica) == key  # reads it, creates nothing
-        from janus.vault import get_vault
+        from janus.vault import app_vault
 
-        vault = get_vault(replica.config)
+        vault = app_vault(replica)
         assert vault.list() == [token_key.VAULT_SECRET_NAME]
         assert base64.b64decode(vault.get(token_key.VAULT_SECRET_NAME)) == key
     assert not _key_file(tmp_path).exists()

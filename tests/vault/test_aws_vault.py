@@ -12,7 +12,7 @@ import boto3
 import pytest
 import requests
 
-from janus.vault import SecretNotFound, VaultError, get_vault
+from janus.vault import SecretNotFound, VaultError, create_vault
 from janus.vault.aws import AwsSecretsVault, create
 from tests.support.waiting import free_port, wait_for
 
@@ -303,7 +303,7 @@ def test_a_bad_timeout_setting_is_a_vault_error(raw):
 
 
 def test_vault_provider_aws_selects_this_provider(endpoint, monkeypatch):
-    vault = get_vault({"VAULT_PROVIDER": "aws"})
+    vault = create_vault({"VAULT_PROVIDER": "aws"})
     vault.set("via/registry", "v")
 
     assert isinstance(vault, AwsSecretsVault)

@@ -10,7 +10,7 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.keyvault.secrets._shared import http_challenge_cache
 
-from janus.vault import SecretNotFound, VaultError, get_vault
+from janus.vault import SecretNotFound, VaultError, create_vault
 from janus.vault.azure import (
     KEY_TAG,
     MAX_NAME_LENGTH,
@@ -229,7 +229,7 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused():
 def test_the_registry_builds_the_azure_provider_from_the_environment(monkeypatch):
     monkeypatch.setenv("AZURE_KEYVAULT_URL", "https://janus-test-" + uuid.uuid4().hex[:8] + ".vault.azure.net/")
     monkeypatch.setenv("AZURE_KEYVAULT_PURGE_ON_DELETE", "false")
-    vault = get_vault({"VAULT_PROVIDER": "azure", "VAULT_TEST_ID": uuid.uuid4().hex})
+    vault = create_vault({"VAULT_PROVIDER": "azure", "VAULT_TEST_ID": uuid.uuid4().hex})
     try:
         assert isinstance(vault, AzureKeyVault)
         assert vault.vault_url.endswith(".vault.azure.net")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from janus.vault import SecretNotFound, VaultError, get_vault
+from janus.vault import SecretNotFound, VaultError, create_vault
 from janus.vault.gcp import GcpSecretsVault, crc32c, create, key_for, secret_id
 from tests.support import fake_gcp_secrets
 from tests.support.fake_gcp_secrets import FakeSecretManager
@@ -406,7 +406,7 @@ def test_a_bad_timeout_setting_is_a_vault_error(raw):
 
 
 def test_vault_provider_gcp_selects_this_provider(vault, fake):
-    selected = get_vault({"VAULT_PROVIDER": "gcp"})
+    selected = create_vault({"VAULT_PROVIDER": "gcp"})
     selected.set("via/registry", "v")
 
     assert isinstance(selected, GcpSecretsVault)

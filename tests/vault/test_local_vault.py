@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from janus.vault import SecretNotFound, VaultError, get_vault
+from janus.vault import SecretNotFound, VaultError, create_vault
 from janus.vault.local import LocalVault, create, key_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,7 +221,7 @@ def test_encryption_key_is_read_from_the_environment_when_config_lacks_it(vault_
 )
 def test_invalid_encryption_key_names_the_variable_and_never_echoes_it(vault_path, bad):
     with pytest.raises(VaultError, match="VAULT_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes") as err:
-        get_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_ENCRYPTION_KEY": bad})
+        create_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_ENCRYPTION_KEY": bad})
     assert bad not in str(err.value)
     assert err.value.__cause__ is None and (err.value.__context__ is None or err.value.__suppress_context__)
 
@@ -295,14 +295,14 @@ def test_values_that_are_not_strings_are_refused_without_echoing_them(vault_path
     assert_no_leak(str(err.value))
 
 
-# -- read-only and the registry ----------------------------------------------
+# -- read-only and create_vault -----------------------------------------------
 
 
 @pytest.mark.parametrize("flag", [True, "true", "TRUE", "1"])
 def test_read_only_mode_allows_reads_and_refuses_writes(vault_path, flag):
-    get_vault({"VAULT_LOCAL_PATH": str(vault_path)}).set("k", SECRET)
+    create_vault({"VAULT_LOCAL_PATH": str(vault_path)}).set("k", SECRET)
     before = vault_path.read_bytes()
-    vault = get_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_READ_ONLY": flag})
+    vault = create_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_READ_ONLY": flag})
     assert vault.get("k") == SECRET
     assert vault.list() == ["k"]
     for attempt in (lambda: vault.set("k", "new"), lambda: vault.delete("k"), lambda: vault.rotate_key()):
@@ -312,37 +312,17 @@ def test_read_only_mode_allows_reads_and_refuses_writes(vault_path, flag):
 
 
 def test_read_only_false_and_nonsense_values(vault_path):
-    get_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_READ_ONLY": "false"}).set("k", SECRET)
+    create_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_READ_ONLY": "false"}).set("k", SECRET)
     with pytest.raises(VaultError, match="VAULT_READ_ONLY must be true or false"):
-        get_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_READ_ONLY": "maybe"})
+        create_vault({"VAULT_LOCAL_PATH": str(vault_path), "VAULT_READ_ONLY": "maybe"})
 
 
-def test_registry_keeps_one_instance_per_settings(vault_path, tmp_path):
+def test_each_call_builds_a_new_instance_of_the_selected_provider(vault_path):
     config = {"VAULT_PROVIDER": "local", "VAULT_LOCAL_PATH": str(vault_path)}
-    assert get_vault(config) is get_vault(dict(config))
-    assert get_vault(config) is not get_vault({**config, "VAULT_LOCAL_PATH": str(tmp_path / "other.json")})
-    assert get_vault(config) is not get_vault({**config, "VAULT_ENCRYPTION_KEY": b64key(os.urandom(32))})
-
-
-def test_registry_gives_a_forked_child_its_own_working_instance(vault_path):
-    config = {"VAULT_LOCAL_PATH": str(vault_path)}
-    parent = get_vault(config)
-    parent.set("k", SECRET)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            child = get_vault(config)
-            child.set("from-child", "v")
-            os.write(write_end, b"ok" if child is not parent and child.get("k") == SECRET else b"no")
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    answer = os.read(read_end, 2)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    assert answer == b"ok"
-    assert parent.get("from-child") == "v"
+    first, second = create_vault(config), create_vault(config)
+    assert isinstance(first, LocalVault) and first is not second  # keeping one is the app's (app_vault)
+    first.set("k", SECRET)
+    assert second.get("k") == SECRET  # two instances on one file see each other's writes
 
 
 # -- several processes -------------------------------------------------------

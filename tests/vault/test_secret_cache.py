@@ -238,12 +238,12 @@ def test_the_cache_never_shows_values_in_its_repr(cache):
 def test_the_gateway_reads_secrets_through_the_cache_and_janus_writes_forget_them(sqlite_app):
     from janus.runtime import get_runtime
     from janus.services import vault_keys
-    from janus.vault import get_vault
+    from janus.vault import app_vault
 
     runtime = get_runtime(sqlite_app)
     assert runtime.secrets is not None and runtime.secrets.ttl == 30.0  # SECRET_CACHE_TTL's default
     assert runtime.backend.executor._get_secret == runtime.secrets.get  # the executor's only way to the vault
-    vault = get_vault(sqlite_app.config)
+    vault = app_vault(sqlite_app)
     vault.set("billing/token", "first-value")
     assert runtime.secrets.get("billing/token") == "first-value"
     vault.set("billing/token", "rotated-outside-janus")  # not through Janus: served stale within the TTL

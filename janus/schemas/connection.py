@@ -64,6 +64,7 @@ class ConnectionCreate(Resource):
         Text(
             64,
             nullable=True,
+            blank_is_null=True,
             pattern=PREFIX_RE,
             check=check_prefix,
             description="Start of every tool name of this connection, e.g. billing_; no prefix may start with "
@@ -75,7 +76,7 @@ class ConnectionCreate(Resource):
     auth_type: Annotated[str, Choice(AUTH_TYPES)] = "none"
     auth_secret_ref: Annotated[
         str | None,
-        Text(512, nullable=True, description="Vault key holding the credentials; required unless auth_type is none."),
+        Text(512, nullable=True, blank_is_null=True, description="Vault key holding the credentials; required unless auth_type is none."),
     ] = None
     enabled: Annotated[bool, Flag()] = True
     timeout_seconds: Annotated[float, Number(0.1, 600, description="Seconds to wait for the upstream's answer.")] = 30.0

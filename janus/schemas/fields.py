@@ -59,6 +59,7 @@ def Text(
     min_len: int = 0,
     nullable: bool = False,
     null_value: str | None = None,
+    blank_is_null: bool = False,
     strip: bool = True,
     pattern: re.Pattern[str] | None = None,
     check: Callable[[str], str] | None = None,
@@ -70,7 +71,7 @@ def Text(
 
     `min_len=1` refuses the empty string ("must not be empty"), `too_short` words a longer minimum's
     refusal when the field needs explaining; `nullable` accepts JSON null, as None or as `null_value` (a
-    description's null is its empty text); `pattern` is documented in the schema and `check` enforces it
+    description's null is its empty text), and `blank_is_null` takes "" for null (an empty form input); `pattern` is documented in the schema and `check` enforces it
     with its own message (a regex mismatch alone explains nothing); `format` is documented only.
     """
 
@@ -84,6 +85,8 @@ def Text(
             raise refuse(f"{field} must be a string")
         if strip:
             value = value.strip()
+        if blank_is_null and not value:  # a form's empty input: "not given"
+            return null_value
         if min_len == 1 and not value:
             raise refuse(f"{field} must not be empty")
         if len(value) < min_len:

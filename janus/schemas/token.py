@@ -108,6 +108,7 @@ class TokenCreate(Resource):
             min_len=MIN_TOKEN_LENGTH,
             too_short=TOO_SHORT,
             nullable=True,
+            blank_is_null=True,
             pattern=TOKEN_RE,
             check=check_value,
             description=f"Your own value (visible ASCII, at least {MIN_TOKEN_LENGTH} characters); left out, "

@@ -79,8 +79,6 @@ def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> d
     changes = check.take(validated, ConnectionUpdate, data) or {}
     if "prefix" in changes and changes["prefix"] is None:
         check.add("prefix", "prefix is required")
-    if "auth_secret_ref" in changes:
-        changes["auth_secret_ref"] = changes["auth_secret_ref"] or None
     if "base_url" in changes:
         check.take(_check_egress, changes["base_url"])
     check.raise_if_any()

@@ -76,7 +76,12 @@ class ConnectionCreate(Resource):
     auth_type: Annotated[str, Choice(AUTH_TYPES)] = "none"
     auth_secret_ref: Annotated[
         str | None,
-        Text(512, nullable=True, blank_is_null=True, description="Vault key holding the credentials; required unless auth_type is none."),
+        Text(
+            512,
+            nullable=True,
+            blank_is_null=True,
+            description="Vault key holding the credentials; required unless auth_type is none.",
+        ),
     ] = None
     enabled: Annotated[bool, Flag()] = True
     timeout_seconds: Annotated[float, Number(0.1, 600, description="Seconds to wait for the upstream's answer.")] = 30.0

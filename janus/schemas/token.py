@@ -45,10 +45,9 @@ def check_scopes(raw: Any) -> tuple[str, ...]:
         raw = ",".join(raw)
     if not isinstance(raw, str):
         raise refuse(SCOPES_HINT)
-    given = parse_scopes(raw)
-    if len(given) > MAX_SCOPES:  # counted as sent, as the JSON Schema's maxItems counts them
+    scopes = tuple(dict.fromkeys(parse_scopes(raw)))  # duplicates say nothing more
+    if len(scopes) > MAX_SCOPES:
         raise refuse(f"at most {MAX_SCOPES} scopes; use wider globs")
-    scopes = tuple(dict.fromkeys(given))  # duplicates say nothing more
     for scope in scopes:
         if len(scope) > MAX_SCOPE_LENGTH:
             raise refuse(f"a scope is at most {MAX_SCOPE_LENGTH} characters")
@@ -89,10 +88,12 @@ def _expiry(value: Any, info: ValidationInfo) -> datetime | None:
     return check_expiry(value)
 
 
+# No maxItems or maxLength for the whole: repeats are dropped before the count of distinct scopes is judged,
+# which JSON Schema cannot say.
 _SCOPES_SCHEMA = {
     "oneOf": [
-        {"type": "string", "maxLength": MAX_SCOPES * (MAX_SCOPE_LENGTH + 1)},
-        {"type": "array", "maxItems": MAX_SCOPES, "items": {"type": "string", "maxLength": MAX_SCOPE_LENGTH}},
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string", "maxLength": MAX_SCOPE_LENGTH}},
     ]
 }
 
@@ -121,7 +122,8 @@ class TokenCreate(Resource):
         Rules(
             _scopes,
             _SCOPES_SCHEMA,
-            "Tool-name globs, comma-separated or a list, e.g. weather_*,billing_get_*; empty means no tools.",
+            f"Tool-name globs, comma-separated or a list, e.g. weather_*,billing_get_*; at most {MAX_SCOPES} "
+            f"distinct ones of at most {MAX_SCOPE_LENGTH} characters; empty means no tools.",
         ),
     ] = ()
     expires_at: Annotated[

@@ -116,7 +116,8 @@ TOKEN_INPUTS = [
     {"name": "ci", "scopes": ["a_*", "b_*"]},
     {"name": "ci", "scopes": "a_*,b_*"},
     {"name": "ci", "scopes": 5},
-    {"name": "ci", "scopes": ["s"] * 101},
+    {"name": "ci", "scopes": ["s"] * 101},  # repeats are dropped: one scope
+    {"name": "ci", "scopes": ["s" * 129]},
 ]
 
 

@@ -23,21 +23,26 @@ FACTORY_HELPERS = {"database", "errors", "sessions_cookie"}
 # What each part may import from janus, besides itself. Imports point down the layers only.
 # A part is a package of janus or a root module (janus/*.py); "<root>" is janus/__init__.py (create_app).
 ALLOWED = {
-    **{name: {"services", "auth", "config", "extensions", "version", "vault", "runtime"} for name in ADAPTERS},
+    **{
+        name: {"services", "auth", "schemas", "config", "extensions", "version", "vault", "runtime"}
+        for name in ADAPTERS
+    },
     "transports": {"services", "auth", "gateway", "mcp", "config", "extensions", "version", "runtime"},
     # The `-stdio` flag and `flask janus stdio` start the stdio transport; the CLI also builds the app.
     "cli": {"services", "auth", "config", "extensions", "version", "transports", "<root>"},
     # The per-process runtime (catalog cache, executor, audit writer, admin tools), which the adapters share.
     "runtime": {"services", "auth", "gateway", "vault", "extensions", "config", "version"},
     **{
-        name: {"models", "gateway", "vault", "extensions", "config", "version", "services", "auth"}
+        name: {"models", "gateway", "schemas", "vault", "extensions", "config", "version", "services", "auth"}
         for name in USE_CASES
     },
+    # Each admin resource's shape (janus/schemas): plain pydantic models over the gateway's rules.
+    "schemas": {"gateway"},
     "models": {"extensions", "version"},
     "gateway": {"mcp", "vault", "version"},
     **{name: set() for name in LEAVES | FACTORY_HELPERS},
     # The process entry points: the app factory, the WSGI app, gunicorn's config and worker class.
-    "<root>": ADAPTERS | USE_CASES | LEAVES | FACTORY_HELPERS | {"runtime", "models", "gateway"},
+    "<root>": ADAPTERS | USE_CASES | LEAVES | FACTORY_HELPERS | {"runtime", "schemas", "models", "gateway"},
     "wsgi": {"<root>", "transports"},
     "gunicorn_conf": {"config", "runtime", "transports", "version"},
     "gunicorn_worker": {"config", "version"},

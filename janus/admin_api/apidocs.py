@@ -18,18 +18,24 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template
 
-from janus.services import audit_queries, connections, endpoints, tokens, users
-from janus.services.vault_keys import MAX_KEY
+from janus.schemas import auth as auth_schema
+from janus.schemas import connection as connection_schema
+from janus.schemas import endpoint as endpoint_schema
+from janus.schemas import token as token_schema
+from janus.schemas import user as user_schema
+from janus.schemas import vault as vault_schema
+from janus.schemas.base import json_schema
+from janus.services import audit_queries
 from janus.version import __version__
 
 SPEC_ROUTE = "/apispec_1.json"  # the URL flasgger used: kept, as tools and bookmarks may name it
 PAGE_ROUTE = "/apidocs/"
-OPENAPI_VERSION = "3.0.3"
+OPENAPI_VERSION = "3.1.0"
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 _STRING = {"type": "string"}
 _BOOL = {"type": "boolean"}
 _WHEN = {"type": "string", "format": "date-time"}
-_MAYBE_WHEN = {"type": "string", "format": "date-time", "nullable": True}
 
 # Outside /api/v1 (the document describes that prefix only); GET only, so CSRF has nothing to guard.
 bp = Blueprint("apidocs", __name__, template_folder="templates")
@@ -89,7 +95,9 @@ def _paths() -> dict[str, Any]:
     token_id = _path_param("token_id", "A client token's id.")
     user_id = _path_param("user_id", "A user's id.")
     key = _path_param(
-        "key", "A vault secret's name; may contain '/', e.g. prod/billing-service/api-key.", max_len=MAX_KEY
+        "key",
+        "A vault secret's name; may contain '/', e.g. prod/billing-service/api-key.",
+        max_len=vault_schema.MAX_KEY,
     )
     page_params = [
         _query("since", "Only entries at or after this time (ISO 8601).", _WHEN),
@@ -402,7 +410,7 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": REF_TEMPLATE.format(model=name)}
 
 
 def _items(name: str) -> dict[str, Any]:
@@ -490,162 +498,36 @@ def _error_responses() -> dict[str, Any]:
 # -- schemas -----------------------------------------------------------------------------
 
 
+def _models() -> dict[str, Any]:
+    """The resources' shapes, from their one definition (janus.schemas)."""
+    models = (
+        connection_schema.ConnectionCreate,
+        connection_schema.ConnectionUpdate,
+        connection_schema.Connection,
+        endpoint_schema.EndpointCreate,
+        endpoint_schema.EndpointUpdate,
+        endpoint_schema.Endpoint,
+        token_schema.TokenCreate,
+        token_schema.TokenUpdate,
+        token_schema.Token,
+        token_schema.NewToken,
+        user_schema.UserCreate,
+        user_schema.UserUpdate,
+        user_schema.User,
+        vault_schema.VaultValue,
+        vault_schema.VaultKey,
+        vault_schema.VaultKeys,
+        auth_schema.LoginRequest,
+    )
+    return {model.__name__: json_schema(model, ref_template=REF_TEMPLATE) for model in models}
+
+
 def _schemas() -> dict[str, Any]:
-    text = _text
-    connection_fields = {
-        "name": text(200, min_len=1),
-        "base_url": {**text(2048), "format": "uri", "description": "Absolute http:// or https:// URL, no credentials."},
-        "prefix": {
-            **text(64),
-            "pattern": connections.PREFIX_RE.pattern,
-            "description": "Start of every tool name of this connection, e.g. billing_; "
-            f"no prefix may start with {connections.RESERVED_PREFIX!r} (any letter case): that "
-            "namespace is the built-in admin tools'. Default: from the name.",
-        },
-        "description": {**text(4000), "nullable": True},
-        "auth_type": {"type": "string", "enum": list(connections.AUTH_TYPES), "default": "none"},
-        "auth_secret_ref": {
-            **text(512),
-            "nullable": True,
-            "description": "Vault key holding the credentials; required unless auth_type is none.",
-        },
-        "enabled": {**_BOOL, "default": True},
-        "timeout_seconds": {"type": "number", "minimum": 0.1, "maximum": 600, "default": 30},
-    }
-    endpoint_fields = {
-        "tool_name": {
-            **text(endpoints.MAX_TOOL_NAME, min_len=1),
-            "pattern": endpoints.TOOL_NAME_RE.pattern,
-            "description": "Tool name after the connection's prefix; the whole name is at most "
-            f"{endpoints.MAX_TOOL_NAME} characters.",
-        },
-        "description": {**text(8000), "nullable": True},
-        "method": {"type": "string", "enum": list(endpoints.HTTP_METHODS), "default": "GET"},
-        "path_template": {
-            **text(2048, min_len=1),
-            "pattern": "^/",
-            "description": "e.g. /users/{user_id}; each placeholder must be a required property of input_schema.",
-        },
-        "input_schema": {
-            "type": "object",
-            "nullable": True,
-            "additionalProperties": True,
-            "description": 'JSON Schema of the tool arguments; root "type": "object".',
-        },
-        "body_template": {
-            **text(100_000),
-            "nullable": True,
-            "description": "JSON text with {{name}} placeholders (POST, PUT, PATCH only); "
-            "a JSON object is accepted too.",
-        },
-        "enabled": {**_BOOL, "default": True},
-    }
-    token_fields = {
-        "name": text(200, min_len=1),
-        "role": {"type": "string", "enum": list(tokens.ROLES), "default": "developer"},
-        "scopes": {
-            "description": "Tool-name globs, comma-separated or a list, e.g. weather_*,billing_get_*; "
-            "empty means no tools.",
-            "oneOf": [
-                {"type": "string", "maxLength": 4000},
-                {"type": "array", "items": {"type": "string", "maxLength": 200}},
-            ],
-        },
-        "expires_at": {**_MAYBE_WHEN, "description": "In the future; null: never expires."},
-        "enabled": {**_BOOL, "default": True},
-    }
-    user_fields = {
-        "password": {**text(1000, min_len=users.MIN_PASSWORD)},
-        "role": {"type": "string", "enum": list(users.ROLES), "default": "viewer"},
-        "enabled": {**_BOOL, "default": True},
-    }
-    token_view = {
-        "id": _STRING,
-        "name": _STRING,
-        "role": {"type": "string", "enum": list(tokens.ROLES)},
-        "scopes": {"type": "array", "items": _STRING},
-        "token_hint": {**_STRING, "description": "The first characters of the value, to tell tokens apart."},
-        "enabled": _BOOL,
-        "expires_at": _MAYBE_WHEN,
-        "last_used_at": _MAYBE_WHEN,
-        "created_at": _WHEN,
-    }
-    user_view = {
-        "id": _STRING,
-        "username": _STRING,
-        "role": {"type": "string", "enum": list(users.ROLES)},
-        "enabled": _BOOL,
-        "created_at": _WHEN,
-    }
-    maybe_string = {"type": "string", "nullable": True}
-    maybe_int = {"type": "integer", "nullable": True}
+    maybe_string = {"type": ["string", "null"]}
+    maybe_int = {"type": ["integer", "null"]}
     return {
-        "LoginRequest": _object({"username": text(150, min_len=1), "password": text(1000, min_len=1)}),
         "LoginResponse": _object({"token": _STRING, "expires_at": _WHEN, "user": _ref("User")}),
-        "ConnectionCreate": _object(connection_fields, required=["name", "base_url"]),
-        "ConnectionUpdate": _object(connection_fields, required=[]),
-        "Connection": _object(
-            {
-                "id": _STRING,
-                "name": _STRING,
-                "base_url": _STRING,
-                "prefix": _STRING,
-                "description": _STRING,
-                "auth_type": {"type": "string", "enum": list(connections.AUTH_TYPES)},
-                "auth_secret_ref": maybe_string,
-                "enabled": _BOOL,
-                "timeout_seconds": {"type": "number"},
-                "endpoint_count": {"type": "integer", "minimum": 0},
-                "created_at": _WHEN,
-                "updated_at": _WHEN,
-            }
-        ),
-        "EndpointCreate": _object(
-            {"connection_id": text(64, min_len=1), **endpoint_fields},
-            required=["connection_id", "tool_name", "path_template"],
-        ),
-        "EndpointUpdate": _object(endpoint_fields, required=[]),
-        "Endpoint": _object(
-            {
-                "id": _STRING,
-                "connection_id": _STRING,
-                "connection_name": _STRING,
-                "tool_name": _STRING,
-                "exposed_name": _STRING,
-                "description": _STRING,
-                "method": {"type": "string", "enum": list(endpoints.HTTP_METHODS)},
-                "path_template": _STRING,
-                "input_schema": {"type": "object", "additionalProperties": True},
-                "body_template": maybe_string,
-                "enabled": _BOOL,
-                "created_at": _WHEN,
-                "updated_at": _WHEN,
-            }
-        ),
-        "TokenCreate": _object(
-            {
-                **token_fields,
-                "token": {
-                    **text(512, min_len=tokens.MIN_TOKEN_LENGTH),
-                    "pattern": "^[!-~]+$",
-                    "nullable": True,
-                    "description": "Your own value (visible ASCII); left out, a secure mcp_… value is generated.",
-                },
-            },
-            required=["name"],
-        ),
-        "TokenUpdate": _object(token_fields, required=[]),
-        "Token": _object(token_view),
-        "NewToken": _object({**token_view, "token": {**_STRING, "description": "The value: shown only this once."}}),
-        "VaultKeys": _object({"keys": {"type": "array", "items": _STRING}}),
-        "VaultKey": _object({"key": _STRING}),
-        "VaultValue": _object({"value": text(1_000_000, min_len=1)}),
-        "UserCreate": _object(
-            {"username": {**text(150, min_len=1), "pattern": users.USERNAME_RE.pattern}, **user_fields},
-            required=["username", "password"],
-        ),
-        "UserUpdate": _object(user_fields, required=[]),
-        "User": _object(user_view),
+        **_models(),
         "ToolCall": _object(
             {
                 "id": {"type": "integer"},
@@ -669,8 +551,7 @@ def _schemas() -> dict[str, Any]:
                 "target_type": _STRING,
                 "target_id": maybe_string,
                 "details": {
-                    "type": "object",
-                    "nullable": True,
+                    "type": ["object", "null"],
                     "additionalProperties": True,
                     "description": "before / after views (secrets redacted) and other facts.",
                 },
@@ -719,10 +600,3 @@ def _schemas() -> dict[str, Any]:
             }
         ),
     }
-
-
-def _text(max_len: int, *, min_len: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_len}
-    if min_len:
-        schema["minLength"] = min_len
-    return schema

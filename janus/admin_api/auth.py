@@ -10,9 +10,9 @@ from janus.auth import session_jwt
 from janus.auth.admin import Unauthorized, session_claims
 from janus.auth.client import client_address
 from janus.extensions import db
+from janus.schemas.auth import LoginRequest
 from janus.services import admin_audit, sign_ins
-from janus.services._common import iso, only, text
-from janus.services.errors import ValidationError
+from janus.services._common import iso, validated
 
 BAD_CREDENTIALS = "wrong username or password, or the user is disabled"
 
@@ -20,11 +20,8 @@ BAD_CREDENTIALS = "wrong username or password, or the user is disabled"
 @bp.post("/login")
 def login() -> Response:
     data = json_body()
-    only(data, {"username", "password"})
-    username = text(data, "username", required=True, max_len=150)
-    password = data.get("password")
-    if not isinstance(password, str) or not password:
-        raise ValidationError("password is required")
+    fields = validated(LoginRequest, data)
+    username, password = fields["username"], fields["password"]
     cfg = current_app.config
     limits = sign_ins.Limits.from_config(cfg)
     address = client_address()

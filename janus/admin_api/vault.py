@@ -7,8 +7,9 @@ from flask import Response, jsonify
 from janus.admin_api._http import actor, json_body, no_content
 from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
+from janus.schemas.vault import VaultValue
 from janus.services import vault_keys
-from janus.services._common import only
+from janus.services._common import validated
 
 
 @bp.get("/vault/keys")
@@ -22,8 +23,8 @@ def list_vault_keys() -> Response:
 @require("admin")
 def set_vault_key(key: str) -> Response:
     data = json_body()
-    only(data, {"value"})
-    return jsonify(vault_keys.set_secret(actor(), key, data.get("value")))
+    value = validated(VaultValue, data)["value"]  # unknown fields refused before anything else
+    return jsonify(vault_keys.set_secret(actor(), key, value))
 
 
 @bp.delete("/vault/keys/<path:key>", merge_slashes=False)

@@ -12,6 +12,7 @@ from janus.portal.forms import checkbox, errors_of, number, texts
 from janus.portal.rendering import is_htmx, redirect_to, render
 from janus.portal.security import admin_required
 from janus.runtime import current_runtime
+from janus.schemas import connection as connection_schema
 from janus.services import connections as connections_service
 from janus.services import status as status_service
 from janus.services import vault_keys
@@ -129,6 +130,6 @@ def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any
         values=values,
         errors=errors,
         current=current,
-        auth_types=connections_service.AUTH_TYPES,
+        auth_types=connection_schema.AUTH_TYPES,
         vault_keys=keys,
     )

@@ -15,6 +15,7 @@ from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render
 from janus.portal.security import admin_required
+from janus.schemas import token as token_schema
 from janus.services import tokens as tokens_service
 from janus.services.errors import ServiceError
 
@@ -129,7 +130,7 @@ def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any
         values=values,
         errors=errors,
         current=current,
-        roles=tokens_service.ROLES,
+        roles=token_schema.ROLES,
         **_preview(values.get("scopes") or ""),
     )
 

@@ -13,6 +13,7 @@ from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
 from janus.portal.security import admin_required
 from janus.runtime import current_runtime
+from janus.schemas import endpoint as endpoint_schema
 from janus.services import connections as connections_service
 from janus.services import endpoints as endpoints_service
 from janus.services.errors import ServiceError
@@ -213,5 +214,5 @@ def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any
         errors=errors,
         current=current,
         connections=connections_service.list_connections(),
-        methods=endpoints_service.HTTP_METHODS,
+        methods=endpoint_schema.HTTP_METHODS,
     )

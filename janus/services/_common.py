@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, Literal, overload
+from typing import Any
 
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from janus.extensions import db
+from janus.schemas import fields
+from janus.schemas.base import InvalidInput, Resource, parse
 from janus.services import admin_audit
 from janus.services.errors import Conflict, ValidationError
 
@@ -104,7 +106,10 @@ class FieldErrors:
         try:
             return check(*args, **kwargs)
         except ValidationError as exc:
-            self.add(exc.field or "", exc.message)
+            for field, message in (exc.fields or {exc.field or "": exc.message}).items():
+                self.add(field, message)
+            if not exc.fields:
+                self.add("", exc.message)
             return None
 
     def add(self, field: str, message: str) -> None:
@@ -116,42 +121,17 @@ class FieldErrors:
             raise ValidationError(message, field=field or None, fields={k: v for k, v in self.found.items() if k})
 
 
-@overload
-def text(
-    data: dict[str, Any], field: str, *, required: Literal[True], max_len: int = 2000, default: str | None = None
-) -> str: ...
-@overload
-def text(
-    data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000, default: str | None = None
-) -> str | None: ...
-def text(
-    data: dict[str, Any], field: str, *, required: bool = False, max_len: int = 2000, default: str | None = None
-) -> str | None:
-    value = data.get(field, default)
-    if value is None:
-        if required:
-            raise ValidationError(f"{field} is required", field=field)
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string", field=field)
-    value = value.strip()
-    if required and not value:
-        raise ValidationError(f"{field} must not be empty", field=field)
-    if len(value) > max_len:
-        raise ValidationError(f"{field} must be at most {max_len} characters", field=field)
-    storable(field, value)
-    return value
+def checked(field: str, check: Callable[[Any], Any], value: Any) -> Any:
+    """One rule of a schema (janus.schemas) applied on its own, its refusal as a ValidationError of `field`."""
+    try:
+        return check(value)
+    except PydanticCustomError as exc:
+        raise ValidationError(exc.message(), field=field) from None
 
 
 def storable(field: str, value: str) -> str:
     """PostgreSQL text holds neither NUL nor unpaired surrogates (which JSON's \\uD800 can carry)."""
-    if "\x00" in value:
-        raise ValidationError(f"{field} must not contain NUL characters", field=field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{field} must be valid Unicode text (no unpaired surrogates)") from None
-    return value
+    return checked(field, lambda v: fields.storable(field, v), value)
 
 
 def valid_id(value: Any) -> bool:
@@ -159,39 +139,13 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, str) and "\x00" not in value
 
 
-def boolean(data: dict[str, Any], field: str, default: bool | None = None, *, required: bool = False) -> bool | None:
-    """null is the default; `required` (a change to a NOT NULL column) refuses it instead."""
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise ValidationError(f"{field} must be true or false", field=field)
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in {"true", "false"}:
-        return value.lower() == "true"
-    raise ValidationError(f"{field} must be true or false", field=field)
-
-
-def number(
-    data: dict[str, Any], field: str, *, low: float, high: float, default: float | None = None, required: bool = False
-) -> float | None:
-    """null is the default; `required` (a change to a NOT NULL column) refuses it instead."""
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise ValidationError(f"{field} must be a number", field=field)
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"{field} must be a number", field=field)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(f"{field} must be a number", field=field)
-    if not low <= value <= high:  # before float(): a huge JSON integer does not fit a float
-        raise ValidationError(f"{field} must be between {low:g} and {high:g}", field=field)
-    return float(value)
-
-
-def only(data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ValidationError(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+def validated(model: type[Resource], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` checked against a resource's schema (janus.schemas): its fields, or one ValidationError naming every
+    refused field."""
+    try:
+        return parse(model, data)
+    except InvalidInput as exc:
+        field = next(iter(exc.fields))
+        raise ValidationError(
+            exc.message, field=field or None, fields={k: v for k, v in exc.fields.items() if k}
+        ) from None

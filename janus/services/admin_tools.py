@@ -17,6 +17,10 @@ from flask import Flask
 
 from janus.extensions import db
 from janus.gateway.catalog import TokenRecord
+from janus.schemas.base import Resource, json_schema
+from janus.schemas.connection import ConnectionCreate, ConnectionUpdate
+from janus.schemas.endpoint import EndpointCreate
+from janus.schemas.vault import VaultSecret
 from janus.services import audit_queries, connections, endpoints, status, tokens, vault_keys
 from janus.services.audit_statuses import STATUSES
 from janus.services.errors import ServiceError
@@ -24,33 +28,20 @@ from janus.services.errors import ServiceError
 log = logging.getLogger(__name__)
 
 _STR = {"type": "string"}
-_OBJ = {"type": "object"}
+_ID = {"id": {"type": "string", "minLength": 1, "description": "The id, as the list tool shows it."}}
 
 
 def _schema(properties: dict[str, Any] | None = None, required: list[str] | None = None) -> dict[str, Any]:
     return {"type": "object", "properties": properties or {}, "required": required or [], "additionalProperties": False}
 
 
-_CONNECTION_FIELDS = {
-    "name": _STR,
-    "base_url": {"type": "string", "format": "uri"},
-    "prefix": _STR,
-    "description": _STR,
-    "auth_type": {"type": "string", "enum": ["none", "bearer", "basic", "custom_headers", "oauth2_client_credentials"]},
-    "auth_secret_ref": _STR,
-    "enabled": {"type": "boolean"},
-    "timeout_seconds": {"type": "number"},
-}
-_ENDPOINT_FIELDS = {
-    "connection_id": _STR,
-    "tool_name": _STR,
-    "description": _STR,
-    "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
-    "path_template": _STR,
-    "input_schema": _OBJ,
-    "body_template": _STR,
-    "enabled": {"type": "boolean"},
-}
+def _resource(model: type[Resource], with_id: bool = False) -> dict[str, Any]:
+    """A resource's create or update schema (janus.schemas) as a tool's input; `with_id` adds the row's id."""
+    schema = json_schema(model)
+    if with_id:
+        schema["properties"] = {**_ID, **schema["properties"]}
+        schema["required"] = ["id", *schema.get("required", [])]
+    return schema
 
 
 def _deleted(delete: Callable[[str, str], None]) -> Callable[[str, dict], dict[str, Any]]:
@@ -73,19 +64,19 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
     ),
     "admin_add_connection": (
         "Register a downstream REST API (base URL, tool prefix, auth type, vault secret ref).",
-        _schema(_CONNECTION_FIELDS, ["name", "base_url"]),
+        _resource(ConnectionCreate),
         lambda actor, a: connections.create_connection(actor, a),
         frozenset(),
     ),
     "admin_modify_connection": (
         "Change a connection; enabled=false hides its tools at once.",
-        _schema({"id": _STR, **_CONNECTION_FIELDS}, ["id"]),
+        _resource(ConnectionUpdate, with_id=True),
         lambda actor, a: connections.update_connection(actor, a.pop("id"), a),
         frozenset(),
     ),
     "admin_delete_connection": (
         "Delete a connection and its tools.",
-        _schema({"id": _STR}, ["id"]),
+        _schema(_ID, ["id"]),
         _deleted(connections.delete_connection),
         frozenset(),
     ),
@@ -97,13 +88,13 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
     ),
     "admin_add_endpoint": (
         "Expose a REST endpoint of a connection as an MCP tool.",
-        _schema(_ENDPOINT_FIELDS, ["connection_id", "tool_name", "path_template"]),
+        _resource(EndpointCreate),
         lambda actor, a: endpoints.create_endpoint(actor, a),
         frozenset(),
     ),
     "admin_delete_endpoint": (
         "Delete a tool (endpoint).",
-        _schema({"id": _STR}, ["id"]),
+        _schema(_ID, ["id"]),
         _deleted(endpoints.delete_endpoint),
         frozenset(),
     ),
@@ -115,7 +106,7 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
     ),
     "admin_set_vault_secret": (
         "Store a secret in the vault under a key (the value is never shown again).",
-        _schema({"key": _STR, "value": _STR}, ["key", "value"]),
+        _resource(VaultSecret),
         lambda actor, a: vault_keys.set_secret(actor, a["key"], a["value"]),
         frozenset({"value"}),
     ),
@@ -135,7 +126,7 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
                 "since": _STR,
                 "until": _STR,
                 "page": {"type": "integer", "minimum": 1},
-                "per_page": {"type": "integer", "minimum": 1, "maximum": 500},
+                "per_page": {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE},
             }
         ),
         lambda actor, a: audit_queries.list_tool_calls(**a),
@@ -178,7 +169,7 @@ class AdminTools:
 
     def call(self, name: str, arguments: dict, token: TokenRecord) -> dict:
         _, schema, handler, _ = _TOOLS[name]
-        problems = [e.message for e in self._validator(name, schema).iter_errors(arguments)]
+        problems = [_problem(e) for e in self._validator(name, schema).iter_errors(arguments)]
         if problems:
             return _error(f"Invalid arguments for tool '{name}': " + "; ".join(problems))
         actor = f"token:{token.name}"
@@ -200,6 +191,12 @@ class AdminTools:
 
             validator = self._validators[name] = validator_for(schema)(schema)
         return validator
+
+
+def _problem(error: Any) -> str:
+    """jsonschema's sentence, led by the argument it is about (its message alone often does not say)."""
+    where = ".".join(str(part) for part in error.absolute_path)
+    return f"{where}: {error.message}" if where else error.message
 
 
 def _error(message: str) -> dict:

@@ -4,62 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from janus.extensions import db
 from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
-from janus.gateway.schemas import declared_names, schema_problems
-from janus.gateway.specs import HTTP_METHODS
+from janus.gateway.schemas import declared_names
 from janus.gateway.templating import fixed_query_names, placeholders, validate_body_template
 from janus.gateway.tool_backend import GatewayBackend, encodable
 from janus.models import Connection, Endpoint
-from janus.services._common import (
-    FieldErrors,
-    boolean,
-    create_row,
-    delete_row,
-    iso,
-    only,
-    storable,
-    text,
-    update_row,
-    valid_id,
+from janus.schemas.endpoint import (
+    MAX_TOOL_NAME,
+    TOOL_NAME_RE,
+    EndpointCreate,
+    EndpointUpdate,
+    check_input_schema,
 )
+from janus.services._common import FieldErrors, create_row, delete_row, iso, update_row, valid_id, validated
 from janus.services.errors import Conflict, NotFound, ServiceError, ValidationError
 
-TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-MAX_TOOL_NAME = 128  # MCP clients reject longer names
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-MAX_SCHEMA_BYTES = 64 * 1024
-FIELDS = {
-    "connection_id",
-    "tool_name",
-    "description",
-    "method",
-    "path_template",
-    "input_schema",
-    "body_template",
-    "enabled",
-}
+# The writable fields: the schema's (janus.schemas.endpoint), so a new one needs no edit here.
+FIELDS = tuple(EndpointCreate.model_fields)
 
 
 def view(ep: Endpoint) -> dict[str, Any]:
     return {
         "id": ep.id,
-        "connection_id": ep.connection_id,
+        **{field: getattr(ep, field) for field in FIELDS},
         "connection_name": ep.connection.name,
-        "tool_name": ep.tool_name,
         "exposed_name": ep.exposed_name,
-        "description": ep.description,
-        "method": ep.method,
-        "path_template": ep.path_template,
-        "input_schema": ep.input_schema,
-        "body_template": ep.body_template,
-        "enabled": ep.enabled,
         "created_at": iso(ep.created_at),
         "updated_at": iso(ep.updated_at),
     }
@@ -123,21 +100,12 @@ def get_endpoint(endpoint_id: str) -> dict[str, Any]:
 
 
 def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
-    only(data, FIELDS)
     check = FieldErrors()
-    connection_id = check.take(text, data, "connection_id", required=True, max_len=64)
+    fields = check.take(validated, EndpointCreate, data) or {}
+    connection_id = fields.pop("connection_id", None)
     conn = db.session.get(Connection, connection_id) if connection_id else None
     if connection_id and conn is None:
         check.add("connection_id", f"connection {connection_id!r} does not exist")
-    fields = {
-        "tool_name": check.take(text, data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
-        "description": check.take(text, data, "description", max_len=8000) or "",
-        "method": check.take(lambda: (text(data, "method") or "GET").upper()),
-        "path_template": check.take(text, data, "path_template", required=True, max_len=2048),
-        "input_schema": check.take(_schema, data.get("input_schema")),
-        "body_template": check.take(_body_text, data.get("body_template")),
-        "enabled": check.take(boolean, data, "enabled", True),
-    }
     check.raise_if_any()
     assert conn is not None  # a missing or unknown connection_id is among the errors raised above
     fields = _validated(fields, conn, None)
@@ -151,29 +119,10 @@ def create_endpoint(actor: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    only(data, FIELDS - {"connection_id"})
     ep = get(endpoint_id)
-    check = FieldErrors()
-    parse = {
-        "tool_name": lambda: text(data, "tool_name", required=True, max_len=MAX_TOOL_NAME),
-        "description": lambda: text(data, "description", max_len=8000) or "",
-        "method": lambda: text(data, "method", required=True).upper(),
-        "path_template": lambda: text(data, "path_template", required=True, max_len=2048),
-        "input_schema": lambda: _schema(data["input_schema"]),
-        "body_template": lambda: _body_text(data["body_template"]),
-        "enabled": lambda: boolean(data, "enabled", required=True),
-    }
-    current = {
-        "tool_name": ep.tool_name,
-        "description": ep.description,
-        "method": ep.method,
-        "path_template": ep.path_template,
-        "input_schema": ep.input_schema,
-        "body_template": ep.body_template,
-        "enabled": ep.enabled,
-    }
-    merged = {field: check.take(parse[field]) if field in data else current[field] for field in parse}
-    check.raise_if_any()
+    changes = validated(EndpointUpdate, data)
+    # The rules across fields (a body only with POST, placeholders in the schema) judge the endpoint as it would be.
+    merged = {field: changes.get(field, getattr(ep, field)) for field in EndpointUpdate.model_fields}
     fields = _validated(merged, ep.connection, ep.id)
     return update_row(
         actor, "endpoint", ep, fields, view, f"tool {ep.connection.prefix + fields['tool_name']!r} already exists"
@@ -202,13 +151,7 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
             "Janus's built-in admin tools; give the connection another prefix",
             field="tool_name",
         )
-    if fields["method"] not in HTTP_METHODS:
-        raise ValidationError(
-            f"method {fields['method']!r} is unknown; expected one of {', '.join(HTTP_METHODS)}", field="method"
-        )
     path = fields["path_template"]
-    if not path.startswith("/"):
-        raise ValidationError(f"path {path!r} must start with '/'", field="path_template")
     schema = fields["input_schema"]
     properties = schema.get("properties") or {}
     required = set(schema.get("required") or [])
@@ -242,66 +185,6 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
     return fields
 
 
-def _schema(raw: Any) -> dict[str, Any]:
-    if raw is None:
-        return {"type": "object", "properties": {}}
-    # Checked before parsing: meta-validating a megabyte schema holds a worker for seconds, and the
-    # portal re-checks as the admin types. Real tool schemas are a few kilobytes.
-    size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else _json_size(raw)
-    if size > MAX_SCHEMA_BYTES:
-        raise ValidationError(
-            f"input schema is {size // 1024} KiB; at most {MAX_SCHEMA_BYTES // 1024} KiB is accepted",
-            field="input_schema",
-        )
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise ValidationError(f"input schema is not valid JSON: {exc}", field="input_schema") from None
-    if not isinstance(raw, dict):
-        raise ValidationError("input schema must be a JSON object", field="input_schema")
-    if raw.get("type") != "object":
-        raise ValidationError(
-            'input schema must have "type": "object" at its root (MCP tool inputs are objects)', field="input_schema"
-        )
-    # First: an unknown $schema must not reach validator_for (it guesses a dialect), and a remote
-    # reference is refused whatever else is wrong (issue 10, items 2 and 14).
-    problems = schema_problems(raw)
-    if problems:
-        raise ValidationError("input schema is refused: " + "; ".join(problems[:5]), field="input_schema")
-    from jsonschema.exceptions import SchemaError
-    from jsonschema.validators import validator_for
-
-    try:
-        validator_for(raw).check_schema(raw)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        raise ValidationError(
-            f"input schema is not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else ""),
-            field="input_schema",
-        ) from None
-    except RecursionError:
-        raise ValidationError("input schema is nested too deeply", field="input_schema") from None
-    return raw
-
-
-def _json_size(value: Any) -> int:
-    try:
-        return len(json.dumps(value, separators=(",", ":")))
-    except (TypeError, ValueError, RecursionError):
-        return 0  # not JSON at all: the checks below say why
-
-
-def _body_text(raw: Any) -> str | None:
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, (dict, list)):
-        return json.dumps(raw)
-    if not isinstance(raw, str):
-        raise ValidationError("body template must be a JSON text", field="body_template")
-    return storable("body template", raw)
-
-
 def _check_unique_tool(exposed: str, own_id: str | None) -> None:
     for ep_id, prefix, tool in db.session.execute(
         select(Endpoint.id, Connection.prefix, Endpoint.tool_name).join(Connection)
@@ -316,9 +199,9 @@ def _check_unique_tool(exposed: str, own_id: str | None) -> None:
 def schema_problem(raw: str) -> str | None:
     """Why this input schema text would be refused, or None: checked as the admin types."""
     try:
-        _schema(raw if raw.strip() else None)
-    except ValidationError as exc:
-        return exc.message
+        check_input_schema(raw if raw.strip() else None)
+    except PydanticCustomError as exc:
+        return exc.message()
     return None
 
 

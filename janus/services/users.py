@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,24 +12,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from janus.extensions import db
 from janus.models import PortalSession, User
 from janus.models._types import utcnow
-from janus.services._common import (
-    affected_rows,
-    boolean,
-    create_row,
-    delete_row,
-    iso,
-    only,
-    storable,
-    text,
-    update_row,
-    valid_id,
-)
-from janus.services.errors import Conflict, NotFound, ValidationError
-
-ROLES = ("admin", "viewer")
-MIN_PASSWORD = 12
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,150}$")
-FIELDS = {"username", "password", "role", "enabled"}
+from janus.schemas.user import UserCreate, UserUpdate
+from janus.services._common import affected_rows, create_row, delete_row, iso, update_row, valid_id, validated
+from janus.services.errors import Conflict, NotFound
 
 
 @functools.cache
@@ -87,31 +71,19 @@ def exists(username: str) -> bool:
 
 
 def create_user(actor: str, data: dict[str, Any]) -> dict[str, Any]:
-    only(data, FIELDS)
-    username = text(data, "username", required=True, max_len=150)
-    if not USERNAME_RE.fullmatch(username):
-        raise ValidationError("username may contain letters, digits and . _ @ - only")
+    fields = validated(UserCreate, data)
+    username = fields["username"]
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
-    user = User(
-        username=username,
-        password_hash=generate_password_hash(_password(data)),
-        role=_role(text(data, "role") or "viewer"),
-        enabled=boolean(data, "enabled", True),
-    )
-    return create_row(actor, "user", user, view, f"user {username!r} already exists")
+        raise Conflict(f"user {username!r} already exists", field="username")
+    fields["password_hash"] = generate_password_hash(fields.pop("password"))
+    return create_row(actor, "user", User(**fields), view, f"user {username!r} already exists")
 
 
 def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    only(data, FIELDS - {"username"})
     user = get(user_id)
-    changes: dict[str, Any] = {}
-    if "password" in data:
-        changes["password_hash"] = generate_password_hash(_password(data))
-    if "role" in data:
-        changes["role"] = _role(text(data, "role", required=True))
-    if "enabled" in data:
-        changes["enabled"] = boolean(data, "enabled", required=True)
+    changes = validated(UserUpdate, data)
+    if "password" in changes:
+        changes["password_hash"] = generate_password_hash(changes.pop("password"))
     if user.role == "admin" and (changes.get("role", "admin") != "admin" or changes.get("enabled") is False):
         _keep_an_admin(user.id)
     if "password_hash" in changes or changes.get("enabled") is False:
@@ -163,13 +135,6 @@ def _keep_an_admin(leaving_id: str) -> None:
         raise Conflict("this is the last enabled admin; create another admin first")
 
 
-def _password(data: dict[str, Any]) -> str:
-    password = data.get("password")
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters")
-    return storable("password", password)
-
-
 def _encodable(password: Any) -> bool:
     # Hashing encodes to UTF-8; an unpaired surrogate cannot be, so it can only be a wrong password.
     if not isinstance(password, str):
@@ -179,9 +144,3 @@ def _encodable(password: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _role(role: str) -> str:
-    if role not in ROLES:
-        raise ValidationError(f"role {role!r} is unknown; expected one of {', '.join(ROLES)}")
-    return role

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -11,11 +10,11 @@ from sqlalchemy import select
 
 from janus.extensions import db
 from janus.models import Connection
+from janus.schemas.vault import VaultValue, check_key
 from janus.services import admin_audit, token_key
+from janus.services._common import checked, validated
 from janus.services.errors import Forbidden, NotFound, ServiceError, ValidationError
 from janus.vault import SecretNotFound, VaultError, app_vault, decode_key, read_only, setting
-
-MAX_KEY = 512
 
 
 class VaultUnavailable(ServiceError):
@@ -124,10 +123,7 @@ def list_keys() -> list[str]:
 def set_secret(actor: str, key: Any, value: Any) -> dict[str, Any]:
     _writable()
     key = _not_reserved(_key(key))
-    if not isinstance(value, str) or value == "":
-        raise ValidationError("value must be a non-empty string", field="value")
-    if any(unicodedata.category(c) == "Cs" for c in value):
-        raise ValidationError("value must be valid Unicode text (no unpaired surrogates)", field="value")
+    value = validated(VaultValue, {"value": value})["value"]
     try:
         app_vault(current_app).set(key, value)
     except VaultError as exc:
@@ -173,19 +169,7 @@ def _not_reserved(key: str) -> str:
 
 
 def _key(key: Any) -> str:
-    # Cc and Cs as the vault providers check them: a name they would refuse is the caller's mistake, not a 502.
-    if (
-        not isinstance(key, str)
-        or not key.strip()
-        or len(key) > MAX_KEY
-        or any(unicodedata.category(c) in ("Cc", "Cs") for c in key)
-    ):
-        raise ValidationError(
-            f"key must be a non-empty name of at most {MAX_KEY} characters without control "
-            "characters, e.g. prod/billing-service/api-key",
-            field="key",
-        )
-    return key.strip()
+    return checked("key", check_key, key)
 
 
 def _forget_cached(key: str) -> None:

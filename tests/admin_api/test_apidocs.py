@@ -30,9 +30,10 @@ def _operations(spec):
                 yield path, method, operation
 
 
-def test_the_spec_is_a_valid_openapi_3_0_document(spec):
-    assert spec["openapi"] == "3.0.3"
-    validate(spec)  # raises on any deviation from the OpenAPI 3.0 schema
+def test_the_spec_is_a_valid_openapi_3_1_document(spec):
+    # 3.1: its schemas are JSON Schema 2020-12, the dialect of the resource models (janus.schemas) and of MCP.
+    assert spec["openapi"] == "3.1.0"
+    validate(spec)  # raises on any deviation from the OpenAPI 3.1 schema
 
 
 def test_the_spec_documents_exactly_the_routes_of_the_blueprint(app, spec):

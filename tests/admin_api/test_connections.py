@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin_api.conftest import assert_refused, audit_rows, create
+from tests.admin_api.conftest import assert_refused, audit_rows, create, snapshot
 
 URL = "/api/v1/connections"
 ALLOWED = "auth_secret_ref, auth_type, base_url, description, enabled, name, prefix, timeout_seconds"
@@ -310,3 +310,26 @@ def test_null_in_an_optional_create_field_means_its_default(app, api, admin):
 def test_a_connection_may_keep_its_own_prefix_and_name_when_patched(app, api, admin, billing):
     response = api.patch(f"{URL}/{billing['id']}", headers=admin, json={"name": "Billing", "prefix": "billing_"})
     assert response.status_code == 200
+
+
+def test_every_refused_field_of_a_body_is_reported_by_name_and_nothing_is_stored(app, api, admin):
+    """The schema (janus.schemas.connection) checks every field; the answer names each refusal."""
+    before = snapshot(app)
+    answer = api.post(
+        "/api/v1/connections",
+        headers=admin,
+        json={"name": "", "base_url": "ftp://x", "timeout_seconds": 0, "auth_type": "kerberos"},
+    )
+    assert answer.status_code == 400
+    assert answer.json == {
+        "error": "validation_error",
+        "message": "name must not be empty",
+        "fields": {
+            "name": "name must not be empty",
+            "base_url": "base_url must be an absolute http:// or https:// URL with a host, got 'ftp://x'",
+            "auth_type": "auth_type 'kerberos' is unknown; expected one of none, bearer, basic, custom_headers, "
+            "oauth2_client_credentials",
+            "timeout_seconds": "timeout_seconds must be between 0.1 and 600",
+        },
+    }
+    assert snapshot(app) == before

@@ -47,9 +47,9 @@ def test_a_key_keeps_double_slashes_and_a_long_key_is_audited_whole(app, api, ad
 @pytest.mark.parametrize(
     "key, body, message",
     [
-        ("k", {}, "value must be a non-empty string"),
-        ("k", {"value": ""}, "value must be a non-empty string"),
-        ("k", {"value": 42}, "value must be a non-empty string"),
+        ("k", {}, "value is required"),
+        ("k", {"value": ""}, "value must not be empty"),
+        ("k", {"value": 42}, "value must be a string"),
         ("k", {"value": SECRET, "ttl": 5}, "unknown field(s): ttl; allowed: value"),
         ("bad%01key", {"value": SECRET}, BAD_KEY),
         ("bad%7Fkey", {"value": SECRET}, BAD_KEY),

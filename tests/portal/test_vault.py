@@ -76,7 +76,7 @@ def test_a_bad_key_or_empty_value_is_shown_next_to_its_field_with_422(admin):
         ({"key": "", "value": SECRET}, "key", "key must be a non-empty name"),
         ({"key": "bad\x01key", "value": SECRET}, "key", "without control characters"),
         ({"key": "x" * 600, "value": SECRET}, "key", "at most 512 characters"),
-        ({"key": "prod/ok", "value": ""}, "value", "value must be a non-empty string"),
+        ({"key": "prod/ok", "value": ""}, "value", "value must not be empty"),
     ]
     for form, field, message in cases:
         for htmx in (False, True):

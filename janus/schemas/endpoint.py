@@ -1,0 +1,156 @@
+"""An endpoint: one REST operation of a connection, exposed as an MCP tool named prefix + tool_name.
+
+Rules that need the connection or the other endpoints (the full name's length, uniqueness, path
+placeholders against the schema, a body only with POST/PUT/PATCH) stay in janus.services.endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from pydantic import ValidationInfo
+
+from janus.gateway.schemas import schema_problems
+from janus.gateway.specs import HTTP_METHODS
+from janus.schemas.base import WHEN, Resource, read_model, update_model
+from janus.schemas.fields import Choice, Flag, Rules, Text, refuse, storable
+
+TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+MAX_TOOL_NAME = 128  # MCP clients reject longer names
+MAX_SCHEMA_BYTES = 64 * 1024
+MAX_BODY_TEMPLATE = 100_000
+EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def check_path(path: str) -> str:
+    if not path.startswith("/"):
+        raise refuse(f"path {path!r} must start with '/'")
+    return path
+
+
+def check_input_schema(raw: Any) -> dict[str, Any]:
+    """A JSON Schema object (or its JSON text) for a tool's arguments; null is the empty object schema."""
+    if raw is None:
+        return dict(EMPTY_SCHEMA)
+    # Checked before parsing: meta-validating a megabyte schema holds a worker for seconds, and the
+    # portal re-checks as the admin types. Real tool schemas are a few kilobytes.
+    size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else _json_size(raw)
+    if size > MAX_SCHEMA_BYTES:
+        raise refuse(f"input schema is {size // 1024} KiB; at most {MAX_SCHEMA_BYTES // 1024} KiB is accepted")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise refuse(f"input schema is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise refuse("input schema must be a JSON object")
+    if raw.get("type") != "object":
+        raise refuse('input schema must have "type": "object" at its root (MCP tool inputs are objects)')
+    # First: an unknown $schema must not reach validator_for (it guesses a dialect), and a remote
+    # reference is refused whatever else is wrong (issue 10, items 2 and 14).
+    problems = schema_problems(raw)
+    if problems:
+        raise refuse("input schema is refused: " + "; ".join(problems[:5]))
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(raw).check_schema(raw)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise refuse(
+            f"input schema is not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else "")
+        ) from None
+    except RecursionError:
+        raise refuse("input schema is nested too deeply") from None
+    return raw
+
+
+def _json_size(value: Any) -> int:
+    try:
+        return len(json.dumps(value, separators=(",", ":")))
+    except (TypeError, ValueError, RecursionError):
+        return 0  # not JSON at all: the checks above say why
+
+
+def check_body_template(raw: Any) -> str | None:
+    """JSON text with {{name}} placeholders; a JSON object or array is taken as its text; null or "" is none."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, (dict, list)):
+        return json.dumps(raw)
+    if not isinstance(raw, str):
+        raise refuse("body template must be a JSON text")
+    if len(raw) > MAX_BODY_TEMPLATE:
+        raise refuse(f"body template must be at most {MAX_BODY_TEMPLATE} characters")
+    return storable("body template", raw)
+
+
+def _input_schema(value: Any, info: ValidationInfo) -> dict[str, Any]:
+    return check_input_schema(value)
+
+
+def _body_template(value: Any, info: ValidationInfo) -> str | None:
+    return check_body_template(value)
+
+
+class EndpointCreate(Resource):
+    """A REST operation of a connection exposed as an MCP tool."""
+
+    connection_id: Annotated[str, Text(64, min_len=1, description="The connection whose API this calls.")]
+    tool_name: Annotated[
+        str,
+        Text(
+            MAX_TOOL_NAME,
+            min_len=1,
+            pattern=TOOL_NAME_RE,
+            description="Tool name after the connection's prefix; the whole name is at most "
+            f"{MAX_TOOL_NAME} characters.",
+        ),
+    ]
+    description: Annotated[str, Text(8000, nullable=True, null_value="")] = ""
+    method: Annotated[str, Choice(HTTP_METHODS, upper=True)] = "GET"
+    path_template: Annotated[
+        str,
+        Text(
+            2048,
+            min_len=1,
+            check=check_path,
+            pattern=re.compile("^/"),
+            description="e.g. /users/{{user_id}} (or /users/{user_id}); each placeholder must be a required property of input_schema.",
+        ),
+    ]
+    input_schema: Annotated[
+        dict[str, Any],
+        Rules(
+            _input_schema,
+            {"type": ["object", "null"], "additionalProperties": True},
+            'JSON Schema of the tool arguments; root "type": "object". null: no arguments.',
+        ),
+    ] = None  # type: ignore[assignment]  # validated: null becomes the empty object schema
+    body_template: Annotated[
+        str | None,
+        Rules(
+            _body_template,
+            {"type": ["string", "null"], "maxLength": MAX_BODY_TEMPLATE},
+            "JSON text with {{name}} placeholders (POST, PUT, PATCH only); a JSON object is accepted too.",
+        ),
+    ] = None
+    enabled: Annotated[bool, Flag()] = True
+
+
+EndpointUpdate = update_model(
+    EndpointCreate, "EndpointUpdate", "A change to an endpoint: the fields sent.", exclude=("connection_id",)
+)
+
+Endpoint = read_model(
+    EndpointCreate,
+    "Endpoint",
+    "An endpoint as stored, with its connection's name and the tool's full (exposed) name.",
+    connection_name=(str, ...),
+    exposed_name=(str, ...),
+    created_at=(WHEN, ...),
+    updated_at=(WHEN, ...),
+)

@@ -1,0 +1,158 @@
+"""A client token: the credential an MCP client presents, its role and the tools its scopes allow.
+
+The value is stored hashed (janus.services.token_key) and answered once, at creation; reads carry a hint.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationInfo
+
+from janus.gateway.catalog import parse_scopes
+from janus.schemas.base import WHEN, Resource, View, update_model
+from janus.schemas.fields import Choice, Flag, Rules, Text, refuse
+
+ROLES = ("admin", "developer")
+MIN_TOKEN_LENGTH = 24
+MAX_SCOPES = 100
+MAX_SCOPE_LENGTH = 128
+SCOPES_HINT = "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"
+SCOPE_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
+TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: it travels in an HTTP header
+_SET_RE = re.compile(r"\[!?[^\[\]]+\]")
+EXAMPLE_WHEN = "2027-01-31T00:00:00Z"
+
+
+TOO_SHORT = (
+    f"a token value must be at least {MIN_TOKEN_LENGTH} characters (leave it out to have a secure one generated)"
+)
+
+
+def check_value(raw: str) -> str:
+    if not TOKEN_RE.fullmatch(raw):
+        raise refuse("a token value must be visible ASCII characters without spaces")
+    return raw
+
+
+def check_scopes(raw: Any) -> tuple[str, ...]:
+    """Tool-name globs, comma-separated or a list; duplicates dropped, order kept."""
+    if isinstance(raw, (list, tuple)):
+        if not all(isinstance(s, str) for s in raw):
+            raise refuse(SCOPES_HINT)
+        raw = ",".join(raw)
+    if not isinstance(raw, str):
+        raise refuse(SCOPES_HINT)
+    scopes = tuple(dict.fromkeys(parse_scopes(raw)))  # duplicates say nothing more
+    if len(scopes) > MAX_SCOPES:
+        raise refuse(f"at most {MAX_SCOPES} scopes; use wider globs")
+    for scope in scopes:
+        if len(scope) > MAX_SCOPE_LENGTH:
+            raise refuse(f"a scope is at most {MAX_SCOPE_LENGTH} characters")
+        if not SCOPE_RE.fullmatch(scope):
+            raise refuse(f"scope {scope!r} is not a valid glob: use tool-name characters with * ? [ ]")
+        if re.search(r"[\[\]]", _SET_RE.sub("", scope)):
+            # Every '[' opens a non-empty set that closes: fnmatch would read '[abc' as a literal, a typo here.
+            raise refuse(f"scope {scope!r} has a '[' without a closing ']' or an empty set '[]'")
+    return scopes
+
+
+def check_expiry(raw: Any) -> datetime | None:
+    """An ISO 8601 date-time in the future (UTC when no offset is given); null or "" never expires."""
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise refuse(f"expires_at must be an ISO 8601 date-time, e.g. {EXAMPLE_WHEN}")
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise refuse(f"expires_at {raw!r} is not an ISO 8601 date-time, e.g. {EXAMPLE_WHEN}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
+        raise refuse(f"expires_at {raw!r} is out of range") from None
+    if value <= datetime.now(UTC):
+        raise refuse("expires_at must be in the future")
+    return value
+
+
+def _scopes(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    return check_scopes(value)
+
+
+def _expiry(value: Any, info: ValidationInfo) -> datetime | None:
+    return check_expiry(value)
+
+
+# No maxItems or maxLength for the whole: repeats are dropped before the count of distinct scopes is judged,
+# which JSON Schema cannot say.
+_SCOPES_SCHEMA = {
+    "oneOf": [
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string", "maxLength": MAX_SCOPE_LENGTH}},
+    ]
+}
+
+
+class TokenCreate(Resource):
+    """A client token for MCP clients: its name, role, scopes and expiry."""
+
+    name: Annotated[str, Text(200, min_len=1)]
+    token: Annotated[
+        str | None,
+        Text(
+            512,
+            min_len=MIN_TOKEN_LENGTH,
+            too_short=TOO_SHORT,
+            nullable=True,
+            blank_is_null=True,
+            pattern=TOKEN_RE,
+            check=check_value,
+            description=f"Your own value (visible ASCII, at least {MIN_TOKEN_LENGTH} characters); left out, "
+            "a secure mcp_… value is generated.",
+        ),
+    ] = None
+    role: Annotated[str, Choice(ROLES)] = "developer"
+    scopes: Annotated[
+        tuple[str, ...],
+        Rules(
+            _scopes,
+            _SCOPES_SCHEMA,
+            f"Tool-name globs, comma-separated or a list, e.g. weather_*,billing_get_*; at most {MAX_SCOPES} "
+            f"distinct ones of at most {MAX_SCOPE_LENGTH} characters; empty means no tools.",
+        ),
+    ] = ()
+    expires_at: Annotated[
+        datetime | None,
+        Rules(_expiry, {"type": ["string", "null"], "format": "date-time"}, "In the future; null: never expires."),
+    ] = None
+    enabled: Annotated[bool, Flag()] = True
+
+
+TokenUpdate = update_model(
+    TokenCreate, "TokenUpdate", "A change to a client token: the fields sent.", exclude=("token",)
+)
+
+
+class Token(View):
+    """A client token as stored: never its value or hash, only a hint to tell tokens apart."""
+
+    id: str
+    name: str
+    role: Annotated[str, Choice(ROLES)]
+    scopes: list[str]
+    token_hint: str = Field(description="The first characters of the value, to tell tokens apart.")
+    enabled: bool
+    expires_at: WHEN | None
+    last_used_at: WHEN | None
+    created_at: WHEN
+
+
+class NewToken(Token):
+    """A client token just created, with its value: shown only this once."""
+
+    token: str = Field(description="The value: shown only this once.")

@@ -104,6 +104,8 @@ class OAuthServer:
     keys: list[RSAKey] = field(default_factory=list)
     jwks_requests: int = 0
     tokens_issued: list[str] = field(default_factory=list)
+    # What the signed-in person may grant (None: whatever the client asks for); a real IdP's policy.
+    grantable_scopes: set[str] | None = None
 
     def __post_init__(self) -> None:
         self.keys.append(self._new_key())
@@ -236,6 +238,8 @@ class OAuthServer:
         server.register_grant(CodeGrant, [CodeChallenge(required=True)])
 
         def generate(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
+            if scope and outer.grantable_scopes is not None:
+                scope = " ".join(s for s in scope.split() if s in outer.grantable_scopes)
             access = outer.mint(g.resource, scope=scope or None, client_id=client.client_id, **dict(user or {}))
             outer.tokens_issued.append(access)
             return {

@@ -227,7 +227,8 @@ class IssuerKeys:
         self._jwks_uri: str | None = None
         self._keys: list[Any] = []
         self._fetched_at: float | None = None  # last successful fetch
-        self._attempted_at: float | None = None  # last attempt, failed or not
+        self._attempted_at: float | None = None  # last scheduled attempt, failed or not
+        self._kid_refetch_at: float | None = None  # last refetch for a kid not in the set
         self._problem: str | None = None
         self._lock = threading.Lock()
         self.fetches = 0  # key-set fetches so far (the tests read it)
@@ -235,12 +236,11 @@ class IssuerKeys:
     def keys_for(self, header: dict[str, Any]) -> list[Any]:
         """The candidate keys for this token header (one when it names a kid)."""
         now = self._clock()
-        fresh = self._fetched_at is not None and now - self._fetched_at < self._cache_seconds
-        if not fresh:
-            self._refresh(now)
+        if self._fetched_at is None or now - self._fetched_at >= self._cache_seconds:
+            self._refresh(now, unknown_kid=False)
         found = _matching(self._keys, header)
         if not found and header.get("kid") is not None and self._fetched_at is not None:
-            self._refresh(now)  # an unknown kid: perhaps a rotation; rate-limited inside
+            self._refresh(now, unknown_kid=True)  # perhaps a rotation
             found = _matching(self._keys, header)
         if not found:
             if self._fetched_at is None and self._problem:
@@ -248,11 +248,20 @@ class IssuerKeys:
             raise TokenRefused("The access token's signing key is not one of its issuer's keys.")
         return found
 
-    def _refresh(self, now: float) -> None:
+    def _refresh(self, now: float, *, unknown_kid: bool) -> None:
+        """Fetch the key set, unless one was just fetched (or failed) for the same reason: a stale or
+        missing set is retried at most every `min_refetch` seconds, and so is an unknown kid, however many
+        tokens with junk kids arrive."""
         with self._lock:
-            if self._attempted_at is not None and now - self._attempted_at < self._min_refetch:
-                return  # someone fetched (or failed to) a moment ago
-            self._attempted_at = now
+            last = self._kid_refetch_at if unknown_kid else self._attempted_at
+            if last is not None and now - last < self._min_refetch:
+                return
+            if unknown_kid:
+                self._kid_refetch_at = now
+            else:
+                self._attempted_at = now
+            if not unknown_kid and self._fetched_at is not None and now - self._fetched_at < self._cache_seconds:
+                return  # another request refreshed it while this one waited for the lock
             try:
                 if self._jwks_uri is None:
                     self._jwks_uri = self._discover()

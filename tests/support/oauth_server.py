@@ -103,6 +103,7 @@ class OAuthServer:
     codes: dict[str, Code] = field(default_factory=dict)
     keys: list[RSAKey] = field(default_factory=list)
     jwks_requests: int = 0
+    foreign_metadata_requests: int = 0
     tokens_issued: list[str] = field(default_factory=list)
     # What the signed-in person may grant (None: whatever the client asks for); a real IdP's policy.
     grantable_scopes: set[str] | None = None
@@ -268,6 +269,11 @@ class OAuthServer:
         @app.get("/.well-known/oauth-authorization-server")
         def metadata():
             return jsonify(outer.metadata())
+
+        @app.get("/.well-known/oauth-authorization-server/<path:tenant>")
+        def tenant_metadata(tenant: str):
+            outer.foreign_metadata_requests += 1
+            return jsonify(outer.metadata())  # names the root issuer: not the tenant's document (RFC 8414 §3.3)
 
         @app.get("/jwks")
         def jwks():

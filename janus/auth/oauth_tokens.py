@@ -176,7 +176,12 @@ class Fetcher:
         except IssuerUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - any network failure: the issuer is unavailable
-            raise IssuerUnavailable(f"could not fetch {_where(url)}: {type(exc).__name__}") from None
+            from janus.gateway.egress import EgressRefused
+            from janus.gateway.errors import exception_chain
+
+            refused = next((e for e in exception_chain(exc) if isinstance(e, EgressRefused)), None)
+            why = f"refused by the egress policy: {refused}" if refused else type(exc).__name__
+            raise IssuerUnavailable(f"could not fetch {_where(url)}: {why}") from None
         if response.status != 200:
             raise IssuerUnavailable(f"{_where(url)} answered HTTP {response.status}")
         try:

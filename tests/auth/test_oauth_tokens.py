@@ -201,3 +201,15 @@ def test_discovery_urls_follow_rfc_8414_then_oidc():
 def test_the_subject_label_names_the_issuer_host():
     assert subject_label("https://login.example.com/realms/acme", "u-1") == "oauth:login.example.com:u-1"
     assert len(subject_label("https://a.example", "x" * 500)) == 200
+
+
+def test_key_sets_are_fetched_through_the_egress_policy(auth_server):
+    fenced = Fetcher(["10.0.0.0/8"])  # an EGRESS_ALLOWLIST without the authorization server's address
+    with pytest.raises(IssuerUnavailable, match="refused by the egress policy"):
+        fenced(auth_server.issuer + "/jwks")
+    rs = ResourceServer(Settings(issuers=(auth_server.issuer,), resource=RESOURCE), fenced)
+    before = auth_server.jwks_requests
+    with pytest.raises(IssuerUnavailable):
+        rs.verify(auth_server.mint(RESOURCE))
+    assert auth_server.jwks_requests == before  # nothing reached it
+    assert Fetcher(["127.0.0.1/32"])(auth_server.issuer + "/jwks")["keys"]

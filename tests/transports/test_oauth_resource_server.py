@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from janus.extensions import db
 from janus.models import ToolCallLog
-from tests.support.http_gateway import mcp_headers, start_http_gateway, stop_http_gateway
+from tests.support.http_gateway import WEATHER, mcp_headers, start_http_gateway, stop_http_gateway
 from tests.support.oauth_server import OAuthServer
 from tests.support.waiting import free_port, wait_for
 
@@ -219,6 +219,13 @@ def test_the_protected_resource_metadata_names_the_authorization_servers(gw, aut
         assert document["resource"] == _resource(gw)
         assert document["authorization_servers"] == [auth_server.issuer, gw.unreachable_issuer]
         assert document["scopes_supported"] == ["weather_*", "billing_*"]
+
+
+def test_client_tokens_still_work_beside_access_tokens(gw):
+    assert _initialize(gw, WEATHER).status_code == 200
+    assert _listed(gw, WEATHER) == ["weather_get_forecast", "weather_get_station", "weather_slow_report"]
+    refused = _initialize(gw, "eyJub3QiOiJhIHRva2VuIn0.eyJ9.x")  # JWT-shaped junk: the OAuth path refuses it
+    assert refused.status_code == 401 and "resource_metadata" in refused.headers["WWW-Authenticate"]
 
 
 # -- refusals ------------------------------------------------------------------------------------------------

@@ -328,7 +328,8 @@ def _check_oauth(cfg: dict[str, Any]) -> None:
     """The resource server's settings: issuer URLs, the resource they must name, the group map."""
     cfg["OAUTH_ISSUERS"] = issuers = _names(cfg["OAUTH_ISSUERS"])
     cfg["OAUTH_ADMIN_GROUPS"] = _names(cfg["OAUTH_ADMIN_GROUPS"])
-    cfg["OAUTH_SCOPES_SUPPORTED"] = _names(str(cfg["OAUTH_SCOPES_SUPPORTED"]).replace(" ", ","))
+    supported = cfg["OAUTH_SCOPES_SUPPORTED"]
+    cfg["OAUTH_SCOPES_SUPPORTED"] = _names(supported.replace(" ", ",") if isinstance(supported, str) else supported)
     cfg["OAUTH_GROUP_SCOPE_MAP"] = group_scope_map(cfg["OAUTH_GROUP_SCOPE_MAP"])
     cfg["OAUTH_SCOPES_CLAIM"] = str(cfg["OAUTH_SCOPES_CLAIM"] or "").strip()
     cfg["OAUTH_GROUPS_CLAIM"] = str(cfg["OAUTH_GROUPS_CLAIM"] or "").strip()

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 8899,
@@ -80,6 +81,18 @@ DEFAULTS: dict[str, Any] = {
     # Unset: a 0600 key file `<VAULT_LOCAL_PATH>.token-hash.key` (local vault) or the vault secret
     # `janus-token-hash-key` (aws/gcp/azure), created on first use. Set it on replicas that share no files.
     "TOKEN_HASH_KEY": "",
+    # Issue 13 part 3, an OAuth 2.1 resource server for MCP clients (janus/auth/oauth_tokens.py): /mcp,
+    # /sse and /api/tools also accept JWT access tokens issued for PUBLIC_URL + "/mcp" by one of these
+    # comma-separated issuer URLs (RFC 8414 or OIDC discovery; needs PUBLIC_URL). Empty: client tokens only.
+    "OAUTH_ISSUERS": "",
+    "OAUTH_SCOPES_CLAIM": "scope",  # claim (or dotted path) holding tool scope globs; empty: none from the token
+    "OAUTH_GROUPS_CLAIM": "groups",  # claim (or dotted path) holding the identity's groups
+    # group=glob[,glob…];group=…  e.g. "payments-team=accounts_*;weather-team=weather_*"
+    "OAUTH_GROUP_SCOPE_MAP": "",
+    "OAUTH_ADMIN_GROUPS": "",  # comma-separated groups whose members may see admin tools (their scopes permitting)
+    "OAUTH_SCOPES_SUPPORTED": "",  # scopes the RFC 9728 document advertises; empty: the group map's globs
+    "OAUTH_JWKS_CACHE_SECONDS": 3600.0,  # how long an issuer's key set is used before it is fetched again
+    "OAUTH_JWKS_MIN_REFETCH_SECONDS": 30.0,  # an unknown kid refetches the key set at most this often
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
@@ -109,6 +122,8 @@ _FLOATS = {
     "LOGIN_LOCKOUT_MINUTES",
     "SCHEMA_PATTERN_BUDGET_SECONDS",
     "REQUEST_READ_TIMEOUT_SECONDS",
+    "OAUTH_JWKS_CACHE_SECONDS",
+    "OAUTH_JWKS_MIN_REFETCH_SECONDS",
 }
 
 
@@ -214,6 +229,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     _check_tls(cfg)
     if not cfg["SCHEMA_PATTERN_BUDGET_SECONDS"] > 0:
         raise ConfigError("SCHEMA_PATTERN_BUDGET_SECONDS must be a positive number of seconds")
+    _check_oauth(cfg)
     return cfg
 
 
@@ -279,3 +295,68 @@ def _check_tls(cfg: dict[str, Any]) -> None:
         raise ConfigError("TLS_CERT_PATH and TLS_KEY_PATH must be set together")
     if ca and not cert:
         raise ConfigError("CLIENT_CA_PATH (mutual TLS) needs TLS_CERT_PATH and TLS_KEY_PATH")
+
+
+_GROUP_MAP_EXAMPLE = "e.g. 'payments-team=accounts_*;weather-team=weather_*,forecast_*'"
+
+
+def _names(raw: Any, separator: str = ",") -> list[str]:
+    items = raw.split(separator) if isinstance(raw, str) else list(raw or ())
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def group_scope_map(raw: Any) -> dict[str, list[str]]:
+    """OAUTH_GROUP_SCOPE_MAP as {group: [glob, …]}; ConfigError names the entry it cannot read."""
+    if isinstance(raw, Mapping):
+        return {str(group): _names(globs) for group, globs in raw.items()}
+    found: dict[str, list[str]] = {}
+    for entry in _names(raw, ";"):
+        group, equals, globs = entry.partition("=")
+        scopes = _names(globs.replace(" ", ","))
+        if not equals or not group.strip() or not scopes:
+            raise ConfigError(
+                f"OAUTH_GROUP_SCOPE_MAP entry {entry!r} is not 'group=glob[,glob…]'; entries are separated "
+                f"by ';' ({_GROUP_MAP_EXAMPLE})"
+            )
+        if group.strip() in found:
+            raise ConfigError(f"OAUTH_GROUP_SCOPE_MAP names group {group.strip()!r} twice ({_GROUP_MAP_EXAMPLE})")
+        found[group.strip()] = scopes
+    return found
+
+
+def _check_oauth(cfg: dict[str, Any]) -> None:
+    """The resource server's settings: issuer URLs, the resource they must name, the group map."""
+    cfg["OAUTH_ISSUERS"] = issuers = _names(cfg["OAUTH_ISSUERS"])
+    cfg["OAUTH_ADMIN_GROUPS"] = _names(cfg["OAUTH_ADMIN_GROUPS"])
+    supported = cfg["OAUTH_SCOPES_SUPPORTED"]
+    cfg["OAUTH_SCOPES_SUPPORTED"] = _names(supported.replace(" ", ",") if isinstance(supported, str) else supported)
+    cfg["OAUTH_GROUP_SCOPE_MAP"] = group_scope_map(cfg["OAUTH_GROUP_SCOPE_MAP"])
+    cfg["OAUTH_SCOPES_CLAIM"] = str(cfg["OAUTH_SCOPES_CLAIM"] or "").strip()
+    cfg["OAUTH_GROUPS_CLAIM"] = str(cfg["OAUTH_GROUPS_CLAIM"] or "").strip()
+    for name in ("OAUTH_JWKS_CACHE_SECONDS", "OAUTH_JWKS_MIN_REFETCH_SECONDS"):
+        if not cfg[name] >= 0:
+            raise ConfigError(f"{name} must be 0 or more seconds, got {cfg[name]}")
+    for issuer in issuers:
+        try:
+            parts = urlsplit(issuer)
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise ConfigError(f"OAUTH_ISSUERS entry {issuer!r} is not a URL") from None
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (
+            not parts.hostname
+            or parts.scheme not in ("https", "http")
+            or (parts.scheme == "http" and not loopback)
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise ConfigError(
+                f"OAUTH_ISSUERS entry {issuer!r} is not an issuer identifier: an https URL without query or "
+                "fragment, exactly as the authorization server's metadata and its tokens' 'iss' spell it"
+            )
+    if issuers and not cfg["PUBLIC_URL"]:
+        raise ConfigError(
+            "OAUTH_ISSUERS needs PUBLIC_URL: access tokens must name this gateway's resource, "
+            "PUBLIC_URL + '/mcp', in their audience"
+        )

@@ -186,3 +186,61 @@ def test_egress_allowlist_is_a_list_of_cidrs_and_names_and_a_bad_entry_fails_the
     for bad in ("10.0.0.0/33", "http://api.example.com", "a b"):
         with pytest.raises(ConfigError, match="EGRESS_ALLOWLIST entry"):
             load(environ={"EGRESS_ALLOWLIST": bad})
+
+
+def test_the_oauth_resource_server_settings_are_parsed_once_at_load():
+    cfg = load(
+        environ={
+            "OAUTH_ISSUERS": "https://login.example.com/realms/acme, http://127.0.0.1:9000",
+            "PUBLIC_URL": "https://janus.example.com",
+            "OAUTH_GROUP_SCOPE_MAP": "payments-team=accounts_*;weather-team=weather_*, forecast_*;",
+            "OAUTH_ADMIN_GROUPS": "ops, platform",
+            "OAUTH_SCOPES_SUPPORTED": "weather_* accounts_*",
+            "OAUTH_JWKS_MIN_REFETCH_SECONDS": "5",
+        }
+    )
+    assert cfg["OAUTH_ISSUERS"] == ["https://login.example.com/realms/acme", "http://127.0.0.1:9000"]
+    assert cfg["OAUTH_GROUP_SCOPE_MAP"] == {
+        "payments-team": ["accounts_*"],
+        "weather-team": ["weather_*", "forecast_*"],
+    }
+    assert cfg["OAUTH_ADMIN_GROUPS"] == ["ops", "platform"]
+    assert cfg["OAUTH_SCOPES_SUPPORTED"] == ["weather_*", "accounts_*"]
+    assert cfg["OAUTH_SCOPES_CLAIM"] == "scope" and cfg["OAUTH_GROUPS_CLAIM"] == "groups"
+    assert cfg["OAUTH_JWKS_MIN_REFETCH_SECONDS"] == 5.0
+    assert load(environ={})["OAUTH_ISSUERS"] == []  # the default: client tokens only
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"OAUTH_GROUP_SCOPE_MAP": "payments-team:accounts_*"}, "OAUTH_GROUP_SCOPE_MAP entry 'payments-team:accounts_"),
+        ({"OAUTH_GROUP_SCOPE_MAP": "payments-team="}, "is not 'group=glob"),
+        ({"OAUTH_GROUP_SCOPE_MAP": "=accounts_*"}, "is not 'group=glob"),
+        ({"OAUTH_GROUP_SCOPE_MAP": "a=x_*;a=y_*"}, "names group 'a' twice"),
+        ({"OAUTH_ISSUERS": "https://login.example.com"}, "OAUTH_ISSUERS needs PUBLIC_URL"),
+        ({"OAUTH_ISSUERS": "http://login.example.com", "PUBLIC_URL": "https://j.example"}, "not an issuer identifier"),
+        ({"OAUTH_ISSUERS": "https://l.example/?tenant=1", "PUBLIC_URL": "https://j.example"}, "not an issuer"),
+        ({"OAUTH_ISSUERS": "login.example.com", "PUBLIC_URL": "https://j.example"}, "not an issuer identifier"),
+        ({"OAUTH_JWKS_CACHE_SECONDS": "-1"}, "OAUTH_JWKS_CACHE_SECONDS must be 0 or more"),
+    ],
+)
+def test_bad_oauth_settings_refuse_to_load_with_a_message(env, message):
+    with pytest.raises(ConfigError, match=message.replace("*", r"\*").replace("?", r"\?")):
+        load(environ=env)
+
+
+def test_mcp_gateway_refuses_to_start_on_a_malformed_group_scope_map(tmp_path):
+    import subprocess
+
+    from tests.support.stdio import MCP_GATEWAY, gateway_env
+
+    out = subprocess.run(
+        [MCP_GATEWAY, "-stdio"],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+        env=gateway_env(str(tmp_path / "x.db"), OAUTH_GROUP_SCOPE_MAP="payments-team accounts_*"),
+    )
+    assert out.returncode == 2
+    assert "configuration error: OAUTH_GROUP_SCOPE_MAP entry 'payments-team accounts_*'" in out.stderr.decode()

@@ -83,11 +83,18 @@ class TokenRecord:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a token (by its keyed hash, hash_token) or, for a local stdio process, nobody in particular."""
+    """Who is calling: a token (by its keyed hash, hash_token) or, for a local stdio process, nobody in particular.
+
+    An identity the edge verified itself (an OAuth access token, janus/auth/oauth_tokens.py) carries
+    its own `grant` instead of a row of the token table; its `token_hash` is then the keyed hash of
+    its issuer and subject (`Catalog.hash_identity`), which binds sessions and per-caller caps to the
+    identity across token refreshes.
+    """
 
     token_hash: str | None
     transport: str = "stdio"
     actor: str | None = None  # who, when there is no token: the audit log's name for a portal user
+    grant: TokenRecord | None = None
 
     @property
     def unrestricted(self) -> bool:
@@ -118,6 +125,8 @@ class CatalogSnapshot:
         self.by_name = {t.name: t for t in self.tools}
 
     def token(self, principal: Principal) -> TokenRecord | None:
+        if principal.grant is not None:
+            return principal.grant
         return None if principal.token_hash is None else self.tokens.get(principal.token_hash)
 
     def scopes_for(self, principal: Principal) -> tuple[str, ...] | None:
@@ -244,6 +253,13 @@ class Catalog:
         if self._token_key is None:  # never fall back to an unkeyed hash: fail closed
             raise RuntimeError("this catalog was built without the token hash key")
         return hash_token(raw, self._token_key)
+
+    def hash_identity(self, identity: str) -> str:
+        """An external identity's key (an OAuth issuer and subject) in the token hashes' space: keyed like
+        them, over a text that is never a SHA-256 hex digest, so it cannot equal any client token's hash."""
+        if self._token_key is None:
+            raise RuntimeError("this catalog was built without the token hash key")
+        return keyed_token_hash(self._token_key, "identity:" + identity)
 
     def current(self) -> CatalogSnapshot:
         snapshot = self._snapshot

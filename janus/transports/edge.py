@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
 
+from janus.auth.oauth_tokens import IssuerUnavailable, ResourceServer, TokenRefused
 from janus.auth.response_headers import BASELINE_HEADERS
 from janus.config import HOST_PATTERN
 from janus.gateway.catalog import Principal
@@ -195,15 +196,16 @@ class Edge:
     on which framework served the request.
     """
 
-    __slots__ = ("policy", "_public_base")
+    __slots__ = ("policy", "_public_base", "oauth")
 
-    def __init__(self, policy: EdgePolicy, public_url: str | None) -> None:
+    def __init__(self, policy: EdgePolicy, public_url: str | None, oauth: ResourceServer | None = None) -> None:
         self.policy = policy
         self._public_base = public_url.rstrip("/") if public_url else None
+        self.oauth = oauth  # OAuth access tokens besides client tokens (OAUTH_ISSUERS), or None
 
     @classmethod
     def from_config(cls, config) -> Edge:
-        return cls(EdgePolicy.from_config(config), config.get("PUBLIC_URL") or None)
+        return cls(EdgePolicy.from_config(config), config.get("PUBLIC_URL") or None, ResourceServer.from_config(config))
 
     def refusal(self, environ: dict[str, Any]) -> HttpResponse | None:
         """The Origin/Host refusal of this request, or None; first, before a Host could be reflected anywhere."""
@@ -230,10 +232,24 @@ class Edge:
             )
         principal = Principal(token_hash=catalog.hash_token(token), transport=transport)
         record = catalog.current().token(principal)
+        if record is None and self.oauth is not None and self.oauth.looks_like_jwt(token):
+            return self._oauth_principal(token, catalog, transport, environ)
         if record is None or not record.is_active():
             # One message for unknown, disabled and expired: no oracle for token guessing.
             raise Denied(self.unauthorized("The client token is not valid (unknown, disabled or expired).", environ))
         return principal
+
+    def _oauth_principal(self, token: str, catalog, transport: str, environ: dict[str, Any]) -> Principal:
+        """An OAuth access token's principal (janus/auth/oauth_tokens.py); 401 when refused, 503 when its
+        issuer's keys cannot be had (a 401 would send the client through a new authorization for nothing)."""
+        assert self.oauth is not None
+        try:
+            return self.oauth.principal(token, transport, catalog.hash_identity)
+        except IssuerUnavailable:
+            body = {"error": "temporarily_unavailable", "message": "The access token's issuer cannot be reached."}
+            raise Denied(json_response(body, 503, {"Retry-After": "5"})) from None
+        except TokenRefused as refused:
+            raise Denied(self.unauthorized(str(refused), environ)) from None
 
     def unauthorized(self, message: str, environ: dict[str, Any]) -> HttpResponse:
         """401 pointing to the RFC 9728 document, at the URL that document names itself by."""

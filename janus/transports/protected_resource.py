@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
 
-from janus.transports.edge import PROTECTED_RESOURCE_PATH, base_url, guard
+from flask import Blueprint, current_app
+
+from janus.transports.edge import PROTECTED_RESOURCE_PATH, base_url, edge_for, guard
 from janus.transports.http_common import json_response
 from janus.transports.wire import HttpResponse
 
@@ -19,12 +21,19 @@ guard(bp)
 @bp.get(PROTECTED_RESOURCE_PATH + "/sse")
 def metadata() -> HttpResponse:
     base = base_url()
+    document: dict[str, Any] = {
+        "resource": base + "/mcp",
+        "resource_name": "Janus MCP Gateway",
+        # Client tokens travel only in the Authorization header, never in a query string.
+        "bearer_methods_supported": ["header"],
+    }
+    oauth = edge_for(current_app).oauth
+    if oauth is not None:
+        # OAUTH_ISSUERS: where an MCP client gets an access token for this resource (the one resource
+        # of /mcp, /sse and /api/tools: OAUTH_ISSUERS requires PUBLIC_URL, so `resource` is fixed).
+        document["authorization_servers"] = list(oauth.settings.issuers)
+        document["scopes_supported"] = list(oauth.settings.scopes_supported)
     return json_response(
-        {
-            "resource": base + "/mcp",
-            "resource_name": "Janus MCP Gateway",
-            # Client tokens travel only in the Authorization header, never in a query string.
-            "bearer_methods_supported": ["header"],
-        },
+        document,
         headers={"Cache-Control": "public, max-age=3600"},
     )

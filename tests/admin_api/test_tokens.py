@@ -12,8 +12,8 @@ from sqlalchemy import select
 from janus.extensions import db
 from janus.gateway.catalog import hash_token
 from janus.models import ClientToken
-from janus.services.token_key import server_key
 from janus.schemas.token import FINGERPRINT_HINT
+from janus.services.token_key import server_key
 from janus.services.tokens import CERTIFICATE_TAKEN as CERT_TAKEN
 from tests.admin_api.conftest import assert_refused, audit_rows, create, dumps
 
@@ -217,7 +217,11 @@ def test_a_token_is_bound_to_a_certificate_in_canonical_form_and_unbound_with_nu
         api,
         admin,
         URL,
-        {"name": "agent", "cert_fingerprint": "SHA256:" + fingerprint, "cert_subject": " CN = agent , O = Example Corp"},
+        {
+            "name": "agent",
+            "cert_fingerprint": "SHA256:" + fingerprint,
+            "cert_subject": " CN = agent , O = Example Corp",
+        },
     )
     assert body["cert_fingerprint"] == "3a" * 32
     assert body["cert_subject"] == "CN=agent,O=Example Corp"
@@ -226,6 +230,7 @@ def test_a_token_is_bound_to_a_certificate_in_canonical_form_and_unbound_with_nu
     assert changed.json["cert_fingerprint"] is None and changed.json["cert_subject"] is None
     # Its own binding is no conflict with itself.
     again = api.patch(f"{URL}/{body['id']}", headers=admin, json={"cert_fingerprint": "3a" * 32})
-    assert again.status_code == 200 and api.patch(
-        f"{URL}/{body['id']}", headers=admin, json={"cert_fingerprint": "3a" * 32}
-    ).status_code == 200
+    assert (
+        again.status_code == 200
+        and api.patch(f"{URL}/{body['id']}", headers=admin, json={"cert_fingerprint": "3a" * 32}).status_code == 200
+    )

@@ -285,19 +285,24 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_mcp_cli_logs_in_and_binds_a_token_over_mutual_tls_with_cert_key_and_cacert(gw, pki, tmp_path):
     env = Cli(tmp_path).env()
     tls = ["--addr", gw.url, "--cacert", str(pki.ca.cert)]
-    refused = _cli([*tls, "token", "list"], env)
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert "client certificate" in refused.stderr, refused.stderr
 
-    login = subprocess.run(
-        [MCP_CLI, *tls, "--cert", str(pki.plain.cert), "--key", str(pki.plain.key), "login", "admin"],
-        input=ADMIN_PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert login.returncode == 0, login.stderr
+    def login(*certificate: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [MCP_CLI, *tls, *certificate, "login", "admin"],
+            input=ADMIN_PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+
+    refused = login()
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "requires a client certificate (mutual TLS): give --cert and --key" in refused.stderr, refused.stderr
+    stranger = login("--cert", str(pki.stranger.cert), "--key", str(pki.stranger.key))
+    assert stranger.returncode == 1 and "refused the client certificate given with --cert" in stranger.stderr
+    logged_in = login("--cert", str(pki.plain.cert), "--key", str(pki.plain.key))
+    assert logged_in.returncode == 0, logged_in.stderr
     # The environment fallbacks of --cert and --key.
     env = {**env, "MCP_CLI_CERT": str(pki.plain.cert), "MCP_CLI_KEY": str(pki.plain.key)}
     made = _cli(

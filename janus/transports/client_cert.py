@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from janus.gateway.catalog import CatalogSnapshot, TokenRecord
+from janus.gateway.catalog import Catalog, TokenRecord
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,13 @@ def presented(environ: dict[str, Any]) -> ClientCertificate | None:
     return None if cached is _NONE else cached
 
 
-def token_without_bearer(snapshot: CatalogSnapshot, environ: dict[str, Any]) -> str | None:
-    """The hash of the active token bound to the presented certificate, or None."""
+def token_without_bearer(catalog: Catalog, environ: dict[str, Any]) -> str | None:
+    """The hash of the active token bound to the presented certificate, or None (the catalogue is not
+    consulted for a connection without a certificate)."""
     certificate = presented(environ)
     if certificate is None:
         return None
+    snapshot = catalog.current()
     token_hash = snapshot.token_for_certificate(certificate.fingerprint, certificate.subject)
     if token_hash is None or not snapshot.tokens[token_hash].is_active():
         return None

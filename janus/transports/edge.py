@@ -227,7 +227,7 @@ class Edge:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             # Mutual TLS: a client certificate bound to a token stands for its bearer (client_cert).
-            bound = client_cert.token_without_bearer(catalog.current(), environ)
+            bound = client_cert.token_without_bearer(catalog, environ)
             if bound is not None:
                 return Principal(token_hash=bound, transport=transport)
             raise Denied(

@@ -28,7 +28,8 @@ TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: it travels in an HTTP
 _SET_RE = re.compile(r"\[!?[^\[\]]+\]")
 EXAMPLE_WHEN = "2027-01-31T00:00:00Z"
 MAX_SUBJECT_LENGTH = 512  # a unique index on PostgreSQL holds at most ~2700 bytes: 512 characters of UTF-8 fit
-FINGERPRINT_RE = re.compile(r"^(?:sha256:)?(?:[0-9a-f]{2}:?){31}[0-9a-f]{2}$", re.IGNORECASE)
+# Letter case spelled out rather than a flag: the pattern is also the JSON Schema's, which has no flags.
+FINGERPRINT_RE = re.compile(r"^(?:[Ss][Hh][Aa]256:)?(?:[0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$")
 _DN_SEPARATOR = re.compile(r"(?:\s*(?<!\\)([,+])\s*|^)([A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)\s*=\s*")
 FINGERPRINT_HINT = (
     "cert_fingerprint must be the certificate's SHA-256 fingerprint: 64 hexadecimal digits, colons allowed "

@@ -370,3 +370,70 @@ def test_mcp_gateway_refuses_to_start_on_unusable_tls_files_with_one_line_and_st
     assert len(stderr.splitlines()) == 1, stderr
     assert stderr.startswith("mcp-gateway: configuration error: " + message.format(path=path)), stderr
     assert not (tmp_path / "x.db").exists()
+
+
+# -- the official SDK client --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode, version", [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
+def test_the_sdk_client_with_a_bound_certificate_lists_and_calls_without_a_bearer(gw, pki, mode, version):
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def main():
+        tls = _client_context(pki, pki.agent)
+        async with (
+            httpx2.AsyncClient(verify=tls, timeout=30) as http,
+            Client(streamable_http_client(gw.url + "/mcp", http_client=http), mode=mode) as client,
+        ):
+            listed = await client.list_tools()
+            result = await client.call_tool("weather_get_forecast", {"latitude": 1.5, "longitude": 2})
+            return client.protocol_version, listed, result
+
+    negotiated, listed, result = anyio.run(main)
+    assert negotiated == version
+    assert {t.name for t in listed.tools} == {"weather_get_forecast", "weather_get_station", "weather_slow_report"}
+    assert result.is_error is False
+
+
+def test_legacy_sse_serves_a_bound_certificate_without_a_bearer(gw, pki):
+    from tests.support.http_gateway import SseReader
+
+    client = _client(pki, pki.agent)
+    stream = client.get(gw.url + "/sse", headers={"Accept": "text/event-stream"}, stream=True, timeout=30)
+    assert stream.status_code == 200
+    reader = SseReader(stream)
+    try:
+        event, endpoint = reader.next(timeout=15)
+        assert event == "endpoint", (event, endpoint)
+
+        def post(message: dict) -> None:
+            answer = client.post(gw.url + endpoint, json=message, timeout=15)
+            assert answer.status_code == 202, answer.text
+
+        post(
+            {
+                "jsonrpc": "2.0",
+                "id": "init",
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        )
+        assert json.loads(reader.next(timeout=15)[1])["id"] == "init"
+        post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": FORECAST})
+        answer = json.loads(reader.next(timeout=15)[1])
+        assert answer["id"] == 2 and answer["result"]["isError"] is False, answer
+        # The session belongs to the certificate's token: another certificate's bearer-less POST is refused.
+        refused = _client(pki, pki.plain).post(
+            gw.url + endpoint, json={"jsonrpc": "2.0", "id": 3, "method": "ping"}, timeout=15
+        )
+        assert refused.status_code == 401
+    finally:
+        reader.close()

@@ -249,9 +249,7 @@ def test_a_bearer_bound_to_a_certificate_works_with_that_certificate(gw, pki):
 def test_a_disabled_token_is_not_reached_through_its_certificate(gw, pki):
     with gw.app.app_context():
         token_id = db.session.scalar(select(ClientToken.id).where(ClientToken.name == "Billing"))
-    tokens_service_update = {"enabled": False}
-    with gw.app.app_context():
-        tokens_service.update_token("tests", token_id, tokens_service_update)
+        tokens_service.update_token("tests", token_id, {"enabled": False})
     try:
         client = _client(pki, pki.billing_agent)
         wait_for(lambda: _mcp(client, gw, "tools/list", {}, None).status_code == 401, what="the token off everywhere")

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "TLS_CERT_PATH": "",
     "TLS_KEY_PATH": "",
     "CLIENT_CA_PATH": "",
+    # With CLIENT_CA_PATH: "required" (the default) refuses a TLS handshake without a client certificate
+    # from that CA; "optional" accepts one when presented (a bearer still works without it).
+    "MTLS_MODE": "",
     "OIDC_ISSUER": "",
     "OIDC_CLIENT_ID": "",
     "OIDC_CLIENT_SECRET": "",
@@ -288,13 +291,27 @@ def egress_allowlist(raw: Any) -> list[str]:
     return found
 
 
+MTLS_MODES = ("required", "optional")
+# TLS 1.2 only with forward secrecy and AEAD; TLS 1.3 suites are OpenSSL's (all of them are both).
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
 def _check_tls(cfg: dict[str, Any]) -> None:
-    """Half a TLS configuration must not silently serve plain HTTP."""
+    """Half a TLS configuration must not silently serve plain HTTP, and files that cannot be loaded must
+    stop the start with a line naming the setting, not a worker traceback after the bind."""
     cert, key, ca = cfg["TLS_CERT_PATH"], cfg["TLS_KEY_PATH"], cfg["CLIENT_CA_PATH"]
     if bool(cert) != bool(key):
         raise ConfigError("TLS_CERT_PATH and TLS_KEY_PATH must be set together")
     if ca and not cert:
         raise ConfigError("CLIENT_CA_PATH (mutual TLS) needs TLS_CERT_PATH and TLS_KEY_PATH")
+    mode = str(cfg["MTLS_MODE"] or "").strip().lower()
+    if mode and not ca:
+        raise ConfigError("MTLS_MODE needs CLIENT_CA_PATH (the CA that signs client certificates)")
+    if mode and mode not in MTLS_MODES:
+        raise ConfigError(f"MTLS_MODE must be required or optional, got {cfg['MTLS_MODE']!r}")
+    cfg["MTLS_MODE"] = (mode or "required") if ca else ""
+    if cert:
+        server_tls_context(cfg)  # raises ConfigError naming the file that cannot be used
 
 
 _GROUP_MAP_EXAMPLE = "e.g. 'payments-team=accounts_*;weather-team=weather_*,forecast_*'"
@@ -360,3 +377,59 @@ def _check_oauth(cfg: dict[str, Any]) -> None:
             "OAUTH_ISSUERS needs PUBLIC_URL: access tokens must name this gateway's resource, "
             "PUBLIC_URL + '/mcp', in their audience"
         )
+
+
+def server_tls_context(cfg: Mapping[str, Any], *, deferred_handshake: bool = False) -> Any:
+    """The gateway's TLS server context: TLS 1.2 or newer (1.3 whenever the client has it), the
+    certificate and key, and with CLIENT_CA_PATH client certificates from that CA alone (never the
+    system's CAs). gunicorn builds it in each worker (janus.gunicorn_conf.ssl_context), after gevent
+    patched `ssl`. `deferred_handshake`: its sockets handshake on the first read or write, or when
+    JanusGeventWorker.handle asks, not inside gevent's accept loop."""
+    import ssl
+
+    cert, key, ca = cfg["TLS_CERT_PATH"], cfg["TLS_KEY_PATH"], cfg["CLIENT_CA_PATH"]
+    for name, path in (("TLS_CERT_PATH", cert), ("TLS_KEY_PATH", key), ("CLIENT_CA_PATH", ca)):
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{name} {path!r} cannot be read: {exc.strerror or exc}") from None
+    context = (_deferred_handshake_class(ssl.SSLContext) if deferred_handshake else ssl.SSLContext)(
+        ssl.PROTOCOL_TLS_SERVER
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    context.set_ciphers(TLS12_CIPHERS)
+
+    def no_passphrase() -> str:
+        raise ConfigError(f"TLS_KEY_PATH {key!r} is encrypted: give Janus an unencrypted key (mode 0600)")
+
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key, password=no_passphrase)
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"TLS_CERT_PATH {cert!r} and TLS_KEY_PATH {key!r} are not a PEM certificate and its "
+            f"matching private key ({exc.reason or exc})"
+        ) from None
+    if ca:
+        try:
+            context.load_verify_locations(cafile=ca)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"CLIENT_CA_PATH {ca!r} holds no PEM CA certificate ({exc.reason or exc})") from None
+        mode = str(cfg.get("MTLS_MODE") or "required").lower()
+        context.verify_mode = ssl.CERT_OPTIONAL if mode == "optional" else ssl.CERT_REQUIRED
+    return context
+
+
+def _deferred_handshake_class(base: type) -> type:
+    """`base` (the ssl module's SSLContext as it is now: gevent's in a patched worker) with sockets that
+    do not handshake while being wrapped."""
+
+    class DeferredHandshakeContext(base):
+        def wrap_socket(self, sock, *args, **kwargs):
+            kwargs["do_handshake_on_connect"] = False
+            return super().wrap_socket(sock, *args, **kwargs)
+
+    return DeferredHandshakeContext

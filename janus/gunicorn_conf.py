@@ -12,10 +12,9 @@ import os
 import secrets
 import shutil
 import signal
-import ssl
 import tempfile
 
-from janus.config import JWT_SECRET_GENERATED_ENV
+from janus.config import JWT_SECRET_GENERATED_ENV, server_tls_context
 from janus.config import load as _load_config
 
 _cfg = _load_config()
@@ -39,12 +38,20 @@ loglevel = str(_cfg["LOG_LEVEL"]).lower()
 proc_name = "mcp-gateway"
 
 if _cfg["TLS_CERT_PATH"] and _cfg["TLS_KEY_PATH"]:
+    # gunicorn serves TLS when these are set; the context itself is ours (ssl_context below).
     certfile = _cfg["TLS_CERT_PATH"]
     keyfile = _cfg["TLS_KEY_PATH"]
-    if _cfg["CLIENT_CA_PATH"]:
-        # Mutual TLS: clients must present a certificate signed by this CA.
-        ca_certs = _cfg["CLIENT_CA_PATH"]
-        cert_reqs = ssl.CERT_REQUIRED
+
+    def ssl_context(conf, default_ssl_context_factory):
+        """TLS 1.2+ and, with CLIENT_CA_PATH, client certificates from that CA alone (janus.config).
+
+        gunicorn's own factory would trust the system's CAs for client certificates when no CA file is
+        given and knows no minimum version (`ssl_version` is deprecated and ignored). The handshake is
+        deferred to the worker (JanusGeventWorker.handle), after the per-client connection cap and
+        under a deadline, so a refused handshake is one log line rather than a gevent traceback.
+        """
+        return server_tls_context(_cfg, deferred_handshake=True)
+
 
 # Every worker must sign and verify sessions with the same key.
 if not os.environ.get("JWT_SECRET"):

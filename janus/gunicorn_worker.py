@@ -16,6 +16,7 @@ to WEB_CONCURRENCY x the cap across the gateway.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections import Counter
 
 from gunicorn.workers.ggevent import GeventWorker
@@ -34,6 +35,8 @@ REFUSAL = (
     b"Content-Length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n\r\n" + _REFUSAL_BODY
 )
 _DRAIN_BYTES = 65536
+# A TLS client has this long to complete its handshake (the request head then has gunicorn's keepalive).
+HANDSHAKE_SECONDS = 10.0
 
 
 class JanusGeventWorker(GeventWorker):
@@ -45,18 +48,36 @@ class JanusGeventWorker(GeventWorker):
     def handle(self, listener, client, addr) -> None:
         host = _client_host(addr)
         if host is None or not self.max_per_client:
-            super().handle(listener, client, addr)
+            if self._handshake(client, host):
+                super().handle(listener, client, addr)
             return
         if self.open_by_client[host] >= self.max_per_client:
             self._refuse(client, host)
             return
         self.open_by_client[host] += 1
         try:
-            super().handle(listener, client, addr)
+            if self._handshake(client, host):
+                super().handle(listener, client, addr)
         finally:
             self.open_by_client[host] -= 1
             if self.open_by_client[host] <= 0:
                 del self.open_by_client[host]
+
+    def _handshake(self, client, host: str | None) -> bool:
+        """Complete a TLS handshake (the context defers it: janus.config.server_tls_context) under a
+        deadline. A refused one, e.g. a client without a certificate from CLIENT_CA_PATH or offering only
+        TLS 1.1, is one log line and a closed connection, not a traceback."""
+        if not isinstance(client, ssl.SSLSocket):
+            return True
+        try:
+            client.settimeout(HANDSHAKE_SECONDS)
+            client.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            self.log.info("TLS handshake with %s refused: %s", host or "a client", reason)
+            client.close()
+            return False
+        return True
 
     def _refuse(self, client, host: str) -> None:
         self.log.warning(

@@ -55,6 +55,7 @@ def test_database_url_overrides_database_path():
         ({"DATABASE_URL": "user:secretpw@host/db"}, "DATABASE_URL is not a database URL"),
         ({"TLS_CERT_PATH": "/etc/janus/cert.pem"}, "TLS_CERT_PATH and TLS_KEY_PATH must be set together"),
         ({"CLIENT_CA_PATH": "/etc/janus/ca.pem"}, "CLIENT_CA_PATH .mutual TLS. needs TLS_CERT_PATH"),
+        ({"MTLS_MODE": "optional"}, "MTLS_MODE needs CLIENT_CA_PATH"),
         ({"ALLOWED_HOSTS": "janus.example.com/mcp"}, "ALLOWED_HOSTS entry 'janus.example.com/mcp' is not a host name"),
         ({"METRICS_PUBLIC": "sometimes"}, "METRICS_PUBLIC must be true or false"),
     ],
@@ -63,6 +64,27 @@ def test_bad_values_fail_with_a_message_naming_the_setting(env, message):
     with pytest.raises(ConfigError, match=message) as excinfo:
         load(environ=env)
     assert "secretpw" not in str(excinfo.value)
+
+
+def test_tls_settings_build_a_tls_1_2_plus_context_and_mtls_mode_defaults_to_required(tmp_path):
+    import ssl
+
+    from janus.config import server_tls_context
+    from tests.support.certificates import Authority
+
+    ca = Authority(tmp_path, "clients")
+    server = ca.server()
+    tls = {"TLS_CERT_PATH": str(server.cert), "TLS_KEY_PATH": str(server.key)}
+    assert load(environ=tls)["MTLS_MODE"] == ""
+    context = server_tls_context(load(environ=tls))
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2 and context.verify_mode == ssl.CERT_NONE
+    mutual = {**tls, "CLIENT_CA_PATH": str(ca.cert)}
+    assert load(environ=mutual)["MTLS_MODE"] == "required"
+    assert server_tls_context(load(environ=mutual)).verify_mode == ssl.CERT_REQUIRED
+    optional = load(environ={**mutual, "MTLS_MODE": "Optional"})
+    assert optional["MTLS_MODE"] == "optional" and server_tls_context(optional).verify_mode == ssl.CERT_OPTIONAL
+    with pytest.raises(ConfigError, match="MTLS_MODE must be required or optional, got 'off'"):
+        load(environ={**mutual, "MTLS_MODE": "off"})
 
 
 def test_an_unset_jwt_secret_is_random_per_start_and_flagged():

@@ -338,6 +338,16 @@ def read_secret(prompt: str) -> str:
 # -- client tokens -----------------------------------------------------------------
 
 
+CERT_FINGERPRINT_HELP = (
+    "Bind the token to the client certificate with this SHA-256 fingerprint (mutual TLS): "
+    "`openssl x509 -noout -fingerprint -sha256 -in client.pem`."
+)
+CERT_SUBJECT_HELP = (
+    "Bind the token to client certificates with this subject (RFC 4514, e.g. 'CN=billing-agent,O=Example Corp'): "
+    "`openssl x509 -noout -subject -nameopt RFC2253 -in client.pem`."
+)
+
+
 @click.group("token", help="Client tokens that MCP clients present (scoped by tool-name globs).")
 def token_group() -> None:
     pass
@@ -352,7 +362,7 @@ def token_list(settings: Settings) -> None:
         return emit_json(items)
     click.echo(
         table(
-            ("ID", "Name", "Role", "Scopes", "Token", "Enabled", "Expires", "Last Used"),
+            ("ID", "Name", "Role", "Scopes", "Token", "Enabled", "Expires", "Last Used", "Certificate"),
             [
                 (
                     t["id"],
@@ -363,6 +373,7 @@ def token_list(settings: Settings) -> None:
                     t.get("enabled"),
                     t.get("expires_at"),
                     t.get("last_used_at"),
+                    t.get("cert_subject") or (t.get("cert_fingerprint") or "")[:16],
                 )
                 for t in items
             ],
@@ -391,10 +402,20 @@ def token_list(settings: Settings) -> None:
     "Without scopes the token sees no tools.",
 )
 @click.option("--expires", help="Expiry as an ISO 8601 time, e.g. 2026-01-01T00:00:00Z.")
+@click.option("--cert-fingerprint", help=CERT_FINGERPRINT_HELP)
+@click.option("--cert-subject", help=CERT_SUBJECT_HELP)
 @json_flag
 @click.pass_obj
-def token_add(settings: Settings, name, value, role, scopes, expires) -> None:
-    body = changes(name=name, token=value, role=role, scopes=scopes, expires_at=expires)
+def token_add(settings: Settings, name, value, role, scopes, expires, cert_fingerprint, cert_subject) -> None:
+    body = changes(
+        name=name,
+        token=value,
+        role=role,
+        scopes=scopes,
+        expires_at=expires,
+        cert_fingerprint=cert_fingerprint,
+        cert_subject=cert_subject,
+    )
     token = settings.api().json("POST", "/api/v1/tokens", json_body=body)
     if settings.json_output:
         return emit_json(token)
@@ -404,6 +425,36 @@ def token_add(settings: Settings, name, value, role, scopes, expires) -> None:
         note(f"Token {token['name']!r} created; its value (line 2 above) is shown only this once.")
     else:
         note(f"Token {token['name']!r} created.")
+
+
+@token_group.command("modify", help="Change a client token; only the options given change (its value never does).")
+@click.option("--id", "token_id", required=True, help="Token id.")
+@click.option("--name")
+@click.option("--role", help="admin or developer.")
+@click.option("--scopes", help="Comma-separated tool-name globs ('' for no tools).")
+@click.option("--expires", help="Expiry as an ISO 8601 time ('' never expires).")
+@click.option("--enabled", type=BOOL, help="true or false: a disabled token is refused at once.")
+@click.option("--cert-fingerprint", help=CERT_FINGERPRINT_HELP + " '' unbinds.")
+@click.option("--cert-subject", help=CERT_SUBJECT_HELP + " '' unbinds.")
+@json_flag
+@click.pass_obj
+def token_modify(
+    settings: Settings, token_id, name, role, scopes, expires, enabled, cert_fingerprint, cert_subject
+) -> None:
+    body = changes(
+        name=name,
+        role=role,
+        scopes=scopes,
+        expires_at=expires,
+        enabled=enabled,
+        cert_fingerprint=cert_fingerprint,
+        cert_subject=cert_subject,
+    )
+    require_changes(body, "--name --role --scopes --expires --enabled --cert-fingerprint --cert-subject")
+    token = settings.api().json("PATCH", f"/api/v1/tokens/{quote(token_id, safe='')}", json_body=body)
+    if settings.json_output:
+        return emit_json(token)
+    note(f"Token {token['name']!r} ({token['id']}) updated.")
 
 
 @token_group.command("delete", help="Delete (revoke) a client token.")

@@ -178,12 +178,12 @@ class Api:
             headers["Authorization"] = f"Bearer {self.token}"
         url = self.addr + path
         try:
-            response = self.http.request(method, url, json=json_body, params=params, headers=headers, timeout=timeout)
+            # `verify` per request: set on the session only, REQUESTS_CA_BUNDLE would override --cacert.
+            response = self.http.request(
+                method, url, json=json_body, params=params, headers=headers, timeout=timeout, verify=self.http.verify
+            )
         except requests.exceptions.SSLError as exc:
-            raise CliError(
-                f"TLS with the gateway at {self.addr} failed ({_why(exc)}); trust its CA with --cacert "
-                "or skip verification with --insecure"
-            ) from None
+            raise CliError(_tls_failure(self.addr, exc, self.settings.cert is not None)) from None
         except requests.exceptions.Timeout:
             raise CliError(f"the gateway at {self.addr} did not answer within {timeout:g}s") from None
         except requests.exceptions.ConnectionError as exc:
@@ -236,6 +236,29 @@ def _error_body(response: requests.Response) -> tuple[str | None, str | None]:
     return str(body["error"]), (str(message) if message else None)
 
 
+def _tls_failure(addr: str, exc: BaseException, sent_certificate: bool) -> str:
+    text = repr(exc)
+    if not sent_certificate and any(alert in text for alert in _NO_CERTIFICATE_ALERTS):
+        return (
+            f"the gateway at {addr} requires a client certificate (mutual TLS): give --cert and --key "
+            "(or MCP_CLI_CERT and MCP_CLI_KEY)"
+        )
+    if any(alert in text for alert in _CERTIFICATE_REFUSED_ALERTS) or (
+        sent_certificate and any(alert in text for alert in _NO_CERTIFICATE_ALERTS)
+    ):
+        return (
+            f"the gateway at {addr} refused the client certificate given with --cert: is it issued by the "
+            "CA the gateway trusts (CLIENT_CA_PATH), and is --key its key?"
+        )
+    return f"TLS with the gateway at {addr} failed ({_why(exc)}); trust its CA with --cacert or skip verification with --insecure"
+
+
+# How a TLS server says "no certificate" (1.3: certificate_required; 1.2: handshake_failure), or cuts the
+# connection after the handshake, which a TLS 1.3 client sees only on its first read.
+_NO_CERTIFICATE_ALERTS = ("CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE", "EOF occurred in violation", "UNEXPECTED_EOF")
+_CERTIFICATE_REFUSED_ALERTS = ("UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN", "DECRYPT_ERROR")
+
+
 def _why(exc: BaseException) -> str:
     text = repr(exc)
     for needle, label in (
@@ -245,6 +268,7 @@ def _why(exc: BaseException) -> str:
         ("No route to host", "no route to host"),
         ("timed out", "timed out"),
         ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
+        ("UNKNOWN_CA", "the gateway does not trust the certificate's CA"),
         ("WRONG_VERSION_NUMBER", "the server does not speak TLS on this port"),
         ("RemoteDisconnected", "the connection was closed without an answer"),
         ("Connection reset", "connection reset"),

@@ -72,6 +72,19 @@ class TokenRecord:
     scopes: tuple[str, ...]
     enabled: bool = True
     expires_at: datetime | None = None
+    # Mutual TLS binding: the client certificate this token must arrive with (janus.transports.client_cert).
+    cert_fingerprint: str | None = None  # SHA-256 of the DER, 64 lower-case hex digits
+    cert_subject: str | None = None  # RFC 4514
+
+    @property
+    def cert_bound(self) -> bool:
+        return self.cert_fingerprint is not None or self.cert_subject is not None
+
+    def certificate_matches(self, fingerprint: str | None, subject: str | None) -> bool:
+        """Whether a presented certificate (None, None: none) satisfies every binding this token has."""
+        if self.cert_fingerprint is not None and self.cert_fingerprint != fingerprint:
+            return False
+        return self.cert_subject is None or self.cert_subject == subject
 
     def is_active(self, now: datetime | None = None) -> bool:
         if not self.enabled:
@@ -114,6 +127,9 @@ class CatalogSnapshot:
     tools: tuple[ToolSpec, ...]  # sorted by name: tools/list order is deterministic
     tokens: dict[str, TokenRecord]  # by token hash
     by_name: dict[str, ToolSpec] = field(init=False)
+    # Token hashes by bound certificate fingerprint and subject: a certificate without a bearer is a dict lookup.
+    by_cert_fingerprint: dict[str, str] = field(init=False)
+    by_cert_subject: dict[str, str] = field(init=False)
     _listings: dict[tuple[str, ...] | None, Listing] = field(init=False, default_factory=dict)
     _validators: dict[str, SchemaValidator | _Refused] = field(init=False, default_factory=dict)
     _rules: dict[str, ArgumentRules] = field(init=False, default_factory=dict)
@@ -123,6 +139,18 @@ class CatalogSnapshot:
         # `tools` arrives in registration order; the first of a name wins (a stable sort keeps that order).
         self.tools = tuple(sorted(_servable(self.tools), key=lambda t: t.name))
         self.by_name = {t.name: t for t in self.tools}
+        self.by_cert_fingerprint = {r.cert_fingerprint: h for h, r in self.tokens.items() if r.cert_fingerprint}
+        self.by_cert_subject = {r.cert_subject: h for h, r in self.tokens.items() if r.cert_subject}
+
+    def token_for_certificate(self, fingerprint: str, subject: str | None) -> str | None:
+        """The hash of the token bound to this certificate (fingerprint first: the narrower binding), if
+        every binding of that token holds; None otherwise."""
+        token_hash = self.by_cert_fingerprint.get(fingerprint)
+        if token_hash is None and subject is not None:
+            token_hash = self.by_cert_subject.get(subject)
+        if token_hash is None or not self.tokens[token_hash].certificate_matches(fingerprint, subject):
+            return None
+        return token_hash
 
     def token(self, principal: Principal) -> TokenRecord | None:
         if principal.grant is not None:

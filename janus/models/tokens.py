@@ -27,6 +27,10 @@ class ClientToken(Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Mutual TLS binding (janus.schemas.token): the client certificate's SHA-256 (64 lower-case hex digits)
+    # and/or its subject (RFC 4514). Unique: a certificate that names a token without a bearer names one.
+    cert_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    cert_subject: Mapped[str | None] = mapped_column(String(512), unique=True)
 
     @property
     def scope_list(self) -> list[str]:

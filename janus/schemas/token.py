@@ -1,6 +1,9 @@
 """A client token: the credential an MCP client presents, its role and the tools its scopes allow.
 
 The value is stored hashed (janus.services.token_key) and answered once, at creation; reads carry a hint.
+A token may be bound to a client certificate (mutual TLS, docs/security.md): by the certificate's SHA-256
+fingerprint, its subject distinguished name, or both. A bound token is refused without that certificate,
+and a client presenting it is that token without a bearer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ SCOPE_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
 TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: it travels in an HTTP header
 _SET_RE = re.compile(r"\[!?[^\[\]]+\]")
 EXAMPLE_WHEN = "2027-01-31T00:00:00Z"
+MAX_SUBJECT_LENGTH = 512  # a unique index on PostgreSQL holds at most ~2700 bytes: 512 characters of UTF-8 fit
+# Letter case spelled out rather than a flag: the pattern is also the JSON Schema's, which has no flags.
+FINGERPRINT_RE = re.compile(r"^(?:[Ss][Hh][Aa]256:)?(?:[0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$")
+_DN_SEPARATOR = re.compile(r"(?:\s*(?<!\\)([,+])\s*|^)([A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)\s*=\s*")
+FINGERPRINT_HINT = (
+    "cert_fingerprint must be the certificate's SHA-256 fingerprint: 64 hexadecimal digits, colons allowed "
+    "(openssl x509 -noout -fingerprint -sha256 -in client.pem)"
+)
 
 
 TOO_SHORT = (
@@ -80,6 +91,35 @@ def check_expiry(raw: Any) -> datetime | None:
     return value
 
 
+def check_fingerprint(raw: str) -> str:
+    """64 lower-case hex digits: the form the gateway computes from a presented certificate."""
+    if not FINGERPRINT_RE.fullmatch(raw):
+        raise refuse(FINGERPRINT_HINT)
+    return raw.lower().removeprefix("sha256:").replace(":", "")
+
+
+def check_subject(raw: str) -> str:
+    """An RFC 4514 distinguished name in its canonical spelling (what the gateway reads from a certificate),
+    so `CN=alice, O=Example` and `CN=alice,O=Example` bind the same certificates."""
+    from cryptography import x509
+
+    # OpenSSL prints "CN = alice, O = Example": spaces around separators are layout, not part of a value.
+    spaced = _DN_SEPARATOR.sub(lambda m: (m.group(1) or "") + m.group(2) + "=", raw.strip())
+    try:
+        name = x509.Name.from_rfc4514_string(spaced)
+    except ValueError:
+        raise refuse(
+            f"cert_subject {raw!r} is not a distinguished name; write it as RFC 4514 does, e.g. "
+            "'CN=billing-agent,O=Example Corp' (openssl x509 -noout -subject -nameopt RFC2253 -in client.pem)"
+        ) from None
+    if not len(name):
+        raise refuse("cert_subject must name at least one attribute, e.g. 'CN=billing-agent'")
+    canonical = name.rfc4514_string()
+    if len(canonical) > MAX_SUBJECT_LENGTH:
+        raise refuse(f"cert_subject must be at most {MAX_SUBJECT_LENGTH} characters")
+    return canonical
+
+
 def _scopes(value: Any, info: ValidationInfo) -> tuple[str, ...]:
     return check_scopes(value)
 
@@ -131,6 +171,29 @@ class TokenCreate(Resource):
         Rules(_expiry, {"type": ["string", "null"], "format": "date-time"}, "In the future; null: never expires."),
     ] = None
     enabled: Annotated[bool, Flag()] = True
+    cert_fingerprint: Annotated[
+        str | None,
+        Text(
+            102,
+            nullable=True,
+            blank_is_null=True,
+            pattern=FINGERPRINT_RE,
+            check=check_fingerprint,
+            description="Bind the token to one client certificate by its SHA-256 fingerprint (hex, colons "
+            "allowed; stored as 64 lower-case digits). Needs mutual TLS (CLIENT_CA_PATH). null: not bound.",
+        ),
+    ] = None
+    cert_subject: Annotated[
+        str | None,
+        Text(
+            MAX_SUBJECT_LENGTH,
+            nullable=True,
+            blank_is_null=True,
+            check=check_subject,
+            description="Bind the token to client certificates with this subject (an RFC 4514 distinguished "
+            "name, e.g. CN=billing-agent,O=Example Corp). Needs mutual TLS (CLIENT_CA_PATH). null: not bound.",
+        ),
+    ] = None
 
 
 TokenUpdate = update_model(
@@ -150,6 +213,8 @@ class Token(View):
     expires_at: WHEN | None
     last_used_at: WHEN | None
     created_at: WHEN
+    cert_fingerprint: str | None = Field(description="The bound certificate's SHA-256 fingerprint, or null.")
+    cert_subject: str | None = Field(description="The bound certificates' subject (RFC 4514), or null.")
 
 
 class NewToken(Token):

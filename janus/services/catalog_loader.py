@@ -76,6 +76,8 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                 scopes=parse_scopes(t.scopes),
                 enabled=t.enabled,
                 expires_at=t.expires_at,
+                cert_fingerprint=t.cert_fingerprint,
+                cert_subject=t.cert_subject,
             )
             for t in session.scalars(select(ClientToken))
         }

@@ -85,7 +85,9 @@ def settings_overview() -> list[dict[str, Any]]:
         {
             "label": "Mutual TLS (mTLS)",
             "value": None,
-            "state": "MTLS REQUIRED" if tls and cfg.get("CLIENT_CA_PATH") else "MTLS DISABLED",
+            "state": f"MTLS {str(cfg.get('MTLS_MODE') or 'required').upper()}"
+            if tls and cfg.get("CLIENT_CA_PATH")
+            else "MTLS DISABLED",
             "ok": bool(tls and cfg.get("CLIENT_CA_PATH")),
             "note": None
             if tls and cfg.get("CLIENT_CA_PATH")

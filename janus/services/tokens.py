@@ -33,6 +33,8 @@ def view(token: ClientToken) -> dict[str, Any]:
         "expires_at": iso(token.expires_at),
         "last_used_at": iso(token.last_used_at),
         "created_at": iso(token.created_at),
+        "cert_fingerprint": token.cert_fingerprint,
+        "cert_subject": token.cert_subject,
     }
 
 
@@ -64,13 +66,30 @@ def create_token(actor: str, data: dict[str, Any]) -> tuple[dict[str, Any], str]
     token_hash = hash_token(raw, server_key())
     if db.session.scalar(select(ClientToken.id).where(ClientToken.token_hash == token_hash)) is not None:
         raise Conflict("this token value is already registered", field="token")
+    _check_certificate_free(fields, None)
     token = ClientToken(token_hash=token_hash, token_hint=raw[:6], **_columns(fields))
     return create_row(actor, "token", token, view, "this token value is already registered"), raw
 
 
 def update_token(actor: str, token_id: str, data: dict[str, Any]) -> dict[str, Any]:
     token = get(token_id)
-    return update_row(actor, "token", token, _columns(validated(TokenUpdate, data)), view)
+    fields = validated(TokenUpdate, data)
+    _check_certificate_free(fields, token.id)
+    return update_row(actor, "token", token, _columns(fields), view, CERTIFICATE_TAKEN)
+
+
+CERTIFICATE_TAKEN = "another token is already bound to this certificate"
+
+
+def _check_certificate_free(fields: dict[str, Any], token_id: str | None) -> None:
+    """A certificate presented without a bearer must name one token: a binding is never shared."""
+    for column in (ClientToken.cert_fingerprint, ClientToken.cert_subject):
+        value = fields.get(column.key)
+        if value is None:
+            continue
+        other = db.session.scalar(select(ClientToken.id).where(column == value))
+        if other is not None and other != token_id:
+            raise Conflict(f"another token is already bound to this certificate {column.key[5:]}", field=column.key)
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:

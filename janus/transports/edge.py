@@ -26,6 +26,7 @@ from janus.auth.oauth_tokens import IssuerUnavailable, ResourceServer, TokenRefu
 from janus.auth.response_headers import BASELINE_HEADERS
 from janus.config import HOST_PATTERN
 from janus.gateway.catalog import Principal
+from janus.transports import client_cert
 from janus.transports.http_common import json_response
 from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import http_runtime
@@ -227,6 +228,10 @@ class Edge:
         scheme, _, token = (environ.get("HTTP_AUTHORIZATION") or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
+            # Mutual TLS: a client certificate bound to a token stands for its bearer (client_cert).
+            bound = client_cert.token_without_bearer(catalog, environ)
+            if bound is not None:
+                return Principal(token_hash=bound, transport=transport)
             raise Denied(
                 self.unauthorized("A client token is required: send 'Authorization: Bearer <token>'.", environ)
             )
@@ -237,6 +242,12 @@ class Edge:
         if record is None or not record.is_active():
             # One message for unknown, disabled and expired: no oracle for token guessing.
             raise Denied(self.unauthorized("The client token is not valid (unknown, disabled or expired).", environ))
+        if not client_cert.binding_holds(record, environ):
+            raise Denied(
+                self.unauthorized(
+                    "This client token is bound to a client certificate this connection did not present.", environ
+                )
+            )
         return principal
 
     def _oauth_principal(self, token: str, catalog, transport: str, environ: dict[str, Any]) -> Principal:

@@ -12,11 +12,16 @@ from sqlalchemy import select
 from janus.extensions import db
 from janus.gateway.catalog import hash_token
 from janus.models import ClientToken
+from janus.schemas.token import FINGERPRINT_HINT
 from janus.services.token_key import server_key
+from janus.services.tokens import CERTIFICATE_TAKEN as CERT_TAKEN
 from tests.admin_api.conftest import assert_refused, audit_rows, create, dumps
 
+BOUND_FINGERPRINT = "0123456789abcdef" * 4
+BOUND = {"cert_fingerprint": BOUND_FINGERPRINT, "cert_subject": "CN=bound-agent,O=Example"}
+
 URL = "/api/v1/tokens"
-ALLOWED = "enabled, expires_at, name, role, scopes, token"
+ALLOWED = "cert_fingerprint, cert_subject, enabled, expires_at, name, role, scopes, token"
 FUTURE = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
 
 
@@ -36,6 +41,8 @@ def test_a_token_without_a_value_gets_a_generated_mcp_value_shown_once(app, api,
         "last_used_at": None,
         "created_at": "",
         "token": "",
+        "cert_fingerprint": None,
+        "cert_subject": None,
     }
     listed = api.get(URL, headers=admin)
     assert listed.json == {"items": [{k: v for k, v in body.items() if k != "token"}]}
@@ -158,12 +165,22 @@ CASES = [
     ),
     ({"name": "x", "enabled": 1}, 400, "enabled must be true or false"),
     ({"name": "x", "hash": "h"}, 400, f"unknown field(s): hash; allowed: {ALLOWED}"),
+    ({"name": "x", "cert_fingerprint": "ab" * 31}, 400, FINGERPRINT_HINT),
+    ({"name": "x", "cert_fingerprint": "zz" * 32}, 400, FINGERPRINT_HINT),
+    ({"name": "x", "cert_fingerprint": BOUND_FINGERPRINT.upper()}, 409, CERT_TAKEN + " fingerprint"),
+    ({"name": "x", "cert_subject": "CN = bound-agent, O = Example"}, 409, CERT_TAKEN + " subject"),
+    (
+        {"name": "x", "cert_subject": "billing agent"},
+        400,
+        "cert_subject 'billing agent' is not a distinguished name; write it as RFC 4514 does, e.g. "
+        "'CN=billing-agent,O=Example Corp' (openssl x509 -noout -subject -nameopt RFC2253 -in client.pem)",
+    ),
 ]
 
 
 @pytest.mark.parametrize("body, status, message", CASES, ids=lambda v: v if isinstance(v, int) else None)
 def test_an_invalid_token_is_refused_with_a_specific_message_and_nothing_stored(app, api, admin, body, status, message):
-    create(api, admin, URL, {"name": "existing", "token": "existing-token-value-0123456789"})
+    create(api, admin, URL, {"name": "existing", "token": "existing-token-value-0123456789", **BOUND})
     assert_refused(app, api, "POST", URL, admin, body, status=status, message=message)
 
 
@@ -174,13 +191,14 @@ def test_an_invalid_token_is_refused_with_a_specific_message_and_nothing_stored(
         (
             {"token": "new-value-for-an-old-token-xyz"},
             400,
-            "unknown field(s): token; allowed: enabled, expires_at, name, role, scopes",
+            "unknown field(s): token; allowed: cert_fingerprint, cert_subject, enabled, expires_at, name, role, scopes",
         ),
         ({"name": ""}, 400, "name must not be empty"),
     ],
     ids=lambda v: v if isinstance(v, int) else None,
 )
 def test_an_invalid_patch_is_refused_and_the_token_is_unchanged(app, api, admin, body, status, message):
+    create(api, admin, URL, {"name": "bound", **BOUND})
     token = create(api, admin, URL, {"name": "existing"})
     change = {k: v for k, v in body.items() if k != "name"} or body
     assert_refused(app, api, "PATCH", f"{URL}/{token['id']}", admin, change, status=status, message=message)
@@ -189,3 +207,30 @@ def test_an_invalid_patch_is_refused_and_the_token_is_unchanged(app, api, admin,
 def test_repeated_scopes_are_stored_once(app, api, admin):
     created = create(api, admin, URL, {"name": "dupes", "scopes": "a_*," * 20000 + "b_[xy]_*"})
     assert created["scopes"] == ["a_*", "b_[xy]_*"]
+
+
+def test_a_token_is_bound_to_a_certificate_in_canonical_form_and_unbound_with_null(app, api, admin):
+    """Fingerprints as openssl prints them and subjects as people type them are stored as the gateway
+    computes them from a presented certificate (janus.transports.client_cert)."""
+    fingerprint = ":".join(["3A"] * 32)
+    body = create(
+        api,
+        admin,
+        URL,
+        {
+            "name": "agent",
+            "cert_fingerprint": "SHA256:" + fingerprint,
+            "cert_subject": " CN = agent , O = Example Corp",
+        },
+    )
+    assert body["cert_fingerprint"] == "3a" * 32
+    assert body["cert_subject"] == "CN=agent,O=Example Corp"
+    changed = api.patch(f"{URL}/{body['id']}", headers=admin, json={"cert_fingerprint": None, "cert_subject": ""})
+    assert changed.status_code == 200, changed.json
+    assert changed.json["cert_fingerprint"] is None and changed.json["cert_subject"] is None
+    # Its own binding is no conflict with itself.
+    again = api.patch(f"{URL}/{body['id']}", headers=admin, json={"cert_fingerprint": "3a" * 32})
+    assert (
+        again.status_code == 200
+        and api.patch(f"{URL}/{body['id']}", headers=admin, json={"cert_fingerprint": "3a" * 32}).status_code == 200
+    )

@@ -243,3 +243,22 @@ def test_the_admin_tool_that_adds_connections_refuses_a_prefix_in_the_admin_name
     assert [
         t["name"] for t in backend.list_tools(_ctx(backend, "r" * 30)).tools if not t["name"].startswith("admin_")
     ] == []
+
+
+def test_a_certificate_names_the_token_bound_to_it_only_when_every_binding_of_that_token_holds():
+    fp_a, fp_b, fp_c = "a" * 64, "b" * 64, "c" * 64
+    tokens = {
+        "h-fp": TokenRecord("1", "by fingerprint", "developer", ("*",), cert_fingerprint=fp_a),
+        "h-subject": TokenRecord("2", "by subject", "developer", ("*",), cert_subject="CN=agent,O=Example"),
+        "h-both": TokenRecord("3", "both", "developer", ("*",), cert_fingerprint=fp_b, cert_subject="CN=both"),
+        "h-none": TokenRecord("4", "unbound", "developer", ("*",)),
+    }
+    snapshot = CatalogSnapshot(version=1, tools=(), tokens=tokens)
+    assert snapshot.token_for_certificate(fp_a, "CN=whoever") == "h-fp"
+    assert snapshot.token_for_certificate(fp_c, "CN=agent,O=Example") == "h-subject"
+    assert snapshot.token_for_certificate(fp_b, "CN=both") == "h-both"
+    # Fingerprint right, subject wrong (or the reverse): a token bound by both needs both.
+    assert snapshot.token_for_certificate(fp_b, "CN=other") is None
+    assert snapshot.token_for_certificate(fp_c, "CN=both") is None
+    assert snapshot.token_for_certificate(fp_c, None) is None
+    assert tokens["h-none"].certificate_matches(None, None) and not tokens["h-fp"].certificate_matches(None, None)

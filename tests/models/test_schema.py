@@ -88,3 +88,24 @@ def test_flask_db_upgrade_migrates_a_fresh_database(tmp_path):
     assert con.execute("SELECT name, value FROM change_counters").fetchall() == [("catalog", 0)]
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"connections", "endpoints", "client_tokens", "users", "tool_call_logs", "admin_audit_logs"} <= tables
+
+
+def test_the_token_certificate_migration_downgrades_and_upgrades_again_keeping_tokens(app):
+    """0007_token_certificate on SQLite (batch mode) and PostgreSQL: down drops the binding, up restores the
+    columns and their unique constraints."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect
+
+    from janus.extensions import init_migrations
+
+    add_token(app, "kept", "token_value_kept_across_migrations_01", "*")
+    with app.app_context():
+        init_migrations(app)
+        downgrade(directory=migrations_dir(), revision="0005_token_hash_key")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("client_tokens")}
+        assert "cert_fingerprint" not in columns and "cert_subject" not in columns
+        upgrade(directory=migrations_dir())
+        assert current_revision() == SCHEMA_REVISION
+        uniques = {tuple(u["column_names"]) for u in inspect(db.engine).get_unique_constraints("client_tokens")}
+        assert {("cert_fingerprint",), ("cert_subject",)} <= uniques
+        assert db.session.scalar(select(ClientToken.name)) == "kept"

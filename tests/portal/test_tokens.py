@@ -122,6 +122,8 @@ def test_bad_input_is_shown_next_to_its_field_with_422_and_nothing_is_stored(adm
         ({"role": "root"}, "role", "role 'root' is unknown"),
         ({"token": "too-short"}, "token", "at least 24 characters"),
         ({"token": "has spaces in it but is long enough"}, "token", "visible ASCII characters without spaces"),
+        ({"cert_fingerprint": "AB:CD"}, "cert_fingerprint", "the certificate's SHA-256 fingerprint"),
+        ({"cert_subject": "billing agent"}, "cert_subject", "is not a distinguished name"),
     ]
     for fields, field, message in cases:
         for htmx in (False, True):
@@ -160,6 +162,22 @@ def test_editing_changes_scopes_and_expiry_but_never_shows_the_value(admin):
     refused = admin.post(f"/tokens/{token_id}/edit", {**form, "expires_at": "2001-01-01T00:00"}, htmx=True)
     assert refused.status_code == 422 and "expires_at must be in the future" in refused.get_data(as_text=True)
     assert _only_row(admin.app).expires_at.year == 2099
+
+
+def test_a_token_is_bound_to_a_client_certificate_and_unbound_in_the_form(admin):
+    fingerprint = ":".join(["C2"] * 32)
+    _issue(admin, cert_fingerprint=fingerprint, cert_subject="CN = agent, O = Example Corp")
+    token = _only_row(admin.app)
+    assert (token.cert_fingerprint, token.cert_subject) == ("c2" * 32, "CN=agent,O=Example Corp")
+    listing = admin.get("/tokens").get_data(as_text=True)
+    assert ">mTLS</span>" in listing and "Bound to a client certificate: CN=agent,O=Example Corp" in listing
+    edit = admin.get(f"/tokens/{token.id}/edit").get_data(as_text=True)
+    assert f'value="{"c2" * 32}"' in edit and 'value="CN=agent,O=Example Corp"' in edit
+    form = {"name": token.name, "role": "developer", "scopes": "weather_*", "enabled": "on"}
+    reply = admin.post(f"/tokens/{token.id}/edit", {**form, "cert_fingerprint": "", "cert_subject": ""})
+    assert reply.status_code == 303
+    token = _only_row(admin.app)
+    assert (token.cert_fingerprint, token.cert_subject) == (None, None)
 
 
 def test_the_scopes_preview_lists_the_exposed_tools_the_globs_match(admin):

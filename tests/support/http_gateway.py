@@ -37,7 +37,7 @@ class HttpGateway:
         return self.server.url
 
 
-def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpGateway:
+def start_http_gateway(tmp_dir, *, database: dict | None = None, probe: dict | None = None, **env) -> HttpGateway:
     upstream = Upstream().start()
     release = threading.Event()
     upstream.route("/forecast", echo)
@@ -85,7 +85,9 @@ def start_http_gateway(tmp_dir, *, database: dict | None = None, **env) -> HttpG
     }
     if "SQLALCHEMY_DATABASE_URI" in db_settings:
         server_env["DATABASE_URL"] = db_settings["SQLALCHEMY_DATABASE_URI"]
-    server = GatewayServer(db_settings.get("DATABASE_PATH", str(tmp_dir / "unused.db")), **server_env).start()
+    server = GatewayServer(
+        db_settings.get("DATABASE_PATH", str(tmp_dir / "unused.db")), probe=probe, **server_env
+    ).start()
     gateway = HttpGateway(server=server, upstream=upstream, app=app, weather_connection=weather, release=release)
     return gateway
 

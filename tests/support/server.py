@@ -13,7 +13,10 @@ from tests.support.waiting import free_port, wait_for
 
 
 class GatewayServer:
-    def __init__(self, database_path: str, **env: str | None) -> None:
+    def __init__(self, database_path: str, *, probe: dict | None = None, **env: str | None) -> None:
+        """`probe`: keyword arguments of the /healthz request that tells the server is up (a TLS
+        gateway's CA as `verify`, a client certificate as `cert`)."""
+        self.probe = probe or {}
         self.port = int(env.pop("PORT", 0)) or free_port()
         host = env.pop("HOST", "127.0.0.1")
         self.env = gateway_env(database_path, PORT=str(self.port), **env)
@@ -28,7 +31,8 @@ class GatewayServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.env.get("TLS_CERT_PATH") else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def log(self) -> str:
@@ -42,7 +46,7 @@ class GatewayServer:
         def healthy():
             if self.proc.poll() is not None:
                 raise AssertionError(f"mcp-gateway exited with {self.proc.returncode}:\n{self.log}")
-            return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+            return requests.get(self.url + "/healthz", timeout=1, **self.probe).status_code == 200
 
         wait_for(healthy, timeout=timeout, interval=0.1, what="mcp-gateway /healthz")
         return self

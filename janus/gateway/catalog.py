@@ -72,6 +72,9 @@ class TokenRecord:
     scopes: tuple[str, ...]
     enabled: bool = True
     expires_at: datetime | None = None
+    # The token's own rate limit (requests a second, burst); None: MCP_RATE_PER_CLIENT / MCP_BURST_PER_CLIENT.
+    rate_per_second: int | None = None
+    rate_burst: int | None = None
 
     def is_active(self, now: datetime | None = None) -> bool:
         if not self.enabled:

@@ -27,6 +27,9 @@ class ClientToken(Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # This token's rate limit (requests a second and burst); NULL: MCP_RATE_PER_CLIENT / MCP_BURST_PER_CLIENT.
+    rate_per_second: Mapped[int | None] = mapped_column(Integer)
+    rate_burst: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def scope_list(self) -> list[str]:

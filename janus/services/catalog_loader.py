@@ -76,6 +76,8 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                 scopes=parse_scopes(t.scopes),
                 enabled=t.enabled,
                 expires_at=t.expires_at,
+                rate_per_second=t.rate_per_second,
+                rate_burst=t.rate_burst,
             )
             for t in session.scalars(select(ClientToken))
         }

@@ -391,10 +391,14 @@ def token_list(settings: Settings) -> None:
     "Without scopes the token sees no tools.",
 )
 @click.option("--expires", help="Expiry as an ISO 8601 time, e.g. 2026-01-01T00:00:00Z.")
+@click.option("--rate", type=int, help="This token's rate limit, requests a second (0: none); default: the gateway's.")
+@click.option("--burst", type=int, help="Requests this token may send at once; default: the gateway's.")
 @json_flag
 @click.pass_obj
-def token_add(settings: Settings, name, value, role, scopes, expires) -> None:
-    body = changes(name=name, token=value, role=role, scopes=scopes, expires_at=expires)
+def token_add(settings: Settings, name, value, role, scopes, expires, rate, burst) -> None:
+    body = changes(
+        name=name, token=value, role=role, scopes=scopes, expires_at=expires, rate_per_second=rate, rate_burst=burst
+    )
     token = settings.api().json("POST", "/api/v1/tokens", json_body=body)
     if settings.json_output:
         return emit_json(token)
@@ -404,6 +408,26 @@ def token_add(settings: Settings, name, value, role, scopes, expires) -> None:
         note(f"Token {token['name']!r} created; its value (line 2 above) is shown only this once.")
     else:
         note(f"Token {token['name']!r} created.")
+
+
+@token_group.command("limit", help="Set a token's own rate limit; 'default' puts the gateway's back.")
+@click.option("--id", "token_id", required=True, help="Token id.")
+@click.option("--rate", help="Requests a second (0: no limit), or 'default'.")
+@click.option("--burst", help="Requests at once, or 'default'.")
+@json_flag
+@click.pass_obj
+def token_limit(settings: Settings, token_id, rate, burst) -> None:
+    body = {
+        field: (None if value == "default" else value)
+        for field, value in (("rate_per_second", rate), ("rate_burst", burst))
+        if value is not None
+    }
+    token = settings.api().json("PATCH", f"/api/v1/tokens/{quote(token_id, safe='')}", json_body=body)
+    if settings.json_output:
+        return emit_json(token)
+    note(
+        f"Token {token['name']!r}: rate {token.get('rate_per_second')}, burst {token.get('rate_burst')} (None: default)."
+    )
 
 
 @token_group.command("delete", help="Delete (revoke) a client token.")

@@ -22,7 +22,7 @@ from janus.services.errors import ServiceError
 TEMPLATE = "portal/tokens/index.html"
 LIST_TEMPLATE = "portal/tokens/_list.html"
 FORM_TEMPLATE = "portal/tokens/form.html"
-FIELDS = ("name", "token", "role", "scopes", "expires_at", "enabled")
+FIELDS = ("name", "token", "role", "scopes", "expires_at", "enabled", "rate_per_second", "rate_burst")
 PREVIEW_LIMIT = 50
 
 
@@ -97,7 +97,7 @@ def token_scopes_preview():
 
 def _submitted(with_token: bool) -> dict[str, Any]:
     form = request.form
-    values: dict[str, Any] = texts(form, ("name", "role", "scopes", "expires_at"))
+    values: dict[str, Any] = texts(form, ("name", "role", "scopes", "expires_at", "rate_per_second", "rate_burst"))
     values["enabled"] = checkbox(form, "enabled")
     if with_token:
         values["token"] = form.get("token", "")

@@ -417,11 +417,15 @@ def token_add(settings: Settings, name, value, role, scopes, expires, rate, burs
 @json_flag
 @click.pass_obj
 def token_limit(settings: Settings, token_id, rate, burst) -> None:
-    body = {
-        field: (None if value == "default" else value)
-        for field, value in (("rate_per_second", rate), ("rate_burst", burst))
-        if value is not None
-    }
+    body: dict[str, int | None] = {}
+    for field, option, value in (("rate_per_second", "--rate", rate), ("rate_burst", "--burst", burst)):
+        if value is None:
+            continue
+        if value != "default" and not value.isdigit():
+            raise click.BadParameter(f"{value!r} is not a whole number or 'default'", param_hint=option)
+        body[field] = None if value == "default" else int(value)
+    if not body:
+        raise click.UsageError("give --rate, --burst or both")
     token = settings.api().json("PATCH", f"/api/v1/tokens/{quote(token_id, safe='')}", json_body=body)
     if settings.json_output:
         return emit_json(token)

@@ -156,18 +156,11 @@ def Number(low: float, high: float, description: str | None = None) -> Rules:
 
 
 def Count(low: int, high: int, *, nullable: bool = False, description: str | None = None) -> Rules:
-    """A whole number between `low` and `high` (inclusive); with `nullable`, null or "" (an empty form
-    input) for "not set". Digit strings are taken too: HTML forms send text."""
+    """A whole number between `low` and `high` (inclusive), JSON's 5.0 included; with `nullable`, null for
+    "not set". Booleans and numeric strings are refused (the portal converts its form's text first)."""
 
     def validate(value: Any, info: ValidationInfo) -> int | None:
         field = _name(info)
-        if isinstance(value, str):
-            text = value.strip()
-            if not text and nullable:
-                return None
-            if not text.isdigit() or len(text) > 18:
-                raise refuse(f"{field} must be a whole number")
-            value = int(text)
         if value is None:
             if nullable:
                 return None

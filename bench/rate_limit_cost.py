@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from janus.config import load  # noqa: E402
-from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal, TokenRecord  # noqa: E402
-from janus.transports.rate_limits import RateLimits, throttle_message  # noqa: E402
+from janus.config import load
+from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal, TokenRecord
+from janus.transports.rate_limits import RateLimits, throttle_message
 
 MESSAGE = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 

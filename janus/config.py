@@ -96,6 +96,15 @@ DEFAULTS: dict[str, Any] = {
     "OAUTH_SCOPES_SUPPORTED": "",  # scopes the RFC 9728 document advertises; empty: the group map's globs
     "OAUTH_JWKS_CACHE_SECONDS": 3600.0,  # how long an issuer's key set is used before it is fetched again
     "OAUTH_JWKS_MIN_REFETCH_SECONDS": 30.0,  # an unknown kid refetches the key set at most this often
+    # Issue 13 part 5, rate limits and the concurrency cap (janus/transports/rate_limits.py). Each is a
+    # moving window of BURST requests over BURST/RATE seconds: at most BURST at once, RATE on average.
+    "RATE_LIMIT_PER_IP": 300,  # failed authentications per minute from one client address; 0: no limit
+    "RATE_LIMIT_BURST_PER_IP": 600,
+    "MCP_RATE_PER_CLIENT": 50,  # JSON-RPC requests per second per client token (overridable per token); 0: none
+    "MCP_BURST_PER_CLIENT": 100,
+    "MCP_MAX_CONCURRENT_CALLS": 200,  # tools/call in flight, gateway-wide with REDIS_URL, else per process; 0: none
+    # Counters shared by every worker and replica (redis://, rediss:// or unix://); unset: per process.
+    "REDIS_URL": "",
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
@@ -113,6 +122,11 @@ _INTS = {
     "SSE_MAX_QUEUED_BYTES",
     "SSE_MAX_STREAMS_PER_TOKEN",
     "MAX_INFLIGHT_CALLS_PER_TOKEN",
+    "RATE_LIMIT_PER_IP",
+    "RATE_LIMIT_BURST_PER_IP",
+    "MCP_RATE_PER_CLIENT",
+    "MCP_BURST_PER_CLIENT",
+    "MCP_MAX_CONCURRENT_CALLS",
 }
 _FLOATS = {
     "CATALOG_REFRESH_SECONDS",
@@ -233,7 +247,41 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     if not cfg["SCHEMA_PATTERN_BUDGET_SECONDS"] > 0:
         raise ConfigError("SCHEMA_PATTERN_BUDGET_SECONDS must be a positive number of seconds")
     _check_oauth(cfg)
+    _check_rate_limits(cfg)
     return cfg
+
+
+# (rate, burst, the rate's unit) of each tier: a burst must hold at least one second's worth of the rate.
+RATE_TIERS = (
+    ("RATE_LIMIT_PER_IP", "RATE_LIMIT_BURST_PER_IP", "minute"),
+    ("MCP_RATE_PER_CLIENT", "MCP_BURST_PER_CLIENT", "second"),
+)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _check_rate_limits(cfg: dict[str, Any]) -> None:
+    """A typo in a limit must not start a gateway that throttles everyone, or no one, by surprise."""
+    for rate_name, burst_name, unit in RATE_TIERS:
+        rate, burst = cfg[rate_name], cfg[burst_name]
+        for name, value in ((rate_name, rate), (burst_name, burst)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a whole number, 0 or more, got {value!r}")
+        per_second = rate / 60 if unit == "minute" else rate
+        if rate and burst < max(1, per_second):
+            raise ConfigError(
+                f"{burst_name} ({burst}) must be at least one second's worth of {rate_name} ({rate} per {unit}): "
+                "the burst is how many requests may come at once, the rate their average"
+            )
+    cap = cfg["MCP_MAX_CONCURRENT_CALLS"]
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+        raise ConfigError(f"MCP_MAX_CONCURRENT_CALLS must be a whole number, 0 or more, got {cap!r}")
+    url = str(cfg["REDIS_URL"] or "").strip()
+    cfg["REDIS_URL"] = url
+    if url and not url.startswith(REDIS_SCHEMES):
+        raise ConfigError(
+            f"REDIS_URL must start with {', '.join(REDIS_SCHEMES)} (e.g. redis://127.0.0.1:6379/0), "
+            f"got one starting {url.split('://', 1)[0]!r}"
+        )
 
 
 # A Host header value: a DNS name or IPv4 address, or a bracketed IPv6 address, then an optional port.

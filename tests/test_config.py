@@ -266,3 +266,52 @@ def test_mcp_gateway_refuses_to_start_on_a_malformed_group_scope_map(tmp_path):
     )
     assert out.returncode == 2
     assert "configuration error: OAUTH_GROUP_SCOPE_MAP entry 'payments-team accounts_*'" in out.stderr.decode()
+
+
+def test_rate_limits_default_to_the_issue_13_values():
+    cfg = load({}, environ={})
+    assert (cfg["RATE_LIMIT_PER_IP"], cfg["RATE_LIMIT_BURST_PER_IP"]) == (300, 600)
+    assert (cfg["MCP_RATE_PER_CLIENT"], cfg["MCP_BURST_PER_CLIENT"]) == (50, 100)
+    assert cfg["MCP_MAX_CONCURRENT_CALLS"] == 200 and cfg["REDIS_URL"] == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MCP_RATE_PER_CLIENT": "fast"}, "MCP_RATE_PER_CLIENT must be a number"),
+        ({"RATE_LIMIT_PER_IP": "-1"}, "RATE_LIMIT_PER_IP must be a whole number, 0 or more"),
+        ({"MCP_MAX_CONCURRENT_CALLS": "-5"}, "MCP_MAX_CONCURRENT_CALLS must be a whole number"),
+        ({"MCP_RATE_PER_CLIENT": "50", "MCP_BURST_PER_CLIENT": "10"}, "MCP_BURST_PER_CLIENT (10) must be at least"),
+        ({"REDIS_URL": "http://user:secret@cache:6379"}, "REDIS_URL must start with redis://"),
+    ],
+)
+def test_malformed_rate_limits_refuse_to_start(env, message):
+    with pytest.raises(ConfigError) as refused:
+        load({}, environ=env)
+    assert message in str(refused.value)
+    assert "secret" not in str(refused.value)  # a URL's password is never echoed
+
+
+def test_a_redis_that_fails_at_call_time_degrades_to_per_process_counts():
+    """A real closed port on 127.0.0.1: every hit fails in Redis, the process's own window still limits."""
+    import socket
+
+    from janus.transports.rate_limits import STORE_ERRORS, RateLimits
+
+    with socket.socket() as sock:  # bound, never listening: connections are refused at once
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        cfg = load({"REDIS_URL": f"redis://127.0.0.1:{port}/0", "MCP_MAX_CONCURRENT_CALLS": 1}, environ={})
+        limits = RateLimits(cfg)
+        errors = STORE_ERRORS._value.get()
+        from janus.gateway.catalog import TokenRecord
+
+        item, rate, burst = limits.client_item(TokenRecord(id="t", name="t", role="developer", scopes=(), rate_burst=2))
+        assert (rate, burst) == (50, 2) and item is not None
+        assert [limits.counters.hit(item, "client", "t") == 0 for _ in range(3)] == [True, True, False]
+        assert STORE_ERRORS._value.get() > errors
+        assert limits.slots is not None
+        slot = limits.slots.acquire()
+        assert slot == "" and limits.slots.acquire() is None  # per process meanwhile
+        limits.slots.release(slot)
+        assert limits.slots.acquire() == ""

@@ -41,7 +41,7 @@ from janus.version import __version__
 
 # janus.services.audit_statuses.STATUSES, spelled out: mcp-cli loads nothing of the server side (it talks
 # to the admin API); tests/cli/test_mcp_cli.py keeps the two equal.
-LOG_STATUSES = ("success", "failure", "denied", "cancelled")
+LOG_STATUSES = ("success", "failure", "denied", "cancelled", "throttled")
 
 VERIFY_TIMEOUT = 300.0  # the gateway probes every target (5 s each at most)
 LOG_ROWS = 100

@@ -404,9 +404,13 @@ def token_list(settings: Settings) -> None:
 @click.option("--expires", help="Expiry as an ISO 8601 time, e.g. 2026-01-01T00:00:00Z.")
 @click.option("--cert-fingerprint", help=CERT_FINGERPRINT_HELP)
 @click.option("--cert-subject", help=CERT_SUBJECT_HELP)
+@click.option("--rate", type=int, help="This token's rate limit, requests a second (0: none); default: the gateway's.")
+@click.option("--burst", type=int, help="Requests this token may send at once; default: the gateway's.")
 @json_flag
 @click.pass_obj
-def token_add(settings: Settings, name, value, role, scopes, expires, cert_fingerprint, cert_subject) -> None:
+def token_add(
+    settings: Settings, name, value, role, scopes, expires, cert_fingerprint, cert_subject, rate, burst
+) -> None:
     body = changes(
         name=name,
         token=value,
@@ -415,6 +419,8 @@ def token_add(settings: Settings, name, value, role, scopes, expires, cert_finge
         expires_at=expires,
         cert_fingerprint=cert_fingerprint,
         cert_subject=cert_subject,
+        rate_per_second=rate,
+        rate_burst=burst,
     )
     token = settings.api().json("POST", "/api/v1/tokens", json_body=body)
     if settings.json_output:
@@ -455,6 +461,30 @@ def token_modify(
     if settings.json_output:
         return emit_json(token)
     note(f"Token {token['name']!r} ({token['id']}) updated.")
+
+
+@token_group.command("limit", help="Set a token's own rate limit; 'default' puts the gateway's back.")
+@click.option("--id", "token_id", required=True, help="Token id.")
+@click.option("--rate", help="Requests a second (0: no limit), or 'default'.")
+@click.option("--burst", help="Requests at once, or 'default'.")
+@json_flag
+@click.pass_obj
+def token_limit(settings: Settings, token_id, rate, burst) -> None:
+    body: dict[str, int | None] = {}
+    for field, option, value in (("rate_per_second", "--rate", rate), ("rate_burst", "--burst", burst)):
+        if value is None:
+            continue
+        if value != "default" and not value.isdigit():
+            raise click.BadParameter(f"{value!r} is not a whole number or 'default'", param_hint=option)
+        body[field] = None if value == "default" else int(value)
+    if not body:
+        raise click.UsageError("give --rate, --burst or both")
+    token = settings.api().json("PATCH", f"/api/v1/tokens/{quote(token_id, safe='')}", json_body=body)
+    if settings.json_output:
+        return emit_json(token)
+    note(
+        f"Token {token['name']!r}: rate {token.get('rate_per_second')}, burst {token.get('rate_burst')} (None: default)."
+    )
 
 
 @token_group.command("delete", help="Delete (revoke) a client token.")

@@ -86,6 +86,10 @@ class TokenRecord:
             return False
         return self.cert_subject is None or self.cert_subject == subject
 
+    # The token's own rate limit (requests a second, burst); None: MCP_RATE_PER_CLIENT / MCP_BURST_PER_CLIENT.
+    rate_per_second: int | None = None
+    rate_burst: int | None = None
+
     def is_active(self, now: datetime | None = None) -> bool:
         if not self.enabled:
             return False

@@ -15,6 +15,9 @@ MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 # Implementation-defined server errors (-32000..-32099 less MCP's sub-range above).
+# Throttled: a rate limit (RATE_LIMIT_PER_IP, MCP_RATE_PER_CLIENT or the token's own) or the gateway's
+# MCP_MAX_CONCURRENT_CALLS; data {"reason": "address"|"client"|"concurrency", "retryAfterSeconds": n}.
+THROTTLED = -32001
 # Refused because the token has MAX_INFLIGHT_CALLS_PER_TOKEN messages in flight on this worker.
 TOO_MANY_IN_FLIGHT = -32050
 # Raised by a backend for a call the client cancelled: the core never sends it (cancellation means no

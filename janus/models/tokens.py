@@ -31,6 +31,9 @@ class ClientToken(Model):
     # and/or its subject (RFC 4514). Unique: a certificate that names a token without a bearer names one.
     cert_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
     cert_subject: Mapped[str | None] = mapped_column(String(512), unique=True)
+    # This token's rate limit (requests a second and burst); NULL: MCP_RATE_PER_CLIENT / MCP_BURST_PER_CLIENT.
+    rate_per_second: Mapped[int | None] = mapped_column(Integer)
+    rate_burst: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def scope_list(self) -> list[str]:

@@ -27,6 +27,15 @@ def number(form: MultiDict, name: str) -> float | None:
         raise ValidationError(f"{name} must be a number", field=name) from None
 
 
+def whole_number(form: MultiDict, name: str) -> int | str | None:
+    """An optional whole-number input: None when empty, the int when it is one, else the text as typed
+    (the service refuses it with the field's own message)."""
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        return None
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else raw
+
+
 def errors_of(exc: ServiceError, known: tuple[str, ...]) -> dict[str, str]:
     """Each refused input's message under its field; what is about no one input under "form"."""
     errors: dict[str, str] = {}

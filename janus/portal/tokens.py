@@ -12,7 +12,7 @@ from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal.blueprint import bp
-from janus.portal.forms import checkbox, errors_of, texts
+from janus.portal.forms import checkbox, errors_of, texts, whole_number
 from janus.portal.rendering import is_htmx, redirect_to, render
 from janus.portal.security import admin_required
 from janus.schemas import token as token_schema
@@ -22,7 +22,18 @@ from janus.services.errors import ServiceError
 TEMPLATE = "portal/tokens/index.html"
 LIST_TEMPLATE = "portal/tokens/_list.html"
 FORM_TEMPLATE = "portal/tokens/form.html"
-FIELDS = ("name", "token", "role", "scopes", "expires_at", "enabled", "cert_fingerprint", "cert_subject")
+FIELDS = (
+    "name",
+    "token",
+    "role",
+    "scopes",
+    "expires_at",
+    "enabled",
+    "cert_fingerprint",
+    "cert_subject",
+    "rate_per_second",
+    "rate_burst",
+)
 PREVIEW_LIMIT = 50
 
 
@@ -98,6 +109,8 @@ def token_scopes_preview():
 def _submitted(with_token: bool) -> dict[str, Any]:
     form = request.form
     values: dict[str, Any] = texts(form, ("name", "role", "scopes", "expires_at", "cert_fingerprint", "cert_subject"))
+    for name in ("rate_per_second", "rate_burst"):  # empty: the gateway's default (null)
+        values[name] = whole_number(form, name)
     values["enabled"] = checkbox(form, "enabled")
     if with_token:
         values["token"] = form.get("token", "")

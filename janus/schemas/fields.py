@@ -153,3 +153,25 @@ def Number(low: float, high: float, description: str | None = None) -> Rules:
 
     schema = {"type": "number", "minimum": low, "maximum": high}
     return Rules(validate, schema, description)
+
+
+def Count(low: int, high: int, *, nullable: bool = False, description: str | None = None) -> Rules:
+    """A whole number between `low` and `high` (inclusive), JSON's 5.0 included; with `nullable`, null for
+    "not set". Booleans and numeric strings are refused (the portal converts its form's text first)."""
+
+    def validate(value: Any, info: ValidationInfo) -> int | None:
+        field = _name(info)
+        if value is None:
+            if nullable:
+                return None
+            raise refuse(f"{field} is required")
+        if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise refuse(f"{field} must be a whole number")
+        if not low <= value <= high:
+            raise refuse(f"{field} must be between {low} and {high}")
+        return value
+
+    schema: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer", "minimum": low, "maximum": high}
+    return Rules(validate, schema, description)

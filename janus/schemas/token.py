@@ -16,12 +16,13 @@ from pydantic import Field, ValidationInfo
 
 from janus.gateway.catalog import parse_scopes
 from janus.schemas.base import WHEN, Resource, View, update_model
-from janus.schemas.fields import Choice, Flag, Rules, Text, refuse
+from janus.schemas.fields import Choice, Count, Flag, Rules, Text, refuse
 
 ROLES = ("admin", "developer")
 MIN_TOKEN_LENGTH = 24
 MAX_SCOPES = 100
 MAX_SCOPE_LENGTH = 128
+MAX_RATE = 1_000_000  # requests a second (and burst) a token may be given; 0: no limit for this token
 SCOPES_HINT = "scopes must be comma-separated globs, e.g. 'weather_*,billing_get_*'"
 SCOPE_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
 TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: it travels in an HTTP header
@@ -194,6 +195,26 @@ class TokenCreate(Resource):
             "name, e.g. CN=billing-agent,O=Example Corp). Needs mutual TLS (CLIENT_CA_PATH). null: not bound.",
         ),
     ] = None
+    rate_per_second: Annotated[
+        int | None,
+        Count(
+            0,
+            MAX_RATE,
+            nullable=True,
+            description="This token's rate limit in requests a second; null: the gateway's MCP_RATE_PER_CLIENT; "
+            "0: no limit.",
+        ),
+    ] = None
+    rate_burst: Annotated[
+        int | None,
+        Count(
+            1,
+            MAX_RATE,
+            nullable=True,
+            description="How many requests this token may send at once; null: the gateway's MCP_BURST_PER_CLIENT "
+            "(at least the token's rate).",
+        ),
+    ] = None
 
 
 TokenUpdate = update_model(
@@ -211,6 +232,8 @@ class Token(View):
     token_hint: str = Field(description="The first characters of the value, to tell tokens apart.")
     enabled: bool
     expires_at: WHEN | None
+    rate_per_second: int | None = Field(description="Requests a second; null: the gateway's default.")
+    rate_burst: int | None = Field(description="Requests at once; null: the gateway's default.")
     last_used_at: WHEN | None
     created_at: WHEN
     cert_fingerprint: str | None = Field(description="The bound certificate's SHA-256 fingerprint, or null.")

@@ -7,5 +7,6 @@ a test keeps the two equal.
 from __future__ import annotations
 
 # success: the upstream answered 2xx; failure: anything else that reached the backend; denied: refused
-# for the token's scopes, role or limits; cancelled: the client withdrew the call before its answer.
-STATUSES = ("success", "failure", "denied", "cancelled")
+# for the token's scopes, role or limits; cancelled: the client withdrew the call before its answer;
+# throttled: refused by a rate limit or the gateway's concurrency cap (janus/transports/rate_limits.py).
+STATUSES = ("success", "failure", "denied", "cancelled", "throttled")

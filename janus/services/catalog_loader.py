@@ -78,6 +78,8 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                 expires_at=t.expires_at,
                 cert_fingerprint=t.cert_fingerprint,
                 cert_subject=t.cert_subject,
+                rate_per_second=t.rate_per_second,
+                rate_burst=t.rate_burst,
             )
             for t in session.scalars(select(ClientToken))
         }

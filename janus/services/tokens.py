@@ -31,6 +31,8 @@ def view(token: ClientToken) -> dict[str, Any]:
         "token_hint": (token.token_hint + "…") if token.token_hint else "",
         "enabled": token.enabled,
         "expires_at": iso(token.expires_at),
+        "rate_per_second": token.rate_per_second,
+        "rate_burst": token.rate_burst,
         "last_used_at": iso(token.last_used_at),
         "created_at": iso(token.created_at),
         "cert_fingerprint": token.cert_fingerprint,

@@ -30,6 +30,7 @@ from janus.transports import client_cert
 from janus.transports.http_common import json_response
 from janus.transports.http_metrics import count_request
 from janus.transports.http_runtime import http_runtime
+from janus.transports.rate_limits import RateLimits, rate_limits_for
 from janus.transports.wire import HttpResponse
 
 AUTHORIZATION = "Authorization"
@@ -197,12 +198,19 @@ class Edge:
     on which framework served the request.
     """
 
-    __slots__ = ("policy", "_public_base", "oauth")
+    __slots__ = ("policy", "_public_base", "oauth", "limits")
 
-    def __init__(self, policy: EdgePolicy, public_url: str | None, oauth: ResourceServer | None = None) -> None:
+    def __init__(
+        self,
+        policy: EdgePolicy,
+        public_url: str | None,
+        oauth: ResourceServer | None = None,
+        limits: RateLimits | None = None,
+    ) -> None:
         self.policy = policy
         self._public_base = public_url.rstrip("/") if public_url else None
         self.oauth = oauth  # OAuth access tokens besides client tokens (OAUTH_ISSUERS), or None
+        self.limits = limits  # the per-address limit before authentication (janus/transports/rate_limits.py)
 
     @classmethod
     def from_config(cls, config) -> Edge:
@@ -214,13 +222,24 @@ class Edge:
 
     def admit(self, environ: dict[str, Any], catalog, transport: str) -> Principal | None:
         """Origin/Host first, then the bearer on every request but a CORS preflight (which carries no
-        credentials by design, and gets None). Denied with the prepared answer otherwise."""
+        credentials by design, and gets None). Denied with the prepared answer otherwise; 429 for an
+        address over RATE_LIMIT_PER_IP, before anything else is read."""
+        limits = self.limits
+        throttled = limits.address_refusal(environ) if limits is not None else None
+        if throttled is not None:
+            raise Denied(throttled.json_response())
         refusal = self.refusal(environ)
         if refusal is not None:
             raise Denied(refusal)
         if environ["REQUEST_METHOD"] == "OPTIONS":
             return None
-        return self.principal(catalog, transport, environ)
+        try:
+            return self.principal(catalog, transport, environ)
+        except Denied:
+            throttled = limits.failed_authentication(environ, transport) if limits is not None else None
+            if throttled is not None:
+                raise Denied(throttled.json_response()) from None
+            raise
 
     def principal(self, catalog, transport: str, environ: dict[str, Any]) -> Principal:
         """The caller's principal from `Authorization: Bearer …` (never from the query string);
@@ -288,7 +307,9 @@ def edge_for(app: Flask) -> Edge:
     """The app's Edge, built once from its configuration (not per request)."""
     edge = app.extensions.get("janus.edge")
     if edge is None:
-        edge = app.extensions["janus.edge"] = Edge.from_config(app.config)
+        edge = Edge.from_config(app.config)
+        edge.limits = rate_limits_for(app)
+        app.extensions["janus.edge"] = edge
     return edge
 
 

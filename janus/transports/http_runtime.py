@@ -17,6 +17,7 @@ from janus.runtime import Runtime, get_runtime, once_per_app
 from janus.services.sessions import SessionStore
 from janus.transports.cancellation import InFlightCalls
 from janus.transports.mcp_server import build_server
+from janus.transports.rate_limits import RateLimits, rate_limits_for
 from janus.transports.streams import LocalStreams
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class HttpRuntime:
     # Request-checking settings, read once: the /mcp endpoint runs outside Flask's request context.
     # (Origin/Host and the public URL of 401s are the edge's: janus/transports/edge.py, edge_for.)
     max_request_bytes: int = 4_194_304
+    # Rate limits and the concurrency cap, one per process (janus/transports/rate_limits.py).
+    limits: RateLimits | None = None
     # Requests of shared sessions being served here, for cancellations from any process (cancellation.py).
     calls: InFlightCalls = field(init=False, repr=False)
     _bus: Bus | None = field(default=None, repr=False)
@@ -85,19 +88,25 @@ def http_runtime(app: Flask | None = None) -> HttpRuntime:
 
 def _build(app: Flask) -> HttpRuntime:
     runtime = get_runtime(app)
+    limits = rate_limits_for(app)
     with app.app_context():
         engine = db.engine
     sessions = SessionStore(engine, idle_timeout=timedelta(seconds=app.config["SESSION_IDLE_SECONDS"]))
     rt = HttpRuntime(
         runtime=runtime,
         server=build_server(
-            runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record, stateless_list_changed=True
+            runtime.backend,
+            app.config["TOOLS_PAGE_SIZE"],
+            record=runtime.audit.record,
+            stateless_list_changed=True,
+            slots=limits.slots,
         ),
         sse_server=build_server(
             runtime.backend,
             app.config["TOOLS_PAGE_SIZE"],
             record=runtime.audit.record,
             stateless_list_changed=False,
+            slots=limits.slots,
         ),
         sessions=sessions,
         streams=LocalStreams(
@@ -110,6 +119,7 @@ def _build(app: Flask) -> HttpRuntime:
         keepalive_seconds=app.config["SSE_KEEPALIVE_SECONDS"],
         progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
         max_request_bytes=app.config["MAX_REQUEST_BYTES"],
+        limits=limits,
     )
     app.extensions["janus.http"] = rt
     _ALL.add(rt)

@@ -13,6 +13,7 @@ from janus.gateway import metrics
 from janus.gateway.tool_backend import UNKNOWN_TOOL_LABEL, CallRecord, encodable
 from janus.mcp.errors import INVALID_PARAMS, McpError
 from janus.mcp.server import McpServer, RequestContext, ToolListing
+from janus.transports.rate_limits import CallSlots, CallSlotsGuard
 from janus.version import __version__
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,16 @@ REPLACEMENT = "\ufffd"
 
 
 def build_server(
-    backend, page_size: int, *, record: Callable[[CallRecord], None], stateless_list_changed: bool = False
+    backend,
+    page_size: int,
+    *,
+    record: Callable[[CallRecord], None],
+    stateless_list_changed: bool = False,
+    slots: CallSlots | None = None,
 ) -> McpServer:
+    """`slots`: MCP_MAX_CONCURRENT_CALLS (janus/transports/rate_limits.py); None: no cap."""
+    if slots is not None:
+        backend = CallSlotsGuard(backend, slots, record)
     return McpServer(
         UnencodableInputGuard(backend, record),
         name="janus",

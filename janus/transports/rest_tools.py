@@ -14,12 +14,13 @@ from flask import Blueprint, request
 from janus.gateway.catalog import Principal
 from janus.gateway.tool_backend import UNKNOWN_TOOL_REASON
 from janus.mcp import jsonrpc
-from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, McpError
+from janus.mcp.errors import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, THROTTLED, McpError
 from janus.mcp.server import Session
 from janus.services import tool_openapi
 from janus.transports.edge import base_url, caller, guard
 from janus.transports.http_common import json_response
 from janus.transports.http_runtime import HttpRuntime, http_runtime
+from janus.transports.rate_limits import Throttled, throttle_message
 from janus.transports.wire import HttpResponse
 
 bp = Blueprint("rest_tools", __name__, url_prefix="/api")
@@ -66,6 +67,11 @@ def call_tool(tool_name: str) -> HttpResponse:
         return json_response(
             {"error": "bad_request", "message": "the body must be a JSON object of tool arguments"}, 400
         )
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool_name, "arguments": arguments}}
+    if rt.limits is not None:
+        throttled = throttle_message(rt.limits, rt.runtime.backend, rt.runtime.audit.record, principal, message)
+        if throttled is not None:
+            return throttled.json_response()
     reply = _ask(rt, principal, "tools/call", {"name": tool_name, "arguments": arguments})
     if "result" in reply:
         return json_response(reply["result"])
@@ -74,6 +80,9 @@ def call_tool(tool_name: str) -> HttpResponse:
     unknown = code == INVALID_PARAMS and isinstance(data, dict) and data.get("reason") == UNKNOWN_TOOL_REASON
     if code == METHOD_NOT_FOUND or unknown:
         return json_response({"error": "not_found", "message": f"no tool {tool_name!r} for this token"}, 404)
+    if code == THROTTLED:  # MCP_MAX_CONCURRENT_CALLS
+        retry = data.get("retryAfterSeconds", 1) if isinstance(data, dict) else 1
+        return Throttled(str((data or {}).get("reason", "concurrency")), int(retry), message).json_response()
     if code == INTERNAL_ERROR:
         return json_response({"error": "upstream_error", "message": message}, 502)
     return json_response({"error": "bad_request", "message": message}, 400)

@@ -36,6 +36,7 @@ from janus.transports.http_common import (
 )
 from janus.transports.http_runtime import HttpRuntime, http_runtime
 from janus.transports.progress_ticker import progress_notification, progress_token
+from janus.transports.rate_limits import Throttled, throttle_message
 from janus.transports.sse_loop import Ended, sse_loop
 from janus.transports.streams import ListChangedTracker
 from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
@@ -241,6 +242,10 @@ def post_message() -> Response | HttpResponse:
         message = parse_single(body)  # the same rule as POST /mcp: one message, no batches
     except McpError as error:
         return rpc_error(400, error.code, error.message)
+    if rt.limits is not None:
+        throttled = throttle_message(rt.limits, rt.runtime.backend, rt.runtime.audit.record, principal, message)
+        if throttled is not None:
+            return _throttled(rt, record, message, throttled)
     cap = current_app.config["MAX_INFLIGHT_CALLS_PER_TOKEN"]
     if not _begin(principal.token_hash, cap):
         return _too_many_in_flight(rt, principal, record, message, cap)
@@ -320,6 +325,16 @@ def _too_many_in_flight(
     return rpc_error(
         429, TOO_MANY_IN_FLIGHT, text, request_id if jsonrpc.is_valid_id(request_id) else None, {"Retry-After": "1"}
     )
+
+
+def _throttled(rt: HttpRuntime, record: SessionRecord, message: Any, throttled: Throttled) -> HttpResponse:
+    """Over the client's rate limit: 429 for the POST, and the JSON-RPC error (THROTTLED) on the stream,
+    where the client waits for its answer."""
+    request_id = message.get("id") if isinstance(message, dict) else None
+    if jsonrpc.is_valid_id(request_id):
+        error = jsonrpc.error_response(request_id, throttled.error().code, throttled.message, throttled.data)
+        rt.bus.publish(_owner(record), record.id, jsonrpc.dumps(error))
+    return throttled.rpc_response(request_id if jsonrpc.is_valid_id(request_id) else None)
 
 
 def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict[str, Any]) -> None:

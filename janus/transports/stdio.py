@@ -24,16 +24,20 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from janus.gateway.catalog import Catalog, Principal
 from janus.mcp import CancelSignal, jsonrpc, versions
-from janus.mcp.errors import INVALID_PARAMS, McpError
+from janus.mcp.errors import INVALID_PARAMS, THROTTLED, McpError
 from janus.mcp.server import TOOLS_LIST_CHANGED, McpServer, Session
 from janus.transports.listen import ACKNOWLEDGED, SUBSCRIPTION_ID_META_KEY
 from janus.transports.progress_ticker import ProgressTicker, progress_token
 from janus.transports.streams import ListChangedTracker
+
+if TYPE_CHECKING:
+    from janus.transports.rate_limits import Throttled
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +82,14 @@ class StdioServer:
         catalog: Catalog | None = None,
         refresh_seconds: float = 0.5,
         progress_seconds: float = 3.0,
+        throttle: Callable[[object], Throttled | None] | None = None,
     ) -> None:
         """`catalog`: watch it and send list_changed (None: no watcher, no listen streams).
 
         `progress_seconds`: the interval of progress notifications (0 or less: none).
         """
         self._server = server
+        self._throttle = throttle  # the token's rate limit (janus/transports/rate_limits.py); None: none
         self._principal = principal
         self._stdin = stdin
         self._stdout = stdout
@@ -200,6 +206,10 @@ class StdioServer:
         except McpError as error:
             self._write(jsonrpc.error_response(None, error.code, error.message))
             return
+        throttled = self._throttle(message) if self._throttle is not None else None
+        if throttled is not None and isinstance(message, dict):
+            self._write(jsonrpc.error_response(message.get("id"), THROTTLED, throttled.message, throttled.data))
+            return
         method = message.get("method") if isinstance(message, dict) else None
         if (
             isinstance(message, dict)
@@ -273,6 +283,7 @@ def run_stdio(app, token: str | None) -> int:
     """Serve MCP on this process's stdin/stdout until EOF; returns the exit status."""
     from janus.runtime import get_runtime
     from janus.transports.mcp_server import build_server
+    from janus.transports.rate_limits import rate_limits_for, throttle_message
 
     runtime = get_runtime(app)
     try:
@@ -281,8 +292,13 @@ def run_stdio(app, token: str | None) -> int:
         print(f"mcp-gateway: {exc}; refusing to serve.", file=sys.stderr, flush=True)
         return 2
     # stdio serves subscriptions/listen itself, so 2026-07-28 clients are told tools.listChanged too.
+    limits = rate_limits_for(app)
     server = build_server(
-        runtime.backend, app.config["TOOLS_PAGE_SIZE"], record=runtime.audit.record, stateless_list_changed=True
+        runtime.backend,
+        app.config["TOOLS_PAGE_SIZE"],
+        record=runtime.audit.record,
+        stateless_list_changed=True,
+        slots=limits.slots,
     )
     stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -299,6 +315,9 @@ def run_stdio(app, token: str | None) -> int:
             catalog=runtime.catalog,
             refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
             progress_seconds=app.config["PROGRESS_INTERVAL_SECONDS"],
+            throttle=lambda message: throttle_message(
+                limits, runtime.backend, runtime.audit.record, principal, message
+            ),
         ).serve()
     finally:
         runtime.audit.flush()

@@ -57,6 +57,7 @@ from janus.transports.listen import listen_stream
 from janus.transports.mcp_server import UnencodableInputGuard
 from janus.transports.progress import respond_with_progress
 from janus.transports.progress_ticker import progress_token
+from janus.transports.rate_limits import http_status_of, throttle_message
 from janus.transports.sse_loop import EventQueue, sse_loop
 from janus.transports.streams import ListChangedTracker
 from janus.transports.wire import BodyTooLarge, HttpResponse, WireRequest
@@ -156,6 +157,10 @@ def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpRespons
         message = parse_single(body)
     except McpError as error:
         return rpc_error(400, error.code, error.message)
+    if rt.limits is not None:  # MCP_RATE_PER_CLIENT or the token's own limit: 429 before any work
+        throttled = throttle_message(rt.limits, rt.runtime.backend, rt.runtime.audit.record, principal, message)
+        if throttled is not None:
+            return throttled.rpc_response(message.get("id"))
     if versions.envelope_version(message) is not None:
         return _stateless(rt, req, principal, message)
     header_version = req.header(MCP_PROTOCOL_VERSION)
@@ -436,6 +441,9 @@ def _answer(
         response = rt.server.handle(message, session=session, caller=principal)
     if response is None:
         return HttpResponse(202)
+    throttled = http_status_of(response)  # MCP_MAX_CONCURRENT_CALLS refused the call: 429, in both eras
+    if throttled is not None:
+        return json_response(response, *throttled)
     status = 200
     if stateless and isinstance(response, dict) and "error" in response:
         status = HTTP_STATUS_FOR_ERROR.get(response["error"].get("code"), 200)

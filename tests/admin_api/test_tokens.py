@@ -21,7 +21,7 @@ BOUND_FINGERPRINT = "0123456789abcdef" * 4
 BOUND = {"cert_fingerprint": BOUND_FINGERPRINT, "cert_subject": "CN=bound-agent,O=Example"}
 
 URL = "/api/v1/tokens"
-ALLOWED = "cert_fingerprint, cert_subject, enabled, expires_at, name, role, scopes, token"
+ALLOWED = "cert_fingerprint, cert_subject, enabled, expires_at, name, rate_burst, rate_per_second, role, scopes, token"
 FUTURE = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
 
 
@@ -38,6 +38,8 @@ def test_a_token_without_a_value_gets_a_generated_mcp_value_shown_once(app, api,
         "token_hint": body["token"][:6] + "…",
         "enabled": True,
         "expires_at": None,
+        "rate_per_second": None,
+        "rate_burst": None,
         "last_used_at": None,
         "created_at": "",
         "token": "",
@@ -191,7 +193,8 @@ def test_an_invalid_token_is_refused_with_a_specific_message_and_nothing_stored(
         (
             {"token": "new-value-for-an-old-token-xyz"},
             400,
-            "unknown field(s): token; allowed: cert_fingerprint, cert_subject, enabled, expires_at, name, role, scopes",
+            "unknown field(s): token; allowed: cert_fingerprint, cert_subject, enabled, expires_at, name, "
+            "rate_burst, rate_per_second, role, scopes",
         ),
         ({"name": ""}, 400, "name must not be empty"),
     ],

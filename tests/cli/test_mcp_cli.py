@@ -605,6 +605,20 @@ def test_token_add_prints_the_id_then_the_generated_value_and_list_never_shows_v
     assert token_id not in admin.ok("token", "list").stdout
 
 
+def test_a_tokens_own_rate_limit_is_set_with_add_changed_with_limit_and_reset_to_the_default(site, admin):
+    token_id = admin.ok("token", "add", "--name", "Limited", "--scopes", "dog_*", "--rate", "5", "--burst", "10")
+    token_id = token_id.stdout.splitlines()[0]
+    shown = json.loads(admin.ok("--json", "token", "list").stdout)
+    assert [(t["rate_per_second"], t["rate_burst"]) for t in shown if t["id"] == token_id] == [(5, 10)]
+    changed = json.loads(admin.ok("--json", "token", "limit", "--id", token_id, "--rate", "0").stdout)
+    assert (changed["rate_per_second"], changed["rate_burst"]) == (0, 10)
+    reset = json.loads(
+        admin.ok("--json", "token", "limit", "--id", token_id, "--rate", "default", "--burst", "default").stdout
+    )
+    assert (reset["rate_per_second"], reset["rate_burst"]) == (None, None)
+    admin.ok("token", "delete", "--id", token_id)
+
+
 def test_json_output_is_the_apis_json(site, admin):
     data = json.loads(admin.ok("connection", "list", "--json").stdout)
 

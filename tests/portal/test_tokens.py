@@ -234,3 +234,21 @@ def test_a_viewer_sees_the_tokens_but_cannot_issue_change_or_revoke_them(viewer)
 def test_an_unknown_token_is_a_404_page(admin):
     reply = admin.get("/tokens/nope/edit")
     assert reply.status_code == 404 and "token 'nope' not found" in html.unescape(reply.get_data(as_text=True))
+
+
+def test_a_tokens_own_rate_limit_is_set_shown_refused_when_malformed_and_cleared_to_the_default(admin):
+    _issue(admin, rate_per_second="20", rate_burst="40")
+    token = _only_row(admin.app)
+    assert (token.rate_per_second, token.rate_burst) == (20, 40)
+    form = {"name": token.name, "role": "developer", "scopes": "weather_*", "enabled": "on"}
+    edit = admin.get(f"/tokens/{token.id}/edit").get_data(as_text=True)
+    assert 'name="rate_per_second"' in edit and 'value="20"' in edit and 'value="40"' in edit
+    refused = admin.post(f"/tokens/{token.id}/edit", {**form, "rate_per_second": "fast"}, htmx=True)
+    assert refused.status_code == 422
+    assert ("rate_per_second", "rate_per_second must be a whole number") in FIELD_ERRORS.findall(
+        refused.get_data(as_text=True)
+    )
+    cleared = admin.post(f"/tokens/{token.id}/edit", {**form, "rate_per_second": "", "rate_burst": ""})
+    assert cleared.status_code == 303
+    token = _only_row(admin.app)
+    assert (token.rate_per_second, token.rate_burst) == (None, None)

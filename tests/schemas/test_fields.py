@@ -7,7 +7,7 @@ from typing import Annotated
 import pytest
 
 from janus.schemas.base import InvalidInput, Resource, json_schema, parse, update_model
-from janus.schemas.fields import Choice, Flag, Number, Text
+from janus.schemas.fields import Choice, Count, Flag, Number, Text
 
 
 class Sample(Resource):
@@ -100,3 +100,31 @@ def test_the_json_schema_states_the_same_limits_the_validators_enforce():
     assert "required" not in update and update["additionalProperties"] is False
     assert update["properties"]["name"] == props["name"]
     assert not [name for name, prop in update["properties"].items() if "default" in prop]
+
+
+class Limited(Resource):
+    """A resource with an optional whole number."""
+
+    rate: Annotated[int | None, Count(0, 100, nullable=True)] = None
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("5", "rate must be a whole number"),
+        (False, "rate must be a whole number"),
+        (2.5, "rate must be a whole number"),
+        (101, "rate must be between 0 and 100"),
+        (-1, "rate must be between 0 and 100"),
+    ],
+)
+def test_a_count_refuses_what_is_not_a_whole_number_in_range(value, message):
+    assert refusals(Limited, {"rate": value}) == {"rate": message}
+
+
+def test_a_count_takes_null_and_whole_numbers_json_may_spell_with_a_zero_fraction():
+    assert parse(Limited, {"rate": None})["rate"] is None
+    five = parse(Limited, {"rate": 5.0})["rate"]
+    assert five == 5 and isinstance(five, int)
+    schema = json_schema(Limited)["properties"]["rate"]
+    assert (schema["type"], schema["minimum"], schema["maximum"]) == (["integer", "null"], 0, 100)

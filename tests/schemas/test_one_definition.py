@@ -118,6 +118,15 @@ TOKEN_INPUTS = [
     {"name": "ci", "scopes": 5},
     {"name": "ci", "scopes": ["s"] * 101},  # repeats are dropped: one scope
     {"name": "ci", "scopes": ["s" * 129]},
+    {"name": "ci", "rate_per_second": 0, "rate_burst": 1},
+    {"name": "ci", "rate_per_second": None, "rate_burst": None},
+    {"name": "ci", "rate_per_second": 5.0},
+    {"name": "ci", "rate_per_second": 5.5},
+    {"name": "ci", "rate_per_second": -1},
+    {"name": "ci", "rate_per_second": 1_000_001},
+    {"name": "ci", "rate_per_second": "5"},
+    {"name": "ci", "rate_per_second": True},
+    {"name": "ci", "rate_burst": 0},
 ]
 
 

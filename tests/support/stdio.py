@@ -26,6 +26,10 @@ def gateway_env(database_path: str, token: str | None = None, **extra: str) -> d
             "ADMIN_PASSWORD": "admin-password-for-tests",
             "LOG_LEVEL": "INFO",
             "TOKEN_HASH_KEY": TEST_TOKEN_HASH_KEY,
+            # Generous client limits: modules that poll or load a gateway test other things; the limits
+            # themselves are tests/transports/test_rate_limits.py's (which sets its own).
+            "MCP_RATE_PER_CLIENT": "5000",
+            "MCP_BURST_PER_CLIENT": "5000",
         }
     )
     if token is not None:

@@ -9,7 +9,7 @@ from janus.models.tokens import ClientToken, KeyCheck, User
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0005_token_hash_key"
+SCHEMA_REVISION = "0006_user_source"
 
 __all__ = [
     "AdminAuditLog",

@@ -205,7 +205,7 @@ def test_the_sso_exchange_refuses_unsigned_and_hs256_tokens(gateway, idp):
 
     claims = {"iss": idp.issuer, "aud": "janus-cli", "sub": "x", "exp": int(time.time()) + 60, "groups": [ADMINS]}
     hs256 = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(PORTAL_CLIENT_SECRET.encode()))
-    header, payload, _ = idp.id_token(**claims).split(".")
+    _header, payload, _ = idp.id_token(**claims).split(".")
     unsigned = ".".join(["eyJhbGciOiJub25lIn0", payload, ""])
     for token in (hs256, unsigned):
         response = requests.post(gateway.url + "/api/v1/login/sso", json={"id_token": token}, timeout=10)

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from janus.extensions import db
 from janus.models import User
@@ -73,6 +74,15 @@ def refuse(
 
 def sign_in(claims: dict[str, Any], config: Settings, *, via: str, remote_addr: str | None) -> dict[str, Any]:
     """The user's view for validated ID-token claims: made or updated just in time; SsoRefused (audited) otherwise."""
+    try:
+        return _sign_in(claims, config, via=via, remote_addr=remote_addr)
+    except IntegrityError:
+        # The same person's first sign-in in two tabs or workers at once: the other one made the user; use it.
+        db.session.rollback()
+        return _sign_in(claims, config, via=via, remote_addr=remote_addr)
+
+
+def _sign_in(claims: dict[str, Any], config: Settings, *, via: str, remote_addr: str | None) -> dict[str, Any]:
     subject = claims["sub"]
     label = _label(claims)
     groups = groups_of(claims, config.groups_claim)

@@ -111,3 +111,11 @@ def test_an_sso_user_has_no_local_password_to_change(portal_app):
     sam = _sso_user(portal_app)
     with portal_app.app_context(), pytest.raises(Conflict, match="signs in through single sign-on"):
         users_service.change_own_password(sam, "x", "a new long password")
+
+
+def test_break_glass_set_password_refuses_an_sso_user(portal_app):
+    sam = _sso_user(portal_app)
+    with portal_app.app_context(), pytest.raises(Conflict, match="no local password"):
+        users_service.reset_password("cli", "sam", "a break glass password")
+    with portal_app.app_context():
+        assert db.session.get(User, sam).password_hash == users_service.NO_PASSWORD

@@ -111,6 +111,14 @@ def test_an_admin_group_member_signs_in_just_in_time_as_admin(app, idp):
     assert success[-1].actor == "ada" and success[-1].details["via"] == "sso"
 
 
+def test_groups_only_in_userinfo_are_read_from_there(app, idp):
+    idp.next_user = idp.person("uma", groups=[ADMINS])
+    idp.spoil_next = {"groups": OidcProvider.DROP}
+    client = app.test_client()
+    assert sign_in(client).status_code == 303
+    assert "admin" in client.get("/tokens").get_data(as_text=True)
+
+
 def test_a_viewer_group_member_is_a_viewer_and_is_refused_changes(app, idp):
     idp.next_user = idp.person("vic", groups=[VIEWERS])
     client = app.test_client()

@@ -131,6 +131,8 @@ class _Quiet(WSGIRequestHandler):
 
 
 class OidcProvider:
+    DROP = object()  # in spoil_next: leave this claim out of the next ID token (userinfo still has it)
+
     def __init__(self, *, device: bool = True, end_session: bool = True) -> None:
         self.device = device
         self.end_session = end_session
@@ -265,7 +267,9 @@ class OidcProvider:
             def generate_user_info(self, user, scope):
                 info = UserInfo(user.claims())
                 spoil, provider.spoil_next = provider.spoil_next, {}
-                info.update(spoil)  # the test's spoiled claims win (iss, aud, exp, nonce…)
+                info.update({k: v for k, v in spoil.items() if v is not OidcProvider.DROP})  # the test's claims win
+                for name in [k for k, v in spoil.items() if v is OidcProvider.DROP]:
+                    info.pop(name, None)
                 return info
 
         class OpenIdCode(IdTokens, OpenIDCode):

@@ -35,6 +35,19 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_ISSUER": "",
     "OIDC_CLIENT_ID": "",
     "OIDC_CLIENT_SECRET": "",
+    # Portal and admin single sign-on (issue 13): the ID token's claim holding the person's groups, and
+    # the comma-separated groups that make an admin or a viewer. A person in neither is refused.
+    "OIDC_GROUPS_CLAIM": "groups",
+    "OIDC_ADMIN_GROUPS": "",
+    "OIDC_VIEWER_GROUPS": "",
+    "OIDC_SCOPES": "openid profile email",  # asked of the IdP; add e.g. "groups" where the IdP needs it
+    # The claim that names a new SSO user (falls back to `email`, then the IdP subject).
+    "OIDC_USERNAME_CLAIM": "preferred_username",
+    # The client `mcp-cli login --sso` uses for the device grant: a public client (no secret) at the IdP.
+    # Unset: OIDC_CLIENT_ID (the IdP must then allow public device flows for it).
+    "OIDC_CLI_CLIENT_ID": "",
+    "OIDC_ONLY": False,  # true: no local password sign-ins (portal or API); break-glass in the README
+    "OIDC_TIMEOUT_SECONDS": 10.0,  # each request to the IdP (discovery, JWKS, token, userinfo)
     "ADMIN_USERNAME": "admin",
     "ADMIN_PASSWORD": "",
     "SEED_DEMO_DATA": False,
@@ -107,7 +120,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",
 }
 
-_BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC"}
+_BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC", "OIDC_ONLY"}
 _INTS = {
     "PORT",
     "WEB_CONCURRENCY",
@@ -141,6 +154,7 @@ _FLOATS = {
     "REQUEST_READ_TIMEOUT_SECONDS",
     "OAUTH_JWKS_CACHE_SECONDS",
     "OAUTH_JWKS_MIN_REFETCH_SECONDS",
+    "OIDC_TIMEOUT_SECONDS",
 }
 
 
@@ -244,6 +258,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         options["connect_args"] = {"connect_timeout": 5}  # statement_timeout: janus.database
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     _check_tls(cfg)
+    _check_oidc(cfg)
     if not cfg["SCHEMA_PATTERN_BUDGET_SECONDS"] > 0:
         raise ConfigError("SCHEMA_PATTERN_BUDGET_SECONDS must be a positive number of seconds")
     _check_oauth(cfg)
@@ -481,3 +496,35 @@ def _deferred_handshake_class(base: type) -> type:
             return super().wrap_socket(sock, *args, **kwargs)
 
     return DeferredHandshakeContext
+
+
+def _group_list(raw: Any) -> list[str]:
+    items = raw.split(",") if isinstance(raw, str) else list(raw or ())
+    return [str(g).strip() for g in items if str(g).strip()]
+
+
+def _check_oidc(cfg: dict[str, Any]) -> None:
+    """Half an SSO configuration must fail the start, not every sign-in."""
+    cfg["OIDC_ADMIN_GROUPS"] = _group_list(cfg["OIDC_ADMIN_GROUPS"])
+    cfg["OIDC_VIEWER_GROUPS"] = _group_list(cfg["OIDC_VIEWER_GROUPS"])
+    issuer = str(cfg["OIDC_ISSUER"] or "").strip().rstrip("/")
+    cfg["OIDC_ISSUER"] = issuer
+    if not issuer:
+        if cfg["OIDC_ONLY"]:
+            raise ConfigError("OIDC_ONLY=true needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
+        return
+    if not issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ConfigError(f"OIDC_ISSUER must be an https:// URL (plain http only on loopback), got {issuer!r}")
+    if not cfg["OIDC_CLIENT_ID"]:
+        raise ConfigError("OIDC_ISSUER is set but OIDC_CLIENT_ID is not")
+    if not cfg["OIDC_ADMIN_GROUPS"] and not cfg["OIDC_VIEWER_GROUPS"]:
+        raise ConfigError(
+            "OIDC_ISSUER is set but neither OIDC_ADMIN_GROUPS nor OIDC_VIEWER_GROUPS is: nobody could sign in "
+            "(a person in no listed group is refused, never given a default role)"
+        )
+    if not str(cfg["OIDC_GROUPS_CLAIM"] or "").strip():
+        raise ConfigError("OIDC_GROUPS_CLAIM must name a claim (default 'groups')")
+    if "openid" not in str(cfg["OIDC_SCOPES"]).split():
+        raise ConfigError("OIDC_SCOPES must include 'openid'")
+    if not cfg["OIDC_TIMEOUT_SECONDS"] > 0:
+        raise ConfigError("OIDC_TIMEOUT_SECONDS must be a positive number of seconds")

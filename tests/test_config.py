@@ -22,10 +22,46 @@ def test_defaults_match_the_reference_document():
 
 
 def test_environment_overrides_defaults_and_test_dicts_override_the_environment():
-    cfg = load({"PORT": 9100}, environ={"PORT": "9000", "SEED_DEMO_DATA": "true", "OIDC_ISSUER": "https://idp.example"})
+    cfg = load(
+        {"PORT": 9100},
+        environ={
+            "PORT": "9000",
+            "SEED_DEMO_DATA": "true",
+            "OIDC_ISSUER": "https://idp.example/",
+            "OIDC_CLIENT_ID": "janus",
+            "OIDC_ADMIN_GROUPS": "ops, platform ,",
+            "OIDC_ONLY": "true",
+        },
+    )
     assert cfg["PORT"] == 9100
     assert cfg["SEED_DEMO_DATA"] is True
     assert cfg["OIDC_ISSUER"] == "https://idp.example"
+    assert cfg["OIDC_ADMIN_GROUPS"] == ["ops", "platform"] and cfg["OIDC_VIEWER_GROUPS"] == []
+    assert cfg["OIDC_ONLY"] is True and cfg["OIDC_GROUPS_CLAIM"] == "groups"
+
+
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"OIDC_ONLY": "true"}, "OIDC_ONLY=true needs OIDC_ISSUER"),
+        ({"OIDC_ISSUER": "http://idp.example"}, "must be an https:// URL"),
+        ({"OIDC_ISSUER": "https://idp.example"}, "OIDC_CLIENT_ID is not"),
+        ({"OIDC_ISSUER": "https://idp.example", "OIDC_CLIENT_ID": "j"}, "nobody could sign in"),
+        (
+            {
+                "OIDC_ISSUER": "https://idp.example",
+                "OIDC_CLIENT_ID": "j",
+                "OIDC_VIEWER_GROUPS": "v",
+                "OIDC_SCOPES": "email",
+            },
+            "must include 'openid'",
+        ),
+    ],
+    ids=["only-without-issuer", "plain-http", "no-client", "no-groups", "no-openid-scope"],
+)
+def test_half_an_sso_configuration_fails_the_start(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load(environ=environ)
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,35 @@ def _paths() -> dict[str, Any]:
                 "password, or when the user is disabled or deleted.",
             )
         },
+        "/api/v1/login/sso": {
+            "get": _op(
+                "sso_settings",
+                "auth",
+                "Single sign-on settings for mcp-cli: the issuer and the public client id of the device grant",
+                ok=("200", "SsoSettings", "SSO is configured."),
+                errors=("404",),
+                public=True,
+                description="404 `sso_not_configured` when OIDC_ISSUER is unset. Public values only (never the "
+                "client secret).",
+            ),
+            "post": _op(
+                "sso_login",
+                "auth",
+                "Log in with the identity provider: an OIDC ID token in, a session token (JWT) out",
+                body="SsoLoginRequest",
+                ok=("200", "LoginResponse", "Logged in; the role follows the IdP's groups."),
+                errors=("400", "401", "403", "404", "429", "502"),
+                public=True,
+                description="What `mcp-cli login --sso` sends after the device authorization grant. The ID token "
+                "must be signed by a key of the IdP's JWKS (asymmetric algorithms only), issued by OIDC_ISSUER "
+                "for OIDC_CLI_CLIENT_ID or OIDC_CLIENT_ID, and not expired (401 `sso_refused` naming the "
+                "problem). The groups claim (OIDC_GROUPS_CLAIM, from userinfo when the ID token lacks it and "
+                "an access token is sent) maps to `admin` (OIDC_ADMIN_GROUPS) or `viewer` "
+                "(OIDC_VIEWER_GROUPS); in neither, or a disabled user: 403 `sso_refused`. The user is created "
+                "or updated (source `sso`) at each sign-in; sign-ins, refusals and role changes are in the "
+                "admin audit log. 502 `sso_unavailable`: the IdP cannot be reached.",
+            ),
+        },
         "/api/v1/logout": {
             "post": _op(
                 "logout",
@@ -454,10 +483,14 @@ _ERRORS = {
     "401": (
         "Unauthorized",
         "No session token, or an invalid or expired one; or, at login, wrong credentials.",
-        ["unauthorized"],
+        ["unauthorized", "sso_refused"],
     ),
-    "403": ("Forbidden", "The user's role may not do this: changes need role `admin`.", ["forbidden"]),
-    "404": ("NotFound", "No such resource.", ["not_found"]),
+    "403": (
+        "Forbidden",
+        "The user's role may not do this: changes need role `admin`; or single sign-on refused the person.",
+        ["forbidden", "sso_refused"],
+    ),
+    "404": ("NotFound", "No such resource (or single sign-on is not configured).", ["not_found", "sso_not_configured"]),
     "409": (
         "Conflict",
         "The change conflicts with existing data (a name, prefix or token already taken; the last admin).",
@@ -469,7 +502,11 @@ _ERRORS = {
         "from it; wait `Retry-After` seconds and try again.",
         ["too_many_attempts"],
     ),
-    "502": ("VaultError", "The vault could not be reached or refused the operation.", ["vault_error"]),
+    "502": (
+        "Unavailable",
+        "The vault (or, for single sign-on, the identity provider) could not be reached or refused the operation.",
+        ["vault_error", "sso_unavailable"],
+    ),
 }
 
 
@@ -518,6 +555,7 @@ def _models() -> dict[str, Any]:
         vault_schema.VaultKey,
         vault_schema.VaultKeys,
         auth_schema.LoginRequest,
+        auth_schema.SsoLoginRequest,
     )
     return {model.__name__: json_schema(model, ref_template=REF_TEMPLATE) for model in models}
 
@@ -527,6 +565,9 @@ def _schemas() -> dict[str, Any]:
     maybe_int = {"type": ["integer", "null"]}
     return {
         "LoginResponse": _object({"token": _STRING, "expires_at": _WHEN, "user": _ref("User")}),
+        "SsoSettings": _object(
+            {"issuer": _STRING, "client_id": _STRING, "scope": _STRING, "oidc_only": {"type": "boolean"}}
+        ),
         **_models(),
         "ToolCall": _object(
             {

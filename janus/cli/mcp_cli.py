@@ -37,6 +37,8 @@ from janus.cli.mcp_cli_session import (
     normalize_addr,
     save_cache,
 )
+from janus.cli.mcp_cli_sso import device_login
+from janus.cli.mcp_cli_users import user_group
 from janus.version import __version__
 
 # janus.services.audit_statuses.STATUSES, spelled out: mcp-cli loads nothing of the server side (it talks
@@ -106,6 +108,7 @@ def mcp_cli(ctx: click.Context, addr, token, insecure, json_output, cacert, cert
 
 
 register(mcp_cli)
+mcp_cli.add_command(user_group)
 
 
 # -- session ---------------------------------------------------------------------
@@ -113,23 +116,21 @@ register(mcp_cli)
 
 @mcp_cli.command(
     help="Log in and cache the session. The password is prompted for (hidden) on a terminal; "
-    "otherwise it is the first line of stdin."
+    "otherwise it is the first line of stdin. With --sso (no username): sign in at the gateway's "
+    "identity provider with the device authorization grant (open the URL shown, enter the code)."
 )
-@click.argument("username")
+@click.argument("username", required=False)
 @click.option("--addr", "login_addr", metavar="URL", help="Gateway URL (default: as for the global --addr).")
+@click.option("--sso", is_flag=True, help="Single sign-on through the gateway's OIDC provider (device grant).")
 @json_flag
 @click.pass_obj
-def login(settings: Settings, username: str, login_addr: str | None) -> None:
+def login(settings: Settings, username: str | None, login_addr: str | None, sso: bool) -> None:
     addr = normalize_addr(login_addr) if login_addr else settings.addr
-    password = read_secret("Password")
-    try:
-        data = settings.api(authenticated=False, addr=addr).json(
-            "POST", "/api/v1/login", json_body={"username": username, "password": password}, auth=False
-        )
-    except CliError as exc:
-        if exc.status == 401:
-            raise CliError(f"login to {addr} as {username!r} failed: {exc.message}") from None
-        raise
+    if sso and username:
+        raise click.UsageError("--sso takes no username: the identity provider says who you are")
+    if not sso and not username:
+        raise click.UsageError("give a USERNAME, or --sso to sign in through the identity provider")
+    data = device_login(settings, addr) if sso else _password_login(settings, addr, str(username))
     user = data.get("user") or {}
     path = save_cache(
         {
@@ -169,6 +170,18 @@ def logout(settings: Settings) -> None:
         where = f"already over on {addr}"  # expired, logged out elsewhere, or ended by an admin
     clear_cache()
     note(f"Logged out: the session is {where}; removed the cached session {cache_path()}.")
+
+
+def _password_login(settings: Settings, addr: str, username: str) -> dict:
+    password = read_secret("Password")
+    try:
+        return settings.api(authenticated=False, addr=addr).json(
+            "POST", "/api/v1/login", json_body={"username": username, "password": password}, auth=False
+        )
+    except CliError as exc:
+        if exc.status == 401:
+            raise CliError(f"login to {addr} as {username!r} failed: {exc.message}") from None
+        raise
 
 
 # -- diagnostics -------------------------------------------------------------------

@@ -65,4 +65,9 @@ class User(Model):
     # Raised by a new password or disabling: an admin-API token minted under an older value is refused
     # even if its sign-in row were somehow still live (janus.services.sign_ins).
     credential_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # "local": Janus keeps the password; "sso": the person signs in at the OIDC provider only, the role
+    # follows its groups at each sign-in, and the row has no usable password (janus.services.sso).
+    source: Mapped[str] = mapped_column(String(10), default="local", server_default="local")
+    # The IdP's `sub` of an SSO user (one IdP identity is one user); NULL for local users.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,9 +19,11 @@ from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
     dashboard,
     guides,
     openapi,
+    sso,
     telemetry,
     tokens,
     tools,
+    users,
     vault,
 )
 from janus.portal.blueprint import bp
@@ -71,7 +73,10 @@ NAVIGATION = [
     ("portal.audit", "Audit Logs"),
     ("portal.openapi", "OpenAPI Reference"),
     ("portal.guides", "Guides"),
+    ("portal.users", "Users"),
+    ("portal.account", "My account"),
 ]
+ADMIN_ONLY = {"portal.users"}
 
 
 @bp.app_context_processor
@@ -79,7 +84,9 @@ def _portal_context():
     from flask import current_app
 
     views = current_app.view_functions
-    return {"current_user": current_user, "navigation": [(e, label) for e, label in NAVIGATION if e in views]}
+    admin = bool(getattr(current_user, "is_admin", False))
+    navigation = [(e, label) for e, label in NAVIGATION if e in views and (admin or e not in ADMIN_ONLY)]
+    return {"current_user": current_user, "navigation": navigation}
 
 
 @bp.errorhandler(CSRFError)

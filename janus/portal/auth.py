@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, request, session, url_for
+from flask import flash, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from janus.auth.client import client_address
 from janus.portal.blueprint import bp
 from janus.portal.rendering import redirect_to, render
 from janus.portal.security import SIGN_IN_KEY, PortalUser, safe_next, sign_in_limits
-from janus.services import sign_ins
+from janus.portal.sso import end_session_url, public_base
+from janus.services import oidc, sign_ins
 
 BAD_CREDENTIALS = "Invalid username or password."
+OIDC_ONLY = "Password sign-in is turned off on this gateway (OIDC_ONLY): sign in with SSO."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -20,7 +22,10 @@ def login():
         return redirect_to(url_for("portal.dashboard"))
     error, status, retry_after = None, 200, None
     username = ""
-    if request.method == "POST":
+    config = oidc.settings()
+    if request.method == "POST" and config.only:
+        error, status = OIDC_ONLY, 403
+    elif request.method == "POST":
         username = request.form.get("username", "").strip()
         address = client_address()
         try:
@@ -44,7 +49,9 @@ def login():
         status=status,
         error=error,
         username=username,
-        sso=bool(current_app.config.get("OIDC_ISSUER")),
+        sso=config.enabled,
+        password_form=not config.only,
+        next=safe_next(request.args.get("next")),
     )
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
@@ -54,8 +61,12 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    sso_user = getattr(current_user, "source", "local") == "sso"
     sign_ins.end(session.get(SIGN_IN_KEY))
     logout_user()
     session.clear()
     flash("You are signed out.")
-    return redirect_to(url_for("portal.login"))
+    login_page = url_for("portal.login")
+    # An SSO user is also signed out at the IdP when it offers RP-initiated logout; it sends them back here.
+    target = end_session_url(public_base() + login_page) if sso_user else None
+    return redirect_to(target or login_page)

@@ -49,6 +49,7 @@ class PortalUser(UserMixin):
         self.id = view["id"]
         self.username = view["username"]
         self.role = view["role"]
+        self.source = view.get("source", "local")
 
     @property
     def is_admin(self) -> bool:
@@ -68,6 +69,7 @@ def init_app(app: Flask, exempt_blueprints: list) -> None:
     login_manager.login_message = "Sign in to continue."
     login_manager.session_protection = "basic"
     csrf.init_app(app)
+    app.extensions["janus.csp"] = content_security_policy(app.config.get("OIDC_ISSUER") or "")
     app.after_request(_security_headers)
     # Bearer-token APIs carry no cookie, so cross-site requests cannot ride on one.
     for blueprint in exempt_blueprints:
@@ -81,11 +83,28 @@ def sign_in_limits() -> sign_ins.Limits:
     return sign_ins.Limits.from_config(current_app.config)
 
 
+def content_security_policy(issuer: str) -> str:
+    """The CSP, with the IdP's origin in form-action when SSO is on.
+
+    Chromium applies form-action to the redirects that follow a form post: the sign-out form's answer
+    redirects to the IdP's end_session_endpoint, which 'self' alone would block.
+    """
+    if not issuer:
+        return CONTENT_SECURITY_POLICY
+    parts = urlsplit(issuer)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 def _security_headers(response):
     """Every response Flask serves (portal, /apidocs, static files, JSON errors): no sniffing, no
     framing, no referrer leaks; HTML also gets the CSP (no inline script or style anywhere)."""
+    csp = current_app.extensions.get("janus.csp", CONTENT_SECURITY_POLICY)
     for name, value in SECURITY_HEADERS.items():
-        if name != "Content-Security-Policy" or response.mimetype == "text/html":
+        if name == "Content-Security-Policy":
+            if response.mimetype == "text/html":
+                response.headers.setdefault(name, csp)
+        else:
             response.headers.setdefault(name, value)
     return response
 

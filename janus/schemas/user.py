@@ -9,6 +9,9 @@ from janus.schemas.base import WHEN, Resource, View, update_model
 from janus.schemas.fields import Choice, Flag, Text, refuse
 
 ROLES = ("admin", "viewer")
+# Where a user's identity lives: "local" (a password kept by Janus) or "sso" (the OIDC provider; the role
+# follows the IdP's groups at every sign-in). Not writable: the API creates local users, sign-ins create SSO ones.
+SOURCES = ("local", "sso")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1000
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,150}$")
@@ -45,4 +48,5 @@ class User(View):
     username: str
     role: Annotated[str, Choice(ROLES)]
     enabled: bool
+    source: Annotated[str, Choice(SOURCES)]
     created_at: WHEN

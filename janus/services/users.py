@@ -16,6 +16,14 @@ from janus.schemas.user import UserCreate, UserUpdate
 from janus.services._common import affected_rows, create_row, delete_row, iso, update_row, valid_id, validated
 from janus.services.errors import Conflict, NotFound
 
+LOCAL, SSO = "local", "sso"
+# Stored as an SSO user's password hash: no werkzeug hash has this shape, so no password ever matches it.
+NO_PASSWORD = "!sso"  # noqa: S105 - a marker, not a secret
+SSO_NO_PASSWORD = "user {name!r} signs in through single sign-on (source 'sso'); it has no local password to set"  # noqa: S105
+SSO_ROLE = (
+    "user {name!r} signs in through single sign-on: its role follows the identity provider's groups at every sign-in"
+)
+
 
 @functools.cache
 def _dummy_hash() -> str:
@@ -32,6 +40,7 @@ def view(user: User) -> dict[str, Any]:
         "username": user.username,
         "role": user.role,
         "enabled": user.enabled,
+        "source": user.source or LOCAL,
         "created_at": iso(user.created_at),
     }
 
@@ -61,9 +70,11 @@ def authenticate_with_outcome(
     """
     run = run or (lambda fn, *args: fn(*args))
     user = db.session.scalar(select(User).where(User.username == username)) if valid_id(username) else None
-    stored = user.password_hash if user else run(_dummy_hash)
+    local = user is not None and (user.source or LOCAL) == LOCAL
+    # An SSO user has no password: checked against the dummy hash, so it takes as long and never matches.
+    stored = user.password_hash if user is not None and local else run(_dummy_hash)
     ok = run(check_password_hash, stored, password if _encodable(password) else "")
-    return user is not None, (view(user) if user is not None and ok and user.enabled else None)
+    return user is not None, (view(user) if user is not None and local and ok and user.enabled else None)
 
 
 def exists(username: str) -> bool:
@@ -82,6 +93,13 @@ def create_user(actor: str, data: dict[str, Any]) -> dict[str, Any]:
 def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any]:
     user = get(user_id)
     changes = validated(UserUpdate, data)
+    if (user.source or LOCAL) == SSO:
+        # An SSO user must never get a local password by accident (it would be a second way in that the
+        # IdP cannot revoke), and its role would be overwritten at its next sign-in anyway.
+        if "password" in changes:
+            raise Conflict(SSO_NO_PASSWORD.format(name=user.username), field="password")
+        if "role" in changes and changes["role"] != user.role:
+            raise Conflict(SSO_ROLE.format(name=user.username), field="role")
     if "password" in changes:
         changes["password_hash"] = generate_password_hash(changes.pop("password"))
     if user.role == "admin" and (changes.get("role", "admin") != "admin" or changes.get("enabled") is False):
@@ -92,6 +110,18 @@ def update_user(actor: str, user_id: str, data: dict[str, Any]) -> dict[str, Any
         _end_sign_ins(user.id)
         user.credential_version = (user.credential_version or 1) + 1
     return update_row(actor, "user", user, changes, view, password_changed="password_hash" in changes)
+
+
+def change_own_password(user_id: str, current: str, new: str) -> dict[str, Any]:
+    """A signed-in person sets a new local password; the current one must be right. Ends their other sign-ins."""
+    from janus.services.errors import ValidationError
+
+    user = get(user_id)
+    if (user.source or LOCAL) == SSO:
+        raise Conflict(SSO_NO_PASSWORD.format(name=user.username), field="password")
+    if not check_password_hash(user.password_hash, current if _encodable(current) else ""):
+        raise ValidationError("the current password is not right", field="current_password")
+    return update_user(user.username, user.id, {"password": new})
 
 
 def reset_password(actor: str, username: str, password: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """token certificate: a client token may be bound to a client certificate (mutual TLS)
 
 Revision ID: 0007_token_certificate
-Revises: 0005_token_hash_key
+Revises: 0006_user_source
 Create Date: 2026-12-06 22:00:00
 
 Two nullable columns on client_tokens, each unique (a certificate presented without a bearer must name
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic (the lead fixes the chain at merge).
 revision = "0007_token_certificate"
-down_revision = "0005_token_hash_key"
+down_revision = "0006_user_source"
 branch_labels = None
 depends_on = None
 

@@ -26,6 +26,7 @@ def test_login_answers_a_session_token_its_expiry_and_the_user_and_audits_the_su
         "username": "root",
         "role": "admin",
         "enabled": True,
+        "source": "local",
         "created_at": body["user"]["created_at"],
     }
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))

@@ -75,6 +75,8 @@ def _routes(app) -> set[tuple[str, str]]:
 def test_these_lists_cover_every_admin_api_route(app):
     listed = {(m, p) for m, p, _ in CHANGES} | {("GET", p) for p in READS} | {("POST", "/api/v1/login")}
     listed |= {("POST", "/api/v1/logout")}  # any signed-in user ends their own session (tests/admin_api/test_auth.py)
+    # Single sign-on happens before any session, like the password login (tests/cli/test_mcp_cli_sso_users.py).
+    listed |= {("GET", "/api/v1/login/sso"), ("POST", "/api/v1/login/sso")}
     assert listed == _routes(app)
 
 

@@ -31,6 +31,7 @@ def test_a_created_user_is_a_viewer_by_default_can_log_in_and_the_password_is_no
         "username": "vic.tor@example",
         "role": "viewer",
         "enabled": True,
+        "source": "local",
         "created_at": "",
     }
     assert [u["username"] for u in api.get(URL, headers=admin).json["items"]] == ["root", "vic.tor@example"]

@@ -112,7 +112,7 @@ def test_an_htmx_request_after_the_session_ended_moves_the_page_to_login(portal_
 
 def test_the_sso_button_appears_only_when_oidc_is_configured(portal_app):
     assert "Sign in with SSO" not in portal_app.test_client().get("/login").get_data(as_text=True)
-    portal_app.config["OIDC_ISSUER"] = "https://idp.example/realms/corp"
+    portal_app.config.update(OIDC_ISSUER="https://idp.example/realms/corp", OIDC_CLIENT_ID="janus")
     assert "Sign in with SSO" in portal_app.test_client().get("/login").get_data(as_text=True)
 
 

@@ -14,22 +14,34 @@ from tests.support.upstream import Upstream
 
 PG_BASE_URL = os.environ.get("JANUS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# The pytest-xdist worker running this process ("gw0", "gw1", ...), or "main" without xdist.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+# The database this test process works in: set by `pg_database` to one created for it. Each process (each
+# xdist worker) gets its own because LISTEN/NOTIFY channels (the bus's `janus_bus`) and advisory locks (the
+# start-up lock) are per database, not per schema: gateways of two workers in one database would hear each
+# other's broadcasts and queue behind each other's start-up lock.
+_database: str | None = None
 
 
 def _pg_engine_url(schema: str | None = None) -> str:
-    url = "postgresql+psycopg2://" + PG_BASE_URL.split("://", 1)[1]
+    server, _, rest = PG_BASE_URL.split("://", 1)[1].rpartition("/")
+    query = ("?" + rest.split("?", 1)[1]) if "?" in rest else ""
+    database = _database or rest.split("?", 1)[0]
+    url = f"postgresql+psycopg2://{server}/{database}{query}"
     if schema:
         url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
     return url
 
 
 @pytest.fixture(scope="session")
-def pg_schema():
-    """A private schema in the `test` database for this test run, dropped afterwards.
+def pg_database():
+    """A database of this test process's own on the PostgreSQL service, dropped afterwards.
 
     Locally an unreachable PostgreSQL skips these tests; in CI it fails the run.
     """
-    engine = create_engine(_pg_engine_url())
+    global _database
+    engine = create_engine(_pg_engine_url(), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -38,6 +50,24 @@ def pg_schema():
         if IN_CI:
             pytest.fail(f"PostgreSQL at {PG_BASE_URL} is unreachable in CI: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
+    name = f"janus_test_{WORKER}_{uuid.uuid4().hex[:10]}"
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    _database = name
+    try:
+        yield name
+    finally:
+        _database = None
+        with engine.connect() as conn:
+            # FORCE: a gateway a failed test left running must not keep the database alive.
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_schema(pg_database):
+    """A private schema in this process's database (`pg_database`), dropped afterwards."""
+    engine = create_engine(_pg_engine_url())
     schema = f"janus_test_{uuid.uuid4().hex[:10]}"
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))

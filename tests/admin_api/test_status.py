@@ -5,7 +5,7 @@ from __future__ import annotations
 from janus.version import __version__
 from tests.admin_api.conftest import create
 from tests.support.upstream import json_response
-from tests.support.waiting import free_port
+from tests.support.waiting import refused_port
 
 
 def test_status_reports_version_settings_and_counts(app, api, viewer, admin):
@@ -33,7 +33,7 @@ def test_verify_reports_each_check_and_a_reachable_and_an_unreachable_target(app
     upstream.route("/private", lambda request: json_response({"error": "who are you"}, 401))
     create(api, admin, "/api/v1/connections", {"name": "Up", "base_url": upstream.url + "/health"})
     create(api, admin, "/api/v1/connections", {"name": "Locked", "base_url": upstream.url + "/private"})
-    closed = f"http://127.0.0.1:{free_port()}"  # bound and released: nothing listens there
+    closed = f"http://127.0.0.1:{refused_port()}"  # nothing listens there
     create(api, admin, "/api/v1/connections", {"name": "Down", "base_url": closed, "enabled": False})
     response = api.get("/api/v1/verify", headers=viewer)
     assert response.status_code == 200

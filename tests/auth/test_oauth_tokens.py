@@ -23,7 +23,7 @@ from janus.auth.oauth_tokens import (
 )
 from janus.gateway.catalog import Principal
 from tests.support.oauth_server import OAuthServer
-from tests.support.waiting import free_port
+from tests.support.waiting import refused_port
 
 RESOURCE = "https://janus.example.com/mcp"
 
@@ -170,7 +170,7 @@ def test_groups_and_scopes_from_nested_claims_and_the_admin_role(auth_server):
 
 
 def test_an_unreachable_issuer_is_unavailable_not_a_bad_token(auth_server):
-    issuer = f"http://127.0.0.1:{free_port()}"
+    issuer = f"http://127.0.0.1:{refused_port()}"
     rs = ResourceServer(Settings(issuers=(issuer,), resource=RESOURCE), Fetcher())
     with pytest.raises(IssuerUnavailable):
         rs.verify(auth_server.mint(RESOURCE, iss=issuer))

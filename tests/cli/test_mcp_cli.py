@@ -19,7 +19,7 @@ from tests.support.cli import ADMIN_PASSWORD, MCP_CLI, Cli, call_tool, tool_name
 from tests.support.server import GatewayServer
 from tests.support.stdio import MCP_GATEWAY, gateway_env
 from tests.support.upstream import Upstream, echo, json_response
-from tests.support.waiting import free_port, wait_for
+from tests.support.waiting import refused_port, wait_for
 
 BANK_SECRET = "sk_secure_banking_token_558839"
 DOG_IMAGE = {"message": "https://images.dog.ceo/breeds/terrier/n02093754_3839.jpg", "status": "success"}
@@ -211,7 +211,7 @@ def test_without_xdg_config_home_the_session_lives_in_dot_config(site, tmp_path)
 
 def test_mcp_gateway_addr_picks_the_gateway_and_a_session_is_never_sent_to_another_one(site, cli):
     cli.login(site.url)
-    elsewhere = f"http://127.0.0.1:{free_port()}"
+    elsewhere = f"http://127.0.0.1:{refused_port()}"
 
     from_env = cli.run("status", env={"MCP_GATEWAY_ADDR": elsewhere})
 
@@ -249,7 +249,7 @@ def test_logout_works_when_the_gateway_already_ended_the_session(site, admin):
 
 def test_logout_from_an_unreachable_gateway_forgets_the_session_and_says_it_may_still_be_valid(cli):
     cli.config_dir.mkdir(parents=True)
-    gone = f"http://127.0.0.1:{free_port()}"
+    gone = f"http://127.0.0.1:{refused_port()}"
     cli.cache_file.write_text(
         json.dumps({"addr": gone, "token": "a.b.c", "username": "admin", "expires_at": "2099-01-01T00:00:00Z"})
     )
@@ -400,9 +400,8 @@ def test_verify_prints_the_reference_report_with_a_401_target_shown_as_reachable
 
 
 def test_verify_marks_an_unreachable_target_fail_and_exits_1(site, admin):
-    dead = admin.ok(
-        "connection", "add", "--name", "Gone Service", "--url", f"http://127.0.0.1:{free_port()}", "--prefix", "gone_"
-    ).stdout.strip()
+    gone = f"http://127.0.0.1:{refused_port()}"
+    dead = admin.ok("connection", "add", "--name", "Gone Service", "--url", gone, "--prefix", "gone_").stdout.strip()
     try:
         result = admin.run("verify")
     finally:
@@ -427,7 +426,7 @@ def test_verify_without_a_session_fails_at_the_credentials_step(site, cli):
 
 
 def test_verify_against_an_unreachable_gateway_fails_at_the_first_step(cli):
-    addr = f"http://127.0.0.1:{free_port()}"
+    addr = f"http://127.0.0.1:{refused_port()}"
 
     result = cli.run("--addr", addr, "verify")
 
@@ -647,7 +646,7 @@ def test_a_wrong_password_is_refused_and_nothing_is_cached(site, cli):
 
 
 def test_an_unreachable_gateway_is_named_in_one_line(cli):
-    addr = f"http://127.0.0.1:{free_port()}"
+    addr = f"http://127.0.0.1:{refused_port()}"
 
     for args in (("login", "admin", "--addr", addr), ("--addr", addr, "metrics")):
         result = cli.run(*args, input="whatever\n")

@@ -13,8 +13,8 @@ import requests
 
 from tests.support.cli import ADMIN_PASSWORD, MCP_CLI, Cli
 from tests.support.oidc_provider import ADMINS, OTHERS, PORTAL_CLIENT_SECRET, VIEWERS, OidcProvider
-from tests.support.server import GatewayServer
-from tests.support.waiting import free_port, wait_for
+from tests.support.server import GatewayServer, listening_socket
+from tests.support.waiting import wait_for
 
 CODE_LINE = re.compile(r"open (\S+) and enter the code (\S+)")
 
@@ -28,11 +28,11 @@ def idp():
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory, idp):
     tmp = tmp_path_factory.mktemp("cli-sso")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    listener = listening_socket("127.0.0.1")  # the IdP's redirect URI names the port before the gateway starts
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     server = GatewayServer(
         str(tmp / "gateway.db"),
-        PORT=str(port),
+        listener=listener,
         VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
         WEB_CONCURRENCY="1",
         **idp.gateway_settings(url),

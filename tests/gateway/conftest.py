@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import pytest
 
 from janus.gateway.executor import Executor
 from janus.gateway.specs import ConnectionSpec, ToolSpec
+from tests.support.waiting import refused_port
 
 
 @dataclass
@@ -138,12 +138,8 @@ def upstream() -> Iterator[Upstream]:
 
 @pytest.fixture
 def closed_port() -> int:
-    """A port nothing listens on: bound, then released."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+    """A port nothing listens on (tests/support/waiting.py: bound, never listening, and kept)."""
+    return refused_port()
 
 
 @pytest.fixture

@@ -161,7 +161,9 @@ def test_an_admin_wires_an_api_end_to_end_and_a_viewer_cannot_change_it(gateway)
         # 7. Both calls in the audit log, under who made them; the dashboard counted them.
         page.get_by_role("link", name="Audit Logs").click()
         rows = page.locator("table tbody tr", has_text="ledger_annotate_entry")
-        page.wait_for_function("document.querySelectorAll('table tbody tr').length >= 2")
+        # A locator wait, not wait_for_function: when its first check fails, Playwright polls a predicate built
+        # with eval, which the portal's CSP refuses (this failed on a busy machine, where the rows came late).
+        page.locator("table tbody tr").nth(1).wait_for(state="attached")
         text = " ".join(rows.all_inner_texts())
         assert "portal:admin" in text and "Ledger agents" in text
         screenshot(page, "journey-7-audit")

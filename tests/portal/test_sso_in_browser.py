@@ -7,8 +7,7 @@ import pytest
 
 from tests.support.browser import browser_page, screenshot
 from tests.support.oidc_provider import ADMINS, OTHERS, VIEWERS, OidcProvider
-from tests.support.server import GatewayServer
-from tests.support.waiting import free_port
+from tests.support.server import GatewayServer, listening_socket
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +17,11 @@ def idp():
 
 
 def _gateway(tmp, idp, **extra) -> GatewayServer:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    listener = listening_socket("127.0.0.1")  # the IdP's redirect URI names the port before the gateway starts
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     return GatewayServer(
         str(tmp / "gateway.db"),
-        PORT=str(port),
+        listener=listener,
         VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
         WEB_CONCURRENCY="1",
         **idp.gateway_settings(url, **extra),

@@ -103,6 +103,9 @@ class RawStream:
             pass  # cut, reset or closed by the test: clean_end tells which
         finally:
             self.ended_at = time.monotonic()
+            # The response is over (or cut): nothing more to read, so the socket is not left to the garbage
+            # collector when a test drops a refused stream without closing it.
+            self.sock.close()
             self.headers_read.set()
             self.closed.set()
 
@@ -159,10 +162,14 @@ class RawStream:
 def open_legacy(base_url: str, token: str) -> tuple[RawStream, str]:
     """GET /sse; returns the stream and its POST endpoint (`/messages?sessionId=…`)."""
     stream = RawStream(base_url, "GET", "/sse", {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"})
-    stream.wait_open()
-    assert stream.status == 200, stream.status
-    event, endpoint = stream.next(timeout=15)
-    assert event == "endpoint" and endpoint.startswith("/messages?sessionId="), (event, endpoint)
+    try:
+        stream.wait_open()
+        assert stream.status == 200, stream.status
+        event, endpoint = stream.next(timeout=15)
+        assert event == "endpoint" and endpoint.startswith("/messages?sessionId="), (event, endpoint)
+    except BaseException:
+        stream.close()  # refused (a 429 past the cap) or broken: the caller never sees this stream
+        raise
     return stream, endpoint
 
 

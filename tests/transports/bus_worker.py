@@ -44,8 +44,12 @@ class Worker:
         )
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._stderr: list[bytes] = []
-        threading.Thread(target=lambda: [self._lines.put(line) for line in self.proc.stdout], daemon=True).start()
-        threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True).start()
+        self._pumps = (
+            threading.Thread(target=lambda: [self._lines.put(line) for line in self.proc.stdout], daemon=True),
+            threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True),
+        )
+        for pump in self._pumps:
+            pump.start()
         self.hello = self.read_line()
         self.node = self.hello["node"]
 
@@ -61,6 +65,11 @@ class Worker:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
+        # Our ends of its pipes, once the pumps have read them to the end (else a ResourceWarning).
+        for pump, pipe in zip(self._pumps, (self.proc.stdout, self.proc.stderr), strict=True):
+            pump.join(5)
+            if not pump.is_alive():  # never close a file another thread is reading
+                pipe.close()
 
 
 def order(op: str, **fields) -> str:

@@ -13,7 +13,7 @@ import pytest
 from janus.mcp.cancellation import CancelSignal
 from janus.transports.cancellation import EARLY_MAX, InFlightCalls
 from tests.support.waiting import wait_for
-from tests.transports.test_bus import local_pair, pair, pg_available, pg_pair, runtime_dir  # noqa: F401 - fixtures
+from tests.transports.test_bus import local_pair, pair, pg_pair, pg_uri, runtime_dir  # noqa: F401 - fixtures
 
 
 @pytest.fixture

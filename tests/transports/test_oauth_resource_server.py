@@ -30,7 +30,8 @@ from janus.extensions import db
 from janus.models import ToolCallLog
 from tests.support.http_gateway import WEATHER, mcp_headers, start_http_gateway, stop_http_gateway
 from tests.support.oauth_server import OAuthServer
-from tests.support.waiting import free_port, wait_for
+from tests.support.server import listening_socket
+from tests.support.waiting import refused_port, wait_for
 
 GROUP_MAP = "weather-team=weather_*;billing-team=billing_*;ops=admin_*,weather_*"
 CALLBACK = "http://127.0.0.1:9/callback"  # never connected to: the handler reads the redirect's Location
@@ -45,11 +46,12 @@ def auth_server():
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory, auth_server):
-    port = free_port()
-    unreachable = f"http://127.0.0.1:{free_port()}"  # a configured issuer that is down
+    listener = listening_socket("127.0.0.1")  # PUBLIC_URL names the port before the gateway starts
+    port = listener.getsockname()[1]
+    unreachable = f"http://127.0.0.1:{refused_port()}"  # a configured issuer that is down
     gateway = start_http_gateway(
         tmp_path_factory.mktemp("oauthrs"),
-        PORT=str(port),
+        listener=listener,
         PUBLIC_URL=f"http://127.0.0.1:{port}",
         OAUTH_ISSUERS=f"{auth_server.issuer},{unreachable}",
         OAUTH_GROUP_SCOPE_MAP=GROUP_MAP,

@@ -29,7 +29,9 @@ from tests.support.stdio import StdioGateway, gateway_env
 from tests.support.upstream import json_response
 from tests.support.waiting import wait_for
 
-REDIS_DB = 13  # this module's own Redis database: flushed before and after
+# This module's own Redis database, one per xdist worker (gw0: 13, gw1: 12, …; its tests may run on several
+# workers at once): flushed before and after.
+REDIS_DB = 13 - int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 SHARED = "rate_shared_token_with_entropy_000001"  # the gateway's default client limit: burst CLIENT_BURST
 TIGHT = "rate_tight_token_with_entropy_0000001"  # its own limit: TIGHT_BURST at once

@@ -107,6 +107,7 @@ def _kill_hard(server: GatewayServer) -> None:
         os.kill(pid, signal.SIGKILL)
     server.proc.kill()
     server.proc.wait(10)
+    server.stop()  # nothing left to stop: closes our end of its log pipe
 
 
 def test_a_post_for_a_session_whose_stream_died_with_its_process_gets_404_after_a_restart(tmp_path):

@@ -18,7 +18,7 @@ from janus.models import ClientToken, Endpoint, ToolCallLog
 from tests.support.catalog import ID_SCHEMA, add_connection, add_endpoint, add_token, update
 from tests.support.stdio import MCP_GATEWAY, StdioGateway, gateway_env
 from tests.support.upstream import echo, json_response
-from tests.support.waiting import free_port, wait_for
+from tests.support.waiting import refused_port, wait_for
 
 WEATHER_TOKEN = "mcp_client_weather_dev_552"
 BILLING_TOKEN = "billing_token_with_enough_entropy_0001"
@@ -149,7 +149,7 @@ def test_path_parameters_reach_the_upstream_as_exactly_one_segment(catalog, upst
 
 
 def test_upstream_failures_become_errors_naming_the_connection(sqlite_app, upstream):
-    dead_port = free_port()  # bound then released: nothing listens there
+    dead_port = refused_port()  # nothing listens there
     down = add_connection(sqlite_app, "Down API", f"http://127.0.0.1:{dead_port}", "down_", timeout_seconds=1.0)
     slow = add_connection(sqlite_app, "Slow API", upstream.url, "slow_", timeout_seconds=0.3)
     flaky = add_connection(sqlite_app, "Flaky API", upstream.url, "flaky_")

@@ -138,9 +138,17 @@ class TsClient:
         self.stderr_lines: list[str] = []
         self._tags = count(1)
         self._lock = threading.Lock()
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
-        self.event(lambda e: e["event"] == "ready", what="the driver to start")
+        self._pumps = (
+            threading.Thread(target=self._pump_stdout, daemon=True),
+            threading.Thread(target=self._pump_stderr, daemon=True),
+        )
+        for pump in self._pumps:
+            pump.start()
+        try:
+            self.event(lambda e: e["event"] == "ready", what="the driver to start")
+        except BaseException:
+            self.close()
+            raise
 
     def _pump_stdout(self) -> None:
         for line in self.proc.stdout:
@@ -214,6 +222,15 @@ class TsClient:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait(5)
+        try:
+            self.proc.stdin.close()  # a no-op if closed above
+        except OSError:  # the driver is gone: nothing left to flush to
+            pass
+        # Our ends of its output pipes, once the pumps have read them to the end (else a ResourceWarning).
+        for pump, pipe in zip(self._pumps, (self.proc.stdout, self.proc.stderr), strict=True):
+            pump.join(5)
+            if not pump.is_alive():  # never close a file another thread is reading
+                pipe.close()
 
 
 # -- the gateway, shared by the module ---------------------------------------------------------

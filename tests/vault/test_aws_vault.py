@@ -14,7 +14,8 @@ import requests
 
 from janus.vault import SecretNotFound, VaultError, create_vault
 from janus.vault.aws import AwsSecretsVault, create
-from tests.support.waiting import free_port, wait_for
+from tests.support.server import listening_socket
+from tests.support.waiting import refused_port, wait_for
 
 PYTHON = "/work/venv/bin/python" if os.path.exists("/work/venv/bin/python") else sys.executable
 SECRET = "s3cr3t-value-that-must-never-leak"
@@ -23,12 +24,17 @@ REGION = "eu-west-1"
 
 @pytest.fixture(scope="module")
 def moto_url():
-    port = free_port()
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The server gets its socket already bound and listening (werkzeug's own hand-over from its reloader,
+    # WERKZEUG_SERVER_FD): a port bound, released and then named to it could be taken meanwhile.
+    with listening_socket("127.0.0.1") as listener:
+        port = listener.getsockname()[1]
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(listener.fileno(),),
+            env={**os.environ, "WERKZEUG_RUN_MAIN": "true", "WERKZEUG_SERVER_FD": str(listener.fileno())},
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(
@@ -222,7 +228,7 @@ def test_delete_purges_a_secret_scheduled_for_deletion_so_the_key_can_be_set_aga
 
 
 def test_provider_down_answers_a_vault_error_fast_without_the_value(monkeypatch):
-    monkeypatch.setenv("AWS_SECRETS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens
+    monkeypatch.setenv("AWS_SECRETS_ENDPOINT_URL", f"http://127.0.0.1:{refused_port()}")  # nothing listens
     vault = create({"AWS_SECRETS_TIMEOUT_SECONDS": 1})
     started = time.monotonic()
 

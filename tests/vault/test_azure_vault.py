@@ -21,7 +21,7 @@ from janus.vault.azure import (
     secret_name,
 )
 from tests.support.fake_key_vault import SCOPE, FakeKeyVault, make_tls_files
-from tests.support.waiting import free_port
+from tests.support.waiting import refused_port
 
 SECRET = "s3cr3t-value-that-must-never-leak"
 TOKEN = "test-token-" + uuid.uuid4().hex
@@ -429,7 +429,7 @@ def test_a_challenge_for_another_resource_is_refused_before_a_token_is_requested
 
 
 def test_an_unreachable_vault_fails_fast_with_a_vault_error(provider):
-    vault = provider(f"https://127.0.0.1:{free_port()}")  # nothing listens there
+    vault = provider(f"https://127.0.0.1:{refused_port()}")  # nothing listens there
     started = time.monotonic()
     with pytest.raises(VaultError) as caught:
         vault.set("prod/db", SECRET)

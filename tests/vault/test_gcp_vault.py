@@ -13,7 +13,7 @@ from janus.vault import SecretNotFound, VaultError, create_vault
 from janus.vault.gcp import GcpSecretsVault, crc32c, create, key_for, secret_id
 from tests.support import fake_gcp_secrets
 from tests.support.fake_gcp_secrets import FakeSecretManager
-from tests.support.waiting import free_port
+from tests.support.waiting import refused_port
 
 SECRET = "s3cr3t-value-that-must-never-leak"
 PROJECT = "janus-test"
@@ -324,7 +324,7 @@ def test_provider_down_answers_a_vault_error_fast_without_the_value():
     vault = create(
         {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "GCP_SECRETS_API_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+            "GCP_SECRETS_API_ENDPOINT": f"http://127.0.0.1:{refused_port()}",
             "GCP_SECRETS_TIMEOUT_SECONDS": 1,
         }
     )

@@ -386,6 +386,11 @@ def start_janus(workdir: Path, gateway: str, workers: int, deadline: float) -> S
         # Every benchmark client shares one token and one address: lift the per-token stream cap
         # (16 legacy SSE streams at c=16) so the load measures calls, not the refusals.
         SSE_MAX_STREAMS_PER_TOKEN="0",
+        # ... and its request rate: a limit far above what the load reaches, so every call still pays for
+        # being counted (in this process's memory; REDIS_URL from the environment shares them) but none is
+        # refused. The default 50/s would measure 429s.
+        MCP_RATE_PER_CLIENT="1000000",
+        MCP_BURST_PER_CLIENT="1000000",
     )
     log = workdir / "janus.out"
     proc = _popen([gateway], log, env)

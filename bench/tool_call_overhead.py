@@ -110,6 +110,9 @@ def main() -> None:
             "MCP_GATEWAY_TOKEN": TOKEN,
             "VAULT_LOCAL_PATH": f"{workdir}/secrets.json",
             "LOG_LEVEL": "WARNING",
+            # Counted but never refused: the default 50/s would stop the loop, not measure it.
+            "MCP_RATE_PER_CLIENT": "1000000",
+            "MCP_BURST_PER_CLIENT": "1000000",
         },
     )
     stdio_ps = psutil.Process(stdio.pid)

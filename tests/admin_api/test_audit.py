@@ -92,7 +92,7 @@ def test_tool_calls_are_paginated(app, api, admin, calls):
 @pytest.mark.parametrize(
     "query, message",
     [
-        ({"status": "ok"}, "status must be one of success, failure, denied, cancelled"),
+        ({"status": "ok"}, "status must be one of success, failure, denied, cancelled, throttled"),
         ({"page": "0"}, PAGING),
         ({"per_page": "501"}, PAGING),
         ({"per_page": "0"}, PAGING),

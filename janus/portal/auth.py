@@ -6,11 +6,12 @@ from flask import flash, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from janus.auth.client import client_address
+from janus.extensions import db
 from janus.portal.blueprint import bp
 from janus.portal.rendering import redirect_to, render
 from janus.portal.security import SIGN_IN_KEY, PortalUser, safe_next, sign_in_limits
 from janus.portal.sso import end_session_url, public_base
-from janus.services import oidc, sign_ins
+from janus.services import admin_audit, oidc, sign_ins
 
 BAD_CREDENTIALS = "Invalid username or password."
 OIDC_ONLY = "Password sign-in is turned off on this gateway (OIDC_ONLY): sign in with SSO."
@@ -62,7 +63,11 @@ def login():
 @login_required
 def logout():
     sso_user = getattr(current_user, "source", "local") == "sso"
-    sign_ins.end(session.get(SIGN_IN_KEY))
+    username, user_id = current_user.username, current_user.id
+    if sign_ins.end(session.get(SIGN_IN_KEY)):
+        # As the admin API's logout: the admin audit log shows when a sign-in ended, not only when it began.
+        admin_audit.record(username, "logout", "user", user_id, via="portal", remote_addr=client_address())
+        db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.")

@@ -50,6 +50,15 @@ def test_a_cookie_copied_before_sign_out_is_worthless_after_it(admin):
         assert sign_in.ended_at is not None
 
 
+def test_signing_out_is_in_the_admin_audit_log_once(admin):
+    assert admin.post("/logout").status_code == 303
+    with admin.app.app_context():
+        rows = list(db.session.scalars(select(AdminAuditLog).where(AdminAuditLog.action == "logout")))
+    assert [(r.actor, r.target_type, r.target_id, r.details["via"]) for r in rows] == [
+        ("alice", "user", _user_id(admin.app, "alice"), "portal")
+    ]
+
+
 def test_the_sign_in_row_stores_a_digest_not_the_cookie_secret(admin):
     from flask.sessions import SecureCookieSessionInterface
 

@@ -1,8 +1,9 @@
 """The OpenAPI 3 document of /api/v1 (JSON at SPEC_ROUTE) and the page that shows it in Swagger UI (/apidocs/).
 
-Written out here rather than collected from docstrings so that it states exactly what the services
-accept and return; tests check it covers every route of the blueprint, and schemathesis checks the
-API's answers against it. Limits and enums come from the services, so the two cannot drift apart.
+Paths are written out here rather than collected from docstrings so that they state exactly what the
+services accept and return; the bodies of the resources are their models' JSON Schemas (janus.schemas,
+the one definition the services validate with), so the two cannot drift apart. Tests check it covers
+every route of the blueprint, and schemathesis checks the API's answers against it.
 
 Janus serves both itself (issue 10, item 17): the page loads only the Swagger UI the portal vendors
 under static/vendor/ (VENDORED.md), never a copy bundled by a library, and its start-up script

@@ -106,10 +106,9 @@ class FieldErrors:
         try:
             return check(*args, **kwargs)
         except ValidationError as exc:
-            for field, message in (exc.fields or {exc.field or "": exc.message}).items():
+            # Every field a schema refused at once; a refusal of the input as a whole under "".
+            for field, message in (exc.fields or {"": exc.message}).items():
                 self.add(field, message)
-            if not exc.fields:
-                self.add("", exc.message)
             return None
 
     def add(self, field: str, message: str) -> None:

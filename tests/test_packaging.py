@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def built(tmp_path_factory) -> Built:
 
 
 @pytest.fixture(scope="module")
-def installed(built, tmp_path_factory) -> Installed:
+def installed(built, tmp_path_factory) -> Iterator[Installed]:
     """The wheel in a fresh virtualenv with its declared dependencies and nothing else.
 
     No pip, no setuptools in it (--without-pip; this process's pip installs into it through --python):
@@ -101,7 +102,8 @@ def installed(built, tmp_path_factory) -> Installed:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     install.output = out.stdout + out.stderr
-    return install
+    yield install
+    shutil.rmtree(venv)  # some 200 MB; pytest keeps its last three temporary directories
 
 
 def test_the_wheel_contains_every_package_the_migrations_and_the_templates(built):
@@ -271,7 +273,7 @@ def test_the_runtime_pins_carry_what_gunicorns_gevent_worker_imports():
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory) -> Path:
+def checkout(tmp_path_factory) -> Iterator[Path]:
     """A copy of what `./scripts/run` needs from a fresh clone (the package, the Alembic scripts, the pins
     and the scripts), so that its .venv and its SQLite database land there, not in this checkout."""
     copy = tmp_path_factory.mktemp("checkout")
@@ -281,7 +283,8 @@ def checkout(tmp_path_factory) -> Path:
     (copy / "scripts").mkdir()
     for name in ("scripts/bootstrap-env", "scripts/run", "pyproject.toml", "README.md", "requirements.txt"):
         shutil.copy2(ROOT / name, copy / name)  # copy2: the scripts stay executable
-    return copy
+    yield copy
+    shutil.rmtree(copy)  # its .venv is some 200 MB
 
 
 def _script_env() -> dict[str, str]:

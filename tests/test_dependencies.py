@@ -23,10 +23,9 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Declared though janus/ never imports them. Each says who imports it instead.
-RUNTIME_ONLY = {
-    "packaging": "gunicorn's gevent worker imports it without declaring it (gunicorn 27)",
-}
+# Declared though the code never imports them, each with who imports it instead (none today: the gevent
+# worker's `packaging` comes with gunicorn's `gevent` extra, Redis for limits with its `redis` extra).
+RUNTIME_ONLY: dict[str, str] = {}
 
 
 def declared() -> dict[str, Requirement]:

@@ -23,7 +23,7 @@ from tests.support.stdio import gateway_env
 from tests.test_dependencies import declared, pins
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_TOKEN = "lch_member_test_token_889"  # SEED_DEMO_DATA's client token (README, "Quick start")
+DEMO_TOKEN = "lch_member_test_token_889"  # SEED_DEMO_DATA's client token (README, "Quickstart")
 # A fresh install downloads what pip's cache lacks; a minute or two when warm, more when cold.
 INSTALL_TIMEOUT = 900
 # The first test that needs the virtualenv pays for building and installing within its own timeout.
@@ -146,6 +146,7 @@ def test_the_installed_wheel_brings_exactly_the_pinned_closure(installed):
     )
     assert listing.returncode == 0, listing.stderr
     found = {canonicalize_name(name): version for name, version in json.loads(listing.stdout)}
+    assert "Successfully installed" in installed.output, installed.output
     assert found.pop("janus-mcp-gateway", None) is not None, found
     expected = {name: str(version) for name, version in pins().items()}
     assert found.keys() - expected.keys() == set(), "installed but not pinned in requirements.txt"
@@ -271,3 +272,71 @@ def test_the_runtime_pins_carry_what_gunicorns_gevent_worker_imports():
     once flasgger (which brought it) was dropped, the README's run command failed to start."""
     assert "gevent" in declared()["gunicorn"].extras
     assert {"gunicorn", "gevent", "packaging"} <= pins().keys()
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Iterator[Path]:
+    """A copy of what `./scripts/run` needs from a fresh clone (the package, the Alembic scripts, the pins
+    and the scripts), so that its .venv and its SQLite database land there, not in this checkout."""
+    copy = tmp_path_factory.mktemp("checkout")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for part in ("janus", "migrations"):
+        shutil.copytree(ROOT / part, copy / part, ignore=skip)
+    (copy / "scripts").mkdir()
+    for name in ("scripts/bootstrap-env", "scripts/run", "pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy2(ROOT / name, copy / name)  # copy2: the scripts stay executable
+    yield copy
+    shutil.rmtree(copy)  # its .venv is some 200 MB
+
+
+def _script_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}}
+    env["PYTHON"] = sys.executable  # a Python 3.11, as scripts/bootstrap-env requires
+    return env
+
+
+def test_bootstrap_env_installs_a_fresh_checkout_without_a_word(checkout):
+    """scripts/bootstrap-env (which `./scripts/run` and `./scripts/test` start with) prints nothing when all
+    is well: no setuptools wall about template directories, no "Editable installation" note."""
+    out = subprocess.run(
+        [str(checkout / "scripts/bootstrap-env")],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT,
+        env=_script_env(),
+        cwd=checkout,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout + out.stderr == ""
+    installed = subprocess.run(
+        [str(checkout / ".venv/bin/python"), "-c", "import janus; print(janus.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_script_env(),
+        cwd=checkout / "scripts",  # away from the checkout's root: the editable install itself finds janus
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert Path(installed.stdout.strip()) == checkout / "janus/__init__.py"
+
+
+def test_scripts_run_serves_the_demo_from_a_fresh_checkout(checkout):
+    """`./scripts/run`, the README's first command: bootstraps (again: a no-op), seeds the demo and serves."""
+    server = GatewayServer(
+        str(checkout / "mcp-gateway.db"),  # the default DATABASE_PATH, in the checkout's directory
+        executable=str(checkout / "scripts/run"),
+        cwd=str(checkout),
+        WEB_CONCURRENCY="1",
+    )
+    server.env.update({k: v for k, v in _script_env().items() if k == "PYTHON"})
+    server.env.pop("PYTHONPATH", None)
+    try:
+        server.start(timeout=INSTALL_TIMEOUT)  # bootstrap-env runs first, within the start
+        ready = requests.get(server.url + "/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "reachable"}
+        volume = requests.get(server.url + "/api/mock/dpg/trade-volume", params={"member_id": "M-1"}, timeout=10)
+        assert volume.status_code == 200 and volume.json()["member_id"] == "M-1"
+    finally:
+        server.stop()
+    assert "demo token" in server.log  # SEED_DEMO_DATA defaults to true here
+    assert "Warning" not in server.log, server.log

@@ -49,13 +49,19 @@ class GatewayServer:
         *,
         probe: dict | None = None,
         listener: socket.socket | None = None,
+        executable: str = MCP_GATEWAY,
+        cwd: str | None = None,
         **env: str | None,
     ) -> None:
         """`probe`: keyword arguments of the /healthz request that tells the server is up (a TLS
         gateway's CA as `verify`, a client certificate as `cert`). `listener`: a socket from
         `listening_socket`, for a test that must name the port in the settings (PUBLIC_URL, an IdP's
-        redirect URI) before the gateway starts; the first start hands it over (and closes this copy)."""
+        redirect URI) before the gateway starts; the first start hands it over (and closes this copy).
+        `executable` and `cwd`: another installation's `mcp-gateway` (tests/test_packaging.py's fresh
+        virtualenv), run away from the checkout, whose janus/ would otherwise come first on sys.path."""
         self.probe = probe or {}
+        self.executable = executable
+        self.cwd = cwd
         self._listener = listener
         if listener is not None:
             env.setdefault("PORT", str(listener.getsockname()[1]))
@@ -91,8 +97,9 @@ class GatewayServer:
             self.port = listener.getsockname()[1]
             self.env["PORT"] = str(self.port)  # the app's own idea of its port (the demo mock's URL)
             self.proc = subprocess.Popen(
-                ["/bin/sh", "-c", _SOCKET_ACTIVATED, MCP_GATEWAY],
+                ["/bin/sh", "-c", _SOCKET_ACTIVATED, self.executable],
                 stdin=listener.fileno(),
+                cwd=self.cwd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=self.env,

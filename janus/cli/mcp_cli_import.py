@@ -36,21 +36,25 @@ def import_group() -> None:
     "per operation. Run with --dry-run first to see the plan; a re-import shows what changed.",
 )
 @click.argument("source")
-@click.option("--prefix", help="Tool name prefix ending in '_' (a new connection's, or to find the one to re-import into).")
+@click.option(
+    "--prefix", help="Tool name prefix ending in '_' (a new connection's, or to find the one to re-import into)."
+)
 @click.option("--name", help="Connection name (default: the description's title).")
 @click.option("--conn-id", help="Import into this existing connection.")
 @click.option("--base-url", help="Base URL instead of the description's server URL.")
-@click.option("--include", multiple=True, help="Only operations matching this glob (tool name, operationId, path) or tag; repeatable.")
+@click.option(
+    "--include",
+    multiple=True,
+    help="Only operations matching this glob (tool name, operationId, path) or tag; repeatable.",
+)
 @click.option("--exclude", multiple=True, help="Leave out operations matching this glob or tag; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @json_flag
 @click.pass_obj
-def import_openapi(
-    settings: Settings, source, prefix, name, conn_id, base_url, include, exclude, dry_run
-) -> None:
+def import_openapi(settings: Settings, source, prefix, name, conn_id, base_url, include, exclude, dry_run) -> None:
     if not prefix and not conn_id:
         raise click.UsageError("give --prefix (e.g. --prefix pet_) or --conn-id")
-    body: dict[str, Any] = {k: v for k, v in _source(source).items()}
+    body: dict[str, Any] = dict(_source(source))
     body.update(
         {
             k: v
@@ -88,7 +92,9 @@ def _source(source: str) -> dict[str, Any]:
         if other.suffix.lower() in SPEC_SUFFIXES and other.is_file() and other != path:
             files[other.relative_to(root).as_posix()] = _read(other)
             if len(files) > MAX_BUNDLE_FILES:
-                raise CliError(f"{root} holds more than {MAX_BUNDLE_FILES} description files; put the bundle alone in a folder")
+                raise CliError(
+                    f"{root} holds more than {MAX_BUNDLE_FILES} description files; put the bundle alone in a folder"
+                )
     return {"files": files, "main": path.name}
 
 
@@ -112,14 +118,23 @@ def _print_plan(plan: dict[str, Any]) -> None:
             table(
                 ("Status", "Apply", "Tool", "Method", "Path", "Operation"),
                 [
-                    (i["status"], "yes" if i["selected"] else "no", i["exposed_name"], i["method"], i["path_template"], i["key"])
+                    (
+                        i["status"],
+                        "yes" if i["selected"] else "no",
+                        i["exposed_name"],
+                        i["method"],
+                        i["path_template"],
+                        i["key"],
+                    )
                     for i in items
                 ],
             )
         )
     for item in items:
         for change in item["diff"]:
-            click.echo(f"  {item['exposed_name']}: {change['field']}: {_short(change['old'])} → {_short(change['new'])}")
+            click.echo(
+                f"  {item['exposed_name']}: {change['field']}: {_short(change['old'])} → {_short(change['new'])}"
+            )
         for text in item["notes"]:
             click.echo(f"  {item['exposed_name']}: note: {text}")
     for skipped in plan["skipped"]:
@@ -128,7 +143,9 @@ def _print_plan(plan: dict[str, Any]) -> None:
     summary = ", ".join(f"{counts[k]} {k}" for k in ("added", "changed", "removed", "unchanged", "skipped"))
     auth = plan.get("suggested_auth")
     if auth:
-        note(f"Suggested auth for {conn['name']!r}: {auth['auth_type']} ({auth.get('note', '')}); the secret is never in a description")
+        note(
+            f"Suggested auth for {conn['name']!r}: {auth['auth_type']} ({auth.get('note', '')}); the secret is never in a description"
+        )
     if plan["dry_run"]:
         note(f"Dry run ({summary}): nothing changed; {counts['selected']} change(s) would be applied.")
     elif plan["applied"]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo
 
-from janus.schemas.base import View, Resource
+from janus.schemas.base import Resource, View
 from janus.schemas.connection import PREFIX_RE, check_base_url, check_prefix
 from janus.schemas.fields import Flag, Rules, Text, refuse
 
@@ -22,8 +22,10 @@ def _spec(value: Any, info: ValidationInfo) -> Any:
 def _files(value: Any, info: ValidationInfo) -> Any:
     if value is None:
         return None
-    if not isinstance(value, dict) or not value or not all(
-        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in value.items())
     ):
         raise refuse("files must be an object of file name → file text (a bundle of JSON or YAML files)")
     return value
@@ -62,9 +64,9 @@ class OpenApiImport(Resource):
             "A bundle: file name → text; $ref between them is resolved (e.g. 'schemas.yaml#/Pet').",
         ),
     ] = None
-    main: Annotated[
-        str | None, Text(500, nullable=True, blank_is_null=True, description="The bundle's main file.")
-    ] = None
+    main: Annotated[str | None, Text(500, nullable=True, blank_is_null=True, description="The bundle's main file.")] = (
+        None
+    )
     url: Annotated[
         str | None,
         Text(

@@ -114,7 +114,7 @@ def _fit(name: str, room: int) -> str:
     """At most `room` characters; a cut name keeps a short hash of the whole so cut names stay distinct."""
     if len(name) <= room:
         return name
-    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
     return name[: room - 9].rstrip("_") + "_" + digest
 
 
@@ -237,12 +237,14 @@ def convert(bundle: Bundle, prefix: str, base_url: str | None = None) -> Convers
     elif isinstance(root.get("openapi"), str) and root["openapi"].startswith(("3.0", "3.1")):
         spec_version = root["openapi"]
     else:
-        raise SpecError("the description is neither OpenAPI 3.0/3.1 nor Swagger 2.0 (no 'openapi: 3.x' or 'swagger: 2.0')")
+        raise SpecError(
+            "the description is neither OpenAPI 3.0/3.1 nor Swagger 2.0 (no 'openapi: 3.x' or 'swagger: 2.0')"
+        )
     swagger2 = spec_version.startswith("2.")
     paths = root.get("paths")
     if not isinstance(paths, dict):
         raise SpecError("the description has no 'paths' object")
-    info = root.get("info") if isinstance(root.get("info"), dict) else {}
+    info: dict[str, Any] = root["info"] if isinstance(root.get("info"), dict) else {}
     inliner = _Inliner(bundle, openapi30=not spec_version.startswith("3.1"))
     server = _swagger2_server(root) if swagger2 else _server_url(root.get("servers"))
     if server and bundle.source_url:
@@ -349,9 +351,25 @@ def _param_schema(inliner: _Inliner, param: dict[str, Any], swagger2: bool) -> d
         keep = {
             k: v
             for k, v in param.items()
-            if k in ("type", "format", "items", "enum", "default", "minimum", "maximum", "exclusiveMinimum",
-                     "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
-                     "multipleOf")
+            if k
+            in (
+                "type",
+                "format",
+                "items",
+                "enum",
+                "default",
+                "minimum",
+                "maximum",
+                "exclusiveMinimum",
+                "exclusiveMaximum",
+                "minLength",
+                "maxLength",
+                "pattern",
+                "minItems",
+                "maxItems",
+                "uniqueItems",
+                "multipleOf",
+            )
         }
         schema = inliner.schema(keep, file)
     elif isinstance(param.get("schema"), dict):
@@ -558,7 +576,7 @@ def _request_body(
         body, at = bundle.resolve(body["$ref"], file)
     if not isinstance(body, dict):
         return None, False, file
-    content = body.get("content") if isinstance(body.get("content"), dict) else {}
+    content: dict[str, Any] = body["content"] if isinstance(body.get("content"), dict) else {}
     needed = bool(body.get("required"))
     json_type = next((c for c in content if _is_json(c)), None)
     if json_type is None:
@@ -574,7 +592,7 @@ def _is_json(media_type: str) -> bool:
 
 def _suggested_auth(bundle: Bundle, root: dict[str, Any], swagger2: bool) -> dict[str, Any] | None:
     """How Janus would authenticate, from the security schemes (never a secret: those are not in a spec)."""
-    schemes = (root.get("securityDefinitions") if swagger2 else (root.get("components") or {}).get("securitySchemes"))
+    schemes = root.get("securityDefinitions") if swagger2 else (root.get("components") or {}).get("securitySchemes")
     if not isinstance(schemes, dict) or not schemes:
         return None
     order = [name for req in root.get("security") or [] if isinstance(req, dict) for name in req]
@@ -597,7 +615,7 @@ def _auth_of(name: str, scheme: dict[str, Any]) -> dict[str, Any]:
     detail: dict[str, Any] = {"scheme": name, "type": kind}
     if kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
         return {**detail, "auth_type": "bearer", "note": "a bearer token in the vault"}
-    if kind == "http" and str(scheme.get("scheme", "")).lower() == "basic" or kind == "basic":
+    if (kind == "http" and str(scheme.get("scheme", "")).lower() == "basic") or kind == "basic":
         return {**detail, "auth_type": "basic", "note": "a user name and password in the vault"}
     if kind == "apiKey":
         where, header = scheme.get("in"), scheme.get("name")
@@ -615,9 +633,17 @@ def _auth_of(name: str, scheme: dict[str, Any]) -> dict[str, Any]:
         if token_url is None and scheme.get("flow") == "application":
             token_url = scheme.get("tokenUrl")
         if token_url:
-            return {**detail, "auth_type": "oauth2_client_credentials", "token_url": token_url,
-                    "note": "client id and secret in the vault"}
-        return {**detail, "auth_type": "bearer", "note": "an OAuth access token in the vault (user flows are not run by Janus)"}
+            return {
+                **detail,
+                "auth_type": "oauth2_client_credentials",
+                "token_url": token_url,
+                "note": "client id and secret in the vault",
+            }
+        return {
+            **detail,
+            "auth_type": "bearer",
+            "note": "an OAuth access token in the vault (user flows are not run by Janus)",
+        }
     if kind == "openIdConnect":
         return {**detail, "auth_type": "bearer", "note": "an access token in the vault"}
     return {**detail, "auth_type": "none", "note": f"scheme type {kind!r} is not one Janus sends"}

@@ -209,7 +209,7 @@ def fetch(url: str, egress_allowlist: Any = ()) -> tuple[bytes, str]:
         raise SpecError("url must not contain credentials")
     policy = EgressPolicy(egress_allowlist or ())
     manager = urllib3.PoolManager(num_pools=2, retries=urllib3.Retry(total=2, redirect=3, raise_on_redirect=True))
-    manager.pool_classes_by_scheme = policy.pool_classes  # type: ignore[assignment]  # the guarded pools
+    manager.pool_classes_by_scheme = policy.pool_classes  # the guarded pools
     try:
         response = manager.request(
             "GET",

@@ -80,8 +80,11 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
         "skipped": [
             {"key": s.key, "operation_id": s.operation_id, "tags": s.tags, "reason": s.reason}
             for s in conversion.skipped
-            if _matches({"key": s.key, "operation_id": s.operation_id, "tags": s.tags, "tool_name": "", "exposed_name": ""},
-                        request["include"], request["exclude"])
+            if _matches(
+                {"key": s.key, "operation_id": s.operation_id, "tags": s.tags, "tool_name": "", "exposed_name": ""},
+                request["include"],
+                request["exclude"],
+            )
         ],
     }
 
@@ -133,7 +136,13 @@ def _new_connection(request: dict[str, Any], conversion: Conversion) -> dict[str
 
 def _connection_view(conn: Connection | None, new: dict[str, Any] | None, conversion: Conversion) -> dict[str, Any]:
     if conn is not None:
-        return {"id": conn.id, "name": conn.name, "prefix": conn.prefix, "base_url": conn.base_url, "new": new is not None}
+        return {
+            "id": conn.id,
+            "name": conn.name,
+            "prefix": conn.prefix,
+            "base_url": conn.base_url,
+            "new": new is not None,
+        }
     assert new is not None
     return {"id": None, "name": new["name"], "prefix": new["prefix"], "base_url": new["base_url"], "new": True}
 
@@ -151,13 +160,16 @@ def _plan(conversion: Conversion, conn: Connection | None, prefix: str) -> list[
             .where(ImportedOperation.connection_id == conn.id)
         )
         recorded = {op.operation_key: (op, ep) for op, ep in rows}
-        by_name = {ep.tool_name: ep for ep in db.session.scalars(select(Endpoint).where(Endpoint.connection_id == conn.id))}
+        by_name = {
+            ep.tool_name: ep for ep in db.session.scalars(select(Endpoint).where(Endpoint.connection_id == conn.id))
+        }
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
     for proposal in conversion.proposals:
         seen.add(proposal.key)
         found = recorded.get(proposal.key)
         ep = found[1] if found else by_name.get(proposal.tool_name)
+        diff: list[dict[str, Any]] = []
         if ep is None:
             status, diff = "added", []
         elif found and found[0].fingerprint == proposal.fingerprint:
@@ -282,7 +294,7 @@ def _apply_item(actor: str, conn: Connection, item: dict[str, Any], taken: dict[
     if ep is None:
         ep = endpoints.stage_create_endpoint(actor, conn, proposal.definition(), taken)
     else:
-        endpoints.stage_update_endpoint(actor, ep, {f: v for f, v in proposal.definition().items()}, taken)
+        endpoints.stage_update_endpoint(actor, ep, proposal.definition(), taken)
     record = db.session.get(ImportedOperation, ep.id)
     if record is None:
         db.session.add(

@@ -106,12 +106,21 @@ def test_a_reimport_shows_a_field_diff_and_applies_only_what_is_approved(app, ap
     changed["paths"]["/pet/{petId}"]["get"]["summary"] = "Find one pet"
     changed["paths"]["/user/login"]["get"]["parameters"][0]["required"] = False
     del changed["paths"]["/store/inventory"]
-    changed["paths"]["/pet/{petId}/owner"] = {"get": {"operationId": "getOwner", "parameters": [
-        {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}]}}
+    changed["paths"]["/pet/{petId}/owner"] = {
+        "get": {
+            "operationId": "getOwner",
+            "parameters": [{"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        }
+    }
     plan = _import(api, admin, spec=changed, prefix="pet_", dry_run=True).json
     items = _by_key(plan)
     assert plan["counts"] | {"selected": 0} == {
-        "added": 1, "changed": 2, "removed": 1, "unchanged": 15, "skipped": 2, "selected": 0
+        "added": 1,
+        "changed": 2,
+        "removed": 1,
+        "unchanged": 15,
+        "skipped": 2,
+        "selected": 0,
     }
     assert items["GET /store/inventory"]["status"] == "removed"
     assert items["GET /pet/{petId}/owner"]["status"] == "added"
@@ -139,14 +148,30 @@ def test_a_bundle_resolves_references_between_its_files(api, admin):
         "openapi": "3.0.3",
         "info": {"title": "Bundle", "version": "1"},
         "servers": [{"url": "https://bundle.example.test/v1"}],
-        "paths": {"/things": {"post": {"operationId": "addThing", "requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"$ref": "schemas/thing.yaml#/Thing"}}}}}}},
+        "paths": {
+            "/things": {
+                "post": {
+                    "operationId": "addThing",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "schemas/thing.yaml#/Thing"}}},
+                    },
+                }
+            }
+        },
     }
-    thing = "Thing:\n  type: object\n  required: [name]\n  properties:\n    id: {type: integer, readOnly: true}\n" \
-            "    name: {type: string}\n    owner: {$ref: 'common.yaml#/Owner'}\n"
+    thing = (
+        "Thing:\n  type: object\n  required: [name]\n  properties:\n    id: {type: integer, readOnly: true}\n"
+        "    name: {type: string}\n    owner: {$ref: 'common.yaml#/Owner'}\n"
+    )
     common = "Owner:\n  type: object\n  properties:\n    email: {type: string, format: email}\n"
-    plan = _import(api, admin, files={"api.json": json.dumps(main), "schemas/thing.yaml": thing,
-                                       "schemas/common.yaml": common}, prefix="b_", dry_run=True)
+    plan = _import(
+        api,
+        admin,
+        files={"api.json": json.dumps(main), "schemas/thing.yaml": thing, "schemas/common.yaml": common},
+        prefix="b_",
+        dry_run=True,
+    )
     assert plan.status_code == 200, plan.json
     api_plan = plan.json
     assert api_plan["items"][0]["tool_name"] == "add_thing"

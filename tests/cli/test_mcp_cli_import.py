@@ -67,8 +67,17 @@ def test_import_openapi_dry_run_then_apply_then_call_the_tools(site):
         stream.wait_open()
         wait_for(lambda: stream.comments >= 1, what="the stream to open")
         applied = admin.ok(
-            "import", "openapi", str(PETSTORE), "--prefix", "pet_", "--name", "Petstore", "--base-url", base,
-            "--exclude", "*_with_*_input",
+            "import",
+            "openapi",
+            str(PETSTORE),
+            "--prefix",
+            "pet_",
+            "--name",
+            "Petstore",
+            "--base-url",
+            base,
+            "--exclude",
+            "*_with_*_input",
         )
         assert "Applied 16 change(s) to connection 'Petstore'" in applied.stderr
         assert stream.next_json(timeout=30) == LIST_CHANGED
@@ -103,7 +112,7 @@ def test_import_openapi_dry_run_then_apply_then_call_the_tools(site):
 
 
 def test_a_reimport_of_a_changed_description_shows_the_diff_and_leaves_the_rest(site, tmp_path):
-    gateway, petstore, admin, token = site
+    admin = site[2]
     spec = json.loads(PETSTORE.read_text())
     spec["paths"]["/store/inventory"]["get"]["summary"] = "Stock by status (changed)"
     changed = tmp_path / "petstore.json"

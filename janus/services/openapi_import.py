@@ -92,6 +92,20 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
 # -- reading -------------------------------------------------------------------------
 
 
+def fetch_description(url: str) -> str:
+    """The text at `url`, fetched once through the egress policy: the portal previews and applies this text,
+    so what the admin approved is what is imported, whatever the URL serves later."""
+    from janus.services.openapi_documents import fetch
+
+    try:
+        body, _ = fetch(url, current_app.config.get("EGRESS_ALLOWLIST") or ())
+        return body.decode("utf-8-sig")
+    except SpecError as exc:
+        raise ValidationError(exc.message, field="url") from None
+    except UnicodeDecodeError:
+        raise ValidationError("the description at url is not UTF-8 text", field="url") from None
+
+
 def _bundle(request: dict[str, Any]) -> Bundle:
     given = [k for k in ("spec", "files", "url") if request[k] is not None]
     if len(given) != 1:

@@ -16,6 +16,7 @@ from janus.gateway.schemas import declared_names
 from janus.gateway.templating import fixed_query_names, placeholders, validate_body_template
 from janus.gateway.tool_backend import GatewayBackend, encodable
 from janus.models import Connection, Endpoint
+from janus.models._types import new_uuid, utcnow
 from janus.schemas.endpoint import (
     MAX_TOOL_NAME,
     TOOL_NAME_RE,
@@ -162,9 +163,10 @@ def stage_create_endpoint(actor: str, conn: Connection, data: dict[str, Any], ta
     fields = validated(EndpointCreate, {**data, "connection_id": conn.id})
     fields.pop("connection_id", None)
     fields = _validated(fields, conn, None, taken)
-    row = Endpoint(connection_id=conn.id, **fields)
+    now = utcnow()
+    row = Endpoint(id=new_uuid(), connection_id=conn.id, created_at=now, updated_at=now, **fields)
     row.connection = conn
-    stage_create(actor, "endpoint", row, view)
+    stage_create(actor, "endpoint", row, view, flush=False)  # the batch is written at its commit
     taken[conn.prefix + row.tool_name] = row.id
     return row
 

@@ -166,6 +166,7 @@ def _connection_view(conn: Connection | None, new: dict[str, Any] | None, conver
 
 def _plan(conversion: Conversion, conn: Connection | None, prefix: str) -> list[dict[str, Any]]:
     recorded: dict[str, tuple[ImportedOperation, Endpoint]] = {}
+    records_by_endpoint: dict[str, ImportedOperation] = {}
     by_name: dict[str, Endpoint] = {}
     if conn is not None:
         rows = db.session.execute(
@@ -174,15 +175,23 @@ def _plan(conversion: Conversion, conn: Connection | None, prefix: str) -> list[
             .where(ImportedOperation.connection_id == conn.id)
         )
         recorded = {op.operation_key: (op, ep) for op, ep in rows}
+        records_by_endpoint.update({op.endpoint_id: op for op, _ in recorded.values()})
         by_name = {
             ep.tool_name: ep for ep in db.session.scalars(select(Endpoint).where(Endpoint.connection_id == conn.id))
         }
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
+    matched: set[str] = set()  # endpoints a proposal takes over: never also offered for removal
+    live_keys = {p.key for p in conversion.proposals}
     for proposal in conversion.proposals:
         seen.add(proposal.key)
         found = recorded.get(proposal.key)
         ep = found[1] if found else by_name.get(proposal.tool_name)
+        other = records_by_endpoint.get(ep.id) if ep is not None and not found else None
+        if other is not None and other.operation_key in live_keys:
+            ep = None  # the name belongs to another operation still in the description: this one is new
+        if ep is not None:
+            matched.add(ep.id)
         diff: list[dict[str, Any]] = []
         if ep is None:
             status, diff = "added", []
@@ -192,8 +201,9 @@ def _plan(conversion: Conversion, conn: Connection | None, prefix: str) -> list[
             diff = _diff(ep, proposal)
             status = "changed" if diff or not found else "unchanged"
         items.append(_item(proposal.key, status, proposal, prefix, ep, diff))
+        items[-1]["_record"] = found[0] if found else (records_by_endpoint.get(ep.id) if ep is not None else None)
     for key, (_, ep) in recorded.items():
-        if key not in seen:
+        if key not in seen and ep.id not in matched:
             items.append(
                 {
                     "key": key,
@@ -210,6 +220,7 @@ def _plan(conversion: Conversion, conn: Connection | None, prefix: str) -> list[
                     "diff": [],
                     "_proposal": None,
                     "_endpoint": ep,
+                    "_record": None,
                 }
             )
     return items
@@ -277,12 +288,18 @@ def _apply(
         if conn is None:
             assert new_connection is not None
             conn = connections_service.stage_create_connection(actor, new_connection)
+        new_records: list[ImportedOperation] = []
         for item in selected:
             try:
-                _apply_item(actor, conn, item, taken)
+                record = _apply_item(actor, conn, item, taken)
             except ValidationError as exc:
                 exc.message = f"{item['key']} ({item['exposed_name']}): {exc.message}"
                 raise
+            if record is not None:
+                new_records.append(record)
+        # The new endpoints first (one flush for the batch), then the rows that point at them.
+        db.session.flush()
+        db.session.add_all(new_records)
         admin_audit.record(
             actor,
             "openapi.import",
@@ -297,25 +314,24 @@ def _apply(
     return conn
 
 
-def _apply_item(actor: str, conn: Connection, item: dict[str, Any], taken: dict[str, str]) -> None:
+def _apply_item(actor: str, conn: Connection, item: dict[str, Any], taken: dict[str, str]) -> ImportedOperation | None:
+    """Stage one approved item; a new source row to add once the endpoints are written, or None."""
     proposal: Proposal | None = item["_proposal"]
     ep: Endpoint | None = item["_endpoint"]
     if item["status"] == "removed":
         assert ep is not None
-        endpoints.stage_delete_endpoint(actor, ep, taken)
-        return
+        endpoints.stage_delete_endpoint(actor, ep, taken)  # its source row goes with it (ON DELETE CASCADE)
+        return None
     assert proposal is not None
     if ep is None:
         ep = endpoints.stage_create_endpoint(actor, conn, proposal.definition(), taken)
     else:
         endpoints.stage_update_endpoint(actor, ep, proposal.definition(), taken)
-    record = db.session.get(ImportedOperation, ep.id)
+    record: ImportedOperation | None = item["_record"]
     if record is None:
-        db.session.add(
-            ImportedOperation(
-                endpoint_id=ep.id, connection_id=conn.id, operation_key=proposal.key, fingerprint=proposal.fingerprint
-            )
+        return ImportedOperation(
+            endpoint_id=ep.id, connection_id=conn.id, operation_key=proposal.key, fingerprint=proposal.fingerprint
         )
-    else:
-        record.operation_key = proposal.key
-        record.fingerprint = proposal.fingerprint
+    record.operation_key = proposal.key
+    record.fingerprint = proposal.fingerprint
+    return None

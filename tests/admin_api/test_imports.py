@@ -142,6 +142,12 @@ def test_a_reimport_shows_a_field_diff_and_applies_only_what_is_approved(app, ap
     assert again["GET /pet/{petId}"]["status"] == "unchanged"
     assert again["GET /user/login"]["status"] == "changed"
 
+    # An approved removal deletes the tool and what the import remembered of it.
+    removed = _import(api, admin, spec=changed, prefix="pet_", approve=["GET /store/inventory"]).json
+    assert removed["applied"] == ["GET /store/inventory"]
+    assert _count(app, Endpoint) == 17 and _count(app, ImportedOperation) == 17
+    assert "GET /store/inventory" not in _by_key(_import(api, admin, spec=changed, prefix="pet_", dry_run=True).json)
+
 
 def test_a_bundle_resolves_references_between_its_files(api, admin):
     main = {

@@ -183,18 +183,25 @@ def test_a_bundle_resolves_references_between_its_files(api, admin):
     assert api_plan["items"][0]["tool_name"] == "add_thing"
 
 
-def test_a_url_is_fetched_once_through_the_egress_policy(app, api, admin):
-    body = json.dumps(PETSTORE_30).encode()
-    hits = []
+@pytest.fixture
+def spec_server():
+    """A real HTTP server on 127.0.0.1 serving the Petstore (or a redirect), recording each request's path."""
+    served = {"body": json.dumps(PETSTORE_30).encode(), "redirect": None, "hits": []}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            hits.append(self.path)
+            served["hits"].append(self.path)
+            if served["redirect"]:
+                self.send_response(302)
+                self.send_header("Location", served["redirect"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(served["body"])))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(served["body"])
 
         def log_message(self, *args):
             pass
@@ -202,22 +209,44 @@ def test_a_url_is_fetched_once_through_the_egress_policy(app, api, admin):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    served["url"] = f"http://127.0.0.1:{server.server_address[1]}/openapi.json"
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/openapi.json"
-        plan = _import(api, admin, url=url, prefix="pet_", dry_run=True)
-        assert plan.status_code == 200, plan.json
-        assert plan.json["source"]["url"] == url and plan.json["counts"]["added"] == 18
-        assert hits == ["/openapi.json"]
-        app.config["EGRESS_ALLOWLIST"] = "10.0.0.0/8"
-        refused = _import(api, admin, url=url, prefix="pet_", dry_run=True)
-        assert refused.status_code == 400
-        assert refused.json["message"].startswith("url is refused by the egress policy")
-        assert "not in EGRESS_ALLOWLIST" in refused.json["message"]
-        assert hits == ["/openapi.json"]
+        yield served
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_a_url_is_fetched_once_through_the_egress_policy(app, api, admin, spec_server):
+    url = spec_server["url"]
+    plan = _import(api, admin, url=url, prefix="pet_", dry_run=True)
+    assert plan.status_code == 200, plan.json
+    assert plan.json["source"]["url"] == url and plan.json["counts"]["added"] == 18
+    assert spec_server["hits"] == ["/openapi.json"]
+    app.config["EGRESS_ALLOWLIST"] = "10.0.0.0/8"
+    refused = _import(api, admin, url=url, prefix="pet_", dry_run=True)
+    assert refused.status_code == 400
+    assert refused.json["message"].startswith("url is refused by the egress policy")
+    assert "not in EGRESS_ALLOWLIST" in refused.json["message"]
+    assert spec_server["hits"] == ["/openapi.json"]  # refused before any connection
+
+
+def test_a_redirect_to_a_refused_address_is_refused_too(api, admin, spec_server):
+    spec_server["redirect"] = "http://169.254.169.254/latest/meta-data/"
+    refused = _import(api, admin, url=spec_server["url"], prefix="pet_", dry_run=True)
+    assert refused.status_code == 400
+    assert "refused by the egress policy" in refused.json["message"]
+    assert "cloud metadata" in refused.json["message"]
+
+
+def test_a_url_answering_more_than_the_cap_is_refused(api, admin, spec_server, monkeypatch):
+    from janus.services import openapi_documents
+
+    monkeypatch.setattr(openapi_documents, "MAX_SPEC_BYTES", 4096)
+    refused = _import(api, admin, url=spec_server["url"], prefix="pet_", dry_run=True)
+    assert refused.status_code == 400
+    assert refused.json["message"] == "url sent more than 0 MiB"
 
 
 @pytest.mark.parametrize(

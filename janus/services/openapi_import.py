@@ -44,12 +44,23 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError(
             f"connection {conn.name!r} has the prefix {conn.prefix!r}, not {request['prefix']!r}", field="prefix"
         )
+    if conn is not None and request["base_url"] and request["base_url"] != conn.base_url:
+        raise ValidationError(
+            f"connection {conn.name!r} calls {conn.base_url}; change its base URL on the connection, "
+            "not through an import",
+            field="base_url",
+        )
     conversion = convert(bundle, prefix, request["base_url"])
     new_connection = None
     if conn is None:
         new_connection = _new_connection(request, conversion)
     items = _plan(conversion, conn, prefix)
     approve = set(request["approve"]) if request["approve"] is not None else None
+    unknown = sorted(approve - {i["key"] for i in items}) if approve is not None else []
+    if unknown:  # a preview of another description (or a typo): apply nothing rather than a guess
+        raise ValidationError(
+            f"approve names operations that are not in this plan: {', '.join(unknown[:5])}", field="approve"
+        )
     for item in items:
         item["selected"] = (
             item["status"] in ("added", "changed", "removed")

@@ -149,6 +149,17 @@ def test_a_reimport_shows_a_field_diff_and_applies_only_what_is_approved(app, ap
     assert "GET /store/inventory" not in _by_key(_import(api, admin, spec=changed, prefix="pet_", dry_run=True).json)
 
 
+def test_a_reimport_refuses_an_unknown_approval_and_another_base_url(app, api, admin):
+    assert _import(api, admin, spec=PETSTORE_30, prefix="pet_", include=["pet"]).status_code == 200
+    stale = _import(api, admin, spec=PETSTORE_30, prefix="pet_", approve=["GET /nowhere"])
+    assert stale.status_code == 400
+    assert stale.json["message"] == "approve names operations that are not in this plan: GET /nowhere"
+    moved = _import(api, admin, spec=PETSTORE_30, prefix="pet_", base_url="https://elsewhere.example.test")
+    assert moved.status_code == 400
+    assert "change its base URL on the connection, not through an import" in moved.json["message"]
+    assert _count(app, Endpoint) == 6
+
+
 def test_a_bundle_resolves_references_between_its_files(api, admin):
     main = {
         "openapi": "3.0.3",

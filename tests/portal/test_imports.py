@@ -59,6 +59,26 @@ def test_upload_preview_then_apply_only_the_ticked_operations(admin):
     assert "Applied 2 change(s) to Swagger Petstore." in admin.get("/tools").get_data(as_text=True)
 
 
+def test_a_description_of_megabytes_goes_through_preview_and_apply(admin):
+    # The previewed text goes back with the apply as a form field: a large description must fit through.
+    padded = PETSTORE + b"\nx-padding: " + b"x" * 1_100_000 + b"\n"  # an extension: ignored, but carried
+    assert len(padded) > 1_000_000
+    page = admin.client.post(
+        URL,
+        data={"csrf_token": admin.csrf, "prefix": "pet_", "file": (io.BytesIO(padded), "big.yaml")},
+        content_type="multipart/form-data",
+    )
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    spec_text = html.unescape(
+        re.search(r'<textarea name="spec_text"[^>]*>(.*?)</textarea>', page.get_data(as_text=True), re.S).group(1)
+    )
+    reply = admin.post(
+        URL, {"action": "apply", "spec_text": spec_text, "prefix": "pet_", "approve": ["GET /user/logout"]}
+    )
+    assert reply.status_code == 303
+    assert _tools(admin.app) == ["logout_user"]
+
+
 def test_bad_input_is_shown_next_to_its_field(admin):
     reply = admin.post(URL, {"action": "preview", "prefix": "pet_"})
     assert reply.status_code == 422

@@ -12,6 +12,7 @@ from janus.admin_api import (  # noqa: F401  (each module adds its resource's ro
     auth,
     connections,
     endpoints,
+    imports,
     status,
     tokens,
     users,

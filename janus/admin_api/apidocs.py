@@ -22,6 +22,7 @@ from flask import Blueprint, Response, render_template
 from janus.schemas import auth as auth_schema
 from janus.schemas import connection as connection_schema
 from janus.schemas import endpoint as endpoint_schema
+from janus.schemas import openapi_import as import_schema
 from janus.schemas import token as token_schema
 from janus.schemas import user as user_schema
 from janus.schemas import vault as vault_schema
@@ -226,6 +227,27 @@ def _paths() -> dict[str, Any]:
                 ok=("201", "Endpoint", "Created."),
                 errors=("400", "403", "409"),
                 location=True,
+            ),
+        },
+        "/api/v1/import/openapi": {
+            "post": _op(
+                "import_openapi",
+                "endpoints",
+                "Import an OpenAPI description",
+                body="OpenApiImport",
+                ok=(
+                    "200",
+                    "OpenApiImportResult",
+                    "The plan: added, changed, removed, unchanged and skipped operations, "
+                    "and what was applied (nothing with dry_run).",
+                ),
+                errors=("403", "404", "409"),
+                description=(
+                    "One endpoint per operation of an OpenAPI 3.0/3.1 or Swagger 2.0 description (JSON or YAML): "
+                    "`spec` (its text or object), `files` (a bundle; `$ref` between them) or `url` (fetched once "
+                    "through the egress policy). A re-import shows a field-by-field diff and applies only what "
+                    "`approve` lists (default: every change matching include/exclude); up to 32 MiB."
+                ),
             ),
         },
         "/api/v1/endpoints/{endpoint_id}": {
@@ -545,6 +567,9 @@ def _models() -> dict[str, Any]:
         endpoint_schema.EndpointCreate,
         endpoint_schema.EndpointUpdate,
         endpoint_schema.Endpoint,
+        import_schema.OpenApiImport,
+        import_schema.OpenApiImportItem,
+        import_schema.OpenApiImportResult,
         token_schema.TokenCreate,
         token_schema.TokenUpdate,
         token_schema.Token,

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from janus.cli.mcp_cli_catalog import emit_json, json_flag, note, read_secret, register
+from janus.cli.mcp_cli_import import register as register_import
 from janus.cli.mcp_cli_render import (
     VERIFY_RULE,
     VERIFY_STEPS,
@@ -109,6 +110,7 @@ def mcp_cli(ctx: click.Context, addr, token, insecure, json_output, cacert, cert
 
 register(mcp_cli)
 mcp_cli.add_command(user_group)
+register_import(mcp_cli)
 
 
 # -- session ---------------------------------------------------------------------

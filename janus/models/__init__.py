@@ -2,6 +2,7 @@
 
 from janus.models.audit import AdminAuditLog, ToolCallLog
 from janus.models.catalog import Connection, Endpoint
+from janus.models.imports import ImportedOperation
 from janus.models.sessions import McpSession, PortalSession
 from janus.models.state import CATALOG_COUNTER, ChangeCounter, track_catalog_changes
 from janus.models.tokens import ClientToken, KeyCheck, User
@@ -9,7 +10,7 @@ from janus.models.tokens import ClientToken, KeyCheck, User
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0008_token_rate_limits"
+SCHEMA_REVISION = "0012_openapi_imports"
 
 __all__ = [
     "AdminAuditLog",
@@ -18,6 +19,7 @@ __all__ = [
     "ClientToken",
     "Connection",
     "Endpoint",
+    "ImportedOperation",
     "KeyCheck",
     "McpSession",
     "PortalSession",

@@ -18,6 +18,7 @@ from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
     connections,
     dashboard,
     guides,
+    imports,
     openapi,
     sso,
     telemetry,

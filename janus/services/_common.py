@@ -51,10 +51,19 @@ def change(conflict_message: str = "the change conflicts with existing data") ->
 def create_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict], conflict: str) -> dict[str, Any]:
     """Insert a row and its `<kind>.create` audit row in one transaction; return its view."""
     with change(conflict):
-        db.session.add(row)
-        db.session.flush()
-        admin_audit.record(actor, f"{kind}.create", kind, row.id, after=view(row))
+        stage_create(actor, kind, row, view)
     return view(row)
+
+
+def stage_create(actor: str, kind: str, row: Any, view: Callable[[Any], dict], *, flush: bool = True) -> None:
+    """create_row's work inside a transaction the caller commits (one `change()` for many rows).
+
+    flush=False is for a batch: the row must carry its id and timestamps already, and is written with
+    the others at the commit (one flush for a thousand rows instead of one each)."""
+    db.session.add(row)
+    if flush:
+        db.session.flush()
+    admin_audit.record(actor, f"{kind}.create", kind, row.id, after=view(row))
 
 
 def update_row(
@@ -67,20 +76,32 @@ def update_row(
     **extra: Any,
 ) -> dict[str, Any]:
     """Apply already validated changes with a `<kind>.update` audit row (before → after)."""
-    before = view(row)
     with change(conflict):
-        for key, value in changes.items():
-            setattr(row, key, value)
-        db.session.flush()
-        admin_audit.record(actor, f"{kind}.update", kind, row.id, before=before, after=view(row), **extra)
+        stage_update(actor, kind, row, changes, view, **extra)
     return view(row)
 
 
+def stage_update(
+    actor: str, kind: str, row: Any, changes: dict[str, Any], view: Callable[[Any], dict], **extra: Any
+) -> None:
+    """update_row's work inside a transaction the caller commits."""
+    before = view(row)
+    for key, value in changes.items():
+        setattr(row, key, value)
+    db.session.flush()
+    admin_audit.record(actor, f"{kind}.update", kind, row.id, before=before, after=view(row), **extra)
+
+
 def delete_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict]) -> None:
-    before, row_id = view(row), row.id
     with change():
-        db.session.delete(row)
-        admin_audit.record(actor, f"{kind}.delete", kind, row_id, before=before)
+        stage_delete(actor, kind, row, view)
+
+
+def stage_delete(actor: str, kind: str, row: Any, view: Callable[[Any], dict]) -> None:
+    """delete_row's work inside a transaction the caller commits."""
+    before, row_id = view(row), row.id
+    db.session.delete(row)
+    admin_audit.record(actor, f"{kind}.delete", kind, row_id, before=before)
 
 
 def _refresh_catalog() -> None:

@@ -13,7 +13,17 @@ from janus.extensions import db
 from janus.gateway.egress import EgressPolicy
 from janus.models import Connection, Endpoint
 from janus.schemas.connection import ConnectionCreate, ConnectionUpdate, check_prefix
-from janus.services._common import FieldErrors, checked, create_row, delete_row, iso, update_row, valid_id, validated
+from janus.services._common import (
+    FieldErrors,
+    checked,
+    create_row,
+    delete_row,
+    iso,
+    stage_create,
+    update_row,
+    valid_id,
+    validated,
+)
 from janus.services.errors import Conflict, NotFound, ValidationError
 
 # The writable fields: the schema's (janus.schemas.connection), so a new one needs no edit here.
@@ -57,6 +67,20 @@ def default_prefix(name: str) -> str:
 
 
 def create_connection(actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    fields = _create_fields(data)
+    return create_row(
+        actor, "connection", Connection(**fields), view, f"a connection named {fields['name']!r} already exists"
+    )
+
+
+def stage_create_connection(actor: str, data: dict[str, Any]) -> Connection:
+    """create_connection's checks and audit row inside the caller's transaction (the OpenAPI import's)."""
+    row = Connection(**_create_fields(data))
+    stage_create(actor, "connection", row, lambda c: view(c, 0))
+    return row
+
+
+def _create_fields(data: dict[str, Any]) -> dict[str, Any]:
     check = FieldErrors()
     fields = check.take(validated, ConnectionCreate, data) or {}
     if fields and not fields["prefix"]:
@@ -67,9 +91,7 @@ def create_connection(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     _check_secret_ref(fields["auth_type"], fields["auth_secret_ref"])
     _check_unique_name(fields["name"], None)
     _check_prefix_clash(fields["prefix"], None)
-    return create_row(
-        actor, "connection", Connection(**fields), view, f"a connection named {fields['name']!r} already exists"
-    )
+    return fields
 
 
 def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> dict[str, Any]:

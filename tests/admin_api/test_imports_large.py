@@ -1,0 +1,74 @@
+"""A large real description, not written by us: GitHub's REST API (npm @octokit/openapi, ~13 MB of JSON, 1,000+
+operations; scripts/install-openapi-fixtures installs it). Uploaded through the admin API: a dry-run of all of it,
+then a selection applied, then planned again (all unchanged); the times are printed (`pytest -s`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from janus.schemas.endpoint import check_input_schema
+from janus.services.openapi_convert import convert
+from janus.services.openapi_documents import bundle_from_texts
+from tests.conftest import IN_CI
+
+GITHUB = (
+    Path(__file__).resolve().parents[2]
+    / "tools/openapi-fixtures/node_modules/@octokit/openapi/generated/api.github.com.json"
+)
+URL = "/api/v1/import/openapi"
+
+
+@pytest.fixture(scope="module")
+def github_text() -> str:
+    if not GITHUB.is_file():
+        message = f"{GITHUB} is missing: run scripts/install-openapi-fixtures (scripts/test does)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return GITHUB.read_text()
+
+
+def test_every_converted_github_operation_is_an_endpoint_the_service_accepts(github_text):
+    conversion = convert(bundle_from_texts({"api.github.com.json": github_text}), "gh_")
+    assert len(conversion.proposals) > 1000
+    assert conversion.base_url == "https://api.github.com"
+    names = [p.tool_name for p in conversion.proposals]
+    assert len(set(names)) == len(names) and max(len("gh_" + n) for n in names) <= 64
+    for proposal in conversion.proposals:
+        check_input_schema(proposal.input_schema)
+    # Every operation is accounted for: a tool or skipped with a reason.
+    spec = json.loads(github_text)
+    operations = sum(
+        1
+        for item in spec["paths"].values()
+        for m in item
+        if m in {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+    )
+    assert len(conversion.proposals) + len(conversion.skipped) == operations
+    assert all(s.reason for s in conversion.skipped)
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_github_dry_run_of_all_and_apply_of_a_selection_take_seconds(api, admin, github_text):
+    started = time.perf_counter()
+    plan = api.post(URL, headers=admin, json={"spec": github_text, "prefix": "gh_", "dry_run": True})
+    dry_run = time.perf_counter() - started
+    assert plan.status_code == 200, plan.json
+    assert plan.json["counts"]["added"] > 1000 and plan.json["connection"]["base_url"] == "https://api.github.com"
+    started = time.perf_counter()
+    applied = api.post(URL, headers=admin, json={"spec": github_text, "prefix": "gh_", "include": ["issues"]})
+    apply = time.perf_counter() - started
+    assert applied.status_code == 200, applied.json
+    count = len(applied.json["applied"])
+    assert count > 50
+    assert len(api.get("/api/v1/endpoints", headers=admin).json["items"]) == count
+    started = time.perf_counter()
+    again = api.post(URL, headers=admin, json={"spec": github_text, "prefix": "gh_", "dry_run": True}).json
+    assert again["counts"]["unchanged"] == count
+    replan = time.perf_counter() - started
+    # Reported, not asserted (no timing thresholds in tests): `pytest -s` shows them.
+    print(f"github: dry-run of all {dry_run:.2f}s; apply of {count} tools {apply:.2f}s; re-plan {replan:.2f}s")

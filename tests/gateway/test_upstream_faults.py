@@ -7,6 +7,7 @@ while the upstream was still sending (its drip would run for many times the time
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -71,6 +72,26 @@ def test_a_well_behaved_upstream_keeps_one_connection_across_calls_under_the_dea
         answers = [_call(executor, upstream, item, timeout=1).result["structuredContent"] for item in "abc"]
     assert answers == [{"path": "/items/a"}, {"path": "/items/b"}, {"path": "/items/c"}]
     assert [r.connection for r in upstream.requests] == [0, 0, 0]
+
+
+def test_a_retry_after_a_refused_oauth_token_gets_only_what_is_left_of_the_calls_budget():
+    # Each API answer comes after 1.4 s, within a 2 s budget on its own but not twice over.
+    def respond(exchange):
+        if exchange.request.path == "/oauth/token":
+            exchange.send(complete(b'{"access_token": "AT-' + str(len(upstream.requests)).encode() + b'"}'))
+            return
+        if exchange.pause(1.4):
+            first = sum(r.path != "/oauth/token" for r in upstream.requests) == 1
+            exchange.send(complete(b'{"error": "invalid_token"}', status=401) if first else complete(b"{}"))
+
+    with FaultyUpstream(respond) as upstream:
+        secret = json.dumps({"token_url": upstream.url + "/oauth/token", "client_id": "c", "client_secret": "s"})
+        tool = make_tool(upstream.url, auth_type="oauth2_client_credentials", secret_ref="ref", timeout=2)
+        with Executor(get_secret={"ref": secret}.__getitem__) as ex, pytest.raises(UpstreamError) as caught:
+            ex.execute(tool, {"id": "1"})
+        assert str(caught.value) == "Upstream 'Billing' timed out after 2s"
+        paths = [r.path for r in upstream.requests]
+    assert paths == ["/oauth/token", "/items/1", "/oauth/token", "/items/1"]  # the retry was sent
 
 
 # -- a connection that failed is never reused ------------------------------------------------------------
@@ -200,3 +221,96 @@ def test_error_texts_never_quote_the_upstream_url_or_its_query(executor):
             executor.execute(tool, {"id": "1"})
     assert "query-secret-value" not in str(caught.value) and "127.0.0.1" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+# -- under gunicorn+gevent, through a real gateway: what the client gets and what is audited ----------------
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    from tests.support.catalog import add_connection, add_endpoint
+    from tests.support.http_gateway import WEATHER, start_http_gateway, stop_http_gateway
+    from tests.support.http_streams import wait_listed_everywhere
+
+    upstreams = {
+        "dripping": FaultyUpstream(slow_headers(interval=0.2)),
+        "cut": FaultyUpstream(cut_headers(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")),
+        "garbled": FaultyUpstream(fixed(complete(b'{"balance": 10, "currency": '))),
+    }
+    gateway = start_http_gateway(tmp_path_factory.mktemp("faults"))
+    try:
+        for name, upstream in upstreams.items():
+            conn = add_connection(gateway.app, name.title(), upstream.url, f"weather_{name}_", timeout_seconds=1)
+            add_endpoint(gateway.app, conn, "report", "/report")
+        names = {f"weather_{name}_report" for name in upstreams}
+        wait_listed_everywhere(gateway.url, WEATHER, lambda tools: names <= set(tools), "the faulty tools everywhere")
+        yield gateway, upstreams
+    finally:
+        stop_http_gateway(gateway)
+        for upstream in upstreams.values():
+            upstream.stop()
+
+
+def _call_over_http(gateway, tool: str) -> dict:
+    import json
+
+    import requests
+
+    from tests.support.http_gateway import initialize, mcp_headers
+
+    session = initialize(gateway.url)
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
+    headers = mcp_headers(**{"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"})
+    response = requests.post(gateway.url + "/mcp", data=json.dumps(body), headers=headers, timeout=60)
+    assert response.status_code == 200
+    return response.json()
+
+
+def _audit_row(gateway, tool: str):
+    from sqlalchemy import select
+
+    from janus.extensions import db
+    from janus.models import ToolCallLog
+
+    def row():
+        with gateway.app.app_context():
+            found = db.session.scalars(select(ToolCallLog).where(ToolCallLog.tool_name == tool)).all()
+            return found[-1] if found else None
+
+    return wait_for(row, what=f"the audit row of {tool} (written in batches)")
+
+
+def test_under_gevent_dripped_headers_end_the_call_at_its_deadline_and_are_audited(gateway):
+    gw, upstreams = gateway
+    answer = _call_over_http(gw, "weather_dripping_report")
+    assert answer["error"] == {"code": -32603, "message": "Upstream 'Dripping' timed out after 1s"}
+    row = _audit_row(gw, "weather_dripping_report")
+    assert (row.status, row.http_status, row.error_message) == (
+        "failure",
+        None,
+        "Upstream 'Dripping' timed out after 1s",
+    )
+    wait_for(lambda: (0, "stopped") in upstreams["dripping"].events, what="the upstream to see the connection closed")
+    assert (0, "sent it all") not in upstreams["dripping"].events
+
+
+def test_under_gevent_cut_headers_are_a_protocol_error_and_are_audited(gateway):
+    gw, _ = gateway
+    answer = _call_over_http(gw, "weather_cut_report")
+    message = "Upstream 'Cut' closed the connection before completing its response headers"
+    assert answer["error"] == {"code": -32603, "message": message}
+    row = _audit_row(gw, "weather_cut_report")
+    assert (row.status, row.http_status, row.error_message) == ("failure", None, message)
+
+
+def test_under_gevent_invalid_json_is_an_error_result_and_audited_as_a_failure(gateway):
+    gw, _ = gateway
+    result = _call_over_http(gw, "weather_garbled_report")["result"]
+    assert result["isError"] is True
+    assert "is not valid JSON (Expecting value at line 1 column 29)" in result["content"][0]["text"]
+    row = _audit_row(gw, "weather_garbled_report")
+    assert (row.status, row.http_status, row.error_message) == (
+        "failure",
+        200,
+        "HTTP 200 with a body that is not valid JSON",
+    )

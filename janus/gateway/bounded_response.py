@@ -2,15 +2,17 @@
 
 A socket timeout bounds one read, and every byte that arrives starts it again: an upstream that sends its
 status line, headers or body a byte a second holds a call for as long as it likes. So each response reads
-its socket through `_DeadlineIO`, which waits at most until the call's deadline (set by the executor with
-`deadline_set` around the request): min(the read timeout, the time left). Past the deadline a read raises
-`DeadlinePassed`, a TimeoutError like a socket timeout, which urllib3 reports as a read timeout and, like
-any failed exchange, answers by closing the connection. It costs a clock read and a `settimeout` per read,
-in green threads (gevent's sockets) and plain threads alike.
+its socket through `_ResponseIO`, whose every read waits at most until the call's deadline (set by the
+executor with `deadline_set` around the request): min(the read timeout, the time left, give or take SLACK).
+Past the deadline a read raises `DeadlinePassed`, a TimeoutError like a socket timeout, which urllib3
+reports as a read timeout and, like any failed exchange, answers by closing the connection. It works the
+same on gevent's sockets (gunicorn workers) and the standard library's (stdio, threads). A prompt exchange
+pays a clock read per read and no system call; a slow one a `settimeout` per read (bench/bounded_response_cost.py).
 
 http.client takes an end of stream inside the header block for the end of the headers, so an upstream that
-hangs up mid-headers looks like a complete response with an empty body. `BoundedResponse.begin` watches the
-header lines and raises `HeadersCut` unless the block ended with its blank line.
+hangs up mid-headers looks like a complete response with an empty body. Reading the headers never reads past
+their blank line, so a reader that met the end of the stream while they were read was cut off: then
+`BoundedResponse.begin` raises `HeadersCut`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import io
 import socket
 import time
 from typing import Any
+
+SLACK = 0.05  # how far past the deadline a read may end, so that a prompt exchange never pays a settimeout
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("janus_upstream_deadline", default=None)
 
@@ -42,85 +46,85 @@ def deadline_reset(token: contextvars.Token[float | None]) -> None:
     _deadline.reset(token)
 
 
-class _DeadlineIO(socket.SocketIO):
-    """A socket's reader whose every read ends by the deadline, however slowly the bytes arrive."""
+class _ResponseIO(socket.SocketIO):
+    """A socket's reader for one response: every read ends by the deadline however slowly bytes arrive,
+    and it remembers whether it met the end of the stream."""
 
-    def __init__(self, sock: Any, deadline: float) -> None:
+    ended = False  # a read returned end of stream
+
+    def __init__(self, sock: Any, deadline: float | None) -> None:
         super().__init__(sock, "r")
         self._socket = sock
         self._deadline = deadline
         self._read_timeout: float | None = sock.gettimeout()  # urllib3 set it just before the response began
 
     def readinto(self, b: Any) -> int | None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            self._timeout_occurred = True  # as after a socket timeout: this reader is spent
-            raise DeadlinePassed("the call's deadline passed while the upstream was sending")
-        if self._read_timeout is None or left < self._read_timeout:
-            self._socket.settimeout(left)
-        return super().readinto(b)
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                self._timeout_occurred = True  # as after a socket timeout: this reader is spent
+                raise DeadlinePassed("the call's deadline passed while the upstream was sending")
+            # Shortened only when the read timeout would overrun the deadline by more than SLACK: in a call
+            # that is going well that is never, and settimeout is a system call or two.
+            if self._read_timeout is None or left < self._read_timeout - SLACK:
+                self._socket.settimeout(left)
+                try:
+                    count = super().readinto(b)
+                except TimeoutError:
+                    raise DeadlinePassed("the call's deadline passed while the upstream was sending") from None
+                if count == 0:
+                    self.ended = True
+                return count
+        count = super().readinto(b)
+        if count == 0:
+            self.ended = True
+        return count
 
 
-class _DeadlineSocket:
+class _ReaderSocket:
     """What http.client.HTTPResponse is given as its socket: it only asks it for a reader."""
 
-    __slots__ = ("_deadline", "_sock")
+    __slots__ = ("_deadline", "_sock", "raw")
 
-    def __init__(self, sock: Any, deadline: float) -> None:
+    def __init__(self, sock: Any, deadline: float | None) -> None:
         self._sock = sock
         self._deadline = deadline
+        self.raw: _ResponseIO | None = None
 
     def makefile(self, mode: str) -> io.BufferedReader[Any]:
-        reader = io.BufferedReader(_DeadlineIO(self._sock, self._deadline), io.DEFAULT_BUFFER_SIZE)
+        self.raw = _ResponseIO(self._sock, self._deadline)
+        reader = io.BufferedReader(self.raw, io.DEFAULT_BUFFER_SIZE)
         self._sock._io_refs += 1  # as socket.makefile does: the socket closes only once its readers have
         return reader
 
 
-class _HeaderLines:
-    """The response's reader while its status line and headers are read: remembers the last line."""
-
-    __slots__ = ("fp", "last")
-
-    def __init__(self, fp: Any) -> None:
-        self.fp = fp
-        self.last = b""
-
-    def readline(self, limit: int = -1) -> bytes:
-        line: bytes = self.fp.readline(limit)
-        self.last = line
-        return line
-
-    def close(self) -> None:
-        self.fp.close()
-
-
 class BoundedResponse(http.client.HTTPResponse):
+    _raw: _ResponseIO | None = None
+
     def __init__(self, sock: Any, debuglevel: int = 0, method: str | None = None, url: str | None = None) -> None:
-        deadline = _deadline.get()
         # Real sockets only (the standard library's or gevent's, both counting their readers); anything else
-        # (urllib3's TLS-in-TLS transport) reads as http.client would.
-        if deadline is not None and hasattr(sock, "_io_refs"):
-            sock = _DeadlineSocket(sock, deadline)
-        super().__init__(sock, debuglevel, method, url)
+        # (urllib3's TLS-in-TLS transport) reads as http.client would, without a deadline or the header check.
+        if hasattr(sock, "_io_refs"):
+            sock = _ReaderSocket(sock, _deadline.get())
+            super().__init__(sock, debuglevel, method, url)
+            self._raw = sock.raw
+        else:
+            super().__init__(sock, debuglevel, method, url)
 
     def begin(self) -> None:
         if self.headers is not None:
             return
-        fp = self.fp
-        lines = _HeaderLines(fp)
-        self.fp = lines  # http.client only calls readline (and close) while it begins
+        # Reading the status line and headers stops at their blank line: a reader that met the end of the
+        # stream while they were read was cut off before it (or before any line at all).
         try:
             super().begin()
         except http.client.LineTooLong:
             raise
         except http.client.HTTPException as exc:
-            if not lines.last.endswith(b"\n"):  # a line cut by the end of the stream, or no line at all
+            if self._raw is not None and self._raw.ended:
                 raise HeadersCut("the upstream closed the connection before completing its response headers") from exc
             raise
-        finally:
-            if self.fp is lines:  # http.client drops fp when it closes the response itself
-                self.fp = fp
-        if lines.last not in (b"\r\n", b"\n"):
+        if self._raw is not None and self._raw.ended:
             self.close()
             raise HeadersCut("the upstream closed the connection before completing its response headers")
 
@@ -133,10 +137,13 @@ class BoundedConnection:
     timeout: Any
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
-        if self.sock is not None:
+        sock = self.sock
+        if sock is not None and isinstance(self.timeout, float):
             # A kept-alive socket keeps the last read's timeout, which the deadline may have shortened to
-            # almost nothing: the next request is sent under the connection's own, as on a new socket.
-            self.sock.settimeout(self.timeout)
+            # almost nothing: the next request is not sent under less than the connection's own.
+            current = sock.gettimeout()
+            if current is not None and current < self.timeout:
+                sock.settimeout(self.timeout)
         return super().request(*args, **kwargs)  # type: ignore[misc]  # a mixin: urllib3's connection follows it
 
 

@@ -8,12 +8,14 @@ while the upstream was still sending (its drip would run for many times the time
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 
 import pytest
 
 from janus.gateway.executor import Executor, UpstreamError
 from tests.gateway.conftest import make_tool
+from tests.support.certificates import Authority
 from tests.support.faulty_upstream import (
     FaultyUpstream,
     complete,
@@ -92,6 +94,28 @@ def test_a_retry_after_a_refused_oauth_token_gets_only_what_is_left_of_the_calls
         assert str(caught.value) == "Upstream 'Billing' timed out after 2s"
         paths = [r.path for r in upstream.requests]
     assert paths == ["/oauth/token", "/items/1", "/oauth/token", "/items/1"]  # the retry was sent
+
+
+@pytest.fixture
+def tls(tmp_path, monkeypatch) -> ssl.SSLContext:
+    """A server context for an HTTPS upstream whose CA the executor trusts (REQUESTS_CA_BUNDLE)."""
+    authority = Authority(tmp_path, "upstream")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*authority.server().pair)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.cert))
+    return context
+
+
+def test_over_tls_the_deadline_holds_and_a_sound_upstream_keeps_its_connection(executor, tls):
+    with FaultyUpstream(echo_path, tls=tls) as upstream:
+        answers = [_call(executor, upstream, item).result["structuredContent"] for item in "ab"]
+        assert answers == [{"path": "/items/a"}, {"path": "/items/b"}]
+        assert [r.connection for r in upstream.requests] == [0, 0]
+    with FaultyUpstream(slow_headers(interval=0.2), tls=tls) as upstream:
+        with pytest.raises(UpstreamError) as caught:
+            _call(executor, upstream, timeout=1)
+        assert str(caught.value) == "Upstream 'Billing' timed out after 1s"
+        wait_for(lambda: (0, "stopped") in upstream.events, what="the upstream to see the connection closed")
 
 
 # -- a connection that failed is never reused ------------------------------------------------------------

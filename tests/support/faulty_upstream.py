@@ -13,6 +13,7 @@ The server records what it saw (`requests`, `hung_up`) for tests to assert on.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -71,7 +72,7 @@ class Exchange:
 
     def hung_up_within(self, seconds: float) -> bool:
         """Wait up to `seconds` for the client to close the connection (True); False when it sends more, the
-        time passes or the server stops. Nothing is consumed."""
+        time passes or the server stops. Nothing is consumed. Plain HTTP only (TLS cannot peek)."""
         ends = time.monotonic() + seconds
         try:
             self.sock.settimeout(0.1)
@@ -130,9 +131,11 @@ def echo_path(exchange: Exchange) -> None:
 
 @dataclass
 class FaultyUpstream:
-    """Serves `respond` on 127.0.0.1 (an ephemeral port) until `stop()`; use as a context manager."""
+    """Serves `respond` on 127.0.0.1 (an ephemeral port) until `stop()`; use as a context manager.
+    With `tls` (a server context), over HTTPS: every fault then happens inside the TLS stream."""
 
     respond: Scenario
+    tls: ssl.SSLContext | None = None
     requests: list[Request] = field(default_factory=list)
     hung_up: list[int] = field(default_factory=list)  # connections the client closed (seen as EOF or reset)
     events: list[tuple[int, str]] = field(default_factory=list)  # (connection, what): see Exchange.note
@@ -150,7 +153,7 @@ class FaultyUpstream:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> FaultyUpstream:
         return self
@@ -194,6 +197,15 @@ class FaultyUpstream:
             self._spawn(self._serve, sock, number)
 
     def _serve(self, sock: socket.socket, number: int) -> None:
+        if self.tls is not None:
+            try:
+                sock.settimeout(10)
+                sock = self.tls.wrap_socket(sock, server_side=True)  # the handshake, bounded by the timeout
+            except OSError:
+                self.hung_up.append(number)
+                return
+            with self._lock:
+                self._socks.append(sock)  # closed at stop; the plain socket it wraps is detached
         buffer = b""
         index = 0
         while not self._stopping.is_set():

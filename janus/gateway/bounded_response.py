@@ -18,6 +18,7 @@ their blank line, so a reader that met the end of the stream while they were rea
 from __future__ import annotations
 
 import contextvars
+import email.errors
 import http.client
 import io
 import socket
@@ -35,6 +36,14 @@ class DeadlinePassed(TimeoutError):
 
 class HeadersCut(http.client.HTTPException):
     """The upstream closed the connection before the blank line that ends a response's headers."""
+
+
+class MalformedHeaders(http.client.HTTPException):
+    """A response header line the parser could not read (no colon, a stray continuation line)."""
+
+
+# Defects of multipart bodies, which a header block cannot have; urllib3 ignores them too.
+_HARMLESS_DEFECTS = (email.errors.StartBoundaryNotFoundDefect, email.errors.MultipartInvariantViolationDefect)
 
 
 def deadline_set(deadline: float) -> contextvars.Token[float | None]:
@@ -127,6 +136,11 @@ class BoundedResponse(http.client.HTTPResponse):
         if self._raw is not None and self._raw.ended:
             self.close()
             raise HeadersCut("the upstream closed the connection before completing its response headers")
+        if self.msg.defects and not all(isinstance(d, _HARMLESS_DEFECTS) for d in self.msg.defects):
+            # The parser took everything after the bad line for a body, Content-Length included: reading on
+            # would wait for an end that never comes (and urllib3 would log the request's URL, query and all).
+            self.close()
+            raise MalformedHeaders("the upstream sent a response header line that cannot be parsed")
 
 
 class BoundedConnection:

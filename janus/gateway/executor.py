@@ -32,6 +32,7 @@ from urllib3 import exceptions as u3
 from janus.gateway.bounded_response import (
     DeadlinePassed,
     HeadersCut,
+    MalformedHeaders,
     bounded_pool_classes,
     deadline_reset,
     deadline_set,
@@ -158,6 +159,8 @@ def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) 
         return error(f"Upstream '{name}' answered with a malformed HTTP status line", "protocol")
     if found(http.client.LineTooLong):
         return error(f"Upstream '{name}' sent a response header line that is too long", "protocol")
+    if found(MalformedHeaders):
+        return error(f"Upstream '{name}' sent a response header line that cannot be parsed", "protocol")
     if found(ConnectionResetError):
         return error(f"Upstream '{name}' reset the connection mid-response", "protocol")
     if found(u3.IncompleteRead, http.client.IncompleteRead):

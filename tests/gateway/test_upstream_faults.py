@@ -205,6 +205,25 @@ def test_a_status_line_that_is_not_http_is_named(executor):
     assert caught.value.kind == "protocol"
 
 
+@pytest.mark.parametrize(
+    "bad_line",
+    [b"this line has no colon\r\n", b" a continuation with nothing to continue\r\n"],
+    ids=["no-colon", "stray-continuation"],
+)
+def test_a_header_line_that_cannot_be_parsed_is_named_not_a_misleading_timeout(executor, bad_line, caplog):
+    # http.client would take every line after it, Content-Length included, for the body, and wait for the
+    # end of a body that never ends (the upstream keeps the connection open).
+    if bad_line.startswith(b" "):
+        raw = b"HTTP/1.1 200 OK\r\n" + bad_line + b"Content-Length: 2\r\n\r\nok"
+    else:
+        raw = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + bad_line + b"Content-Length: 2\r\n\r\nok"
+    with FaultyUpstream(fixed(raw)) as upstream, pytest.raises(UpstreamError) as caught:
+        executor.execute(make_tool(upstream.url, timeout=5), {"id": "1", "q": "private-query"})
+    assert str(caught.value) == "Upstream 'Billing' sent a response header line that cannot be parsed"
+    assert caught.value.kind == "protocol"
+    assert "private-query" not in caplog.text  # urllib3's own warning would quote the URL with its query
+
+
 def test_a_reset_mid_body_is_named(executor):
     with FaultyUpstream(reset_mid_body()) as upstream, pytest.raises(UpstreamError) as caught:
         _call(executor, upstream)

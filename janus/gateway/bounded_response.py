@@ -144,21 +144,33 @@ class BoundedResponse(http.client.HTTPResponse):
 
 
 class BoundedConnection:
-    """Mixed in before urllib3's HTTPConnection/HTTPSConnection (via `bounded_pool_classes`)."""
+    """Mixed in before urllib3's HTTPConnection/HTTPSConnection (via `bounded_pool_classes`): the request is
+    sent, and the response read, by the call's deadline."""
 
     response_class = BoundedResponse
     sock: Any
-    timeout: Any
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]  # a mixin: urllib3's connection follows it in the MRO
+        self._send_by_deadline()  # a new socket: connected under the connect timeout, now sending
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
+        self._send_by_deadline()  # a kept-alive socket (a new one connects inside, see connect)
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _send_by_deadline(self) -> None:
+        """Send under the time left: an upstream that reads a request body slowly cannot extend the call,
+        and a kept-alive socket whose last read the deadline shortened is not left with that timeout.
+        No system call when the socket's timeout is already within SLACK of it (a prompt call on a kept-alive
+        socket: its last read timeout)."""
         sock = self.sock
-        if sock is not None and isinstance(self.timeout, float):
-            # A kept-alive socket keeps the last read's timeout, which the deadline may have shortened to
-            # almost nothing: the next request is not sent under less than the connection's own.
-            current = sock.gettimeout()
-            if current is not None and current < self.timeout:
-                sock.settimeout(self.timeout)
-        return super().request(*args, **kwargs)  # type: ignore[misc]  # a mixin: urllib3's connection follows it
+        deadline = _deadline.get()
+        if sock is None or deadline is None:
+            return
+        left = max(deadline - time.monotonic(), 0.001)
+        current = sock.gettimeout()
+        if current is None or abs(current - left) > SLACK:
+            sock.settimeout(left)
 
 
 def bounded_pool_classes(pool_classes: dict[str, Any]) -> dict[str, Any]:

@@ -137,3 +137,47 @@ def test_a_complete_status_line_that_is_not_http_stays_a_bad_status_line(pair):
         response.begin()
     assert not isinstance(caught.value, HeadersCut)
     response.close()
+
+
+# -- sending --------------------------------------------------------------------------------------------
+
+
+def test_a_request_body_the_upstream_reads_slowly_is_sent_by_the_deadline_not_the_sockets_timeout():
+    """The upstream takes ~3 s to read 16 MB: well within the connection's 10 s timeout, not within 0.5 s."""
+    import urllib3
+
+    from janus.gateway.bounded_response import bounded_pool_classes
+
+    connection_class = bounded_pool_classes({"http": urllib3.HTTPConnectionPool})["http"].ConnectionCls
+    body = b"x" * (16 * 1024 * 1024)
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[int] = []
+    stop = threading.Event()
+
+    def read_slowly() -> None:
+        sock, _ = listener.accept()
+        with sock:
+            sock.settimeout(10)
+            while not stop.wait(0.05):  # server pacing: ~5 MB/s
+                try:
+                    chunk = sock.recv(256 * 1024)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                received.append(len(chunk))
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    conn = connection_class("127.0.0.1", listener.getsockname()[1], timeout=10.0)
+    token = deadline_set(time.monotonic() + 0.5)
+    try:
+        with pytest.raises(TimeoutError):
+            conn.request("POST", "/upload", body=body)
+        assert sum(received) < len(body)  # the upstream was still reading when the send gave up
+    finally:
+        deadline_reset(token)
+        conn.close()
+        stop.set()
+        reader.join(10)
+        listener.close()

@@ -59,6 +59,10 @@ class UpstreamResponse:
     redactor: Redactor = NOTHING
 
 
+class _NotJson(Exception):
+    """A body declared JSON that does not parse: the parser's complaint (a position, never body text)."""
+
+
 def _not_json(name: str) -> object:
     # NaN and Infinity are not JSON: such a body is passed on as text, never re-serialised.
     raise ValueError(f"{name} is not JSON")
@@ -184,8 +188,13 @@ def _success_content(
         text = _decode(response.body, charset, complete=True).lstrip("\ufeff")
         try:
             parsed = json.loads(text, parse_constant=_not_json)
-        except ValueError:
-            logger.debug("upstream declared %s but sent invalid JSON; returning text", mime)
+        except json.JSONDecodeError as exc:
+            # Not JSON at all (a half-written document, an HTML error page sent as 200): not data to act on.
+            raise _NotJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except (ValueError, RecursionError):
+            # NaN/Infinity (what many JSON encoders write for them) or nesting deeper than the parser goes:
+            # the data is there, it just cannot become structuredContent. Passed on as text, never re-serialised.
+            logger.debug("upstream declared %s but sent JSON Python cannot hold; returning text", mime)
             return [_text(_redacted(redactor, text, charset))], None
         # Decoded (\u escapes, \/) before redaction, keys and values alike; both the text
         # and structuredContent come from the redacted value.
@@ -249,7 +258,18 @@ def _error_excerpt(response: UpstreamResponse) -> str:
 
 
 def to_call_result(response: UpstreamResponse, protocol_version: str) -> dict[str, Any]:
-    """The CallToolResult for an upstream response (isError for 3xx/4xx/5xx)."""
+    """The CallToolResult for an upstream response (isError for 3xx/4xx/5xx, and for invalid JSON)."""
+    return call_result(response, protocol_version)[0]
+
+
+def call_result(response: UpstreamResponse, protocol_version: str) -> tuple[dict[str, Any], str | None]:
+    """The CallToolResult, and for an error result a short reason for the audit log (no upstream text).
+
+    isError for 3xx/4xx/5xx, and for a 2xx whose body is declared JSON but does not parse: the upstream
+    broke its own contract, so the text is not data a model should act on. The message keeps the HTTP
+    status (the upstream did answer, and may have acted: not a reason to repeat a write blindly), the
+    parser's position and the start of the body (redacted, at most ERROR_BODY_LIMIT bytes) for diagnosis.
+    """
     status = response.status
     # The reason phrase and Location are upstream text like the body: an echo of a credential is redacted.
     phrase = response.redactor.text(reason_phrase(status, response.reason))
@@ -259,15 +279,24 @@ def to_call_result(response: UpstreamResponse, protocol_version: str) -> dict[st
         location = response.redactor.text(response.location or "")
         target = f" to {location}" if location else " without a Location header"
         message = f"Upstream returned HTTP {status} {phrase}, redirecting{target}; redirects are not followed"
-        return {"content": [_text(message)], "isError": True}
+        return {"content": [_text(message)], "isError": True}, f"HTTP {status}"
     if status >= 400 or status < 200:
         message = f"Upstream returned HTTP {status} {phrase}"
         if response.body:
             message = f"{message}: {_error_excerpt(response)}"
-        return {"content": [_text(message)], "isError": True}
+        return {"content": [_text(message)], "isError": True}, f"HTTP {status}"
 
-    content, structured = _success_content(response, protocol_version)
+    try:
+        content, structured = _success_content(response, protocol_version)
+    except _NotJson as exc:
+        mime, _ = _content_type(response)
+        message = (
+            f"Upstream returned HTTP {status} {phrase}, but its body is declared {mime} and is not valid JSON ({exc})"
+        )
+        return {"content": [_text(f"{message}: {_error_excerpt(response)}")], "isError": True}, (
+            f"HTTP {status} with a body that is not valid JSON"
+        )
     result: dict[str, Any] = {"content": content, "isError": False}
     if structured is not None:
         result["structuredContent"] = structured
-    return result
+    return result, None

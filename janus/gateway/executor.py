@@ -14,6 +14,7 @@ redirects anyway.
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import logging
 import socket
@@ -28,6 +29,14 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from urllib3 import exceptions as u3
 
+from janus.gateway.bounded_response import (
+    DeadlinePassed,
+    HeadersCut,
+    MalformedHeaders,
+    bounded_pool_classes,
+    deadline_reset,
+    deadline_set,
+)
 from janus.gateway.cancel_scope import (
     CallCancelled,
     Signal,
@@ -36,7 +45,7 @@ from janus.gateway.cancel_scope import (
     proxy_pool_classes,
     unbind_socket,
 )
-from janus.gateway.content import UpstreamResponse, excerpt, reason_phrase, to_call_result
+from janus.gateway.content import UpstreamResponse, call_result, excerpt, reason_phrase
 from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.oauth import TokenClient
@@ -144,7 +153,19 @@ def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) 
         return error(f"Upstream '{name}' timed out after {conn.timeout_seconds:g}s", "timeout")
     if found(u3.LocationValueError, u3.URLSchemeUnknown, ValueError):
         return error(f"Upstream '{name}' has an invalid base URL", "unreachable")
-    if found(ConnectionResetError, u3.ProtocolError, u3.IncompleteRead):
+    if found(HeadersCut):
+        return error(f"Upstream '{name}' closed the connection before completing its response headers", "protocol")
+    if found(http.client.BadStatusLine, http.client.UnknownProtocol):
+        return error(f"Upstream '{name}' answered with a malformed HTTP status line", "protocol")
+    if found(http.client.LineTooLong):
+        return error(f"Upstream '{name}' sent a response header line that is too long", "protocol")
+    if found(MalformedHeaders):
+        return error(f"Upstream '{name}' sent a response header line that cannot be parsed", "protocol")
+    if found(ConnectionResetError):
+        return error(f"Upstream '{name}' reset the connection mid-response", "protocol")
+    if found(u3.IncompleteRead, http.client.IncompleteRead):
+        return error(f"Upstream '{name}' closed the connection before sending the whole response body", "protocol")
+    if found(u3.ProtocolError):
         return error(f"Upstream '{name}' closed the connection mid-response", "protocol")
     if any(type(e).__name__ == "DecodeError" for e in chain):
         return error(f"Upstream '{name}' sent a body that could not be decoded", "protocol")
@@ -226,6 +247,8 @@ class Executor:
         self._max_bytes = max_response_bytes
         self._base_headers = {"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
         self._targets: dict[tuple[str, str], _Target] = {}
+        # Built once: pools whose responses end at the call's deadline and refuse cut-off headers.
+        self._pool_classes = bounded_pool_classes(self._egress.pool_classes)
         self._lock = threading.Lock()
 
     # -- pools -------------------------------------------------------------
@@ -240,10 +263,11 @@ class Executor:
         if proxy:
             self._egress.check_proxied(parts.hostname)  # the proxy resolves the name: judge it here
             manager = urllib3.ProxyManager(proxy, num_pools=1, maxsize=POOL_MAXSIZE, block=False, **tls)
-            manager.pool_classes_by_scheme = proxy_pool_classes()  # so a cancellation can cut its sockets
+            # So a cancellation can cut its sockets, and its responses end at the call's deadline.
+            manager.pool_classes_by_scheme = bounded_pool_classes(proxy_pool_classes())
             return _Target(manager, base_path, f"{parts.scheme}://{parts.netloc}")
         # Its connections resolve, check every address against the egress policy, then connect to them.
-        pool_class = self._egress.pool_classes[parts.scheme]
+        pool_class = self._pool_classes[parts.scheme]
         # An explicit port: without one http.client splits an IPv6 literal's last group off as the port.
         port = parts.port or (443 if parts.scheme == "https" else 80)
         pool = pool_class(parts.hostname, port, maxsize=POOL_MAXSIZE, block=False, retries=False, **tls)
@@ -300,15 +324,20 @@ class Executor:
         headers = dict(self._base_headers)
         if data is not None:
             headers["Content-Type"] = "application/json"
+        deadline = time.monotonic() + conn.timeout_seconds  # the whole call's, a retry included
         auth, redactor = self._authenticate(conn, True)
-        response, body, truncated = self._send_cancellable(conn, method, path, data, {**headers, **auth}, cancel)
+        response, body, truncated = self._send_cancellable(
+            conn, method, path, data, {**headers, **auth}, cancel, deadline
+        )
         if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
             # Revoked or expired before its expires_in: one new token, one retry. The upstream
             # refused the credentials, so it did not act on the request and repeating it is safe.
             logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
             self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
             auth, redactor = self._authenticate(conn, True)
-            response, body, truncated = self._send_cancellable(conn, method, path, data, {**headers, **auth}, cancel)
+            response, body, truncated = self._send_cancellable(
+                conn, method, path, data, {**headers, **auth}, cancel, deadline
+            )
 
         status = response.status
         # Any status, any content type: an upstream that echoes the request (debug pages,
@@ -324,14 +353,13 @@ class Executor:
             location=response.headers.get("Location"),
             redactor=redactor,
         )
-        result = to_call_result(upstream, protocol_version)
-        ok = 200 <= status < 300
+        result, problem = call_result(upstream, protocol_version)
         logger.debug("%s %s on %s -> %s", method, tool.name, conn.name, status)
         return Outcome(
             result=result,
-            status="success" if ok else "failure",
+            status="failure" if result["isError"] else "success",
             http_status=status,
-            error=None if ok else f"HTTP {status}",
+            error=problem,
         )
 
     def probe(self, conn: ConnectionSpec, *, credentials: bool = True, excerpt_bytes: int = 2048) -> Probe:
@@ -345,7 +373,8 @@ class Executor:
         started = time.perf_counter()
         try:
             auth, redactor = self._authenticate(conn, credentials)
-            response, body, truncated = self._send(conn, "GET", "", None, {**self._base_headers, **auth})
+            deadline = time.monotonic() + conn.timeout_seconds
+            response, body, truncated = self._send(conn, "GET", "", None, {**self._base_headers, **auth}, deadline)
         except (UpstreamError, SecretError) as exc:  # both carry a message fit for an admin
             return Probe(
                 ok=False,
@@ -394,12 +423,13 @@ class Executor:
         data: bytes | None,
         headers: dict[str, str],
         cancel: Signal | None,
+        deadline: float,
     ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
         if cancel is None:
-            return self._send(conn, method, path, data, headers)
+            return self._send(conn, method, path, data, headers, deadline)
         with cancellable(cancel):
             try:
-                answer = self._send(conn, method, path, data, headers)
+                answer = self._send(conn, method, path, data, headers, deadline)
             except UpstreamError:
                 if cancel.is_set():
                     # The failure is our own doing (the socket was shut down), not the upstream's.
@@ -417,19 +447,47 @@ class Executor:
         path: str,
         data: bytes | None,
         headers: dict[str, str],
+        deadline: float,
     ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
-        """One request: the response, its body (capped) and whether the body was cut."""
-        timeout = conn.timeout_seconds
-        connect_timeout = min(timeout, CONNECT_TIMEOUT_CAP)
-        deadline = time.monotonic() + timeout
+        """One request, over by `deadline` (monotonic): the response, its body (capped) and whether it was cut."""
+        connect_timeout = min(conn.timeout_seconds, CONNECT_TIMEOUT_CAP)
+        response = self._request(conn, method, path, data, headers, deadline, connect_timeout)
+        try:
+            body, truncated = self._read_capped(conn, method, response, deadline, connect_timeout)
+        except BaseException:
+            unbind_socket()
+            _discard(response)  # the rest of its body may still be on its way: the next request must not read it
+            raise
+        # Unbound before the connection returns to the pool, so a late cancellation cannot cut a socket
+        # another call has taken; one the cancellation did cut is closed, never reused.
+        if unbind_socket() or truncated:
+            _discard(response)  # cut short: unread bytes would poison the next request on this socket
+        else:
+            response.release_conn()
+        return response, body, truncated
+
+    def _request(
+        self,
+        conn: ConnectionSpec,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        deadline: float,
+        connect_timeout: float,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send the request and read the status line and headers, all by the deadline."""
+        if time.monotonic() >= deadline:  # a retry after a slow first attempt: nothing is sent
+            raise self._failed(conn, method, DeadlinePassed(), connect_timeout)
+        token = deadline_set(deadline)  # read by the response as it starts (bounded_response.py)
         try:
             target = self._target(conn)
-            response = target.pool.urlopen(
+            return target.pool.urlopen(
                 method,
                 target.url(_join("", path)),
                 body=data,
                 headers=headers,
-                timeout=_timeout(connect_timeout, timeout),
+                timeout=_timeout(connect_timeout, conn.timeout_seconds),
                 redirect=False,  # a redirect could carry our credentials to another host
                 retries=False,  # raise the real error; a tool call is not ours to repeat
                 preload_content=False,  # the body is read below under a size cap
@@ -440,18 +498,8 @@ class Executor:
             unbind_socket()  # urllib3 closed that connection; it never goes back to the pool
             # from None: urllib3's messages quote the full URL with its query.
             raise self._failed(conn, method, exc, connect_timeout) from None
-        truncated = False
-        try:
-            body, truncated = self._read_capped(conn, method, response, deadline, connect_timeout)
         finally:
-            # Unbound before the connection returns to the pool, so a late cancellation cannot cut a socket
-            # another call has taken; one the cancellation did cut is closed, never reused.
-            cut = unbind_socket()
-            if truncated or cut:
-                # Cut short: unread bytes would poison the next request on this socket.
-                response.close()
-            response.release_conn()
-        return response, body, truncated
+            deadline_reset(token)
 
     def _read_capped(
         self,
@@ -466,9 +514,9 @@ class Executor:
         The margin past the cap lets redaction see a credential that straddles it whole;
         content.py cuts to max_response_bytes after redacting.
 
-        read1 returns whatever has arrived, so a server dripping a byte at a
-        time still meets the overall deadline instead of resetting the per-read
-        timeout forever; with decode_content it also caps gzip output per read.
+        Each socket read ends by the deadline (bounded_response.py); the check between chunks
+        also catches a body that keeps arriving, so the call ends as soon as its time is up.
+        read1 returns whatever has arrived; with decode_content it also caps gzip output per read.
         """
         read = getattr(response, "read1", response.read)
         chunks: list[bytes] = []
@@ -502,3 +550,10 @@ class Executor:
         else:
             logger.warning("%s to upstream %r failed: %s", method, conn.name, error)
         return error
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Close the response's connection, then hand the (closed) connection object back: the pool keeps its
+    slot and opens a new socket for the next request, never one with another response's bytes on it."""
+    response.close()
+    response.release_conn()

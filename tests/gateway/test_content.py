@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import json
 
-from janus.gateway.content import ERROR_BODY_LIMIT, UpstreamResponse, to_call_result
+from janus.gateway.content import ERROR_BODY_LIMIT, UpstreamResponse, call_result, to_call_result
 
 LATEST = "2025-11-25"
 
@@ -37,8 +37,39 @@ def test_json_scalar_is_text_only():
     assert "structuredContent" not in res and texts(res) == ['"hello"']
 
 
-def test_invalid_json_is_returned_as_text():
-    assert texts(result(b"{not json", "application/json")) == ["{not json"]
+def test_invalid_json_is_an_error_result_naming_the_problem_with_the_text_kept():
+    res, problem = call_result(UpstreamResponse(200, "OK", "application/problem+json", b"{not json"), LATEST)
+    assert res == {
+        "content": [
+            {
+                "type": "text",
+                "text": "Upstream returned HTTP 200 OK, but its body is declared application/problem+json and is "
+                "not valid JSON (Expecting property name enclosed in double quotes at line 1 column 2): {not json",
+            }
+        ],
+        "isError": True,
+    }
+    assert problem == "HTTP 200 with a body that is not valid JSON"
+
+
+def test_invalid_json_keeps_only_a_few_redacted_kilobytes_of_the_text():
+    body = b"<html>" + b"x" * (ERROR_BODY_LIMIT * 3)
+    res = result(body, "application/json")
+    assert res["isError"] is True
+    assert len(texts(res)[0]) < ERROR_BODY_LIMIT + 200 and texts(res)[0].endswith("…[truncated]")
+
+
+def test_json_with_nan_or_too_deep_to_parse_is_still_passed_on_as_text():
+    nan = b'{"ratio": NaN, "peak": Infinity}'
+    assert result(nan, "application/json") == {"content": [{"type": "text", "text": nan.decode()}], "isError": False}
+    deep = b"[" * 100_000 + b"]" * 100_000
+    res = result(deep, "application/json")
+    assert res["isError"] is False and texts(res) == [deep.decode()]
+
+
+def test_a_successful_result_has_no_audit_problem():
+    assert call_result(UpstreamResponse(200, "OK", "application/json", b"{}"), LATEST)[1] is None
+    assert call_result(UpstreamResponse(404, "Not Found", "text/plain", b"no"), LATEST)[1] == "HTTP 404"
 
 
 def test_xml_javascript_and_form_bodies_are_text():

@@ -303,7 +303,7 @@ class Executor:
         headers = dict(self._base_headers)
         if data is not None:
             headers["Content-Type"] = "application/json"
-        with vault_read(trace, conn.name):  # trace None (the common case): a shared do-nothing block
+        with vault_read(trace, conn.name, conn.auth_type):  # trace None (the common case): a shared do-nothing block
             auth, redactor = self._authenticate(conn, True)
         with upstream_request(trace, conn.name, method, headers) as upstream:  # sets traceparent in headers
             response, body, truncated = self._send_cancellable(conn, method, path, data, {**headers, **auth}, cancel)

@@ -299,9 +299,9 @@ def start_call(tool_name: str, traceparent: str | None) -> CallTrace | None:
     return _SpanTrace(tracer, tool_name, traceparent)
 
 
-def vault_read(trace: CallTrace | None, connection: str) -> Any:
-    """A block around the vault read of a call (a context manager)."""
-    return NO_SPAN if trace is None else trace.vault_read(connection)
+def vault_read(trace: CallTrace | None, connection: str, auth_type: str) -> Any:
+    """A block around the vault read of a call (a context manager); a connection without auth reads none."""
+    return NO_SPAN if trace is None or auth_type == "none" else trace.vault_read(connection)
 
 
 def upstream_request(trace: CallTrace | None, connection: str, method: str, headers: dict[str, str]) -> Any:

@@ -37,7 +37,6 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
-from redis import RedisError
 
 from janus.gateway.catalog import Catalog, Principal, TokenRecord
 from janus.gateway.tool_backend import CallRecord, arguments_digest
@@ -47,6 +46,16 @@ from janus.mcp.server import RequestContext, ToolListing
 from janus.services.sign_ins import client_address
 from janus.transports.http_common import json_response
 from janus.transports.wire import HttpResponse
+
+
+def _redis_error() -> type[Exception]:
+    """redis-py's error class, imported when a Redis call has failed (an except clause is evaluated only
+    then): importing redis at start-up would load the OpenTelemetry SDK's metrics with it (redis-py
+    looks for it at import), ~170 ms and ~60 modules in every worker that never uses Redis."""
+    from redis import RedisError
+
+    return RedisError
+
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +204,7 @@ class CallSlots:
             member = f"{self._node}-{next(self._ids)}"
             try:
                 return member if self._script(keys=[self._key], args=[self.cap, SLOT_LEASE_SECONDS, member]) else None
-            except RedisError as error:  # the script is ours, so redis-py's errors, not the library's
+            except _redis_error() as error:  # the script is ours, so redis-py's errors, not the library's
                 self._counters.store_failed("to take a call slot", error)
         with self._lock:
             if self._local >= self.cap:
@@ -207,7 +216,7 @@ class CallSlots:
         if slot:
             try:
                 self._counters.redis.zrem(self._key, slot)
-            except RedisError as error:  # the lease frees it later
+            except _redis_error() as error:  # the lease frees it later
                 self._counters.store_failed("to free a call slot", error)
             return
         with self._lock:

@@ -206,3 +206,41 @@ def test_the_admin_api_and_the_portal_show_the_trace_id(traced):
     assert page.status_code == 200
     assert f"<code>{TRACE_ID}</code>" in page.text and "keyed_station" in page.text
     assert "weather_get_station" not in page.text.split("<tbody>", 1)[1]  # only this trace's calls
+
+
+def test_without_the_otel_variables_serving_a_call_loads_no_opentelemetry_module(tmp_path):
+    """The whole HTTP app, as a worker builds it, serving a REST tool call with a traceparent: nothing of
+    OpenTelemetry is imported (not even through redis-py, which looks for the SDK when it is imported)."""
+    script = f"""
+import os, sys
+for name in [n for n in os.environ if n.startswith("OTEL_")]:
+    del os.environ[name]
+from tests.conftest import make_app
+from tests.support.catalog import ID_SCHEMA, add_connection, add_endpoint, add_token
+from tests.support.upstream import Upstream, echo
+from janus.services.bootstrap import ensure_schema
+
+upstream = Upstream().start()
+upstream.route("/stations/", echo)
+app = make_app({{"DATABASE_PATH": {str(tmp_path / "off.db")!r}}})
+with app.app_context():
+    ensure_schema()
+conn = add_connection(app, "W", upstream.url, "w_")
+add_endpoint(app, conn, "station", "/stations/{{{{id}}}}", schema=ID_SCHEMA)
+add_token(app, "T", {WEATHER!r}, "w_*")
+reply = app.test_client().post(
+    "/api/tools/w_station", json={{"id": "1"}},
+    headers={{"Authorization": "Bearer {WEATHER}", "traceparent": {CALLER!r}}},
+)
+assert reply.status_code == 200, reply.get_data(as_text=True)
+assert upstream.seen[-1].headers["traceparent"] == {CALLER!r}
+app.extensions["janus.runtime"].close()
+upstream.stop()
+print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=".")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

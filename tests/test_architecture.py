@@ -16,7 +16,7 @@ PACKAGE = ROOT / "janus"
 
 ADAPTERS = {"transports", "portal", "admin_api", "cli", "mock"}
 USE_CASES = {"services", "auth"}
-LEAVES = {"mcp", "vault", "config", "extensions", "version"}
+LEAVES = {"mcp", "vault", "config", "extensions", "version", "logs"}
 # The app factory's helpers (engine hooks, error pages, the session cookie): only janus/__init__.py uses them.
 FACTORY_HELPERS = {"database", "errors", "sessions_cookie"}
 
@@ -43,8 +43,8 @@ ALLOWED = {
     **{name: set() for name in LEAVES | FACTORY_HELPERS},
     # The process entry points: the app factory, the WSGI app, gunicorn's config and worker class.
     "<root>": ADAPTERS | USE_CASES | LEAVES | FACTORY_HELPERS | {"runtime", "schemas", "models", "gateway"},
-    "wsgi": {"<root>", "transports"},
-    "gunicorn_conf": {"config", "runtime", "transports", "version"},
+    "wsgi": {"<root>", "transports", "logs"},
+    "gunicorn_conf": {"config", "runtime", "transports", "version", "logs"},
     "gunicorn_worker": {"config", "version"},
 }
 

@@ -171,7 +171,7 @@ class GatewayBackend:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         principal = _principal(ctx)
-        trace = tracing.start_call(name[:200], tracing.caller_traceparent(ctx.meta, principal.traceparent))
+        trace = tracing.start_call(name, ctx.meta, principal.traceparent)
         snapshot = self.catalog.current()
         token = snapshot.token(principal)
         builtins = self.builtins if self.builtins is not None and name in self.builtins.names else None

@@ -290,13 +290,16 @@ def _remote_parent(traceparent: str) -> Any:
     return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
 
 
-def start_call(tool_name: str, traceparent: str | None) -> CallTrace | None:
-    """The trace of a call that starts now: None when tracing is off and the caller sent no trace context
-    (the common case, which then costs nothing more)."""
+def start_call(tool_name: str, meta: Mapping[str, Any] | None, header: str | None) -> CallTrace | None:
+    """The trace of a call that starts now, from the caller's `_meta` and `traceparent` header: None when
+    tracing is off and the caller sent no trace context (the common case, which then costs nothing more)."""
     tracer = _TRACER
+    if tracer is None and not meta and header is None:
+        return None
+    traceparent = caller_traceparent(meta, header)
     if tracer is None:
         return None if traceparent is None else _ForwardedTrace(traceparent)
-    return _SpanTrace(tracer, tool_name, traceparent)
+    return _SpanTrace(tracer, tool_name[:200], traceparent)
 
 
 def vault_read(trace: CallTrace | None, connection: str, auth_type: str) -> Any:

@@ -25,13 +25,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from janus import config as config_module
     from janus import database, logs
     from janus.extensions import db
+    from janus.gateway.tracing import current_trace_id
     from janus.models import track_catalog_changes
     from janus.sessions_cookie import CachedSerializerSessionInterface
 
     app = Flask(__name__)
     app.config.update(config_module.load(config))
     app.session_interface = CachedSerializerSessionInterface()
-    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"], trace_source=current_trace_id)
 
     db.init_app(app)  # builds the app's engines; none has connected yet
     with app.app_context():

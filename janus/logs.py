@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,10 @@ _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}(
 
 # (request id, trace id or None) of the request this greenlet or thread is serving.
 _REQUEST: ContextVar[tuple[str, str | None] | None] = ContextVar("janus_request", default=None)
+
+# Where the trace id of the call being run comes from (janus/gateway/tracing.py's, given by create_app):
+# the call's own trace (its span's, or `_meta.traceparent`'s) before the request header's.
+_trace_source: Callable[[], str | None] | None = None
 
 # gunicorn's access-log atoms copied into the JSON line, under readable names.
 _ACCESS_FIELDS = {"h": "remote_addr", "m": "method", "U": "path", "s": "status", "B": "bytes", "D": "duration_us"}
@@ -65,10 +69,12 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         current = _REQUEST.get()
+        trace = _trace_source() if _trace_source is not None else None
         if current is not None:
             line["request_id"] = current[0]
-            if current[1] is not None:
-                line["trace_id"] = current[1]
+            trace = trace or current[1]
+        if trace is not None:
+            line["trace_id"] = trace
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -93,8 +99,11 @@ class _JsonAccessFormatter(JsonFormatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure(level: str, log_format: str) -> None:
-    """The process's root logging: stderr only (stdout belongs to the stdio transport)."""
+def configure(level: str, log_format: str, trace_source: Callable[[], str | None] | None = None) -> None:
+    """The process's root logging: stderr only (stdout belongs to the stdio transport). `trace_source`
+    tells JSON lines the trace id of the tool call being run."""
+    global _trace_source
+    _trace_source = trace_source
     root = logging.getLogger()
     if not root.handlers:
         stderr = logging.StreamHandler(sys.stderr)
@@ -118,7 +127,7 @@ class RequestIds:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
-        _REQUEST.set((rid, trace_id(environ.get("HTTP_TRACEPARENT"))))
+        token = _REQUEST.set((rid, trace_id(environ.get("HTTP_TRACEPARENT"))))
         environ["janus.request_id"] = rid
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -128,7 +137,41 @@ class RequestIds:
                 start_response(status, headers, exc_info) if exc_info is not None else start_response(status, headers)
             )
 
-        return self.app(environ, start)
+        try:
+            body = self.app(environ, start)
+        except BaseException:
+            _forget(token)
+            raise
+        return _Answer(body, token)
+
+
+def _forget(token: Any) -> None:
+    try:
+        _REQUEST.reset(token)
+    except (ValueError, RuntimeError):  # closed from another context, or twice
+        pass
+
+
+class _Answer:
+    """The response body, unchanged; closing it (the server does, after the last byte and the access log)
+    ends the request's log context, so nothing logged later on this greenlet or thread claims its id."""
+
+    __slots__ = ("_body", "_token")
+
+    def __init__(self, body: Iterable[bytes], token: Any) -> None:
+        self._body = body
+        self._token = token
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            _forget(self._token)
 
 
 def _gunicorn_logger_class() -> type:

@@ -74,6 +74,9 @@ def test_the_json_formatter_writes_one_object_per_line_with_the_request_and_trac
         {"HTTP_X_REQUEST_ID": "req-42", "HTTP_TRACEPARENT": TRACEPARENT}, lambda s, h: headers.extend(h)
     )
     assert list(body) == [b"ok"]
+    assert json.loads(formatter.format(_record("before close")))["request_id"] == "req-42"
+    body.close()  # the server closes the body after the last byte: the request's log context ends
+    assert "request_id" not in json.loads(formatter.format(_record("after close")))
     assert [v for k, v in headers if k.lower() == "x-request-id"] == ["req-42"]
     [line] = seen
     assert "\n" not in line
@@ -196,3 +199,35 @@ def test_a_json_line_logged_while_serving_a_request_carries_its_request_and_trac
     lines = wait_for(tagged, timeout=10, what="an app log line of the request")
     assert any("Dead" in line["message"] and "refused" in line["message"] for line in lines)
     assert {line["trace_id"] for line in lines} == {TRACE_ID}
+
+
+def test_a_line_logged_during_a_tool_call_carries_the_calls_trace_from_meta(monkeypatch):
+    """The call's own trace context (here `_meta.traceparent`, no HTTP request at all) reaches the log line,
+    through the source create_app wires in; outside the call it is gone again."""
+    import dataclasses
+
+    from janus.gateway import tracing
+    from janus.gateway.executor import Executor
+    from janus.mcp.errors import McpError
+    from tests.gateway.conftest import make_tool
+    from tests.support.backend import backend_over, call_context
+
+    monkeypatch.setattr(logs, "_trace_source", tracing.current_trace_id)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(logs.JsonFormatter().format(record))  # type: ignore[method-assign]
+    executor_log = logging.getLogger("janus.gateway.executor")
+    executor_log.addHandler(handler)
+    tool = make_tool(f"http://127.0.0.1:{refused_port()}")
+    backend = backend_over([tool], Executor, lambda record: None)
+    ctx = dataclasses.replace(call_context(), meta={"traceparent": TRACEPARENT})
+    try:
+        with pytest.raises(McpError):
+            backend.call_tool(ctx, tool.name, {"id": "1"})
+    finally:
+        executor_log.removeHandler(handler)
+        backend.close()
+    parsed = [json.loads(line) for line in lines]
+    assert parsed and {p.get("trace_id") for p in parsed} == {TRACE_ID}
+    assert tracing.current_trace_id() is None
+    assert "trace_id" not in json.loads(logs.JsonFormatter().format(_record("after the call")))

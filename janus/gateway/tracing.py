@@ -25,6 +25,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ _TRACER: Any = None  # the SDK's tracer once configured; None: tracing is off an
 _PROVIDER: Any = None
 _CONFIGURE_LOCK = threading.Lock()
 _configured = False
+# The trace id of the call this greenlet or thread is running, while a traced call runs: JSON log lines
+# carry it (janus/logs.py, wired by create_app). Untraced calls never touch it.
+_CURRENT_TRACE: ContextVar[str | None] = ContextVar("janus_call_trace", default=None)
 
 
 def parse_traceparent(value: object) -> str | None:
@@ -139,10 +143,11 @@ def shutdown() -> None:
 class CallTrace:
     """One tool call's trace as the executor sees it: the trace id for the audit row, and child spans."""
 
-    __slots__ = ("trace_id",)
+    __slots__ = ("_token", "trace_id")
 
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
+        self._token = _CURRENT_TRACE.set(trace_id)
 
     def vault_read(self, connection: str) -> Any:
         return NO_SPAN
@@ -151,7 +156,18 @@ class CallTrace:
         return NO_SPAN
 
     def end(self, status: str, http_status: int | None, connection: str | None, transport: str) -> None:
-        return None
+        self._leave()
+
+    def _leave(self) -> None:
+        try:
+            _CURRENT_TRACE.reset(self._token)
+        except (ValueError, RuntimeError):  # ended in another context, or twice: nothing of ours to undo
+            pass
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the call being run here, or None (for log lines)."""
+    return _CURRENT_TRACE.get()
 
 
 class _ForwardedTrace(CallTrace):
@@ -276,6 +292,7 @@ class _SpanTrace(CallTrace):
             span.set_attribute("error.type", "tool_call_failed")
             span.set_status(StatusCode.ERROR)
         span.end()
+        self._leave()
 
 
 def _remote_parent(traceparent: str) -> Any:

@@ -119,7 +119,9 @@ def main() -> None:
     done = 0
     while done < calls and time.monotonic() < deadline:
         batch = min(args.round, calls - done)
-        for name, (mode_tracer, principal) in modes.items():
+        order = list(modes.items())
+        shift = (done // args.round) % len(order)  # each mode takes each place in turn: no order bias
+        for name, (mode_tracer, principal) in order[shift:] + order[:shift]:
             tracing._TRACER = mode_tracer
             before = time.process_time()
             for i in range(batch):

@@ -244,3 +244,56 @@ print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=".")
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_legacy_messages_post_continues_its_traceparent_header(traced):
+    from tests.support.http_gateway import SseReader
+
+    gw, collector = traced
+    legacy_trace = "3" * 32
+    auth = {"Authorization": f"Bearer {WEATHER}"}
+    stream = requests.get(gw.url + "/sse", headers=auth, stream=True, timeout=30)
+    reader = SseReader(stream)
+    try:
+        event, endpoint = reader.next()
+        assert event == "endpoint"
+
+        def post(message, **headers):
+            reply = requests.post(
+                gw.url + endpoint,
+                headers={**auth, "Content-Type": "application/json", **headers},
+                data=json.dumps(message),
+                timeout=15,
+            )
+            assert reply.status_code == 202
+
+        post(
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2024-11-05",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        )
+        reader.next()
+        post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        post(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "weather_get_station", "arguments": {"id": "s"}},
+            },
+            traceparent=f"00-{legacy_trace}-{CALLER_SPAN}-01",
+        )
+        answer = json.loads(reader.next()[1])
+        assert answer["id"] == 1 and answer["result"]["isError"] is False
+    finally:
+        reader.close()
+    call = next(s for s in _spans_of(collector, legacy_trace, 2) if s.name.startswith("tools/call"))
+    assert call.parent_span_id == CALLER_SPAN and call.attributes["janus.transport"] == "sse"
+    assert _audit_row(gw, legacy_trace)[0].transport == "sse"

@@ -297,3 +297,28 @@ def test_a_legacy_messages_post_continues_its_traceparent_header(traced):
     call = next(s for s in _spans_of(collector, legacy_trace, 2) if s.name.startswith("tools/call"))
     assert call.parent_span_id == CALLER_SPAN and call.attributes["janus.transport"] == "sse"
     assert _audit_row(gw, legacy_trace)[0].transport == "sse"
+
+
+def test_spans_still_queued_when_a_worker_stops_are_exported_at_its_exit(tmp_path):
+    """A worker told to stop exports the spans still queued (gunicorn_conf's worker_exit → runtime.flush_all →
+    tracing.flush, and the SDK's own exit hook), here with a batch delay of a minute."""
+    exit_trace = "5" * 32
+    with Collector() as collector:
+        gateway = start_http_gateway(
+            tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=collector.url, OTEL_BSP_SCHEDULE_DELAY="60000", WEB_CONCURRENCY="1"
+        )
+        try:
+            reply = requests.post(
+                gateway.url + "/api/tools/weather_get_station",
+                json={"id": "bye"},
+                headers={"Authorization": f"Bearer {WEATHER}", "traceparent": f"00-{exit_trace}-{CALLER_SPAN}-01"},
+                timeout=10,
+            )
+            assert reply.status_code == 200
+            assert not [s for s in collector.received() if s.trace_id == exit_trace]  # a minute's batch: not yet
+        finally:
+            stop_http_gateway(gateway)
+        assert sorted(s.name for s in collector.received() if s.trace_id == exit_trace) == [
+            "GET",
+            "tools/call weather_get_station",
+        ]

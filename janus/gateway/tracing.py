@@ -149,7 +149,7 @@ class CallTrace:
         self.trace_id = trace_id
         self._token = _CURRENT_TRACE.set(trace_id)
 
-    def vault_read(self, connection: str) -> Any:
+    def vault_read(self, connection: str, auth_type: str) -> Any:
         return NO_SPAN
 
     def upstream_request(self, connection: str, method: str, headers: dict[str, str]) -> Any:
@@ -256,13 +256,13 @@ class _SpanTrace(CallTrace):
         self._context = trace.set_span_in_context(self._span)
         super().__init__(format(self._span.get_span_context().trace_id, "032x"))
 
-    def vault_read(self, connection: str) -> _Span:
+    def vault_read(self, connection: str, auth_type: str) -> _Span:
         from opentelemetry.trace import SpanKind
 
+        # The secret through the cache; for OAuth client credentials also the token request it may need.
+        attributes = {"janus.connection": connection, "janus.auth_type": auth_type}
         return _Span(
-            self._tracer.start_span(
-                "vault read", context=self._context, kind=SpanKind.INTERNAL, attributes={"janus.connection": connection}
-            )
+            self._tracer.start_span("vault read", context=self._context, kind=SpanKind.INTERNAL, attributes=attributes)
         )
 
     def upstream_request(self, connection: str, method: str, headers: dict[str, str]) -> _Span:
@@ -321,7 +321,7 @@ def start_call(tool_name: str, meta: Mapping[str, Any] | None, header: str | Non
 
 def vault_read(trace: CallTrace | None, connection: str, auth_type: str) -> Any:
     """A block around the vault read of a call (a context manager); a connection without auth reads none."""
-    return NO_SPAN if trace is None or auth_type == "none" else trace.vault_read(connection)
+    return NO_SPAN if trace is None or auth_type == "none" else trace.vault_read(connection, auth_type)
 
 
 def upstream_request(trace: CallTrace | None, connection: str, method: str, headers: dict[str, str]) -> Any:

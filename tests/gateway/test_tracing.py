@@ -193,6 +193,7 @@ def test_a_traced_call_continues_the_callers_trace_with_child_spans(traced, upst
         "janus.upstream.status_code": 200,
     }
     assert request.attributes["http.response.status_code"] == 200
+    assert vault.attributes == {"janus.connection": "Billing", "janus.auth_type": "bearer"}
     assert call.resource["service.name"] == "janus-under-test"
     # The upstream saw the request span as its parent, in the same trace.
     assert upstream.last.headers["traceparent"] == f"00-{TRACE_ID}-{request.span_id}-01"

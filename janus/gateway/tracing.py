@@ -73,6 +73,13 @@ def caller_traceparent(meta: Mapping[str, Any] | None, header: str | None) -> st
     return None if header is None else parse_traceparent(header)
 
 
+def caller_trace_id(meta: object, header: str | None) -> str | None:
+    """The trace id the caller's context names, for the audit row of a call refused before the backend ran
+    it (throttled, unencodable, refused by the transport): those rows get no span, only the id."""
+    traceparent = caller_traceparent(meta if isinstance(meta, Mapping) else None, header)
+    return None if traceparent is None else traceparent[3:35]
+
+
 def enabled_by(environ: Mapping[str, str]) -> bool:
     """Whether these variables ask for OTLP trace export."""
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":

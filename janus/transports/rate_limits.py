@@ -40,6 +40,7 @@ from prometheus_client import Counter
 
 from janus.gateway.catalog import Catalog, Principal, TokenRecord
 from janus.gateway.tool_backend import CallRecord, arguments_digest
+from janus.gateway.tracing import caller_trace_id
 from janus.mcp import jsonrpc
 from janus.mcp.errors import THROTTLED, McpError
 from janus.mcp.server import RequestContext, ToolListing
@@ -346,7 +347,9 @@ def throttle_message(
         if isinstance(message, dict) and message.get("method") == "tools/call":
             params = message.get("params")
             params = params if isinstance(params, dict) else {}
-            audit_throttled(backend, record, principal, params.get("name"), params.get("arguments"), throttled)
+            audit_throttled(
+                backend, record, principal, params.get("name"), params.get("arguments"), throttled, params.get("_meta")
+            )
     return throttled
 
 
@@ -357,8 +360,10 @@ def audit_throttled(
     name: object,
     arguments: object,
     throttled: Throttled,
+    meta: object = None,
 ) -> None:
-    """The `throttled` audit row of a refused tools/call: never the arguments, only their digest."""
+    """The `throttled` audit row of a refused tools/call: never the arguments, only their digest; the trace
+    id of the caller's `_meta` or header."""
     name = name if isinstance(name, str) else "<unknown>"
     arguments = arguments if isinstance(arguments, dict) else {}
     builtins = getattr(backend, "builtins", None)
@@ -380,6 +385,7 @@ def audit_throttled(
             transport=principal.transport,
             error_message=f"throttled ({throttled.tier}): {throttled.message}"[:500],
             arguments_digest=digest,
+            trace_id=caller_trace_id(meta, principal.traceparent),
         )
     )
 
@@ -420,7 +426,7 @@ class CallSlotsGuard:
             )
             principal = ctx.caller if isinstance(ctx.caller, Principal) else Principal(None)
             THROTTLED_REQUESTS.labels(tier=CONCURRENCY, transport=principal.transport).inc()
-            audit_throttled(self._backend, self._record, principal, name, arguments, throttled)
+            audit_throttled(self._backend, self._record, principal, name, arguments, throttled, ctx.meta)
             raise throttled.error()
         try:
             result: dict[str, Any] = self._backend.call_tool(ctx, name, arguments)

@@ -322,3 +322,30 @@ def test_spans_still_queued_when_a_worker_stops_are_exported_at_its_exit(tmp_pat
             "GET",
             "tools/call weather_get_station",
         ]
+
+
+def test_a_call_refused_before_the_backend_keeps_the_callers_trace_id(traced):
+    """No span for it (the backend never ran it), but its audit row names the caller's trace: here an argument
+    with no UTF-8 form, refused by the input guard, with the trace in `_meta` and in the header."""
+    gw, _ = traced
+    session_id = initialize(gw.url)
+    refused_meta, refused_header = "6" * 32, "7" * 32
+    for meta, headers in (
+        ({"traceparent": f"00-{refused_meta}-{CALLER_SPAN}-01"}, {}),
+        (None, {"traceparent": f"00-{refused_header}-{CALLER_SPAN}-01"}),
+    ):
+        params = {"name": "weather_get_station", "arguments": {"id": "\ud800"}}
+        if meta:
+            params["_meta"] = meta
+        reply = requests.post(
+            gw.url + "/mcp",
+            timeout=15,
+            headers=mcp_headers(
+                WEATHER, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}, **headers
+            ),
+            data=json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params}),
+        )
+        assert reply.json()["error"]["code"] == -32602
+    for trace in (refused_meta, refused_header):
+        [row] = _audit_row(gw, trace)
+        assert (row.status, row.tool_name) == ("failure", "weather_get_station") and "surrogate" in row.error_message

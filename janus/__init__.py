@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,15 +23,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask import Flask
 
     from janus import config as config_module
-    from janus import database
+    from janus import database, logs
     from janus.extensions import db
+    from janus.gateway.tracing import current_trace_id
     from janus.models import track_catalog_changes
     from janus.sessions_cookie import CachedSerializerSessionInterface
 
     app = Flask(__name__)
     app.config.update(config_module.load(config))
     app.session_interface = CachedSerializerSessionInterface()
-    _configure_logging(app.config["LOG_LEVEL"])
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"], trace_source=current_trace_id)
 
     db.init_app(app)  # builds the app's engines; none has connected yet
     with app.app_context():
@@ -73,12 +73,3 @@ def _register_http(app: Flask) -> None:
     register_cli(app)
     # /mcp is served beside Flask, not through it (the hot path; see janus/transports/wire.py).
     streamable_http.mount(app)
-
-
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        # stderr only: stdout belongs to the stdio transport.
-        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("janus").setLevel(level.upper())
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at INFO

@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "CATALOG_REFRESH_SECONDS": 0.5,  # how often a process checks for catalog changes
     "TOOLS_PAGE_SIZE": 100,
     "LOG_LEVEL": "INFO",
+    # "text" (readable lines) or "json" (one object per line, with the request id, for log shippers).
+    "LOG_FORMAT": "text",
     # HTTP transports.
     "PUBLIC_URL": "",  # external base URL (behind a proxy); default: taken from each request
     "ALLOWED_ORIGINS": "",  # comma-separated browser origins allowed besides the gateway's own
@@ -263,7 +265,33 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         raise ConfigError("SCHEMA_PATTERN_BUDGET_SECONDS must be a positive number of seconds")
     _check_oauth(cfg)
     _check_rate_limits(cfg)
+    cfg["LOG_FORMAT"] = str(cfg["LOG_FORMAT"]).strip().lower()
+    if cfg["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be text or json, got {cfg['LOG_FORMAT']!r}")
+    _check_otel(env)
     return cfg
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _check_otel(env: Mapping[str, str]) -> None:
+    """The standard OTel variables (read by the SDK itself, janus/gateway/tracing.py) that this build
+    cannot honour: only the OTLP exporter over HTTP/protobuf (the OTLP default) is installed."""
+    if not any(
+        env.get(name, "").strip() for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        return
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(name, "").strip()
+        if protocol and protocol != "http/protobuf":
+            raise ConfigError(
+                f"{name}={protocol!r} is not supported: Janus exports traces over OTLP/HTTP with protobuf "
+                "('http/protobuf', the default); point the endpoint at the collector's HTTP port (4318)"
+            )
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter not in ("", "otlp", "none"):
+        raise ConfigError(f"OTEL_TRACES_EXPORTER={exporter!r} is not supported: use otlp, or none to turn tracing off")
 
 
 # (rate, burst, the rate's unit) of each tier: a burst must hold at least one second's worth of the rate.

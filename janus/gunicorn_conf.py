@@ -16,6 +16,7 @@ import tempfile
 
 from janus.config import JWT_SECRET_GENERATED_ENV, server_tls_context
 from janus.config import load as _load_config
+from janus.logs import gunicorn_logger_class
 
 _cfg = _load_config()
 _log = logging.getLogger("janus.gunicorn")
@@ -36,6 +37,8 @@ keepalive = 5
 errorlog = "-"
 loglevel = str(_cfg["LOG_LEVEL"]).lower()
 proc_name = "mcp-gateway"
+if _cfg["LOG_FORMAT"] == "json":
+    logger_class = gunicorn_logger_class("json")  # gunicorn's error (and any access) log as JSON lines
 
 if _cfg["TLS_CERT_PATH"] and _cfg["TLS_KEY_PATH"]:
     # gunicorn serves TLS when these are set; the context itself is ours (ssl_context below).

@@ -19,6 +19,7 @@ from typing import TypeVar
 from flask import Flask, current_app
 
 from janus.extensions import db
+from janus.gateway import tracing
 from janus.gateway.catalog import Catalog
 from janus.gateway.tool_backend import GatewayBackend
 from janus.services.admin_tools import AdminTools
@@ -88,6 +89,7 @@ def _build_runtime(app: Flask) -> Runtime:
         token_key=server_key(app),  # resolved once per process, before the first request
     )
     secrets = _secret_cache(app)
+    tracing.configure()  # OTEL_EXPORTER_OTLP_ENDPOINT: the SDK, once per process (after gunicorn's fork)
 
     def make_executor():
         from janus.gateway.egress import EgressPolicy
@@ -142,3 +144,4 @@ def flush_all(timeout: float = 20.0) -> None:
     for runtime in list(_ALL):
         if not runtime.audit.flush(timeout):
             log.error("audit rows still queued at exit after %.0f s", timeout)
+    tracing.flush(min(timeout, 5.0))  # spans still queued for export; nothing when tracing is off

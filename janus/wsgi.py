@@ -7,6 +7,7 @@ needs its own hook to yield to other greenlets while waiting on PostgreSQL.
 from __future__ import annotations
 
 from janus import create_app
+from janus.logs import RequestIds
 from janus.transports.wire import ReadDeadline
 
 
@@ -27,3 +28,6 @@ app = create_app()
 app.wsgi_app = ReadDeadline(  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
     app.wsgi_app, app.config["REQUEST_READ_TIMEOUT_SECONDS"]
 )
+if app.config["LOG_FORMAT"] == "json":
+    # Outermost, so every log line of the request (the read deadline's too) carries its request id.
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]

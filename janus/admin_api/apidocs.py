@@ -375,6 +375,7 @@ def _paths() -> dict[str, Any]:
                     _query("tool", "Exposed tool name.", _STRING),
                     _query("status", "Outcome.", {"type": "string", "enum": list(audit_queries.STATUSES)}),
                     _query("token", "Client token name.", _STRING),
+                    _query("trace", "W3C trace id (32 hex digits): the calls of one trace.", _STRING),
                     *page_params,
                 ],
             ),
@@ -607,6 +608,7 @@ def _schemas() -> dict[str, Any]:
                 "error_message": maybe_string,
                 "arguments_digest": maybe_string,
                 "transport": maybe_string,
+                "trace_id": maybe_string,
             }
         ),
         "AdminEvent": _object(

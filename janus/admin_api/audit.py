@@ -10,7 +10,7 @@ from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
 from janus.services import audit_queries
 
-TOOL_CALL_FILTERS = ("tool", "status", "token", "since", "until", "page", "per_page")
+TOOL_CALL_FILTERS = ("tool", "status", "token", "since", "until", "trace", "page", "per_page")
 ADMIN_EVENT_FILTERS = ("actor", "action", "since", "until", "page", "per_page")
 
 

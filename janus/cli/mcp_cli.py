@@ -289,12 +289,15 @@ def metrics(settings: Settings, show_all: bool) -> None:
 @mcp_cli.command(help=f"The last {LOG_ROWS} tool executions: time, token, tool, status, HTTP status, duration, error.")
 @click.option("--tool", help="Only this tool.")
 @click.option("--status", "status_filter", type=click.Choice(list(LOG_STATUSES)), help="Only this outcome.")
+@click.option("--trace", help="Only the calls of this W3C trace id (32 hex digits).")
 @json_flag
 @click.pass_obj
-def logs(settings: Settings, tool: str | None, status_filter: str | None) -> None:
+def logs(settings: Settings, tool: str | None, status_filter: str | None, trace: str | None) -> None:
     params: dict[str, Any] = {"per_page": LOG_ROWS}
     if tool:
         params["tool"] = tool
+    if trace:
+        params["trace"] = trace
     if status_filter:
         params["status"] = status_filter
     data = settings.api().json("GET", "/api/v1/audit/tool-calls", params=params)

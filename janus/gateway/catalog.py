@@ -112,6 +112,8 @@ class Principal:
     transport: str = "stdio"
     actor: str | None = None  # who, when there is no token: the audit log's name for a portal user
     grant: TokenRecord | None = None
+    # The HTTP request's `traceparent` header as sent (validated where a call uses it: janus/gateway/tracing.py).
+    traceparent: str | None = field(default=None, compare=False)
 
     @property
     def unrestricted(self) -> bool:

@@ -53,6 +53,7 @@ from janus.gateway.outbound import proxy_for, tls_options
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
+from janus.gateway.tracing import CallTrace, upstream_request, vault_read
 from janus.gateway.upstream_auth import OAUTH2_CLIENT_CREDENTIALS, SecretError, authenticate
 
 logger = logging.getLogger(__name__)
@@ -311,6 +312,7 @@ class Executor:
         *,
         protocol_version: str = "2025-11-25",
         cancel: Signal | None = None,
+        trace: CallTrace | None = None,
     ) -> Outcome:
         """Call the upstream for this tool.
 
@@ -318,6 +320,7 @@ class Executor:
         UpstreamError (unreachable, timeout, TLS); any HTTP status is an Outcome.
         Raises CallCancelled once `cancel` is set: before sending, nothing is sent; while waiting,
         the upstream connection is shut down (the upstream sees it closed) and the wait ends at once.
+        `trace` (janus/gateway/tracing.py): spans for the vault read and the request, `traceparent` upstream.
         """
         conn = tool.connection
         method, path, data = plan_request(tool, arguments)
@@ -325,19 +328,22 @@ class Executor:
         if data is not None:
             headers["Content-Type"] = "application/json"
         deadline = time.monotonic() + conn.timeout_seconds  # the whole call's, a retry included
-        auth, redactor = self._authenticate(conn, True)
-        response, body, truncated = self._send_cancellable(
-            conn, method, path, data, {**headers, **auth}, cancel, deadline
-        )
-        if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
-            # Revoked or expired before its expires_in: one new token, one retry. The upstream
-            # refused the credentials, so it did not act on the request and repeating it is safe.
-            logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
-            self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
+        with vault_read(trace, conn.name, conn.auth_type):  # trace None (the common case): a shared do-nothing block
             auth, redactor = self._authenticate(conn, True)
+        with upstream_request(trace, conn.name, method, headers) as upstream:  # sets traceparent in headers
             response, body, truncated = self._send_cancellable(
                 conn, method, path, data, {**headers, **auth}, cancel, deadline
             )
+            if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
+                # Revoked or expired before its expires_in: one new token, one retry. The upstream
+                # refused the credentials, so it did not act on the request and repeating it is safe.
+                logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
+                self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
+                auth, redactor = self._authenticate(conn, True)
+                response, body, truncated = self._send_cancellable(
+                    conn, method, path, data, {**headers, **auth}, cancel, deadline
+                )
+            upstream.answered(response.status)
 
         status = response.status
         # Any status, any content type: an upstream that echoes the request (debug pages,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from janus.gateway import metrics
+from janus.gateway import metrics, tracing
 from janus.gateway.cancel_scope import CallCancelled
 from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
@@ -54,6 +54,7 @@ class CallRecord:
     http_status: int | None = None
     error_message: str | None = None
     arguments_digest: str | None = None
+    trace_id: str | None = None  # 32 hex digits: the W3C trace the call belongs to (janus/gateway/tracing.py)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -170,6 +171,7 @@ class GatewayBackend:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         principal = _principal(ctx)
+        trace = tracing.start_call(name, ctx.meta, principal.traceparent)
         snapshot = self.catalog.current()
         token = snapshot.token(principal)
         builtins = self.builtins if self.builtins is not None and name in self.builtins.names else None
@@ -198,8 +200,12 @@ class GatewayBackend:
                 http_status=http_status,
                 error_message=error,
                 arguments_digest=digest,
+                trace_id=None if trace is None else trace.trace_id,
             )
             self._record(record)
+            if trace is not None:
+                tool_spec = snapshot.by_name.get(name)
+                trace.end(status, http_status, tool_spec.connection.name if tool_spec else None, principal.transport)
             if observe is not None:
                 observe(record)
             try:
@@ -245,7 +251,7 @@ class GatewayBackend:
                 reasons = "\n".join(f"- {_where(e)}{e.message}" for e in problems[:20])
                 return tool_error(f"Invalid arguments for tool '{name}':\n{reasons}")
             outcome = self.executor.execute(
-                tool, arguments, protocol_version=ctx.protocol_version, cancel=ctx.cancel_event
+                tool, arguments, protocol_version=ctx.protocol_version, cancel=ctx.cancel_event, trace=trace
             )
         except CallCancelled:
             finish("cancelled")

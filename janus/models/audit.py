@@ -27,6 +27,8 @@ class ToolCallLog(Model):
     # values that may be personal data or secrets.
     arguments_digest: Mapped[str | None] = mapped_column(String(64))
     transport: Mapped[str | None] = mapped_column(String(20))
+    # The W3C trace id (32 hex) of the call: the caller's, or the gateway's own span's (janus/gateway/tracing.py).
+    trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class AdminAuditLog(Model):

@@ -34,7 +34,7 @@ TABS: dict[str, Tab] = {
     "calls": {
         "endpoint": "portal.audit",
         "export": "portal.audit_export",
-        "filters": ("tool", "status", "token", "since", "until"),
+        "filters": ("tool", "status", "token", "since", "until", "trace"),
         "list": audit_queries.list_tool_calls,
         "csv": audit_queries.export_tool_calls_csv,
         "file": "tool-calls",

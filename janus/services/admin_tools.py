@@ -125,6 +125,7 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
                 "token": _STR,
                 "since": _STR,
                 "until": _STR,
+                "trace": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
                 "page": {"type": "integer", "minimum": 1},
                 "per_page": {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE},
             }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -31,10 +32,12 @@ TOOL_CALL_COLUMNS = (
     "error_message",
     "transport",
     "arguments_digest",
+    "trace_id",
 )
 ADMIN_EVENT_COLUMNS = ("created_at", "actor", "action", "target_type", "target_id", "details")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")  # W3C trace id: what tool_call_logs.trace_id holds
 
 
 def tool_call_view(row: ToolCallLog) -> dict[str, Any]:
@@ -49,6 +52,7 @@ def tool_call_view(row: ToolCallLog) -> dict[str, Any]:
         "error_message": row.error_message,
         "arguments_digest": row.arguments_digest,
         "transport": row.transport,
+        "trace_id": row.trace_id,
     }
 
 
@@ -71,10 +75,11 @@ def list_tool_calls(
     token: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    trace: str | None = None,
     page: Any = 1,
     per_page: Any = 50,
 ) -> dict[str, Any]:
-    query = _tool_call_query(tool, status, token, since, until)
+    query = _tool_call_query(tool, status, token, since, until, trace)
     return _page(query, ToolCallLog.id, tool_call_view, page, per_page)
 
 
@@ -98,13 +103,14 @@ def export_tool_calls_csv(
     token: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    trace: str | None = None,
 ) -> Iterator[str]:
     """The filtered tool calls as CSV text chunks, newest first.
 
     The filters are checked now (a bad one raises ValidationError before any byte is sent);
     the rows are read lazily, EXPORT_BATCH at a time, while the caller streams the chunks.
     """
-    query = _tool_call_query(tool, status, token, since, until)
+    query = _tool_call_query(tool, status, token, since, until, trace)
     return _csv_chunks(query, ToolCallLog, TOOL_CALL_COLUMNS)
 
 
@@ -149,8 +155,13 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def _tool_call_query(tool, status, token, since, until):
+def _tool_call_query(tool, status, token, since, until, trace=None):
     query = select(ToolCallLog)
+    if trace:
+        trace_id = trace.strip().lower()
+        if not _TRACE_ID.fullmatch(trace_id):
+            raise ValidationError("trace must be a trace id: 32 hexadecimal digits", field="trace")
+        query = query.where(ToolCallLog.trace_id == trace_id)
     if tool:
         query = query.where(ToolCallLog.tool_name == storable("tool", tool))
     if status:

@@ -16,7 +16,7 @@ top, so the rules are easy to audit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -234,12 +234,14 @@ class Edge:
         if environ["REQUEST_METHOD"] == "OPTIONS":
             return None
         try:
-            return self.principal(catalog, transport, environ)
+            principal = self.principal(catalog, transport, environ)
         except Denied:
             throttled = limits.failed_authentication(environ, transport) if limits is not None else None
             if throttled is not None:
                 raise Denied(throttled.json_response()) from None
             raise
+        traceparent = environ.get("HTTP_TRACEPARENT")  # W3C trace context; the gateway validates it if it uses it
+        return principal if traceparent is None else replace(principal, traceparent=traceparent)
 
     def principal(self, catalog, transport: str, environ: dict[str, Any]) -> Principal:
         """The caller's principal from `Authorization: Bearer …` (never from the query string);

@@ -11,6 +11,7 @@ from typing import Any
 
 from janus.gateway import metrics
 from janus.gateway.tool_backend import UNKNOWN_TOOL_LABEL, CallRecord, encodable
+from janus.gateway.tracing import caller_trace_id
 from janus.mcp.errors import INVALID_PARAMS, McpError
 from janus.mcp.server import McpServer, RequestContext, ToolListing
 from janus.transports.rate_limits import CallSlots, CallSlotsGuard
@@ -87,10 +88,11 @@ class UnencodableInputGuard:
         return self._backend.call_tool(ctx, name, arguments)
 
     def _refuse(self, ctx: RequestContext, name: str, arguments: dict, reason: str) -> None:
-        self.record_refusal(ctx.caller, name, arguments, reason)
+        self.record_refusal(ctx.caller, name, arguments, reason, ctx.meta)
 
-    def record_refusal(self, principal, name: str, arguments: Any, reason: str) -> None:
-        """The audit row of a tools/call refused before the backend ran it (here or by a transport)."""
+    def record_refusal(self, principal, name: str, arguments: Any, reason: str, meta: object = None) -> None:
+        """The audit row of a tools/call refused before the backend ran it (here or by a transport), with
+        the trace id of the caller's `_meta` or header."""
         token = self._backend.catalog.current().token(principal)
         self._record(
             CallRecord(
@@ -102,6 +104,7 @@ class UnencodableInputGuard:
                 transport=principal.transport,
                 error_message=reason,
                 arguments_digest=_ascii_digest(arguments),
+                trace_id=caller_trace_id(meta, getattr(principal, "traceparent", None)),
             )
         )
         try:

@@ -37,16 +37,26 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
-from redis import RedisError
 
 from janus.gateway.catalog import Catalog, Principal, TokenRecord
 from janus.gateway.tool_backend import CallRecord, arguments_digest
+from janus.gateway.tracing import caller_trace_id
 from janus.mcp import jsonrpc
 from janus.mcp.errors import THROTTLED, McpError
 from janus.mcp.server import RequestContext, ToolListing
 from janus.services.sign_ins import client_address
 from janus.transports.http_common import json_response
 from janus.transports.wire import HttpResponse
+
+
+def _redis_error() -> type[Exception]:
+    """redis-py's error class, imported when a Redis call has failed (an except clause is evaluated only
+    then): importing redis at start-up would load the OpenTelemetry SDK's metrics with it (redis-py
+    looks for it at import), ~170 ms and ~60 modules in every worker that never uses Redis."""
+    from redis import RedisError
+
+    return RedisError
+
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +205,7 @@ class CallSlots:
             member = f"{self._node}-{next(self._ids)}"
             try:
                 return member if self._script(keys=[self._key], args=[self.cap, SLOT_LEASE_SECONDS, member]) else None
-            except RedisError as error:  # the script is ours, so redis-py's errors, not the library's
+            except _redis_error() as error:  # the script is ours, so redis-py's errors, not the library's
                 self._counters.store_failed("to take a call slot", error)
         with self._lock:
             if self._local >= self.cap:
@@ -207,7 +217,7 @@ class CallSlots:
         if slot:
             try:
                 self._counters.redis.zrem(self._key, slot)
-            except RedisError as error:  # the lease frees it later
+            except _redis_error() as error:  # the lease frees it later
                 self._counters.store_failed("to free a call slot", error)
             return
         with self._lock:
@@ -337,7 +347,9 @@ def throttle_message(
         if isinstance(message, dict) and message.get("method") == "tools/call":
             params = message.get("params")
             params = params if isinstance(params, dict) else {}
-            audit_throttled(backend, record, principal, params.get("name"), params.get("arguments"), throttled)
+            audit_throttled(
+                backend, record, principal, params.get("name"), params.get("arguments"), throttled, params.get("_meta")
+            )
     return throttled
 
 
@@ -348,8 +360,10 @@ def audit_throttled(
     name: object,
     arguments: object,
     throttled: Throttled,
+    meta: object = None,
 ) -> None:
-    """The `throttled` audit row of a refused tools/call: never the arguments, only their digest."""
+    """The `throttled` audit row of a refused tools/call: never the arguments, only their digest; the trace
+    id of the caller's `_meta` or header."""
     name = name if isinstance(name, str) else "<unknown>"
     arguments = arguments if isinstance(arguments, dict) else {}
     builtins = getattr(backend, "builtins", None)
@@ -371,6 +385,7 @@ def audit_throttled(
             transport=principal.transport,
             error_message=f"throttled ({throttled.tier}): {throttled.message}"[:500],
             arguments_digest=digest,
+            trace_id=caller_trace_id(meta, principal.traceparent),
         )
     )
 
@@ -411,7 +426,7 @@ class CallSlotsGuard:
             )
             principal = ctx.caller if isinstance(ctx.caller, Principal) else Principal(None)
             THROTTLED_REQUESTS.labels(tier=CONCURRENCY, transport=principal.transport).inc()
-            audit_throttled(self._backend, self._record, principal, name, arguments, throttled)
+            audit_throttled(self._backend, self._record, principal, name, arguments, throttled, ctx.meta)
             raise throttled.error()
         try:
             result: dict[str, Any] = self._backend.call_tool(ctx, name, arguments)

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from janus.gateway.catalog import Principal
 from janus.gateway.tool_backend import CallRecord, arguments_digest
+from janus.gateway.tracing import caller_trace_id
 from janus.mcp import jsonrpc
 from janus.mcp.errors import TOO_MANY_IN_FLIGHT, McpError
 from janus.mcp.server import Session
@@ -363,6 +364,7 @@ def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict[str
             transport=principal.transport,
             error_message="too many calls in flight for this token",
             arguments_digest=arguments_digest(arguments),
+            trace_id=caller_trace_id(params.get("_meta"), principal.traceparent),
         )
     )
 

@@ -202,6 +202,7 @@ def _refused_call(rt: HttpRuntime, principal: Principal, message: dict, response
             name if isinstance(name, str) else "",
             arguments,
             f"refused by the transport (HTTP {response.status})",
+            params.get("_meta"),
         )
     return response
 

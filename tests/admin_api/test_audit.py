@@ -12,6 +12,7 @@ from janus.models import AdminAuditLog, ToolCallLog
 CALLS = "/api/v1/audit/tool-calls"
 EVENTS = "/api/v1/audit/admin"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PAGING = "page must be at least 1 and per_page between 1 and 500"
 
 
@@ -31,6 +32,7 @@ def calls(app):
                     transport="streamable",
                     arguments_digest="0" * 64,
                     error_message="scope" if i % 3 == 0 else None,
+                    trace_id=TRACE if i in (2, 7) else None,
                 )
             )
         db.session.commit()
@@ -59,7 +61,9 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         "error_message": "scope",
         "arguments_digest": "0" * 64,
         "transport": "streamable",
+        "trace_id": None,
     }
+    assert body["items"][2]["trace_id"] == TRACE
 
 
 @pytest.mark.parametrize(
@@ -73,6 +77,9 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         ({"until": "2026-11-01T14:00:00Z"}, [2, 1, 0]),
         ({"since": "2026-11-01T13:00:00", "until": "2026-11-01T14:30:00+00:00"}, [2, 1]),  # no zone: UTC
         ({"tool": "nothing"}, []),
+        ({"trace": TRACE}, [7, 2]),
+        ({"trace": TRACE.upper()}, [7, 2]),  # the same id, spelt as some tools show it
+        ({"trace": "1" * 32}, []),
     ],
 )
 def test_tool_calls_can_be_filtered(app, api, admin, calls, query, hours):
@@ -102,6 +109,8 @@ def test_tool_calls_are_paginated(app, api, admin, calls):
         ({"since": "yesterday"}, "since must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z"),
         ({"until": "9999-12-31T23:59:59-05:00"}, "until must be an ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z"),
         ({"tool": "w\u0000a"}, "tool must not contain NUL characters"),
+        ({"trace": "4bf92f35"}, "trace must be a trace id: 32 hexadecimal digits"),
+        ({"trace": "00-" + TRACE + "-00f067aa0ba902b7-01"}, "trace must be a trace id: 32 hexadecimal digits"),
     ],
 )
 def test_invalid_tool_call_filters_answer_400_with_a_specific_message(app, api, admin, calls, query, message):

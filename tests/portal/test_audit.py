@@ -314,3 +314,26 @@ def test_export_and_suggestions_run_the_same_on_sqlite_and_postgresql(app, monke
         ("2026-06-29T08:02:00Z", "", ""),
     ]
     assert choices["tools"] == ["tool_0", "tool_1"] and choices["tokens"] == []
+
+
+def test_the_trace_id_is_shown_links_to_its_trace_and_filters_by_exact_match(admin):
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    _add_calls(
+        admin.app,
+        {"tool_name": "bank_get_balance", "trace_id": trace},
+        {"tool_name": "bank_transfer", "trace_id": trace, "created_at": T0 + timedelta(minutes=1)},
+        {"tool_name": "dog_random_image", "trace_id": "1" * 32, "created_at": T0 + timedelta(minutes=2)},
+        {"tool_name": "no_trace", "created_at": T0 + timedelta(minutes=3)},
+    )
+    rows = _rows(admin.get("/audit").get_data(as_text=True))
+    assert len(rows) == 4
+    assert "no_trace" in rows[0] and "<code>" not in rows[0].split("audit-trace", 1)[1]
+    assert f'href="/audit?trace={trace}"' in rows[2] and f"<code>{trace}</code>" in rows[2]
+    narrowed = admin.get(f"/audit?trace={trace}").get_data(as_text=True)
+    assert [("bank_transfer" in r, "bank_get_balance" in r) for r in _rows(narrowed)] == [(True, False), (False, True)]
+    assert f'href="/audit/export.csv?trace={trace}"' in narrowed
+    exported = _csv(admin.get(f"/audit/export.csv?trace={trace}"))
+    assert exported[0][-1] == "trace_id" and [r[-1] for r in exported[1:]] == [trace, trace]
+    refused = admin.get("/audit?trace=not-a-trace")
+    assert refused.status_code == 422
+    assert "trace must be a trace id: 32 hexadecimal digits" in refused.get_data(as_text=True)

@@ -102,8 +102,8 @@ def _held(request):
     return json_response({"held": "done"})
 
 
-def _rest(gw, token: str, tool: str = "weather_get_station", address: str | None = None, arguments=None):
-    headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+def _rest(gw, token: str, tool: str = "weather_get_station", address: str | None = None, arguments=None, **extra):
+    headers = {"Authorization": f"Bearer {token}", "Connection": "close", **extra}
     if address:
         headers["X-Forwarded-For"] = address
     return requests.post(
@@ -217,10 +217,12 @@ def test_the_client_limit_is_shared_by_both_workers(gw):
     assert set(statuses) == {200, 429}, statuses
     assert refused_by_both(), f"both workers must have refused some requests: {before} -> {_worker_throttles(gw)}"
     # A throttled tools/call is audited, with the limit named.
-    assert _rest(gw, SHARED).status_code == 429
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert _rest(gw, SHARED, traceparent=f"00-{trace}-00f067aa0ba902b7-01").status_code == 429
     rows = wait_for(lambda: _throttled_rows(gw, "Shared"), timeout=10, what="the throttled audit row")
     assert [row.tool_name for row in rows] == ["weather_get_station"]
     assert rows[0].error_message.startswith("throttled (client)")
+    assert rows[0].trace_id == trace  # the caller's trace, though the call never ran
 
 
 def test_the_client_limit_on_mcp_is_429_with_a_json_rpc_error(gw):

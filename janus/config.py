@@ -118,6 +118,14 @@ DEFAULTS: dict[str, Any] = {
     "MCP_MAX_CONCURRENT_CALLS": 200,  # tools/call in flight, gateway-wide with REDIS_URL, else per process; 0: none
     # Counters shared by every worker and replica (redis://, rediss:// or unix://); unset: per process.
     "REDIS_URL": "",
+    # Issue 14 item 3, the database under faults. Connections each worker process keeps to PostgreSQL
+    # (and may open beyond that under a burst): keep replicas x workers x (pool + overflow) below the
+    # server's max_connections. Ignored for SQLite.
+    "DB_POOL_SIZE": 5,
+    "DB_MAX_OVERFLOW": 5,
+    # Where tool-call audit records wait (on disk) until they are in the database; empty: an
+    # `audit-spool` directory beside DATABASE_PATH. Give it a volume that outlives the process.
+    "AUDIT_SPOOL_DIR": "",
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC", "OIDC_ONLY"}
@@ -140,6 +148,8 @@ _INTS = {
     "MCP_RATE_PER_CLIENT",
     "MCP_BURST_PER_CLIENT",
     "MCP_MAX_CONCURRENT_CALLS",
+    "DB_POOL_SIZE",
+    "DB_MAX_OVERFLOW",
 }
 _FLOATS = {
     "CATALOG_REFRESH_SECONDS",
@@ -252,11 +262,16 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         cfg["JWT_SECRET"] = secrets.token_urlsafe(48)
     _check_secrets(cfg)
     cfg.setdefault("SECRET_KEY", derive_key(cfg["JWT_SECRET"], FLASK_SESSION_KEY_LABEL))
+    # pre-ping: a connection the database dropped (a restart, a failover) is replaced before use, so
+    # the first request after the database returns succeeds instead of failing on a dead socket.
     options: dict[str, Any] = {"pool_pre_ping": True}
     if cfg["DATABASE_KIND"] == "postgresql":
         # A hung database must fail calls in seconds, not hold workers forever.
         options["connect_args"] = {"connect_timeout": 5}  # statement_timeout: janus.database
+        options["pool_size"], options["max_overflow"] = _pool_settings(cfg)
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+    if not str(cfg["AUDIT_SPOOL_DIR"]).strip():
+        cfg["AUDIT_SPOOL_DIR"] = str(Path(cfg["DATABASE_PATH"]).expanduser().resolve().parent / "audit-spool")
     _check_tls(cfg)
     _check_oidc(cfg)
     if not cfg["SCHEMA_PATTERN_BUDGET_SECONDS"] > 0:
@@ -264,6 +279,15 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     _check_oauth(cfg)
     _check_rate_limits(cfg)
     return cfg
+
+
+def _pool_settings(cfg: dict[str, Any]) -> tuple[int, int]:
+    size, overflow = cfg["DB_POOL_SIZE"], cfg["DB_MAX_OVERFLOW"]
+    if size < 1:
+        raise ConfigError(f"DB_POOL_SIZE must be at least 1 (connections per worker process), got {size}")
+    if overflow < 0:
+        raise ConfigError(f"DB_MAX_OVERFLOW must be 0 or more (extra connections under a burst), got {overflow}")
+    return size, overflow
 
 
 # (rate, burst, the rate's unit) of each tier: a burst must hold at least one second's worth of the rate.

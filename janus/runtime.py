@@ -100,7 +100,8 @@ def _build_runtime(app: Flask) -> Runtime:
             egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
         )
 
-    audit = AuditWriter(engine)
+    audit = AuditWriter(engine, app.config["AUDIT_SPOOL_DIR"])
+    audit.start()  # opens this process's spool and adopts those of dead processes (a SIGKILLed worker)
     backend = GatewayBackend(
         catalog,
         make_executor,

@@ -9,7 +9,7 @@ from janus.models.tokens import ClientToken, KeyCheck, User
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0008_token_rate_limits"
+SCHEMA_REVISION = "0011_audit_call_id"
 
 __all__ = [
     "AdminAuditLog",

@@ -27,6 +27,9 @@ class ToolCallLog(Model):
     # values that may be personal data or secrets.
     arguments_digest: Mapped[str | None] = mapped_column(String(64))
     transport: Mapped[str | None] = mapped_column(String(20))
+    # Unique per call, drawn by the process that answered it (janus.services.audit_spool): a spool
+    # replayed after a crash skips the rows that were already committed.
+    call_id: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
 
 
 class AdminAuditLog(Model):

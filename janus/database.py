@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import sys
+import time
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import event
@@ -12,6 +15,10 @@ from sqlalchemy.engine import Engine
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Under gevent, SQLite's own busy wait sleeps in C and stops every greenlet of the worker with it: it
+# waits this little there, and the rest of SQLITE_BUSY_TIMEOUT_MS in cooperative sleeps (CooperativeSqlite).
+SQLITE_GEVENT_BUSY_TIMEOUT_MS = 20
+SQLITE_RETRY_SLEEP_SECONDS = 0.02
 POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
 PRIVATE_FILE_MODE = 0o600
 # Files SQLite keeps beside the database; they hold the same rows (token hashes, audit, sessions).
@@ -32,15 +39,70 @@ def _on_connect(dbapi_connection, connection_record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets gunicorn workers and stdio processes read while one writes.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    busy_ms = (
+        SQLITE_GEVENT_BUSY_TIMEOUT_MS if isinstance(dbapi_connection, CooperativeSqlite) else SQLITE_BUSY_TIMEOUT_MS
+    )
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
+def gevent_active() -> bool:
+    """True in a gunicorn gevent worker (monkey-patched), False in stdio, CLI and test processes."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("socket")
+
+
+def _wait_while_locked(run, *args):
+    """`run(*args)`, retried while SQLite reports the file locked, until SQLITE_BUSY_TIMEOUT_MS have passed.
+
+    A statement refused as busy did nothing, so running it again is safe. time.sleep is gevent's here:
+    the other greenlets (tool calls served from the caches) run while this one waits for the lock.
+    """
+    deadline = 0.0
+    while True:
+        try:
+            return run(*args)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + SQLITE_BUSY_TIMEOUT_MS / 1000
+            if now >= deadline:
+                raise
+            time.sleep(SQLITE_RETRY_SLEEP_SECONDS)
+
+
+class _CooperativeCursor(sqlite3.Cursor):
+    def execute(self, *args):  # positional, as pysqlite calls it
+        return _wait_while_locked(super().execute, *args)
+
+    def executemany(self, *args):
+        return _wait_while_locked(super().executemany, *args)
+
+
+class CooperativeSqlite(sqlite3.Connection):
+    """A pysqlite connection for gevent workers: a locked database is waited for without blocking the hub."""
+
+    def cursor(self, factory=_CooperativeCursor):
+        return super().cursor(factory)
+
+    def execute(self, *args):
+        return self.cursor().execute(*args)
+
+    def commit(self) -> None:
+        _wait_while_locked(super().commit)
+
+
 def _before_connect(dialect, connection_record, cargs, cparams) -> None:
     """Runs before the DBAPI opens the file: the only moment to decide the mode it is born with."""
-    if dialect.name != "sqlite" or os.name != "posix":
+    if dialect.name != "sqlite":
+        return
+    if gevent_active():
+        cparams.setdefault("factory", CooperativeSqlite)
+    if os.name != "posix":
         return
     path = sqlite_file_path(cargs[0] if cargs else cparams.get("database"), bool(cparams.get("uri")))
     if path:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -16,7 +18,20 @@ def error_response(status: int, error: str, message: str):
     return response
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, unavailable: Callable[[BaseException], bool], message: str, retry_after: int) -> None:
+    """`unavailable`: whether an error means the database is away or locked (janus.services.errors):
+    answered 503 with Retry-After and `message`, never 500, since the request itself was fine."""
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        if not unavailable(exc):
+            return _unhandled(exc)
+        # The type only: a driver's message may name the database host or user.
+        log.warning("answered 503: the database is unavailable (%s)", type(exc.orig or exc).__name__)
+        response = error_response(503, "database_unavailable", message)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         response = error_response(

@@ -25,12 +25,12 @@ from typing import Any
 import orjson
 from sqlalchemy import DateTime, insert, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from janus.gateway.tool_backend import CallRecord
 from janus.models import ClientToken, ToolCallLog
 from janus.models._types import UTCDateTime
 from janus.services.audit_spool import Mark, Spool, find_orphans
+from janus.services.errors import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,6 @@ _COLUMNS = frozenset(c.name for c in ToolCallLog.__table__.columns) - {"id"}
 _DATETIME_COLUMNS = frozenset(
     c.name for c in ToolCallLog.__table__.columns if isinstance(c.type, DateTime | UTCDateTime)
 )
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """The database is away or locked (retry later), as opposed to refusing this row (never will take it)."""
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _row(record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -159,7 +152,9 @@ class AuditWriter:
             thread.join(timeout)
         if spool is not None and spool.pid == os.getpid():
             if not committed:
-                log.error("%d tool-call audit records stay in the spool %s for the next start", self._pending, spool.prefix)
+                log.error(
+                    "%d tool-call audit records stay in the spool %s for the next start", self._pending, spool.prefix
+                )
             spool.close(remove=committed)
             self._spool = None
 
@@ -226,7 +221,7 @@ class AuditWriter:
                 self._insert(records)
                 self._recovered()
                 return True
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever the database says, the records are kept (retried or rejected)
                 if not database_unavailable(exc):
                     refusals += 1
                     if refusals < self._retries:
@@ -312,4 +307,3 @@ def _insert_ignoring_replays(dialect: str):
 
         return sqlite_insert(ToolCallLog).on_conflict_do_nothing(index_elements=["call_id"])
     return insert(ToolCallLog)
-

@@ -34,7 +34,7 @@ def _on_connect(dbapi_connection, connection_record) -> None:
         cursor.close()
         dbapi_connection.commit()
         return
-    if not module.startswith(("sqlite3", "pysqlite")):
+    if not isinstance(dbapi_connection, sqlite3.Connection) and not module.startswith(("sqlite3", "pysqlite")):
         return
     cursor = dbapi_connection.cursor()
     # WAL lets gunicorn workers and stdio processes read while one writes.

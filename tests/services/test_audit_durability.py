@@ -152,6 +152,9 @@ def test_postgres_stopped_under_load_loses_no_audit_row_and_janus_recovers_witho
         answered = sum(1 for r in results if r[1]) + 1
         assert answered_while_down > 0
         wait_for(lambda: _audit_rows(gw.app) == answered, timeout=90, what=f"{answered} audit rows")
+        print(
+            f"PG stop: {len(results)} load calls + 1 after, {answered} answered ({answered_while_down} while down), {answered} rows"
+        )
     finally:
         stop_http_gateway(gw)
         with gw.app.app_context():
@@ -189,5 +192,6 @@ def test_a_sigkilled_worker_loses_no_audit_row_of_an_answered_call(tmp_path):
         # The replacement worker adopts the dead one's spool (at its first request, then every 10 s).
         wait_for(lambda: _audit_rows(gw.app) >= answered, timeout=90, what=f"{answered} audit rows")
         assert _audit_rows(gw.app) <= len(results)  # a call cut off by the kill may be audited, never twice
+        print(f"SIGKILL: {len(results)} calls, {answered} answered, {_audit_rows(gw.app)} audit rows")
     finally:
         stop_http_gateway(gw)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, request, url_for
+from flask import Flask, g, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
@@ -109,6 +109,9 @@ def _database_error(exc: DBAPIError):
     if not database_unavailable(exc):
         return _unexpected(exc)
     log.warning("portal %s %s answered 503: the database is unavailable", request.method, request.path)
+    # The page is drawn for nobody in particular: drawing it for the signed-in user would look them up
+    # in the database again (Flask-Login keeps the current user in g._login_user).
+    g._login_user = login_manager.anonymous_user()
     return _service_error(DatabaseUnavailable())
 
 

@@ -111,6 +111,10 @@ class AuditWriter:
 
     # -- lifecycle ----------------------------------------------------------------------
 
+    @property
+    def spool_dir(self) -> Path:
+        return self._spool_dir
+
     def start(self) -> None:
         """Open this process's spool and start its writer, which adopts the spools of dead processes."""
         self._start()
@@ -128,14 +132,18 @@ class AuditWriter:
                 self._thread.start()
             return self._spool
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything recorded so far is committed."""
+    def flush(self, timeout: float = 10.0, *, through_outage: bool = True) -> bool:
+        """Wait until everything recorded so far is committed.
+
+        `through_outage=False` (a process about to exit): give up at once while the database is away; the
+        records are on disk, and the next process on the spool directory adopts them.
+        """
         deadline = time.monotonic() + timeout
         self._wake.set()
         with self._idle:
             while self._pending:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or (not through_outage and self._outage_since is not None):
                     return False
                 self._idle.wait(min(remaining, self._interval))
         return True

@@ -6,7 +6,9 @@ import logging
 import os
 import sqlite3
 import sys
+import threading
 import time
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import event
@@ -75,16 +77,47 @@ def _wait_while_locked(run, *args):
             time.sleep(SQLITE_RETRY_SLEEP_SECONDS)
 
 
+SQLITE_THREADS = 4  # SQLite statements of one worker running at once, off its gevent loop
+_pool: Any = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+
+
+def _off_hub(run, *args):
+    """`run(*args)` in a real thread: sqlite3 releases the GIL while SQLite works, so the worker's other
+    greenlets run meanwhile (a 3 s telemetry query no longer stops every tool call of the worker). A
+    pool of Janus's own: the hub's threadpool also resolves DNS for upstream calls."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():  # a forked process has the object but not the threads
+        with _pool_lock:
+            if _pool is None or _pool_pid != os.getpid():
+                from gevent.threadpool import ThreadPool
+
+                _pool, _pool_pid = ThreadPool(SQLITE_THREADS), os.getpid()
+    return _pool.apply(run, args)
+
+
 class _CooperativeCursor(sqlite3.Cursor):
     def execute(self, *args):  # positional, as pysqlite calls it
-        return _wait_while_locked(super().execute, *args)
+        return _wait_while_locked(_off_hub, super().execute, *args)
 
     def executemany(self, *args):
-        return _wait_while_locked(super().executemany, *args)
+        return _wait_while_locked(_off_hub, super().executemany, *args)
+
+    # Fetching steps the statement too: a large result is SQLite's work as much as the execute.
+    def fetchone(self):
+        return _off_hub(super().fetchone)
+
+    def fetchmany(self, *args):
+        return _off_hub(super().fetchmany, *args)
+
+    def fetchall(self):
+        return _off_hub(super().fetchall)
 
 
 class CooperativeSqlite(sqlite3.Connection):
-    """A pysqlite connection for gevent workers: a locked database is waited for without blocking the hub."""
+    """A pysqlite connection for gevent workers: its statements run in a small pool of real threads, and
+    a locked database is waited for in cooperative sleeps, so neither blocks the worker's gevent loop."""
 
     def cursor(self, factory=_CooperativeCursor):
         return super().cursor(factory)
@@ -93,7 +126,7 @@ class CooperativeSqlite(sqlite3.Connection):
         return self.cursor().execute(*args)
 
     def commit(self) -> None:
-        _wait_while_locked(super().commit)
+        _wait_while_locked(_off_hub, super().commit)
 
 
 def _before_connect(dialect, connection_record, cargs, cparams) -> None:
@@ -102,6 +135,7 @@ def _before_connect(dialect, connection_record, cargs, cparams) -> None:
         return
     if gevent_active():
         cparams.setdefault("factory", CooperativeSqlite)
+        cparams["check_same_thread"] = False  # used by one greenlet at a time, from the pool's threads
     if os.name != "posix":
         return
     path = sqlite_file_path(cargs[0] if cargs else cparams.get("database"), bool(cparams.get("uri")))

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,20 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     _check_oauth(cfg)
     _check_rate_limits(cfg)
     return cfg
+
+
+def check_spool_dir(path: str) -> None:
+    """AUDIT_SPOOL_DIR must be a directory this process can create files in (each call's audit record
+    is written there before its answer): refuse to start otherwise, with a message saying so."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-")  # noqa: SIM115 - closed at once
+        probe.close()
+    except OSError as exc:
+        raise ConfigError(
+            f"AUDIT_SPOOL_DIR {path!r} is not a writable directory ({exc.strerror}): tool-call audit records "
+            "are written there before each answer; point it at a writable volume"
+        ) from None
 
 
 def _pool_settings(cfg: dict[str, Any]) -> tuple[int, int]:

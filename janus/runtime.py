@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from flask import Flask, current_app
 
+from janus.config import check_spool_dir
 from janus.extensions import db
 from janus.gateway.catalog import Catalog
 from janus.gateway.tool_backend import GatewayBackend
@@ -100,6 +101,7 @@ def _build_runtime(app: Flask) -> Runtime:
             egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
         )
 
+    check_spool_dir(app.config["AUDIT_SPOOL_DIR"])
     audit = AuditWriter(engine, app.config["AUDIT_SPOOL_DIR"])
     audit.start()  # opens this process's spool and adopts those of dead processes (a SIGKILLed worker)
     backend = GatewayBackend(

@@ -88,8 +88,12 @@ class Spool:
         self.pid = os.getpid()
         self._nonce = secrets.token_hex(6)
         self.prefix = f"{PREFIX}{self.pid}-{self._nonce}"
-        self._lock_fd = _open_private(self.directory / (self.prefix + LOCK_SUFFIX), os.O_RDWR | os.O_CREAT)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours until this process ends
+        # Locked under a name no adopter looks at, then renamed: a lock file is never seen unlocked while
+        # its process lives. Ours until this process ends (the kernel releases it even on SIGKILL).
+        pending = self.directory / (self.prefix + ".new")
+        self._lock_fd = _open_private(pending, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(pending, self.directory / (self.prefix + LOCK_SUFFIX))
         self._append_lock = threading.Lock()
         self._seq = 0
         self._segment_no = 0

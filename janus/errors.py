@@ -22,15 +22,16 @@ def init_app(app: Flask, *, unavailable: Callable[[BaseException], bool], messag
     """`unavailable`: whether an error means the database is away or locked (janus.services.errors):
     answered 503 with Retry-After and `message`, never 500, since the request itself was fine."""
 
-    @app.errorhandler(DBAPIError)
-    def _database_error(exc: DBAPIError):
-        if not unavailable(exc):
-            return _unhandled(exc)
+    def _database_unavailable(exc: BaseException):
         # The type only: a driver's message may name the database host or user.
-        log.warning("answered 503: the database is unavailable (%s)", type(exc.orig or exc).__name__)
+        log.warning("answered 503: the database is unavailable (%s)", type(getattr(exc, "orig", None) or exc).__name__)
         response = error_response(503, "database_unavailable", message)
         response.headers["Retry-After"] = str(retry_after)
         return response
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        return _database_unavailable(exc) if unavailable(exc) else _unhandled(exc)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -44,5 +45,7 @@ def init_app(app: Flask, *, unavailable: Callable[[BaseException], bool], messag
 
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception):
+        if unavailable(exc):  # e.g. the session store's DatabaseUnavailable on a blueprint without its own handler
+            return _database_unavailable(exc)
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "An internal error occurred; see the gateway log.")

@@ -50,6 +50,7 @@ def _register_http(app: Flask) -> None:
     from janus.admin_api import bp as admin_api_bp
     from janus.cli import register_cli
     from janus.mock import bp as mock_bp
+    from janus.services.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE, database_unavailable
     from janus.transports import streamable_http
     from janus.transports.ops import bp as ops_bp
     from janus.transports.ops import init_http_metrics
@@ -69,7 +70,12 @@ def _register_http(app: Flask) -> None:
     # CSRF guards the portal's cookie session; the other blueprints take bearer tokens, never cookies.
     portal.init_app(app, csrf_exempt=list(app.blueprints.values()))
     init_http_metrics(app)
-    errors.init_app(app)
+    errors.init_app(
+        app,
+        unavailable=database_unavailable,
+        message=DATABASE_UNAVAILABLE_MESSAGE,
+        retry_after=DATABASE_RETRY_AFTER_SECONDS,
+    )
     register_cli(app)
     # /mcp is served beside Flask, not through it (the hot path; see janus/transports/wire.py).
     streamable_http.mount(app)

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,14 @@ DEFAULTS: dict[str, Any] = {
     "MCP_MAX_CONCURRENT_CALLS": 200,  # tools/call in flight, gateway-wide with REDIS_URL, else per process; 0: none
     # Counters shared by every worker and replica (redis://, rediss:// or unix://); unset: per process.
     "REDIS_URL": "",
+    # Issue 14 item 3, the database under faults. Connections each worker process keeps to PostgreSQL
+    # (and may open beyond that under a burst): keep replicas x workers x (pool + overflow) below the
+    # server's max_connections. Ignored for SQLite.
+    "DB_POOL_SIZE": 5,
+    "DB_MAX_OVERFLOW": 5,
+    # Where tool-call audit records wait (on disk) until they are in the database; empty: an
+    # `audit-spool` directory beside DATABASE_PATH. Give it a volume that outlives the process.
+    "AUDIT_SPOOL_DIR": "",
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC", "OIDC_ONLY"}
@@ -142,6 +151,8 @@ _INTS = {
     "MCP_RATE_PER_CLIENT",
     "MCP_BURST_PER_CLIENT",
     "MCP_MAX_CONCURRENT_CALLS",
+    "DB_POOL_SIZE",
+    "DB_MAX_OVERFLOW",
 }
 _FLOATS = {
     "CATALOG_REFRESH_SECONDS",
@@ -254,11 +265,16 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         cfg["JWT_SECRET"] = secrets.token_urlsafe(48)
     _check_secrets(cfg)
     cfg.setdefault("SECRET_KEY", derive_key(cfg["JWT_SECRET"], FLASK_SESSION_KEY_LABEL))
+    # pre-ping: a connection the database dropped (a restart, a failover) is replaced before use, so
+    # the first request after the database returns succeeds instead of failing on a dead socket.
     options: dict[str, Any] = {"pool_pre_ping": True}
     if cfg["DATABASE_KIND"] == "postgresql":
         # A hung database must fail calls in seconds, not hold workers forever.
         options["connect_args"] = {"connect_timeout": 5}  # statement_timeout: janus.database
+        options["pool_size"], options["max_overflow"] = _pool_settings(cfg)
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+    if not str(cfg["AUDIT_SPOOL_DIR"]).strip():
+        cfg["AUDIT_SPOOL_DIR"] = str(Path(cfg["DATABASE_PATH"]).expanduser().resolve().parent / "audit-spool")
     _check_tls(cfg)
     _check_oidc(cfg)
     if not cfg["SCHEMA_PATTERN_BUDGET_SECONDS"] > 0:
@@ -292,6 +308,29 @@ def _check_otel(env: Mapping[str, str]) -> None:
     exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     if exporter not in ("", "otlp", "none"):
         raise ConfigError(f"OTEL_TRACES_EXPORTER={exporter!r} is not supported: use otlp, or none to turn tracing off")
+
+
+def check_spool_dir(path: str) -> None:
+    """AUDIT_SPOOL_DIR must be a directory this process can create files in (each call's audit record
+    is written there before its answer): refuse to start otherwise, with a message saying so."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-")  # noqa: SIM115 - closed at once
+        probe.close()
+    except OSError as exc:
+        raise ConfigError(
+            f"AUDIT_SPOOL_DIR {path!r} is not a writable directory ({exc.strerror}): tool-call audit records "
+            "are written there before each answer; point it at a writable volume"
+        ) from None
+
+
+def _pool_settings(cfg: dict[str, Any]) -> tuple[int, int]:
+    size, overflow = cfg["DB_POOL_SIZE"], cfg["DB_MAX_OVERFLOW"]
+    if size < 1:
+        raise ConfigError(f"DB_POOL_SIZE must be at least 1 (connections per worker process), got {size}")
+    if overflow < 0:
+        raise ConfigError(f"DB_MAX_OVERFLOW must be 0 or more (extra connections under a burst), got {overflow}")
+    return size, overflow
 
 
 # (rate, burst, the rate's unit) of each tier: a burst must hold at least one second's worth of the rate.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -16,7 +18,21 @@ def error_response(status: int, error: str, message: str):
     return response
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, unavailable: Callable[[BaseException], bool], message: str, retry_after: int) -> None:
+    """`unavailable`: whether an error means the database is away or locked (janus.services.errors):
+    answered 503 with Retry-After and `message`, never 500, since the request itself was fine."""
+
+    def _database_unavailable(exc: BaseException):
+        # The type only: a driver's message may name the database host or user.
+        log.warning("answered 503: the database is unavailable (%s)", type(getattr(exc, "orig", None) or exc).__name__)
+        response = error_response(503, "database_unavailable", message)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        return _database_unavailable(exc) if unavailable(exc) else _unhandled(exc)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         response = error_response(
@@ -29,5 +45,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception):
+        if unavailable(exc):  # e.g. the session store's DatabaseUnavailable on a blueprint without its own handler
+            return _database_unavailable(exc)
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "An internal error occurred; see the gateway log.")

@@ -14,7 +14,7 @@ import shutil
 import signal
 import tempfile
 
-from janus.config import JWT_SECRET_GENERATED_ENV, server_tls_context
+from janus.config import JWT_SECRET_GENERATED_ENV, check_spool_dir, server_tls_context
 from janus.config import load as _load_config
 from janus.logs import gunicorn_logger_class
 
@@ -71,6 +71,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 def on_starting(server) -> None:
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    check_spool_dir(_cfg["AUDIT_SPOOL_DIR"])  # before any worker answers a call it could not audit
     if os.environ.get(JWT_SECRET_GENERATED_ENV):
         server.log.warning(
             "JWT_SECRET is not set: using a random key for this start; portal and CLI sessions "

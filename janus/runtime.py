@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from flask import Flask, current_app
 
+from janus.config import check_spool_dir
 from janus.extensions import db
 from janus.gateway import tracing
 from janus.gateway.catalog import Catalog
@@ -102,7 +103,9 @@ def _build_runtime(app: Flask) -> Runtime:
             egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
         )
 
-    audit = AuditWriter(engine)
+    check_spool_dir(app.config["AUDIT_SPOOL_DIR"])
+    audit = AuditWriter(engine, app.config["AUDIT_SPOOL_DIR"])
+    audit.start()  # opens this process's spool and adopts those of dead processes (a SIGKILLed worker)
     backend = GatewayBackend(
         catalog,
         make_executor,
@@ -113,7 +116,7 @@ def _build_runtime(app: Flask) -> Runtime:
     runtime = Runtime(catalog, audit, backend, secrets)
     app.extensions["janus.runtime"] = runtime
     _ALL.add(runtime)
-    atexit.register(audit.flush)
+    atexit.register(audit.flush, 10.0, through_outage=False)  # spooled rows survive the exit anyway
     return runtime
 
 
@@ -142,6 +145,7 @@ def _secret_cache(app: Flask) -> SecretCache:
 def flush_all(timeout: float = 20.0) -> None:
     """Commit every queued audit row of this process (worker exit, shutdown)."""
     for runtime in list(_ALL):
-        if not runtime.audit.flush(timeout):
-            log.error("audit rows still queued at exit after %.0f s", timeout)
+        # Not through a database outage: the rows are spooled on disk and adopted by the next process.
+        if not runtime.audit.flush(timeout, through_outage=False):
+            log.error("audit rows not yet in the database at exit; they stay in the spool %s", runtime.audit.spool_dir)
     tracing.flush(min(timeout, 5.0))  # spans still queued for export; nothing when tracing is off

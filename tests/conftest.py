@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 
 import pytest
@@ -77,10 +80,17 @@ def pg_schema(pg_database):
     engine.dispose()
 
 
+# Audit spools of apps whose database has no file (PostgreSQL): each app its own directory, so no test
+# adopts the spool another test process left, and none lands in the working tree.
+_SPOOLS = tempfile.mkdtemp(prefix="janus-test-spools-")
+atexit.register(shutil.rmtree, _SPOOLS, True)
+
+
 def make_app(database: dict, **overrides):
     from janus import create_app
 
     config = {
+        "AUDIT_SPOOL_DIR": os.path.join(_SPOOLS, uuid.uuid4().hex),
         "JWT_SECRET": secrets.token_urlsafe(32),
         "ADMIN_PASSWORD": "admin-password-for-tests",
         "CATALOG_REFRESH_SECONDS": 0.05,

@@ -351,3 +351,22 @@ def test_a_redis_that_fails_at_call_time_degrades_to_per_process_counts():
         assert slot == "" and limits.slots.acquire() is None  # per process meanwhile
         limits.slots.release(slot)
         assert limits.slots.acquire() == ""
+
+
+def test_pool_settings_reach_the_engine_and_nonsense_is_refused_at_startup():
+    from janus.config import ConfigError, load
+
+    cfg = load({"DATABASE_URL": "postgresql://u@127.0.0.1/db", "DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "0"}, environ={})
+    options = cfg["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (3, 0, True)
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE must be at least 1"):
+        load({"DATABASE_URL": "postgresql://u@127.0.0.1/db", "DB_POOL_SIZE": "0"}, environ={})
+    with pytest.raises(ConfigError, match="DB_MAX_OVERFLOW must be 0 or more"):
+        load({"DATABASE_URL": "postgresql://u@127.0.0.1/db", "DB_MAX_OVERFLOW": "-1"}, environ={})
+
+
+def test_the_audit_spool_defaults_to_a_directory_beside_the_database(tmp_path):
+    from janus.config import load
+
+    cfg = load({"DATABASE_PATH": str(tmp_path / "j.db")}, environ={})
+    assert cfg["AUDIT_SPOOL_DIR"] == str(tmp_path.resolve() / "audit-spool")

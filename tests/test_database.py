@@ -86,3 +86,57 @@ def test_janus_tunes_its_own_engine_and_leaves_other_engines_in_the_process_alon
         other.dispose()
     assert event.contains(db.session, "before_flush", _bump_on_flush)
     assert not event.contains(Session, "before_flush", _bump_on_flush)
+
+
+_HUB_SCRIPT = """
+from gevent import monkey
+
+monkey.patch_all()
+import sys
+
+import gevent
+from sqlalchemy import create_engine, text
+
+from janus.database import CooperativeSqlite, install_engine_hooks
+
+engine = create_engine("sqlite:///" + sys.argv[1])
+install_engine_hooks(engine)
+ticks = []
+done = []
+
+
+def ticker():
+    while not done:
+        ticks.append(1)
+        gevent.sleep(0.005)
+
+
+def slow_query():
+    with engine.connect() as conn:
+        assert isinstance(conn.connection.dbapi_connection, CooperativeSqlite)
+        conn.execute(text("SELECT 1"))  # connected before the ticker counts
+        gevent.sleep(0.02)  # a worker that has served a request: its SQLite thread is up and the loop turning
+        ticks.clear()
+        conn.execute(text(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT sum(x) FROM c"
+        )).scalar()
+        done.append(len(ticks))
+
+
+gevent.joinall([gevent.spawn(slow_query), gevent.spawn(ticker)])
+print(done[0])
+engine.dispose()
+"""
+
+
+def test_a_slow_sqlite_query_under_gevent_leaves_the_workers_other_greenlets_running(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _HUB_SCRIPT, str(tmp_path / "hub.db")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    # The query ran in a real thread: the loop went on ticking meanwhile (in the loop's own thread the
+    # query would hold it, and the ticker could not run once until it ended).
+    assert int(out.stdout.strip()) >= 5

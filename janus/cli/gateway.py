@@ -74,8 +74,11 @@ def run_server_command() -> int:
     """Migrate and seed here, once, then become gunicorn (a fresh process: gevent patches cleanly)."""
     from janus import create_app
     from janus.cli.serve import exec_server
+    from janus.config import check_spool_dir
 
-    return exec_server(create_app())
+    app = create_app()
+    check_spool_dir(app.config["AUDIT_SPOOL_DIR"])  # a clear message here, not a traceback from gunicorn
+    return exec_server(app)
 
 
 if __name__ == "__main__":

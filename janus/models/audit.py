@@ -29,6 +29,9 @@ class ToolCallLog(Model):
     transport: Mapped[str | None] = mapped_column(String(20))
     # The W3C trace id (32 hex) of the call: the caller's, or the gateway's own span's (janus/gateway/tracing.py).
     trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Unique per call, drawn by the process that answered it (janus.services.audit_spool): a spool
+    # replayed after a crash skips the rows that were already committed.
+    call_id: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
 
 
 class AdminAuditLog(Model):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, request, url_for
+from flask import Flask, g, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
@@ -30,7 +31,7 @@ from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
 from janus.portal.blueprint import bp
 from janus.portal.rendering import is_htmx, redirect_to, render
 from janus.portal.security import login_manager
-from janus.services.errors import ServiceError
+from janus.services.errors import DatabaseUnavailable, ServiceError, database_unavailable
 
 __all__ = ["bp", "init_app"]
 log = logging.getLogger(__name__)
@@ -97,7 +98,22 @@ def _csrf_failed(exc: CSRFError):
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError):
-    return _error_page(exc.status, exc.message)
+    response = _error_page(exc.status, exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@bp.errorhandler(DBAPIError)
+def _database_error(exc: DBAPIError):
+    if not database_unavailable(exc):
+        return _unexpected(exc)
+    log.warning("portal %s %s answered 503: the database is unavailable", request.method, request.path)
+    # The page is drawn for nobody in particular: drawing it for the signed-in user would look them up
+    # in the database again (Flask-Login keeps the current user in g._login_user).
+    g._login_user = login_manager.anonymous_user()
+    return _service_error(DatabaseUnavailable())
 
 
 @bp.errorhandler(HTTPException)

@@ -33,3 +33,28 @@ class Conflict(ServiceError):
 class Forbidden(ServiceError):
     status = 403
     error = "forbidden"
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database is away or locked: nothing is wrong with the request, and a retry will do."""
+
+    status = 503
+    error = "database_unavailable"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or DATABASE_UNAVAILABLE_MESSAGE)
+        self.retry_after = DATABASE_RETRY_AFTER_SECONDS
+
+
+# What a client is told (with HTTP 503 and Retry-After): no driver text, which may name hosts or users.
+DATABASE_UNAVAILABLE_MESSAGE = "The gateway's database is unavailable right now; retry in a few seconds."
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is away or locked (retry later), as opposed to refusing a statement (it never will)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, DatabaseUnavailable | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
 from janus.models import McpSession
+from janus.services.errors import DatabaseUnavailable, database_unavailable
 
 LAST_SEEN_EVERY = timedelta(minutes=5)
 SESSION_CACHE_SECONDS = 0.25  # how stale last_seen_at may get before a write
@@ -105,13 +106,24 @@ class SessionStore:
         return record
 
     def get(self, session_id: str) -> SessionRecord | None:
-        """The live session, or None when unknown, ended or idle too long."""
+        """The live session, or None when unknown, ended or idle too long.
+
+        While the database is away or locked, a session this process has seen is served from the cache
+        however old the entry (its calls need no SQL); an unknown one raises DatabaseUnavailable (503).
+        """
         cached = self._cache.get(session_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        # The statement is compiled once (SQLAlchemy's cache); rows are plain tuples, no ORM.
-        with self._engine.connect() as conn:
-            row = conn.execute(self._get_statement, {"id": session_id}).first()
+        try:
+            # The statement is compiled once (SQLAlchemy's cache); rows are plain tuples, no ORM.
+            with self._engine.connect() as conn:
+                row = conn.execute(self._get_statement, {"id": session_id}).first()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            if cached is not None:
+                return cached[1]
+            raise DatabaseUnavailable() from exc
         if row is None:
             self._forget(session_id)
             return None
@@ -189,6 +201,7 @@ class SessionStore:
         with self._cache_lock:
             if len(self._cache) > 10_000:  # bounded: old entries are cheap to reload
                 self._cache.clear()
+            # Expired entries stay (until this bound): they answer for their session while the database is away.
             self._cache[record.id] = (time.monotonic() + SESSION_CACHE_SECONDS, record)
 
     def _forget(self, session_id: str) -> None:
@@ -210,7 +223,13 @@ class SessionStore:
     def _touch(self, record: SessionRecord) -> None:
         now = datetime.now(UTC)
         if record.last_seen_at is None or now - record.last_seen_at > LAST_SEEN_EVERY:
-            self.update(record, last_seen_at=now)
+            try:
+                self.update(record, last_seen_at=now)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                # Activity bookkeeping only: the next request past LAST_SEEN_EVERY tries again.
+                self._remember(record)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -38,6 +38,7 @@ from janus.mcp.errors import (
     McpError,
 )
 from janus.mcp.server import Session
+from janus.services.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE, database_unavailable
 from janus.services.sessions import SESSION_CACHE_SECONDS
 from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.edge import RESPONSE_HEADERS, Denied, Edge, edge_for, token_hash_of
@@ -103,9 +104,15 @@ class StreamableHttp:
             response = self._respond(req)
         except Denied as denied:
             response = denied.response
-        except Exception:
-            log.exception("unhandled error on %s %s", req.method, PATH)
-            response = rpc_error(500, INTERNAL_ERROR, "Internal error; see the gateway log.")
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning(
+                    "%s %s answered 503: the database is unavailable (%s)", req.method, PATH, type(exc).__name__
+                )
+                response = unavailable_response()
+            else:
+                log.exception("unhandled error on %s %s", req.method, PATH)
+                response = rpc_error(500, INTERNAL_ERROR, "Internal error; see the gateway log.")
         if response.status >= 400:
             count_request(TRANSPORT, req.method, response.status)
         response.headers.extend(RESPONSE_HEADERS)
@@ -134,6 +141,16 @@ class StreamableHttp:
             405,
             {"Allow": ALLOWED_METHODS},
         )
+
+
+def unavailable_response() -> HttpResponse:
+    """503 with Retry-After: the session or token lookup this request needs cannot reach the database."""
+    return rpc_error(
+        503,
+        INTERNAL_ERROR,
+        DATABASE_UNAVAILABLE_MESSAGE,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def post(rt: HttpRuntime, req: WireRequest, principal: Principal) -> HttpResponse:

@@ -1,7 +1,7 @@
 """openapi imports: which OpenAPI operation each imported endpoint came from, and its fingerprint
 
 Revision ID: 0012_openapi_imports
-Revises: 0009_audit_trace_id
+Revises: 0011_audit_call_id
 Create Date: 2026-12-07 00:00:00
 
 One row per imported endpoint (deleted with it): the operation ("GET /pets/{petId}") and a sha256 of the
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0012_openapi_imports"
-down_revision = "0009_audit_trace_id"
+down_revision = "0011_audit_call_id"
 branch_labels = None
 depends_on = None
 

@@ -209,3 +209,15 @@ def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path
         "mcp-gateway: cannot use the database postgresql+psycopg2://janus:***@127.0.0.1:1/janus"
     )
     assert "hunter2" not in out.stderr.decode()
+
+
+def test_an_unwritable_audit_spool_directory_is_one_clear_line_and_no_server(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    env = gateway_env(str(tmp_path / "janus.db"), AUDIT_SPOOL_DIR=str(tmp_path / "a-file" / "spool"), PORT="0")
+    for args in ([], ["-stdio"]):
+        out = subprocess.run(
+            [MCP_GATEWAY, *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+        assert out.returncode == 2, out.stderr
+        assert "configuration error: AUDIT_SPOOL_DIR" in out.stderr
+        assert "is not a writable directory" in out.stderr and "Traceback" not in out.stderr

@@ -47,10 +47,10 @@ def _csv(reply) -> list[list[str]]:
     return list(csv.reader(io.StringIO(reply.get_data().decode("utf-8"), newline="")))
 
 
-def test_tool_calls_from_the_audit_writer_are_listed_newest_first_without_argument_values(admin):
+def test_tool_calls_from_the_audit_writer_are_listed_newest_first_without_argument_values(admin, tmp_path):
     with admin.app.app_context():
         engine = db.engine
-    writer = AuditWriter(engine, interval=0.01)
+    writer = AuditWriter(engine, tmp_path / "spool", interval=0.01)
     secret_argument = {"account": "DE89 3704 0044 0532 0130 00"}
     writer.record(
         CallRecord(

@@ -130,3 +130,20 @@ def test_a_viewers_refused_htmx_change_is_announced_in_the_alert_area(viewer):
     reply = viewer.post("/connections/any/toggle", htmx=True, data={})
     assert reply.status_code == 403 and reply.headers["HX-Retarget"] == "#alerts"
     assert "only admins may change" in reply.get_data(as_text=True)
+
+
+def test_a_database_outage_is_a_503_page_with_retry_after_not_a_500(admin, tmp_path):
+    from janus.extensions import db
+
+    with admin.app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    (tmp_path / "janus.db").rename(tmp_path / "moved.db")
+    tmp_path.joinpath("janus.db").mkdir()  # SQLite cannot open a directory: every connection fails
+    page = admin.client.get("/")  # the signed-in session is looked up in the database
+    assert page.status_code == 503
+    assert page.headers["Retry-After"] == "2"
+    assert "database is unavailable right now" in page.get_data(as_text=True)
+    with admin.app.app_context():
+        db.session.remove()
+        db.engine.dispose()

@@ -27,12 +27,12 @@ def _record(i: int, token_id: str | None = None) -> CallRecord:
     )
 
 
-def test_records_from_many_threads_are_all_written_and_flush_waits_for_them(app):
+def test_records_from_many_threads_are_all_written_and_flush_waits_for_them(app, tmp_path):
     token_id = add_token(app, "T", "t" * 30, "*")
     with app.app_context():
         engine = db.engine
         counter_before = db.session.scalar(select(ChangeCounter.value))
-    writer = AuditWriter(engine, interval=0.05, max_batch=64)
+    writer = AuditWriter(engine, tmp_path / "spool", interval=0.05, max_batch=64)
     threads = [
         threading.Thread(target=lambda k=k: [writer.record(_record(k * 100 + i, token_id)) for i in range(100)])
         for k in range(8)
@@ -49,10 +49,10 @@ def test_records_from_many_threads_are_all_written_and_flush_waits_for_them(app)
     writer.close()
 
 
-def test_a_failing_database_is_retried_and_reported_without_blocking_callers(app, caplog):
+def test_a_failing_database_is_retried_and_reported_without_blocking_callers(app, caplog, tmp_path):
     with app.app_context():
         engine = db.engine
-    writer = AuditWriter(engine, interval=0.01, retries=2)
+    writer = AuditWriter(engine, tmp_path / "spool", interval=0.01, retries=2)
     bad = CallRecord(
         tool_name="x" * 5000,
         status="success",
@@ -75,10 +75,10 @@ def test_a_failing_database_is_retried_and_reported_without_blocking_callers(app
     writer.close()
 
 
-def test_one_bad_row_does_not_cost_the_rest_of_its_batch(app, caplog):
+def test_one_bad_row_does_not_cost_the_rest_of_its_batch(app, caplog, tmp_path):
     with app.app_context():
         engine = db.engine
-    writer = AuditWriter(engine, interval=0.5, max_batch=100, retries=1)
+    writer = AuditWriter(engine, tmp_path / "spool", interval=0.5, max_batch=100, retries=1)
     poison = CallRecord(tool_name=None, status="success", duration_ms=1, token_id=None, token_name=None, transport="t")  # type: ignore[arg-type]
     for i in range(5):
         writer.record(_record(i))

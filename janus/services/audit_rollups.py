@@ -193,7 +193,8 @@ def _one_batch(batch: int) -> tuple[int, bool]:
             conn.scalars(select(ToolCallLog.id).where(ToolCallLog.id > last).order_by(ToolCallLog.id).limit(batch))
         )
         if ids:
-            _remember_gaps(conn, last, ids, now)
+            # On the first run the ids below the oldest row are history (pruned, or a table reset), not gaps.
+            _remember_gaps(conn, ids[0] - 1 if last == 0 else last, ids, now)
             _roll(conn, and_(ToolCallLog.id > last, ToolCallLog.id <= ids[-1]))
             conn.execute(update(AuditRollupState).where(AuditRollupState.name == STATE).values(last_id=ids[-1]))
         for i in range(0, len(found), GAP_IDS_PER_STATEMENT):

@@ -20,6 +20,10 @@ TOOLS = ("alpha", "beta", "gamma", "delta")
 STATUSES = ("success", "success", "success", "failure", "denied", "cancelled")
 
 
+def _seeded(seed: int) -> random.Random:
+    return random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+
+
 def _random_calls(rng: random.Random, count: int, *, spread: timedelta) -> list[ToolCallLog]:
     return [
         ToolCallLog(
@@ -99,7 +103,7 @@ def _rollup_tables() -> tuple[list[tuple], list[tuple]]:
 
 
 def test_rollups_equal_the_raw_aggregates_for_random_data_in_every_window(app):
-    rng = random.Random(5)
+    rng = _seeded(5)
     with app.app_context():
         _add(_random_calls(rng, 300, spread=timedelta(days=8)))
         _add(_random_calls(rng, 200, spread=timedelta(hours=2)))
@@ -112,7 +116,7 @@ def test_rollups_equal_the_raw_aggregates_for_random_data_in_every_window(app):
 
 def test_rolling_up_again_changes_nothing(app):
     with app.app_context():
-        _add(_random_calls(random.Random(7), 120, spread=timedelta(days=2)))
+        _add(_random_calls(_seeded(7), 120, spread=timedelta(days=2)))
         assert audit_rollups.advance() == 120
         sums, bins = _rollup_tables()
         assert audit_rollups.advance() == 0 and audit_rollups.advance(budget_seconds=None) == 0
@@ -124,10 +128,10 @@ def test_rolling_up_again_changes_nothing(app):
 def test_a_row_committed_after_a_higher_id_was_counted_is_counted_once_when_it_appears(app):
     """PostgreSQL hands out ids before commit: the watermark passes ids it could not see yet."""
     with app.app_context():
-        _add(_random_calls(random.Random(1), 3, spread=timedelta(minutes=30)))
+        _add(_random_calls(_seeded(1), 3, spread=timedelta(minutes=30)))
         audit_rollups.advance()
         last = audit_rollups.watermark()
-        late = _random_calls(random.Random(2), 2, spread=timedelta(minutes=30))
+        late = _random_calls(_seeded(2), 2, spread=timedelta(minutes=30))
         late[0].id, late[1].id = last + 5, last + 2
         _add([late[0]])
         assert audit_rollups.advance() == 1 and audit_rollups.watermark() == last + 5
@@ -148,7 +152,7 @@ def test_a_row_committed_after_a_higher_id_was_counted_is_counted_once_when_it_a
 
 
 def test_concurrent_rollups_while_calls_are_written_count_every_call_once(app):
-    rng = random.Random(11)
+    rng = _seeded(11)
     written = threading.Event()
     errors: list[BaseException] = []
 
@@ -189,7 +193,7 @@ def test_concurrent_rollups_while_calls_are_written_count_every_call_once(app):
 
 def test_a_backlog_is_rolled_up_within_the_read_budget_and_reported_as_pending(app):
     with app.app_context():
-        _add(_random_calls(random.Random(3), 50, spread=timedelta(minutes=20)))
+        _add(_random_calls(_seeded(3), 50, spread=timedelta(minutes=20)))
         assert audit_rollups.advance(budget_seconds=0, batch=10) == 10  # one batch, then the budget is spent
         assert audit_rollups.pending() == 40 and audit_rollups.behind()
         assert (

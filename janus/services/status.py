@@ -150,7 +150,8 @@ def dashboard() -> dict[str, Any]:
             audit_rollups.covering(AuditRollup, start, now_ts // 60 * 60 + 60)
         )
     ).one()
-    avg_ms = total_ms / calls if calls else None
+    calls = int(calls or 0)  # PostgreSQL sums a bigint as numeric
+    avg_ms = float(total_ms) / calls if calls else None
     sessions = db.session.scalar(select(func.count(McpSession.id)).where(McpSession.ended_at.is_(None)))
     return {
         "connections": db.session.scalar(select(func.count(Connection.id))),

@@ -1,7 +1,7 @@
 """/telemetry and the dashboard at 1,000,000 tool-call audit rows, on SQLite and PostgreSQL (issue 14, item 5).
 
-Generates N audit rows (default 1,000,000: 20 tools, ~94 % successes, log-normal latencies, spread over
-the last 7 days so every window holds rows) into a fresh SQLite file and a fresh PostgreSQL database
+Generates N audit rows (default 1,000,000: 20 tools, ~94 % successes, log-normal latencies, spread evenly
+over the last 7 days, oldest first as a gateway appends them, so every window holds rows) into a fresh SQLite file and a fresh PostgreSQL database
 (bulk inserts of 50,000 rows: executemany on SQLite, COPY on PostgreSQL), then times, inside the app
 (server time, no network):
 
@@ -47,8 +47,10 @@ def rows(count: int, now: datetime):
     rng = random.Random(145)  # noqa: S311 - reproducible bench data, not secrets
     for i in range(count):
         status = STATUSES[i % len(STATUSES)]
+        # Oldest first with a little jitter, as a gateway appends them (ids grow with time).
+        age = SPAN_SECONDS * (1 - i / count) - rng.random() * 5
         yield (
-            now - timedelta(seconds=rng.random() * SPAN_SECONDS),
+            now - timedelta(seconds=max(0.0, age)),
             f"Team {i % 40}",
             f"svc{i % 20:02d}_get_item",
             status,

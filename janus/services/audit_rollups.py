@@ -52,7 +52,7 @@ from janus.models import AuditRollup, AuditRollupGap, AuditRollupLatency, AuditR
 
 MINUTE, HOUR = 60, 3600
 SPANS = (MINUTE, HOUR)
-BATCH = 10_000  # audit rows per rollup transaction: SQLite's write lock is held for tens of milliseconds
+BATCH = 5_000  # audit rows per rollup transaction: SQLite's write lock is held for tens of milliseconds
 READ_BUDGET_SECONDS = 1.0  # a page view rolls up at most this long; the rest waits for the next read
 GAP_TTL = timedelta(minutes=10)  # far longer than any audit insert's transaction
 GAP_IDS_PER_STATEMENT = 500

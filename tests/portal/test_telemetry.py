@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from janus.extensions import db
 from janus.models import Connection, ToolCallLog
@@ -208,3 +209,18 @@ def test_a_large_window_marks_its_p95_as_read_from_the_rollups(app, monkeypatch)
     assert hour["p95_estimated"] and hour["p95_ms"] == 40.0 and hour["max_ms"] == 100.0
     assert capped["total"] == 20 and capped["p95_estimated"] and capped["p95_ms"] == 36.0
     assert hour["pending_rows"] == 0
+
+
+@pytest.mark.postgres
+def test_a_big_table_on_postgresql_shows_the_planners_estimate(app, monkeypatch):
+    if app.config["DATABASE_KIND"] != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's")
+    monkeypatch.setattr(telemetry, "ESTIMATED_ROWS_FROM", 10)
+    with app.app_context():
+        db.session.add_all([_call(NOW, "t", 1.0) for _ in range(40)])
+        db.session.commit()
+        db.session.execute(text("ANALYZE tool_call_logs"))
+        db.session.commit()
+        rows = {t["table"]: t for t in telemetry.database()["tables"]}
+    assert rows["tool_call_logs"] == {"table": "tool_call_logs", "rows": 40, "estimated": True}
+    assert rows["connections"] == {"table": "connections", "rows": 0}  # small: counted

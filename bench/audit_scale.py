@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -218,6 +219,7 @@ def run(backend: str, count: int, repeat: int) -> dict:
             db.engine.dispose()
         return {"backend": backend, "rows": count, "seed_seconds": round(seeded, 1), "results": results}
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the SQLite file of a million rows is ~300 MB
         if admin_engine is not None:
             with admin_engine.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))

@@ -129,6 +129,10 @@ DEFAULTS: dict[str, Any] = {
     # Where tool-call audit records wait (on disk) until they are in the database; empty: an
     # `audit-spool` directory beside DATABASE_PATH. Give it a volume that outlives the process.
     "AUDIT_SPOOL_DIR": "",
+    "AUDIT_RETENTION_DAYS": "",  # tool-call audit rows older than this many days are exported, then deleted; unset: kept
+    "AUDIT_EXPORT_DIR": "",  # where the prune writes what it is about to delete (required with AUDIT_RETENTION_DAYS)
+    "AUDIT_EXPORT_FORMAT": "jsonl",  # jsonl | csv
+    "AUDIT_PRUNE_INTERVAL_SECONDS": 3600.0,  # how often a server process tries to prune (one at a time, gateway-wide)
 }
 
 _BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC", "OIDC_ONLY"}
@@ -168,6 +172,7 @@ _FLOATS = {
     "OAUTH_JWKS_CACHE_SECONDS",
     "OAUTH_JWKS_MIN_REFETCH_SECONDS",
     "OIDC_TIMEOUT_SECONDS",
+    "AUDIT_PRUNE_INTERVAL_SECONDS",
 }
 
 
@@ -285,6 +290,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     if cfg["LOG_FORMAT"] not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be text or json, got {cfg['LOG_FORMAT']!r}")
     _check_otel(env)
+    _check_audit_retention(cfg)
     return cfg
 
 
@@ -331,6 +337,37 @@ def _pool_settings(cfg: dict[str, Any]) -> tuple[int, int]:
     if overflow < 0:
         raise ConfigError(f"DB_MAX_OVERFLOW must be 0 or more (extra connections under a burst), got {overflow}")
     return size, overflow
+
+
+AUDIT_EXPORT_FORMATS = ("jsonl", "csv")
+
+
+def _check_audit_retention(cfg: dict[str, Any]) -> None:
+    """AUDIT_RETENTION_DAYS deletes audit rows: a typo must stop the start, not prune the wrong rows."""
+    raw = cfg["AUDIT_RETENTION_DAYS"]
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        cfg["AUDIT_RETENTION_DAYS"] = None
+    else:
+        try:
+            days = int(str(raw).strip()) if not isinstance(raw, bool) else None
+        except ValueError:
+            days = None
+        if days is None or days < 1 or (isinstance(raw, float) and raw != days):
+            raise ConfigError(
+                f"AUDIT_RETENTION_DAYS must be a whole number of days, 1 or more (unset: keep everything), got {raw!r}"
+            )
+        cfg["AUDIT_RETENTION_DAYS"] = days
+    cfg["AUDIT_EXPORT_DIR"] = str(cfg["AUDIT_EXPORT_DIR"] or "").strip()
+    if cfg["AUDIT_RETENTION_DAYS"] and not cfg["AUDIT_EXPORT_DIR"]:
+        raise ConfigError(
+            "AUDIT_RETENTION_DAYS needs AUDIT_EXPORT_DIR: the rows about to be pruned are exported there first"
+        )
+    fmt = str(cfg["AUDIT_EXPORT_FORMAT"] or "").strip().lower()
+    if fmt not in AUDIT_EXPORT_FORMATS:
+        raise ConfigError(f"AUDIT_EXPORT_FORMAT must be one of {', '.join(AUDIT_EXPORT_FORMATS)}, got {fmt!r}")
+    cfg["AUDIT_EXPORT_FORMAT"] = fmt
+    if not cfg["AUDIT_PRUNE_INTERVAL_SECONDS"] > 0:
+        raise ConfigError("AUDIT_PRUNE_INTERVAL_SECONDS must be a positive number of seconds")
 
 
 # (rate, burst, the rate's unit) of each tier: a burst must hold at least one second's worth of the rate.

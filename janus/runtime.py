@@ -14,7 +14,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flask import Flask, current_app
 
@@ -30,6 +30,9 @@ from janus.services.token_key import server_key
 from janus.vault.cache import SecretCache
 from janus.version import __version__
 
+if TYPE_CHECKING:  # imported only when AUDIT_RETENTION_DAYS is set
+    from janus.services.audit_pruner import Pruner
+
 log = logging.getLogger(__name__)
 _ALL: weakref.WeakSet[Runtime] = weakref.WeakSet()
 _BUILD_LOCK = threading.Lock()  # one build per process even when requests arrive together
@@ -41,6 +44,7 @@ class Runtime:
     audit: AuditWriter
     backend: GatewayBackend
     secrets: SecretCache | None = None
+    pruner: Pruner | None = None  # AUDIT_RETENTION_DAYS set, in a server process
 
     def forget_secret(self, key: str) -> None:
         """A secret was set or deleted through Janus: stop serving the cached value now."""
@@ -52,6 +56,8 @@ class Runtime:
         self.backend.close()
         if self.secrets is not None:
             self.secrets.clear()
+        if self.pruner is not None:
+            self.pruner.close()
 
 
 def get_runtime(app: Flask) -> Runtime:
@@ -114,6 +120,10 @@ def _build_runtime(app: Flask) -> Runtime:
         pattern_budget=float(app.config.get("SCHEMA_PATTERN_BUDGET_SECONDS", 0.1)),
     )
     runtime = Runtime(catalog, audit, backend, secrets)
+    if app.config.get("AUDIT_RETENTION_DAYS") and app.config.get("SERVE_HTTP"):
+        from janus.services.audit_pruner import Pruner
+
+        runtime.pruner = Pruner(app).start()
     app.extensions["janus.runtime"] = runtime
     _ALL.add(runtime)
     atexit.register(audit.flush, 10.0, through_outage=False)  # spooled rows survive the exit anyway

@@ -370,3 +370,38 @@ def test_the_audit_spool_defaults_to_a_directory_beside_the_database(tmp_path):
 
     cfg = load({"DATABASE_PATH": str(tmp_path / "j.db")}, environ={})
     assert cfg["AUDIT_SPOOL_DIR"] == str(tmp_path.resolve() / "audit-spool")
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        (
+            {"AUDIT_RETENTION_DAYS": "0", "AUDIT_EXPORT_DIR": "/x"},
+            "AUDIT_RETENTION_DAYS must be a whole number of days",
+        ),
+        ({"AUDIT_RETENTION_DAYS": "30d", "AUDIT_EXPORT_DIR": "/x"}, "AUDIT_RETENTION_DAYS must be a whole number"),
+        ({"AUDIT_RETENTION_DAYS": "-3", "AUDIT_EXPORT_DIR": "/x"}, "AUDIT_RETENTION_DAYS must be a whole number"),
+        ({"AUDIT_RETENTION_DAYS": "30"}, "AUDIT_RETENTION_DAYS needs AUDIT_EXPORT_DIR"),
+        ({"AUDIT_EXPORT_FORMAT": "xml"}, "AUDIT_EXPORT_FORMAT must be one of jsonl, csv, got 'xml'"),
+        ({"AUDIT_PRUNE_INTERVAL_SECONDS": "0"}, "AUDIT_PRUNE_INTERVAL_SECONDS must be a positive number"),
+    ],
+)
+def test_a_bad_audit_retention_setting_fails_the_start_with_a_message(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load(environ=env)
+
+
+def test_audit_retention_is_off_by_default_and_parsed_to_days():
+    assert load(environ={})["AUDIT_RETENTION_DAYS"] is None
+    cfg = load(
+        environ={
+            "AUDIT_RETENTION_DAYS": " 90 ",
+            "AUDIT_EXPORT_DIR": "/var/lib/janus/audit",
+            "AUDIT_EXPORT_FORMAT": "CSV",
+        }
+    )
+    assert (cfg["AUDIT_RETENTION_DAYS"], cfg["AUDIT_EXPORT_DIR"], cfg["AUDIT_EXPORT_FORMAT"]) == (
+        90,
+        "/var/lib/janus/audit",
+        "csv",
+    )

@@ -380,6 +380,24 @@ def _paths() -> dict[str, Any]:
                 ],
             ),
         },
+        "/api/v1/audit/tool-calls/export": {
+            "get": _streamed(
+                _op(
+                    "export_tool_calls",
+                    "audit",
+                    "Every column of the tool calls in a time range, oldest first, streamed",
+                    ok=("200", None, "JSON Lines (one object a row) or CSV with a header row."),
+                    errors=("400",),
+                    params=[
+                        page_params[0],
+                        page_params[1],
+                        _query("format", "jsonl (default) or csv.", {"type": "string", "enum": ["jsonl", "csv"]}),
+                    ],
+                    description="Memory stays flat however long the range: rows are read in keyset batches "
+                    "while the body streams. The same rows `flask janus audit prune` exports before it deletes.",
+                )
+            ),
+        },
         "/api/v1/audit/admin": {
             "get": _op(
                 "list_admin_events",
@@ -445,6 +463,13 @@ def _op(
         operation["parameters"] = params
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    return operation
+
+
+def _streamed(operation: dict[str, Any]) -> dict[str, Any]:
+    """An operation whose 200 body is a download (JSON Lines or CSV), not a JSON document."""
+    text_body = {"schema": {"type": "string"}}
+    operation["responses"]["200"]["content"] = {"application/x-ndjson": text_body, "text/csv": text_body}
     return operation
 
 

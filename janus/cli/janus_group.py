@@ -114,3 +114,65 @@ def users_set_password_command(username: str) -> None:
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"new password set for {username}; its sessions are ended and its lockout cleared")
+
+
+@janus_group.group("audit", help="The tool-call audit log: rollups, retention, export.")
+def audit_group() -> None:
+    pass
+
+
+@audit_group.command("prune", help="Export, then delete, tool-call audit rows older than AUDIT_RETENTION_DAYS.")
+@click.option("--days", type=click.IntRange(min=1), help="Override AUDIT_RETENTION_DAYS for this run.")
+@click.option("--export-dir", type=click.Path(file_okay=False), help="Override AUDIT_EXPORT_DIR for this run.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Override AUDIT_EXPORT_FORMAT.")
+@click.option("--batch", type=click.IntRange(1, 50_000), default=5_000, show_default=True, help="Rows a transaction.")
+@click.option("--pause", type=click.FloatRange(0, 10), default=0.1, show_default=True, help="Seconds between batches.")
+def audit_prune_command(days: int | None, export_dir: str | None, fmt: str | None, batch: int, pause: float) -> None:
+    from janus.services import audit_retention
+    from janus.services.bootstrap import ensure_schema
+    from janus.services.errors import ServiceError
+
+    ensure_schema()
+    try:
+        result = audit_retention.prune(days=days, export_dir=export_dir, fmt=fmt, batch=batch, pause=pause)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    if result.skipped:
+        click.echo(f"nothing pruned: {result.skipped}")
+        return
+    where = f", exported to {result.exported_to}" if result.exported_to else ""
+    click.echo(f"pruned {result.pruned} tool-call audit row(s) created before {result.cutoff}{where}")
+
+
+@audit_group.command(
+    "export", help="Write the tool-call audit rows of a time range (every column) to a file or stdout."
+)
+@click.option("--since", help="ISO 8601 date-time, e.g. 2026-11-25T00:00:00Z (default: the first row).")
+@click.option("--until", help="ISO 8601 date-time, inclusive (default: the last row).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+def audit_export_command(since: str | None, until: str | None, fmt: str, output: str | None) -> None:
+    from janus.services import audit_retention
+    from janus.services.bootstrap import ensure_schema
+    from janus.services.errors import ServiceError
+
+    ensure_schema()
+    try:
+        chunks = audit_retention.export_rows(since=since, until=until, fmt=fmt)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    with click.open_file(output or "-", "w", encoding="utf-8") as out:
+        for chunk in chunks:
+            out.write(chunk)
+
+
+@audit_group.command(
+    "rollup", help="Bring the telemetry rollups up to date now (e.g. after an upgrade, before a read)."
+)
+def audit_rollup_command() -> None:
+    from janus.services import audit_rollups
+    from janus.services.bootstrap import ensure_schema
+
+    ensure_schema()
+    counted = audit_rollups.advance(budget_seconds=None)
+    click.echo(f"rolled up {counted} tool-call audit row(s); the rollups are current")

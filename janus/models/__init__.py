@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2.0 models. No request access here."""
 
 from janus.models.audit import AdminAuditLog, ToolCallLog
+from janus.models.audit_rollups import AuditRollup, AuditRollupGap, AuditRollupLatency, AuditRollupState
 from janus.models.catalog import Connection, Endpoint
 from janus.models.imports import ImportedOperation
 from janus.models.sessions import McpSession, PortalSession
@@ -14,6 +15,10 @@ SCHEMA_REVISION = "0012_openapi_imports"
 
 __all__ = [
     "AdminAuditLog",
+    "AuditRollup",
+    "AuditRollupGap",
+    "AuditRollupLatency",
+    "AuditRollupState",
     "CATALOG_COUNTER",
     "ChangeCounter",
     "ClientToken",

@@ -182,11 +182,17 @@ def _admin_event_query(actor, action, since, until):
     return _time_range(query, AdminAuditLog.created_at, since, until)
 
 
-def _time_range(query, column, since: str | None, until: str | None):
+def parse_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The ISO 8601 bounds of a time-range filter, checked (ValidationError naming the field)."""
     start = _when("since", since) if since else None
     end = _when("until", until) if until else None
     if start is not None and end is not None and end < start:
         raise ValidationError("until must not be before since", field="until")
+    return start, end
+
+
+def _time_range(query, column, since: str | None, until: str | None):
+    start, end = parse_range(since, until)
     if start is not None:
         query = query.where(column >= start)
     if end is not None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import func, inspect, select
 
 from janus.extensions import db
-from janus.models import SCHEMA_REVISION, ClientToken, Connection, Endpoint, McpSession, ToolCallLog
+from janus.models import SCHEMA_REVISION, AuditRollup, ClientToken, Connection, Endpoint, McpSession
+from janus.services import audit_rollups
 from janus.services.bootstrap import current_revision
 from janus.version import __version__
 
@@ -137,11 +138,20 @@ def verify(executor: Executor) -> dict[str, Any]:
 
 
 def dashboard() -> dict[str, Any]:
-    """The portal's headline numbers: catalog size, calls in the last 24 h and their mean latency."""
-    since = datetime.now(UTC) - timedelta(hours=24)
-    calls, avg_ms = db.session.execute(
-        select(func.count(ToolCallLog.id), func.avg(ToolCallLog.duration_ms)).where(ToolCallLog.created_at >= since)
+    """The portal's headline numbers: catalog size, calls in the last 24 h and their mean latency.
+
+    The 24 hours start on the minute (up to 59 s more than 24 h): they are summed from the audit
+    rollups (janus.services.audit_rollups), whole hours and the minutes at either edge."""
+    audit_rollups.advance()
+    now_ts = int(datetime.now(UTC).timestamp())
+    start = (now_ts - 24 * 3600) // 60 * 60
+    calls, total_ms = db.session.execute(
+        select(func.sum(AuditRollup.calls), func.sum(AuditRollup.duration_sum)).where(
+            audit_rollups.covering(AuditRollup, start, now_ts // 60 * 60 + 60)
+        )
     ).one()
+    calls = int(calls or 0)  # PostgreSQL sums a bigint as numeric
+    avg_ms = float(total_ms) / calls if calls else None
     sessions = db.session.scalar(select(func.count(McpSession.id)).where(McpSession.ended_at.is_(None)))
     return {
         "connections": db.session.scalar(select(func.count(Connection.id))),

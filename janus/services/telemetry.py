@@ -1,23 +1,25 @@
-"""Traffic and database numbers for the portal's Telemetry page, from the tool-call audit rows.
+"""Traffic and database numbers for the portal's Telemetry page, from the tool-call audit rollups.
 
-Everything is aggregated in SQL over one bounded window (count, sums, GROUP BY time bucket,
-GROUP BY latency class, ORDER BY … OFFSET for the percentile), so the page costs a few
-queries however many rows the window holds, and the same statements run on SQLite and
-PostgreSQL: only the timestamp → epoch-seconds expression differs between them.
+Everything is summed in SQL over the per-minute and per-hour rollups of one bounded window
+(janus.services.audit_rollups), so the page costs a few queries over at most a few thousand rollup
+rows however many calls the window holds (1,000,000 audit rows: tens of milliseconds, not seconds).
+Only a small window's p95 reads audit rows: one sorted index range of its latency bin.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, case, func, select, text
 
 from janus.extensions import db
-from janus.models import AdminAuditLog, ClientToken, Connection, Endpoint, McpSession, ToolCallLog, User
+from janus.models import AdminAuditLog, AuditRollup, ClientToken, Connection, Endpoint, McpSession, ToolCallLog, User
+from janus.services import audit_rollups
 from janus.services.errors import ValidationError
 
 
@@ -46,6 +48,9 @@ PERCENTILE = 0.95
 # Upper edges (ms) of the latency classes; the last class is everything from the last edge up.
 LATENCY_EDGES_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 TOOLS_SHOWN = 50
+# Up to this many calls in a window the p95 is exact (one sorted index range); above, a rollup bin's edge.
+EXACT_PERCENTILE_CALLS = 50_000
+ESTIMATED_ROWS_FROM = 100_000  # PostgreSQL tables at least this big show the planner's row estimate
 MAIN_TABLES = (Connection, Endpoint, ClientToken, User, McpSession, ToolCallLog, AdminAuditLog)
 
 
@@ -62,7 +67,9 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
 
     The window ends with the bucket holding `now` and starts on a bucket boundary, so every
     bucket spans the same wall-clock interval (e.g. whole hours) and the numbers on the page
-    (totals, percentile, buckets) all describe exactly the same rows.
+    (totals, percentile, buckets) all describe exactly the same rows. Those boundaries are whole
+    minutes, so the window is exactly a set of rollup buckets (janus.services.audit_rollups):
+    the new audit rows are rolled up first, then only rollup rows are summed.
     """
     spec = window(window_key)
     now = now or datetime.now(UTC)
@@ -71,11 +78,13 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
     first_ts = now_ts - now_ts % size - (spec.buckets - 1) * size
     end_ts = first_ts + spec.buckets * size
     start, end = _utc(first_ts), _utc(end_ts)
-    in_window = (ToolCallLog.created_at >= start, ToolCallLog.created_at < end)
+    audit_rollups.advance()
+    pending = audit_rollups.pending()
 
-    latency = _latency_classes(in_window)
+    bins = audit_rollups.latency_bins(first_ts, end_ts, size)
+    latency = _latency_classes(bins)
     # One grouped pass gives both the per-tool table and (summed here) the headline totals.
-    groups = _tool_groups(in_window)
+    groups = _tool_groups(audit_rollups.covering(AuditRollup, first_ts, end_ts, size))
     total = sum(g["calls"] for g in groups)
     successes = sum(g["successes"] for g in groups)
     failures = sum(g["failures"] for g in groups)
@@ -94,6 +103,9 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
         }
         for g in groups[:TOOLS_SHOWN]
     ]
+    p95, estimated = _percentile(
+        (ToolCallLog.created_at >= start, ToolCallLog.created_at < end), bins, PERCENTILE, max_ms
+    )
 
     return {
         "window": {
@@ -112,11 +124,13 @@ def traffic(window_key: str | None = None, *, now: datetime | None = None) -> di
         "success_rate": (successes / total) if total else None,
         "avg_ms": float(avg_ms) if avg_ms is not None else None,
         "max_ms": float(max_ms) if max_ms is not None else None,
-        "p95_ms": _percentile(in_window, total, PERCENTILE, latency),
-        "volume": _volume(in_window, first_ts, spec),
+        "p95_ms": p95,
+        "p95_estimated": estimated,
+        "volume": _volume(first_ts, end_ts, spec),
         "latency": latency,
         "tools": tools,
         "tool_count": len(groups),
+        "pending_rows": pending,
     }
 
 
@@ -137,10 +151,7 @@ def database() -> dict[str, Any]:
             )
     elif kind == "postgresql":
         size_bytes = db.session.execute(text("SELECT pg_database_size(current_database())")).scalar()
-    tables = [
-        {"table": model.__tablename__, "rows": db.session.scalar(select(func.count()).select_from(model))}
-        for model in MAIN_TABLES
-    ]
+    tables = [_row_count(model, kind) for model in MAIN_TABLES]
     return {
         "kind": kind,
         "size_bytes": size_bytes,
@@ -150,103 +161,113 @@ def database() -> dict[str, Any]:
     }
 
 
-def _percentile(in_window: tuple, total: int, fraction: float, classes: list[dict[str, Any]]) -> float | None:
+def _percentile(
+    in_window: tuple, bins: dict[int, int], fraction: float, max_ms: float | None
+) -> tuple[float | None, bool]:
     """Nearest-rank percentile: the smallest duration with at least `fraction` of the calls at or below it.
 
-    The latency classes already say which class holds that rank, so only that class's rows are
-    sorted (an exact answer without ordering the whole window).
+    The latency bins say which bin holds that rank. Up to EXACT_PERCENTILE_CALLS in the window, that
+    bin's rows are sorted for the exact value (a small index range); above, the answer is the bin's
+    upper edge (at most 12 % above the true value, never above the window's maximum): (value, estimated).
     """
+    total = sum(bins.values())
     if not total:
-        return None
+        return None, False
     rank = max(1, math.ceil(fraction * total))
     below = 0
-    for klass in classes:
-        if below + klass["calls"] >= rank:
+    for index in sorted(bins):
+        if below + bins[index] >= rank:
             break
-        below += klass["calls"]
-    conditions = [*in_window, ToolCallLog.duration_ms >= klass["low_ms"]] if klass["low_ms"] else list(in_window)
-    if klass["high_ms"] is not None:
-        conditions.append(ToolCallLog.duration_ms < klass["high_ms"])
-    value = db.session.scalar(
-        select(ToolCallLog.duration_ms)
-        .where(*conditions)
-        .order_by(ToolCallLog.duration_ms)
-        .offset(rank - below - 1)
-        .limit(1)
-    )
-    return float(value) if value is not None else None
+        below += bins[index]
+    low, high = audit_rollups.bin_bounds(index)
+    if total <= EXACT_PERCENTILE_CALLS:
+        conditions = [*in_window, ToolCallLog.duration_ms >= low] if index else list(in_window)
+        if high is not None:
+            conditions.append(ToolCallLog.duration_ms < high)
+        value = db.session.scalar(
+            select(ToolCallLog.duration_ms)
+            .where(*conditions)
+            .order_by(ToolCallLog.duration_ms)
+            .offset(rank - below - 1)
+            .limit(1)
+        )
+        if value is not None:
+            return float(value), False
+    estimate = high if high is not None else max_ms
+    if max_ms is not None and (estimate is None or estimate > max_ms):
+        estimate = max_ms
+    return (float(estimate) if estimate is not None else None), True
 
 
-def _volume(in_window: tuple, first_ts: int, spec: Window) -> list[dict[str, Any]]:
-    # Rows are at or after first_ts, so integer division truncates to the bucket's floor on both backends.
-    index = cast((_epoch(ToolCallLog.created_at) - literal(first_ts)) / literal(spec.bucket_seconds), Integer)
-    if db.engine.dialect.name == "postgresql":
-        index = cast(func.floor((_epoch(ToolCallLog.created_at) - first_ts) / spec.bucket_seconds), Integer)
-    bucket = index.label("bucket")
+def _volume(first_ts: int, end_ts: int, spec: Window) -> list[dict[str, Any]]:
+    # Grouped by rollup bucket (at most a few hundred rows), which never straddles a window bucket.
     rows = db.session.execute(
         select(
-            bucket,
-            func.count(ToolCallLog.id),
-            func.sum(case((ToolCallLog.status == "success", 1), else_=0)),
-            func.avg(ToolCallLog.duration_ms),
+            AuditRollup.bucket,
+            func.sum(AuditRollup.calls),
+            func.sum(case((AuditRollup.status == "success", AuditRollup.calls), else_=0)),
+            func.sum(AuditRollup.duration_sum),
         )
-        .where(*in_window)
-        .group_by(bucket)
+        .where(audit_rollups.covering(AuditRollup, first_ts, end_ts, spec.bucket_seconds))
+        .group_by(AuditRollup.bucket)
     ).all()
-    found = {int(i): (n, ok, avg) for i, n, ok, avg in rows}
+    found: dict[int, tuple[int, int, float]] = {}
+    for bucket, n, ok, total_ms in rows:
+        i = (int(bucket) - first_ts) // spec.bucket_seconds
+        calls, good, spent = found.get(i, (0, 0, 0.0))
+        found[i] = (calls + int(n), good + int(ok or 0), spent + float(total_ms or 0.0))
     buckets = []
     for i in range(spec.buckets):
-        n, ok, avg = found.get(i, (0, 0, None))
+        n, ok, total_ms = found.get(i, (0, 0, 0.0))
         start = first_ts + i * spec.bucket_seconds
         buckets.append(
             {
                 "start": _iso(_utc(start)),
                 "ts": start,
-                "calls": int(n),
-                "errors": int(n) - int(ok or 0),
-                "avg_ms": float(avg) if avg is not None else None,
+                "calls": n,
+                "errors": n - ok,
+                "avg_ms": total_ms / n if n else None,
             }
         )
     return buckets
 
 
-def _latency_classes(in_window: tuple) -> list[dict[str, Any]]:
+def _latency_classes(bins: dict[int, int]) -> list[dict[str, Any]]:
+    """The page's classes, summed from the rollups' finer bins (every class edge is a bin edge)."""
     edges = LATENCY_EDGES_MS
-    klass = case(*((ToolCallLog.duration_ms < edge, i) for i, edge in enumerate(edges)), else_=len(edges))
-    labelled = klass.label("class")
-    counts: dict[int, int] = dict(
-        db.session.execute(select(labelled, func.count(ToolCallLog.id)).where(*in_window).group_by(labelled)).all()
-    )
+    counts = [0] * (len(edges) + 1)
+    for index, calls in bins.items():
+        counts[bisect_right(edges, audit_rollups.bin_bounds(index)[0])] += calls
     classes = []
     for i in range(len(edges) + 1):
         low = edges[i - 1] if i else 0
         high = edges[i] if i < len(edges) else None
         label = f"{_ms(low)}–{_ms(high)}" if high is not None else f"≥ {_ms(low)}"
-        classes.append({"label": label, "low_ms": low, "high_ms": high, "calls": int(counts.get(i, 0))})
+        classes.append({"label": label, "low_ms": low, "high_ms": high, "calls": counts[i]})
     return classes
 
 
-def _tool_groups(in_window: tuple) -> list[dict[str, Any]]:
+def _tool_groups(in_window: ColumnElement[bool]) -> list[dict[str, Any]]:
     """Every tool called in the window with its counts and latencies, busiest first."""
 
     def status_is(value: str):
-        return func.sum(case((ToolCallLog.status == value, 1), else_=0))
+        return func.sum(case((AuditRollup.status == value, AuditRollup.calls), else_=0))
 
-    calls = func.count(ToolCallLog.id).label("calls")
+    calls = func.sum(AuditRollup.calls).label("calls")
     rows = db.session.execute(
         select(
-            ToolCallLog.tool_name,
+            AuditRollup.tool_name,
             calls,
             status_is("success"),
             status_is("failure"),
             status_is("denied"),
             status_is("cancelled"),
-            func.sum(ToolCallLog.duration_ms),
-            func.max(ToolCallLog.duration_ms),
+            func.sum(AuditRollup.duration_sum),
+            func.max(AuditRollup.duration_max),
         )
-        .where(*in_window)
-        .group_by(ToolCallLog.tool_name)
-        .order_by(calls.desc(), ToolCallLog.tool_name)
+        .where(in_window)
+        .group_by(AuditRollup.tool_name)
+        .order_by(calls.desc(), AuditRollup.tool_name)
     ).all()
     return [
         {
@@ -263,11 +284,16 @@ def _tool_groups(in_window: tuple) -> list[dict[str, Any]]:
     ]
 
 
-def _epoch(column):
-    """Seconds since 1970 of a timestamp column (SQLite keeps UTC text, PostgreSQL timestamptz)."""
-    if db.engine.dialect.name == "sqlite":
-        return cast(func.strftime("%s", column), Integer)
-    return func.extract("epoch", column)
+def _row_count(model, kind: str) -> dict[str, Any]:
+    """A table's rows: exact, except a big table on PostgreSQL, where counting means reading it all
+    (~0.2 s a million rows): there the planner's estimate (kept by autovacuum's ANALYZE) is shown as one."""
+    if kind == "postgresql":
+        estimate = db.session.scalar(
+            text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:name)"), {"name": model.__tablename__}
+        )
+        if estimate is not None and estimate >= ESTIMATED_ROWS_FROM:
+            return {"table": model.__tablename__, "rows": int(estimate), "estimated": True}
+    return {"table": model.__tablename__, "rows": db.session.scalar(select(func.count()).select_from(model))}
 
 
 def _pool(pool) -> dict[str, Any]:

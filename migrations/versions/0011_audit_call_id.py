@@ -1,7 +1,7 @@
 """audit call id: each tool-call audit row carries the unique id its process gave the call
 
 Revision ID: 0011_audit_call_id
-Revises: 0009_audit_trace_id
+Revises: 0010_audit_rollups
 Create Date: 2026-12-07 00:05:00
 
 Audit records are spooled to disk before the call is answered and replayed into the database by
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0011_audit_call_id"
-down_revision = "0009_audit_trace_id"
+down_revision = "0010_audit_rollups"
 branch_labels = None
 depends_on = None
 

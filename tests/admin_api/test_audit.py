@@ -156,3 +156,27 @@ def test_admin_events_can_be_filtered_by_actor_and_action_and_paginated(app, api
     assert [e["target_id"] for e in since["items"]] == ["3", "2"]
     response = api.get(EVENTS, headers=viewer, query_string={"actor": "x\u0000"})
     assert (response.status_code, response.json["message"]) == (400, "actor must not contain NUL characters")
+
+
+def test_a_time_range_is_exported_with_every_column_oldest_first(app, api, viewer, calls):
+    import json
+
+    query = {"since": "2026-11-01T13:00:00Z", "until": "2026-11-01T15:00:00Z"}
+    reply = api.get(f"{CALLS}/export", headers=viewer, query_string=query)
+    assert reply.status_code == 200 and reply.mimetype == "application/x-ndjson"
+    assert reply.headers["Content-Disposition"].endswith('.jsonl"')
+    rows = [json.loads(line) for line in reply.get_data(as_text=True).splitlines()]
+    assert [r["created_at"] for r in rows] == ["2026-11-01T13:00:00Z", "2026-11-01T14:00:00Z", "2026-11-01T15:00:00Z"]
+    assert {"id", "tool_name", "status", "duration_ms", "arguments_digest"} <= set(rows[0])
+    as_csv = api.get(f"{CALLS}/export", headers=viewer, query_string={**query, "format": "csv"})
+    lines = as_csv.get_data(as_text=True).splitlines()
+    assert as_csv.mimetype == "text/csv" and lines[0].startswith("id,created_at,") and len(lines) == 4
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [({"since": "yesterday"}, "since must be an ISO 8601 date-time"), ({"format": "xml"}, "format must be one of")],
+)
+def test_a_bad_export_request_answers_400_before_any_row(app, api, admin, calls, query, message):
+    reply = api.get(f"{CALLS}/export", headers=admin, query_string=query)
+    assert reply.status_code == 400 and message in reply.json["message"]

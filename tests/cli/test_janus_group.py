@@ -86,3 +86,37 @@ def test_the_documented_command_line_works_in_a_real_process(tmp_path):
     assert unlocked.returncode == 0 and "unlocked admin" in unlocked.stdout, unlocked.stderr
     assert missing.returncode == 1 and "Error: user 'nobody' not found" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def _audit_cli(app, *args: str):
+    with app.app_context():
+        return app.test_cli_runner().invoke(args=["janus", "audit", *args])
+
+
+def test_audit_rollup_export_and_prune_from_the_command_line(sqlite_app, tmp_path):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from janus.extensions import db
+    from janus.models import ToolCallLog
+
+    now = datetime.now(UTC)
+    with sqlite_app.app_context():
+        db.session.add_all(
+            ToolCallLog(created_at=now - timedelta(days=d), tool_name="t", status="success", duration_ms=2.0)
+            for d in (40, 20, 1)
+        )
+        db.session.commit()
+    rolled = _audit_cli(sqlite_app, "rollup")
+    assert rolled.exit_code == 0 and "rolled up 3 tool-call audit row(s)" in rolled.output
+    out = tmp_path / "range.jsonl"
+    since = (now - timedelta(days=30)).isoformat()
+    exported = _audit_cli(sqlite_app, "export", "--since", since, "-o", str(out))
+    assert exported.exit_code == 0 and len(out.read_text().splitlines()) == 2
+    assert {json.loads(line)["tool_name"] for line in out.read_text().splitlines()} == {"t"}
+    refused = _audit_cli(sqlite_app, "prune")
+    assert refused.exit_code == 1 and "AUDIT_RETENTION_DAYS is not set" in refused.output
+    bad = _audit_cli(sqlite_app, "export", "--since", "last tuesday")
+    assert bad.exit_code == 1 and "since must be an ISO 8601 date-time" in bad.output
+    pruned = _audit_cli(sqlite_app, "prune", "--days", "30", "--export-dir", str(tmp_path / "x"), "--pause", "0")
+    assert pruned.exit_code == 0 and "pruned 1 tool-call audit row(s)" in pruned.output

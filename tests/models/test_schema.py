@@ -109,3 +109,34 @@ def test_the_token_certificate_migration_downgrades_and_upgrades_again_keeping_t
         uniques = {tuple(u["column_names"]) for u in inspect(db.engine).get_unique_constraints("client_tokens")}
         assert {("cert_fingerprint",), ("cert_subject",)} <= uniques
         assert db.session.scalar(select(ClientToken.name)) == "kept"
+
+
+def test_the_audit_rollup_migration_takes_an_existing_audit_log_and_the_first_read_counts_it(app):
+    """0010_audit_rollups on SQLite and PostgreSQL: audit rows written before the upgrade are rolled up by the
+    first telemetry read (nothing is backfilled in the migration itself); down drops the rollup tables."""
+    from datetime import timedelta
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect
+
+    from janus.extensions import init_migrations
+    from janus.services import telemetry
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        init_migrations(app)
+        downgrade(directory=migrations_dir(), revision="0008_token_rate_limits")
+        assert not inspect(db.engine).has_table("audit_rollups")
+        for minutes in (5, 50, 500):
+            db.session.execute(
+                text(
+                    "INSERT INTO tool_call_logs (created_at, tool_name, status, duration_ms) "
+                    "VALUES (:at, 'old_tool', 'success', 12.5)"
+                ),
+                {"at": (now - timedelta(minutes=minutes)).replace(tzinfo=None)},
+            )
+        db.session.commit()
+        upgrade(directory=migrations_dir())
+        assert current_revision() == SCHEMA_REVISION
+        day = telemetry.traffic("24h", now=now)
+        assert (day["total"], day["tools"][0]["tool"], day["avg_ms"], day["pending_rows"]) == (3, "old_tool", 12.5, 0)

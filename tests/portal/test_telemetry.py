@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from janus.extensions import db
 from janus.models import Connection, ToolCallLog
@@ -191,3 +192,35 @@ def test_viewers_see_telemetry_and_strangers_are_sent_to_sign_in(viewer, portal_
     assert viewer.get("/telemetry").status_code == 200
     reply = portal_app.test_client().get("/telemetry")
     assert reply.status_code == 302 and reply.headers["Location"].startswith("/login")
+
+
+def test_a_large_window_marks_its_p95_as_read_from_the_rollups(app, monkeypatch):
+    """Above EXACT_PERCENTILE_CALLS the p95 is the upper edge of the rank's latency bin (never above the max)."""
+    monkeypatch.setattr(telemetry, "EXACT_PERCENTILE_CALLS", 10)
+    with app.app_context():
+        db.session.add_all([_call(NOW.replace(minute=5), "t", float(ms)) for ms in [*range(1, 41), 100]])
+        db.session.commit()
+        hour = telemetry.traffic("1h", now=NOW)
+        db.session.add_all([_call(NOW.replace(minute=6) + timedelta(days=1), "t", 36.0) for _ in range(20)])
+        db.session.commit()
+        # The next day, 20 calls of 36 ms: the bin's edge (40) is above every call, so the max answers.
+        capped = telemetry.traffic("1h", now=NOW + timedelta(days=1))
+    # Rank 39 of 41 is 39 ms, in the bin [35.5, 40): the answer is that bin's upper edge.
+    assert hour["p95_estimated"] and hour["p95_ms"] == 40.0 and hour["max_ms"] == 100.0
+    assert capped["total"] == 20 and capped["p95_estimated"] and capped["p95_ms"] == 36.0
+    assert hour["pending_rows"] == 0
+
+
+@pytest.mark.postgres
+def test_a_big_table_on_postgresql_shows_the_planners_estimate(app, monkeypatch):
+    if app.config["DATABASE_KIND"] != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's")
+    monkeypatch.setattr(telemetry, "ESTIMATED_ROWS_FROM", 10)
+    with app.app_context():
+        db.session.add_all([_call(NOW, "t", 1.0) for _ in range(40)])
+        db.session.commit()
+        db.session.execute(text("ANALYZE tool_call_logs"))
+        db.session.commit()
+        rows = {t["table"]: t for t in telemetry.database()["tables"]}
+    assert rows["tool_call_logs"] == {"table": "tool_call_logs", "rows": 40, "estimated": True}
+    assert rows["connections"] == {"table": "connections", "rows": 0}  # small: counted

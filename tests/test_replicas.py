@@ -26,7 +26,16 @@ from janus.gateway.tool_backend import arguments_digest
 from tests.conftest import IN_CI, PG_BASE_URL
 from tests.support.http_gateway import WEATHER, mcp_headers
 from tests.support.http_streams import RawStream, initialize_legacy, listed_tools, open_legacy, post_legacy
-from tests.support.replicas import CALL_TOOL, LoadLoop, ReplicaSet, fresh_database, sqlalchemy_url, stateless_call
+from tests.support.replicas import (
+    CALL_TOOL,
+    LoadLoop,
+    ReplicaSet,
+    database_bound_requests,
+    fresh_database,
+    served,
+    sqlalchemy_url,
+    stateless_call,
+)
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
@@ -315,3 +324,84 @@ def _audit_spool_merged() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("janus.services.audit_spool") is not None
+
+
+# -- PostgreSQL restarted under load ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_pg():
+    """A PostgreSQL cluster of this module's own: the shared one on :5432 must stay up for everyone."""
+    from tests.support.private_postgres import PrivatePostgres, available
+
+    reason = available()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"a private PostgreSQL cluster cannot run here: {reason}")
+        pytest.skip(reason)
+    with PrivatePostgres() as pg:
+        yield pg
+
+
+def test_a_postgresql_restart_under_load_fails_database_calls_clearly_and_recovers_without_restarting_janus(
+    private_pg, tmp_path
+):
+    url = private_pg.create_database("janus_restart")
+    with ReplicaSet(tmp_path, url, count=2) as group:
+        a, b = group
+        pids = {r.name: r.server.proc.pid for r in group}
+        admin = group.admin_token(a)
+        assert served(database_bound_requests(a, admin)) and served(database_bound_requests(b, admin))
+        with LoadLoop([a, b], threads=2, max_calls=2000, seconds=90, pause=0.01) as load:
+            wait_for(lambda: len(load.answered()) >= 20, timeout=30, what="calls before the restart")
+            stopped_at = time.monotonic()
+            private_pg.stop("fast")
+            down = []  # what the database-bound requests got while PostgreSQL was down
+            while time.monotonic() < stopped_at + 3:
+                for replica in (a, b):
+                    down.extend(database_bound_requests(replica, admin))
+                time.sleep(0.2)
+            private_pg.start()
+            started_at = time.monotonic()
+            for replica in (a, b):
+                wait_for(
+                    lambda r=replica: served(database_bound_requests(r, admin)),
+                    timeout=60,
+                    interval=0.1,
+                    what=f"replica {replica.name} to use the restarted database",
+                )
+            recovered_at = time.monotonic()
+            wait_for(
+                lambda: (
+                    len(load.answered("A", after=recovered_at)) >= 10
+                    and len(load.answered("B", after=recovered_at)) >= 10
+                ),
+                timeout=30,
+                what="calls after the restart",
+            )
+        outcomes = load.stop()
+        # Janus was never restarted: the same gunicorn masters served throughout.
+        assert {r.name: r.server.proc.pid for r in group} == pids and all(r.alive for r in group)
+        print(
+            f"PostgreSQL down {started_at - stopped_at:.1f} s; database-bound requests served again "
+            f"{(recovered_at - started_at) * 1000:.0f} ms after it was back; "
+            f"tool calls {len(outcomes)}, answered {sum(o.kind == 'result' for o in outcomes)}"
+        )
+        # Tool calls are served from each process's cached catalog: the outage cost them nothing.
+        assert {o.kind for o in outcomes} == {"result"}, [o for o in outcomes if o.kind != "result"][:5]
+        expected = {arguments_digest(o.arguments) for o in outcomes if o.kind == "result"}
+
+        def audited() -> dict[str, int]:
+            counts = group.audit_counts()
+            return {d: counts.get(d, 0) for d in expected}
+
+        # No audit row of an answered call lost, none written twice.
+        wait_for(lambda: all(audited().values()), timeout=30, what="every answered call's audit row")
+        assert set(audited().values()) == {1}
+        # While it was down, what needs the database failed clearly: never a 500, never a hang.
+        assert down and all(status != 0 for _, status, _, _ in down), down[:4]
+        unclear = [answer for answer in down if answer[1] >= 500 and (answer[1] != 503 or not answer[2])]
+        if unclear and not _audit_spool_merged():
+            # The 503 + Retry-After on database errors comes with the spool work (branch `spool`).
+            pytest.xfail(f"{len(unclear)} database-bound requests got {unclear[0][1]} during the outage (no 503 yet)")
+        assert not unclear, unclear[:4]

@@ -333,20 +333,22 @@ class Outcome:
     replica: str
     started: float  # time.monotonic()
     ended: float
-    kind: str  # "result" | "tool_error" | "jsonrpc_error" | "http_<status>" | "connection" | "timeout"
+    # "result" | "tool_error" | "jsonrpc_error" | "http_<status>" | "connection" | "timeout" | "unexpected"
+    kind: str
     detail: str = ""
+    label: str = "load"
 
     @property
     def arguments(self) -> dict:
-        return call_arguments(self.n)
+        return call_arguments(self.n, self.label)
 
 
-def call_arguments(n: int) -> dict:
+def call_arguments(n: int, label: str = "load") -> dict:
     """Each call's own argument value: how its audit row is found (by arguments_digest), never a secret."""
-    return {"id": f"load-{n}"}
+    return {"id": f"{label}-{n}"}
 
 
-def classify(response: requests.Response, n: int) -> tuple[str, str]:
+def classify(response: requests.Response, arguments: dict) -> tuple[str, str]:
     if response.status_code != 200:
         return f"http_{response.status_code}", response.text[:200]
     body = response.json()
@@ -356,7 +358,7 @@ def classify(response: requests.Response, n: int) -> tuple[str, str]:
     if result.get("isError"):
         return "tool_error", json.dumps(result)[:200]
     path = result["structuredContent"]["path"]
-    assert path == f"/stations/load-{n}", (n, path)  # the answer is this call's, not another's
+    assert path == f"/stations/{arguments['id']}", (arguments, path)  # the answer is this call's, not another's
     return "result", ""
 
 
@@ -364,7 +366,8 @@ class LoadLoop:
     """`threads` clients calling round-robin over `replicas` until `max_calls` or `seconds` are spent.
 
     Every client keeps one keep-alive connection per replica, like a client behind a balancer that
-    holds its connections. Calls are numbered across the loop, so each has its own audit row.
+    holds its connections. Calls are numbered across the loop and carry `label`, so each call of every
+    loop on one database has its own argument and so its own audit row.
     """
 
     def __init__(
@@ -376,8 +379,10 @@ class LoadLoop:
         seconds: float = 30.0,
         pause: float = 0.0,
         timeout: float = 15.0,
+        label: str = "load",
     ) -> None:
         self.replicas = list(replicas)
+        self.label = label
         self.threads = threads
         self.max_calls = max_calls
         self.seconds = seconds
@@ -431,24 +436,65 @@ class LoadLoop:
                     return
                 replica = next(turn)
                 started = time.monotonic()
+                arguments = call_arguments(n, self.label)
                 try:
                     response = stateless_call(
-                        sessions[replica.name], replica.url, call_arguments(n), request_id=n, timeout=self.timeout
+                        sessions[replica.name], replica.url, arguments, request_id=n, timeout=self.timeout
                     )
                     with response:
-                        kind, detail = classify(response, n)
+                        kind, detail = classify(response, arguments)
                 except requests.exceptions.Timeout as exc:
                     kind, detail = "timeout", type(exc).__name__
-                except requests.exceptions.ConnectionError as exc:
+                except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                    # Refused, reset, or cut in the middle of the response (a replica killed mid-answer).
                     kind, detail = "connection", type(exc).__name__
                     sessions[replica.name].close()  # a fresh connection next time (a restarted replica)
+                except Exception as exc:  # noqa: BLE001 - recorded: the test decides, the loop goes on
+                    kind, detail = "unexpected", repr(exc)[:200]
                 with self._lock:
-                    self.outcomes.append(Outcome(n, replica.name, started, time.monotonic(), kind, detail))
+                    self.outcomes.append(Outcome(n, replica.name, started, time.monotonic(), kind, detail, self.label))
                 if self.pause:
                     self._stop.wait(self.pause)
         finally:
             for http in sessions.values():
                 http.close()
+
+
+def database_bound_requests(replica: Replica, admin: str) -> list[tuple[str, int, str | None, str]]:
+    """Two requests that cannot be answered from a cache: a new handshake session (a row written) and
+    an admin-API listing (rows read). (what, status, Retry-After, body) of each."""
+    answers = []
+    try:
+        opened = requests.post(
+            replica.url + "/mcp",
+            headers=mcp_headers(WEATHER),
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            },
+            timeout=30,
+        )
+        answers.append(("initialize", opened.status_code, opened.headers.get("Retry-After"), opened.text[:300]))
+        listed = requests.get(
+            replica.url + "/api/v1/endpoints", headers={"Authorization": f"Bearer {admin}"}, timeout=30
+        )
+        answers.append(
+            ("GET /api/v1/endpoints", listed.status_code, listed.headers.get("Retry-After"), listed.text[:300])
+        )
+    except requests.exceptions.RequestException as exc:
+        answers.append(("request", 0, None, repr(exc)))
+    return answers
+
+
+def served(answers: list[tuple[str, int, str | None, str]]) -> bool:
+    """Both served: a 200 whose body is a result (a JSON-RPC error comes with 200 too)."""
+    return len(answers) == 2 and all(status == 200 and '"error"' not in body for _, status, _, body in answers)
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -198,7 +198,10 @@ class ReplicaSet:
             name = "ABCDEFGH"[index]
             data_dir = self.tmp_dir / f"replica-{name.lower()}"
             data_dir.mkdir(parents=True, exist_ok=True)
-            self.replicas.append(Replica(name, data_dir, dict(base_env)))
+            # The audit spool (branch spool) lives in the replica's own data directory, so a replica
+            # restarted on it replays what a SIGKILL left there; an older Janus ignores the setting.
+            own = {"AUDIT_SPOOL_DIR": str(data_dir / "audit-spool")}
+            self.replicas.append(Replica(name, data_dir, {**base_env, **own}))
         self.catalog: Catalog | None = None
         self._app = None
 

@@ -226,6 +226,13 @@ def audit_check(group: ReplicaSet, outcomes: list[Outcome], wait: float = 20.0) 
         "audit rows vs answered calls",
         f"{len(expected) - missing} of {len(expected)} (missing {missing}, twice {twice})",
     )
+    if missing:
+        where: dict[str, int] = {}
+        for o in outcomes:
+            if o.kind == "result" and counts.get(arguments_digest(o.arguments), 0) == 0:
+                key = f"{o.label} phase, replica {o.replica}"
+                where[key] = where.get(key, 0) + 1
+        note("answered calls without an audit row", ", ".join(f"{k}: {v}" for k, v in sorted(where.items())))
 
 
 def main() -> None:

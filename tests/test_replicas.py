@@ -58,10 +58,25 @@ def _reachable(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory):
-    """Three replicas on a database of this module's own."""
+def postgres():
+    """(database URL, cluster) for this module: a private PostgreSQL cluster when one can run here, so the
+    last test may restart it (the shared server on :5432 must stay up for everyone); else a database of
+    this module's own on the shared server, and no cluster (the restart test is skipped)."""
+    from tests.support.private_postgres import PrivatePostgres, available
+
+    if available() is None:
+        with PrivatePostgres() as pg:
+            yield pg.create_database("janus_replicas"), pg
+        return
     _reachable(PG_BASE_URL)
-    with fresh_database(PG_BASE_URL) as url, ReplicaSet(tmp_path_factory.mktemp("replicas"), url, count=3) as group:
+    with fresh_database(PG_BASE_URL) as url:
+        yield url, None
+
+
+@pytest.fixture(scope="module")
+def replicas(postgres, tmp_path_factory):
+    """Three replicas on the module's database."""
+    with ReplicaSet(tmp_path_factory.mktemp("replicas"), postgres[0], count=3) as group:
         yield group
 
 
@@ -103,13 +118,14 @@ def test_a_handshake_session_opened_on_one_replica_is_served_by_the_others(repli
             Client(streamable_http_client(a.url + "/mcp", http_client=http), mode="legacy") as client,
         ):
             listed = await client.list_tools()
-            results = [await client.call_tool(CALL_TOOL, {"id": f"sdk-{i}"}) for i in range(3)]
+            # Six in a row: wherever the SDK's own GET stream request falls among them, each replica gets one.
+            results = [await client.call_tool(CALL_TOOL, {"id": f"sdk-{i}"}) for i in range(6)]
             return client.protocol_version, listed, results
 
     version, listed, results = anyio.run(main)
     assert version == "2025-11-25"
     assert {tool.name for tool in listed.tools} == {CALL_TOOL, FORECAST}
-    assert [r.structured_content["path"] for r in results] == [f"/stations/sdk-{i}" for i in range(3)]
+    assert [r.structured_content["path"] for r in results] == [f"/stations/sdk-{i}" for i in range(6)]
     # The session was opened on one replica and its requests were spread over all three.
     posts = [(port, method) for port, verb, method in balancer.served if verb == "POST"]
     assert posts[0][1] == "initialize"
@@ -330,79 +346,67 @@ def _audit_spool_merged() -> bool:
 # -- PostgreSQL restarted under load ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def private_pg():
-    """A PostgreSQL cluster of this module's own: the shared one on :5432 must stay up for everyone."""
-    from tests.support.private_postgres import PrivatePostgres, available
-
-    reason = available()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"a private PostgreSQL cluster cannot run here: {reason}")
-        pytest.skip(reason)
-    with PrivatePostgres() as pg:
-        yield pg
-
-
 def test_a_postgresql_restart_under_load_fails_database_calls_clearly_and_recovers_without_restarting_janus(
-    private_pg, tmp_path
+    replicas, postgres
 ):
-    url = private_pg.create_database("janus_restart")
-    with ReplicaSet(tmp_path, url, count=2) as group:
-        a, b = group
-        pids = {r.name: r.server.proc.pid for r in group}
-        admin = group.admin_token(a)
-        assert served(database_bound_requests(a, admin)) and served(database_bound_requests(b, admin))
-        with LoadLoop([a, b], threads=2, max_calls=2000, seconds=90, pause=0.01) as load:
-            wait_for(lambda: len(load.answered()) >= 20, timeout=30, what="calls before the restart")
-            stopped_at = time.monotonic()
-            private_pg.stop("fast")
-            down = []  # what the database-bound requests got while PostgreSQL was down
-            while time.monotonic() < stopped_at + 3:
-                for replica in (a, b):
-                    down.extend(database_bound_requests(replica, admin))
-                time.sleep(0.2)
-            private_pg.start()
-            started_at = time.monotonic()
-            for replica in (a, b):
-                wait_for(
-                    lambda r=replica: served(database_bound_requests(r, admin)),
-                    timeout=60,
-                    interval=0.1,
-                    what=f"replica {replica.name} to use the restarted database",
-                )
-            recovered_at = time.monotonic()
+    """Last in the module: it stops the module's PostgreSQL cluster, then starts it again."""
+    cluster = postgres[1]
+    if cluster is None:
+        from tests.support.private_postgres import available
+
+        pytest.skip(f"no private PostgreSQL cluster to restart: {available()}")
+    pids = {r.name: r.server.proc.pid for r in replicas}
+    admin = replicas.admin_token(replicas[0])
+    assert all(served(database_bound_requests(r, admin)) for r in replicas)
+    with LoadLoop(replicas.replicas, threads=3, max_calls=3000, seconds=90, pause=0.01, label="pg") as load:
+        wait_for(lambda: len(load.answered()) >= 30, timeout=30, what="calls before the restart")
+        stopped_at = time.monotonic()
+        cluster.stop("fast")
+        down = []  # what the database-bound requests got while PostgreSQL was down
+        while time.monotonic() < stopped_at + 3:
+            for replica in replicas:
+                down.extend(database_bound_requests(replica, admin))
+            time.sleep(0.2)
+        cluster.start()
+        back_at = time.monotonic()
+        for replica in replicas:
             wait_for(
-                lambda: (
-                    len(load.answered("A", after=recovered_at)) >= 10
-                    and len(load.answered("B", after=recovered_at)) >= 10
-                ),
-                timeout=30,
-                what="calls after the restart",
+                lambda r=replica: served(database_bound_requests(r, admin)),
+                timeout=60,
+                interval=0.1,
+                what=f"replica {replica.name} to use the restarted database",
             )
-        outcomes = load.stop()
-        # Janus was never restarted: the same gunicorn masters served throughout.
-        assert {r.name: r.server.proc.pid for r in group} == pids and all(r.alive for r in group)
-        print(
-            f"PostgreSQL down {started_at - stopped_at:.1f} s; database-bound requests served again "
-            f"{(recovered_at - started_at) * 1000:.0f} ms after it was back; "
-            f"tool calls {len(outcomes)}, answered {sum(o.kind == 'result' for o in outcomes)}"
+        recovered_at = time.monotonic()
+        wait_for(
+            lambda: all(len(load.answered(r.name, after=recovered_at)) >= 10 for r in replicas),
+            timeout=30,
+            what="calls after the restart",
         )
-        # Tool calls are served from each process's cached catalog: the outage cost them nothing.
-        assert {o.kind for o in outcomes} == {"result"}, [o for o in outcomes if o.kind != "result"][:5]
-        expected = {arguments_digest(o.arguments) for o in outcomes if o.kind == "result"}
+    outcomes = load.stop()
+    print(
+        f"PostgreSQL down {back_at - stopped_at:.1f} s; database-bound requests served again on every replica "
+        f"{(recovered_at - back_at) * 1000:.0f} ms after it was back; tool calls {len(outcomes)}, "
+        f"answered {sum(o.kind == 'result' for o in outcomes)}"
+    )
+    # Janus was never restarted: the same gunicorn masters served throughout.
+    assert {r.name: r.server.proc.pid for r in replicas} == pids and all(r.alive for r in replicas)
+    # Tool calls are served from each process's cached catalog: the outage cost them nothing.
+    assert {o.kind for o in outcomes} == {"result"}, [o for o in outcomes if o.kind != "result"][:5]
+    expected = {arguments_digest(o.arguments) for o in outcomes}
 
-        def audited() -> dict[str, int]:
-            counts = group.audit_counts()
-            return {d: counts.get(d, 0) for d in expected}
+    def audited() -> dict[str, int]:
+        counts = replicas.audit_counts()
+        return {d: counts.get(d, 0) for d in expected}
 
-        # No audit row of an answered call lost, none written twice.
-        wait_for(lambda: all(audited().values()), timeout=30, what="every answered call's audit row")
-        assert set(audited().values()) == {1}
-        # While it was down, what needs the database failed clearly: never a 500, never a hang.
-        assert down and all(status != 0 for _, status, _, _ in down), down[:4]
-        unclear = [answer for answer in down if answer[1] >= 500 and (answer[1] != 503 or not answer[2])]
-        if unclear and not _audit_spool_merged():
-            # The 503 + Retry-After on database errors comes with the spool work (branch `spool`).
-            pytest.xfail(f"{len(unclear)} database-bound requests got {unclear[0][1]} during the outage (no 503 yet)")
-        assert not unclear, unclear[:4]
+    # No audit row of an answered call lost (the writer outlasts the outage), none written twice.
+    wait_for(lambda: all(audited().values()), timeout=30, what="every answered call's audit row")
+    assert set(audited().values()) == {1}
+    # While it was down, what needs the database failed clearly and at once: a status, never a hang.
+    assert down and all(status != 0 for _, status, _, _ in down), down[:4]
+    clear = [a for a in down if (a[1] == 503 and a[2]) or (a[1] == 200 and '"error"' in a[3])]  # or JSON-RPC error
+    unclear = [answer for answer in down if answer not in clear]
+    # NOTE (issue 14 item 3): 503 + Retry-After instead of 500 on database errors comes with the spool
+    # work (branch `spool`); until it is merged a 500 here is an expected failure, with the spool a failure.
+    if unclear and not _audit_spool_merged():
+        pytest.xfail(f"{len(unclear)} database-bound requests got {unclear[0][1]} during the outage (no 503 yet)")
+    assert not unclear, unclear[:4]

@@ -298,7 +298,7 @@ class ReplicaSet:
                 ).all()
         finally:
             engine.dispose()
-        return dict(rows)  # type: ignore[arg-type]
+        return {row[0]: row[1] for row in rows}
 
     def admin_token(self, replica: Replica) -> str:
         """An admin-API session minted by `replica` (JWT_SECRET is shared: valid on every replica)."""

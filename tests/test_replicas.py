@@ -5,7 +5,14 @@ them behind a Service without session affinity.
 A handshake session opened on one replica is served by the others; a legacy SSE stream on A hears the
 answers to POSTs sent to B; a change made through B's admin API is in effect on A and reaches A's open
 streams; a replica SIGKILLed under load leaves the others serving, and every call answered with a
-result has its audit row. Timings are recorded, not asserted (CI is noisy): bench/replicas.py reports them.
+result has its audit row; PostgreSQL restarted under load (a private cluster) costs tool calls nothing,
+database-bound requests fail clearly meanwhile and are served again without restarting Janus, and no
+answered call's audit row is lost. Timings are recorded, not asserted (CI is noisy): bench/replicas.py
+reports them.
+
+Two assertions need the audit spool work (branch `spool`: the SIGKILLed replica's last audit rows, and
+503 + Retry-After on database errors): without janus.services.audit_spool a failure of either is an
+expected failure naming its count; with it, a plain failure.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class GatewayServer:
     def log(self) -> str:
         return b"".join(self.log_chunks).decode(errors="replace")
 
-    def start(self, timeout: float = 30.0) -> GatewayServer:
+    def start(self, timeout: float = 60.0) -> GatewayServer:
         # Started again (a restart): the same port as the first time.
         listener, self._listener = self._listener, None
         with listener if listener is not None else listening_socket(self.bind_host, self.port) as listener:
@@ -112,7 +112,11 @@ class GatewayServer:
                 raise AssertionError(f"mcp-gateway exited with {self.proc.returncode}:\n{self.log}")
             return requests.get(self.url + "/healthz", timeout=1, **self.probe).status_code == 200
 
-        wait_for(healthy, timeout=timeout, interval=0.1, what="mcp-gateway /healthz")
+        try:
+            wait_for(healthy, timeout=timeout, interval=0.1, what="mcp-gateway /healthz")
+        except AssertionError as exc:
+            # Say why: a start that hangs (a lock, a worker that never boots) shows in the server's own log.
+            raise AssertionError(f"{exc}\n--- mcp-gateway log (last 4000 characters) ---\n{self.log[-4000:]}") from None
         return self
 
     def _pump(self) -> None:

@@ -3,17 +3,18 @@
 from janus.models.audit import AdminAuditLog, ToolCallLog
 from janus.models.catalog import Connection, Endpoint
 from janus.models.sessions import McpSession, PortalSession
-from janus.models.state import CATALOG_COUNTER, ChangeCounter, track_catalog_changes
+from janus.models.state import CATALOG_COUNTER, CatalogChange, ChangeCounter, track_catalog_changes
 from janus.models.tokens import ClientToken, KeyCheck, User
 
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0008_token_rate_limits"
+SCHEMA_REVISION = "0013_catalog_scale"
 
 __all__ = [
     "AdminAuditLog",
     "CATALOG_COUNTER",
+    "CatalogChange",
     "ChangeCounter",
     "ClientToken",
     "Connection",

@@ -186,10 +186,18 @@ def _validated(fields: dict[str, Any], conn: Connection, own_id: str | None) -> 
 
 
 def _check_unique_tool(exposed: str, own_id: str | None) -> None:
-    for ep_id, prefix, tool in db.session.execute(
-        select(Endpoint.id, Connection.prefix, Endpoint.tool_name).join(Connection)
-    ):
-        if ep_id != own_id and prefix + tool == exposed:
+    # Only connections whose prefix starts the name can hold it, and then only under the rest of the name:
+    # one indexed lookup each (uq_endpoints_connection_tool), not a scan of every tool.
+    owners = [
+        (cid, prefix)
+        for cid, prefix in db.session.execute(select(Connection.id, Connection.prefix))
+        if exposed.startswith(prefix)
+    ]
+    for cid, prefix in owners:
+        ep_id = db.session.scalar(
+            select(Endpoint.id).where(Endpoint.connection_id == cid, Endpoint.tool_name == exposed[len(prefix) :])
+        )
+        if ep_id is not None and ep_id != own_id:
             raise Conflict(f"tool {exposed!r} already exists", field="tool_name")
 
 

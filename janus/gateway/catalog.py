@@ -230,10 +230,12 @@ class CatalogSnapshot:
         else:
             new.tokens = self.tokens
             new.by_cert_fingerprint, new.by_cert_subject = self.by_cert_fingerprint, self.by_cert_subject
+        # A name served by an equal spec as before (a connection disabled and enabled again) keeps its caches.
+        stale = {name for name in affected if by_name.get(name) != self.by_name.get(name)}
         new._listings = {}
-        new._validators = {n: v for n, v in self._validators.items() if n not in affected}
-        new._rules = {n: v for n, v in self._rules.items() if n not in affected}
-        new._descriptors = {n: v for n, v in self._descriptors.items() if n not in affected}
+        new._validators = {n: v for n, v in self._validators.items() if n not in stale}
+        new._rules = {n: v for n, v in self._rules.items() if n not in stale}
+        new._descriptors = {n: v for n, v in self._descriptors.items() if n not in stale}
         new._lock = threading.Lock()
         return new
 

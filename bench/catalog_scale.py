@@ -125,7 +125,11 @@ class Gateway:
         return "result" in body and body["result"].get("isError") is False
 
     def workers(self) -> list[psutil.Process]:
-        return [p for p in psutil.Process(self.server.proc.pid).children(recursive=True) if "gunicorn" in " ".join(p.cmdline())]
+        return [
+            p
+            for p in psutil.Process(self.server.proc.pid).children(recursive=True)
+            if "gunicorn" in " ".join(p.cmdline())
+        ]
 
     def worker_cpu(self) -> float:
         return sum(sum(p.cpu_times()[:2]) for p in self.workers())
@@ -255,11 +259,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300, help="sequential calls for p50 and CPU per call")
     parser.add_argument("--max-seconds", type=float, default=60, help="bound of each phase")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each result as it comes, also into a file
     tools, bulk = min(args.tools, 20_000), min(args.bulk, 500)
 
     tmp = Path(tempfile.mkdtemp(prefix="janus-catalog-bench-"))
     upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "_upstream.py"), "1800"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, str(ROOT / "bench" / "_upstream.py"), "1800"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     url = upstream.stdout.readline().strip()
     small = big = None
@@ -274,8 +282,10 @@ def main() -> None:
         first, walk, listed = list_walk(big)
         print(f"tools/list: first page {first:.1f} ms, full walk {walk:.0f} ms ({listed} tools)")
         big_p50, big_cpu = call_cost(big, args.calls)
-        print(f"tools/call p50: {big_p50:.2f} ms ({small_p50:.2f} ms with 10 tools); "
-              f"worker CPU per call {big_cpu:.2f} ms ({small_cpu:.2f} ms with 10 tools)")
+        print(
+            f"tools/call p50: {big_p50:.2f} ms ({small_p50:.2f} ms with 10 tools); "
+            f"worker CPU per call {big_cpu:.2f} ms ({small_cpu:.2f} ms with 10 tools)"
+        )
         rss_before = big.rss_mb()
 
         load = Load(big, max_seconds=args.max_seconds * 3)
@@ -294,12 +304,16 @@ def main() -> None:
         bulk_end = time.perf_counter()
         during_bulk = load.window(bulk_start, bulk_end)
         load.finish()
-        print(f"endpoint create through the API: one {one * 1000:.0f} ms; bulk p50 {pct(creates, 0.5):.0f} ms, "
-              f"p95 {pct(creates, 0.95):.0f} ms, {len(creates) / (bulk_end - bulk_start):.1f} endpoints/s")
-        print(f"concurrent tools/call ({CLIENTS} clients) p99: at rest {pct(rest, 0.99):.1f} ms ({len(rest)} calls), "
-              f"after one change {pct(after_one, 0.99):.1f} ms ({len(after_one)}), "
-              f"during the bulk {pct(during_bulk, 0.99):.1f} ms ({len(during_bulk)}), "
-              f"worst {max(after_one + during_bulk, default=0) * 1000:.0f} ms; failures {load.failures}")
+        print(
+            f"endpoint create through the API: one {one * 1000:.0f} ms; bulk p50 {pct(creates, 0.5):.0f} ms, "
+            f"p95 {pct(creates, 0.95):.0f} ms, {len(creates) / (bulk_end - bulk_start):.1f} endpoints/s"
+        )
+        print(
+            f"concurrent tools/call ({CLIENTS} clients) p99: at rest {pct(rest, 0.99):.1f} ms ({len(rest)} calls), "
+            f"after one change {pct(after_one, 0.99):.1f} ms ({len(after_one)}), "
+            f"during the bulk {pct(during_bulk, 0.99):.1f} ms ({len(during_bulk)}), "
+            f"worst {max(after_one + during_bulk, default=0) * 1000:.0f} ms; failures {load.failures}"
+        )
         reach = [propagation(big, f"bench_reach_{i}", args.max_seconds) for i in range(3)]
         print("a change reaches every worker in: " + ", ".join(f"{r:.2f} s" for r in reach))
         print(f"worker RSS MB before {rss_before}, after {big.rss_mb()}")

@@ -152,23 +152,29 @@ def safe_cell(value: Any) -> Any:
 def _tool_call_query(tool, status, token, since, until):
     query = select(ToolCallLog)
     if tool:
-        query = query.where(ToolCallLog.tool_name == storable("tool", tool))
+        query = query.where(_contains(ToolCallLog.tool_name, storable("tool", tool)))
     if status:
         if status not in STATUSES:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}", field="status")
         query = query.where(ToolCallLog.status == status)
     if token:
-        query = query.where(ToolCallLog.token_name == storable("token", token))
+        query = query.where(_contains(ToolCallLog.token_name, storable("token", token)))
     return _time_range(query, ToolCallLog.created_at, since, until)
 
 
 def _admin_event_query(actor, action, since, until):
     query = select(AdminAuditLog)
     if actor:
-        query = query.where(AdminAuditLog.actor == storable("actor", actor))
+        query = query.where(_contains(AdminAuditLog.actor, storable("actor", actor)))
     if action:
-        query = query.where(AdminAuditLog.action == storable("action", action))
+        query = query.where(_contains(AdminAuditLog.action, storable("action", action)))
     return _time_range(query, AdminAuditLog.created_at, since, until)
+
+
+def _contains(column, text: str):
+    """A filter matches any part of the value, in any letter case ("weather" finds weather_get_forecast);
+    %, _ and \\ match only themselves."""
+    return func.lower(column).contains(text.lower(), autoescape=True)
 
 
 def _time_range(query, column, since: str | None, until: str | None):

@@ -113,9 +113,7 @@ def load_changes(engine: Engine, snapshot: CatalogSnapshot) -> CatalogSnapshot |
             if touched["token"]
             else {}
         )
-    return snapshot.changed(
-        int(version), dropped=dropped, added=added, tokens=tokens, dropped_tokens=touched["token"]
-    )
+    return snapshot.changed(int(version), dropped=dropped, added=added, tokens=tokens, dropped_tokens=touched["token"])
 
 
 def _version(session: Session) -> int:

@@ -73,6 +73,9 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         ({"until": "2026-11-01T14:00:00Z"}, [2, 1, 0]),
         ({"since": "2026-11-01T13:00:00", "until": "2026-11-01T14:30:00+00:00"}, [2, 1]),  # no zone: UTC
         ({"tool": "nothing"}, []),
+        ({"tool": "W_"}, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]),  # any part of the name, in any letter case
+        ({"tool": "_b", "token": "t"}, [9, 7, 5, 3, 1]),
+        ({"tool": "%"}, []),  # LIKE's wildcards match only themselves
     ],
 )
 def test_tool_calls_can_be_filtered(app, api, admin, calls, query, hours):

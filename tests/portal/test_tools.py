@@ -322,3 +322,48 @@ def test_a_viewer_reads_a_tools_full_schema_and_body_template_without_being_able
     assert "/edit" not in html and "Try it" not in html
     assert viewer.get(f"/tools/{tool_id}/edit").status_code == 403
     assert viewer.get("/tools/no-such-tool").status_code == 404
+
+
+def _listed(html: str) -> list[str]:
+    return re.findall(r'title="Details of ([^"]+)"', html)
+
+
+def test_the_tools_page_shows_one_page_at_a_time_and_searches_in_the_database(admin):
+    from janus.extensions import db as database
+    from janus.models import Endpoint as Row
+
+    first = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
+    add_connection(admin.app, "Empty", "http://127.0.0.1:9", "empty_")
+    with admin.app.app_context():  # 130 tools in one commit: the page size is 100
+        database.session.add_all(
+            Row(
+                connection_id=first,
+                tool_name=f"tool_{i:03d}",
+                path_template=f"/things/{i}",
+                method="DELETE" if i == 7 else "GET",
+                description="Weather today" if i % 50 == 0 else "",
+                enabled=i != 3,
+            )
+            for i in range(130)
+        )
+        database.session.commit()
+
+    page_one = admin.get("/tools").get_data(as_text=True)
+    page_two = admin.get("/tools?page=2").get_data(as_text=True)
+    assert _listed(page_one) == [f"billing_tool_{i:03d}" for i in range(100)]
+    assert "130 tools · page 1 of 2" in page_one and ">Empty</h3>" not in page_one  # tool-less groups: last page
+    assert _listed(page_two) == [f"billing_tool_{i:03d}" for i in range(100, 130)]
+    assert ">Empty</h3>" in page_two and "No tools yet." in page_two  # the connection without tools
+
+    assert _listed(admin.get("/tools?q=WEATHER").get_data(as_text=True)) == [
+        "billing_tool_000",
+        "billing_tool_050",
+        "billing_tool_100",
+    ]
+    assert _listed(admin.get("/tools?method=delete").get_data(as_text=True)) == ["billing_tool_007"]
+    assert _listed(admin.get("/tools?enabled=false").get_data(as_text=True)) == ["billing_tool_003"]
+    fragment = admin.get("/tools?q=tool_12", htmx=True).get_data(as_text=True)
+    assert fragment.startswith('<div id="tool-groups"') or fragment.lstrip().startswith('<div id="tool-groups"')
+    assert _listed(fragment) == [f"billing_tool_{i}" for i in range(120, 130)]
+    refused = admin.get("/tools?method=FETCH")
+    assert refused.status_code == 200 and "method must be one of" in refused.get_data(as_text=True)

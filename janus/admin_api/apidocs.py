@@ -183,6 +183,7 @@ def _paths() -> dict[str, Any]:
                 "List connections",
                 ok=("200", _listed("Connection"), "One page of connections, by name."),
                 params=[_search("name, prefix, description or base URL"), _enabled(), *list_params],
+                errors=("400",),
             ),
             "post": _op(
                 "create_connection",
@@ -236,6 +237,7 @@ def _paths() -> dict[str, Any]:
                     _enabled(),
                     *list_params,
                 ],
+                errors=("400",),
             ),
             "post": _op(
                 "create_endpoint",
@@ -275,6 +277,7 @@ def _paths() -> dict[str, Any]:
                 "List client tokens (never a value or hash)",
                 ok=("200", _listed("Token"), "One page of client tokens, by name."),
                 params=[_search("name or scopes"), _enabled(), *list_params],
+                errors=("400",),
             ),
             "post": _op(
                 "create_token",

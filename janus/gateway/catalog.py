@@ -10,6 +10,7 @@ compiled-schema validation, and a change costs in proportion to its size.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import hashlib
 import hmac
@@ -147,6 +148,9 @@ class CatalogSnapshot:
     by_cert_subject: dict[str, str] = field(init=False)
     # Every tool the rows define, served or not (shadowed by an earlier one of its name), by endpoint id.
     _candidates: dict[str, ToolSpec] = field(init=False, default_factory=dict)
+    # The endpoint ids defining each name (usually one), and the served names in order.
+    _ids_by_name: dict[str, tuple[str, ...]] = field(init=False, default_factory=dict)
+    _names: list[str] = field(init=False, default_factory=list)
     _listings: dict[tuple[str, ...] | None, Listing] = field(init=False, default_factory=dict)
     _validators: dict[str, SchemaValidator | _Refused] = field(init=False, default_factory=dict)
     _rules: dict[str, ArgumentRules] = field(init=False, default_factory=dict)
@@ -161,6 +165,11 @@ class CatalogSnapshot:
         # The first of a name wins (a stable sort keeps registration order among equals).
         self.tools = tuple(sorted(_servable(ordered), key=lambda t: t.name))
         self.by_name = {t.name: t for t in self.tools}
+        self._names = [t.name for t in self.tools]
+        ids_by_name: dict[str, list[str]] = {}
+        for t in ordered:
+            ids_by_name.setdefault(t.name, []).append(t.endpoint_id)
+        self._ids_by_name = {name: tuple(ids) for name, ids in ids_by_name.items()}
         self._index_tokens()
 
     def _rank(self, tool: ToolSpec) -> Rank:
@@ -189,39 +198,55 @@ class CatalogSnapshot:
         the dicts and work in proportion to the change; compiled schemas and listed descriptors of the
         tools it leaves alone carry over."""
         new = object.__new__(CatalogSnapshot)
+        # Copies of the dicts (C-speed, ~0.1 ms for 10,000 entries), then only the touched entries edited.
         candidates = dict(self._candidates)
         ranks = dict(self.ranks or {})
+        ids_by_name = dict(self._ids_by_name)
         affected: set[str] = set()
+
+        def unlist(tool: ToolSpec) -> None:
+            affected.add(tool.name)
+            rest = tuple(i for i in ids_by_name.get(tool.name, ()) if i != tool.endpoint_id)
+            if rest:
+                ids_by_name[tool.name] = rest
+            else:
+                ids_by_name.pop(tool.name, None)
+
         for eid in dropped:
             old = candidates.pop(eid, None)
             ranks.pop(eid, None)
             if old is not None:
-                affected.add(old.name)
+                unlist(old)
         for tool, rank in added:
             old = candidates.get(tool.endpoint_id)
             if old is not None:
-                affected.add(old.name)
+                unlist(old)
             candidates[tool.endpoint_id] = tool
             ranks[tool.endpoint_id] = rank
+            ids_by_name[tool.name] = (*ids_by_name.get(tool.name, ()), tool.endpoint_id)
             affected.add(tool.name)
         by_name = dict(self.by_name)
-        if affected:
-            # Which candidate serves each touched name now: one pass over the candidates, no sorting of them all.
-            contenders: dict[str, list[ToolSpec]] = {name: [] for name in affected}
-            for tool in candidates.values():
-                bucket = contenders.get(tool.name)
-                if bucket is not None:
-                    bucket.append(tool)
-            for name in affected:
-                by_name.pop(name, None)
-                served = _servable(sorted(contenders[name], key=lambda t: ranks.get(t.endpoint_id, ("\uffff",))))
-                if served:
-                    by_name[name] = served[0]
+        names = list(self._names)
+        for name in affected:  # which candidate serves each touched name now (the first registered)
+            contenders = sorted(
+                (candidates[i] for i in ids_by_name.get(name, ())),
+                key=lambda t: ranks.get(t.endpoint_id, ("\uffff",)),
+            )
+            served = _servable(contenders)
+            was = by_name.pop(name, None)
+            if served:
+                by_name[name] = served[0]
+                if was is None:
+                    bisect.insort(names, name)
+            elif was is not None:
+                del names[bisect.bisect_left(names, name)]
         new.version = version
         new.ranks = ranks
         new._candidates = candidates
+        new._ids_by_name = ids_by_name
+        new._names = names
         new.by_name = by_name
-        new.tools = tuple(by_name[n] for n in sorted(by_name)) if affected else self.tools
+        new.tools = tuple(map(by_name.__getitem__, names)) if affected else self.tools
         leaving = {*dropped_tokens, *(r.id for r in (tokens or {}).values())}  # a token's hash may have changed
         if leaving:
             new.tokens = {h: r for h, r in self.tokens.items() if r.id not in leaving}
@@ -231,11 +256,13 @@ class CatalogSnapshot:
             new.tokens = self.tokens
             new.by_cert_fingerprint, new.by_cert_subject = self.by_cert_fingerprint, self.by_cert_subject
         # A name served by an equal spec as before (a connection disabled and enabled again) keeps its caches.
-        stale = {name for name in affected if by_name.get(name) != self.by_name.get(name)}
+        stale = [name for name in affected if by_name.get(name) != self.by_name.get(name)]
         new._listings = {}
-        new._validators = {n: v for n, v in self._validators.items() if n not in stale}
-        new._rules = {n: v for n, v in self._rules.items() if n not in stale}
-        new._descriptors = {n: v for n, v in self._descriptors.items() if n not in stale}
+        new._validators, new._rules, new._descriptors = (
+            _without(self._validators, stale),
+            _without(self._rules, stale),
+            _without(self._descriptors, stale),
+        )
         new._lock = threading.Lock()
         return new
 
@@ -316,6 +343,13 @@ class CatalogSnapshot:
             with self._lock:
                 self._rules[tool.name] = rules
         return rules
+
+
+def _without(cache: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    kept = dict(cache)
+    for name in names:
+        kept.pop(name, None)
+    return kept
 
 
 @dataclass(frozen=True)

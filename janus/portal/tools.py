@@ -139,6 +139,22 @@ def tool_delete(endpoint_id: str):
     return redirect_to(url_for("portal.tools"))
 
 
+@bp.post("/tools/bulk")
+@admin_required
+def tools_bulk():
+    """Enable, disable or delete the tools ticked on the list, then back to the same page of it."""
+    action = request.form.get("action", "")
+    try:
+        changed = endpoints_service.bulk_change(current_user.username, action, request.form.getlist("ids"))
+    except ServiceError as exc:
+        flash(exc.message)
+    else:
+        done = {"enable": "enabled", "disable": "disabled", "delete": "deleted"}[action]
+        flash(f"{changed} tool{'' if changed == 1 else 's'} {done}.")
+    back: dict[str, Any] = {k: v for k, v in request.form.items() if k in (*LIST_FILTERS, "page") and v}
+    return redirect_to(url_for("portal.tools", **back))
+
+
 @bp.post("/tools/schema-check")
 @admin_required
 def tool_schema_check():

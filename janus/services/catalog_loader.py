@@ -41,6 +41,7 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
         ).all()
         tools: list[ToolSpec] = []
         ranks: dict[str, tuple[str, ...]] = {}
+        seen = 0
         for conn in connections:
             spec = connection_spec(conn)
             for ep in conn.endpoints:
@@ -48,7 +49,8 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                 if tool is not None:
                     tools.append(tool)
                     ranks[ep.id] = rank(conn, ep)
-                if len(tools) % _YIELD_EVERY == 0:
+                seen += 1
+                if seen % _YIELD_EVERY == 0:
                     time.sleep(0)  # under gevent: let calls in flight run between chunks of a big catalogue
         tokens = {t.token_hash: token_record(t) for t in session.scalars(select(ClientToken))}
     return CatalogSnapshot(version=int(version), tools=tuple(tools), tokens=tokens, ranks=ranks)

@@ -24,8 +24,17 @@ from janus.schemas.endpoint import (
     EndpointUpdate,
     check_input_schema,
 )
-from janus.services import listing
-from janus.services._common import FieldErrors, create_row, delete_row, iso, update_row, valid_id, validated
+from janus.services import admin_audit, listing
+from janus.services._common import (
+    FieldErrors,
+    change,
+    create_row,
+    delete_row,
+    iso,
+    update_row,
+    valid_id,
+    validated,
+)
 from janus.services.errors import Conflict, NotFound, ServiceError, ValidationError
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -130,6 +139,40 @@ def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[
 
 def delete_endpoint(actor: str, endpoint_id: str) -> None:
     delete_row(actor, "endpoint", get(endpoint_id), view)
+
+
+# -- several at once (the portal's selected tools) -----------------------------------
+
+
+BULK_ACTIONS = ("enable", "disable", "delete")
+MAX_BULK = 1000
+
+
+def bulk_change(actor: str, action: str, endpoint_ids: list[str]) -> int:
+    """Enable, disable or delete these endpoints in one transaction, each with its own audit row;
+    returns how many changed. One catalogue change: every worker re-reads just these rows."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError(f"action must be one of {', '.join(BULK_ACTIONS)}", field="action")
+    ids = list(dict.fromkeys(i for i in endpoint_ids if valid_id(i)))
+    if not ids:
+        raise ValidationError("select at least one tool", field="ids")
+    if len(ids) > MAX_BULK:
+        raise ValidationError(f"select at most {MAX_BULK} tools at once", field="ids")
+    rows = db.session.scalars(select(Endpoint).where(Endpoint.id.in_(ids))).all()
+    changed = 0
+    with change():
+        for ep in rows:
+            before = view(ep)
+            if action == "delete":
+                db.session.delete(ep)
+                admin_audit.record(actor, "endpoint.delete", "endpoint", ep.id, before=before)
+            elif ep.enabled != (action == "enable"):
+                ep.enabled = action == "enable"
+                admin_audit.record(actor, "endpoint.update", "endpoint", ep.id, before=before, after=view(ep))
+            else:
+                continue
+            changed += 1
+    return changed
 
 
 # -- rules -----------------------------------------------------------------------

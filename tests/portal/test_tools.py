@@ -367,3 +367,41 @@ def test_the_tools_page_shows_one_page_at_a_time_and_searches_in_the_database(ad
     assert _listed(fragment) == [f"billing_tool_{i}" for i in range(120, 130)]
     refused = admin.get("/tools?method=FETCH")
     assert refused.status_code == 200 and "method must be one of" in refused.get_data(as_text=True)
+
+
+def test_selected_tools_are_enabled_disabled_or_deleted_together_each_audited(admin, viewer):
+    from janus.models import AdminAuditLog
+
+    conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
+    ids = [add_endpoint(admin.app, conn, f"tool_{i}", f"/t/{i}") for i in range(4)]
+    page = admin.get("/tools").get_data(as_text=True)
+    assert 'id="tool-bulk"' in page and f'name="ids" value="{ids[0]}" form="tool-bulk"' in page
+
+    def enabled() -> list[bool]:
+        with admin.app.app_context():
+            return [db.session.get(Endpoint, i).enabled for i in ids]
+
+    def audited(action: str) -> int:
+        with admin.app.app_context():
+            return db.session.scalar(select(func.count()).where(AdminAuditLog.action == action))
+
+    updates = audited("endpoint.update")
+    reply = admin.client.post(
+        "/tools/bulk", data={"csrf_token": admin.csrf, "action": "disable", "ids": ids[:3], "q": "tool", "page": "1"}
+    )
+    assert reply.status_code == 303 and reply.headers["Location"].endswith("/tools?q=tool&page=1")
+    assert enabled() == [False, False, False, True] and audited("endpoint.update") == updates + 3
+    admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "enable", "ids": ids[1:]})
+    assert enabled() == [False, True, True, True] and audited("endpoint.update") == updates + 5  # 2 changed
+    assert get_runtime(admin.app).catalog.current().by_name.keys() >= {"billing_tool_1", "billing_tool_2"}
+
+    admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "delete", "ids": ids[:2]})
+    assert _tool_count(admin.app) == 2 and audited("endpoint.delete") == 2
+    assert "2 tools deleted." in admin.get("/tools").get_data(as_text=True)
+
+    refused = admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "explode", "ids": ids[2:]})
+    assert refused.status_code == 303 and "action must be one of" in admin.get("/tools").get_data(as_text=True)
+    admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "delete"})
+    assert "select at least one tool" in admin.get("/tools").get_data(as_text=True)
+    assert viewer.post("/tools/bulk", {"action": "delete", "ids": ids[2]}).status_code == 403
+    assert _tool_count(admin.app) == 2

@@ -47,7 +47,7 @@ SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}, "q": {"type
 CLIENTS = 4  # threads calling tools concurrently
 
 
-def seed(path: Path, upstream: str, tools: int) -> float:
+def seed(path: Path, upstream: str, tools: int, database_url: str = "") -> float:
     from janus import create_app
     from janus.extensions import db
     from janus.gateway.catalog import hash_token
@@ -62,6 +62,7 @@ def seed(path: Path, upstream: str, tools: int) -> float:
             "VAULT_LOCAL_PATH": str(path.with_name("secrets.json")),
             "LOG_LEVEL": "WARNING",
             "TOKEN_HASH_KEY": TEST_TOKEN_HASH_KEY,
+            "DATABASE_URL": database_url,
         }
     )
     started = time.perf_counter()
@@ -96,10 +97,12 @@ def seed(path: Path, upstream: str, tools: int) -> float:
 
 
 class Gateway:
-    def __init__(self, workdir: Path, upstream: str, tools: int) -> None:
+    def __init__(self, workdir: Path, upstream: str, tools: int, database_url: str = "") -> None:
         workdir.mkdir()
-        self.seed_seconds = seed(workdir / "janus.db", upstream, tools)
-        self.server = GatewayServer(str(workdir / "janus.db"), WEB_CONCURRENCY="2", LOG_LEVEL="WARNING").start(90)
+        self.seed_seconds = seed(workdir / "janus.db", upstream, tools, database_url)
+        extra = {"DATABASE_URL": database_url} if database_url else {}
+        self.server = GatewayServer(str(workdir / "janus.db"), WEB_CONCURRENCY="2", LOG_LEVEL="WARNING", **extra)
+        self.server.start(90)
         self.session_id = initialize(self.server.url, TOKEN)
         self.api = requests.Session()
         login = self.api.post(self.server.url + "/api/v1/login", json={"username": "bench", "password": PASSWORD})
@@ -258,6 +261,12 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=50, help="endpoints created through the API in the bulk phase")
     parser.add_argument("--calls", type=int, default=300, help="sequential calls for p50 and CPU per call")
     parser.add_argument("--max-seconds", type=float, default=60, help="bound of each phase")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default="",
+        help="a PostgreSQL server (postgresql://user@127.0.0.1:5432/postgres): the bench creates and drops its own databases there",
+    )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # each result as it comes, also into a file
     tools, bulk = min(args.tools, 20_000), min(args.bulk, 500)
@@ -271,14 +280,16 @@ def main() -> None:
     )
     url = upstream.stdout.readline().strip()
     small = big = None
+    databases = [_database(args.postgres, kind) for kind in ("small", "big")] if args.postgres else ["", ""]
     try:
-        small = Gateway(tmp / "small", url, 10)
+        small = Gateway(tmp / "small", url, 10, databases[0])
         small_p50, small_cpu = call_cost(small, args.calls)
         small.stop()
         small = None
 
-        big = Gateway(tmp / "big", url, tools)
-        print(f"{tools} tools, 2 gevent workers, SQLite; seeded in {big.seed_seconds:.1f} s")
+        big = Gateway(tmp / "big", url, tools, databases[1])
+        kind = "PostgreSQL" if args.postgres else "SQLite"
+        print(f"{tools} tools, 2 gevent workers, {kind}; seeded in {big.seed_seconds:.1f} s")
         first, walk, listed = list_walk(big)
         print(f"tools/list: first page {first:.1f} ms, full walk {walk:.0f} ms ({listed} tools)")
         big_p50, big_cpu = call_cost(big, args.calls)
@@ -327,6 +338,38 @@ def main() -> None:
         upstream.wait(30)
         upstream.stdout.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        for database in databases:
+            if database:
+                _drop(args.postgres, database)
+
+
+def _admin_connection(server_url: str):
+    import psycopg2
+
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True  # CREATE / DROP DATABASE cannot run in a transaction
+    return conn
+
+
+def _database(server_url: str, kind: str) -> str:
+    """A new, empty database on that server for one gateway; its URL."""
+    name = f"janus_bench_{kind}_{secrets.token_hex(4)}"
+    conn = _admin_connection(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop(server_url: str, database_url: str) -> None:
+    conn = _admin_connection(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{database_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        conn.close()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from janus.gateway.catalog import Catalog
 from janus.gateway.tool_backend import GatewayBackend
 from janus.services.admin_tools import AdminTools
 from janus.services.audit import AuditWriter
-from janus.services.catalog_loader import catalog_version, load_snapshot
+from janus.services.catalog_loader import catalog_version, load_changes, load_snapshot
 from janus.services.token_key import server_key
 from janus.vault.cache import SecretCache
 from janus.version import __version__
@@ -94,6 +94,7 @@ def _build_runtime(app: Flask) -> Runtime:
         probe=lambda: catalog_version(engine),
         refresh_seconds=app.config["CATALOG_REFRESH_SECONDS"],
         token_key=server_key(app),  # resolved once per process, before the first request
+        update=lambda snapshot: load_changes(engine, snapshot),
     )
     secrets = _secret_cache(app)
     tracing.configure()  # OTEL_EXPORTER_OTLP_ENDPOINT: the SDK, once per process (after gunicorn's fork)

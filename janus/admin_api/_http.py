@@ -23,6 +23,11 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+def list_args(*filters: str) -> dict[str, str]:
+    """The list parameters the caller sent (`page`, `limit` and these filters); the service owns the defaults."""
+    return {name: request.args[name] for name in (*filters, "page", "limit") if name in request.args}
+
+
 def actor() -> str:
     """The signed-in user's name, recorded by the services as the actor of a change."""
     return g.user["username"]

@@ -27,7 +27,7 @@ from janus.schemas import token as token_schema
 from janus.schemas import user as user_schema
 from janus.schemas import vault as vault_schema
 from janus.schemas.base import json_schema
-from janus.services import audit_queries
+from janus.services import audit_queries, listing
 from janus.version import __version__
 
 SPEC_ROUTE = "/apispec_1.json"  # the URL flasgger used: kept, as tools and bookmarks may name it
@@ -111,6 +111,14 @@ def _paths() -> dict[str, Any]:
             {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE, "default": 50},
         ),
     ]
+    list_params = [
+        _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+        _query(
+            "limit",
+            "Entries per page.",
+            {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT, "default": listing.DEFAULT_LIMIT},
+        ),
+    ]
     return {
         "/api/v1/login": {
             "post": _op(
@@ -174,7 +182,9 @@ def _paths() -> dict[str, Any]:
                 "list_connections",
                 "connections",
                 "List connections",
-                ok=("200", _items("Connection"), "All connections, by name."),
+                ok=("200", _listed("Connection"), "One page of connections, by name."),
+                params=[_search("name, prefix, description or base URL"), _enabled(), *list_params],
+                errors=("400",),
             ),
             "post": _op(
                 "create_connection",
@@ -216,8 +226,19 @@ def _paths() -> dict[str, Any]:
                 "list_endpoints",
                 "endpoints",
                 "List endpoints (MCP tools)",
-                ok=("200", _items("Endpoint"), "Endpoints by exposed name."),
-                params=[_query("connection_id", "Only this connection's endpoints.", _STRING)],
+                ok=("200", _listed("Endpoint"), "One page of endpoints, by exposed name."),
+                params=[
+                    _search("exposed name, description or path template"),
+                    _query("connection_id", "Only this connection's endpoints.", _STRING),
+                    _query(
+                        "method",
+                        "Only endpoints of this HTTP method.",
+                        {"type": "string", "enum": list(endpoint_schema.HTTP_METHODS)},
+                    ),
+                    _enabled(),
+                    *list_params,
+                ],
+                errors=("400",),
             ),
             "post": _op(
                 "create_endpoint",
@@ -276,7 +297,9 @@ def _paths() -> dict[str, Any]:
                 "list_tokens",
                 "tokens",
                 "List client tokens (never a value or hash)",
-                ok=("200", _items("Token"), "All client tokens."),
+                ok=("200", _listed("Token"), "One page of client tokens, by name."),
+                params=[_search("name or scopes"), _enabled(), *list_params],
+                errors=("400",),
             ),
             "post": _op(
                 "create_token",
@@ -493,6 +516,30 @@ def _ref(name: str) -> dict[str, str]:
 
 def _items(name: str) -> dict[str, Any]:
     return _object({"items": {"type": "array", "items": _ref(name)}})
+
+
+def _search(what: str) -> dict[str, Any]:
+    return _query(
+        "q",
+        f"Only entries whose {what} contains this text (any letter case).",
+        {"type": "string", "maxLength": listing.MAX_QUERY},
+    )
+
+
+def _enabled() -> dict[str, Any]:
+    return _query("enabled", "Only enabled (true) or disabled (false) entries.", {"type": "boolean"})
+
+
+def _listed(name: str) -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 0}
+    return _object(
+        {
+            "items": {"type": "array", "items": _ref(name)},
+            "total": count,
+            "page": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT},
+        }
+    )
 
 
 def _page(name: str) -> dict[str, Any]:

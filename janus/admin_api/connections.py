@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify, url_for
 
-from janus.admin_api._http import actor, created, json_body, no_content
+from janus.admin_api._http import actor, created, json_body, list_args, no_content
 from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
 from janus.services import connections as connections_service
@@ -13,7 +13,7 @@ from janus.services import connections as connections_service
 @bp.get("/connections")
 @require("viewer")
 def list_connections() -> Response:
-    return jsonify(items=connections_service.list_connections())
+    return jsonify(connections_service.page_connections(**list_args("q", "enabled")))
 
 
 @bp.post("/connections")

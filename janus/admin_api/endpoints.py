@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request, url_for
+from flask import Response, jsonify, url_for
 
-from janus.admin_api._http import actor, created, json_body, no_content
+from janus.admin_api._http import actor, created, json_body, list_args, no_content
 from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
 from janus.services import endpoints as endpoints_service
@@ -13,7 +13,7 @@ from janus.services import endpoints as endpoints_service
 @bp.get("/endpoints")
 @require("viewer")
 def list_endpoints() -> Response:
-    return jsonify(items=endpoints_service.list_endpoints(request.args.get("connection_id") or None))
+    return jsonify(endpoints_service.page_endpoints(**list_args("q", "connection_id", "method", "enabled")))
 
 
 @bp.post("/endpoints")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from janus.admin_api._http import actor, created, json_body, no_content
+from janus.admin_api._http import actor, created, json_body, list_args, no_content
 from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
 from janus.services import tokens as tokens_service
@@ -13,7 +13,7 @@ from janus.services import tokens as tokens_service
 @bp.get("/tokens")
 @require("viewer")
 def list_tokens() -> Response:
-    return jsonify(items=tokens_service.list_tokens())
+    return jsonify(tokens_service.page_tokens(**list_args("q", "enabled")))
 
 
 @bp.post("/tokens")

@@ -37,6 +37,23 @@ def json_flag(command: Callable) -> Callable:
     )(command)
 
 
+PAGE_LIMIT = 1000  # the admin API's largest page (janus.services.listing.MAX_LIMIT)
+MAX_PAGES = 1000  # a bound on the walk, whatever a server answers
+
+
+def every_item(settings: Settings, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every entry of a paged admin API list, page by page (the API sends at most PAGE_LIMIT at a time)."""
+    api = settings.api()
+    items: list[dict[str, Any]] = []
+    for page in range(1, MAX_PAGES + 1):
+        body = api.json("GET", path, params={**(params or {}), "page": page, "limit": PAGE_LIMIT})
+        batch = body["items"]
+        items += batch
+        if not batch or len(items) >= body.get("total", 0):
+            break
+    return items
+
+
 def note(message: str) -> None:
     click.echo(message, err=True)
 
@@ -75,7 +92,7 @@ def connection_group() -> None:
 @json_flag
 @click.pass_obj
 def connection_list(settings: Settings) -> None:
-    items = settings.api().json("GET", "/api/v1/connections")["items"]
+    items = every_item(settings, "/api/v1/connections")
     if settings.json_output:
         return emit_json(items)
     click.echo(
@@ -178,7 +195,7 @@ def endpoint_group() -> None:
 @json_flag
 @click.pass_obj
 def endpoint_list(settings: Settings, conn_id) -> None:
-    items = settings.api().json("GET", "/api/v1/endpoints", params=changes(connection_id=conn_id))["items"]
+    items = every_item(settings, "/api/v1/endpoints", changes(connection_id=conn_id))
     if settings.json_output:
         return emit_json(items)
     click.echo(
@@ -357,7 +374,7 @@ def token_group() -> None:
 @json_flag
 @click.pass_obj
 def token_list(settings: Settings) -> None:
-    items = settings.api().json("GET", "/api/v1/tokens")["items"]
+    items = every_item(settings, "/api/v1/tokens")
     if settings.json_output:
         return emit_json(items)
     click.echo(

@@ -1,13 +1,16 @@
 """What each caller may see and call, cached in-process and kept fresh.
 
 The database is read once per change, not once per call: every process polls
-a change counter at most every `refresh_seconds` and reloads the whole
-snapshot (tools and tokens) when it moved. A `tools/call` therefore costs a
-dict lookup, a scope check and a compiled-schema validation.
+a change counter at most every `refresh_seconds` and, when it moved, re-reads
+only the rows the change log names (`update`), applying them to a copy of the
+snapshot; it loads everything only at start or when it fell behind the log.
+A `tools/call` therefore costs a dict lookup, a scope check and a
+compiled-schema validation, and a change costs in proportion to its size.
 """
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import hashlib
 import hmac
@@ -127,26 +130,143 @@ class Listing:
     fingerprint: str
 
 
+# Where a tool stands among others of its name: the first registered wins (the loader's order).
+Rank = tuple[str, ...]
+
+
 @dataclass
 class CatalogSnapshot:
+    """One immutable view of the catalogue. A change makes a new snapshot from the previous one
+    (`changed`), touching only the tools and tokens it names: calls in flight keep the one they hold."""
+
     version: int
     tools: tuple[ToolSpec, ...]  # sorted by name: tools/list order is deterministic
     tokens: dict[str, TokenRecord]  # by token hash
+    # Each tool's place in registration order, by endpoint id (None: the order of `tools`).
+    ranks: dict[str, Rank] | None = None
     by_name: dict[str, ToolSpec] = field(init=False)
     # Token hashes by bound certificate fingerprint and subject: a certificate without a bearer is a dict lookup.
     by_cert_fingerprint: dict[str, str] = field(init=False)
     by_cert_subject: dict[str, str] = field(init=False)
+    # Every tool the rows define, served or not (shadowed by an earlier one of its name), by endpoint id.
+    _candidates: dict[str, ToolSpec] = field(init=False, default_factory=dict)
+    # The endpoint ids defining each name (usually one), and the served names in order.
+    _ids_by_name: dict[str, tuple[str, ...]] = field(init=False, default_factory=dict)
+    _names: list[str] = field(init=False, default_factory=list)
     _listings: dict[tuple[str, ...] | None, Listing] = field(init=False, default_factory=dict)
     _validators: dict[str, SchemaValidator | _Refused] = field(init=False, default_factory=dict)
     _rules: dict[str, ArgumentRules] = field(init=False, default_factory=dict)
+    _descriptors: dict[str, tuple[dict[str, Any], str]] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        # `tools` arrives in registration order; the first of a name wins (a stable sort keeps that order).
-        self.tools = tuple(sorted(_servable(self.tools), key=lambda t: t.name))
+        if self.ranks is None:
+            self.ranks = {t.endpoint_id: ("", f"{i:09d}") for i, t in enumerate(self.tools)}
+        self._candidates = {t.endpoint_id: t for t in self.tools}
+        ordered = sorted(self.tools, key=lambda t: self._rank(t))
+        # The first of a name wins (a stable sort keeps registration order among equals).
+        self.tools = tuple(sorted(_servable(ordered), key=lambda t: t.name))
         self.by_name = {t.name: t for t in self.tools}
+        self._names = [t.name for t in self.tools]
+        ids_by_name: dict[str, list[str]] = {}
+        for t in ordered:
+            ids_by_name.setdefault(t.name, []).append(t.endpoint_id)
+        self._ids_by_name = {name: tuple(ids) for name, ids in ids_by_name.items()}
+        self._index_tokens()
+
+    def _rank(self, tool: ToolSpec) -> Rank:
+        assert self.ranks is not None
+        return self.ranks.get(tool.endpoint_id, ("\uffff",))
+
+    def _index_tokens(self) -> None:
         self.by_cert_fingerprint = {r.cert_fingerprint: h for h, r in self.tokens.items() if r.cert_fingerprint}
         self.by_cert_subject = {r.cert_subject: h for h, r in self.tokens.items() if r.cert_subject}
+
+    def endpoint_ids_of(self, connection_id: str) -> list[str]:
+        """The endpoints of a connection this snapshot holds (to drop them when the connection changes)."""
+        return [eid for eid, t in self._candidates.items() if t.connection.id == connection_id]
+
+    def changed(
+        self,
+        version: int,
+        *,
+        dropped: Iterable[str] = (),
+        added: Iterable[tuple[ToolSpec, Rank]] = (),
+        tokens: dict[str, TokenRecord] | None = None,
+        dropped_tokens: Iterable[str] = (),
+    ) -> CatalogSnapshot:
+        """A new snapshot: these endpoints dropped (by id), these tools added or replaced (by endpoint
+        id), these tokens (by hash) added or replaced and these (by token id) dropped. Costs a copy of
+        the dicts and work in proportion to the change; compiled schemas and listed descriptors of the
+        tools it leaves alone carry over."""
+        new = object.__new__(CatalogSnapshot)
+        # Copies of the dicts (C-speed, ~0.1 ms for 10,000 entries), then only the touched entries edited.
+        candidates = dict(self._candidates)
+        ranks = dict(self.ranks or {})
+        ids_by_name = dict(self._ids_by_name)
+        affected: set[str] = set()
+
+        def unlist(tool: ToolSpec) -> None:
+            affected.add(tool.name)
+            rest = tuple(i for i in ids_by_name.get(tool.name, ()) if i != tool.endpoint_id)
+            if rest:
+                ids_by_name[tool.name] = rest
+            else:
+                ids_by_name.pop(tool.name, None)
+
+        for eid in dropped:
+            old = candidates.pop(eid, None)
+            ranks.pop(eid, None)
+            if old is not None:
+                unlist(old)
+        for tool, rank in added:
+            old = candidates.get(tool.endpoint_id)
+            if old is not None:
+                unlist(old)
+            candidates[tool.endpoint_id] = tool
+            ranks[tool.endpoint_id] = rank
+            ids_by_name[tool.name] = (*ids_by_name.get(tool.name, ()), tool.endpoint_id)
+            affected.add(tool.name)
+        by_name = dict(self.by_name)
+        names = list(self._names)
+        for name in affected:  # which candidate serves each touched name now (the first registered)
+            contenders = sorted(
+                (candidates[i] for i in ids_by_name.get(name, ())),
+                key=lambda t: ranks.get(t.endpoint_id, ("\uffff",)),
+            )
+            served = _servable(contenders)
+            was = by_name.pop(name, None)
+            if served:
+                by_name[name] = served[0]
+                if was is None:
+                    bisect.insort(names, name)
+            elif was is not None:
+                del names[bisect.bisect_left(names, name)]
+        new.version = version
+        new.ranks = ranks
+        new._candidates = candidates
+        new._ids_by_name = ids_by_name
+        new._names = names
+        new.by_name = by_name
+        new.tools = tuple(map(by_name.__getitem__, names)) if affected else self.tools
+        leaving = {*dropped_tokens, *(r.id for r in (tokens or {}).values())}  # a token's hash may have changed
+        if leaving:
+            new.tokens = {h: r for h, r in self.tokens.items() if r.id not in leaving}
+            new.tokens.update(tokens or {})
+            new._index_tokens()
+        else:
+            new.tokens = self.tokens
+            new.by_cert_fingerprint, new.by_cert_subject = self.by_cert_fingerprint, self.by_cert_subject
+        # A name served by an equal spec as before (a connection disabled and enabled again) keeps its caches.
+        stale = [name for name in affected if by_name.get(name) != self.by_name.get(name)]
+        new._listings = {}
+        new._validators, new._rules, new._descriptors = (
+            _without(self._validators, stale),
+            _without(self._rules, stale),
+            _without(self._descriptors, stale),
+        )
+        new._lock = threading.Lock()
+        return new
 
     def token_for_certificate(self, fingerprint: str, subject: str | None) -> str | None:
         """The hash of the token bound to this certificate (fingerprint first: the narrower binding), if
@@ -176,12 +296,25 @@ class CatalogSnapshot:
         cached = self._listings.get(scopes)
         if cached is None:
             visible = [t for t in self.tools if scopes_allow(scopes, t.name)]
-            tools = [tool_descriptor(t) for t in visible]
-            digest = hashlib.sha256(json.dumps(tools, sort_keys=True).encode()).hexdigest()[:16]
-            cached = Listing(tools=tools, names=frozenset(t.name for t in visible), fingerprint=digest)
+            described = [self._described(t) for t in visible]
+            # Over each tool's own digest (kept from snapshot to snapshot): no JSON of the whole list per change.
+            digest = hashlib.sha256("".join(d for _, d in described).encode()).hexdigest()[:16]
+            cached = Listing(
+                tools=[descriptor for descriptor, _ in described],
+                names=frozenset(t.name for t in visible),
+                fingerprint=digest,
+            )
             with self._lock:
                 self._listings[scopes] = cached
         return cached
+
+    def _described(self, tool: ToolSpec) -> tuple[dict[str, Any], str]:
+        found = self._descriptors.get(tool.name)
+        if found is None:
+            descriptor = tool_descriptor(tool)
+            digest = hashlib.sha256(json.dumps(descriptor, sort_keys=True).encode()).hexdigest()[:16]
+            found = self._descriptors[tool.name] = (descriptor, digest)  # one writer wins; both are equal
+        return found
 
     def validator(self, tool: ToolSpec) -> SchemaValidator:
         """The tool's compiled validator; raises SchemaRefused (every call, from one check per
@@ -212,6 +345,13 @@ class CatalogSnapshot:
             with self._lock:
                 self._rules[tool.name] = rules
         return rules
+
+
+def _without(cache: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    kept = dict(cache)
+    for name in names:
+        kept.pop(name, None)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -263,7 +403,10 @@ def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:
 
 
 class Catalog:
-    """A snapshot that reloads itself when the shared change counter moves."""
+    """A snapshot that refreshes itself when the shared change counter moves.
+
+    `update(snapshot)` returns the snapshot with the changes since its version applied, or None when it
+    cannot (too far behind the change log): `load()` then reads everything."""
 
     def __init__(
         self,
@@ -272,9 +415,11 @@ class Catalog:
         refresh_seconds: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         token_key: bytes | None = None,
+        update: Callable[[CatalogSnapshot], CatalogSnapshot | None] | None = None,
     ) -> None:
         self._token_key = token_key
         self._load = load
+        self._update = update
         self._probe = probe
         self._refresh = refresh_seconds
         self._clock = clock
@@ -321,9 +466,13 @@ class Catalog:
 
     def _refresh_locked(self) -> None:
         try:
-            if self._snapshot is None or self._probe() != self._snapshot.version:
+            if self._snapshot is None:
                 self._snapshot = self._load()
                 log.debug("catalog loaded: version %s, %d tools", self._snapshot.version, len(self._snapshot.tools))
+            elif self._probe() != self._snapshot.version:
+                updated = self._update(self._snapshot) if self._update is not None else None
+                self._snapshot = updated if updated is not None else self._load()
+                log.debug("catalog at version %s, %d tools", self._snapshot.version, len(self._snapshot.tools))
         except Exception:
             if self._snapshot is None:
                 raise

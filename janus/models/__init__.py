@@ -5,13 +5,13 @@ from janus.models.audit_rollups import AuditRollup, AuditRollupGap, AuditRollupL
 from janus.models.catalog import Connection, Endpoint
 from janus.models.imports import ImportedOperation
 from janus.models.sessions import McpSession, PortalSession
-from janus.models.state import CATALOG_COUNTER, ChangeCounter, track_catalog_changes
+from janus.models.state import CATALOG_COUNTER, CatalogChange, ChangeCounter, track_catalog_changes
 from janus.models.tokens import ClientToken, KeyCheck, User
 
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0012_openapi_imports"
+SCHEMA_REVISION = "0013_catalog_scale"
 
 __all__ = [
     "AdminAuditLog",
@@ -20,6 +20,7 @@ __all__ = [
     "AuditRollupLatency",
     "AuditRollupState",
     "CATALOG_COUNTER",
+    "CatalogChange",
     "ChangeCounter",
     "ClientToken",
     "Connection",

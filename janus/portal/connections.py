@@ -20,13 +20,30 @@ from janus.services.errors import ServiceError
 
 TEMPLATE = "portal/connections/index.html"
 FORM_TEMPLATE = "portal/connections/form.html"
+PAGE_SIZE = 60  # connection cards a page
 FIELDS = ("name", "description", "prefix", "base_url", "auth_type", "auth_secret_ref", "timeout_seconds", "enabled")
 
 
 @bp.get("/connections")
 @login_required
 def connections():
-    return render(TEMPLATE, "connection_list", connections=connections_service.list_connections())
+    """One page of connections (PAGE_SIZE) by name, searched in the database (`q`)."""
+    q = request.args.get("q", "").strip()
+    problem = None
+    try:
+        found = connections_service.page_connections(q=q, page=request.args.get("page") or 1, limit=PAGE_SIZE)
+    except ServiceError as exc:  # a hand-edited query string: say what is wrong, list nothing
+        problem = exc.message
+        found = {"items": [], "total": 0, "page": 1, "limit": PAGE_SIZE}
+    return render(
+        TEMPLATE,
+        "connection_list",
+        connections=found["items"],
+        found=found,
+        pages=max(1, -(-found["total"] // PAGE_SIZE)),
+        q=q,
+        problem=problem,
+    )
 
 
 @bp.route("/connections/new", methods=["GET", "POST"])

@@ -32,13 +32,38 @@ FIELDS = (
     "body_template",
     "enabled",
 )
+PAGE_SIZE = 100  # tools a page: 10,000 tools are 100 pages, not one page of 15 MB
+LIST_FILTERS = ("q", "connection_id", "method", "enabled")
 NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, indent=2)
 
 
 @bp.get("/tools")
 @login_required
 def tools():
-    return render(TEMPLATE, "tool_groups", groups=_groups(), urls_for=_tool_urls())
+    """One page of tools (PAGE_SIZE), grouped by connection, searched and filtered in the database."""
+    filters = {name: request.args.get(name, "").strip() for name in LIST_FILTERS}
+    problem = None
+    try:
+        found = endpoints_service.page_endpoints(**filters, page=request.args.get("page") or 1, limit=PAGE_SIZE)
+    except ServiceError as exc:  # a hand-edited query string: say what is wrong, list nothing
+        problem = exc.message
+        found = {"items": [], "total": 0, "page": 1, "limit": PAGE_SIZE}
+    connections = connections_service.list_connections()
+    pages = max(1, -(-found["total"] // PAGE_SIZE))
+    # Connections without tools only when nothing is filtered, after the last page of tools.
+    empty_too = not any(filters.values()) and found["page"] >= pages
+    return render(
+        TEMPLATE,
+        "tool_groups",
+        groups=_groups(found["items"], connections, empty_too),
+        urls_for=_tool_urls(),
+        filters={k: v for k, v in filters.items() if v},
+        found=found,
+        pages=pages,
+        problem=problem,
+        connections=connections,
+        methods=endpoint_schema.HTTP_METHODS,
+    )
 
 
 @bp.get("/tools/<endpoint_id>")
@@ -114,6 +139,22 @@ def tool_delete(endpoint_id: str):
     return redirect_to(url_for("portal.tools"))
 
 
+@bp.post("/tools/bulk")
+@admin_required
+def tools_bulk():
+    """Enable, disable or delete the tools ticked on the list, then back to the same page of it."""
+    action = request.form.get("action", "")
+    try:
+        changed = endpoints_service.bulk_change(current_user.username, action, request.form.getlist("ids"))
+    except ServiceError as exc:
+        flash(exc.message)
+    else:
+        done = {"enable": "enabled", "disable": "disabled", "delete": "deleted"}[action]
+        flash(f"{changed} tool{'' if changed == 1 else 's'} {done}.")
+    back: dict[str, Any] = {k: v for k, v in request.form.items() if k in (*LIST_FILTERS, "page") and v}
+    return redirect_to(url_for("portal.tools", **back))
+
+
 @bp.post("/tools/schema-check")
 @admin_required
 def tool_schema_check():
@@ -182,13 +223,14 @@ def _tool_urls():
     )
 
 
-def _groups() -> list[dict[str, Any]]:
+def _groups(tools: list[dict[str, Any]], connections: list[dict[str, Any]], empty_too: bool) -> list[dict[str, Any]]:
     by_connection: dict[str, list[dict[str, Any]]] = {}
-    for tool in endpoints_service.list_summaries():
+    for tool in tools:
         by_connection.setdefault(tool["connection_id"], []).append(tool)
     return [
         {"connection": conn, "tools": by_connection.get(conn["id"], [])}
-        for conn in connections_service.list_connections()
+        for conn in connections
+        if conn["id"] in by_connection or (empty_too and not conn["endpoint_count"])
     ]
 
 

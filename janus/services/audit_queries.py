@@ -163,23 +163,29 @@ def _tool_call_query(tool, status, token, since, until, trace=None):
             raise ValidationError("trace must be a trace id: 32 hexadecimal digits", field="trace")
         query = query.where(ToolCallLog.trace_id == trace_id)
     if tool:
-        query = query.where(ToolCallLog.tool_name == storable("tool", tool))
+        query = query.where(_contains(ToolCallLog.tool_name, storable("tool", tool)))
     if status:
         if status not in STATUSES:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}", field="status")
         query = query.where(ToolCallLog.status == status)
     if token:
-        query = query.where(ToolCallLog.token_name == storable("token", token))
+        query = query.where(_contains(ToolCallLog.token_name, storable("token", token)))
     return _time_range(query, ToolCallLog.created_at, since, until)
 
 
 def _admin_event_query(actor, action, since, until):
     query = select(AdminAuditLog)
     if actor:
-        query = query.where(AdminAuditLog.actor == storable("actor", actor))
+        query = query.where(_contains(AdminAuditLog.actor, storable("actor", actor)))
     if action:
-        query = query.where(AdminAuditLog.action == storable("action", action))
+        query = query.where(_contains(AdminAuditLog.action, storable("action", action)))
     return _time_range(query, AdminAuditLog.created_at, since, until)
+
+
+def _contains(column, text: str):
+    """A filter matches any part of the value, in any letter case ("weather" finds weather_get_forecast);
+    %, _ and \\ match only themselves."""
+    return func.lower(column).contains(text.lower(), autoescape=True)
 
 
 def parse_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:

@@ -1,16 +1,17 @@
-"""Database → CatalogSnapshot. Runs once per catalog change, never per call."""
+"""Database → CatalogSnapshot: all of it at start, then only what each change touched. Never per call."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
 from janus.gateway.specs import ConnectionSpec, ToolSpec
-from janus.models import CATALOG_COUNTER, ChangeCounter, ClientToken, Connection
+from janus.models import CATALOG_COUNTER, CatalogChange, ChangeCounter, ClientToken, Connection, Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +24,15 @@ def catalog_version(engine: Engine) -> int:
     return int(value or 0)
 
 
+# Past this many touched rows, reading everything is as cheap as reading each (a bulk import).
+MAX_CHANGED_ROWS = 2000
+_YIELD_EVERY = 500  # rows between cooperative yields of a full load (a gevent worker keeps serving)
+
+
 def load_snapshot(engine: Engine) -> CatalogSnapshot:
     with Session(engine) as session, session.begin():
         # Version first: a change racing this read only makes the next probe reload again.
-        version = (
-            session.execute(
-                select(ChangeCounter.value).where(ChangeCounter.name == CATALOG_COUNTER)
-            ).scalar_one_or_none()
-            or 0
-        )
+        version = _version(session)
         connections = session.scalars(
             select(Connection)
             .where(Connection.enabled.is_(True))
@@ -39,51 +40,151 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
             .order_by(Connection.created_at, Connection.id)  # the snapshot keeps the first tool of a name
         ).all()
         tools: list[ToolSpec] = []
+        ranks: dict[str, tuple[str, ...]] = {}
+        seen = 0
         for conn in connections:
-            spec = ConnectionSpec(
-                id=conn.id,
-                name=conn.name,
-                base_url=conn.base_url,
-                auth_type=conn.auth_type,
-                auth_secret_ref=conn.auth_secret_ref,
-                timeout_seconds=conn.timeout_seconds,
-            )
+            spec = connection_spec(conn)
             for ep in conn.endpoints:
-                if not ep.enabled:
-                    continue
-                schema = input_schema(ep.input_schema)
-                name = f"{conn.prefix}{ep.tool_name}"
-                if schema is None:
-                    log.error("tool %s is not served: its input schema is not an object schema", name)
-                    continue
-                tools.append(
-                    ToolSpec(
-                        name=name,
-                        endpoint_id=ep.id,
-                        description=ep.description,
-                        method=ep.method.upper(),
-                        path_template=ep.path_template,
-                        connection=spec,
-                        input_schema=schema,
-                        body_template=ep.body_template,
-                    )
+                tool = tool_spec(spec, conn.prefix, ep)
+                if tool is not None:
+                    tools.append(tool)
+                    ranks[ep.id] = rank(conn, ep)
+                seen += 1
+                if seen % _YIELD_EVERY == 0:
+                    time.sleep(0)  # under gevent: let calls in flight run between chunks of a big catalogue
+        tokens = {t.token_hash: token_record(t) for t in session.scalars(select(ClientToken))}
+    return CatalogSnapshot(version=int(version), tools=tuple(tools), tokens=tokens, ranks=ranks)
+
+
+def load_changes(engine: Engine, snapshot: CatalogSnapshot) -> CatalogSnapshot | None:
+    """`snapshot` with every change since its version applied, re-reading only the rows the change log
+    names; None when the log cannot tell (pruned past it, rows written by code without the log, too many)."""
+    with Session(engine) as session, session.begin():
+        version = _version(session)
+        if version == snapshot.version:
+            return snapshot
+        if version < snapshot.version:
+            return None  # a database restored or recreated: start again
+        changes = session.execute(
+            select(CatalogChange.seq, CatalogChange.kind, CatalogChange.row_id)
+            .where(CatalogChange.seq > snapshot.version)
+            .limit(MAX_CHANGED_ROWS + 1)
+        ).all()
+        # Every change in between must be in the log (it holds at least one row per change).
+        if len(changes) > MAX_CHANGED_ROWS or len({c.seq for c in changes if c.seq <= version}) != (
+            version - snapshot.version
+        ):
+            return None
+        touched: dict[str, set[str]] = {"connection": set(), "endpoint": set(), "token": set()}
+        for change in changes:
+            touched.setdefault(change.kind, set()).add(change.row_id)
+        dropped: list[str] = []
+        added: list[tuple[ToolSpec, tuple[str, ...]]] = []
+        if touched["connection"]:
+            for conn_id in touched["connection"]:
+                dropped += snapshot.endpoint_ids_of(conn_id)
+            for conn in session.scalars(
+                select(Connection)
+                .where(Connection.id.in_(touched["connection"]), Connection.enabled.is_(True))
+                .options(selectinload(Connection.endpoints))
+            ):
+                spec = connection_spec(conn)
+                added += _specs(conn, spec, conn.endpoints)
+        endpoint_ids = touched["endpoint"]
+        if endpoint_ids:
+            dropped += endpoint_ids
+            specs: dict[str, ConnectionSpec] = {}
+            for ep in session.scalars(
+                select(Endpoint)
+                .join(Connection)
+                .where(
+                    Endpoint.id.in_(endpoint_ids),
+                    Connection.enabled.is_(True),
+                    Connection.id.not_in(touched["connection"]),  # read whole above
                 )
-        tokens = {
-            t.token_hash: TokenRecord(
-                id=t.id,
-                name=t.name,
-                role=t.role,
-                scopes=parse_scopes(t.scopes),
-                enabled=t.enabled,
-                expires_at=t.expires_at,
-                cert_fingerprint=t.cert_fingerprint,
-                cert_subject=t.cert_subject,
-                rate_per_second=t.rate_per_second,
-                rate_burst=t.rate_burst,
-            )
-            for t in session.scalars(select(ClientToken))
-        }
-    return CatalogSnapshot(version=int(version), tools=tuple(tools), tokens=tokens)
+                .options(contains_eager(Endpoint.connection))
+            ):
+                conn = ep.connection
+                spec = specs.get(conn.id) or specs.setdefault(conn.id, connection_spec(conn))
+                added += _specs(conn, spec, [ep])
+        tokens = (
+            {
+                t.token_hash: token_record(t)
+                for t in session.scalars(select(ClientToken).where(ClientToken.id.in_(touched["token"])))
+            }
+            if touched["token"]
+            else {}
+        )
+    return snapshot.changed(int(version), dropped=dropped, added=added, tokens=tokens, dropped_tokens=touched["token"])
+
+
+def _version(session: Session) -> int:
+    value = session.execute(
+        select(ChangeCounter.value).where(ChangeCounter.name == CATALOG_COUNTER)
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def _specs(conn: Connection, spec: ConnectionSpec, endpoints) -> list[tuple[ToolSpec, tuple[str, ...]]]:
+    out = []
+    for ep in endpoints:
+        tool = tool_spec(spec, conn.prefix, ep)
+        if tool is not None:
+            out.append((tool, rank(conn, ep)))
+    return out
+
+
+def rank(conn: Connection, ep: Endpoint) -> tuple[str, ...]:
+    """Registration order, the order a full load reads: the first tool of a name is served."""
+    created = conn.created_at.isoformat() if conn.created_at is not None else ""
+    return (created, conn.id, ep.tool_name)
+
+
+def connection_spec(conn: Connection) -> ConnectionSpec:
+    return ConnectionSpec(
+        id=conn.id,
+        name=conn.name,
+        base_url=conn.base_url,
+        auth_type=conn.auth_type,
+        auth_secret_ref=conn.auth_secret_ref,
+        timeout_seconds=conn.timeout_seconds,
+    )
+
+
+def tool_spec(spec: ConnectionSpec, prefix: str, ep: Endpoint) -> ToolSpec | None:
+    """The endpoint's tool, or None when it is not served (disabled, or a schema MCP cannot carry)."""
+    if not ep.enabled:
+        return None
+    schema = input_schema(ep.input_schema)
+    name = f"{prefix}{ep.tool_name}"
+    if schema is None:
+        log.error("tool %s is not served: its input schema is not an object schema", name)
+        return None
+    return ToolSpec(
+        name=name,
+        endpoint_id=ep.id,
+        description=ep.description,
+        method=ep.method.upper(),
+        path_template=ep.path_template,
+        connection=spec,
+        input_schema=schema,
+        body_template=ep.body_template,
+    )
+
+
+def token_record(t: ClientToken) -> TokenRecord:
+    return TokenRecord(
+        id=t.id,
+        name=t.name,
+        role=t.role,
+        scopes=parse_scopes(t.scopes),
+        enabled=t.enabled,
+        expires_at=t.expires_at,
+        cert_fingerprint=t.cert_fingerprint,
+        cert_subject=t.cert_subject,
+        rate_per_second=t.rate_per_second,
+        rate_burst=t.rate_burst,
+    )
 
 
 def input_schema(raw: object) -> dict | None:

@@ -13,6 +13,7 @@ from janus.extensions import db
 from janus.gateway.egress import EgressPolicy
 from janus.models import Connection, Endpoint
 from janus.schemas.connection import ConnectionCreate, ConnectionUpdate, check_prefix
+from janus.services import listing
 from janus.services._common import (
     FieldErrors,
     checked,
@@ -46,6 +47,30 @@ def list_connections() -> list[dict[str, Any]]:
     )
     rows = db.session.scalars(select(Connection).order_by(Connection.name)).all()
     return [view(c, counts.get(c.id, 0)) for c in rows]
+
+
+def page_connections(
+    *, q: str | None = None, enabled: Any = None, page: Any = None, limit: Any = None
+) -> dict[str, Any]:
+    """One page of connections by name: `q` a substring of the name, prefix, description or base URL
+    (any case). {"items", "total", "page", "limit"}."""
+    query = listing.search(
+        select(Connection), q, Connection.name, Connection.prefix, Connection.description, Connection.base_url
+    )
+    wanted = listing.flag("enabled", enabled)
+    if wanted is not None:
+        query = query.where(Connection.enabled.is_(wanted))
+    result = listing.paged(query, (Connection.name, Connection.id), lambda row: row[0], page, limit)
+    ids = [c.id for c in result["items"]]
+    counts = dict(
+        db.session.execute(
+            select(Endpoint.connection_id, func.count())
+            .where(Endpoint.connection_id.in_(ids))
+            .group_by(Endpoint.connection_id)
+        ).all()
+    )
+    result["items"] = [view(c, counts.get(c.id, 0)) for c in result["items"]]
+    return result
 
 
 def get(connection_id: str) -> Connection:

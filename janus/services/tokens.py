@@ -12,6 +12,7 @@ from janus.extensions import db
 from janus.gateway.catalog import hash_token, scopes_allow
 from janus.models import ClientToken, Connection, Endpoint
 from janus.schemas.token import TokenCreate, TokenUpdate, check_scopes
+from janus.services import listing
 from janus.services._common import checked, create_row, delete_row, iso, update_row, valid_id, validated
 from janus.services.errors import Conflict, NotFound
 from janus.services.token_key import server_key
@@ -52,6 +53,16 @@ def state(token_view: dict[str, Any], now: datetime | None = None) -> str:
 
 def list_tokens() -> list[dict[str, Any]]:
     return [view(t) for t in db.session.scalars(select(ClientToken).order_by(ClientToken.name, ClientToken.created_at))]
+
+
+def page_tokens(*, q: str | None = None, enabled: Any = None, page: Any = None, limit: Any = None) -> dict[str, Any]:
+    """One page of client tokens by name: `q` a substring of the name or scopes (any case)."""
+    query = listing.search(select(ClientToken), q, ClientToken.name, ClientToken.scopes)
+    wanted = listing.flag("enabled", enabled)
+    if wanted is not None:
+        query = query.where(ClientToken.enabled.is_(wanted))
+    order = (ClientToken.name, ClientToken.created_at, ClientToken.id)
+    return listing.paged(query, order, lambda row: view(row[0]), page, limit)
 
 
 def get(token_id: str) -> ClientToken:

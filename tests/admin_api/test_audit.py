@@ -80,6 +80,9 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         ({"trace": TRACE}, [7, 2]),
         ({"trace": TRACE.upper()}, [7, 2]),  # the same id, spelt as some tools show it
         ({"trace": "1" * 32}, []),
+        ({"tool": "W_"}, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]),  # any part of the name, in any letter case
+        ({"tool": "_b", "token": "t"}, [9, 7, 5, 3, 1]),
+        ({"tool": "%"}, []),  # LIKE's wildcards match only themselves
     ],
 )
 def test_tool_calls_can_be_filtered(app, api, admin, calls, query, hours):

@@ -81,10 +81,10 @@ def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(a
 def test_the_list_can_be_filtered_by_connection(app, api, admin, billing, get_invoice):
     other = create(api, admin, "/api/v1/connections", {"name": "Other", "base_url": "https://o.example.test"})
     mine = create(api, admin, URL, {"connection_id": other["id"], "tool_name": "ping", "path_template": "/ping"})
-    assert api.get(URL, headers=admin).json == {"items": [get_invoice, mine]}
-    assert api.get(URL, headers=admin, query_string={"connection_id": billing["id"]}).json == {"items": [get_invoice]}
-    assert api.get(URL, headers=admin, query_string={"connection_id": "nope"}).json == {"items": []}
-    assert api.get(URL, headers=admin, query_string={"connection_id": "x\u0000"}).json == {"items": []}
+    assert api.get(URL, headers=admin).json["items"] == [get_invoice, mine]
+    assert api.get(URL, headers=admin, query_string={"connection_id": billing["id"]}).json["items"] == [get_invoice]
+    assert api.get(URL, headers=admin, query_string={"connection_id": "nope"}).json["items"] == []
+    assert api.get(URL, headers=admin, query_string={"connection_id": "x\u0000"}).json["items"] == []
 
 
 def test_patch_and_delete_are_audited_with_before_and_after(app, api, admin, get_invoice):
@@ -449,3 +449,74 @@ def test_a_top_level_string_parameter_may_be_mirrored_into_a_header(app, api, ad
         {"connection_id": billing["id"], "tool_name": "mirrored", "path_template": "/m", "input_schema": schema},
     )
     assert created["input_schema"] == schema
+
+
+# -- the list: search, filters, pages ------------------------------------------------------
+
+
+def _tools(api, admin, billing, count: int) -> None:
+    for i in range(count):
+        create(
+            api,
+            admin,
+            URL,
+            {
+                "connection_id": billing["id"],
+                "tool_name": f"tool_{i:02d}",
+                "method": "DELETE" if i % 3 == 0 else "GET",
+                "path_template": f"/things/{i}",
+                "description": "Weather of a city" if i % 4 == 0 else "Other",
+                "enabled": i % 5 != 0,
+            },
+        )
+
+
+def test_the_list_pages_in_name_order_and_says_how_many_matched(api, admin, billing):
+    _tools(api, admin, billing, 12)
+    first = api.get(URL, headers=admin, query_string={"limit": 5}).json
+    third = api.get(URL, headers=admin, query_string={"limit": 5, "page": 3}).json
+    past = api.get(URL, headers=admin, query_string={"limit": 5, "page": 4}).json
+    assert (first["total"], first["page"], first["limit"]) == (12, 1, 5)
+    assert [e["tool_name"] for e in first["items"]] == [f"tool_{i:02d}" for i in range(5)]
+    assert [e["tool_name"] for e in third["items"]] == ["tool_10", "tool_11"]
+    assert past["items"] == [] and past["total"] == 12
+    assert api.get(URL, headers=admin).json["limit"] == 100  # the default page
+
+
+def test_the_list_searches_names_descriptions_and_paths_in_any_case_and_filters(api, admin, billing):
+    _tools(api, admin, billing, 12)
+
+    def names(**args):
+        response = api.get(URL, headers=admin, query_string=args)
+        assert response.status_code == 200, response.json
+        return [e["tool_name"] for e in response.json["items"]]
+
+    assert names(q="WEATHER") == ["tool_00", "tool_04", "tool_08"]  # description, any case
+    assert names(q="billing_tool_1") == ["tool_10", "tool_11"]  # the exposed name
+    assert names(q="/things/7") == ["tool_07"]  # the path
+    assert names(q="%") == []  # LIKE's wildcards match only themselves: '%' is in no name
+    assert names(q="o_l") == []  # ('_' as a wildcard would match every "tool")
+    assert names(method="delete") == ["tool_00", "tool_03", "tool_06", "tool_09"]
+    assert names(enabled="false") == ["tool_00", "tool_05", "tool_10"]
+    assert names(q="weather", enabled="true", method="GET") == ["tool_04", "tool_08"]
+    assert names(connection_id="nope") == []
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"page": "0"}, "page"),
+        ({"page": "1.5"}, "page"),
+        ({"enabled": "maybe"}, "enabled"),
+        ({"method": "FETCH"}, "method"),
+        ({"q": "x" * 201}, "q"),
+        ({"q": "a\u0000b"}, "q"),
+    ],
+)
+def test_bad_list_parameters_are_a_400_naming_the_parameter(api, admin, billing, args, field):
+    response = api.get(URL, headers=admin, query_string=args)
+    assert response.status_code == 400
+    assert response.json["error"] == "validation_error" and response.json["message"].startswith(field)

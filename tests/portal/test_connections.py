@@ -212,3 +212,21 @@ def test_the_health_table_probes_without_reading_or_sending_a_secret(admin, upst
     health = admin.get("/dashboard/health", htmx=True).get_data(as_text=True)
     assert "OK (HTTP 200)" in health  # the missing secret does not matter to reachability
     assert upstream.seen and "authorization" not in upstream.seen[-1].headers
+
+
+def test_the_connections_page_searches_and_pages_in_the_database(admin):
+    for i in range(65):  # the page holds 60
+        add_connection(
+            admin.app, f"Service {i:02d}", f"http://127.0.0.1:9/s{i}", f"svc{i:02d}_", description="Weather" * (i == 42)
+        )
+    titles = re.compile(r'<h3 id="conn-title-[^"]+">([^<]+)</h3>')
+    first = admin.get("/connections").get_data(as_text=True)
+    second = admin.get("/connections?page=2").get_data(as_text=True)
+    assert titles.findall(first) == [f"Service {i:02d}" for i in range(60)] and "Page 1 of 2" in first
+    assert titles.findall(second) == [f"Service {i:02d}" for i in range(60, 65)]
+    assert titles.findall(admin.get("/connections?q=weather").get_data(as_text=True)) == ["Service 42"]
+    assert titles.findall(admin.get("/connections?q=SVC07").get_data(as_text=True)) == ["Service 07"]  # the prefix
+    nothing = admin.get("/connections?q=nowhere", htmx=True).get_data(as_text=True)
+    assert 'id="connection-list"' in nothing and "No connections match." in nothing
+    refused = admin.get("/connections?page=0")
+    assert refused.status_code == 200 and "page must be at least 1" in refused.get_data(as_text=True)

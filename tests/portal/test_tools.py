@@ -322,3 +322,86 @@ def test_a_viewer_reads_a_tools_full_schema_and_body_template_without_being_able
     assert "/edit" not in html and "Try it" not in html
     assert viewer.get(f"/tools/{tool_id}/edit").status_code == 403
     assert viewer.get("/tools/no-such-tool").status_code == 404
+
+
+def _listed(html: str) -> list[str]:
+    return re.findall(r'title="Details of ([^"]+)"', html)
+
+
+def test_the_tools_page_shows_one_page_at_a_time_and_searches_in_the_database(admin):
+    from janus.extensions import db as database
+    from janus.models import Endpoint as Row
+
+    first = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
+    add_connection(admin.app, "Empty", "http://127.0.0.1:9", "empty_")
+    with admin.app.app_context():  # 130 tools in one commit: the page size is 100
+        database.session.add_all(
+            Row(
+                connection_id=first,
+                tool_name=f"tool_{i:03d}",
+                path_template=f"/things/{i}",
+                method="DELETE" if i == 7 else "GET",
+                description="Weather today" if i % 50 == 0 else "",
+                enabled=i != 3,
+            )
+            for i in range(130)
+        )
+        database.session.commit()
+
+    page_one = admin.get("/tools").get_data(as_text=True)
+    page_two = admin.get("/tools?page=2").get_data(as_text=True)
+    assert _listed(page_one) == [f"billing_tool_{i:03d}" for i in range(100)]
+    assert "130 tools · page 1 of 2" in page_one and ">Empty</h3>" not in page_one  # tool-less groups: last page
+    assert _listed(page_two) == [f"billing_tool_{i:03d}" for i in range(100, 130)]
+    assert ">Empty</h3>" in page_two and "No tools yet." in page_two  # the connection without tools
+
+    assert _listed(admin.get("/tools?q=WEATHER").get_data(as_text=True)) == [
+        "billing_tool_000",
+        "billing_tool_050",
+        "billing_tool_100",
+    ]
+    assert _listed(admin.get("/tools?method=delete").get_data(as_text=True)) == ["billing_tool_007"]
+    assert _listed(admin.get("/tools?enabled=false").get_data(as_text=True)) == ["billing_tool_003"]
+    fragment = admin.get("/tools?q=tool_12", htmx=True).get_data(as_text=True)
+    assert fragment.startswith('<div id="tool-groups"') or fragment.lstrip().startswith('<div id="tool-groups"')
+    assert _listed(fragment) == [f"billing_tool_{i}" for i in range(120, 130)]
+    refused = admin.get("/tools?method=FETCH")
+    assert refused.status_code == 200 and "method must be one of" in refused.get_data(as_text=True)
+
+
+def test_selected_tools_are_enabled_disabled_or_deleted_together_each_audited(admin, viewer):
+    from janus.models import AdminAuditLog
+
+    conn = add_connection(admin.app, "Billing", "http://127.0.0.1:9", "billing_")
+    ids = [add_endpoint(admin.app, conn, f"tool_{i}", f"/t/{i}") for i in range(4)]
+    page = admin.get("/tools").get_data(as_text=True)
+    assert 'id="tool-bulk"' in page and f'name="ids" value="{ids[0]}" form="tool-bulk"' in page
+
+    def enabled() -> list[bool]:
+        with admin.app.app_context():
+            return [db.session.get(Endpoint, i).enabled for i in ids]
+
+    def audited(action: str) -> int:
+        with admin.app.app_context():
+            return db.session.scalar(select(func.count()).where(AdminAuditLog.action == action))
+
+    updates = audited("endpoint.update")
+    reply = admin.client.post(
+        "/tools/bulk", data={"csrf_token": admin.csrf, "action": "disable", "ids": ids[:3], "q": "tool", "page": "1"}
+    )
+    assert reply.status_code == 303 and reply.headers["Location"].endswith("/tools?q=tool&page=1")
+    assert enabled() == [False, False, False, True] and audited("endpoint.update") == updates + 3
+    admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "enable", "ids": ids[1:]})
+    assert enabled() == [False, True, True, True] and audited("endpoint.update") == updates + 5  # 2 changed
+    assert get_runtime(admin.app).catalog.current().by_name.keys() >= {"billing_tool_1", "billing_tool_2"}
+
+    admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "delete", "ids": ids[:2]})
+    assert _tool_count(admin.app) == 2 and audited("endpoint.delete") == 2
+    assert "2 tools deleted." in admin.get("/tools").get_data(as_text=True)
+
+    refused = admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "explode", "ids": ids[2:]})
+    assert refused.status_code == 303 and "action must be one of" in admin.get("/tools").get_data(as_text=True)
+    admin.client.post("/tools/bulk", data={"csrf_token": admin.csrf, "action": "delete"})
+    assert "select at least one tool" in admin.get("/tools").get_data(as_text=True)
+    assert viewer.post("/tools/bulk", {"action": "delete", "ids": ids[2]}).status_code == 403
+    assert _tool_count(admin.app) == 2

@@ -66,6 +66,12 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                         connection=spec,
                         input_schema=schema,
                         body_template=ep.body_template,
+                        # Tool metadata (issue 15, item 2)
+                        title=ep.title,
+                        annotations=ep.annotations,
+                        output_schema=ep.output_schema,
+                        output_validation=ep.output_validation or "lenient",
+                        definition_version=ep.definition_version or 1,
                     )
                 )
         tokens = {

@@ -12,7 +12,14 @@ import logging
 import threading
 from typing import Any
 
-from janus.gateway.schemas import SchemaRefused, SchemaValidator, ValidationProblem, argument_errors, build_validator
+from janus.gateway.schemas import (
+    PatternTimeout,
+    SchemaRefused,
+    SchemaValidator,
+    ValidationProblem,
+    argument_errors,
+    build_validator,
+)
 from janus.gateway.specs import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -57,7 +64,7 @@ def _problem(validators: dict[str, SchemaValidator | str], tool: ToolSpec, struc
         return validator
     try:
         errors = argument_errors(validator, structured)
-    except Exception as exc:  # a pattern over budget or an unresolvable reference: not a pass
+    except (PatternTimeout, SchemaRefused) as exc:  # a pattern over budget, an unresolvable reference: no pass
         return f"it could not be checked ({type(exc).__name__})"
     return _where(errors[0]) if errors else None
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
+from janus.portal import tool_metadata
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
@@ -51,6 +52,7 @@ def tool_detail(endpoint_id: str):
         "tool_detail",
         tool=tool,
         schema_json=json.dumps(tool["input_schema"], indent=2, ensure_ascii=False),
+        annotations=tool_metadata.effective(tool),
     )
 
 
@@ -62,6 +64,7 @@ def tool_new() -> Response:
         "enabled": True,
         "input_schema": NEW_SCHEMA,
         "connection_id": request.args.get("connection_id", ""),
+        **tool_metadata.stored_values({}),
     }
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -71,7 +74,7 @@ def tool_new() -> Response:
             flash(f"Tool {created['exposed_name']} created.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS)
+            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS)
     return _form(values, errors, None)
 
 
@@ -79,7 +82,11 @@ def tool_new() -> Response:
 @admin_required
 def tool_edit(endpoint_id: str):
     current = endpoints_service.get_endpoint(endpoint_id)
-    values = {**current, "input_schema": json.dumps(current["input_schema"], indent=2)}
+    values = {
+        **current,
+        "input_schema": json.dumps(current["input_schema"], indent=2),
+        **tool_metadata.stored_values(current),
+    }
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = _form_values()
@@ -89,7 +96,7 @@ def tool_edit(endpoint_id: str):
             flash(f"Tool {saved['exposed_name']} saved.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS)
+            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS)
     return _form(values, errors, current)
 
 
@@ -195,13 +202,13 @@ def _groups() -> list[dict[str, Any]]:
 def _form_values() -> dict[str, Any]:
     values: dict[str, Any] = texts(request.form, FIELDS[:-1])
     values["enabled"] = checkbox(request.form, "enabled")
-    return values
+    return values | tool_metadata.form_values(request.form)
 
 
 def _submitted(values: dict[str, Any]) -> dict[str, Any]:
     data = dict(values)
     data["body_template"] = data.get("body_template") or None
-    return data
+    return {k: v for k, v in data.items() if not k.startswith("hint_")} | tool_metadata.submitted(values)
 
 
 def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any] | None):
@@ -215,4 +222,5 @@ def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any
         current=current,
         connections=connections_service.list_connections(),
         methods=endpoint_schema.HTTP_METHODS,
+        **tool_metadata.context(values.get("method")),
     )

@@ -130,7 +130,7 @@ def check_annotations(raw: Any) -> dict[str, bool] | None:
         except (ValueError, RecursionError) as exc:
             raise refuse(f"annotations are not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise refuse("annotations must be a JSON object of hints, e.g. {\"readOnlyHint\": true}")
+        raise refuse('annotations must be a JSON object of hints, e.g. {"readOnlyHint": true}')
     unknown = sorted(str(k) for k in raw if k not in ANNOTATION_HINTS)
     if unknown:
         raise refuse(f"annotation {unknown[0][:64]!r} is unknown; expected {', '.join(ANNOTATION_HINTS)}")

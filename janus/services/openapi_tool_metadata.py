@@ -9,6 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from janus.schemas.endpoint import MAX_TITLE, check_output_schema
 
+
 def title_of(op: dict[str, Any]) -> str | None:
     summary = op.get("summary")
     if not isinstance(summary, str) or not summary.strip():

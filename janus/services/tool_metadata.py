@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from janus.gateway.tool_metadata import definition_hash, describe
+from janus.gateway.tool_metadata import (
+    ANNOTATION_HINTS,
+    OUTPUT_POLICIES,
+    definition_hash,
+    derived_annotations,
+    describe,
+    effective_annotations,
+)
 from janus.models import Endpoint
 
 
@@ -36,3 +43,14 @@ def with_version(ep: Endpoint, fields: dict[str, Any]) -> dict[str, Any]:
     if served_hash(prefix, before) != served_hash(prefix, fields):
         return {**fields, "definition_version": (ep.definition_version or 1) + 1}
     return fields
+
+
+# For the adapters (the portal's editor), which reach the gateway's rules only through the services.
+__all__ = [
+    "ANNOTATION_HINTS",
+    "OUTPUT_POLICIES",
+    "derived_annotations",
+    "effective_annotations",
+    "served_hash",
+    "with_version",
+]

@@ -89,16 +89,37 @@ def test_the_audit_keeps_metadata_before_and_after(app, api, admin, thing):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"annotations": {"readOnlyHint": "yes"}}, "annotation readOnlyHint must be true, false or null (derived from the method)"),
-        ({"annotations": {"readOnlyHint": 1}}, "annotation readOnlyHint must be true, false or null (derived from the method)"),
-        ({"annotations": {"sneakyHint": True}}, "annotation 'sneakyHint' is unknown; expected readOnlyHint, destructiveHint, idempotentHint, openWorldHint"),
+        (
+            {"annotations": {"readOnlyHint": "yes"}},
+            "annotation readOnlyHint must be true, false or null (derived from the method)",
+        ),
+        (
+            {"annotations": {"readOnlyHint": 1}},
+            "annotation readOnlyHint must be true, false or null (derived from the method)",
+        ),
+        (
+            {"annotations": {"sneakyHint": True}},
+            "annotation 'sneakyHint' is unknown; expected readOnlyHint, destructiveHint, idempotentHint, openWorldHint",
+        ),
         ({"annotations": [True]}, 'annotations must be a JSON object of hints, e.g. {"readOnlyHint": true}'),
-        ({"annotations": "{nope"}, "annotations are not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-        ({"output_schema": {"type": "array"}}, 'output schema must have "type": "object" at its root (MCP tool outputs are objects)'),
-        ({"output_schema": {"type": "object", "properties": {"a": {"type": "nonsense"}}}}, "output schema is not a valid JSON Schema: 'nonsense' is not valid under any of the given schemas (at properties/a/type)"),
+        (
+            {"annotations": "{nope"},
+            "annotations are not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        (
+            {"output_schema": {"type": "array"}},
+            'output schema must have "type": "object" at its root (MCP tool outputs are objects)',
+        ),
+        (
+            {"output_schema": {"type": "object", "properties": {"a": {"type": "nonsense"}}}},
+            "output schema is not a valid JSON Schema: 'nonsense' is not valid under any of the given schemas (at properties/a/type)",
+        ),
         ({"output_schema": "[1"}, "output schema is not valid JSON: Expecting ',' delimiter: line 1 column 3 (char 2)"),
         ({"output_schema": 5}, "output schema must be a JSON object"),
-        ({"output_validation": "paranoid"}, "output_validation 'paranoid' is unknown; expected one of off, lenient, strict"),
+        (
+            {"output_validation": "paranoid"},
+            "output_validation 'paranoid' is unknown; expected one of off, lenient, strict",
+        ),
         ({"output_validation": None}, "output_validation is required"),
         ({"title": "x" * 201}, "title must be at most 200 characters"),
         ({"title": 5}, "title must be a string"),
@@ -116,7 +137,13 @@ def test_bad_metadata_is_refused_on_create_too(app, api, admin, thing):
         "annotations": {"destructiveHint": "no"},
     }
     assert_refused(
-        app, api, "POST", URL, admin, body, status=400,
+        app,
+        api,
+        "POST",
+        URL,
+        admin,
+        body,
+        status=400,
         message="annotation destructiveHint must be true, false or null (derived from the method)",
     )
 

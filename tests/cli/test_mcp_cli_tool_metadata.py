@@ -42,14 +42,37 @@ def _listed(gateway, token, name):
 def test_add_and_modify_set_what_tools_list_serves(site):
     gateway, admin, token, conn = site
     ep = admin.json(
-        "endpoint", "add", "--conn-id", conn, "--name", "remove", "--path", "/r", "--method", "DELETE",
-        "--title", "Remove a thing", "--open-world", "false", "--output-schema", OUT, "--output-validation", "strict",
+        "endpoint",
+        "add",
+        "--conn-id",
+        conn,
+        "--name",
+        "remove",
+        "--path",
+        "/r",
+        "--method",
+        "DELETE",
+        "--title",
+        "Remove a thing",
+        "--open-world",
+        "false",
+        "--output-schema",
+        OUT,
+        "--output-validation",
+        "strict",
     )
-    assert (ep["title"], ep["annotations"], ep["output_validation"]) == ("Remove a thing", {"openWorldHint": False}, "strict")
+    assert (ep["title"], ep["annotations"], ep["output_validation"]) == (
+        "Remove a thing",
+        {"openWorldHint": False},
+        "strict",
+    )
     tool = _listed(gateway, token, "t_remove")
     assert tool["title"] == "Remove a thing" and tool["outputSchema"] == json.loads(OUT)
     assert tool["annotations"] == {
-        "readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False
+        "readOnlyHint": False,
+        "destructiveHint": True,
+        "idempotentHint": True,
+        "openWorldHint": False,
     }
     version = tool["_meta"]["io.janus/definition-version"]
 
@@ -72,7 +95,7 @@ def test_add_and_modify_set_what_tools_list_serves(site):
     ],
 )
 def test_bad_values_are_clear_cli_errors(site, args, message):
-    gateway, admin, token, conn = site
+    _, admin, _, conn = site
     result = admin.run("endpoint", "add", "--conn-id", conn, "--name", "bad", "--path", "/b", *args)
     assert result.returncode != 0 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr

@@ -78,9 +78,10 @@ def test_the_hash_moves_with_the_definition_and_not_with_anything_else():
     assert len({digest(t) for t in changed} | {digest(base)}) == len(changed) + 1
 
 
-@pytest.mark.parametrize(("version", "has_metadata"), [("2024-11-05", False), ("2025-03-26", False),
-                                                       ("2025-06-18", True), ("2025-11-25", True),
-                                                       ("2026-07-28", True)])
+@pytest.mark.parametrize(
+    ("version", "has_metadata"),
+    [("2024-11-05", False), ("2025-03-26", False), ("2025-06-18", True), ("2025-11-25", True), ("2026-07-28", True)],
+)
 def test_clients_before_2025_06_18_get_tools_without_the_fields_they_do_not_know(version, has_metadata):
     tool = dataclasses.replace(make_tool("http://127.0.0.1:9"), title="T", output_schema=OUT)
     backend = backend_over([tool], lambda: None, lambda record: None)

@@ -43,8 +43,12 @@ def test_the_summary_is_the_title_and_the_2xx_json_schema_the_output_schema_with
     tools = _convert(
         {
             "/nodes": {
-                "post": {"operationId": "addNode", "summary": "  Add a\n node ", "requestBody": {"content": {
-                    "application/json": {"schema": _ref()}}}, "responses": {"201": _json(_ref()), "400": _json({})}},
+                "post": {
+                    "operationId": "addNode",
+                    "summary": "  Add a\n node ",
+                    "requestBody": {"content": {"application/json": {"schema": _ref()}}},
+                    "responses": {"201": _json(_ref()), "400": _json({})},
+                },
                 "get": {"operationId": "listNodes", "responses": {"200": _json({"type": "array", "items": _ref()})}},
             },
             "/nodes/{id}": {
@@ -71,7 +75,15 @@ def test_the_summary_is_the_title_and_the_2xx_json_schema_the_output_schema_with
 
 def test_swagger_2_answers_give_output_schemas_too():
     tools = _convert(
-        {"/n": {"get": {"operationId": "getN", "summary": "One", "responses": {"200": {"description": "ok", "schema": _ref("2")}}}}},
+        {
+            "/n": {
+                "get": {
+                    "operationId": "getN",
+                    "summary": "One",
+                    "responses": {"200": {"description": "ok", "schema": _ref("2")}},
+                }
+            }
+        },
         version="2.0",
     )
     assert (tools["get_n"].title, tools["get_n"].output_schema) == ("One", NODE_OUT)

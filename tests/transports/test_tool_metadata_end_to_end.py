@@ -44,8 +44,12 @@ def gw(tmp_path_factory):
         endpoints.update_endpoint(
             "root",
             ids["good"],
-            {"title": "A good thing", "output_schema": OUT, "output_validation": "strict",
-             "annotations": {"openWorldHint": False}},
+            {
+                "title": "A good thing",
+                "output_schema": OUT,
+                "output_validation": "strict",
+                "annotations": {"openWorldHint": False},
+            },
         )
         for name in ("strict", "lenient", "off"):
             endpoints.update_endpoint("root", ids[f"{name}_bad"], {"output_schema": OUT, "output_validation": name})
@@ -142,8 +146,12 @@ def test_lenient_and_off_pass_the_answer_as_it_came(gw, policy):
         gw.url + "/mcp",
         headers=mcp_headers(WEATHER, **{"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}),
         data=json.dumps(
-            {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-             "params": {"name": f"weather_{policy}_bad", "arguments": {}}}
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {"name": f"weather_{policy}_bad", "arguments": {}},
+            }
         ),
         timeout=15,
     )

@@ -17,7 +17,7 @@ from janus.gateway.tool_metadata import (
     describe,
     effective_annotations,
 )
-from janus.models import Endpoint
+from janus.models import Connection, Endpoint
 
 
 def served_hash(prefix: str, fields: dict[str, Any]) -> str:
@@ -45,12 +45,22 @@ def with_version(ep: Endpoint, fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def bump_renamed(conn: Connection, prefix: str | None) -> None:
+    """A new connection prefix renames every tool of the connection: each definition changes. Staged on the
+    rows; the connection's update commits them (or its refusal rolls them back)."""
+    if prefix is None or prefix == conn.prefix:
+        return
+    for ep in conn.endpoints:
+        ep.definition_version = (ep.definition_version or 1) + 1
+
+
 # For the adapters (the portal's editor), which reach the gateway's rules only through the services.
 __all__ = [
     "ANNOTATION_HINTS",
     "OUTPUT_POLICIES",
     "derived_annotations",
     "effective_annotations",
+    "bump_renamed",
     "served_hash",
     "with_version",
 ]

@@ -160,3 +160,12 @@ def test_the_openapi_document_describes_the_new_fields():
         "idempotentHint",
         "openWorldHint",
     }
+
+
+def test_a_new_connection_prefix_renames_the_tools_and_bumps_their_versions(api, admin, thing):
+    conn_url = f"/api/v1/connections/{thing['connection_id']}"
+    assert api.patch(conn_url, headers=admin, json={"description": "words"}).status_code == 200
+    assert api.get(f"{URL}/{thing['id']}", headers=admin).json["definition_version"] == 1
+    assert api.patch(conn_url, headers=admin, json={"prefix": "new_"}).status_code == 200
+    ep = api.get(f"{URL}/{thing['id']}", headers=admin).json
+    assert (ep["exposed_name"], ep["definition_version"]) == ("new_get_thing", 2)

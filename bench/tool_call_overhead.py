@@ -44,7 +44,26 @@ def _start_upstream() -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def _prepare(workdir: str, upstream_url: str):
+# --output-validation: the tool describes the upstream's answer, and structuredContent is checked against it.
+OUTPUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "member_id": {"type": "string"},
+        "total_trades": {"type": "integer"},
+        "currency_breakdown": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"currency": {"type": "string"}, "trade_count": {"type": "integer"}},
+                "required": ["currency", "trade_count"],
+            },
+        },
+    },
+    "required": ["member_id", "total_trades"],
+}
+
+
+def _prepare(workdir: str, upstream_url: str, output_validation: str = "off"):
     from janus import create_app
     from janus.extensions import db
     from janus.gateway.catalog import hash_token
@@ -73,6 +92,8 @@ def _prepare(workdir: str, upstream_url: str):
                     "properties": {"member_id": {"type": "string"}},
                     "required": ["member_id"],
                 },
+                output_schema=OUTPUT_SCHEMA if output_validation != "off" else None,
+                output_validation=output_validation,
             )
         ]
         db.session.add(conn)
@@ -86,6 +107,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="calls per mode (max 20000)")
     parser.add_argument("--round", type=int, default=100, help="calls per mode per interleaved round")
     parser.add_argument("--max-seconds", type=float, default=300)
+    parser.add_argument(
+        "--output-validation",
+        choices=("off", "lenient", "strict"),
+        default="off",
+        help="give the tool an output schema checked with this policy (off: no schema)",
+    )
     args = parser.parse_args()
     calls = min(args.calls, 20000)
 
@@ -95,7 +122,7 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="janus-bench-")
     upstream, url = _start_upstream()
-    app = _prepare(workdir, url)
+    app = _prepare(workdir, url, args.output_validation)
     runtime = get_runtime(app)
     server = McpServer(runtime.backend, name="janus", version="bench")
     principal = Principal(runtime.catalog.hash_token(TOKEN), transport="bench")

@@ -15,6 +15,8 @@ import click
 
 from janus.cli.mcp_cli_render import table
 from janus.cli.mcp_cli_session import CliError, Settings
+from janus.cli.mcp_cli_tool_metadata import OPTIONS as METADATA_OPTIONS
+from janus.cli.mcp_cli_tool_metadata import metadata_changes, metadata_options
 
 BOOL = click.BOOL  # true/false, yes/no, 1/0
 
@@ -231,10 +233,11 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @click.option("--schema", help=SCHEMA_HELP)
 @click.option("--template", help=TEMPLATE_HELP)
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
+@metadata_options
 @json_flag
 @click.pass_obj
-def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled) -> None:
-    body = changes(
+def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, **meta) -> None:
+    body = metadata_changes(meta, lambda: None) | changes(
         connection_id=conn_id,
         tool_name=name,
         description=desc,
@@ -261,10 +264,12 @@ def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, 
 @click.option("--schema", help=SCHEMA_HELP)
 @click.option("--template", help=TEMPLATE_HELP + " '' removes it.")
 @click.option("--enabled", type=BOOL)
+@metadata_options
 @json_flag
 @click.pass_obj
-def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled) -> None:
-    body = changes(
+def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, **meta) -> None:
+    url = f"/api/v1/endpoints/{quote(ep_id, safe='')}"
+    body = metadata_changes(meta, lambda: settings.api().json("GET", url).get("annotations")) | changes(
         tool_name=name,
         description=desc,
         path_template=path,
@@ -273,8 +278,8 @@ def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema,
         body_template=template,
         enabled=enabled,
     )
-    require_changes(body, "--name --desc --path --method --schema --template --enabled")
-    ep = settings.api().json("PATCH", f"/api/v1/endpoints/{quote(ep_id, safe='')}", json_body=body)
+    require_changes(body, "--name --desc --path --method --schema --template --enabled " + METADATA_OPTIONS)
+    ep = settings.api().json("PATCH", url, json_body=body)
     if settings.json_output:
         return emit_json(ep)
     note(f"Endpoint {ep.get('exposed_name') or ep['tool_name']!r} ({ep['id']}) updated.")

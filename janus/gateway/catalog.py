@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from janus.gateway import tool_metadata
 from janus.gateway.schemas import ArgumentRules, SchemaValidator
 from janus.gateway.specs import ToolSpec
 
@@ -128,6 +129,15 @@ class Listing:
     tools: list[dict[str, Any]]
     names: frozenset[str]
     fingerprint: str
+    # Tool metadata (issue 15, item 2): the tools as clients before 2025-06-18 know them, made on first need.
+    older: list[dict[str, Any]] | None = None
+
+    def tools_for(self, protocol_version: str) -> list[dict[str, Any]]:
+        if tool_metadata.knows_metadata(protocol_version):
+            return self.tools
+        if self.older is None:
+            self.older = tool_metadata.without_metadata(self.tools)
+        return self.older
 
 
 # Where a tool stands among others of its name: the first registered wins (the loader's order).
@@ -158,6 +168,8 @@ class CatalogSnapshot:
     _rules: dict[str, ArgumentRules] = field(init=False, default_factory=dict)
     _descriptors: dict[str, tuple[dict[str, Any], str]] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    # Tool metadata (issue 15, item 2): compiled output schemas (or why not), by tool name
+    output_validators: dict[str, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.ranks is None:
@@ -385,21 +397,17 @@ def _servable(tools: Iterable[ToolSpec]) -> list[ToolSpec]:
 
 
 def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:
-    """The MCP Tool object for tools/list."""
-    method = tool.method.upper()
-    annotations: dict[str, Any] = {"openWorldHint": True}
-    if method in ("GET", "HEAD"):
-        annotations["readOnlyHint"] = True
-    elif method == "DELETE":
-        annotations.update(readOnlyHint=False, destructiveHint=True)
-    elif method == "PUT":
-        annotations.update(readOnlyHint=False, idempotentHint=True)
-    return {
-        "name": tool.name,
-        "description": tool.description,
-        "inputSchema": tool.input_schema,
-        "annotations": annotations,
-    }
+    """The MCP Tool object for tools/list (janus/gateway/tool_metadata.py)."""
+    return tool_metadata.describe(
+        tool.name,
+        tool.description,
+        tool.input_schema,
+        tool.method,
+        title=tool.title,
+        annotations=tool.annotations,
+        output_schema=tool.output_schema,
+        version=tool.definition_version,
+    )
 
 
 class Catalog:

@@ -33,3 +33,9 @@ class ToolSpec:
     connection: ConnectionSpec
     input_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     body_template: str | None = None
+    # Tool metadata (issue 15, item 2; janus/gateway/tool_metadata.py)
+    title: str | None = None
+    annotations: dict[str, bool] | None = None  # the admin's hints; the others derive from the method
+    output_schema: dict[str, Any] | None = None
+    output_validation: str = "lenient"  # off | lenient | strict (OUTPUT_POLICIES)
+    definition_version: int = 1

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from janus.gateway import metrics, tracing
+from janus.gateway import metrics, output_validation, tracing
 from janus.gateway.cancel_scope import CallCancelled
 from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
@@ -138,10 +138,11 @@ class GatewayBackend:
         principal = _principal(ctx)
         scopes = snapshot.scopes_for(principal)
         listing = snapshot.listing(scopes)
+        served = listing.tools_for(ctx.protocol_version)  # without the fields an older client does not know
         admin = self._visible_builtins(snapshot.token(principal), scopes)
         if not admin:
-            return ToolListing(tools=listing.tools, fingerprint=f"{snapshot.version}.{listing.fingerprint}")
-        tools = sorted(listing.tools + admin, key=lambda t: t["name"])
+            return ToolListing(tools=served, fingerprint=f"{snapshot.version}.{listing.fingerprint}")
+        tools = sorted(served + admin, key=lambda t: t["name"])
         return ToolListing(tools=tools, fingerprint=f"{snapshot.version}.{listing.fingerprint}.admin{len(admin)}")
 
     def _visible_builtins(self, token: TokenRecord | None, scopes: tuple[str, ...] | None) -> list[dict[str, Any]]:
@@ -287,8 +288,12 @@ class GatewayBackend:
             log.exception("tool %s failed unexpectedly", name)
             finish("failure", error="internal error")
             raise McpError(INTERNAL_ERROR, f"Internal error while calling tool '{name}'") from None
-        finish(outcome.status, http_status=outcome.http_status, error=outcome.error)
-        return outcome.result
+        result, status, error = outcome.result, outcome.status, outcome.error
+        if output_validation.needs_check(tool, result):
+            result, error = output_validation.check(snapshot.output_validators, tool, result)
+            status = "failure" if result["isError"] else status
+        finish(status, http_status=outcome.http_status, error=error)
+        return result
 
 
 def try_tool(backend: GatewayBackend, actor: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from janus.extensions import Model
@@ -50,6 +50,14 @@ class Endpoint(Model):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Tool metadata (issue 15, item 2; janus/gateway/tool_metadata.py). NULL title: none served; an
+    # annotation hint absent from `annotations` (or NULL): derived from the method, so rows written
+    # before these columns get sensible hints without a data migration.
+    title: Mapped[str | None] = mapped_column(String(200))
+    annotations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    output_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    output_validation: Mapped[str] = mapped_column(String(10), default="lenient", server_default="lenient")
+    definition_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     connection: Mapped[Connection] = relationship(back_populates="endpoints")
 

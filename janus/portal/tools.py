@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
+from janus.portal import tool_metadata
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
@@ -76,6 +77,7 @@ def tool_detail(endpoint_id: str):
         "tool_detail",
         tool=tool,
         schema_json=json.dumps(tool["input_schema"], indent=2, ensure_ascii=False),
+        annotations=tool_metadata.effective(tool),
     )
 
 
@@ -87,6 +89,7 @@ def tool_new() -> Response:
         "enabled": True,
         "input_schema": NEW_SCHEMA,
         "connection_id": request.args.get("connection_id", ""),
+        **tool_metadata.stored_values({}),
     }
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -96,7 +99,7 @@ def tool_new() -> Response:
             flash(f"Tool {created['exposed_name']} created.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS)
+            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS)
     return _form(values, errors, None)
 
 
@@ -104,7 +107,11 @@ def tool_new() -> Response:
 @admin_required
 def tool_edit(endpoint_id: str):
     current = endpoints_service.get_endpoint(endpoint_id)
-    values = {**current, "input_schema": json.dumps(current["input_schema"], indent=2)}
+    values = {
+        **current,
+        "input_schema": json.dumps(current["input_schema"], indent=2),
+        **tool_metadata.stored_values(current),
+    }
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = _form_values()
@@ -114,7 +121,7 @@ def tool_edit(endpoint_id: str):
             flash(f"Tool {saved['exposed_name']} saved.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS)
+            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS)
     return _form(values, errors, current)
 
 
@@ -237,13 +244,13 @@ def _groups(tools: list[dict[str, Any]], connections: list[dict[str, Any]], empt
 def _form_values() -> dict[str, Any]:
     values: dict[str, Any] = texts(request.form, FIELDS[:-1])
     values["enabled"] = checkbox(request.form, "enabled")
-    return values
+    return values | tool_metadata.form_values(request.form)
 
 
 def _submitted(values: dict[str, Any]) -> dict[str, Any]:
     data = dict(values)
     data["body_template"] = data.get("body_template") or None
-    return data
+    return {k: v for k, v in data.items() if not k.startswith("hint_")} | tool_metadata.submitted(values)
 
 
 def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any] | None):
@@ -257,4 +264,5 @@ def _form(values: dict[str, Any], errors: dict[str, str], current: dict[str, Any
         current=current,
         connections=connections_service.list_connections(),
         methods=endpoint_schema.HTTP_METHODS,
+        **tool_metadata.context(values.get("method")),
     )

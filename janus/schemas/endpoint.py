@@ -15,6 +15,7 @@ from pydantic import ValidationInfo
 
 from janus.gateway.schemas import schema_problems
 from janus.gateway.specs import HTTP_METHODS
+from janus.gateway.tool_metadata import ANNOTATION_HINTS, OUTPUT_POLICIES
 from janus.schemas.base import WHEN, Resource, read_model, update_model
 from janus.schemas.fields import Choice, Flag, Rules, Text, refuse, storable
 
@@ -23,6 +24,7 @@ MAX_TOOL_NAME = 128  # MCP clients reject longer names
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_BODY_TEMPLATE = 100_000
 EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+MAX_TITLE = 200
 
 
 def check_path(path: str) -> str:
@@ -35,32 +37,37 @@ def check_input_schema(raw: Any) -> dict[str, Any]:
     """A JSON Schema object (or its JSON text) for a tool's arguments; null is the empty object schema."""
     if raw is None:
         return dict(EMPTY_SCHEMA)
+    return check_schema(raw, "input schema")
+
+
+def check_schema(raw: Any, what: str) -> dict[str, Any]:
+    """A tool's object JSON Schema (or its JSON text), refused with messages that start with `what`."""
     # Checked before parsing: meta-validating a megabyte schema holds a worker for seconds, and the
     # portal re-checks as the admin types. Real tool schemas are a few kilobytes.
     size = len(raw.encode("utf-8", "replace")) if isinstance(raw, str) else _json_size(raw)
     if size > MAX_SCHEMA_BYTES:
-        raise refuse(f"input schema is {size // 1024} KiB; at most {MAX_SCHEMA_BYTES // 1024} KiB is accepted")
+        raise refuse(f"{what} is {size // 1024} KiB; at most {MAX_SCHEMA_BYTES // 1024} KiB is accepted")
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except (ValueError, RecursionError) as exc:
-            raise refuse(f"input schema is not valid JSON: {exc}") from None
+            raise refuse(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise refuse("input schema must be a JSON object")
+        raise refuse(f"{what} must be a JSON object")
     if raw.get("type") != "object":
-        raise refuse('input schema must have "type": "object" at its root (MCP tool inputs are objects)')
+        raise refuse(f'{what} must have "type": "object" at its root (MCP tool {what.split()[0]}s are objects)')
     # First: an unknown $schema must not reach validator_for (it guesses a dialect), and a remote
     # reference is refused whatever else is wrong (issue 10, items 2 and 14).
     problems = schema_problems(raw)
     if problems:
-        raise refuse("input schema is refused: " + "; ".join(problems[:5]))
+        raise refuse(f"{what} is refused: " + "; ".join(problems[:5]))
     try:
         text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError):
         text = None
     problem = _meta_problem(text) if text is not None else _meta_check(raw)
     if problem:
-        raise refuse(problem)
+        raise refuse(f"{what} {problem}")
     return raw
 
 
@@ -79,9 +86,9 @@ def _meta_check(raw: dict[str, Any]) -> str | None:
         validator_for(raw).check_schema(raw)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
-        return f"input schema is not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else "")
+        return f"is not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else "")
     except RecursionError:
-        return "input schema is nested too deeply"
+        return "is nested too deeply"
     return None
 
 
@@ -103,6 +110,46 @@ def check_body_template(raw: Any) -> str | None:
     if len(raw) > MAX_BODY_TEMPLATE:
         raise refuse(f"body template must be at most {MAX_BODY_TEMPLATE} characters")
     return storable("body template", raw)
+
+
+def check_output_schema(raw: Any) -> dict[str, Any] | None:
+    """The JSON Schema (or its JSON text) of a tool's structuredContent; null or "" is none."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return check_schema(raw, "output schema")
+
+
+def check_annotations(raw: Any) -> dict[str, bool] | None:
+    """The admin's hints: an object (or its JSON text) of the MCP hint names, each true, false or null
+    (null: derived from the method). Only explicit hints are kept; none at all is null."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise refuse(f"annotations are not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise refuse('annotations must be a JSON object of hints, e.g. {"readOnlyHint": true}')
+    unknown = sorted(str(k) for k in raw if k not in ANNOTATION_HINTS)
+    if unknown:
+        raise refuse(f"annotation {unknown[0][:64]!r} is unknown; expected {', '.join(ANNOTATION_HINTS)}")
+    kept: dict[str, bool] = {}
+    for hint in ANNOTATION_HINTS:
+        value = raw.get(hint)
+        if value is not None and not isinstance(value, bool):
+            raise refuse(f"annotation {hint} must be true, false or null (derived from the method)")
+        if value is not None:
+            kept[hint] = value
+    return kept or None
+
+
+def _annotations(value: Any, info: ValidationInfo) -> dict[str, bool] | None:
+    return check_annotations(value)
+
+
+def _output_schema(value: Any, info: ValidationInfo) -> dict[str, Any] | None:
+    return check_output_schema(value)
 
 
 def _input_schema(value: Any, info: ValidationInfo) -> dict[str, Any]:
@@ -156,6 +203,45 @@ class EndpointCreate(Resource):
         ),
     ] = None
     enabled: Annotated[bool, Flag()] = True
+    # Tool metadata (issue 15, item 2; janus/gateway/tool_metadata.py)
+    title: Annotated[
+        str | None,
+        Text(
+            MAX_TITLE,
+            nullable=True,
+            blank_is_null=True,
+            description="A human-readable name shown by MCP clients; null: none (clients show the tool name).",
+        ),
+    ] = None
+    annotations: Annotated[
+        dict[str, bool] | None,
+        Rules(
+            _annotations,
+            {
+                "type": ["object", "null"],
+                "properties": {hint: {"type": ["boolean", "null"]} for hint in ANNOTATION_HINTS},
+                "additionalProperties": False,
+            },
+            "MCP tool annotations (hints for clients): readOnlyHint, destructiveHint, idempotentHint, "
+            "openWorldHint. A hint left out (or null) is derived from the HTTP method.",
+        ),
+    ] = None
+    output_schema: Annotated[
+        dict[str, Any] | None,
+        Rules(
+            _output_schema,
+            {"type": ["object", "null"], "additionalProperties": True},
+            'JSON Schema of the tool\'s structuredContent; root "type": "object". null: none.',
+        ),
+    ] = None
+    output_validation: Annotated[
+        str,
+        Choice(
+            OUTPUT_POLICIES,
+            description="How structuredContent is checked against output_schema: off, lenient (log and "
+            "pass) or strict (a mismatch is a tool error).",
+        ),
+    ] = "lenient"
 
 
 EndpointUpdate = update_model(
@@ -168,6 +254,7 @@ Endpoint = read_model(
     "An endpoint as stored, with its connection's name and the tool's full (exposed) name.",
     connection_name=(str, ...),
     exposed_name=(str, ...),
+    definition_version=(int, ...),
     created_at=(WHEN, ...),
     updated_at=(WHEN, ...),
 )

@@ -169,6 +169,12 @@ def tool_spec(spec: ConnectionSpec, prefix: str, ep: Endpoint) -> ToolSpec | Non
         connection=spec,
         input_schema=schema,
         body_template=ep.body_template,
+        # Tool metadata (issue 15, item 2)
+        title=ep.title,
+        annotations=ep.annotations,
+        output_schema=ep.output_schema,
+        output_validation=ep.output_validation or "lenient",
+        definition_version=ep.definition_version or 1,
     )
 
 

@@ -13,7 +13,7 @@ from janus.extensions import db
 from janus.gateway.egress import EgressPolicy
 from janus.models import Connection, Endpoint
 from janus.schemas.connection import ConnectionCreate, ConnectionUpdate, check_prefix
-from janus.services import listing
+from janus.services import listing, tool_metadata
 from janus.services._common import (
     FieldErrors,
     checked,
@@ -134,6 +134,7 @@ def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> d
     if "prefix" in changes:
         _check_prefix_clash(changes["prefix"], conn.id)
     _check_secret_ref(changes.get("auth_type", conn.auth_type), changes.get("auth_secret_ref", conn.auth_secret_ref))
+    tool_metadata.bump_renamed(conn, changes.get("prefix"))  # tool names change: so do their definitions
     return update_row(
         actor,
         "connection",

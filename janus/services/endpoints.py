@@ -25,7 +25,7 @@ from janus.schemas.endpoint import (
     EndpointUpdate,
     check_input_schema,
 )
-from janus.services import admin_audit, listing
+from janus.services import admin_audit, listing, tool_metadata
 from janus.services._common import (
     FieldErrors,
     change,
@@ -52,6 +52,7 @@ def view(ep: Endpoint) -> dict[str, Any]:
         **{field: getattr(ep, field) for field in FIELDS},
         "connection_name": ep.connection.name,
         "exposed_name": ep.exposed_name,
+        "definition_version": ep.definition_version or 1,
         "created_at": iso(ep.created_at),
         "updated_at": iso(ep.updated_at),
     }
@@ -135,7 +136,7 @@ def update_endpoint(actor: str, endpoint_id: str, data: dict[str, Any]) -> dict[
     changes = validated(EndpointUpdate, data)
     # The rules across fields (a body only with POST, placeholders in the schema) judge the endpoint as it would be.
     merged = {field: changes.get(field, getattr(ep, field)) for field in EndpointUpdate.model_fields}
-    fields = _validated(merged, ep.connection, ep.id)
+    fields = tool_metadata.with_version(ep, _validated(merged, ep.connection, ep.id))
     return update_row(
         actor, "endpoint", ep, fields, view, f"tool {ep.connection.prefix + fields['tool_name']!r} already exists"
     )
@@ -175,7 +176,7 @@ def stage_update_endpoint(actor: str, ep: Endpoint, data: dict[str, Any], taken:
     changes = validated(EndpointUpdate, data)
     merged = {field: changes.get(field, getattr(ep, field)) for field in EndpointUpdate.model_fields}
     old_name = ep.exposed_name
-    fields = _validated(merged, ep.connection, ep.id, taken)
+    fields = tool_metadata.with_version(ep, _validated(merged, ep.connection, ep.id, taken))
     stage_update(actor, "endpoint", ep, fields, view)
     taken.pop(old_name, None)
     taken[ep.exposed_name] = ep.id

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin
 
+from janus.services import openapi_tool_metadata
 from janus.services.openapi_documents import Bundle, SpecError
 
 MAX_EXPOSED_NAME = 64  # the MCP tool-name rule Janus applies to imports: [A-Za-z0-9_.-], 1-64 characters
@@ -50,6 +51,9 @@ class Proposal:
     input_schema: dict[str, Any]
     body_template: str | None
     notes: list[str] = field(default_factory=list)
+    # Tool metadata (issue 15, item 2): the summary as title, the 2xx JSON answer's schema as output schema
+    title: str | None = None
+    output_schema: dict[str, Any] | None = None
 
     def definition(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,8 @@ class Proposal:
             "path_template": self.path_template,
             "input_schema": self.input_schema,
             "body_template": self.body_template,
+            "title": self.title,
+            "output_schema": self.output_schema,
         }
 
     @property
@@ -146,7 +152,7 @@ class _Inliner:
     def __init__(self, bundle: Bundle, openapi30: bool) -> None:
         self.bundle = bundle
         self.openapi30 = openapi30
-        self._done: dict[tuple[str, str], Any] = {}
+        self._done: dict[tuple[str, str, bool], Any] = {}
         self.cuts = 0  # recursions cut so far: a schema computed without one is the same everywhere
 
     def schema(self, node: Any, file: str, *, for_input: bool = True) -> Any:
@@ -167,12 +173,12 @@ class _Inliner:
                 self.cuts += 1
                 name = key[1].rsplit("/", 1)[-1] or "schema"
                 return {"type": "object", "description": f"(a nested {name}; recursive, so not expanded further)"}
-            cached = self._done.get(key)
+            cached = self._done.get((*key, for_input))  # an input drops readOnly properties, an output keeps them
             if cached is None:
                 cut = self.cuts
                 resolved = self._walk(target, target_file, (*stack, key), depth + 1, for_input)
                 if self.cuts == cut:  # no recursion was cut below: the same everywhere, reuse it
-                    self._done[key] = resolved
+                    self._done[(*key, for_input)] = resolved
             else:
                 resolved = cached
             siblings = {k: v for k, v in node.items() if k != "$ref"}
@@ -528,6 +534,8 @@ def _proposal(
         input_schema=input_schema,
         body_template=body_template,
         notes=notes,
+        title=_title(op),
+        output_schema=_output_schema(bundle, inliner, file, op, root, swagger2, notes),
     )
 
 
@@ -583,6 +591,49 @@ def _request_body(
         return (None, list(content) or ["no media type"]), needed, at
     media = content[json_type] if isinstance(content[json_type], dict) else {}
     return (json_type, media.get("schema")), needed, at
+
+
+def _title(op: dict[str, Any]) -> str | None:
+    return openapi_tool_metadata.title_of(op)
+
+
+def _output_schema(
+    bundle: Bundle,
+    inliner: _Inliner,
+    file: str,
+    op: dict[str, Any],
+    root: dict[str, Any],
+    swagger2: bool,
+    notes: list[str],
+) -> dict[str, Any] | None:
+    """The first 2xx JSON answer's schema, inlined (janus/services/openapi_tool_metadata.py)."""
+    found = openapi_tool_metadata.success_answer(op.get("responses"))
+    if found is None:
+        return None
+    code, answer = found
+    at = file
+    try:
+        if isinstance(answer, dict) and isinstance(answer.get("$ref"), str):
+            answer, at = bundle.resolve(answer["$ref"], file)
+    except SpecError:
+        return None  # a broken answer description costs the tool its output schema, not the tool
+    if not isinstance(answer, dict):
+        return None
+    if swagger2:
+        produces = op.get("produces") or root.get("produces") or ["application/json"]
+        schema = answer.get("schema") if any(_is_json(p) for p in produces) else None
+    else:
+        content: dict[str, Any] = answer["content"] if isinstance(answer.get("content"), dict) else {}
+        json_type = next((c for c in content if _is_json(c)), None)
+        media = content.get(json_type) if json_type is not None else None
+        schema = media.get("schema") if isinstance(media, dict) else None
+    if schema is None:
+        return None
+    try:
+        inlined = inliner.schema(schema, at, for_input=False)
+    except (_Skip, SpecError):
+        return None
+    return openapi_tool_metadata.checked(inlined, code, notes)
 
 
 def _is_json(media_type: str) -> bool:

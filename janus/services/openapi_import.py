@@ -29,7 +29,17 @@ from janus.services.errors import NotFound, ValidationError
 from janus.services.openapi_convert import Conversion, Proposal, convert
 from janus.services.openapi_documents import Bundle, SpecError, bundle_from_texts, bundle_from_url, parse_text
 
-DEFINITION_FIELDS = ("tool_name", "description", "method", "path_template", "input_schema", "body_template")
+DEFINITION_FIELDS = (
+    "tool_name",
+    "description",
+    "method",
+    "path_template",
+    "input_schema",
+    "body_template",
+    # Tool metadata (issue 15, item 2)
+    "title",
+    "output_schema",
+)
 
 
 def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:

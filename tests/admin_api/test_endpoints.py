@@ -7,7 +7,10 @@ import pytest
 from tests.admin_api.conftest import assert_refused, audit_rows, create
 
 URL = "/api/v1/endpoints"
-ALLOWED = "body_template, connection_id, description, enabled, input_schema, method, path_template, tool_name"
+ALLOWED = (
+    "annotations, body_template, connection_id, description, enabled, input_schema, method, output_schema, "
+    "output_validation, path_template, title, tool_name"
+)
 INVOICE_SCHEMA = {
     "type": "object",
     "properties": {"invoice_id": {"type": "string"}, "note": {"type": "string"}},
@@ -69,6 +72,11 @@ def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(a
         "input_schema": INVOICE_SCHEMA,
         "body_template": '{"text": "{{note}}"}',
         "enabled": True,
+        "title": None,
+        "annotations": None,
+        "output_schema": None,
+        "output_validation": "lenient",
+        "definition_version": 1,
         "created_at": "",
         "updated_at": "",
     }
@@ -93,6 +101,7 @@ def test_patch_and_delete_are_audited_with_before_and_after(app, api, admin, get
     assert response.json | {"updated_at": ""} == get_invoice | {
         "enabled": False,
         "description": "Off",
+        "definition_version": 2,  # the description is part of the definition; the enabled flag is not
         "updated_at": "",
     }
     [row] = audit_rows(app, "endpoint.update")

@@ -125,7 +125,7 @@ def test_a_reimport_shows_a_field_diff_and_applies_only_what_is_approved(app, ap
     assert items["GET /store/inventory"]["status"] == "removed"
     assert items["GET /pet/{petId}/owner"]["status"] == "added"
     diff = items["GET /pet/{petId}"]["diff"]
-    assert [d["field"] for d in diff] == ["description"]
+    assert [d["field"] for d in diff] == ["description", "title"]  # the summary is the title too
     assert diff[0]["new"].startswith("Find one pet")
     login = items["GET /user/login"]["diff"]
     assert [d["field"] for d in login] == ["input_schema"]

@@ -120,7 +120,7 @@ def test_a_reimport_of_a_changed_description_shows_the_diff_and_leaves_the_rest(
     plan = admin.json("import", "openapi", str(changed), "--prefix", "pet_", "--dry-run")
     items = {i["key"]: i for i in plan["items"]}
     assert items["GET /store/inventory"]["status"] == "changed"
-    assert [d["field"] for d in items["GET /store/inventory"]["diff"]] == ["description"]
+    assert [d["field"] for d in items["GET /store/inventory"]["diff"]] == ["description", "title"]
     text = admin.ok("import", "openapi", str(changed), "--prefix", "pet_", "--include", "get_inventory")
     assert "  pet_get_inventory: description: Returns pet inventories by status" in text.stdout
     assert "→ Stock by status (changed) Returns a map of status codes to quantities" in text.stdout

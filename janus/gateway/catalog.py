@@ -277,6 +277,7 @@ class CatalogSnapshot:
             _without(self._rules, stale),
             _without(self._descriptors, stale),
         )
+        new.output_validators = _without(self.output_validators, stale)  # tool metadata (issue 15, item 2)
         new._lock = threading.Lock()
         return new
 

@@ -262,3 +262,25 @@ def test_a_certificate_names_the_token_bound_to_it_only_when_every_binding_of_th
     assert snapshot.token_for_certificate(fp_c, "CN=both") is None
     assert snapshot.token_for_certificate(fp_c, None) is None
     assert tokens["h-none"].certificate_matches(None, None) and not tokens["h-fp"].certificate_matches(None, None)
+
+
+def test_a_snapshot_changed_in_place_validates_outputs_with_the_new_schema():
+    """An incremental change (CatalogSnapshot.changed) carries the compiled output schemas of the tools it
+    leaves alone and drops those of the tools it replaces; a snapshot built without them answered every
+    call of a tool with an outputSchema with -32603 once a change had been applied."""
+    from dataclasses import replace
+
+    from janus.gateway import output_validation
+
+    strict = replace(_tool("t"), output_schema={"type": "object", "required": ["a"]}, output_validation="strict")
+    other = replace(_tool("u"), output_schema={"type": "object"}, output_validation="strict")
+    before = CatalogSnapshot(version=1, tools=(strict, other), tokens={})
+    answer = {"content": [], "structuredContent": {"a": 1}, "isError": False}
+    assert output_validation.check(before.output_validators, strict, answer) == (answer, None)
+    assert output_validation.check(before.output_validators, other, answer) == (answer, None)
+
+    loose = replace(strict, output_schema={"type": "object", "required": ["b"]})
+    after = before.changed(2, added=[(loose, ("", "c", "t"))])
+    assert "u" in after.output_validators and "t" not in after.output_validators
+    result, note = output_validation.check(after.output_validators, loose, answer)
+    assert result["isError"] is True and note and "outputSchema" in note

@@ -21,6 +21,10 @@ class ConnectionSpec:
     auth_type: str = "none"
     auth_secret_ref: str | None = None
     timeout_seconds: float = 30.0
+    # upstream resilience (issue 15, item 4; janus/gateway/retries.py, janus/gateway/circuit.py)
+    retries: int = 0  # extra attempts for idempotent methods; 0: none
+    breaker_threshold: int = 0  # consecutive failures that open the circuit; 0: no breaker
+    breaker_cooldown_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,5 @@ class ToolSpec:
     connection: ConnectionSpec
     input_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     body_template: str | None = None
+    # upstream resilience (issue 15, item 4)
+    timeout_seconds: float | None = None  # the whole call's deadline; None: the connection's

@@ -16,7 +16,7 @@ from pydantic import ValidationInfo
 from janus.gateway.schemas import schema_problems
 from janus.gateway.specs import HTTP_METHODS
 from janus.schemas.base import WHEN, Resource, read_model, update_model
-from janus.schemas.fields import Choice, Flag, Rules, Text, refuse, storable
+from janus.schemas.fields import Choice, Flag, Number, Rules, Text, refuse, storable
 
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_TOOL_NAME = 128  # MCP clients reject longer names
@@ -156,6 +156,16 @@ class EndpointCreate(Resource):
         ),
     ] = None
     enabled: Annotated[bool, Flag()] = True
+    # upstream resilience (issue 15, item 4)
+    timeout_seconds: Annotated[
+        float | None,
+        Number(
+            0.1,
+            600,
+            "Seconds the whole call may take, retries included; null: the connection's timeout.",
+            nullable=True,
+        ),
+    ] = None
 
 
 EndpointUpdate = update_model(

@@ -47,6 +47,9 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                 auth_type=conn.auth_type,
                 auth_secret_ref=conn.auth_secret_ref,
                 timeout_seconds=conn.timeout_seconds,
+                retries=conn.retries,
+                breaker_threshold=conn.breaker_threshold,
+                breaker_cooldown_seconds=conn.breaker_cooldown_seconds,
             )
             for ep in conn.endpoints:
                 if not ep.enabled:
@@ -66,6 +69,7 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                         connection=spec,
                         input_schema=schema,
                         body_template=ep.body_template,
+                        timeout_seconds=ep.timeout_seconds,
                     )
                 )
         tokens = {

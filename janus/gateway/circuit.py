@@ -49,9 +49,7 @@ class Breaker:
 
     __slots__ = ("_lock", "_on_change", "_opened_at", "_probing", "cooldown", "failures", "name", "threshold")
 
-    def __init__(
-        self, name: str, threshold: int, cooldown: float, on_change: Listener | None = None
-    ) -> None:
+    def __init__(self, name: str, threshold: int, cooldown: float, on_change: Listener | None = None) -> None:
         self.name = name
         self.threshold = threshold
         self.cooldown = cooldown

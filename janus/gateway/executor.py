@@ -45,8 +45,8 @@ from janus.gateway.cancel_scope import (
     proxy_pool_classes,
     unbind_socket,
 )
-from janus.gateway.content import UpstreamResponse, call_result, excerpt, reason_phrase
 from janus.gateway.circuit import CircuitOpen, Circuits
+from janus.gateway.content import UpstreamResponse, call_result, excerpt, reason_phrase
 from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.metrics import circuit_changed as circuit_listener
@@ -346,7 +346,9 @@ class Executor:
             refused.attempts = 0  # nothing was sent
             raise refused from None
         try:
-            with vault_read(trace, conn.name, conn.auth_type):  # trace None (the common case): a shared do-nothing block
+            with vault_read(
+                trace, conn.name, conn.auth_type
+            ):  # trace None (the common case): a shared do-nothing block
                 auth, redactor = self._authenticate(conn, True)
             response, body, truncated, redactor, attempts = self._attempts(
                 conn, method, path, data, headers, auth, redactor, cancel, deadline, trace
@@ -406,7 +408,11 @@ class Executor:
                 )
             except UpstreamError as exc:
                 exc.attempts = attempt
-                if attempt > retries or exc.kind not in RETRY_KINDS or not self._pause(conn, method, attempt, None, deadline, cancel):
+                if (
+                    attempt > retries
+                    or exc.kind not in RETRY_KINDS
+                    or not self._pause(conn, method, attempt, None, deadline, cancel)
+                ):
                     raise
             else:
                 status = response.status
@@ -420,7 +426,13 @@ class Executor:
             attempt += 1
 
     def _pause(
-        self, conn: ConnectionSpec, method: str, attempt: int, wait: float | None, deadline: float, cancel: Signal | None
+        self,
+        conn: ConnectionSpec,
+        method: str,
+        attempt: int,
+        wait: float | None,
+        deadline: float,
+        cancel: Signal | None,
     ) -> bool:
         """Wait before retry number `attempt`: False (no retry) when the wait would not leave the retry any
         time before the deadline. Raises CallCancelled when the client cancels during the wait."""

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import click
 
 from janus.cli.mcp_cli_render import table
+from janus.cli.mcp_cli_resilience import connection_fields, connection_options, endpoint_fields, endpoint_option
 from janus.cli.mcp_cli_session import CliError, Settings
 
 BOOL = click.BOOL  # true/false, yes/no, 1/0
@@ -107,10 +108,11 @@ def connection_list(settings: Settings) -> None:
 @click.option("--secret", help="Vault secret reference holding the credential, e.g. prod/database/accounts-key.")
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
 @click.option("--timeout", type=float, help="Upstream timeout in seconds (default 30).")
+@connection_options
 @json_flag
 @click.pass_obj
-def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
-    body = changes(
+def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout, **more) -> None:
+    body = connection_fields(more) | changes(
         name=name,
         base_url=url,
         prefix=prefix,
@@ -137,10 +139,13 @@ def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, en
 @click.option("--secret", help="Vault secret reference ('' clears it).")
 @click.option("--enabled", type=BOOL, help="true or false: a disabled connection's tools disappear at once.")
 @click.option("--timeout", type=float)
+@connection_options
 @json_flag
 @click.pass_obj
-def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
-    body = changes(
+def connection_modify(
+    settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout, **more
+) -> None:
+    body = connection_fields(more) | changes(
         name=name,
         base_url=url,
         prefix=prefix,
@@ -150,7 +155,10 @@ def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth
         enabled=enabled,
         timeout_seconds=timeout,
     )
-    require_changes(body, "--name --url --prefix --desc --auth --secret --enabled --timeout")
+    require_changes(
+        body,
+        "--name --url --prefix --desc --auth --secret --enabled --timeout --retries --breaker-threshold --breaker-cooldown",
+    )
     conn = settings.api().json("PATCH", f"/api/v1/connections/{quote(conn_id, safe='')}", json_body=body)
     if settings.json_output:
         return emit_json(conn)
@@ -214,10 +222,13 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @click.option("--schema", help=SCHEMA_HELP)
 @click.option("--template", help=TEMPLATE_HELP)
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
+@endpoint_option
 @json_flag
 @click.pass_obj
-def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled) -> None:
-    body = changes(
+def endpoint_add(
+    settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, timeout_seconds
+) -> None:
+    body = endpoint_fields(timeout_seconds) | changes(
         connection_id=conn_id,
         tool_name=name,
         description=desc,
@@ -244,10 +255,13 @@ def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, 
 @click.option("--schema", help=SCHEMA_HELP)
 @click.option("--template", help=TEMPLATE_HELP + " '' removes it.")
 @click.option("--enabled", type=BOOL)
+@endpoint_option
 @json_flag
 @click.pass_obj
-def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled) -> None:
-    body = changes(
+def endpoint_modify(
+    settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, timeout_seconds
+) -> None:
+    body = endpoint_fields(timeout_seconds) | changes(
         tool_name=name,
         description=desc,
         path_template=path,
@@ -256,7 +270,7 @@ def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema,
         body_template=template,
         enabled=enabled,
     )
-    require_changes(body, "--name --desc --path --method --schema --template --enabled")
+    require_changes(body, "--name --desc --path --method --schema --template --enabled --timeout")
     ep = settings.api().json("PATCH", f"/api/v1/endpoints/{quote(ep_id, safe='')}", json_body=body)
     if settings.json_output:
         return emit_json(ep)

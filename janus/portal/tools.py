@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
+from janus.portal.resilience_fields import ENDPOINT_FIELDS, endpoint_values
 from janus.portal.security import admin_required
 from janus.runtime import current_runtime
 from janus.schemas import endpoint as endpoint_schema
@@ -71,7 +72,7 @@ def tool_new() -> Response:
             flash(f"Tool {created['exposed_name']} created.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS)
+            errors = errors_of(exc, FIELDS + ENDPOINT_FIELDS)
     return _form(values, errors, None)
 
 
@@ -89,7 +90,7 @@ def tool_edit(endpoint_id: str):
             flash(f"Tool {saved['exposed_name']} saved.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS)
+            errors = errors_of(exc, FIELDS + ENDPOINT_FIELDS)
     return _form(values, errors, current)
 
 
@@ -195,6 +196,7 @@ def _groups() -> list[dict[str, Any]]:
 def _form_values() -> dict[str, Any]:
     values: dict[str, Any] = texts(request.form, FIELDS[:-1])
     values["enabled"] = checkbox(request.form, "enabled")
+    values.update(endpoint_values(request.form))  # upstream resilience (issue 15, item 4)
     return values
 
 

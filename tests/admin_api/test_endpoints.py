@@ -7,7 +7,10 @@ import pytest
 from tests.admin_api.conftest import assert_refused, audit_rows, create
 
 URL = "/api/v1/endpoints"
-ALLOWED = "body_template, connection_id, description, enabled, input_schema, method, path_template, tool_name"
+ALLOWED = (
+    "body_template, connection_id, description, enabled, input_schema, method, path_template, timeout_seconds, "
+    "tool_name"
+)
 INVOICE_SCHEMA = {
     "type": "object",
     "properties": {"invoice_id": {"type": "string"}, "note": {"type": "string"}},
@@ -69,6 +72,7 @@ def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(a
         "input_schema": INVOICE_SCHEMA,
         "body_template": '{"text": "{{note}}"}',
         "enabled": True,
+        "timeout_seconds": None,
         "created_at": "",
         "updated_at": "",
     }

@@ -346,9 +346,8 @@ class Executor:
             refused.attempts = 0  # nothing was sent
             raise refused from None
         try:
-            with vault_read(
-                trace, conn.name, conn.auth_type
-            ):  # trace None (the common case): a shared do-nothing block
+            # trace None (the common case): a shared do-nothing block
+            with vault_read(trace, conn.name, conn.auth_type):
                 auth, redactor = self._authenticate(conn, True)
             response, body, truncated, redactor, attempts = self._attempts(
                 conn, method, path, data, headers, auth, redactor, cancel, deadline, trace

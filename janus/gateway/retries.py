@@ -7,7 +7,8 @@ statuses 502, 503 and 504 (and 429 when its Retry-After fits in the time left). 
 cancelled. All attempts and the waits between them live inside the call's one deadline (the endpoint's
 timeout, else the connection's): a retry that could not finish in time is not started.
 
-The wait is exponential backoff with full jitter (uniform between 0 and BASE * 2^(attempt-1), capped at CAP):
+A delta-seconds Retry-After on a 502/503/504 replaces the backoff (the upstream knows best), if it fits.
+The wait is otherwise exponential backoff with full jitter (uniform between 0 and BASE * 2^(attempt-1), capped at CAP):
 clients retrying together spread out instead of hitting a recovering upstream in waves.
 """
 

@@ -108,6 +108,10 @@ def test_the_circuit_opens_answers_at_once_and_shows_in_metrics_and_verify(site)
     assert target["circuit"] == "open"  # ... but calls are refused
     assert {c["step"]: c["ok"] for c in report["checks"]}["targets"] is False
 
+    # The admin API's audit trail (and so `mcp-cli logs --json`) carries the attempts.
+    logs = admin.json("logs", "--tool", "flaky_get_item")
+    assert sorted(item["attempts"] for item in logs["items"]) == [0, 2, 2]
+
     shown = admin.run("verify")
     assert shown.returncode == 1
     assert re.search(r"^\[5/5\] Verifying Target API Connectivity\.\.\. FAIL \(1 of 1 failing\)$", shown.stdout, re.M)

@@ -25,6 +25,7 @@ from janus.cli.mcp_cli_render import (
     status_lines,
     step_line,
     step_result,
+    target_ok,
     targets_table,
 )
 from janus.cli.mcp_cli_session import (
@@ -232,7 +233,7 @@ def verify(ctx: click.Context) -> None:
         failed |= not check.get("ok")
 
     targets = result.get("targets") or []
-    enabled_failing = [t for t in targets if not t.get("ok") and t.get("enabled", True)]
+    enabled_failing = [t for t in targets if not target_ok(t) and t.get("enabled", True)]
     if not targets:
         click.echo(step_line("targets", True, "no connections registered"))
     else:

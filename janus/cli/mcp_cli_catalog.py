@@ -14,6 +14,7 @@ from urllib.parse import quote
 import click
 
 from janus.cli.mcp_cli_render import table
+from janus.cli.mcp_cli_resilience import connection_fields, connection_options, endpoint_fields, endpoint_option
 from janus.cli.mcp_cli_session import CliError, Settings
 from janus.cli.mcp_cli_tool_metadata import OPTIONS as METADATA_OPTIONS
 from janus.cli.mcp_cli_tool_metadata import metadata_changes, metadata_options
@@ -126,10 +127,11 @@ def connection_list(settings: Settings) -> None:
 @click.option("--secret", help="Vault secret reference holding the credential, e.g. prod/database/accounts-key.")
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
 @click.option("--timeout", type=float, help="Upstream timeout in seconds (default 30).")
+@connection_options
 @json_flag
 @click.pass_obj
-def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
-    body = changes(
+def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout, **more) -> None:
+    body = connection_fields(more) | changes(
         name=name,
         base_url=url,
         prefix=prefix,
@@ -156,10 +158,13 @@ def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, en
 @click.option("--secret", help="Vault secret reference ('' clears it).")
 @click.option("--enabled", type=BOOL, help="true or false: a disabled connection's tools disappear at once.")
 @click.option("--timeout", type=float)
+@connection_options
 @json_flag
 @click.pass_obj
-def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
-    body = changes(
+def connection_modify(
+    settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout, **more
+) -> None:
+    body = connection_fields(more) | changes(
         name=name,
         base_url=url,
         prefix=prefix,
@@ -169,7 +174,10 @@ def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth
         enabled=enabled,
         timeout_seconds=timeout,
     )
-    require_changes(body, "--name --url --prefix --desc --auth --secret --enabled --timeout")
+    require_changes(
+        body,
+        "--name --url --prefix --desc --auth --secret --enabled --timeout --retries --breaker-threshold --breaker-cooldown",
+    )
     conn = settings.api().json("PATCH", f"/api/v1/connections/{quote(conn_id, safe='')}", json_body=body)
     if settings.json_output:
         return emit_json(conn)
@@ -234,18 +242,25 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @click.option("--template", help=TEMPLATE_HELP)
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
 @metadata_options
+@endpoint_option
 @json_flag
 @click.pass_obj
-def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, **meta) -> None:
-    body = metadata_changes(meta, lambda: None) | changes(
-        connection_id=conn_id,
-        tool_name=name,
-        description=desc,
-        path_template=path,
-        method=method,
-        input_schema=parse_json_option(schema, "--schema"),
-        body_template=template,
-        enabled=enabled,
+def endpoint_add(
+    settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, timeout_seconds, **meta
+) -> None:
+    body = (
+        endpoint_fields(timeout_seconds)
+        | metadata_changes(meta, lambda: None)
+        | changes(
+            connection_id=conn_id,
+            tool_name=name,
+            description=desc,
+            path_template=path,
+            method=method,
+            input_schema=parse_json_option(schema, "--schema"),
+            body_template=template,
+            enabled=enabled,
+        )
     )
     ep = settings.api().json("POST", "/api/v1/endpoints", json_body=body)
     if settings.json_output:
@@ -265,20 +280,27 @@ def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, 
 @click.option("--template", help=TEMPLATE_HELP + " '' removes it.")
 @click.option("--enabled", type=BOOL)
 @metadata_options
+@endpoint_option
 @json_flag
 @click.pass_obj
-def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, **meta) -> None:
+def endpoint_modify(
+    settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, timeout_seconds, **meta
+) -> None:
     url = f"/api/v1/endpoints/{quote(ep_id, safe='')}"
-    body = metadata_changes(meta, lambda: settings.api().json("GET", url).get("annotations")) | changes(
-        tool_name=name,
-        description=desc,
-        path_template=path,
-        method=method,
-        input_schema=parse_json_option(schema, "--schema"),
-        body_template=template,
-        enabled=enabled,
+    body = (
+        endpoint_fields(timeout_seconds)
+        | metadata_changes(meta, lambda: settings.api().json("GET", url).get("annotations"))
+        | changes(
+            tool_name=name,
+            description=desc,
+            path_template=path,
+            method=method,
+            input_schema=parse_json_option(schema, "--schema"),
+            body_template=template,
+            enabled=enabled,
+        )
     )
-    require_changes(body, "--name --desc --path --method --schema --template --enabled " + METADATA_OPTIONS)
+    require_changes(body, "--name --desc --path --method --schema --template --enabled --timeout " + METADATA_OPTIONS)
     ep = settings.api().json("PATCH", url, json_body=body)
     if settings.json_output:
         return emit_json(ep)

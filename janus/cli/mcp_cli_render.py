@@ -85,15 +85,30 @@ def targets_table(targets: list[dict[str, Any]]) -> str:
         note = http_note(t.get("http_status"), t.get("reason")) if answered else (t.get("error") or "unreachable")
         if t.get("enabled") is False:
             note += " (connection disabled)"
+        note += circuit_note(t)  # upstream resilience (issue 15, item 4)
         rows.append(
             (
                 t.get("name", ""),
                 truncate(str(t.get("base_url", "")), TARGET_URL_WIDTH),
-                "OK" if t.get("ok") else "FAIL",
+                "OK" if target_ok(t) else "FAIL",
                 note,
             )
         )
     return table(("Name", "Target URL", "Status", "Notes"), rows)
+
+
+def target_ok(target: dict[str, Any]) -> bool:
+    """The probe answered and the circuit breaker lets calls through (a gateway without breakers sends none)."""
+    return bool(target.get("ok")) and target.get("circuit", "closed") == "closed"
+
+
+def circuit_note(target: dict[str, Any]) -> str:
+    circuit = target.get("circuit", "closed")
+    if circuit == "open":
+        return "; circuit open: calls refused"
+    if circuit == "half_open":
+        return "; circuit half-open: probing"
+    return ""
 
 
 # -- metrics ----------------------------------------------------------------------

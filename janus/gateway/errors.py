@@ -14,8 +14,10 @@ class UpstreamError(Exception):
     """The upstream could not be reached or did not answer in time.
 
     The message names the connection; it never holds secrets or query strings.
-    kind is one of "timeout", "refused", "dns", "tls", "protocol", "unreachable".
+    kind is one of "timeout", "refused", "dns", "tls", "protocol", "unreachable", "egress", "circuit_open".
     """
+
+    attempts = 1  # requests sent (or tried) for the call, retries included: its audit row records it
 
     def __init__(self, message: str, *, connection: str, kind: str) -> None:
         super().__init__(message)

@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
@@ -45,12 +45,15 @@ from janus.gateway.cancel_scope import (
     proxy_pool_classes,
     unbind_socket,
 )
+from janus.gateway.circuit import CircuitOpen, Circuits
 from janus.gateway.content import UpstreamResponse, call_result, excerpt, reason_phrase
 from janus.gateway.egress import EgressPolicy, EgressRefused
 from janus.gateway.errors import UpstreamError, exception_chain
+from janus.gateway.metrics import circuit_changed as circuit_listener
 from janus.gateway.oauth import TokenClient
 from janus.gateway.outbound import proxy_for, tls_options
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
+from janus.gateway.retries import IDEMPOTENT, RETRY_KINDS, RETRY_STATUSES, TOO_MANY_REQUESTS, backoff, retry_after
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.tracing import CallTrace, upstream_request, vault_read
@@ -63,6 +66,8 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 CONNECT_TIMEOUT_CAP = 10.0  # a host that has not answered SYN in 10 s will not
 POOL_MAXSIZE = 32  # keep-alive sockets kept per upstream; beyond this, extra calls use throwaway sockets
 READ_CHUNK = 65536
+MIN_ATTEMPT_SECONDS = 0.05  # a retry is not started with less time than this left before the deadline
+PAUSE_SLICE = 0.05  # a backoff wait checks for the client's cancellation this often
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Outcome:
     status: str  # "success" | "failure"
     http_status: int | None
     error: str | None  # short, for the audit log: never a body or a secret
+    attempts: int = 1  # requests sent, retries included (upstream resilience, issue 15 item 4)
 
 
 @dataclass(frozen=True)
@@ -251,6 +257,8 @@ class Executor:
         # Built once: pools whose responses end at the call's deadline and refuse cut-off headers.
         self._pool_classes = bounded_pool_classes(self._egress.pool_classes)
         self._lock = threading.Lock()
+        # One circuit breaker per connection, in this process (janus/gateway/circuit.py).
+        self.circuits = Circuits(circuit_listener)
 
     # -- pools -------------------------------------------------------------
 
@@ -323,27 +331,34 @@ class Executor:
         `trace` (janus/gateway/tracing.py): spans for the vault read and the request, `traceparent` upstream.
         """
         conn = tool.connection
+        if tool.timeout_seconds is not None and tool.timeout_seconds != conn.timeout_seconds:
+            conn = replace(conn, timeout_seconds=tool.timeout_seconds)  # the endpoint's own deadline
         method, path, data = plan_request(tool, arguments)
         headers = dict(self._base_headers)
         if data is not None:
             headers["Content-Type"] = "application/json"
-        deadline = time.monotonic() + conn.timeout_seconds  # the whole call's, a retry included
-        with vault_read(trace, conn.name, conn.auth_type):  # trace None (the common case): a shared do-nothing block
-            auth, redactor = self._authenticate(conn, True)
-        with upstream_request(trace, conn.name, method, headers) as upstream:  # sets traceparent in headers
-            response, body, truncated = self._send_cancellable(
-                conn, method, path, data, {**headers, **auth}, cancel, deadline
-            )
-            if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
-                # Revoked or expired before its expires_in: one new token, one retry. The upstream
-                # refused the credentials, so it did not act on the request and repeating it is safe.
-                logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
-                self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
+        deadline = time.monotonic() + conn.timeout_seconds  # the whole call's, retries and their waits included
+        breaker = self.circuits.get(conn.id, conn.name, conn.breaker_threshold, conn.breaker_cooldown_seconds)
+        try:
+            breaker.admit()
+        except CircuitOpen as exc:
+            refused = UpstreamError(str(exc), connection=conn.name, kind="circuit_open")
+            refused.attempts = 0  # nothing was sent
+            raise refused from None
+        try:
+            # trace None (the common case): a shared do-nothing block
+            with vault_read(trace, conn.name, conn.auth_type):
                 auth, redactor = self._authenticate(conn, True)
-                response, body, truncated = self._send_cancellable(
-                    conn, method, path, data, {**headers, **auth}, cancel, deadline
-                )
-            upstream.answered(response.status)
+            response, body, truncated, redactor, attempts = self._attempts(
+                conn, method, path, data, headers, auth, redactor, cancel, deadline, trace
+            )
+        except UpstreamError as exc:
+            (breaker.released if exc.kind == "egress" else breaker.failed)()  # a refusal of ours says nothing
+            raise
+        except BaseException:
+            breaker.released()  # cancelled, a secret missing: nothing learnt about the upstream
+            raise
+        (breaker.failed if response.status in RETRY_STATUSES else breaker.succeeded)()
 
         status = response.status
         # Any status, any content type: an upstream that echoes the request (debug pages,
@@ -366,7 +381,102 @@ class Executor:
             status="failure" if result["isError"] else "success",
             http_status=status,
             error=problem,
+            attempts=attempts,
         )
+
+    def _attempts(
+        self,
+        conn: ConnectionSpec,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        auth: dict[str, str],
+        redactor: Redactor,
+        cancel: Signal | None,
+        deadline: float,
+        trace: CallTrace | None,
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool, Redactor, int]:
+        """The request, sent again as janus/gateway/retries.py allows: the last answer and how many were sent."""
+        retries = conn.retries if method in IDEMPOTENT else 0
+        attempt = 1
+        while True:
+            try:
+                response, body, truncated, auth, redactor = self._attempt(
+                    conn, method, path, data, headers, auth, redactor, cancel, deadline, trace
+                )
+            except UpstreamError as exc:
+                exc.attempts = attempt
+                if (
+                    attempt > retries
+                    or exc.kind not in RETRY_KINDS
+                    or not self._pause(conn, method, attempt, None, deadline, cancel)
+                ):
+                    raise
+            else:
+                status = response.status
+                if attempt > retries or not (status in RETRY_STATUSES or status == TOO_MANY_REQUESTS):
+                    return response, body, truncated, redactor, attempt
+                wait = retry_after(response.headers.get("Retry-After"))
+                if (status == TOO_MANY_REQUESTS and wait is None) or not self._pause(
+                    conn, method, attempt, wait, deadline, cancel
+                ):
+                    return response, body, truncated, redactor, attempt
+            attempt += 1
+
+    def _pause(
+        self,
+        conn: ConnectionSpec,
+        method: str,
+        attempt: int,
+        wait: float | None,
+        deadline: float,
+        cancel: Signal | None,
+    ) -> bool:
+        """Wait before retry number `attempt`: False (no retry) when the wait would not leave the retry any
+        time before the deadline. Raises CallCancelled when the client cancels during the wait."""
+        delay = backoff(attempt) if wait is None else wait
+        if time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
+            return False
+        logger.info("retrying %s to upstream %r in %.3fs (attempt %d)", method, conn.name, delay, attempt + 1)
+        end = time.monotonic() + delay
+        while True:  # in slices, so that a cancellation ends the wait promptly
+            if cancel is not None and cancel.is_set():
+                raise CallCancelled()
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, PAUSE_SLICE))
+
+    def _attempt(
+        self,
+        conn: ConnectionSpec,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        auth: dict[str, str],
+        redactor: Redactor,
+        cancel: Signal | None,
+        deadline: float,
+        trace: CallTrace | None,
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool, dict[str, str], Redactor]:
+        """One attempt: one upstream span (when traced), and a second request if a fresh OAuth token is needed."""
+        with upstream_request(trace, conn.name, method, headers) as upstream:  # sets traceparent in headers
+            response, body, truncated = self._send_cancellable(
+                conn, method, path, data, {**headers, **auth}, cancel, deadline
+            )
+            if response.status == 401 and conn.auth_type == OAUTH2_CLIENT_CREDENTIALS:
+                # Revoked or expired before its expires_in: one new token, one retry. The upstream
+                # refused the credentials, so it did not act on the request and repeating it is safe.
+                logger.info("upstream %r refused the OAuth token; retrying once with a new one", conn.name)
+                self._tokens.invalidate(conn, auth["Authorization"].removeprefix("Bearer "))
+                auth, redactor = self._authenticate(conn, True)
+                response, body, truncated = self._send_cancellable(
+                    conn, method, path, data, {**headers, **auth}, cancel, deadline
+                )
+            upstream.answered(response.status)
+        return response, body, truncated, auth, redactor
 
     def probe(self, conn: ConnectionSpec, *, credentials: bool = True, excerpt_bytes: int = 2048) -> Probe:
         """GET the connection's base URL as a tool call would: same pool, TLS and proxy.

@@ -48,3 +48,50 @@ def in_flight() -> int:
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
     value = registry.get_sample_value("mcp_tool_calls_in_flight")
     return int(value or 0)
+
+
+# -- upstream resilience (issue 15, item 4) ------------------------------------------------------------------
+# Each connection's circuit (janus/gateway/circuit.py): 0 closed, 1 half-open, 2 open. The breakers are per
+# worker process; over the live workers the worst state wins (livemax).
+CIRCUIT_STATE = Gauge(
+    "mcp_upstream_circuit_state",
+    "Circuit breaker state per connection: 0 closed, 1 half-open, 2 open (worst over live workers).",
+    ["connection"],
+    multiprocess_mode="livemax",
+)
+CIRCUIT_OPENS = Counter("mcp_upstream_circuit_opens", "Times a connection's circuit opened.", ["connection"])
+_CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+CIRCUIT_NAMES = {value: name for name, value in _CIRCUIT_VALUES.items()}
+
+
+def circuit_changed(connection: str, state: str) -> None:
+    """A breaker changed state (never on a call that leaves it as it was: off the hot path)."""
+    CIRCUIT_STATE.labels(connection=connection).set(_CIRCUIT_VALUES[state])
+    if state == "open":
+        CIRCUIT_OPENS.labels(connection=connection).inc()
+
+
+def circuit_states() -> dict[str, str]:
+    """Each connection's circuit state by name, as /metrics shows it: over all live workers when multiprocess,
+    else this process's. Connections whose circuit never left "closed" are absent."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry
+    from prometheus_client.registry import Collector
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    source: Collector | CollectorRegistry = REGISTRY
+    if directory:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        source = CollectorRegistry()
+        MultiProcessCollector(source, path=directory)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
+    states: dict[str, str] = {}
+    for family in source.collect():
+        if family.name != "mcp_upstream_circuit_state":
+            continue
+        for sample in family.samples:
+            name = sample.labels.get("connection")
+            if name is not None:
+                states[name] = CIRCUIT_NAMES.get(int(sample.value), "closed")
+    return states

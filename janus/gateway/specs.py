@@ -21,6 +21,10 @@ class ConnectionSpec:
     auth_type: str = "none"
     auth_secret_ref: str | None = None
     timeout_seconds: float = 30.0
+    # upstream resilience (issue 15, item 4; janus/gateway/retries.py, janus/gateway/circuit.py)
+    retries: int = 0  # extra attempts for idempotent methods; 0: none
+    breaker_threshold: int = 0  # consecutive failures that open the circuit; 0: no breaker
+    breaker_cooldown_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,3 +43,5 @@ class ToolSpec:
     output_schema: dict[str, Any] | None = None
     output_validation: str = "lenient"  # off | lenient | strict (OUTPUT_POLICIES)
     definition_version: int = 1
+    # upstream resilience (issue 15, item 4)
+    timeout_seconds: float | None = None  # the whole call's deadline; None: the connection's

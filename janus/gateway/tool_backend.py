@@ -56,6 +56,8 @@ class CallRecord:
     arguments_digest: str | None = None
     trace_id: str | None = None  # 32 hex digits: the W3C trace the call belongs to (janus/gateway/tracing.py)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # upstream resilience (issue 15, item 4): requests sent upstream, retries included; None: none was due
+    attempts: int | None = None
 
 
 class BuiltinTools(Protocol):
@@ -182,7 +184,14 @@ class GatewayBackend:
         else:
             digest = arguments_digest(arguments)
 
-        def finish(status: str, *, label: str = name, http_status: int | None = None, error: str | None = None) -> None:
+        def finish(
+            status: str,
+            *,
+            label: str = name,
+            http_status: int | None = None,
+            error: str | None = None,
+            attempts: int | None = None,
+        ) -> None:
             elapsed = time.perf_counter() - started
             if status != "denied" and ctx.is_cancelled():
                 # The client cancelled: whatever happened, its answer is dropped (the spec asks us not to
@@ -202,6 +211,7 @@ class GatewayBackend:
                 error_message=error,
                 arguments_digest=digest,
                 trace_id=None if trace is None else trace.trace_id,
+                attempts=attempts,
             )
             self._record(record)
             if trace is not None:
@@ -282,7 +292,7 @@ class GatewayBackend:
                 "An administrator must correct the tool's schema."
             )
         except (UpstreamError, SecretError) as exc:
-            finish("failure", error=str(exc)[:500])
+            finish("failure", error=str(exc)[:500], attempts=getattr(exc, "attempts", None))
             raise McpError(INTERNAL_ERROR, str(exc)) from None
         except Exception:
             log.exception("tool %s failed unexpectedly", name)
@@ -292,7 +302,7 @@ class GatewayBackend:
         if output_validation.needs_check(tool, result):
             result, error = output_validation.check(snapshot.output_validators, tool, result)
             status = "failure" if result["isError"] else status
-        finish(status, http_status=outcome.http_status, error=error)
+        finish(status, http_status=outcome.http_status, error=error, attempts=outcome.attempts)
         return result
 
 

@@ -32,6 +32,8 @@ class ToolCallLog(Model):
     # Unique per call, drawn by the process that answered it (janus.services.audit_spool): a spool
     # replayed after a crash skips the rows that were already committed.
     call_id: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
+    # upstream resilience (issue 15, item 4): requests sent upstream, retries included; NULL: none was due
+    attempts: Mapped[int | None] = mapped_column(Integer)
 
 
 class AdminAuditLog(Model):

@@ -26,6 +26,10 @@ class Connection(Model):
     timeout_seconds: Mapped[float] = mapped_column(Float, default=30.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # upstream resilience (issue 15, item 4): retries of idempotent calls, the circuit breaker
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    breaker_threshold: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    breaker_cooldown_seconds: Mapped[float] = mapped_column(Float, default=30.0, server_default="30")
 
     endpoints: Mapped[list[Endpoint]] = relationship(
         back_populates="connection",
@@ -58,6 +62,8 @@ class Endpoint(Model):
     output_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     output_validation: Mapped[str] = mapped_column(String(10), default="lenient", server_default="lenient")
     definition_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # upstream resilience (issue 15, item 4): the whole call's deadline; NULL: the connection's timeout
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
 
     connection: Mapped[Connection] = relationship(back_populates="endpoints")
 

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, number, texts
 from janus.portal.rendering import is_htmx, redirect_to, render
+from janus.portal.resilience_fields import CONNECTION_FIELDS, connection_values
 from janus.portal.security import admin_required
 from janus.runtime import current_runtime
 from janus.schemas import connection as connection_schema
@@ -21,7 +22,10 @@ from janus.services.errors import ServiceError
 TEMPLATE = "portal/connections/index.html"
 FORM_TEMPLATE = "portal/connections/form.html"
 PAGE_SIZE = 60  # connection cards a page
-FIELDS = ("name", "description", "prefix", "base_url", "auth_type", "auth_secret_ref", "timeout_seconds", "enabled")
+FIELDS = (
+    ("name", "description", "prefix", "base_url", "auth_type", "auth_secret_ref", "timeout_seconds", "enabled")
+    + CONNECTION_FIELDS  # upstream resilience (issue 15, item 4)
+)
 
 
 @bp.get("/connections")
@@ -49,7 +53,14 @@ def connections():
 @bp.route("/connections/new", methods=["GET", "POST"])
 @admin_required
 def connection_new() -> Response:
-    values: dict[str, Any] = {"auth_type": "none", "enabled": True, "timeout_seconds": 30}
+    values: dict[str, Any] = {
+        "auth_type": "none",
+        "enabled": True,
+        "timeout_seconds": 30,
+        "retries": 0,
+        "breaker_threshold": 5,
+        "breaker_cooldown_seconds": 30,
+    }
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = texts(request.form, FIELDS)
@@ -128,6 +139,7 @@ def _submitted() -> dict[str, Any]:
     timeout = number(form, "timeout_seconds")
     if timeout is not None:
         values["timeout_seconds"] = timeout
+    values.update(connection_values(form))  # upstream resilience (issue 15, item 4)
     return values
 
 

@@ -12,6 +12,7 @@ from janus.portal import tool_metadata
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
+from janus.portal.resilience_fields import ENDPOINT_FIELDS, endpoint_values
 from janus.portal.security import admin_required
 from janus.runtime import current_runtime
 from janus.schemas import endpoint as endpoint_schema
@@ -99,7 +100,7 @@ def tool_new() -> Response:
             flash(f"Tool {created['exposed_name']} created.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS)
+            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS + ENDPOINT_FIELDS)
     return _form(values, errors, None)
 
 
@@ -121,7 +122,7 @@ def tool_edit(endpoint_id: str):
             flash(f"Tool {saved['exposed_name']} saved.")
             return redirect_to(url_for("portal.tools"))
         except ServiceError as exc:
-            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS)
+            errors = errors_of(exc, FIELDS + tool_metadata.FIELDS + ENDPOINT_FIELDS)
     return _form(values, errors, current)
 
 
@@ -244,6 +245,7 @@ def _groups(tools: list[dict[str, Any]], connections: list[dict[str, Any]], empt
 def _form_values() -> dict[str, Any]:
     values: dict[str, Any] = texts(request.form, FIELDS[:-1])
     values["enabled"] = checkbox(request.form, "enabled")
+    values.update(endpoint_values(request.form))  # upstream resilience (issue 15, item 4)
     return values | tool_metadata.form_values(request.form)
 
 

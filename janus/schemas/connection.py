@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
+from janus.gateway.retries import MAX_RETRIES
 from janus.gateway.specs import AUTH_TYPES
 from janus.schemas.base import WHEN, Resource, read_model, update_model
-from janus.schemas.fields import Choice, Flag, Number, Text, refuse
+from janus.schemas.fields import Choice, Count, Flag, Number, Text, refuse
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]*_$")
 
@@ -85,6 +86,30 @@ class ConnectionCreate(Resource):
     ] = None
     enabled: Annotated[bool, Flag()] = True
     timeout_seconds: Annotated[float, Number(0.1, 600, description="Seconds to wait for the upstream's answer.")] = 30.0
+    # upstream resilience (issue 15, item 4): janus/gateway/retries.py, janus/gateway/circuit.py
+    retries: Annotated[
+        int,
+        Count(
+            0,
+            MAX_RETRIES,
+            description="Extra attempts for idempotent calls (GET, HEAD, PUT, DELETE) that got no answer, a "
+            "reset, or 502/503/504, with jittered exponential backoff, all within the call's timeout. "
+            "POST and PATCH are never retried. Default 0: an upstream's idempotency is the admin's to vouch for.",
+        ),
+    ] = 0
+    breaker_threshold: Annotated[
+        int,
+        Count(
+            0,
+            1000,
+            description="Consecutive failed calls (no answer, timeout, 502/503/504) that open the circuit: "
+            "calls are then refused at once until the cool-down ends. 0: no circuit breaker.",
+        ),
+    ] = 5
+    breaker_cooldown_seconds: Annotated[
+        float,
+        Number(1, 3600, description="Seconds an open circuit refuses calls before one probe call is let through."),
+    ] = 30.0
 
 
 ConnectionUpdate = update_model(ConnectionCreate, "ConnectionUpdate", "A change to a connection: the fields sent.")

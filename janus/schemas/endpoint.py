@@ -17,7 +17,7 @@ from janus.gateway.schemas import schema_problems
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.tool_metadata import ANNOTATION_HINTS, OUTPUT_POLICIES
 from janus.schemas.base import WHEN, Resource, read_model, update_model
-from janus.schemas.fields import Choice, Flag, Rules, Text, refuse, storable
+from janus.schemas.fields import Choice, Flag, Number, Rules, Text, refuse, storable
 
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_TOOL_NAME = 128  # MCP clients reject longer names
@@ -242,6 +242,16 @@ class EndpointCreate(Resource):
             "pass) or strict (a mismatch is a tool error).",
         ),
     ] = "lenient"
+    # upstream resilience (issue 15, item 4)
+    timeout_seconds: Annotated[
+        float | None,
+        Number(
+            0.1,
+            600,
+            "Seconds the whole call may take, retries included; null: the connection's timeout.",
+            nullable=True,
+        ),
+    ] = None
 
 
 EndpointUpdate = update_model(

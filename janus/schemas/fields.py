@@ -138,11 +138,14 @@ def Flag(description: str | None = None) -> Rules:
     return Rules(validate, {"type": "boolean"}, description)
 
 
-def Number(low: float, high: float, description: str | None = None) -> Rules:
-    """A finite JSON number between `low` and `high` (inclusive); booleans and numeric strings are refused."""
+def Number(low: float, high: float, description: str | None = None, *, nullable: bool = False) -> Rules:
+    """A finite JSON number between `low` and `high` (inclusive); booleans and numeric strings are refused.
+    With `nullable`, null for "not set"."""
 
-    def validate(value: Any, info: ValidationInfo) -> float:
+    def validate(value: Any, info: ValidationInfo) -> float | None:
         field = _name(info)
+        if value is None and nullable:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise refuse(f"{field} must be a number")
         if isinstance(value, float) and not math.isfinite(value):
@@ -151,7 +154,7 @@ def Number(low: float, high: float, description: str | None = None) -> Rules:
             raise refuse(f"{field} must be between {low:g} and {high:g}")
         return float(value)
 
-    schema = {"type": "number", "minimum": low, "maximum": high}
+    schema = {"type": ["number", "null"] if nullable else "number", "minimum": low, "maximum": high}
     return Rules(validate, schema, description)
 
 

@@ -148,6 +148,10 @@ def connection_spec(conn: Connection) -> ConnectionSpec:
         auth_type=conn.auth_type,
         auth_secret_ref=conn.auth_secret_ref,
         timeout_seconds=conn.timeout_seconds,
+        # upstream resilience (issue 15, item 4)
+        retries=conn.retries,
+        breaker_threshold=conn.breaker_threshold,
+        breaker_cooldown_seconds=conn.breaker_cooldown_seconds,
     )
 
 
@@ -175,6 +179,8 @@ def tool_spec(spec: ConnectionSpec, prefix: str, ep: Endpoint) -> ToolSpec | Non
         output_schema=ep.output_schema,
         output_validation=ep.output_validation or "lenient",
         definition_version=ep.definition_version or 1,
+        # upstream resilience (issue 15, item 4)
+        timeout_seconds=ep.timeout_seconds,
     )
 
 

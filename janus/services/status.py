@@ -130,7 +130,7 @@ def verify(executor: Executor) -> dict[str, Any]:
     checks.append(
         {
             "step": "targets",
-            "ok": all(t["ok"] for t in targets),
+            "ok": all(t["ok"] and t["circuit"] == "closed" for t in targets),
             "detail": f"{sum(t['ok'] for t in targets)}/{len(targets)} OK",
         }
     )
@@ -160,7 +160,25 @@ def dashboard() -> dict[str, Any]:
         "avg_latency_ms": round(avg_ms, 1) if avg_ms is not None else None,
         "active_sessions": sessions or 0,
         "running_calls": _running_calls(),
+        "open_circuits": _open_circuits(),  # upstream resilience (issue 15, item 4)
     }
+
+
+def _open_circuits() -> list[str] | None:
+    from janus.services.circuits import open_circuits
+
+    return open_circuits()
+
+
+def with_circuits(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target with its circuit breaker's state ("closed", "half_open", "open"), as /metrics aggregates it
+    over this server's live workers (janus.services.circuits)."""
+    from janus.services.circuits import circuit_states
+
+    states = circuit_states()
+    for target in targets:
+        target["circuit"] = states.get(target["name"], "closed")
+    return targets
 
 
 def _running_calls() -> int | None:
@@ -178,7 +196,8 @@ def health(executor: Executor) -> list[dict[str, Any]]:
     if not conns:
         return []
     with ThreadPoolExecutor(max_workers=min(PROBE_PARALLEL, len(conns))) as pool:
-        return list(pool.map(lambda conn: _reachability(executor, conn), conns))
+        targets = list(pool.map(lambda conn: _reachability(executor, conn), conns))
+    return with_circuits(targets)  # upstream resilience (issue 15, item 4)
 
 
 def test_connection(executor: Executor, connection_id: str):

@@ -7,7 +7,10 @@ import pytest
 from tests.admin_api.conftest import assert_refused, audit_rows, create, snapshot
 
 URL = "/api/v1/connections"
-ALLOWED = "auth_secret_ref, auth_type, base_url, description, enabled, name, prefix, timeout_seconds"
+ALLOWED = (
+    "auth_secret_ref, auth_type, base_url, breaker_cooldown_seconds, breaker_threshold, description, enabled, "
+    "name, prefix, retries, timeout_seconds"
+)
 BAD_URL = "base_url must be an absolute http:// or https:// URL with a host, got {!r}"
 
 
@@ -42,6 +45,9 @@ def test_a_created_connection_is_answered_201_with_location_listed_and_read_back
         "auth_secret_ref": None,
         "enabled": True,
         "timeout_seconds": 30.0,
+        "retries": 0,
+        "breaker_threshold": 5,
+        "breaker_cooldown_seconds": 30.0,
         "endpoint_count": 0,
         "created_at": "",
         "updated_at": "",

@@ -9,7 +9,7 @@ from tests.admin_api.conftest import assert_refused, audit_rows, create
 URL = "/api/v1/endpoints"
 ALLOWED = (
     "annotations, body_template, connection_id, description, enabled, input_schema, method, output_schema, "
-    "output_validation, path_template, title, tool_name"
+    "output_validation, path_template, timeout_seconds, title, tool_name"
 )
 INVOICE_SCHEMA = {
     "type": "object",
@@ -77,6 +77,7 @@ def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(a
         "output_schema": None,
         "output_validation": "lenient",
         "definition_version": 1,
+        "timeout_seconds": None,
         "created_at": "",
         "updated_at": "",
     }

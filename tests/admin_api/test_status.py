@@ -55,6 +55,7 @@ def test_verify_reports_each_check_and_a_reachable_and_an_unreachable_target(app
         "reason": "OK",
         "rtt_ms": 0,
         "error": None,
+        "circuit": "closed",
     }
     assert up["rtt_ms"] > 0
     assert (locked["ok"], locked["http_status"], locked["reason"]) == (True, 401, "UNAUTHORIZED")
@@ -68,6 +69,7 @@ def test_verify_reports_each_check_and_a_reachable_and_an_unreachable_target(app
         "reason": "",
         "rtt_ms": 0,
         "error": "connection refused",
+        "circuit": "closed",
     }
     assert sorted(seen.path for seen in upstream.seen) == ["/health", "/private"]
 

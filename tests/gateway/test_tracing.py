@@ -243,3 +243,29 @@ def test_denied_and_invalid_calls_are_traced_and_audited_with_the_trace(traced, 
     assert spans[0].attributes["janus.call.status"] == "failure" and "janus.connection" not in spans[0].attributes
     assert [r.trace_id for r in records] == [TRACE_ID]
     assert json.dumps(spans[0].attributes)  # plain values only
+
+
+def test_each_retry_is_its_own_upstream_span_and_the_audit_record_counts_them(traced, upstream):
+    # Upstream resilience (issue 15, item 4): a 503 then a 200, one retry allowed.
+    answers = [503, 200]
+    upstream.handler = lambda req, h: upstream.send(h, answers.pop(0) if answers else 200, b"{}", "application/json")
+    tool = make_tool(upstream.base_url)
+    tool = dataclasses.replace(tool, connection=dataclasses.replace(tool.connection, retries=1))
+    records: list[CallRecord] = []
+    backend = backend_over([tool], Executor, records.append)
+    ctx = dataclasses.replace(call_context(), caller=Principal(None, traceparent=CALLER))
+    try:
+        result = backend.call_tool(ctx, tool.name, {"id": "1"})
+    finally:
+        backend.close()
+    assert result["isError"] is False
+    spans = _spans(traced, 3)
+    requests = [s for s in spans if s.name == "GET"]
+    assert sorted(s.attributes["http.response.status_code"] for s in requests) == [200, 503]
+    call = next(s for s in spans if s.name.startswith("tools/call"))
+    assert {s.parent_span_id for s in requests} == {call.span_id}
+    # Each attempt named its own span upstream.
+    assert [r.headers["traceparent"].split("-")[2] for r in upstream.received] == [
+        s.span_id for s in sorted(requests, key=lambda s: s.attributes["http.response.status_code"], reverse=True)
+    ]
+    assert records[0].attempts == 2 and records[0].http_status == 200

@@ -128,3 +128,17 @@ def test_a_count_takes_null_and_whole_numbers_json_may_spell_with_a_zero_fractio
     assert five == 5 and isinstance(five, int)
     schema = json_schema(Limited)["properties"]["rate"]
     assert (schema["type"], schema["minimum"], schema["maximum"]) == (["integer", "null"], 0, 100)
+
+
+class Optional_(Resource):
+    """A nullable number (upstream resilience: an endpoint's timeout, null for the connection's)."""
+
+    limit: Annotated[float | None, Number(0.1, 600, nullable=True)] = None
+
+
+def test_a_nullable_number_takes_null_and_still_refuses_what_a_number_refuses():
+    assert parse(Optional_, {"limit": None})["limit"] is None
+    assert parse(Optional_, {"limit": 2})["limit"] == 2.0
+    assert refusals(Optional_, {"limit": "2"}) == {"limit": "limit must be a number"}
+    assert refusals(Optional_, {"limit": 0}) == {"limit": "limit must be between 0.1 and 600"}
+    assert json_schema(Optional_)["properties"]["limit"]["type"] == ["number", "null"]

@@ -51,6 +51,7 @@ from janus.gateway.errors import UpstreamError, exception_chain
 from janus.gateway.oauth import TokenClient
 from janus.gateway.outbound import proxy_for, tls_options
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
+from janus.gateway.shaping import redactions
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.tracing import CallTrace, upstream_request, vault_read
@@ -71,6 +72,7 @@ class Outcome:
     status: str  # "success" | "failure"
     http_status: int | None
     error: str | None  # short, for the audit log: never a body or a secret
+    redactions: str | None = None  # what DLP masked, by class and count ("email:2"): never a value
 
 
 @dataclass(frozen=True)
@@ -240,8 +242,10 @@ class Executor:
         user_agent: str = "Janus",
         tokens: TokenClient | None = None,
         egress: EgressPolicy | None = None,
+        redaction: bool = False,
     ) -> None:
         self._get_secret = get_secret
+        self._redaction = redaction  # REDACTION_ENABLED: DLP for connections that do not say otherwise
         # Without a policy given: metadata and link-local addresses are still refused.
         self._egress = egress if egress is not None else EgressPolicy()
         self._tokens = tokens if tokens is not None else TokenClient(user_agent=user_agent, egress=self._egress)
@@ -358,6 +362,8 @@ class Executor:
             limit=self._max_bytes,
             location=response.headers.get("Location"),
             redactor=redactor,
+            shaping=tool.shaping,
+            redact=self._redaction if conn.redaction is None else conn.redaction,
         )
         result, problem = call_result(upstream, protocol_version)
         logger.debug("%s %s on %s -> %s", method, tool.name, conn.name, status)
@@ -366,6 +372,7 @@ class Executor:
             status="failure" if result["isError"] else "success",
             http_status=status,
             error=problem,
+            redactions=redactions(result) if "_meta" in result else None,
         )
 
     def probe(self, conn: ConnectionSpec, *, credentials: bool = True, excerpt_bytes: int = 2048) -> Probe:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from janus.gateway.shaping import Shaping
+
 AUTH_TYPES = ("none", "bearer", "basic", "custom_headers", "oauth2_client_credentials")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
@@ -21,6 +23,8 @@ class ConnectionSpec:
     auth_type: str = "none"
     auth_secret_ref: str | None = None
     timeout_seconds: float = 30.0
+    # Response shaping and DLP (janus/gateway/dlp.py): masking on (True), off (False), or REDACTION_ENABLED (None).
+    redaction: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,5 @@ class ToolSpec:
     connection: ConnectionSpec
     input_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     body_template: str | None = None
+    # Response shaping (janus/gateway/shaping.py): None shapes nothing, at no cost per call.
+    shaping: Shaping | None = None

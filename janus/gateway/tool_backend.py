@@ -55,6 +55,7 @@ class CallRecord:
     error_message: str | None = None
     arguments_digest: str | None = None
     trace_id: str | None = None  # 32 hex digits: the W3C trace the call belongs to (janus/gateway/tracing.py)
+    redactions: str | None = None  # DLP (janus/gateway/dlp.py): classes and counts masked, "email:2,card:1"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -181,7 +182,14 @@ class GatewayBackend:
         else:
             digest = arguments_digest(arguments)
 
-        def finish(status: str, *, label: str = name, http_status: int | None = None, error: str | None = None) -> None:
+        def finish(
+            status: str,
+            *,
+            label: str = name,
+            http_status: int | None = None,
+            error: str | None = None,
+            redactions: str | None = None,
+        ) -> None:
             elapsed = time.perf_counter() - started
             if status != "denied" and ctx.is_cancelled():
                 # The client cancelled: whatever happened, its answer is dropped (the spec asks us not to
@@ -201,6 +209,7 @@ class GatewayBackend:
                 error_message=error,
                 arguments_digest=digest,
                 trace_id=None if trace is None else trace.trace_id,
+                redactions=redactions,
             )
             self._record(record)
             if trace is not None:
@@ -287,7 +296,7 @@ class GatewayBackend:
             log.exception("tool %s failed unexpectedly", name)
             finish("failure", error="internal error")
             raise McpError(INTERNAL_ERROR, f"Internal error while calling tool '{name}'") from None
-        finish(outcome.status, http_status=outcome.http_status, error=outcome.error)
+        finish(outcome.status, http_status=outcome.http_status, error=outcome.error, redactions=outcome.redactions)
         return outcome.result
 
 

@@ -32,6 +32,8 @@ class ToolCallLog(Model):
     # Unique per call, drawn by the process that answered it (janus.services.audit_spool): a spool
     # replayed after a crash skips the rows that were already committed.
     call_id: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
+    # Response shaping and DLP: the classes and counts of values masked ("email:2,card:1"), never a value.
+    redactions: Mapped[str | None] = mapped_column(String(400))
 
 
 class AdminAuditLog(Model):

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
 from janus.gateway.specs import AUTH_TYPES
+from janus.schemas import shaping
 from janus.schemas.base import WHEN, Resource, read_model, update_model
 from janus.schemas.fields import Choice, Flag, Number, Text, refuse
 
@@ -85,6 +86,8 @@ class ConnectionCreate(Resource):
     ] = None
     enabled: Annotated[bool, Flag()] = True
     timeout_seconds: Annotated[float, Number(0.1, 600, description="Seconds to wait for the upstream's answer.")] = 30.0
+    # Data-loss prevention (janus/gateway/dlp.py, janus/schemas/shaping.py).
+    redaction: Annotated[bool | None, shaping.REDACTION] = None
 
 
 ConnectionUpdate = update_model(ConnectionCreate, "ConnectionUpdate", "A change to a connection: the fields sent.")

@@ -15,6 +15,7 @@ from pydantic import ValidationInfo
 
 from janus.gateway.schemas import schema_problems
 from janus.gateway.specs import HTTP_METHODS
+from janus.schemas import shaping
 from janus.schemas.base import WHEN, Resource, read_model, update_model
 from janus.schemas.fields import Choice, Flag, Rules, Text, refuse, storable
 
@@ -156,6 +157,13 @@ class EndpointCreate(Resource):
         ),
     ] = None
     enabled: Annotated[bool, Flag()] = True
+    # Response shaping (janus/gateway/shaping.py, janus/schemas/shaping.py).
+    response_projection: Annotated[str | None, shaping.PROJECTION] = None
+    max_items: Annotated[int | None, shaping.ITEMS] = None
+    max_text_chars: Annotated[int | None, shaping.TEXT_CHARS] = None
+    render_table: Annotated[
+        bool, Flag("Show an answer that is an array of objects as a Markdown table (structuredContent keeps the data).")
+    ] = False
 
 
 EndpointUpdate = update_model(

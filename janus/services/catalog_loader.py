@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload
 
 from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
+from janus.gateway.shaping import shaping_for
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.models import CATALOG_COUNTER, ChangeCounter, ClientToken, Connection
 
@@ -47,6 +48,7 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                 auth_type=conn.auth_type,
                 auth_secret_ref=conn.auth_secret_ref,
                 timeout_seconds=conn.timeout_seconds,
+                redaction=conn.redaction,
             )
             for ep in conn.endpoints:
                 if not ep.enabled:
@@ -66,6 +68,7 @@ def load_snapshot(engine: Engine) -> CatalogSnapshot:
                         connection=spec,
                         input_schema=schema,
                         body_template=ep.body_template,
+                        shaping=shaping_for(ep.response_projection, ep.max_items, ep.max_text_chars, ep.render_table),
                     )
                 )
         tokens = {

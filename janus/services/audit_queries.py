@@ -33,6 +33,7 @@ TOOL_CALL_COLUMNS = (
     "transport",
     "arguments_digest",
     "trace_id",
+    "redactions",  # DLP: the classes and counts masked in the answer, never a value
 )
 ADMIN_EVENT_COLUMNS = ("created_at", "actor", "action", "target_type", "target_id", "details")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
@@ -53,6 +54,7 @@ def tool_call_view(row: ToolCallLog) -> dict[str, Any]:
         "arguments_digest": row.arguments_digest,
         "transport": row.transport,
         "trace_id": row.trace_id,
+        "redactions": row.redactions,
     }
 
 

@@ -62,6 +62,7 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         "arguments_digest": "0" * 64,
         "transport": "streamable",
         "trace_id": None,
+        "redactions": None,
     }
     assert body["items"][2]["trace_id"] == TRACE
 

@@ -7,7 +7,7 @@ import pytest
 from tests.admin_api.conftest import assert_refused, audit_rows, create, snapshot
 
 URL = "/api/v1/connections"
-ALLOWED = "auth_secret_ref, auth_type, base_url, description, enabled, name, prefix, timeout_seconds"
+ALLOWED = "auth_secret_ref, auth_type, base_url, description, enabled, name, prefix, redaction, timeout_seconds"
 BAD_URL = "base_url must be an absolute http:// or https:// URL with a host, got {!r}"
 
 

@@ -7,7 +7,10 @@ import pytest
 from tests.admin_api.conftest import assert_refused, audit_rows, create
 
 URL = "/api/v1/endpoints"
-ALLOWED = "body_template, connection_id, description, enabled, input_schema, method, path_template, tool_name"
+ALLOWED = (
+    "body_template, connection_id, description, enabled, input_schema, max_items, max_text_chars, method, "
+    "path_template, render_table, response_projection, tool_name"
+)
 INVOICE_SCHEMA = {
     "type": "object",
     "properties": {"invoice_id": {"type": "string"}, "note": {"type": "string"}},

@@ -15,6 +15,14 @@ import click
 
 from janus.cli.mcp_cli_render import table
 from janus.cli.mcp_cli_session import CliError, Settings
+from janus.cli.mcp_cli_shaping import (
+    REDACTION_FLAG,
+    SHAPING_FLAGS,
+    redaction_body,
+    redaction_option,
+    shaping_body,
+    shaping_options,
+)
 
 BOOL = click.BOOL  # true/false, yes/no, 1/0
 
@@ -107,9 +115,10 @@ def connection_list(settings: Settings) -> None:
 @click.option("--secret", help="Vault secret reference holding the credential, e.g. prod/database/accounts-key.")
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
 @click.option("--timeout", type=float, help="Upstream timeout in seconds (default 30).")
+@redaction_option
 @json_flag
 @click.pass_obj
-def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
+def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout, redaction) -> None:
     body = changes(
         name=name,
         base_url=url,
@@ -120,6 +129,7 @@ def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, en
         enabled=enabled,
         timeout_seconds=timeout,
     )
+    body |= redaction_body(redaction)
     conn = settings.api().json("POST", "/api/v1/connections", json_body=body)
     if settings.json_output:
         return emit_json(conn)
@@ -137,9 +147,12 @@ def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, en
 @click.option("--secret", help="Vault secret reference ('' clears it).")
 @click.option("--enabled", type=BOOL, help="true or false: a disabled connection's tools disappear at once.")
 @click.option("--timeout", type=float)
+@redaction_option
 @json_flag
 @click.pass_obj
-def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout) -> None:
+def connection_modify(
+    settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout, redaction
+) -> None:
     body = changes(
         name=name,
         base_url=url,
@@ -150,7 +163,8 @@ def connection_modify(settings: Settings, conn_id, name, url, prefix, desc, auth
         enabled=enabled,
         timeout_seconds=timeout,
     )
-    require_changes(body, "--name --url --prefix --desc --auth --secret --enabled --timeout")
+    body |= redaction_body(redaction)
+    require_changes(body, "--name --url --prefix --desc --auth --secret --enabled --timeout " + REDACTION_FLAG)
     conn = settings.api().json("PATCH", f"/api/v1/connections/{quote(conn_id, safe='')}", json_body=body)
     if settings.json_output:
         return emit_json(conn)
@@ -214,9 +228,10 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @click.option("--schema", help=SCHEMA_HELP)
 @click.option("--template", help=TEMPLATE_HELP)
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
+@shaping_options
 @json_flag
 @click.pass_obj
-def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled) -> None:
+def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, **shaping) -> None:
     body = changes(
         connection_id=conn_id,
         tool_name=name,
@@ -227,6 +242,7 @@ def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, 
         body_template=template,
         enabled=enabled,
     )
+    body |= shaping_body(**shaping)
     ep = settings.api().json("POST", "/api/v1/endpoints", json_body=body)
     if settings.json_output:
         return emit_json(ep)
@@ -244,9 +260,10 @@ def endpoint_add(settings: Settings, conn_id, name, desc, path, method, schema, 
 @click.option("--schema", help=SCHEMA_HELP)
 @click.option("--template", help=TEMPLATE_HELP + " '' removes it.")
 @click.option("--enabled", type=BOOL)
+@shaping_options
 @json_flag
 @click.pass_obj
-def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled) -> None:
+def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, **shaping) -> None:
     body = changes(
         tool_name=name,
         description=desc,
@@ -256,7 +273,8 @@ def endpoint_modify(settings: Settings, ep_id, name, desc, path, method, schema,
         body_template=template,
         enabled=enabled,
     )
-    require_changes(body, "--name --desc --path --method --schema --template --enabled")
+    body |= shaping_body(**shaping)
+    require_changes(body, "--name --desc --path --method --schema --template --enabled " + SHAPING_FLAGS)
     ep = settings.api().json("PATCH", f"/api/v1/endpoints/{quote(ep_id, safe='')}", json_body=body)
     if settings.json_output:
         return emit_json(ep)

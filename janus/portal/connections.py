@@ -20,7 +20,17 @@ from janus.services.errors import ServiceError
 
 TEMPLATE = "portal/connections/index.html"
 FORM_TEMPLATE = "portal/connections/form.html"
-FIELDS = ("name", "description", "prefix", "base_url", "auth_type", "auth_secret_ref", "timeout_seconds", "enabled")
+FIELDS = (
+    "name",
+    "description",
+    "prefix",
+    "base_url",
+    "auth_type",
+    "auth_secret_ref",
+    "timeout_seconds",
+    "enabled",
+    "redaction",  # DLP: "default" (REDACTION_ENABLED), "true" or "false"
+)
 
 
 @bp.get("/connections")
@@ -111,6 +121,7 @@ def _submitted() -> dict[str, Any]:
     timeout = number(form, "timeout_seconds")
     if timeout is not None:
         values["timeout_seconds"] = timeout
+    values["redaction"] = form.get("redaction", "default")  # the schema reads default/true/false
     return values
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
+from janus.portal import tools_shaping
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
@@ -31,6 +32,7 @@ FIELDS = (
     "input_schema",
     "body_template",
     "enabled",
+    *tools_shaping.FIELDS,  # response shaping (janus/portal/tools_shaping.py)
 )
 NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, indent=2)
 
@@ -193,8 +195,9 @@ def _groups() -> list[dict[str, Any]]:
 
 
 def _form_values() -> dict[str, Any]:
-    values: dict[str, Any] = texts(request.form, FIELDS[:-1])
+    values: dict[str, Any] = texts(request.form, FIELDS[: FIELDS.index("enabled")])
     values["enabled"] = checkbox(request.form, "enabled")
+    values |= tools_shaping.form_values(request.form)
     return values
 
 

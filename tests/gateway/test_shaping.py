@@ -13,9 +13,7 @@ from janus.gateway.shaping import MARKER, ProjectionError, compile_projection, m
 ORDERS = {
     "total": 4,
     "owner": {"name": "Ann", "email": "ann@example.com"},
-    "items": [
-        {"id": i, "sku": f"S-{i}", "buyer": f"b{i}@example.com", "ref": "4111 1111 1111 1112"} for i in range(4)
-    ],
+    "items": [{"id": i, "sku": f"S-{i}", "buyer": f"b{i}@example.com", "ref": "4111 1111 1111 1112"} for i in range(4)],
 }
 
 

@@ -42,6 +42,7 @@ def test_a_created_connection_is_answered_201_with_location_listed_and_read_back
         "auth_secret_ref": None,
         "enabled": True,
         "timeout_seconds": 30.0,
+        "redaction": None,
         "endpoint_count": 0,
         "created_at": "",
         "updated_at": "",

@@ -72,6 +72,10 @@ def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(a
         "input_schema": INVOICE_SCHEMA,
         "body_template": '{"text": "{{note}}"}',
         "enabled": True,
+        "response_projection": None,
+        "max_items": None,
+        "max_text_chars": None,
+        "render_table": False,
         "created_at": "",
         "updated_at": "",
     }

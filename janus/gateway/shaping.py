@@ -45,6 +45,8 @@ def compile_projection(expression: str) -> Any:
         return jmespath.compile(expression)
     except JMESPathError as exc:
         raise ProjectionError(str(exc)) from None
+    except RecursionError:  # the parser recurses per nesting level: "((((…" past Python's limit
+        raise ProjectionError("the expression is nested too deeply") from None
 
 
 def projection_problem(expression: str) -> str | None:
@@ -88,12 +90,12 @@ class ShapingFailed(Exception):
 
 
 def apply_projection(shaping: Shaping, value: Any) -> Any:
-    from jmespath.exceptions import JMESPathError
-
     try:
         return shaping.compiled.search(value)
-    except (JMESPathError, ProjectionError) as exc:
+    except (ValueError, TypeError) as exc:  # JMESPathError and ProjectionError are ValueErrors; a zero slice step too
         raise ShapingFailed(f"the endpoint's response projection failed on this answer: {exc}") from None
+    except RecursionError:
+        raise ShapingFailed("the endpoint's response projection failed on this answer: nested too deeply") from None
 
 
 def cap_items(value: Any, max_items: int) -> tuple[Any, list[dict[str, Any]]]:

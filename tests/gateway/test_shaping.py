@@ -156,9 +156,18 @@ def test_a_projection_that_fails_on_the_answer_is_a_tool_error(upstream, executo
     assert outcome.error == "response projection failed"
 
 
+@pytest.mark.parametrize("expression", ["items[0:2:0]", "length(items[0])"])
+def test_a_projection_that_cannot_run_on_this_answer_is_a_tool_error_not_a_crash(upstream, executor, tool, expression):
+    upstream.reply(200, {"items": [1, 2]})
+    outcome = executor.execute(shaped(tool, expression), {"id": "1"})
+    assert outcome.result["isError"] is True and outcome.error == "response projection failed"
+
+
 def test_a_bad_expression_is_refused_with_the_parsers_message():
     with pytest.raises(ProjectionError, match="column"):
         compile_projection("items[?x==]")
+    with pytest.raises(ProjectionError, match="nested too deeply"):
+        compile_projection("(" * 3000 + "a" + ")" * 3000)
     assert compile_projection("items[0]") is compile_projection("items[0]")  # compiled once
 
 

@@ -133,9 +133,13 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_EXPORT_DIR": "",  # where the prune writes what it is about to delete (required with AUDIT_RETENTION_DAYS)
     "AUDIT_EXPORT_FORMAT": "jsonl",  # jsonl | csv
     "AUDIT_PRUNE_INTERVAL_SECONDS": 3600.0,  # how often a server process tries to prune (one at a time, gateway-wide)
+    # Issue 15 item 3, data-loss prevention (janus/gateway/dlp.py): mask e-mails, card numbers, JWTs, cloud
+    # keys and IBANs in upstream answers. Off by default (masking e-mails breaks CRM-like tools); a
+    # connection's `redaction` (true/false) overrides it either way.
+    "REDACTION_ENABLED": False,
 }
 
-_BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC", "OIDC_ONLY"}
+_BOOLS = {"SEED_DEMO_DATA", "VAULT_READ_ONLY", "SERVE_HTTP", "METRICS_PUBLIC", "OIDC_ONLY", "REDACTION_ENABLED"}
 _INTS = {
     "PORT",
     "WEB_CONCURRENCY",

@@ -108,6 +108,7 @@ def _build_runtime(app: Flask) -> Runtime:
             max_response_bytes=app.config["MAX_RESPONSE_BYTES"],
             user_agent=f"Janus/{__version__}",
             egress=EgressPolicy(app.config.get("EGRESS_ALLOWLIST") or ()),
+            redaction=bool(app.config.get("REDACTION_ENABLED")),
         )
 
     check_spool_dir(app.config["AUDIT_SPOOL_DIR"])

@@ -405,3 +405,10 @@ def test_audit_retention_is_off_by_default_and_parsed_to_days():
         "/var/lib/janus/audit",
         "csv",
     )
+
+
+def test_redaction_is_off_by_default_and_read_as_a_boolean():
+    assert load(environ={})["REDACTION_ENABLED"] is False
+    assert load(environ={"REDACTION_ENABLED": "on"})["REDACTION_ENABLED"] is True
+    with pytest.raises(ConfigError, match="REDACTION_ENABLED must be true or false, got 'emails'"):
+        load(environ={"REDACTION_ENABLED": "emails"})

@@ -18,6 +18,14 @@ from janus.cli.mcp_cli_resilience import connection_fields, connection_options, 
 from janus.cli.mcp_cli_session import CliError, Settings
 from janus.cli.mcp_cli_tool_metadata import OPTIONS as METADATA_OPTIONS
 from janus.cli.mcp_cli_tool_metadata import metadata_changes, metadata_options
+from janus.cli.mcp_cli_shaping import (
+    REDACTION_FLAG,
+    SHAPING_FLAGS,
+    redaction_body,
+    redaction_option,
+    shaping_body,
+    shaping_options,
+)
 
 BOOL = click.BOOL  # true/false, yes/no, 1/0
 
@@ -128,9 +136,10 @@ def connection_list(settings: Settings) -> None:
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
 @click.option("--timeout", type=float, help="Upstream timeout in seconds (default 30).")
 @connection_options
+@redaction_option
 @json_flag
 @click.pass_obj
-def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout, **more) -> None:
+def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout, redaction, **more) -> None:
     body = connection_fields(more) | changes(
         name=name,
         base_url=url,
@@ -141,6 +150,7 @@ def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, en
         enabled=enabled,
         timeout_seconds=timeout,
     )
+    body |= redaction_body(redaction)
     conn = settings.api().json("POST", "/api/v1/connections", json_body=body)
     if settings.json_output:
         return emit_json(conn)
@@ -159,10 +169,11 @@ def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, en
 @click.option("--enabled", type=BOOL, help="true or false: a disabled connection's tools disappear at once.")
 @click.option("--timeout", type=float)
 @connection_options
+@redaction_option
 @json_flag
 @click.pass_obj
 def connection_modify(
-    settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout, **more
+    settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout, redaction, **more
 ) -> None:
     body = connection_fields(more) | changes(
         name=name,
@@ -174,9 +185,11 @@ def connection_modify(
         enabled=enabled,
         timeout_seconds=timeout,
     )
+    body |= redaction_body(redaction)
     require_changes(
         body,
-        "--name --url --prefix --desc --auth --secret --enabled --timeout --retries --breaker-threshold --breaker-cooldown",
+        "--name --url --prefix --desc --auth --secret --enabled --timeout --retries --breaker-threshold "
+        "--breaker-cooldown " + REDACTION_FLAG,
     )
     conn = settings.api().json("PATCH", f"/api/v1/connections/{quote(conn_id, safe='')}", json_body=body)
     if settings.json_output:
@@ -243,14 +256,16 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @click.option("--enabled", type=BOOL, help="true or false (default true).")
 @metadata_options
 @endpoint_option
+@shaping_options
 @json_flag
 @click.pass_obj
 def endpoint_add(
-    settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, timeout_seconds, **meta
+    settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, timeout_seconds, projection, max_items, max_text_chars, table, **meta
 ) -> None:
     body = (
         endpoint_fields(timeout_seconds)
         | metadata_changes(meta, lambda: None)
+        | shaping_body(projection, max_items, max_text_chars, table)
         | changes(
             connection_id=conn_id,
             tool_name=name,
@@ -281,15 +296,17 @@ def endpoint_add(
 @click.option("--enabled", type=BOOL)
 @metadata_options
 @endpoint_option
+@shaping_options
 @json_flag
 @click.pass_obj
 def endpoint_modify(
-    settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, timeout_seconds, **meta
+    settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, timeout_seconds, projection, max_items, max_text_chars, table, **meta
 ) -> None:
     url = f"/api/v1/endpoints/{quote(ep_id, safe='')}"
     body = (
         endpoint_fields(timeout_seconds)
         | metadata_changes(meta, lambda: settings.api().json("GET", url).get("annotations"))
+        | shaping_body(projection, max_items, max_text_chars, table)
         | changes(
             tool_name=name,
             description=desc,
@@ -300,7 +317,7 @@ def endpoint_modify(
             enabled=enabled,
         )
     )
-    require_changes(body, "--name --desc --path --method --schema --template --enabled --timeout " + METADATA_OPTIONS)
+    require_changes(body, "--name --desc --path --method --schema --template --enabled --timeout " + METADATA_OPTIONS + " " + SHAPING_FLAGS)
     ep = settings.api().json("PATCH", url, json_body=body)
     if settings.json_output:
         return emit_json(ep)

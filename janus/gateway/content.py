@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
+from janus.gateway.shaping import MARKER, Shaping, ShapingFailed, shape_json, shape_text_result
 from janus.mcp import versions
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class UpstreamResponse:
     location: str | None = None
     # Every piece of upstream text passed on goes through this, after decoding, before cutting.
     redactor: Redactor = NOTHING
+    # Response shaping and data-loss prevention (janus/gateway/shaping.py, dlp.py): the endpoint's
+    # shaping (None: none) and whether DLP masking is on for the connection.
+    shaping: Shaping | None = None
+    redact: bool = False
 
 
 class _NotJson(Exception):
@@ -177,12 +182,13 @@ def _as_text(
 
 def _success_content(
     response: UpstreamResponse, protocol_version: str
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None]:
+    """The content, structuredContent and _meta (shaping's marker) of a 2xx answer."""
     mime, charset = _content_type(response)
     redactor = response.redactor
     if not response.body and not response.truncated:
         phrase = redactor.text(reason_phrase(response.status, response.reason))
-        return [_text(f"Upstream returned HTTP {response.status} {phrase} with an empty body")], None
+        return [_text(f"Upstream returned HTTP {response.status} {phrase} with an empty body")], None, None
 
     if _is_json(mime) and not response.truncated:
         text = _decode(response.body, charset, complete=True).lstrip("\ufeff")
@@ -195,40 +201,53 @@ def _success_content(
             # NaN/Infinity (what many JSON encoders write for them) or nesting deeper than the parser goes:
             # the data is there, it just cannot become structuredContent. Passed on as text, never re-serialised.
             logger.debug("upstream declared %s but sent JSON Python cannot hold; returning text", mime)
-            return [_text(_redacted(redactor, text, charset))], None
+            return [_text(_redacted(redactor, text, charset))], None, None
         # Decoded (\u escapes, \/) before redaction, keys and values alike; both the text
         # and structuredContent come from the redacted value.
         if redactor.found_in(text):  # the walk only when the body holds a credential somewhere
             parsed = redactor.value(parsed)
+        if response.shaping is not None or response.redact:  # janus/gateway/shaping.py: projection, caps, DLP
+            shaped = shape_json(parsed, response.shaping, response.redact)
+            if redactor.hidden_by_charset(shaped.content[0]["text"], charset):
+                return [_text(_withheld("response body"))], None, None
+            return shaped.content, shaped.structured, shaped.marker or {}  # {}: shaped, nothing to mark
         pretty = _pretty(parsed)
         if redactor.hidden_by_charset(pretty, charset):
-            return [_text(_withheld("response body"))], None
+            return [_text(_withheld("response body"))], None, None
         # structuredContent must be an object in MCP; arrays and scalars stay text.
-        return [_text(pretty)], parsed if isinstance(parsed, dict) else None
+        return [_text(pretty)], parsed if isinstance(parsed, dict) else None, None
 
     if mime.startswith(("image/", "audio/")):
         kind = "image" if mime.startswith("image/") else "audio"
         if response.truncated:
-            return [_text(f"[{mime} response of {_size(response)} exceeded the size limit and was not returned]")], None
+            return (
+                [_text(f"[{mime} response of {_size(response)} exceeded the size limit and was not returned]")],
+                None,
+                None,
+            )
         if kind == "audio" and not versions.at_least(protocol_version, AUDIO_SINCE):
-            return [
-                _text(
-                    f"[{mime} response of {_size(response)} omitted: audio content needs "
-                    f"MCP protocol version {AUDIO_SINCE} or later]"
-                )
-            ], None
+            return (
+                [
+                    _text(
+                        f"[{mime} response of {_size(response)} omitted: audio content needs "
+                        f"MCP protocol version {AUDIO_SINCE} or later]"
+                    )
+                ],
+                None,
+                None,
+            )
         if redactor.found_in_bytes(response.body):
             # Bytes cannot be redacted without corrupting the file: the whole body is refused.
-            return [_text(_withheld(f"{mime} response of {_size(response)}"))], None
+            return [_text(_withheld(f"{mime} response of {_size(response)}"))], None, None
         data = base64.b64encode(response.body).decode("ascii")
-        return [{"type": kind, "data": data, "mimeType": mime}], None
+        return [{"type": kind, "data": data, "mimeType": mime}], None, None
 
     shown = _as_text(response, mime, charset)
     if shown is None:
-        return [_text(f"[binary response: {mime or 'unknown content type'}, {_size(response)}]")], None
+        return [_text(f"[binary response: {mime or 'unknown content type'}, {_size(response)}]")], None, None
     if response.truncated:
         shown = f"{_cut(shown, response.limit)[0]}\n\n{_truncation_note(response.limit)}"
-    return [_text(shown)], None
+    return [_text(shown)], None, None
 
 
 def excerpt(response: UpstreamResponse, limit: int) -> tuple[str | None, bool]:
@@ -270,6 +289,14 @@ def call_result(response: UpstreamResponse, protocol_version: str) -> tuple[dict
     status (the upstream did answer, and may have acted: not a reason to repeat a write blindly), the
     parser's position and the start of the body (redacted, at most ERROR_BODY_LIMIT bytes) for diagnosis.
     """
+    result, problem, shaped = _call_result(response, protocol_version)
+    if not shaped and (response.shaping is not None or response.redact):
+        result = shape_text_result(result, response.shaping, response.redact)  # text and errors: DLP, size cap
+    return result, problem
+
+
+def _call_result(response: UpstreamResponse, protocol_version: str) -> tuple[dict[str, Any], str | None, bool]:
+    """call_result's answer, and whether shape_json already shaped it (a JSON answer)."""
     status = response.status
     # The reason phrase and Location are upstream text like the body: an echo of a credential is redacted.
     phrase = response.redactor.text(reason_phrase(status, response.reason))
@@ -279,24 +306,27 @@ def call_result(response: UpstreamResponse, protocol_version: str) -> tuple[dict
         location = response.redactor.text(response.location or "")
         target = f" to {location}" if location else " without a Location header"
         message = f"Upstream returned HTTP {status} {phrase}, redirecting{target}; redirects are not followed"
-        return {"content": [_text(message)], "isError": True}, f"HTTP {status}"
+        return {"content": [_text(message)], "isError": True}, f"HTTP {status}", False
     if status >= 400 or status < 200:
         message = f"Upstream returned HTTP {status} {phrase}"
         if response.body:
             message = f"{message}: {_error_excerpt(response)}"
-        return {"content": [_text(message)], "isError": True}, f"HTTP {status}"
+        return {"content": [_text(message)], "isError": True}, f"HTTP {status}", False
 
     try:
-        content, structured = _success_content(response, protocol_version)
+        content, structured, meta = _success_content(response, protocol_version)
+    except ShapingFailed as exc:
+        return {"content": [_text(str(exc))], "isError": True}, "response projection failed", False
     except _NotJson as exc:
         mime, _ = _content_type(response)
         message = (
             f"Upstream returned HTTP {status} {phrase}, but its body is declared {mime} and is not valid JSON ({exc})"
         )
-        return {"content": [_text(f"{message}: {_error_excerpt(response)}")], "isError": True}, (
-            f"HTTP {status} with a body that is not valid JSON"
-        )
+        problem = f"HTTP {status} with a body that is not valid JSON"
+        return {"content": [_text(f"{message}: {_error_excerpt(response)}")], "isError": True}, problem, False
     result: dict[str, Any] = {"content": content, "isError": False}
     if structured is not None:
         result["structuredContent"] = structured
-    return result, None
+    if meta:
+        result["_meta"] = {MARKER: meta}
+    return result, None, meta is not None

@@ -54,6 +54,7 @@ from janus.gateway.oauth import TokenClient
 from janus.gateway.outbound import proxy_for, tls_options
 from janus.gateway.redaction import NOTHING, READ_MARGIN, Redactor
 from janus.gateway.retries import IDEMPOTENT, RETRY_KINDS, RETRY_STATUSES, TOO_MANY_REQUESTS, backoff, retry_after
+from janus.gateway.shaping import redactions
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.gateway.templating import ArgumentError, fixed_query_names, render_body, render_path
 from janus.gateway.tracing import CallTrace, upstream_request, vault_read
@@ -77,6 +78,7 @@ class Outcome:
     http_status: int | None
     error: str | None  # short, for the audit log: never a body or a secret
     attempts: int = 1  # requests sent, retries included (upstream resilience, issue 15 item 4)
+    redactions: str | None = None  # what DLP masked, by class and count ("email:2"): never a value
 
 
 @dataclass(frozen=True)
@@ -246,8 +248,10 @@ class Executor:
         user_agent: str = "Janus",
         tokens: TokenClient | None = None,
         egress: EgressPolicy | None = None,
+        redaction: bool = False,
     ) -> None:
         self._get_secret = get_secret
+        self._redaction = redaction  # REDACTION_ENABLED: DLP for connections that do not say otherwise
         # Without a policy given: metadata and link-local addresses are still refused.
         self._egress = egress if egress is not None else EgressPolicy()
         self._tokens = tokens if tokens is not None else TokenClient(user_agent=user_agent, egress=self._egress)
@@ -373,6 +377,8 @@ class Executor:
             limit=self._max_bytes,
             location=response.headers.get("Location"),
             redactor=redactor,
+            shaping=tool.shaping,
+            redact=self._redaction if conn.redaction is None else conn.redaction,
         )
         result, problem = call_result(upstream, protocol_version)
         logger.debug("%s %s on %s -> %s", method, tool.name, conn.name, status)
@@ -382,6 +388,7 @@ class Executor:
             http_status=status,
             error=problem,
             attempts=attempts,
+            redactions=redactions(result) if "_meta" in result else None,
         )
 
     def _attempts(

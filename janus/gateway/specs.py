@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from janus.gateway.shaping import Shaping
+
 AUTH_TYPES = ("none", "bearer", "basic", "custom_headers", "oauth2_client_credentials")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
@@ -25,6 +27,8 @@ class ConnectionSpec:
     retries: int = 0  # extra attempts for idempotent methods; 0: none
     breaker_threshold: int = 0  # consecutive failures that open the circuit; 0: no breaker
     breaker_cooldown_seconds: float = 30.0
+    # Response shaping and DLP (janus/gateway/dlp.py): masking on (True), off (False), or REDACTION_ENABLED (None).
+    redaction: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -45,3 +49,5 @@ class ToolSpec:
     definition_version: int = 1
     # upstream resilience (issue 15, item 4)
     timeout_seconds: float | None = None  # the whole call's deadline; None: the connection's
+    # Response shaping (janus/gateway/shaping.py): None shapes nothing, at no cost per call.
+    shaping: Shaping | None = None

@@ -55,6 +55,7 @@ class CallRecord:
     error_message: str | None = None
     arguments_digest: str | None = None
     trace_id: str | None = None  # 32 hex digits: the W3C trace the call belongs to (janus/gateway/tracing.py)
+    redactions: str | None = None  # DLP (janus/gateway/dlp.py): classes and counts masked, "email:2,card:1"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # upstream resilience (issue 15, item 4): requests sent upstream, retries included; None: none was due
     attempts: int | None = None
@@ -191,6 +192,7 @@ class GatewayBackend:
             http_status: int | None = None,
             error: str | None = None,
             attempts: int | None = None,
+            redactions: str | None = None,
         ) -> None:
             elapsed = time.perf_counter() - started
             if status != "denied" and ctx.is_cancelled():
@@ -212,6 +214,7 @@ class GatewayBackend:
                 arguments_digest=digest,
                 trace_id=None if trace is None else trace.trace_id,
                 attempts=attempts,
+                redactions=redactions,
             )
             self._record(record)
             if trace is not None:
@@ -302,7 +305,7 @@ class GatewayBackend:
         if output_validation.needs_check(tool, result):
             result, error = output_validation.check(snapshot.output_validators, tool, result)
             status = "failure" if result["isError"] else status
-        finish(status, http_status=outcome.http_status, error=error, attempts=outcome.attempts)
+        finish(status, http_status=outcome.http_status, error=error, attempts=outcome.attempts, redactions=outcome.redactions)
         return result
 
 

@@ -34,6 +34,8 @@ class ToolCallLog(Model):
     call_id: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
     # upstream resilience (issue 15, item 4): requests sent upstream, retries included; NULL: none was due
     attempts: Mapped[int | None] = mapped_column(Integer)
+    # Response shaping and DLP: the classes and counts of values masked ("email:2,card:1"), never a value.
+    redactions: Mapped[str | None] = mapped_column(String(400))
 
 
 class AdminAuditLog(Model):

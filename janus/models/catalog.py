@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from janus.extensions import Model
@@ -24,6 +24,8 @@ class Connection(Model):
     auth_secret_ref: Mapped[str | None] = mapped_column(String(512))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=30.0)
+    # Response shaping and DLP: masking on/off for this connection's answers; NULL follows REDACTION_ENABLED.
+    redaction: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # upstream resilience (issue 15, item 4): retries of idempotent calls, the circuit breaker
@@ -64,6 +66,11 @@ class Endpoint(Model):
     definition_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # upstream resilience (issue 15, item 4): the whole call's deadline; NULL: the connection's timeout
     timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    # Response shaping (janus/gateway/shaping.py): all optional; NULL/false shapes nothing.
+    response_projection: Mapped[str | None] = mapped_column(Text)  # a JMESPath expression
+    max_items: Mapped[int | None] = mapped_column(Integer)
+    max_text_chars: Mapped[int | None] = mapped_column(Integer)
+    render_table: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     connection: Mapped[Connection] = relationship(back_populates="endpoints")
 

@@ -25,6 +25,7 @@ from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
     telemetry,
     tokens,
     tools,
+    tools_shaping,
     users,
     vault,
 )

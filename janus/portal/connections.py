@@ -25,6 +25,7 @@ PAGE_SIZE = 60  # connection cards a page
 FIELDS = (
     ("name", "description", "prefix", "base_url", "auth_type", "auth_secret_ref", "timeout_seconds", "enabled")
     + CONNECTION_FIELDS  # upstream resilience (issue 15, item 4)
+    + ("redaction",)  # DLP: "default" (REDACTION_ENABLED), "true" or "false"
 )
 
 
@@ -140,6 +141,7 @@ def _submitted() -> dict[str, Any]:
     if timeout is not None:
         values["timeout_seconds"] = timeout
     values.update(connection_values(form))  # upstream resilience (issue 15, item 4)
+    values["redaction"] = form.get("redaction", "default")  # the schema reads default/true/false
     return values
 
 

@@ -9,6 +9,7 @@ from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
 from janus.portal import tool_metadata
+from janus.portal import tools_shaping
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
@@ -33,6 +34,7 @@ FIELDS = (
     "input_schema",
     "body_template",
     "enabled",
+    *tools_shaping.FIELDS,  # response shaping (janus/portal/tools_shaping.py)
 )
 PAGE_SIZE = 100  # tools a page: 10,000 tools are 100 pages, not one page of 15 MB
 LIST_FILTERS = ("q", "connection_id", "method", "enabled")
@@ -243,9 +245,10 @@ def _groups(tools: list[dict[str, Any]], connections: list[dict[str, Any]], empt
 
 
 def _form_values() -> dict[str, Any]:
-    values: dict[str, Any] = texts(request.form, FIELDS[:-1])
+    values: dict[str, Any] = texts(request.form, FIELDS[: FIELDS.index("enabled")])
     values["enabled"] = checkbox(request.form, "enabled")
     values.update(endpoint_values(request.form))  # upstream resilience (issue 15, item 4)
+    values |= tools_shaping.form_values(request.form)
     return values | tool_metadata.form_values(request.form)
 
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from janus.gateway.catalog import RESERVED_PREFIX, is_reserved_name
 from janus.gateway.retries import MAX_RETRIES
 from janus.gateway.specs import AUTH_TYPES
+from janus.schemas import shaping
 from janus.schemas.base import WHEN, Resource, read_model, update_model
 from janus.schemas.fields import Choice, Count, Flag, Number, Text, refuse
 
@@ -110,6 +111,8 @@ class ConnectionCreate(Resource):
         float,
         Number(1, 3600, description="Seconds an open circuit refuses calls before one probe call is let through."),
     ] = 30.0
+    # Data-loss prevention (janus/gateway/dlp.py, janus/schemas/shaping.py).
+    redaction: Annotated[bool | None, shaping.REDACTION] = None
 
 
 ConnectionUpdate = update_model(ConnectionCreate, "ConnectionUpdate", "A change to a connection: the fields sent.")

@@ -16,6 +16,7 @@ from pydantic import ValidationInfo
 from janus.gateway.schemas import schema_problems
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.tool_metadata import ANNOTATION_HINTS, OUTPUT_POLICIES
+from janus.schemas import shaping
 from janus.schemas.base import WHEN, Resource, read_model, update_model
 from janus.schemas.fields import Choice, Flag, Number, Rules, Text, refuse, storable
 
@@ -252,6 +253,13 @@ class EndpointCreate(Resource):
             nullable=True,
         ),
     ] = None
+    # Response shaping (janus/gateway/shaping.py, janus/schemas/shaping.py).
+    response_projection: Annotated[str | None, shaping.PROJECTION] = None
+    max_items: Annotated[int | None, shaping.ITEMS] = None
+    max_text_chars: Annotated[int | None, shaping.TEXT_CHARS] = None
+    render_table: Annotated[
+        bool, Flag("Show an answer that is an array of objects as a Markdown table (structuredContent keeps the data).")
+    ] = False
 
 
 EndpointUpdate = update_model(

@@ -34,6 +34,7 @@ TOOL_CALL_COLUMNS = (
     "arguments_digest",
     "trace_id",
     "attempts",  # upstream resilience (issue 15, item 4): requests sent, retries included
+    "redactions",  # DLP: the classes and counts masked in the answer, never a value
 )
 ADMIN_EVENT_COLUMNS = ("created_at", "actor", "action", "target_type", "target_id", "details")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
@@ -55,6 +56,7 @@ def tool_call_view(row: ToolCallLog) -> dict[str, Any]:
         "transport": row.transport,
         "trace_id": row.trace_id,
         "attempts": row.attempts,  # upstream resilience (issue 15, item 4)
+        "redactions": row.redactions,
     }
 
 

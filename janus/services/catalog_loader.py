@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
+from janus.gateway.shaping import shaping_for
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.models import CATALOG_COUNTER, CatalogChange, ChangeCounter, ClientToken, Connection, Endpoint
 
@@ -152,6 +153,8 @@ def connection_spec(conn: Connection) -> ConnectionSpec:
         retries=conn.retries,
         breaker_threshold=conn.breaker_threshold,
         breaker_cooldown_seconds=conn.breaker_cooldown_seconds,
+        # response shaping and DLP (issue 15, item 3)
+        redaction=conn.redaction,
     )
 
 
@@ -181,6 +184,8 @@ def tool_spec(spec: ConnectionSpec, prefix: str, ep: Endpoint) -> ToolSpec | Non
         definition_version=ep.definition_version or 1,
         # upstream resilience (issue 15, item 4)
         timeout_seconds=ep.timeout_seconds,
+        # response shaping (issue 15, item 3)
+        shaping=shaping_for(ep.response_projection, ep.max_items, ep.max_text_chars, ep.render_table),
     )
 
 

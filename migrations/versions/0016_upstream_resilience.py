@@ -1,7 +1,7 @@
 """upstream resilience: per-endpoint timeout, retries and circuit breaker per connection, attempts per call
 
 Revision ID: 0016_upstream_resilience
-Revises: 0014_tool_metadata
+Revises: 0015_response_shaping
 Create Date: 2026-12-07 01:00:00
 
 endpoints.timeout_seconds (NULL: the connection's), connections.retries (default 0), breaker_threshold
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0016_upstream_resilience"
-down_revision = "0014_tool_metadata"
+down_revision = "0015_response_shaping"
 branch_labels = None
 depends_on = None
 

@@ -63,6 +63,7 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         "transport": "streamable",
         "trace_id": None,
         "attempts": None,
+        "redactions": None,
     }
     assert body["items"][2]["trace_id"] == TRACE
 

@@ -9,7 +9,7 @@ from tests.admin_api.conftest import assert_refused, audit_rows, create, snapsho
 URL = "/api/v1/connections"
 ALLOWED = (
     "auth_secret_ref, auth_type, base_url, breaker_cooldown_seconds, breaker_threshold, description, enabled, "
-    "name, prefix, retries, timeout_seconds"
+    "name, prefix, redaction, retries, timeout_seconds"
 )
 BAD_URL = "base_url must be an absolute http:// or https:// URL with a host, got {!r}"
 
@@ -48,6 +48,7 @@ def test_a_created_connection_is_answered_201_with_location_listed_and_read_back
         "retries": 0,
         "breaker_threshold": 5,
         "breaker_cooldown_seconds": 30.0,
+        "redaction": None,
         "endpoint_count": 0,
         "created_at": "",
         "updated_at": "",

@@ -8,8 +8,9 @@ from tests.admin_api.conftest import assert_refused, audit_rows, create
 
 URL = "/api/v1/endpoints"
 ALLOWED = (
-    "annotations, body_template, connection_id, description, enabled, input_schema, method, output_schema, "
-    "output_validation, path_template, timeout_seconds, title, tool_name"
+    "annotations, body_template, connection_id, description, enabled, input_schema, max_items, max_text_chars, "
+    "method, output_schema, output_validation, path_template, render_table, response_projection, timeout_seconds, "
+    "title, tool_name"
 )
 INVOICE_SCHEMA = {
     "type": "object",
@@ -78,6 +79,10 @@ def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(a
         "output_validation": "lenient",
         "definition_version": 1,
         "timeout_seconds": None,
+        "response_projection": None,
+        "max_items": None,
+        "max_text_chars": None,
+        "render_table": False,
         "created_at": "",
         "updated_at": "",
     }

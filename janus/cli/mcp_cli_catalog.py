@@ -16,8 +16,6 @@ import click
 from janus.cli.mcp_cli_render import table
 from janus.cli.mcp_cli_resilience import connection_fields, connection_options, endpoint_fields, endpoint_option
 from janus.cli.mcp_cli_session import CliError, Settings
-from janus.cli.mcp_cli_tool_metadata import OPTIONS as METADATA_OPTIONS
-from janus.cli.mcp_cli_tool_metadata import metadata_changes, metadata_options
 from janus.cli.mcp_cli_shaping import (
     REDACTION_FLAG,
     SHAPING_FLAGS,
@@ -26,6 +24,8 @@ from janus.cli.mcp_cli_shaping import (
     shaping_body,
     shaping_options,
 )
+from janus.cli.mcp_cli_tool_metadata import OPTIONS as METADATA_OPTIONS
+from janus.cli.mcp_cli_tool_metadata import metadata_changes, metadata_options
 
 BOOL = click.BOOL  # true/false, yes/no, 1/0
 
@@ -139,7 +139,9 @@ def connection_list(settings: Settings) -> None:
 @redaction_option
 @json_flag
 @click.pass_obj
-def connection_add(settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout, redaction, **more) -> None:
+def connection_add(
+    settings: Settings, name, url, prefix, desc, auth, secret, enabled, timeout, redaction, **more
+) -> None:
     body = connection_fields(more) | changes(
         name=name,
         base_url=url,
@@ -260,7 +262,21 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @json_flag
 @click.pass_obj
 def endpoint_add(
-    settings: Settings, conn_id, name, desc, path, method, schema, template, enabled, timeout_seconds, projection, max_items, max_text_chars, table, **meta
+    settings: Settings,
+    conn_id,
+    name,
+    desc,
+    path,
+    method,
+    schema,
+    template,
+    enabled,
+    timeout_seconds,
+    projection,
+    max_items,
+    max_text_chars,
+    table,
+    **meta,
 ) -> None:
     body = (
         endpoint_fields(timeout_seconds)
@@ -300,7 +316,21 @@ def endpoint_add(
 @json_flag
 @click.pass_obj
 def endpoint_modify(
-    settings: Settings, ep_id, name, desc, path, method, schema, template, enabled, timeout_seconds, projection, max_items, max_text_chars, table, **meta
+    settings: Settings,
+    ep_id,
+    name,
+    desc,
+    path,
+    method,
+    schema,
+    template,
+    enabled,
+    timeout_seconds,
+    projection,
+    max_items,
+    max_text_chars,
+    table,
+    **meta,
 ) -> None:
     url = f"/api/v1/endpoints/{quote(ep_id, safe='')}"
     body = (
@@ -317,7 +347,13 @@ def endpoint_modify(
             enabled=enabled,
         )
     )
-    require_changes(body, "--name --desc --path --method --schema --template --enabled --timeout " + METADATA_OPTIONS + " " + SHAPING_FLAGS)
+    require_changes(
+        body,
+        "--name --desc --path --method --schema --template --enabled --timeout "
+        + METADATA_OPTIONS
+        + " "
+        + SHAPING_FLAGS,
+    )
     ep = settings.api().json("PATCH", url, json_body=body)
     if settings.json_output:
         return emit_json(ep)

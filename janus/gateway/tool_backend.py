@@ -305,7 +305,13 @@ class GatewayBackend:
         if output_validation.needs_check(tool, result):
             result, error = output_validation.check(snapshot.output_validators, tool, result)
             status = "failure" if result["isError"] else status
-        finish(status, http_status=outcome.http_status, error=error, attempts=outcome.attempts, redactions=outcome.redactions)
+        finish(
+            status,
+            http_status=outcome.http_status,
+            error=error,
+            attempts=outcome.attempts,
+            redactions=outcome.redactions,
+        )
         return result
 
 

@@ -8,8 +8,7 @@ from typing import Any
 from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
-from janus.portal import tool_metadata
-from janus.portal import tools_shaping
+from janus.portal import tool_metadata, tools_shaping
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls

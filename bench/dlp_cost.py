@@ -15,8 +15,9 @@ import timeit
 
 from janus.gateway.content import UpstreamResponse, to_call_result
 from janus.gateway.shaping import shaping_for
+from tests.support import fake_credentials
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+JWT = fake_credentials.jwt()
 
 
 def _clean() -> bytes:

@@ -9,13 +9,14 @@ import pytest
 
 from janus.runtime import get_runtime
 from tests.admin_api.conftest import assert_refused, create, snapshot
+from tests.support import fake_credentials
 from tests.support.upstream import json_response
 
 RAW = {
     "email": "jane.doe@example.com",
     "card": "4111 1111 1111 1111",
     "iban": "GB29NWBK60161331926819",
-    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "aws": fake_credentials.aws_access_key_id(),
 }
 TOKEN = "mcp_shaping-test-token-0123456789abcdef"
 

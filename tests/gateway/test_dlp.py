@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
 from janus.gateway import dlp
+from tests.support import fake_credentials
 
-JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
-AZURE_KEY = base64.b64encode(bytes(range(64))).decode()  # 88 characters ending "=="
+JWT = fake_credentials.jwt()
+AZURE_KEY = fake_credentials.azure_storage_key()  # 88 characters ending "=="
 
 
-@pytest.mark.parametrize(
-    "text, kind",
-    [
-        ("write to jane.doe+news@mail.example.co.uk today", "email"),
-        ("card 4111 1111 1111 1111 on file", "card"),
-        ("card 5500-0000-0000-0004", "card"),
-        ("amex 378282246310005.", "card"),
-        (f"token {JWT}", "jwt"),
-        ("key AKIAIOSFODNN7EXAMPLE in use", "aws_key"),
-        ("session ASIAY34FZKBOKMUTVV7A", "aws_key"),
-        ("maps AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI", "gcp_key"),
-        ("IBAN DE89 3704 0044 0532 0130 00.", "iban"),
-        ("IBAN GB29NWBK60161331926819", "iban"),
-    ],
-)
+# Made at run time (tests/support/fake_credentials.py); the ids stay fixed so xdist workers collect alike.
+MASKED = [
+    ("write to jane.doe+news@mail.example.co.uk today", "email"),
+    ("card 4111 1111 1111 1111 on file", "card"),
+    ("card 5500-0000-0000-0004", "card"),
+    ("amex 378282246310005.", "card"),
+    (f"token {JWT}", "jwt"),
+    (f"key {fake_credentials.aws_access_key_id()} in use", "aws_key"),
+    (f"session {fake_credentials.aws_access_key_id('ASIA')}", "aws_key"),
+    (f"maps {fake_credentials.gcp_api_key()}", "gcp_key"),
+    ("IBAN DE89 3704 0044 0532 0130 00.", "iban"),
+    ("IBAN GB29NWBK60161331926819", "iban"),
+]
+
+
+@pytest.mark.parametrize("text, kind", MASKED, ids=[f"{kind}-{i}" for i, (_, kind) in enumerate(MASKED)])
 def test_each_class_is_masked_and_counted(text, kind):
     findings = dlp.Findings()
     masked = dlp.mask_text(text, findings)

@@ -99,6 +99,9 @@ def post_worker_init(worker) -> None:
         except ImportError:
             shutdown_all()
 
+    from janus.runtime import refresh_catalogs_in_background
+
+    refresh_catalogs_in_background()
     worker.handle_exit = handle_exit
     signal.signal(signal.SIGTERM, handle_exit)  # gunicorn bound the old method before this hook
     signal.siginterrupt(signal.SIGTERM, False)

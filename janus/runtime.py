@@ -52,6 +52,7 @@ class Runtime:
             self.secrets.forget(key)
 
     def close(self) -> None:
+        self.catalog.stop_refresher()
         self.audit.close()
         self.backend.close()
         if self.secrets is not None:
@@ -96,6 +97,8 @@ def _build_runtime(app: Flask) -> Runtime:
         token_key=server_key(app),  # resolved once per process, before the first request
         update=lambda snapshot: load_changes(engine, snapshot),
     )
+    if _refresh_in_background:
+        catalog.start_refresher()
     secrets = _secret_cache(app)
     tracing.configure()  # OTEL_EXPORTER_OTLP_ENDPOINT: the SDK, once per process (after gunicorn's fork)
 
@@ -130,6 +133,19 @@ def _build_runtime(app: Flask) -> Runtime:
     _ALL.add(runtime)
     atexit.register(audit.flush, 10.0, through_outage=False)  # spooled rows survive the exit anyway
     return runtime
+
+
+_refresh_in_background = False
+
+
+def refresh_catalogs_in_background() -> None:
+    """In a server worker (gunicorn's post_worker_init): every catalog of this process, built now or
+    later, refreshes from a greenlet of its own, so no tool call ever waits for a catalogue check.
+    Not in stdio, CLI or test processes, which keep the simpler refresh-on-access."""
+    global _refresh_in_background
+    _refresh_in_background = True
+    for runtime in list(_ALL):
+        runtime.catalog.start_refresher()
 
 
 def current_runtime() -> Runtime:

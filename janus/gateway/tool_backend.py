@@ -319,7 +319,7 @@ def try_tool(backend: GatewayBackend, actor: str, name: str, arguments: dict[str
     """An admin's trial call (the portal's "try it"): the same path as a client's tools/call —
     validation, upstream, audit (under `actor`), metrics — answered as a JSON-RPC-shaped dict, plus the
     audit row's upstream HTTP status (None when no answer came) and duration."""
-    backend.catalog.invalidate()  # a tool saved a moment ago must be callable at once
+    backend.catalog.refresh()  # a tool saved a moment ago must be callable at once
     ctx = RequestContext(
         caller=Principal(token_hash=None, transport="portal", actor=actor),
         session=None,
@@ -356,8 +356,7 @@ def preview_tool(backend: GatewayBackend, name: str, arguments: dict[str, Any]) 
     """
     from janus.gateway.executor import plan_request  # the executor module imports urllib3: load it on use
 
-    backend.catalog.invalidate()  # preview the tool as saved a moment ago, as try_tool will call it
-    snapshot = backend.catalog.current()
+    snapshot = backend.catalog.refresh()  # the tool as saved a moment ago, as try_tool will call it
     tool = snapshot.by_name.get(name)
     if tool is None:
         raise ArgumentError(f"unknown tool {name!r}")

@@ -110,7 +110,9 @@ def _refresh_catalog() -> None:
 
     runtime = current_app.extensions.get("janus.runtime")
     if runtime is not None:
-        runtime.catalog.invalidate()
+        # At once, in the admin's request: calls never pay for it, and the change is live on this
+        # worker when the answer says it is saved.
+        runtime.catalog.refresh()
 
 
 class FieldErrors:

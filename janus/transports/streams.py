@@ -138,8 +138,8 @@ class ListChangedTracker:
         # The baseline must be the catalogue as it is now, not this process's cached copy (up to
         # CATALOG_REFRESH_SECONDS old): the client may already have listed a newer one from another
         # worker, and a change back to the stale copy would then go unreported. One probe per stream.
-        catalog.invalidate()
-        self._fingerprint = self._current()
+        snapshot = catalog.refresh()
+        self._fingerprint = snapshot.listing(snapshot.scopes_for(principal)).fingerprint
 
     def _current(self) -> str:
         snapshot = self._catalog.current()

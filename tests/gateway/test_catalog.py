@@ -284,3 +284,94 @@ def test_a_snapshot_changed_in_place_validates_outputs_with_the_new_schema():
     assert "u" in after.output_validators and "t" not in after.output_validators
     result, note = output_validation.check(after.output_validators, loose, answer)
     assert result["isError"] is True and note and "outputSchema" in note
+
+
+def _counting_catalog(refresh_seconds: float, clock=None):
+    """A catalog over a version the test moves, recording the threads its checks ran on; a check
+    waits while `block` is clear, as one does on a locked database."""
+    import threading
+
+    state = {"version": 1, "probe_threads": [], "block": threading.Event()}
+    state["block"].set()
+
+    def load():
+        return CatalogSnapshot(version=state["version"], tools=(_tool(f"t{state['version']}"),), tokens={})
+
+    def probe():
+        state["probe_threads"].append(threading.current_thread().name)
+        state["block"].wait(10)
+        return state["version"]
+
+    return Catalog(load, probe, refresh_seconds=refresh_seconds, **({"clock": clock} if clock else {})), state
+
+
+def test_with_a_refresher_a_change_arrives_in_the_background():
+    catalog, state = _counting_catalog(refresh_seconds=0.05)
+    assert catalog.current().version == 1  # the first load is the caller's: nothing to serve before it
+    catalog.start_refresher()
+    try:
+        state["version"] = 2
+        wait_for(lambda: catalog.current().version == 2, timeout=5, what="the refresher to apply the change")
+        assert "janus-catalog-refresh" in state["probe_threads"]
+    finally:
+        catalog.stop_refresher()
+
+
+def test_a_call_never_runs_the_catalogue_check_itself():
+    """The defect: the one caller that found the check due ran it inline, so a check waiting on a
+    locked database made that tool call wait too (the p99 of calls during a bulk registration)."""
+    import threading
+
+    clock = [0.0]
+    catalog, state = _counting_catalog(refresh_seconds=30, clock=lambda: clock[0])
+    catalog.current()
+    catalog.start_refresher()  # asleep for 30 s of real time: only a caller could check now
+    try:
+        clock[0] = 100.0  # the check is long overdue
+        state["block"].clear()  # and any check would hang, as on a locked database
+        answered = threading.Event()
+        threading.Thread(target=lambda: (catalog.current(), answered.set()), name="a-call", daemon=True).start()
+        assert answered.wait(2), "a call waited for the catalogue check"
+        assert state["probe_threads"] == []
+    finally:
+        state["block"].set()
+        catalog.stop_refresher()
+
+
+def test_invalidate_wakes_the_refresher_and_refresh_is_synchronous():
+    catalog, state = _counting_catalog(refresh_seconds=60)  # only a wake-up can explain a prompt check
+    catalog.current()
+    catalog.start_refresher()
+    try:
+        state["version"] = 2
+        catalog.invalidate()
+        wait_for(lambda: catalog.current().version == 2, timeout=5, what="the woken refresher")
+        state["version"] = 3
+        assert catalog.refresh().version == 3  # the admin's own request sees its change at once
+        assert catalog.current().version == 3
+    finally:
+        catalog.stop_refresher()
+
+
+def test_without_a_refresher_the_caller_refreshes_on_access():
+    catalog, state = _counting_catalog(refresh_seconds=0.0)
+    catalog.current()
+    state["version"] = 2
+    assert catalog.current().version == 2  # stdio, CLI and tests: no background thread
+    assert set(state["probe_threads"]) == {"MainThread"}
+
+
+def test_server_workers_start_a_refresher_for_every_runtime(app):
+    import janus.runtime as runtime_module
+
+    runtime = get_runtime(app)
+    assert runtime.catalog._wake is None
+    try:
+        runtime_module.refresh_catalogs_in_background()
+        assert runtime.catalog._wake is not None  # a runtime built before the hook ran
+        app.extensions.pop("janus.runtime")
+        assert get_runtime(app).catalog._wake is not None  # and one built after it
+    finally:
+        runtime_module._refresh_in_background = False
+        get_runtime(app).close()
+        runtime.close()

@@ -399,6 +399,16 @@ def _paths() -> dict[str, Any]:
                     _query("status", "Outcome.", {"type": "string", "enum": list(audit_queries.STATUSES)}),
                     _query("token", "Client token name.", _STRING),
                     _query("trace", "W3C trace id (32 hex digits): the calls of one trace.", _STRING),
+                    _query(
+                        "retried",
+                        "true: only calls sent upstream more than once (retries); false: only the others.",
+                        _BOOL,
+                    ),
+                    _query(
+                        "redacted",
+                        "true: only calls whose answer DLP masked something in; false: only the others.",
+                        _BOOL,
+                    ),
                     *page_params,
                 ],
             ),
@@ -681,6 +691,8 @@ def _schemas() -> dict[str, Any]:
                 "arguments_digest": maybe_string,
                 "transport": maybe_string,
                 "trace_id": maybe_string,
+                "attempts": maybe_int,  # requests sent upstream, retries included; null: none was due
+                "redactions": maybe_string,  # DLP's classes and counts, "email:2,card:1"; null: nothing masked
             }
         ),
         "AdminEvent": _object(

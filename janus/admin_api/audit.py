@@ -11,7 +11,7 @@ from janus.admin_api.blueprint import bp
 from janus.auth.admin import require
 from janus.services import audit_queries, audit_retention
 
-TOOL_CALL_FILTERS = ("tool", "status", "token", "since", "until", "trace", "page", "per_page")
+TOOL_CALL_FILTERS = ("tool", "status", "token", "since", "until", "trace", "retried", "redacted", "page", "per_page")
 ADMIN_EVENT_FILTERS = ("actor", "action", "since", "until", "page", "per_page")
 
 

@@ -291,14 +291,30 @@ def metrics(settings: Settings, show_all: bool) -> None:
 @click.option("--tool", help="Only this tool.")
 @click.option("--status", "status_filter", type=click.Choice(list(LOG_STATUSES)), help="Only this outcome.")
 @click.option("--trace", help="Only the calls of this W3C trace id (32 hex digits).")
+@click.option(
+    "--retried/--not-retried", default=None, help="Only calls sent upstream more than once (or only the others)."
+)
+@click.option(
+    "--redacted/--not-redacted", default=None, help="Only calls whose answer DLP masked (or only the others)."
+)
 @json_flag
 @click.pass_obj
-def logs(settings: Settings, tool: str | None, status_filter: str | None, trace: str | None) -> None:
+def logs(
+    settings: Settings,
+    tool: str | None,
+    status_filter: str | None,
+    trace: str | None,
+    retried: bool | None,
+    redacted: bool | None,
+) -> None:
     params: dict[str, Any] = {"per_page": LOG_ROWS}
     if tool:
         params["tool"] = tool
     if trace:
         params["trace"] = trace
+    for name, wanted in (("retried", retried), ("redacted", redacted)):
+        if wanted is not None:
+            params[name] = "true" if wanted else "false"
     if status_filter:
         params["status"] = status_filter
     data = settings.api().json("GET", "/api/v1/audit/tool-calls", params=params)

@@ -205,6 +205,12 @@ class Findings(Counter[str]):
         return {name: self[name] for name in CLASSES if self[name]}
 
 
+def enabled(default: bool, override: bool | None) -> bool:
+    """Whether a connection's answers are masked: its own `redaction` (true/false), else REDACTION_ENABLED
+    (`default`). The one rule: the executor and the endpoint editor's test-in-place both ask it."""
+    return default if override is None else override
+
+
 def mask_text(text: str, findings: Findings) -> str:
     """`text` with every detected value masked; `findings` counts them."""
     detectors = present(text)

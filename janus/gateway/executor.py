@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from urllib3 import exceptions as u3
 
+from janus.gateway import dlp
 from janus.gateway.bounded_response import (
     DeadlinePassed,
     HeadersCut,
@@ -378,7 +379,7 @@ class Executor:
             location=response.headers.get("Location"),
             redactor=redactor,
             shaping=tool.shaping,
-            redact=self._redaction if conn.redaction is None else conn.redaction,
+            redact=dlp.enabled(self._redaction, conn.redaction),
         )
         result, problem = call_result(upstream, protocol_version)
         logger.debug("%s %s on %s -> %s", method, tool.name, conn.name, status)

@@ -34,7 +34,7 @@ TABS: dict[str, Tab] = {
     "calls": {
         "endpoint": "portal.audit",
         "export": "portal.audit_export",
-        "filters": ("tool", "status", "token", "since", "until", "trace"),
+        "filters": ("tool", "status", "token", "since", "until", "trace", "retried", "redacted"),
         "list": audit_queries.list_tool_calls,
         "csv": audit_queries.export_tool_calls_csv,
         "file": "tool-calls",
@@ -74,6 +74,13 @@ def audit_admin_export():
     return _export("admin")
 
 
+def redactions_text(stored: str | None) -> str:
+    """The audit row's DLP summary ("email:2,jwt:1") as the table shows it: "email×2, jwt×1" ("" for none)."""
+    if not stored:
+        return ""
+    return ", ".join(part.replace(":", "×", 1) for part in stored.split(","))
+
+
 def _filters(tab: str) -> dict[str, str]:
     """The filters the admin set (blank inputs are no filter), as the service's keyword arguments."""
     return {name: value for name in TABS[tab]["filters"] if (value := request.args.get(name, "").strip())}
@@ -101,6 +108,7 @@ def _listing(tab: str):
         errors=errors,
         statuses=audit_queries.STATUSES,
         choices=audit_queries.filter_choices(),
+        redactions_text=redactions_text,
     )
     if is_htmx():  # the address bar shows the filters set, not every blank input of the form
         page = request.args.get("page", "").strip()

@@ -13,6 +13,7 @@ from janus.portal.forms import checkbox, whole_number
 from janus.portal.rendering import render
 from janus.portal.security import admin_required
 from janus.services import response_shaping
+from janus.services.errors import ServiceError
 
 FIELDS = ("response_projection", "max_items", "max_text_chars", "render_table")
 TEMPLATE = "portal/tools/_shaping.html"
@@ -31,19 +32,35 @@ def form_values(form: MultiDict) -> dict[str, Any]:
 @bp.post("/tools/shaping-test")
 @admin_required
 def tool_shaping_test():
-    """The projection, caps and table applied to the pasted sample, by the gateway's own function."""
+    """The projection, caps, table and DLP masking applied to the pasted sample, by the gateway's own
+    function; masking on or off as the endpoint's connection would have it (its override, else
+    REDACTION_ENABLED)."""
     values = form_values(request.form)
-    result = response_shaping.preview(
-        values["response_projection"] or "",
-        request.form.get("shaping_sample", ""),
-        values["max_items"],
-        values["max_text_chars"],
-        values["render_table"],
-    )
+    masking: dict[str, Any] | None = None
+    try:
+        masking = response_shaping.masking(request.form.get("connection_id", "").strip() or None)
+    except ServiceError as exc:
+        result: dict[str, Any] = {"problem": str(exc)}
+    if masking is not None:
+        result = response_shaping.preview(
+            values["response_projection"] or "",
+            request.form.get("shaping_sample", ""),
+            values["max_items"],
+            values["max_text_chars"],
+            values["render_table"],
+            redact=masking["on"],
+        )
     marker = result.get("marker")
     return render(
         TEMPLATE,
         "shaping_result",
         result=result,
+        masking=masking,
+        redacted=counts_text(result.get("redacted") or {}),
         marker_json=json.dumps(marker, indent=2, ensure_ascii=False) if marker else "",
     )
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """DLP's classes and counts as the portal shows them: "email×2, jwt×1" ("" for none)."""
+    return ", ".join(f"{name}×{count}" for name, count in counts.items())

@@ -126,6 +126,8 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
                 "since": _STR,
                 "until": _STR,
                 "trace": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+                "retried": {"type": "boolean", "description": "Only calls sent upstream more than once (or none)."},
+                "redacted": {"type": "boolean", "description": "Only calls whose answer DLP masked (or not)."},
                 "page": {"type": "integer", "minimum": 1},
                 "per_page": {"type": "integer", "minimum": 1, "maximum": audit_queries.MAX_PER_PAGE},
             }

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from janus.extensions import db
 from janus.models import AdminAuditLog, ToolCallLog
+from janus.services import listing
 from janus.services._common import iso, storable
 from janus.services.audit_statuses import STATUSES
 from janus.services.errors import ValidationError
@@ -80,10 +81,14 @@ def list_tool_calls(
     since: str | None = None,
     until: str | None = None,
     trace: str | None = None,
+    retried: Any = None,
+    redacted: Any = None,
     page: Any = 1,
     per_page: Any = 50,
 ) -> dict[str, Any]:
-    query = _tool_call_query(tool, status, token, since, until, trace)
+    """`retried`: true for the calls sent upstream more than once, false for the others (blank: no filter);
+    `redacted`: true for the calls whose answer DLP masked something in, false for the others."""
+    query = _tool_call_query(tool, status, token, since, until, trace, retried, redacted)
     return _page(query, ToolCallLog.id, tool_call_view, page, per_page)
 
 
@@ -108,13 +113,15 @@ def export_tool_calls_csv(
     since: str | None = None,
     until: str | None = None,
     trace: str | None = None,
+    retried: Any = None,
+    redacted: Any = None,
 ) -> Iterator[str]:
     """The filtered tool calls as CSV text chunks, newest first.
 
     The filters are checked now (a bad one raises ValidationError before any byte is sent);
     the rows are read lazily, EXPORT_BATCH at a time, while the caller streams the chunks.
     """
-    query = _tool_call_query(tool, status, token, since, until, trace)
+    query = _tool_call_query(tool, status, token, since, until, trace, retried, redacted)
     return _csv_chunks(query, ToolCallLog, TOOL_CALL_COLUMNS)
 
 
@@ -159,8 +166,15 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def _tool_call_query(tool, status, token, since, until, trace=None):
+def _tool_call_query(tool, status, token, since, until, trace=None, retried=None, redacted=None):
     query = select(ToolCallLog)
+    was_retried = listing.flag("retried", retried)
+    if was_retried is not None:  # more than one request sent upstream (NULL: none was due, 0: circuit open)
+        more = ToolCallLog.attempts > 1
+        query = query.where(more if was_retried else or_(ToolCallLog.attempts.is_(None), ToolCallLog.attempts <= 1))
+    was_redacted = listing.flag("redacted", redacted)
+    if was_redacted is not None:  # NULL when DLP masked nothing (or was off)
+        query = query.where(ToolCallLog.redactions.is_not(None) if was_redacted else ToolCallLog.redactions.is_(None))
     if trace:
         trace_id = trace.strip().lower()
         if not _TRACE_ID.fullmatch(trace_id):

@@ -80,7 +80,7 @@ def test_every_operation_states_its_security_parameters_body_and_error_answers(s
             elif code != "204":
                 assert answer["content"]["application/json"]["schema"], where
     audit = {p["name"] for p in spec["paths"]["/api/v1/audit/tool-calls"]["get"]["parameters"]}
-    assert audit == {"tool", "status", "token", "trace", "since", "until", "page", "per_page"}
+    assert audit == {"tool", "status", "token", "trace", "retried", "redacted", "since", "until", "page", "per_page"}
 
 
 def test_error_answers_share_one_shape(spec):

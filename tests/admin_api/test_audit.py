@@ -14,11 +14,15 @@ EVENTS = "/api/v1/audit/admin"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PAGING = "page must be at least 1 and per_page between 1 and 500"
+# Upstream requests per call (hour): 4 and 8 retried, 6 refused by an open circuit (0), the rest sent once or none.
+ATTEMPTS = {1: 1, 4: 3, 5: 1, 6: 0, 8: 2}
+REDACTIONS = {5: "email:1", 8: "card:1,iban:2"}  # what DLP masked, by class
 
 
 @pytest.fixture
 def calls(app):
-    """Ten calls an hour apart: tools a/b alternating, every third denied, tokens T1/T2 by halves."""
+    """Ten calls an hour apart: tools a/b alternating, every third denied, tokens T1/T2 by halves; some retried
+    (ATTEMPTS), some masked (REDACTIONS)."""
     with app.app_context():
         for i in range(10):
             db.session.add(
@@ -33,6 +37,8 @@ def calls(app):
                     arguments_digest="0" * 64,
                     error_message="scope" if i % 3 == 0 else None,
                     trace_id=TRACE if i in (2, 7) else None,
+                    attempts=ATTEMPTS.get(i),
+                    redactions=REDACTIONS.get(i),
                 )
             )
         db.session.commit()
@@ -66,6 +72,7 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         "redactions": None,
     }
     assert body["items"][2]["trace_id"] == TRACE
+    assert [(c["attempts"], c["redactions"]) for c in body["items"][:2]] == [(None, None), (2, "card:1,iban:2")]
 
 
 @pytest.mark.parametrize(
@@ -85,6 +92,14 @@ def test_tool_calls_are_listed_newest_first_with_the_page_shape(app, api, admin,
         ({"tool": "W_"}, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]),  # any part of the name, in any letter case
         ({"tool": "_b", "token": "t"}, [9, 7, 5, 3, 1]),
         ({"tool": "%"}, []),  # LIKE's wildcards match only themselves
+        ({"retried": "true"}, [8, 4]),  # more than one request upstream
+        ({"retried": "false"}, [9, 7, 6, 5, 3, 2, 1, 0]),  # once, none due (null), or refused by the circuit (0)
+        ({"redacted": "true"}, [8, 5]),
+        ({"redacted": "false"}, [9, 7, 6, 4, 3, 2, 1, 0]),
+        ({"retried": "true", "redacted": "true"}, [8]),
+        ({"retried": "1", "redacted": "no"}, [4]),  # 1/0 and yes/no as well
+        ({"retried": "", "redacted": ""}, list(range(9, -1, -1))),  # blank: no filter
+        ({"redacted": "true", "tool": "w_b"}, [5]),
     ],
 )
 def test_tool_calls_can_be_filtered(app, api, admin, calls, query, hours):
@@ -116,6 +131,8 @@ def test_tool_calls_are_paginated(app, api, admin, calls):
         ({"tool": "w\u0000a"}, "tool must not contain NUL characters"),
         ({"trace": "4bf92f35"}, "trace must be a trace id: 32 hexadecimal digits"),
         ({"trace": "00-" + TRACE + "-00f067aa0ba902b7-01"}, "trace must be a trace id: 32 hexadecimal digits"),
+        ({"retried": "maybe"}, "retried must be true or false"),
+        ({"redacted": "2"}, "redacted must be true or false"),
     ],
 )
 def test_invalid_tool_call_filters_answer_400_with_a_specific_message(app, api, admin, calls, query, message):

@@ -7,6 +7,7 @@ import pytest
 from tests.support.cli import Cli, call_tool
 from tests.support.server import GatewayServer
 from tests.support.upstream import Upstream, json_response
+from tests.support.waiting import wait_for
 
 PEOPLE = {"people": [{"id": i, "email": f"p{i}@example.com"} for i in range(4)]}
 
@@ -58,3 +59,27 @@ def test_a_bad_projection_is_refused_with_the_parsers_message(site):
     assert refused.returncode == 1
     assert "response_projection is not a valid JMESPath expression" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_logs_finds_the_calls_dlp_masked_and_the_retried_ones(site):
+    gateway, upstream, admin = site
+    for name, prefix, redaction in (("Masked", "masked_", "on"), ("Clear", "clear_", "off")):
+        conn = admin.ok(
+            "connection", "add", "--name", name, "--url", upstream.url, "--prefix", prefix, "--redaction", redaction
+        ).stdout.strip()
+        admin.ok("endpoint", "add", "--conn-id", conn, "--name", "people", "--path", "/people")
+    token = admin.ok("token", "add", "--name", "logs-agent", "--scopes", "*").stdout.splitlines()[1]
+    call_tool(gateway.url, token, "masked_people", {})
+    call_tool(gateway.url, token, "clear_people", {})
+
+    def tools(*flags: str) -> list[str]:
+        return [item["tool_name"] for item in admin.json("logs", *flags)["items"]]
+
+    # Audit rows are written in batches off the request path: poll for both.
+    wait_for(lambda: {"masked_people", "clear_people"} <= set(tools()), timeout=10, what="the audit rows")
+    assert "masked_people" in tools("--redacted") and "clear_people" not in tools("--redacted")
+    assert "clear_people" in tools("--not-redacted") and "masked_people" not in tools("--not-redacted")
+    assert {"masked_people", "clear_people"} <= set(tools("--not-retried"))  # each answered at the first request
+    assert tools("--retried") == []
+    masked = next(i for i in admin.json("logs", "--redacted")["items"] if i["tool_name"] == "masked_people")
+    assert (masked["redactions"], masked["attempts"]) == ("email:4", 1)

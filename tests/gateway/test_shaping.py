@@ -7,8 +7,11 @@ import json
 
 import pytest
 
+from janus.gateway import dlp
 from janus.gateway.executor import Executor
 from janus.gateway.shaping import MARKER, ProjectionError, compile_projection, markdown_table, shaping_for
+from janus.services.response_shaping import preview
+from tests.support.fake_credentials import card_number, email_address
 
 ORDERS = {
     "total": 4,
@@ -139,6 +142,42 @@ def test_the_connection_overrides_the_global_setting(upstream, tool, global_sett
         outcome = executor.execute(shaped(tool, redaction=connection), {"id": "1"})
     assert ("ann@example.com" in outcome.result["content"][0]["text"]) is not masked
     assert outcome.redactions == ("email:1" if masked else None)
+
+
+@pytest.mark.parametrize(
+    "projection, max_items, max_text_chars, render_table",
+    [
+        (None, None, None, False),
+        ("people", 2, None, True),
+        ("people[].{who: mail, card: card}", None, 120, False),
+        ("{first: people[0]}", 1, None, False),
+    ],
+    ids=["whole", "table-capped", "projected-cut", "object"],
+)
+@pytest.mark.parametrize("global_setting, connection", [(False, None), (True, None), (True, False), (False, True)])
+def test_the_editors_preview_is_exactly_what_the_call_returns(
+    upstream, tool, projection, max_items, max_text_chars, render_table, global_setting, connection
+):
+    """One pipeline, one masking rule: the portal's test-in-place against the executor, answer for answer."""
+    answer = {"people": [{"id": i, "mail": email_address(), "card": card_number()} for i in range(3)]}
+    upstream.reply(200, answer)
+    spec = shaped(tool, projection, max_items, max_text_chars, render_table, redaction=connection)
+    with Executor(redaction=global_setting) as executor:
+        result = executor.execute(spec, {"id": "1"}).result
+    shown = preview(
+        projection or "",
+        json.dumps(answer),
+        max_items,
+        max_text_chars,
+        render_table,
+        redact=dlp.enabled(global_setting, connection),
+    )
+    assert shown["text"] == "\n\n".join(block["text"] for block in result["content"])
+    assert shown["marker"] == result.get("_meta", {}).get(MARKER)
+    assert shown["structured"] is ("structuredContent" in result)
+    assert shown["redacted"] == (result.get("_meta", {}).get(MARKER) or {}).get("redacted", {})
+    masked = connection if connection is not None else global_setting
+    assert bool(shown["redacted"]) is masked
 
 
 def test_a_clean_answer_with_dlp_on_is_exactly_the_unshaped_one(upstream, executor, tool):

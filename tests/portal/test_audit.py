@@ -338,3 +338,80 @@ def test_the_trace_id_is_shown_links_to_its_trace_and_filters_by_exact_match(adm
     refused = admin.get("/audit?trace=not-a-trace")
     assert refused.status_code == 422
     assert "trace must be a trace id: 32 hexadecimal digits" in refused.get_data(as_text=True)
+
+
+def test_retries_and_dlp_masking_are_shown_only_on_the_calls_that_had_them(admin):
+    _add_calls(
+        admin.app,
+        {"tool_name": "plain_call", "attempts": None},  # no upstream request was due (e.g. denied)
+        {"tool_name": "first_try", "attempts": 1, "created_at": T0 + timedelta(minutes=1)},
+        {"tool_name": "circuit_open", "attempts": 0, "created_at": T0 + timedelta(minutes=2)},
+        {"tool_name": "retried_call", "attempts": 3, "created_at": T0 + timedelta(minutes=3)},
+        {
+            "tool_name": "masked_call",
+            "attempts": 2,
+            "redactions": "email:2,jwt:1",
+            "created_at": T0 + timedelta(minutes=4),
+        },
+    )
+    html = admin.get("/audit").get_data(as_text=True)
+    assert '<th scope="col">Attempts</th><th scope="col">DLP masked</th>' in html
+    cells = {
+        re.search(r'class="audit-tool">([^<]+)<', row).group(1): (
+            re.search(r'<td class="audit-attempts">(.*?)</td>', row, re.S).group(1),
+            re.search(r'<td class="audit-redactions">(.*?)</td>', row, re.S).group(1),
+        )
+        for row in _rows(html)
+    }
+    assert cells == {
+        "masked_call": ("2 attempts", "email×2, jwt×1"),
+        "retried_call": ("3 attempts", ""),
+        "circuit_open": ("", ""),
+        "first_try": ("", ""),
+        "plain_call": ("", ""),
+    }
+    exported = _csv(admin.get("/audit/export.csv"))
+    col = exported[0].index
+    assert [(r[col("tool_name")], r[col("attempts")], r[col("redactions")]) for r in exported[1:]] == [
+        ("masked_call", "2", "email:2,jwt:1"),
+        ("retried_call", "3", ""),
+        ("circuit_open", "0", ""),
+        ("first_try", "1", ""),
+        ("plain_call", "", ""),
+    ]
+
+
+def test_the_retried_and_masked_filters_find_those_calls_and_the_export_follows(admin):
+    _add_calls(
+        admin.app,
+        {"tool_name": "plain_call"},
+        {"tool_name": "first_try", "attempts": 1, "created_at": T0 + timedelta(minutes=1)},
+        {"tool_name": "retried_call", "attempts": 3, "created_at": T0 + timedelta(minutes=2)},
+        {"tool_name": "masked_call", "redactions": "card:1", "created_at": T0 + timedelta(minutes=3)},
+        {"tool_name": "both", "attempts": 2, "redactions": "email:1", "created_at": T0 + timedelta(minutes=4)},
+    )
+
+    def tools(query: str) -> list[str]:
+        html = admin.get(f"/audit?{query}").get_data(as_text=True)
+        return [re.search(r'class="audit-tool">([^<]+)<', row).group(1) for row in _rows(html)]
+
+    assert tools("retried=true") == ["both", "retried_call"]
+    assert tools("retried=false") == ["masked_call", "first_try", "plain_call"]
+    assert tools("redacted=true") == ["both", "masked_call"]
+    assert tools("redacted=false") == ["retried_call", "first_try", "plain_call"]
+    assert tools("retried=true&redacted=true") == ["both"]
+    assert tools("retried=&redacted=") == ["both", "masked_call", "retried_call", "first_try", "plain_call"]
+    panel = admin.get("/audit?retried=true&redacted=false", htmx=True)
+    assert panel.headers["HX-Push-Url"] == "/audit?retried=true&redacted=false"
+    fragment = panel.get_data(as_text=True)
+    assert '<option value="true" selected>retried only</option>' in fragment
+    assert '<option value="false" selected>nothing masked</option>' in fragment
+    assert 'href="/audit/export.csv?retried=true&amp;redacted=false"' in fragment
+    exported = _csv(admin.get("/audit/export.csv?redacted=true"))
+    assert [r[exported[0].index("tool_name")] for r in exported[1:]] == ["both", "masked_call"]
+    for query, field in (("retried=maybe", "retried"), ("redacted=2", "redacted")):
+        refused = admin.get(f"/audit?{query}")
+        assert refused.status_code == 422
+        html = refused.get_data(as_text=True)
+        assert f'<p class="error" id="e-{field}" role="alert">{field} must be true or false</p>' in html
+        assert f'aria-describedby="e-{field}"' in html

@@ -39,3 +39,22 @@ def jwt(claims: dict | None = None) -> str:
 def azure_storage_key() -> str:
     """An Azure storage account key: 64 random bytes, base64 (88 characters ending '==')."""
     return base64.b64encode(secrets.token_bytes(64)).decode()
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def card_number(prefix: str = "4", length: int = 16) -> str:
+    """A payment-card-shaped number: `prefix`, random digits and the Luhn check digit (no real card)."""
+    body = prefix + "".join(secrets.choice(string.digits) for _ in range(length - len(prefix) - 1))
+    return next(body + check for check in string.digits if _luhn_valid(body + check))
+
+
+def email_address() -> str:
+    """An e-mail address at a reserved domain (RFC 2606), a fresh local part each run."""
+    return f"user.{secrets.token_hex(4)}@example.com"

@@ -15,8 +15,7 @@ import pytest
 from janus.services import users
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 from tests.support.upstream import Upstream, json_response
 
 PASSWORD = "journey password 2026"
@@ -42,13 +41,7 @@ def gateway(tmp_path_factory):
             }
         ),
     )
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="2",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=2)
     with make_app({"DATABASE_PATH": str(tmp / "gateway.db")}).app_context():
         users.create_user("test", {"username": "vera", "password": PASSWORD, "role": "viewer"})
     server.upstream = upstream

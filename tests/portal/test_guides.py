@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from janus.cli.mcp_cli import mcp_cli
 from tests.conftest import make_app
 from tests.support.catalog import add_connection, add_endpoint, add_token
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway
 from tests.support.upstream import Upstream, echo
 
 PLACEHOLDER = "<client token>"
@@ -193,13 +193,7 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("guides")
     upstream = Upstream().start()
     upstream.route("/entries/", echo)
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="1",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=1)
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})
     conn = add_connection(app, "Ledger", upstream.url, "ledger_")
     add_endpoint(app, conn, "get_entry", "/entries/{{id}}")

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import browser_page, screenshot
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 
 PASSWORD = "import browser test password 42"
 PETSTORE = Path(__file__).resolve().parents[1] / "fixtures" / "openapi" / "petstore-3.0.yaml"
@@ -17,13 +16,7 @@ PETSTORE = Path(__file__).resolve().parents[1] / "fixtures" / "openapi" / "petst
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("import-openapi")
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="1",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=1)
     yield server
     server.stop()
 

@@ -9,8 +9,7 @@ import pytest
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import ID_SCHEMA, add_connection, add_endpoint, add_token
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 from tests.support.upstream import Upstream, echo
 
 PASSWORD = "openapi browser test password 42"
@@ -23,13 +22,7 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("openapi")
     upstream = Upstream().start()
     upstream.route("/entries/", echo)
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="2",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=2)
     server.upstream = upstream
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     conn = add_connection(app, "Ledger", upstream.url, "ledger_")

@@ -13,8 +13,7 @@ from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint, add_token
 from tests.support.http_gateway import mcp_headers, stateless_meta
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 from tests.support.upstream import Upstream, json_response
 from tests.support.waiting import wait_for
 
@@ -29,13 +28,7 @@ def gateway(tmp_path_factory):
     upstream.route("/", lambda request: json_response({"service": "ledger", "ok": True}))
     release = threading.Event()
     upstream.route("/slow", lambda request: (release.wait(20), json_response({"slow": "done"}))[1])
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="2",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=2)
     server.upstream = upstream
     server.app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     accounts = add_connection(server.app, "Accounts", upstream.url, "acc_")

@@ -10,8 +10,7 @@ from janus.extensions import db
 from janus.models import ToolCallLog
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 
 PASSWORD = "telemetry browser password 7"
 
@@ -28,13 +27,7 @@ PAINTED = """(selector) => {
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("telemetry")
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="2",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=2)
     server.app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     yield server
     server.stop()

@@ -10,8 +10,7 @@ import requests
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 from tests.support.waiting import wait_for
 
 PASSWORD = "browser test password 42"
@@ -26,13 +25,7 @@ INITIALIZE = {
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portal-tokens")
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="2",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=2)
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     accounts = add_connection(app, "Accounts", "http://127.0.0.1:9", "acc_")
     ledger = add_connection(app, "Ledger", "http://127.0.0.1:9", "ledger_")

@@ -10,8 +10,7 @@ import pytest
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 from tests.support.upstream import Upstream, json_response
 
 PASSWORD = "try it browser test password 42"
@@ -27,13 +26,7 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("try-it")
     upstream = Upstream().start()
     upstream.route("/orders/", lambda request: json_response({"created": request.get_json()}, status=201))
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="1",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=1)
     server.upstream = upstream
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     conn = add_connection(app, "Shop", upstream.url, "shop_")

@@ -12,8 +12,7 @@ from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint
 from tests.support.fake_credentials import card_number, email_address
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 
 PASSWORD = "shaping browser test password 42"
 
@@ -21,13 +20,7 @@ PASSWORD = "shaping browser test password 42"
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shaping-test")
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="1",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=1)
     app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     masked = add_connection(app, "HR", "http://127.0.0.1:9", "hr_", redaction=True)
     add_connection(app, "Clear", "http://127.0.0.1:9", "clear_", redaction=False)

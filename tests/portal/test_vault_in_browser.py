@@ -6,7 +6,7 @@ import pytest
 
 from janus.vault import create_vault
 from tests.support.browser import browser_page, screenshot
-from tests.support.portal import sign_in
+from tests.support.portal import portal_gateway, sign_in
 from tests.support.server import GatewayServer
 
 PASSWORD = "browser test password 42"
@@ -16,13 +16,7 @@ SECRET = "sk_live_browser-vault-value-41d9"
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portal-vault")
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="2",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=2)
     server.secrets_path = tmp / "secrets.json"
     yield server
     server.stop()

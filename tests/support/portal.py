@@ -14,3 +14,19 @@ def sign_in(page, base: str, password: str, username: str = "admin", path: str =
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(base + path)
+
+
+def portal_gateway(tmp, password: str, workers: int = 1, **env: str):
+    """A started gateway (gunicorn, `workers` gevent workers) on a SQLite file in `tmp`, with the
+    bootstrap admin `admin`/`password` and a local vault beside it: what every portal browser test
+    signs in to. Rows the test writes through its own app land in `tmp / "gateway.db"`."""
+    from tests.support.server import GatewayServer
+
+    return GatewayServer(
+        str(tmp / "gateway.db"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=password,
+        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
+        WEB_CONCURRENCY=str(workers),
+        **env,
+    ).start()

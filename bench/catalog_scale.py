@@ -8,6 +8,8 @@ starts `mcp-gateway` on 127.0.0.1 with a keep-alive upstream in its own process,
   tools/call      p50 / p99 at rest, CPU per call (the workers' CPU), against a 10-tool gateway in the same run
   one change      p99 of concurrent calls in the 3 s after one endpoint is created through the API
   bulk            endpoint creation through the API (p50, per second) and the concurrent calls' p99 meanwhile
+  import          an OpenAPI import (GitHub's description, 1,000+ tools) through the API, and the calls' p99
+                  during it and in the 3 s after
   propagation     from a create's answer until the new tool is callable on both workers
   RSS             the workers' resident memory before and after the changes
   portal          /tools and /connections p50 / p95 (client-side on loopback ≈ server time)
@@ -41,6 +43,7 @@ from tests.support.http_gateway import initialize, mcp_headers  # noqa: E402
 from tests.support.server import GatewayServer  # noqa: E402
 from tests.support.stdio import TEST_TOKEN_HASH_KEY  # noqa: E402
 
+GITHUB_SPEC = ROOT / "tools/openapi-fixtures/node_modules/@octokit/openapi/generated/api.github.com.json"
 PASSWORD = "bench catalogue password"
 TOKEN = "bench_catalog_" + secrets.token_hex(12)
 SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}, "q": {"type": "string"}}, "required": ["id"]}
@@ -237,6 +240,39 @@ def propagation(gw: Gateway, name: str, max_seconds: float) -> float:
     return float("nan")
 
 
+def imported(gw: Gateway, spec: Path, upstream: str, max_seconds: float) -> None:
+    """An OpenAPI import through the admin API (every operation, one transaction) while CLIENTS call:
+    its time, and the calls' p99 at rest, during the import and in the 3 s after it (both workers apply
+    the change)."""
+    text = spec.read_text()
+    load = Load(gw, max_seconds=max_seconds * 3)
+    try:
+        time.sleep(3)
+        started = time.perf_counter()
+        reply = gw.api.post(
+            gw.server.url + "/api/v1/import/openapi",
+            json={"spec": text, "prefix": "imp_", "name": "Imported", "base_url": upstream},
+            timeout=max_seconds * 3,
+        )
+        ended = time.perf_counter()
+        assert reply.status_code == 200, reply.text[:500]
+        applied = len(reply.json()["applied"])
+        time.sleep(3)
+    finally:
+        load.finish()
+    rest, during, after = (
+        load.window(started - 3, started),
+        load.window(started, ended),
+        load.window(ended, ended + 3),
+    )
+    print(
+        f"OpenAPI import of {spec.name} ({len(text) / 1e6:.1f} MB, {applied} tools) through the API: "
+        f"{ended - started:.2f} s; concurrent tools/call p99 at rest {pct(rest, 0.99):.1f} ms ({len(rest)}), "
+        f"during {pct(during, 0.99):.1f} ms ({len(during)}), in the 3 s after {pct(after, 0.99):.1f} ms "
+        f"({len(after)}), worst {max(during + after, default=0) * 1000:.0f} ms; failures {load.failures}"
+    )
+
+
 def portal_times(gw: Gateway, rounds: int) -> dict[str, tuple[float, float]]:
     out = {}
     with requests.Session() as web:
@@ -266,6 +302,13 @@ def main() -> None:
         metavar="URL",
         default="",
         help="a PostgreSQL server (postgresql://user@127.0.0.1:5432/postgres): the bench creates and drops its own databases there",
+    )
+    parser.add_argument(
+        "--import-spec",
+        metavar="FILE",
+        default=str(GITHUB_SPEC) if GITHUB_SPEC.is_file() else "",
+        help="an OpenAPI description imported through the API while calls run (default: GitHub's, when "
+        "scripts/install-openapi-fixtures installed it; '' to skip)",
     )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # each result as it comes, also into a file
@@ -325,6 +368,8 @@ def main() -> None:
             f"during the bulk {pct(during_bulk, 0.99):.1f} ms ({len(during_bulk)}), "
             f"worst {max(after_one + during_bulk, default=0) * 1000:.0f} ms; failures {load.failures}"
         )
+        if args.import_spec:
+            imported(big, Path(args.import_spec), url, args.max_seconds)
         reach = [propagation(big, f"bench_reach_{i}", args.max_seconds) for i in range(3)]
         print("a change reaches every worker in: " + ", ".join(f"{r:.2f} s" for r in reach))
         print(f"worker RSS MB before {rss_before}, after {big.rss_mb()}")

@@ -14,6 +14,7 @@ notifications/tools/list_changed.
 from __future__ import annotations
 
 import fnmatch
+import time
 from typing import Any
 
 from flask import current_app
@@ -26,8 +27,16 @@ from janus.services import admin_audit, endpoints
 from janus.services import connections as connections_service
 from janus.services._common import change, valid_id, validated
 from janus.services.errors import NotFound, ValidationError
+from janus.services.off_loop import OffLoop
 from janus.services.openapi_convert import Conversion, Proposal, convert
-from janus.services.openapi_documents import Bundle, SpecError, bundle_from_texts, bundle_from_url, parse_text
+from janus.services.openapi_documents import Bundle, SpecError, bundle_from_body, bundle_from_texts, fetch, parse_text
+
+# Reading and converting a large description is seconds of pure CPU (GitHub's: ~1,200 operations): off the
+# gevent loop, so the importing worker keeps serving tool calls; one at a time per worker (a 13 MB
+# description takes a few hundred MB while it is read).
+_reading = OffLoop(1)
+# Rows staged between cooperative yields while an import is applied (the ORM's work is on the loop).
+_YIELD_EVERY = 25
 
 DEFINITION_FIELDS = (
     "tool_name",
@@ -60,7 +69,7 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
             "not through an import",
             field="base_url",
         )
-    conversion = convert(bundle, prefix, request["base_url"])
+    conversion = _reading(convert, bundle, prefix, request["base_url"])
     new_connection = None
     if conn is None:
         new_connection = _new_connection(request, conversion)
@@ -133,15 +142,21 @@ def _bundle(request: dict[str, Any]) -> Bundle:
         raise ValidationError("give exactly one of spec (the description), files (a bundle) or url", field="spec")
     try:
         if request["url"] is not None:
-            return bundle_from_url(request["url"], current_app.config.get("EGRESS_ALLOWLIST") or ())
+            # The fetch is I/O (cooperative on the loop); reading what came is the CPU half.
+            body, final_url = fetch(request["url"], current_app.config.get("EGRESS_ALLOWLIST") or ())
+            return _reading(bundle_from_body, body, final_url)
         if request["files"] is not None:
-            return bundle_from_texts(request["files"], request["main"])
+            return _reading(bundle_from_texts, request["files"], request["main"])
         spec = request["spec"]
         if isinstance(spec, dict):
             return Bundle({"description": spec}, "description")
-        return Bundle({"description": parse_text(spec, "the description")}, "description")
+        return _reading(_description, spec)
     except SpecError as exc:
         raise ValidationError(exc.message, field=exc.field or given[0]) from None
+
+
+def _description(text: str) -> Bundle:
+    return Bundle({"description": parse_text(text, "the description")}, "description")
 
 
 def _connection(request: dict[str, Any]) -> Connection | None:
@@ -190,16 +205,18 @@ def _plan(conversion: Conversion, conn: Connection | None, prefix: str) -> list[
     records_by_endpoint: dict[str, ImportedOperation] = {}
     by_name: dict[str, Endpoint] = {}
     if conn is not None:
-        rows = db.session.execute(
-            select(ImportedOperation, Endpoint)
-            .join(Endpoint, Endpoint.id == ImportedOperation.endpoint_id)
-            .where(ImportedOperation.connection_id == conn.id)
-        )
-        recorded = {op.operation_key: (op, ep) for op, ep in rows}
-        records_by_endpoint.update({op.endpoint_id: op for op, _ in recorded.values()})
-        by_name = {
-            ep.tool_name: ep for ep in db.session.scalars(select(Endpoint).where(Endpoint.connection_id == conn.id))
-        }
+        # Read in chunks with a cooperative yield between them: a re-import of 1,000 tools reads 1,000 rows
+        # whose JSON columns are parsed on the gevent loop, which would otherwise hold the worker at once.
+        by_id: dict[str, Endpoint] = {}
+        query = select(Endpoint).where(Endpoint.connection_id == conn.id).execution_options(yield_per=_YIELD_EVERY)
+        for n, row in enumerate(db.session.scalars(query), 1):
+            by_id[row.id] = by_name[row.tool_name] = row
+            if n % _YIELD_EVERY == 0:
+                time.sleep(0)
+        for op in db.session.scalars(select(ImportedOperation).where(ImportedOperation.connection_id == conn.id)):
+            if op.endpoint_id in by_id:
+                recorded[op.operation_key] = (op, by_id[op.endpoint_id])
+                records_by_endpoint[op.endpoint_id] = op
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
     matched: set[str] = set()  # endpoints a proposal takes over: never also offered for removal
@@ -310,7 +327,10 @@ def _apply(
             assert new_connection is not None
             conn = connections_service.stage_create_connection(actor, new_connection)
         new_records: list[ImportedOperation] = []
-        for item in selected:
+        for n, item in enumerate(selected, 1):
+            if n % _YIELD_EVERY == 0:
+                db.session.flush()  # the unit of work in chunks, not one long one at the end
+                time.sleep(0)  # under gevent: the worker's calls in flight run between chunks
             try:
                 record = _apply_item(actor, conn, item, taken)
             except ValidationError as exc:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -51,6 +50,7 @@ from janus.services import admin_audit
 from janus.services import users as users_service
 from janus.services._common import affected_rows
 from janus.services.errors import NotFound, ServiceError
+from janus.services.off_loop import OffLoop
 
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often per sign-in
 USER_AGENT_MAX = 255
@@ -302,33 +302,8 @@ def unlock(actor: str, username: str) -> dict[str, Any]:
     return users_service.view(user)
 
 
-_pool_lock = threading.Lock()
-_pool: Any = None
-
-
-def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a CPU-heavy call (a password hash) without stalling this worker's other requests.
-
-    Under gevent the loop would stop for the whole hash (~0.2 s of scrypt); a small pool of real
-    threads does it instead (hashlib releases the GIL) while the loop serves everyone else. A
-    dedicated pool, not the hub's: that one also resolves DNS for upstream calls. Without gevent
-    (tests, `flask run`) the call runs here.
-    """
-    if not _gevent_active():
-        return fn(*args)
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                from gevent.threadpool import ThreadPool
-
-                _pool = ThreadPool(HASH_THREADS)
-    return _pool.apply(fn, args)
-
-
-def _gevent_active() -> bool:
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and monkey.is_module_patched("socket")
+# Password hashes run off the gevent loop (each scrypt ~0.2 s: hashlib releases the GIL meanwhile).
+off_loop = OffLoop(HASH_THREADS)
 
 
 def start(

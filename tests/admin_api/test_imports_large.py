@@ -72,3 +72,67 @@ def test_github_dry_run_of_all_and_apply_of_a_selection_take_seconds(api, admin,
     replan = time.perf_counter() - started
     # Reported, not asserted (no timing thresholds in tests): `pytest -s` shows them.
     print(f"github: dry-run of all {dry_run:.2f}s; apply of {count} tools {apply:.2f}s; re-plan {replan:.2f}s")
+
+
+def test_a_large_import_does_not_stop_the_calls_its_worker_serves(github_text, tmp_path):
+    """One gevent worker serves tool calls while it imports GitHub's description: reading and converting run
+    in a real thread (the loop gets the GIL every few ms) and the rows are applied in chunks with yields.
+    Before, the whole conversion (seconds of pure CPU) ran on the loop and every call waited it out."""
+    import threading
+
+    import requests
+
+    from tests.support.http_gateway import WEATHER, initialize, mcp_headers, start_http_gateway, stop_http_gateway
+
+    password = "large import test password 42"
+    gw = start_http_gateway(
+        tmp_path,
+        WEB_CONCURRENCY="1",
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=password,
+        MAX_REQUEST_BYTES=str(40 * 2**20),
+    )
+    try:
+        session_id = initialize(gw.url)
+        headers = mcp_headers(WEATHER, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"})
+        login = requests.post(gw.url + "/api/v1/login", json={"username": "admin", "password": password}, timeout=30)
+        admin = {"Authorization": "Bearer " + login.json()["token"]}
+        calls: list[tuple[float, float]] = []
+        failures: list[str] = []
+        done = threading.Event()
+
+        def caller() -> None:
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+            call["params"] = {"name": "weather_get_station", "arguments": {"id": "7"}}
+            with requests.Session() as http:
+                while not done.is_set() and len(calls) < 20_000:  # bounded in count; the import bounds the time
+                    started = time.monotonic()
+                    reply = http.post(gw.url + "/mcp", headers=headers, json=call, timeout=120)
+                    if reply.status_code != 200 or reply.json()["result"]["isError"]:
+                        failures.append(reply.text[:200])
+                    calls.append((started, time.monotonic()))
+
+        thread = threading.Thread(target=caller, daemon=True)
+        thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        reply = requests.post(
+            gw.url + URL,
+            headers=admin,
+            json={"spec": github_text, "prefix": "gh_", "name": "GitHub", "base_url": gw.upstream.url},
+            timeout=600,
+        )
+        ended = time.monotonic()
+        done.set()
+        thread.join(120)
+    finally:
+        stop_http_gateway(gw)
+    assert reply.status_code == 200, reply.text[:500]
+    assert len(reply.json()["applied"]) > 1000
+    assert failures == []
+    took = ended - started
+    during = [(s, e) for s, e in calls if started <= s and e <= ended]
+    longest = max(e - s for s, e in calls if e >= started and s <= ended)
+    print(f"import {took:.2f} s; {len(during)} calls answered meanwhile, the longest {longest * 1000:.0f} ms")
+    assert len(during) >= 20, f"{len(during)} calls answered during a {took:.1f} s import"
+    assert longest < took / 3, f"a call waited {longest:.2f} s of a {took:.2f} s import"

@@ -1,0 +1,49 @@
+"""CPU-heavy work of a request (a password hash, reading and converting an OpenAPI description) done off
+the gevent loop, so the worker's other requests — tool calls above all — keep being served meanwhile.
+
+Under gevent a greenlet computing stops every other greenlet of its worker until it is done: a 0.2 s
+scrypt, or the seconds GitHub's 13 MB description takes to read and convert, would be added to every call
+in flight on that worker. A small pool of real threads runs the work instead; the interpreter then hands
+the GIL to the loop's thread every few milliseconds (sys.getswitchinterval), so calls are slowed, not
+stopped. Each purpose has its own pool with its own bound (the hub's pool also resolves DNS for upstream
+calls). Without gevent (stdio, CLI, tests, `flask run`) the work runs in the caller's thread.
+
+Only plain work belongs here: nothing that uses the Flask app, the database session or a gevent lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def gevent_active() -> bool:
+    """True in a gunicorn gevent worker (monkey-patched), False in stdio, CLI and test processes."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("socket")
+
+
+class OffLoop:
+    """`off_loop(fn, *args)`: fn(*args) in one of `threads` real threads under gevent, here otherwise."""
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._pool: Any = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+        if not gevent_active():
+            return fn(*args)
+        if self._pool is None or self._pid != os.getpid():  # a forked process has the object, not the threads
+            with self._lock:
+                if self._pool is None or self._pid != os.getpid():
+                    from gevent.threadpool import ThreadPool
+
+                    self._pool, self._pid = ThreadPool(self._threads), os.getpid()
+        return self._pool.apply(fn, args)

@@ -23,9 +23,13 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+LIST_PARAMS = ("q", "sort", "page", "cursor", "limit")
+
+
 def list_args(*filters: str) -> dict[str, str]:
-    """The list parameters the caller sent (`page`, `limit` and these filters); the service owns the defaults."""
-    return {name: request.args[name] for name in (*filters, "page", "limit") if name in request.args}
+    """The list parameters the caller sent (`q`, `sort`, `page`, `cursor`, `limit` and these filters); the
+    service owns the defaults and the checks."""
+    return {name: request.args[name] for name in (*LIST_PARAMS, *filters) if name in request.args}
 
 
 def actor() -> str:

@@ -28,6 +28,9 @@ from janus.schemas import user as user_schema
 from janus.schemas import vault as vault_schema
 from janus.schemas.base import json_schema
 from janus.services import audit_queries, listing
+from janus.services import connections as connections_service
+from janus.services import endpoints as endpoints_service
+from janus.services import tokens as tokens_service
 from janus.version import __version__
 
 SPEC_ROUTE = "/apispec_1.json"  # the URL flasgger used: kept, as tools and bookmarks may name it
@@ -112,7 +115,14 @@ def _paths() -> dict[str, Any]:
         ),
     ]
     list_params = [
-        _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+        _query("page", "Page number, from 1 (not with `cursor`).", {"type": "integer", "minimum": 1, "default": 1}),
+        _query(
+            "cursor",
+            "Continue after the last entry of an earlier answer: its `next_cursor`, with the same `sort` and "
+            "filters (not with `page`). Opaque and signed; a garbled or altered one, or one made for another "
+            "sort or filter, is a 400 `invalid cursor`.",
+            {"type": "string", "maxLength": listing.MAX_CURSOR},
+        ),
         _query(
             "limit",
             "Entries per page.",
@@ -183,7 +193,12 @@ def _paths() -> dict[str, Any]:
                 "connections",
                 "List connections",
                 ok=("200", _listed("Connection"), "One page of connections, by name."),
-                params=[_search("name, prefix, description or base URL"), _enabled(), *list_params],
+                params=[
+                    _search("name, prefix, description or base URL"),
+                    _enabled(),
+                    _sort(connections_service.ORDER),
+                    *list_params,
+                ],
                 errors=("400",),
             ),
             "post": _op(
@@ -236,6 +251,16 @@ def _paths() -> dict[str, Any]:
                         {"type": "string", "enum": list(endpoint_schema.HTTP_METHODS)},
                     ),
                     _enabled(),
+                    *(
+                        _query(
+                            field,
+                            f"Only endpoints whose {hint} as tools/list serves it (the admin's, else the one the "
+                            "HTTP method implies) is this.",
+                            _BOOL,
+                        )
+                        for field, hint in endpoints_service.ANNOTATION_FILTERS.items()
+                    ),
+                    _sort(endpoints_service.ORDER),
                     *list_params,
                 ],
                 errors=("400",),
@@ -248,6 +273,21 @@ def _paths() -> dict[str, Any]:
                 ok=("201", "Endpoint", "Created."),
                 errors=("400", "403", "409"),
                 location=True,
+            ),
+        },
+        "/api/v1/endpoints/bulk": {
+            "post": _op(
+                "bulk_endpoints",
+                "endpoints",
+                "Enable, disable or delete several endpoints at once",
+                body="EndpointBulk",
+                ok=("200", "EndpointBulkResult", "Done; ids no endpoint has are listed in `not_found`."),
+                errors=("403",),
+                description=(
+                    f"One transaction for up to {endpoint_schema.MAX_BULK} ids, each change with its own admin "
+                    "audit row (`endpoint.update` or `endpoint.delete`); `changed` counts the endpoints that "
+                    "changed (enabling an enabled one changes nothing). An unknown id is reported, not refused."
+                ),
             ),
         },
         "/api/v1/import/openapi": {
@@ -298,7 +338,7 @@ def _paths() -> dict[str, Any]:
                 "tokens",
                 "List client tokens (never a value or hash)",
                 ok=("200", _listed("Token"), "One page of client tokens, by name."),
-                params=[_search("name or scopes"), _enabled(), *list_params],
+                params=[_search("name or scopes"), _enabled(), _sort(tokens_service.ORDER), *list_params],
                 errors=("400",),
             ),
             "post": _op(
@@ -540,14 +580,32 @@ def _enabled() -> dict[str, Any]:
     return _query("enabled", "Only enabled (true) or disabled (false) entries.", {"type": "boolean"})
 
 
+def _sort(order: listing.Order) -> dict[str, Any]:
+    return _query(
+        "sort",
+        f"The order: one of {', '.join(order.sorts)}; a leading '-' reverses it (e.g. -{order.default}). "
+        f"Default {order.default}. Ties are broken by id, so pages never overlap.",
+        {"type": "string", "enum": order.choices(), "default": order.default},
+    )
+
+
 def _listed(name: str) -> dict[str, Any]:
     count = {"type": "integer", "minimum": 0}
     return _object(
         {
             "items": {"type": "array", "items": _ref(name)},
             "total": count,
-            "page": {"type": "integer", "minimum": 1},
+            "page": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "The page number; null when the request used a cursor.",
+            },
             "limit": {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Send as `cursor` (with the same sort and filters) for the entries after these; "
+                "null at the end of the list.",
+            },
         }
     )
 
@@ -650,6 +708,8 @@ def _models() -> dict[str, Any]:
         endpoint_schema.EndpointCreate,
         endpoint_schema.EndpointUpdate,
         endpoint_schema.Endpoint,
+        endpoint_schema.EndpointBulk,
+        endpoint_schema.EndpointBulkResult,
         import_schema.OpenApiImport,
         import_schema.OpenApiImportItem,
         import_schema.OpenApiImportResult,

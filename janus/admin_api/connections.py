@@ -13,7 +13,7 @@ from janus.services import connections as connections_service
 @bp.get("/connections")
 @require("viewer")
 def list_connections() -> Response:
-    return jsonify(connections_service.page_connections(**list_args("q", "enabled")))
+    return jsonify(connections_service.page_connections(**list_args("enabled")))
 
 
 @bp.post("/connections")

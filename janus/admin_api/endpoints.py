@@ -13,7 +13,15 @@ from janus.services import endpoints as endpoints_service
 @bp.get("/endpoints")
 @require("viewer")
 def list_endpoints() -> Response:
-    return jsonify(endpoints_service.page_endpoints(**list_args("q", "connection_id", "method", "enabled")))
+    filters = ("connection_id", "method", "enabled", *endpoints_service.ANNOTATION_FILTERS)
+    return jsonify(endpoints_service.page_endpoints(**list_args(*filters)))
+
+
+@bp.post("/endpoints/bulk")
+@require("admin")
+def bulk_endpoints() -> Response:
+    """Enable, disable or delete several endpoints at once; unknown ids come back in `not_found`."""
+    return jsonify(endpoints_service.bulk_endpoints(actor(), json_body()))
 
 
 @bp.post("/endpoints")

@@ -13,7 +13,7 @@ from janus.services import tokens as tokens_service
 @bp.get("/tokens")
 @require("viewer")
 def list_tokens() -> Response:
-    return jsonify(tokens_service.page_tokens(**list_args("q", "enabled")))
+    return jsonify(tokens_service.page_tokens(**list_args("enabled")))
 
 
 @bp.post("/tokens")

@@ -53,15 +53,26 @@ MAX_PAGES = 1000  # a bound on the walk, whatever a server answers
 
 
 def every_item(settings: Settings, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every entry of a paged admin API list, page by page (the API sends at most PAGE_LIMIT at a time)."""
+    """Every entry of a paged admin API list (the API sends at most PAGE_LIMIT at a time), following
+    `next_cursor`: a seek, so entries added or removed meanwhile neither repeat nor push others out. A
+    gateway from before cursors answers without it; then the pages are numbered."""
     api = settings.api()
     items: list[dict[str, Any]] = []
-    for page in range(1, MAX_PAGES + 1):
-        body = api.json("GET", path, params={**(params or {}), "page": page, "limit": PAGE_LIMIT})
+    cursor: str | None = None
+    page = 1
+    for _ in range(MAX_PAGES):
+        where = {"cursor": cursor} if cursor else {"page": page}
+        body = api.json("GET", path, params={**(params or {}), **where, "limit": PAGE_LIMIT})
         batch = body["items"]
         items += batch
-        if not batch or len(items) >= body.get("total", 0):
-            break
+        if "next_cursor" in body:
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        else:
+            page += 1
+            if not batch or len(items) >= body.get("total", 0):
+                break
     return items
 
 
@@ -358,6 +369,27 @@ def endpoint_modify(
     if settings.json_output:
         return emit_json(ep)
     note(f"Endpoint {ep.get('exposed_name') or ep['tool_name']!r} ({ep['id']}) updated.")
+
+
+BULK_DONE = {"enable": "enabled", "disable": "disabled", "delete": "deleted"}
+
+
+@endpoint_group.command(
+    "bulk", help="Enable, disable or delete several endpoints at once (one transaction); exit 1 if an id is unknown."
+)
+@click.option("--action", required=True, type=click.Choice(tuple(BULK_DONE)), help="What to do with them.")
+@click.option("--id", "ep_ids", required=True, multiple=True, help="Endpoint id; repeat for each (at most 1000).")
+@json_flag
+@click.pass_obj
+def endpoint_bulk(settings: Settings, action, ep_ids) -> None:
+    result = settings.api().json("POST", "/api/v1/endpoints/bulk", json_body={"action": action, "ids": list(ep_ids)})
+    if settings.json_output:
+        emit_json(result)
+    else:
+        changed = result["changed"]
+        note(f"{changed} endpoint{'' if changed == 1 else 's'} {BULK_DONE[action]}.")
+    if result["not_found"]:
+        raise CliError(f"no endpoint has these ids: {', '.join(result['not_found'])}")
 
 
 @endpoint_group.command("delete", help="Delete an endpoint.")

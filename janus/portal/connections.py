@@ -29,24 +29,38 @@ FIELDS = (
 )
 
 
+LIST_FILTERS = ("q", "enabled", "sort")
+SORTS = (
+    ("", "Name (A–Z)"),
+    ("-name", "Name (Z–A)"),
+    ("prefix", "Prefix"),
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently changed"),
+    ("-endpoint_count", "Most tools"),
+)
+
+
 @bp.get("/connections")
 @login_required
 def connections():
-    """One page of connections (PAGE_SIZE) by name, searched in the database (`q`)."""
-    q = request.args.get("q", "").strip()
+    """One page of connections (PAGE_SIZE) by name or `sort`, searched (`q`) and filtered in the database."""
+    filters = {name: request.args.get(name, "").strip() for name in LIST_FILTERS}
     problem = None
     try:
-        found = connections_service.page_connections(q=q, page=request.args.get("page") or 1, limit=PAGE_SIZE)
+        found = connections_service.page_connections(**filters, page=request.args.get("page") or 1, limit=PAGE_SIZE)
     except ServiceError as exc:  # a hand-edited query string: say what is wrong, list nothing
         problem = exc.message
-        found = {"items": [], "total": 0, "page": 1, "limit": PAGE_SIZE}
+        found = {"items": [], "total": 0, "page": 1, "limit": PAGE_SIZE, "next_cursor": None}
     return render(
         TEMPLATE,
         "connection_list",
         connections=found["items"],
         found=found,
         pages=max(1, -(-found["total"] // PAGE_SIZE)),
-        q=q,
+        q=filters["q"],
+        filters={k: v for k, v in filters.items() if v},
+        sorts=SORTS,
         problem=problem,
     )
 
@@ -120,7 +134,14 @@ def connection_test(connection_id: str):
     probe = status_service.test_connection(current_runtime().backend.executor, connection_id)
     if is_htmx():
         return render(TEMPLATE, "probe_result", probe=probe)
-    return render(TEMPLATE, probe=probe, probe_for=connection_id, connections=connections_service.list_connections())
+    return render(
+        TEMPLATE,
+        probe=probe,
+        probe_for=connection_id,
+        connections=connections_service.list_connections(),
+        filters={},
+        sorts=SORTS,
+    )
 
 
 @bp.get("/connections/prefix-check")

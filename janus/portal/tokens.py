@@ -35,12 +35,22 @@ FIELDS = (
     "rate_burst",
 )
 PREVIEW_LIMIT = 50
+PAGE_SIZE = 100  # token rows a page
+LIST_FILTERS = ("q", "enabled", "sort")
+SORTS = (
+    ("", "Name"),
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-last_used_at", "Recently used"),
+    ("expires_at", "Expiring soonest"),
+)
 
 
 @bp.get("/tokens")
 @login_required
 def tokens():
-    return render(TEMPLATE, "token_list", tokens=_listed())
+    """One page of tokens (PAGE_SIZE) by name, searched (`q`: name or scopes) and filtered in the database."""
+    return render(TEMPLATE, "token_list", **_listed(request.args))
 
 
 @bp.route("/tokens/new", methods=["GET", "POST"])
@@ -125,7 +135,7 @@ def _issued(issued: dict[str, Any], raw: str):
         token=issued,
         raw_token=raw,
         refresh_list=is_htmx(),
-        tokens=_listed() if is_htmx() else [],
+        **(_listed({}) if is_htmx() else {}),  # the first page, unfiltered: where the new token is
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
@@ -158,8 +168,23 @@ def _preview(raw_scopes: str) -> dict[str, Any]:
     return {"scopes_typed": True, "matches": matches, "scopes_problem": problem, "preview_limit": PREVIEW_LIMIT}
 
 
-def _listed() -> list[dict[str, Any]]:
-    return [_with_state(t) for t in tokens_service.list_tokens()]
+def _listed(args: Any) -> dict[str, Any]:
+    """The list's context: one page of tokens with their state, the filters in force, and what went wrong."""
+    filters = {name: (args.get(name) or "").strip() for name in LIST_FILTERS}
+    problem = None
+    try:
+        found = tokens_service.page_tokens(**filters, page=args.get("page") or 1, limit=PAGE_SIZE)
+    except ServiceError as exc:  # a hand-edited query string: say what is wrong, list nothing
+        problem = exc.message
+        found = {"items": [], "total": 0, "page": 1, "limit": PAGE_SIZE, "next_cursor": None}
+    return {
+        "tokens": [_with_state(t) for t in found["items"]],
+        "found": found,
+        "pages": max(1, -(-found["total"] // PAGE_SIZE)),
+        "filters": {k: v for k, v in filters.items() if v},
+        "problem": problem,
+        "sorts": SORTS,
+    }
 
 
 def _with_state(token: dict[str, Any]) -> dict[str, Any]:

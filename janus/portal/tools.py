@@ -36,29 +36,54 @@ FIELDS = (
     *tools_shaping.FIELDS,  # response shaping (janus/portal/tools_shaping.py)
 )
 PAGE_SIZE = 100  # tools a page: 10,000 tools are 100 pages, not one page of 15 MB
-LIST_FILTERS = ("q", "connection_id", "method", "enabled")
+HINT_FILTERS = tuple(endpoints_service.ANNOTATION_FILTERS)  # read_only, destructive, idempotent, open_world
+LIST_FILTERS = ("q", "connection_id", "method", "enabled", *HINT_FILTERS, "sort")
+# "" keeps the tools grouped by connection; any other order lists them in one table.
+SORTS = (
+    ("", "By connection"),
+    ("name", "Name (A–Z)"),
+    ("-name", "Name (Z–A)"),
+    ("method", "Method"),
+    ("path", "Path"),
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently changed"),
+)
+HINT_LABELS = {
+    "read_only": "Read-only",
+    "destructive": "Destructive",
+    "idempotent": "Idempotent",
+    "open_world": "Open world",
+}
 NEW_SCHEMA = json.dumps({"type": "object", "properties": {}, "required": []}, indent=2)
 
 
 @bp.get("/tools")
 @login_required
 def tools():
-    """One page of tools (PAGE_SIZE), grouped by connection, searched and filtered in the database."""
+    """One page of tools (PAGE_SIZE), grouped by connection (or in one table when sorted otherwise),
+    searched and filtered in the database."""
     filters = {name: request.args.get(name, "").strip() for name in LIST_FILTERS}
     problem = None
     try:
         found = endpoints_service.page_endpoints(**filters, page=request.args.get("page") or 1, limit=PAGE_SIZE)
     except ServiceError as exc:  # a hand-edited query string: say what is wrong, list nothing
         problem = exc.message
-        found = {"items": [], "total": 0, "page": 1, "limit": PAGE_SIZE}
+        found = {"items": [], "total": 0, "page": 1, "limit": PAGE_SIZE, "next_cursor": None}
     connections = connections_service.list_connections()
     pages = max(1, -(-found["total"] // PAGE_SIZE))
-    # Connections without tools only when nothing is filtered, after the last page of tools.
-    empty_too = not any(filters.values()) and found["page"] >= pages
+    flat = bool(filters["sort"])
+    if flat:  # one table in the order asked for, each row naming its connection
+        groups = [{"connection": None, "tools": found["items"]}] if found["items"] else []
+    else:
+        # Connections without tools only when nothing is filtered, after the last page of tools.
+        empty_too = not any(filters.values()) and found["page"] >= pages
+        groups = _groups(found["items"], connections, empty_too)
     return render(
         TEMPLATE,
         "tool_groups",
-        groups=_groups(found["items"], connections, empty_too),
+        groups=groups,
+        flat=flat,
         urls_for=_tool_urls(),
         filters={k: v for k, v in filters.items() if v},
         found=found,
@@ -66,6 +91,8 @@ def tools():
         problem=problem,
         connections=connections,
         methods=endpoint_schema.HTTP_METHODS,
+        sorts=SORTS,
+        hint_labels=HINT_LABELS,
     )
 
 
@@ -134,7 +161,8 @@ def tool_toggle(endpoint_id: str):
     tool = endpoints_service.update_endpoint(current_user.username, endpoint_id, {"enabled": not tool["enabled"]})
     if not is_htmx():
         return redirect_to(url_for("portal.tools"))
-    return render(TEMPLATE, "tool_row", tool=tool, urls_for=_tool_urls())
+    # A row of the one-table list (sorted) has a connection cell too: the form says which list it is in.
+    return render(TEMPLATE, "tool_row", tool=tool, urls_for=_tool_urls(), flat=request.form.get("flat") == "1")
 
 
 @bp.route("/tools/<endpoint_id>/delete", methods=["GET", "POST"])

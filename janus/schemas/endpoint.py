@@ -11,13 +11,13 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import ValidationInfo
+from pydantic import Field, ValidationInfo
 
 from janus.gateway.schemas import schema_problems
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.tool_metadata import ANNOTATION_HINTS, OUTPUT_POLICIES
 from janus.schemas import shaping
-from janus.schemas.base import WHEN, Resource, read_model, update_model
+from janus.schemas.base import WHEN, Resource, View, read_model, update_model
 from janus.schemas.fields import Choice, Flag, Number, Rules, Text, refuse, storable
 
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -299,3 +299,53 @@ Endpoint = read_model(
     created_at=(WHEN, ...),
     updated_at=(WHEN, ...),
 )
+
+
+# -- several endpoints at once (POST /api/v1/endpoints/bulk) ---------------------------------------------
+
+BULK_ACTIONS = ("enable", "disable", "delete")
+MAX_BULK = 1000
+MAX_ID = 64  # an endpoint id is a UUID (36 characters); longer is no id at all
+
+
+def _bulk_ids(value: Any, info: ValidationInfo) -> list[str]:
+    if value is None:
+        raise refuse("ids is required")
+    if not isinstance(value, list):
+        raise refuse("ids must be a list of endpoint ids")
+    if not value:
+        raise refuse("ids must list at least one endpoint id")
+    if len(value) > MAX_BULK:
+        raise refuse(f"ids must list at most {MAX_BULK} endpoint ids at once, got {len(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip() or len(item) > MAX_ID:
+            raise refuse(f"ids[{index}] must be an endpoint id (a string of 1 to {MAX_ID} characters)")
+        storable(f"ids[{index}]", item)
+    return [item.strip() for item in value]
+
+
+class EndpointBulk(Resource):
+    """Enable, disable or delete several endpoints in one transaction (each change its own audit row)."""
+
+    action: Annotated[str, Choice(BULK_ACTIONS, description="What to do with every listed endpoint.")]
+    ids: Annotated[
+        list[str],
+        Rules(
+            _bulk_ids,
+            {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID},
+                "minItems": 1,
+                "maxItems": MAX_BULK,
+            },
+            f"The endpoints' ids (1 to {MAX_BULK}); an id no endpoint has is reported in not_found, not refused.",
+        ),
+    ]
+
+
+class EndpointBulkResult(View):
+    """What a bulk change did."""
+
+    action: str
+    changed: int = Field(description="Endpoints changed (an enable of an enabled endpoint changes nothing).")
+    not_found: list[str] = Field(description="The ids sent that no endpoint has (nothing was done for them).")

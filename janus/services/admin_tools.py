@@ -19,9 +19,9 @@ from janus.extensions import db
 from janus.gateway.catalog import TokenRecord
 from janus.schemas.base import Resource, json_schema
 from janus.schemas.connection import ConnectionCreate, ConnectionUpdate
-from janus.schemas.endpoint import EndpointCreate
+from janus.schemas.endpoint import HTTP_METHODS, EndpointCreate
 from janus.schemas.vault import VaultSecret
-from janus.services import audit_queries, connections, endpoints, status, tokens, vault_keys
+from janus.services import audit_queries, connections, endpoints, listing, status, tokens, vault_keys
 from janus.services.audit_statuses import STATUSES
 from janus.services.errors import ServiceError
 
@@ -44,6 +44,49 @@ def _resource(model: type[Resource], with_id: bool = False) -> dict[str, Any]:
     return schema
 
 
+def _paged(order: listing.Order, **filters: dict[str, Any]) -> dict[str, Any]:
+    """A list tool's input: these filters, the search, the sort and the page (by number or cursor)."""
+    return _schema(
+        {
+            "q": {
+                "type": "string",
+                "maxLength": listing.MAX_QUERY,
+                "description": "Only entries containing this text (any letter case).",
+            },
+            **filters,
+            "enabled": {"type": "boolean"},
+            "sort": {
+                "type": "string",
+                "enum": order.choices(),
+                "description": f"Default {order.default}; a leading '-' reverses the order.",
+            },
+            "page": {"type": "integer", "minimum": 1, "description": "Page number, from 1 (not with cursor)."},
+            "cursor": {
+                "type": "string",
+                "maxLength": listing.MAX_CURSOR,
+                "description": "An earlier answer's next_cursor, with the same sort and filters: the entries "
+                "after it (not with page).",
+            },
+            "limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": listing.MAX_LIMIT,
+                "description": f"Entries per page (default {listing.DEFAULT_LIMIT}).",
+            },
+        }
+    )
+
+
+_PAGED = (
+    " One page at a time: {items, total, page, limit, next_cursor}; call again with cursor=next_cursor "
+    "for the next page (next_cursor is null at the end)."
+)
+_HINT_FILTERS = {
+    field: {"type": "boolean", "description": f"Only tools whose {hint} (as tools/list serves it) is this."}
+    for field, hint in endpoints.ANNOTATION_FILTERS.items()
+}
+
+
 def _deleted(delete: Callable[[str, str], None]) -> Callable[[str, dict], dict[str, Any]]:
     """A handler that deletes the row named by `id` and says so."""
 
@@ -57,9 +100,9 @@ def _deleted(delete: Callable[[str, str], None]) -> Callable[[str, dict], dict[s
 # name: (description, input schema, handler(actor, args) -> JSON-able, sensitive argument names)
 _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] = {
     "admin_list_connections": (
-        "List the registered API connections.",
-        _schema(),
-        lambda actor, a: {"items": connections.list_connections()},
+        "List the registered API connections (q: part of the name, prefix, description or base URL)." + _PAGED,
+        _paged(connections.ORDER),
+        lambda actor, a: connections.page_connections(**a),
         frozenset(),
     ),
     "admin_add_connection": (
@@ -81,9 +124,15 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
         frozenset(),
     ),
     "admin_list_endpoints": (
-        "List the tools (endpoints), optionally of one connection.",
-        _schema({"connection_id": _STR}),
-        lambda actor, a: {"items": endpoints.list_endpoints(a.get("connection_id"))},
+        "List the tools (endpoints), optionally of one connection, method or annotation (q: part of the "
+        "exposed name, description or path)." + _PAGED,
+        _paged(
+            endpoints.ORDER,
+            connection_id=_STR,
+            method={"type": "string", "enum": list(HTTP_METHODS)},
+            **_HINT_FILTERS,
+        ),
+        lambda actor, a: endpoints.page_endpoints(**a),
         frozenset(),
     ),
     "admin_add_endpoint": (
@@ -111,9 +160,9 @@ _TOOLS: dict[str, tuple[str, dict, Callable[[str, dict], Any], frozenset[str]]] 
         frozenset({"value"}),
     ),
     "admin_list_tokens": (
-        "List client tokens (names, roles, scopes; never values).",
-        _schema(),
-        lambda actor, a: {"items": tokens.list_tokens()},
+        "List client tokens (names, roles, scopes; never values; q: part of the name or scopes)." + _PAGED,
+        _paged(tokens.ORDER),
+        lambda actor, a: tokens.page_tokens(**a),
         frozenset(),
     ),
     "admin_list_audit_logs": (

@@ -49,18 +49,53 @@ def list_connections() -> list[dict[str, Any]]:
     return [view(c, counts.get(c.id, 0)) for c in rows]
 
 
+_ENDPOINT_COUNT = (
+    select(func.count(Endpoint.id))
+    .where(Endpoint.connection_id == Connection.id)
+    .correlate(Connection)
+    .scalar_subquery()
+)
+ORDER = listing.Order(
+    "connections",
+    {
+        "name": (listing.Key(Connection.name),),
+        "prefix": (listing.Key(Connection.prefix),),
+        "created_at": (listing.Key(Connection.created_at, "time"),),
+        "updated_at": (listing.Key(Connection.updated_at, "time"),),
+        "endpoint_count": (listing.Key(_ENDPOINT_COUNT, "number"),),
+    },
+    "name",
+    Connection.id,
+)
+
+
 def page_connections(
-    *, q: str | None = None, enabled: Any = None, page: Any = None, limit: Any = None
+    *,
+    q: str | None = None,
+    enabled: Any = None,
+    sort: Any = None,
+    page: Any = None,
+    cursor: Any = None,
+    limit: Any = None,
 ) -> dict[str, Any]:
-    """One page of connections by name: `q` a substring of the name, prefix, description or base URL
-    (any case). {"items", "total", "page", "limit"}."""
+    """One page of connections (by name unless `sort` says otherwise): `q` a substring of the name, prefix,
+    description or base URL (any case). {"items", "total", "page", "limit", "next_cursor"}."""
     query = listing.search(
         select(Connection), q, Connection.name, Connection.prefix, Connection.description, Connection.base_url
     )
     wanted = listing.flag("enabled", enabled)
     if wanted is not None:
         query = query.where(Connection.enabled.is_(wanted))
-    result = listing.paged(query, (Connection.name, Connection.id), lambda row: row[0], page, limit)
+    result = listing.paged(
+        query,
+        ORDER,
+        lambda row: row[0],
+        page=page,
+        cursor=cursor,
+        limit=limit,
+        sort=sort,
+        scope={"q": q or "", "enabled": wanted},
+    )
     ids = [c.id for c in result["items"]]
     counts = dict(
         db.session.execute(

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import contains_eager
 
 from janus.extensions import db
@@ -18,9 +18,11 @@ from janus.gateway.templating import fixed_query_names, placeholders, validate_b
 from janus.gateway.tool_backend import GatewayBackend, encodable
 from janus.models import Connection, Endpoint
 from janus.models._types import new_uuid, utcnow
+from janus.schemas import endpoint as endpoint_schema
 from janus.schemas.endpoint import (
     MAX_TOOL_NAME,
     TOOL_NAME_RE,
+    EndpointBulk,
     EndpointCreate,
     EndpointUpdate,
     check_input_schema,
@@ -73,32 +75,91 @@ def list_endpoints(connection_id: str | None = None) -> list[dict[str, Any]]:
     return [view(ep) for ep in db.session.scalars(query)]
 
 
+_BY_NAME = (listing.Key(Connection.prefix), listing.Key(Endpoint.tool_name))
+ORDER = listing.Order(
+    "endpoints",
+    {
+        "name": _BY_NAME,  # the exposed name: prefix + tool name
+        "method": (listing.Key(Endpoint.method), *_BY_NAME),
+        "path": (listing.Key(Endpoint.path_template), *_BY_NAME),
+        "connection": (listing.Key(Connection.name), listing.Key(Endpoint.tool_name)),
+        "created_at": (listing.Key(Endpoint.created_at, "time"),),
+        "updated_at": (listing.Key(Endpoint.updated_at, "time"),),
+    },
+    "name",
+    Endpoint.id,
+)
+# ?read_only= and the like: the annotation hint each filters on, as tools/list serves it.
+ANNOTATION_FILTERS = {
+    "read_only": "readOnlyHint",
+    "destructive": "destructiveHint",
+    "idempotent": "idempotentHint",
+    "open_world": "openWorldHint",
+}
+
+
 def page_endpoints(
     *,
     q: str | None = None,
     connection_id: str | None = None,
     method: str | None = None,
     enabled: Any = None,
+    read_only: Any = None,
+    destructive: Any = None,
+    idempotent: Any = None,
+    open_world: Any = None,
+    sort: Any = None,
     page: Any = None,
+    cursor: Any = None,
     limit: Any = None,
 ) -> dict[str, Any]:
-    """One page of endpoints by exposed name: `q` a substring of the exposed name, description or path
-    (any case), the others exact filters. {"items", "total", "page", "limit"}."""
+    """One page of endpoints (by exposed name unless `sort` says otherwise): `q` a substring of the exposed
+    name, description or path (any case), the others exact filters; read_only, destructive, idempotent and
+    open_world match the tool's effective annotation (the admin's hint, else the one its method implies).
+    {"items", "total", "page", "limit", "next_cursor"}."""
     query = select(Endpoint).join(Connection).options(contains_eager(Endpoint.connection))
     query = listing.search(
         query, q, Connection.prefix + Endpoint.tool_name, Endpoint.description, Endpoint.path_template
     )
+    scope: dict[str, Any] = {"q": q or ""}
     if connection_id:
         query = query.where(Endpoint.connection_id == (connection_id if valid_id(connection_id) else ""))
+        scope["connection_id"] = connection_id
     if method:
-        if method.upper() not in HTTP_METHODS:
+        if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
             raise ValidationError(f"method must be one of {', '.join(HTTP_METHODS)}", field="method")
         query = query.where(Endpoint.method == method.upper())
-    wanted = listing.flag("enabled", enabled)
-    if wanted is not None:
-        query = query.where(Endpoint.enabled.is_(wanted))
-    order = (Connection.prefix, Endpoint.tool_name, Endpoint.id)
-    return listing.paged(query, order, lambda row: view(row[0]), page, limit)
+        scope["method"] = method.upper()
+    hints = {"enabled": enabled, "read_only": read_only, "destructive": destructive}
+    hints |= {"idempotent": idempotent, "open_world": open_world}
+    for field, raw in hints.items():
+        wanted = listing.flag(field, raw)
+        if wanted is None:
+            continue
+        scope[field] = wanted
+        if field == "enabled":
+            query = query.where(Endpoint.enabled.is_(wanted))
+        else:
+            query = query.where(_hint_is(ANNOTATION_FILTERS[field], wanted))
+    return listing.paged(
+        query,
+        ORDER,
+        lambda row: view(row[0]),
+        page=page,
+        cursor=cursor,
+        limit=limit,
+        sort=sort,
+        scope=scope,
+    )
+
+
+def _hint_is(hint: str, wanted: bool) -> ColumnElement[bool]:
+    """The endpoints whose effective `hint` is `wanted`, in SQL: the admin's explicit true or false when
+    the stored annotations hold one, else what the method implies (janus.gateway.tool_metadata)."""
+    explicit = Endpoint.annotations[hint].as_boolean()
+    implied = [m for m in HTTP_METHODS if tool_metadata.derived_annotations(m)[hint]]
+    by_method = Endpoint.method.in_(implied) if wanted else Endpoint.method.not_in(implied)
+    return or_(explicit == wanted, and_(explicit.is_(None), by_method))
 
 
 def get(endpoint_id: str) -> Endpoint:
@@ -190,8 +251,8 @@ def stage_delete_endpoint(actor: str, ep: Endpoint, taken: dict[str, str]) -> No
 # -- several at once (the portal's selected tools) -----------------------------------
 
 
-BULK_ACTIONS = ("enable", "disable", "delete")
-MAX_BULK = 1000
+BULK_ACTIONS = endpoint_schema.BULK_ACTIONS
+MAX_BULK = endpoint_schema.MAX_BULK
 
 
 def bulk_change(actor: str, action: str, endpoint_ids: list[str]) -> int:
@@ -204,7 +265,23 @@ def bulk_change(actor: str, action: str, endpoint_ids: list[str]) -> int:
         raise ValidationError("select at least one tool", field="ids")
     if len(ids) > MAX_BULK:
         raise ValidationError(f"select at most {MAX_BULK} tools at once", field="ids")
-    rows = db.session.scalars(select(Endpoint).where(Endpoint.id.in_(ids))).all()
+    return _bulk(actor, action, ids)[0]
+
+
+def bulk_endpoints(actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The admin API's bulk change: `{"action", "ids"}` checked (janus.schemas.endpoint.EndpointBulk), then
+    bulk_change's transaction. {"action", "changed", "not_found": [the ids no endpoint has, in order]}."""
+    fields = validated(EndpointBulk, data)
+    action, ids = fields["action"], list(dict.fromkeys(fields["ids"]))
+    changed, not_found = _bulk(actor, action, ids)
+    return {"action": action, "changed": changed, "not_found": not_found}
+
+
+def _bulk(actor: str, action: str, ids: list[str]) -> tuple[int, list[str]]:
+    position = {endpoint_id: i for i, endpoint_id in enumerate(ids)}
+    # In the order asked, so the audit rows follow the request.
+    rows = sorted(db.session.scalars(select(Endpoint).where(Endpoint.id.in_(ids))), key=lambda ep: position[ep.id])
+    found = {ep.id for ep in rows}
     changed = 0
     with change():
         for ep in rows:
@@ -218,7 +295,7 @@ def bulk_change(actor: str, action: str, endpoint_ids: list[str]) -> int:
             else:
                 continue
             changed += 1
-    return changed
+    return changed, [i for i in ids if i not in found]
 
 
 # -- rules -----------------------------------------------------------------------

@@ -55,14 +55,44 @@ def list_tokens() -> list[dict[str, Any]]:
     return [view(t) for t in db.session.scalars(select(ClientToken).order_by(ClientToken.name, ClientToken.created_at))]
 
 
-def page_tokens(*, q: str | None = None, enabled: Any = None, page: Any = None, limit: Any = None) -> dict[str, Any]:
-    """One page of client tokens by name: `q` a substring of the name or scopes (any case)."""
+ORDER = listing.Order(
+    "tokens",
+    {
+        "name": (listing.Key(ClientToken.name), listing.Key(ClientToken.created_at, "time")),
+        "created_at": (listing.Key(ClientToken.created_at, "time"),),
+        "expires_at": (listing.Key(ClientToken.expires_at, "time", nullable=True),),
+        "last_used_at": (listing.Key(ClientToken.last_used_at, "time", nullable=True),),
+    },
+    "name",
+    ClientToken.id,
+)
+
+
+def page_tokens(
+    *,
+    q: str | None = None,
+    enabled: Any = None,
+    sort: Any = None,
+    page: Any = None,
+    cursor: Any = None,
+    limit: Any = None,
+) -> dict[str, Any]:
+    """One page of client tokens (by name unless `sort` says otherwise): `q` a substring of the name or
+    scopes (any case). Tokens that never expire or were never used sort after the rest, either way."""
     query = listing.search(select(ClientToken), q, ClientToken.name, ClientToken.scopes)
     wanted = listing.flag("enabled", enabled)
     if wanted is not None:
         query = query.where(ClientToken.enabled.is_(wanted))
-    order = (ClientToken.name, ClientToken.created_at, ClientToken.id)
-    return listing.paged(query, order, lambda row: view(row[0]), page, limit)
+    return listing.paged(
+        query,
+        ORDER,
+        lambda row: view(row[0]),
+        page=page,
+        cursor=cursor,
+        limit=limit,
+        sort=sort,
+        scope={"q": q or "", "enabled": wanted},
+    )
 
 
 def get(token_id: str) -> ClientToken:

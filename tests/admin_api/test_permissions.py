@@ -14,6 +14,7 @@ CHANGES = [
     ("POST", "/api/v1/endpoints", {"connection_id": "{connection}", "tool_name": "t2", "path_template": "/t"}),
     ("PATCH", "/api/v1/endpoints/{endpoint}", {"enabled": False}),
     ("DELETE", "/api/v1/endpoints/{endpoint}", None),
+    ("POST", "/api/v1/endpoints/bulk", {"action": "delete", "ids": ["{endpoint}"]}),
     ("POST", "/api/v1/tokens", {"name": "t"}),
     ("PATCH", "/api/v1/tokens/{token}", {"enabled": False}),
     ("DELETE", "/api/v1/tokens/{token}", None),
@@ -72,6 +73,8 @@ def _fill(value, ids):
         return value.format(**ids)
     if isinstance(value, dict):
         return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
     return value
 
 

@@ -564,6 +564,54 @@ def test_connection_and_endpoint_modify_and_delete_take_effect(site, admin):
     assert missing.returncode == 1 and f"connection '{conn}' not found (HTTP 404 not_found)" in missing.stderr
 
 
+def test_endpoint_bulk_changes_several_endpoints_and_names_the_ids_it_did_not_find(site, admin):
+    conn = admin.ok("connection", "add", "--name", "Bulk", "--url", site.misc.url, "--prefix", "bulk_").stdout.strip()
+    ids = [
+        admin.ok("endpoint", "add", "--conn-id", conn, "--name", f"t{i}", "--path", "/t").stdout.strip()
+        for i in range(3)
+    ]
+    disabled = admin.ok("endpoint", "bulk", "--action", "disable", "--id", ids[0], "--id", ids[1])
+    assert disabled.stdout == "" and disabled.stderr == "2 endpoints disabled.\n"
+    listed = admin.json("endpoint", "list", "--conn-id", conn)
+    assert [e["enabled"] for e in listed] == [False, False, True]
+    assert admin.json("endpoint", "bulk", "--action", "enable", "--id", ids[0]) == {
+        "action": "enable",
+        "changed": 1,
+        "not_found": [],
+    }
+
+    missing = admin.run("endpoint", "bulk", "--action", "delete", "--id", ids[2], "--id", "no-such-id")
+    assert missing.returncode == 1
+    assert missing.stderr == "1 endpoint deleted.\nError: no endpoint has these ids: no-such-id\n"
+    names = tool_names(site.url, site.all_tools_token)
+    assert "bulk_t0" in names and "bulk_t1" not in names and "bulk_t2" not in names  # disabled, deleted
+    usage = admin.run("endpoint", "bulk", "--action", "explode", "--id", ids[0])
+    assert usage.returncode == 2 and "'explode' is not one of 'enable', 'disable', 'delete'" in usage.stderr
+    assert admin.run("endpoint", "bulk", "--action", "enable").returncode == 2  # no --id
+    admin.ok("connection", "delete", "--id", conn)
+
+
+def test_endpoint_list_follows_the_cursor_past_the_apis_largest_page(site, admin):
+    from janus.extensions import db
+    from janus.models import Endpoint
+    from tests.conftest import make_app
+
+    conn = admin.ok("connection", "add", "--name", "Many", "--url", site.misc.url, "--prefix", "many_").stdout.strip()
+    app = make_app({"DATABASE_PATH": site.gateway.env["DATABASE_PATH"]})  # the gateway's own SQLite file
+    with app.app_context():
+        db.session.add_all(
+            Endpoint(connection_id=conn, tool_name=f"t{i:04d}", path_template="/t", input_schema={"type": "object"})
+            for i in range(1_005)  # the API answers at most 1000 a page
+        )
+        db.session.commit()
+        db.engine.dispose()
+    try:
+        listed = admin.json("endpoint", "list", "--conn-id", conn)
+        assert [e["tool_name"] for e in listed] == [f"t{i:04d}" for i in range(1_005)]
+    finally:
+        admin.ok("connection", "delete", "--id", conn)
+
+
 def test_disabling_a_connection_removes_its_tools_from_the_next_tools_list_without_a_restart(site, admin):
     conn = admin.ok(
         "connection", "add", "--name", "Ledger", "--url", site.misc.url, "--prefix", "ledger_"

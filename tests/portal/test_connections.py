@@ -230,3 +230,28 @@ def test_the_connections_page_searches_and_pages_in_the_database(admin):
     assert 'id="connection-list"' in nothing and "No connections match." in nothing
     refused = admin.get("/connections?page=0")
     assert refused.status_code == 200 and "page must be at least 1" in refused.get_data(as_text=True)
+
+
+def test_the_connections_page_sorts_and_filters_by_status(admin):
+    names = ["Alpha", "Beta", "Gamma"]
+    ids = [add_connection(admin.app, name, "http://127.0.0.1:9", f"{name.lower()}_") for name in names]
+    add_connection(admin.app, "Delta", "http://127.0.0.1:9", "delta_", enabled=False)
+    from tests.support.catalog import add_endpoint
+
+    for i in range(3):
+        add_endpoint(admin.app, ids[1], f"t{i}", "/t")
+    add_endpoint(admin.app, ids[2], "t", "/t")
+    titles = re.compile(r'<h3 id="conn-title-[^"]+">([^<]+)</h3>')
+    assert titles.findall(admin.get("/connections?sort=-name").get_data(as_text=True)) == [
+        "Gamma",
+        "Delta",
+        "Beta",
+        "Alpha",
+    ]
+    most = admin.get("/connections?sort=-endpoint_count").get_data(as_text=True)
+    assert titles.findall(most)[:2] == ["Beta", "Gamma"] and '<option value="-endpoint_count" selected>' in most
+    assert titles.findall(admin.get("/connections?enabled=false").get_data(as_text=True)) == ["Delta"]
+    fragment = admin.get("/connections?enabled=true&sort=-created_at", htmx=True).get_data(as_text=True)
+    assert titles.findall(fragment) == ["Gamma", "Beta", "Alpha"] and "<html" not in fragment
+    refused = admin.get("/connections?sort=size").get_data(as_text=True)
+    assert "sort &#39;size&#39; is unknown" in refused and titles.findall(refused) == []

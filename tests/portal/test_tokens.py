@@ -252,3 +252,69 @@ def test_a_tokens_own_rate_limit_is_set_shown_refused_when_malformed_and_cleared
     assert cleared.status_code == 303
     token = _only_row(admin.app)
     assert (token.rate_per_second, token.rate_burst) == (None, None)
+
+
+# -- the list: search, filter, sort and pages in the database -------------------------------------------
+
+ROW_NAMES = re.compile(r'<th scope="row" class="token-name">([^<]+)</th>')
+
+
+def _many_tokens(app, count: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    with app.app_context():
+        db.session.add_all(
+            ClientToken(
+                name=f"tok{i:03d}",
+                token_hash=f"{i:064x}",
+                scopes="billing_*" if i % 10 == 0 else "weather_*",
+                enabled=i % 7 != 0,
+                created_at=base + timedelta(minutes=i),
+            )
+            for i in range(count)
+        )
+        db.session.commit()
+
+
+def test_the_tokens_page_searches_filters_sorts_and_pages_in_the_database(admin, viewer):
+    _many_tokens(admin.app, 105)  # the page holds 100
+    first = admin.get("/tokens").get_data(as_text=True)
+    second = admin.get("/tokens?page=2").get_data(as_text=True)
+    assert ROW_NAMES.findall(first) == [f"tok{i:03d}" for i in range(100)] and "Page 1 of 2" in first
+    assert ROW_NAMES.findall(second) == [f"tok{i:03d}" for i in range(100, 105)]
+    assert 'href="/tokens?page=1"' in second  # the way back
+
+    billing = admin.get("/tokens?q=BILLING_").get_data(as_text=True)  # the scopes, any case
+    assert ROW_NAMES.findall(billing) == [f"tok{i:03d}" for i in range(0, 105, 10)]
+    assert "11 tokens match" in billing
+    assert ROW_NAMES.findall(admin.get("/tokens?q=tok10").get_data(as_text=True)) == [
+        f"tok{i:03d}" for i in range(100, 105)
+    ]
+    disabled = admin.get("/tokens?enabled=false&q=billing").get_data(as_text=True)
+    assert ROW_NAMES.findall(disabled) == ["tok000", "tok070"]
+    newest = admin.get("/tokens?sort=-created_at").get_data(as_text=True)
+    assert ROW_NAMES.findall(newest) == [f"tok{i:03d}" for i in range(104, 4, -1)]
+    [next_page] = re.findall(r'rel="next" href="([^"]+)"', newest)
+    assert html.unescape(next_page) == "/tokens?page=2&sort=-created_at"  # the order goes along
+    assert ROW_NAMES.findall(admin.get(html.unescape(next_page)).get_data(as_text=True)) == [
+        f"tok{i:03d}" for i in range(4, -1, -1)
+    ]
+    enabled_newest = ROW_NAMES.findall(admin.get("/tokens?sort=-created_at&enabled=true").get_data(as_text=True))
+    assert enabled_newest[:3] == ["tok104", "tok103", "tok102"] and "tok098" not in enabled_newest
+
+    fragment = admin.get("/tokens?q=tok00", htmx=True).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div class="card token-table-card" id="token-list"')
+    assert ROW_NAMES.findall(fragment) == [f"tok{i:03d}" for i in range(10)] and "<html" not in fragment
+    nothing = admin.get("/tokens?q=nowhere").get_data(as_text=True)
+    assert ROW_NAMES.findall(nothing) == [] and "No client tokens match." in nothing
+    refused = admin.get("/tokens?enabled=maybe")
+    assert refused.status_code == 200 and "enabled must be true or false" in refused.get_data(as_text=True)
+    assert ROW_NAMES.findall(viewer.get("/tokens?q=billing").get_data(as_text=True))[:2] == ["tok000", "tok010"]
+
+
+def test_issuing_a_token_from_a_filtered_list_refreshes_the_first_page(admin):
+    _many_tokens(admin.app, 3)
+    _, page, _ = _issue(admin, htmx=True, name="aaa first")
+    assert 'id="token-list" hx-swap-oob="true"' in page
+    assert ROW_NAMES.findall(page) == ["aaa first", "tok000", "tok001", "tok002"]

@@ -405,3 +405,50 @@ def test_selected_tools_are_enabled_disabled_or_deleted_together_each_audited(ad
     assert "select at least one tool" in admin.get("/tools").get_data(as_text=True)
     assert viewer.post("/tools/bulk", {"action": "delete", "ids": ids[2]}).status_code == 403
     assert _tool_count(admin.app) == 2
+
+
+def test_a_sorted_tools_list_is_one_table_naming_each_connection_and_keeps_its_order_across_pages(admin):
+    bank = add_connection(admin.app, "Bank", "http://127.0.0.1:9", "bank_")
+    zoo = add_connection(admin.app, "Zoo", "http://127.0.0.1:9", "zoo_")
+    for i, (conn, method) in enumerate([(zoo, "DELETE"), (bank, "POST"), (zoo, "GET"), (bank, "GET")]):
+        add_endpoint(admin.app, conn, f"t{i}", f"/p/{i}", method=method)
+    grouped = admin.get("/tools").get_data(as_text=True)
+    assert ">Bank</h3>" in grouped and ">Zoo</h3>" in grouped and '<th scope="col">Connection</th>' not in grouped
+
+    by_method = admin.get("/tools?sort=method").get_data(as_text=True)
+    assert _listed(by_method) == ["zoo_t0", "bank_t3", "zoo_t2", "bank_t1"]  # DELETE, GET (by name), POST
+    assert "<h3" not in by_method and '<th scope="col">Connection</th>' in by_method
+    assert re.search(r"zoo_t0</code></a></td>\s*<td>Zoo</td>", by_method)
+    assert '<option value="method" selected>' in by_method
+    assert _listed(admin.get("/tools?sort=-name").get_data(as_text=True)) == ["zoo_t2", "zoo_t0", "bank_t3", "bank_t1"]
+
+    # Toggling a row of the one table answers a row with the same cells.
+    with admin.app.app_context():
+        tool_id = db.session.scalar(select(Endpoint.id).where(Endpoint.tool_name == "t0"))
+    row = admin.post(f"/tools/{tool_id}/toggle", {"flat": "1"}, htmx=True).get_data(as_text=True)
+    assert row.count("<td") == by_method.split(f'id="tool-{tool_id}"')[1].split("</tr>")[0].count("<td")
+    assert "<td>Zoo</td>" in row and "DISABLED" in row
+    refused = admin.get("/tools?sort=colour")
+    assert refused.status_code == 200 and "sort &#39;colour&#39; is unknown" in refused.get_data(as_text=True)
+
+
+def test_the_annotation_filters_list_the_tools_clients_see_so_annotated(admin):
+    conn = add_connection(admin.app, "Hints", "http://127.0.0.1:9", "h_")
+    add_endpoint(admin.app, conn, "get", "/g")  # read-only by its method
+    add_endpoint(admin.app, conn, "get_marked", "/g", annotations={"readOnlyHint": False})
+    add_endpoint(admin.app, conn, "post", "/p", method="POST")
+    add_endpoint(admin.app, conn, "put_safe", "/p", method="PUT", annotations={"destructiveHint": False})
+    add_endpoint(admin.app, conn, "delete", "/d", method="DELETE")
+    assert _listed(admin.get("/tools?read_only=true").get_data(as_text=True)) == ["h_get"]
+    assert _listed(admin.get("/tools?destructive=true").get_data(as_text=True)) == ["h_delete"]
+    assert _listed(admin.get("/tools?destructive=false&idempotent=true").get_data(as_text=True)) == [
+        "h_get",
+        "h_get_marked",
+        "h_put_safe",
+    ]
+    page = admin.get("/tools?open_world=false").get_data(as_text=True)
+    assert _listed(page) == [] and "No tools match." in page
+    assert '<select id="tf-read_only" name="read_only"' in page
+    # The bulk form carries the filters, so a change lands back on the same list.
+    filtered = admin.get("/tools?read_only=true").get_data(as_text=True)
+    assert '<input type="hidden" name="read_only" value="true">' in filtered

@@ -1,11 +1,13 @@
-"""The admin tools' delete handlers: the row goes, and the answer names it."""
+"""The admin tools' delete handlers (the row goes, and the answer names it) and list tools (paged)."""
 
 from __future__ import annotations
+
+import pytest
 
 from janus.extensions import db
 from janus.gateway.catalog import TokenRecord
 from janus.models import ToolCallLog
-from janus.services import connections, endpoints
+from janus.services import connections, endpoints, tokens
 from janus.services.admin_tools import AdminTools
 
 ADMIN = TokenRecord(id="t-1", name="ops", role="admin", scopes=("admin_*",))
@@ -47,3 +49,76 @@ def test_the_audit_log_tool_filters_retried_and_masked_calls(app):
     refused = tools.call("admin_list_audit_logs", {"retried": "maybe"}, ADMIN)
     assert refused["isError"] is True
     assert refused["content"][0]["text"].endswith("retried: 'maybe' is not of type 'boolean'")
+
+
+# -- the list tools: one page at a time, as the admin API pages -------------------------------------------
+
+
+def _listed(tools: AdminTools, name: str, **arguments) -> dict:
+    result = tools.call(name, arguments, ADMIN)
+    assert result["isError"] is False, result["content"][0]["text"]
+    return result["structuredContent"]
+
+
+def test_the_list_tools_answer_a_first_page_without_arguments_and_walk_by_cursor(app):
+    with app.app_context():
+        conns = [
+            connections.create_connection(
+                "root", {"name": f"svc{i}", "base_url": "http://127.0.0.1:9", "prefix": f"s{i}_"}
+            )
+            for i in range(5)
+        ]
+        for i, method in enumerate(("GET", "POST", "DELETE")):
+            endpoints.create_endpoint(
+                "root",
+                {"connection_id": conns[0]["id"], "tool_name": f"t{i}", "path_template": "/t", "method": method},
+            )
+        tokens.create_token("root", {"name": "ops", "scopes": "*"})
+    tools = AdminTools(app)
+
+    first = _listed(tools, "admin_list_connections")
+    assert (first["total"], first["page"], first["limit"], first["next_cursor"]) == (5, 1, 100, None)
+    assert [c["name"] for c in first["items"]] == [f"svc{i}" for i in range(5)]
+    assert first["items"][0]["endpoint_count"] == 3
+
+    names, args = [], {"limit": 2, "sort": "-name"}
+    while True:
+        page = _listed(tools, "admin_list_connections", **args)
+        names += [c["name"] for c in page["items"]]
+        if not page["next_cursor"]:
+            break
+        args["cursor"] = page["next_cursor"]
+    assert names == [f"svc{i}" for i in reversed(range(5))]
+
+    read_only = _listed(tools, "admin_list_endpoints", read_only=True)
+    assert [e["exposed_name"] for e in read_only["items"]] == ["s0_t0"] and read_only["total"] == 1
+    assert _listed(tools, "admin_list_endpoints", method="DELETE", q="s0_")["items"][0]["tool_name"] == "t2"
+    assert _listed(tools, "admin_list_tokens", q="OPS")["items"][0]["name"] == "ops"
+
+
+@pytest.mark.parametrize(
+    "name, arguments, message",
+    [
+        ("admin_list_connections", {"cursor": "garbage"}, "invalid cursor"),
+        ("admin_list_connections", {"cursor": "garbage", "page": 1}, "give page or cursor, not both"),
+        (
+            "admin_list_tokens",
+            {"sort": "colour"},
+            "Invalid arguments for tool 'admin_list_tokens': sort: 'colour' is not one of",
+        ),
+        (
+            "admin_list_endpoints",
+            {"limit": 1001},
+            "Invalid arguments for tool 'admin_list_endpoints': limit: 1001 is greater than",
+        ),
+        (
+            "admin_list_endpoints",
+            {"destructive": "yes"},
+            "Invalid arguments for tool 'admin_list_endpoints': destructive: 'yes' is not of type 'boolean'",
+        ),
+    ],
+    ids=["garbled-cursor", "page-and-cursor", "unknown-sort", "limit-too-big", "hint-not-boolean"],
+)
+def test_bad_list_arguments_are_a_tool_error_with_a_message(app, name, arguments, message):
+    result = AdminTools(app).call(name, arguments, ADMIN)
+    assert result["isError"] is True and result["content"][0]["text"].startswith(message)

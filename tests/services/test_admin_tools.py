@@ -23,3 +23,10 @@ def test_deleting_an_endpoint_then_its_connection_answers_what_was_deleted(app):
     with app.app_context():
         assert endpoints.list_endpoints() == [] and connections.list_connections() == []
     assert tools.call("admin_delete_connection", {"id": conn["id"]}, ADMIN)["isError"] is True  # gone: not found
+
+
+def test_the_admin_tool_names_the_impact_preview_knows_are_the_tools_served():
+    from janus.services import admin_tool_names
+
+    # janus.services.connection_impact keeps an admin token's scope alive while it matches an admin tool.
+    assert set(admin_tool_names.NAMES) == AdminTools.names

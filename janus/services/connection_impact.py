@@ -204,10 +204,11 @@ def summary(counts: dict[str, int]) -> str:
         if counts["shown"]:
             parts.append(f"{_n(counts['shown'], 'tool')} served again")
     tokens = counts["tokens_checked"]
-    if counts["tokens_losing_tools"]:
-        parts.append(f"{counts['tokens_losing_tools']} of {_n(tokens, 'active token')} lose tools")
-    if counts["tokens_gaining_tools"]:
-        parts.append(f"{counts['tokens_gaining_tools']} of {_n(tokens, 'active token')} gain tools")
+    for key, verb in (("tokens_losing_tools", "lose"), ("tokens_gaining_tools", "gain")):
+        if counts[key]:
+            parts.append(
+                f"{counts[key]} of {_n(tokens, 'active token')} {verb + 's' if counts[key] == 1 else verb} tools"
+            )
     if counts["dead_scopes"]:
         parts.append(
             f"{_n(counts['dead_scopes'], 'token scope')} {'stops' if counts['dead_scopes'] == 1 else 'stop'} "

@@ -107,7 +107,7 @@ def test_a_new_prefix_renames_every_tool_and_names_the_tokens_it_cuts_off(app, c
     }
     assert result["affects_clients"] is True
     assert result["summary"] == (
-        "Impact: 3 tools renamed (2 served now); 3 of 8 active tokens lose tools; 1 of 8 active tokens gain tools; "
+        "Impact: 3 tools renamed (2 served now); 3 of 8 active tokens lose tools; 1 of 8 active tokens gains tools; "
         "3 token scopes stop matching any tool."
     )
 

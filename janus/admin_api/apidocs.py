@@ -225,15 +225,48 @@ def _paths() -> dict[str, Any]:
                 "connections",
                 "Change a connection",
                 body="ConnectionUpdate",
-                ok=("200", "Connection", "Changed."),
+                ok=(
+                    "200",
+                    {"oneOf": [_ref("Connection"), _ref("ConnectionImpact")]},
+                    "Changed: the connection; with dry_run=true, the change's impact and nothing changed.",
+                ),
+                params=[_dry_run()],
                 errors=("400", "403", "404", "409"),
+                description="A new prefix renames every tool of the connection and enabled=false hides them: "
+                "with `?dry_run=true` the body is checked as for the change and the answer is its impact "
+                "(as POST …/impact), nothing written. For a connection with tools, the change's "
+                "`connection.update` audit row records the impact's counts (`details.impact`).",
             ),
-            "delete": _op(
-                "delete_connection",
+            "delete": _with_impact(
+                _op(
+                    "delete_connection",
+                    "connections",
+                    "Delete a connection and its endpoints",
+                    ok=("204", None, "Deleted."),
+                    params=[_dry_run()],
+                    errors=("400", "403", "404"),
+                    description="With `?dry_run=true`: 200 and the deletion's impact, nothing deleted. For a "
+                    "connection with tools, the `connection.delete` audit row records the impact's counts "
+                    "(`details.impact`).",
+                )
+            ),
+        },
+        "/api/v1/connections/{connection_id}/impact": {
+            "parameters": [conn_id],
+            "post": _op(
+                "connection_impact",
                 "connections",
-                "Delete a connection and its endpoints",
-                ok=("204", None, "Deleted."),
-                errors=("403", "404"),
+                "Preview what a change to a connection does to live clients",
+                body="ConnectionImpactRequest",
+                ok=("200", "ConnectionImpact", "The impact; nothing is changed."),
+                errors=("403", "404", "409"),
+                description='`{"action": "delete"}`, `{"action": "disable"}`, or a proposed change '
+                '(the fields of a PATCH, e.g. `{"prefix": "pay_"}` or `{"enabled": false}`), checked '
+                "as the PATCH checks it (400, or 409 for a prefix that clashes). The answer lists the tools "
+                "renamed (each marked `live` when tools/list serves it now), hidden and shown again, and each "
+                "active client token that would lose or gain tools or keep a scope that matches some served "
+                "tool today and none afterwards (`dead_scopes`); scopes are matched as the gateway matches "
+                "them. Admins only: it names tokens and their scopes.",
             ),
         },
         "/api/v1/endpoints": {
@@ -539,6 +572,18 @@ def _op(
     return operation
 
 
+def _dry_run() -> dict[str, Any]:
+    return _query("dry_run", "true: answer the change's impact (ConnectionImpact) and change nothing.", _BOOL)
+
+
+def _with_impact(operation: dict[str, Any]) -> dict[str, Any]:
+    """A delete that answers 200 and the impact when asked for a dry run."""
+    answer = {"application/json": {"schema": _ref("ConnectionImpact")}}
+    operation["responses"]["200"] = {"description": "dry_run=true: the impact; nothing deleted.", "content": answer}
+    operation["responses"] = dict(sorted(operation["responses"].items()))
+    return operation
+
+
 def _streamed(operation: dict[str, Any]) -> dict[str, Any]:
     """An operation whose 200 body is a download (JSON Lines or CSV), not a JSON document."""
     text_body = {"schema": {"type": "string"}}
@@ -729,6 +774,82 @@ def _models() -> dict[str, Any]:
     return {model.__name__: json_schema(model, ref_template=REF_TEMPLATE) for model in models}
 
 
+def _impact_request() -> dict[str, Any]:
+    """A PATCH body (ConnectionUpdate's fields and checks) with an optional `action`."""
+    update = json_schema(connection_schema.ConnectionUpdate, ref_template=REF_TEMPLATE)
+    action = {
+        "type": "string",
+        "enum": ["update", "disable", "delete"],
+        "default": "update",
+        "description": "update (default): the other fields are the proposed change; disable, delete: no other field.",
+    }
+    return {
+        **update,
+        "description": "The change to preview: a PATCH body, or {action: disable} or {action: delete}.",
+        "properties": {"action": action, **update["properties"]},
+    }
+
+
+def _impact() -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 0}
+    names = {"type": "array", "items": _STRING}
+    change = {
+        name: _object({"from": schema, "to": schema}) for name, schema in (("prefix", _STRING), ("enabled", _BOOL))
+    }
+    return _object(
+        {
+            "connection": _object({"id": _STRING, "name": _STRING, "prefix": _STRING, "enabled": _BOOL}),
+            "action": {"type": "string", "enum": ["update", "delete"]},
+            "changes": _object(change, required=[]),
+            "counts": _object(
+                dict.fromkeys(
+                    (
+                        "tools",
+                        "live_tools",
+                        "renamed",
+                        "renamed_live",
+                        "hidden",
+                        "shown",
+                        "removed",
+                        "tokens_checked",
+                        "tokens_affected",
+                        "tokens_losing_tools",
+                        "tokens_gaining_tools",
+                        "dead_scopes",
+                    ),
+                    count,
+                )
+            ),
+            "affects_clients": _BOOL,
+            "summary": _STRING,
+            "renamed": {
+                "type": "array",
+                "items": _object({"from": _STRING, "to": _STRING, "live": _BOOL}),
+                "description": "Every tool of the connection a new prefix renames; live: served now.",
+            },
+            "hidden": {**names, "description": "Tools served now and not after the change."},
+            "shown": {**names, "description": "Tools not served now and served after the change."},
+            "tokens": {
+                "type": "array",
+                "description": "Active client tokens the change affects, the most tools lost first.",
+                "items": _object(
+                    {
+                        "id": _STRING,
+                        "name": _STRING,
+                        "role": _STRING,
+                        "tools_lost": count,
+                        "tools_gained": count,
+                        "dead_scopes": {
+                            **names,
+                            "description": "Scopes that match a served tool today and none after the change.",
+                        },
+                    }
+                ),
+            },
+        }
+    )
+
+
 def _schemas() -> dict[str, Any]:
     maybe_string = {"type": ["string", "null"]}
     maybe_int = {"type": ["integer", "null"]}
@@ -738,6 +859,8 @@ def _schemas() -> dict[str, Any]:
             {"issuer": _STRING, "client_id": _STRING, "scope": _STRING, "oidc_only": {"type": "boolean"}}
         ),
         **_models(),
+        "ConnectionImpactRequest": _impact_request(),
+        "ConnectionImpact": _impact(),
         "ToolCall": _object(
             {
                 "id": {"type": "integer"},

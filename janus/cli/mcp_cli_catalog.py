@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import click
 
-from janus.cli.mcp_cli_render import table
+from janus.cli.mcp_cli_render import impact_report, table
 from janus.cli.mcp_cli_resilience import connection_fields, connection_options, endpoint_fields, endpoint_option
 from janus.cli.mcp_cli_session import CliError, Settings
 from janus.cli.mcp_cli_shaping import (
@@ -183,10 +183,16 @@ def connection_add(
 @click.option("--timeout", type=float)
 @connection_options
 @redaction_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what the change would do to live clients (tools renamed or hidden, tokens that lose tools) "
+    "and change nothing.",
+)
 @json_flag
 @click.pass_obj
 def connection_modify(
-    settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout, redaction, **more
+    settings: Settings, conn_id, name, url, prefix, desc, auth, secret, enabled, timeout, redaction, dry_run, **more
 ) -> None:
     body = connection_fields(more) | changes(
         name=name,
@@ -204,18 +210,60 @@ def connection_modify(
         "--name --url --prefix --desc --auth --secret --enabled --timeout --retries --breaker-threshold "
         "--breaker-cooldown " + REDACTION_FLAG,
     )
-    conn = settings.api().json("PATCH", f"/api/v1/connections/{quote(conn_id, safe='')}", json_body=body)
+    path = f"/api/v1/connections/{quote(conn_id, safe='')}"
+    if dry_run:
+        return _print_impact(settings, path, body)
+    # A new prefix renames every tool; enabling or disabling shows or hides them: say what it did.
+    summary = _impact_summary(settings, path, body) if "prefix" in body or "enabled" in body else None
+    conn = settings.api().json("PATCH", path, json_body=body)
     if settings.json_output:
-        return emit_json(conn)
-    note(f"Connection {conn['name']!r} ({conn['id']}) updated.")
+        emit_json(conn)
+    else:
+        note(f"Connection {conn['name']!r} ({conn['id']}) updated.")
+    if summary:
+        note(summary)
 
 
 @connection_group.command("delete", help="Delete a connection and its endpoints.")
 @click.option("--id", "conn_id", required=True, help="Connection id.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what deleting would do to live clients (tools removed, tokens that lose tools) and delete nothing.",
+)
 @json_flag
 @click.pass_obj
-def connection_delete(settings: Settings, conn_id) -> None:
-    _delete(settings, f"/api/v1/connections/{quote(conn_id, safe='')}", {"id": conn_id}, f"Connection {conn_id}")
+def connection_delete(settings: Settings, conn_id, dry_run) -> None:
+    path = f"/api/v1/connections/{quote(conn_id, safe='')}"
+    if dry_run:
+        return _print_impact(settings, path, {"action": "delete"})
+    summary = _impact_summary(settings, path, {"action": "delete"})
+    _delete(settings, path, {"id": conn_id}, f"Connection {conn_id}")
+    if summary:
+        note(summary)
+
+
+def _print_impact(settings: Settings, path: str, change: dict[str, Any]) -> None:
+    """--dry-run: the gateway's preview (POST …/impact, which never writes; a gateway without it answers
+    an error, never the change), in full on stdout."""
+    impact = settings.api().json("POST", f"{path}/impact", json_body=change)
+    if settings.json_output:
+        emit_json(impact)
+    else:
+        click.echo(impact_report(impact))
+
+
+def _impact_summary(settings: Settings, path: str, change: dict[str, Any]) -> str | None:
+    """The preview's one-line summary, asked before the change is made; None when the gateway cannot
+    answer it (an older gateway, a refused change: the change itself then says what is wrong)."""
+    try:
+        answer = settings.api().json("POST", f"{path}/impact", json_body=change)
+    except CliError as exc:
+        if exc.status is None:  # not an answer of the gateway (unreachable): the change would fail alike
+            raise
+        return None
+    summary = answer.get("summary") if isinstance(answer, dict) else None
+    return summary if isinstance(summary, str) else None
 
 
 # -- endpoints ---------------------------------------------------------------------

@@ -263,3 +263,29 @@ def _ms(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
     return "-"
+
+
+def impact_report(impact: dict[str, Any]) -> str:
+    """`mcp-cli connection modify|delete --dry-run`: what the change would do to live clients, in full."""
+    lines = [impact["summary"]]
+    for key, label in (("prefix", "Prefix"), ("enabled", "Enabled")):
+        change = impact["changes"].get(key)
+        if change:
+            lines.append(f"{label}: {_cell(change['from'])} -> {_cell(change['to'])}")
+    if impact["renamed"]:
+        lines += ["", f"Renamed tools ({impact['counts']['renamed']}):"]
+        lines += [
+            f"  {r['from']} -> {r['to']}" + ("" if r["live"] else "  (not served now)") for r in impact["renamed"]
+        ]
+    if impact["hidden"]:
+        verb = "Removed" if impact["action"] == "delete" else "Hidden"
+        lines += ["", f"{verb} served tools ({impact['counts']['hidden']}):", *(f"  {n}" for n in impact["hidden"])]
+    if impact["shown"]:
+        lines += ["", f"Served again ({impact['counts']['shown']}):", *(f"  {n}" for n in impact["shown"])]
+    if impact["tokens"]:
+        rows = [
+            (t["name"], t["role"], t["tools_lost"], t["tools_gained"], ", ".join(t["dead_scopes"]))
+            for t in impact["tokens"]
+        ]
+        lines += ["", table(("Token", "Role", "Tools Lost", "Tools Gained", "Scopes Matching Nothing"), rows)]
+    return "\n".join(lines)

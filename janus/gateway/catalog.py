@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import functools
 import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -65,7 +67,16 @@ def parse_scopes(raw: str | Iterable[str] | None) -> tuple[str, ...]:
 def scopes_allow(scopes: tuple[str, ...] | None, tool_name: str) -> bool:
     if scopes is None:  # an unrestricted local principal (stdio without a token)
         return True
-    return any(fnmatch.fnmatchcase(tool_name, glob) for glob in scopes)
+    return any(scope_matcher(glob)(tool_name) for glob in scopes)
+
+
+@functools.lru_cache(maxsize=32768)
+def scope_matcher(glob: str) -> Callable[[str], bool]:
+    """Whether a tool name matches one scope glob: shell-style and case-sensitive, as fnmatch.fnmatchcase
+    (its translation, compiled once). The one matcher: scopes_allow applies it to a token's scopes, and a
+    caller trying one scope on many names (janus.services.connection_impact) keeps it at hand."""
+    match = re.compile(fnmatch.translate(glob)).match
+    return lambda name: match(name) is not None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, flash, request, url_for
@@ -91,12 +92,23 @@ def connection_new() -> Response:
 @bp.route("/connections/<connection_id>/edit", methods=["GET", "POST"])
 @admin_required
 def connection_edit(connection_id: str):
+    """A new prefix (for a connection with tools) or unticking "enabled" shows the impact first; the
+    change is made when the same values come back with `confirmed`."""
     current = connections_service.get_connection(connection_id)
     values, errors = current, {}
     if request.method == "POST":
         values = texts(request.form, FIELDS)
         try:
-            saved = connections_service.update_connection(current_user.username, connection_id, _submitted())
+            submitted = _submitted()
+            if not _confirmed() and _affects_clients(current, submitted):
+                return _confirm(
+                    connections_service.impact(connection_id, submitted),
+                    url_for("portal.connection_edit", connection_id=connection_id),
+                    _resubmitted(),
+                    f"Change {current['name']}?",
+                    "Disable connection" if _disabling(current, submitted) else "Save and rename tools",
+                )
+            saved = connections_service.update_connection(current_user.username, connection_id, submitted)
             flash(f"Connection {saved['name']} saved.")
             return redirect_to(url_for("portal.connections"))
         except ServiceError as exc:
@@ -107,20 +119,44 @@ def connection_edit(connection_id: str):
 @bp.post("/connections/<connection_id>/toggle")
 @admin_required
 def connection_toggle(connection_id: str):
-    """Replaces its own card (hx-target=this), so the list stays where the admin was."""
+    """Replaces its own card (hx-target=this), so the list stays where the admin was. Disabling shows the
+    impact first (in the dialog, or a page without JavaScript); its Confirm posts `enabled=false` (the state
+    wanted, not "toggle": a double submit cannot switch it back on) with `confirmed`."""
     conn = connections_service.get_connection(connection_id)
-    conn = connections_service.update_connection(current_user.username, connection_id, {"enabled": not conn["enabled"]})
+    wanted = {"true": True, "false": False}.get(request.form.get("enabled", ""), not conn["enabled"])
+    if conn["enabled"] and not wanted and not _confirmed():
+        response = _confirm(
+            connections_service.impact(connection_id, {"action": "disable"}),
+            url_for("portal.connection_toggle", connection_id=connection_id),
+            [("enabled", "false")],
+            f"Disable {conn['name']}?",
+            "Disable connection",
+        )
+        if is_htmx():  # asked from the card: the question goes to the dialog
+            response.headers["HX-Retarget"] = "#modal-body"
+            response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    conn = connections_service.update_connection(current_user.username, connection_id, {"enabled": wanted})
     if not is_htmx():
+        flash(f"Connection {conn['name']} {'enabled' if conn['enabled'] else 'disabled'}.")
         return redirect_to(url_for("portal.connections"))
-    return render(TEMPLATE, "connection_card", conn=conn)
+    response = render(TEMPLATE, "connection_card", conn=conn)
+    if _confirmed():  # confirmed in the dialog: the card takes the answer, and the dialog closes
+        response.headers["HX-Retarget"] = f"#conn-{conn['id']}"
+        response.headers["HX-Reswap"] = "outerHTML"
+        response.headers["HX-Trigger-After-Settle"] = json.dumps(
+            {"janus-close-modal": {"focus": f"#toggle-{conn['id']}"}}
+        )
+    return response
 
 
 @bp.route("/connections/<connection_id>/delete", methods=["GET", "POST"])
 @admin_required
 def connection_delete(connection_id: str):
     conn = connections_service.get_connection(connection_id)
-    if request.method == "GET":  # without JavaScript: a confirmation page instead of hx-confirm
-        return render("portal/connections/delete.html", conn=conn)
+    if request.method == "GET":  # the confirmation, with what the deletion does to live clients
+        impact = connections_service.delete_impact(connection_id)
+        return render("portal/connections/delete.html", "delete_form", conn=conn, impact=impact)
     connections_service.delete_connection(current_user.username, connection_id)
     flash(f"Connection {conn['name']} and its {conn['endpoint_count']} tools deleted.")
     return redirect_to(url_for("portal.connections"))
@@ -151,6 +187,41 @@ def connection_prefix_check():
     prefix = request.args.get("prefix", "").strip()
     problem = connections_service.prefix_problem(prefix, request.args.get("own_id") or None) if prefix else None
     return render(FORM_TEMPLATE, "prefix_feedback", prefix=prefix, problem=problem)
+
+
+# -- impact before a change that affects live clients ------------------------------------------
+
+
+def _confirmed() -> bool:
+    return request.form.get("confirmed") == "1"
+
+
+def _disabling(current: dict[str, Any], submitted: dict[str, Any]) -> bool:
+    return bool(current["enabled"]) and submitted.get("enabled") is False
+
+
+def _affects_clients(current: dict[str, Any], submitted: dict[str, Any]) -> bool:
+    """Disabling always asks; a new prefix asks when there are tools to rename (none: straight through)."""
+    prefix = (submitted.get("prefix") or "").strip()
+    renaming = bool(prefix) and prefix != current["prefix"] and current["endpoint_count"] > 0
+    return renaming or _disabling(current, submitted)
+
+
+def _resubmitted() -> list[tuple[str, str]]:
+    """The form as posted, to post again from the confirmation (its own CSRF token is fresh)."""
+    return [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "confirmed")]
+
+
+def _confirm(impact: dict[str, Any], action: str, resubmit: list[tuple[str, str]], title: str, confirm_label: str):
+    return render(
+        "portal/connections/impact.html",
+        "impact_form",
+        impact=impact,
+        action=action,
+        resubmit=resubmit,
+        title=title,
+        confirm_label=confirm_label,
+    )
 
 
 def _submitted() -> dict[str, Any]:

@@ -92,16 +92,16 @@ def stage_update(
     admin_audit.record(actor, f"{kind}.update", kind, row.id, before=before, after=view(row), **extra)
 
 
-def delete_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict]) -> None:
+def delete_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict], **extra: Any) -> None:
     with change():
-        stage_delete(actor, kind, row, view)
+        stage_delete(actor, kind, row, view, **extra)
 
 
-def stage_delete(actor: str, kind: str, row: Any, view: Callable[[Any], dict]) -> None:
-    """delete_row's work inside a transaction the caller commits."""
+def stage_delete(actor: str, kind: str, row: Any, view: Callable[[Any], dict], **extra: Any) -> None:
+    """delete_row's work inside a transaction the caller commits; `extra` goes into the audit row's details."""
     before, row_id = view(row), row.id
     db.session.delete(row)
-    admin_audit.record(actor, f"{kind}.delete", kind, row_id, before=before)
+    admin_audit.record(actor, f"{kind}.delete", kind, row_id, before=before, **extra)
 
 
 def _refresh_catalog() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,10 +11,11 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from janus.extensions import db
+from janus.gateway.catalog import parse_scopes
 from janus.gateway.egress import EgressPolicy
-from janus.models import Connection, Endpoint
+from janus.models import ClientToken, Connection, Endpoint
 from janus.schemas.connection import ConnectionCreate, ConnectionUpdate, check_prefix
-from janus.services import listing, tool_metadata
+from janus.services import admin_tool_names, connection_impact, listing, tool_metadata
 from janus.services._common import (
     FieldErrors,
     checked,
@@ -156,7 +158,121 @@ def _create_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> dict[str, Any]:
     conn = get(connection_id)
-    # Validate everything before touching the row: a refused change leaves nothing behind.
+    changes = _checked_changes(conn, data)
+    extra = _audited_impact(conn, changes) if _touches_clients(conn, changes) else {}
+    tool_metadata.bump_renamed(conn, changes.get("prefix"))  # tool names change: so do their definitions
+    return update_row(
+        actor,
+        "connection",
+        conn,
+        changes,
+        view,
+        f"a connection named {changes.get('name', conn.name)!r} already exists",
+        **extra,
+    )
+
+
+def delete_connection(actor: str, connection_id: str) -> None:
+    conn = get(connection_id)
+    delete_row(actor, "connection", conn, view, **_audited_impact(conn, {}, deleted=True))
+
+
+# -- impact preview ----------------------------------------------------------------
+
+IMPACT_ACTIONS = ("update", "disable", "delete")
+
+
+def impact(connection_id: str, change: dict[str, Any]) -> dict[str, Any]:
+    """What a change would do to live clients (janus.services.connection_impact), without making it.
+
+    `change`: {"action": "delete"}, {"action": "disable"}, or a proposed update: the fields of a PATCH
+    (optionally with "action": "update"), checked exactly as update_connection checks them, so a prefix
+    that clashes or is malformed is refused here too. Nothing is written."""
+    conn = get(connection_id)
+    fields = dict(change)
+    action = fields.pop("action", "update")
+    if not isinstance(action, str) or action not in IMPACT_ACTIONS:
+        raise ValidationError(f"action must be one of {', '.join(IMPACT_ACTIONS)}", field="action")
+    if action == "update":
+        return _impact(conn, _checked_changes(conn, fields))
+    if fields:
+        raise ValidationError(
+            f"a {action} preview takes no other fields; got {', '.join(sorted(map(str, fields)))}",
+            field=next(iter(fields)),
+        )
+    return _impact(conn, {"enabled": False}) if action == "disable" else _impact(conn, {}, deleted=True)
+
+
+def update_impact(connection_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The impact of a PATCH body (the admin API's ?dry_run=true), checked as update_connection would."""
+    conn = get(connection_id)
+    return _impact(conn, _checked_changes(conn, data))
+
+
+def delete_impact(connection_id: str) -> dict[str, Any]:
+    return _impact(get(connection_id), {}, deleted=True)
+
+
+def _audited_impact(conn: Connection, changes: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
+    """The audit row's `impact` (the counts) of a change to a connection with tools; nothing without any
+    (no tool to rename or hide, so no token to affect either)."""
+    counts = _impact(conn, changes, deleted=deleted)["counts"]
+    return {"impact": counts} if counts["tools"] else {}
+
+
+def _touches_clients(conn: Connection, changes: dict[str, Any]) -> bool:
+    return any(key in changes and changes[key] != getattr(conn, key) for key in ("prefix", "enabled"))
+
+
+def _impact(conn: Connection, changes: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
+    """Three reads (this connection's endpoints, the active tokens, other connections' served names only
+    when a scope might die), then connection_impact's single pass."""
+    tools = [
+        connection_impact.Tool(name, enabled)
+        for name, enabled in db.session.execute(
+            select(Endpoint.tool_name, Endpoint.enabled).where(Endpoint.connection_id == conn.id)
+        )
+    ]
+    now = datetime.now(UTC)
+    tokens = [
+        connection_impact.Token(row.id, row.name, row.role, parse_scopes(row.scopes))
+        for row in db.session.execute(
+            select(ClientToken.id, ClientToken.name, ClientToken.role, ClientToken.scopes, ClientToken.expires_at)
+            .where(ClientToken.enabled.is_(True))
+            .order_by(ClientToken.name, ClientToken.id)
+        )
+        if row.expires_at is None or now < row.expires_at  # active, as the gateway judges it
+    ]
+
+    def other_live_names() -> list[str]:
+        rows = db.session.execute(
+            select(Connection.prefix, Endpoint.tool_name)
+            .join(Connection, Endpoint.connection)
+            .where(Connection.id != conn.id, Connection.enabled.is_(True), Endpoint.enabled.is_(True))
+        )
+        return [prefix + tool for prefix, tool in rows]
+
+    before = connection_impact.State(conn.prefix, conn.enabled)
+    after = connection_impact.State(
+        changes.get("prefix", conn.prefix), changes.get("enabled", conn.enabled), exists=not deleted
+    )
+    result = connection_impact.compute(tools, before, after, tokens, other_live_names, admin_tool_names.NAMES)
+    changed = {
+        key: {"from": getattr(conn, key), "to": changes[key]}
+        for key in ("prefix", "enabled")
+        if not deleted and key in changes and changes[key] != getattr(conn, key)
+    }
+    return {
+        "connection": {"id": conn.id, "name": conn.name, "prefix": conn.prefix, "enabled": conn.enabled},
+        "action": "delete" if deleted else "update",
+        "changes": changed,
+        **result,
+    }
+
+
+def _checked_changes(conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` as validated changes to `conn`; every refusal before anything is touched (a refused change
+    leaves nothing behind, and a preview writes nothing)."""
     check = FieldErrors()
     changes = check.take(validated, ConnectionUpdate, data) or {}
     if "prefix" in changes and changes["prefix"] is None:
@@ -169,19 +285,7 @@ def update_connection(actor: str, connection_id: str, data: dict[str, Any]) -> d
     if "prefix" in changes:
         _check_prefix_clash(changes["prefix"], conn.id)
     _check_secret_ref(changes.get("auth_type", conn.auth_type), changes.get("auth_secret_ref", conn.auth_secret_ref))
-    tool_metadata.bump_renamed(conn, changes.get("prefix"))  # tool names change: so do their definitions
-    return update_row(
-        actor,
-        "connection",
-        conn,
-        changes,
-        view,
-        f"a connection named {changes.get('name', conn.name)!r} already exists",
-    )
-
-
-def delete_connection(actor: str, connection_id: str) -> None:
-    delete_row(actor, "connection", get(connection_id), view)
+    return changes
 
 
 # -- rules -----------------------------------------------------------------------

@@ -11,6 +11,8 @@ CHANGES = [
     ("POST", "/api/v1/connections", {"name": "New", "base_url": "https://new.example.test"}),
     ("PATCH", "/api/v1/connections/{connection}", {"description": "x"}),
     ("DELETE", "/api/v1/connections/{connection}", None),
+    # A preview changes nothing, but it names client tokens and their scopes: admins only.
+    ("POST", "/api/v1/connections/{connection}/impact", {"action": "delete"}),
     ("POST", "/api/v1/endpoints", {"connection_id": "{connection}", "tool_name": "t2", "path_template": "/t"}),
     ("PATCH", "/api/v1/endpoints/{endpoint}", {"enabled": False}),
     ("DELETE", "/api/v1/endpoints/{endpoint}", None),

@@ -84,7 +84,13 @@ def test_create_edit_toggle_and_delete_go_through_the_services_with_an_audit_tra
         htmx=True,
     )
     assert reply.status_code == 200 and reply.headers["HX-Redirect"] == "/connections"
-    card = admin.post(f"/connections/{conn_id}/toggle", htmx=True).get_data(as_text=True)
+    # Disabling asks first (the impact, in the dialog), then the confirmation posts the state wanted.
+    question = admin.post(f"/connections/{conn_id}/toggle", htmx=True)
+    assert question.headers["HX-Retarget"] == "#modal-body" and "Impact on live clients" in question.get_data(
+        as_text=True
+    )
+    card = admin.post(f"/connections/{conn_id}/toggle", {"enabled": "false", "confirmed": "1"}, htmx=True)
+    card = card.get_data(as_text=True)
     assert card.lstrip().startswith("<article") and "DISABLED" in card and "Bank v2" in card
     assert admin.get(f"/connections/{conn_id}/delete").status_code == 200  # the no-JavaScript confirmation page
     assert admin.post(f"/connections/{conn_id}/delete").status_code == 303

@@ -93,6 +93,8 @@ def test_an_admin_signs_in_creates_a_connection_and_tests_it(gateway):
         card.get_by_role("button", name="Test connection").click()
         card.locator(".probe-result").filter(has_text="Reachable: HTTP 200").wait_for()
         card.get_by_role("button", name="Disable Ledger").click()
+        # Disabling asks first, in the dialog, with what it does to live clients (here: nothing served yet).
+        page.locator("dialog#modal").get_by_role("button", name="Disable connection").click()
         card.locator(".badge", has_text="DISABLED").wait_for()
         assert page.locator(".flash", has_text="Connection Ledger created").is_visible()
         screenshot(page, "portal-connections")

@@ -79,7 +79,9 @@ def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(admin):
 def test_htmx_requests_may_carry_the_token_in_the_header(admin):
     conn_id = add_connection(admin.app, "Bank", "http://127.0.0.1:9", "bank_")
     reply = admin.client.post(
-        f"/connections/{conn_id}/toggle", headers={"HX-Request": "true", "X-CSRFToken": admin.csrf}
+        f"/connections/{conn_id}/toggle",
+        data={"enabled": "false", "confirmed": "1"},  # a confirmed disable (it asks first otherwise)
+        headers={"HX-Request": "true", "X-CSRFToken": admin.csrf},
     )
     assert reply.status_code == 200 and "DISABLED" in reply.get_data(as_text=True)
 

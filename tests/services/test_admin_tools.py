@@ -122,3 +122,10 @@ def test_the_list_tools_answer_a_first_page_without_arguments_and_walk_by_cursor
 def test_bad_list_arguments_are_a_tool_error_with_a_message(app, name, arguments, message):
     result = AdminTools(app).call(name, arguments, ADMIN)
     assert result["isError"] is True and result["content"][0]["text"].startswith(message)
+
+
+def test_the_admin_tool_names_the_impact_preview_knows_are_the_tools_served():
+    from janus.services import admin_tool_names
+
+    # janus.services.connection_impact keeps an admin token's scope alive while it matches an admin tool.
+    assert set(admin_tool_names.NAMES) == AdminTools.names

@@ -112,10 +112,32 @@
     if (alerts) alerts.innerHTML = "";
   }
 
+  // A change confirmed in the dialog whose answer went elsewhere (a connection card) closes it; the
+  // server's HX-Trigger-After-Settle names where focus goes: {"janus-close-modal": {"focus": "#…"}}.
+  document.addEventListener("janus-close-modal", function (event) {
+    if (modal && modal.open) {
+      clearModal();
+      modal.close();
+    }
+    var where = event.detail && event.detail.focus;
+    var place = where ? document.querySelector(where) : null;
+    if (place) place.focus();
+  });
+
+  // A question the server sent to the dialog instead of the widget's own target (HX-Retarget: the
+  // impact of disabling a connection): focus goes back to that widget's button if it is cancelled.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    var elt = event.detail && event.detail.elt;
+    if (target && target.id === "modal-body" && !(modal && modal.open) && elt) {
+      opener = elt.tagName === "FORM" ? (elt.querySelector("button") || elt) : elt;
+    }
+  });
+
   if (modal) {
     modal.addEventListener("close", function () {
       clearModal();  // Escape and the like close it natively
-      if (opener) opener.focus();  // back where the admin was
+      if (opener && opener.isConnected) opener.focus();  // back where the admin was
     });
   }
 

@@ -85,18 +85,10 @@ def page_connections(
     query = listing.search(
         select(Connection), q, Connection.name, Connection.prefix, Connection.description, Connection.base_url
     )
-    wanted = listing.flag("enabled", enabled)
-    if wanted is not None:
-        query = query.where(Connection.enabled.is_(wanted))
+    scope: dict[str, Any] = {"q": q or ""}
+    query = listing.flag_filter(query, "enabled", enabled, Connection.enabled.is_, scope)
     result = listing.paged(
-        query,
-        ORDER,
-        lambda row: row[0],
-        page=page,
-        cursor=cursor,
-        limit=limit,
-        sort=sort,
-        scope={"q": q or "", "enabled": wanted},
+        query, ORDER, lambda row: row[0], page=page, cursor=cursor, limit=limit, sort=sort, scope=scope
     )
     ids = [c.id for c in result["items"]]
     counts = dict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -133,23 +134,10 @@ def page_endpoints(
     hints = {"enabled": enabled, "read_only": read_only, "destructive": destructive}
     hints |= {"idempotent": idempotent, "open_world": open_world}
     for field, raw in hints.items():
-        wanted = listing.flag(field, raw)
-        if wanted is None:
-            continue
-        scope[field] = wanted
-        if field == "enabled":
-            query = query.where(Endpoint.enabled.is_(wanted))
-        else:
-            query = query.where(_hint_is(ANNOTATION_FILTERS[field], wanted))
+        matches = Endpoint.enabled.is_ if field == "enabled" else functools.partial(_hint_is, ANNOTATION_FILTERS[field])
+        query = listing.flag_filter(query, field, raw, matches, scope)
     return listing.paged(
-        query,
-        ORDER,
-        lambda row: view(row[0]),
-        page=page,
-        cursor=cursor,
-        limit=limit,
-        sort=sort,
-        scope=scope,
+        query, ORDER, lambda row: view(row[0]), page=page, cursor=cursor, limit=limit, sort=sort, scope=scope
     )
 
 

@@ -134,6 +134,16 @@ def flag(field: str, value: Any) -> bool | None:
     raise ValidationError(f"{field} must be true or false", field=field)
 
 
+def flag_filter(
+    query: Select, field: str, value: Any, matches: Callable[[bool], ColumnElement[bool]], scope: dict[str, Any]
+) -> Select:
+    """`query` narrowed by the yes/no filter `field` (blank: not narrowed) to the rows `matches(wanted)`
+    selects; the filter is noted in `scope`, the filters a cursor is bound to."""
+    wanted = flag(field, value)
+    scope[field] = wanted
+    return query if wanted is None else query.where(matches(wanted))
+
+
 def paged(
     query: Select,
     order: Order,

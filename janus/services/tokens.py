@@ -79,19 +79,11 @@ def page_tokens(
 ) -> dict[str, Any]:
     """One page of client tokens (by name unless `sort` says otherwise): `q` a substring of the name or
     scopes (any case). Tokens that never expire or were never used sort after the rest, either way."""
+    scope: dict[str, Any] = {"q": q or ""}
     query = listing.search(select(ClientToken), q, ClientToken.name, ClientToken.scopes)
-    wanted = listing.flag("enabled", enabled)
-    if wanted is not None:
-        query = query.where(ClientToken.enabled.is_(wanted))
+    query = listing.flag_filter(query, "enabled", enabled, ClientToken.enabled.is_, scope)
     return listing.paged(
-        query,
-        ORDER,
-        lambda row: view(row[0]),
-        page=page,
-        cursor=cursor,
-        limit=limit,
-        sort=sort,
-        scope={"q": q or "", "enabled": wanted},
+        query, ORDER, lambda row: view(row[0]), page=page, cursor=cursor, limit=limit, sort=sort, scope=scope
     )
 
 

@@ -8,27 +8,9 @@ import json
 
 import pytest
 
-from tests.support.cli import Cli, tool_names
-from tests.support.server import GatewayServer
+from tests.support.cli import tool_names
 
 BOT = "mcp_cli_impact_invoices_bot_7731"
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli-impact")
-    server = GatewayServer(str(root / "gateway.db"), WEB_CONCURRENCY="1", CATALOG_REFRESH_SECONDS="0").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def admin(gateway, tmp_path):
-    user = Cli(tmp_path / "home")
-    user.login(gateway.url)
-    return user
 
 
 @pytest.fixture

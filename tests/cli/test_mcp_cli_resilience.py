@@ -2,28 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.support.cli import Cli
-from tests.support.server import GatewayServer
-
-
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli-resilience")
-    server = GatewayServer(str(root / "gateway.db"), WEB_CONCURRENCY="1", CATALOG_REFRESH_SECONDS="0").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def admin(gateway, tmp_path):
-    user = Cli(tmp_path / "home")
-    user.login(gateway.url)
-    return user
-
 
 def test_connection_flags_set_and_change_retries_and_the_breaker(admin):
     conn = admin.json(

@@ -11,8 +11,7 @@ from janus.models import Connection
 from tests.conftest import make_app
 from tests.support.browser import browser_page, screenshot
 from tests.support.catalog import add_connection, add_endpoint, add_token
-from tests.support.portal import sign_in
-from tests.support.server import GatewayServer
+from tests.support.portal import portal_gateway, sign_in
 from tests.support.upstream import Upstream, json_response
 
 PASSWORD = "impact preview browser password 7"
@@ -23,13 +22,7 @@ def gateway(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("impact")
     upstream = Upstream().start()
     upstream.route("/", lambda request: json_response({"ok": True}))
-    server = GatewayServer(
-        str(tmp / "gateway.db"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD=PASSWORD,
-        VAULT_LOCAL_PATH=str(tmp / "secrets.json"),
-        WEB_CONCURRENCY="1",
-    ).start()
+    server = portal_gateway(tmp, PASSWORD, workers=1)
     server.app = make_app({"DATABASE_PATH": str(tmp / "gateway.db")})  # rows written beside the running server
     billing = add_connection(server.app, "Billing", upstream.url, "billing_")
     for tool in ("get_invoice", "list_invoices"):

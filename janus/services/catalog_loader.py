@@ -27,7 +27,7 @@ def catalog_version(engine: Engine) -> int:
 
 # Past this many touched rows, reading everything is as cheap as reading each (a bulk import).
 MAX_CHANGED_ROWS = 2000
-_YIELD_EVERY = 500  # rows between cooperative yields of a full load (a gevent worker keeps serving)
+_YIELD_EVERY = 200  # rows between cooperative yields of a load (a gevent worker keeps serving calls)
 
 
 def load_snapshot(engine: Engine) -> CatalogSnapshot:
@@ -128,10 +128,12 @@ def _version(session: Session) -> int:
 
 def _specs(conn: Connection, spec: ConnectionSpec, endpoints) -> list[tuple[ToolSpec, tuple[str, ...]]]:
     out = []
-    for ep in endpoints:
+    for n, ep in enumerate(endpoints, 1):
         tool = tool_spec(spec, conn.prefix, ep)
         if tool is not None:
             out.append((tool, rank(conn, ep)))
+        if n % _YIELD_EVERY == 0:
+            time.sleep(0)  # under gevent: a change of 1,000 tools (an import) lets calls in flight run
     return out
 
 

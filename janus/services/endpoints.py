@@ -323,7 +323,7 @@ def _check_header_params(
         clash = owned.get(entry["header"].casefold())
         if clash is not None:
             raise ValidationError(
-                f"header {entry['header']!r} is set by connection {conn.name!r}'s credentials "
+                f"header {entry['header']!r} is set by the credentials of connection {conn.name!r} "
                 f"({conn.auth_type}); a header parameter cannot replace it",
                 field="header_params",
             )

@@ -273,7 +273,7 @@ def _validated(
                 raise ValidationError(
                     f"body template placeholder {param!r} is not a property of the input schema", field="body_template"
                 )
-    _check_header_params(fields.get("header_params"), conn, path, template, properties)
+    _check_header_params(fields.get("header_params"), conn, path, template, declared_names(schema))
     if taken is None:
         _check_unique_tool(exposed, own_id)
     elif taken.get(exposed, own_id) != own_id:
@@ -286,7 +286,7 @@ def _check_header_params(
     conn: Connection,
     path: str,
     body_template: str | None,
-    properties: dict[str, Any],
+    declared: frozenset[str],
 ) -> None:
     """Each argument sent as a header is a property of the schema and goes nowhere else (the path, the body
     template, a fixed query name); no header is one the connection's credentials set."""
@@ -313,7 +313,7 @@ def _check_header_params(
                 f"argument {argument!r} is sent as the header {entry['header']!r}, so it cannot also be {where}",
                 field="header_params",
             )
-        if argument not in properties:
+        if argument not in declared:
             raise ValidationError(
                 f"argument {argument!r} of header {entry['header']!r} must be a property of the input schema",
                 field="header_params",

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import click
 
+from janus.cli.mcp_cli_header_params import HEADER_FLAGS, header_param_options, header_params_body
 from janus.cli.mcp_cli_render import impact_report, table
 from janus.cli.mcp_cli_resilience import connection_fields, connection_options, endpoint_fields, endpoint_option
 from janus.cli.mcp_cli_session import CliError, Settings
@@ -318,6 +319,7 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @metadata_options
 @endpoint_option
 @shaping_options
+@header_param_options
 @json_flag
 @click.pass_obj
 def endpoint_add(
@@ -335,10 +337,14 @@ def endpoint_add(
     max_items,
     max_text_chars,
     table,
+    header_params,
+    fixed_headers,
+    no_header_params,
     **meta,
 ) -> None:
     body = (
         endpoint_fields(timeout_seconds)
+        | header_params_body(header_params, fixed_headers, no_header_params)
         | metadata_changes(meta, lambda: None)
         | shaping_body(projection, max_items, max_text_chars, table)
         | changes(
@@ -372,6 +378,7 @@ def endpoint_add(
 @metadata_options
 @endpoint_option
 @shaping_options
+@header_param_options
 @json_flag
 @click.pass_obj
 def endpoint_modify(
@@ -389,11 +396,15 @@ def endpoint_modify(
     max_items,
     max_text_chars,
     table,
+    header_params,
+    fixed_headers,
+    no_header_params,
     **meta,
 ) -> None:
     url = f"/api/v1/endpoints/{quote(ep_id, safe='')}"
     body = (
         endpoint_fields(timeout_seconds)
+        | header_params_body(header_params, fixed_headers, no_header_params)
         | metadata_changes(meta, lambda: settings.api().json("GET", url).get("annotations"))
         | shaping_body(projection, max_items, max_text_chars, table)
         | changes(
@@ -411,7 +422,9 @@ def endpoint_modify(
         "--name --desc --path --method --schema --template --enabled --timeout "
         + METADATA_OPTIONS
         + " "
-        + SHAPING_FLAGS,
+        + SHAPING_FLAGS
+        + " "
+        + HEADER_FLAGS,
     )
     ep = settings.api().json("PATCH", url, json_body=body)
     if settings.json_output:

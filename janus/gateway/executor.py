@@ -184,11 +184,12 @@ def _classify(conn: ConnectionSpec, exc: BaseException, connect_timeout: float) 
 
 class PlannedRequest(NamedTuple):
     """What a tool call sends upstream, before credentials: the method, the path (with the query) relative
-    to the connection's base URL, and the JSON body, if any."""
+    to the connection's base URL, the JSON body, if any, and the endpoint's header parameters."""
 
     method: str
     path: str
     body: bytes | None
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value): fixed ones and the arguments sent as headers
 
     def url(self, base_url: str) -> str:
         return _join(base_url, self.path)
@@ -197,9 +198,16 @@ class PlannedRequest(NamedTuple):
 def plan_request(tool: ToolSpec, arguments: Mapping[str, Any]) -> PlannedRequest:
     """The request for these arguments: the one `Executor.execute` sends, and the portal's "try it" previews.
 
-    Raises ArgumentError when the arguments do not fit the path or body template.
+    Raises ArgumentError when the arguments do not fit the path or body template, or a header parameter's
+    value cannot be a header.
     """
     method = tool.method.upper()
+    header_pairs: tuple[tuple[str, str], ...] = ()
+    if tool.header_params is not None:
+        header_pairs = tuple(tool.header_params.render(arguments))
+        # Sent as headers only: never also in the query or the body.
+        names = tool.header_params.names
+        arguments = {k: v for k, v in arguments.items() if k not in names}
     path, used = render_path(tool.path_template, arguments)
     data: bytes | None = None
     if method in BODY_METHODS:
@@ -214,7 +222,7 @@ def plan_request(tool: ToolSpec, arguments: Mapping[str, Any]) -> PlannedRequest
         pairs = _query_pairs(arguments, used, fixed_query_names(tool.path_template))
         if pairs:
             path += ("&" if "?" in path else "?") + urlencode(pairs)
-    return PlannedRequest(method, path, data)
+    return PlannedRequest(method, path, data, header_pairs)
 
 
 @functools.lru_cache(maxsize=256)
@@ -338,10 +346,12 @@ class Executor:
         conn = tool.connection
         if tool.timeout_seconds is not None and tool.timeout_seconds != conn.timeout_seconds:
             conn = replace(conn, timeout_seconds=tool.timeout_seconds)  # the endpoint's own deadline
-        method, path, data = plan_request(tool, arguments)
+        method, path, data, header_pairs = plan_request(tool, arguments)
         headers = dict(self._base_headers)
         if data is not None:
             headers["Content-Type"] = "application/json"
+        if header_pairs:
+            headers.update(header_pairs)  # names checked when saved: none of the headers set above
         deadline = time.monotonic() + conn.timeout_seconds  # the whole call's, retries and their waits included
         breaker = self.circuits.get(conn.id, conn.name, conn.breaker_threshold, conn.breaker_cooldown_seconds)
         try:
@@ -354,6 +364,8 @@ class Executor:
             # trace None (the common case): a shared do-nothing block
             with vault_read(trace, conn.name, conn.auth_type):
                 auth, redactor = self._authenticate(conn, True)
+            if header_pairs and auth:
+                _yield_to_credentials(headers, header_pairs, auth, tool.name)
             response, body, truncated, redactor, attempts = self._attempts(
                 conn, method, path, data, headers, auth, redactor, cancel, deadline, trace
             )
@@ -674,6 +686,19 @@ class Executor:
         else:
             logger.warning("%s to upstream %r failed: %s", method, conn.name, error)
         return error
+
+
+def _yield_to_credentials(
+    headers: dict[str, str], header_pairs: tuple[tuple[str, str], ...], auth: Mapping[str, str], tool: str
+) -> None:
+    """The connection's auth headers win over header parameters, in any letter case: a caller never replaces
+    a credential, and no header goes out twice. (Saving refuses such names; this holds when the connection's
+    custom headers changed since.)"""
+    taken = {name.casefold() for name in auth}
+    for name, _ in header_pairs:
+        if name.casefold() in taken and name in headers and name not in auth:
+            del headers[name]
+            logger.warning("tool %s: header parameter %r is not sent: the connection's credentials set it", tool, name)
 
 
 def _discard(response: urllib3.BaseHTTPResponse) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from janus.gateway.header_params import HeaderParams
 from janus.gateway.shaping import Shaping
 
 AUTH_TYPES = ("none", "bearer", "basic", "custom_headers", "oauth2_client_credentials")
@@ -51,3 +52,5 @@ class ToolSpec:
     timeout_seconds: float | None = None  # the whole call's deadline; None: the connection's
     # Response shaping (janus/gateway/shaping.py): None shapes nothing, at no cost per call.
     shaping: Shaping | None = None
+    # Header parameters (janus/gateway/header_params.py): None sends none, at no cost per call.
+    header_params: HeaderParams | None = None

@@ -16,7 +16,7 @@ import orjson
 
 from janus.gateway import metrics, output_validation, tracing
 from janus.gateway.cancel_scope import CallCancelled
-from janus.gateway.catalog import Catalog, Principal, TokenRecord, scopes_allow
+from janus.gateway.catalog import Catalog, CatalogSnapshot, Principal, TokenRecord, scopes_allow
 from janus.gateway.errors import UpstreamError
 from janus.gateway.schemas import (
     DEFAULT_PATTERN_BUDGET,
@@ -96,6 +96,18 @@ def arguments_digest(arguments: Any) -> str:
             arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
         ).encode("utf-8")
     return hashlib.sha256(canonical).hexdigest()
+
+
+def hidden_arguments(builtins: BuiltinTools | None, snapshot: CatalogSnapshot, name: str) -> frozenset[str]:
+    """The arguments of this tool kept out of its audit digest: a built-in admin tool's secrets, and the header
+    parameters whose header carries a credential (janus/gateway/header_params.py), since a digest of a short
+    secret can be reversed by guessing. Empty for almost every tool: one dict lookup."""
+    if builtins is not None and name in builtins.names:
+        return builtins.sensitive_arguments(name)
+    tool = snapshot.by_name.get(name)
+    if tool is None or tool.header_params is None:
+        return frozenset()
+    return tool.header_params.sensitive
 
 
 def tool_error(text: str) -> dict[str, Any]:
@@ -179,11 +191,8 @@ class GatewayBackend:
         snapshot = self.catalog.current()
         token = snapshot.token(principal)
         builtins = self.builtins if self.builtins is not None and name in self.builtins.names else None
-        if builtins is not None:
-            hidden = builtins.sensitive_arguments(name)
-            digest = arguments_digest({k: v for k, v in arguments.items() if k not in hidden})
-        else:
-            digest = arguments_digest(arguments)
+        hidden = hidden_arguments(builtins, snapshot, name)
+        digest = arguments_digest({k: v for k, v in arguments.items() if k not in hidden} if hidden else arguments)
 
         def finish(
             status: str,
@@ -346,6 +355,7 @@ class TrialRequest:
     method: str
     url: str
     body: str | None  # the JSON text sent, as sent
+    headers: tuple[tuple[str, str], ...] = ()  # the endpoint's header parameters (never the credentials)
 
 
 def preview_tool(backend: GatewayBackend, name: str, arguments: dict[str, Any]) -> TrialRequest:
@@ -368,6 +378,7 @@ def preview_tool(backend: GatewayBackend, name: str, arguments: dict[str, Any]) 
         method=planned.method,
         url=planned.url(tool.connection.base_url),
         body=None if planned.body is None else planned.body.decode("utf-8"),
+        headers=planned.headers,
     )
 
 

@@ -11,7 +11,7 @@ from janus.models.tokens import ClientToken, KeyCheck, User
 # The Alembic head this code expects; startup skips Alembic entirely when the
 # database is already there (keeps `mcp-gateway -stdio` fast). A test keeps it
 # equal to migrations/versions' head.
-SCHEMA_REVISION = "0016_upstream_resilience"
+SCHEMA_REVISION = "0017_endpoint_header_params"
 
 __all__ = [
     "AdminAuditLog",

@@ -71,6 +71,8 @@ class Endpoint(Model):
     max_items: Mapped[int | None] = mapped_column(Integer)
     max_text_chars: Mapped[int | None] = mapped_column(Integer)
     render_table: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Header parameters (janus/gateway/header_params.py): [{"argument", "header"} | {"header", "value"}]; NULL: none
+    header_params: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
     connection: Mapped[Connection] = relationship(back_populates="endpoints")
 

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask, csrf_exempt: list) -> None:
     from janus.portal import security
 
+    app.before_request(imports.allow_large_description)  # before CSRF protection reads the form
     security.init_app(app, csrf_exempt)
     app.register_blueprint(bp)
 

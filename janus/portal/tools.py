@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, flash, request, url_for
 from flask_login import current_user, login_required
 
-from janus.portal import tool_metadata, tools_shaping
+from janus.portal import tool_metadata, tools_headers, tools_shaping
 from janus.portal.blueprint import bp
 from janus.portal.forms import checkbox, errors_of, texts
 from janus.portal.rendering import is_htmx, redirect_to, render, row_urls
@@ -34,6 +34,7 @@ FIELDS = (
     "body_template",
     "enabled",
     *tools_shaping.FIELDS,  # response shaping (janus/portal/tools_shaping.py)
+    tools_headers.FIELD,  # header parameters (janus/portal/tools_headers.py)
 )
 PAGE_SIZE = 100  # tools a page: 10,000 tools are 100 pages, not one page of 15 MB
 HINT_FILTERS = tuple(endpoints_service.ANNOTATION_FILTERS)  # read_only, destructive, idempotent, open_world
@@ -139,6 +140,7 @@ def tool_edit(endpoint_id: str):
     values = {
         **current,
         "input_schema": json.dumps(current["input_schema"], indent=2),
+        tools_headers.FIELD: tools_headers.text_of(current.get(tools_headers.FIELD)),
         **tool_metadata.stored_values(current),
     }
     errors: dict[str, str] = {}
@@ -276,12 +278,14 @@ def _form_values() -> dict[str, Any]:
     values["enabled"] = checkbox(request.form, "enabled")
     values.update(endpoint_values(request.form))  # upstream resilience (issue 15, item 4)
     values |= tools_shaping.form_values(request.form)
+    values[tools_headers.FIELD] = request.form.get(tools_headers.FIELD, "")  # the text as typed, parsed on submit
     return values | tool_metadata.form_values(request.form)
 
 
 def _submitted(values: dict[str, Any]) -> dict[str, Any]:
     data = dict(values)
     data["body_template"] = data.get("body_template") or None
+    data[tools_headers.FIELD] = tools_headers.parsed(data.get(tools_headers.FIELD) or "")
     return {k: v for k, v in data.items() if not k.startswith("hint_")} | tool_metadata.submitted(values)
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo
 
+from janus.gateway import header_params as header_rules
 from janus.gateway.schemas import schema_problems
 from janus.gateway.specs import HTTP_METHODS
 from janus.gateway.tool_metadata import ANNOTATION_HINTS, OUTPUT_POLICIES
@@ -168,6 +169,25 @@ def check_annotations(raw: Any) -> dict[str, bool] | None:
     return kept or None
 
 
+def check_header_params(raw: Any) -> list[dict[str, str]] | None:
+    """Header parameters (janus/gateway/header_params.py): a list (or its JSON text); null or [] is none."""
+    if isinstance(raw, str):
+        if not raw.strip():
+            return None
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise refuse(f"header parameters are not valid JSON: {exc}") from None
+    try:
+        return header_rules.check_header_params(raw)
+    except header_rules.HeaderParamError as exc:
+        raise refuse(str(exc)) from None
+
+
+def _header_params(value: Any, info: ValidationInfo) -> list[dict[str, str]] | None:
+    return check_header_params(value)
+
+
 def _annotations(value: Any, info: ValidationInfo) -> dict[str, bool] | None:
     return check_annotations(value)
 
@@ -283,6 +303,32 @@ class EndpointCreate(Resource):
     render_table: Annotated[
         bool, Flag("Show an answer that is an array of objects as a Markdown table (structuredContent keeps the data).")
     ] = False
+    # Header parameters (janus/gateway/header_params.py)
+    header_params: Annotated[
+        list[dict[str, str]] | None,
+        Rules(
+            _header_params,
+            {
+                "type": ["array", "null"],
+                "maxItems": header_rules.MAX_HEADER_PARAMS,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "argument": {"type": "string", "pattern": header_rules.ARGUMENT_NAME_RE.pattern},
+                        "header": {"type": "string", "pattern": header_rules.HEADER_NAME_RE.pattern},
+                        "value": {"type": "string", "maxLength": header_rules.MAX_HEADER_VALUE},
+                    },
+                    "required": ["header"],
+                    "additionalProperties": False,
+                },
+            },
+            "Request headers of each call: {argument, header} sends the tool argument (a property of "
+            "input_schema; string, number or boolean) as that header and not in the query or body; "
+            "{header, value} sends a fixed value. Credentials, framing and content-negotiation headers "
+            "(Authorization, Cookie, Host, Content-Length, Content-Type, Accept…) and the connection's own "
+            "auth headers are refused. null: none.",
+        ),
+    ] = None
 
 
 EndpointUpdate = update_model(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from janus.gateway.catalog import CatalogSnapshot, TokenRecord, parse_scopes
+from janus.gateway.header_params import compile_header_params
 from janus.gateway.shaping import shaping_for
 from janus.gateway.specs import ConnectionSpec, ToolSpec
 from janus.models import CATALOG_COUNTER, CatalogChange, ChangeCounter, ClientToken, Connection, Endpoint
@@ -188,6 +189,8 @@ def tool_spec(spec: ConnectionSpec, prefix: str, ep: Endpoint) -> ToolSpec | Non
         timeout_seconds=ep.timeout_seconds,
         # response shaping (issue 15, item 3)
         shaping=shaping_for(ep.response_projection, ep.max_items, ep.max_text_chars, ep.render_table),
+        # header parameters (issue 15, item 1): None when there are none
+        header_params=compile_header_params(ep.header_params),
     )
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 from typing import Any
 
+from flask import current_app, g, has_app_context
 from pydantic_core import PydanticCustomError
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import contains_eager
@@ -43,6 +44,7 @@ from janus.services._common import (
     validated,
 )
 from janus.services.errors import Conflict, NotFound, ServiceError, ValidationError
+from janus.vault import app_vault
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # The writable fields: the schema's (janus.schemas.endpoint), so a new one needs no edit here.
@@ -336,11 +338,79 @@ def _validated(
                 raise ValidationError(
                     f"body template placeholder {param!r} is not a property of the input schema", field="body_template"
                 )
+    _check_header_params(fields.get("header_params"), conn, path, template, declared_names(schema))
     if taken is None:
         _check_unique_tool(exposed, own_id)
     elif taken.get(exposed, own_id) != own_id:
         raise Conflict(f"tool {exposed!r} already exists", field="tool_name")
     return fields
+
+
+def _check_header_params(
+    params: list[dict[str, str]] | None,
+    conn: Connection,
+    path: str,
+    body_template: str | None,
+    declared: frozenset[str],
+) -> None:
+    """Each argument sent as a header is a property of the schema and goes nowhere else (the path, the body
+    template, a fixed query name); no header is one the connection's credentials set."""
+    if not params:
+        return
+    in_path = set(placeholders(path))
+    in_body = set(placeholders(body_template, kind="body")) if body_template else set()
+    fixed = fixed_query_names(path)
+    for entry in params:
+        argument = entry.get("argument")
+        if argument is None:
+            continue
+        where = (
+            "a path placeholder"
+            if argument in in_path
+            else "a body template placeholder"
+            if argument in in_body
+            else "a query parameter fixed in the path template"
+            if argument.casefold() in fixed
+            else None
+        )
+        if where:
+            raise ValidationError(
+                f"argument {argument!r} is sent as the header {entry['header']!r}, so it cannot also be {where}",
+                field="header_params",
+            )
+        if argument not in declared:
+            raise ValidationError(
+                f"argument {argument!r} of header {entry['header']!r} must be a property of the input schema",
+                field="header_params",
+            )
+    owned = {name.casefold(): name for name in connection_auth_headers(conn)}
+    for entry in params:
+        clash = owned.get(entry["header"].casefold())
+        if clash is not None:
+            raise ValidationError(
+                f"header {entry['header']!r} is set by the credentials of connection {conn.name!r} "
+                f"({conn.auth_type}); a header parameter cannot replace it",
+                field="header_params",
+            )
+
+
+def connection_auth_headers(conn: Connection) -> list[str]:
+    """The names of the headers the connection's credentials set: Authorization for bearer, basic and OAuth;
+    the names in a custom-headers secret (its names only, read from the vault; none when it cannot be read,
+    and the executor still lets the credentials win at call time)."""
+    if conn.auth_type in ("bearer", "basic", "oauth2_client_credentials"):
+        return ["Authorization"]
+    if conn.auth_type != "custom_headers" or not conn.auth_secret_ref:
+        return []
+    cache = g.setdefault("janus_auth_header_names", {}) if has_app_context() else {}
+    key = (conn.id, conn.auth_type, conn.auth_secret_ref)
+    if key not in cache:
+        try:
+            parsed = json.loads(app_vault(current_app).get(conn.auth_secret_ref))
+        except Exception:  # noqa: BLE001 - unreadable or not JSON: the call path refuses it with its own message
+            parsed = None
+        cache[key] = [str(name) for name in parsed] if isinstance(parsed, dict) else []
+    return list(cache[key])
 
 
 def _check_unique_tool(exposed: str, own_id: str | None) -> None:
@@ -490,11 +560,16 @@ def _preview(backend: GatewayBackend, ep: Endpoint, arguments: dict[str, Any]) -
     except ArgumentError as exc:
         raise ValidationError(f"these arguments make no request: {exc}", field="arguments") from None
     # The connection's id too: the same text sent to another upstream is another request.
-    named = json.dumps([ep.connection_id, planned.method, planned.url, planned.body], ensure_ascii=False)
+    headers = [list(pair) for pair in planned.headers]
+    named: list[Any] = [ep.connection_id, planned.method, planned.url, planned.body]
+    if headers:  # a request without header parameters keeps the digest it always had
+        named.append(headers)
+    text = json.dumps(named, ensure_ascii=False)
     return {
         "method": planned.method,
         "url": planned.url,
         "body": planned.body,
-        "digest": hashlib.sha256(named.encode("utf-8")).hexdigest(),
+        "headers": headers,
+        "digest": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "confirm": needs_confirmation(planned.method),
     }

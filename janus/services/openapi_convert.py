@@ -1,12 +1,18 @@
 """OpenAPI 3.0/3.1 and Swagger 2.0 operations → endpoint proposals (what the executor can send faithfully).
 
 The executor (janus.gateway.executor) sends: path parameters into `{{name}}` (one percent-encoded segment
-each); for GET, DELETE and HEAD every other argument as a query parameter (arrays as repeated pairs, which
-is OpenAPI's default `form`/`explode` style); for POST, PUT and PATCH every other argument in a JSON body
-(or a body template's shape). It sends no per-call header or cookie. So an operation becomes a tool only when
-that is what it needs; otherwise it is listed as skipped with the reason (a required header, a multipart
-upload, a comma-separated array…), and a parameter that is optional and cannot be sent is left out with a
-note on the proposal. Nothing is dropped silently.
+each); the endpoint's header parameters as request headers (janus.gateway.header_params: a string, number or
+boolean each, never a credential or framing header); for GET, DELETE and HEAD every other argument as a query
+parameter (arrays as repeated pairs, which is OpenAPI's default `form`/`explode` style); for POST, PUT and
+PATCH every other argument in a JSON body (or a body template's shape). It sends no per-call cookie. So an
+operation becomes a tool only when that is what it needs; otherwise it is listed as skipped with the reason (a
+required cookie, a multipart upload, a comma-separated array, a header Janus sets itself…), and a parameter
+that is optional and cannot be sent is left out with a note on the proposal. Nothing is dropped silently.
+
+A header parameter becomes a tool argument named after the header in snake_case (`X-Request-Id` →
+`x_request_id`); when a path, query or body argument already has that name, the header's is `<name>_header`
+(then `<name>_header_2`, `_3`…), so the names do not depend on the order of anything but the description. A
+required header with a single allowed value is sent as a fixed header instead of asked for.
 
 Pure: plain data in, plain data out; no database, no app.
 """
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin
 
+from janus.gateway import header_params as header_rules
 from janus.services import openapi_tool_metadata
 from janus.services.openapi_documents import Bundle, SpecError
 
@@ -54,6 +61,8 @@ class Proposal:
     # Tool metadata (issue 15, item 2): the summary as title, the 2xx JSON answer's schema as output schema
     title: str | None = None
     output_schema: dict[str, Any] | None = None
+    # Header parameters (janus/gateway/header_params.py); None: none
+    header_params: list[dict[str, str]] | None = None
 
     def definition(self) -> dict[str, Any]:
         return {
@@ -65,11 +74,15 @@ class Proposal:
             "body_template": self.body_template,
             "title": self.title,
             "output_schema": self.output_schema,
+            "header_params": self.header_params,
         }
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        definition = self.definition()
+        if definition["header_params"] is None:
+            del definition["header_params"]  # an operation without headers keeps the fingerprint it had before them
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -423,6 +436,7 @@ def _proposal(
     properties: dict[str, Any] = {}
     required: list[str] = []
     fixed_query: list[tuple[str, str]] = []
+    headers: list[tuple[str, dict[str, Any], bool, str | None]] = []  # (name, schema, required, fixed value)
     template = path
     body_param: dict[str, Any] | None = None
     form_params: list[dict[str, Any]] = []
@@ -434,13 +448,25 @@ def _proposal(
         if where == "formData":
             form_params.append(param)
             continue
-        if where in ("header", "cookie"):
-            if where == "header" and name.lower() in _IGNORED_HEADERS:
+        if where == "cookie":
+            _param_schema(inliner, param, swagger2)
+            if needed:
+                raise _Skip(f"it needs the cookie parameter {name!r}, and Janus sends no per-call cookies")
+            notes.append(f"optional cookie parameter {name!r} is left out: Janus sends no per-call cookies")
+            continue
+        if where == "header":
+            if name.lower() in _IGNORED_HEADERS:
                 continue
             schema = _param_schema(inliner, param, swagger2)
-            if needed:
-                raise _Skip(f"it needs the {where} parameter {name!r}, and Janus sends no per-call {where}s")
-            notes.append(f"optional {where} parameter {name!r} is left out: Janus sends no per-call {where}s")
+            is_constant, value = _constant(schema)
+            fixed = _scalar(value) if is_constant and needed else None
+            problem = _header_problem(name, schema, fixed, {h.lower() for h, _, _, _ in headers})
+            if problem is not None:
+                if needed:
+                    raise _Skip(f"header parameter {name!r}: {problem}")
+                notes.append(f"optional header parameter {name!r} is left out: {problem}")
+                continue
+            headers.append((name, schema, needed, fixed))
             continue
         if where not in ("path", "query"):
             raise _Skip(f"parameter {name!r} is in {where!r}, which OpenAPI does not define")
@@ -514,6 +540,7 @@ def _proposal(
                 if body_required:
                     required.append(arg)
                 body_template = "{{" + arg + "}}"
+    header_params = _header_params(headers, properties, required)
     if fixed_query:
         template += ("&" if "?" in template else "?") + urlencode(fixed_query)
     input_schema: dict[str, Any] = {"type": "object", "properties": properties}
@@ -536,7 +563,57 @@ def _proposal(
         notes=notes,
         title=_title(op),
         output_schema=_output_schema(bundle, inliner, file, op, root, swagger2, notes),
+        header_params=header_params,
     )
+
+
+def _header_problem(name: str, schema: dict[str, Any], fixed: str | None, seen: set[str]) -> str | None:
+    """Why Janus cannot send this header parameter as OpenAPI describes it, or None."""
+    if not header_rules.HEADER_NAME_RE.fullmatch(name) or len(name) > header_rules.MAX_HEADER_NAME:
+        return "its name is not a valid HTTP header name"
+    if header_rules.is_forbidden_header(name):
+        return "Janus sets that header itself (credentials, framing, content negotiation or tracing)"
+    if name.lower() in seen:
+        return "the operation declares that header twice"
+    if len(seen) >= header_rules.MAX_HEADER_PARAMS:
+        return f"a tool sends at most {header_rules.MAX_HEADER_PARAMS} header parameters"
+    if fixed is not None:
+        problem = header_rules.value_problem(fixed)
+        return None if problem is None else f"its only allowed value {problem}"
+    if schema.get("type") in ("array", "object"):
+        return "an array or object header; Janus sends a string, number or boolean as a header"
+    return None
+
+
+def _header_params(
+    headers: list[tuple[str, dict[str, Any], bool, str | None]], properties: dict[str, Any], required: list[str]
+) -> list[dict[str, str]] | None:
+    """The header entries, in the description's order; each header asked for becomes an argument (added to
+    `properties` and `required`), named after the header and never taking a path, query or body name."""
+    entries: list[dict[str, str]] = []
+    for name, schema, needed, fixed in headers:
+        if fixed is not None:
+            entries.append({"header": name, "value": fixed})
+            continue
+        argument = _header_argument(name, properties)
+        properties[argument] = schema if "description" in schema else {**schema, "description": f"The {name} header."}
+        if needed:
+            required.append(argument)
+        entries.append({"argument": argument, "header": name})
+    return entries or None
+
+
+def _header_argument(header: str, taken: dict[str, Any]) -> str:
+    base = snake_case(header)[:48] or "header"
+    if not base[0].isalpha():
+        base = "header_" + base
+    if base not in taken:
+        return base
+    candidate, n = base + "_header", 2
+    while candidate in taken:
+        candidate = f"{base}_header_{n}"
+        n += 1
+    return candidate
 
 
 def _query_problem(param: dict[str, Any], schema: dict[str, Any], swagger2: bool) -> str | None:

@@ -48,6 +48,8 @@ DEFINITION_FIELDS = (
     # Tool metadata (issue 15, item 2)
     "title",
     "output_schema",
+    # Header parameters (janus/gateway/header_params.py): a header added, renamed or dropped is a change
+    "header_params",
 )
 
 

@@ -39,7 +39,7 @@ from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 
 from janus.gateway.catalog import Catalog, Principal, TokenRecord
-from janus.gateway.tool_backend import CallRecord, arguments_digest
+from janus.gateway.tool_backend import CallRecord, arguments_digest, hidden_arguments
 from janus.gateway.tracing import caller_trace_id
 from janus.mcp import jsonrpc
 from janus.mcp.errors import THROTTLED, McpError
@@ -366,11 +366,12 @@ def audit_throttled(
     id of the caller's `_meta` or header."""
     name = name if isinstance(name, str) else "<unknown>"
     arguments = arguments if isinstance(arguments, dict) else {}
-    builtins = getattr(backend, "builtins", None)
-    if builtins is not None and name in builtins.names:  # as the backend does: secrets stay out of the digest
-        hidden = builtins.sensitive_arguments(name)
+    snapshot = backend.catalog.current()
+    # As the backend does: secrets (an admin tool's, a credential header's) stay out of the digest.
+    hidden = hidden_arguments(getattr(backend, "builtins", None), snapshot, name)
+    if hidden:
         arguments = {k: v for k, v in arguments.items() if k not in hidden}
-    token = backend.catalog.current().token(principal)
+    token = snapshot.token(principal)
     try:
         digest: str | None = arguments_digest(arguments)
     except (ValueError, RecursionError):  # a lone surrogate: the input guard's own row explains those

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 
 from janus.gateway.catalog import Principal
-from janus.gateway.tool_backend import CallRecord, arguments_digest
+from janus.gateway.tool_backend import CallRecord, arguments_digest, hidden_arguments
 from janus.gateway.tracing import caller_trace_id
 from janus.mcp import jsonrpc
 from janus.mcp.errors import TOO_MANY_IN_FLIGHT, McpError
@@ -349,11 +349,12 @@ def _audit_refused_call(rt: HttpRuntime, principal: Principal, message: dict[str
     arguments = params.get("arguments")
     if not isinstance(arguments, dict):
         arguments = {}
-    builtins = rt.runtime.backend.builtins
-    if builtins is not None and name in builtins.names:  # as the backend does: secrets stay out of the digest
-        hidden = builtins.sensitive_arguments(name)
+    snapshot = rt.catalog.current()
+    # As the backend does: secrets (an admin tool's, a credential header's) stay out of the digest.
+    hidden = hidden_arguments(rt.runtime.backend.builtins, snapshot, name)
+    if hidden:
         arguments = {k: v for k, v in arguments.items() if k not in hidden}
-    token = rt.catalog.current().token(principal)
+    token = snapshot.token(principal)
     rt.runtime.audit.record(
         CallRecord(
             tool_name=name[:200],

@@ -8,7 +8,8 @@ from tests.admin_api.conftest import assert_refused, audit_rows, create
 
 URL = "/api/v1/endpoints"
 ALLOWED = (
-    "annotations, body_template, connection_id, description, enabled, input_schema, max_items, max_text_chars, "
+    "annotations, body_template, connection_id, description, enabled, header_params, input_schema, max_items, "
+    "max_text_chars, "
     "method, output_schema, output_validation, path_template, render_table, response_projection, timeout_seconds, "
     "title, tool_name"
 )
@@ -83,6 +84,7 @@ def test_a_created_endpoint_is_answered_201_with_location_and_its_exposed_name(a
         "max_items": None,
         "max_text_chars": None,
         "render_table": False,
+        "header_params": None,
         "created_at": "",
         "updated_at": "",
     }

@@ -149,6 +149,38 @@ def test_a_reimport_shows_a_field_diff_and_applies_only_what_is_approved(app, ap
     assert "GET /store/inventory" not in _by_key(_import(api, admin, spec=changed, prefix="pet_", dry_run=True).json)
 
 
+def test_a_header_parameter_added_or_renamed_upstream_is_a_field_change_of_the_reimport(app, api, admin):
+    assert _import(api, admin, spec=PETSTORE_30, prefix="pet_").status_code == 200
+    tools = {ep["tool_name"]: ep for ep in api.get("/api/v1/endpoints", headers=admin).json["items"]}
+    assert tools["delete_pet"]["header_params"] == [{"argument": "api_key", "header": "api_key"}]
+    assert tools["get_pet_by_id"]["header_params"] is None
+    changed = copy.deepcopy(PETSTORE_30)
+    delete = changed["paths"]["/pet/{petId}"]["delete"]
+    delete["parameters"] = [{**p, "name": "X-Api-Token"} if p["name"] == "api_key" else p for p in delete["parameters"]]
+    changed["paths"]["/pet/{petId}"]["get"]["parameters"].append(
+        {"name": "X-Request-Id", "in": "header", "required": True, "schema": {"type": "string"}}
+    )
+    items = _by_key(_import(api, admin, spec=changed, prefix="pet_", dry_run=True).json)
+    renamed = {d["field"]: d for d in items["DELETE /pet/{petId}"]["diff"]}
+    assert items["DELETE /pet/{petId}"]["status"] == "changed" and set(renamed) == {"input_schema", "header_params"}
+    assert renamed["header_params"]["old"] == [{"argument": "api_key", "header": "api_key"}]
+    assert renamed["header_params"]["new"] == [{"argument": "x_api_token", "header": "X-Api-Token"}]
+    added = {d["field"]: d for d in items["GET /pet/{petId}"]["diff"]}
+    assert added["header_params"] == {
+        "field": "header_params",
+        "old": None,
+        "new": [{"argument": "x_request_id", "header": "X-Request-Id"}],
+    }
+    assert added["input_schema"]["new"]["required"] == ["petId", "x_request_id"]
+    assert sum(1 for i in items.values() if i["status"] == "changed") == 2
+
+    applied = _import(api, admin, spec=changed, prefix="pet_", approve=["GET /pet/{petId}"]).json
+    assert applied["applied"] == ["GET /pet/{petId}"]
+    tools = {ep["tool_name"]: ep for ep in api.get("/api/v1/endpoints", headers=admin).json["items"]}
+    assert tools["get_pet_by_id"]["header_params"] == [{"argument": "x_request_id", "header": "X-Request-Id"}]
+    assert tools["delete_pet"]["header_params"] == [{"argument": "api_key", "header": "api_key"}]  # not approved
+
+
 def test_a_reimport_refuses_an_unknown_approval_and_another_base_url(app, api, admin):
     assert _import(api, admin, spec=PETSTORE_30, prefix="pet_", include=["pet"]).status_code == 200
     stale = _import(api, admin, spec=PETSTORE_30, prefix="pet_", approve=["GET /nowhere"])

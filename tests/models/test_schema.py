@@ -140,3 +140,35 @@ def test_the_audit_rollup_migration_takes_an_existing_audit_log_and_the_first_re
         assert current_revision() == SCHEMA_REVISION
         day = telemetry.traffic("24h", now=now)
         assert (day["total"], day["tools"][0]["tool"], day["avg_ms"], day["pending_rows"]) == (3, "old_tool", 12.5, 0)
+
+
+def test_the_header_params_migration_downgrades_and_upgrades_again_keeping_endpoints(app):
+    """0017_endpoint_header_params on SQLite (batch mode) and PostgreSQL: down drops the column and keeps every
+    endpoint; up adds it back as NULL (no header parameters), which the catalog serves as none."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect
+
+    from janus.extensions import init_migrations
+    from janus.services.catalog_loader import load_snapshot
+
+    conn_id = add_connection(app, "H", "http://127.0.0.1:1", "h_")
+    add_endpoint(
+        app,
+        conn_id,
+        "traced",
+        "/t",
+        schema={"type": "object", "properties": {"rid": {"type": "string"}}},
+        header_params=[{"argument": "rid", "header": "X-Request-Id"}],
+    )
+    with app.app_context():
+        tool = load_snapshot(db.engine).by_name["h_traced"]
+        assert tool.header_params is not None and tool.header_params.arguments == (("rid", "X-Request-Id"),)
+        init_migrations(app)
+        downgrade(directory=migrations_dir(), revision="0016_upstream_resilience")
+        assert "header_params" not in {c["name"] for c in inspect(db.engine).get_columns("endpoints")}
+        assert db.session.execute(text("SELECT tool_name FROM endpoints")).scalars().all() == ["traced"]
+        db.session.rollback()  # no read lock held into the upgrade's ALTER TABLE (PostgreSQL)
+        upgrade(directory=migrations_dir())
+        assert current_revision() == SCHEMA_REVISION == "0017_endpoint_header_params"
+        assert db.session.scalar(select(Endpoint.header_params)) is None
+        assert load_snapshot(db.engine).by_name["h_traced"].header_params is None

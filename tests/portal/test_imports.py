@@ -77,6 +77,20 @@ def test_a_description_of_megabytes_goes_through_preview_and_apply(admin):
     assert _tools(admin.app) == ["logout_user"]
 
 
+def test_only_a_signed_in_admin_may_send_a_description_past_the_request_size_limit(admin, viewer, portal_app):
+    """MAX_REQUEST_BYTES (4 MiB) holds for every request but an admin's import: CSRF protection reads the form
+    before any view, so the limit is raised before it, and only for an admin (nobody else makes the gateway read
+    tens of megabytes)."""
+    padded = (PETSTORE + b"\nx-padding: " + b"x" * 5_000_000 + b"\n").decode()
+    assert len(padded) > portal_app.config["MAX_REQUEST_BYTES"]
+    page = admin.post(URL, {"action": "preview", "spec_text": padded, "prefix": "pet_"})
+    assert page.status_code == 200 and 'id="import-plan"' in page.get_data(as_text=True)
+    assert viewer.post(URL, {"action": "preview", "spec_text": padded, "prefix": "pet_"}).status_code == 413
+    anonymous = portal_app.test_client().post(URL, data={"action": "preview", "spec_text": padded})
+    assert anonymous.status_code == 413
+    assert _tools(admin.app) == []
+
+
 def test_bad_input_is_shown_next_to_its_field(admin):
     reply = admin.post(URL, {"action": "preview", "prefix": "pet_"})
     assert reply.status_code == 422

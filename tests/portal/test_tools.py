@@ -452,3 +452,44 @@ def test_the_annotation_filters_list_the_tools_clients_see_so_annotated(admin):
     # The bulk form carries the filters, so a change lands back on the same list.
     filtered = admin.get("/tools?read_only=true").get_data(as_text=True)
     assert '<input type="hidden" name="read_only" value="true">' in filtered
+
+
+def test_header_parameters_are_edited_as_lines_shown_on_the_detail_and_sent_by_try_it(admin, upstream):
+    upstream.route("/invoices/", lambda request: json_response({"rid": request.headers.get("X-Request-Id")}))
+    conn = add_connection(admin.app, "Billing", upstream.url, "billing_")
+    schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "rid": {"type": "string"}}}
+    form = {
+        "connection_id": conn,
+        "tool_name": "get_invoice",
+        "path_template": "/invoices/{{invoice_id}}",
+        "method": "GET",
+        "input_schema": json.dumps(schema),
+        "enabled": "on",
+    }
+    for lines, message in [
+        ("rid: Authorization", "header 'Authorization' cannot be a header parameter"),
+        ("just-a-name", "header parameters, line 1: write 'argument: Header-Name' or 'Header-Name = value'"),
+        ("invoice_id: X-Invoice", "so it cannot also be a path placeholder"),
+    ]:
+        refused = admin.post("/tools/new", {**form, "header_params": lines}, htmx=True)
+        assert refused.status_code == 422
+        assert message in _errors(refused.get_data(as_text=True)).get("header_params", ""), lines
+    assert _tool_count(admin.app) == 0
+
+    lines = "# sent on each call\nrid: X-Request-Id\nX-Api-Version = 2022-11-28\n"
+    assert admin.post("/tools/new", {**form, "header_params": lines}).status_code == 303
+    with admin.app.app_context():
+        ep = db.session.scalars(select(Endpoint)).one()
+        tool_id, stored = ep.id, ep.header_params
+    assert stored == [{"argument": "rid", "header": "X-Request-Id"}, {"header": "X-Api-Version", "value": "2022-11-28"}]
+    editor = unescape(admin.get(f"/tools/{tool_id}/edit").get_data(as_text=True))
+    assert "rid: X-Request-Id\nX-Api-Version = 2022-11-28</textarea>" in editor
+    detail = _text(admin.get(f"/tools/{tool_id}").get_data(as_text=True))
+    assert "argument rid → header X-Request-Id" in detail and "header X-Api-Version: 2022-11-28 (fixed)" in detail
+
+    reply = admin.post(
+        f"/tools/{tool_id}/try", {"arguments": json.dumps({"invoice_id": "I-1", "rid": "r-9"})}, htmx=True
+    )
+    text = _text(reply.get_data(as_text=True))
+    assert [(s.path, s.query, s.headers.get("x-request-id")) for s in upstream.seen] == [("/invoices/I-1", "", "r-9")]
+    assert "Header parameters: X-Api-Version: 2022-11-28 X-Request-Id: r-9" in text

@@ -4,6 +4,7 @@ why, constant parameters, and security schemes → a suggested auth type."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -140,7 +141,7 @@ def test_operations_janus_cannot_call_faithfully_are_skipped_with_the_reason():
                     "operationId": "needsHeader",
                     "parameters": [
                         path_id,
-                        {"name": "X-Tenant", "in": "header", "required": True, "schema": {"type": "string"}},
+                        {"name": "User-Agent", "in": "header", "required": True, "schema": {"type": "string"}},
                     ],
                 }
             },
@@ -175,7 +176,8 @@ def test_operations_janus_cannot_call_faithfully_are_skipped_with_the_reason():
         }
     )
     assert {s.operation_id: s.reason for s in conversion.skipped} == {
-        "needsHeader": "it needs the header parameter 'X-Tenant', and Janus sends no per-call headers",
+        "needsHeader": "header parameter 'User-Agent': Janus sets that header itself (credentials, framing, "
+        "content negotiation or tracing)",
         "needsCookie": "it needs the cookie parameter 'session', and Janus sends no per-call cookies",
         "upload": "its request body is multipart/form-data; Janus sends JSON bodies only",
         "pipes": "query parameter 'ids': an array not in the exploded form style; Janus sends arrays as repeated parameters",
@@ -192,7 +194,7 @@ def test_optional_parameters_janus_cannot_send_are_noted_not_dropped_silently():
                 "get": {
                     "operationId": "a",
                     "parameters": [
-                        {"name": "X-Trace", "in": "header", "schema": {"type": "string"}},
+                        {"name": "X-Tags", "in": "header", "schema": {"type": "array", "items": {"type": "string"}}},
                         {"name": "filter", "in": "query", "style": "deepObject", "schema": {"type": "object"}},
                         {"name": "q", "in": "query", "schema": {"type": "string"}},
                     ],
@@ -203,7 +205,8 @@ def test_optional_parameters_janus_cannot_send_are_noted_not_dropped_silently():
     proposal = conversion.proposals[0]
     assert list(proposal.input_schema["properties"]) == ["q"]
     assert proposal.notes == [
-        "optional header parameter 'X-Trace' is left out: Janus sends no per-call headers",
+        "optional header parameter 'X-Tags' is left out: an array or object header; Janus sends a string, "
+        "number or boolean as a header",
         "optional query parameter 'filter' is left out: an object parameter; Janus sends only scalars and arrays in the query",
     ]
 
@@ -236,6 +239,174 @@ def test_constant_parameters_become_fixed_values_in_the_path_template():
     proposal = conversion.proposals[0]
     assert proposal.path_template == "/v/2%200/items?format=json"
     assert list(proposal.input_schema["properties"]) == ["page"]
+
+
+def _header(name: str, required: bool = False, description: str | None = None, **schema) -> dict:
+    param = {"name": name, "in": "header", "required": required, "schema": schema or {"type": "string"}}
+    return param | ({"description": description} if description else {})
+
+
+def test_header_parameters_become_arguments_sent_as_headers_required_kept():
+    conversion = _one(
+        {
+            "/items/{id}": {
+                "get": {
+                    "operationId": "getItem",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        _header("X-Request-Id", required=True, description="Correlates the logs."),
+                        _header("X-Dry-Run", type="boolean"),
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                }
+            }
+        }
+    )
+    (proposal,) = conversion.proposals
+    assert conversion.skipped == [] and proposal.notes == []
+    assert proposal.header_params == [
+        {"argument": "x_request_id", "header": "X-Request-Id"},
+        {"argument": "x_dry_run", "header": "X-Dry-Run"},
+    ]
+    assert proposal.input_schema["required"] == ["id", "x_request_id"]
+    assert proposal.input_schema["properties"]["x_request_id"] == {
+        "type": "string",
+        "description": "Correlates the logs.",
+    }
+    assert proposal.input_schema["properties"]["x_dry_run"] == {
+        "type": "boolean",
+        "description": "The X-Dry-Run header.",
+    }
+    assert proposal.definition()["header_params"] == proposal.header_params  # what the endpoint is saved with
+    check_input_schema(proposal.input_schema)
+
+
+def test_a_required_header_with_one_allowed_value_is_a_fixed_header_not_an_argument():
+    conversion = _one(
+        {
+            "/a": {
+                "get": {
+                    "operationId": "a",
+                    "parameters": [
+                        _header("X-Api-Version", required=True, type="string", enum=["2022-11-28"]),
+                        _header("X-Optional-Const", type="string", enum=["only"]),
+                    ],
+                }
+            }
+        }
+    )
+    (proposal,) = conversion.proposals
+    assert proposal.header_params == [
+        {"header": "X-Api-Version", "value": "2022-11-28"},
+        {"argument": "x_optional_const", "header": "X-Optional-Const"},
+    ]
+    assert list(proposal.input_schema["properties"]) == ["x_optional_const"]
+
+
+def test_a_header_argument_never_takes_a_path_query_or_body_name():
+    conversion = _one(
+        {
+            "/a/{trace}": {
+                "post": {
+                    "operationId": "a",
+                    "parameters": [
+                        {"name": "trace", "in": "path", "required": True, "schema": {"type": "string"}},
+                        _header("Trace", required=True),
+                        _header("x-mode"),
+                    ],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"x_mode": {"type": "string"}, "x_mode_header": {"type": "string"}},
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+        }
+    )
+    (proposal,) = conversion.proposals
+    assert proposal.header_params == [
+        {"argument": "trace_header", "header": "Trace"},
+        {"argument": "x_mode_header_2", "header": "x-mode"},
+    ]
+    assert set(proposal.input_schema["properties"]) == {
+        "trace",
+        "x_mode",
+        "x_mode_header",
+        "trace_header",
+        "x_mode_header_2",
+    }
+    assert proposal.input_schema["required"] == ["trace", "trace_header"]
+
+
+@pytest.mark.parametrize(
+    "header, reason",
+    [
+        ("Host", "Janus sets that header itself (credentials, framing, content negotiation or tracing)"),
+        ("Cookie", "Janus sets that header itself (credentials, framing, content negotiation or tracing)"),
+        ("Transfer-Encoding", "Janus sets that header itself (credentials, framing, content negotiation or tracing)"),
+        ("X Bad Name", "its name is not a valid HTTP header name"),
+    ],
+    ids=["host", "cookie", "transfer-encoding", "bad-name"],
+)
+def test_a_header_janus_must_not_let_a_tool_set_skips_a_required_one_and_notes_an_optional_one(header, reason):
+    conversion = _one(
+        {
+            "/required": {"get": {"operationId": "needs", "parameters": [_header(header, required=True)]}},
+            "/optional": {"get": {"operationId": "may", "parameters": [_header(header)]}},
+        }
+    )
+    assert [(s.operation_id, s.reason) for s in conversion.skipped] == [
+        ("needs", f"header parameter {header!r}: {reason}")
+    ]
+    (proposal,) = conversion.proposals
+    assert proposal.header_params is None and proposal.input_schema["properties"] == {}
+    assert proposal.notes == [f"optional header parameter {header!r} is left out: {reason}"]
+
+
+def test_cookie_parameters_stay_skipped_when_required_and_left_out_with_a_note_when_optional():
+    conversion = _one(
+        {
+            "/required": {
+                "get": {
+                    "operationId": "needs",
+                    "parameters": [{"name": "sid", "in": "cookie", "required": True, "schema": {"type": "string"}}],
+                }
+            },
+            "/optional": {
+                "get": {
+                    "operationId": "may",
+                    "parameters": [{"name": "pref", "in": "cookie", "schema": {"type": "string"}}],
+                }
+            },
+        }
+    )
+    assert [(s.operation_id, s.reason) for s in conversion.skipped] == [
+        ("needs", "it needs the cookie parameter 'sid', and Janus sends no per-call cookies")
+    ]
+    (proposal,) = conversion.proposals
+    assert proposal.header_params is None and proposal.input_schema["properties"] == {}
+    assert proposal.notes == ["optional cookie parameter 'pref' is left out: Janus sends no per-call cookies"]
+
+
+def test_an_operation_without_headers_keeps_its_fingerprint_and_headers_change_it():
+    op = {"get": {"operationId": "a", "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}]}}
+    plain = _one({"/a": op}).proposals[0]
+    assert plain.header_params is None
+    # The fingerprint of a header-less operation is the one recorded before header parameters existed.
+    legacy = {k: v for k, v in plain.definition().items() if k != "header_params"}
+    assert (
+        plain.fingerprint
+        == hashlib.sha256(
+            json.dumps(legacy, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        ).hexdigest()
+    )
+    with_header = {"get": {**op["get"], "parameters": [*op["get"]["parameters"], _header("X-A")]}}
+    assert _one({"/a": with_header}).proposals[0].fingerprint != plain.fingerprint
 
 
 def test_a_body_that_is_no_flat_object_is_one_body_argument_with_a_body_template():

@@ -43,7 +43,12 @@ class Cli:
         return env
 
     def run(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [MCP_CLI, *args],
@@ -52,6 +57,7 @@ class Cli:
             text=True,
             env=self.env(**(env or {})),
             timeout=timeout,
+            cwd=cwd,
         )
         assert "Traceback" not in result.stderr, result.stderr
         return result

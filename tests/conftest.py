@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import uuid
 
@@ -68,6 +70,12 @@ def pg_database():
 
         for runtime in list(_ALL):
             runtime.audit.close(1.0)  # what a second cannot commit stays spooled (a test's outage)
+        # The same for the message buses tests opened on it (their listeners reconnect every 5 s).
+        bus_module = sys.modules.get("janus.transports.bus.postgres")
+        if bus_module is not None:
+            for found in gc.get_objects():
+                if isinstance(found, bus_module.PostgresBus):
+                    found.close()
         with engine.connect() as conn:
             # FORCE: a gateway a failed test left running must not keep the database alive.
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

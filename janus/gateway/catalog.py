@@ -422,6 +422,10 @@ def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:
     )
 
 
+# A miss (an unknown token or tool) re-checks the catalogue at most this often per process.
+MISS_RECHECK_SECONDS = 0.05
+
+
 class Catalog:
     """A snapshot that refreshes itself when the shared change counter moves.
 
@@ -445,6 +449,7 @@ class Catalog:
         self._clock = clock
         self._snapshot: CatalogSnapshot | None = None
         self._next_check = 0.0
+        self._checked_at = float("-inf")  # when the counter was last read (after_miss coalesces on it)
         self._lock = threading.Lock()
         # Set by start_refresher (a server worker): refreshes happen there, never in a call's own time.
         self._wake: threading.Event | None = None
@@ -501,6 +506,22 @@ class Catalog:
         assert snapshot is not None  # _refresh_locked raises rather than leave it unset
         return snapshot
 
+    def after_miss(self, max_age: float = MISS_RECHECK_SECONDS) -> CatalogSnapshot:
+        """The snapshot to answer a miss from (a token or tool this one does not know): checked again now,
+        unless it was checked within `max_age` seconds. A token issued or a tool saved a moment ago on
+        another worker is then found at once rather than after the next periodic check, and a flood of
+        unknown tokens or tools costs at most one counter query per `max_age` (concurrent misses wait for
+        the same check)."""
+        snapshot = self._snapshot
+        if snapshot is not None and self._clock() - self._checked_at < max_age:
+            return snapshot
+        with self._lock:
+            if self._snapshot is None or self._clock() - self._checked_at >= max_age:
+                self._refresh_locked()
+            snapshot = self._snapshot
+        assert snapshot is not None
+        return snapshot
+
     def start_refresher(self) -> None:
         """Keep the snapshot fresh from a thread of its own (a greenlet in a gevent worker): every
         refresh_seconds, and at once after invalidate(). current() then only ever returns the snapshot
@@ -522,7 +543,7 @@ class Catalog:
         wake = self._wake
         assert wake is not None
         while not self._stopped:
-            wake.wait(self._refresh)
+            wake.wait(max(self._refresh, MISS_RECHECK_SECONDS))  # CATALOG_REFRESH_SECONDS=0 must not spin
             wake.clear()
             if self._stopped:
                 break
@@ -533,12 +554,19 @@ class Catalog:
                 log.warning("catalog refresh failed", exc_info=True)
         self._wake = None  # back to refreshing on access
 
+    def _probed(self) -> int:
+        version = self._probe()
+        self._checked_at = self._clock()
+        return version
+
     def _refresh_locked(self) -> None:
         try:
             if self._snapshot is None:
+                started = self._clock()
                 self._snapshot = self._load()
+                self._checked_at = started
                 log.debug("catalog loaded: version %s, %d tools", self._snapshot.version, len(self._snapshot.tools))
-            elif self._probe() != self._snapshot.version:
+            elif self._probed() != self._snapshot.version:
                 updated = self._update(self._snapshot) if self._update is not None else None
                 self._snapshot = updated if updated is not None else self._load()
                 log.debug("catalog at version %s, %d tools", self._snapshot.version, len(self._snapshot.tools))

@@ -188,9 +188,11 @@ class GatewayBackend:
         started = time.perf_counter()
         principal = _principal(ctx)
         trace = tracing.start_call(name, ctx.meta, principal.traceparent)
-        snapshot = self.catalog.current()
-        token = snapshot.token(principal)
         builtins = self.builtins if self.builtins is not None and name in self.builtins.names else None
+        snapshot = self.catalog.current()
+        if builtins is None and name not in snapshot.by_name:
+            snapshot = self.catalog.after_miss()  # a tool saved a moment ago on another worker
+        token = snapshot.token(principal)
         hidden = hidden_arguments(builtins, snapshot, name)
         digest = arguments_digest({k: v for k, v in arguments.items() if k not in hidden} if hidden else arguments)
 

@@ -258,6 +258,8 @@ class Edge:
             )
         principal = Principal(token_hash=catalog.hash_token(token), transport=transport)
         record = catalog.current().token(principal)
+        if record is None or not record.is_active():
+            record = catalog.after_miss().token(principal)  # issued or enabled a moment ago on another worker
         if record is None and self.oauth is not None and self.oauth.looks_like_jwt(token):
             return self._oauth_principal(token, catalog, transport, environ)
         if record is None or not record.is_active():

@@ -375,3 +375,27 @@ def test_server_workers_start_a_refresher_for_every_runtime(app):
         runtime_module._refresh_in_background = False
         get_runtime(app).close()
         runtime.close()
+
+
+def test_a_miss_checks_again_at_once_but_a_flood_of_misses_costs_one_check_per_interval():
+    """With a refresher, a snapshot may be up to CATALOG_REFRESH_SECONDS old: a token issued a moment ago on
+    another worker was refused with 401 until this worker's next periodic check (the portal's token test
+    met it in CI). A miss looks again at once; repeated misses within MISS_RECHECK_SECONDS share one check."""
+    clock = [0.0]
+    catalog, state = _counting_catalog(refresh_seconds=30, clock=lambda: clock[0])
+    catalog.current()
+    catalog.start_refresher()
+    try:
+        state["version"] = 2  # the change another worker made
+        clock[0] = 1.0
+        assert catalog.current().version == 1  # the refresher sleeps: calls read what it has
+        assert catalog.after_miss().version == 2  # a miss looks again
+        checks = len(state["probe_threads"])
+        state["version"] = 3
+        for _ in range(100):
+            assert catalog.after_miss(max_age=0.05).version == 2  # the same instant: no new check
+        assert len(state["probe_threads"]) == checks
+        clock[0] = 1.1
+        assert catalog.after_miss(max_age=0.05).version == 3
+    finally:
+        catalog.stop_refresher()

@@ -85,13 +85,26 @@ def load_changes(engine: Engine, snapshot: CatalogSnapshot) -> CatalogSnapshot |
         if touched["connection"]:
             for conn_id in touched["connection"]:
                 dropped += snapshot.endpoint_ids_of(conn_id)
-            for conn in session.scalars(
-                select(Connection)
-                .where(Connection.id.in_(touched["connection"]), Connection.enabled.is_(True))
-                .options(selectinload(Connection.endpoints))
-            ):
-                spec = connection_spec(conn)
-                added += _specs(conn, spec, conn.endpoints)
+            conns = {
+                c.id: (c, connection_spec(c))
+                for c in session.scalars(
+                    select(Connection).where(Connection.id.in_(touched["connection"]), Connection.enabled.is_(True))
+                )
+            }
+            # Their endpoints in chunks, yielding between them: a connection of 1,000 tools (an import) is
+            # read and turned into specs without holding a gevent worker's loop for the whole of it.
+            rows = session.scalars(
+                select(Endpoint)
+                .where(Endpoint.connection_id.in_(list(conns)))
+                .execution_options(yield_per=_YIELD_EVERY)
+            )
+            for n, ep in enumerate(rows if conns else (), 1):
+                conn, spec = conns[ep.connection_id]
+                tool = tool_spec(spec, conn.prefix, ep)
+                if tool is not None:
+                    added.append((tool, rank(conn, ep)))
+                if n % _YIELD_EVERY == 0:
+                    time.sleep(0)
         endpoint_ids = touched["endpoint"]
         if endpoint_ids:
             dropped += endpoint_ids

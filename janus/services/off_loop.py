@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+SWITCH_INTERVAL = 0.001  # seconds: how long a computing thread may keep the GIL from the loop
 
 
 def gevent_active() -> bool:
@@ -45,5 +46,10 @@ class OffLoop:
                 if self._pool is None or self._pid != os.getpid():
                     from gevent.threadpool import ThreadPool
 
+                    # A thread computing holds the GIL until the interpreter asks it to let go, every
+                    # switch interval (5 ms by default): each time a call of the loop wakes up it may wait
+                    # that long. 1 ms keeps the loop's calls nearly unslowed (GitHub's import: calls' p99
+                    # 3.5x at rest at 5 ms); threads that do not compute never notice.
+                    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
                     self._pool, self._pid = ThreadPool(self._threads), os.getpid()
         return self._pool.apply(fn, args)

@@ -112,20 +112,23 @@ def test_import_openapi_dry_run_then_apply_then_call_the_tools(site):
 
 
 def test_a_reimport_of_a_changed_description_shows_the_diff_and_leaves_the_rest(site, tmp_path):
-    admin = site[2]
+    # Its own import under its own prefix: under xdist the module's other tests may run on another worker
+    # (and so against another gateway), so nothing here may rely on what they imported.
+    _, petstore, admin, _ = site
+    admin.ok("import", "openapi", str(PETSTORE), "--prefix", "store_", "--name", "Store", "--base-url", petstore.url)
     spec = json.loads(PETSTORE.read_text())
     spec["paths"]["/store/inventory"]["get"]["summary"] = "Stock by status (changed)"
     changed = tmp_path / "petstore.json"
     changed.write_text(json.dumps(spec))
-    plan = admin.json("import", "openapi", str(changed), "--prefix", "pet_", "--dry-run")
+    plan = admin.json("import", "openapi", str(changed), "--prefix", "store_", "--dry-run")
     items = {i["key"]: i for i in plan["items"]}
     assert items["GET /store/inventory"]["status"] == "changed"
     assert [d["field"] for d in items["GET /store/inventory"]["diff"]] == ["description", "title"]
-    text = admin.ok("import", "openapi", str(changed), "--prefix", "pet_", "--include", "get_inventory")
-    assert "  pet_get_inventory: description: Returns pet inventories by status" in text.stdout
+    text = admin.ok("import", "openapi", str(changed), "--prefix", "store_", "--include", "get_inventory")
+    assert "  store_get_inventory: description: Returns pet inventories by status" in text.stdout
     assert "→ Stock by status (changed) Returns a map of status codes to quantities" in text.stdout
     assert "Applied 1 change(s)" in text.stderr
-    again = admin.json("import", "openapi", str(changed), "--prefix", "pet_", "--dry-run")
+    again = admin.json("import", "openapi", str(changed), "--prefix", "store_", "--dry-run")
     assert again["counts"]["changed"] == 0
 
 

@@ -6,6 +6,7 @@ starts `mcp-gateway` on 127.0.0.1 with a keep-alive upstream in its own process,
   seed            time to insert the 10,000 tools
   tools/list      first page, and a full walk by cursor
   tools/call      p50 / p99 at rest, CPU per call (the workers' CPU), against a 10-tool gateway in the same run
+  idle create     endpoint creation through the API with nothing else running (20 in a row)
   one change      p99 of concurrent calls in the 3 s after one endpoint is created through the API
   bulk            endpoint creation through the API (p50, per second) and the concurrent calls' p99 meanwhile
   import          an OpenAPI import (GitHub's description, 1,000+ tools) through the API, and the calls' p99
@@ -346,6 +347,10 @@ def main() -> None:
             f"worker CPU per call {big_cpu:.2f} ms ({small_cpu:.2f} ms with 10 tools)"
         )
         rss_before = big.rss_mb()
+        idle = [big.create_endpoint(f"bench_idle_{i}") for i in range(20)]
+        print(
+            f"endpoint create through the API with no other load: p50 {pct(idle, 0.5):.0f} ms, p95 {pct(idle, 0.95):.0f} ms"
+        )
 
         load = Load(big, max_seconds=args.max_seconds * 3)
         time.sleep(3)

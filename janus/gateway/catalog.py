@@ -528,6 +528,8 @@ class Catalog:
         it finds, so no tool call waits for the change counter's query, the change log or a lock on the
         database in its own time. Measured before (issue 15): the one call per interval that found the
         check due refreshed inline, and during a bulk registration those calls made the p99."""
+        if self._refresh <= 0:
+            return  # CATALOG_REFRESH_SECONDS=0 asks for a check on every access: nothing to do between them
         with self._lock:
             if self._wake is not None:
                 return

@@ -399,3 +399,14 @@ def test_a_miss_checks_again_at_once_but_a_flood_of_misses_costs_one_check_per_i
         assert catalog.after_miss(max_age=0.05).version == 3
     finally:
         catalog.stop_refresher()
+
+
+def test_a_zero_period_keeps_checking_on_every_access_even_in_a_server_worker():
+    """CATALOG_REFRESH_SECONDS=0 means "check on every access": a disabled tool must vanish from the next
+    list on every worker. With a refresher the other workers served it for up to a refresher's turn (the
+    mcp-cli bulk-disable test met it in CI)."""
+    catalog, state = _counting_catalog(refresh_seconds=0)
+    catalog.current()
+    catalog.start_refresher()
+    state["version"] = 2
+    assert catalog.current().version == 2

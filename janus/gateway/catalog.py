@@ -449,7 +449,8 @@ class Catalog:
         self._clock = clock
         self._snapshot: CatalogSnapshot | None = None
         self._next_check = 0.0
-        self._checked_at = float("-inf")  # when the counter was last read (after_miss coalesces on it)
+        self._checked_at = float("-inf")  # when the counter was last read
+        self._miss_checked_at = float("-inf")  # when a miss last read it (after_miss coalesces on it)
         self._lock = threading.Lock()
         # Set by start_refresher (a server worker): refreshes happen there, never in a call's own time.
         self._wake: threading.Event | None = None
@@ -512,11 +513,14 @@ class Catalog:
         another worker is then found at once rather than after the next periodic check, and a flood of
         unknown tokens or tools costs at most one counter query per `max_age` (concurrent misses wait for
         the same check)."""
+        # Only misses count here, not the periodic checks: one that ran just before the change (a token
+        # issued on another worker) must not stand in for the look a miss after it asks for.
         snapshot = self._snapshot
-        if snapshot is not None and self._clock() - self._checked_at < max_age:
+        if snapshot is not None and self._clock() - self._miss_checked_at < max_age:
             return snapshot
         with self._lock:
-            if self._snapshot is None or self._clock() - self._checked_at >= max_age:
+            if self._snapshot is None or self._clock() - self._miss_checked_at >= max_age:
+                self._miss_checked_at = self._clock()
                 self._refresh_locked()
             snapshot = self._snapshot
         assert snapshot is not None

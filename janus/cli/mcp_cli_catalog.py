@@ -322,42 +322,8 @@ TEMPLATE_HELP = "Body template (JSON text with {{param}} placeholders) for POST,
 @header_param_options
 @json_flag
 @click.pass_obj
-def endpoint_add(
-    settings: Settings,
-    conn_id,
-    name,
-    desc,
-    path,
-    method,
-    schema,
-    template,
-    enabled,
-    timeout_seconds,
-    projection,
-    max_items,
-    max_text_chars,
-    table,
-    header_params,
-    fixed_headers,
-    no_header_params,
-    **meta,
-) -> None:
-    body = (
-        endpoint_fields(timeout_seconds)
-        | header_params_body(header_params, fixed_headers, no_header_params)
-        | metadata_changes(meta, lambda: None)
-        | shaping_body(projection, max_items, max_text_chars, table)
-        | changes(
-            connection_id=conn_id,
-            tool_name=name,
-            description=desc,
-            path_template=path,
-            method=method,
-            input_schema=parse_json_option(schema, "--schema"),
-            body_template=template,
-            enabled=enabled,
-        )
-    )
+def endpoint_add(settings: Settings, conn_id: str, **options: Any) -> None:
+    body = {"connection_id": conn_id} | _endpoint_body(options, lambda: None)
     ep = settings.api().json("POST", "/api/v1/endpoints", json_body=body)
     if settings.json_output:
         return emit_json(ep)
@@ -381,42 +347,9 @@ def endpoint_add(
 @header_param_options
 @json_flag
 @click.pass_obj
-def endpoint_modify(
-    settings: Settings,
-    ep_id,
-    name,
-    desc,
-    path,
-    method,
-    schema,
-    template,
-    enabled,
-    timeout_seconds,
-    projection,
-    max_items,
-    max_text_chars,
-    table,
-    header_params,
-    fixed_headers,
-    no_header_params,
-    **meta,
-) -> None:
+def endpoint_modify(settings: Settings, ep_id: str, **options: Any) -> None:
     url = f"/api/v1/endpoints/{quote(ep_id, safe='')}"
-    body = (
-        endpoint_fields(timeout_seconds)
-        | header_params_body(header_params, fixed_headers, no_header_params)
-        | metadata_changes(meta, lambda: settings.api().json("GET", url).get("annotations"))
-        | shaping_body(projection, max_items, max_text_chars, table)
-        | changes(
-            tool_name=name,
-            description=desc,
-            path_template=path,
-            method=method,
-            input_schema=parse_json_option(schema, "--schema"),
-            body_template=template,
-            enabled=enabled,
-        )
-    )
+    body = _endpoint_body(options, lambda: settings.api().json("GET", url).get("annotations"))
     require_changes(
         body,
         "--name --desc --path --method --schema --template --enabled --timeout "
@@ -430,6 +363,27 @@ def endpoint_modify(
     if settings.json_output:
         return emit_json(ep)
     note(f"Endpoint {ep.get('exposed_name') or ep['tool_name']!r} ({ep['id']}) updated.")
+
+
+def _endpoint_body(options: dict[str, Any], current_annotations: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """The API fields of the options `endpoint add` and `endpoint modify` share (what was not given is left
+    out); `current_annotations` gives the stored hints a modify lays the given ones over."""
+    o = dict(options)
+    return (
+        endpoint_fields(o.pop("timeout_seconds"))
+        | header_params_body(o.pop("header_params"), o.pop("fixed_headers"), o.pop("no_header_params"))
+        | shaping_body(o.pop("projection"), o.pop("max_items"), o.pop("max_text_chars"), o.pop("table"))
+        | changes(
+            tool_name=o.pop("name"),
+            description=o.pop("desc"),
+            path_template=o.pop("path"),
+            method=o.pop("method"),
+            input_schema=parse_json_option(o.pop("schema"), "--schema"),
+            body_template=o.pop("template"),
+            enabled=o.pop("enabled"),
+        )
+        | metadata_changes(o, current_annotations)  # what is left: the tool-metadata options
+    )
 
 
 BULK_DONE = {"enable": "enabled", "disable": "disabled", "delete": "deleted"}

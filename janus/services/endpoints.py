@@ -63,21 +63,6 @@ def view(ep: Endpoint) -> dict[str, Any]:
     }
 
 
-def list_endpoints(connection_id: str | None = None) -> list[dict[str, Any]]:
-    # contains_eager: each row's connection comes with it (view() reads its name), no query per tool.
-    query = (
-        select(Endpoint)
-        .join(Connection)
-        .options(contains_eager(Endpoint.connection))
-        .order_by(Connection.prefix, Endpoint.tool_name)
-    )
-    if connection_id:
-        if not valid_id(connection_id):
-            return []
-        query = query.where(Endpoint.connection_id == connection_id)
-    return [view(ep) for ep in db.session.scalars(query)]
-
-
 _BY_NAME = (listing.Key(Connection.prefix), listing.Key(Endpoint.tool_name))
 ORDER = listing.Order(
     "endpoints",

@@ -51,10 +51,6 @@ def state(token_view: dict[str, Any], now: datetime | None = None) -> str:
     return "active"
 
 
-def list_tokens() -> list[dict[str, Any]]:
-    return [view(t) for t in db.session.scalars(select(ClientToken).order_by(ClientToken.name, ClientToken.created_at))]
-
-
 ORDER = listing.Order(
     "tokens",
     {

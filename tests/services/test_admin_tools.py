@@ -25,7 +25,7 @@ def test_deleting_an_endpoint_then_its_connection_answers_what_was_deleted(app):
     result = tools.call("admin_delete_connection", {"id": conn["id"]}, ADMIN)
     assert result["isError"] is False and result["structuredContent"] == {"deleted": conn["id"]}
     with app.app_context():
-        assert endpoints.list_endpoints() == [] and connections.list_connections() == []
+        assert endpoints.page_endpoints()["items"] == [] and connections.list_connections() == []
     assert tools.call("admin_delete_connection", {"id": conn["id"]}, ADMIN)["isError"] is True  # gone: not found
 
 

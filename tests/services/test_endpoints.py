@@ -30,7 +30,7 @@ def test_the_service_refuses_a_remote_reference_as_a_field_error(app, connection
     assert refused.value.field == "input_schema"
     assert "points outside the schema" in refused.value.message
     with app.app_context():
-        assert endpoints.list_endpoints() == []
+        assert endpoints.page_endpoints()["items"] == []
 
 
 def test_the_portal_schema_check_names_the_remote_reference(app):
@@ -47,7 +47,7 @@ def test_the_admin_mcp_tool_refuses_a_remote_reference_with_a_tool_error(app, co
     )
     assert result["isError"] is True and "points outside the schema" in result["content"][0]["text"]
     with app.app_context():
-        assert endpoints.list_endpoints() == []
+        assert endpoints.page_endpoints()["items"] == []
 
 
 def test_a_property_named_like_a_fixed_query_parameter_is_refused_on_update_too(app, connection_id):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from janus.gateway.catalog import scope_matcher
+from janus.gateway.catalog import TokenRecord, scope_matcher
 
 _WILDCARDS = re.compile(r"[*?]")
 
@@ -44,14 +44,6 @@ class State:
     prefix: str
     enabled: bool
     exists: bool = True
-
-
-@dataclass(frozen=True)
-class Token:
-    id: str
-    name: str
-    role: str
-    scopes: tuple[str, ...]
 
 
 def literal_runs(glob: str) -> list[str]:
@@ -100,7 +92,7 @@ def compute(
     tools: Sequence[Tool],
     before: State,
     after: State,
-    tokens: Iterable[Token],
+    tokens: Iterable[TokenRecord],
     other_live_names: Callable[[], Iterable[str]],
     builtin_names: Iterable[str] = (),
 ) -> dict[str, Any]:

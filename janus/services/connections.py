@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from janus.extensions import db
-from janus.gateway.catalog import parse_scopes
+from janus.gateway.catalog import TokenRecord, parse_scopes
 from janus.gateway.egress import EgressPolicy
 from janus.models import ClientToken, Connection, Endpoint
 from janus.schemas.connection import ConnectionCreate, ConnectionUpdate, check_prefix
@@ -226,15 +226,15 @@ def _impact(conn: Connection, changes: dict[str, Any], *, deleted: bool = False)
         )
     ]
     now = datetime.now(UTC)
-    tokens = [
-        connection_impact.Token(row.id, row.name, row.role, parse_scopes(row.scopes))
+    records = (
+        TokenRecord(row.id, row.name, row.role, parse_scopes(row.scopes), expires_at=row.expires_at)
         for row in db.session.execute(
             select(ClientToken.id, ClientToken.name, ClientToken.role, ClientToken.scopes, ClientToken.expires_at)
             .where(ClientToken.enabled.is_(True))
             .order_by(ClientToken.name, ClientToken.id)
         )
-        if row.expires_at is None or now < row.expires_at  # active, as the gateway judges it
-    ]
+    )
+    tokens = [record for record in records if record.is_active(now)]  # active, as the gateway judges it
 
     def other_live_names() -> list[str]:
         rows = db.session.execute(

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from janus.extensions import db
-from janus.gateway.catalog import scopes_allow
+from janus.gateway.catalog import TokenRecord, scopes_allow
 from janus.models import CATALOG_COUNTER, AdminAuditLog, CatalogChange, ChangeCounter, ClientToken, Connection, Endpoint
 from janus.services import connection_impact, connections
 from janus.services.errors import Conflict, NotFound, ValidationError
@@ -282,7 +282,7 @@ def test_random_catalogues_agree_with_checking_every_token_against_every_tool():
         tools = [connection_impact.Tool(f"{rng.choice('ab_')}{i}", rng.random() < 0.8) for i in range(8)]
         others = [f"{rng.choice(['x_', 'a_'])}{rng.choice('ab_')}{i}" for i in range(4)]
         tokens = [
-            connection_impact.Token(str(i), f"t{i}", rng.choice(["developer", "admin"]), tuple(rng.sample(pool, 2)))
+            TokenRecord(str(i), f"t{i}", rng.choice(["developer", "admin"]), tuple(rng.sample(pool, 2)))
             for i in range(10)
         ]
         before = connection_impact.State(rng.choice(["a_", "b_"]), rng.random() < 0.8)

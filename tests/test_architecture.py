@@ -46,6 +46,8 @@ ALLOWED = {
     "wsgi": {"<root>", "transports", "logs"},
     "gunicorn_conf": {"config", "runtime", "transports", "version", "logs"},
     "gunicorn_worker": {"config", "version"},
+    # `python -m janus.child_process`: builds the app for work a gevent worker hands off (services.off_process).
+    "child_process": {"<root>", "services"},
 }
 
 

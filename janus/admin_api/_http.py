@@ -7,9 +7,7 @@ from typing import Any
 from flask import Response, g, jsonify, request
 
 from janus.admin_api.blueprint import bp
-from janus.services.errors import ServiceError
-
-BAD_BODY = "request body must be a JSON object"
+from janus.services.errors import BAD_BODY, ServiceError
 
 
 def json_body() -> dict[str, Any]:

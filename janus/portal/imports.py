@@ -45,7 +45,7 @@ def connection_import() -> Response | str:
         data = _options(values, spec_text)
         if request.form.get("action") == "apply":
             data["approve"] = request.form.getlist("approve")
-            result = openapi_import.import_openapi(current_user.username, data)
+            result = openapi_import.run_import(current_user.username, data)
             applied = len(result["applied"])
             flash(
                 f"Applied {applied} change(s) to {result['connection']['name']}."
@@ -53,7 +53,7 @@ def connection_import() -> Response | str:
                 else "Nothing was applied: no operation was ticked."
             )
             return redirect_to(url_for("portal.tools"))
-        plan = openapi_import.import_openapi(current_user.username, {**data, "dry_run": True})
+        plan = openapi_import.run_import(current_user.username, {**data, "dry_run": True})
     except ServiceError as exc:
         return render(
             TEMPLATE, status=422, values=values, errors=errors_of(exc, (*FIELDS, "file")), plan=None, spec_text=""

@@ -45,7 +45,7 @@ def change(conflict_message: str = "the change conflicts with existing data") ->
     except BaseException:
         db.session.rollback()
         raise
-    _refresh_catalog()
+    refresh_catalog()
 
 
 def create_row(actor: str, kind: str, row: Any, view: Callable[[Any], dict], conflict: str) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def stage_delete(actor: str, kind: str, row: Any, view: Callable[[Any], dict], *
     admin_audit.record(actor, f"{kind}.delete", kind, row_id, before=before, **extra)
 
 
-def _refresh_catalog() -> None:
+def refresh_catalog() -> None:
     # Other processes notice the change counter; this one need not wait for its next poll.
     from flask import current_app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+BAD_BODY = "request body must be a JSON object"
+
 
 class ServiceError(Exception):
     status = 400

@@ -14,8 +14,9 @@ notifications/tools/list_changed.
 from __future__ import annotations
 
 import fnmatch
-import time
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import select
@@ -25,22 +26,15 @@ from janus.models import Connection, Endpoint, ImportedOperation
 from janus.schemas.openapi_import import OpenApiImport
 from janus.services import admin_audit, endpoints
 from janus.services import connections as connections_service
-from janus.services._common import change, valid_id, validated
-from janus.services.errors import NotFound, ValidationError
-from janus.services.off_loop import OffLoop
-from janus.services.openapi_convert import Conversion, Proposal, convert
-from janus.services.openapi_documents import Bundle, SpecError, bundle_from_body, bundle_from_texts, fetch, parse_text
+from janus.services._common import change, refresh_catalog, valid_id, validated
+from janus.services.errors import BAD_BODY, NotFound, ServiceError, ValidationError
+from janus.services.off_loop import gevent_active
+from janus.services.off_process import in_child
+from janus.services.openapi_convert import Conversion, Proposal
+from janus.services.openapi_documents import SpecError, fetch
+from janus.services.openapi_reading import read_and_convert
 
-# Reading and converting a large description is seconds of pure CPU (GitHub's: ~1,200 operations): off the
-# gevent loop, so the importing worker keeps serving tool calls; one at a time per worker (a 13 MB
-# description takes a few hundred MB while it is read).
-_reading = OffLoop(1)
-# Rows staged between cooperative yields while an import is applied (the ORM's work is on the loop).
-_YIELD_EVERY = 25
-# Applying stays on the loop (the ORM, the session): it yields after every item (each is validated, ~3 ms
-# of CPU), since a call needs several turns of the loop and each may wait one chunk, and flushes every 25
-# (flushing every 5 made GitHub's import take 13 s instead of 7).
-_APPLY_FLUSH_EVERY = 25
+T = TypeVar("T")
 
 DEFINITION_FIELDS = (
     "tool_name",
@@ -57,10 +51,46 @@ DEFINITION_FIELDS = (
 )
 
 
+def run_import(actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    """import_openapi as the portal runs it: in a gevent worker, in a child process (see run_import_json)."""
+    if not gevent_active():
+        return import_openapi(actor, data)
+    return _in_child(import_openapi, actor, data)
+
+
+def run_import_json(actor: str, body: bytes) -> bytes:
+    """import_openapi of a JSON request body, its plan as JSON: what the admin API answers.
+
+    In a gevent worker all of it runs in a child process (janus.services.off_process): reading a large
+    description (GitHub's: 13 MB, 1,200 operations), converting it, planning and applying the import are
+    seconds of CPU that would otherwise be taken from the worker's tool calls; the worker only passes the
+    bytes along and waits, cooperatively. The child writes to the same database; the change is then live here
+    at once, and on the other workers at their next catalog check, as any change is."""
+    if not gevent_active():
+        return _import_json(actor, body)
+    return _in_child(_import_json, actor, body)
+
+
+def _import_json(actor: str, body: bytes) -> bytes:
+    try:  # as the admin API's json_body: only an object
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise ServiceError(BAD_BODY)
+    return current_app.json.dumps(import_openapi(actor, data)).encode()
+
+
+def _in_child(fn: Callable[..., T], *args: Any) -> T:
+    # The child builds its app from the environment the worker's came from, on this worker's database.
+    result = in_child(fn, *args, app_config={"SQLALCHEMY_DATABASE_URI": current_app.config["SQLALCHEMY_DATABASE_URI"]})
+    refresh_catalog()  # the child's change is live on this worker when the answer says it is applied
+    return result
+
+
 def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     """Plan an import and, unless `dry_run`, apply the selected changes; the plan (and what was applied)."""
     request = validated(OpenApiImport, data)
-    bundle = _bundle(request)
     conn = _connection(request)
     prefix = conn.prefix if conn is not None else request["prefix"]
     if prefix is None:
@@ -75,7 +105,7 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
             "not through an import",
             field="base_url",
         )
-    conversion = _reading(convert, bundle, prefix, request["base_url"])
+    source_url, conversion = _read(request, prefix)
     new_connection = None
     if conn is None:
         new_connection = _new_connection(request, conversion)
@@ -108,7 +138,7 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
             "version": conversion.version,
             "openapi": conversion.spec_version,
             "operations": len(conversion.proposals) + len(conversion.skipped),
-            "url": bundle.source_url,
+            "url": source_url,
         },
         "suggested_auth": conversion.suggested_auth,
         "counts": counts,
@@ -142,7 +172,8 @@ def fetch_description(url: str) -> str:
         raise ValidationError("the description at url is not UTF-8 text", field="url") from None
 
 
-def _bundle(request: dict[str, Any]) -> Bundle:
+def _read(request: dict[str, Any], prefix: str) -> tuple[str | None, Conversion]:
+    """(the URL it came from, the conversion) of the description the request gives."""
     given = [k for k in ("spec", "files", "url") if request[k] is not None]
     if len(given) != 1:
         raise ValidationError("give exactly one of spec (the description), files (a bundle) or url", field="spec")
@@ -150,19 +181,14 @@ def _bundle(request: dict[str, Any]) -> Bundle:
         if request["url"] is not None:
             # The fetch is I/O (cooperative on the loop); reading what came is the CPU half.
             body, final_url = fetch(request["url"], current_app.config.get("EGRESS_ALLOWLIST") or ())
-            return _reading(bundle_from_body, body, final_url)
+            return read_and_convert("fetched", body, final_url, prefix, request["base_url"])
         if request["files"] is not None:
-            return _reading(bundle_from_texts, request["files"], request["main"])
-        spec = request["spec"]
-        if isinstance(spec, dict):
-            return Bundle({"description": spec}, "description")
-        return _reading(_description, spec)
+            return read_and_convert("files", request["files"], request["main"], prefix, request["base_url"])
+        if isinstance(request["spec"], dict):
+            return read_and_convert("object", request["spec"], None, prefix, request["base_url"])
+        return read_and_convert("text", request["spec"], None, prefix, request["base_url"])
     except SpecError as exc:
         raise ValidationError(exc.message, field=exc.field or given[0]) from None
-
-
-def _description(text: str) -> Bundle:
-    return Bundle({"description": parse_text(text, "the description")}, "description")
 
 
 def _connection(request: dict[str, Any]) -> Connection | None:
@@ -211,14 +237,9 @@ def _plan(conversion: Conversion, conn: Connection | None, prefix: str) -> list[
     records_by_endpoint: dict[str, ImportedOperation] = {}
     by_name: dict[str, Endpoint] = {}
     if conn is not None:
-        # Read in chunks with a cooperative yield between them: a re-import of 1,000 tools reads 1,000 rows
-        # whose JSON columns are parsed on the gevent loop, which would otherwise hold the worker at once.
         by_id: dict[str, Endpoint] = {}
-        query = select(Endpoint).where(Endpoint.connection_id == conn.id).execution_options(yield_per=_YIELD_EVERY)
-        for n, row in enumerate(db.session.scalars(query), 1):
+        for row in db.session.scalars(select(Endpoint).where(Endpoint.connection_id == conn.id)):
             by_id[row.id] = by_name[row.tool_name] = row
-            if n % _YIELD_EVERY == 0:
-                time.sleep(0)
         for op in db.session.scalars(select(ImportedOperation).where(ImportedOperation.connection_id == conn.id)):
             if op.endpoint_id in by_id:
                 recorded[op.operation_key] = (op, by_id[op.endpoint_id])
@@ -333,10 +354,9 @@ def _apply(
             assert new_connection is not None
             conn = connections_service.stage_create_connection(actor, new_connection)
         new_records: list[ImportedOperation] = []
-        for n, item in enumerate(selected, 1):
-            if n % _APPLY_FLUSH_EVERY == 0:
-                db.session.flush()  # the unit of work in small chunks, not one long one at the end
-            time.sleep(0)  # under gevent: the worker's calls in flight run between items
+        # Staged, then written in one flush: the database's write lock is held from that flush to the commit
+        # only (on SQLite every other writer waits meanwhile).
+        for item in selected:
             try:
                 record = _apply_item(actor, conn, item, taken)
             except ValidationError as exc:

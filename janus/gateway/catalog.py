@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import functools
+import gc
 import hashlib
 import hmac
 import json
@@ -426,6 +427,9 @@ def tool_descriptor(tool: ToolSpec) -> dict[str, Any]:
 MISS_RECHECK_SECONDS = 0.05
 
 
+_freeze = gc.freeze  # (a seam for the test that counts the freezes)
+
+
 class Catalog:
     """A snapshot that refreshes itself when the shared change counter moves.
 
@@ -565,16 +569,30 @@ class Catalog:
         self._checked_at = self._clock()
         return version
 
+    def _loaded_whole(self) -> None:
+        """After a whole load in a server worker (one that refreshes in the background): the snapshot lives
+        until the next whole load, so it leaves the cyclic garbage collector's view (gc.freeze), as the app
+        did at the worker's start. Otherwise every full collection scans it: 190,000 objects for 10,000 tools,
+        a 120-150 ms stop of every call of the worker, which the allocations of an import (1,200 tools) set
+        off. It makes no cyclic garbage (measured: a whole load and a dropped snapshot leave none for the
+        collector), so nothing frozen leaks when a later snapshot replaces it. Changes made since (an import)
+        stay in view: a collection then costs in proportion to them."""
+        if self._wake is not None:
+            _freeze()
+
     def _refresh_locked(self) -> None:
         try:
             if self._snapshot is None:
                 started = self._clock()
                 self._snapshot = self._load()
                 self._checked_at = started
+                self._loaded_whole()
                 log.debug("catalog loaded: version %s, %d tools", self._snapshot.version, len(self._snapshot.tools))
             elif self._probed() != self._snapshot.version:
                 updated = self._update(self._snapshot) if self._update is not None else None
                 self._snapshot = updated if updated is not None else self._load()
+                if updated is None:
+                    self._loaded_whole()
                 log.debug("catalog at version %s, %d tools", self._snapshot.version, len(self._snapshot.tools))
         except Exception:
             if self._snapshot is None:

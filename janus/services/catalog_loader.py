@@ -28,7 +28,7 @@ def catalog_version(engine: Engine) -> int:
 
 # Past this many touched rows, reading everything is as cheap as reading each (a bulk import).
 MAX_CHANGED_ROWS = 2000
-_YIELD_EVERY = 200  # rows between cooperative yields of a load (a gevent worker keeps serving calls)
+_YIELD_EVERY = 25  # rows between cooperative yields of a load (a gevent worker keeps serving calls)
 
 
 def load_snapshot(engine: Engine) -> CatalogSnapshot:

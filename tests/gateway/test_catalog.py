@@ -353,6 +353,38 @@ def test_invalidate_wakes_the_refresher_and_refresh_is_synchronous():
         catalog.stop_refresher()
 
 
+def test_a_server_worker_takes_a_whole_load_out_of_the_garbage_collectors_view(monkeypatch):
+    """A full collection in a worker scanned the whole catalogue (120-150 ms for 10,000 tools, every call of
+    the worker stopped); what a whole load builds lives until the next one, so it is frozen (gc.freeze)."""
+    import gc
+    import threading
+
+    import janus.gateway.catalog as catalog_module
+
+    assert catalog_module._freeze is gc.freeze
+    frozen: list[int] = []
+    this_thread = threading.current_thread()
+    # Counted in this thread only: a refresher of another test's catalog in this process may load meanwhile.
+    monkeypatch.setattr(
+        catalog_module, "_freeze", lambda: frozen.append(1) if threading.current_thread() is this_thread else None
+    )
+    plain, _ = _counting_catalog(refresh_seconds=0.0)  # stdio, CLI, tests: the process's objects left alone
+    plain.current()
+    assert frozen == []
+    catalog, state = _counting_catalog(refresh_seconds=60)
+    catalog.start_refresher()  # a server worker: started before the first request loads the catalogue
+    try:
+        catalog.current()  # the first, whole load
+        assert frozen == [1]
+        catalog.current()
+        assert frozen == [1]  # served from the snapshot: nothing loaded, nothing frozen
+        state["version"] = 2
+        catalog.refresh()  # no change log here: a whole load again
+        assert frozen == [1, 1]
+    finally:
+        catalog.stop_refresher()
+
+
 def test_without_a_refresher_the_caller_refreshes_on_access():
     catalog, state = _counting_catalog(refresh_seconds=0.0)
     catalog.current()
@@ -361,11 +393,15 @@ def test_without_a_refresher_the_caller_refreshes_on_access():
     assert set(state["probe_threads"]) == {"MainThread"}
 
 
-def test_server_workers_start_a_refresher_for_every_runtime(app):
+def test_server_workers_start_a_refresher_for_every_runtime(app, monkeypatch):
+    import weakref
+
     import janus.runtime as runtime_module
 
     runtime = get_runtime(app)
     assert runtime.catalog._wake is None
+    # Only this test's runtimes: the other tests' runtimes in this process keep refreshing on access.
+    monkeypatch.setattr(runtime_module, "_ALL", weakref.WeakSet([runtime]))
     try:
         runtime_module.refresh_catalogs_in_background()
         assert runtime.catalog._wake is not None  # a runtime built before the hook ran

@@ -1,11 +1,11 @@
-"""CPU-heavy work of a request (a password hash, reading and converting an OpenAPI description) done off
-the gevent loop, so the worker's other requests — tool calls above all — keep being served meanwhile.
+"""Short CPU-heavy work of a request (a password hash) done off the gevent loop, so the worker's other
+requests — tool calls above all — keep being served meanwhile. Work of seconds (an OpenAPI import) goes to a
+child process instead (janus.services.off_process): a thread still shares the interpreter's lock.
 
 Under gevent a greenlet computing stops every other greenlet of its worker until it is done: a 0.2 s
-scrypt, or the seconds GitHub's 13 MB description takes to read and convert, would be added to every call
-in flight on that worker. A small pool of real threads runs the work instead; the interpreter then hands
-the GIL to the loop's thread every few milliseconds (sys.getswitchinterval), so calls are slowed, not
-stopped. Each purpose has its own pool with its own bound (the hub's pool also resolves DNS for upstream
+scrypt would be added to every call in flight on that worker. A small pool of real threads runs the work
+instead; the interpreter then hands the GIL to the loop's thread every millisecond or so
+(sys.getswitchinterval), so calls are slowed, not stopped. Each purpose has its own pool with its own bound (the hub's pool also resolves DNS for upstream
 calls). Without gevent (stdio, CLI, tests, `flask run`) the work runs in the caller's thread.
 
 Only plain work belongs here: nothing that uses the Flask app, the database session or a gevent lock.
@@ -48,7 +48,7 @@ class OffLoop:
 
                     # A thread computing holds the GIL until the interpreter asks it to let go, every
                     # switch interval (5 ms by default): each time a call of the loop wakes up it may wait
-                    # that long. 1 ms keeps the loop's calls nearly unslowed (GitHub's import: calls' p99
+                    # that long. 1 ms keeps the loop's calls nearly unslowed (GitHub's import, when it ran here: p99
                     # 3.5x at rest at 5 ms); threads that do not compute never notice.
                     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
                     self._pool, self._pid = ThreadPool(self._threads), os.getpid()

@@ -94,7 +94,20 @@ def _off_hub(run, *args):
                 from gevent.threadpool import ThreadPool
 
                 _pool, _pool_pid = ThreadPool(SQLITE_THREADS), os.getpid()
-    return _pool.apply(run, args)
+    ok, value = _pool.apply(_outcome, (run, args))
+    if ok:
+        return value
+    raise value
+
+
+def _outcome(run, args):
+    """(True, result) or (False, the exception), caught in the pool's thread: an exception escaping a gevent
+    pool task is printed to the log as a traceback by the hub before the caller sees it, and a locked
+    database (retried above, an ordinary event under load) filled the gateway's log with them."""
+    try:
+        return True, run(*args)
+    except Exception as exc:  # noqa: BLE001  # every one is re-raised in the caller, unchanged
+        return False, exc
 
 
 class _CooperativeCursor(sqlite3.Cursor):

@@ -140,3 +140,51 @@ def test_a_slow_sqlite_query_under_gevent_leaves_the_workers_other_greenlets_run
     # The query ran in a real thread: the loop went on ticking meanwhile (in the loop's own thread the
     # query would hold it, and the ticker could not run once until it ended).
     assert int(out.stdout.strip()) >= 5
+
+
+_LOCKED_SCRIPT = """
+from gevent import monkey
+
+monkey.patch_all()
+import sqlite3
+import sys
+
+import gevent
+from sqlalchemy import create_engine, text
+
+from janus.database import install_engine_hooks
+
+engine = create_engine("sqlite:///" + sys.argv[1])
+install_engine_hooks(engine)
+with engine.begin() as conn:
+    conn.execute(text("CREATE TABLE t (x INTEGER)"))
+holder = sqlite3.connect(sys.argv[1], isolation_level=None)
+holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock for a while
+
+
+def write():
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+
+
+writer = gevent.spawn(write)
+gevent.sleep(0.3)  # the writer meets the lock, and retries in cooperative sleeps
+holder.execute("COMMIT")
+writer.get(timeout=30)
+with engine.connect() as conn:
+    print(conn.execute(text("SELECT count(*) FROM t")).scalar())
+"""
+
+
+def test_a_write_that_waits_for_a_lock_under_gevent_succeeds_without_a_traceback_in_the_log(tmp_path):
+    """Each retry on a locked database raised out of a gevent pool task, and the hub printed it as a
+    traceback: under load the gateway's log filled with "failed with OperationalError" (a test saw it)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _LOCKED_SCRIPT, str(tmp_path / "locked.db")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
+    assert "Traceback" not in out.stderr and "OperationalError" not in out.stderr, out.stderr

@@ -130,6 +130,7 @@ def _run(payload: list[bytes | memoryview], timeout: float) -> tuple[bytes, int 
     env.pop("GEVENT_MONITOR_THREAD_ENABLE", None)
     to_child, child_stdin = os.pipe()  # (read end, write end): the child reads its job from the first
     child_stdout, from_child = os.pipe()
+    fds = _Descriptors(to_child, child_stdin, child_stdout, from_child)
     try:
         pid = os.posix_spawn(
             sys.executable,
@@ -139,25 +140,43 @@ def _run(payload: list[bytes | memoryview], timeout: float) -> tuple[bytes, int 
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # as subprocess does: Python ignores them, the child need not
             setsigmask=(),
         )
+        fds.close(to_child)
+        fds.close(from_child)
+        deadline = time.monotonic() + timeout
+        try:
+            out = _exchange(child_stdin, child_stdout, payload, deadline, fds.close)
+            status = _wait(pid, deadline)
+        except TimeoutError:
+            _kill(pid)
+            raise ChildFailed(f"the work took longer than {timeout:.0f} s and was stopped") from None
     finally:
-        os.close(to_child)
-        os.close(from_child)
-    deadline = time.monotonic() + timeout
-    try:
-        out = _exchange(child_stdin, child_stdout, payload, deadline)
-        status = _wait(pid, deadline)
-    except TimeoutError:
-        _kill(pid)
-        raise ChildFailed(f"the work took longer than {timeout:.0f} s and was stopped") from None
-    finally:
-        for fd in (child_stdin, child_stdout):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        fds.close_all()
     return out, status
 
 
-def _exchange(stdin: int, stdout: int, payload: list[bytes | memoryview], deadline: float) -> bytes:
-    """Write all of `payload` to the child and read its stdout to the end."""
+class _Descriptors:
+    """The pipes' descriptors, each closed once. A descriptor closed twice is a bug that bites elsewhere:
+    its number is reused at once (by SQLite opening the database for another greenlet, say), and the second
+    close takes that file away from its owner — the workers' SQLite then failed with "disk I/O error"."""
+
+    def __init__(self, *fds: int) -> None:
+        self._open = set(fds)
+
+    def close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.discard(fd)
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self._open):
+            with contextlib.suppress(OSError):
+                self.close(fd)
+
+
+def _exchange(
+    stdin: int, stdout: int, payload: list[bytes | memoryview], deadline: float, close: Callable[[int], None]
+) -> bytes:
+    """Write all of `payload` to the child (then close its stdin) and read its stdout to the end."""
     os.set_blocking(stdin, False)
     os.set_blocking(stdout, False)
     frames = [memoryview(f).cast("B") for f in payload if len(f)]
@@ -176,12 +195,12 @@ def _exchange(stdin: int, stdout: int, payload: list[bytes | memoryview], deadli
             try:
                 sent += os.write(stdin, view[sent : sent + _PIPE_CHUNK])
             except BrokenPipeError:  # the child died before reading it all: its status says why
-                sent = len(view)
+                sent, frames = len(view), []
             if sent >= len(view) and frames:
                 view, sent = frames.pop(0), 0
             elif sent >= len(view):
                 poller.unregister(stdin)
-                os.close(stdin)
+                close(stdin)  # the child reads to the end of its stdin
                 writing = False
         if stdout in ready:
             chunk = os.read(stdout, _PIPE_CHUNK)

@@ -60,6 +60,22 @@ def test_large_byte_strings_reach_the_child_whole_and_as_bytes():
     assert in_child(digests, big, small, other) == digests(big, small, other)
 
 
+def test_each_pipe_descriptor_is_closed_exactly_once(monkeypatch):
+    """The defect: the child's stdin was closed when written, then again on the way out. Its number had
+    often been reused meanwhile — by SQLite opening the database for another greenlet — and the second close
+    took the file away from SQLite: the workers failed with "disk I/O error" (SQLITE_IOERR_SHORT_READ)."""
+    closed: list[int] = []
+    real_close = os.close
+
+    def close(fd: int) -> None:
+        closed.append(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(os, "close", close)
+    assert in_child(child_facts, "x")["echo"] == "X"
+    assert len(closed) == 4 and len(set(closed)) == 4, closed  # two pipes, two ends each, once each
+
+
 def test_a_refusal_in_the_child_is_raised_here_with_its_field():
     with pytest.raises(ValidationError) as refused:
         in_child(refuse, "prefix")

@@ -50,7 +50,12 @@ def _register_http(app: Flask) -> None:
     from janus.admin_api import bp as admin_api_bp
     from janus.cli import register_cli
     from janus.mock import bp as mock_bp
-    from janus.services.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE, database_unavailable
+    from janus.services.errors import (
+        DATABASE_RETRY_AFTER_SECONDS,
+        DATABASE_UNAVAILABLE_MESSAGE,
+        database_unavailable,
+        unavailable_reason,
+    )
     from janus.transports import streamable_http
     from janus.transports.ops import bp as ops_bp
     from janus.transports.ops import init_http_metrics
@@ -73,6 +78,7 @@ def _register_http(app: Flask) -> None:
     errors.init_app(
         app,
         unavailable=database_unavailable,
+        reason=unavailable_reason,
         message=DATABASE_UNAVAILABLE_MESSAGE,
         retry_after=DATABASE_RETRY_AFTER_SECONDS,
     )

@@ -18,13 +18,21 @@ def error_response(status: int, error: str, message: str):
     return response
 
 
-def init_app(app: Flask, *, unavailable: Callable[[BaseException], bool], message: str, retry_after: int) -> None:
+def init_app(
+    app: Flask,
+    *,
+    unavailable: Callable[[BaseException], bool],
+    reason: Callable[[BaseException], str],
+    message: str,
+    retry_after: int,
+) -> None:
     """`unavailable`: whether an error means the database is away or locked (janus.services.errors):
-    answered 503 with Retry-After and `message`, never 500, since the request itself was fine."""
+    answered 503 with Retry-After and `message`, never 500, since the request itself was fine; `reason` is
+    what the log says of it."""
 
     def _database_unavailable(exc: BaseException):
-        # The type only: a driver's message may name the database host or user.
-        log.warning("answered 503: the database is unavailable (%s)", type(getattr(exc, "orig", None) or exc).__name__)
+        # The error's class and code only: a driver's message may name the database host or user.
+        log.warning("answered 503: the database is unavailable (%s)", reason(exc))
         response = error_response(503, "database_unavailable", message)
         response.headers["Retry-After"] = str(retry_after)
         return response

@@ -32,7 +32,7 @@ from janus.portal import (  # noqa: F401  (each module adds its pages' routes)
 from janus.portal.blueprint import bp
 from janus.portal.rendering import is_htmx, redirect_to, render
 from janus.portal.security import login_manager
-from janus.services.errors import DatabaseUnavailable, ServiceError, database_unavailable
+from janus.services.errors import DatabaseUnavailable, ServiceError, database_unavailable, unavailable_reason
 
 __all__ = ["bp", "init_app"]
 log = logging.getLogger(__name__)
@@ -111,7 +111,12 @@ def _service_error(exc: ServiceError):
 def _database_error(exc: DBAPIError):
     if not database_unavailable(exc):
         return _unexpected(exc)
-    log.warning("portal %s %s answered 503: the database is unavailable", request.method, request.path)
+    log.warning(
+        "portal %s %s answered 503: the database is unavailable (%s)",
+        request.method,
+        request.path,
+        unavailable_reason(exc),
+    )
     # The page is drawn for nobody in particular: drawing it for the signed-in user would look them up
     # in the database again (Flask-Login keeps the current user in g._login_user).
     g._login_user = login_manager.anonymous_user()

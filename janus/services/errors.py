@@ -53,6 +53,15 @@ DATABASE_UNAVAILABLE_MESSAGE = "The gateway's database is unavailable right now;
 DATABASE_RETRY_AFTER_SECONDS = 2
 
 
+def unavailable_reason(exc: BaseException) -> str:
+    """What the log says of a database failure: the driver's error class and code (SQLite's extended code
+    name, PostgreSQL's SQLSTATE), which tell a lock from an I/O error; never the message, which may name
+    hosts or users."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "pgcode", None)
+    return f"{type(orig).__name__} {code}" if code else type(orig).__name__
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """The database is away or locked (retry later), as opposed to refusing a statement (it never will)."""
     from sqlalchemy.exc import DBAPIError, OperationalError

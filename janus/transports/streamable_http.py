@@ -38,7 +38,12 @@ from janus.mcp.errors import (
     McpError,
 )
 from janus.mcp.server import Session
-from janus.services.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE, database_unavailable
+from janus.services.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE_MESSAGE,
+    database_unavailable,
+    unavailable_reason,
+)
 from janus.services.sessions import SESSION_CACHE_SECONDS
 from janus.transports.disconnect import watch as watch_disconnect
 from janus.transports.edge import RESPONSE_HEADERS, Denied, Edge, edge_for, token_hash_of
@@ -107,7 +112,7 @@ class StreamableHttp:
         except Exception as exc:
             if database_unavailable(exc):
                 log.warning(
-                    "%s %s answered 503: the database is unavailable (%s)", req.method, PATH, type(exc).__name__
+                    "%s %s answered 503: the database is unavailable (%s)", req.method, PATH, unavailable_reason(exc)
                 )
                 response = unavailable_response()
             else:

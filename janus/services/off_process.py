@@ -128,6 +128,9 @@ def _run(payload: list[bytes | memoryview], timeout: float) -> tuple[bytes, int 
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
     # gevent's blocking monitor, if the worker runs one, would report the child (which never yields) as blocked.
     env.pop("GEVENT_MONITOR_THREAD_ENABLE", None)
+    # The child serves no /metrics: in the workers' multiprocess directory its gauges would outlive it, a file
+    # per job, summed into every scrape.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     to_child, child_stdin = os.pipe()  # (read end, write end): the child reads its job from the first
     child_stdout, from_child = os.pipe()
     fds = _Descriptors(to_child, child_stdin, child_stdout, from_child)

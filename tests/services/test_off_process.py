@@ -17,6 +17,10 @@ def child_facts(value: str) -> dict:
     return {"pid": os.getpid(), "niceness": os.nice(0), "echo": value.upper()}
 
 
+def child_environment(*names: str) -> dict:
+    return {name: os.environ.get(name) for name in names}
+
+
 def digests(*parts: bytes) -> list[tuple[str, int, str]]:
     return [(type(p).__name__, len(p), hashlib.sha256(p).hexdigest()) for p in parts]
 
@@ -74,6 +78,20 @@ def test_each_pipe_descriptor_is_closed_exactly_once(monkeypatch):
     monkeypatch.setattr(os, "close", close)
     assert in_child(child_facts, "x")["echo"] == "X"
     assert len(closed) == 4 and len(set(closed)) == 4, closed  # two pipes, two ends each, once each
+
+
+def test_the_child_leaves_the_workers_metrics_and_blocking_monitor_alone(monkeypatch, tmp_path):
+    """In the workers' multiprocess metrics directory the child's gauges outlived it (a file per import,
+    summed into every scrape); gevent's monitor would report the child, which never yields, as blocked."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GEVENT_MONITOR_THREAD_ENABLE", "true")
+    monkeypatch.setenv("JANUS_PROBE", "kept")
+    names = ("PROMETHEUS_MULTIPROC_DIR", "GEVENT_MONITOR_THREAD_ENABLE", "JANUS_PROBE")
+    assert in_child(child_environment, *names) == {
+        "PROMETHEUS_MULTIPROC_DIR": None,
+        "GEVENT_MONITOR_THREAD_ENABLE": None,
+        "JANUS_PROBE": "kept",  # the rest of the worker's environment: the app is built from it
+    }
 
 
 def test_a_refusal_in_the_child_is_raised_here_with_its_field():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import weakref
 
 import anyio
 import httpx2
@@ -366,13 +367,16 @@ def test_a_2026_notification_without_mcp_method_is_accepted(gw):
         assert response.status_code == 202, (body, response.text)
 
 
-_REGISTERED: set[str] = set()  # the module's gateway is shared: register the tool once
+# The module's gateway is shared: the tool is registered once per gateway. Keyed by the gateway, not the
+# process: under xdist's worksteal a module's tests may run in one worker around another module's, and its
+# module-scoped gateway is then stopped and started again, empty (a process-wide set skipped the new one).
+_REGISTERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _tenant_tool(gw):
     """An endpoint whose `tenant` parameter the admin marked as mirrored into Mcp-Param-Tenant."""
     name = "weather_tenant_report"
-    if name not in _REGISTERED:
+    if name not in _REGISTERED.setdefault(gw.server, set()):
         gw.upstream.route("/tenant-report", echo)
         schema = {
             "type": "object",
@@ -380,7 +384,7 @@ def _tenant_tool(gw):
             "properties": {"tenant": {"type": "string", "x-mcp-header": "Tenant"}, "days": {"type": "integer"}},
         }
         add_endpoint(gw.app, gw.weather_connection, "tenant_report", "/tenant-report", schema=schema)
-        _REGISTERED.add(name)
+        _REGISTERED[gw.server].add(name)
 
         # Every worker's catalogue must have it, not just the one that answers a first listing.
         wait_listed_everywhere(gw.url, WEATHER, lambda names: name in names, what="the tenant tool on every worker")

@@ -30,9 +30,8 @@ from janus.services._common import change, refresh_catalog, valid_id, validated
 from janus.services.errors import BAD_BODY, NotFound, ServiceError, ValidationError
 from janus.services.off_loop import gevent_active
 from janus.services.off_process import in_child
-from janus.services.openapi_convert import Conversion, Proposal
-from janus.services.openapi_documents import SpecError, fetch
-from janus.services.openapi_reading import read_and_convert
+from janus.services.openapi_convert import Conversion, Proposal, convert
+from janus.services.openapi_documents import Bundle, SpecError, bundle_from_body, bundle_from_texts, fetch, parse_text
 
 T = TypeVar("T")
 
@@ -91,6 +90,7 @@ def _in_child(fn: Callable[..., T], *args: Any) -> T:
 def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
     """Plan an import and, unless `dry_run`, apply the selected changes; the plan (and what was applied)."""
     request = validated(OpenApiImport, data)
+    bundle = _bundle(request)
     conn = _connection(request)
     prefix = conn.prefix if conn is not None else request["prefix"]
     if prefix is None:
@@ -105,7 +105,7 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
             "not through an import",
             field="base_url",
         )
-    source_url, conversion = _read(request, prefix)
+    conversion = convert(bundle, prefix, request["base_url"])
     new_connection = None
     if conn is None:
         new_connection = _new_connection(request, conversion)
@@ -138,7 +138,7 @@ def import_openapi(actor: str, data: dict[str, Any]) -> dict[str, Any]:
             "version": conversion.version,
             "openapi": conversion.spec_version,
             "operations": len(conversion.proposals) + len(conversion.skipped),
-            "url": source_url,
+            "url": bundle.source_url,
         },
         "suggested_auth": conversion.suggested_auth,
         "counts": counts,
@@ -172,21 +172,20 @@ def fetch_description(url: str) -> str:
         raise ValidationError("the description at url is not UTF-8 text", field="url") from None
 
 
-def _read(request: dict[str, Any], prefix: str) -> tuple[str | None, Conversion]:
-    """(the URL it came from, the conversion) of the description the request gives."""
+def _bundle(request: dict[str, Any]) -> Bundle:
     given = [k for k in ("spec", "files", "url") if request[k] is not None]
     if len(given) != 1:
         raise ValidationError("give exactly one of spec (the description), files (a bundle) or url", field="spec")
     try:
         if request["url"] is not None:
-            # The fetch is I/O (cooperative on the loop); reading what came is the CPU half.
             body, final_url = fetch(request["url"], current_app.config.get("EGRESS_ALLOWLIST") or ())
-            return read_and_convert("fetched", body, final_url, prefix, request["base_url"])
+            return bundle_from_body(body, final_url)
         if request["files"] is not None:
-            return read_and_convert("files", request["files"], request["main"], prefix, request["base_url"])
-        if isinstance(request["spec"], dict):
-            return read_and_convert("object", request["spec"], None, prefix, request["base_url"])
-        return read_and_convert("text", request["spec"], None, prefix, request["base_url"])
+            return bundle_from_texts(request["files"], request["main"])
+        spec = request["spec"]
+        if isinstance(spec, dict):
+            return Bundle({"description": spec}, "description")
+        return Bundle({"description": parse_text(spec, "the description")}, "description")
     except SpecError as exc:
         raise ValidationError(exc.message, field=exc.field or given[0]) from None
 

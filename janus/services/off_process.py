@@ -46,6 +46,9 @@ _slots_pid = 0
 _decode = OffLoop(1)
 
 
+FAILED = "the child process doing this work failed; the gateway's log has the reason"
+
+
 class ChildFailed(ServiceError):
     """The child process died, was killed or ran too long: nothing is known to be wrong with the request."""
 
@@ -62,12 +65,12 @@ def in_child(
         out, returncode = _run(encode_job(fn, args, app_config), timeout)
     if returncode not in (0, None) or not out:
         log.error("%s in a child process exited with status %s", getattr(fn, "__qualname__", fn), returncode)
-        raise ChildFailed("the child process doing this work failed; the gateway's log has the reason")
+        raise ChildFailed(FAILED)
     try:
         ok, value = _decode(pickle.loads, out)  # trusted: the pipe from the child this process started
     except Exception:  # cut short (killed while writing, and reaped by someone else)
         log.exception("%s in a child process gave an unreadable answer", getattr(fn, "__qualname__", fn))
-        raise ChildFailed("the child process doing this work failed; the gateway's log has the reason") from None
+        raise ChildFailed(FAILED) from None
     if ok:
         return value
     raise value
@@ -149,9 +152,11 @@ def _run(payload: list[bytes | memoryview], timeout: float) -> tuple[bytes, int 
         try:
             out = _exchange(child_stdin, child_stdout, payload, deadline, fds.close)
             status = _wait(pid, deadline)
-        except TimeoutError:
+        except BaseException as exc:  # a timeout, or this greenlet killed: no child left running unheard
             _kill(pid)
-            raise ChildFailed(f"the work took longer than {timeout:.0f} s and was stopped") from None
+            if isinstance(exc, TimeoutError):
+                raise ChildFailed(f"the work took longer than {timeout:.0f} s and was stopped") from None
+            raise
     finally:
         fds.close_all()
     return out, status
